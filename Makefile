@@ -1,0 +1,30 @@
+# Ticketlog — two commands on a fresh machine: `make run` and `make test`.
+SWIFT ?= swift
+DATABASE ?= ticketlog.sqlite
+# System packages the build and the tests need (Debian names).
+APT_PACKAGES := liblz4-dev libsqlite3-dev sqlite3 pkg-config
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps build run test format clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+run: deps
+	$(SWIFT) build --product ticketlog
+	$(SWIFT) run ticketlog demo --database $(DATABASE)
+
+test: deps
+	$(SWIFT) test
+
+clean:
+	rm -rf .build

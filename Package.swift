@@ -1,0 +1,47 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Ticketlog",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Ticketlog", targets: ["Ticketlog"]),
+        .executable(name: "ticketlog", targets: ["ticketlog"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System liblz4 (Debian: liblz4-dev). Block API with dictionaries; see ARCHITECTURE.md.
+        .systemLibrary(
+            name: "CLZ4",
+            pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"])]
+        ),
+        // The embeddable core: events, codec, store, chain, reads. No network code.
+        .target(
+            name: "Ticketlog",
+            dependencies: [
+                "CLZ4",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "ticketlog",
+            dependencies: [
+                "Ticketlog",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "TicketlogTests",
+            dependencies: ["Ticketlog"]
+        ),
+    ]
+)

@@ -1,0 +1,4 @@
+#ifndef TICKETLOG_CLZ4_SHIM_H
+#define TICKETLOG_CLZ4_SHIM_H
+#include <lz4.h>
+#endif

@@ -1,0 +1,71 @@
+/// An error from the event log: a rejected append, a damaged file or a failing disk.
+///
+/// Each error has a ``code`` for programs and a ``message`` for people. Categories stay apart so
+/// that a server can map them to statuses: ``Code/versionConflict`` (409), ``Code/invalidEvent``
+/// (400/422), ``Code/duplicateEventID`` (409), ``Code/corruptRecord`` and ``Code/unknownFormat``
+/// (the file is not what it should be), ``Code/storageFailure`` (503).
+public struct EventStoreError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Wrapped: String, Hashable, Sendable {
+            case versionConflict = "version_conflict"
+            case duplicateEventID = "duplicate_event_id"
+            case invalidEvent = "invalid_event"
+            case corruptRecord = "corrupt_record"
+            case unknownFormat = "unknown_format"
+            case storageFailure = "storage_failure"
+        }
+
+        private let wrapped: Wrapped
+        private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
+
+        /// The stream is not at the version the append expected.
+        public static let versionConflict = Code(.versionConflict)
+        /// An event id is already stored with other content (or in a different batch).
+        public static let duplicateEventID = Code(.duplicateEventID)
+        /// The append itself is malformed: empty, too large, duplicate ids within one batch.
+        public static let invalidEvent = Code(.invalidEvent)
+        /// A stored record cannot be read back: bad compression, bad JSON, missing dictionary.
+        public static let corruptRecord = Code(.corruptRecord)
+        /// The file is not a ticketlog log, or one written by a newer format.
+        public static let unknownFormat = Code(.unknownFormat)
+        /// SQLite failed: disk full, read-only file, I/O error, busy.
+        public static let storageFailure = Code(.storageFailure)
+
+        public var description: String { wrapped.rawValue }
+    }
+
+    public var code: Code
+    public var message: String
+    /// The log position the error is about, when there is one.
+    public var position: Int64?
+    /// For ``Code/versionConflict``: the version the stream is actually at (0: no stream).
+    public var actualVersion: Int64?
+    public var cause: (any Error)?
+
+    public init(
+        code: Code, message: String, position: Int64? = nil, actualVersion: Int64? = nil,
+        cause: (any Error)? = nil
+    ) {
+        self.code = code
+        self.message = message
+        self.position = position
+        self.actualVersion = actualVersion
+        self.cause = cause
+    }
+
+    public var description: String {
+        var text = message
+        if let cause { text += " (\(cause))" }
+        return text
+    }
+}
+
+extension EventStoreError {
+    static func corrupt(_ message: String, position: Int64?, cause: (any Error)? = nil) -> EventStoreError {
+        EventStoreError(code: .corruptRecord, message: message, position: position, cause: cause)
+    }
+
+    static func invalid(_ message: String) -> EventStoreError {
+        EventStoreError(code: .invalidEvent, message: message)
+    }
+}

@@ -1,0 +1,35 @@
+extension EventStore {
+    /// How an ``EventStore`` opens and writes its file.
+    public struct Configuration: Sendable {
+        /// How hard each commit pushes to disk.
+        public enum Durability: String, Sendable, CaseIterable {
+            /// `synchronous=FULL`: an acknowledged append survives power loss (audit grade).
+            case full
+            /// `synchronous=NORMAL`: an acknowledged append survives a crash of the process; the
+            /// newest commits may be lost on power loss. Faster.
+            case normal
+        }
+
+        /// Default ``Durability/full``.
+        public var durability: Durability = .full
+        /// The largest canonical event body accepted, in bytes (default 1 MiB).
+        public var maximumEventSize: Int = 1 << 20
+        /// The most events one append call may carry (default 10,000).
+        public var maximumEventsPerAppend: Int = 10_000
+        /// Group commit stops adding appends to one transaction beyond this many events.
+        public var maximumEventsPerTransaction: Int = 20_000
+        /// Once the log holds this many events and has no LZ4 dictionary yet, the store makes one
+        /// from a sample of them. `nil`: only ``EventStore/rotateDictionary()`` makes one.
+        public var dictionaryTrainingThreshold: Int64? = 1_000
+        /// Create the file when it does not exist (default). When `false`, opening a missing file
+        /// fails, so tools such as `verify` never create an empty log by mistake.
+        public var createIfMissing = true
+        /// How long a subscriber waits for a commit notification before it looks at the file
+        /// again (so it also sees appends made by another process).
+        public var subscriptionPollInterval: Duration = .seconds(1)
+        /// The clock that stamps `recordedAt`. Inject a fixed one for deterministic tests.
+        public var clock: @Sendable () -> Timestamp = { .now }
+
+        public init() {}
+    }
+}

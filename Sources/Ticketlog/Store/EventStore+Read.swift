@@ -1,0 +1,96 @@
+import Foundation
+import GRDB
+
+/// The direction of a stream read.
+public enum ReadDirection: Sendable {
+    case forwards
+    case backwards
+}
+
+extension EventStore {
+    /// The events of `stream` from `version` on, oldest first (forwards) or newest first
+    /// (backwards). `version` `nil` means the first event (forwards) or the last (backwards).
+    /// A stream that does not exist reads as empty.
+    public func readStream(
+        _ stream: StreamID, from version: Int64? = nil, direction: ReadDirection = .forwards, limit: Int = 1_000
+    ) async throws -> [RecordedEvent] {
+        try await read { db in
+            guard let key = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT key FROM streams WHERE name = ?"), arguments: [stream.rawValue])
+            else { return [] }
+            let sql = switch direction {
+            case .forwards:
+                "SELECT position, version, codec, body FROM events WHERE stream = ? AND version >= ? ORDER BY version LIMIT ?"
+            case .backwards:
+                "SELECT position, version, codec, body FROM events WHERE stream = ? AND version <= ? ORDER BY version DESC LIMIT ?"
+            }
+            let start = version ?? (direction == .forwards ? 1 : .max)
+            return try self.decodeRecords(db, sql: sql, arguments: [key, start, max(0, limit)])
+        }
+    }
+
+    /// Events of the whole log from `position` on (inclusive), in position order.
+    public func readAll(from position: Int64 = 1, limit: Int = 1_000) async throws -> [RecordedEvent] {
+        try await read { db in
+            try self.decodeRecords(
+                db, sql: "SELECT position, version, codec, body FROM events WHERE position >= ? ORDER BY position LIMIT ?",
+                arguments: [position, max(0, limit)])
+        }
+    }
+
+    /// The current version of `stream`; 0 when it does not exist.
+    public func version(of stream: StreamID) async throws -> Int64 {
+        try await read { db in
+            try Int64.fetchOne(db, sql: "SELECT version FROM streams WHERE name = ?", arguments: [stream.rawValue]) ?? 0
+        }
+    }
+
+    /// The newest position in the log; 0 when it is empty.
+    public func headPosition() async throws -> Int64 {
+        try await read { db in try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0 }
+    }
+
+    /// Runs `body` on a read-only snapshot, mapping SQLite failures to ``EventStoreError``.
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await writer.read(body)
+        } catch let error as EventStoreError {
+            throw error
+        } catch {
+            throw EventStoreError(code: .storageFailure, message: "reading the log failed", cause: error)
+        }
+    }
+
+    func decodeRecords(_ db: Database, sql: String, arguments: StatementArguments) throws -> [RecordedEvent] {
+        var records: [RecordedEvent] = []
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+        while let row = try rows.next() {
+            records.append(try decodeRecord(row, db: db))
+        }
+        return records
+    }
+
+    /// Decodes a row with the columns `position, version, codec, body`.
+    func decodeRecord(_ row: Row, db: Database) throws -> RecordedEvent {
+        let position: Int64 = row[0]
+        let version: Int64 = row[1]
+        let canonical = try canonicalBody(codec: row[2], blob: row[3], position: position, db: db)
+        return try Self.decodeBody(canonical, position: position).recorded(position: position, version: version)
+    }
+
+    /// The canonical JSON of a stored body: decompressed when it names a dictionary.
+    func canonicalBody(codec: Int64, blob: Data, position: Int64, db: Database) throws -> [UInt8] {
+        let dictionary = codec == BodyCodec.uncompressed ? nil : try dictionaries.dictionary(codec, in: db)
+        return try blob.withUnsafeBytes { bytes throws(EventStoreError) in
+            try BodyCodec.decode(codec: codec, blob: bytes, dictionary: dictionary, position: position)
+        }
+    }
+
+    static func decodeBody(_ canonical: [UInt8], position: Int64) throws(EventStoreError) -> EventBody {
+        do {
+            return try CanonicalJSON.decode(EventBody.self, from: canonical)
+        } catch {
+            throw .corrupt("the event at position \(position) is not a valid event body", position: position, cause: error)
+        }
+    }
+}

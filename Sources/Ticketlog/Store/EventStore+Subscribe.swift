@@ -1,0 +1,52 @@
+extension EventStore {
+    /// Every event from `position` on (inclusive): first those already stored, then each new one
+    /// as it is committed. Never skips a position and never repeats one; ends only when the
+    /// iterating task is cancelled (the iterator then returns `nil`) or a read fails (it throws).
+    public func subscribe(from position: Int64 = 1) -> EventSubscription {
+        EventSubscription(store: self, start: max(1, position))
+    }
+}
+
+/// The events of a log from a position on, catching up and then following live appends.
+/// See ``EventStore/subscribe(from:)``.
+public struct EventSubscription: AsyncSequence, Sendable {
+    public typealias Element = RecordedEvent
+
+    let store: EventStore
+    let start: Int64
+    /// How many events one catch-up read fetches.
+    var pageSize = 512
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(store: store, next: start, pageSize: pageSize)
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let store: EventStore
+        /// The position to deliver next.
+        var next: Int64
+        let pageSize: Int
+        var buffer: [RecordedEvent] = []
+        var bufferIndex = 0
+
+        public mutating func next() async throws -> RecordedEvent? {
+            while bufferIndex == buffer.count {
+                if Task.isCancelled { return nil }
+                buffer = try await store.readAll(from: next, limit: pageSize)
+                bufferIndex = 0
+                if buffer.isEmpty {
+                    await store.notifier.wait(beyond: next - 1, timeout: store.configuration.subscriptionPollInterval)
+                }
+            }
+            let event = buffer[bufferIndex]
+            bufferIndex += 1
+            // Positions are gap-free and read in order, so this holds unless the file is damaged.
+            guard event.position == next else {
+                throw EventStoreError.corrupt(
+                    "the log skips from position \(next - 1) to \(event.position)", position: next)
+            }
+            next += 1
+            return event
+        }
+    }
+}

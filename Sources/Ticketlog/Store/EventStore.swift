@@ -1,0 +1,115 @@
+import Foundation
+import GRDB
+import Logging
+import Synchronization
+
+/// The append-only, hash-chained event log in one SQLite file.
+///
+/// Open one `EventStore` per file and process and share it: it is `Sendable`, reads run
+/// concurrently on WAL snapshots, and concurrent appends are coalesced into shared transactions
+/// (group commit) on GRDB's single writer connection.
+///
+/// ```swift
+/// let store = try EventStore(path: "tickets.sqlite")
+/// let opened = ProposedEvent(actor: admin, payload: .ticketOpened(.init(title: "Launch video", brand: "acme", creator: "kim")))
+/// try await store.append([opened], to: .ticket("42")!, expectedVersion: .noStream)
+/// ```
+public final class EventStore: Sendable {
+    /// The file path, or `:memory:` for an in-memory store.
+    public let path: String
+    public let configuration: Configuration
+    let writer: any DatabaseWriter
+    let logger: Logger
+    let dictionaries: DictionaryCache
+    let notifier: CommitNotifier
+    private let committerBox: Mutex<GroupCommitter<PreparedAppend, AppendResult>?> = Mutex(nil)
+
+    /// Opens (or creates) the log at `path`.
+    ///
+    /// - Throws: ``EventStoreError`` with ``EventStoreError/Code/unknownFormat`` when the file is
+    ///   not a ticketlog log or was written by a newer format, ``EventStoreError/Code/storageFailure``
+    ///   when SQLite cannot open it.
+    public convenience init(path: String, configuration: Configuration = .init(), logger: Logger = .disabled) throws {
+        if !configuration.createIfMissing && !FileManager.default.fileExists(atPath: path) {
+            throw EventStoreError(code: .storageFailure, message: "no log at \(path): the file does not exist")
+        }
+        let writer: DatabasePool
+        do {
+            writer = try DatabasePool(path: path, configuration: Self.databaseConfiguration(configuration))
+        } catch {
+            throw Self.openError(error, path: path)
+        }
+        try self.init(writer: writer, path: path, configuration: configuration, logger: logger)
+    }
+
+    /// An in-memory log, gone when the store is released. For tests and experiments.
+    public static func inMemory(configuration: Configuration = .init(), logger: Logger = .disabled) throws -> EventStore {
+        let queue = try DatabaseQueue(configuration: databaseConfiguration(configuration))
+        return try EventStore(writer: queue, path: ":memory:", configuration: configuration, logger: logger)
+    }
+
+    private init(writer: any DatabaseWriter, path: String, configuration: Configuration, logger: Logger) throws {
+        self.writer = writer
+        self.path = path
+        self.configuration = configuration
+        self.logger = logger
+        let head: Int64
+        let stored: [LZ4Dictionary]
+        do {
+            (head, stored) = try writer.write { db in
+                try Schema.prepare(db, path: path)
+                let head = try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0
+                return (head, try DictionaryCache.fetchAll(db))
+            }
+        } catch {
+            throw Self.openError(error, path: path)
+        }
+        dictionaries = DictionaryCache(stored)
+        notifier = CommitNotifier(head: head)
+        logger.debug(
+            "Opened event log",
+            metadata: ["ticketlog.path": "\(path)", "ticketlog.head": "\(head)", "ticketlog.dictionaries": "\(stored.count)"])
+    }
+
+    private static func databaseConfiguration(_ configuration: Configuration) -> GRDB.Configuration {
+        var database = GRDB.Configuration()
+        database.busyMode = .timeout(10)
+        let synchronous = configuration.durability == .full ? "FULL" : "NORMAL"
+        database.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+        }
+        return database
+    }
+
+    private static func openError(_ error: any Error, path: String) -> EventStoreError {
+        if let error = error as? EventStoreError { return error }
+        if let error = error as? DatabaseError, error.resultCode == .SQLITE_NOTADB {
+            return EventStoreError(
+                code: .unknownFormat, message: "\(path) is not a ticketlog log (not an SQLite database)", cause: error)
+        }
+        return EventStoreError(code: .storageFailure, message: "cannot open the log at \(path)", cause: error)
+    }
+
+    var committer: GroupCommitter<PreparedAppend, AppendResult> {
+        committerBox.withLock { box in
+            if let committer = box { return committer }
+            let committer = GroupCommitter<PreparedAppend, AppendResult>(
+                maximumBatchWeight: configuration.maximumEventsPerTransaction
+            ) { [weak self] requests in
+                guard let self else {
+                    return requests.map { _ in .failure(EventStoreError(code: .storageFailure, message: "the event store was closed")) }
+                }
+                return await self.commit(requests)
+            }
+            box = committer
+            return committer
+        }
+    }
+}
+
+extension Logger {
+    /// A logger that drops everything: the default when the embedder passes none.
+    public static var disabled: Logger {
+        Logger(label: "ticketlog", factory: { _ in SwiftLogNoOpLogHandler() })
+    }
+}

@@ -1,0 +1,77 @@
+import Synchronization
+
+/// Coalesces concurrent requests into batches handled by one `flush` call at a time.
+///
+/// While a flush runs, new requests queue up; when it returns, everything queued is flushed
+/// together. With one SQLite writer and an fsync per commit, this turns N concurrent appends
+/// into far fewer transactions (group commit) without delaying a lone append.
+final class GroupCommitter<Request: Sendable, Response: Sendable>: Sendable {
+    typealias Flush = @Sendable ([Request]) async -> [Result<Response, any Error>]
+
+    private struct Pending {
+        var request: Request
+        var weight: Int
+        var continuation: CheckedContinuation<Response, any Error>
+    }
+
+    private struct State {
+        var pending: [Pending] = []
+        var isDraining = false
+    }
+
+    private let state = Mutex(State())
+    private let maximumBatchWeight: Int
+    private let flush: Flush
+
+    /// - Parameters:
+    ///   - maximumBatchWeight: a batch stops growing once its requests' weights (e.g. event
+    ///     counts) reach this; a single heavier request still goes alone.
+    ///   - flush: handles one batch and returns one result per request, in order.
+    init(maximumBatchWeight: Int, flush: @escaping Flush) {
+        self.maximumBatchWeight = maximumBatchWeight
+        self.flush = flush
+    }
+
+    /// Queues `request` and returns its response once the batch holding it was flushed.
+    /// A request, once submitted, is flushed even if the calling task is cancelled.
+    func submit(_ request: Request, weight: Int = 1) async throws -> Response {
+        try await withCheckedThrowingContinuation { continuation in
+            let startDraining = state.withLock { state in
+                state.pending.append(Pending(request: request, weight: weight, continuation: continuation))
+                guard !state.isDraining else { return false }
+                state.isDraining = true
+                return true
+            }
+            if startDraining {
+                Task { await self.drain() }
+            }
+        }
+    }
+
+    private func drain() async {
+        while true {
+            let batch = state.withLock { state -> [Pending] in
+                guard !state.pending.isEmpty else {
+                    state.isDraining = false
+                    return []
+                }
+                var weight = 0
+                var count = 0
+                for item in state.pending {
+                    if count > 0 && weight + item.weight > maximumBatchWeight { break }
+                    weight += item.weight
+                    count += 1
+                }
+                let batch = Array(state.pending.prefix(count))
+                state.pending.removeFirst(count)
+                return batch
+            }
+            guard !batch.isEmpty else { return }
+            let results = await flush(batch.map(\.request))
+            precondition(results.count == batch.count, "flush must return one result per request")
+            for (item, result) in zip(batch, results) {
+                item.continuation.resume(with: result)
+            }
+        }
+    }
+}

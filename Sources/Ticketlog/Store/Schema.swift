@@ -1,0 +1,97 @@
+import Foundation
+import GRDB
+
+/// The file format: tables, indexes, triggers and the meta rows that identify a ticketlog file.
+///
+/// Format 1:
+/// - `meta(key, value)`: `format` = `ticketlog.events`, `format_version` = 1, and the chain head
+///   (`head_position`, `head_hash`) as of the last commit, so that `verify` notices a log whose
+///   newest events were removed.
+/// - `dictionaries(id, created_at, content)`: LZ4 dictionaries; events name theirs in `codec`.
+/// - `streams(key, name, version)`: one row per stream; `key` is the small integer events refer
+///   to (cheaper to index than the name), `version` the stream's current version.
+/// - `events(position, stream, version, id, type, codec, body, hash)`, `position` the rowid,
+///   `UNIQUE(stream, version)`, a unique index on `id`, and triggers refusing UPDATE and DELETE.
+enum Schema {
+    static let format = "ticketlog.events"
+    static let formatVersion = 1
+
+    /// Creates the schema in an empty file, or checks that a non-empty file is a log this build
+    /// can read.
+    static func prepare(_ db: Database, path: String) throws {
+        let tables = try String.fetchAll(
+            db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        if tables.isEmpty {
+            try create(db)
+            return
+        }
+        guard tables.contains("meta") else {
+            throw EventStoreError(
+                code: .unknownFormat,
+                message: "\(path) is an SQLite database but not a ticketlog log (it has tables \(tables.joined(separator: ", ")) and no meta table)")
+        }
+        let format = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'format'")
+        guard format == Self.format else {
+            throw EventStoreError(
+                code: .unknownFormat,
+                message: "\(path) is not a ticketlog log (its meta table names format \(format.map { "'\($0)'" } ?? "none"))")
+        }
+        let version = try Int.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'format_version'")
+        guard let version else {
+            throw EventStoreError(code: .unknownFormat, message: "\(path) has no format version in its meta table")
+        }
+        guard version == formatVersion else {
+            let newer = version > formatVersion
+            throw EventStoreError(
+                code: .unknownFormat,
+                message: "\(path) uses ticketlog format \(version); this build reads format \(formatVersion)"
+                    + (newer ? " (upgrade ticketlog to open it)" : ""))
+        }
+    }
+
+    private static func create(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE meta (
+                    key TEXT PRIMARY KEY NOT NULL,
+                    value ANY
+                ) WITHOUT ROWID, STRICT;
+                CREATE TABLE dictionaries (
+                    id INTEGER PRIMARY KEY,
+                    created_at INTEGER NOT NULL,
+                    content BLOB NOT NULL
+                ) STRICT;
+                CREATE TABLE streams (
+                    key INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    version INTEGER NOT NULL
+                ) STRICT;
+                CREATE TABLE events (
+                    position INTEGER PRIMARY KEY,
+                    stream INTEGER NOT NULL REFERENCES streams(key),
+                    version INTEGER NOT NULL,
+                    id BLOB NOT NULL,
+                    type TEXT NOT NULL,
+                    codec INTEGER NOT NULL,
+                    body BLOB NOT NULL,
+                    hash BLOB NOT NULL,
+                    UNIQUE (stream, version)
+                ) STRICT;
+                CREATE UNIQUE INDEX events_by_id ON events(id);
+                CREATE TRIGGER events_are_immutable_update BEFORE UPDATE ON events
+                BEGIN SELECT RAISE(ABORT, 'ticketlog events are immutable: UPDATE refused'); END;
+                CREATE TRIGGER events_are_immutable_delete BEFORE DELETE ON events
+                BEGIN SELECT RAISE(ABORT, 'ticketlog events are immutable: DELETE refused'); END;
+                CREATE TRIGGER dictionaries_are_immutable_update BEFORE UPDATE ON dictionaries
+                BEGIN SELECT RAISE(ABORT, 'ticketlog dictionaries are immutable: UPDATE refused'); END;
+                CREATE TRIGGER dictionaries_are_immutable_delete BEFORE DELETE ON dictionaries
+                BEGIN SELECT RAISE(ABORT, 'ticketlog dictionaries are immutable: DELETE refused'); END;
+                """)
+        try db.execute(
+            sql: "INSERT INTO meta(key, value) VALUES ('format', ?), ('format_version', ?), ('head_position', 0), ('head_hash', ?)",
+            arguments: [format, formatVersion, Data(HashChain.genesis)])
+    }
+
+    /// The names of the triggers that make events immutable; `verify` warns when one is gone.
+    static let immutabilityTriggers = ["events_are_immutable_update", "events_are_immutable_delete"]
+}

@@ -1,0 +1,3 @@
+import Ticketlog
+import ArgumentParser
+print("x")
