@@ -1,0 +1,47 @@
+/// What ``EventStore/verify(progress:)`` found.
+public struct VerificationReport: Sendable {
+    /// The first problem, by position. `nil` when the whole log checks out.
+    public var failure: VerificationFailure?
+    /// Events whose chain link was checked and held.
+    public var eventsVerified: Int64
+    /// The newest position and its chain hash, as verified (`0` and the genesis hash when empty).
+    public var headPosition: Int64
+    public var headHash: String
+    /// Things that are not wrong with the events but weaken the guarantees, e.g. a removed
+    /// immutability trigger.
+    public var warnings: [String]
+
+    public var isValid: Bool { failure == nil }
+}
+
+/// The first place where the log is not what was written.
+public struct VerificationFailure: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Kind: String, Hashable, Sendable {
+        /// An event's content (or a column) differs from what was chained.
+        case edited
+        /// Events are gone: a gap in positions or versions, or the log ends before its head.
+        case missing
+        /// Events are stored in another order than they were written.
+        case reordered
+        /// An event cannot be decoded: bad compression, bad JSON, unknown dictionary.
+        case undecodable
+    }
+
+    public var position: Int64
+    public var kind: Kind
+    public var detail: String
+
+    public init(position: Int64, kind: Kind, detail: String) {
+        self.position = position
+        self.kind = kind
+        self.detail = detail
+    }
+
+    public var description: String { "position \(position): \(kind.rawValue): \(detail)" }
+}
+
+/// How far a verification has come, for progress display.
+public struct VerificationProgress: Sendable {
+    public var eventsChecked: Int64
+    public var totalEvents: Int64
+}

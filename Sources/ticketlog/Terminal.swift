@@ -1,0 +1,46 @@
+import Foundation
+import Synchronization
+
+/// Output helpers: errors as one line on stderr, progress only when stderr is a terminal.
+enum Terminal {
+    static func error(_ message: String) {
+        FileHandle.standardError.write(Data("ticketlog: \(message)\n".utf8))
+    }
+
+    static var isInteractive: Bool { isatty(STDERR_FILENO) == 1 }
+
+    static func progress(label: String) -> Progress {
+        Progress(label: label, enabled: isInteractive)
+    }
+
+    /// A one-line progress display on stderr, redrawn at most ten times a second.
+    final class Progress: Sendable {
+        private let label: String
+        private let enabled: Bool
+        private let lastDraw = Mutex<ContinuousClock.Instant?>(nil)
+
+        init(label: String, enabled: Bool) {
+            self.label = label
+            self.enabled = enabled
+        }
+
+        func update(done: Int64, total: Int64) {
+            guard enabled else { return }
+            let now = ContinuousClock.now
+            let due = lastDraw.withLock { last in
+                if let last, now - last < .milliseconds(100), done < total { return false }
+                last = now
+                return true
+            }
+            guard due else { return }
+            let percent = total > 0 ? done * 100 / total : 100
+            let line = "\r\(label) \(done)/\(total) events (\(percent)%)"
+            FileHandle.standardError.write(Data(line.utf8))
+        }
+
+        func finish() {
+            guard enabled, lastDraw.withLock({ $0 != nil }) else { return }
+            FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        }
+    }
+}

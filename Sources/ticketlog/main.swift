@@ -1,3 +1,0 @@
-import Ticketlog
-import ArgumentParser
-print("x")
