@@ -41,7 +41,8 @@ let package = Package(
         ),
         .testTarget(
             name: "TicketlogTests",
-            dependencies: ["Ticketlog"]
+            // `ticketlog` so that the CLI is built before its end-to-end tests run it.
+            dependencies: ["Ticketlog", "ticketlog"]
         ),
     ]
 )

@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+
+@testable import Ticketlog
+
+/// A directory removed when the value goes away.
+final class TemporaryDirectory: Sendable {
+    let url: URL
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("ticketlog-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+}
+
+/// Where a test's store lives: both kinds must behave the same.
+enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case inMemory
+    case file
+
+    var testDescription: String { rawValue }
+
+    func make(_ configure: (inout EventStore.Configuration) -> Void = { _ in }) throws -> (EventStore, TemporaryDirectory) {
+        var configuration = EventStore.Configuration()
+        configuration.durability = .normal
+        configure(&configuration)
+        let directory = try TemporaryDirectory()
+        switch self {
+        case .inMemory:
+            return (try EventStore.inMemory(configuration: configuration), directory)
+        case .file:
+            return (try EventStore(path: directory.path("log.sqlite"), configuration: configuration), directory)
+        }
+    }
+}
+
+/// Deterministic events for tests: ids, times and texts derived from a seed.
+struct EventFactory {
+    var next: UInt64
+    let base: Int64 = 1_795_000_000_000_000
+
+    init(seed: UInt64 = 1) { next = seed << 32 }
+
+    mutating func id() -> UUID {
+        next += 1
+        return UUID(uuidString: String(format: "00000000-0000-4000-8000-%012llx", next))!
+    }
+
+    mutating func message(_ text: String? = nil, by actor: Actor = Actor(id: "sam", role: .agent)) -> ProposedEvent {
+        let id = id()
+        return ProposedEvent(
+            id: id, actor: actor, occurredAt: Timestamp(microsecondsSinceEpoch: base + Int64(next & 0xffff_ffff)),
+            payload: .messagePosted(MessagePosted(
+                messageID: "m-\(next)", text: text ?? "Message \(next): the draft is ready for review, see the link.")))
+    }
+
+    mutating func opened(_ title: String = "Launch video") -> ProposedEvent {
+        ProposedEvent(
+            id: id(), actor: Actor(id: "acme", role: .brand), occurredAt: Timestamp(microsecondsSinceEpoch: base),
+            payload: .ticketOpened(TicketOpened(title: title, brand: "acme", creator: "kim")))
+    }
+
+    /// A ticket's worth of mixed events: opened, joins, messages, a status change, a deliverable.
+    mutating func conversation(messages: Int) -> [ProposedEvent] {
+        var events = [opened()]
+        events.append(ProposedEvent(id: id(), actor: Actor(id: "kim", role: .creator), payload: .memberJoined(.init(user: "kim", role: .creator))))
+        for index in 0..<messages { events.append(message("Message \(index) about cut \(index % 7), ready by Friday")) }
+        events.append(ProposedEvent(id: id(), actor: Actor(id: "sam", role: .agent), payload: .statusChanged(.init(from: "open", to: "in_progress"))))
+        events.append(ProposedEvent(
+            id: id(), actor: Actor(id: "kim", role: .creator),
+            payload: .deliverablePushed(.init(deliverableID: "d-\(next)", title: "Draft", url: "https://cdn.example.com/d.mp4", kind: "video"))))
+        return events
+    }
+}
+
+extension StreamID {
+    static func test(_ number: Int) -> StreamID { .ticket("\(number)")! }
+}
+
+/// Runs the `sqlite3` command-line shell on `path` with `sql`, as someone tampering with the file would.
+@discardableResult
+func sqlite3(_ path: String, _ sql: String) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+    process.arguments = [path, sql]
+    let output = Pipe()
+    let errors = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw SQLiteShellError(message: String(decoding: errorData, as: UTF8.self))
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
+struct SQLiteShellError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { "sqlite3 failed: \(message)" }
+}
+
+/// The repository's `Fixtures/` directory.
+let fixturesDirectory = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Fixtures")
