@@ -35,7 +35,7 @@ public final class EventStore: Sendable {
         }
         let writer: DatabasePool
         do {
-            writer = try DatabasePool(path: path, configuration: Self.databaseConfiguration(configuration))
+            writer = try DatabasePool(path: path, configuration: Self.databaseConfiguration())
         } catch {
             throw Self.openError(error, path: path)
         }
@@ -44,7 +44,7 @@ public final class EventStore: Sendable {
 
     /// An in-memory log, gone when the store is released. For tests and experiments.
     public static func inMemory(configuration: Configuration = .init(), logger: Logger = .disabled) throws -> EventStore {
-        let queue = try DatabaseQueue(configuration: databaseConfiguration(configuration))
+        let queue = try DatabaseQueue(configuration: databaseConfiguration())
         return try EventStore(writer: queue, path: ":memory:", configuration: configuration, logger: logger)
     }
 
@@ -56,6 +56,10 @@ public final class EventStore: Sendable {
         let head: Int64
         let stored: [LZ4Dictionary]
         do {
+            // Set on the writer connection after opening: GRDB's WAL set-up picks NORMAL, and
+            // only the writer's setting matters for commits.
+            let synchronous = configuration.durability == .full ? "FULL" : "NORMAL"
+            try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
             (head, stored) = try writer.write { db in
                 try Schema.prepare(db, path: path)
                 let head = try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0
@@ -71,13 +75,9 @@ public final class EventStore: Sendable {
             metadata: ["ticketlog.path": "\(path)", "ticketlog.head": "\(head)", "ticketlog.dictionaries": "\(stored.count)"])
     }
 
-    private static func databaseConfiguration(_ configuration: Configuration) -> GRDB.Configuration {
+    private static func databaseConfiguration() -> GRDB.Configuration {
         var database = GRDB.Configuration()
         database.busyMode = .timeout(10)
-        let synchronous = configuration.durability == .full ? "FULL" : "NORMAL"
-        database.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
-        }
         return database
     }
 

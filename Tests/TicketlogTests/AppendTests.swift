@@ -1,0 +1,237 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import Ticketlog
+
+@Suite struct AppendTests {
+    @Test(arguments: StoreKind.allCases)
+    func appendedEventsReadBackWithPositionsAndVersions(_ kind: StoreKind) async throws {
+        let (store, directory) = try kind.make()
+        defer { withExtendedLifetime(directory) {} }
+        var factory = EventFactory()
+        let first = factory.conversation(messages: 3)
+        let second = factory.conversation(messages: 2)
+        let a = try await store.append(first, to: .test(1), expectedVersion: .noStream)
+        let b = try await store.append(second, to: .test(2), expectedVersion: .noStream)
+        #expect(a.positions == 1...Int64(first.count))
+        #expect(a.streamVersion == Int64(first.count))
+        #expect(b.positions == Int64(first.count + 1)...Int64(first.count + second.count))
+        #expect(b.streamVersion == Int64(second.count))
+        #expect(!a.wasAlreadyStored)
+
+        let all = try await store.readAll()
+        #expect(all.map(\.position) == Array(1...Int64(first.count + second.count)))
+        #expect(all.map(\.proposed) == first + second)
+        #expect(all.prefix(first.count).allSatisfy { $0.stream == .test(1) })
+
+        let stream = try await store.readStream(.test(2))
+        #expect(stream.map(\.version) == Array(1...Int64(second.count)))
+        #expect(stream.map(\.proposed) == second)
+        #expect(try await store.version(of: .test(2)) == Int64(second.count))
+        #expect(try await store.version(of: .test(3)) == 0)
+        #expect(try await store.headPosition() == Int64(first.count + second.count))
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func streamsReadForwardsAndBackwardsFromAVersion(_ kind: StoreKind) async throws {
+        let (store, directory) = try kind.make()
+        defer { withExtendedLifetime(directory) {} }
+        var factory = EventFactory()
+        let events = (0..<10).map { _ in factory.message() }
+        try await store.append(events, to: .test(1))
+        try await store.append(factory.message(), to: .test(2))
+
+        #expect(try await store.readStream(.test(1), from: 4, limit: 3).map(\.version) == [4, 5, 6])
+        #expect(try await store.readStream(.test(1), from: 4, direction: .backwards, limit: 3).map(\.version) == [4, 3, 2])
+        #expect(try await store.readStream(.test(1), direction: .backwards, limit: 2).map(\.version) == [10, 9])
+        #expect(try await store.readStream(.test(1), from: 11).isEmpty)
+        #expect(try await store.readStream(.test(9)).isEmpty)
+        #expect(try await store.readAll(from: 10, limit: 5).map(\.position) == [10, 11])
+        #expect(try await store.readAll(from: 12).isEmpty)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func expectedVersionIsEnforcedAndAConflictNamesTheActualVersion(_ kind: StoreKind) async throws {
+        let (store, directory) = try kind.make()
+        defer { withExtendedLifetime(directory) {} }
+        var factory = EventFactory()
+        try await store.append([factory.opened(), factory.message()], to: .test(1), expectedVersion: .noStream)
+
+        let noStream = await #expect(throws: EventStoreError.self) {
+            try await store.append(factory.message(), to: .test(1), expectedVersion: .noStream)
+        }
+        #expect(noStream?.code == .versionConflict)
+        #expect(noStream?.actualVersion == 2)
+        #expect(noStream?.message.contains("at version 2") == true)
+
+        let exact = await #expect(throws: EventStoreError.self) {
+            try await store.append(factory.message(), to: .test(1), expectedVersion: .exact(1))
+        }
+        #expect(exact?.code == .versionConflict)
+        #expect(exact?.actualVersion == 2)
+
+        let missing = await #expect(throws: EventStoreError.self) {
+            try await store.append(factory.message(), to: .test(5), expectedVersion: .exact(3))
+        }
+        #expect(missing?.actualVersion == 0)
+
+        let ok = try await store.append(factory.message(), to: .test(1), expectedVersion: .exact(2))
+        #expect(ok.streamVersion == 3)
+        #expect(try await store.append(factory.message(), to: .test(1), expectedVersion: .any).streamVersion == 4)
+        // Rejected appends left nothing behind.
+        #expect(try await store.headPosition() == 4)
+        #expect(try await store.version(of: .test(5)) == 0)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func reappendingStoredEventsReturnsTheOriginalPositions(_ kind: StoreKind) async throws {
+        let (store, directory) = try kind.make()
+        defer { withExtendedLifetime(directory) {} }
+        var factory = EventFactory()
+        let batch = [factory.opened(), factory.message(), factory.message()]
+        let original = try await store.append(batch, to: .test(1), expectedVersion: .noStream)
+        try await store.append(factory.message(), to: .test(2))
+
+        // A retry, even with an expected version that no longer holds, is answered from the log.
+        let retry = try await store.append(batch, to: .test(1), expectedVersion: .noStream)
+        #expect(retry.positions == original.positions)
+        #expect(retry.wasAlreadyStored)
+        #expect(try await store.headPosition() == 4)
+
+        let single = try await store.append(batch[1], to: .test(1))
+        #expect(single.positions == 2...2)
+        #expect(single.wasAlreadyStored)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aStoredIdWithOtherContentIsAnError(_ kind: StoreKind) async throws {
+        let (store, directory) = try kind.make()
+        defer { withExtendedLifetime(directory) {} }
+        var factory = EventFactory()
+        let event = factory.message("original")
+        try await store.append(event, to: .test(1))
+
+        var altered = event
+        altered.payload = .messagePosted(MessagePosted(messageID: "m-x", text: "altered"))
+        let changed = await #expect(throws: EventStoreError.self) { try await store.append(altered, to: .test(1)) }
+        #expect(changed?.code == .duplicateEventID)
+        #expect(changed?.position == 1)
+
+        let otherStream = await #expect(throws: EventStoreError.self) { try await store.append(event, to: .test(2)) }
+        #expect(otherStream?.code == .duplicateEventID)
+
+        let mixed = await #expect(throws: EventStoreError.self) {
+            try await store.append([event, factory.message()], to: .test(1))
+        }
+        #expect(mixed?.code == .duplicateEventID)
+        #expect(try await store.headPosition() == 1)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func malformedAppendsAreRejectedBeforeTouchingTheLog(_ kind: StoreKind) async throws {
+        let (store, directory) = try kind.make { $0.maximumEventSize = 2_000 }
+        defer { withExtendedLifetime(directory) {} }
+        var factory = EventFactory()
+
+        let empty = await #expect(throws: EventStoreError.self) { try await store.append([], to: .test(1)) }
+        #expect(empty?.code == .invalidEvent)
+
+        let event = factory.message()
+        let twice = await #expect(throws: EventStoreError.self) { try await store.append([event, event], to: .test(1)) }
+        #expect(twice?.code == .invalidEvent)
+        #expect(twice?.message.contains("twice") == true)
+
+        let huge = factory.message(String(repeating: "x", count: 5_000))
+        let tooLarge = await #expect(throws: EventStoreError.self) { try await store.append(huge, to: .test(1)) }
+        #expect(tooLarge?.code == .invalidEvent)
+        #expect(tooLarge?.message.contains("limit is 2000") == true)
+
+        let negative = await #expect(throws: EventStoreError.self) {
+            try await store.append(factory.message(), to: .test(1), expectedVersion: .exact(-1))
+        }
+        #expect(negative?.code == .invalidEvent)
+        #expect(try await store.headPosition() == 0)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func oneRejectedAppendInAGroupDoesNotTakeTheOthersDown(_ kind: StoreKind) async throws {
+        let (store, directory) = try kind.make()
+        defer { withExtendedLifetime(directory) {} }
+        var factory = EventFactory()
+        try await store.append(factory.opened(), to: .test(0), expectedVersion: .noStream)
+        let appends = (1...40).map { index in
+            // Every fifth append conflicts: stream 0 exists already.
+            (index, index % 5 == 0 ? StreamID.test(0) : StreamID.test(index), factory.message())
+        }
+        let results = await withTaskGroup(of: (Int, Bool).self) { group in
+            for (index, stream, event) in appends {
+                group.addTask {
+                    do {
+                        try await store.append(event, to: stream, expectedVersion: .noStream)
+                        return (index, true)
+                    } catch {
+                        return (index, false)
+                    }
+                }
+            }
+            return await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(results.filter { !$0.value }.keys.sorted() == [5, 10, 15, 20, 25, 30, 35, 40])
+        let all = try await store.readAll()
+        #expect(all.count == 1 + 32)
+        #expect(all.map(\.position) == Array(1...33))
+        #expect(try await store.verify().isValid)
+    }
+
+    @Test func concurrentAppendsShareTransactions() async throws {
+        let directory = try TemporaryDirectory()
+        var configuration = EventStore.Configuration()
+        configuration.durability = .full
+        let store = try EventStore(path: directory.path("log.sqlite"), configuration: configuration)
+        let transactions = Counter()
+        store.writer.add(transactionObserver: transactions, extent: .databaseLifetime)
+        var factory = EventFactory()
+        let events = (0..<200).map { _ in factory.message() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, event) in events.enumerated() {
+                group.addTask { try await store.append(event, to: .test(index % 16)) }
+            }
+            try await group.waitForAll()
+        }
+        let all = try await store.readAll(limit: 1_000)
+        #expect(all.count == 200)
+        #expect(Set(all.map(\.id)) == Set(events.map(\.id)))
+        #expect(all.map(\.position) == Array(1...200))
+        // Each stream's versions are gap-free whatever the interleaving.
+        for stream in 0..<16 {
+            let versions = try await store.readStream(.test(stream)).map(\.version)
+            #expect(versions == Array(1...Int64(versions.count)))
+        }
+        // 200 appends raced for the writer; group commit put several in one transaction. How
+        // many per transaction depends on scheduling, so only "fewer than one each" is asserted.
+        #expect(transactions.commits < 200, "commits: \(transactions.commits)")
+    }
+
+    @Test(arguments: EventStore.Configuration.Durability.allCases)
+    func durabilityIsTheConfiguredSynchronousMode(_ durability: EventStore.Configuration.Durability) async throws {
+        let directory = try TemporaryDirectory()
+        var configuration = EventStore.Configuration()
+        configuration.durability = durability
+        let store = try EventStore(path: directory.path("log.sqlite"), configuration: configuration)
+        let synchronous = try await store.writer.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+        #expect(synchronous == (durability == .full ? 2 : 1))
+        #expect(EventStore.Configuration().durability == .full)
+    }
+}
+
+/// Counts commits of a database (GRDB calls observers on the writer's queue).
+final class Counter: TransactionObserver, @unchecked Sendable {
+    // @unchecked Sendable: `commits` is written only on the database writer's serial queue and
+    // read after the writes it counts have completed.
+    var commits = 0
+    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool { false }
+    func databaseDidChange(with event: DatabaseEvent) {}
+    func databaseDidCommit(_ db: Database) { commits += 1 }
+    func databaseDidRollback(_ db: Database) {}
+}
