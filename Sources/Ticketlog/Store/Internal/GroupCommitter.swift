@@ -48,6 +48,9 @@ final class GroupCommitter<Request: Sendable, Response: Sendable>: Sendable {
         }
     }
 
+    /// Requests waiting for the next flush.
+    var pendingCount: Int { state.withLock { $0.pending.count } }
+
     private func drain() async {
         while true {
             let batch = state.withLock { state -> [Pending] in

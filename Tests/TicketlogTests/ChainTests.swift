@@ -1,0 +1,183 @@
+import Foundation
+import Synchronization
+import GRDB
+import Testing
+
+@testable import Ticketlog
+
+/// Tampering with a closed log file the way someone with file access would, then verifying.
+@Suite struct ChainTests {
+    /// A log of three tickets, 14 events each (positions 1-14 are ticket 1, 15-28 ticket 2, ...).
+    /// With `compressed`, a dictionary exists from the start and every body is LZ4.
+    static func makeLog(compressed: Bool = false) async throws -> (TemporaryDirectory, String, [RecordedEvent]) {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        var configuration = EventStore.Configuration()
+        configuration.durability = .normal
+        configuration.dictionaryTrainingThreshold = nil
+        let store = try EventStore(path: path, configuration: configuration)
+        var factory = EventFactory()
+        if compressed {
+            try await store.append(factory.conversation(messages: 10), to: .test(0))
+            try await store.rotateDictionary()
+        }
+        let skip = try await store.headPosition()
+        for ticket in 1...3 {
+            try await store.append(factory.conversation(messages: 10), to: .test(ticket))
+        }
+        let events = try await store.readAll(from: skip + 1)
+        return (directory, path, events)
+    }
+
+    static func verify(_ path: String) async throws -> VerificationReport {
+        try await EventStore(path: path).verify()
+    }
+
+    static let dropTriggers = "DROP TRIGGER events_are_immutable_update; DROP TRIGGER events_are_immutable_delete;"
+
+    @Test func anUntouchedLogVerifies() async throws {
+        let (directory, path, events) = try await Self.makeLog()
+        defer { withExtendedLifetime(directory) {} }
+        let report = try await Self.verify(path)
+        #expect(report.isValid)
+        #expect(report.eventsVerified == Int64(events.count))
+        #expect(report.headPosition == events.last?.position)
+        #expect(report.warnings.isEmpty)
+    }
+
+    @Test func anEditedPayloadIsFound() async throws {
+        let (directory, path, _) = try await Self.makeLog()
+        defer { withExtendedLifetime(directory) {} }
+        try sqlite3(path, Self.dropTriggers + """
+            UPDATE events SET body = CAST(replace(CAST(body AS TEXT), 'Friday', 'Monday') AS BLOB) WHERE position = 20;
+            """)
+        #expect(try sqlite3(path, "SELECT instr(CAST(body AS TEXT), 'Monday') > 0 FROM events WHERE position = 20") == "1\n")
+        let report = try await Self.verify(path)
+        #expect(report.failure?.position == 20)
+        #expect(report.failure?.kind == .edited)
+        #expect(report.eventsVerified == 19)
+        #expect(report.warnings.count == 2)
+    }
+
+    @Test func anEditedCompressedEventIsFound() async throws {
+        let (directory, path, events) = try await Self.makeLog(compressed: true)
+        defer { withExtendedLifetime(directory) {} }
+        let target = events[5]
+        #expect(try sqlite3(path, "SELECT codec FROM events WHERE position = \(target.position)") == "1\n")
+        // Swap in a well-formed, uncompressed body that says something else.
+        var forged = target.proposed
+        forged.payload = .messagePosted(MessagePosted(messageID: "m-forged", text: "We never agreed to Friday."))
+        let body = try CanonicalJSON.encode(EventBody(forged, stream: target.stream, recordedAt: target.recordedAt))
+        let hex = body.hexString
+        try sqlite3(path, Self.dropTriggers + "UPDATE events SET codec = 0, body = X'\(hex)' WHERE position = \(target.position);")
+        let report = try await Self.verify(path)
+        #expect(report.failure?.position == target.position)
+        #expect(report.failure?.kind == .edited)
+    }
+
+    @Test func anEditedIndexColumnIsFound() async throws {
+        let (directory, path, _) = try await Self.makeLog()
+        defer { withExtendedLifetime(directory) {} }
+        try sqlite3(path, Self.dropTriggers + "UPDATE events SET type = 'message.deleted' WHERE position = 9;")
+        let report = try await Self.verify(path)
+        #expect(report.failure?.position == 9)
+        #expect(report.failure?.kind == .edited)
+        #expect(report.failure?.detail.contains("type column") == true)
+    }
+
+    @Test func aDeletedEventIsFound() async throws {
+        let (directory, path, _) = try await Self.makeLog()
+        defer { withExtendedLifetime(directory) {} }
+        try sqlite3(path, Self.dropTriggers + "DELETE FROM events WHERE position = 17;")
+        let report = try await Self.verify(path)
+        #expect(report.failure?.position == 17)
+        #expect(report.failure?.kind == .missing)
+        #expect(report.eventsVerified == 16)
+    }
+
+    @Test func deletedEventsWithPositionsRenumberedAreFound() async throws {
+        let (directory, path, _) = try await Self.makeLog()
+        defer { withExtendedLifetime(directory) {} }
+        // Remove event 17 and close the gap, as a careful forger would.
+        try sqlite3(path, Self.dropTriggers + """
+            DELETE FROM events WHERE position = 17;
+            CREATE TEMP TABLE later AS SELECT * FROM events WHERE position > 17;
+            DELETE FROM events WHERE position > 17;
+            INSERT INTO events SELECT position - 1, stream, version, id, type, codec, body, hash FROM later ORDER BY position;
+            UPDATE meta SET value = value - 1 WHERE key = 'head_position';
+            """)
+        let report = try await Self.verify(path)
+        #expect(report.failure?.position == 17)
+        #expect(report.failure?.kind == .missing)
+    }
+
+    @Test func theNewestEventsRemovedAreFound() async throws {
+        let (directory, path, events) = try await Self.makeLog()
+        defer { withExtendedLifetime(directory) {} }
+        let last = try #require(events.last?.position)
+        try sqlite3(path, Self.dropTriggers + "DELETE FROM events WHERE position > \(last - 2);")
+        let report = try await Self.verify(path)
+        #expect(report.failure?.position == last - 1)
+        #expect(report.failure?.kind == .missing)
+        #expect(report.failure?.detail.contains("head records position \(last)") == true)
+    }
+
+    @Test func swappedEventsAreFound() async throws {
+        let (directory, path, _) = try await Self.makeLog()
+        defer { withExtendedLifetime(directory) {} }
+        // Swap two whole rows (every column but the position), across two tickets.
+        try sqlite3(path, Self.dropTriggers + """
+            CREATE TEMP TABLE pair AS SELECT * FROM events WHERE position IN (12, 20);
+            DELETE FROM events WHERE position IN (12, 20);
+            INSERT INTO events SELECT CASE position WHEN 12 THEN 20 ELSE 12 END, stream, version, id, type, codec, body, hash FROM pair;
+            """)
+        let report = try await Self.verify(path)
+        #expect(report.failure?.position == 12)
+        #expect(report.failure?.kind == .reordered)
+        #expect(report.failure?.detail.contains("stored at position 20 belongs at position 12") == true)
+    }
+
+    @Test func swappedContentUnderKeptHashesIsFound() async throws {
+        let (directory, path, _) = try await Self.makeLog()
+        defer { withExtendedLifetime(directory) {} }
+        // Swap neighbours' content but leave each row's hash where it was.
+        try sqlite3(path, Self.dropTriggers + """
+            CREATE TEMP TABLE pair AS SELECT * FROM events WHERE position IN (5, 6);
+            DELETE FROM events WHERE position IN (5, 6);
+            INSERT INTO events
+              SELECT p.position, q.stream, q.version, q.id, q.type, q.codec, q.body, p.hash
+              FROM pair p JOIN pair q ON q.position = CASE p.position WHEN 5 THEN 6 ELSE 5 END;
+            """)
+        let report = try await Self.verify(path)
+        #expect(report.failure?.position == 5)
+        #expect(report.failure?.kind == .reordered)
+    }
+
+    @Test func aDamagedBodyIsUndecodable() async throws {
+        let (directory, path, _) = try await Self.makeLog()
+        defer { withExtendedLifetime(directory) {} }
+        try sqlite3(path, Self.dropTriggers + "UPDATE events SET body = X'7b226e6f74206a736f6e' WHERE position = 3;")
+        let report = try await Self.verify(path)
+        #expect(report.failure?.position == 3)
+        #expect(report.failure?.kind == .undecodable)
+        let error = await #expect(throws: EventStoreError.self) { try await EventStore(path: path).readAll() }
+        #expect(error?.code == .corruptRecord)
+    }
+
+    @Test func verifyReportsProgress() async throws {
+        let (directory, path, events) = try await Self.makeLog()
+        defer { withExtendedLifetime(directory) {} }
+        let store = try EventStore(path: path)
+        let updates = ProgressLog()
+        _ = try await store.verify { updates.append($0) }
+        let last = try #require(updates.all.last)
+        #expect(last.eventsChecked == Int64(events.count))
+        #expect(last.totalEvents == Int64(events.count))
+    }
+}
+
+final class ProgressLog: Sendable {
+    private let updates = Mutex<[VerificationProgress]>([])
+    func append(_ update: VerificationProgress) { updates.withLock { $0.append(update) } }
+    var all: [VerificationProgress] { updates.withLock { $0 } }
+}

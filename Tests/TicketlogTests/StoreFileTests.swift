@@ -1,0 +1,173 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import Ticketlog
+
+@Suite struct StoreFileTests {
+    @Test func eventsCannotBeUpdatedOrDeletedThroughSQL() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        let store = try EventStore(path: path)
+        var factory = EventFactory()
+        try await store.append(factory.conversation(messages: 2), to: .test(1))
+
+        for sql in ["UPDATE events SET type = 'message.deleted' WHERE position = 2", "DELETE FROM events WHERE position = 3"] {
+            let error = await #expect(throws: DatabaseError.self) {
+                try await store.writer.write { db in try db.execute(sql: sql) }
+            }
+            #expect(error?.message?.contains("ticketlog events are immutable") == true)
+            // Through the sqlite3 shell too: the triggers live in the file, not in this process.
+            #expect(throws: SQLiteShellError.self) { try sqlite3(path, sql) }
+        }
+        #expect(try await store.verify().isValid)
+        #expect(try await store.readAll().count == 6)
+    }
+
+    @Test func aFileOfAnotherApplicationIsRefused() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("other.sqlite")
+        try sqlite3(path, "CREATE TABLE invoices(id INTEGER PRIMARY KEY, total REAL); INSERT INTO invoices VALUES (1, 9.5);")
+        let error = #expect(throws: EventStoreError.self) { try EventStore(path: path) }
+        #expect(error?.code == .unknownFormat)
+        #expect(error?.message.contains("not a ticketlog log") == true)
+        #expect(error?.message.contains("invoices") == true)
+        // Refusing touched nothing.
+        #expect(try sqlite3(path, "SELECT name FROM sqlite_master WHERE type = 'table'") == "invoices\n")
+    }
+
+    @Test func aNewerFormatIsRefusedWithAClearMessage() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        do {
+            let store = try EventStore(path: path)
+            var factory = EventFactory()
+            try await store.append(factory.opened(), to: .test(1))
+        }
+        try sqlite3(path, "UPDATE meta SET value = 7 WHERE key = 'format_version'")
+        let error = #expect(throws: EventStoreError.self) { try EventStore(path: path) }
+        #expect(error?.code == .unknownFormat)
+        #expect(error?.message.contains("format 7; this build reads format 1 (upgrade ticketlog") == true)
+
+        try sqlite3(path, "UPDATE meta SET value = 'someone.else' WHERE key = 'format'")
+        let other = #expect(throws: EventStoreError.self) { try EventStore(path: path) }
+        #expect(other?.message.contains("'someone.else'") == true)
+    }
+
+    @Test func aFileThatIsNotSQLiteIsRefused() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("notes.txt")
+        try Data(String(repeating: "these are not the pages you are looking for\n", count: 200).utf8)
+            .write(to: URL(fileURLWithPath: path))
+        let error = #expect(throws: EventStoreError.self) { try EventStore(path: path) }
+        #expect(error?.code == .unknownFormat)
+        #expect(error?.message.contains("not an SQLite database") == true)
+    }
+
+    @Test func openingAMissingFileWithoutCreateFails() throws {
+        let directory = try TemporaryDirectory()
+        var configuration = EventStore.Configuration()
+        configuration.createIfMissing = false
+        let path = directory.path("absent.sqlite")
+        let error = #expect(throws: EventStoreError.self) { try EventStore(path: path, configuration: configuration) }
+        #expect(error?.message.contains("does not exist") == true)
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test func aReopenedLogContinuesTheChain() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        var factory = EventFactory()
+        do {
+            let store = try EventStore(path: path)
+            try await store.append(factory.conversation(messages: 3), to: .test(1))
+        }
+        let reopened = try EventStore(path: path)
+        let result = try await reopened.append(factory.message(), to: .test(1), expectedVersion: .exact(7))
+        #expect(result.positions == 8...8)
+        #expect(try await reopened.verify().eventsVerified == 8)
+    }
+}
+
+@Suite struct DictionaryTests {
+    @Test(arguments: StoreKind.allCases)
+    func theFirstDictionaryIsMadeFromTheLogAndCompressesLaterEvents(_ kind: StoreKind) async throws {
+        let (store, directory) = try kind.make { $0.dictionaryTrainingThreshold = 100 }
+        defer { withExtendedLifetime(directory) {} }
+        var factory = EventFactory()
+        for ticket in 0..<12 {
+            try await store.append(factory.conversation(messages: 8), to: .test(ticket))
+        }
+        let usage = try await store.dictionaryUsage()
+        #expect(usage.first?.id == 0, "events before the threshold are stored uncompressed")
+        #expect(usage.contains { $0.id == 1 && $0.events > 0 }, "usage: \(usage)")
+
+        let sizes = try await store.writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT codec, avg(length(body)) FROM events GROUP BY codec").map {
+                (codec: $0[0] as Int64, size: $0[1] as Double)
+            }
+        }
+        let raw = try #require(sizes.first { $0.codec == 0 }?.size)
+        let compressed = try #require(sizes.first { $0.codec == 1 }?.size)
+        #expect(raw / compressed > 1.5, "raw \(raw) B/event, compressed \(compressed) B/event")
+        #expect(try await store.readAll(limit: 10_000).count == 12 * 12)
+        #expect(try await store.verify().isValid)
+    }
+
+    @Test func rotationKeepsOldEventsReadable() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        var configuration = EventStore.Configuration()
+        configuration.dictionaryTrainingThreshold = nil
+        configuration.durability = .normal
+        var factory = EventFactory()
+        var written: [ProposedEvent] = []
+        do {
+            let store = try EventStore(path: path, configuration: configuration)
+            #expect(try await store.rotateDictionary() == nil, "an empty log has nothing to sample")
+            for round in 0..<3 {
+                let events = factory.conversation(messages: 20)
+                try await store.append(events, to: .test(round))
+                written += events
+                #expect(try await store.rotateDictionary() == Int64(round + 1))
+            }
+            #expect(try await store.dictionaryUsage().map(\.id) == [0, 1, 2])
+        }
+        // A fresh process reads events of every dictionary.
+        let reopened = try EventStore(path: path, configuration: configuration)
+        #expect(try await reopened.readAll(limit: 1_000).map(\.proposed) == written)
+        #expect(try await reopened.verify().isValid)
+        let dictionaries = try await reopened.writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM dictionaries") }
+        #expect(dictionaries == 3)
+    }
+
+    @Test func aCorruptCompressedBodyIsATypedErrorWhenRead() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        var factory = EventFactory()
+        do {
+            var configuration = EventStore.Configuration()
+            configuration.dictionaryTrainingThreshold = 10
+            let store = try EventStore(path: path, configuration: configuration)
+            try await store.append(factory.conversation(messages: 10), to: .test(1))
+            try await store.append(factory.conversation(messages: 10), to: .test(2))
+        }
+        let target = try #require(Int64(try sqlite3(path, "SELECT max(position) FROM events WHERE codec > 0")
+            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        // Cut the LZ4 block short, as a torn write or a bad sector would.
+        try sqlite3(path, """
+            DROP TRIGGER events_are_immutable_update;
+            UPDATE events SET body = substr(body, 1, length(body) / 2) WHERE position = \(target);
+            """)
+        let store = try EventStore(path: path)
+        let error = await #expect(throws: EventStoreError.self) { try await store.readAll(limit: 100) }
+        #expect(error?.code == .corruptRecord)
+        #expect(error?.position == target)
+        // Everything before it still reads.
+        #expect(try await store.readAll(limit: Int(target - 1)).count == Int(target - 1))
+        let report = try await store.verify()
+        #expect(report.failure?.position == target)
+        #expect(report.failure?.kind == .undecodable)
+        #expect(report.warnings.contains { $0.contains("events_are_immutable_update") })
+    }
+}
