@@ -5,7 +5,7 @@ DATABASE ?= ticketlog.sqlite
 APT_PACKAGES := liblz4-dev libsqlite3-dev sqlite3 pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run test format clean
+.PHONY: deps build run test bench-log format clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -25,6 +25,15 @@ run: deps
 
 test: deps
 	$(SWIFT) test
+
+# A first measurement of the core log (events/s, bytes/event); EVENTS=1000000 for the full corpus.
+EVENTS ?= 100000
+bench-log: deps
+	$(SWIFT) build -c release --product LogBench
+	.build/release/LogBench $(EVENTS)
+
+format:
+	$(SWIFT) format --in-place --recursive Sources Tests Tools Package.swift
 
 clean:
 	rm -rf .build

@@ -39,6 +39,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // A first measurement of the log (see ARCHITECTURE.md); `make bench-log`.
+        .executableTarget(
+            name: "LogBench",
+            dependencies: ["Ticketlog"],
+            path: "Tools/LogBench"
+        ),
         .testTarget(
             name: "TicketlogTests",
             // `ticketlog` so that the CLI is built before its end-to-end tests run it.

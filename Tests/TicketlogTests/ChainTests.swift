@@ -164,6 +164,15 @@ import Testing
         #expect(error?.code == .corruptRecord)
     }
 
+    @Test func aStreamVersionOutOfStepWithItsEventsIsReported() async throws {
+        let (directory, path, _) = try await Self.makeLog()
+        defer { withExtendedLifetime(directory) {} }
+        try sqlite3(path, "UPDATE streams SET version = 3 WHERE name = 'ticket-2';")
+        let report = try await Self.verify(path)
+        #expect(report.isValid, "the events themselves are intact")
+        #expect(report.warnings == ["stream ticket-2 records version 3 but its events end at version 14"])
+    }
+
     @Test func verifyReportsProgress() async throws {
         let (directory, path, events) = try await Self.makeLog()
         defer { withExtendedLifetime(directory) {} }

@@ -69,6 +69,7 @@ private struct ChainVerifier {
         }
         progress?(VerificationProgress(eventsChecked: report.eventsVerified, totalEvents: total))
         report.failure = try checkHead(last: report.headPosition, lastHash: previous)
+        if report.failure == nil { report.warnings += try streamVersionMismatches() }
         return report
     }
 
@@ -163,6 +164,18 @@ private struct ChainVerifier {
                 position: last, kind: .edited, detail: "the chain hash at the head differs from the one recorded at commit")
         }
         return nil
+    }
+
+    /// `streams.version` is what the next append to a stream builds on; it must match the
+    /// stream's last event, or appends to it fail.
+    private func streamVersionMismatches() throws -> [String] {
+        try Row.fetchAll(db, sql: "SELECT key, name, version FROM streams ORDER BY key").compactMap { row in
+            let key: Int64 = row[0]
+            let recorded: Int64 = row[2]
+            let actual = streamVersions[key] ?? 0
+            guard recorded != actual else { return nil }
+            return "stream \(row[1] as String) records version \(recorded) but its events end at version \(actual)"
+        }
     }
 
     private func warnings() throws -> [String] {
