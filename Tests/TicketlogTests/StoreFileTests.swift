@@ -34,6 +34,7 @@ import Testing
         #expect(error?.message.contains("invoices") == true)
         // Refusing touched nothing.
         #expect(try sqlite3(path, "SELECT name FROM sqlite_master WHERE type = 'table'") == "invoices\n")
+        #expect(try sqlite3(path, "PRAGMA journal_mode") == "delete\n", "refusing must not switch the file to WAL")
     }
 
     @Test func aNewerFormatIsRefusedWithAClearMessage() async throws {

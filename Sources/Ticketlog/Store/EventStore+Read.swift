@@ -51,10 +51,13 @@ extension EventStore {
     }
 
     /// Runs `body` on a read-only snapshot, mapping SQLite failures to ``EventStoreError``.
+    /// A cancelled task gets `CancellationError`.
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await writer.read(body)
         } catch let error as EventStoreError {
+            throw error
+        } catch let error as CancellationError {
             throw error
         } catch {
             throw EventStoreError(code: .storageFailure, message: "reading the log failed", cause: error)

@@ -32,7 +32,11 @@ public struct EventSubscription: AsyncSequence, Sendable {
         public mutating func next() async throws -> RecordedEvent? {
             while bufferIndex == buffer.count {
                 if Task.isCancelled { return nil }
-                buffer = try await store.readAll(from: next, limit: pageSize)
+                do {
+                    buffer = try await store.readAll(from: next, limit: pageSize)
+                } catch is CancellationError {
+                    return nil
+                }
                 bufferIndex = 0
                 if buffer.isEmpty {
                     await store.notifier.wait(beyond: next - 1, timeout: store.configuration.subscriptionPollInterval)

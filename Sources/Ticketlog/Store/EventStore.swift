@@ -35,6 +35,7 @@ public final class EventStore: Sendable {
         }
         let writer: DatabasePool
         do {
+            try Self.checkFormatWithoutWriting(path: path)
             writer = try DatabasePool(path: path, configuration: Self.databaseConfiguration())
         } catch {
             throw Self.openError(error, path: path)
@@ -73,6 +74,17 @@ public final class EventStore: Sendable {
         logger.debug(
             "Opened event log",
             metadata: ["ticketlog.path": "\(path)", "ticketlog.head": "\(head)", "ticketlog.dictionaries": "\(stored.count)"])
+    }
+
+    /// Opening a pool switches the file to WAL mode, a write. A file that is not a ticketlog log
+    /// must be refused before that, so an existing, non-empty file is first checked read-only.
+    private static func checkFormatWithoutWriting(path: String) throws {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        guard size > 0 else { return }
+        var configuration = databaseConfiguration()
+        configuration.readonly = true
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        try queue.read { db in try Schema.check(db, path: path) }
     }
 
     private static func databaseConfiguration() -> GRDB.Configuration {

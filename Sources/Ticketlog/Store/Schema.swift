@@ -19,12 +19,22 @@ enum Schema {
     /// Creates the schema in an empty file, or checks that a non-empty file is a log this build
     /// can read.
     static func prepare(_ db: Database, path: String) throws {
+        if try check(db, path: path) == .empty {
+            try create(db)
+        }
+    }
+
+    enum Content {
+        case empty
+        case log
+    }
+
+    /// Whether the file is empty or a log this build reads; throws for anything else. Reads only.
+    @discardableResult
+    static func check(_ db: Database, path: String) throws -> Content {
         let tables = try String.fetchAll(
             db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-        if tables.isEmpty {
-            try create(db)
-            return
-        }
+        if tables.isEmpty { return .empty }
         guard tables.contains("meta") else {
             throw EventStoreError(
                 code: .unknownFormat,
@@ -47,6 +57,7 @@ enum Schema {
                 message: "\(path) uses ticketlog format \(version); this build reads format \(formatVersion)"
                     + (newer ? " (upgrade ticketlog to open it)" : ""))
         }
+        return .log
     }
 
     private static func create(_ db: Database) throws {
