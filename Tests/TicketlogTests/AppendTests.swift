@@ -34,6 +34,27 @@ import Testing
     }
 
     @Test(arguments: StoreKind.allCases)
+    func eventsOfUnknownTypesAreStoredAndReadBackUntouched(_ kind: StoreKind) async throws {
+        let (store, directory) = try kind.make()
+        defer { withExtendedLifetime(directory) {} }
+        let future = ProposedEvent(
+            actor: Actor(id: "bot", role: .system),
+            payload: .unknown(
+                type: EventType(rawValue: "survey.answered.v3"),
+                payload: .object(["score": .integer(9), "tags": .array([.string("fast"), .null]), "ratio": .number(0.75)])))
+        try await store.append(future, to: .test(1))
+        let read = try #require(try await store.readAll().first)
+        #expect(read.proposed == future)
+        #expect(read.type.rawValue == "survey.answered.v3")
+        let stored = try await store.writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT type, codec, body FROM events WHERE position = 1")
+        }
+        #expect(stored?["type"] == "survey.answered.v3")
+        let body = String(decoding: (stored?["body"] as Data?) ?? Data(), as: UTF8.self)
+        #expect(body.contains(#""payload":{"ratio":0.75,"score":9,"tags":["fast",null]}"#))
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func streamsReadForwardsAndBackwardsFromAVersion(_ kind: StoreKind) async throws {
         let (store, directory) = try kind.make()
         defer { withExtendedLifetime(directory) {} }
