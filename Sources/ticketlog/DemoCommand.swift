@@ -18,15 +18,7 @@ struct DemoCommand: AsyncParsableCommand {
     var durability: EventStore.Configuration.Durability = .full
 
     func run() async throws {
-        var configuration = EventStore.Configuration()
-        configuration.durability = durability
-        let store: EventStore
-        do {
-            store = try EventStore(path: log.database, configuration: configuration)
-        } catch let error as EventStoreError {
-            Terminal.error(error.message)
-            throw ExitCode(2)
-        }
+        let store = try log.open(create: true) { $0.durability = durability }
         let stream = StreamID.ticket("1001")!
         let result = try await store.append(Self.conversation(), to: stream)
         print(

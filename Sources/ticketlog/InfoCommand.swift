@@ -11,7 +11,7 @@ struct InfoCommand: AsyncParsableCommand {
     @OptionGroup var log: LogOptions
 
     func run() async throws {
-        let store = try Terminal.openExisting(log.database)
+        let store = try log.open()
         let head = try await store.headPosition()
         let usage = try await store.dictionaryUsage()
         let bytes = ["", "-wal"].compactMap { suffix in
@@ -22,25 +22,6 @@ struct InfoCommand: AsyncParsableCommand {
         print("file size:     \(bytes) bytes (with WAL)" + (head > 0 ? ", \(bytes / head) bytes per event" : ""))
         for (id, events) in usage {
             print(id == 0 ? "uncompressed:  \(events) events" : "dictionary \(id):  \(events) events")
-        }
-    }
-}
-
-struct RotateDictionaryCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "rotate-dictionary",
-        abstract: "Make a new LZ4 dictionary from a sample of the log; new events use it.",
-        discussion: "Events written before keep their dictionary and stay readable. Useful after the kind of conversations changed."
-    )
-
-    @OptionGroup var log: LogOptions
-
-    func run() async throws {
-        let store = try Terminal.openExisting(log.database)
-        if let id = try await store.rotateDictionary() {
-            print("dictionary \(id) is now used for new events")
-        } else {
-            print("the log is empty: nothing to sample, no dictionary made")
         }
     }
 }

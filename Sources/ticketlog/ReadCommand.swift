@@ -39,7 +39,7 @@ struct ReadCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try Terminal.openExisting(log.database)
+        let store = try log.open()
         var printed = 0
         if let stream = stream.flatMap(StreamID.init(rawValue:)) {
             var next = from
@@ -67,20 +67,6 @@ struct ReadCommand: AsyncParsableCommand {
                 printed += page.count
                 next = last.position + 1
             }
-        }
-    }
-}
-
-extension Terminal {
-    /// Opens an existing log, or exits with a one-line error.
-    static func openExisting(_ path: String) throws -> EventStore {
-        var configuration = EventStore.Configuration()
-        configuration.createIfMissing = false
-        do {
-            return try EventStore(path: path, configuration: configuration)
-        } catch let failure as EventStoreError {
-            error(failure.message)
-            throw ExitCode(2)
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Ticketlog
 
 @main
 struct TicketlogCommand: AsyncParsableCommand {
@@ -18,4 +19,19 @@ struct TicketlogCommand: AsyncParsableCommand {
 struct LogOptions: ParsableArguments {
     @Option(name: [.short, .long], help: "The log file (SQLite).")
     var database: String = "ticketlog.sqlite"
+}
+
+extension LogOptions {
+    /// Opens the log, or exits with status 2 and a one-line error. Only `create` makes a new file.
+    func open(create: Bool = false, _ configure: (inout EventStore.Configuration) -> Void = { _ in }) throws -> EventStore {
+        var configuration = EventStore.Configuration()
+        configuration.createIfMissing = create
+        configure(&configuration)
+        do {
+            return try EventStore(path: database, configuration: configuration)
+        } catch let failure as EventStoreError {
+            Terminal.error(failure.message)
+            throw ExitCode(2)
+        }
+    }
 }

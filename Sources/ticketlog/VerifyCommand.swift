@@ -29,15 +29,7 @@ struct VerifyCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        var configuration = EventStore.Configuration()
-        configuration.createIfMissing = false
-        let store: EventStore
-        do {
-            store = try EventStore(path: log.database, configuration: configuration)
-        } catch let error as EventStoreError {
-            Terminal.error(error.message)
-            throw ExitCode(2)
-        }
+        let store = try log.open()
         let progress = Terminal.progress(label: "verifying")
         let report = try await store.verify { update in
             progress.update(done: update.eventsChecked, total: update.totalEvents)

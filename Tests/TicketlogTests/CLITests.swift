@@ -5,12 +5,6 @@ import Testing
 
 /// The `ticketlog` executable, run end to end as a user would.
 @Suite struct CLITests {
-    struct Output {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
     static let executable: URL = {
         // Tests run from the build directory that also holds the `ticketlog` product.
         let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -19,21 +13,8 @@ import Testing
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
     }()
 
-    static func run(_ arguments: String...) throws -> Output {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let stdout = output.fileHandleForReading.readDataToEndOfFile()
-        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Output(
-            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self))
+    static func run(_ arguments: String...) throws -> ProcessOutput {
+        try runProcess(executable, arguments)
     }
 
     @Test func verifyHelpDocumentsTheCommand() throws {

@@ -81,24 +81,38 @@ extension StreamID {
     static func test(_ number: Int) -> StreamID { .ticket("\(number)")! }
 }
 
-/// Runs the `sqlite3` command-line shell on `path` with `sql`, as someone tampering with the file would.
-@discardableResult
-func sqlite3(_ path: String, _ sql: String) throws -> String {
+/// What a finished process printed.
+struct ProcessOutput {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs `executable` with `arguments` to completion, capturing both output streams.
+func runProcess(_ executable: URL, _ arguments: [String]) throws -> ProcessOutput {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-    process.arguments = [path, sql]
+    process.executableURL = executable
+    process.arguments = arguments
     let output = Pipe()
     let errors = Pipe()
     process.standardOutput = output
     process.standardError = errors
     try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+    // Read both pipes to the end before waiting, so a chatty process cannot block on a full pipe.
+    let stdout = output.fileHandleForReading.readDataToEndOfFile()
+    let stderr = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw SQLiteShellError(message: String(decoding: errorData, as: UTF8.self))
-    }
-    return String(decoding: data, as: UTF8.self)
+    return ProcessOutput(
+        status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+        stderr: String(decoding: stderr, as: UTF8.self))
+}
+
+/// Runs the `sqlite3` command-line shell on `path` with `sql`, as someone tampering with the file would.
+@discardableResult
+func sqlite3(_ path: String, _ sql: String) throws -> String {
+    let result = try runProcess(URL(fileURLWithPath: "/usr/bin/sqlite3"), [path, sql])
+    guard result.status == 0 else { throw SQLiteShellError(message: result.stderr) }
+    return result.stdout
 }
 
 struct SQLiteShellError: Error, CustomStringConvertible {

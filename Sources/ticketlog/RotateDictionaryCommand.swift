@@ -1,0 +1,21 @@
+import ArgumentParser
+import Ticketlog
+
+struct RotateDictionaryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate-dictionary",
+        abstract: "Make a new LZ4 dictionary from a sample of the log; new events use it.",
+        discussion: "Events written before keep their dictionary and stay readable. Useful after the kind of conversations changed."
+    )
+
+    @OptionGroup var log: LogOptions
+
+    func run() async throws {
+        let store = try log.open()
+        if let id = try await store.rotateDictionary() {
+            print("dictionary \(id) is now used for new events")
+        } else {
+            print("the log is empty: nothing to sample, no dictionary made")
+        }
+    }
+}
