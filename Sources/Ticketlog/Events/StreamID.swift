@@ -12,6 +12,11 @@ public struct StreamID: RawRepresentable, Hashable, Sendable, Codable, CustomStr
         self.rawValue = rawValue
     }
 
+    /// For names read back from the log's own tables, which only ever hold validated ids.
+    init(unchecked rawValue: String) {
+        self.rawValue = rawValue
+    }
+
     /// The stream of the ticket `ticketID`, `ticket-{ticketID}`; `nil` when the result is not a
     /// valid stream id.
     public static func ticket(_ ticketID: String) -> StreamID? {

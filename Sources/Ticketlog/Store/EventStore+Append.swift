@@ -59,7 +59,7 @@ extension EventStore {
             let (codec, blob) = BodyCodec.encode(canonical, dictionary: dictionary)
             return PreparedAppend.Event(proposed: event, canonical: canonical, codec: codec, blob: blob)
         }
-        return PreparedAppend(stream: stream, expectedVersion: expectedVersion, events: encoded)
+        return PreparedAppend(stream: stream, expectedVersion: expectedVersion, recordedAt: recordedAt, events: encoded)
     }
 
     /// Writes one group of appends in one transaction; each append in its own savepoint so that
@@ -69,6 +69,8 @@ extension EventStore {
         do {
             outcome = try await writer.write { db in
                 var head = try ChainHead.fetch(db)
+                let start = head.position
+                let live = try Self.liveProjections(db, head: start)
                 var results: [Result<AppendResult, any Error>] = []
                 results.reserveCapacity(requests.count)
                 for request in requests {
@@ -76,7 +78,7 @@ extension EventStore {
                     var result: AppendResult?
                     do {
                         try db.inSavepoint {
-                            result = try self.write(request, db: db, head: &local)
+                            result = try self.write(request, db: db, head: &local, projections: live)
                             return .commit
                         }
                         head = local
@@ -85,7 +87,10 @@ extension EventStore {
                         results.append(.failure(error))
                     }
                 }
-                try head.save(db)
+                if head.position != start {
+                    try head.save(db)
+                    for projection in live { try ProjectionCheckpoints.save(projection, position: head.position, db) }
+                }
                 return (results, head.position)
             }
         } catch {
@@ -98,7 +103,9 @@ extension EventStore {
         return outcome.results
     }
 
-    private func write(_ request: PreparedAppend, db: Database, head: inout ChainHead) throws -> AppendResult {
+    private func write(
+        _ request: PreparedAppend, db: Database, head: inout ChainHead, projections: [any Projection]
+    ) throws -> AppendResult {
         if let stored = try storedResult(of: request, db: db) { return stored }
 
         let streamRow = try Row.fetchOne(
@@ -132,6 +139,12 @@ extension EventStore {
                 event.codec, Data(event.blob), Data(hash),
             ])
             head = ChainHead(position: position, hash: hash)
+            if !projections.isEmpty {
+                let recorded = EventBody(event.proposed, stream: request.stream, recordedAt: request.recordedAt)
+                    .recorded(position: position, version: version)
+                let projected = ProjectedEvent(event: recorded, streamKey: streamKey)
+                for projection in projections { try projection.apply(projected, db) }
+            }
         }
         try db.cachedStatement(sql: "UPDATE streams SET version = ? WHERE key = ?").execute(arguments: [version, streamKey])
         return AppendResult(positions: first...head.position, streamVersion: version, wasAlreadyStored: false)

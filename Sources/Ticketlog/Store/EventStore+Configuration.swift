@@ -27,6 +27,9 @@ extension EventStore {
         /// How long a subscriber waits for a commit notification before it looks at the file
         /// again (so it also sees appends made by another process).
         public var subscriptionPollInterval: Duration = .seconds(1)
+        /// How many events one projection catch-up or rebuild transaction applies. Smaller
+        /// batches let appends in between more often; larger ones rebuild faster.
+        public var projectionBatchSize = 5_000
         /// The clock that stamps `recordedAt`. Inject a fixed one for deterministic tests.
         public var clock: @Sendable () -> Timestamp = { .now }
 

@@ -63,6 +63,7 @@ public final class EventStore: Sendable {
             try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
             (head, stored) = try writer.write { db in
                 try Schema.prepare(db, path: path)
+                try Self.prepareProjections(db)
                 let head = try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0
                 return (head, try DictionaryCache.fetchAll(db))
             }
@@ -71,6 +72,12 @@ public final class EventStore: Sendable {
         }
         dictionaries = DictionaryCache(stored)
         notifier = CommitNotifier(head: head)
+        // Projections new in this build, or whose version changed, catch up before first use.
+        do {
+            while try writer.write({ db in try self.catchUpStep(db, limit: configuration.projectionBatchSize) }) != nil {}
+        } catch {
+            throw Self.openError(error, path: path)
+        }
         logger.debug(
             "Opened event log",
             metadata: ["ticketlog.path": "\(path)", "ticketlog.head": "\(head)", "ticketlog.dictionaries": "\(stored.count)"])
@@ -84,7 +91,7 @@ public final class EventStore: Sendable {
         var configuration = databaseConfiguration()
         configuration.readonly = true
         let queue = try DatabaseQueue(path: path, configuration: configuration)
-        try queue.read { db in try Schema.check(db, path: path) }
+        _ = try queue.read { db in try Schema.check(db, path: path) }
     }
 
     private static func databaseConfiguration() -> GRDB.Configuration {

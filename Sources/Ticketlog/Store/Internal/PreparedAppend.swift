@@ -12,6 +12,7 @@ struct PreparedAppend: Sendable {
 
     var stream: StreamID
     var expectedVersion: ExpectedVersion
+    var recordedAt: Timestamp
     var events: [Event]
 }
 

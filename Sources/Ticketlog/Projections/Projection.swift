@@ -1,0 +1,38 @@
+import GRDB
+
+/// A read model kept in the log's file and updated in the same transaction as the events it
+/// reflects, so a read after an append sees the append.
+///
+/// A projection is a fold: `apply` turns one event into row changes, nothing else. Its rows can
+/// be dropped and rebuilt from position 1 at any time and come out identical to the rows kept
+/// up incrementally. Bump ``version`` whenever ``apply`` or the tables change: a projection
+/// whose stored version differs is rebuilt when the log is opened.
+protocol Projection: Sendable {
+    /// A stable name, the key of its checkpoint.
+    var name: String { get }
+    var version: Int { get }
+    /// The tables this projection owns, in an order in which they can be dropped.
+    var tables: [String] { get }
+    /// Creates the tables (and indexes) in a file that has none of them.
+    func createSchema(_ db: Database) throws
+    /// Applies one event. Events arrive in position order, each exactly once.
+    func apply(_ event: ProjectedEvent, _ db: Database) throws
+}
+
+/// An event as projections see it: the event plus its stream's integer key, which projection
+/// tables use instead of the stream name.
+struct ProjectedEvent {
+    var event: RecordedEvent
+    var streamKey: Int64
+}
+
+extension Projection {
+    func dropSchema(_ db: Database) throws {
+        for table in tables { try db.execute(sql: "DROP TABLE IF EXISTS \(table)") }
+    }
+
+    /// Deletes every row (keeping the tables), for a rebuild.
+    func clear(_ db: Database) throws {
+        for table in tables { try db.execute(sql: "DELETE FROM \(table)") }
+    }
+}

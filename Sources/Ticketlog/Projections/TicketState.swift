@@ -1,0 +1,109 @@
+/// Everything true about one ticket after some prefix of its stream: a pure fold of its events.
+///
+/// ``EventStore/ticketState(_:at:)`` folds a stream up to a position or time; the SQL
+/// projections keep the current state of the same facts, and tests hold the two to agreeing.
+public struct TicketState: Hashable, Sendable {
+    /// A member of the ticket's channel.
+    public struct Member: Hashable, Sendable {
+        public var user: String
+        public var role: Actor.Role
+        public var joinedAt: Timestamp
+        public var joinedPosition: Int64
+    }
+
+    /// A message with its edits and deletion applied.
+    public struct Message: Hashable, Sendable {
+        public var messageID: String
+        public var position: Int64
+        public var author: Actor
+        /// The current text; `nil` once deleted.
+        public var text: String?
+        public var attachments: [MessagePosted.Attachment]
+        public var postedAt: Timestamp
+        public var editedAt: Timestamp?
+        public var edits: Int
+        public var deletedAt: Timestamp?
+
+        public var isDeleted: Bool { deletedAt != nil }
+    }
+
+    /// A deliverable with where and when it was pushed.
+    public struct Deliverable: Hashable, Sendable {
+        public var deliverable: DeliverablePushed
+        public var position: Int64
+        public var pushedBy: Actor
+        public var pushedAt: Timestamp
+    }
+
+    public var stream: StreamID
+    public var title: String?
+    public var brand: String?
+    public var creator: String?
+    /// The agent assigned now, if any.
+    public var agent: String?
+    public var status: String = "open"
+    public var openedAt: Timestamp?
+    public var lastActivityAt: Timestamp?
+    /// The members now, by user id.
+    public var members: [String: Member] = [:]
+    /// Messages in the order they were posted (deleted ones stay, as tombstones).
+    public var messages: [Message] = []
+    public var deliverables: [Deliverable] = []
+    /// The last event folded in (0 and 0 before any).
+    public var position: Int64 = 0
+    public var version: Int64 = 0
+
+    public init(stream: StreamID) {
+        self.stream = stream
+    }
+
+    /// Folds `event` (the next event of this stream) into the state.
+    public mutating func apply(_ event: RecordedEvent) {
+        precondition(event.stream == stream, "an event of \(event.stream) folded into \(stream)")
+        position = event.position
+        version = event.version
+        lastActivityAt = max(lastActivityAt ?? event.occurredAt, event.occurredAt)
+        switch event.payload {
+        case .ticketOpened(let opened):
+            title = opened.title
+            brand = opened.brand
+            creator = opened.creator
+            openedAt = event.occurredAt
+        case .agentAssigned(let assigned):
+            agent = assigned.agent
+        case .agentUnassigned(let unassigned):
+            if agent == unassigned.agent { agent = nil }
+        case .memberJoined(let joined):
+            if members[joined.user] == nil {
+                members[joined.user] = Member(
+                    user: joined.user, role: joined.role, joinedAt: event.occurredAt, joinedPosition: event.position)
+            }
+        case .memberLeft(let left):
+            members[left.user] = nil
+        case .messagePosted(let posted):
+            guard !messages.contains(where: { $0.messageID == posted.messageID }) else { return }
+            messages.append(Message(
+                messageID: posted.messageID, position: event.position, author: event.actor, text: posted.text,
+                attachments: posted.attachments, postedAt: event.occurredAt, editedAt: nil, edits: 0, deletedAt: nil))
+        case .messageEdited(let edited):
+            guard let index = messages.lastIndex(where: { $0.messageID == edited.messageID && !$0.isDeleted }) else { return }
+            messages[index].text = edited.text
+            messages[index].editedAt = event.occurredAt
+            messages[index].edits += 1
+        case .messageDeleted(let deleted):
+            guard let index = messages.lastIndex(where: { $0.messageID == deleted.messageID && !$0.isDeleted }) else { return }
+            messages[index].text = nil
+            messages[index].attachments = []
+            messages[index].deletedAt = event.occurredAt
+        case .statusChanged(let change):
+            status = change.to
+        case .deliverablePushed(let pushed):
+            deliverables.append(Deliverable(deliverable: pushed, position: event.position, pushedBy: event.actor, pushedAt: event.occurredAt))
+        case .unknown:
+            break
+        }
+    }
+
+    /// Messages not deleted.
+    public var visibleMessages: [Message] { messages.filter { !$0.isDeleted } }
+}

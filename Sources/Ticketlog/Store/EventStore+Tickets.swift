@@ -1,0 +1,160 @@
+import Foundation
+import GRDB
+
+extension EventStore {
+    /// The summary of `stream`; `nil` when it has no events.
+    public func ticketSummary(_ stream: StreamID) async throws -> TicketSummary? {
+        try await read { db in
+            try Row.fetchOne(db, sql: Self.summarySQL + " WHERE t.name = ?", arguments: [stream.rawValue])
+                .map(Self.summary)
+        }
+    }
+
+    /// The tickets matching `filter` (every condition given must hold), most recently active first.
+    public func tickets(_ filter: TicketFilter = .all, limit: Int = 1_000) async throws -> [TicketSummary] {
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        for (column, value) in [("t.brand", filter.brand), ("t.creator", filter.creator), ("t.agent", filter.agent), ("t.status", filter.status)] {
+            if let value {
+                conditions.append("\(column) = ?")
+                arguments += [value]
+            }
+        }
+        if let member = filter.member {
+            conditions.append("t.stream IN (SELECT stream FROM members WHERE user = ?)")
+            arguments += [member]
+        }
+        let whereClause = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        arguments += [max(0, limit)]
+        let sql = Self.summarySQL + whereClause + " ORDER BY t.last_position DESC LIMIT ?"
+        return try await read { [arguments] db in try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.summary) }
+    }
+
+    /// The members of `stream`'s channel now, in joining order.
+    public func members(of stream: StreamID) async throws -> [TicketState.Member] {
+        try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT m.user, m.role, m.joined_at, m.joined_position FROM members m
+                    JOIN streams s ON s.key = m.stream WHERE s.name = ? ORDER BY m.joined_position
+                    """,
+                arguments: [stream.rawValue]
+            ).map(Self.member)
+        }
+    }
+
+    /// Who was in `stream`'s channel when the message `messageID` was posted (and so could see it).
+    /// `nil` when the ticket has no such message.
+    public func membersWhenPosted(_ messageID: String, in stream: StreamID) async throws -> [TicketState.Member]? {
+        try await read { db in
+            guard let message = try Row.fetchOne(
+                db,
+                sql: "SELECT m.stream, m.position FROM messages m JOIN streams s ON s.key = m.stream WHERE s.name = ? AND m.message_id = ?",
+                arguments: [stream.rawValue, messageID])
+            else { return nil }
+            let key: Int64 = message[0]
+            let position: Int64 = message[1]
+            return try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT user, role, joined_at, joined_position FROM membership_intervals
+                    WHERE stream = ? AND joined_position < ? AND (left_position IS NULL OR left_position > ?)
+                    ORDER BY joined_position
+                    """,
+                arguments: [key, position, position]
+            ).map(Self.member)
+        }
+    }
+
+    /// A page of `stream`'s messages with edits and deletes applied, from `cursor` on.
+    public func messages(
+        of stream: StreamID, from cursor: MessageCursor? = nil, direction: ReadDirection = .forwards,
+        limit: Int = 50, includeDeleted: Bool = true
+    ) async throws -> [TicketState.Message] {
+        var conditions = ["s.name = ?"]
+        var arguments: StatementArguments = [stream.rawValue]
+        let forwards = direction == .forwards
+        switch cursor {
+        case .position(let position)?:
+            conditions.append(forwards ? "m.position > ?" : "m.position < ?")
+            arguments += [position]
+        case .time(let time)?:
+            conditions.append(forwards ? "m.posted_at >= ?" : "m.posted_at <= ?")
+            arguments += [time.microsecondsSinceEpoch]
+        case nil:
+            break
+        }
+        if !includeDeleted { conditions.append("m.deleted_at IS NULL") }
+        arguments += [max(0, limit)]
+        let order: String
+        if case .time = cursor {
+            order = forwards ? "m.posted_at, m.position" : "m.posted_at DESC, m.position DESC"
+        } else {
+            order = forwards ? "m.position" : "m.position DESC"
+        }
+        let sql = """
+            SELECT m.message_id, m.position, m.author, m.author_role, m.text, m.attachments, m.posted_at,
+                   m.edited_at, m.edits, m.deleted_at
+            FROM messages m JOIN streams s ON s.key = m.stream
+            WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?
+            """
+        return try await read { [arguments] db in try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.message) }
+    }
+
+    /// The full state of `stream` at a point in time, folded from its events. A ticket that did
+    /// not exist yet has the empty state (version 0).
+    public func ticketState(_ stream: StreamID, at point: PointInTime? = nil) async throws -> TicketState {
+        var state = TicketState(stream: stream)
+        var next: Int64 = 1
+        while true {
+            let page = try await readStream(stream, from: next, limit: 1_000)
+            for event in page {
+                switch point {
+                case .position(let position)? where event.position > position: return state
+                case .time(let time)? where event.recordedAt > time: continue
+                default: state.apply(event)
+                }
+            }
+            guard let last = page.last, page.count == 1_000 else { return state }
+            next = last.version + 1
+        }
+    }
+
+    private static let summarySQL = """
+        SELECT t.name, t.title, t.brand, t.creator, t.agent, t.status, t.opened_at, t.last_activity_at,
+               t.last_position, t.events, t.deliverables,
+               (SELECT count(*) FROM members m WHERE m.stream = t.stream) AS members,
+               (SELECT count(*) FROM messages g WHERE g.stream = t.stream AND g.deleted_at IS NULL) AS messages
+        FROM ticket_summaries t
+        """
+
+    private static func summary(_ row: Row) -> TicketSummary {
+        TicketSummary(
+            stream: StreamID(unchecked: row[0]),
+            title: row[1], brand: row[2], creator: row[3], agent: row[4], status: row[5],
+            openedAt: (row[6] as Int64?).map(Timestamp.init(microsecondsSinceEpoch:)),
+            lastActivityAt: Timestamp(microsecondsSinceEpoch: row[7]), lastPosition: row[8],
+            events: row[9], deliverables: row[10], members: row[11], messages: row[12])
+    }
+
+    private static func member(_ row: Row) -> TicketState.Member {
+        TicketState.Member(
+            user: row[0], role: Actor.Role(rawValue: row[1]) ?? .system,
+            joinedAt: Timestamp(microsecondsSinceEpoch: row[2]), joinedPosition: row[3])
+    }
+
+    private static func message(_ row: Row) -> TicketState.Message {
+        let attachments = (row[5] as String?).flatMap {
+            try? CanonicalJSON.decode([MessagePosted.Attachment].self, from: Array($0.utf8))
+        }
+        return TicketState.Message(
+            messageID: row[0], position: row[1],
+            author: Actor(id: row[2], role: Actor.Role(rawValue: row[3]) ?? .system),
+            text: row[4], attachments: attachments ?? [],
+            postedAt: Timestamp(microsecondsSinceEpoch: row[6]),
+            editedAt: (row[7] as Int64?).map(Timestamp.init(microsecondsSinceEpoch:)),
+            edits: row[8],
+            deletedAt: (row[9] as Int64?).map(Timestamp.init(microsecondsSinceEpoch:)))
+    }
+}

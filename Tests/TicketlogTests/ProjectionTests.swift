@@ -1,0 +1,155 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import Ticketlog
+
+@Suite struct ProjectionTests {
+    /// Every projection table, every row, as text, in a fixed order.
+    static func dump(_ store: EventStore) async throws -> [String: [String]] {
+        try await store.writer.read { db in
+            var tables: [String: [String]] = [:]
+            for projection in EventStore.projections {
+                for table in projection.tables {
+                    tables[table] = try Row.fetchAll(db, sql: "SELECT * FROM \(table)").map(\.description).sorted()
+                }
+            }
+            tables["projection_checkpoints"] = try Row.fetchAll(db, sql: "SELECT * FROM projection_checkpoints")
+                .map(\.description).sorted()
+            return tables
+        }
+    }
+
+    /// Appends `events` in random batches: consecutive events of one stream go in one append.
+    static func append(_ events: [(StreamID, ProposedEvent)], to store: EventStore, seed: UInt64) async throws {
+        var random = SeededGenerator(seed: seed)
+        var index = 0
+        while index < events.count {
+            var end = index + 1
+            let size = Int.random(in: 1...6, using: &random)
+            while end < events.count, end - index < size, events[end].0 == events[index].0 { end += 1 }
+            try await store.append(events[index..<end].map(\.1), to: events[index].0)
+            index = end
+        }
+    }
+
+    /// The property: for generated histories, rebuilding from position 1 gives exactly the rows
+    /// that incremental application gave.
+    @Test(arguments: 0..<30)
+    func rebuildEqualsIncrementalApplication(_ seed: UInt64) async throws {
+        let (store, directory) = try StoreKind.inMemory.make()
+        defer { withExtendedLifetime(directory) {} }
+        var generator = RandomConversations(seed: seed)
+        let events = generator.events(streams: 1 + Int(seed % 5), count: 40 + Int(seed) * 7)
+        try await Self.append(events, to: store, seed: seed)
+        let incremental = try await Self.dump(store)
+        #expect(incremental["audit_trail"]?.count == events.count)
+
+        try await store.rebuildProjections()
+        let rebuilt = try await Self.dump(store)
+        #expect(rebuilt == incremental)
+
+        try await store.rebuildProjections(["membership"])
+        #expect(try await Self.dump(store) == incremental)
+    }
+
+    /// The SQL projections and the pure fold agree on every ticket of generated histories.
+    @Test(arguments: 0..<15)
+    func projectionsAgreeWithTheFold(_ seed: UInt64) async throws {
+        let (store, directory) = try StoreKind.inMemory.make()
+        defer { withExtendedLifetime(directory) {} }
+        var generator = RandomConversations(seed: 1_000 + seed)
+        let events = generator.events(streams: 4, count: 150)
+        try await Self.append(events, to: store, seed: seed)
+
+        for stream in Set(events.map(\.0)) {
+            let state = try await store.ticketState(stream)
+            let summary = try #require(try await store.ticketSummary(stream))
+            #expect(summary.title == state.title)
+            #expect(summary.agent == state.agent)
+            #expect(summary.status == state.status)
+            #expect(summary.events == Int(state.version))
+            #expect(summary.lastPosition == state.position)
+            #expect(summary.members == state.members.count)
+            #expect(summary.messages == state.visibleMessages.count)
+            #expect(summary.deliverables == state.deliverables.count)
+            #expect(summary.lastActivityAt == state.lastActivityAt)
+
+            let members = try await store.members(of: stream)
+            #expect(members == state.members.values.sorted { $0.joinedPosition < $1.joinedPosition })
+            let messages = try await store.messages(of: stream, limit: 10_000)
+            #expect(messages == state.messages)
+
+            // Who could see each message: the interval table and a fold up to the message agree.
+            for message in state.messages {
+                let visible = try await store.membersWhenPosted(message.messageID, in: stream)
+                let then = try await store.ticketState(stream, at: .position(message.position))
+                #expect(visible == then.members.values.sorted { $0.joinedPosition < $1.joinedPosition })
+            }
+        }
+    }
+
+    @Test func rebuildWhileAppendingEndsConsistent() async throws {
+        // Small rebuild transactions, so that appends land between them.
+        let (store, directory) = try StoreKind.file.make { $0.projectionBatchSize = 50 }
+        defer { withExtendedLifetime(directory) {} }
+        var generator = RandomConversations(seed: 77)
+        let first = generator.events(streams: 20, count: 3_000)
+        let second = generator.events(streams: 20, count: 1_000)
+        try await Self.append(first, to: store, seed: 1)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await store.rebuildProjections() }
+            group.addTask { try await Self.append(second, to: store, seed: 2) }
+            try await group.waitForAll()
+        }
+        try await store.catchUpProjections()
+        let afterRace = try await Self.dump(store)
+        try await store.rebuildProjections()
+        #expect(try await Self.dump(store) == afterRace)
+        #expect(afterRace["audit_trail"]?.count == first.count + second.count)
+    }
+
+    @Test func aLaggingOrChangedProjectionIsCaughtUpWhenTheLogOpens() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        var generator = RandomConversations(seed: 5)
+        let expected: [String: [String]]
+        do {
+            let store = try EventStore(path: path)
+            try await Self.append(generator.events(streams: 3, count: 200), to: store, seed: 5)
+            expected = try await Self.dump(store)
+        }
+        // As if an older build appended without the audit trail and the message projection
+        // changed version meanwhile.
+        try sqlite3(path, """
+            DELETE FROM audit_trail WHERE position > 120;
+            UPDATE projection_checkpoints SET position = 120 WHERE name = 'audit_trail';
+            UPDATE projection_checkpoints SET version = 0 WHERE name = 'message_history';
+            UPDATE messages SET text = 'stale';
+            """)
+        let reopened = try EventStore(path: path)
+        #expect(try await Self.dump(reopened) == expected)
+    }
+
+    @Test func unknownProjectionNamesAreRefused() async throws {
+        let (store, directory) = try StoreKind.inMemory.make()
+        defer { withExtendedLifetime(directory) {} }
+        let error = await #expect(throws: EventStoreError.self) { try await store.rebuildProjections(["members"]) }
+        #expect(error?.message.contains("no projection named 'members'") == true)
+        #expect(error?.message.contains("membership") == true)
+    }
+
+    @Test func projectionsReadTheirOwnWrites() async throws {
+        let (store, directory) = try StoreKind.file.make()
+        defer { withExtendedLifetime(directory) {} }
+        var factory = EventFactory()
+        try await store.append(factory.opened("Spring launch"), to: .test(1))
+        #expect(try await store.ticketSummary(.test(1))?.title == "Spring launch")
+        try await store.append(
+            ProposedEvent(actor: Actor(id: "kim", role: .creator), payload: .memberJoined(.init(user: "kim", role: .creator))),
+            to: .test(1))
+        #expect(try await store.members(of: .test(1)).map(\.user) == ["kim"])
+        #expect(try await store.tickets(TicketFilter(member: "kim")).map(\.stream) == [.test(1)])
+        #expect(try await store.tickets(TicketFilter(member: "sam")).isEmpty)
+    }
+}
