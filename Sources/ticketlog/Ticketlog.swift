@@ -11,7 +11,10 @@ struct TicketlogCommand: AsyncParsableCommand {
             event in one SQLite file (LZ4-compressed, hash-chained). These commands inspect and \
             check such a file.
             """,
-        subcommands: [DemoCommand.self, VerifyCommand.self, ReadCommand.self, InfoCommand.self, RotateDictionaryCommand.self]
+        subcommands: [
+            DemoCommand.self, VerifyCommand.self, ReadCommand.self, AuditCommand.self, ReplayCommand.self,
+            RebuildCommand.self, InfoCommand.self, RotateDictionaryCommand.self,
+        ]
     )
 }
 
@@ -33,5 +36,26 @@ extension LogOptions {
             Terminal.error(failure.message)
             throw ExitCode(2)
         }
+    }
+}
+
+extension StreamID {
+    /// A ticket as typed on the command line: `1001` or `ticket-1001`.
+    static func parseTicket(_ text: String) throws -> StreamID {
+        let name = text.hasPrefix("ticket-") ? text : "ticket-\(text)"
+        guard let stream = StreamID(rawValue: name) else {
+            throw ValidationError("'\(text)' is not a ticket id (1-57 characters of a-z, A-Z, 0-9, _ and -)")
+        }
+        return stream
+    }
+}
+
+extension Timestamp {
+    /// A time as typed on the command line (ISO 8601), or a validation error saying what is expected.
+    static func parse(_ text: String, option: String) throws -> Timestamp {
+        guard let time = Timestamp(iso8601: text) else {
+            throw ValidationError("\(option) '\(text)' is not a time: use ISO 8601, e.g. 2026-11-27T14:30:00Z or 2026-11-27")
+        }
+        return time
     }
 }

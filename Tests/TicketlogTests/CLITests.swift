@@ -96,3 +96,76 @@ import Testing
         #expect(invalid.stderr.contains("is not a stream id"))
     }
 }
+
+@Suite struct ProjectionCLITests {
+    static func demoLog() throws -> (TemporaryDirectory, String) {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("demo.sqlite")
+        let demo = try CLITests.run("demo", "--database", path, "--durability", "normal")
+        #expect(demo.status == 0, "\(demo.stderr)")
+        return (directory, path)
+    }
+
+    @Test func auditPrintsAReadableTrailAndFilters() throws {
+        let (directory, path) = try Self.demoLog()
+        defer { withExtendedLifetime(directory) {} }
+        let all = try CLITests.run("audit", "--database", path, "--ticket", "1001")
+        #expect(all.status == 0)
+        let lines = all.stdout.split(separator: "\n")
+        #expect(lines.count == 14)
+        #expect(lines[8] == #"#9  2026-11-18T11:14:40.000000Z  ticket-1001  local  kim (creator) edited message m-3 to "Friday works, draft on Wednesday.""#)
+
+        let filtered = try CLITests.run(
+            "audit", "--database", path, "--actor", "sam", "--type", "status.changed", "--from", "2026-11-18T11:16:00Z",
+            "--format", "ndjson")
+        let objects = try filtered.stdout.split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        #expect(objects.map { $0["position"] as? Int } == [13])
+        #expect(objects.first?["summary"] as? String == "sam (agent) changed the status from in_progress to resolved (approved by brand)")
+
+        let window = try CLITests.run(
+            "audit", "--database", path, "--from", "2026-11-18T11:08:40Z", "--to", "2026-11-18T11:10:40Z")
+        #expect(window.stdout.split(separator: "\n").map { $0.prefix(3) } == ["#3 ", "#4 "])
+
+        let bad = try CLITests.run("audit", "--database", path, "--from", "last tuesday")
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("--from 'last tuesday' is not a time"))
+    }
+
+    @Test func replayShowsTheTicketAtAPositionOrTime() throws {
+        let (directory, path) = try Self.demoLog()
+        defer { withExtendedLifetime(directory) {} }
+        let atNine = try CLITests.run("replay", "--database", path, "--ticket", "1001", "--at", "9", "--json")
+        #expect(atNine.status == 0, "\(atNine.stderr)")
+        let state = try #require(try JSONSerialization.jsonObject(with: Data(atNine.stdout.utf8)) as? [String: Any])
+        #expect(state["position"] as? Int == 9)
+        #expect(state["status"] as? String == "open")
+        #expect((state["members"] as? [[String: Any]])?.compactMap { $0["user"] as? String } == ["acme", "kim", "sam"])
+        let messages = try #require(state["messages"] as? [[String: Any]])
+        #expect(messages.last?["text"] as? String == "Friday works, draft on Wednesday.")
+
+        let now = try CLITests.run("replay", "--database", path, "--ticket", "ticket-1001")
+        #expect(now.stdout.contains("status:   resolved"))
+        #expect(now.stdout.contains("members:  acme (brand), kim (creator)"))
+
+        let before = try CLITests.run("replay", "--database", path, "--ticket", "1001", "--at", "2001-01-01")
+        #expect(before.stdout == "ticket-1001 has no events at 2001-01-01\n")
+    }
+
+    @Test func rebuildRebuildsAndRefusesUnknownNames() throws {
+        let (directory, path) = try Self.demoLog()
+        defer { withExtendedLifetime(directory) {} }
+        let before = try sqlite3(path, "SELECT * FROM messages ORDER BY position")
+        try sqlite3(path, "DELETE FROM messages; UPDATE ticket_summaries SET status = 'bogus';")
+        let rebuild = try CLITests.run("rebuild", "--database", path)
+        #expect(rebuild.status == 0, "\(rebuild.stderr)")
+        #expect(rebuild.stdout.hasPrefix("rebuilt ticket_summary, membership, message_history, audit_trail from 14 events"))
+        #expect(try sqlite3(path, "SELECT * FROM messages ORDER BY position") == before)
+        #expect(try sqlite3(path, "SELECT status FROM ticket_summaries") == "resolved\n")
+
+        let unknown = try CLITests.run("rebuild", "--database", path, "--projection", "nope")
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("no projection named 'nope'"))
+    }
+}

@@ -235,3 +235,28 @@ extension JSONValue {
         }
     }
 }
+
+@Suite struct TimestampTests {
+    @Test(arguments: [
+        ("2026-11-18T11:06:40Z", 1_795_000_000_000_000),
+        ("2026-11-18T11:06:40.123456Z", 1_795_000_000_123_456),
+        ("2026-11-18T11:06:40.5Z", 1_795_000_000_500_000),
+        ("2026-11-18T12:06:40.000001+01:00", 1_795_000_000_000_001),
+        ("2026-11-18", 1_794_960_000_000_000),
+    ] as [(String, Int64)])
+    func parsesISO8601(_ text: String, _ micros: Int64) {
+        #expect(Timestamp(iso8601: text)?.microsecondsSinceEpoch == micros)
+    }
+
+    @Test(arguments: ["", "yesterday", "2026-13-01", "1795000000", "2026-11-18T25:00:00Z"])
+    func refusesWhatIsNotATime(_ text: String) {
+        #expect(Timestamp(iso8601: text) == nil)
+    }
+
+    @Test func printsWhatItParses() {
+        let time = Timestamp(microsecondsSinceEpoch: 1_795_000_000_123_456)
+        #expect(time.description == "2026-11-18T11:06:40.123456Z")
+        #expect(Timestamp(iso8601: time.description) == time)
+        #expect(Timestamp(microsecondsSinceEpoch: -1).description == "1969-12-31T23:59:59.999999Z")
+    }
+}

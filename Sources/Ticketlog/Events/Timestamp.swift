@@ -14,6 +14,37 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
         self.microsecondsSinceEpoch = Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down))
     }
 
+    /// Parses ISO 8601 with or without fractional seconds (`2026-11-27T12:54:04Z`,
+    /// `2026-11-27T12:54:04.123456+01:00`), or a date alone (`2026-11-27`, midnight UTC).
+    /// Returns `nil` for anything else.
+    public init?(iso8601 text: String) {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        // Foundation's parser is lenient (hour 25 becomes the next day): check the shape and
+        // the clock fields first.
+        guard let match = trimmed.wholeMatch(
+            of: /\d{4}-\d{2}-\d{2}(?:T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:Z|[+-]\d{2}:\d{2}))?/)
+        else { return nil }
+        if let hour = match.1, let minute = match.2, let second = match.3,
+            Int(hour)! > 23 || Int(minute)! > 59 || Int(second)! > 59
+        {
+            return nil
+        }
+        if let fraction = match.4,
+            let date = try? Date(trimmed, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        {
+            // Parsing goes through a Double; take the microseconds from the text as written.
+            let micros = Int64(String(fraction.prefix(6)).padding(toLength: 6, withPad: "0", startingAt: 0)) ?? 0
+            let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
+            self.init(microsecondsSinceEpoch: seconds * 1_000_000 + micros)
+        } else if let date = (try? Date(trimmed, strategy: Date.ISO8601FormatStyle()))
+            ?? (try? Date(trimmed, strategy: Date.ISO8601FormatStyle().year().month().day()))
+        {
+            self.init(date)
+        } else {
+            return nil
+        }
+    }
+
     /// The current time, truncated to whole microseconds.
     public static var now: Timestamp { Timestamp(Date()) }
 

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import Ticketlog
+
+struct ReplayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Show a ticket as it was at a position or a time.",
+        discussion: """
+            Folds the ticket's events up to --at and prints its state then: title, status, \
+            assigned agent, members, messages (edits and deletes applied) and deliverables. \
+            --at is a log position (a number: the state after that event) or an ISO 8601 time \
+            (the events the log had recorded by then). Without --at: the state now.
+
+            Examples:
+              ticketlog replay --ticket 1001 --at 9
+              ticketlog replay --ticket 1001 --at 2026-11-18T11:12:00Z --json
+            """
+    )
+
+    @OptionGroup var log: LogOptions
+
+    @Option(help: "The ticket: 1001 or ticket-1001.")
+    var ticket: String
+
+    @Option(help: "A position (e.g. 120) or an ISO 8601 time (e.g. 2026-11-27T14:30:00Z).")
+    var at: String?
+
+    @Flag(help: "Print the state as one JSON object.")
+    var json = false
+
+    func validate() throws {
+        _ = try StreamID.parseTicket(ticket)
+        _ = try point()
+    }
+
+    private func point() throws -> PointInTime? {
+        guard let at else { return nil }
+        if let position = Int64(at) {
+            guard position >= 0 else { throw ValidationError("--at position must not be negative") }
+            return .position(position)
+        }
+        return .time(try Timestamp.parse(at, option: "--at"))
+    }
+
+    func run() async throws {
+        let store = try log.open()
+        let stream = try StreamID.parseTicket(ticket)
+        let state = try await store.ticketState(stream, at: try point())
+        if json {
+            print(try TicketStateDocument(state).jsonLine())
+            return
+        }
+        guard state.version > 0 else {
+            print("\(stream) has no events\(at.map { " at \($0)" } ?? "")")
+            return
+        }
+        print("\(stream) after position \(state.position) (version \(state.version))")
+        print("  title:    \(state.title ?? "-")")
+        print("  brand:    \(state.brand ?? "-")   creator: \(state.creator ?? "-")   agent: \(state.agent ?? "-")")
+        print("  status:   \(state.status)")
+        let members = state.members.values.sorted { $0.joinedPosition < $1.joinedPosition }
+        print("  members:  " + (members.isEmpty ? "-" : members.map { "\($0.user) (\($0.role.rawValue))" }.joined(separator: ", ")))
+        print("  messages: \(state.visibleMessages.count) visible, \(state.messages.count - state.visibleMessages.count) deleted")
+        for message in state.messages {
+            let text = message.text.map { "\"\($0)\"" } ?? "[deleted]"
+            let edited = message.edits > 0 ? " (edited \(message.edits)x)" : ""
+            print("    #\(message.position) \(message.postedAt) \(message.author.id): \(text)\(edited)")
+        }
+        if !state.deliverables.isEmpty {
+            print("  deliverables:")
+            for item in state.deliverables {
+                print("    #\(item.position) \(item.deliverable.kind) \(item.deliverable.deliverableID) \"\(item.deliverable.title)\" \(item.deliverable.url)")
+            }
+        }
+    }
+}
+
+/// The JSON shape of `replay --json`.
+struct TicketStateDocument: Encodable {
+    struct Member: Encodable {
+        var user: String
+        var role: String
+        var joinedAt: String
+        var joinedPosition: Int64
+    }
+
+    struct Message: Encodable {
+        var messageId: String
+        var position: Int64
+        var author: String
+        var authorRole: String
+        var text: String?
+        var postedAt: String
+        var edits: Int
+        var deleted: Bool
+    }
+
+    var stream: String
+    var position: Int64
+    var version: Int64
+    var title: String?
+    var brand: String?
+    var creator: String?
+    var agent: String?
+    var status: String
+    var members: [Member]
+    var messages: [Message]
+    var deliverables: [DeliverablePushed]
+
+    init(_ state: TicketState) {
+        stream = state.stream.rawValue
+        position = state.position
+        version = state.version
+        title = state.title
+        brand = state.brand
+        creator = state.creator
+        agent = state.agent
+        status = state.status
+        members = state.members.values.sorted { $0.joinedPosition < $1.joinedPosition }.map {
+            Member(user: $0.user, role: $0.role.rawValue, joinedAt: $0.joinedAt.description, joinedPosition: $0.joinedPosition)
+        }
+        messages = state.messages.map {
+            Message(
+                messageId: $0.messageID, position: $0.position, author: $0.author.id, authorRole: $0.author.role.rawValue,
+                text: $0.text, postedAt: $0.postedAt.description, edits: $0.edits, deleted: $0.isDeleted)
+        }
+        deliverables = state.deliverables.map(\.deliverable)
+    }
+
+    func jsonLine() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+}
