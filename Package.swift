@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "Ticketlog", targets: ["Ticketlog"]),
         .executable(name: "ticketlog", targets: ["ticketlog"]),
+        .executable(name: "ticketlog-generate", targets: ["ticketlog-generate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -39,16 +40,30 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Seeded, realistic support-desk conversations for demos, tests and benchmarks.
+        .target(
+            name: "Synthetic",
+            dependencies: ["Ticketlog"],
+            path: "Tools/Synthetic"
+        ),
+        .executableTarget(
+            name: "ticketlog-generate",
+            dependencies: [
+                "Synthetic", "Ticketlog",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/Generate"
+        ),
         // A first measurement of the log (see ARCHITECTURE.md); `make bench-log`.
         .executableTarget(
             name: "LogBench",
-            dependencies: ["Ticketlog"],
+            dependencies: ["Synthetic", "Ticketlog"],
             path: "Tools/LogBench"
         ),
         .testTarget(
             name: "TicketlogTests",
             // `ticketlog` so that the CLI is built before its end-to-end tests run it.
-            dependencies: ["Ticketlog", "ticketlog"]
+            dependencies: ["Ticketlog", "Synthetic", "ticketlog", "ticketlog-generate"]
         ),
     ]
 )

@@ -55,7 +55,11 @@ struct EventBody: Hashable, Sendable, Codable {
         stream = try container.decode(StreamID.self, forKey: .stream)
         actor = try container.decode(Actor.self, forKey: .actor)
         occurredAt = try container.decode(Timestamp.self, forKey: .occurredAt)
-        recordedAt = try container.decode(Timestamp.self, forKey: .recordedAt)
+        if decoder.userInfo[EventLine.userInfoKey] as? Bool == true {
+            recordedAt = try container.decodeIfPresent(Timestamp.self, forKey: .recordedAt) ?? Timestamp(microsecondsSinceEpoch: 0)
+        } else {
+            recordedAt = try container.decode(Timestamp.self, forKey: .recordedAt)
+        }
         origin = try container.decode(Origin.self, forKey: .origin)
         correlationID = try container.decodeIfPresent(LowercaseUUID.self, forKey: .correlationID)?.value
         causationID = try container.decodeIfPresent(LowercaseUUID.self, forKey: .causationID)?.value
@@ -70,7 +74,9 @@ struct EventBody: Hashable, Sendable, Codable {
         try container.encode(type, forKey: .type)
         try container.encode(actor, forKey: .actor)
         try container.encode(occurredAt, forKey: .occurredAt)
-        try container.encode(recordedAt, forKey: .recordedAt)
+        if encoder.userInfo[EventLine.userInfoKey] as? Bool != true {
+            try container.encode(recordedAt, forKey: .recordedAt)
+        }
         try container.encode(origin, forKey: .origin)
         try container.encodeIfPresent(correlationID.map(LowercaseUUID.init), forKey: .correlationID)
         try container.encodeIfPresent(causationID.map(LowercaseUUID.init), forKey: .causationID)
