@@ -5,7 +5,7 @@ DATABASE ?= ticketlog.sqlite
 APT_PACKAGES := liblz4-dev libsqlite3-dev sqlite3 pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run test bench-log format clean
+.PHONY: deps venv build run test bench-log format clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -23,8 +23,17 @@ run: deps
 	$(SWIFT) build --product ticketlog
 	$(SWIFT) run ticketlog demo --database $(DATABASE)
 
-test: deps
-	$(SWIFT) test
+# Python tools the analytics tests load exports with (pandas, duckdb), in a local virtualenv.
+VENV := .build-venv
+PYTHON_TOOLS := pandas duckdb
+
+venv:
+	@$(VENV)/bin/python -c "import pandas, duckdb" 2>/dev/null || { \
+	  echo "Installing $(PYTHON_TOOLS) into $(VENV)"; \
+	  python3 -m venv $(VENV) && $(VENV)/bin/pip install -q $(PYTHON_TOOLS); }
+
+test: deps venv
+	TICKETLOG_PYTHON=$(CURDIR)/$(VENV)/bin/python $(SWIFT) test
 
 # A first measurement of the core log (events/s, bytes/event); EVENTS=1000000 for the full corpus.
 EVENTS ?= 100000

@@ -24,7 +24,7 @@ enum Terminal {
             self.enabled = enabled
         }
 
-        func update(done: Int64, total: Int64) {
+        func update(done: Int64, total: Int64, unit: String = "events") {
             guard enabled else { return }
             let now = ContinuousClock.now
             let due = lastDraw.withLock { last in
@@ -34,7 +34,7 @@ enum Terminal {
             }
             guard due else { return }
             let percent = total > 0 ? done * 100 / total : 100
-            let line = "\r\(label) \(done)/\(total) events (\(percent)%)"
+            let line = "\r\(label) \(done)/\(total) \(unit) (\(percent)%)\u{1B}[K"
             FileHandle.standardError.write(Data(line.utf8))
         }
 

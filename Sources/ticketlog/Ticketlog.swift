@@ -13,7 +13,7 @@ struct TicketlogCommand: AsyncParsableCommand {
             """,
         subcommands: [
             DemoCommand.self, VerifyCommand.self, ReadCommand.self, AuditCommand.self, ReplayCommand.self,
-            RebuildCommand.self, InfoCommand.self, RotateDictionaryCommand.self,
+            RebuildCommand.self, ExportCommand.self, ImportCommand.self, StatsCommand.self, RotateDictionaryCommand.self,
         ]
     )
 }

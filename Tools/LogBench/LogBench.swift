@@ -30,15 +30,8 @@ struct LogBench {
         let batchedStart = ContinuousClock.now
         var index = 0
         while index < corpus.count {
-            // Group consecutive events of one batch by stream, as a backend importing would.
             let slice = corpus[index..<min(index + 1000, corpus.count)]
-            let byStream = Dictionary(grouping: slice, by: \.0)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for (stream, items) in byStream {
-                    group.addTask { try await store.append(items.map(\.1), to: stream) }
-                }
-                try await group.waitForAll()
-            }
+            for result in await store.append(StreamAppend.runs(slice)) { _ = try result.get() }
             index += 1000
         }
         let batched = ContinuousClock.now - batchedStart

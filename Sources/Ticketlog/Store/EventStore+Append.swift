@@ -29,6 +29,33 @@ extension EventStore {
         try await append([event], to: stream, expectedVersion: expectedVersion)
     }
 
+    /// Appends several batches, in order, sharing transactions with each other and with
+    /// concurrent appends. Each is atomic on its own and succeeds or fails on its own, exactly as
+    /// if passed to ``append(_:to:expectedVersion:)`` one after the other, but without waiting
+    /// for a commit between them. Their positions follow the order of `appends`.
+    public func append(_ appends: [StreamAppend]) async -> [Result<AppendResult, EventStoreError>] {
+        var prepared: [Result<PreparedAppend, EventStoreError>] = []
+        for item in appends {
+            do {
+                prepared.append(.success(try prepare(item.events, stream: item.stream, expectedVersion: item.expectedVersion)))
+            } catch {
+                prepared.append(.failure(Self.storeError(error)))
+            }
+        }
+        let submitted = prepared.compactMap { try? $0.get() }.map { (request: $0, weight: $0.events.count) }
+        var results = await committer.submitAll(submitted).makeIterator()
+        return prepared.map { preparation in
+            switch preparation {
+            case .failure(let error): .failure(error)
+            case .success: results.next()!.mapError(Self.storeError)
+            }
+        }
+    }
+
+    private static func storeError(_ error: any Error) -> EventStoreError {
+        error as? EventStoreError ?? EventStoreError(code: .storageFailure, message: "the append failed", cause: error)
+    }
+
     func prepare(_ events: [ProposedEvent], stream: StreamID, expectedVersion: ExpectedVersion) throws -> PreparedAppend {
         guard !events.isEmpty else { throw EventStoreError.invalid("an append needs at least one event") }
         guard events.count <= configuration.maximumEventsPerAppend else {

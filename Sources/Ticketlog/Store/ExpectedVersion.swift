@@ -40,3 +40,32 @@ public struct AppendResult: Hashable, Sendable {
         self.wasAlreadyStored = wasAlreadyStored
     }
 }
+
+/// One stream's share of a multi-stream ``EventStore/append(_:)``.
+public struct StreamAppend: Sendable {
+    public var stream: StreamID
+    public var events: [ProposedEvent]
+    public var expectedVersion: ExpectedVersion
+
+    public init(stream: StreamID, events: [ProposedEvent], expectedVersion: ExpectedVersion = .any) {
+        self.stream = stream
+        self.events = events
+        self.expectedVersion = expectedVersion
+    }
+}
+
+extension StreamAppend {
+    /// Groups events into appends, one per run of consecutive events of the same stream, so
+    /// that appending the result keeps the events' order.
+    public static func runs(_ events: some Sequence<(StreamID, ProposedEvent)>) -> [StreamAppend] {
+        var runs: [StreamAppend] = []
+        for (stream, event) in events {
+            if let last = runs.last, last.stream == stream {
+                runs[runs.count - 1].events.append(event)
+            } else {
+                runs.append(StreamAppend(stream: stream, events: [event]))
+            }
+        }
+        return runs
+    }
+}

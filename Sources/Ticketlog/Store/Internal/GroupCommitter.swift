@@ -11,7 +11,7 @@ final class GroupCommitter<Request: Sendable, Response: Sendable>: Sendable {
     private struct Pending {
         var request: Request
         var weight: Int
-        var continuation: CheckedContinuation<Response, any Error>
+        var complete: @Sendable (Result<Response, any Error>) -> Void
     }
 
     private struct State {
@@ -36,15 +36,39 @@ final class GroupCommitter<Request: Sendable, Response: Sendable>: Sendable {
     /// A request, once submitted, is flushed even if the calling task is cancelled.
     func submit(_ request: Request, weight: Int = 1) async throws -> Response {
         try await withCheckedThrowingContinuation { continuation in
-            let startDraining = state.withLock { state in
-                state.pending.append(Pending(request: request, weight: weight, continuation: continuation))
-                guard !state.isDraining else { return false }
-                state.isDraining = true
-                return true
+            enqueue([Pending(request: request, weight: weight, complete: { continuation.resume(with: $0) })])
+        }
+    }
+
+    /// Queues `requests` together, in order, and returns their results in the same order.
+    /// They are flushed in that order, in one batch or consecutive ones.
+    func submitAll(_ requests: [(request: Request, weight: Int)]) async -> [Result<Response, any Error>] {
+        guard !requests.isEmpty else { return [] }
+        return await withCheckedContinuation { continuation in
+            let collected = Mutex((results: [Result<Response, any Error>?](repeating: nil, count: requests.count), left: requests.count))
+            let pending = requests.enumerated().map { index, item in
+                Pending(request: item.request, weight: item.weight) { result in
+                    let done = collected.withLock { state -> [Result<Response, any Error>]? in
+                        state.results[index] = result
+                        state.left -= 1
+                        return state.left == 0 ? state.results.map { $0! } : nil
+                    }
+                    if let done { continuation.resume(returning: done) }
+                }
             }
-            if startDraining {
-                Task { await self.drain() }
-            }
+            enqueue(pending)
+        }
+    }
+
+    private func enqueue(_ items: [Pending]) {
+        let startDraining = state.withLock { state in
+            state.pending.append(contentsOf: items)
+            guard !state.isDraining else { return false }
+            state.isDraining = true
+            return true
+        }
+        if startDraining {
+            Task { await self.drain() }
         }
     }
 
@@ -73,7 +97,7 @@ final class GroupCommitter<Request: Sendable, Response: Sendable>: Sendable {
             let results = await flush(batch.map(\.request))
             precondition(results.count == batch.count, "flush must return one result per request")
             for (item, result) in zip(batch, results) {
-                item.continuation.resume(with: result)
+                item.complete(result)
             }
         }
     }

@@ -1,0 +1,78 @@
+import Foundation
+import GRDB
+
+/// The size and content of a log.
+public struct LogStatistics: Sendable {
+    public var events: Int64
+    public var tickets: Int64
+    /// Events per type, most frequent first.
+    public var eventsByType: [(type: String, count: Int64)]
+    /// The database file plus its WAL, in bytes (0 in memory).
+    public var fileBytes: Int64
+    /// The pages of the events table and its indexes.
+    public var eventBytes: Int64
+    /// The pages of projection tables and their indexes.
+    public var projectionBytes: Int64
+    /// The canonical JSON of all events, uncompressed.
+    public var rawBodyBytes: Int64
+    /// The stored bodies (compressed where a dictionary applies).
+    public var storedBodyBytes: Int64
+    /// Events stored uncompressed (before the first dictionary, or incompressible).
+    public var uncompressedEvents: Int64
+    public var dictionaries: Int64
+
+    /// Uncompressed over stored body bytes.
+    public var compressionRatio: Double { storedBodyBytes == 0 ? 1 : Double(rawBodyBytes) / Double(storedBodyBytes) }
+    /// Events table and indexes per event.
+    public var eventBytesPerEvent: Double { events == 0 ? 0 : Double(eventBytes) / Double(events) }
+    /// The whole file per event.
+    public var fileBytesPerEvent: Double { events == 0 ? 0 : Double(fileBytes) / Double(events) }
+}
+
+extension EventStore {
+    /// Counts and sizes: one pass over the events table (to sum uncompressed sizes, read from
+    /// each compressed body's length prefix) plus SQLite's page statistics.
+    public func statistics() async throws -> LogStatistics {
+        let path = self.path
+        return try await read { db in
+            var statistics = LogStatistics(
+                events: 0, tickets: try Int64.fetchOne(db, sql: "SELECT count(*) FROM streams") ?? 0,
+                eventsByType: [], fileBytes: 0, eventBytes: 0, projectionBytes: 0, rawBodyBytes: 0, storedBodyBytes: 0,
+                uncompressedEvents: 0, dictionaries: try Int64.fetchOne(db, sql: "SELECT count(*) FROM dictionaries") ?? 0)
+            statistics.eventsByType = try Row.fetchAll(
+                db, sql: "SELECT type, count(*) FROM events GROUP BY type ORDER BY count(*) DESC, type"
+            ).map { (type: $0[0], count: $0[1]) }
+            statistics.events = statistics.eventsByType.reduce(0) { $0 + $1.count }
+            let rows = try Row.fetchCursor(db, sql: "SELECT codec, length(body), substr(body, 1, 10) FROM events")
+            while let row = try rows.next() {
+                let codec: Int64 = row[0]
+                let stored: Int64 = row[1]
+                statistics.storedBodyBytes += stored
+                if codec == BodyCodec.uncompressed {
+                    statistics.rawBodyBytes += stored
+                    statistics.uncompressedEvents += 1
+                } else {
+                    let prefix: Data = row[2]
+                    let raw = prefix.withUnsafeBytes { BodyCodec.readVarint($0)?.value } ?? 0
+                    statistics.rawBodyBytes += Int64(raw)
+                }
+            }
+            let projectionTables = Set(Self.projections.flatMap(\.tables))
+            let pages = try Row.fetchAll(
+                db, sql: "SELECT s.name, m.tbl_name, sum(s.pgsize) FROM dbstat s LEFT JOIN sqlite_master m ON m.name = s.name GROUP BY s.name")
+            for page in pages {
+                let table: String = (page[1] as String?) ?? page[0]
+                let bytes: Int64 = page[2]
+                if table == "events" { statistics.eventBytes += bytes }
+                if projectionTables.contains(table) { statistics.projectionBytes += bytes }
+            }
+            if path != ":memory:" {
+                for file in [path, path + "-wal"] {
+                    let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int64) ?? nil
+                    statistics.fileBytes += size ?? 0
+                }
+            }
+            return statistics
+        }
+    }
+}

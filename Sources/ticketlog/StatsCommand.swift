@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import Ticketlog
+
+struct StatsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "Show what a log holds: events by type, tickets, sizes, compression.",
+        discussion: """
+            Bytes per event count the events table and its indexes (the log itself) and, \
+            separately, the whole file with projections and WAL. The compression ratio is \
+            uncompressed canonical JSON over stored bodies.
+            """
+    )
+
+    @OptionGroup var log: LogOptions
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() async throws {
+        let store = try log.open()
+        let stats = try await store.statistics()
+        if json {
+            var object: [String: Any] = [
+                "events": stats.events, "tickets": stats.tickets, "fileBytes": stats.fileBytes,
+                "eventBytes": stats.eventBytes, "projectionBytes": stats.projectionBytes,
+                "rawBodyBytes": stats.rawBodyBytes, "storedBodyBytes": stats.storedBodyBytes,
+                "compressionRatio": stats.compressionRatio, "eventBytesPerEvent": stats.eventBytesPerEvent,
+                "fileBytesPerEvent": stats.fileBytesPerEvent, "uncompressedEvents": stats.uncompressedEvents,
+                "dictionaries": stats.dictionaries,
+            ]
+            object["eventsByType"] = Dictionary(uniqueKeysWithValues: stats.eventsByType.map { ($0.type, $0.count) })
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        print("log:               \(log.database)")
+        print("events:            \(stats.events)")
+        print("tickets:           \(stats.tickets)")
+        for (type, count) in stats.eventsByType {
+            let share = stats.events > 0 ? Double(count) * 100 / Double(stats.events) : 0
+            print("  \(type.padding(toLength: 22, withPad: " ", startingAt: 0)) \(String(count).leftPadded(10))  \(String(format: "%5.1f", share))%")
+        }
+        print("file:              \(megabytes(stats.fileBytes)) (\(String(format: "%.0f", stats.fileBytesPerEvent)) B/event, with projections and WAL)")
+        print("events + indexes:  \(megabytes(stats.eventBytes)) (\(String(format: "%.0f", stats.eventBytesPerEvent)) B/event)")
+        print("projections:       \(megabytes(stats.projectionBytes))")
+        print("bodies:            \(megabytes(stats.rawBodyBytes)) canonical JSON -> \(megabytes(stats.storedBodyBytes)) stored, ratio \(String(format: "%.2f", stats.compressionRatio))")
+        print("dictionaries:      \(stats.dictionaries) (\(stats.uncompressedEvents) events stored uncompressed)")
+    }
+
+    private func megabytes(_ bytes: Int64) -> String {
+        String(format: "%.1f MiB", Double(bytes) / 1_048_576)
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}
