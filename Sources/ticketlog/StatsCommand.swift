@@ -19,7 +19,7 @@ struct StatsCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let store = try log.open()
+        let store = try log.open(readOnly: true)
         let stats = try await store.statistics()
         if json {
             var object: [String: Any] = [

@@ -25,10 +25,12 @@ struct LogOptions: ParsableArguments {
 }
 
 extension LogOptions {
-    /// Opens the log, or exits with status 2 and a one-line error. Only `create` makes a new file.
-    func open(create: Bool = false, _ configure: (inout EventStore.Configuration) -> Void = { _ in }) throws -> EventStore {
+    /// Opens the log, or exits with status 2 and a one-line error. Only `create` makes a new
+    /// file; `readOnly` opens without writing anything to it.
+    func open(create: Bool = false, readOnly: Bool = false, _ configure: (inout EventStore.Configuration) -> Void = { _ in }) throws -> EventStore {
         var configuration = EventStore.Configuration()
         configuration.createIfMissing = create
+        configuration.readOnly = readOnly
         configure(&configuration)
         do {
             return try EventStore(path: database, configuration: configuration)

@@ -29,7 +29,7 @@ struct VerifyCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let store = try log.open()
+        let store = try log.open(readOnly: true)
         let progress = Terminal.progress(label: "verifying")
         let report = try await store.verify { update in
             progress.update(done: update.eventsChecked, total: update.totalEvents)

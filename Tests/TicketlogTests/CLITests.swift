@@ -169,3 +169,60 @@ import Testing
         #expect(unknown.stderr.contains("no projection named 'nope'"))
     }
 }
+
+@Suite struct ExchangeCLITests {
+    static let generator: URL = CLITests.executable.deletingLastPathComponent().appendingPathComponent("ticketlog-generate")
+
+    @Test func generateImportStatsExport() throws {
+        let directory = try TemporaryDirectory()
+        let desk = directory.path("desk.ndjson")
+        let log = directory.path("log.sqlite")
+        let generated = try runProcess(Self.generator, ["--tickets", "25", "--messages", "20", "--seed", "7", "--out", desk])
+        #expect(generated.status == 0, "\(generated.stderr)")
+        #expect(generated.stderr.hasSuffix("over 25 tickets (seed 7)\n"))
+        let events = try String(contentsOfFile: desk, encoding: .utf8).split(separator: "\n").count
+        let again = try runProcess(Self.generator, ["--tickets", "25", "--messages", "20", "--seed", "7", "--out", "-"])
+        #expect(again.stdout == (try String(contentsOfFile: desk, encoding: .utf8)), "the same seed gives the same bytes")
+
+        let imported = try CLITests.run("import", "--database", log, desk)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(imported.stdout == "imported \(events) events: \(events) appended, 0 already in the log\n")
+        let twice = try CLITests.run("import", "--database", log, desk)
+        #expect(twice.stdout == "imported \(events) events: 0 appended, \(events) already in the log\n")
+
+        let stats = try CLITests.run("stats", "--database", log, "--json")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any])
+        #expect(object["events"] as? Int == events)
+        #expect(object["tickets"] as? Int == 25)
+        let text = try CLITests.run("stats", "--database", log)
+        #expect(text.stdout.contains("message.posted"))
+        #expect(text.stdout.contains("B/event"))
+
+        let export = try CLITests.run("export", "--database", log, "--format", "csv", "--out", directory.path("csv"))
+        #expect(export.status == 0, "\(export.stderr)")
+        #expect(export.stdout.hasPrefix("exported \(events) events of 25 tickets"))
+        let csv = try String(contentsOfFile: directory.path("csv/ticket_facts.csv"), encoding: .utf8)
+        #expect(csv.hasPrefix("stream,ticket_id,title,"))
+        #expect(csv.components(separatedBy: "\r\n").filter { !$0.isEmpty }.count == 26)
+
+        let refused = try CLITests.run("export", "--database", log, "--format", "csv", "--out", directory.path("csv"))
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("exists"))
+    }
+
+    @Test func aBadImportLineIsOneClearErrorAndNothingIsImported() throws {
+        let directory = try TemporaryDirectory()
+        let file = directory.path("bad.ndjson")
+        let log = directory.path("log.sqlite")
+        try """
+            {"actor":{"id":"kim","role":"creator"},"id":"00000000-0000-4000-8000-000000000001","occurredAt":1,"origin":{"kind":"local"},"payload":{"messageId":"m-1","text":"hi"},"stream":"ticket-1","type":"message.posted"}
+            {"actor":{"id":"kim","role":"wizard"},"id":"00000000-0000-4000-8000-000000000002","occurredAt":2,"origin":{"kind":"local"},"payload":{"messageId":"m-2","text":"hi"},"stream":"ticket-1","type":"message.posted"}
+
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try CLITests.run("import", "--database", log, file)
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("ticketlog: \(file), line 2: actor.role is invalid"), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        #expect(try sqlite3(log, "SELECT count(*) FROM events") == "0\n")
+    }
+}

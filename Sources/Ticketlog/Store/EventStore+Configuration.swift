@@ -24,6 +24,11 @@ extension EventStore {
         /// Create the file when it does not exist (default). When `false`, opening a missing file
         /// fails, so tools such as `verify` never create an empty log by mistake.
         public var createIfMissing = true
+        /// Open for reading only: nothing at all is written to the file, not even its journal
+        /// mode, so checking a log cannot change it. Appends fail with
+        /// ``EventStoreError/Code/storageFailure``; projections are not brought up to date; a
+        /// file that is not yet a log is refused. For `verify`, `read`, `stats`.
+        public var readOnly = false
         /// How long a subscriber waits for a commit notification before it looks at the file
         /// again (so it also sees appends made by another process).
         public var subscriptionPollInterval: Duration = .seconds(1)

@@ -33,10 +33,17 @@ public final class EventStore: Sendable {
         if !configuration.createIfMissing && !FileManager.default.fileExists(atPath: path) {
             throw EventStoreError(code: .storageFailure, message: "no log at \(path): the file does not exist")
         }
-        let writer: DatabasePool
+        let writer: any DatabaseWriter
         do {
-            try Self.checkFormatWithoutWriting(path: path)
-            writer = try DatabasePool(path: path, configuration: Self.databaseConfiguration())
+            if configuration.readOnly {
+                // A queue, not a pool: opening a pool sets the journal mode, a write.
+                var readOnly = Self.databaseConfiguration()
+                readOnly.readonly = true
+                writer = try DatabaseQueue(path: path, configuration: readOnly)
+            } else {
+                try Self.checkFormatWithoutWriting(path: path)
+                writer = try DatabasePool(path: path, configuration: Self.databaseConfiguration())
+            }
         } catch {
             throw Self.openError(error, path: path)
         }
@@ -57,15 +64,25 @@ public final class EventStore: Sendable {
         let head: Int64
         let stored: [LZ4Dictionary]
         do {
-            // Set on the writer connection after opening: GRDB's WAL set-up picks NORMAL, and
-            // only the writer's setting matters for commits.
-            let synchronous = configuration.durability == .full ? "FULL" : "NORMAL"
-            try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
-            (head, stored) = try writer.write { db in
-                try Schema.prepare(db, path: path)
-                try Self.prepareProjections(db)
-                let head = try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0
-                return (head, try DictionaryCache.fetchAll(db))
+            if configuration.readOnly {
+                (head, stored) = try writer.read { db in
+                    guard try Schema.check(db, path: path) == .log else {
+                        throw EventStoreError(code: .unknownFormat, message: "\(path) is not a ticketlog log (it is empty)")
+                    }
+                    let head = try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0
+                    return (head, try DictionaryCache.fetchAll(db))
+                }
+            } else {
+                // Set on the writer connection after opening: GRDB's WAL set-up picks NORMAL,
+                // and only the writer's setting matters for commits.
+                let synchronous = configuration.durability == .full ? "FULL" : "NORMAL"
+                try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
+                (head, stored) = try writer.write { db in
+                    try Schema.prepare(db, path: path)
+                    try Self.prepareProjections(db)
+                    let head = try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0
+                    return (head, try DictionaryCache.fetchAll(db))
+                }
             }
         } catch {
             throw Self.openError(error, path: path)
@@ -74,7 +91,9 @@ public final class EventStore: Sendable {
         notifier = CommitNotifier(head: head)
         // Projections new in this build, or whose version changed, catch up before first use.
         do {
-            while try writer.write({ db in try self.catchUpStep(db, limit: configuration.projectionBatchSize) }) != nil {}
+            while !configuration.readOnly,
+                try writer.write({ db in try self.catchUpStep(db, limit: configuration.projectionBatchSize) }) != nil
+            {}
         } catch {
             throw Self.openError(error, path: path)
         }
