@@ -106,10 +106,4 @@ struct AuditLine: Encodable {
         summary = entry.summary
         event = entry.event
     }
-
-    func jsonLine() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
-    }
 }

@@ -127,10 +127,4 @@ struct TicketStateDocument: Encodable {
         }
         deliverables = state.deliverables.map(\.deliverable)
     }
-
-    func jsonLine() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
-    }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Ticketlog
 
 @main
@@ -59,5 +60,14 @@ extension Timestamp {
             throw ValidationError("\(option) '\(text)' is not a time: use ISO 8601, e.g. 2026-11-27T14:30:00Z or 2026-11-27")
         }
         return time
+    }
+}
+
+extension Encodable {
+    /// One line of JSON with sorted keys and unescaped slashes, for `--json` and NDJSON output.
+    func jsonLine() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 }

@@ -37,7 +37,7 @@ struct VerifyCommand: AsyncParsableCommand {
         progress.finish()
         for warning in report.warnings { Terminal.error("warning: \(warning)") }
         if json {
-            print(try report.jsonLine())
+            print(try VerificationDocument(report).jsonLine())
         } else if let failure = report.failure {
             print("FAILED at position \(failure.position): \(failure.kind.rawValue): \(failure.detail)")
             print("\(report.eventsVerified) events verified before it")
@@ -48,27 +48,27 @@ struct VerifyCommand: AsyncParsableCommand {
     }
 }
 
-extension VerificationReport {
-    func jsonLine() throws -> String {
-        struct Output: Encodable {
-            var ok: Bool
-            var eventsVerified: Int64
-            var headPosition: Int64
-            var headHash: String
-            var failure: Failure?
-            var warnings: [String]
-            struct Failure: Encodable {
-                var position: Int64
-                var kind: String
-                var detail: String
-            }
-        }
-        let output = Output(
-            ok: isValid, eventsVerified: eventsVerified, headPosition: headPosition, headHash: headHash,
-            failure: failure.map { .init(position: $0.position, kind: $0.kind.rawValue, detail: $0.detail) },
-            warnings: warnings)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(output), as: UTF8.self)
+/// The JSON shape of `verify --json`.
+struct VerificationDocument: Encodable {
+    struct Failure: Encodable {
+        var position: Int64
+        var kind: String
+        var detail: String
+    }
+
+    var ok: Bool
+    var eventsVerified: Int64
+    var headPosition: Int64
+    var headHash: String
+    var failure: Failure?
+    var warnings: [String]
+
+    init(_ report: VerificationReport) {
+        ok = report.isValid
+        eventsVerified = report.eventsVerified
+        headPosition = report.headPosition
+        headHash = report.headHash
+        failure = report.failure.map { Failure(position: $0.position, kind: $0.kind.rawValue, detail: $0.detail) }
+        warnings = report.warnings
     }
 }

@@ -161,11 +161,12 @@ enum ExportTables {
 
     static func factRow(_ facts: TicketFacts) -> [ExportValue] {
         [
-            .text(facts.stream.rawValue), optional(facts.stream.ticketID), optional(facts.title), optional(facts.brand),
-            optional(facts.creator), optional(facts.agent), .text(facts.status), optional(facts.openedAt?.description),
+            .text(facts.stream.rawValue), optional(facts.stream.ticketID), optional(facts.header.title),
+            optional(facts.header.brand), optional(facts.header.creator), optional(facts.header.agent),
+            .text(facts.header.status), optional(facts.header.openedAt?.description),
             optional(facts.firstAgentResponseAt?.description), facts.firstAgentResponseSeconds.map(ExportValue.real) ?? .null,
             optional(facts.resolvedAt?.description), facts.resolutionSeconds.map(ExportValue.real) ?? .null,
-            optional(facts.lastActivityAt?.description), .integer(Int64(facts.events)), .integer(Int64(facts.messages)),
+            optional(facts.header.lastActivityAt?.description), .integer(Int64(facts.events)), .integer(Int64(facts.messages)),
             .integer(Int64(facts.messagesByRole[.agent] ?? 0)), .integer(Int64(facts.messagesByRole[.brand] ?? 0)),
             .integer(Int64(facts.messagesByRole[.creator] ?? 0)), .integer(Int64(facts.messagesByRole[.admin] ?? 0)),
             .integer(Int64(facts.messagesByRole[.system] ?? 0)), .integer(Int64(facts.messagesEdited)),

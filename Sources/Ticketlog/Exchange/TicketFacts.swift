@@ -2,18 +2,12 @@
 /// message counts by role, deliverables.
 public struct TicketFacts: Hashable, Sendable {
     public var stream: StreamID
-    public var title: String?
-    public var brand: String?
-    public var creator: String?
-    /// The agent assigned last (and not unassigned since).
-    public var agent: String?
-    public var status: String = "open"
-    public var openedAt: Timestamp?
+    /// Title, brand, creator, agent, status, opened and last activity.
+    public var header = TicketHeader()
     /// The first message by an agent after the ticket opened.
     public var firstAgentResponseAt: Timestamp?
     /// The first time the status became `resolved` or `closed`.
     public var resolvedAt: Timestamp?
-    public var lastActivityAt: Timestamp?
     public var events = 0
     public var messages = 0
     public var messagesByRole: [Actor.Role: Int] = [:]
@@ -26,28 +20,19 @@ public struct TicketFacts: Hashable, Sendable {
     }
 
     /// Seconds from opening to the first agent message.
-    public var firstAgentResponseSeconds: Double? { seconds(from: openedAt, to: firstAgentResponseAt) }
+    public var firstAgentResponseSeconds: Double? { seconds(from: header.openedAt, to: firstAgentResponseAt) }
     /// Seconds from opening to resolution.
-    public var resolutionSeconds: Double? { seconds(from: openedAt, to: resolvedAt) }
+    public var resolutionSeconds: Double? { seconds(from: header.openedAt, to: resolvedAt) }
 
     public mutating func apply(_ event: RecordedEvent) {
         events += 1
-        lastActivityAt = max(lastActivityAt ?? event.occurredAt, event.occurredAt)
+        header.apply(event)
         switch event.payload {
-        case .ticketOpened(let opened):
-            title = opened.title
-            brand = opened.brand
-            creator = opened.creator
-            openedAt = openedAt ?? event.occurredAt
-        case .agentAssigned(let assigned):
-            agent = assigned.agent
-        case .agentUnassigned(let unassigned):
-            if agent == unassigned.agent { agent = nil }
         case .messagePosted:
             messages += 1
             messagesByRole[event.actor.role, default: 0] += 1
             if event.actor.role == .agent, firstAgentResponseAt == nil,
-                openedAt.map({ event.occurredAt >= $0 }) ?? true
+                header.openedAt.map({ event.occurredAt >= $0 }) ?? true
             {
                 firstAgentResponseAt = event.occurredAt
             }
@@ -56,11 +41,10 @@ public struct TicketFacts: Hashable, Sendable {
         case .messageDeleted:
             messagesDeleted += 1
         case .statusChanged(let change):
-            status = change.to
             if resolvedAt == nil, ["resolved", "closed"].contains(change.to) { resolvedAt = event.occurredAt }
         case .deliverablePushed:
             deliverables += 1
-        case .memberJoined, .memberLeft, .unknown:
+        case .ticketOpened, .agentAssigned, .agentUnassigned, .memberJoined, .memberLeft, .unknown:
             break
         }
     }

@@ -36,14 +36,8 @@ public struct TicketState: Hashable, Sendable {
     }
 
     public var stream: StreamID
-    public var title: String?
-    public var brand: String?
-    public var creator: String?
-    /// The agent assigned now, if any.
-    public var agent: String?
-    public var status: String = "open"
-    public var openedAt: Timestamp?
-    public var lastActivityAt: Timestamp?
+    /// Title, brand, creator, agent, status, opened and last activity.
+    public var header = TicketHeader()
     /// The members now, by user id.
     public var members: [String: Member] = [:]
     /// Messages in the order they were posted (deleted ones stay, as tombstones).
@@ -62,17 +56,10 @@ public struct TicketState: Hashable, Sendable {
         precondition(event.stream == stream, "an event of \(event.stream) folded into \(stream)")
         position = event.position
         version = event.version
-        lastActivityAt = max(lastActivityAt ?? event.occurredAt, event.occurredAt)
+        header.apply(event)
         switch event.payload {
-        case .ticketOpened(let opened):
-            title = opened.title
-            brand = opened.brand
-            creator = opened.creator
-            openedAt = event.occurredAt
-        case .agentAssigned(let assigned):
-            agent = assigned.agent
-        case .agentUnassigned(let unassigned):
-            if agent == unassigned.agent { agent = nil }
+        case .ticketOpened, .agentAssigned, .agentUnassigned, .statusChanged, .unknown:
+            break
         case .memberJoined(let joined):
             if members[joined.user] == nil {
                 members[joined.user] = Member(
@@ -95,14 +82,18 @@ public struct TicketState: Hashable, Sendable {
             messages[index].text = nil
             messages[index].attachments = []
             messages[index].deletedAt = event.occurredAt
-        case .statusChanged(let change):
-            status = change.to
         case .deliverablePushed(let pushed):
             deliverables.append(Deliverable(deliverable: pushed, position: event.position, pushedBy: event.actor, pushedAt: event.occurredAt))
-        case .unknown:
-            break
         }
     }
+
+    public var title: String? { header.title }
+    public var brand: String? { header.brand }
+    public var creator: String? { header.creator }
+    public var agent: String? { header.agent }
+    public var status: String { header.status }
+    public var openedAt: Timestamp? { header.openedAt }
+    public var lastActivityAt: Timestamp? { header.lastActivityAt }
 
     /// Messages not deleted.
     public var visibleMessages: [Message] { messages.filter { !$0.isDeleted } }

@@ -40,24 +40,17 @@ extension EventStore {
 
     private func makeDictionary(onlyIfNone: Bool) async throws -> Int64? {
         let createdAt = configuration.clock()
-        let made: LZ4Dictionary?
-        do {
-            made = try await writer.write { db -> LZ4Dictionary? in
-                if onlyIfNone, let existing = try DictionaryCache.fetchAll(db).last {
-                    return existing  // another process made one first
-                }
-                let content = try self.sampleDictionaryContent(db)
-                guard !content.isEmpty else { return nil }
-                let id = (try Int64.fetchOne(db, sql: "SELECT max(id) FROM dictionaries") ?? 0) + 1
-                try db.execute(
-                    sql: "INSERT INTO dictionaries(id, created_at, content) VALUES (?, ?, ?)",
-                    arguments: [id, createdAt.microsecondsSinceEpoch, Data(content)])
-                return LZ4Dictionary(id: id, content: content)
+        let made = try await writeMapped("could not store a new dictionary") { db -> LZ4Dictionary? in
+            if onlyIfNone, let existing = try DictionaryCache.fetchAll(db).last {
+                return existing  // another process made one first
             }
-        } catch let error as EventStoreError {
-            throw error
-        } catch {
-            throw EventStoreError(code: .storageFailure, message: "could not store a new dictionary", cause: error)
+            let content = try self.sampleDictionaryContent(db)
+            guard !content.isEmpty else { return nil }
+            let id = (try Int64.fetchOne(db, sql: "SELECT max(id) FROM dictionaries") ?? 0) + 1
+            try db.execute(
+                sql: "INSERT INTO dictionaries(id, created_at, content) VALUES (?, ?, ?)",
+                arguments: [id, createdAt.microsecondsSinceEpoch, Data(content)])
+            return LZ4Dictionary(id: id, content: content)
         }
         guard let made else { return nil }
         dictionaries.install(made)

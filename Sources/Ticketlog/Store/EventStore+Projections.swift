@@ -103,12 +103,8 @@ extension EventStore {
     func writeMapped<T: Sendable>(_ failure: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await writer.write(body)
-        } catch let error as EventStoreError {
-            throw error
-        } catch let error as CancellationError {
-            throw error
         } catch {
-            throw EventStoreError(code: .storageFailure, message: failure, cause: error)
+            throw Self.mapStorageError(error, failure)
         }
     }
 }

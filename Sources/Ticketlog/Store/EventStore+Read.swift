@@ -55,12 +55,17 @@ extension EventStore {
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await writer.read(body)
-        } catch let error as EventStoreError {
-            throw error
-        } catch let error as CancellationError {
-            throw error
         } catch {
-            throw EventStoreError(code: .storageFailure, message: "reading the log failed", cause: error)
+            throw Self.mapStorageError(error, "reading the log failed")
+        }
+    }
+
+    /// ``EventStoreError`` and cancellation pass through; anything else (SQLite) becomes
+    /// ``EventStoreError/Code/storageFailure`` with `message`.
+    static func mapStorageError(_ error: any Error, _ message: String) -> any Error {
+        switch error {
+        case is EventStoreError, is CancellationError: error
+        default: EventStoreError(code: .storageFailure, message: message, cause: error)
         }
     }
 
