@@ -13,8 +13,9 @@ struct ExportCommand: AsyncParsableCommand {
             role, edits, deletes, deliverables...). Facts describe the exported events.
 
             --format ndjson and csv write a directory (events.ndjson / events.csv and \
-            ticket_facts.*); sqlite writes one file. CSV is RFC 4180 and loads in pandas \
-            (pd.read_csv) and duckdb (read_csv_auto). Times are ISO 8601 UTC.
+            ticket_facts.*); sqlite writes one file. In NDJSON, events are whole (the lines of \
+            `ticketlog read`, which `ticketlog import` reads back). CSV is RFC 4180 and loads in \
+            pandas (pd.read_csv) and duckdb (read_csv_auto). Times are ISO 8601 UTC.
 
             Examples:
               ticketlog export --format csv --out desk-csv

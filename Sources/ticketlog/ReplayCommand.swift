@@ -12,9 +12,13 @@ struct ReplayCommand: AsyncParsableCommand {
             --at is a log position (a number: the state after that event) or an ISO 8601 time \
             (the events the log had recorded by then). Without --at: the state now.
 
+            --message ID instead answers "who could see this message": the members of the \
+            channel when it was posted.
+
             Examples:
               ticketlog replay --ticket 1001 --at 9
               ticketlog replay --ticket 1001 --at 2026-11-18T11:12:00Z --json
+              ticketlog replay --ticket 1001 --message m-3
             """
     )
 
@@ -26,12 +30,16 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(help: "A position (e.g. 120) or an ISO 8601 time (e.g. 2026-11-27T14:30:00Z).")
     var at: String?
 
+    @Option(help: "A message id: print who was in the channel when it was posted.")
+    var message: String?
+
     @Flag(help: "Print the state as one JSON object.")
     var json = false
 
     func validate() throws {
         _ = try StreamID.parseTicket(ticket)
         _ = try point()
+        if message != nil && at != nil { throw ValidationError("--message and --at do not combine: a message has its own moment") }
     }
 
     private func point() throws -> PointInTime? {
@@ -46,6 +54,18 @@ struct ReplayCommand: AsyncParsableCommand {
     func run() async throws {
         let store = try log.open()
         let stream = try StreamID.parseTicket(ticket)
+        if let message {
+            guard let members = try await store.membersWhenPosted(message, in: stream) else {
+                Terminal.error("\(stream) has no message \(message)")
+                throw ExitCode(1)
+            }
+            if json {
+                print(try members.map { ["user": $0.user, "role": $0.role.rawValue] }.jsonLine())
+            } else {
+                print("\(message) in \(stream) was visible to: " + members.map { "\($0.user) (\($0.role.rawValue))" }.joined(separator: ", "))
+            }
+            return
+        }
         let state = try await store.ticketState(stream, at: try point())
         if json {
             print(try TicketStateDocument(state).jsonLine())

@@ -46,7 +46,7 @@ import Testing
         let read = try #require(try await store.readAll().first)
         #expect(read.proposed == future)
         #expect(read.type.rawValue == "survey.answered.v3")
-        let stored = try await store.writer.read { db in
+        let stored = try store.writer.read { db in
             try Row.fetchOne(db, sql: "SELECT type, codec, body FROM events WHERE position = 1")
         }
         #expect(stored?["type"] == "survey.answered.v3")

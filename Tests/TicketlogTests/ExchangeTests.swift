@@ -54,9 +54,19 @@ import Testing
         let ndjson = try String(contentsOfFile: directory.path("export-ndjson/events.ndjson"), encoding: .utf8)
         let lines = ndjson.split(separator: "\n")
         #expect(lines.count == Int(stats.events))
-        let first = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
-        #expect(first["text"] as? String == Self.awkward)
-        #expect(first["position"] as? Int == 1)
+        // NDJSON holds whole events, which import back into another log as they were.
+        let firstEvent = try JSONDecoder().decode(RecordedEvent.self, from: Data(lines[0].utf8))
+        #expect(firstEvent.position == 1)
+        #expect(firstEvent.payload == .messagePosted(MessagePosted(messageID: "m-0", text: Self.awkward)))
+        let copy = try EventStore.inMemory()
+        let imported = try await copy.importEvents(fromNDJSON: directory.path("export-ndjson/events.ndjson"))
+        #expect(imported.appended == Int(stats.events))
+        #expect(try await copy.readAll(limit: 100_000).map(\.proposed) == (try await store.readAll(limit: 100_000)).map(\.proposed))
+        let factLines = try String(contentsOfFile: directory.path("export-ndjson/ticket_facts.ndjson"), encoding: .utf8)
+        let handmade = try #require(factLines.split(separator: "\n").compactMap {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }.first { $0["stream"] as? String == "ticket-handmade" })
+        #expect(handmade["first_agent_response_seconds"] as? Double == 90)
 
         let exported = try DatabaseQueue(path: directory.path("export-sqlite.sqlite"))
         let (count, text) = try await exported.read { db in
@@ -65,7 +75,7 @@ import Testing
         }
         #expect(count == Int(stats.events))
         #expect(text == Self.awkward)
-        let facts = try await exported.read { db in
+        let facts = try exported.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM ticket_facts WHERE stream = 'ticket-handmade'")
         }
         #expect(facts?["first_agent_response_seconds"] == 90.0)

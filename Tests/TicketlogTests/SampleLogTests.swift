@@ -69,3 +69,38 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
     }
 }
+
+extension SampleLogTests {
+    /// Every command of the CLI, run on (a copy of) the sample log.
+    @Test func everyCommandWorksOnTheSampleLog() throws {
+        let (directory, path) = try Self.copy()
+        defer { withExtendedLifetime(directory) {} }
+        let ticket = try sqlite3(path, "SELECT name FROM streams ORDER BY key LIMIT 1")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let message = try sqlite3(
+            path,
+            "SELECT message_id FROM messages m JOIN streams s ON s.key = m.stream WHERE s.name = '\(ticket)' ORDER BY position LIMIT 1 OFFSET 3"
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!ticket.isEmpty && !message.isEmpty)
+        let commands: [[String]] = [
+            ["verify"], ["stats"], ["read", "--stream", ticket, "--limit", "5"],
+            ["audit", "--ticket", ticket], ["audit", "--type", "deliverable.pushed", "--format", "ndjson"],
+            ["replay", "--ticket", ticket, "--at", "200"], ["replay", "--ticket", ticket, "--message", message],
+            ["rebuild"], ["rebuild", "--projection", "audit_trail"],
+            ["export", "--format", "csv", "--out", directory.path("csv")],
+            ["export", "--format", "ndjson", "--out", directory.path("nd")],
+            ["export", "--format", "sqlite", "--out", directory.path("e.sqlite")],
+            ["import", Self.sample.appendingPathComponent("desk.ndjson").path],
+            ["rotate-dictionary"], ["verify", "--json"],
+        ]
+        for command in commands {
+            let result = try runProcess(CLITests.executable, command + ["--database", path])
+            #expect(result.status == 0, "ticketlog \(command.joined(separator: " ")): \(result.stderr)")
+            #expect(!result.stdout.isEmpty, "ticketlog \(command.joined(separator: " ")) printed nothing")
+        }
+        let visible = try runProcess(CLITests.executable, ["replay", "--ticket", ticket, "--message", message, "--database", path])
+        #expect(visible.stdout.hasPrefix("\(message) in \(ticket) was visible to: "))
+        let imported = try runProcess(CLITests.executable, ["import", Self.sample.appendingPathComponent("desk.ndjson").path, "--database", path])
+        #expect(imported.stdout == "imported 387 events: 0 appended, 387 already in the log\n")
+    }
+}

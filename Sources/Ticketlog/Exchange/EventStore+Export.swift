@@ -2,7 +2,8 @@ import Foundation
 
 /// The file formats of an export.
 public enum ExportFormat: String, CaseIterable, Sendable {
-    /// A directory with `events.ndjson` and `ticket_facts.ndjson`.
+    /// A directory with `events.ndjson` (whole events, one per line, as `ticketlog read` prints
+    /// them and `ticketlog import` reads them) and `ticket_facts.ndjson`.
     case ndjson
     /// A directory with `events.csv` and `ticket_facts.csv` (RFC 4180).
     case csv
@@ -73,7 +74,7 @@ extension EventStore {
             guard let last = page.last else { break }
             for entry in page {
                 let event = entry.event
-                try sink.write(try ExportTables.eventRow(event))
+                try sink.write(event: event, row: try ExportTables.eventRow(event))
                 if facts[event.stream] == nil {
                     facts[event.stream] = TicketFacts(stream: event.stream)
                     order.append(event.stream)

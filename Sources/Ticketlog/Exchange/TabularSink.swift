@@ -14,7 +14,15 @@ protocol TabularSink {
     /// Starts `table` with these columns (name and SQL type).
     mutating func begin(_ table: String, columns: [(name: String, type: String)]) throws
     mutating func write(_ row: [ExportValue]) throws
+    /// Writes one row of the `events` table; `row` is `event` in the table's columns.
+    mutating func write(event: RecordedEvent, row: [ExportValue]) throws
     mutating func finish() throws
+}
+
+extension TabularSink {
+    mutating func write(event: RecordedEvent, row: [ExportValue]) throws {
+        try write(row)
+    }
 }
 
 /// A buffered file writer.
@@ -90,8 +98,9 @@ struct CSVSink: TabularSink {
     }
 }
 
-/// NDJSON: one JSON object per row, keyed by column name. One file per table:
-/// `DIRECTORY/TABLE.ndjson`.
+/// NDJSON: one JSON object per line, one file per table: `DIRECTORY/TABLE.ndjson`. Events are
+/// written whole, as `ticketlog read` prints them, so the file imports back with `ticketlog
+/// import`; other tables as objects keyed by column name.
 struct NDJSONSink: TabularSink {
     let directory: String
     private var file: FileWriter?
@@ -116,6 +125,10 @@ struct NDJSONSink: TabularSink {
             }
         }
         try file!.write(bytes: try CanonicalJSON.encode(JSONValue.object(object)) + [UInt8(ascii: "\n")])
+    }
+
+    mutating func write(event: RecordedEvent, row: [ExportValue]) throws {
+        try file!.write(bytes: try CanonicalJSON.encode(event) + [UInt8(ascii: "\n")])
     }
 
     mutating func finish() throws {
