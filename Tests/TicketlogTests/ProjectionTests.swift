@@ -153,3 +153,52 @@ import Testing
         #expect(try await store.tickets(TicketFilter(member: "sam")).isEmpty)
     }
 }
+
+@Suite struct MessagePagingTests {
+    /// Ten messages a minute apart; m-3 edited, m-5 deleted.
+    static func makeTicket() async throws -> EventStore {
+        let store = try EventStore.inMemory()
+        var factory = EventFactory()
+        let start: Int64 = 1_795_000_000_000_000
+        var events = [factory.opened()]
+        for index in 0..<10 {
+            var message = factory.message("message \(index)")
+            message.payload = .messagePosted(MessagePosted(messageID: "m-\(index)", text: "message \(index)"))
+            message.occurredAt = Timestamp(microsecondsSinceEpoch: start + Int64(index) * 60_000_000)
+            events.append(message)
+        }
+        events.append(ProposedEvent(actor: Actor(id: "kim", role: .creator), payload: .messageEdited(.init(messageID: "m-3", text: "three, edited"))))
+        events.append(ProposedEvent(actor: Actor(id: "sam", role: .agent), payload: .messageDeleted(.init(messageID: "m-5"))))
+        try await store.append(events, to: .test(1))
+        return store
+    }
+
+    @Test func pagesByPositionInBothDirections() async throws {
+        let store = try await Self.makeTicket()
+        // Messages are at positions 2...11.
+        let first = try await store.messages(of: .test(1), limit: 4)
+        #expect(first.map(\.messageID) == ["m-0", "m-1", "m-2", "m-3"])
+        #expect(first[3].text == "three, edited")
+        #expect(first[3].edits == 1)
+        let next = try await store.messages(of: .test(1), from: .position(first.last!.position), limit: 4)
+        #expect(next.map(\.messageID) == ["m-4", "m-5", "m-6", "m-7"])
+        #expect(next[1].text == nil)
+        #expect(next[1].isDeleted)
+        let newest = try await store.messages(of: .test(1), direction: .backwards, limit: 3)
+        #expect(newest.map(\.messageID) == ["m-9", "m-8", "m-7"])
+        let older = try await store.messages(of: .test(1), from: .position(newest.last!.position), direction: .backwards, limit: 3)
+        #expect(older.map(\.messageID) == ["m-6", "m-5", "m-4"])
+        let visible = try await store.messages(of: .test(1), from: .position(5), limit: 3, includeDeleted: false)
+        #expect(visible.map(\.messageID) == ["m-4", "m-6", "m-7"])
+    }
+
+    @Test func pagesByTimeInBothDirections() async throws {
+        let store = try await Self.makeTicket()
+        let at3 = Timestamp(microsecondsSinceEpoch: 1_795_000_000_000_000 + 3 * 60_000_000)
+        #expect(try await store.messages(of: .test(1), from: .time(at3), limit: 2).map(\.messageID) == ["m-3", "m-4"])
+        #expect(try await store.messages(of: .test(1), from: .time(at3), direction: .backwards, limit: 2).map(\.messageID) == ["m-3", "m-2"])
+        let between = Timestamp(microsecondsSinceEpoch: at3.microsecondsSinceEpoch + 30_000_000)
+        #expect(try await store.messages(of: .test(1), from: .time(between), limit: 1).map(\.messageID) == ["m-4"])
+        #expect(try await store.messages(of: .test(2)).isEmpty)
+    }
+}
