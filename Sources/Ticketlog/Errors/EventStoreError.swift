@@ -2,8 +2,9 @@
 ///
 /// Each error has a ``code`` for programs and a ``message`` for people. Categories stay apart so
 /// that a server can map them to statuses: ``Code/versionConflict`` (409), ``Code/invalidEvent``
-/// (400/422), ``Code/duplicateEventID`` (409), ``Code/corruptRecord`` and ``Code/unknownFormat``
-/// (the file is not what it should be), ``Code/storageFailure`` (503).
+/// (400), ``Code/duplicateEventID`` (409), ``Code/notFound`` (404), ``Code/rejected`` (422),
+/// ``Code/corruptRecord`` and ``Code/unknownFormat`` (the file is not what it should be),
+/// ``Code/storageFailure`` (503).
 public struct EventStoreError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Wrapped: String, Hashable, Sendable {
@@ -13,6 +14,8 @@ public struct EventStoreError: Error, Sendable, CustomStringConvertible {
             case corruptRecord = "corrupt_record"
             case unknownFormat = "unknown_format"
             case storageFailure = "storage_failure"
+            case notFound = "not_found"
+            case rejected = "rejected"
         }
 
         private let wrapped: Wrapped
@@ -30,6 +33,11 @@ public struct EventStoreError: Error, Sendable, CustomStringConvertible {
         public static let unknownFormat = Code(.unknownFormat)
         /// SQLite failed: disk full, read-only file, I/O error, busy.
         public static let storageFailure = Code(.storageFailure)
+        /// A command named a ticket or message that does not exist.
+        public static let notFound = Code(.notFound)
+        /// A command does not hold in the ticket's current state (editing someone else's
+        /// message, setting the status it already has...). The message says why.
+        public static let rejected = Code(.rejected)
 
         public var description: String { wrapped.rawValue }
     }

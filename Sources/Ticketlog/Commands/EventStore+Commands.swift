@@ -1,0 +1,164 @@
+import Foundation
+import GRDB
+
+extension EventStore {
+    /// Checks `command` against `stream`'s current state and appends its events, as `actor`, at
+    /// `clock()` time.
+    ///
+    /// - Parameter expectedVersion: when given, the ticket must be at exactly this version
+    ///   (a client's optimistic concurrency); when `nil`, the command is checked against the
+    ///   state it read and retried if another append slipped in between.
+    /// - Throws: ``EventStoreError`` — `.notFound` (no such ticket or message), `.rejected`
+    ///   (the command does not hold in this state, with the reason), `.versionConflict`,
+    ///   `.invalidEvent` (bad input such as an empty text), `.storageFailure`.
+    @discardableResult
+    public func execute(
+        _ command: TicketCommand, on stream: StreamID, by actor: Actor, expectedVersion: Int64? = nil
+    ) async throws -> CommandOutcome {
+        for attempt in 1...3 {
+            let facts = try await commandFacts(command, stream: stream)
+            if let expectedVersion, expectedVersion != facts.version {
+                throw EventStoreError(
+                    code: .versionConflict,
+                    message: "ticket \(stream) is at version \(facts.version), the request expected \(expectedVersion)",
+                    actualVersion: facts.version)
+            }
+            guard let payloads = try Self.decide(command, stream: stream, by: actor, facts: facts) else {
+                return CommandOutcome(events: [], streamVersion: facts.version)
+            }
+            let now = configuration.clock()
+            let events = payloads.map { ProposedEvent(actor: actor, occurredAt: now, payload: $0) }
+            do {
+                let result = try await append(
+                    events, to: stream, expectedVersion: facts.version == 0 ? .noStream : .exact(facts.version))
+                let recorded = try await readAll(from: result.positions.lowerBound, limit: events.count)
+                return CommandOutcome(events: recorded, streamVersion: result.streamVersion)
+            } catch let error as EventStoreError where error.code == .versionConflict && expectedVersion == nil && attempt < 3 {
+                continue  // someone else appended meanwhile: decide again on the new state
+            }
+        }
+        throw EventStoreError(code: .versionConflict, message: "ticket \(stream) kept changing; try again")
+    }
+
+    /// What a command needs to know about its ticket, read from the projections.
+    struct CommandFacts: Sendable {
+        var version: Int64
+        var status: String
+        var agent: String?
+        var isMember: Bool
+        /// The message the command is about: its author and whether it is deleted.
+        var message: (author: String, deleted: Bool)?
+    }
+
+    private func commandFacts(_ command: TicketCommand, stream: StreamID) async throws -> CommandFacts {
+        let user: String? = switch command {
+        case .join(let user, _), .leave(let user): user
+        default: nil
+        }
+        let messageID: String? = switch command {
+        case .editMessage(let id, _), .deleteMessage(let id), .postMessage(let id, _, _): id
+        default: nil
+        }
+        return try await read { db in
+            guard let ticket = try Row.fetchOne(
+                db,
+                sql: "SELECT s.key, s.version, t.status, t.agent FROM streams s LEFT JOIN ticket_summaries t ON t.stream = s.key WHERE s.name = ?",
+                arguments: [stream.rawValue])
+            else { return CommandFacts(version: 0, status: "open", agent: nil, isMember: false, message: nil) }
+            let key: Int64 = ticket[0]
+            var facts = CommandFacts(version: ticket[1], status: ticket[2] ?? "open", agent: ticket[3], isMember: false, message: nil)
+            if let user {
+                facts.isMember = try Bool.fetchOne(
+                    db, sql: "SELECT EXISTS (SELECT 1 FROM members WHERE stream = ? AND user = ?)", arguments: [key, user]) ?? false
+            }
+            if let messageID, let row = try Row.fetchOne(
+                db, sql: "SELECT author, deleted_at IS NOT NULL FROM messages WHERE stream = ? AND message_id = ?",
+                arguments: [key, messageID])
+            {
+                facts.message = (author: row[0], deleted: row[1])
+            }
+            return facts
+        }
+    }
+
+    /// The pure decision: the events `command` implies in a state with these facts, `nil` when
+    /// it changes nothing, or an error saying why it is refused.
+    static func decide(
+        _ command: TicketCommand, stream: StreamID, by actor: Actor, facts: CommandFacts
+    ) throws(EventStoreError) -> [EventPayload]? {
+        if case .open(let title, let brand, let creator) = command {
+            guard facts.version == 0 else {
+                throw EventStoreError(code: .versionConflict, message: "ticket \(stream) exists already", actualVersion: facts.version)
+            }
+            try requireText(title, "title", limit: 200)
+            try requireText(brand, "brand", limit: 255)
+            try requireText(creator, "creator", limit: 255)
+            return [.ticketOpened(TicketOpened(title: title, brand: brand, creator: creator))]
+        }
+        guard facts.version > 0 else { throw EventStoreError(code: .notFound, message: "there is no ticket \(stream)") }
+        switch command {
+        case .open:
+            return nil  // handled above
+        case .assign(let agent):
+            try requireText(agent, "agent", limit: 255)
+            if facts.agent == agent { return nil }
+            return [.agentAssigned(AgentAssigned(agent: agent))]
+        case .unassign(let agent):
+            guard facts.agent == agent else {
+                throw EventStoreError(code: .rejected, message: "\(agent) is not the agent assigned to \(stream)")
+            }
+            return [.agentUnassigned(AgentUnassigned(agent: agent))]
+        case .join(let user, let role):
+            try requireText(user, "user", limit: 255)
+            return facts.isMember ? nil : [.memberJoined(MemberJoined(user: user, role: role))]
+        case .leave(let user):
+            return facts.isMember ? [.memberLeft(MemberLeft(user: user))] : nil
+        case .postMessage(let messageID, let text, let attachments):
+            try requireText(messageID, "message id", limit: 255)
+            try requireText(text, "text", limit: 10_000)
+            guard facts.message == nil else {
+                throw EventStoreError(code: .versionConflict, message: "message \(messageID) exists already in \(stream)")
+            }
+            return [.messagePosted(MessagePosted(messageID: messageID, text: text, attachments: attachments))]
+        case .editMessage(let messageID, let text):
+            try requireText(text, "text", limit: 10_000)
+            guard let message = facts.message else {
+                throw EventStoreError(code: .notFound, message: "\(stream) has no message \(messageID)")
+            }
+            guard !message.deleted else { throw EventStoreError(code: .rejected, message: "message \(messageID) is deleted") }
+            guard message.author == actor.id else {
+                throw EventStoreError(code: .rejected, message: "only the author of message \(messageID) can edit it")
+            }
+            return [.messageEdited(MessageEdited(messageID: messageID, text: text))]
+        case .deleteMessage(let messageID):
+            guard let message = facts.message else {
+                throw EventStoreError(code: .notFound, message: "\(stream) has no message \(messageID)")
+            }
+            if message.deleted { return nil }
+            guard message.author == actor.id || actor.role == .admin || actor.role == .agent else {
+                throw EventStoreError(code: .rejected, message: "only the author, an agent or an admin can delete message \(messageID)")
+            }
+            return [.messageDeleted(MessageDeleted(messageID: messageID))]
+        case .changeStatus(let to, let note):
+            guard TicketCommand.statuses.contains(to) else {
+                throw EventStoreError(
+                    code: .invalidEvent, message: "'\(to)' is not a status; use one of \(TicketCommand.statuses.joined(separator: ", "))")
+            }
+            guard to != facts.status else { throw EventStoreError(code: .rejected, message: "\(stream) is \(to) already") }
+            return [.statusChanged(StatusChanged(from: facts.status, to: to, note: note))]
+        case .pushDeliverable(let deliverable):
+            try requireText(deliverable.deliverableID, "deliverable id", limit: 255)
+            try requireText(deliverable.title, "title", limit: 200)
+            try requireText(deliverable.url, "url", limit: 2_000)
+            try requireText(deliverable.kind, "kind", limit: 50)
+            return [.deliverablePushed(deliverable)]
+        }
+    }
+
+    private static func requireText(_ text: String, _ field: String, limit: Int) throws(EventStoreError) {
+        if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw EventStoreError.invalid("\(field) must not be empty")
+        }
+        if text.count > limit { throw EventStoreError.invalid("\(field) is longer than \(limit) characters") }
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import Testing
+
+@testable import Ticketlog
+
+@Suite struct CommandTests {
+    let brand = Actor(id: "acme", role: .brand)
+    let creator = Actor(id: "kim", role: .creator)
+    let agent = Actor(id: "sam", role: .agent)
+    let admin = Actor(id: "ada", role: .admin)
+    let ticket = StreamID.ticket("7")!
+
+    func opened() async throws -> EventStore {
+        let store = try EventStore.inMemory()
+        try await store.execute(.open(title: "Spring", brand: "acme", creator: "kim"), on: ticket, by: brand)
+        return store
+    }
+
+    @Test func openingTwiceIsAConflictAndCommandsNeedATicket() async throws {
+        let store = try await opened()
+        let again = await #expect(throws: EventStoreError.self) {
+            try await store.execute(.open(title: "x", brand: "acme", creator: "kim"), on: ticket, by: brand)
+        }
+        #expect(again?.code == .versionConflict)
+        let missing = await #expect(throws: EventStoreError.self) {
+            try await store.execute(.join(user: "kim", role: .creator), on: .ticket("8")!, by: creator)
+        }
+        #expect(missing?.code == .notFound)
+        #expect(missing?.message == "there is no ticket ticket-8")
+        #expect(try await store.headPosition() == 1)
+    }
+
+    @Test func aSecondJoinIsNotASecondMember() async throws {
+        let store = try await opened()
+        let first = try await store.execute(.join(user: "kim", role: .creator), on: ticket, by: creator)
+        #expect(first.events.map(\.type) == [.memberJoined])
+        let second = try await store.execute(.join(user: "kim", role: .creator), on: ticket, by: creator)
+        #expect(second.events.isEmpty)
+        #expect(second.streamVersion == 2)
+        #expect(try await store.members(of: ticket).map(\.user) == ["kim"])
+        let left = try await store.execute(.leave(user: "kim"), on: ticket, by: creator)
+        #expect(left.events.map(\.type) == [.memberLeft])
+        #expect(try await store.execute(.leave(user: "kim"), on: ticket, by: creator).events.isEmpty)
+    }
+
+    @Test func onlyTheAuthorEditsAndDeletedMessagesStayDeleted() async throws {
+        let store = try await opened()
+        try await store.execute(.postMessage(messageID: "m-1", text: "hello", attachments: []), on: ticket, by: creator)
+        let duplicate = await #expect(throws: EventStoreError.self) {
+            try await store.execute(.postMessage(messageID: "m-1", text: "again", attachments: []), on: ticket, by: creator)
+        }
+        #expect(duplicate?.code == .versionConflict)
+        let notAuthor = await #expect(throws: EventStoreError.self) {
+            try await store.execute(.editMessage(messageID: "m-1", text: "hijacked"), on: ticket, by: brand)
+        }
+        #expect(notAuthor?.code == .rejected)
+        try await store.execute(.editMessage(messageID: "m-1", text: "hello!"), on: ticket, by: creator)
+        let brandDelete = await #expect(throws: EventStoreError.self) {
+            try await store.execute(.deleteMessage(messageID: "m-1"), on: ticket, by: brand)
+        }
+        #expect(brandDelete?.code == .rejected)
+        try await store.execute(.deleteMessage(messageID: "m-1"), on: ticket, by: agent)
+        let editDeleted = await #expect(throws: EventStoreError.self) {
+            try await store.execute(.editMessage(messageID: "m-1", text: "back"), on: ticket, by: creator)
+        }
+        #expect(editDeleted?.code == .rejected)
+        let unknown = await #expect(throws: EventStoreError.self) {
+            try await store.execute(.editMessage(messageID: "m-9", text: "x"), on: ticket, by: creator)
+        }
+        #expect(unknown?.code == .notFound)
+        #expect(try await store.messages(of: ticket).first?.isDeleted == true)
+    }
+
+    @Test func statusChangesMustChangeToAKnownStatus() async throws {
+        let store = try await opened()
+        let same = await #expect(throws: EventStoreError.self) {
+            try await store.execute(.changeStatus(to: "open", note: nil), on: ticket, by: agent)
+        }
+        #expect(same?.code == .rejected)
+        let bogus = await #expect(throws: EventStoreError.self) {
+            try await store.execute(.changeStatus(to: "done-ish", note: nil), on: ticket, by: agent)
+        }
+        #expect(bogus?.code == .invalidEvent)
+        let changed = try await store.execute(.changeStatus(to: "in_review", note: "draft in"), on: ticket, by: agent)
+        #expect(changed.events.first?.payload == .statusChanged(StatusChanged(from: "open", to: "in_review", note: "draft in")))
+    }
+
+    @Test func aClientsExpectedVersionIsChecked() async throws {
+        let store = try await opened()
+        let stale = await #expect(throws: EventStoreError.self) {
+            try await store.execute(.assign(agent: "sam"), on: ticket, by: admin, expectedVersion: 0)
+        }
+        #expect(stale?.code == .versionConflict)
+        #expect(stale?.actualVersion == 1)
+        let ok = try await store.execute(.assign(agent: "sam"), on: ticket, by: admin, expectedVersion: 1)
+        #expect(ok.streamVersion == 2)
+        #expect(try await store.ticketSummary(ticket)?.agent == "sam")
+    }
+
+    @Test func emptyOrOversizedTextIsInvalid() async throws {
+        let store = try await opened()
+        for text in ["", "   \n", String(repeating: "x", count: 10_001)] {
+            let error = await #expect(throws: EventStoreError.self) {
+                try await store.execute(.postMessage(messageID: "m-2", text: text, attachments: []), on: ticket, by: creator)
+            }
+            #expect(error?.code == .invalidEvent)
+        }
+        #expect(try await store.headPosition() == 1)
+    }
+
+    @Test func concurrentCommandsAreDecidedOnFreshState() async throws {
+        let store = try await opened()
+        // Twenty joins of the same user race: exactly one member.joined is appended.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<20 {
+                group.addTask { try await store.execute(.join(user: "kim", role: .creator), on: ticket, by: creator) }
+            }
+            try await group.waitForAll()
+        }
+        let joins = try await store.readStream(ticket).filter { $0.type == .memberJoined }
+        #expect(joins.count == 1)
+    }
+}
