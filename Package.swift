@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Ticketlog", targets: ["Ticketlog"]),
+        .library(name: "TicketlogServer", targets: ["TicketlogServer"]),
         .executable(name: "ticketlog", targets: ["ticketlog"]),
         .executable(name: "ticketlog-generate", targets: ["ticketlog-generate"]),
     ],
@@ -14,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
     ],
     targets: [
         // System liblz4 (Debian: liblz4-dev). Block API with dictionaries; see ARCHITECTURE.md.
@@ -32,10 +35,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The HTTP API (Hummingbird 2) over the core: auth, roles, errors, routes.
+        .target(
+            name: "TicketlogServer",
+            dependencies: [
+                "Ticketlog",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "ticketlog",
             dependencies: [
                 "Ticketlog",
+                "TicketlogServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -63,7 +78,11 @@ let package = Package(
         .testTarget(
             name: "TicketlogTests",
             // `ticketlog` so that the CLI is built before its end-to-end tests run it.
-            dependencies: ["Ticketlog", "Synthetic", "ticketlog", "ticketlog-generate"]
+            dependencies: [
+                "Ticketlog", "TicketlogServer", "Synthetic", "ticketlog", "ticketlog-generate",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ]
         ),
     ]
 )

@@ -26,7 +26,7 @@ public struct EventLine: Hashable, Sendable {
             let body = try decoder.decode(EventBody.self, from: Data(line))
             self.init(stream: body.stream, event: body.proposed)
         } catch let error as DecodingError {
-            throw EventStoreError(code: .invalidEvent, message: Self.describe(error), cause: error)
+            throw EventStoreError(code: .invalidEvent, message: error.readableDescription, cause: error)
         } catch {
             throw EventStoreError(code: .invalidEvent, message: "not an event: \(error)", cause: error)
         }
@@ -38,25 +38,5 @@ public struct EventLine: Hashable, Sendable {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.userInfo[Self.userInfoKey] = true
         return Array(try encoder.encode(EventBody(event, stream: stream, recordedAt: Timestamp(microsecondsSinceEpoch: 0))))
-    }
-
-    /// A decoding error in words: which field, what was wrong.
-    static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String {
-            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
-            return keys.isEmpty ? "the event" : keys.joined(separator: ".")
-        }
-        switch error {
-        case .keyNotFound(let key, let context):
-            let parent = path(context)
-            return "missing field '\(key.stringValue)'" + (context.codingPath.isEmpty ? "" : " in \(parent)")
-        case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            return "\(path(context)) has the wrong type: \(context.debugDescription)"
-        case .dataCorrupted(let context):
-            return context.codingPath.isEmpty
-                ? "not valid JSON" : "\(path(context)) is invalid: \(context.debugDescription)"
-        @unknown default:
-            return "not an event: \(error)"
-        }
     }
 }

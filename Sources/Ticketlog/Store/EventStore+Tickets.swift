@@ -102,6 +102,21 @@ extension EventStore {
         return try await read { [arguments] db in try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.message) }
     }
 
+    /// One message of `stream` with edits and deletes applied; `nil` when there is none.
+    public func message(_ messageID: String, in stream: StreamID) async throws -> TicketState.Message? {
+        try await read { db in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT m.message_id, m.position, m.author, m.author_role, m.text, m.attachments, m.posted_at,
+                           m.edited_at, m.edits, m.deleted_at
+                    FROM messages m JOIN streams s ON s.key = m.stream WHERE s.name = ? AND m.message_id = ?
+                    """,
+                arguments: [stream.rawValue, messageID]
+            ).map(Self.message)
+        }
+    }
+
     /// The full state of `stream` at a point in time, folded from its events. A ticket that did
     /// not exist yet has the empty state (version 0).
     public func ticketState(_ stream: StreamID, at point: PointInTime? = nil) async throws -> TicketState {

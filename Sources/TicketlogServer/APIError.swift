@@ -1,0 +1,106 @@
+import Foundation
+import Hummingbird
+import Ticketlog
+
+/// An error answered as `{"error": {"code": ..., "message": ...}}` with its HTTP status.
+struct APIError: HTTPResponseError, Sendable {
+    var status: HTTPResponse.Status
+    var code: String
+    var message: String
+    var headers: HTTPFields = [:]
+
+    init(_ status: HTTPResponse.Status, code: String, _ message: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+    }
+
+    /// The status for each kind of store error; the only place they meet HTTP.
+    init(_ error: EventStoreError) {
+        let status: HTTPResponse.Status = switch error.code {
+        case .versionConflict, .duplicateEventID: .conflict
+        case .invalidEvent: .badRequest
+        case .notFound: .notFound
+        case .rejected: .unprocessableContent
+        case .storageFailure, .corruptRecord, .unknownFormat: .serviceUnavailable
+        default: .internalServerError
+        }
+        let message = status == .serviceUnavailable ? "the event log is unavailable; try again later" : error.message
+        self.init(status, code: error.code.description, message)
+    }
+
+    /// `{"error": {"code", "message"}}`
+    private struct Body: Encodable {
+        struct Detail: Encodable {
+            var code: String
+            var message: String
+        }
+        var error: Detail
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        let data = try APIJSON.encoder().encode(Body(error: .init(code: code, message: message)))
+        var headers = headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Turns every error into the JSON error shape: API errors as they are, store errors by
+/// category, Hummingbird's own (unknown route, body too large) with their status, anything
+/// else as a 500 that is logged and says nothing about internals.
+struct ErrorMiddleware: RouterMiddleware {
+    func handle(
+        _ request: Request, context: TicketlogRequestContext,
+        next: (Request, TicketlogRequestContext) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch let error as EventStoreError {
+            if APIError(error).status == .serviceUnavailable {
+                context.logger.error("Storage failure", metadata: ["ticketlog.error": "\(error)"])
+            }
+            throw APIError(error)
+        } catch let error as HTTPError {
+            let code = switch error.status {
+            case .notFound: "not_found"
+            case .contentTooLarge: "too_large"
+            case .badRequest: "bad_request"
+            case .methodNotAllowed: "method_not_allowed"
+            default: "http_\(error.status.code)"
+            }
+            let message = error.status == .notFound ? "no such endpoint: \(request.method) \(request.uri.path)" : (error.body ?? error.status.reasonPhrase)
+            throw APIError(error.status, code: code, message, headers: error.headers)
+        } catch {
+            context.logger.error("Unhandled error", metadata: ["ticketlog.error": "\(error)"])
+            throw APIError(.internalServerError, code: "internal", "internal error (request \(context.id))")
+        }
+    }
+}
+
+extension Request {
+    /// The JSON body decoded as `T`: 413 when larger than the context allows, 400 with the
+    /// offending field when malformed.
+    func decodeJSON<T: Decodable>(_ type: T.Type, context: TicketlogRequestContext) async throws -> T {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await body.collect(upTo: context.maxUploadSize)
+        } catch {
+            throw APIError(
+                .contentTooLarge, code: "too_large", "the request body is larger than \(context.maxUploadSize) bytes")
+        }
+        if let contentType = headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "send the body as application/json")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
+        } catch let error as DecodingError {
+            throw APIError(.badRequest, code: "bad_request", "malformed request body: \(error.readableDescription)")
+        } catch {
+            throw APIError(.badRequest, code: "bad_request", "malformed request body")
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import Ticketlog
+
+/// Who may touch which ticket: admins any; agents the tickets assigned to them; brands and
+/// creators their own (the ticket's `brand` / `creator`). Nobody else reads or writes a ticket.
+enum AccessPolicy {
+    static func canAccess(_ caller: Caller, _ ticket: TicketSummary) -> Bool {
+        switch caller.role {
+        case .admin: true
+        case .agent: ticket.agent == caller.id
+        case .brand: ticket.brand == caller.id
+        case .creator: ticket.creator == caller.id
+        case .system: false
+        }
+    }
+
+    /// The filter listing the tickets `caller` may see.
+    static func filter(for caller: Caller) -> TicketFilter {
+        switch caller.role {
+        case .admin: .all
+        case .agent: TicketFilter(agent: caller.id)
+        case .brand: TicketFilter(brand: caller.id)
+        case .creator, .system: TicketFilter(creator: caller.id)
+        }
+    }
+
+    /// The ticket, when it exists and `caller` may access it: 404 when it does not exist,
+    /// 403 when it is someone else's.
+    static func ticket(_ stream: StreamID, for caller: Caller, in store: EventStore) async throws -> TicketSummary {
+        guard let ticket = try await store.ticketSummary(stream) else {
+            throw APIError(.notFound, code: "not_found", "there is no ticket \(stream)")
+        }
+        guard canAccess(caller, ticket) else {
+            throw APIError(.forbidden, code: "forbidden", "\(caller.role.rawValue) \(caller.id) has no access to \(stream)")
+        }
+        return ticket
+    }
+
+    static func requireAdmin(_ caller: Caller, to action: String) throws {
+        guard caller.role == .admin else {
+            throw APIError(.forbidden, code: "forbidden", "only admins can \(action)")
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Hummingbird
+import JWTKit
+import Ticketlog
+
+/// The claims of a caller's bearer token: HS256, `sub` (user id), `role`, `exp` required,
+/// `iat` optional but not in the future.
+struct CallerClaims: JWTPayload {
+    var sub: SubjectClaim
+    var role: String
+    var exp: ExpirationClaim
+    var iat: IssuedAtClaim?
+
+    /// Clocks differ a little; a token issued a minute "from now" is still fine.
+    static let clockSkew: TimeInterval = 60
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {
+        try exp.verifyNotExpired()
+        if let iat, iat.value.timeIntervalSinceNow > Self.clockSkew {
+            throw JWTError.claimVerificationFailure(failedClaim: iat, reason: "issued in the future")
+        }
+    }
+}
+
+/// Checks `Authorization: Bearer <JWT>` on every request it guards and puts the caller in the
+/// context. Missing, malformed, wrongly signed, unsigned (`alg: none`), expired, future-dated
+/// tokens and unknown roles are refused with 401.
+struct AuthMiddleware: RouterMiddleware {
+    let keys: JWTKeyCollection
+
+    func handle(
+        _ request: Request, context: TicketlogRequestContext,
+        next: (Request, TicketlogRequestContext) async throws -> Response
+    ) async throws -> Response {
+        guard let header = request.headers[.authorization] else {
+            throw Self.unauthorized("missing Authorization header: send 'Authorization: Bearer <token>'")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
+            throw Self.unauthorized("the Authorization header must be 'Bearer <token>'")
+        }
+        let claims: CallerClaims
+        do {
+            claims = try await keys.verify(String(parts[1]), as: CallerClaims.self)
+        } catch let error as JWTError {
+            throw Self.unauthorized(Self.reason(error))
+        } catch {
+            throw Self.unauthorized("the token is not a valid JWT")
+        }
+        guard let role = Actor.Role(rawValue: claims.role), role != .system else {
+            throw Self.unauthorized("the token's role '\(claims.role)' is not one of admin, agent, brand, creator")
+        }
+        guard !claims.sub.value.isEmpty else { throw Self.unauthorized("the token has an empty subject") }
+        var context = context
+        context.caller = Caller(id: claims.sub.value, role: role)
+        context.logger[metadataKey: "ticketlog.caller"] = "\(claims.sub.value)"
+        return try await next(request, context)
+    }
+
+    static func unauthorized(_ message: String) -> APIError {
+        APIError(.unauthorized, code: "unauthorized", message, headers: [.wwwAuthenticate: "Bearer"])
+    }
+
+    private static func reason(_ error: JWTError) -> String {
+        switch error.errorType {
+        case .claimVerificationFailure:
+            if error.failedClaim is ExpirationClaim { return "the token has expired" }
+            if error.failedClaim is IssuedAtClaim { return "the token was issued in the future" }
+            return "a claim of the token does not hold"
+        case .signatureVerificationFailed:
+            return "the token's signature does not verify"
+        case .missingKIDHeader, .unknownKID, .noKeyProvided:
+            return "the token is not signed with a key this server accepts"
+        default:
+            return "the token is not valid (\(error.reason ?? "unreadable"))"
+        }
+    }
+}

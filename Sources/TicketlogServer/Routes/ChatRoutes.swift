@@ -1,0 +1,58 @@
+import Hummingbird
+import HummingbirdCore
+import Ticketlog
+
+/// `/api/chat`: the caller's Stream token and channels.
+struct ChatRoutes {
+    let store: EventStore
+    let chatTokens: ChatTokenIssuer
+    let streamAPIKey: String
+
+    func register(on group: RouterGroup<TicketlogRequestContext>) {
+        group.get("token") { _, context in
+            let caller = try context.requireCaller()
+            return ChatTokenResponse(
+                token: try await chatTokens.token(for: caller.id), userId: caller.id, apiKey: streamAPIKey)
+        }
+        group.get("channels") { request, context in
+            let caller = try context.requireCaller()
+            let limit = try request.uri.queryParameters.integer("limit", default: 100, in: 1...1_000)
+            let tickets = try await store.tickets(AccessPolicy.filter(for: caller), limit: limit)
+            return ChannelsResponse(channels: tickets.map(ChannelDocument.init))
+        }
+        group.get("channels/:channelId") { _, context in
+            let caller = try context.requireCaller()
+            let raw = try context.parameters.require("channelId")
+            guard let stream = StreamID(rawValue: raw), stream.ticketID != nil else {
+                throw APIError(.badRequest, code: "bad_request", "'\(raw)' is not a channel id (ticket-{id})")
+            }
+            let ticket = try await AccessPolicy.ticket(stream, for: caller, in: store)
+            let members = try await store.members(of: stream)
+            let last = try await store.messages(of: stream, direction: .backwards, limit: 1, includeDeleted: false).first
+            return ChannelInfoResponse(
+                channel: ChannelDocument(ticket), members: members.map(MemberDocument.init),
+                lastMessage: last.map(MessageDocument.init))
+        }
+    }
+}
+
+extension FlatDictionary<Substring, Substring> {
+    /// An integer query parameter within `range`, or 400 saying what is allowed.
+    func integer(_ name: String, default value: Int, in range: ClosedRange<Int>) throws -> Int {
+        guard let text = self[Substring(name)] else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            throw APIError(
+                .badRequest, code: "bad_request",
+                "query parameter \(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return number
+    }
+
+    func int64(_ name: String) throws -> Int64? {
+        guard let text = self[Substring(name)] else { return nil }
+        guard let number = Int64(text), number >= 0 else {
+            throw APIError(.badRequest, code: "bad_request", "query parameter \(name) must be a non-negative integer")
+        }
+        return number
+    }
+}

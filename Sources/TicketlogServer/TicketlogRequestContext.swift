@@ -1,0 +1,47 @@
+import Foundation
+import Hummingbird
+import Ticketlog
+
+/// The request context of every route: who is calling, once ``AuthMiddleware`` checked it.
+public struct TicketlogRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The authenticated caller; set for every route under `/api`.
+    public var caller: Caller?
+    /// Set by ``BodyLimitMiddleware`` from the configuration.
+    public var maxUploadSize: Int = 64 * 1024
+
+    public init(source: Source) {
+        coreContext = .init(source: source)
+    }
+
+    /// Responses with sorted keys and plain slashes: stable, diffable output.
+    public var responseEncoder: JSONEncoder { APIJSON.encoder() }
+
+    /// The caller, or 401 (only reachable on a route registered outside the auth middleware).
+    func requireCaller() throws -> Caller {
+        guard let caller else { throw APIError(.unauthorized, code: "unauthorized", "authentication required") }
+        return caller
+    }
+}
+
+/// Applies the configured maximum body size to the request context.
+struct BodyLimitMiddleware: RouterMiddleware {
+    let maximumBodySize: Int
+
+    func handle(
+        _ request: Request, context: TicketlogRequestContext,
+        next: (Request, TicketlogRequestContext) async throws -> Response
+    ) async throws -> Response {
+        var context = context
+        context.maxUploadSize = maximumBodySize
+        return try await next(request, context)
+    }
+}
+
+enum APIJSON {
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+}

@@ -1,0 +1,71 @@
+import Hummingbird
+import JWTKit
+import Logging
+import Ticketlog
+
+/// The HTTP API over an ``EventStore``: what a backend or an admin dashboard needs to run ticket
+/// conversations (Stream tokens, channels, messages, status, deliverables, audit, replay), with
+/// JWT authentication and per-role access.
+public enum TicketlogServer {
+    /// Where the server listens and what it trusts.
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        /// The HS256 secret callers' bearer tokens are signed with (`sub`, `role`, `exp`).
+        public var authSecret: String
+        /// The Stream app the chat tokens are for.
+        public var streamAPIKey: String
+        /// The Stream API secret chat tokens are signed with.
+        public var streamAPISecret: String
+        /// How long a chat token lives (its `exp`); `nil`: tokens that do not expire.
+        public var chatTokenLifetime: Duration?
+        /// Request bodies larger than this are refused with 413.
+        public var maximumBodySize: Int
+
+        public init(
+            host: String = "127.0.0.1", port: Int = 8080, authSecret: String, streamAPIKey: String,
+            streamAPISecret: String, chatTokenLifetime: Duration? = .seconds(24 * 3600), maximumBodySize: Int = 64 * 1024
+        ) {
+            self.host = host
+            self.port = port
+            self.authSecret = authSecret
+            self.streamAPIKey = streamAPIKey
+            self.streamAPISecret = streamAPISecret
+            self.chatTokenLifetime = chatTokenLifetime
+            self.maximumBodySize = maximumBodySize
+        }
+    }
+
+    /// The routes and middleware, without a server: for in-process tests and for embedding in
+    /// another Hummingbird application.
+    public static func router(store: EventStore, configuration: Configuration) async -> Router<TicketlogRequestContext> {
+        let callerKeys = JWTKeyCollection()
+        await callerKeys.add(hmac: HMACKey(from: configuration.authSecret), digestAlgorithm: .sha256)
+        let chatTokens = await ChatTokenIssuer(configuration: configuration)
+
+        let router = Router(context: TicketlogRequestContext.self)
+        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: LogRequestsMiddleware(.info))
+        router.add(middleware: BodyLimitMiddleware(maximumBodySize: configuration.maximumBodySize))
+        router.get("/healthz") { _, _ in HealthStatus(status: "ok") }
+
+        let api = router.group("api").add(middleware: AuthMiddleware(keys: callerKeys))
+        ChatRoutes(store: store, chatTokens: chatTokens, streamAPIKey: configuration.streamAPIKey).register(on: api.group("chat"))
+        TicketRoutes(store: store).register(on: api.group("chat/tickets"))
+        return router
+    }
+
+    /// A server on `configuration.host:port`. Run it with `runService()`.
+    public static func application(
+        store: EventStore, configuration: Configuration, logger: Logger
+    ) async -> some ApplicationProtocol {
+        Application(
+            router: await router(store: store, configuration: configuration),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ticketlog"),
+            logger: logger)
+    }
+}
+
+struct HealthStatus: ResponseEncodable {
+    var status: String
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import Ticketlog
+import TicketlogServer
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the HTTP API over a log.",
+        discussion: """
+            Serves /api/chat/... (JWT bearer auth, roles), /healthz. Secrets come from options \
+            or the environment: TICKETLOG_AUTH_SECRET (callers' HS256 tokens), STREAM_API_KEY \
+            and STREAM_API_SECRET (the Stream app chat tokens are minted for). Without them the \
+            server runs with development secrets and says so; never use those in production.
+
+            On start it prints an admin token for the development secret and a curl line to try.
+            """
+    )
+
+    static let developmentSecret = "ticketlog-development-secret-change-me"
+
+    @OptionGroup var log: LogOptions
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on.")
+    var port = 8080
+
+    @Option(help: "HS256 secret of callers' tokens (default: $TICKETLOG_AUTH_SECRET).")
+    var authSecret: String?
+
+    @Option(help: "Stream API key (default: $STREAM_API_KEY).")
+    var streamAPIKey: String?
+
+    @Option(help: "Stream API secret (default: $STREAM_API_SECRET).")
+    var streamAPISecret: String?
+
+    @Option(help: "Durability of commits: full or normal.")
+    var durability: EventStore.Configuration.Durability = .full
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let secret = authSecret ?? environment["TICKETLOG_AUTH_SECRET"]
+        let apiKey = streamAPIKey ?? environment["STREAM_API_KEY"] ?? "development-key"
+        let apiSecret = streamAPISecret ?? environment["STREAM_API_SECRET"] ?? Self.developmentSecret
+        var logger = Logger(label: "ticketlog")
+        logger.logLevel = logLevel
+        if secret == nil {
+            logger.warning("No TICKETLOG_AUTH_SECRET: using the development secret. Do not expose this server.")
+        }
+        let store = try log.open(create: true) {
+            $0.durability = durability
+        }
+        let configuration = TicketlogServer.Configuration(
+            host: host, port: port, authSecret: secret ?? Self.developmentSecret, streamAPIKey: apiKey,
+            streamAPISecret: apiSecret)
+        let app = await TicketlogServer.application(store: store, configuration: configuration, logger: logger)
+        if secret == nil {
+            let token = try await TicketlogServer.callerToken(
+                subject: "ada", role: .admin, secret: Self.developmentSecret, lifetime: .seconds(12 * 3600))
+            FileHandle.standardOutput.write(Data("""
+                ticketlog serving \(log.database) on http://\(host):\(port)
+                A development admin token (12 h):
+                  export TOKEN=\(token)
+                Try:
+                  curl -s -H "Authorization: Bearer $TOKEN" http://\(host):\(port)/api/chat/channels
+                  curl -s -H "Authorization: Bearer $TOKEN" http://\(host):\(port)/api/chat/tickets/1001/audit
+
+                """.utf8))
+        }
+        try await app.runService()
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
