@@ -36,9 +36,21 @@ public enum TicketlogServer {
         }
     }
 
+    /// A configuration that cannot work, said plainly.
+    public struct ConfigurationError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
     /// The routes and middleware, without a server: for in-process tests and for embedding in
     /// another Hummingbird application.
-    public static func router(store: EventStore, configuration: Configuration) async -> Router<TicketlogRequestContext> {
+    ///
+    /// - Throws: ``ConfigurationError`` when a secret is shorter than 32 bytes (HS256 keys must
+    ///   be at least as long as the hash).
+    public static func router(store: EventStore, configuration: Configuration) async throws -> Router<TicketlogRequestContext> {
+        for (name, secret) in [("auth secret", configuration.authSecret), ("Stream API secret", configuration.streamAPISecret)]
+        where secret.utf8.count < 32 {
+            throw ConfigurationError(description: "the \(name) must be at least 32 bytes long (it is \(secret.utf8.count))")
+        }
         let callerKeys = JWTKeyCollection()
         await callerKeys.add(hmac: HMACKey(from: configuration.authSecret), digestAlgorithm: .sha256)
         let chatTokens = await ChatTokenIssuer(configuration: configuration)
@@ -58,9 +70,9 @@ public enum TicketlogServer {
     /// A server on `configuration.host:port`. Run it with `runService()`.
     public static func application(
         store: EventStore, configuration: Configuration, logger: Logger
-    ) async -> some ApplicationProtocol {
+    ) async throws -> some ApplicationProtocol {
         Application(
-            router: await router(store: store, configuration: configuration),
+            router: try await router(store: store, configuration: configuration),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ticketlog"),
             logger: logger)
     }

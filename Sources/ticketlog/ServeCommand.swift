@@ -60,7 +60,13 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = TicketlogServer.Configuration(
             host: host, port: port, authSecret: secret ?? Self.developmentSecret, streamAPIKey: apiKey,
             streamAPISecret: apiSecret)
-        let app = await TicketlogServer.application(store: store, configuration: configuration, logger: logger)
+        let app: any ApplicationProtocol
+        do {
+            app = try await TicketlogServer.application(store: store, configuration: configuration, logger: logger)
+        } catch let error as TicketlogServer.ConfigurationError {
+            Terminal.error(error.description)
+            throw ExitCode(2)
+        }
         if secret == nil {
             let token = try await TicketlogServer.callerToken(
                 subject: "ada", role: .admin, secret: Self.developmentSecret, lifetime: .seconds(12 * 3600))

@@ -39,9 +39,15 @@ struct AuthMiddleware: RouterMiddleware {
         guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
             throw Self.unauthorized("the Authorization header must be 'Bearer <token>'")
         }
+        let token = String(parts[1])
+        // Only HS256 is accepted, whatever the key would verify: `alg: none`, other algorithms
+        // and mislabelled tokens are refused before any verification.
+        guard Self.algorithm(of: token) == "HS256" else {
+            throw Self.unauthorized("the token must be signed with HS256")
+        }
         let claims: CallerClaims
         do {
-            claims = try await keys.verify(String(parts[1]), as: CallerClaims.self)
+            claims = try await keys.verify(token, as: CallerClaims.self)
         } catch let error as JWTError {
             throw Self.unauthorized(Self.reason(error))
         } catch {
@@ -55,6 +61,17 @@ struct AuthMiddleware: RouterMiddleware {
         context.caller = Caller(id: claims.sub.value, role: role)
         context.logger[metadataKey: "ticketlog.caller"] = "\(claims.sub.value)"
         return try await next(request, context)
+    }
+
+    /// The `alg` of a JWT's header, or `nil` when the header is not readable.
+    static func algorithm(of token: String) -> String? {
+        guard let header = token.split(separator: ".", omittingEmptySubsequences: false).first else { return nil }
+        var base64 = header.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
+        return object["alg"] as? String
     }
 
     static func unauthorized(_ message: String) -> APIError {

@@ -1,0 +1,57 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import Ticketlog
+@testable import TicketlogServer
+
+/// An in-memory log with ticket `ticket-a` (brand acme, creator kim, agent sam, members acme
+/// and kim, one message m-1 by kim) and `ticket-b` (brand other, creator jo, no agent), behind
+/// the API's router.
+struct ServerFixture {
+    static let secret = "test-auth-secret-of-at-least-32-bytes"
+    static let streamSecret = "test-stream-secret-of-at-least-32-bytes"
+    static let configuration = TicketlogServer.Configuration(
+        authSecret: secret, streamAPIKey: "test-key", streamAPISecret: streamSecret, maximumBodySize: 4_096)
+
+    let store: EventStore
+    let app: Application<RouterResponder<TicketlogRequestContext>>
+
+    static func make() async throws -> ServerFixture {
+        let store = try EventStore.inMemory()
+        let a = StreamID.ticket("a")!
+        let b = StreamID.ticket("b")!
+        let admin = Actor(id: "ada", role: .admin)
+        try await store.execute(.open(title: "A", brand: "acme", creator: "kim"), on: a, by: admin)
+        try await store.execute(.assign(agent: "sam"), on: a, by: admin)
+        try await store.execute(.join(user: "acme", role: .brand), on: a, by: Actor(id: "acme", role: .brand))
+        try await store.execute(.join(user: "kim", role: .creator), on: a, by: Actor(id: "kim", role: .creator))
+        try await store.execute(
+            .postMessage(messageID: "m-1", text: "first", attachments: []), on: a, by: Actor(id: "kim", role: .creator))
+        try await store.execute(.open(title: "B", brand: "other", creator: "jo"), on: b, by: admin)
+        let router = try await TicketlogServer.router(store: store, configuration: configuration)
+        return ServerFixture(store: store, app: Application(router: router))
+    }
+
+    static func token(_ subject: String, _ role: Actor.Role) async throws -> String {
+        try await TicketlogServer.callerToken(subject: subject, role: role, secret: secret)
+    }
+
+    static func headers(_ token: String?, json: Bool = true) -> HTTPFields {
+        var headers: HTTPFields = [:]
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        if json { headers[.contentType] = "application/json" }
+        return headers
+    }
+}
+
+extension TestResponse {
+    /// The body as a JSON object.
+    var json: [String: Any]? {
+        try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]
+    }
+
+    /// `error.code` of an error body.
+    var errorCode: String? { (json?["error"] as? [String: Any])?["code"] as? String }
+}
