@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Ticketlog
 
@@ -49,22 +50,36 @@ struct APIError: HTTPResponseError, Sendable {
 
 /// Turns every error into the JSON error shape: API errors as they are, store errors by
 /// category, Hummingbird's own (unknown route, body too large) with their status, anything
-/// else as a 500 that is logged and says nothing about internals.
+/// else as a 500 that is logged and says nothing about internals. Every response, error or
+/// not, carries the request's id in `X-Request-Id`, as the logs do.
 struct ErrorMiddleware: RouterMiddleware {
+    static let requestIDHeader = HTTPField.Name("X-Request-Id")!
+
     func handle(
         _ request: Request, context: TicketlogRequestContext,
         next: (Request, TicketlogRequestContext) async throws -> Response
     ) async throws -> Response {
         do {
-            return try await next(request, context)
-        } catch let error as APIError {
-            throw error
-        } catch let error as EventStoreError {
+            var response = try await next(request, context)
+            response.headers[Self.requestIDHeader] = context.id
+            return response
+        } catch {
+            var apiError = Self.apiError(error, request: request, context: context)
+            apiError.headers[Self.requestIDHeader] = context.id
+            throw apiError
+        }
+    }
+
+    private static func apiError(_ error: any Error, request: Request, context: TicketlogRequestContext) -> APIError {
+        switch error {
+        case let error as APIError:
+            return error
+        case let error as EventStoreError:
             if APIError(error).status == .serviceUnavailable {
                 context.logger.error("Storage failure", metadata: ["ticketlog.error": "\(error)"])
             }
-            throw APIError(error)
-        } catch let error as HTTPError {
+            return APIError(error)
+        case let error as HTTPError:
             let code = switch error.status {
             case .notFound: "not_found"
             case .contentTooLarge: "too_large"
@@ -72,11 +87,12 @@ struct ErrorMiddleware: RouterMiddleware {
             case .methodNotAllowed: "method_not_allowed"
             default: "http_\(error.status.code)"
             }
-            let message = error.status == .notFound ? "no such endpoint: \(request.method) \(request.uri.path)" : (error.body ?? error.status.reasonPhrase)
-            throw APIError(error.status, code: code, message, headers: error.headers)
-        } catch {
+            let message = error.status == .notFound
+                ? "no such endpoint: \(request.method) \(request.uri.path)" : (error.body ?? error.status.reasonPhrase)
+            return APIError(error.status, code: code, message, headers: error.headers)
+        default:
             context.logger.error("Unhandled error", metadata: ["ticketlog.error": "\(error)"])
-            throw APIError(.internalServerError, code: "internal", "internal error (request \(context.id))")
+            return APIError(.internalServerError, code: "internal", "internal error (request \(context.id))")
         }
     }
 }

@@ -21,10 +21,16 @@ public enum TicketlogServer {
         public var chatTokenLifetime: Duration?
         /// Request bodies larger than this are refused with 413.
         public var maximumBodySize: Int
+        /// Per caller: requests per second sustained and in a burst; beyond, 429. `nil`: no limit.
+        public var rateLimit: (perSecond: Double, burst: Int)?
+        /// How often an idle event feed sends a keep-alive comment (and notices a client that
+        /// went away).
+        public var eventFeedKeepAlive: Duration = .seconds(15)
 
         public init(
             host: String = "127.0.0.1", port: Int = 8080, authSecret: String, streamAPIKey: String,
-            streamAPISecret: String, chatTokenLifetime: Duration? = .seconds(24 * 3600), maximumBodySize: Int = 64 * 1024
+            streamAPISecret: String, chatTokenLifetime: Duration? = .seconds(24 * 3600), maximumBodySize: Int = 64 * 1024,
+            rateLimit: (perSecond: Double, burst: Int)? = (perSecond: 20, burst: 100)
         ) {
             self.host = host
             self.port = port
@@ -33,6 +39,7 @@ public enum TicketlogServer {
             self.streamAPISecret = streamAPISecret
             self.chatTokenLifetime = chatTokenLifetime
             self.maximumBodySize = maximumBodySize
+            self.rateLimit = rateLimit
         }
     }
 
@@ -62,8 +69,12 @@ public enum TicketlogServer {
         router.get("/healthz") { _, _ in HealthStatus(status: "ok") }
 
         let api = router.group("api").add(middleware: AuthMiddleware(keys: callerKeys))
+        if let limit = configuration.rateLimit {
+            api.add(middleware: RateLimitMiddleware(limiter: RateLimiter(rate: limit.perSecond, burst: limit.burst)))
+        }
         ChatRoutes(store: store, chatTokens: chatTokens, streamAPIKey: configuration.streamAPIKey).register(on: api.group("chat"))
         TicketRoutes(store: store).register(on: api.group("chat/tickets"))
+        EventFeedRoutes(store: store, keepAlive: configuration.eventFeedKeepAlive).register(on: api)
         return router
     }
 

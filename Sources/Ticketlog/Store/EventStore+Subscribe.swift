@@ -30,6 +30,19 @@ public struct EventSubscription: AsyncSequence, Sendable {
         var bufferIndex = 0
 
         public mutating func next() async throws -> RecordedEvent? {
+            try await nextEvent(within: nil)
+        }
+
+        /// The next event, or `nil` when none arrived within `timeout` — the subscription goes on
+        /// and can be asked again (e.g. to send a keep-alive meanwhile). Also `nil` when the task
+        /// is cancelled.
+        public mutating func nextEvent(timeout: Duration) async throws -> RecordedEvent? {
+            try await nextEvent(within: timeout)
+        }
+
+        private mutating func nextEvent(within timeout: Duration?) async throws -> RecordedEvent? {
+            let clock = ContinuousClock()
+            let deadline = timeout.map { clock.now + $0 }
             while bufferIndex == buffer.count {
                 if Task.isCancelled { return nil }
                 do {
@@ -39,7 +52,13 @@ public struct EventSubscription: AsyncSequence, Sendable {
                 }
                 bufferIndex = 0
                 if buffer.isEmpty {
-                    await store.notifier.wait(beyond: next - 1, timeout: store.configuration.subscriptionPollInterval)
+                    var wait = store.configuration.subscriptionPollInterval
+                    if let deadline {
+                        let remaining = deadline - clock.now
+                        if remaining <= .zero { return nil }
+                        wait = Swift.min(wait, remaining)
+                    }
+                    await store.notifier.wait(beyond: next - 1, timeout: wait)
                 }
             }
             let event = buffer[bufferIndex]

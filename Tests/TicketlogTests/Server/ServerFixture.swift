@@ -12,8 +12,12 @@ import Testing
 struct ServerFixture {
     static let secret = "test-auth-secret-of-at-least-32-bytes"
     static let streamSecret = "test-stream-secret-of-at-least-32-bytes"
-    static let configuration = TicketlogServer.Configuration(
-        authSecret: secret, streamAPIKey: "test-key", streamAPISecret: streamSecret, maximumBodySize: 4_096)
+    static let configuration: TicketlogServer.Configuration = {
+        var configuration = TicketlogServer.Configuration(
+            authSecret: secret, streamAPIKey: "test-key", streamAPISecret: streamSecret, maximumBodySize: 4_096)
+        configuration.eventFeedKeepAlive = .milliseconds(300)
+        return configuration
+    }()
 
     let store: EventStore
     let app: Application<RouterResponder<TicketlogRequestContext>>

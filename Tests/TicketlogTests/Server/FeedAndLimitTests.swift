@@ -1,0 +1,88 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import Ticketlog
+@testable import TicketlogServer
+
+@Suite struct FeedAndLimitTests {
+    /// Reads the event feed with curl (a real SSE client on loopback) for `seconds`, while
+    /// `during` appends; returns the `id:` lines seen.
+    static func feed(port: Int, token: String, query: String, lastEventID: String? = nil, seconds: Int, during: () async throws -> Void) async throws -> (ids: [Int64], output: String) {
+        var arguments = ["-s", "-N", "--max-time", "\(seconds)", "-H", "Authorization: Bearer \(token)"]
+        if let lastEventID { arguments += ["-H", "Last-Event-ID: \(lastEventID)"] }
+        arguments.append("http://127.0.0.1:\(port)/api/events\(query)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        try await Task.sleep(for: .milliseconds(500))
+        try await during()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        let ids = text.split(separator: "\n").compactMap { line in line.hasPrefix("id: ") ? Int64(line.dropFirst(4)) : nil }
+        return (ids, text)
+    }
+
+    @Test func theFeedCatchesUpThenFollowsLiveAndResumes() async throws {
+        let fixture = try await ServerFixture.make()
+        let admin = try await ServerFixture.token("ada", .admin)
+        try await fixture.app.test(.live) { client in
+            let port = try #require(client.port)
+            let first = try await Self.feed(port: port, token: admin, query: "?after=4", seconds: 3) {
+                try await fixture.store.execute(.changeStatus(to: "in_review", note: nil), on: .ticket("a")!, by: Actor(id: "ada", role: .admin))
+                try await fixture.store.execute(.join(user: "jo", role: .creator), on: .ticket("b")!, by: Actor(id: "jo", role: .creator))
+            }
+            #expect(first.ids == [5, 6, 7, 8], "\(first.output)")
+            #expect(first.output.contains("event: status.changed"))
+            let data = try #require(first.output.split(separator: "\n").first { $0.hasPrefix("data: ") && $0.contains("\"position\":7") })
+            let event = try JSONDecoder().decode(RecordedEvent.self, from: Data(data.dropFirst(6).utf8))
+            #expect(event.payload == .statusChanged(StatusChanged(from: "open", to: "in_review")))
+
+            // A reconnecting client sends Last-Event-ID and misses nothing, repeats nothing.
+            let resumed = try await Self.feed(port: port, token: admin, query: "?after=1", lastEventID: "6", seconds: 2) {}
+            #expect(resumed.ids == [7, 8])
+
+            let creator = try await ServerFixture.token("kim", .creator)
+            let refused = try await client.execute(uri: "/api/events", method: .get, headers: ServerFixture.headers(creator))
+            #expect(refused.status == .forbidden)
+            let bad = try await client.execute(uri: "/api/events?after=-3", method: .get, headers: ServerFixture.headers(admin))
+            #expect(bad.status == .badRequest)
+        }
+    }
+
+    @Test func aCallerBeyondTheBurstGets429WithRetryAfter() async throws {
+        let store = try EventStore.inMemory()
+        var configuration = ServerFixture.configuration
+        configuration.rateLimit = (perSecond: 0.5, burst: 3)
+        let app = Application(router: try await TicketlogServer.router(store: store, configuration: configuration))
+        let kim = try await ServerFixture.token("kim", .creator)
+        let jo = try await ServerFixture.token("jo", .creator)
+        try await app.test(.router) { client in
+            for _ in 0..<3 {
+                #expect(try await client.execute(uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers(kim)).status == .ok)
+            }
+            let limited = try await client.execute(uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers(kim))
+            #expect(limited.status == .tooManyRequests)
+            #expect(limited.errorCode == "rate_limited")
+            #expect(limited.headers[.retryAfter] == "2")
+            // Buckets are per caller.
+            #expect(try await client.execute(uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers(jo)).status == .ok)
+        }
+    }
+
+    @Test func everyResponseCarriesARequestID() async throws {
+        let fixture = try await ServerFixture.make()
+        try await fixture.app.test(.router) { client in
+            let ok = try await client.execute(uri: "/healthz", method: .get)
+            let failed = try await client.execute(uri: "/api/chat/channels", method: .get)
+            let ids = [ok, failed].compactMap { $0.headers[ErrorMiddleware.requestIDHeader] }
+            #expect(ids.count == 2)
+            #expect(Set(ids).count == 2)
+        }
+    }
+}
