@@ -19,9 +19,13 @@ deps:
 build: deps
 	$(SWIFT) build
 
+PORT ?= 8080
+
+# Seeds a sample ticket (idempotent), then serves the HTTP API on the embedded SQLite log.
 run: deps
 	$(SWIFT) build --product ticketlog
 	$(SWIFT) run ticketlog demo --database $(DATABASE)
+	$(SWIFT) run ticketlog serve --database $(DATABASE) --port $(PORT)
 
 # Python tools the analytics tests load exports with (pandas, duckdb), in a local virtualenv.
 VENV := .build-venv
