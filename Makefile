@@ -27,12 +27,13 @@ run: deps
 	$(SWIFT) run ticketlog demo --database $(DATABASE)
 	$(SWIFT) run ticketlog serve --database $(DATABASE) --port $(PORT)
 
-# Python tools the analytics tests load exports with (pandas, duckdb), in a local virtualenv.
+# Python tools the tests use (pandas and duckdb load exports; openapi-spec-validator checks the
+# OpenAPI document), in a local virtualenv.
 VENV := .build-venv
-PYTHON_TOOLS := pandas duckdb
+PYTHON_TOOLS := pandas duckdb openapi-spec-validator pyyaml
 
 venv:
-	@$(VENV)/bin/python -c "import pandas, duckdb" 2>/dev/null || { \
+	@$(VENV)/bin/python -c "import pandas, duckdb, openapi_spec_validator, yaml" 2>/dev/null || { \
 	  echo "Installing $(PYTHON_TOOLS) into $(VENV)"; \
 	  python3 -m venv $(VENV) && $(VENV)/bin/pip install -q $(PYTHON_TOOLS); }
 

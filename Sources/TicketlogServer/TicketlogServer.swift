@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import JWTKit
 import Logging
@@ -67,6 +68,12 @@ public enum TicketlogServer {
         router.add(middleware: LogRequestsMiddleware(.info))
         router.add(middleware: BodyLimitMiddleware(maximumBodySize: configuration.maximumBodySize))
         router.get("/healthz") { _, _ in HealthStatus(status: "ok") }
+        let openAPI = try openAPIDocument()
+        router.get("/openapi.yaml") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
+        }
 
         let api = router.group("api").add(middleware: AuthMiddleware(keys: callerKeys))
         if let limit = configuration.rateLimit {
@@ -91,4 +98,15 @@ public enum TicketlogServer {
 
 struct HealthStatus: ResponseEncodable {
     var status: String
+}
+
+extension TicketlogServer {
+    /// The OpenAPI 3.1 document of this API (`Sources/TicketlogServer/Resources/openapi.yaml`),
+    /// as served at `/openapi.yaml`.
+    public static func openAPIDocument() throws -> Data {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml") else {
+            throw ConfigurationError(description: "the OpenAPI document is missing from the TicketlogServer bundle")
+        }
+        return try Data(contentsOf: url)
+    }
 }
