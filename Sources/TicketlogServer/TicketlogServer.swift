@@ -64,10 +64,18 @@ public enum TicketlogServer {
         let chatTokens = await ChatTokenIssuer(configuration: configuration)
 
         let router = Router(context: TicketlogRequestContext.self)
+        let metrics = ServerMetrics()
+        // Outside the error middleware, so it sees the status every error ends up with.
+        router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: LogRequestsMiddleware(.info))
         router.add(middleware: BodyLimitMiddleware(maximumBodySize: configuration.maximumBodySize))
         router.get("/healthz") { _, _ in HealthStatus(status: "ok") }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: try await metrics.exposition(store: store))))
+        }
         let openAPI = try openAPIDocument()
         router.get("/openapi.yaml") { _, _ in
             Response(

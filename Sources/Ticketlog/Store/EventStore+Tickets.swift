@@ -30,6 +30,11 @@ extension EventStore {
         return try await read { [arguments] db in try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.summary) }
     }
 
+    /// How many tickets (streams) the log holds.
+    public func ticketCount() async throws -> Int {
+        try await read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM streams") ?? 0 }
+    }
+
     /// The members of `stream`'s channel now, in joining order.
     public func members(of stream: StreamID) async throws -> [TicketState.Member] {
         try await read { db in

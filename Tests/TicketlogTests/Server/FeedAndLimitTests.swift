@@ -88,3 +88,30 @@ import Testing
         }
     }
 }
+
+@Suite struct MetricsTests {
+    @Test func requestsAreCountedByRouteAndStatus() async throws {
+        let fixture = try await ServerFixture.make()
+        let admin = try await ServerFixture.token("ada", .admin)
+        try await fixture.app.test(.router) { client in
+            for _ in 0..<3 {
+                _ = try await client.execute(uri: "/api/chat/tickets/a/audit", method: .get, headers: ServerFixture.headers(admin))
+            }
+            _ = try await client.execute(uri: "/api/chat/tickets/b/audit", method: .get, headers: ServerFixture.headers(admin))
+            _ = try await client.execute(uri: "/api/chat/channels", method: .get)
+            let response = try await client.execute(uri: "/metrics", method: .get)
+            #expect(response.status == .ok)
+            let text = String(buffer: response.body)
+            let lines = text.split(separator: "\n").map(String.init)
+            func value(_ prefix: String) -> Double? {
+                lines.first { $0.hasPrefix(prefix) }.flatMap { Double($0.split(separator: " ").last ?? "") }
+            }
+            // Both tickets' requests count under the one route pattern.
+            #expect(value(#"ticketlog_http_requests_total{method="GET",route="/api/chat/tickets/{ticketId}/audit",status="200"}"#) == 4, "\(text)")
+            #expect(value(#"ticketlog_http_requests_total{method="GET",route="/api/chat/channels",status="401"}"#) == 1)
+            #expect(value("ticketlog_log_events") == 6)
+            #expect(value("ticketlog_log_tickets") == 2)
+            #expect(text.contains("ticketlog_http_request_duration_seconds_bucket"), "\(text)")
+        }
+    }
+}

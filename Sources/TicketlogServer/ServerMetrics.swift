@@ -1,0 +1,69 @@
+import Hummingbird
+import Metrics
+import Prometheus
+import Ticketlog
+
+/// Request counts and durations per route and status, through swift-metrics with a Prometheus
+/// factory of this server's own (no process-wide bootstrap, so several servers, e.g. in tests,
+/// keep separate numbers), exposed at `/metrics` in the Prometheus text format along with the
+/// log's size.
+struct ServerMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    let factory: PrometheusMetricsFactory
+
+    init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+            .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5),
+        ]
+        self.factory = factory
+    }
+
+    func record(method: HTTPRequest.Method, route: String, status: Int, duration: Duration) {
+        let dimensions = [("method", method.rawValue), ("route", route), ("status", String(status))]
+        Counter(label: "ticketlog_http_requests_total", dimensions: dimensions, factory: factory).increment()
+        Timer(label: "ticketlog_http_request_duration_seconds", dimensions: [("method", method.rawValue), ("route", route)], factory: factory)
+            .recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// The Prometheus text of everything recorded, plus the log's head and ticket count now.
+    func exposition(store: EventStore) async throws -> String {
+        let events = try await store.headPosition()
+        let tickets = try await store.ticketCount()
+        Gauge(label: "ticketlog_log_events", factory: factory).record(events)
+        Gauge(label: "ticketlog_log_tickets", factory: factory).record(tickets)
+        return registry.emitToString()
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+    }
+}
+
+/// Times every request and records it under its route pattern (not the raw path, so ticket
+/// ids do not explode the label space).
+struct MetricsMiddleware: RouterMiddleware {
+    let metrics: ServerMetrics
+
+    func handle(
+        _ request: Request, context: TicketlogRequestContext,
+        next: (Request, TicketlogRequestContext) async throws -> Response
+    ) async throws -> Response {
+        let start = ContinuousClock.now
+        do {
+            let response = try await next(request, context)
+            metrics.record(
+                method: request.method, route: context.endpointPath ?? "unmatched", status: Int(response.status.code),
+                duration: .now - start)
+            return response
+        } catch let error as HTTPResponseError {
+            metrics.record(
+                method: request.method, route: context.endpointPath ?? "unmatched", status: Int(error.status.code),
+                duration: .now - start)
+            throw error
+        }
+    }
+}
