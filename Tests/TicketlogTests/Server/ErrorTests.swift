@@ -106,3 +106,33 @@ import Testing
         #expect(try await fixture.store.verify().isValid)
     }
 }
+
+extension ErrorTests {
+    /// A log that cannot be written (here: opened read-only) answers writes with 503 and a
+    /// message that does not leak SQLite internals; reads keep working.
+    @Test func aStorageFailureIs503() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        do {
+            let store = try EventStore(path: path)
+            try await store.execute(.open(title: "A", brand: "acme", creator: "kim"), on: .ticket("a")!, by: Actor(id: "ada", role: .admin))
+        }
+        var configuration = EventStore.Configuration()
+        configuration.readOnly = true
+        let store = try EventStore(path: path, configuration: configuration)
+        let app = Application(router: try await TicketlogServer.router(store: store, configuration: ServerFixture.configuration))
+        let admin = try await ServerFixture.token("ada", .admin)
+        try await app.test(.router) { client in
+            let write = try await client.execute(
+                uri: "/api/chat/tickets/a/messages", method: .post, headers: ServerFixture.headers(admin),
+                body: ByteBuffer(string: #"{"text":"hello"}"#))
+            #expect(write.status == .serviceUnavailable)
+            #expect(write.errorCode == "storage_failure")
+            let message = (write.json?["error"] as? [String: Any])?["message"] as? String
+            #expect(message == "the event log is unavailable; try again later")
+            let read = try await client.execute(uri: "/api/chat/tickets/a/audit", method: .get, headers: ServerFixture.headers(admin))
+            #expect(read.status == .ok)
+        }
+        #expect(try await store.headPosition() == 1)
+    }
+}
