@@ -72,38 +72,11 @@ struct AuditCommand: AsyncParsableCommand {
                 case .text:
                     print("#\(entry.position)  \(entry.occurredAt)  \(entry.stream)  \(entry.origin)  \(entry.summary)")
                 case .ndjson:
-                    print(try AuditLine(entry).jsonLine())
+                    print(try entry.jsonLine())
                 }
             }
             printed += page.count
             query.afterPosition = last.position
         }
-    }
-}
-
-/// One NDJSON line of `audit --format ndjson`.
-struct AuditLine: Encodable {
-    var position: Int64
-    var stream: String
-    var occurredAt: String
-    var recordedAt: String
-    var actor: String
-    var actorRole: String
-    var type: String
-    var origin: String
-    var summary: String
-    var event: RecordedEvent
-
-    init(_ entry: AuditEntry) {
-        position = entry.position
-        stream = entry.stream.rawValue
-        occurredAt = entry.occurredAt.description
-        recordedAt = entry.event.recordedAt.description
-        actor = entry.actor.id
-        actorRole = entry.actor.role.rawValue
-        type = entry.type.rawValue
-        origin = entry.origin
-        summary = entry.summary
-        event = entry.event
     }
 }

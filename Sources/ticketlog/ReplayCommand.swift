@@ -60,7 +60,7 @@ struct ReplayCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             if json {
-                print(try members.map { ["user": $0.user, "role": $0.role.rawValue] }.jsonLine())
+                print(try members.jsonLine())
             } else {
                 print("\(message) in \(stream) was visible to: " + members.map { "\($0.user) (\($0.role.rawValue))" }.joined(separator: ", "))
             }
@@ -68,7 +68,7 @@ struct ReplayCommand: AsyncParsableCommand {
         }
         let state = try await store.ticketState(stream, at: try point())
         if json {
-            print(try TicketStateDocument(state).jsonLine())
+            print(try state.jsonLine())
             return
         }
         guard state.version > 0 else {
@@ -93,58 +93,5 @@ struct ReplayCommand: AsyncParsableCommand {
                 print("    #\(item.position) \(item.deliverable.kind) \(item.deliverable.deliverableID) \"\(item.deliverable.title)\" \(item.deliverable.url)")
             }
         }
-    }
-}
-
-/// The JSON shape of `replay --json`.
-struct TicketStateDocument: Encodable {
-    struct Member: Encodable {
-        var user: String
-        var role: String
-        var joinedAt: String
-        var joinedPosition: Int64
-    }
-
-    struct Message: Encodable {
-        var messageId: String
-        var position: Int64
-        var author: String
-        var authorRole: String
-        var text: String?
-        var postedAt: String
-        var edits: Int
-        var deleted: Bool
-    }
-
-    var stream: String
-    var position: Int64
-    var version: Int64
-    var title: String?
-    var brand: String?
-    var creator: String?
-    var agent: String?
-    var status: String
-    var members: [Member]
-    var messages: [Message]
-    var deliverables: [DeliverablePushed]
-
-    init(_ state: TicketState) {
-        stream = state.stream.rawValue
-        position = state.position
-        version = state.version
-        title = state.title
-        brand = state.brand
-        creator = state.creator
-        agent = state.agent
-        status = state.status
-        members = state.members.values.sorted { $0.joinedPosition < $1.joinedPosition }.map {
-            Member(user: $0.user, role: $0.role.rawValue, joinedAt: $0.joinedAt.description, joinedPosition: $0.joinedPosition)
-        }
-        messages = state.messages.map {
-            Message(
-                messageId: $0.messageID, position: $0.position, author: $0.author.id, authorRole: $0.author.role.rawValue,
-                text: $0.text, postedAt: $0.postedAt.description, edits: $0.edits, deleted: $0.isDeleted)
-        }
-        deliverables = state.deliverables.map(\.deliverable)
     }
 }

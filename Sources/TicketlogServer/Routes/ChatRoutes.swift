@@ -18,7 +18,7 @@ struct ChatRoutes {
             let caller = try context.requireCaller()
             let limit = try request.uri.queryParameters.integer("limit", default: 100, in: 1...1_000)
             let tickets = try await store.tickets(AccessPolicy.filter(for: caller), limit: limit)
-            return ChannelsResponse(channels: tickets.map(ChannelDocument.init))
+            return ChannelsResponse(channels: tickets)
         }
         group.get("channels/:channelId") { _, context in
             let caller = try context.requireCaller()
@@ -29,9 +29,7 @@ struct ChatRoutes {
             let ticket = try await AccessPolicy.ticket(stream, for: caller, in: store)
             let members = try await store.members(of: stream)
             let last = try await store.messages(of: stream, direction: .backwards, limit: 1, includeDeleted: false).first
-            return ChannelInfoResponse(
-                channel: ChannelDocument(ticket), members: members.map(MemberDocument.init),
-                lastMessage: last.map(MessageDocument.init))
+            return ChannelInfoResponse(channel: ticket, members: members, lastMessage: last)
         }
     }
 }

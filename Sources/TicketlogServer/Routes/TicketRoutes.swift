@@ -105,7 +105,7 @@ struct TicketRoutes {
             let messages = try await store.messages(
                 of: stream, from: cursor, direction: backwards ? .backwards : .forwards, limit: limit)
             return MessagesPage(
-                messages: messages.map(MessageDocument.init), nextCursor: messages.count == limit ? messages.last?.position : nil)
+                messages: messages, nextCursor: messages.count == limit ? messages.last?.position : nil)
         }
         group.patch(":ticketId/messages/:messageId") { request, context in
             let (caller, stream) = try await authorize(context)
@@ -150,7 +150,7 @@ struct TicketRoutes {
             let entries = try await store.auditTrail(
                 AuditQuery(stream: stream, afterPosition: try query.int64("cursor") ?? 0, limit: limit))
             return AuditPage(
-                channelId: stream.rawValue, entries: entries.map(AuditEntryDocument.init),
+                channelId: stream.rawValue, entries: entries,
                 nextCursor: entries.count == limit ? entries.last?.position : nil)
         }
         group.get(":ticketId/state") { request, context in
@@ -169,7 +169,7 @@ struct TicketRoutes {
                 }
                 point = .time(time)
             }
-            return StateDocument(try await store.ticketState(stream, at: point))
+            return try await store.ticketState(stream, at: point)
         }
     }
 
@@ -185,7 +185,7 @@ struct TicketRoutes {
         guard let message = try await store.message(messageID, in: stream) else {
             throw APIError(.notFound, code: "not_found", "\(stream) has no message \(messageID)")
         }
-        return MessageResponse(message: MessageDocument(message), version: outcome.streamVersion)
+        return MessageResponse(message: message, version: outcome.streamVersion)
     }
 
     static func stream(_ ticketID: String) throws -> StreamID {
