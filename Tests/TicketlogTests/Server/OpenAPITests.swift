@@ -82,3 +82,69 @@ struct TestSetupError: Error, CustomStringConvertible {
     var message: String
     var description: String { message }
 }
+
+extension OpenAPITests {
+    /// A conversation's real responses, successes and errors, validate against the documented
+    /// statuses and schemas.
+    @Test func realResponsesMatchTheDocumentedSchemas() async throws {
+        guard let python = ProcessInfo.processInfo.environment["TICKETLOG_PYTHON"] else {
+            Issue.record("TICKETLOG_PYTHON is not set: run `make test`")
+            return
+        }
+        let fixture = try await ServerFixture.make()
+        let admin = try await ServerFixture.token("ada", .admin)
+        let creator = try await ServerFixture.token("kim", .creator)
+        let stranger = try await ServerFixture.token("jo", .creator)
+        let recorded = Recorder()
+        try await fixture.app.test(.router) { client in
+            func call(_ method: HTTPRequest.Method, _ template: String, _ uri: String, _ token: String?, _ body: String? = nil) async throws {
+                let response = try await client.execute(
+                    uri: uri, method: method, headers: ServerFixture.headers(token),
+                    body: body.map { ByteBuffer(string: $0) })
+                let json = try? JSONSerialization.jsonObject(with: Data(buffer: response.body))
+                recorded.add(["method": method.rawValue, "path": template, "status": Int(response.status.code), "body": json ?? NSNull()])
+            }
+            let t = "/api/chat/tickets/{ticketId}"
+            try await call(.get, "/healthz", "/healthz", nil)
+            try await call(.get, "/api/chat/token", "/api/chat/token", creator)
+            try await call(.get, "/api/chat/channels", "/api/chat/channels", creator)
+            try await call(.get, "/api/chat/channels/{channelId}", "/api/chat/channels/ticket-a", creator)
+            try await call(.post, "/api/chat/tickets", "/api/chat/tickets", admin, #"{"ticketId":"c","title":"C","brand":"acme","creator":"kim"}"#)
+            try await call(.post, "/api/chat/tickets", "/api/chat/tickets", admin, #"{"ticketId":"c","title":"C","brand":"acme","creator":"kim"}"#)
+            try await call(.post, "\(t)/join", "/api/chat/tickets/c/join", creator)
+            try await call(.post, "\(t)/assign", "/api/chat/tickets/c/assign", admin, #"{"agent":"sam"}"#)
+            try await call(.post, "\(t)/messages", "/api/chat/tickets/c/messages", creator, #"{"text":"hi","messageId":"c-1","attachments":[{"kind":"image","url":"https://x.example/i.png"}]}"#)
+            try await call(.patch, "\(t)/messages/{messageId}", "/api/chat/tickets/c/messages/c-1", creator, #"{"text":"hi!"}"#)
+            try await call(.patch, "\(t)/messages/{messageId}", "/api/chat/tickets/c/messages/c-1", admin, #"{"text":"not mine"}"#)
+            try await call(.get, "\(t)/messages", "/api/chat/tickets/c/messages?limit=1", creator)
+            try await call(.delete, "\(t)/messages/{messageId}", "/api/chat/tickets/c/messages/c-1", admin)
+            try await call(.post, "\(t)/status", "/api/chat/tickets/c/status", admin, #"{"status":"in_review"}"#)
+            try await call(.post, "\(t)/status", "/api/chat/tickets/c/status", admin, #"{"status":"in_review"}"#)
+            try await call(.post, "\(t)/deliverables", "/api/chat/tickets/c/deliverables", creator, #"{"title":"Cut","url":"https://x.example/c.mp4","kind":"video"}"#)
+            try await call(.get, "\(t)/audit", "/api/chat/tickets/c/audit", admin)
+            try await call(.get, "\(t)/state", "/api/chat/tickets/c/state?at=3", admin)
+            try await call(.get, "\(t)/state", "/api/chat/tickets/c/state", stranger)
+            try await call(.post, "\(t)/leave", "/api/chat/tickets/c/leave", creator)
+            try await call(.get, "\(t)/audit", "/api/chat/tickets/zz/audit", admin)
+            try await call(.get, "\(t)/messages", "/api/chat/tickets/c/messages?limit=0", admin)
+            try await call(.post, "\(t)/messages", "/api/chat/tickets/c/messages", admin, #"{"text":"x","expectedVersion":1}"#)
+            try await call(.get, "/api/chat/channels", "/api/chat/channels", nil)
+        }
+        let directory = try TemporaryDirectory()
+        let file = directory.path("responses.json")
+        try JSONSerialization.data(withJSONObject: recorded.all).write(to: URL(fileURLWithPath: file))
+        let script = fixturesDirectory.deletingLastPathComponent().appendingPathComponent("Tests/Analytics/check_responses.py")
+        let run = try runProcess(URL(fileURLWithPath: python), [script.path, Self.documentPath, file])
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains("checked 24 responses"), "\(run.stderr)")
+    }
+}
+
+/// Collects records from inside a test client closure.
+final class Recorder: @unchecked Sendable {
+    // @unchecked Sendable: guarded by `lock`.
+    private let lock = NSLock()
+    private var records: [[String: Any]] = []
+    func add(_ record: [String: Any]) { lock.withLock { records.append(record) } }
+    var all: [[String: Any]] { lock.withLock { records } }
+}
