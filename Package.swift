@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "Ticketlog", targets: ["Ticketlog"]),
         .library(name: "TicketlogServer", targets: ["TicketlogServer"]),
+        .library(name: "StreamChatSync", targets: ["StreamChatSync"]),
         .executable(name: "ticketlog", targets: ["ticketlog"]),
         .executable(name: "ticketlog-generate", targets: ["ticketlog-generate"]),
     ],
@@ -51,6 +52,15 @@ let package = Package(
             ],
             resources: [.copy("Resources/openapi.yaml")]
         ),
+        // Mirrors the log to Stream Chat and back (webhooks). In progress: see issue 5.
+        .target(
+            name: "StreamChatSync",
+            dependencies: [
+                "Ticketlog",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "ticketlog",
             dependencies: [
@@ -84,7 +94,7 @@ let package = Package(
             name: "TicketlogTests",
             // `ticketlog` so that the CLI is built before its end-to-end tests run it.
             dependencies: [
-                "Ticketlog", "TicketlogServer", "Synthetic", "ticketlog", "ticketlog-generate",
+                "Ticketlog", "TicketlogServer", "StreamChatSync", "Synthetic", "ticketlog", "ticketlog-generate",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ]

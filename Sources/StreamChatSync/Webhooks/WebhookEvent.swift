@@ -1,0 +1,90 @@
+import Foundation
+import Ticketlog
+
+/// The parts of a Stream webhook body a ticket mirror needs. Lenient like Stream's own SDKs:
+/// unknown keys are ignored, optional ones may be `null` or absent, and any event type parses
+/// (``type`` tells what it is).
+public struct WebhookEvent: Decodable, Sendable {
+    public struct User: Decodable, Sendable {
+        public var id: String
+    }
+
+    public struct Message: Decodable, Sendable {
+        public var id: String
+        public var text: String?
+        /// `regular`, `system`, `deleted`, `error`...
+        public var type: String?
+        public var user: User?
+        public var createdAt: String?
+        public var updatedAt: String?
+        public var deletedAt: String?
+        /// Our marker on messages we sent ourselves (flattened custom field).
+        public var ticketlogEventID: String?
+
+        enum CodingKeys: String, CodingKey {
+            case id, text, type, user
+            case createdAt = "created_at"
+            case updatedAt = "updated_at"
+            case deletedAt = "deleted_at"
+            case ticketlogEventID = "ticketlog_event_id"
+        }
+    }
+
+    public struct Member: Decodable, Sendable {
+        public var userID: String?
+        public var user: User?
+
+        enum CodingKeys: String, CodingKey {
+            case userID = "user_id"
+            case user
+        }
+    }
+
+    public struct RequestInfo: Decodable, Sendable {
+        /// `client` or `server`.
+        public var type: String?
+    }
+
+    public var type: String
+    /// Event time, RFC 3339 with up to nanoseconds.
+    public var createdAt: String?
+    public var cid: String?
+    public var channelID: String?
+    public var channelType: String?
+    public var message: Message?
+    public var member: Member?
+    public var user: User?
+    public var hardDelete: Bool?
+    public var requestInfo: RequestInfo?
+
+    enum CodingKeys: String, CodingKey {
+        case type, cid, message, member, user
+        case createdAt = "created_at"
+        case channelID = "channel_id"
+        case channelType = "channel_type"
+        case hardDelete = "hard_delete"
+        case requestInfo = "request_info"
+    }
+
+    /// Parses a webhook body.
+    ///
+    /// - Throws: ``EventStoreError`` with ``EventStoreError/Code/invalidEvent`` and the reason
+    ///   (`not valid JSON`, `missing field 'type'`...).
+    public static func parse(_ body: some DataProtocol) throws -> WebhookEvent {
+        do {
+            return try JSONDecoder().decode(WebhookEvent.self, from: Data(body))
+        } catch let error as DecodingError {
+            throw EventStoreError(code: .invalidEvent, message: "webhook body: \(error.readableDescription)", cause: error)
+        }
+    }
+
+    /// The ticket stream of the channel (`ticket-{id}`), from `channel_id` or `cid`.
+    public var stream: StreamID? {
+        let id = channelID ?? cid.flatMap { $0.split(separator: ":", maxSplits: 1).last.map(String.init) }
+        guard let id, id.hasPrefix("ticket-") else { return nil }
+        return StreamID(rawValue: id)
+    }
+
+    /// The event time as a ``Timestamp`` (nanoseconds are cut to microseconds).
+    public var occurredAt: Timestamp? { createdAt.flatMap(Timestamp.init(iso8601:)) }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import Testing
+
+@testable import StreamChatSync
+@testable import Ticketlog
+
+/// Webhook verification and translation against the fixtures in `Fixtures/stream/webhooks`
+/// (shapes from Stream's docs and SDK recordings; signatures made with the fixture secret).
+@Suite struct WebhookTests {
+    static let directory = fixturesDirectory.appendingPathComponent("stream/webhooks")
+
+    static func signatures() throws -> (secret: String, byFile: [String: String]) {
+        let data = try Data(contentsOf: directory.appendingPathComponent("SIGNATURES.json"))
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        return (object["secret_used_for_fixtures"] as! String, object["signatures"] as! [String: String])
+    }
+
+    static func body(_ name: String) throws -> Data {
+        try Data(contentsOf: directory.appendingPathComponent(name))
+    }
+
+    @Test func fixtureSignaturesVerifyAndTamperingDoesNot() throws {
+        let (secret, byFile) = try Self.signatures()
+        #expect(byFile.count >= 10)
+        for (file, signature) in byFile where !file.hasSuffix(".bin") {
+            let body = try Self.body(String(file.dropFirst("webhooks/".count)))
+            #expect(WebhookSignature.isValid(signature, for: body, secret: secret), "\(file)")
+            #expect(WebhookSignature.sign(body, secret: secret) == signature)
+            var tampered = Array(body)
+            tampered[tampered.count / 2] ^= 0x01
+            #expect(!WebhookSignature.isValid(signature, for: tampered, secret: secret), "\(file) tampered")
+            #expect(!WebhookSignature.isValid(signature, for: body, secret: secret + "x"), "\(file) wrong secret")
+            #expect(!WebhookSignature.isValid(signature.uppercased() + "00", for: body, secret: secret))
+            #expect(!WebhookSignature.isValid("not hex", for: body, secret: secret))
+        }
+    }
+
+    /// The vector Stream publishes in getstream-go's test fixtures.
+    @Test func streamsOwnVectorVerifies() {
+        let body = Data(#"{"type":"message.new","created_at":1778198400000000000}"#.utf8)
+        #expect(WebhookSignature.sign(body, secret: "test_secret_do_not_use_in_production")
+            == "408ab27d58b18a584d29f2801dde0d5ad20e5f5965039ac88d2ef49014a2c4a7")
+    }
+
+    @Test func messageEventsBecomeMessageEvents() throws {
+        let role: (String) -> Actor.Role = { $0.hasPrefix("creator") ? .creator : $0.hasPrefix("agent") ? .agent : .brand }
+        let new = try WebhookEvent.parse(try Self.body("message.new.json"))
+        guard case .append(let stream, let events) = WebhookTranslator.translate(new, webhookID: "wh-1", role: role) else {
+            Issue.record("message.new must append")
+            return
+        }
+        #expect(stream == StreamID(rawValue: "ticket-4711"))
+        #expect(events.count == 1)
+        #expect(events[0].payload == .messagePosted(MessagePosted(
+            messageID: "a3f1c0de-52c4-4f0e-9a61-3c0b7e2d9a11", text: "Here is the revised brief, please have a look.")))
+        #expect(events[0].actor == Actor(id: "creator-jane", role: .creator))
+        #expect(events[0].origin == .stream(webhookID: "wh-1", messageID: "a3f1c0de-52c4-4f0e-9a61-3c0b7e2d9a11"))
+        #expect(events[0].occurredAt == Timestamp(iso8601: "2026-03-14T09:26:53.589793Z"))
+
+        // A second delivery of the same webhook derives the same event id: appending is idempotent.
+        guard case .append(_, let again) = WebhookTranslator.translate(new, webhookID: "wh-2", role: role) else { return }
+        #expect(again[0].id == events[0].id)
+
+        let updated = try WebhookEvent.parse(try Self.body("message.updated.json"))
+        guard case .append(_, let edits) = WebhookTranslator.translate(updated, webhookID: nil, role: role) else {
+            Issue.record("message.updated must append")
+            return
+        }
+        #expect(edits[0].payload == .messageEdited(MessageEdited(
+            messageID: "a3f1c0de-52c4-4f0e-9a61-3c0b7e2d9a11", text: "Here is the revised brief (v3), please have a look.")))
+        #expect(edits[0].id != events[0].id)
+
+        for file in ["message.deleted.soft.json", "message.deleted.hard.json"] {
+            let deleted = try WebhookEvent.parse(try Self.body(file))
+            guard case .append(_, let deletes) = WebhookTranslator.translate(deleted, webhookID: nil, role: role) else {
+                Issue.record("\(file) must append")
+                continue
+            }
+            #expect(deletes[0].type == .messageDeleted)
+        }
+    }
+
+    @Test func echoesOfOurOwnWritesAreSkipped() throws {
+        let echo = try WebhookEvent.parse(try Self.body("message.new.echo_of_server_send.json"))
+        // The fixture marks the echo with `ticket_event_id`; ours is `ticketlog_event_id`.
+        let marked = try WebhookEvent.parse(
+            Data(String(decoding: try Self.body("message.new.echo_of_server_send.json"), as: UTF8.self)
+                .replacingOccurrences(of: "\"ticket_event_id\"", with: "\"ticketlog_event_id\"").utf8))
+        #expect(echo.requestInfo?.type == "server")
+        guard case .ignore(let reason) = WebhookTranslator.translate(marked, webhookID: nil, role: { _ in .agent }) else {
+            Issue.record("an echo must be ignored")
+            return
+        }
+        #expect(reason.contains("echo"))
+    }
+
+    @Test func membersJoinAndLeave() throws {
+        let added = try WebhookEvent.parse(try Self.body("member.added.json"))
+        guard case .append(_, let joins) = WebhookTranslator.translate(added, webhookID: nil, role: { _ in .brand }) else {
+            Issue.record("member.added must append")
+            return
+        }
+        #expect(joins[0].payload == .memberJoined(MemberJoined(user: "brand-acme", role: .brand)))
+        let removed = try WebhookEvent.parse(try Self.body("member.removed.json"))
+        guard case .append(_, let leaves) = WebhookTranslator.translate(removed, webhookID: nil, role: { _ in .brand }) else {
+            Issue.record("member.removed must append")
+            return
+        }
+        #expect(leaves[0].payload == .memberLeft(MemberLeft(user: "brand-acme")))
+    }
+
+    @Test func otherEventsAreAcknowledgedWithoutEvents() throws {
+        for file in ["export.channels.success.json", "member.updated.json", "channel.created.json"] {
+            let webhook = try WebhookEvent.parse(try Self.body(file))
+            guard case .ignore = WebhookTranslator.translate(webhook, webhookID: nil, role: { _ in .brand }) else {
+                Issue.record("\(file) should not append")
+                continue
+            }
+        }
+        let error = #expect(throws: EventStoreError.self) { try WebhookEvent.parse(Data("{\"created_at\": 1".utf8)) }
+        #expect(error?.message.contains("not valid JSON") == true)
+        let missing = #expect(throws: EventStoreError.self) { try WebhookEvent.parse(Data("{}".utf8)) }
+        #expect(missing?.message.contains("missing field 'type'") == true)
+    }
+}
