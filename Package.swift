@@ -43,6 +43,7 @@ let package = Package(
             name: "TicketlogServer",
             dependencies: [
                 "Ticketlog",
+                "StreamChatSync",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import JWTKit
 import Logging
+import StreamChatSync
 import Ticketlog
 
 /// The HTTP API over an ``EventStore``: what a backend or an admin dashboard needs to run ticket
@@ -82,6 +83,11 @@ public enum TicketlogServer {
                 status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
         }
+
+        WebhookRoutes(
+            handler: WebhookHandler(store: store, apiSecret: configuration.streamAPISecret),
+            maximumBodySize: max(configuration.maximumBodySize, 1 << 20)
+        ).register(on: router)
 
         let api = router.group("api").add(middleware: AuthMiddleware(keys: callerKeys))
         if let limit = configuration.rateLimit {

@@ -1,0 +1,73 @@
+import Foundation
+import Logging
+import Ticketlog
+
+/// Receives Stream webhooks into the log: verifies the signature over the raw body, parses,
+/// translates, and appends idempotently. Framework-free, so any server can mount it
+/// (`TicketlogServer` does at `POST /webhooks/stream`).
+public struct WebhookHandler: Sendable {
+    /// What became of a delivery; every case but ``rejected`` is answered 2xx so Stream does
+    /// not retry it.
+    public enum Result: Sendable, Equatable {
+        /// Events were appended at these positions (or were there already: a retry).
+        case appended(positions: ClosedRange<Int64>, alreadyStored: Bool)
+        /// Acknowledged without events, with the reason (echo, unmirrored type...).
+        case ignored(String)
+        /// Refused: bad signature (401) or an unreadable body (400); nothing appended.
+        case rejected(status: Int, reason: String)
+    }
+
+    let store: EventStore
+    let secret: String
+    let logger: Logger
+
+    public init(store: EventStore, apiSecret: String, logger: Logger = .disabled) {
+        self.store = store
+        self.secret = apiSecret
+        self.logger = logger
+    }
+
+    /// - Parameters:
+    ///   - body: the raw request body, exactly as received.
+    ///   - signature: the `X-Signature` header.
+    ///   - webhookID: the `X-Webhook-Id` header.
+    public func handle(body: [UInt8], signature: String?, webhookID: String?) async throws -> Result {
+        if body.starts(with: [0x1f, 0x8b]) {
+            // Compressed deliveries are signed over the inflated JSON; inflating needs zlib,
+            // which this adapter does not link yet. Refuse rather than mis-verify.
+            return .rejected(status: 415, reason: "gzip-compressed webhooks are not supported yet; disable payload compression")
+        }
+        guard let signature, WebhookSignature.isValid(signature, for: body, secret: secret) else {
+            logger.warning("Webhook with a bad signature refused", metadata: ["ticketlog.webhook": "\(webhookID ?? "-")"])
+            return .rejected(status: 401, reason: "the X-Signature header does not match the body")
+        }
+        let webhook: WebhookEvent
+        do {
+            webhook = try WebhookEvent.parse(body)
+        } catch let error as EventStoreError {
+            return .rejected(status: 400, reason: error.message)
+        }
+        let roles = try await roleResolver(for: webhook.stream)
+        switch WebhookTranslator.translate(webhook, webhookID: webhookID, role: roles) {
+        case .ignore(let reason):
+            logger.debug("Webhook acknowledged without events", metadata: ["ticketlog.reason": "\(reason)"])
+            return .ignored(reason)
+        case .append(let stream, let events):
+            let result = try await store.append(events, to: stream)
+            return .appended(positions: result.positions, alreadyStored: result.wasAlreadyStored)
+        }
+    }
+
+    /// The role a Stream user acts in on a ticket: the ticket's brand, creator or assigned agent,
+    /// else the role they joined with, else `system` (someone the log does not know).
+    private func roleResolver(for stream: StreamID?) async throws -> @Sendable (String) -> Actor.Role {
+        guard let stream, let ticket = try await store.ticketSummary(stream) else { return { _ in .system } }
+        let members = Dictionary(try await store.members(of: stream).map { ($0.user, $0.role) }, uniquingKeysWith: { a, _ in a })
+        return { user in
+            if user == ticket.brand { return .brand }
+            if user == ticket.creator { return .creator }
+            if user == ticket.agent { return .agent }
+            return members[user] ?? .system
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import Hummingbird
+import HTTPTypes
+import StreamChatSync
+import Ticketlog
+
+/// `POST /webhooks/stream`: Stream's webhooks into the log, authenticated by their
+/// `X-Signature` (not by a bearer token). Answered 200 unless the signature or body is bad, so
+/// Stream retries only what failed.
+struct WebhookRoutes {
+    let handler: WebhookHandler
+    /// Webhook bodies carry up to 50 members; allow more than API requests.
+    let maximumBodySize: Int
+
+    struct Acknowledgement: ResponseEncodable {
+        var result: String
+        var positions: [Int64]?
+        var reason: String?
+    }
+
+    func register(on router: Router<TicketlogRequestContext>) {
+        router.post("/webhooks/stream") { request, context in
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: maximumBodySize)
+            } catch {
+                throw APIError(.contentTooLarge, code: "too_large", "the webhook body is larger than \(maximumBodySize) bytes")
+            }
+            let result = try await handler.handle(
+                body: Array(buffer: body), signature: request.headers[HTTPField.Name("X-Signature")!],
+                webhookID: request.headers[HTTPField.Name("X-Webhook-Id")!])
+            switch result {
+            case .appended(let positions, let alreadyStored):
+                return Acknowledgement(result: alreadyStored ? "duplicate" : "appended", positions: Array(positions))
+            case .ignored(let reason):
+                return Acknowledgement(result: "ignored", reason: reason)
+            case .rejected(let status, let reason):
+                let code = switch status {
+                case 401: "unauthorized"
+                case 415: "unsupported_media_type"
+                default: "bad_request"
+                }
+                throw APIError(HTTPResponse.Status(code: status), code: code, reason)
+            }
+        }
+    }
+}
