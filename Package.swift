@@ -85,6 +85,15 @@ let package = Package(
             ],
             path: "Tools/Generate"
         ),
+        // A Stream Chat stand-in built from the documented protocol, for the sync tests.
+        .target(
+            name: "StreamChatEmulator",
+            dependencies: [
+                "Ticketlog",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Tools/StreamEmulator"
+        ),
         // A first measurement of the log (see ARCHITECTURE.md); `make bench-log`.
         .executableTarget(
             name: "LogBench",
@@ -95,7 +104,8 @@ let package = Package(
             name: "TicketlogTests",
             // `ticketlog` so that the CLI is built before its end-to-end tests run it.
             dependencies: [
-                "Ticketlog", "TicketlogServer", "StreamChatSync", "Synthetic", "ticketlog", "ticketlog-generate",
+                "Ticketlog", "TicketlogServer", "StreamChatSync", "StreamChatEmulator", "Synthetic", "ticketlog",
+                "ticketlog-generate",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ]

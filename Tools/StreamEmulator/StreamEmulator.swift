@@ -1,0 +1,304 @@
+import Crypto
+import Foundation
+import Ticketlog
+
+/// A stand-in for Stream Chat's REST API (the legacy `/channels/...` surface), built from the
+/// facts in `shared/stream/README.md`: server auth (raw HS256 JWT with `server: true`, `api_key`
+/// query, `Stream-Auth-Type: jwt`), users, channels, members and messages, Stream's error bodies
+/// (`code`, `message`, `StatusCode`, `duration`, `more_info`), rate-limit headers on every
+/// response, and faults to inject. Pure state: ``handle(_:)`` takes a request and returns a
+/// response; ``router`` puts it on HTTP.
+public struct StreamEmulator: Sendable {
+    public struct Request: Sendable {
+        public var method: String
+        public var path: String
+        public var query: [String: String]
+        public var headers: [String: String]
+        public var body: JSONValue?
+
+        public init(method: String, path: String, query: [String: String] = [:], headers: [String: String] = [:], body: JSONValue? = nil) {
+            self.method = method
+            self.path = path
+            self.query = query
+            self.headers = Dictionary(uniqueKeysWithValues: headers.map { ($0.key.lowercased(), $0.value) })
+            self.body = body
+        }
+    }
+
+    public struct Response: Sendable {
+        public var status: Int
+        public var body: JSONValue
+        public var headers: [String: String] = [:]
+    }
+
+    public struct Message: Sendable, Equatable {
+        public var id: String
+        public var channel: String
+        public var text: String
+        public var type: String
+        public var userID: String
+        public var custom: [String: JSONValue]
+        public var deleted: Bool
+    }
+
+    public struct Channel: Sendable, Equatable {
+        public var id: String
+        public var createdBy: String
+        public var custom: [String: JSONValue]
+        public var members: [String]
+    }
+
+    public let apiKey: String
+    public let apiSecret: String
+    public private(set) var users: [String: [String: JSONValue]] = [:]
+    public private(set) var channels: [String: Channel] = [:]
+    public private(set) var messages: [String: Message] = [:]
+    /// Message ids of each channel in the order they were sent.
+    public private(set) var channelMessages: [String: [String]] = [:]
+    /// Requests that changed state, in order (for tests: what arrived, exactly once?).
+    public private(set) var applied: [String] = []
+    public var rateLimitPerMinute = 1_000
+    public var now: @Sendable () -> Date = { Date() }
+
+    public init(apiKey: String, apiSecret: String) {
+        self.apiKey = apiKey
+        self.apiSecret = apiSecret
+    }
+
+    public mutating func handle(_ request: Request) -> Response {
+        var response = route(request)
+        let reset = Int(now().timeIntervalSince1970 / 60 + 1) * 60
+        response.headers["X-RateLimit-Limit"] = String(rateLimitPerMinute)
+        response.headers["X-RateLimit-Remaining"] = String(rateLimitPerMinute - 1)
+        response.headers["X-RateLimit-Reset"] = String(reset)
+        if case .object(var object) = response.body {
+            object["duration"] = .string("0.42ms")
+            response.body = .object(object)
+        }
+        return response
+    }
+
+    private mutating func route(_ request: Request) -> Response {
+        if let failure = authenticate(request) { return failure }
+        let parts = request.path.split(separator: "/").map(String.init)
+        let body = Self.object(request.body)
+        switch (request.method, parts.count, parts.first) {
+        case ("POST", 1, "users"):
+            return upsertUsers(body)
+        case ("POST", 4, "channels") where parts[3] == "query":
+            return getOrCreateChannel(parts[2], body)
+        case ("POST", 3, "channels"):
+            return updateChannel(parts[2], body)
+        case ("PATCH", 3, "channels"):
+            return partialUpdateChannel(parts[2], body)
+        case ("POST", 4, "channels") where parts[3] == "message":
+            return sendMessage(parts[2], body)
+        case ("PUT", 2, "messages"):
+            return partialUpdateMessage(parts[1], body)
+        case ("DELETE", 2, "messages"):
+            return deleteMessage(parts[1])
+        case ("GET", 2, "messages"):
+            guard let message = messages[parts[1]] else {
+                return Self.error(404, code: 16, operation: "GetMessage", "message with id \(parts[1]) not found")
+            }
+            return Response(status: 200, body: .object(["message": Self.json(message)]))
+        default:
+            return Self.error(404, code: 16, operation: "Request", "Not Found")
+        }
+    }
+
+    /// Server auth as Stream's SDKs do it: `api_key` query, `Stream-Auth-Type: jwt`, and the
+    /// raw JWT (no `Bearer `) in `Authorization`, HS256 over `{"server": true}`.
+    private func authenticate(_ request: Request) -> Response? {
+        guard request.query["api_key"] == apiKey else {
+            return Self.error(401, code: 2, operation: "GetApp", "api_key not valid")
+        }
+        guard request.headers["stream-auth-type"] == "jwt", let token = request.headers["authorization"] else {
+            return Self.error(401, code: 5, operation: "Auth", "missing authentication token")
+        }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 3, !token.hasPrefix("Bearer ") else {
+            return Self.error(401, code: 43, operation: "Auth", "token is malformed")
+        }
+        let mac = HMAC<SHA256>.authenticationCode(
+            for: Data("\(parts[0]).\(parts[1])".utf8), using: SymmetricKey(data: Data(apiSecret.utf8)))
+        guard Self.base64url(Data(mac)) == parts[2] else {
+            return Self.error(401, code: 43, operation: "Auth", "signature is invalid")
+        }
+        guard let payload = Self.decodeBase64url(parts[1]),
+            case .object(let claims)? = try? JSONDecoder().decode(JSONValue.self, from: payload),
+            claims["server"] == .bool(true)
+        else {
+            return Self.error(401, code: 5, operation: "Auth", "not a server-side token")
+        }
+        return nil
+    }
+
+    private mutating func upsertUsers(_ body: [String: JSONValue]) -> Response {
+        let upserts = Self.object(body["users"])
+        guard !upserts.isEmpty else { return Self.error(400, code: 4, operation: "UpdateUsers", "users is a required field") }
+        for (id, user) in upserts { users[id] = Self.object(user) }
+        applied.append("users \(upserts.keys.sorted().joined(separator: ","))")
+        return Response(status: 201, body: .object(["users": .object(upserts.mapValues { $0 })]))
+    }
+
+    private mutating func getOrCreateChannel(_ id: String, _ body: [String: JSONValue]) -> Response {
+        if channels[id] == nil {
+            var data = Self.object(body["data"])
+            guard case .string(let creator)? = data.removeValue(forKey: "created_by_id") else {
+                return Self.error(
+                    400, code: 4, operation: "GetOrCreateChannel",
+                    "either data.created_by or data.created_by_id must be provided when using server side auth.")
+            }
+            guard users[creator] != nil else {
+                return Self.error(400, code: 4, operation: "GetOrCreateChannel", "The following users are involved in channel create operation, but don't exist: [\(creator)]. Please create the user objects before setting up the channel.")
+            }
+            data.removeValue(forKey: "members")
+            channels[id] = Channel(id: id, createdBy: creator, custom: data, members: [])
+            applied.append("create \(id)")
+        }
+        return Response(status: 201, body: .object(["channel": Self.json(channels[id]!), "messages": .array([]), "members": .array([])]))
+    }
+
+    private mutating func updateChannel(_ id: String, _ body: [String: JSONValue]) -> Response {
+        guard var channel = channels[id] else {
+            return Self.error(404, code: 16, operation: "UpdateChannel", "Can't find channel with id messaging:\(id)")
+        }
+        for member in Self.array(body["add_members"]) {
+            let user: String? = switch member {
+            case .string(let id): id
+            case .object(let object): Self.string(object["user_id"])
+            default: nil
+            }
+            guard let user, users[user] != nil else {
+                return Self.error(400, code: 4, operation: "UpdateChannel", "The following users are specified in add_members but don't exist: [\(user ?? "?")]")
+            }
+            if !channel.members.contains(user) { channel.members.append(user) }
+            applied.append("add \(user) to \(id)")
+        }
+        for member in Self.array(body["remove_members"]) {
+            guard let user = Self.string(member) else { continue }
+            channel.members.removeAll { $0 == user }
+            applied.append("remove \(user) from \(id)")
+        }
+        channels[id] = channel
+        return Response(status: 201, body: .object(["channel": Self.json(channel), "members": .array(channel.members.map { .object(["user_id": .string($0)]) })]))
+    }
+
+    private mutating func partialUpdateChannel(_ id: String, _ body: [String: JSONValue]) -> Response {
+        guard var channel = channels[id] else {
+            return Self.error(404, code: 16, operation: "UpdateChannelPartial", "Can't find channel with id messaging:\(id)")
+        }
+        let set = Self.object(body["set"])
+        for reserved in ["created_at", "updated_at", "members", "member_count"] where set[reserved] != nil {
+            return Self.error(403, code: 17, operation: "UpdateChannelPartial", "field `\(reserved)` is reserved and cannot updated")
+        }
+        channel.custom.merge(set) { $1 }
+        for key in Self.array(body["unset"]).compactMap(Self.string) { channel.custom.removeValue(forKey: key) }
+        channels[id] = channel
+        applied.append("update \(id) set \(set.keys.sorted().joined(separator: ","))")
+        return Response(status: 200, body: .object(["channel": Self.json(channel), "members": .array([])]))
+    }
+
+    private mutating func sendMessage(_ channelID: String, _ body: [String: JSONValue]) -> Response {
+        guard channels[channelID] != nil else {
+            return Self.error(404, code: 16, operation: "SendMessage", "Can't find channel with id messaging:\(channelID)")
+        }
+        var fields = Self.object(body["message"])
+        guard let userID = Self.string(fields.removeValue(forKey: "user_id")), users[userID] != nil else {
+            return Self.error(400, code: 4, operation: "SendMessage", "message.user_id is a required field and must be an existing user")
+        }
+        let id = Self.string(fields.removeValue(forKey: "id")) ?? UUID().uuidString.lowercased()
+        if messages[id] != nil {
+            return Self.error(400, code: 4, operation: "SendMessage", "a message with ID \(id) already exists")
+        }
+        for reserved in ["created_at", "updated_at", "i18n"] where fields[reserved] != nil {
+            return Self.error(400, code: 4, operation: "SendMessage", "message.\(reserved) is a reserved field")
+        }
+        let text = Self.string(fields.removeValue(forKey: "text")) ?? ""
+        let type = Self.string(fields.removeValue(forKey: "type")) ?? "regular"
+        let message = Message(id: id, channel: channelID, text: text, type: type, userID: userID, custom: fields, deleted: false)
+        messages[id] = message
+        channelMessages[channelID, default: []].append(id)
+        applied.append("message \(id)")
+        return Response(status: 201, body: .object(["message": Self.json(message)]))
+    }
+
+    private mutating func partialUpdateMessage(_ id: String, _ body: [String: JSONValue]) -> Response {
+        guard var message = messages[id] else {
+            return Self.error(404, code: 16, operation: "UpdateMessagePartial", "message with id \(id) not found")
+        }
+        for (key, value) in Self.object(body["set"]) {
+            if key == "text", let text = Self.string(value) { message.text = text } else { message.custom[key] = value }
+        }
+        messages[id] = message
+        applied.append("edit \(id)")
+        return Response(status: 201, body: .object(["message": Self.json(message)]))
+    }
+
+    private mutating func deleteMessage(_ id: String) -> Response {
+        guard var message = messages[id] else {
+            return Self.error(404, code: 16, operation: "DeleteMessage", "message with id \(id) not found")
+        }
+        message.deleted = true
+        message.type = "deleted"
+        messages[id] = message
+        applied.append("delete \(id)")
+        return Response(status: 200, body: .object(["message": Self.json(message)]))
+    }
+
+    /// Stream's error body.
+    static func error(_ status: Int, code: Int, operation: String, _ reason: String) -> Response {
+        Response(status: status, body: .object([
+            "code": .integer(Int64(code)), "message": .string("\(operation) failed with error: \"\(reason)\""),
+            "StatusCode": .integer(Int64(status)), "more_info": .string("https://getstream.io/chat/docs/api_errors_response"),
+            "details": .array([]),
+        ]))
+    }
+
+    static func json(_ message: Message) -> JSONValue {
+        var object = message.custom
+        object["id"] = .string(message.id)
+        object["text"] = .string(message.text)
+        object["type"] = .string(message.type)
+        object["user"] = .object(["id": .string(message.userID)])
+        object["cid"] = .string("messaging:\(message.channel)")
+        return .object(object)
+    }
+
+    static func json(_ channel: Channel) -> JSONValue {
+        var object = channel.custom
+        object["id"] = .string(channel.id)
+        object["type"] = .string("messaging")
+        object["cid"] = .string("messaging:\(channel.id)")
+        object["created_by"] = .object(["id": .string(channel.createdBy)])
+        object["member_count"] = .integer(Int64(channel.members.count))
+        return .object(object)
+    }
+
+    static func object(_ value: JSONValue?) -> [String: JSONValue] {
+        if case .object(let object)? = value { return object }
+        return [:]
+    }
+
+    static func array(_ value: JSONValue?) -> [JSONValue] {
+        if case .array(let array)? = value { return array }
+        return []
+    }
+
+    static func string(_ value: JSONValue?) -> String? {
+        if case .string(let string)? = value { return string }
+        return nil
+    }
+
+    static func base64url(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decodeBase64url(_ text: String) -> Data? {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        return Data(base64Encoded: base64)
+    }
+}
