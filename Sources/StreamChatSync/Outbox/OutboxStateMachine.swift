@@ -88,13 +88,15 @@ public struct OutboxStateMachine: Sendable {
         channels[event.stream, default: Channel()].queue.append(Pending(position: event.position, requests: requests))
     }
 
-    /// Requests that may go out now (at most one per channel), and a cursor move if any.
-    public mutating func actions(now: Double) -> [Action] {
+    /// Requests that may go out now (at most one per channel, at most `limit` in all, the
+    /// channels with the oldest waiting events first), and a cursor move if any.
+    public mutating func actions(now: Double, limit: Int = .max) -> [Action] {
         var actions: [Action] = []
-        for stream in channels.keys.sorted(by: { $0.rawValue < $1.rawValue }) {
-            guard var channel = channels[stream], channel.inFlight == nil, channel.notBefore <= now,
-                let head = channel.queue.first
-            else { continue }
+        // Oldest event first: fair to every channel, and what moves the cursor soonest.
+        let ready = channels.filter { $0.value.inFlight == nil && $0.value.notBefore <= now && !$0.value.queue.isEmpty }
+            .sorted { $0.value.queue[0].position < $1.value.queue[0].position }
+        for stream in ready.map(\.key).prefix(max(0, limit)) {
+            guard var channel = channels[stream], let head = channel.queue.first else { continue }
             let id = SendID(stream: stream, position: head.position, requestIndex: head.next, attempt: head.attempt)
             channel.inFlight = id
             channels[stream] = channel
@@ -140,6 +142,12 @@ public struct OutboxStateMachine: Sendable {
 
     /// Whether everything enqueued is done.
     public var isIdle: Bool { unfinished.isEmpty }
+
+    /// Requests sent and not answered yet.
+    public var inFlightCount: Int { channels.values.filter { $0.inFlight != nil }.count }
+
+    /// Events enqueued and not finished: the driver stops reading ahead beyond a bound.
+    public var backlog: Int { unfinished.count }
 
     private mutating func advanceCursor() -> [Action] {
         let done = unfinished.min().map { $0 - 1 } ?? enqueuedUpTo

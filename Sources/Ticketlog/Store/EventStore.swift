@@ -80,6 +80,7 @@ public final class EventStore: Sendable {
                 (head, stored) = try writer.write { db in
                     try Schema.prepare(db, path: path)
                     try Self.prepareProjections(db)
+                    try Self.prepareSyncState(db)
                     let head = try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0
                     return (head, try DictionaryCache.fetchAll(db))
                 }

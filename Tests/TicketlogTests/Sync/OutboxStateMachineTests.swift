@@ -148,3 +148,16 @@ import Testing
         }
     }
 }
+
+extension OutboxStateMachineTests {
+    /// With fewer slots than busy channels, the oldest waiting event goes first, so no channel
+    /// starves and the cursor keeps moving.
+    @Test func theOldestWaitingEventGoesFirst() {
+        var machine = OutboxStateMachine(cursor: 0)
+        machine.enqueue(Self.event(1, "z"), requests: [Self.request("z1")])
+        machine.enqueue(Self.event(2, "a"), requests: [Self.request("a2")])
+        machine.enqueue(Self.event(3, "m"), requests: [Self.request("m3")])
+        let sent = Self.sends(machine.actions(now: 0, limit: 2))
+        #expect(sent.map(\.position) == [1, 2])
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Logging
+import Ticketlog
+
+/// Runs the ``OutboxStateMachine`` against the log and a ``StreamClient``: reads events from the
+/// destination's cursor on, sends their requests (channels in parallel, each in order), records
+/// dead letters and moves the durable cursor in the log file.
+public struct OutboxDriver: Sendable {
+    public struct Configuration: Sendable {
+        /// The cursor's and dead letters' key in the log file.
+        public var destination = "stream"
+        /// Requests in flight at once (one per channel at most).
+        public var maximumInFlight = 16
+        /// Events read ahead of the cursor at most.
+        public var maximumBacklog = 2_000
+        public var stateMachine = OutboxStateMachine.Configuration()
+
+        public init() {}
+    }
+
+    let store: EventStore
+    let client: StreamClient
+    let configuration: Configuration
+    let logger: Logger
+    let random: @Sendable () -> Double
+
+    public init(
+        store: EventStore, client: StreamClient, configuration: Configuration = .init(), logger: Logger = .disabled,
+        random: @escaping @Sendable () -> Double = { Double.random(in: 0...1) }
+    ) {
+        self.store = store
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+        self.random = random
+    }
+
+    /// Mirrors until everything up to the log's head at the call is done; returns the cursor.
+    @discardableResult
+    public func runUntilCaughtUp() async throws -> Int64 {
+        let target = try await store.headPosition()
+        return try await run { machine in machine.cursor >= target && machine.isIdle }
+    }
+
+    /// Mirrors until the task is cancelled.
+    public func run() async throws {
+        _ = try await run { _ in Task.isCancelled }
+    }
+
+    private func run(until done: (OutboxStateMachine) -> Bool) async throws -> Int64 {
+        let clock = ContinuousClock()
+        let start = clock.now
+        func now() -> Double {
+            let elapsed = clock.now - start
+            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        }
+        var machine = OutboxStateMachine(
+            cursor: try await store.syncCursor(configuration.destination), configuration: configuration.stateMachine)
+        var events = store.subscribe(from: machine.cursor + 1).makeAsyncIterator()
+        let client = self.client
+        return try await withThrowingTaskGroup(of: (OutboxStateMachine.SendID, Result<StreamClient.Response, any Error>).self) { group in
+            var inFlight = 0
+            while !done(machine) {
+                // Read ahead what is already in the log, without waiting.
+                while machine.backlog < configuration.maximumBacklog, let event = try await events.nextEvent(timeout: .zero) {
+                    machine.enqueue(event, requests: OutboundMapper.requests(for: event))
+                }
+                for action in machine.actions(now: now(), limit: configuration.maximumInFlight - inFlight) {
+                    if case .send(let id, let request) = action {
+                        inFlight += 1
+                        group.addTask {
+                            do { return (id, .success(try await client.send(request))) } catch { return (id, .failure(error)) }
+                        }
+                    } else {
+                        try await perform(action)
+                    }
+                }
+                if done(machine) { break }
+                if inFlight > 0 {
+                    guard let (id, result) = try await group.next() else { continue }
+                    inFlight -= 1
+                    let outcome = ResponseClassifier.outcome(result, now: Date())
+                    if case .permanent(let reason) = outcome {
+                        logger.warning("Stream refused a request", metadata: ["ticketlog.position": "\(id.position)", "ticketlog.reason": "\(reason)"])
+                    }
+                    for action in machine.complete(id, outcome, now: now(), random: random()) { try await perform(action) }
+                } else {
+                    // Nothing in flight: wait for a new event or the end of a backoff.
+                    let wait = machine.nextWakeUp.map { max(0, $0 - now()) } ?? 1
+                    if let event = try await events.nextEvent(timeout: .milliseconds(Int(min(wait, 1) * 1000))) {
+                        machine.enqueue(event, requests: OutboundMapper.requests(for: event))
+                    }
+                    if Task.isCancelled { break }
+                }
+            }
+            group.cancelAll()
+            return machine.cursor
+        }
+    }
+
+    private func perform(_ action: OutboxStateMachine.Action) async throws {
+        switch action {
+        case .saveCursor(let position):
+            try await store.saveSyncCursor(configuration.destination, position: position)
+        case .deadLetter(let position, let stream, let request, let reason):
+            try await store.recordDeadLetter(DeadLetter(
+                destination: configuration.destination, position: position, stream: stream, request: request.description,
+                reason: reason, at: .now))
+        case .send:
+            break
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import GRDB
+
+/// A request a sync destination gave up on, kept for people to look at and re-drive.
+public struct DeadLetter: Hashable, Sendable {
+    public var destination: String
+    public var position: Int64
+    public var stream: StreamID
+    /// What was sent, e.g. `POST /channels/messaging/ticket-42/message`.
+    public var request: String
+    public var reason: String
+    public var at: Timestamp
+
+    public init(destination: String, position: Int64, stream: StreamID, request: String, reason: String, at: Timestamp) {
+        self.destination = destination
+        self.position = position
+        self.stream = stream
+        self.request = request
+        self.reason = reason
+        self.at = at
+    }
+}
+
+extension EventStore {
+    /// Sync state lives in the log's file: `sync_cursors(destination, position)` — how far a
+    /// destination has mirrored — and `sync_dead_letters` — what it gave up on.
+    static func prepareSyncState(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE IF NOT EXISTS sync_cursors (
+                    destination TEXT PRIMARY KEY NOT NULL,
+                    position INTEGER NOT NULL
+                ) WITHOUT ROWID, STRICT;
+                CREATE TABLE IF NOT EXISTS sync_dead_letters (
+                    destination TEXT NOT NULL,
+                    position INTEGER NOT NULL,
+                    stream TEXT NOT NULL,
+                    request TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    at INTEGER NOT NULL,
+                    PRIMARY KEY (destination, position)
+                ) WITHOUT ROWID, STRICT;
+                """)
+    }
+
+    /// How far `destination` has mirrored the log (0: nothing yet).
+    public func syncCursor(_ destination: String) async throws -> Int64 {
+        try await read { db in
+            try Int64.fetchOne(db, sql: "SELECT position FROM sync_cursors WHERE destination = ?", arguments: [destination]) ?? 0
+        }
+    }
+
+    /// Records that `destination` has mirrored everything up to `position`. Never moves back.
+    public func saveSyncCursor(_ destination: String, position: Int64) async throws {
+        try await writeMapped("could not save the sync cursor") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO sync_cursors(destination, position) VALUES (?, ?)
+                    ON CONFLICT(destination) DO UPDATE SET position = max(position, excluded.position)
+                    """,
+                arguments: [destination, position])
+        }
+    }
+
+    public func recordDeadLetter(_ letter: DeadLetter) async throws {
+        try await writeMapped("could not record a dead letter") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO sync_dead_letters(destination, position, stream, request, reason, at) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(destination, position) DO UPDATE SET request = excluded.request, reason = excluded.reason, at = excluded.at
+                    """,
+                arguments: [
+                    letter.destination, letter.position, letter.stream.rawValue, letter.request, letter.reason,
+                    letter.at.microsecondsSinceEpoch,
+                ])
+        }
+    }
+
+    /// The dead letters of `destination`, oldest position first.
+    public func deadLetters(_ destination: String) async throws -> [DeadLetter] {
+        try await read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT position, stream, request, reason, at FROM sync_dead_letters WHERE destination = ? ORDER BY position",
+                arguments: [destination]
+            ).map { row in
+                DeadLetter(
+                    destination: destination, position: row[0], stream: StreamID(unchecked: row[1]), request: row[2],
+                    reason: row[3], at: Timestamp(microsecondsSinceEpoch: row[4]))
+            }
+        }
+    }
+
+    /// Takes a dead letter off the list (to re-drive it: send its event again, then call this).
+    public func removeDeadLetter(_ destination: String, position: Int64) async throws {
+        try await writeMapped("could not remove a dead letter") { db in
+            try db.execute(
+                sql: "DELETE FROM sync_dead_letters WHERE destination = ? AND position = ?", arguments: [destination, position])
+        }
+    }
+}
