@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "StreamChatSync", targets: ["StreamChatSync"]),
         .executable(name: "ticketlog", targets: ["ticketlog"]),
         .executable(name: "ticketlog-generate", targets: ["ticketlog-generate"]),
+        .executable(name: "stream-emulator", targets: ["stream-emulator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -19,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
@@ -53,11 +55,12 @@ let package = Package(
             ],
             resources: [.copy("Resources/openapi.yaml")]
         ),
-        // Mirrors the log to Stream Chat and back (webhooks). In progress: see issue 5.
+        // Mirrors the log to Stream Chat (AsyncHTTPClient) and back (webhooks). In progress: issue 5.
         .target(
             name: "StreamChatSync",
             dependencies: [
                 "Ticketlog",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -67,6 +70,7 @@ let package = Package(
             dependencies: [
                 "Ticketlog",
                 "TicketlogServer",
+                "StreamChatSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -91,8 +95,18 @@ let package = Package(
             dependencies: [
                 "Ticketlog",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Tools/StreamEmulator"
+        ),
+        .executableTarget(
+            name: "stream-emulator",
+            dependencies: [
+                "StreamChatEmulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "Tools/StreamEmulatorServer"
         ),
         // A first measurement of the log (see ARCHITECTURE.md); `make bench-log`.
         .executableTarget(
@@ -105,7 +119,7 @@ let package = Package(
             // `ticketlog` so that the CLI is built before its end-to-end tests run it.
             dependencies: [
                 "Ticketlog", "TicketlogServer", "StreamChatSync", "StreamChatEmulator", "Synthetic", "ticketlog",
-                "ticketlog-generate",
+                "ticketlog-generate", "stream-emulator",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ]

@@ -1,0 +1,74 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import StreamChatEmulator
+import Synthetic
+import Testing
+
+@testable import StreamChatSync
+@testable import Ticketlog
+
+/// The live AsyncHTTPClient client against the emulator on a real loopback port.
+@Suite struct LiveClientTests {
+    @Test func aDeskMirroredOverHTTPEqualsTheProjections() async throws {
+        let store = try EventStore.inMemory()
+        let desk = Array(SyntheticDesk(.init(tickets: 5, seed: 8, meanMessagesPerTicket: 10)).events())
+        try await SyntheticDesk.append(desk, to: store)
+        let server = EmulatorServer(StreamEmulator(apiKey: "live-key", apiSecret: "live-secret"))
+        let app = Application(router: server.router())
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let live = StreamClient.live(baseURL: "http://127.0.0.1:\(port)", auth: StreamAuth(apiKey: "live-key", apiSecret: "live-secret"))
+            let cursor = try await OutboxDriver(store: store, client: live).runUntilCaughtUp()
+            #expect(cursor == (try await store.headPosition()))
+            #expect(try await store.deadLetters("stream").isEmpty)
+
+            // Wrong credentials are refused as Stream would, and dead-lettered, not retried forever.
+            let wrong = StreamClient.live(baseURL: "http://127.0.0.1:\(port)", auth: StreamAuth(apiKey: "live-key", apiSecret: "wrong"))
+            let response = try await wrong.send(StreamRequest(.get, "/messages/nope"))
+            #expect(response.status == 401)
+            #expect(response.headers["x-ratelimit-limit"] != nil)
+        }
+        let emulator = server.state.withLock { $0 }
+        for ticket in try await store.tickets() {
+            let sent = (emulator.channelMessages[ticket.stream.rawValue] ?? []).compactMap { emulator.messages[$0] }
+                .filter { $0.type != "system" }
+            let projected = try await store.messages(of: ticket.stream, limit: 10_000)
+            #expect(sent.map(\.id) == projected.map { StreamIDs.message($0.messageID, in: ticket.stream) })
+            #expect(emulator.channels[ticket.stream.rawValue]?.custom["ticket_status"] == .string(ticket.status))
+        }
+    }
+}
+
+/// `ticketlog sync` and `sync status` against the `stream-emulator` executable.
+@Suite struct SyncCLITests {
+    @Test func syncUntilCaughtUpThenStatus() async throws {
+        let directory = try TemporaryDirectory()
+        let log = directory.path("demo.sqlite")
+        #expect(try CLITests.run("demo", "--database", log, "--durability", "normal").status == 0)
+        let port = 19_000 + Int.random(in: 0..<900)
+        let emulator = Process()
+        emulator.executableURL = CLITests.executable.deletingLastPathComponent().appendingPathComponent("stream-emulator")
+        emulator.arguments = ["--port", "\(port)", "--api-key", "k", "--api-secret", "emulator-secret-of-32-bytes-or-more"]
+        emulator.standardOutput = FileHandle.nullDevice
+        emulator.standardError = FileHandle.nullDevice
+        try emulator.run()
+        defer { emulator.terminate() }
+        try await Task.sleep(for: .milliseconds(800))
+
+        let before = try CLITests.run("sync", "status", "--database", log)
+        #expect(before.stdout.hasPrefix("mirrored up to position 0 of 14 (14 behind)"))
+        let sync = try CLITests.run(
+            "sync", "--database", log, "--base-url", "http://127.0.0.1:\(port)", "--stream-api-key", "k",
+            "--stream-api-secret", "emulator-secret-of-32-bytes-or-more", "--until-caught-up")
+        #expect(sync.status == 0, "\(sync.stderr)")
+        #expect(sync.stdout == "mirrored up to position 14\n")
+        let after = try CLITests.run("sync", "status", "--database", log)
+        #expect(after.stdout.hasPrefix("mirrored up to position 14 of 14 (0 behind)\ndead letters: 0"))
+
+        let missing = try CLITests.run("sync", "--database", log, "--until-caught-up")
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("STREAM_API_KEY"))
+    }
+}
