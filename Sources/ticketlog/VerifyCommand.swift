@@ -37,7 +37,7 @@ struct VerifyCommand: AsyncParsableCommand {
         progress.finish()
         for warning in report.warnings { Terminal.error("warning: \(warning)") }
         if json {
-            print(try VerificationDocument(report).jsonLine())
+            print(try report.jsonLine())
         } else if let failure = report.failure {
             print("FAILED at position \(failure.position): \(failure.kind.rawValue): \(failure.detail)")
             print("\(report.eventsVerified) events verified before it")
@@ -45,30 +45,5 @@ struct VerifyCommand: AsyncParsableCommand {
             print("OK: \(report.eventsVerified) events, head position \(report.headPosition), head hash \(report.headHash)")
         }
         if !report.isValid { throw ExitCode(1) }
-    }
-}
-
-/// The JSON shape of `verify --json`.
-struct VerificationDocument: Encodable {
-    struct Failure: Encodable {
-        var position: Int64
-        var kind: String
-        var detail: String
-    }
-
-    var ok: Bool
-    var eventsVerified: Int64
-    var headPosition: Int64
-    var headHash: String
-    var failure: Failure?
-    var warnings: [String]
-
-    init(_ report: VerificationReport) {
-        ok = report.isValid
-        eventsVerified = report.eventsVerified
-        headPosition = report.headPosition
-        headHash = report.headHash
-        failure = report.failure.map { Failure(position: $0.position, kind: $0.kind.rawValue, detail: $0.detail) }
-        warnings = report.warnings
     }
 }

@@ -135,7 +135,7 @@ public enum StreamIDs {
                 || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
         }
         if plain && !messageID.isEmpty && messageID.utf8.count <= 180 { return "\(stream.rawValue)--\(messageID)" }
-        let digest = SHA256.hash(data: Data(messageID.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
+        let digest = Array(SHA256.hash(data: Data(messageID.utf8)).prefix(16)).hexString
         return "\(stream.rawValue)--h\(digest)"
     }
 

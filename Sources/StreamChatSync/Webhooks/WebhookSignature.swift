@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Ticketlog
 
 /// Stream's webhook signature: `X-Signature` is the lowercase hex of HMAC-SHA256 over the exact
 /// raw request body (after gunzip when compressed), keyed with the API secret.
@@ -7,7 +8,7 @@ public enum WebhookSignature {
     /// The signature Stream would send for `body`.
     public static func sign(_ body: some DataProtocol, secret: String) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Array(body), using: SymmetricKey(data: Data(secret.utf8)))
-        return mac.map { String(format: "%02x", $0) }.joined()
+        return Array(mac).hexString
     }
 
     /// Whether `signature` is `body`'s signature under `secret`. Compares in constant time (the

@@ -20,8 +20,8 @@ enum HashChain {
 }
 
 extension Sequence<UInt8> {
-    /// Lowercase hexadecimal, as hashes are shown to people.
-    var hexString: String {
+    /// Lowercase hexadecimal, as hashes and signatures are written.
+    public var hexString: String {
         map { byte in
             let digits = Array("0123456789abcdef".utf8)
             return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]], as: UTF8.self)

@@ -45,3 +45,33 @@ public struct VerificationProgress: Sendable {
     public var eventsChecked: Int64
     public var totalEvents: Int64
 }
+
+extension VerificationReport: Encodable {
+    private enum CodingKeys: String, CodingKey {
+        case ok, eventsVerified, headPosition, headHash, failure, warnings
+    }
+
+    /// `{"ok", "eventsVerified", "headPosition", "headHash", "failure"?: {"position", "kind", "detail"}, "warnings"}`
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(isValid, forKey: .ok)
+        try container.encode(eventsVerified, forKey: .eventsVerified)
+        try container.encode(headPosition, forKey: .headPosition)
+        try container.encode(headHash, forKey: .headHash)
+        try container.encodeIfPresent(failure, forKey: .failure)
+        try container.encode(warnings, forKey: .warnings)
+    }
+}
+
+extension VerificationFailure: Encodable {
+    private enum CodingKeys: String, CodingKey {
+        case position, kind, detail
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(position, forKey: .position)
+        try container.encode(kind.rawValue, forKey: .kind)
+        try container.encode(detail, forKey: .detail)
+    }
+}
