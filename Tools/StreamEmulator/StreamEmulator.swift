@@ -39,6 +39,8 @@ public struct StreamEmulator: Sendable {
         public var userID: String
         public var custom: [String: JSONValue]
         public var deleted: Bool
+        public var createdAt = ""
+        public var updatedAt = ""
     }
 
     public struct Channel: Sendable, Equatable {
@@ -59,6 +61,13 @@ public struct StreamEmulator: Sendable {
     public private(set) var applied: [String] = []
     public var rateLimitPerMinute = 1_000
     public var now: @Sendable () -> Date = { Date() }
+    /// Webhook bodies Stream would have sent, in order: every change made through the API
+    /// (echoes of the server's own writes included, marked `request_info.type: server`) and
+    /// through ``clientSend(_:in:by:text:)`` and friends.
+    public private(set) var webhooks: [JSONValue] = []
+    /// A strictly increasing clock for `created_at` / `updated_at`, so ordering by time works
+    /// even within one second.
+    private var ticks: Int64 = 0
 
     public init(apiKey: String, apiSecret: String) {
         self.apiKey = apiKey
@@ -173,11 +182,15 @@ public struct StreamEmulator: Sendable {
             guard let user, users[user] != nil else {
                 return Self.error(400, code: 4, operation: "UpdateChannel", "The following users are specified in add_members but don't exist: [\(user ?? "?")]")
             }
-            if !channel.members.contains(user) { channel.members.append(user) }
+            if !channel.members.contains(user) {
+                channel.members.append(user)
+                emitMember("member.added", user: user, channel: id)
+            }
             applied.append("add \(user) to \(id)")
         }
         for member in Self.array(body["remove_members"]) {
             guard let user = Self.string(member) else { continue }
+            if channel.members.contains(user) { emitMember("member.removed", user: user, channel: id) }
             channel.members.removeAll { $0 == user }
             applied.append("remove \(user) from \(id)")
         }
@@ -217,10 +230,13 @@ public struct StreamEmulator: Sendable {
         }
         let text = Self.string(fields.removeValue(forKey: "text")) ?? ""
         let type = Self.string(fields.removeValue(forKey: "type")) ?? "regular"
-        let message = Message(id: id, channel: channelID, text: text, type: type, userID: userID, custom: fields, deleted: false)
+        var message = Message(id: id, channel: channelID, text: text, type: type, userID: userID, custom: fields, deleted: false)
+        message.createdAt = tick()
+        message.updatedAt = message.createdAt
         messages[id] = message
         channelMessages[channelID, default: []].append(id)
         applied.append("message \(id)")
+        emit("message.new", message, source: "server")
         return Response(status: 201, body: .object(["message": Self.json(message)]))
     }
 
@@ -231,8 +247,10 @@ public struct StreamEmulator: Sendable {
         for (key, value) in Self.object(body["set"]) {
             if key == "text", let text = Self.string(value) { message.text = text } else { message.custom[key] = value }
         }
+        message.updatedAt = tick()
         messages[id] = message
         applied.append("edit \(id)")
+        emit("message.updated", message, source: "server")
         return Response(status: 201, body: .object(["message": Self.json(message)]))
     }
 
@@ -242,9 +260,68 @@ public struct StreamEmulator: Sendable {
         }
         message.deleted = true
         message.type = "deleted"
+        message.updatedAt = tick()
         messages[id] = message
         applied.append("delete \(id)")
+        emit("message.deleted", message, source: "server")
         return Response(status: 200, body: .object(["message": Self.json(message)]))
+    }
+
+    // MARK: Users acting in Stream directly (the app's own clients)
+
+    /// A user posts in a channel from a Stream client app: no marker, `request_info.type: client`.
+    public mutating func clientSend(_ id: String, in channel: String, by user: String, text: String) {
+        var message = Message(id: id, channel: channel, text: text, type: "regular", userID: user, custom: [:], deleted: false)
+        message.createdAt = tick()
+        message.updatedAt = message.createdAt
+        messages[id] = message
+        channelMessages[channel, default: []].append(id)
+        emit("message.new", message, source: "client")
+    }
+
+    public mutating func clientEdit(_ id: String, text: String) {
+        guard var message = messages[id] else { return }
+        message.text = text
+        message.updatedAt = tick()
+        messages[id] = message
+        emit("message.updated", message, source: "client")
+    }
+
+    public mutating func clientDelete(_ id: String) {
+        guard var message = messages[id] else { return }
+        message.deleted = true
+        message.type = "deleted"
+        message.updatedAt = tick()
+        messages[id] = message
+        emit("message.deleted", message, source: "client")
+    }
+
+    private mutating func tick() -> String {
+        ticks += 1
+        return Timestamp(microsecondsSinceEpoch: 1_790_000_000_000_000 + ticks * 1_000).description
+    }
+
+    private mutating func emit(_ type: String, _ message: Message, source: String) {
+        var json = Self.object(Self.json(message))
+        json["created_at"] = .string(message.createdAt)
+        json["updated_at"] = .string(message.updatedAt)
+        if message.deleted { json["deleted_at"] = .string(message.updatedAt) }
+        var body: [String: JSONValue] = [
+            "type": .string(type), "cid": .string("messaging:\(message.channel)"), "channel_id": .string(message.channel),
+            "channel_type": .string("messaging"), "message": .object(json), "user": .object(["id": .string(message.userID)]),
+            "created_at": .string(message.updatedAt), "request_info": .object(["type": .string(source)]),
+        ]
+        if type == "message.deleted" { body["hard_delete"] = .bool(false) }
+        webhooks.append(.object(body))
+    }
+
+    private mutating func emitMember(_ type: String, user: String, channel: String) {
+        webhooks.append(.object([
+            "type": .string(type), "cid": .string("messaging:\(channel)"), "channel_id": .string(channel),
+            "channel_type": .string("messaging"), "member": .object(["user_id": .string(user)]),
+            "user": .object(["id": .string(user)]), "created_at": .string(tick()),
+            "request_info": .object(["type": .string("server")]),
+        ]))
     }
 
     /// Stream's error body.

@@ -53,9 +53,59 @@ public struct WebhookHandler: Sendable {
             logger.debug("Webhook acknowledged without events", metadata: ["ticketlog.reason": "\(reason)"])
             return .ignored(reason)
         case .append(let stream, let events):
-            let result = try await store.append(events, to: stream)
+            let (reconciled, reason) = try await reconcile(events, in: stream)
+            guard !reconciled.isEmpty else { return .ignored(reason ?? "nothing new") }
+            let result = try await store.append(reconciled, to: stream)
             return .appended(positions: result.positions, alreadyStored: result.wasAlreadyStored)
         }
+    }
+
+    /// Webhooks come without order and some may be missing: a message's update or delete can
+    /// arrive before its `message.new`. Against what the log knows: a post of a known message adds
+    /// nothing; an update of an unknown message posts it with its current text; a delete of an
+    /// unknown message posts and deletes it; anything about a deleted message adds nothing.
+    /// Not handled yet: two updates of one message, or a join and a leave of one member, arriving
+    /// swapped are applied in arrival order (their times come from two clocks, Stream's and
+    /// ours, so comparing them needs the last Stream time per message and member kept apart).
+    private func reconcile(_ events: [ProposedEvent], in stream: StreamID) async throws -> ([ProposedEvent], String?) {
+        var result: [ProposedEvent] = []
+        var reason: String?
+        for event in events {
+            let messageID: String? = switch event.payload {
+            case .messagePosted(let posted): posted.messageID
+            case .messageEdited(let edited): edited.messageID
+            case .messageDeleted(let deleted): deleted.messageID
+            default: nil
+            }
+            guard let messageID else {
+                result.append(event)
+                continue
+            }
+            let known = try await store.message(messageID, in: stream)
+            if known?.isDeleted == true {
+                reason = "message \(messageID) is deleted already"
+                continue
+            }
+            switch event.payload {
+            case .messagePosted where known != nil:
+                reason = "message \(messageID) is in the log already"
+            case .messageEdited(let edited) where known == nil:
+                // Its own id: a repeat of this delivery, once the message is known, appends the
+                // edit under the edit's id instead of clashing with this post.
+                var posted = event
+                posted.id = WebhookTranslator.derivedID("posted-from-update|\(event.id.uuidString)")
+                posted.payload = .messagePosted(MessagePosted(messageID: messageID, text: edited.text))
+                result.append(posted)
+            case .messageDeleted where known == nil:
+                var posted = event
+                posted.id = WebhookTranslator.derivedID("posted-before-delete|\(event.id.uuidString)")
+                posted.payload = .messagePosted(MessagePosted(messageID: messageID, text: ""))
+                result += [posted, event]
+            default:
+                result.append(event)
+            }
+        }
+        return (result, reason)
     }
 
     /// The role a Stream user acts in on a ticket: the ticket's brand, creator or assigned agent,
