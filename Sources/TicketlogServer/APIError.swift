@@ -61,11 +61,11 @@ struct ErrorMiddleware: RouterMiddleware {
     ) async throws -> Response {
         do {
             var response = try await next(request, context)
-            response.headers[Self.requestIDHeader] = context.id
+            response.headers[Self.requestIDHeader] = context.requestID
             return response
         } catch {
             var apiError = Self.apiError(error, request: request, context: context)
-            apiError.headers[Self.requestIDHeader] = context.id
+            apiError.headers[Self.requestIDHeader] = context.requestID
             throw apiError
         }
     }
@@ -92,7 +92,7 @@ struct ErrorMiddleware: RouterMiddleware {
             return APIError(error.status, code: code, message, headers: error.headers)
         default:
             context.logger.error("Unhandled error", metadata: ["ticketlog.error": "\(error)"])
-            return APIError(.internalServerError, code: "internal", "internal error (request \(context.id))")
+            return APIError(.internalServerError, code: "internal", "internal error (request \(context.requestID))")
         }
     }
 }

@@ -9,6 +9,12 @@ public struct TicketlogRequestContext: RequestContext {
     public var caller: Caller?
     /// Set by ``BodyLimitMiddleware`` from the configuration.
     public var maxUploadSize: Int = 64 * 1024
+    /// The request's id, as Hummingbird logs it; made up when the logger keeps no metadata
+    /// (a disabled logger), so responses always carry one.
+    public var requestID: String {
+        logger[metadataKey: "hb.request.id"]?.description ?? fallbackRequestID
+    }
+    private let fallbackRequestID = String(UInt64.random(in: 0...UInt64.max), radix: 16)
 
     public init(source: Source) {
         coreContext = .init(source: source)

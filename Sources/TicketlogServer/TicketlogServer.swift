@@ -99,13 +99,15 @@ public enum TicketlogServer {
         return router
     }
 
-    /// A server on `configuration.host:port`. Run it with `runService()`.
+    /// A server on `configuration.host:port`. Run it with `runService()`. With `sync`, the
+    /// Stream mirror runs beside it as a service and stops with it.
     public static func application(
-        store: EventStore, configuration: Configuration, logger: Logger
+        store: EventStore, configuration: Configuration, logger: Logger, sync: OutboxDriver? = nil
     ) async throws -> some ApplicationProtocol {
         Application(
             router: try await router(store: store, configuration: configuration),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ticketlog"),
+            services: sync.map { [SyncService(driver: $0)] } ?? [],
             logger: logger)
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import StreamChatSync
 import Ticketlog
 import TicketlogServer
 
@@ -10,10 +11,15 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the HTTP API over a log.",
         discussion: """
-            Serves /api/chat/... (JWT bearer auth, roles), /healthz. Secrets come from options \
-            or the environment: TICKETLOG_AUTH_SECRET (callers' HS256 tokens), STREAM_API_KEY \
-            and STREAM_API_SECRET (the Stream app chat tokens are minted for). Without them the \
-            server runs with development secrets and says so; never use those in production.
+            Serves /api/chat/... (JWT bearer auth, roles), /webhooks/stream, /healthz, /metrics, \
+            /openapi.yaml. Secrets come from options or the environment: TICKETLOG_AUTH_SECRET \
+            (callers' HS256 tokens), STREAM_API_KEY and STREAM_API_SECRET (the Stream app: chat \
+            tokens, webhook signatures). Without them the server runs with development secrets \
+            and says so; never use those in production.
+
+            When STREAM_API_KEY and STREAM_API_SECRET are set, the server also mirrors the log \
+            to Stream (as `ticketlog sync` does), to STREAM_BASE_URL or Stream's default host; \
+            --no-sync turns that off.
 
             On start it prints an admin token for the development secret and a curl line to try.
             """
@@ -44,6 +50,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(help: "Stream API base URL for the mirror (default: $STREAM_BASE_URL, else Stream's host).")
+    var baseURL: String?
+
+    @Flag(inversion: .prefixedNo, help: "Mirror the log to Stream when Stream credentials are set.")
+    var sync = true
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let secret = authSecret ?? environment["TICKETLOG_AUTH_SECRET"]
@@ -60,9 +72,19 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = TicketlogServer.Configuration(
             host: host, port: port, authSecret: secret ?? Self.developmentSecret, streamAPIKey: apiKey,
             streamAPISecret: apiSecret)
+        let streamConfigured = (streamAPIKey ?? environment["STREAM_API_KEY"]) != nil
+            && (streamAPISecret ?? environment["STREAM_API_SECRET"]) != nil
+        var driver: OutboxDriver?
+        if sync && streamConfigured {
+            let client = StreamClient.live(
+                baseURL: baseURL ?? environment["STREAM_BASE_URL"] ?? StreamClient.defaultBaseURL,
+                auth: StreamAuth(apiKey: apiKey, apiSecret: apiSecret))
+            driver = OutboxDriver(store: store, client: client, logger: logger)
+            logger.info("Mirroring the log to Stream Chat")
+        }
         let app: any ApplicationProtocol
         do {
-            app = try await TicketlogServer.application(store: store, configuration: configuration, logger: logger)
+            app = try await TicketlogServer.application(store: store, configuration: configuration, logger: logger, sync: driver)
         } catch let error as TicketlogServer.ConfigurationError {
             Terminal.error(error.description)
             throw ExitCode(2)

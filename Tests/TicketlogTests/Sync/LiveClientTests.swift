@@ -7,6 +7,7 @@ import Synthetic
 import Testing
 
 @testable import StreamChatSync
+@testable import TicketlogServer
 @testable import Ticketlog
 
 /// The live AsyncHTTPClient client against the emulator on a real loopback port.
@@ -70,5 +71,36 @@ import Testing
         let missing = try CLITests.run("sync", "--database", log, "--until-caught-up")
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("STREAM_API_KEY"))
+    }
+}
+
+/// The mirror as a service of the server: events appended while the server runs reach Stream.
+@Suite struct SyncServiceTests {
+    @Test func theServerMirrorsWhileItRuns() async throws {
+        let store = try EventStore.inMemory()
+        let stream = OutboxDriverTests.FaultyStream(seed: 4, faultPercent: 10)
+        var driverConfiguration = OutboxDriver.Configuration()
+        driverConfiguration.stateMachine = .init(baseBackoff: 0.005, maximumBackoff: 0.05)
+        let app = try await TicketlogServer.application(
+            store: store, configuration: ServerFixture.configuration, logger: .disabled,
+            sync: OutboxDriver(store: store, client: stream.client, configuration: driverConfiguration))
+        try await app.test(.live) { client in
+            let admin = try await ServerFixture.token("ada", .admin)
+            let opened = try await client.execute(
+                uri: "/api/chat/tickets", method: .post, headers: ServerFixture.headers(admin),
+                body: ByteBuffer(string: #"{"ticketId":"s1","title":"Synced","brand":"acme","creator":"kim"}"#))
+            #expect(opened.status == .created)
+            let posted = try await client.execute(
+                uri: "/api/chat/tickets/s1/messages", method: .post, headers: ServerFixture.headers(admin),
+                body: ByteBuffer(string: #"{"messageId":"m-1","text":"hello Stream"}"#))
+            #expect(posted.status == .created)
+            var mirrored = false
+            for _ in 0..<200 where !mirrored {
+                try await Task.sleep(for: .milliseconds(25))
+                mirrored = stream.emulator.withLock { $0.messages["ticket-s1--m-1"]?.text == "hello Stream" }
+            }
+            #expect(mirrored)
+        }
+        #expect(try await store.syncCursor("stream") == 2)
     }
 }
