@@ -68,6 +68,8 @@ public struct StreamEmulator: Sendable {
     /// A strictly increasing clock for `created_at` / `updated_at`, so ordering by time works
     /// even within one second.
     private var ticks: Int64 = 0
+    /// The `X-Stream-Client` of the request being handled, echoed as `request_info.sdk`.
+    private var currentSDK: String?
 
     public init(apiKey: String, apiSecret: String) {
         self.apiKey = apiKey
@@ -89,6 +91,7 @@ public struct StreamEmulator: Sendable {
 
     private mutating func route(_ request: Request) -> Response {
         if let failure = authenticate(request) { return failure }
+        currentSDK = request.headers["x-stream-client"]
         let parts = request.path.split(separator: "/").map(String.init)
         let body = Self.object(request.body)
         switch (request.method, parts.count, parts.first) {
@@ -309,7 +312,8 @@ public struct StreamEmulator: Sendable {
         var body: [String: JSONValue] = [
             "type": .string(type), "cid": .string("messaging:\(message.channel)"), "channel_id": .string(message.channel),
             "channel_type": .string("messaging"), "message": .object(json), "user": .object(["id": .string(message.userID)]),
-            "created_at": .string(message.updatedAt), "request_info": .object(["type": .string(source)]),
+            "created_at": .string(message.updatedAt),
+            "request_info": .object(["type": .string(source), "sdk": source == "server" ? (currentSDK.map(JSONValue.string) ?? .null) : .null]),
         ]
         if type == "message.deleted" { body["hard_delete"] = .bool(false) }
         webhooks.append(.object(body))
@@ -320,7 +324,7 @@ public struct StreamEmulator: Sendable {
             "type": .string(type), "cid": .string("messaging:\(channel)"), "channel_id": .string(channel),
             "channel_type": .string("messaging"), "member": .object(["user_id": .string(user)]),
             "user": .object(["id": .string(user)]), "created_at": .string(tick()),
-            "request_info": .object(["type": .string("server")]),
+            "request_info": .object(["type": .string("server"), "sdk": currentSDK.map(JSONValue.string) ?? .null]),
         ]))
     }
 

@@ -14,11 +14,15 @@ public struct StreamAuth: Sendable {
         serverToken = Self.serverToken(secret: apiSecret)
     }
 
+    /// Our `X-Stream-Client`; Stream echoes it as `request_info.sdk` in the webhooks our own
+    /// requests cause, which is how membership echoes (that carry no message marker) are told apart.
+    public static let clientName = "ticketlog-sync-0.1"
+
     /// The headers of every request.
     public var headers: [String: String] {
         [
             "Authorization": serverToken, "Stream-Auth-Type": "jwt", "Content-Type": "application/json",
-            "X-Stream-Client": "ticketlog-sync-0.1",
+            "X-Stream-Client": Self.clientName,
         ]
     }
 

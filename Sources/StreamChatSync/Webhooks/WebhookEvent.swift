@@ -43,6 +43,8 @@ public struct WebhookEvent: Decodable, Sendable {
     public struct RequestInfo: Decodable, Sendable {
         /// `client` or `server`.
         public var type: String?
+        /// The `X-Stream-Client` of the request that caused the event.
+        public var sdk: String?
     }
 
     public var type: String

@@ -64,9 +64,15 @@ public struct WebhookHandler: Sendable {
     /// arrive before its `message.new`. Against what the log knows: a post of a known message adds
     /// nothing; an update of an unknown message posts it with its current text; a delete of an
     /// unknown message posts and deletes it; anything about a deleted message adds nothing.
-    /// Not handled yet: two updates of one message, or a join and a leave of one member, arriving
-    /// swapped are applied in arrival order (their times come from two clocks, Stream's and
-    /// ours, so comparing them needs the last Stream time per message and member kept apart).
+    /// Updates of one message, and joins and leaves of one member, may also arrive swapped: each
+    /// carries Stream's time, and the newest Stream time seen per message and per member is kept
+    /// in the log file (`sync_marks`), so an older change arriving after a newer one is stale and
+    /// adds nothing. (Stream's times are only compared with Stream's, never with the log's.)
+    /// Whether `event`'s Stream time is the newest seen for `key` (and records it if so).
+    private func isNewest(_ event: ProposedEvent, key: String) async throws -> Bool {
+        try await store.raiseSyncMark("stream-inbound", key: key, to: event.occurredAt.microsecondsSinceEpoch)
+    }
+
     private func reconcile(_ events: [ProposedEvent], in stream: StreamID) async throws -> ([ProposedEvent], String?) {
         var result: [ProposedEvent] = []
         var reason: String?
@@ -78,7 +84,20 @@ public struct WebhookHandler: Sendable {
             default: nil
             }
             guard let messageID else {
+                let member: String? = switch event.payload {
+                case .memberJoined(let joined): joined.user
+                case .memberLeft(let left): left.user
+                default: nil
+                }
+                if let member, try await !isNewest(event, key: "member|\(stream)|\(member)") {
+                    reason = "a newer membership change of \(member) was applied already"
+                    continue
+                }
                 result.append(event)
+                continue
+            }
+            if case .messageEdited = event.payload, try await !isNewest(event, key: "message|\(stream)|\(messageID)") {
+                reason = "a newer version of message \(messageID) was applied already"
                 continue
             }
             let known = try await store.message(messageID, in: stream)

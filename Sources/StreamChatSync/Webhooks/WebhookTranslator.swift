@@ -55,6 +55,9 @@ public enum WebhookTranslator {
                     .messageDeleted(MessageDeleted(messageID: message.id)))])
             }
         case "member.added", "member.removed":
+            if webhook.requestInfo?.sdk == StreamAuth.clientName {
+                return .ignore("echo of our own membership change (request from \(StreamAuth.clientName))")
+            }
             // Recorded payloads put the affected member in `member.user_id`; older
             // `member.removed` payloads only have `user`.
             guard let user = webhook.member?.userID ?? webhook.member?.user?.id ?? webhook.user?.id else {

@@ -22,13 +22,21 @@ public struct DeadLetter: Hashable, Sendable {
 
 extension EventStore {
     /// Sync state lives in the log's file: `sync_cursors(destination, position)` — how far a
-    /// destination has mirrored — and `sync_dead_letters` — what it gave up on.
+    /// destination has mirrored —, `sync_dead_letters` — what it gave up on — and
+    /// `sync_marks(destination, key, value)` — the newest remote time seen per thing (a message,
+    /// a member), so that changes arriving late and out of order are recognised as stale.
     static func prepareSyncState(_ db: Database) throws {
         try db.execute(
             sql: """
                 CREATE TABLE IF NOT EXISTS sync_cursors (
                     destination TEXT PRIMARY KEY NOT NULL,
                     position INTEGER NOT NULL
+                ) WITHOUT ROWID, STRICT;
+                CREATE TABLE IF NOT EXISTS sync_marks (
+                    destination TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    value INTEGER NOT NULL,
+                    PRIMARY KEY (destination, key)
                 ) WITHOUT ROWID, STRICT;
                 CREATE TABLE IF NOT EXISTS sync_dead_letters (
                     destination TEXT NOT NULL,
@@ -58,6 +66,21 @@ extension EventStore {
                     ON CONFLICT(destination) DO UPDATE SET position = max(position, excluded.position)
                     """,
                 arguments: [destination, position])
+        }
+    }
+
+    /// Raises `destination`'s mark for `key` to `value` unless it is already at or above it.
+    /// Returns `true` when it was raised (the change is newer than anything seen), `false` when
+    /// the change is stale.
+    public func raiseSyncMark(_ destination: String, key: String, to value: Int64) async throws -> Bool {
+        try await writeMapped("could not record a sync mark") { db in
+            let current = try Int64.fetchOne(
+                db, sql: "SELECT value FROM sync_marks WHERE destination = ? AND key = ?", arguments: [destination, key])
+            if let current, current >= value { return false }
+            try db.execute(
+                sql: "INSERT INTO sync_marks(destination, key, value) VALUES (?, ?, ?) ON CONFLICT(destination, key) DO UPDATE SET value = excluded.value",
+                arguments: [destination, key, value])
+            return true
         }
     }
 

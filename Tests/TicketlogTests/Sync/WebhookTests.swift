@@ -123,3 +123,19 @@ import Testing
         #expect(missing?.message.contains("missing field 'type'") == true)
     }
 }
+
+extension WebhookTests {
+    /// Membership webhooks carry no message marker; our own are recognised by the client name
+    /// Stream echoes as `request_info.sdk`.
+    @Test func ourOwnMembershipChangesEchoBackAsIgnored() throws {
+        let body = String(decoding: try Self.body("member.added.json"), as: UTF8.self)
+        let ours = body.replacingOccurrences(of: "\"request_info\": {", with: "\"request_info\": {\"sdk\": \"\(StreamAuth.clientName)\", ")
+        #expect(ours != body)
+        let webhook = try WebhookEvent.parse(Data(ours.utf8))
+        guard case .ignore(let reason) = WebhookTranslator.translate(webhook, webhookID: nil, role: { _ in .brand }) else {
+            Issue.record("our own member.added must be ignored")
+            return
+        }
+        #expect(reason.contains("echo"))
+    }
+}
