@@ -60,6 +60,11 @@ public struct WebhookHandler: Sendable {
         }
     }
 
+    /// Whether `event`'s Stream time is not older than the newest seen for `key` (and records it if so).
+    private func isNewest(_ event: ProposedEvent, key: String) async throws -> Bool {
+        try await store.raiseSyncMark("stream-inbound", key: key, to: event.occurredAt.microsecondsSinceEpoch)
+    }
+
     /// Webhooks come without order and some may be missing: a message's update or delete can
     /// arrive before its `message.new`. Against what the log knows: a post of a known message adds
     /// nothing; an update of an unknown message posts it with its current text; a delete of an
@@ -68,11 +73,6 @@ public struct WebhookHandler: Sendable {
     /// carries Stream's time, and the newest Stream time seen per message and per member is kept
     /// in the log file (`sync_marks`), so an older change arriving after a newer one is stale and
     /// adds nothing. (Stream's times are only compared with Stream's, never with the log's.)
-    /// Whether `event`'s Stream time is the newest seen for `key` (and records it if so).
-    private func isNewest(_ event: ProposedEvent, key: String) async throws -> Bool {
-        try await store.raiseSyncMark("stream-inbound", key: key, to: event.occurredAt.microsecondsSinceEpoch)
-    }
-
     private func reconcile(_ events: [ProposedEvent], in stream: StreamID) async throws -> ([ProposedEvent], String?) {
         var result: [ProposedEvent] = []
         var reason: String?

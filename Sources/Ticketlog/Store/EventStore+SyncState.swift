@@ -69,14 +69,14 @@ extension EventStore {
         }
     }
 
-    /// Raises `destination`'s mark for `key` to `value` unless it is already at or above it.
-    /// Returns `true` when it was raised (the change is newer than anything seen), `false` when
-    /// the change is stale.
+    /// Raises `destination`'s mark for `key` to `value` unless it is already above it. Returns
+    /// `false` when the change is stale (something newer was seen); `true` otherwise — also for
+    /// the same value again, so a repeated delivery (e.g. after a failed append) is not lost.
     public func raiseSyncMark(_ destination: String, key: String, to value: Int64) async throws -> Bool {
         try await writeMapped("could not record a sync mark") { db in
             let current = try Int64.fetchOne(
                 db, sql: "SELECT value FROM sync_marks WHERE destination = ? AND key = ?", arguments: [destination, key])
-            if let current, current >= value { return false }
+            if let current, current > value { return false }
             try db.execute(
                 sql: "INSERT INTO sync_marks(destination, key, value) VALUES (?, ?, ?) ON CONFLICT(destination, key) DO UPDATE SET value = excluded.value",
                 arguments: [destination, key, value])
