@@ -72,21 +72,28 @@ extension EventStore {
         let recordedAt = configuration.clock()
         let dictionary = dictionaries.current
         let encoded = try events.map { event in
-            let canonical: [UInt8]
-            do {
-                canonical = try CanonicalJSON.encode(EventBody(event, stream: stream, recordedAt: recordedAt))
-            } catch {
-                throw EventStoreError(
-                    code: .invalidEvent, message: "event \(event.id.uuidString.lowercased()) cannot be encoded", cause: error)
-            }
-            guard canonical.count <= configuration.maximumEventSize else {
-                throw EventStoreError.invalid(
-                    "event \(event.id.uuidString.lowercased()) is \(canonical.count) bytes; the limit is \(configuration.maximumEventSize)")
-            }
+            let canonical = try canonicalBody(of: event, stream: stream, recordedAt: recordedAt)
             let (codec, blob) = BodyCodec.encode(canonical, dictionary: dictionary)
             return PreparedAppend.Event(proposed: event, canonical: canonical, codec: codec, blob: blob)
         }
         return PreparedAppend(stream: stream, expectedVersion: expectedVersion, recordedAt: recordedAt, events: encoded)
+    }
+
+    /// The event's canonical body, or ``EventStoreError/Code/invalidEvent`` when it cannot be
+    /// encoded or is larger than `maximumEventSize`.
+    func canonicalBody(of event: ProposedEvent, stream: StreamID, recordedAt: Timestamp) throws -> [UInt8] {
+        let canonical: [UInt8]
+        do {
+            canonical = try CanonicalJSON.encode(EventBody(event, stream: stream, recordedAt: recordedAt))
+        } catch {
+            throw EventStoreError(
+                code: .invalidEvent, message: "event \(event.id.uuidString.lowercased()) cannot be encoded", cause: error)
+        }
+        guard canonical.count <= configuration.maximumEventSize else {
+            throw EventStoreError.invalid(
+                "event \(event.id.uuidString.lowercased()) is \(canonical.count) bytes; the limit is \(configuration.maximumEventSize)")
+        }
+        return canonical
     }
 
     /// Writes one group of appends in one transaction; each append in its own savepoint so that
