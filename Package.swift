@@ -31,6 +31,12 @@ let package = Package(
             pkgConfig: "liblz4",
             providers: [.apt(["liblz4-dev"])]
         ),
+        // System zlib (Debian: zlib1g-dev), to inflate gzip-compressed Stream webhooks.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         // The embeddable core: events, codec, store, chain, reads. No network code.
         .target(
             name: "Ticketlog",
@@ -57,11 +63,12 @@ let package = Package(
             ],
             resources: [.copy("Resources/openapi.yaml")]
         ),
-        // Mirrors the log to Stream Chat (AsyncHTTPClient) and back (webhooks). In progress: issue 5.
+        // Mirrors the log to Stream Chat (AsyncHTTPClient) and back (webhooks, backfill).
         .target(
             name: "StreamChatSync",
             dependencies: [
                 "Ticketlog",
+                "CZlib",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -96,6 +103,9 @@ let package = Package(
             name: "StreamChatEmulator",
             dependencies: [
                 "Ticketlog",
+                "CZlib",
+                "Synthetic",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],

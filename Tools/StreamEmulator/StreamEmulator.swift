@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synthetic
 import Ticketlog
 
 /// A stand-in for Stream Chat's REST API (the legacy `/channels/...` surface), built from the
@@ -29,6 +30,8 @@ public struct StreamEmulator: Sendable {
         public var status: Int
         public var body: JSONValue
         public var headers: [String: String] = [:]
+        /// A body that is not JSON (a load balancer's bare 503, an edge's 429), sent instead of ``body``.
+        public var plainText: String?
     }
 
     public struct Message: Sendable, Equatable {
@@ -48,6 +51,9 @@ public struct StreamEmulator: Sendable {
         public var createdBy: String
         public var custom: [String: JSONValue]
         public var members: [String]
+        /// Messages created up to this time are hidden (`POST .../truncate`).
+        public var truncatedAt: String?
+        public var deletedAt: String?
     }
 
     public let apiKey: String
@@ -65,23 +71,36 @@ public struct StreamEmulator: Sendable {
     /// (echoes of the server's own writes included, marked `request_info.type: server`) and
     /// through ``clientSend(_:in:by:text:)`` and friends.
     public private(set) var webhooks: [JSONValue] = []
-    /// A strictly increasing clock for `created_at` / `updated_at`, so ordering by time works
-    /// even within one second.
-    private var ticks: Int64 = 0
+    /// The last time handed out: `created_at` / `updated_at` follow the clock but strictly
+    /// increase, so ordering by time works even within one microsecond.
+    private var lastTick: Int64 = 0
     /// The `X-Stream-Client` of the request being handled, echoed as `request_info.sdk`.
     private var currentSDK: String?
+    /// What ``serve(_:)`` injects; none by default.
+    public var faults = Faults()
+    /// How many faults of each kind ``serve(_:)`` injected (`5xx`, `429`, `lost`).
+    public internal(set) var injected: [String: Int] = [:]
+    var random = SplitMix(seed: 1)
+    /// Requests still to be refused with 429 in the current burst.
+    var rateLimitedRequests = 0
 
     public init(apiKey: String, apiSecret: String) {
         self.apiKey = apiKey
         self.apiSecret = apiSecret
     }
 
+    /// Answers `request` without faults; ``serve(_:)`` injects them.
     public mutating func handle(_ request: Request) -> Response {
         var response = route(request)
         let reset = Int(now().timeIntervalSince1970 / 60 + 1) * 60
         response.headers["X-RateLimit-Limit"] = String(rateLimitPerMinute)
         response.headers["X-RateLimit-Remaining"] = String(rateLimitPerMinute - 1)
         response.headers["X-RateLimit-Reset"] = String(reset)
+        return Self.withDuration(response)
+    }
+
+    static func withDuration(_ response: Response) -> Response {
+        var response = response
         if case .object(var object) = response.body {
             object["duration"] = .string("0.42ms")
             response.body = .object(object)
@@ -105,6 +124,10 @@ public struct StreamEmulator: Sendable {
             return partialUpdateChannel(parts[2], body)
         case ("POST", 4, "channels") where parts[3] == "message":
             return sendMessage(parts[2], body)
+        case ("POST", 4, "channels") where parts[3] == "truncate":
+            return truncateChannel(parts[2], body, source: "server")
+        case ("DELETE", 3, "channels"):
+            return deleteChannel(parts[2], by: nil, source: "server")
         case ("PUT", 2, "messages"):
             return partialUpdateMessage(parts[1], body)
         case ("DELETE", 2, "messages"):
@@ -169,7 +192,25 @@ public struct StreamEmulator: Sendable {
             channels[id] = Channel(id: id, createdBy: creator, custom: data, members: [])
             applied.append("create \(id)")
         }
-        return Response(status: 201, body: .object(["channel": Self.json(channels[id]!), "messages": .array([]), "members": .array([])]))
+        let channel = channels[id]!
+        // `messages` pagination: oldest to newest within the page; `id_lt` pages back, `id_gt`
+        // forward; truncated messages are not returned, soft-deleted ones are (type `deleted`).
+        let paging = Self.object(body["messages"])
+        let limit = min(300, max(1, Int(Self.integer(paging["limit"]) ?? 25)))
+        let visible = (channelMessages[id] ?? []).compactMap { messages[$0] }
+            .filter { message in channel.truncatedAt.map { message.createdAt > $0 } ?? true }
+        var page = visible[...]
+        if let before = Self.string(paging["id_lt"]), let index = visible.firstIndex(where: { $0.id == before }) {
+            page = visible[..<index].suffix(limit)
+        } else if let after = Self.string(paging["id_gt"]), let index = visible.firstIndex(where: { $0.id == after }) {
+            page = visible[(index + 1)...].prefix(limit)
+        } else {
+            page = visible.suffix(limit)
+        }
+        return Response(status: 201, body: .object([
+            "channel": Self.json(channel), "messages": .array(page.map(Self.json)),
+            "members": .array(channel.members.map { .object(["user_id": .string($0), "user": .object(["id": .string($0)])]) }),
+        ]))
     }
 
     private mutating func updateChannel(_ id: String, _ body: [String: JSONValue]) -> Response {
@@ -213,6 +254,7 @@ public struct StreamEmulator: Sendable {
         for key in Self.array(body["unset"]).compactMap(Self.string) { channel.custom.removeValue(forKey: key) }
         channels[id] = channel
         applied.append("update \(id) set \(set.keys.sorted().joined(separator: ","))")
+        emitChannel("channel.updated", channel, by: Self.string(body["user_id"]), source: "server")
         return Response(status: 200, body: .object(["channel": Self.json(channel), "members": .array([])]))
     }
 
@@ -270,7 +312,69 @@ public struct StreamEmulator: Sendable {
         return Response(status: 200, body: .object(["message": Self.json(message)]))
     }
 
+    private mutating func truncateChannel(_ id: String, _ body: [String: JSONValue], source: String) -> Response {
+        guard var channel = channels[id] else {
+            return Self.error(404, code: 16, operation: "TruncateChannel", "Can't find channel with id messaging:\(id)")
+        }
+        let at = tick()
+        channel.truncatedAt = at
+        channels[id] = channel
+        applied.append("truncate \(id)")
+        emitChannel("channel.truncated", channel, by: Self.string(body["user_id"]), source: source)
+        return Response(status: 201, body: .object(["channel": Self.json(channel)]))
+    }
+
+    private mutating func deleteChannel(_ id: String, by user: String?, source: String) -> Response {
+        guard var channel = channels[id] else {
+            return Self.error(404, code: 16, operation: "DeleteChannel", "Can't find channel with id messaging:\(id)")
+        }
+        channel.deletedAt = tick()
+        channels[id] = channel
+        applied.append("delete channel \(id)")
+        emitChannel("channel.deleted", channel, by: user, source: source)
+        return Response(status: 200, body: .object(["channel": Self.json(channel)]))
+    }
+
+    /// The messages of a channel a client would see: not truncated, soft-deleted ones included.
+    public func visibleMessages(of channel: String) -> [Message] {
+        let truncatedAt = channels[channel]?.truncatedAt
+        return (channelMessages[channel] ?? []).compactMap { messages[$0] }
+            .filter { message in truncatedAt.map { message.createdAt > $0 } ?? true }
+    }
+
     // MARK: Users acting in Stream directly (the app's own clients)
+
+    /// A user (a moderator, in Stream's dashboard or an app) changes the channel's custom fields.
+    public mutating func clientUpdateChannel(_ id: String, set: [String: JSONValue], unset: [String] = [], by user: String) {
+        guard var channel = channels[id] else { return }
+        channel.custom.merge(set) { $1 }
+        for key in unset { channel.custom.removeValue(forKey: key) }
+        channels[id] = channel
+        emitChannel("channel.updated", channel, by: user, source: "client")
+    }
+
+    public mutating func clientTruncate(_ id: String, by user: String) {
+        _ = truncateChannel(id, ["user_id": .string(user)], source: "client")
+    }
+
+    public mutating func clientDeleteChannel(_ id: String, by user: String) {
+        _ = deleteChannel(id, by: user, source: "client")
+    }
+
+    public mutating func clientAddMember(_ user: String, to id: String) {
+        guard var channel = channels[id], !channel.members.contains(user) else { return }
+        users[user, default: ["id": .string(user)]] = users[user] ?? ["id": .string(user)]
+        channel.members.append(user)
+        channels[id] = channel
+        emitMember("member.added", user: user, channel: id, source: "client")
+    }
+
+    public mutating func clientRemoveMember(_ user: String, from id: String) {
+        guard var channel = channels[id], channel.members.contains(user) else { return }
+        channel.members.removeAll { $0 == user }
+        channels[id] = channel
+        emitMember("member.removed", user: user, channel: id, source: "client")
+    }
 
     /// A user posts in a channel from a Stream client app: no marker, `request_info.type: client`.
     public mutating func clientSend(_ id: String, in channel: String, by user: String, text: String) {
@@ -300,32 +404,45 @@ public struct StreamEmulator: Sendable {
     }
 
     private mutating func tick() -> String {
-        ticks += 1
-        return Timestamp(microsecondsSinceEpoch: 1_790_000_000_000_000 + ticks * 1_000).description
+        let now = Int64(now().timeIntervalSince1970 * 1_000_000)
+        lastTick = max(now, lastTick + 1)
+        return Timestamp(microsecondsSinceEpoch: lastTick).description
     }
 
     private mutating func emit(_ type: String, _ message: Message, source: String) {
-        var json = Self.object(Self.json(message))
-        json["created_at"] = .string(message.createdAt)
-        json["updated_at"] = .string(message.updatedAt)
-        if message.deleted { json["deleted_at"] = .string(message.updatedAt) }
+        let json = Self.object(Self.json(message))
         var body: [String: JSONValue] = [
             "type": .string(type), "cid": .string("messaging:\(message.channel)"), "channel_id": .string(message.channel),
             "channel_type": .string("messaging"), "message": .object(json), "user": .object(["id": .string(message.userID)]),
             "created_at": .string(message.updatedAt),
-            "request_info": .object(["type": .string(source), "sdk": source == "server" ? (currentSDK.map(JSONValue.string) ?? .null) : .null]),
+            "request_info": requestInfo(source),
         ]
         if type == "message.deleted" { body["hard_delete"] = .bool(false) }
         webhooks.append(.object(body))
     }
 
-    private mutating func emitMember(_ type: String, user: String, channel: String) {
+    private mutating func emitMember(_ type: String, user: String, channel: String, source: String = "server") {
         webhooks.append(.object([
             "type": .string(type), "cid": .string("messaging:\(channel)"), "channel_id": .string(channel),
             "channel_type": .string("messaging"), "member": .object(["user_id": .string(user)]),
             "user": .object(["id": .string(user)]), "created_at": .string(tick()),
-            "request_info": .object(["type": .string("server"), "sdk": currentSDK.map(JSONValue.string) ?? .null]),
+            "request_info": requestInfo(source),
         ]))
+    }
+
+    private mutating func emitChannel(_ type: String, _ channel: Channel, by user: String?, source: String) {
+        var body: [String: JSONValue] = [
+            "type": .string(type), "cid": .string("messaging:\(channel.id)"), "channel_id": .string(channel.id),
+            "channel_type": .string("messaging"), "channel": Self.json(channel), "created_at": .string(tick()),
+            "request_info": requestInfo(source),
+        ]
+        if let user { body["user"] = .object(["id": .string(user)]) }
+        webhooks.append(.object(body))
+    }
+
+    /// `request_info` as Stream sends it: the client kind and, for server calls, their `X-Stream-Client`.
+    private func requestInfo(_ source: String) -> JSONValue {
+        .object(["type": .string(source), "sdk": source == "server" ? (currentSDK.map(JSONValue.string) ?? .null) : .null])
     }
 
     /// Stream's error body.
@@ -344,6 +461,9 @@ public struct StreamEmulator: Sendable {
         object["type"] = .string(message.type)
         object["user"] = .object(["id": .string(message.userID)])
         object["cid"] = .string("messaging:\(message.channel)")
+        object["created_at"] = .string(message.createdAt)
+        object["updated_at"] = .string(message.updatedAt)
+        if message.deleted { object["deleted_at"] = .string(message.updatedAt) }
         return .object(object)
     }
 
@@ -354,6 +474,8 @@ public struct StreamEmulator: Sendable {
         object["cid"] = .string("messaging:\(channel.id)")
         object["created_by"] = .object(["id": .string(channel.createdBy)])
         object["member_count"] = .integer(Int64(channel.members.count))
+        if let truncatedAt = channel.truncatedAt { object["truncated_at"] = .string(truncatedAt) }
+        if let deletedAt = channel.deletedAt { object["deleted_at"] = .string(deletedAt) }
         return .object(object)
     }
 
@@ -365,6 +487,11 @@ public struct StreamEmulator: Sendable {
     static func array(_ value: JSONValue?) -> [JSONValue] {
         if case .array(let array)? = value { return array }
         return []
+    }
+
+    static func integer(_ value: JSONValue?) -> Int64? {
+        if case .integer(let value)? = value { return value }
+        return nil
     }
 
     static func string(_ value: JSONValue?) -> String? {

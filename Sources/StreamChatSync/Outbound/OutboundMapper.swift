@@ -14,15 +14,26 @@ import Ticketlog
 /// | deliverable pushed | a system message with the deliverable as an attachment; set `ticket_last_deliverable` |
 ///
 /// Every message we send carries `ticketlog_event_id` (and `ticketlog_position`), so its webhook
-/// echo is recognised and skipped. Message ids are deterministic (``StreamIDs``), so a retry of a
-/// send that did reach Stream answers "already exists" instead of duplicating the message.
+/// echo is recognised and skipped, and `ticketlog_message_id`, the log's id of the message, so a
+/// change made to it in Stream maps back. Message ids are deterministic (``StreamIDs``), so a
+/// retry of a send that did reach Stream answers "already exists" instead of duplicating it.
+///
+/// Events that came in from Stream (origin `stream`) map to nothing: Stream has them already.
 public enum OutboundMapper {
-    public static func requests(for event: RecordedEvent) -> [StreamRequest] {
+    /// - Parameters:
+    ///   - event: the event to mirror.
+    ///   - messageBornInStream: whether the message an edit or delete is about was posted in
+    ///     Stream (then its Stream id is its own id, not ``StreamIDs/message(_:in:)``).
+    public static func requests(for event: RecordedEvent, messageBornInStream: Bool = false) -> [StreamRequest] {
+        if case .stream = event.origin { return [] }
         let channel = "/channels/messaging/\(event.stream.rawValue)"
         let markers: [String: JSONValue] = [
             "ticketlog_event_id": .string(event.id.uuidString.lowercased()),
             "ticketlog_position": .integer(event.position),
         ]
+        func streamMessageID(_ messageID: String) -> String {
+            messageBornInStream ? messageID : StreamIDs.message(messageID, in: event.stream)
+        }
         func upsert(_ users: [(String, Actor.Role)]) -> StreamRequest {
             var byID: [String: JSONValue] = [:]
             for (id, role) in users { byID[id] = .object(["id": .string(id), "kind": .string(role.rawValue)]) }
@@ -85,6 +96,7 @@ public enum OutboundMapper {
                 }),
             ]
             message.merge(markers) { $1 }
+            message["ticketlog_message_id"] = .string(posted.messageID)
             return [
                 upsert([actor]),
                 StreamRequest(.post, "\(channel)/message", body: .object([
@@ -95,10 +107,10 @@ public enum OutboundMapper {
             var set: [String: JSONValue] = ["text": .string(edited.text)]
             set.merge(markers) { $1 }
             return [StreamRequest(
-                .put, "/messages/\(StreamIDs.message(edited.messageID, in: event.stream))",
+                .put, "/messages/\(streamMessageID(edited.messageID))",
                 body: .object(["set": .object(set), "user_id": .string(event.actor.id), "skip_enrich_url": .bool(true)]))]
         case .messageDeleted(let deleted):
-            return [StreamRequest(.delete, "/messages/\(StreamIDs.message(deleted.messageID, in: event.stream))")]
+            return [StreamRequest(.delete, "/messages/\(streamMessageID(deleted.messageID))")]
         case .statusChanged(let change):
             let note = change.note.map { ": \($0)" } ?? ""
             return [
@@ -127,8 +139,8 @@ public enum StreamIDs {
     /// ticket, so the ticket is part of it: `ticket-42--m-1`. Ids with characters outside
     /// `[A-Za-z0-9_-]`, or too long for Stream's 255, are replaced by a hash of themselves.
     ///
-    /// A message that came in from Stream keeps the id Stream gave it; see issue 5's notes for
-    /// mapping edits of such messages back.
+    /// A message that came in from Stream keeps the id Stream gave it (see
+    /// ``OutboundMapper/requests(for:messageBornInStream:)``).
     public static func message(_ messageID: String, in stream: StreamID) -> String {
         let plain = messageID.utf8.allSatisfy { byte in
             (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)

@@ -63,7 +63,7 @@ public struct OutboxDriver: Sendable {
             while !done(machine) {
                 // Read ahead what is already in the log, without waiting.
                 while machine.backlog < configuration.maximumBacklog, let event = try await events.nextEvent(timeout: .zero) {
-                    machine.enqueue(event, requests: OutboundMapper.requests(for: event))
+                    machine.enqueue(event, requests: try await requests(for: event))
                 }
                 for action in machine.actions(now: now(), limit: configuration.maximumInFlight - inFlight) {
                     if case .send(let id, let request) = action {
@@ -88,7 +88,7 @@ public struct OutboxDriver: Sendable {
                     // Nothing in flight: wait for a new event or the end of a backoff.
                     let wait = machine.nextWakeUp.map { max(0, $0 - now()) } ?? 1
                     if let event = try await events.nextEvent(timeout: .milliseconds(Int(min(wait, 1) * 1000))) {
-                        machine.enqueue(event, requests: OutboundMapper.requests(for: event))
+                        machine.enqueue(event, requests: try await requests(for: event))
                     }
                     if Task.isCancelled { break }
                 }
@@ -96,6 +96,21 @@ public struct OutboxDriver: Sendable {
             group.cancelAll()
             return machine.cursor
         }
+    }
+
+    /// The Stream calls of `event`. An edit or delete of a message that was posted in Stream
+    /// addresses the message by Stream's own id, so it looks up where the post came from.
+    private func requests(for event: RecordedEvent) async throws -> [StreamRequest] {
+        let target: String? = switch event.payload {
+        case .messageEdited(let edited): edited.messageID
+        case .messageDeleted(let deleted): deleted.messageID
+        default: nil
+        }
+        guard let target, case .local = event.origin, let message = try await store.message(target, in: event.stream),
+            let posting = try await store.readAll(from: message.position, limit: 1).first
+        else { return OutboundMapper.requests(for: event) }
+        let bornInStream = if case .stream = posting.origin { true } else { false }
+        return OutboundMapper.requests(for: event, messageBornInStream: bornInStream)
     }
 
     private func perform(_ action: OutboxStateMachine.Action) async throws {

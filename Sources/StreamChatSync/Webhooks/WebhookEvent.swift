@@ -18,8 +18,11 @@ public struct WebhookEvent: Decodable, Sendable {
         public var createdAt: String?
         public var updatedAt: String?
         public var deletedAt: String?
-        /// Our marker on messages we sent ourselves (flattened custom field).
+        /// Our marker on messages we sent ourselves (flattened custom field): the event that
+        /// sent or last changed it.
         public var ticketlogEventID: String?
+        /// Our marker: the log's id of a message we sent (its Stream id is ``StreamIDs/message(_:in:)``).
+        public var ticketlogMessageID: String?
 
         enum CodingKeys: String, CodingKey {
             case id, text, type, user
@@ -27,6 +30,7 @@ public struct WebhookEvent: Decodable, Sendable {
             case updatedAt = "updated_at"
             case deletedAt = "deleted_at"
             case ticketlogEventID = "ticketlog_event_id"
+            case ticketlogMessageID = "ticketlog_message_id"
         }
     }
 
@@ -37,6 +41,23 @@ public struct WebhookEvent: Decodable, Sendable {
         enum CodingKeys: String, CodingKey {
             case userID = "user_id"
             case user
+        }
+    }
+
+    /// A channel as webhooks carry it, with our custom fields flattened in.
+    public struct Channel: Decodable, Sendable {
+        public var id: String?
+        public var ticketStatus: String?
+        public var ticketAgent: String?
+        public var truncatedAt: String?
+        public var deletedAt: String?
+
+        enum CodingKeys: String, CodingKey {
+            case id
+            case ticketStatus = "ticket_status"
+            case ticketAgent = "ticket_agent"
+            case truncatedAt = "truncated_at"
+            case deletedAt = "deleted_at"
         }
     }
 
@@ -55,12 +76,13 @@ public struct WebhookEvent: Decodable, Sendable {
     public var channelType: String?
     public var message: Message?
     public var member: Member?
+    public var channel: Channel?
     public var user: User?
     public var hardDelete: Bool?
     public var requestInfo: RequestInfo?
 
     enum CodingKeys: String, CodingKey {
-        case type, cid, message, member, user
+        case type, cid, message, member, channel, user
         case createdAt = "created_at"
         case channelID = "channel_id"
         case channelType = "channel_type"

@@ -32,10 +32,14 @@ public struct WebhookHandler: Sendable {
     ///   - signature: the `X-Signature` header.
     ///   - webhookID: the `X-Webhook-Id` header.
     public func handle(body: [UInt8], signature: String?, webhookID: String?) async throws -> Result {
-        if body.starts(with: [0x1f, 0x8b]) {
-            // Compressed deliveries are signed over the inflated JSON; inflating needs zlib,
-            // which this adapter does not link yet. Refuse rather than mis-verify.
-            return .rejected(status: 415, reason: "gzip-compressed webhooks are not supported yet; disable payload compression")
+        var body = body
+        if GzipBody.isCompressed(body) {
+            // Compressed deliveries are signed over the inflated JSON.
+            do {
+                body = try GzipBody.inflate(body, limit: Self.maximumInflatedBytes)
+            } catch let error as EventStoreError {
+                return .rejected(status: 400, reason: error.message)
+            }
         }
         guard let signature, WebhookSignature.isValid(signature, for: body, secret: secret) else {
             logger.warning("Webhook with a bad signature refused", metadata: ["ticketlog.webhook": "\(webhookID ?? "-")"])
@@ -47,16 +51,60 @@ public struct WebhookHandler: Sendable {
         } catch let error as EventStoreError {
             return .rejected(status: 400, reason: error.message)
         }
-        let roles = try await roleResolver(for: webhook.stream)
-        switch WebhookTranslator.translate(webhook, webhookID: webhookID, role: roles) {
-        case .ignore(let reason):
-            logger.debug("Webhook acknowledged without events", metadata: ["ticketlog.reason": "\(reason)"])
-            return .ignored(reason)
-        case .append(let stream, let events):
-            let (reconciled, reason) = try await reconcile(events, in: stream)
+        // Decided against the ticket as it is, appended only if it is still so: concurrent
+        // deliveries about one ticket (a retry racing the original) are decided one after the other.
+        for _ in 0..<Self.maximumAttempts {
+            // The version first: a ticket that moves after it makes the append conflict.
+            var (ticket, version): (TicketSummary?, Int64) = (nil, 0)
+            if let stream = webhook.stream {
+                version = try await store.version(of: stream)
+                ticket = try await store.ticketSummary(stream)
+            }
+            let roles = try await roleResolver(for: webhook.stream, ticket: ticket)
+            let (stream, proposed): (StreamID, [ProposedEvent])
+            switch WebhookTranslator.translate(webhook, webhookID: webhookID, ticket: ticket, role: roles) {
+            case .ignore(let reason):
+                logger.debug("Webhook acknowledged without events", metadata: ["ticketlog.reason": "\(reason)"])
+                return .ignored(reason)
+            case .truncate(let truncated, let at, let actor, let key, let webhookID):
+                (stream, proposed) = (truncated, try await truncation(of: truncated, at: at, actor: actor, key: key, webhookID: webhookID))
+            case .append(let target, let events):
+                (stream, proposed) = (target, events)
+            }
+            let (reconciled, reason) = try await reconcile(proposed, in: stream)
             guard !reconciled.isEmpty else { return .ignored(reason ?? "nothing new") }
-            let result = try await store.append(reconciled, to: stream)
-            return .appended(positions: result.positions, alreadyStored: result.wasAlreadyStored)
+            do {
+                let result = try await store.append(reconciled, to: stream, expectedVersion: .exact(version))
+                return .appended(positions: result.positions, alreadyStored: result.wasAlreadyStored)
+            } catch let error as EventStoreError where error.code == .versionConflict {
+                continue  // the ticket moved while this delivery was decided: decide again
+            }
+        }
+        throw EventStoreError(
+            code: .versionConflict, message: "webhook \(webhookID ?? "-") kept conflicting with concurrent appends; Stream will retry it")
+    }
+
+    static let maximumAttempts = 20
+    /// Stream's SQS limit is 256 KB a message; an HTTP webhook is not bigger in practice.
+    static let maximumInflatedBytes = 4 << 20
+
+    /// The deletions a truncation at `at` makes: every message of the ticket posted up to then
+    /// and not deleted yet. The truncation time is kept, so a late `message.new` of a message
+    /// posted before it does not bring the message back.
+    private func truncation(of stream: StreamID, at: Timestamp, actor: Actor, key: String, webhookID: String?) async throws -> [ProposedEvent] {
+        _ = try await store.raiseSyncMark("stream-inbound", key: "truncated|\(stream)", to: at.microsecondsSinceEpoch)
+        var events: [ProposedEvent] = []
+        var cursor: MessageCursor?
+        while true {
+            let page = try await store.messages(of: stream, from: cursor, limit: 500, includeDeleted: false)
+            for message in page where message.postedAt <= at {
+                events.append(ProposedEvent(
+                    id: WebhookTranslator.derivedID("channel.truncated|\(stream)|\(key)|\(message.messageID)"), actor: actor,
+                    occurredAt: at, origin: .stream(webhookID: webhookID, messageID: nil),
+                    payload: .messageDeleted(MessageDeleted(messageID: message.messageID))))
+            }
+            guard let last = page.last, page.count == 500 else { return events }
+            cursor = .position(last.position)
         }
     }
 
@@ -68,7 +116,8 @@ public struct WebhookHandler: Sendable {
     /// Webhooks come without order and some may be missing: a message's update or delete can
     /// arrive before its `message.new`. Against what the log knows: a post of a known message adds
     /// nothing; an update of an unknown message posts it with its current text; a delete of an
-    /// unknown message posts and deletes it; anything about a deleted message adds nothing.
+    /// unknown message posts and deletes it; an update to the text the log has adds nothing;
+    /// anything about a deleted message adds nothing.
     /// Updates of one message, and joins and leaves of one member, may also arrive swapped: each
     /// carries Stream's time, and the newest Stream time seen per message and per member is kept
     /// in the log file (`sync_marks`), so an older change arriving after a newer one is stale and
@@ -93,6 +142,10 @@ public struct WebhookHandler: Sendable {
                     reason = "a newer membership change of \(member) was applied already"
                     continue
                 }
+                if member == nil, case .stream = event.origin, try await !isNewest(event, key: "channel|\(stream)") {
+                    reason = "a newer change of the channel was applied already"
+                    continue
+                }
                 result.append(event)
                 continue
             }
@@ -105,9 +158,17 @@ public struct WebhookHandler: Sendable {
                 reason = "message \(messageID) is deleted already"
                 continue
             }
+            if known == nil, let truncated = try await store.syncMark("stream-inbound", key: "truncated|\(stream)"),
+                event.occurredAt.microsecondsSinceEpoch <= truncated
+            {
+                reason = "message \(messageID) is from before the channel was truncated"
+                continue
+            }
             switch event.payload {
             case .messagePosted where known != nil:
                 reason = "message \(messageID) is in the log already"
+            case .messageEdited(let edited) where known != nil && known?.text == edited.text:
+                reason = "message \(messageID) has this text already"
             case .messageEdited(let edited) where known == nil:
                 // Its own id: a repeat of this delivery, once the message is known, appends the
                 // edit under the edit's id instead of clashing with this post.
@@ -129,8 +190,8 @@ public struct WebhookHandler: Sendable {
 
     /// The role a Stream user acts in on a ticket: the ticket's brand, creator or assigned agent,
     /// else the role they joined with, else `system` (someone the log does not know).
-    private func roleResolver(for stream: StreamID?) async throws -> @Sendable (String) -> Actor.Role {
-        guard let stream, let ticket = try await store.ticketSummary(stream) else { return { _ in .system } }
+    private func roleResolver(for stream: StreamID?, ticket: TicketSummary?) async throws -> @Sendable (String) -> Actor.Role {
+        guard let stream, let ticket else { return { _ in .system } }
         let members = Dictionary(try await store.members(of: stream).map { ($0.user, $0.role) }, uniquingKeysWith: { a, _ in a })
         return { user in
             if user == ticket.brand { return .brand }

@@ -84,6 +84,14 @@ extension EventStore {
         }
     }
 
+    /// `destination`'s mark for `key`, if one was raised.
+    public func syncMark(_ destination: String, key: String) async throws -> Int64? {
+        try await read { db in
+            try Int64.fetchOne(
+                db, sql: "SELECT value FROM sync_marks WHERE destination = ? AND key = ?", arguments: [destination, key])
+        }
+    }
+
     public func recordDeadLetter(_ letter: DeadLetter) async throws {
         try await writeMapped("could not record a dead letter") { db in
             try db.execute(

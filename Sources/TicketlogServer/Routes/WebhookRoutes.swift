@@ -34,11 +34,7 @@ struct WebhookRoutes {
             case .ignored(let reason):
                 return Acknowledgement(result: "ignored", reason: reason)
             case .rejected(let status, let reason):
-                let code = switch status {
-                case 401: "unauthorized"
-                case 415: "unsupported_media_type"
-                default: "bad_request"
-                }
+                let code = status == 401 ? "unauthorized" : "bad_request"
                 throw APIError(HTTPResponse.Status(code: status), code: code, reason)
             }
         }

@@ -10,43 +10,35 @@ import Testing
 /// The outbound sync end to end, in process: a generated desk mirrored into the emulator through
 /// a client that fails a fifth of the time, with the adapter restarted midway.
 @Suite struct OutboxDriverTests {
-    /// The emulator behind a client that injects faults: 5xx before applying, 429 with a reset,
-    /// and responses lost after the emulator applied the request.
+    /// The emulator in process, with its faults (``StreamEmulator/Faults``): 5xx before
+    /// applying, bursts of 429 with a reset, and responses lost after the emulator applied the
+    /// request (the client throws, as on a timeout).
     final class FaultyStream: Sendable {
-        let emulator = Mutex(StreamEmulator(apiKey: "k", apiSecret: "emulator-secret"))
-        let random: Mutex<SplitMix>
-        let faultPercent: Int
+        let emulator: Mutex<StreamEmulator>
         let sent = Mutex(0)
-        let faults = Mutex(0)
         let auth = StreamAuth(apiKey: "k", apiSecret: "emulator-secret")
 
         init(seed: UInt64, faultPercent: Int) {
-            random = Mutex(SplitMix(seed: seed))
-            self.faultPercent = faultPercent
+            var emulator = StreamEmulator(apiKey: "k", apiSecret: "emulator-secret")
+            emulator.inject(.init(percent: faultPercent, seed: seed))
+            self.emulator = Mutex(emulator)
         }
 
-        struct Dropped: Error {}
+        struct ResponseLost: Error {}
+
+        var faults: Int { emulator.withLock { $0.injected.values.reduce(0, +) } }
 
         var client: StreamClient {
             StreamClient { request in
-                let roll = self.random.withLock { Int.random(in: 0..<100, using: &$0) }
                 self.sent.withLock { $0 += 1 }
-                let fault = roll < self.faultPercent
-                if fault { self.faults.withLock { $0 += 1 } }
-                if fault && roll % 3 == 0 {
-                    return .init(status: 503, body: .object(["code": .integer(-1), "message": .string("busy")]), headers: [:])
-                }
-                if fault && roll % 3 == 1 {
-                    let reset = String(Int(Date().timeIntervalSince1970))
-                    return .init(status: 429, body: .object(["code": .integer(9)]), headers: ["X-RateLimit-Reset": reset])
-                }
-                let response = self.emulator.withLock { emulator in
-                    emulator.handle(.init(
+                let served = self.emulator.withLock { emulator in
+                    emulator.serve(.init(
                         method: request.method.rawValue, path: request.path, query: self.auth.query, headers: self.auth.headers,
                         body: request.body))
                 }
-                if fault { throw Dropped() }  // applied, but the response never arrives
-                return .init(status: response.status, body: response.body, headers: response.headers)
+                if served.responseLost { throw ResponseLost() }
+                let response = served.response
+                return .init(status: response.status, body: response.plainText == nil ? response.body : nil, headers: response.headers)
             }
         }
     }
@@ -81,7 +73,9 @@ import Testing
         #expect(cursor == head)
         #expect(try await store.syncCursor("stream") == head)
         #expect(try await store.deadLetters("stream").isEmpty)
-        #expect(stream.faults.withLock { $0 } > 300, "faults injected: \(stream.faults.withLock { $0 })")
+        let injected = stream.emulator.withLock { $0.injected }
+        #expect(stream.faults > 300, "faults injected: \(injected)")
+        #expect(injected.count == 3, "every kind of fault: \(injected)")
 
         let emulator = stream.emulator.withLock { $0 }
         for ticket in try await store.tickets() {
