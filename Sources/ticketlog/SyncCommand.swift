@@ -7,8 +7,8 @@ import Ticketlog
 struct SyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
-        abstract: "Mirror the log to Stream Chat, or show how far the mirror is.",
-        subcommands: [SyncRunCommand.self, SyncStatusCommand.self],
+        abstract: "Mirror the log to Stream Chat, show how far the mirror is, re-drive dead letters, backfill a channel.",
+        subcommands: [SyncRunCommand.self, SyncStatusCommand.self, SyncRedriveCommand.self, SyncImportCommand.self],
         defaultSubcommand: SyncRunCommand.self
     )
 }
@@ -88,6 +88,104 @@ struct SyncStatusCommand: AsyncParsableCommand {
         print("dead letters: \(letters.count)")
         for letter in letters {
             print("  #\(letter.position) \(letter.stream) \(letter.request): \(letter.reason) (\(letter.at))")
+        }
+    }
+}
+
+struct SyncRedriveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "redrive",
+        abstract: "Send dead-lettered events to Stream again, once their cause is fixed.",
+        discussion: """
+            Each event's requests are sent again (network errors, 5xx and 429 retried a few \
+            times); a delivered event leaves the dead letters, a refused one stays with the new \
+            reason. Exits 1 when any is still refused.
+            """
+    )
+
+    @OptionGroup var log: LogOptions
+    @OptionGroup var stream: StreamOptions
+
+    @Option(help: "The position of the dead letter to re-drive (see `ticketlog sync status`).")
+    var position: Int64?
+
+    @Flag(help: "Re-drive every dead letter.")
+    var all = false
+
+    func validate() throws {
+        guard (position != nil) != all else { throw ValidationError("give either --position N or --all") }
+    }
+
+    func run() async throws {
+        let store = try log.open()
+        let driver = OutboxDriver(store: store, client: try stream.client())
+        let positions = try await all ? store.deadLetters("stream").map(\.position) : [position!]
+        var refused = 0
+        for position in positions {
+            do {
+                switch try await driver.redrive(position: position) {
+                case .delivered:
+                    print("#\(position) delivered")
+                case .refused(let reason):
+                    refused += 1
+                    print("#\(position) refused again: \(reason)")
+                }
+            } catch let error as EventStoreError {
+                Terminal.error(error.message)
+                throw ExitCode(2)
+            }
+        }
+        if positions.isEmpty { print("no dead letters") }
+        if refused > 0 { throw ExitCode(1) }
+    }
+}
+
+struct SyncImportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Backfill a ticket from its Stream channel: append what the log misses.",
+        discussion: """
+            Pages through the channel's message history (newest first, 100 a page) and appends \
+            the posts, edits and deletions made in Stream that the log does not have yet, e.g. \
+            after webhooks were lost in an outage. Idempotent: running it again appends nothing, \
+            and it never duplicates what a webhook brought. Edits of the engine's own messages \
+            and membership are taken only when the outbound mirror has caught up.
+
+            Example:
+              ticketlog sync import --channel ticket-1001 --database ticketlog.sqlite
+            """
+    )
+
+    @OptionGroup var log: LogOptions
+    @OptionGroup var stream: StreamOptions
+
+    @Option(help: "The channel id: ticket-{id}.")
+    var channel: String
+
+    func validate() throws {
+        guard StreamID(rawValue: channel)?.ticketID != nil else {
+            throw ValidationError("--channel takes a ticket channel id like ticket-1001, not '\(channel)'")
+        }
+    }
+
+    func run() async throws {
+        let store = try log.open()
+        let ticket = StreamID(rawValue: channel)!
+        let interactive = Terminal.isInteractive
+        let backfill = StreamBackfill(store: store, client: try stream.client())
+        do {
+            let report = try await backfill.importChannel(ticket) { read in
+                if interactive { FileHandle.standardError.write(Data("\rread \(read) messages".utf8)) }
+            }
+            if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            print("\(channel): \(report.messages) messages in \(report.pages) pages, \(report.appended) events appended"
+                + (report.reconciledOurChanges ? "" : " (edits of our messages and membership skipped: the mirror is behind; run `ticketlog sync` first)"))
+        } catch let error as EventStoreError {
+            Terminal.error(error.message)
+            throw ExitCode(1)
+        } catch let error as StreamAPIError {
+            Terminal.error(error.description)
+            throw ExitCode(1)
         }
     }
 }

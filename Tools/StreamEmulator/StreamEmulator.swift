@@ -54,6 +54,7 @@ public struct StreamEmulator: Sendable {
         /// Messages created up to this time are hidden (`POST .../truncate`).
         public var truncatedAt: String?
         public var deletedAt: String?
+        public var updatedAt = ""
     }
 
     public let apiKey: String
@@ -189,7 +190,7 @@ public struct StreamEmulator: Sendable {
                 return Self.error(400, code: 4, operation: "GetOrCreateChannel", "The following users are involved in channel create operation, but don't exist: [\(creator)]. Please create the user objects before setting up the channel.")
             }
             data.removeValue(forKey: "members")
-            channels[id] = Channel(id: id, createdBy: creator, custom: data, members: [])
+            channels[id] = Channel(id: id, createdBy: creator, custom: data, members: [], updatedAt: tick())
             applied.append("create \(id)")
         }
         let channel = channels[id]!
@@ -252,6 +253,7 @@ public struct StreamEmulator: Sendable {
         }
         channel.custom.merge(set) { $1 }
         for key in Self.array(body["unset"]).compactMap(Self.string) { channel.custom.removeValue(forKey: key) }
+        channel.updatedAt = tick()
         channels[id] = channel
         applied.append("update \(id) set \(set.keys.sorted().joined(separator: ","))")
         emitChannel("channel.updated", channel, by: Self.string(body["user_id"]), source: "server")
@@ -316,8 +318,8 @@ public struct StreamEmulator: Sendable {
         guard var channel = channels[id] else {
             return Self.error(404, code: 16, operation: "TruncateChannel", "Can't find channel with id messaging:\(id)")
         }
-        let at = tick()
-        channel.truncatedAt = at
+        channel.truncatedAt = tick()
+        channel.updatedAt = channel.truncatedAt!
         channels[id] = channel
         applied.append("truncate \(id)")
         emitChannel("channel.truncated", channel, by: Self.string(body["user_id"]), source: source)
@@ -329,6 +331,7 @@ public struct StreamEmulator: Sendable {
             return Self.error(404, code: 16, operation: "DeleteChannel", "Can't find channel with id messaging:\(id)")
         }
         channel.deletedAt = tick()
+        channel.updatedAt = channel.deletedAt!
         channels[id] = channel
         applied.append("delete channel \(id)")
         emitChannel("channel.deleted", channel, by: user, source: source)
@@ -349,6 +352,7 @@ public struct StreamEmulator: Sendable {
         guard var channel = channels[id] else { return }
         channel.custom.merge(set) { $1 }
         for key in unset { channel.custom.removeValue(forKey: key) }
+        channel.updatedAt = tick()
         channels[id] = channel
         emitChannel("channel.updated", channel, by: user, source: "client")
     }
@@ -474,6 +478,7 @@ public struct StreamEmulator: Sendable {
         object["cid"] = .string("messaging:\(channel.id)")
         object["created_by"] = .object(["id": .string(channel.createdBy)])
         object["member_count"] = .integer(Int64(channel.members.count))
+        object["updated_at"] = .string(channel.updatedAt)
         if let truncatedAt = channel.truncatedAt { object["truncated_at"] = .string(truncatedAt) }
         if let deletedAt = channel.deletedAt { object["deleted_at"] = .string(deletedAt) }
         return .object(object)

@@ -98,6 +98,52 @@ public struct OutboxDriver: Sendable {
         }
     }
 
+    /// What re-driving a dead letter did.
+    public enum RedriveOutcome: Sendable, Equatable {
+        /// Every request of the event succeeded; the dead letter is gone.
+        case delivered
+        /// Stream refused again; the dead letter stays, with this reason.
+        case refused(String)
+    }
+
+    /// Sends a dead-lettered event again (after the cause was fixed in Stream, e.g. a missing
+    /// user or channel created), retrying network errors, 5xx and 429 a few times. It goes out
+    /// after events that followed it in its channel: re-driving is an operator's decision.
+    ///
+    /// - Throws: ``EventStoreError`` (`notFound`) when there is no dead letter at `position`.
+    public func redrive(position: Int64) async throws -> RedriveOutcome {
+        guard let letter = try await store.deadLetters(configuration.destination).first(where: { $0.position == position }),
+            let event = try await store.readAll(from: position, limit: 1).first
+        else {
+            throw EventStoreError(code: .notFound, message: "no dead letter at position \(position) for \(configuration.destination)")
+        }
+        for request in try await requests(for: event) {
+            var attempt = 0
+            sending: while true {
+                let result: Result<StreamClient.Response, any Error>
+                do { result = .success(try await client.send(request)) } catch { result = .failure(error) }
+                switch ResponseClassifier.outcome(result, now: Date()) {
+                case .success:
+                    break sending
+                case .permanent(let reason):
+                    try await store.recordDeadLetter(DeadLetter(
+                        destination: letter.destination, position: position, stream: letter.stream, request: request.description,
+                        reason: reason, at: .now))
+                    return .refused(reason)
+                case .retryable(let after):
+                    attempt += 1
+                    guard attempt < 5 else {
+                        return .refused("Stream kept failing (network, 5xx or 429) after \(attempt) attempts; try again later")
+                    }
+                    let backoff = configuration.stateMachine.baseBackoff * Double(1 << attempt) * (0.5 + random() / 2)
+                    try await Task.sleep(for: .seconds(min(after ?? backoff, configuration.stateMachine.maximumBackoff)))
+                }
+            }
+        }
+        try await store.removeDeadLetter(configuration.destination, position: position)
+        return .delivered
+    }
+
     /// The Stream calls of `event`. An edit or delete of a message that was posted in Stream
     /// addresses the message by Stream's own id, so it looks up where the post came from.
     private func requests(for event: RecordedEvent) async throws -> [StreamRequest] {

@@ -51,6 +51,12 @@ public struct WebhookHandler: Sendable {
         } catch let error as EventStoreError {
             return .rejected(status: 400, reason: error.message)
         }
+        return try await ingest(webhook, webhookID: webhookID)
+    }
+
+    /// Translates, reconciles and appends a webhook that is authentic (verified, or built from
+    /// Stream's REST answers by ``StreamBackfill``).
+    func ingest(_ webhook: WebhookEvent, webhookID: String?) async throws -> Result {
         // Decided against the ticket as it is, appended only if it is still so: concurrent
         // deliveries about one ticket (a retry racing the original) are decided one after the other.
         for _ in 0..<Self.maximumAttempts {

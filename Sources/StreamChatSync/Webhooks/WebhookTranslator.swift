@@ -90,6 +90,7 @@ public enum WebhookTranslator {
             switch webhook.type {
             case "channel.updated":
                 guard let channel = webhook.channel else { return .ignore("channel.updated without a channel") }
+                guard channel.deletedAt == nil else { return .ignore("channel.updated of a deleted channel") }
                 var events: [ProposedEvent] = []
                 if let status = channel.ticketStatus, status != ticket.status {
                     guard TicketCommand.statuses.contains(status) else {

@@ -68,6 +68,21 @@ import Testing
         let after = try CLITests.run("sync", "status", "--database", log)
         #expect(after.stdout.hasPrefix("mirrored up to position 14 of 14 (0 behind)\ndead letters: 0"))
 
+        let credentials = [
+            "--database", log, "--base-url", "http://127.0.0.1:\(port)", "--stream-api-key", "k",
+            "--stream-api-secret", "emulator-secret-of-32-bytes-or-more",
+        ]
+        // Backfill from what Stream holds: it is all the engine's own already.
+        let backfill = try runProcess(CLITests.executable, ["sync", "import", "--channel", "ticket-1001"] + credentials)
+        #expect(backfill.status == 0, "\(backfill.stderr)")
+        #expect(backfill.stdout.hasPrefix("ticket-1001: 7 messages in 1 pages, 0 events appended"), "\(backfill.stdout)")
+        let unknown = try runProcess(CLITests.executable, ["sync", "import", "--channel", "ticket-404"] + credentials)
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("Stream has no channel messaging:ticket-404"))
+        #expect(try runProcess(CLITests.executable, ["sync", "import", "--channel", "lobby"] + credentials).status == 64)
+        let redrive = try runProcess(CLITests.executable, ["sync", "redrive", "--all"] + credentials)
+        #expect(redrive.stdout == "no dead letters\n")
+
         let missing = try CLITests.run("sync", "--database", log, "--until-caught-up")
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("STREAM_API_KEY"))
