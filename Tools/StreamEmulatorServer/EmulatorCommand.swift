@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Hummingbird
 import Logging
 import StreamChatEmulator
@@ -20,9 +21,9 @@ struct EmulatorCommand: AsyncParsableCommand {
             of order.
 
             Example:
-              stream-emulator --port 9090 --api-key dev-key --api-secret dev-secret-of-at-least-32-bytes
+              stream-emulator --port 9090 --api-key dev-key --api-secret dev-stream-secret-of-at-least-32-bytes
               ticketlog sync --base-url http://127.0.0.1:9090 --stream-api-key dev-key \\
-                --stream-api-secret dev-secret-of-at-least-32-bytes --until-caught-up
+                --stream-api-secret dev-stream-secret-of-at-least-32-bytes --until-caught-up
 
               stream-emulator --faults 20 --latency-ms 0-30 \\
                 --webhook-url http://127.0.0.1:8080/webhooks/stream --duplicate-webhooks 20 --reorder-webhooks 8
@@ -36,7 +37,7 @@ struct EmulatorCommand: AsyncParsableCommand {
     var apiKey = "dev-key"
 
     @Option(help: "The API secret server tokens must be signed with.")
-    var apiSecret = "dev-secret-of-at-least-32-bytes"
+    var apiSecret = "dev-stream-secret-of-at-least-32-bytes"
 
     @Option(help: "Percent of requests (0-100) that meet a fault: 5xx, a burst of 429s, or a response lost after the change.")
     var faults = 0
@@ -86,16 +87,21 @@ struct EmulatorCommand: AsyncParsableCommand {
         logger.logLevel = .notice
         let app = Application(
             router: server.router(), configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
-        print("stream-emulator on http://127.0.0.1:\(port) (api key \(apiKey))" + (faults > 0 ? ", \(faults)% faults" : ""))
+        say("stream-emulator on http://127.0.0.1:\(port) (api key \(apiKey))" + (faults > 0 ? ", \(faults)% faults" : ""))
         guard let webhookURL else {
-            try await app.runService()
+                try await app.runService()
             return
         }
-        print("webhooks to \(webhookURL)")
+        say("webhooks to \(webhookURL)")
         let delivery = EmulatorServer.WebhookDelivery(
             url: webhookURL, duplicatePercent: duplicateWebhooks, reorderWindow: reorderWebhooks, compress: gzipWebhooks, seed: seed)
         let deliveries = Task { await server.runWebhookDelivery(delivery, logger: logger) }
         defer { deliveries.cancel() }
         try await app.runService()
+    }
+
+    /// A line on stdout, unbuffered (so it shows when stdout is a file).
+    private func say(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 }
