@@ -5,7 +5,7 @@ DATABASE ?= ticketlog.sqlite
 APT_PACKAGES := liblz4-dev zlib1g-dev libsqlite3-dev sqlite3 pkg-config curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps venv build run test bench-log format clean
+.PHONY: deps venv build run test bench bench-quick bench-venv format clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -40,11 +40,27 @@ venv:
 test: deps venv
 	TICKETLOG_PYTHON=$(CURDIR)/$(VENV)/bin/python $(SWIFT) test
 
-# A first measurement of the core log (events/s, bytes/event); EVENTS=1000000 for the full corpus.
-EVENTS ?= 100000
-bench-log: deps
-	$(SWIFT) build -c release --product LogBench
-	.build/release/LogBench $(EVENTS)
+# Benchmarks (issue 6): the engine against a C baseline (SQLite C API) and the Python
+# eventsourcing library, in one run on the same seeded corpus. Results: bench-results.md.
+BENCH_VENV := .build-bench-venv
+BENCH_PYTHON_TOOLS := eventsourcing==9.5.6
+CC := $(shell command -v cc || command -v clang)
+BENCH_EVENTS ?= 1000000
+
+bench-venv:
+	@$(BENCH_VENV)/bin/python -c "import eventsourcing" 2>/dev/null || { \
+	  echo "Installing $(BENCH_PYTHON_TOOLS) into $(BENCH_VENV)"; \
+	  python3 -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install -q $(BENCH_PYTHON_TOOLS); }
+
+bench: deps bench-venv
+	$(SWIFT) build -c release --product ticketlog-bench
+	mkdir -p .build-bench
+	$(CC) -O2 -o .build-bench/baseline Tools/Bench/baseline.c -lsqlite3
+	.build/release/ticketlog-bench --events $(BENCH_EVENTS) --baseline .build-bench/baseline \
+	  --python $(BENCH_VENV)/bin/python --work .build-bench/run
+
+bench-quick:
+	$(MAKE) bench BENCH_EVENTS=100000
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Tools Package.swift

@@ -120,11 +120,14 @@ let package = Package(
             ],
             path: "Tools/StreamEmulatorServer"
         ),
-        // A first measurement of the log (see ARCHITECTURE.md); `make bench-log`.
+        // `make bench`: the log against a C baseline and Python eventsourcing (issue 6).
         .executableTarget(
-            name: "LogBench",
-            dependencies: ["Synthetic", "Ticketlog"],
-            path: "Tools/LogBench"
+            name: "ticketlog-bench",
+            dependencies: [
+                "Synthetic", "Ticketlog",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/BenchHarness"
         ),
         .testTarget(
             name: "TicketlogTests",

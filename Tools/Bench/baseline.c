@@ -1,0 +1,124 @@
+/*
+ * The C baselines of `make bench` (issue 6): the same events, pre-encoded (canonical JSON),
+ * inserted through the SQLite C API the way the design brief measured them.
+ *
+ *   baseline CORPUS DB briefed   1000 per transaction, WAL, NORMAL, UNIQUE(stream TEXT, version)
+ *   baseline CORPUS DB limit     the same without any secondary index (the ceiling of this row)
+ *   baseline CORPUS DB single N  one commit per event, WAL, FULL, first N events (briefed schema)
+ *
+ * CORPUS has one event per line: stream \t version \t type \t json. Prints one line of
+ * key=value pairs: events, seconds, rate, first10 and last10 (rates of the first and last
+ * tenth), bytes (events table + its indexes, from dbstat, or the file size).
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct { char *stream; long version; char *type; char *json; size_t json_len; } Event;
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void check(int rc, sqlite3 *db, const char *what) {
+    if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        fprintf(stderr, "baseline: %s: %s\n", what, sqlite3_errmsg(db));
+        exit(1);
+    }
+}
+
+static Event *load(const char *path, size_t *count) {
+    FILE *file = fopen(path, "r");
+    if (!file) { perror(path); exit(1); }
+    size_t capacity = 1 << 16, n = 0;
+    Event *events = malloc(capacity * sizeof(Event));
+    char *line = NULL;
+    size_t size = 0;
+    ssize_t length;
+    while ((length = getline(&line, &size, file)) > 0) {
+        if (line[length - 1] == '\n') line[--length] = 0;
+        char *stream = line, *version = strchr(stream, '\t');
+        if (!version) continue;
+        *version++ = 0;
+        char *type = strchr(version, '\t');
+        if (!type) continue;
+        *type++ = 0;
+        char *json = strchr(type, '\t');
+        if (!json) continue;
+        *json++ = 0;
+        if (n == capacity) events = realloc(events, (capacity *= 2) * sizeof(Event));
+        events[n].stream = strdup(stream);
+        events[n].version = atol(version);
+        events[n].type = strdup(type);
+        events[n].json_len = (size_t)(line + length - json);
+        events[n].json = malloc(events[n].json_len);
+        memcpy(events[n].json, json, events[n].json_len);
+        n++;
+    }
+    free(line);
+    fclose(file);
+    *count = n;
+    return events;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4) {
+        fprintf(stderr, "usage: baseline CORPUS DB briefed|limit|single [N]\n");
+        return 2;
+    }
+    const char *mode = argv[3];
+    int single = strcmp(mode, "single") == 0, indexed = strcmp(mode, "limit") != 0;
+    size_t count;
+    Event *events = load(argv[1], &count);
+    if (single && argc > 4 && (size_t)atol(argv[4]) < count) count = (size_t)atol(argv[4]);
+
+    sqlite3 *db;
+    remove(argv[2]);
+    check(sqlite3_open(argv[2], &db), db, "open");
+    check(sqlite3_exec(db, "PRAGMA journal_mode=WAL", 0, 0, 0), db, "wal");
+    check(sqlite3_exec(db, single ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", 0, 0, 0), db, "sync");
+    check(sqlite3_exec(db, indexed
+        ? "CREATE TABLE events(position INTEGER PRIMARY KEY, stream TEXT NOT NULL, version INTEGER NOT NULL,"
+          " type TEXT NOT NULL, payload BLOB NOT NULL, UNIQUE(stream, version))"
+        : "CREATE TABLE events(position INTEGER PRIMARY KEY, stream TEXT NOT NULL, version INTEGER NOT NULL,"
+          " type TEXT NOT NULL, payload BLOB NOT NULL)", 0, 0, 0), db, "schema");
+    sqlite3_stmt *insert;
+    check(sqlite3_prepare_v2(db, "INSERT INTO events(position, stream, version, type, payload) VALUES (?, ?, ?, ?, ?)",
+        -1, &insert, 0), db, "prepare");
+
+    size_t batch = single ? 1 : 1000, tenth = count / 10 ? count / 10 : 1;
+    double start = now(), first10 = 0, last10_start = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (i % batch == 0) check(sqlite3_exec(db, "BEGIN", 0, 0, 0), db, "begin");
+        if (i == count - tenth) last10_start = now();
+        sqlite3_bind_int64(insert, 1, (sqlite3_int64)(i + 1));
+        sqlite3_bind_text(insert, 2, events[i].stream, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(insert, 3, events[i].version);
+        sqlite3_bind_text(insert, 4, events[i].type, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(insert, 5, events[i].json, (int)events[i].json_len, SQLITE_STATIC);
+        check(sqlite3_step(insert), db, "insert");
+        sqlite3_reset(insert);
+        if (i % batch == batch - 1 || i == count - 1) check(sqlite3_exec(db, "COMMIT", 0, 0, 0), db, "commit");
+        if (i + 1 == tenth) first10 = tenth / (now() - start);
+    }
+    double seconds = now() - start;
+    double last10 = tenth / (now() - last10_start);
+    sqlite3_finalize(insert);
+    check(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", 0, 0, 0), db, "checkpoint");
+
+    long long bytes = -1;
+    sqlite3_stmt *stat;
+    if (sqlite3_prepare_v2(db, "SELECT sum(pgsize) FROM dbstat WHERE name = 'events' OR name LIKE 'sqlite_autoindex_events%'",
+            -1, &stat, 0) == SQLITE_OK) {
+        if (sqlite3_step(stat) == SQLITE_ROW) bytes = sqlite3_column_int64(stat, 0);
+        sqlite3_finalize(stat);
+    }
+    sqlite3_close(db);
+    printf("events=%zu seconds=%.3f rate=%.0f first10=%.0f last10=%.0f bytes=%lld\n",
+        count, seconds, count / seconds, first10, last10, bytes);
+    return 0;
+}

@@ -1,0 +1,162 @@
+import ArgumentParser
+import Foundation
+import Ticketlog
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `make bench` / `make bench-quick`: the engine against the physical limit (C, SQLite C API)
+/// and a real peer (Python `eventsourcing`), in the same run, on the same corpus.
+@main
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ticketlog-bench",
+        abstract: "Measure the log against a C baseline and the Python eventsourcing library, in one run.",
+        discussion: """
+            Generates the seeded synthetic corpus (a ticket per 100 events, ~80% messages), writes \
+            it for the baselines, runs them (--baseline: the compiled Tools/Bench/baseline.c; \
+            --python: a Python with eventsourcing), then the engine: batched append (1000 per \
+            transaction, NORMAL, projections inline), 16 concurrent single appends (FULL), \
+            rebuild and export (each in a child process, for its peak RSS), append-to-subscriber \
+            latency. Prints a table and writes it to --out. `make bench` runs 1M events, \
+            `make bench-quick` 100k.
+            """,
+        subcommands: [],
+        defaultSubcommand: nil
+    )
+
+    @Option(help: "Events in the corpus.")
+    var events = 1_000_000
+
+    @Option(help: "Working directory (corpus, databases); emptied first.")
+    var work = ".build-bench"
+
+    @Option(help: "Where to write the results table (Markdown).")
+    var out = "bench-results.md"
+
+    @Option(help: "The compiled C baseline (Tools/Bench/baseline.c). Required.")
+    var baseline = ""
+
+    @Option(help: "A Python with eventsourcing installed. Required.")
+    var python = ""
+
+    @Option(help: "The peer script (Tools/Bench/peer.py).")
+    var peer = "Tools/Bench/peer.py"
+
+    @Option(help: "Events for the one-commit-per-event and concurrent FULL runs.")
+    var singles = 20_000
+
+    @Option(help: ArgumentHelp("Run one measurement in this process and write its result to a file (used by the harness itself).", visibility: .hidden))
+    var child: String?
+
+    @Option(help: ArgumentHelp("The database of a child run.", visibility: .hidden))
+    var database: String?
+
+    func run() async throws {
+        if let child {
+            try await runChild(child)
+            return
+        }
+        guard !baseline.isEmpty, !python.isEmpty else {
+            throw ValidationError("--baseline and --python are required (`make bench` passes them)")
+        }
+        let fileManager = FileManager.default
+        try? fileManager.removeItem(atPath: work)
+        try fileManager.createDirectory(atPath: work, withIntermediateDirectories: true)
+        func path(_ name: String) -> String { (work as NSString).appendingPathComponent(name) }
+        var report = Report(events: events)
+
+        step("corpus: generating \(events) events")
+        let corpus = path("corpus.tsv")
+        report.rawJSONBytes = try Measurements.writeCorpus(events: events, to: corpus)
+
+        step("C-as-briefed: 1000 per transaction, WAL, NORMAL, UNIQUE(stream TEXT, version)")
+        report.cBriefed = try Baseline.run(baseline, [corpus, path("c-briefed.sqlite"), "briefed"])
+        step("C-limit: the same without any secondary index")
+        report.cLimit = try Baseline.run(baseline, [corpus, path("c-limit.sqlite"), "limit"])
+        step("C: one commit per event, FULL (\(singles) events)")
+        report.cSingleFull = try Baseline.run(baseline, [corpus, path("c-single.sqlite"), "single", String(singles)])
+        step("Python eventsourcing: batched append, then replay")
+        report.python = try Baseline.run(python, [peer, corpus, path("python.sqlite")])
+
+        step("ticketlog: batched append (1000 per transaction, NORMAL, projections inline)")
+        let log = path("ticketlog.sqlite")
+        report.batched = try await Measurements.batchedAppend(events: events, path: log)
+        report.eventBytes = try await Measurements.eventBytes(path: log)
+        step("ticketlog: 16 concurrent single appends (FULL, \(singles) events)")
+        report.concurrent = try await Measurements.concurrentSingles(events: singles, path: path("concurrent.sqlite"))
+        step("ticketlog: rebuild of all projections (child process)")
+        report.rebuild = try Child.measure(["--child", "rebuild", "--database", log], events: events, work: work)
+        step("ticketlog: NDJSON export (child process)")
+        report.export = try Child.measure(["--child", "export", "--database", log], events: events, work: work)
+        step("ticketlog: append → subscriber latency (5,000 appends, NORMAL)")
+        report.latency = try await Measurements.subscriberLatency(events: 5_000, path: path("latency.sqlite"))
+
+        let table = report.markdown()
+        print("\n" + table)
+        try table.write(toFile: out, atomically: true, encoding: .utf8)
+        step("written to \(out)")
+    }
+
+    private func step(_ text: String) {
+        FileHandle.standardError.write(Data("bench: \(text)\n".utf8))
+    }
+
+    /// A measurement run in its own process, so its peak RSS is its own.
+    private func runChild(_ kind: String) async throws {
+        guard let database else { throw ValidationError("--child needs --database") }
+        let store = try EventStore(path: database)
+        switch kind {
+        case "rebuild":
+            try await store.rebuildProjections()
+        case "export":
+            let target = database + ".export"
+            try? FileManager.default.removeItem(atPath: target)
+            _ = try await store.export(to: target, ExportOptions(format: .ndjson, overwrite: true))
+        default:
+            throw ValidationError("unknown child measurement \(kind)")
+        }
+    }
+}
+
+/// Runs a baseline and parses its `key=value` line.
+enum Baseline {
+    static func run(_ executable: String, _ arguments: [String]) throws -> [String: Double] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw BenchError("\(executable) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
+        }
+        var values: [String: Double] = [:]
+        for pair in String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace) {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.count == 2, let value = Double(parts[1]) { values[String(parts[0])] = value }
+        }
+        return values
+    }
+}
+
+/// This executable again, as a child: its wall time and peak RSS (from `wait4`).
+enum Child {
+    static func measure(_ arguments: [String], events: Int, work: String) throws -> (rate: Rate, peakRSSBytes: Int) {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let start = ContinuousClock.now
+        guard posix_spawn(&pid, executable, nil, nil, argv, environ) == 0 else { throw BenchError("cannot start \(executable)") }
+        var status: Int32 = 0
+        var usage = rusage()
+        guard wait4(pid, &status, 0, &usage) == pid else { throw BenchError("lost the child process") }
+        let seconds = (ContinuousClock.now - start).seconds
+        guard status == 0 else { throw BenchError("\(arguments.joined(separator: " ")) failed (status \(status))") }
+        return (Rate(events: events, seconds: seconds), Int(usage.ru_maxrss) * 1024)  // ru_maxrss is in KiB on Linux
+    }
+}
