@@ -106,14 +106,19 @@ struct BenchCommand: AsyncParsableCommand {
     /// A measurement run in its own process, so its peak RSS is its own.
     private func runChild(_ kind: String) async throws {
         guard let database else { throw ValidationError("--child needs --database") }
-        let store = try EventStore(path: database)
+        if kind == "append" { try? FileManager.default.removeItem(atPath: database) }
+        let store = kind == "append" ? nil : try EventStore(path: database)
         switch kind {
         case "rebuild":
-            try await store.rebuildProjections()
+            try await store!.rebuildProjections()
+        case "append":
+            // For profiling: `perf record ticketlog-bench --child append --database X --events N`.
+            let rate = try await Measurements.batchedAppend(events: events, path: database)
+            print(String(format: "%.0f events/s", rate.perSecond))
         case "export":
             let target = database + ".export"
             try? FileManager.default.removeItem(atPath: target)
-            _ = try await store.export(to: target, ExportOptions(format: .ndjson, overwrite: true))
+            _ = try await store!.export(to: target, ExportOptions(format: .ndjson, overwrite: true))
         default:
             throw ValidationError("unknown child measurement \(kind)")
         }

@@ -76,7 +76,13 @@ public final class EventStore: Sendable {
                 // Set on the writer connection after opening: GRDB's WAL set-up picks NORMAL,
                 // and only the writer's setting matters for commits.
                 let synchronous = configuration.durability == .full ? "FULL" : "NORMAL"
-                try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
+                try writer.writeWithoutTransaction { db in
+                    try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+                    try db.execute(sql: "PRAGMA cache_size = -\(max(1, configuration.writerCacheBytes / 1024))")
+                    // Each append of a group runs in a savepoint, whose journal of page images
+                    // would otherwise go to a temporary file: a write syscall per page touched.
+                    try db.execute(sql: "PRAGMA temp_store = MEMORY")
+                }
                 (head, stored) = try writer.write { db in
                     try Schema.prepare(db, path: path)
                     try Self.prepareProjections(db)
