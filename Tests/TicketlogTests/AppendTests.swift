@@ -205,6 +205,43 @@ import Testing
         #expect(try await store.verify().isValid)
     }
 
+    /// Appends of one transaction see each other: versions continue across them, a retry in the
+    /// same group gets the original's result, a conflicting one fails alone, and a one-event
+    /// append into an existing stream (written without a savepoint) that clashes leaves nothing.
+    @Test(arguments: StoreKind.allCases)
+    func appendsInOneTransactionSeeEachOther(_ kind: StoreKind) async throws {
+        let (store, directory) = try kind.make()
+        defer { withExtendedLifetime(directory) {} }
+        var factory = EventFactory()
+        let opened = factory.opened()
+        try await store.append(opened, to: .test(1))
+        let a = factory.message("a")
+        let b = factory.message("b")
+        var clash = factory.message("clash")
+        clash.id = a.id
+        let results = await store.append([
+            StreamAppend(stream: .test(1), events: [a]),
+            StreamAppend(stream: .test(1), events: [b], expectedVersion: .exact(2)),
+            StreamAppend(stream: .test(1), events: [a]),  // a retry of the first
+            StreamAppend(stream: .test(1), events: [clash]),  // same id, other content
+            StreamAppend(stream: .test(1), events: [factory.message("late")], expectedVersion: .exact(2)),
+            StreamAppend(stream: .test(2), events: [factory.opened(), b]),  // b's id again, in a new stream
+        ])
+        #expect(try results[0].get().positions == 2...2)
+        #expect(try results[1].get().positions == 3...3)
+        #expect(try results[1].get().streamVersion == 3)
+        let retry = try results[2].get()
+        #expect(retry.wasAlreadyStored && retry.positions == 2...2 && retry.streamVersion == 3)
+        #expect(results[3].errorCode == .duplicateEventID)
+        #expect(results[4].errorCode == .versionConflict)
+        #expect(results[5].errorCode == .duplicateEventID)
+        #expect(try await store.headPosition() == 3)
+        #expect(try await store.version(of: .test(1)) == 3)
+        #expect(try await store.version(of: .test(2)) == 0)
+        #expect(try await store.messages(of: .test(1)).map(\.text) == ["a", "b"])
+        #expect(try await store.verify().isValid)
+    }
+
     @Test func concurrentAppendsShareTransactions() async throws {
         let directory = try TemporaryDirectory()
         var configuration = EventStore.Configuration()
@@ -255,4 +292,10 @@ final class Counter: TransactionObserver, @unchecked Sendable {
     func databaseDidChange(with event: DatabaseEvent) {}
     func databaseDidCommit(_ db: Database) { commits += 1 }
     func databaseDidRollback(_ db: Database) {}
+}
+
+extension Result where Failure == EventStoreError {
+    var errorCode: EventStoreError.Code? {
+        if case .failure(let error) = self { error.code } else { nil }
+    }
 }

@@ -105,23 +105,47 @@ extension EventStore {
                 var head = try ChainHead.fetch(db)
                 let start = head.position
                 let live = try Self.liveProjections(db, head: start)
+                // The streams this transaction touched, by name: key and version so far. Their
+                // `streams` rows are updated once, at the end, instead of once per append.
+                var streams: [StreamID: StreamRow] = [:]
                 var results: [Result<AppendResult, any Error>] = []
                 results.reserveCapacity(requests.count)
                 for request in requests {
                     var local = head
-                    var result: AppendResult?
+                    var row = streams[request.stream]
                     do {
-                        try db.inSavepoint {
-                            result = try self.write(request, db: db, head: &local, projections: live)
-                            return .commit
+                        if row == nil { row = try Self.streamRow(request.stream, db: db) }
+                        do {
+                            if request.events.count == 1 && row != nil {
+                                // One event into an existing stream: the only write that can be
+                                // refused is the event's insert, and SQLite undoes a refused
+                                // statement by itself. No savepoint (its journal copies every
+                                // page the append touches).
+                                try self.write(request, db: db, head: &local, stream: &row, projections: live)
+                            } else {
+                                try db.inSavepoint {
+                                    try self.write(request, db: db, head: &local, stream: &row, projections: live)
+                                    return .commit
+                                }
+                            }
+                        } catch let conflict as StoredIDConflict {
+                            // An event id is stored already: a retry (its original result) or a clash.
+                            guard let stored = try self.storedResult(of: request, db: db, streams: streams) else { throw conflict.cause }
+                            results.append(.success(stored))
+                            continue
                         }
                         head = local
-                        results.append(.success(result!))
+                        streams[request.stream] = row
+                        results.append(.success(AppendResult(
+                            positions: (head.position - Int64(request.events.count) + 1)...head.position,
+                            streamVersion: row!.version, wasAlreadyStored: false)))
                     } catch let error as EventStoreError {
                         results.append(.failure(error))
                     }
                 }
                 if head.position != start {
+                    let update = try db.cachedStatement(sql: "UPDATE streams SET version = ? WHERE key = ?")
+                    for row in streams.values where row.changed { try update.execute(arguments: [row.version, row.key]) }
                     try head.save(db)
                     for projection in live { try ProjectionCheckpoints.save(projection, position: head.position, db) }
                 }
@@ -137,56 +161,86 @@ extension EventStore {
         return outcome.results
     }
 
-    private func write(
-        _ request: PreparedAppend, db: Database, head: inout ChainHead, projections: [any Projection]
-    ) throws -> AppendResult {
-        if let stored = try storedResult(of: request, db: db) { return stored }
+    static func streamRow(_ stream: StreamID, db: Database) throws -> StreamRow? {
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT key, version FROM streams WHERE name = ?"), arguments: [stream.rawValue]
+        ).map { StreamRow(key: $0["key"], version: $0["version"]) }
+    }
 
-        let streamRow = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT key, version FROM streams WHERE name = ?"),
-            arguments: [request.stream.rawValue])
-        let current: Int64 = streamRow?["version"] ?? 0
+    /// A stream's row as a transaction sees it.
+    struct StreamRow {
+        var key: Int64
+        var version: Int64
+        /// Whether `version` moved in this transaction (its row needs the update).
+        var changed = false
+    }
+
+    /// A projection could not be applied; fails the whole transaction.
+    struct ProjectionFailure: Error {
+        var cause: any Error
+    }
+
+    /// An insert hit the unique index on event ids; the append is looked at as a possible retry.
+    struct StoredIDConflict: Error {
+        var cause: any Error
+    }
+
+    /// Writes one append: its events, chained, and their projections. `stream` is the stream's
+    /// row as the transaction has it so far (`nil`: the stream does not exist yet), moved to the
+    /// new version. Nothing is written before the version check.
+    private func write(
+        _ request: PreparedAppend, db: Database, head: inout ChainHead, stream: inout StreamRow?, projections: [any Projection]
+    ) throws {
+        let current = stream?.version ?? 0
         guard request.expectedVersion.accepts(current) else {
-            throw EventStoreError(
+            // A retry of an append that went through is answered with its result, whatever
+            // the version is now.
+            throw StoredIDConflict(cause: EventStoreError(
                 code: .versionConflict,
                 message: "stream \(request.stream) is at version \(current), the append expected \(request.expectedVersion)",
-                actualVersion: current)
+                actualVersion: current))
         }
-        let streamKey: Int64
-        if let streamRow {
-            streamKey = streamRow["key"]
-        } else {
+        if stream == nil {
             try db.cachedStatement(sql: "INSERT INTO streams(name, version) VALUES (?, 0)")
                 .execute(arguments: [request.stream.rawValue])
-            streamKey = db.lastInsertedRowID
+            stream = StreamRow(key: db.lastInsertedRowID, version: 0)
         }
+        let streamKey = stream!.key
         let insert = try db.cachedStatement(
             sql: "INSERT INTO events(position, stream, version, id, type, codec, body, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-        let first = head.position + 1
         var version = current
         for event in request.events {
             version += 1
             let position = head.position + 1
             let hash = HashChain.link(previous: head.hash, position: position, version: version, body: event.canonical)
-            try insert.execute(arguments: [
-                position, streamKey, version, event.proposed.id.databaseBytes, event.proposed.type.rawValue,
-                event.codec, Data(event.blob), Data(hash),
-            ])
+            do {
+                try insert.execute(arguments: [
+                    position, streamKey, version, event.proposed.id.databaseBytes, event.proposed.type.rawValue,
+                    event.codec, Data(event.blob), Data(hash),
+                ])
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE && error.message?.contains("events.id") == true {
+                throw StoredIDConflict(cause: error)
+            }
             head = ChainHead(position: position, hash: hash)
             if !projections.isEmpty {
                 let recorded = EventBody(event.proposed, stream: request.stream, recordedAt: request.recordedAt)
                     .recorded(position: position, version: version)
                 let projected = ProjectedEvent(event: recorded, streamKey: streamKey)
-                for projection in projections { try projection.apply(projected, db) }
+                do {
+                    for projection in projections { try projection.apply(projected, db) }
+                } catch {
+                    // Not the append's fault: the whole transaction fails (no half-applied append
+                    // survives, with or without a savepoint).
+                    throw ProjectionFailure(cause: error)
+                }
             }
         }
-        try db.cachedStatement(sql: "UPDATE streams SET version = ? WHERE key = ?").execute(arguments: [version, streamKey])
-        return AppendResult(positions: first...head.position, streamVersion: version, wasAlreadyStored: false)
+        stream = StreamRow(key: streamKey, version: version, changed: true)
     }
 
     /// When the append's event ids are already stored: its original result, if it is the same
     /// append; an error if the ids are stored with other content. `nil` when none is stored.
-    private func storedResult(of request: PreparedAppend, db: Database) throws -> AppendResult? {
+    private func storedResult(of request: PreparedAppend, db: Database, streams: [StreamID: StreamRow]) throws -> AppendResult? {
         let lookup = try db.cachedStatement(
             sql: "SELECT e.position, e.version, e.codec, e.body FROM events e WHERE e.id = ?")
         var found: [(event: PreparedAppend.Event, record: RecordedEvent)] = []
@@ -209,7 +263,7 @@ extension EventStore {
                 position: record.position)
         }
         let positions = found.map(\.record.position)
-        let version = try Int64.fetchOne(
+        let version = try streams[request.stream]?.version ?? Int64.fetchOne(
             db, sql: "SELECT version FROM streams WHERE name = ?", arguments: [request.stream.rawValue]) ?? 0
         return AppendResult(positions: positions.min()!...positions.max()!, streamVersion: version, wasAlreadyStored: true)
     }
