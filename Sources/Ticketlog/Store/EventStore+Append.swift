@@ -84,7 +84,8 @@ extension EventStore {
     func canonicalBody(of event: ProposedEvent, stream: StreamID, recordedAt: Timestamp) throws -> [UInt8] {
         let canonical: [UInt8]
         do {
-            canonical = try CanonicalJSON.encode(EventBody(event, stream: stream, recordedAt: recordedAt))
+            let body = EventBody(event, stream: stream, recordedAt: recordedAt)
+            canonical = try CanonicalWriter.encode(body) ?? CanonicalJSON.encode(body)
         } catch {
             throw EventStoreError(
                 code: .invalidEvent, message: "event \(event.id.uuidString.lowercased()) cannot be encoded", cause: error)

@@ -1,0 +1,191 @@
+import Foundation
+
+/// The canonical JSON of an event body written directly into bytes: the same bytes as
+/// ``CanonicalJSON/encode(_:)`` (JSONEncoder with sorted keys and unescaped slashes) — tested
+/// byte for byte against it on generated events — at a fraction of the cost, because the
+/// envelope and the known payloads are written field by field, in sorted key order, without
+/// JSONEncoder's containers. Unknown payloads go through JSONEncoder.
+///
+/// Measured: JSONEncoder was ~22 µs of the ~88 µs each event cost on the batched append path.
+struct CanonicalWriter {
+    private(set) var bytes: [UInt8] = []
+
+    init(capacity: Int = 512) {
+        bytes.reserveCapacity(capacity)
+    }
+
+    /// The canonical body of `body`; `nil` when its payload is not one this writer knows.
+    static func encode(_ body: EventBody) -> [UInt8]? {
+        if case .unknown = body.payload { return nil }
+        var writer = CanonicalWriter()
+        writer.raw("{\"actor\":{\"id\":")
+        writer.string(body.actor.id)
+        writer.raw(",\"role\":")
+        writer.string(body.actor.role.rawValue)
+        writer.raw("}")
+        if let causation = body.causationID {
+            writer.raw(",\"causationId\":")
+            writer.uuid(causation)
+        }
+        if let correlation = body.correlationID {
+            writer.raw(",\"correlationId\":")
+            writer.uuid(correlation)
+        }
+        writer.raw(",\"id\":")
+        writer.uuid(body.id)
+        writer.raw(",\"occurredAt\":")
+        writer.integer(body.occurredAt.microsecondsSinceEpoch)
+        writer.raw(",\"origin\":{\"kind\":")
+        switch body.origin {
+        case .local:
+            writer.raw("\"local\"")
+        case .stream(let webhookID, let messageID):
+            writer.raw("\"stream\"")
+            if let messageID {
+                writer.raw(",\"messageId\":")
+                writer.string(messageID)
+            }
+            if let webhookID {
+                writer.raw(",\"webhookId\":")
+                writer.string(webhookID)
+            }
+        }
+        writer.raw("},\"payload\":")
+        writer.payload(body.payload)
+        writer.raw(",\"recordedAt\":")
+        writer.integer(body.recordedAt.microsecondsSinceEpoch)
+        writer.raw(",\"stream\":")
+        writer.string(body.stream.rawValue)
+        writer.raw(",\"type\":")
+        writer.string(body.type.rawValue)
+        writer.raw("}")
+        return writer.bytes
+    }
+
+    private mutating func payload(_ payload: EventPayload) {
+        switch payload {
+        case .ticketOpened(let opened):
+            fields(("brand", opened.brand), ("creator", opened.creator), ("title", opened.title))
+        case .agentAssigned(let assigned):
+            fields(("agent", assigned.agent))
+        case .agentUnassigned(let unassigned):
+            fields(("agent", unassigned.agent))
+        case .memberJoined(let joined):
+            fields(("role", joined.role.rawValue), ("user", joined.user))
+        case .memberLeft(let left):
+            fields(("user", left.user))
+        case .messagePosted(let posted):
+            raw("{")
+            if !posted.attachments.isEmpty {
+                raw("\"attachments\":[")
+                for (index, attachment) in posted.attachments.enumerated() {
+                    if index > 0 { raw(",") }
+                    fields(("kind", attachment.kind), ("title", attachment.title), ("url", attachment.url))
+                }
+                raw("],")
+            }
+            raw("\"messageId\":")
+            string(posted.messageID)
+            raw(",\"text\":")
+            string(posted.text)
+            raw("}")
+        case .messageEdited(let edited):
+            fields(("messageId", edited.messageID), ("text", edited.text))
+        case .messageDeleted(let deleted):
+            fields(("messageId", deleted.messageID))
+        case .statusChanged(let change):
+            fields(("from", change.from), ("note", change.note), ("to", change.to))
+        case .deliverablePushed(let pushed):
+            fields(
+                ("deliverableId", pushed.deliverableID), ("kind", pushed.kind), ("note", pushed.note),
+                ("title", pushed.title), ("url", pushed.url))
+        case .unknown:
+            preconditionFailure("unknown payloads are encoded by JSONEncoder")
+        }
+    }
+
+    /// An object of string fields given in sorted key order; `nil` values are left out.
+    private mutating func fields(_ fields: (StaticString, String?)...) {
+        raw("{")
+        var first = true
+        for (key, value) in fields {
+            guard let value else { continue }
+            if !first { raw(",") }
+            first = false
+            bytes.append(UInt8(ascii: "\""))
+            raw(key)
+            raw("\":")
+            string(value)
+        }
+        raw("}")
+    }
+
+    private mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    private mutating func integer(_ value: Int64) {
+        if value == 0 {
+            bytes.append(UInt8(ascii: "0"))
+            return
+        }
+        var digits: [UInt8] = []
+        var magnitude = value.magnitude
+        while magnitude > 0 {
+            digits.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        }
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        bytes.append(contentsOf: digits.reversed())
+    }
+
+    private mutating func uuid(_ id: UUID) {
+        let hex: StaticString = "0123456789abcdef"
+        bytes.append(UInt8(ascii: "\""))
+        withUnsafeBytes(of: id.uuid) { raw in
+            hex.withUTF8Buffer { digits in
+                for (index, byte) in raw.enumerated() {
+                    if index == 4 || index == 6 || index == 8 || index == 10 { bytes.append(UInt8(ascii: "-")) }
+                    bytes.append(digits[Int(byte >> 4)])
+                    bytes.append(digits[Int(byte & 0x0f)])
+                }
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// A JSON string escaped as JSONEncoder escapes it: `"` and `\`, the short escapes for
+    /// backspace, form feed, newline, return and tab, `\u00xx` (lowercase hex) for other control
+    /// characters; everything else, `/` and non-ASCII included, as UTF-8.
+    private mutating func string(_ value: String) {
+        bytes.append(UInt8(ascii: "\""))
+        var value = value
+        value.withUTF8 { utf8 in
+            var start = 0
+            for index in 0..<utf8.count {
+                let byte = utf8[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index]))
+                start = index + 1
+                switch byte {
+                case UInt8(ascii: "\""): raw("\\\"")
+                case UInt8(ascii: "\\"): raw("\\\\")
+                case 0x08: raw("\\b")
+                case 0x0c: raw("\\f")
+                case 0x0a: raw("\\n")
+                case 0x0d: raw("\\r")
+                case 0x09: raw("\\t")
+                default:
+                    let hex: StaticString = "0123456789abcdef"
+                    raw("\\u00")
+                    hex.withUTF8Buffer { digits in
+                        bytes.append(digits[Int(byte >> 4)])
+                        bytes.append(digits[Int(byte & 0x0f)])
+                    }
+                }
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}

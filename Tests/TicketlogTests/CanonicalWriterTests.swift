@@ -1,0 +1,76 @@
+import Foundation
+import Synthetic
+import Testing
+
+@testable import Ticketlog
+
+/// The fast canonical writer produces exactly JSONEncoder's canonical bytes.
+@Suite struct CanonicalWriterTests {
+    /// Strings JSON escaping can get wrong: every control character, quotes, backslashes,
+    /// slashes, non-ASCII, emoji, line separators, NUL.
+    static let tricky: [String] = [
+        "", "plain", "quote \" and backslash \\ and slash /", "tab\tnewline\nreturn\rbackspace\u{8}formfeed\u{c}",
+        String((0..<32).map { Character(Unicode.Scalar(UInt8($0))) }), "\u{7f} del", "héllo wörld", "emoji 🎬👍🏽",
+        "line\u{2028}separator\u{2029}", "nul \u{0} inside", "combining e\u{301}", "中文", "https://x.test/a?b=c&d=e",
+    ]
+
+    static func randomString(_ random: inout SplitMix) -> String {
+        let pick = tricky[Int.random(in: 0..<tricky.count, using: &random)]
+        let scalars = (0..<Int.random(in: 0..<12, using: &random)).map { _ in
+            Character(Unicode.Scalar(UInt8.random(in: 0...127, using: &random)))
+        }
+        return pick + String(scalars)
+    }
+
+    static func randomEvent(_ random: inout SplitMix) -> ProposedEvent {
+        func text() -> String { randomString(&random) }
+        func optionalText() -> String? { Bool.random(using: &random) ? text() : nil }
+        let role = Actor.Role.allCases[Int.random(in: 0..<Actor.Role.allCases.count, using: &random)]
+        let payloads: [EventPayload] = [
+            .ticketOpened(TicketOpened(title: text(), brand: text(), creator: text())),
+            .agentAssigned(AgentAssigned(agent: text())),
+            .agentUnassigned(AgentUnassigned(agent: text())),
+            .memberJoined(MemberJoined(user: text(), role: role)),
+            .memberLeft(MemberLeft(user: text())),
+            .messagePosted(MessagePosted(messageID: text(), text: text(), attachments: (0..<Int.random(in: 0...2, using: &random)).map { _ in
+                MessagePosted.Attachment(kind: text(), url: text(), title: optionalText())
+            })),
+            .messageEdited(MessageEdited(messageID: text(), text: text())),
+            .messageDeleted(MessageDeleted(messageID: text())),
+            .statusChanged(StatusChanged(from: text(), to: text(), note: optionalText())),
+            .deliverablePushed(DeliverablePushed(deliverableID: text(), title: text(), url: text(), kind: text(), note: optionalText())),
+        ]
+        let origin: Origin = Bool.random(using: &random) ? .local : .stream(webhookID: optionalText(), messageID: optionalText())
+        return ProposedEvent(
+            id: UUID(), actor: Actor(id: text(), role: role),
+            occurredAt: Timestamp(microsecondsSinceEpoch: Int64.random(in: -5_000_000...4_000_000_000_000_000, using: &random)),
+            origin: origin, correlationID: Bool.random(using: &random) ? UUID() : nil,
+            causationID: Bool.random(using: &random) ? UUID() : nil,
+            payload: payloads[Int.random(in: 0..<payloads.count, using: &random)])
+    }
+
+    @Test func generatedEventsEncodeToJSONEncodersBytes() throws {
+        var random = SplitMix(seed: 7)
+        for _ in 0..<3_000 {
+            let body = EventBody(Self.randomEvent(&random), stream: .test(Int.random(in: 1...99, using: &random)),
+                recordedAt: Timestamp(microsecondsSinceEpoch: Int64.random(in: 0...Int64.max / 2, using: &random)))
+            let fast = try #require(CanonicalWriter.encode(body))
+            let reference = try CanonicalJSON.encode(body)
+            #expect(fast == reference, "\(String(decoding: reference, as: UTF8.self))")
+            if fast != reference { return }
+        }
+    }
+
+    @Test func theSyntheticDeskEncodesToJSONEncodersBytes() throws {
+        for item in SyntheticDesk(.init(tickets: 30, seed: 3, meanMessagesPerTicket: 20)).events() {
+            let body = EventBody(item.event, stream: item.stream, recordedAt: .now)
+            #expect(CanonicalWriter.encode(body) == (try CanonicalJSON.encode(body)))
+        }
+    }
+
+    @Test func unknownPayloadsAreLeftToJSONEncoder() {
+        let event = ProposedEvent(
+            actor: Actor(id: "a", role: .system), payload: .unknown(type: EventType(rawValue: "future.thing"), payload: .object(["x": .integer(1)])))
+        #expect(CanonicalWriter.encode(EventBody(event, stream: .test(1), recordedAt: .now)) == nil)
+    }
+}
