@@ -53,6 +53,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The database of a child run.", visibility: .hidden))
     var database: String?
 
+    @Option(help: ArgumentHelp("Where a child run writes its peak RSS.", visibility: .hidden))
+    var peakRSSReport: String?
+
     func run() async throws {
         if let child {
             try await runChild(child)
@@ -122,6 +125,9 @@ struct BenchCommand: AsyncParsableCommand {
         default:
             throw ValidationError("unknown child measurement \(kind)")
         }
+        if let peakRSSReport, let kib = Child.peakRSSKiB() {
+            try String(kib).write(toFile: peakRSSReport, atomically: true, encoding: .utf8)
+        }
     }
 }
 
@@ -148,20 +154,35 @@ enum Baseline {
     }
 }
 
-/// This executable again, as a child: its wall time and peak RSS (from `wait4`).
+/// This executable again, as a child: its wall time and peak RSS. The child reports its own
+/// peak (`VmHWM` of `/proc/self/status`, which starts afresh at `exec`); `wait4`'s `ru_maxrss`
+/// would not do: Linux carries the parent's high-water mark into a spawned child.
 enum Child {
     static func measure(_ arguments: [String], events: Int, work: String) throws -> (rate: Rate, peakRSSBytes: Int) {
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let report = (work as NSString).appendingPathComponent("child-peak-rss")
+        try? FileManager.default.removeItem(atPath: report)
+        let argv = ([executable] + arguments + ["--peak-rss-report", report]).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
         let start = ContinuousClock.now
         guard posix_spawn(&pid, executable, nil, nil, argv, environ) == 0 else { throw BenchError("cannot start \(executable)") }
         var status: Int32 = 0
-        var usage = rusage()
-        guard wait4(pid, &status, 0, &usage) == pid else { throw BenchError("lost the child process") }
+        guard waitpid(pid, &status, 0) == pid else { throw BenchError("lost the child process") }
         let seconds = (ContinuousClock.now - start).seconds
         guard status == 0 else { throw BenchError("\(arguments.joined(separator: " ")) failed (status \(status))") }
-        return (Rate(events: events, seconds: seconds), Int(usage.ru_maxrss) * 1024)  // ru_maxrss is in KiB on Linux
+        guard let text = try? String(contentsOfFile: report, encoding: .utf8), let kib = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw BenchError("the child did not report its peak RSS")
+        }
+        return (Rate(events: events, seconds: seconds), kib * 1024)
+    }
+
+    /// This process's peak resident set size in KiB (`VmHWM`).
+    static func peakRSSKiB() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            return Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
+        }
+        return nil
     }
 }
