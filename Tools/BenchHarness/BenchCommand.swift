@@ -109,14 +109,19 @@ struct BenchCommand: AsyncParsableCommand {
     /// A measurement run in its own process, so its peak RSS is its own.
     private func runChild(_ kind: String) async throws {
         guard let database else { throw ValidationError("--child needs --database") }
-        if kind == "append" { try? FileManager.default.removeItem(atPath: database) }
-        let store = kind == "append" ? nil : try EventStore(path: database)
+        let fresh = kind == "append" || kind == "concurrent"
+        if fresh { try? FileManager.default.removeItem(atPath: database) }
+        let store = fresh ? nil : try EventStore(path: database)
         switch kind {
         case "rebuild":
             try await store!.rebuildProjections()
         case "append":
             // For profiling: `perf record ticketlog-bench --child append --database X --events N`.
             let rate = try await Measurements.batchedAppend(events: events, path: database)
+            print(String(format: "%.0f events/s", rate.perSecond))
+        case "concurrent":
+            // For profiling: `perf record ticketlog-bench --child concurrent --database X --events N`.
+            let rate = try await Measurements.concurrentSingles(events: events, path: database)
             print(String(format: "%.0f events/s", rate.perSecond))
         case "export":
             let target = database + ".export"
