@@ -148,8 +148,10 @@ struct SyncImportCommand: AsyncParsableCommand {
             Pages through the channel's message history (newest first, 100 a page) and appends \
             the posts, edits and deletions made in Stream that the log does not have yet, e.g. \
             after webhooks were lost in an outage. Idempotent: running it again appends nothing, \
-            and it never duplicates what a webhook brought. Edits of the engine's own messages \
-            and membership are taken only when the outbound mirror has caught up.
+            and it never duplicates what a webhook brought. Edits of the engine's own messages, \
+            membership, and the channel's status, agent, truncation and deletion are taken only \
+            when the outbound mirror has caught up (else Stream may not have the engine's latest \
+            change yet).
 
             Example:
               ticketlog sync import --channel ticket-1001 --database ticketlog.sqlite
