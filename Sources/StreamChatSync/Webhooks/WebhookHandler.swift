@@ -124,10 +124,11 @@ public struct WebhookHandler: Sendable {
     /// nothing; an update of an unknown message posts it with its current text; a delete of an
     /// unknown message posts and deletes it; an update to the text the log has adds nothing;
     /// anything about a deleted message adds nothing.
-    /// Updates of one message, and joins and leaves of one member, may also arrive swapped: each
-    /// carries Stream's time, and the newest Stream time seen per message and per member is kept
-    /// in the log file (`sync_marks`), so an older change arriving after a newer one is stale and
-    /// adds nothing. (Stream's times are only compared with Stream's, never with the log's.)
+    /// Updates of one message, joins and leaves of one member, and changes of the channel may also
+    /// arrive swapped: each carries Stream's time, and the newest Stream time seen per message,
+    /// member and channel is kept in the log file (`sync_marks`), so an older change arriving after
+    /// a newer one is stale and adds nothing. (Stream's times are compared with Stream's only.) A
+    /// message the log does not know, from before the channel's last truncation, stays out.
     private func reconcile(_ events: [ProposedEvent], in stream: StreamID) async throws -> ([ProposedEvent], String?) {
         var result: [ProposedEvent] = []
         var reason: String?
