@@ -80,8 +80,23 @@ public struct WebhookHandler: Sendable {
             let (reconciled, reason) = try await reconcile(proposed, in: stream)
             guard !reconciled.isEmpty else { return .ignored(reason ?? "nothing new") }
             do {
-                let result = try await store.append(reconciled, to: stream, expectedVersion: .exact(version))
-                return .appended(positions: result.positions, alreadyStored: result.wasAlreadyStored)
+                // Normally one append. A truncation of a very long ticket can exceed what one
+                // append may carry: then consecutive appends, each at the version the previous
+                // left (if one fails, Stream's retry finds the deleted ones deleted already).
+                let limit = max(1, store.configuration.maximumEventsPerAppend)
+                var first: AppendResult?
+                var last: AppendResult?
+                var at = version
+                for start in stride(from: 0, to: reconciled.count, by: limit) {
+                    let chunk = Array(reconciled[start..<min(start + limit, reconciled.count)])
+                    let result = try await store.append(chunk, to: stream, expectedVersion: .exact(at))
+                    at = result.streamVersion
+                    first = first ?? result
+                    last = result
+                }
+                return .appended(
+                    positions: first!.positions.lowerBound...last!.positions.upperBound,
+                    alreadyStored: first!.wasAlreadyStored && last!.wasAlreadyStored)
             } catch let error as EventStoreError where error.code == .versionConflict {
                 continue  // the ticket moved while this delivery was decided: decide again
             }

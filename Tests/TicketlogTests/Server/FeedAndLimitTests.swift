@@ -33,7 +33,9 @@ import Testing
         let admin = try await ServerFixture.token("ada", .admin)
         try await fixture.app.test(.live) { client in
             let port = try #require(client.port)
-            let first = try await Self.feed(port: port, token: admin, query: "?after=4", seconds: 3) {
+            // Seconds of reading generous enough for a loaded 2-core CI machine (it once saw
+            // only the catch-up within 3 s while the whole suite ran).
+            let first = try await Self.feed(port: port, token: admin, query: "?after=4", seconds: 6) {
                 try await fixture.store.execute(.changeStatus(to: "in_review", note: nil), on: .ticket("a")!, by: Actor(id: "ada", role: .admin))
                 try await fixture.store.execute(.join(user: "jo", role: .creator), on: .ticket("b")!, by: Actor(id: "jo", role: .creator))
             }

@@ -139,3 +139,68 @@ extension WebhookTests {
         #expect(reason.contains("echo"))
     }
 }
+
+/// `channel.truncated` and `channel.deleted` through the handler.
+@Suite struct ChannelWebhookTests {
+    static let secret = "channel-webhook-secret-of-32-bytes!!"
+
+    static func deliver(_ handler: WebhookHandler, _ body: [String: Any], id: String) async throws -> WebhookHandler.Result {
+        let data = try JSONSerialization.data(withJSONObject: body)
+        return try await handler.handle(body: Array(data), signature: WebhookSignature.sign(data, secret: secret), webhookID: id)
+    }
+
+    /// A ticket longer than one append may carry is truncated in several appends; a repeat adds
+    /// nothing, and a late `message.new` from before the truncation stays out.
+    @Test func aLongTicketIsTruncatedWhole() async throws {
+        var configuration = EventStore.Configuration()
+        configuration.maximumEventsPerAppend = 5
+        let store = try EventStore.inMemory(configuration: configuration)
+        let ticket = StreamID.test(1)
+        var factory = EventFactory()
+        try await store.append(factory.opened(), to: ticket)
+        for _ in 0..<12 { try await store.append(factory.message(), to: ticket) }
+        let handler = WebhookHandler(store: store, apiSecret: Self.secret)
+        let truncated: [String: Any] = [
+            "type": "channel.truncated", "channel_id": ticket.rawValue, "created_at": "2099-01-01T00:00:00.000001Z",
+            "channel": ["id": ticket.rawValue, "truncated_at": "2099-01-01T00:00:00Z"], "user": ["id": "moderator"],
+        ]
+        guard case .appended(let positions, false) = try await Self.deliver(handler, truncated, id: "wh-1") else {
+            Issue.record("the truncation appended nothing")
+            return
+        }
+        #expect(positions.count == 12)
+        #expect(try await store.messages(of: ticket, limit: 100).allSatisfy(\.isDeleted))
+        guard case .ignored = try await Self.deliver(handler, truncated, id: "wh-1") else {
+            Issue.record("a repeated truncation must add nothing")
+            return
+        }
+        let late: [String: Any] = [
+            "type": "message.new", "channel_id": ticket.rawValue, "created_at": "2098-12-31T00:00:00Z",
+            "message": ["id": "late", "text": "from before", "user": ["id": "kim"], "created_at": "2098-12-31T00:00:00Z"],
+        ]
+        guard case .ignored(let reason) = try await Self.deliver(handler, late, id: "wh-2") else {
+            Issue.record("a message from before the truncation must stay out")
+            return
+        }
+        #expect(reason.contains("truncated"))
+        #expect(try await store.verify().isValid)
+    }
+
+    @Test func aDeletedChannelClosesTheTicket() async throws {
+        let store = try EventStore.inMemory()
+        let ticket = StreamID.test(2)
+        var factory = EventFactory()
+        try await store.append(factory.opened(), to: ticket)
+        let handler = WebhookHandler(store: store, apiSecret: Self.secret)
+        let deleted: [String: Any] = [
+            "type": "channel.deleted", "channel_id": ticket.rawValue, "created_at": "2099-01-01T00:00:00Z",
+            "channel": ["id": ticket.rawValue, "deleted_at": "2099-01-01T00:00:00Z"],
+        ]
+        _ = try await Self.deliver(handler, deleted, id: "wh-3")
+        #expect(try await store.ticketSummary(ticket)?.status == "closed")
+        guard case .ignored = try await Self.deliver(handler, deleted, id: "wh-4") else {
+            Issue.record("a second deletion must add nothing")
+            return
+        }
+    }
+}
