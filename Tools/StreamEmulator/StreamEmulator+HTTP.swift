@@ -134,7 +134,7 @@ public final class EmulatorServer: Sendable {
                 var request = HTTPClientRequest(url: delivery.url)
                 request.method = .POST
                 request.headers.add(name: "Content-Type", value: "application/json")
-                request.headers.add(name: "X-Signature", value: Self.signature(item.body, secret: secret))
+                request.headers.add(name: "X-Signature", value: StreamEmulator.hmacHex(item.body, secret: secret))
                 request.headers.add(name: "X-Webhook-Id", value: item.id)
                 request.headers.add(name: "X-Webhook-Attempt", value: String(attempt))
                 request.headers.add(name: "X-Api-Key", value: key)
@@ -173,10 +173,6 @@ public final class EmulatorServer: Sendable {
             }
             try? await Task.sleep(for: .milliseconds(100))
         }
-    }
-
-    static func signature(_ body: [UInt8], secret: String) -> String {
-        StreamEmulator.hmacHex(body, secret: secret)
     }
 }
 

@@ -136,16 +136,7 @@ public struct StreamBackfill: Sendable {
 
     /// Sends with a few retries on network errors, 5xx and 429 (waiting for the reset).
     private func send(_ request: StreamRequest) async throws -> StreamClient.Response {
-        var attempt = 0
-        while true {
-            attempt += 1
-            let result: Result<StreamClient.Response, any Error>
-            do { result = .success(try await client.send(request)) } catch { result = .failure(error) }
-            guard case .retryable(let after) = ResponseClassifier.outcome(result, now: Date()), attempt < 6 else {
-                return try result.get()
-            }
-            try await Task.sleep(for: .seconds(min(after ?? 0.2 * Double(1 << attempt), 30)))
-        }
+        try await client.sendRetrying(request, attempts: 6, base: 0.2, maximum: 30).result.get()
     }
 
     static func failure(_ response: StreamClient.Response, _ stream: StreamID) -> any Error {
@@ -166,10 +157,9 @@ public struct StreamAPIError: Error, CustomStringConvertible, Sendable {
     public var message: String
 
     init(_ response: StreamClient.Response) {
-        let body: [String: JSONValue] = if case .object(let object)? = response.body { object } else { [:] }
         status = response.status
-        code = if case .integer(let code)? = body["code"] { code } else { nil }
-        message = if case .string(let text)? = body["message"] { text } else { "HTTP \(response.status)" }
+        code = response.errorCode
+        message = response.errorMessage ?? "HTTP \(response.status)"
     }
 
     public var description: String {

@@ -24,13 +24,44 @@ public struct StreamClient: Sendable {
     }
 }
 
+extension StreamClient {
+    /// Sends `request`, retrying what Stream's errors say may be retried (network errors, 408,
+    /// 5xx, and 429 at its `X-RateLimit-Reset`) up to `attempts` tries in all, waiting
+    /// `base × 2^n` seconds scaled by `0.5 + random()/2` (or the server's wait), at most `maximum`.
+    /// Returns the last result and what it means.
+    func sendRetrying(
+        _ request: StreamRequest, attempts: Int, base: Double, maximum: Double, random: () -> Double = { 1 }
+    ) async throws -> (result: Result<Response, any Error>, outcome: OutboxStateMachine.Outcome) {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let result: Result<Response, any Error>
+            do { result = .success(try await send(request)) } catch { result = .failure(error) }
+            let outcome = ResponseClassifier.outcome(result, now: Date())
+            guard case .retryable(let after) = outcome, attempt < attempts else { return (result, outcome) }
+            try await Task.sleep(for: .seconds(min(after ?? base * Double(1 << attempt) * (0.5 + random() / 2), maximum)))
+        }
+    }
+}
+
+extension StreamClient.Response {
+    /// Stream's error `code`, when the body has one (it may not: an edge's 429, a bare 503).
+    var errorCode: Int64? {
+        if case .object(let body)? = body, case .integer(let code)? = body["code"] { code } else { nil }
+    }
+
+    /// Stream's error `message`, when the body has one.
+    var errorMessage: String? {
+        if case .object(let body)? = body, case .string(let text)? = body["message"] { text } else { nil }
+    }
+}
+
 /// What a Stream response means for the outbox, from the documented error semantics.
 enum ResponseClassifier {
     static func outcome(_ result: Result<StreamClient.Response, any Error>, now: Date) -> OutboxStateMachine.Outcome {
         guard case .success(let response) = result else { return .retryable(after: nil) }  // network error
         let body: [String: JSONValue] = if case .object(let object)? = response.body { object } else { [:] }
-        let code: Int64? = if case .integer(let code)? = body["code"] { code } else { nil }
-        let message: String = if case .string(let text)? = body["message"] { text } else { "" }
+        let (code, message) = (response.errorCode, response.errorMessage ?? "")
         switch response.status {
         case 200..<300:
             // A 2xx whose message has type "error" was not stored (e.g. refused by a hook).

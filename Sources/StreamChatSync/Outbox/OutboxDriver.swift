@@ -118,26 +118,19 @@ public struct OutboxDriver: Sendable {
             throw EventStoreError(code: .notFound, message: "no dead letter at position \(position) for \(configuration.destination)")
         }
         for request in try await requests(for: event) {
-            var attempt = 0
-            sending: while true {
-                let result: Result<StreamClient.Response, any Error>
-                do { result = .success(try await client.send(request)) } catch { result = .failure(error) }
-                switch ResponseClassifier.outcome(result, now: Date()) {
-                case .success:
-                    break sending
-                case .permanent(let reason):
-                    try await store.recordDeadLetter(DeadLetter(
-                        destination: letter.destination, position: position, stream: letter.stream, request: request.description,
-                        reason: reason, at: .now))
-                    return .refused(reason)
-                case .retryable(let after):
-                    attempt += 1
-                    guard attempt < 5 else {
-                        return .refused("Stream kept failing (network, 5xx or 429) after \(attempt) attempts; try again later")
-                    }
-                    let backoff = configuration.stateMachine.baseBackoff * Double(1 << attempt) * (0.5 + random() / 2)
-                    try await Task.sleep(for: .seconds(min(after ?? backoff, configuration.stateMachine.maximumBackoff)))
-                }
+            let (_, outcome) = try await client.sendRetrying(
+                request, attempts: 5, base: configuration.stateMachine.baseBackoff,
+                maximum: configuration.stateMachine.maximumBackoff, random: random)
+            switch outcome {
+            case .success:
+                continue
+            case .permanent(let reason):
+                try await store.recordDeadLetter(DeadLetter(
+                    destination: letter.destination, position: position, stream: letter.stream, request: request.description,
+                    reason: reason, at: .now))
+                return .refused(reason)
+            case .retryable:
+                return .refused("Stream kept failing (network, 5xx or 429) after 5 attempts; try again later")
             }
         }
         try await store.removeDeadLetter(configuration.destination, position: position)
