@@ -198,8 +198,7 @@ public struct StreamEmulator: Sendable {
         // forward; truncated messages are not returned, soft-deleted ones are (type `deleted`).
         let paging = Self.object(body["messages"])
         let limit = min(300, max(1, Int(Self.integer(paging["limit"]) ?? 25)))
-        let visible = (channelMessages[id] ?? []).compactMap { messages[$0] }
-            .filter { message in channel.truncatedAt.map { message.createdAt > $0 } ?? true }
+        let visible = visibleMessages(of: id)
         var page = visible[...]
         if let before = Self.string(paging["id_lt"]), let index = visible.firstIndex(where: { $0.id == before }) {
             page = visible[..<index].suffix(limit)
