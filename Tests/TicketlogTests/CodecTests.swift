@@ -124,18 +124,18 @@ extension JSONValue {
 
 @Suite struct LZ4CodecTests {
     /// A dictionary made the way the store makes one: from event bodies.
-    static func dictionary(id: Int64 = 1) throws -> LZ4Dictionary {
+    static func dictionary(id: Int64 = 1, compressionLevel: Int = 0) throws -> LZ4Dictionary {
         var content: [UInt8] = []
         var factory = EventFactory(seed: 7)
         while content.count < 32 * 1024 {
             let body = EventBody(factory.message(), stream: .test(1), recordedAt: .init(microsecondsSinceEpoch: 0))
             content += try CanonicalJSON.encode(body)
         }
-        return LZ4Dictionary(id: id, content: content)
+        return LZ4Dictionary(id: id, content: content, compressionLevel: compressionLevel)
     }
 
-    @Test func dictionaryCompressionRoundTripsAndPaysOff() throws {
-        let dictionary = try Self.dictionary()
+    /// 200 message bodies, compressed and decoded back; the stored bytes.
+    static func roundTrip(compressingWith dictionary: LZ4Dictionary, decodingWith decoder: LZ4Dictionary) throws -> (raw: Int, stored: Int) {
         var factory = EventFactory(seed: 99)
         var raw = 0
         var stored = 0
@@ -145,14 +145,59 @@ extension JSONValue {
             let (codec, blob) = BodyCodec.encode(canonical, dictionary: dictionary)
             #expect(codec == dictionary.id)
             let decoded = try blob.withUnsafeBytes { bytes in
-                try BodyCodec.decode(codec: codec, blob: bytes, dictionary: dictionary, position: nil)
+                try BodyCodec.decode(codec: codec, blob: bytes, dictionary: decoder, position: nil)
             }
             #expect(decoded == canonical)
             raw += canonical.count
             stored += blob.count
         }
+        return (raw, stored)
+    }
+
+    @Test(arguments: [0, 1, 4, 9, 12])
+    func dictionaryCompressionRoundTripsAndPaysOff(level: Int) throws {
+        let dictionary = try Self.dictionary(compressionLevel: level)
+        let (raw, stored) = try Self.roundTrip(compressingWith: dictionary, decodingWith: dictionary)
         // Small events compress well only against a dictionary: require at least 1.5x.
         #expect(Double(raw) / Double(stored) > 1.5, "ratio \(Double(raw) / Double(stored))")
+    }
+
+    /// LZ4 HC writes the same block format: a reader that never compresses with HC decodes it,
+    /// and it takes fewer bytes than the fast compressor.
+    @Test func highCompressionIsTheSameFormatAndSmaller() throws {
+        let fast = try Self.dictionary(compressionLevel: 0)
+        let high = try Self.dictionary(compressionLevel: 4)
+        let (_, fastBytes) = try Self.roundTrip(compressingWith: fast, decodingWith: fast)
+        let (_, highBytes) = try Self.roundTrip(compressingWith: high, decodingWith: fast)
+        #expect(highBytes < fastBytes, "HC \(highBytes) B, fast \(fastBytes) B")
+    }
+
+    /// HC working states are pooled: concurrent compressions must not share one.
+    @Test func highCompressionFromManyTasksAtOnce() async throws {
+        let dictionary = try Self.dictionary(compressionLevel: 4)
+        let bodies = try (0..<64).map { index in
+            var factory = EventFactory(seed: UInt64(index))
+            return try CanonicalJSON.encode(
+                EventBody(factory.message(), stream: .test(3), recordedAt: .init(microsecondsSinceEpoch: 9)))
+        }
+        let mismatches = await withTaskGroup(of: Int.self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    var wrong = 0
+                    for round in 0..<20 {
+                        let canonical = bodies[(worker * 7 + round) % bodies.count]
+                        let (codec, blob) = BodyCodec.encode(canonical, dictionary: dictionary)
+                        let decoded = try? blob.withUnsafeBytes { bytes in
+                            try BodyCodec.decode(codec: codec, blob: bytes, dictionary: dictionary, position: nil)
+                        }
+                        if decoded != canonical { wrong += 1 }
+                    }
+                    return wrong
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(mismatches == 0)
     }
 
     @Test func incompressibleBodiesAreStoredRaw() throws {

@@ -41,7 +41,7 @@ extension EventStore {
     private func makeDictionary(onlyIfNone: Bool) async throws -> Int64? {
         let createdAt = configuration.clock()
         let made = try await writeMapped("could not store a new dictionary") { db -> LZ4Dictionary? in
-            if onlyIfNone, let existing = try DictionaryCache.fetchAll(db).last {
+            if onlyIfNone, let existing = try DictionaryCache.fetchAll(db, compressionLevel: self.configuration.compressionLevel).last {
                 return existing  // another process made one first
             }
             let content = try self.sampleDictionaryContent(db)
@@ -50,7 +50,7 @@ extension EventStore {
             try db.execute(
                 sql: "INSERT INTO dictionaries(id, created_at, content) VALUES (?, ?, ?)",
                 arguments: [id, createdAt.microsecondsSinceEpoch, Data(content)])
-            return LZ4Dictionary(id: id, content: content)
+            return LZ4Dictionary(id: id, content: content, compressionLevel: self.configuration.compressionLevel)
         }
         guard let made else { return nil }
         dictionaries.install(made)

@@ -70,7 +70,7 @@ public final class EventStore: Sendable {
                         throw EventStoreError(code: .unknownFormat, message: "\(path) is not a ticketlog log (it is empty)")
                     }
                     let head = try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0
-                    return (head, try DictionaryCache.fetchAll(db))
+                    return (head, try DictionaryCache.fetchAll(db, compressionLevel: configuration.compressionLevel))
                 }
             } else {
                 // Set on the writer connection after opening: GRDB's WAL set-up picks NORMAL,
@@ -91,13 +91,13 @@ public final class EventStore: Sendable {
                     try Self.prepareProjections(db)
                     try Self.prepareSyncState(db)
                     let head = try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0
-                    return (head, try DictionaryCache.fetchAll(db))
+                    return (head, try DictionaryCache.fetchAll(db, compressionLevel: configuration.compressionLevel))
                 }
             }
         } catch {
             throw Self.openError(error, path: path)
         }
-        dictionaries = DictionaryCache(stored)
+        dictionaries = DictionaryCache(stored, compressionLevel: configuration.compressionLevel)
         notifier = CommitNotifier(head: head)
         // Projections new in this build, or whose version changed, catch up before first use.
         do {

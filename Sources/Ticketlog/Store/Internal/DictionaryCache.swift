@@ -11,8 +11,11 @@ final class DictionaryCache: Sendable {
     }
 
     private let state: Mutex<State>
+    /// The compression level of every dictionary this cache makes (``LZ4Dictionary``).
+    let compressionLevel: Int
 
-    init(_ dictionaries: [LZ4Dictionary]) {
+    init(_ dictionaries: [LZ4Dictionary], compressionLevel: Int) {
+        self.compressionLevel = compressionLevel
         let byID = Dictionary(uniqueKeysWithValues: dictionaries.map { ($0.id, $0) })
         state = Mutex(State(byID: byID, current: dictionaries.max { $0.id < $1.id }))
     }
@@ -26,7 +29,7 @@ final class DictionaryCache: Sendable {
         guard let content = try Data.fetchOne(db, sql: "SELECT content FROM dictionaries WHERE id = ?", arguments: [id]),
             content.count <= LZ4Dictionary.maximumSize
         else { return nil }
-        let dictionary = LZ4Dictionary(id: id, content: Array(content))
+        let dictionary = LZ4Dictionary(id: id, content: Array(content), compressionLevel: compressionLevel)
         state.withLock { $0.byID[id] = dictionary }
         return dictionary
     }
@@ -39,11 +42,11 @@ final class DictionaryCache: Sendable {
         }
     }
 
-    static func fetchAll(_ db: Database) throws -> [LZ4Dictionary] {
+    static func fetchAll(_ db: Database, compressionLevel: Int) throws -> [LZ4Dictionary] {
         try Row.fetchAll(db, sql: "SELECT id, content FROM dictionaries ORDER BY id").compactMap { row in
             let content: Data = row["content"]
             guard content.count <= LZ4Dictionary.maximumSize else { return nil }
-            return LZ4Dictionary(id: row["id"], content: Array(content))
+            return LZ4Dictionary(id: row["id"], content: Array(content), compressionLevel: compressionLevel)
         }
     }
 }
