@@ -53,11 +53,14 @@ bench-venv:
 	  python3 -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install -q $(BENCH_PYTHON_TOOLS); }
 
 bench: deps bench-venv
+	@$(MAKE) --no-print-directory deps APT_PACKAGES=wrk
 	$(SWIFT) build -c release --product ticketlog-bench
+	$(SWIFT) build -c release --product ticketlog
 	mkdir -p .build-bench
 	$(CC) -O2 -o .build-bench/baseline Tools/Bench/baseline.c -lsqlite3
 	.build/release/ticketlog-bench --events $(BENCH_EVENTS) --baseline .build-bench/baseline \
-	  --python $(BENCH_VENV)/bin/python --work .build-bench/run
+	  --python $(BENCH_VENV)/bin/python --work .build-bench/run \
+	  --server .build/release/ticketlog --wrk $$(command -v wrk)
 
 bench-quick:
 	$(MAKE) bench BENCH_EVENTS=100000

@@ -56,6 +56,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Mirror the log to Stream when Stream credentials are set.")
     var sync = true
 
+    @Option(help: "Requests per second each caller may make, sustained (beyond the burst: 429); 0 turns the limit off.")
+    var rateLimit: Double = 20
+
+    @Option(help: "Requests each caller may make at once before the sustained rate applies.")
+    var rateBurst: Int = 100
+
+    func validate() throws {
+        if rateLimit < 0 { throw ValidationError("--rate-limit must be 0 (off) or more, not \(rateLimit)") }
+        if rateBurst < 1 { throw ValidationError("--rate-burst must be at least 1, not \(rateBurst)") }
+    }
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let secret = authSecret ?? environment["TICKETLOG_AUTH_SECRET"]
@@ -71,7 +82,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let configuration = TicketlogServer.Configuration(
             host: host, port: port, authSecret: secret ?? Self.developmentSecret, streamAPIKey: apiKey,
-            streamAPISecret: apiSecret)
+            streamAPISecret: apiSecret, rateLimit: rateLimit == 0 ? nil : (perSecond: rateLimit, burst: rateBurst))
         let streamConfigured = (streamAPIKey ?? environment["STREAM_API_KEY"]) != nil
             && (streamAPISecret ?? environment["STREAM_API_SECRET"]) != nil
         var driver: OutboxDriver?

@@ -19,7 +19,8 @@ struct BenchCommand: AsyncParsableCommand {
             --python: a Python with eventsourcing), then the engine: batched append (1000 per \
             transaction, NORMAL, projections inline), 16 concurrent single appends (FULL), \
             rebuild and export (each in a child process, for its peak RSS), append-to-subscriber \
-            latency. Prints a table and writes it to --out. `make bench` runs 1M events, \
+            latency, and with --server and --wrk `POST .../messages` over loopback (16 connections, \
+            FULL). Prints a table and writes it to --out. `make bench` runs 1M events, \
             `make bench-quick` 100k.
             """,
         subcommands: [],
@@ -46,6 +47,18 @@ struct BenchCommand: AsyncParsableCommand {
 
     @Option(help: "Events for the one-commit-per-event and concurrent FULL runs.")
     var singles = 20_000
+
+    @Option(help: "A release `ticketlog` executable, for the HTTP row (with --wrk); without it the row is skipped.")
+    var server = ""
+
+    @Option(help: "wrk, the HTTP load tool (Debian's `wrk`).")
+    var wrk = ""
+
+    @Option(help: "Seconds of HTTP load.")
+    var httpSeconds = 15
+
+    @Option(help: "LZ4 level of the batched append (0 fast, 1-12 HC); default: the engine's default.")
+    var compressionLevel: Int?
 
     @Option(help: ArgumentHelp("Run one measurement in this process and write its result to a file (used by the harness itself).", visibility: .hidden))
     var child: String?
@@ -85,7 +98,7 @@ struct BenchCommand: AsyncParsableCommand {
 
         step("ticketlog: batched append (1000 per transaction, NORMAL, projections inline)")
         let log = path("ticketlog.sqlite")
-        report.batched = try await Measurements.batchedAppend(events: events, path: log)
+        report.batched = try await Measurements.batchedAppend(events: events, path: log, compressionLevel: compressionLevel)
         report.eventBytes = try await Measurements.eventBytes(path: log)
         step("ticketlog: 16 concurrent single appends (FULL, \(singles) events)")
         report.concurrent = try await Measurements.concurrentSingles(events: singles, path: path("concurrent.sqlite"))
@@ -95,6 +108,12 @@ struct BenchCommand: AsyncParsableCommand {
         report.export = try Child.measure(["--child", "export", "--database", log], events: events, work: work)
         step("ticketlog: append → subscriber latency (5,000 appends, NORMAL)")
         report.latency = try await Measurements.subscriberLatency(events: 5_000, path: path("latency.sqlite"))
+        if !server.isEmpty, !wrk.isEmpty {
+            step("ticketlog serve: POST .../messages under wrk (16 connections, \(httpSeconds) s, FULL)")
+            report.http = try await HTTPLoad.measure(server: server, wrk: wrk, work: work, seconds: httpSeconds)
+        } else {
+            step("HTTP row skipped: pass --server and --wrk (`make bench` does)")
+        }
 
         let table = report.markdown()
         print("\n" + table)
@@ -117,7 +136,7 @@ struct BenchCommand: AsyncParsableCommand {
             try await store!.rebuildProjections()
         case "append":
             // For profiling: `perf record ticketlog-bench --child append --database X --events N`.
-            let rate = try await Measurements.batchedAppend(events: events, path: database)
+            let rate = try await Measurements.batchedAppend(events: events, path: database, compressionLevel: compressionLevel)
             print(String(format: "%.0f events/s", rate.perSecond))
         case "concurrent":
             // For profiling: `perf record ticketlog-bench --child concurrent --database X --events N`.

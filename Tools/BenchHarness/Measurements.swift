@@ -46,8 +46,9 @@ enum Measurements {
 
     /// Appends the corpus 1000 events per append (one transaction each), NORMAL, projections
     /// inline. Only the appends are timed (generating the events is not).
-    static func batchedAppend(events: Int, path: String) async throws -> Rate {
+    static func batchedAppend(events: Int, path: String, compressionLevel: Int? = nil) async throws -> Rate {
         var configuration = EventStore.Configuration()
+        if let compressionLevel { configuration.compressionLevel = compressionLevel }
         configuration.durability = .normal
         let store = try EventStore(path: path, configuration: configuration)
         let tenth = max(1, events / 10)

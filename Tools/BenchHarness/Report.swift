@@ -14,6 +14,7 @@ struct Report {
     var rebuild: (rate: Rate, peakRSSBytes: Int) = (Rate(events: 0, seconds: 0), 0)
     var export: (rate: Rate, peakRSSBytes: Int) = (Rate(events: 0, seconds: 0), 0)
     var latency: (p50: Double, p99: Double) = (0, 0)
+    var http: HTTPLoad.Result?
 
     func markdown() -> String {
         func rate(_ value: Double?) -> String { value.map { String(format: "%.0f", $0) } ?? "–" }
@@ -39,6 +40,16 @@ struct Report {
         lines.append("| raw event JSON | | | | \(rawJSONBytes / max(1, events)) | |")
         lines.append("")
         lines.append("Append → subscriber latency (5,000 single appends, NORMAL): p50 \(String(format: "%.2f", latency.p50)) ms, p99 \(String(format: "%.2f", latency.p99)) ms.")
+        lines.append("")
+        if let http {
+            let errors = http.socketErrors.map { "; \($0)" } ?? ""
+            lines.append(
+                "HTTP `POST /api/chat/tickets/{id}/messages` (release `ticketlog serve`, FULL, wrk \(http.connections) connections, \(http.seconds) s, 100 tickets): "
+                    + "\(rate(http.requestsPerSecond)) requests/s, latency p50 \(http.p50) p99 \(http.p99); "
+                    + "\(http.responses) responses, \(http.failures) not 2xx\(errors); \(http.appended) messages in the log.")
+        } else {
+            lines.append("HTTP `POST .../messages`: not measured (no --server/--wrk).")
+        }
         lines.append("")
         let targets: [(String, Double, Double, Bool)] = [
             ("1a batched append ≥ 3.0× C-as-briefed", ratio(batched.perSecond, cBriefed["rate"]), 3.0, true),

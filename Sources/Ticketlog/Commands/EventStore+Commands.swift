@@ -61,18 +61,19 @@ extension EventStore {
         }
         return try await read { db in
             guard let ticket = try Row.fetchOne(
-                db,
-                sql: "SELECT s.key, s.version, t.status, t.agent FROM streams s LEFT JOIN ticket_summaries t ON t.stream = s.key WHERE s.name = ?",
+                db.cachedStatement(
+                    sql: "SELECT s.key, s.version, t.status, t.agent FROM streams s LEFT JOIN ticket_summaries t ON t.stream = s.key WHERE s.name = ?"),
                 arguments: [stream.rawValue])
             else { return CommandFacts(version: 0, status: "open", agent: nil, isMember: false, message: nil) }
             let key: Int64 = ticket[0]
             var facts = CommandFacts(version: ticket[1], status: ticket[2] ?? "open", agent: ticket[3], isMember: false, message: nil)
             if let user {
                 facts.isMember = try Bool.fetchOne(
-                    db, sql: "SELECT EXISTS (SELECT 1 FROM members WHERE stream = ? AND user = ?)", arguments: [key, user]) ?? false
+                    db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM members WHERE stream = ? AND user = ?)"),
+                    arguments: [key, user]) ?? false
             }
             if let messageID, let row = try Row.fetchOne(
-                db, sql: "SELECT author, deleted_at IS NOT NULL FROM messages WHERE stream = ? AND message_id = ?",
+                db.cachedStatement(sql: "SELECT author, deleted_at IS NOT NULL FROM messages WHERE stream = ? AND message_id = ?"),
                 arguments: [key, messageID])
             {
                 facts.message = (author: row[0], deleted: row[1])

@@ -41,7 +41,7 @@ extension EventStore {
     /// The current version of `stream`; 0 when it does not exist.
     public func version(of stream: StreamID) async throws -> Int64 {
         try await read { db in
-            try Int64.fetchOne(db, sql: "SELECT version FROM streams WHERE name = ?", arguments: [stream.rawValue]) ?? 0
+            try Int64.fetchOne(db.cachedStatement(sql: "SELECT version FROM streams WHERE name = ?"), arguments: [stream.rawValue]) ?? 0
         }
     }
 

@@ -5,7 +5,7 @@ extension EventStore {
     /// The summary of `stream`; `nil` when it has no events.
     public func ticketSummary(_ stream: StreamID) async throws -> TicketSummary? {
         try await read { db in
-            try Row.fetchOne(db, sql: Self.summarySQL + " WHERE t.name = ?", arguments: [stream.rawValue])
+            try Row.fetchOne(db.cachedStatement(sql: Self.summarySQL + " WHERE t.name = ?"), arguments: [stream.rawValue])
                 .map(Self.summary)
         }
     }
@@ -111,12 +111,12 @@ extension EventStore {
     public func message(_ messageID: String, in stream: StreamID) async throws -> TicketState.Message? {
         try await read { db in
             try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT m.message_id, m.position, m.author, m.author_role, m.text, m.attachments, m.posted_at,
-                           m.edited_at, m.edits, m.deleted_at
-                    FROM messages m JOIN streams s ON s.key = m.stream WHERE s.name = ? AND m.message_id = ?
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT m.message_id, m.position, m.author, m.author_role, m.text, m.attachments, m.posted_at,
+                               m.edited_at, m.edits, m.deleted_at
+                        FROM messages m JOIN streams s ON s.key = m.stream WHERE s.name = ? AND m.message_id = ?
+                        """),
                 arguments: [stream.rawValue, messageID]
             ).map(Self.message)
         }
