@@ -5,7 +5,7 @@ DATABASE ?= ticketlog.sqlite
 APT_PACKAGES := liblz4-dev zlib1g-dev libsqlite3-dev sqlite3 pkg-config curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps venv build run test bench bench-quick bench-venv format clean
+.PHONY: deps venv build run test bench bench-quick bench-venv soak format clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -64,6 +64,15 @@ bench: deps bench-venv
 
 bench-quick:
 	$(MAKE) bench BENCH_EVENTS=100000
+
+# Reliability, long form (issue 7): the release crash test, SOAK_KILLS times. `make test` runs
+# the short form (5 kills).
+SOAK_KILLS ?= 50
+
+soak: deps
+	$(SWIFT) build -c release --product ticketlog-crashtest
+	mkdir -p .build-soak
+	.build/release/ticketlog-crashtest run --database .build-soak/crash.sqlite --kills $(SOAK_KILLS)
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Tools Package.swift

@@ -129,12 +129,22 @@ let package = Package(
             ],
             path: "Tools/BenchHarness"
         ),
+        // Crash safety (issue 7): a writer killed with SIGKILL at random moments, checked after
+        // each restart.
+        .executableTarget(
+            name: "ticketlog-crashtest",
+            dependencies: [
+                "Synthetic", "Ticketlog",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/CrashTest"
+        ),
         .testTarget(
             name: "TicketlogTests",
             // `ticketlog` so that the CLI is built before its end-to-end tests run it.
             dependencies: [
                 "Ticketlog", "TicketlogServer", "StreamChatSync", "StreamChatEmulator", "Synthetic", "ticketlog",
-                "ticketlog-generate", "stream-emulator",
+                "ticketlog-generate", "stream-emulator", "ticketlog-crashtest",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ]

@@ -9,6 +9,12 @@ enum Terminal {
 
     static var isInteractive: Bool { isatty(STDERR_FILENO) == 1 }
 
+    /// A line saying what a long step is doing, on stderr when it is a terminal.
+    static func status(_ message: String) {
+        guard isInteractive else { return }
+        FileHandle.standardError.write(Data("\(message)\n".utf8))
+    }
+
     static func progress(label: String) -> Progress {
         Progress(label: label, enabled: isInteractive)
     }

@@ -25,6 +25,30 @@ import Testing
         }
     }
 
+    @Test func verifyWithProjectionsComparesThemWithARebuild() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("projections.sqlite")
+        #expect(try Self.run("demo", "--database", path, "--durability", "normal").status == 0)
+        let ok = try Self.run("verify", "--database", path, "--projections")
+        #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+        #expect(ok.stdout.contains("projection table messages: OK"), "\(ok.stdout)")
+
+        try sqlite3(path, "UPDATE ticket_summaries SET status = 'closed'")
+        let differs = try Self.run("verify", "--database", path, "--projections")
+        #expect(differs.status == 1)
+        #expect(differs.stdout.hasPrefix("OK: 14 events"), "the events themselves are intact")
+        #expect(differs.stdout.contains("PROJECTION DIFFERS: ticket_summaries"), "\(differs.stdout)")
+        #expect(differs.stdout.contains("projection table messages: OK"))
+
+        let json = try Self.run("verify", "--database", path, "--projections", "--json")
+        #expect(json.status == 1)
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(object?["ok"] as? Bool == true)
+        let tables = (object?["projections"] as? [String: Any])?["tables"] as? [[String: Any]] ?? []
+        #expect(tables.first { $0["name"] as? String == "ticket_summaries" }?["matches"] as? Bool == false)
+        #expect(tables.first { $0["name"] as? String == "messages" }?["matches"] as? Bool == true)
+    }
+
     @Test func demoThenVerifyThenTamperThenVerify() throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("demo.sqlite")

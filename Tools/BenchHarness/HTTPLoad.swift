@@ -36,7 +36,7 @@ enum HTTPLoad {
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let port = try freePort()
         let serverLog = path("http-server.log")
-        FileManager.default.createFile(atPath: serverLog, contents: nil)
+        _ = FileManager.default.createFile(atPath: serverLog, contents: nil)
         let serve = Process()
         serve.executableURL = URL(fileURLWithPath: server)
         serve.arguments = [

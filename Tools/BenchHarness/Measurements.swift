@@ -22,7 +22,7 @@ enum Measurements {
     /// Writes the corpus for the baselines, one event per line (stream, version, type, the
     /// event's JSON as `ticketlog export` writes it); returns the JSON bytes.
     static func writeCorpus(events: Int, to path: String) throws -> Int {
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         guard let file = FileHandle(forWritingAtPath: path) else { throw BenchError("cannot write \(path)") }
         defer { try? file.close() }
         var versions: [StreamID: Int] = [:]

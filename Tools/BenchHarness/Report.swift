@@ -66,7 +66,7 @@ struct Report {
         lines.append("|---|---:|---:|:---:|")
         for (name, value, goal, atLeast) in targets {
             let holds = atLeast ? value >= goal : value <= goal
-            lines.append("| \(name) | \(String(format: "%.2f", value)) | \(atLeast ? "≥" : "≤") \(String(format: "%g", goal)) | \(holds ? "yes" : "**no**") |")
+            lines.append("| \(name) | \(String(format: "%.3f", value)) | \(atLeast ? "≥" : "≤") \(String(format: "%g", goal)) | \(holds ? "yes" : "**no**") |")
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -1,0 +1,126 @@
+import Crypto
+import Foundation
+import GRDB
+
+/// What ``EventStore/checkProjections(temporaryDirectory:)`` found: each projection table as the
+/// log holds it, against the same table rebuilt from the events.
+public struct ProjectionCheck: Sendable, Encodable {
+    public struct Table: Sendable, Encodable {
+        public var name: String
+        /// Rows of the table as the log holds it, and after a rebuild from the events.
+        public var rows: Int64
+        public var rebuiltRows: Int64
+        /// Whether every row is the same (SHA-256 over all rows in column order).
+        public var matches: Bool
+    }
+
+    public struct Projection: Sendable, Encodable {
+        public var name: String
+        /// The last position the projection had applied; equal to `headPosition` when current.
+        public var checkpoint: Int64
+    }
+
+    /// The head of the snapshot the check ran on.
+    public var headPosition: Int64
+    public var projections: [Projection]
+    public var tables: [Table]
+
+    /// Every projection is current and every table equals its rebuild.
+    public var holds: Bool {
+        projections.allSatisfy { $0.checkpoint == headPosition } && tables.allSatisfy(\.matches)
+    }
+}
+
+extension EventStore {
+    /// Checks that the projections are what the events say they should be: takes a consistent
+    /// copy of the file (`VACUUM INTO`), rebuilds every projection of the copy from its events,
+    /// and compares each projection table row by row with the table as it was. The log itself is
+    /// not changed, and appends may continue meanwhile (the check is of the log as of its start).
+    ///
+    /// Costs a copy of the file and a full rebuild (about a minute per million events), in
+    /// `temporaryDirectory` (default: the system's), removed afterwards.
+    public func checkProjections(temporaryDirectory: URL? = nil) async throws -> ProjectionCheck {
+        let directory = temporaryDirectory ?? FileManager.default.temporaryDirectory
+        let copy = directory.appendingPathComponent("ticketlog-projection-check-\(UUID().uuidString).sqlite").path
+        defer {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: copy + suffix) }
+        }
+        do {
+            // VACUUM refuses to run inside a transaction, which `read` would open; the copy is
+            // one consistent snapshot all the same.
+            try await writer.unsafeRead { db in try db.execute(sql: "VACUUM INTO ?", arguments: [copy]) }
+        } catch {
+            throw Self.mapStorageError(error, "could not copy the log to \(copy) for the projection check")
+        }
+
+        let before: (head: Int64, projections: [ProjectionCheck.Projection], digests: [String: TableDigest])
+        do {
+            let queue = try DatabaseQueue(path: copy)
+            before = try await queue.read { db in
+                let checkpoints = try ProjectionCheckpoints.fetchAll(db)
+                return (
+                    try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0,
+                    Self.projections.map { .init(name: $0.name, checkpoint: checkpoints[$0.name]?.position ?? 0) },
+                    try Self.projectionDigests(db)
+                )
+            }
+            try queue.close()
+        } catch {
+            throw Self.mapStorageError(error, "could not read the copy \(copy)")
+        }
+
+        var configuration = EventStore.Configuration()
+        configuration.durability = .normal
+        configuration.dictionaryTrainingThreshold = nil
+        let rebuilt = try EventStore(path: copy, configuration: configuration, logger: logger)
+        try await rebuilt.rebuildProjections()
+        let after = try await rebuilt.read { db in try Self.projectionDigests(db) }
+
+        let tables = Self.projections.flatMap(\.tables).map { name in
+            let old = before.digests[name] ?? TableDigest(rows: 0, hash: [])
+            let new = after[name] ?? TableDigest(rows: 0, hash: [])
+            return ProjectionCheck.Table(name: name, rows: old.rows, rebuiltRows: new.rows, matches: old == new)
+        }
+        return ProjectionCheck(headPosition: before.head, projections: before.projections, tables: tables)
+    }
+
+    struct TableDigest: Equatable {
+        var rows: Int64
+        var hash: [UInt8]
+    }
+
+    /// SHA-256 over every row of every projection table, rows in the order of all their columns.
+    private static func projectionDigests(_ db: Database) throws -> [String: TableDigest] {
+        var digests: [String: TableDigest] = [:]
+        for table in projections.flatMap(\.tables) {
+            let columns = try db.columns(in: table).count
+            let order = (1...max(1, columns)).map(String.init).joined(separator: ", ")
+            var hasher = SHA256()
+            var rows: Int64 = 0
+            let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM \(table.quotedDatabaseIdentifier) ORDER BY \(order)")
+            while let row = try cursor.next() {
+                rows += 1
+                for value in row.databaseValues { hash(value, into: &hasher) }
+            }
+            digests[table] = TableDigest(rows: rows, hash: Array(hasher.finalize()))
+        }
+        return digests
+    }
+
+    /// Each value with its storage class and length, so that no two rows hash alike by accident.
+    private static func hash(_ value: DatabaseValue, into hasher: inout SHA256) {
+        func put(_ tag: UInt8, _ bytes: some Collection<UInt8>) {
+            var header = [tag]
+            withUnsafeBytes(of: UInt64(bytes.count).littleEndian) { header += $0 }
+            hasher.update(data: header)
+            hasher.update(data: Array(bytes))
+        }
+        switch value.storage {
+        case .null: put(0, [])
+        case .int64(let int): withUnsafeBytes(of: int.littleEndian) { put(1, Array($0)) }
+        case .double(let double): withUnsafeBytes(of: double.bitPattern.littleEndian) { put(2, Array($0)) }
+        case .string(let string): put(3, Array(string.utf8))
+        case .blob(let data): put(4, data)
+        }
+    }
+}
