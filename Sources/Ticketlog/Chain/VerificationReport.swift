@@ -1,4 +1,4 @@
-/// What ``EventStore/verify(progress:)`` found.
+/// What ``EventStore/verify(anchor:progress:)`` found.
 public struct VerificationReport: Sendable {
     /// The first problem, by position. `nil` when the whole log checks out.
     public var failure: VerificationFailure?
@@ -14,6 +14,35 @@ public struct VerificationReport: Sendable {
     public var isValid: Bool { failure == nil }
 }
 
+/// A position and its chain hash recorded outside the file (a daily note, a published digest, an
+/// acknowledgement): ``EventStore/verify(anchor:progress:)`` checks that the log still reaches it
+/// with the same hash. Without one, a log cut back to an earlier, consistent state — a `-wal` file
+/// deleted after a crash, an old backup put in its place — verifies as that earlier state.
+public struct ChainAnchor: Hashable, Sendable, CustomStringConvertible {
+    public var position: Int64
+    public var hash: [UInt8]
+
+    public init(position: Int64, hash: [UInt8]) {
+        self.position = position
+        self.hash = hash
+    }
+
+    /// `POSITION:HASH`, the hash as 64 hex digits (what `verify` prints as the head).
+    public init?(_ text: String) {
+        let parts = text.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2, let position = Int64(parts[0]), position > 0, parts[1].count == 64 else { return nil }
+        var hash: [UInt8] = []
+        var digits = parts[1].makeIterator()
+        while let high = digits.next(), let low = digits.next() {
+            guard let byte = UInt8(String([high, low]), radix: 16) else { return nil }
+            hash.append(byte)
+        }
+        self.init(position: position, hash: hash)
+    }
+
+    public var description: String { "\(position):\(hash.hexString)" }
+}
+
 /// The first place where the log is not what was written.
 public struct VerificationFailure: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Kind: String, Hashable, Sendable {
@@ -25,6 +54,9 @@ public struct VerificationFailure: Error, Hashable, Sendable, CustomStringConver
         case reordered
         /// An event cannot be decoded: bad compression, bad JSON, unknown dictionary.
         case undecodable
+        /// The file itself is damaged: SQLite cannot read the events' pages past this position
+        /// (a damaged page, a truncated file).
+        case damaged
     }
 
     public var position: Int64

@@ -1,3 +1,5 @@
+import GRDB
+
 /// An error from the event log: a rejected append, a damaged file or a failing disk.
 ///
 /// Each error has a ``code`` for programs and a ``message`` for people. Categories stay apart so
@@ -71,6 +73,23 @@ public struct EventStoreError: Error, Sendable, CustomStringConvertible {
 extension EventStoreError {
     static func corrupt(_ message: String, position: Int64?, cause: (any Error)? = nil) -> EventStoreError {
         EventStoreError(code: .corruptRecord, message: message, position: position, cause: cause)
+    }
+
+    /// A ``Code/storageFailure``: `message`, and what SQLite said in words a person can act on.
+    static func storage(_ message: String, cause: any Error) -> EventStoreError {
+        guard let database = cause as? DatabaseError else {
+            return EventStoreError(code: .storageFailure, message: message, cause: cause)
+        }
+        let detail = database.message ?? "SQLite error \(database.extendedResultCode.rawValue)"
+        let reason = switch database.resultCode {
+        case .SQLITE_FULL: "the disk is full"
+        case .SQLITE_IOERR: "the disk refused a read or write (\(detail))"
+        case .SQLITE_READONLY: "the file is read-only"
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB: "the file is damaged (\(detail))"
+        case .SQLITE_BUSY, .SQLITE_LOCKED: "another process holds a lock on the file"
+        default: detail
+        }
+        return EventStoreError(code: .storageFailure, message: "\(message): \(reason)", cause: cause)
     }
 
     static func invalid(_ message: String) -> EventStoreError {

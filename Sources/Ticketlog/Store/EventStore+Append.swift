@@ -53,7 +53,7 @@ extension EventStore {
     }
 
     private static func storeError(_ error: any Error) -> EventStoreError {
-        error as? EventStoreError ?? EventStoreError(code: .storageFailure, message: "the append failed", cause: error)
+        error as? EventStoreError ?? .storage("the append failed", cause: error)
     }
 
     func prepare(_ events: [ProposedEvent], stream: StreamID, expectedVersion: ExpectedVersion) throws -> PreparedAppend {
@@ -153,7 +153,7 @@ extension EventStore {
                 return (results, head.position)
             }
         } catch {
-            let failure = EventStoreError(code: .storageFailure, message: "the append could not be committed", cause: error)
+            let failure = EventStoreError.storage("the append could not be committed", cause: error)
             logger.error("Append transaction failed", metadata: ["ticketlog.error": "\(error)"])
             return requests.map { _ in .failure(failure) }
         }

@@ -65,7 +65,7 @@ extension EventStore {
     static func mapStorageError(_ error: any Error, _ message: String) -> any Error {
         switch error {
         case is EventStoreError, is CancellationError: error
-        default: EventStoreError(code: .storageFailure, message: message, cause: error)
+        default: EventStoreError.storage(message, cause: error)
         }
     }
 

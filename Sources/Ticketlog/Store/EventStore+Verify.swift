@@ -9,16 +9,22 @@ extension EventStore {
     /// Runs on one read snapshot, so appends may continue meanwhile; it checks the log as of
     /// its start.
     ///
-    /// - Parameter progress: called every few thousand events.
-    public func verify(progress: (@Sendable (VerificationProgress) -> Void)? = nil) async throws -> VerificationReport {
+    /// - Parameters:
+    ///   - anchor: a position and hash recorded earlier outside the file; the log must still
+    ///     reach that position with that hash (``VerificationFailure/Kind/missing`` when it ends
+    ///     before, ``VerificationFailure/Kind/edited`` when the chain there differs).
+    ///   - progress: called every few thousand events.
+    public func verify(
+        anchor: ChainAnchor? = nil, progress: (@Sendable (VerificationProgress) -> Void)? = nil
+    ) async throws -> VerificationReport {
         try await read { db in
-            var verifier = ChainVerifier(store: self, db: db, progress: progress)
+            var verifier = ChainVerifier(store: self, db: db, anchor: anchor, progress: progress)
             return try verifier.run()
         }
     }
 }
 
-/// One pass of ``EventStore/verify(progress:)`` over a read snapshot.
+/// One pass of ``EventStore/verify(anchor:progress:)`` over a read snapshot.
 private struct ChainVerifier {
     /// How far ahead to look for the event that belongs at a broken position.
     static let reorderWindow = 1_000
@@ -26,18 +32,42 @@ private struct ChainVerifier {
 
     let store: EventStore
     let db: Database
+    let anchor: ChainAnchor?
     let progress: (@Sendable (VerificationProgress) -> Void)?
 
     private var streamNames: [Int64: String] = [:]
     private var streamVersions: [Int64: Int64] = [:]
 
-    init(store: EventStore, db: Database, progress: (@Sendable (VerificationProgress) -> Void)?) {
+    init(store: EventStore, db: Database, anchor: ChainAnchor?, progress: (@Sendable (VerificationProgress) -> Void)?) {
         self.store = store
         self.db = db
+        self.anchor = anchor
         self.progress = progress
     }
 
+    /// The last position read and checked, for a report on a file SQLite stops reading.
+    private var reached: (position: Int64, hash: [UInt8], verified: Int64) = (0, HashChain.genesis, 0)
+
     mutating func run() throws -> VerificationReport {
+        do {
+            return try scan()
+        } catch let error as DatabaseError where Self.isDamage(error) {
+            return VerificationReport(
+                failure: VerificationFailure(
+                    position: reached.position + 1, kind: .damaged,
+                    detail: "SQLite cannot read the log past position \(reached.position): \(error.message ?? "\(error.resultCode)")"
+                        + " (SQLite error \(error.extendedResultCode.rawValue))"),
+                eventsVerified: reached.verified, headPosition: reached.position, headHash: reached.hash.hexString,
+                warnings: [])
+        }
+    }
+
+    /// Errors that mean the file's pages are damaged, not that the query or the caller is wrong.
+    static func isDamage(_ error: DatabaseError) -> Bool {
+        [.SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_IOERR, .SQLITE_FORMAT, .SQLITE_RANGE].contains(error.resultCode)
+    }
+
+    private mutating func scan() throws -> VerificationReport {
         streamNames = Dictionary(
             uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT key, name FROM streams").map { ($0[0], $0[1]) })
         let total = try Int64.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0
@@ -58,9 +88,17 @@ private struct ChainVerifier {
                 report.failure = failure
                 return report
             }
+            if let anchor, anchor.position == stored.position, anchor.hash != stored.hash {
+                report.failure = VerificationFailure(
+                    position: stored.position, kind: .edited,
+                    detail: "the chain at position \(stored.position) is \(stored.hash.hexString), but it was anchored as "
+                        + "\(anchor.hash.hexString): the log was rewritten up to here")
+                return report
+            }
             previous = stored.hash
             expected = stored.position + 1
             report.eventsVerified += 1
+            reached = (stored.position, stored.hash, report.eventsVerified)
             report.headPosition = stored.position
             report.headHash = stored.hash.hexString
             if report.eventsVerified % Self.progressInterval == 0 {
@@ -69,6 +107,14 @@ private struct ChainVerifier {
         }
         progress?(VerificationProgress(eventsChecked: report.eventsVerified, totalEvents: total))
         report.failure = try checkHead(last: report.headPosition, lastHash: previous)
+        if report.failure == nil, let anchor, anchor.position > report.headPosition {
+            let gone = anchor.position == report.headPosition + 1
+                ? "position \(anchor.position) is" : "positions \(report.headPosition + 1)-\(anchor.position) are"
+            report.failure = VerificationFailure(
+                position: report.headPosition + 1, kind: .missing,
+                detail: "the log ends at position \(report.headPosition), but it was anchored at position \(anchor.position): "
+                    + "\(gone) gone (a -wal file deleted after a crash, or an older copy of the file, loses the commits after it)")
+        }
         if report.failure == nil { report.warnings += try streamVersionMismatches() }
         return report
     }

@@ -135,7 +135,18 @@ public final class EventStore: Sendable {
             return EventStoreError(
                 code: .unknownFormat, message: "\(path) is not a ticketlog log (not an SQLite database)", cause: error)
         }
-        return EventStoreError(code: .storageFailure, message: "cannot open the log at \(path)", cause: error)
+        let manager = FileManager.default
+        let directory = (path as NSString).deletingLastPathComponent
+        if manager.fileExists(atPath: path)
+            && (!manager.isWritableFile(atPath: path) || !manager.isWritableFile(atPath: directory.isEmpty ? "." : directory))
+        {
+            return EventStoreError(
+                code: .storageFailure,
+                message: "cannot open the log at \(path) for writing: the file or its directory is read-only "
+                    + "(commands that only read — verify, read, stats — still work)",
+                cause: error)
+        }
+        return .storage("cannot open the log at \(path)", cause: error)
     }
 
     var committer: GroupCommitter<PreparedAppend, AppendResult> {

@@ -86,6 +86,8 @@ struct ProcessOutput {
     var status: Int32
     var stdout: String
     var stderr: String
+    /// The process was killed by a signal (a crash: SIGSEGV, SIGILL from a Swift trap, SIGABRT).
+    var crashed = false
 }
 
 /// Runs `executable` with `arguments` to completion, capturing both output streams.
@@ -104,7 +106,7 @@ func runProcess(_ executable: URL, _ arguments: [String]) throws -> ProcessOutpu
     process.waitUntilExit()
     return ProcessOutput(
         status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-        stderr: String(decoding: stderr, as: UTF8.self))
+        stderr: String(decoding: stderr, as: UTF8.self), crashed: process.terminationReason == .uncaughtSignal)
 }
 
 /// Runs the `sqlite3` command-line shell on `path` with `sql`, as someone tampering with the file would.
