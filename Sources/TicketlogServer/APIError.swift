@@ -108,8 +108,22 @@ extension Request {
             throw APIError(
                 .contentTooLarge, code: "too_large", "the request body is larger than \(context.maxUploadSize) bytes")
         }
-        if let contentType = headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
-            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "send the body as application/json")
+        let contentType = headers[.contentType]?.lowercased() ?? ""
+        guard contentType.hasPrefix("application/json") else {
+            throw APIError(
+                .unsupportedMediaType, code: "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json"
+                    + (contentType.isEmpty ? " (the request has no Content-Type)" : ", not \(contentType.prefix(100))"))
+        }
+        if let charset = contentType.split(separator: ";").dropFirst().first(where: { $0.contains("charset=") }),
+            !["utf-8", "utf8"].contains(charset.split(separator: "=").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "")
+        {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "JSON must be UTF-8, not \(charset.trimmingCharacters(in: .whitespaces))")
+        }
+        // JSON is UTF-8 and never holds a raw NUL (JSONDecoder would otherwise guess UTF-16).
+        let bytes = buffer.readableBytesView
+        guard !bytes.contains(0), String(validating: bytes, as: UTF8.self) != nil else {
+            throw APIError(.badRequest, code: "bad_request", "malformed request body: not UTF-8 JSON")
         }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))

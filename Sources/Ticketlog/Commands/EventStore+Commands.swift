@@ -15,6 +15,9 @@ extension EventStore {
     public func execute(
         _ command: TicketCommand, on stream: StreamID, by actor: Actor, expectedVersion: Int64? = nil
     ) async throws -> CommandOutcome {
+        if let expectedVersion, expectedVersion < 0 {
+            throw EventStoreError.invalid("expected version \(expectedVersion) is negative")
+        }
         for attempt in 1...3 {
             let facts = try await commandFacts(command, stream: stream)
             if let expectedVersion, expectedVersion != facts.version {
@@ -117,6 +120,12 @@ extension EventStore {
         case .postMessage(let messageID, let text, let attachments):
             try requireText(messageID, "message id", limit: 255)
             try requireText(text, "text", limit: 10_000)
+            guard attachments.count <= 20 else { throw EventStoreError.invalid("a message carries at most 20 attachments") }
+            for attachment in attachments {
+                try requireText(attachment.kind, "attachment kind", limit: 50)
+                try requireLink(attachment.url, "attachment url")
+                if let title = attachment.title { try requireText(title, "attachment title", limit: 200) }
+            }
             guard facts.message == nil else {
                 throw EventStoreError(code: .versionConflict, message: "message \(messageID) exists already in \(stream)")
             }
@@ -150,16 +159,32 @@ extension EventStore {
         case .pushDeliverable(let deliverable):
             try requireText(deliverable.deliverableID, "deliverable id", limit: 255)
             try requireText(deliverable.title, "title", limit: 200)
-            try requireText(deliverable.url, "url", limit: 2_000)
+            try requireLink(deliverable.url, "url")
             try requireText(deliverable.kind, "kind", limit: 50)
             return [.deliverablePushed(deliverable)]
         }
     }
 
+    /// Not empty, at most `limit` characters, and no control characters but tab and line breaks
+    /// (a NUL or an escape sequence in a name or a message is an attack on whatever shows it).
     private static func requireText(_ text: String, _ field: String, limit: Int) throws(EventStoreError) {
         if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw EventStoreError.invalid("\(field) must not be empty")
         }
         if text.count > limit { throw EventStoreError.invalid("\(field) is longer than \(limit) characters") }
+        if let control = text.unicodeScalars.first(where: { $0.properties.generalCategory == .control && !"\t\n\r".unicodeScalars.contains($0) }) {
+            throw EventStoreError.invalid(
+                "\(field) contains the control character U+\(String(format: "%04X", control.value)); only tab and line breaks are allowed")
+        }
+    }
+
+    /// An absolute http or https URL with a host: what a dashboard may turn into a link.
+    private static func requireLink(_ text: String, _ field: String) throws(EventStoreError) {
+        try requireText(text, field, limit: 2_000)
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
+            url.host?.isEmpty == false
+        else {
+            throw EventStoreError.invalid("\(field) must be an absolute http or https URL, not '\(text.prefix(100))'")
+        }
     }
 }
