@@ -151,3 +151,21 @@ let package = Package(
         ),
     ]
 )
+
+// Fuzzing (issue 7): `make fuzz` builds with TICKETLOG_FUZZ=1 in `.build-fuzz`, with
+// `-sanitize=fuzzer,address -parse-as-library` on every Swift target, and runs these libFuzzer
+// targets (each defines `LLVMFuzzerTestOneInput`; libFuzzer provides `main`).
+if Context.environment["TICKETLOG_FUZZ"] == "1" {
+    package.targets += [
+        .executableTarget(name: "fuzz-event-decoder", dependencies: ["Ticketlog"], path: "Fuzz/EventDecoder"),
+        .executableTarget(name: "fuzz-webhook", dependencies: ["Ticketlog", "StreamChatSync"], path: "Fuzz/Webhook"),
+        .executableTarget(
+            name: "fuzz-http-request",
+            dependencies: [
+                "Ticketlog", "TicketlogServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Fuzz/HTTPRequest"),
+    ]
+}

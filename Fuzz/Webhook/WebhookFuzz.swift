@@ -1,0 +1,85 @@
+import Foundation
+import StreamChatSync
+import Ticketlog
+
+// libFuzzer target (issue 7): a Stream webhook delivery. Even first byte: the rest is signed with
+// the app secret, so parsing, translation and the append run on it; odd: the rest as received,
+// unsigned (gzip inflation and the signature check). The handler must answer with a result or an
+// EventStoreError — never crash or hang — and a refused delivery must append nothing.
+
+private let secret = "fuzz-stream-secret-of-at-least-32-bytes"
+
+private final class Fixture: @unchecked Sendable {
+    // @unchecked Sendable: libFuzzer calls the target from one thread, one input at a time.
+    var store: EventStore
+    var handler: WebhookHandler
+    var runs = 0
+
+    init() {
+        store = try! EventStore.inMemory()
+        handler = WebhookHandler(store: store, apiSecret: secret)
+    }
+
+    /// A fresh log every 500 inputs, so memory stays flat over long runs.
+    func next() -> (EventStore, WebhookHandler) {
+        runs += 1
+        if runs % 500 == 0 {
+            store = try! EventStore.inMemory()
+            handler = WebhookHandler(store: store, apiSecret: secret)
+        }
+        return (store, handler)
+    }
+}
+
+private let fixture = Fixture()
+
+/// Runs `body` to its end from libFuzzer's synchronous callback.
+private func block(_ body: @escaping @Sendable () async -> Void) {
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        await body()
+        done.signal()
+    }
+    done.wait()
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzWebhook(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+    let input = Array(UnsafeRawBufferPointer(start: start, count: count))
+    guard let selector = input.first else { return 0 }
+    let body = Array(input.dropFirst())
+    let signature = selector % 2 == 0 ? WebhookSignature.sign(body, secret: secret) : "00"
+    let (store, handler) = fixture.next()
+    block {
+        let before = (try? await store.headPosition()) ?? -1
+        do {
+            let result = try await handler.handle(body: body, signature: signature, webhookID: "fuzz")
+            if case .rejected = result, (try? await store.headPosition()) != before {
+                fatalError("a refused delivery appended events")
+            }
+        } catch is EventStoreError {
+            // A storage or validation error with a message: acceptable.
+        } catch {
+            fatalError("the handler threw something other than EventStoreError: \(error)")
+        }
+    }
+    return 0
+}
+
+// SwiftPM links an executable's entry point as `<module>_main`; this one hands over to
+// libFuzzer's driver (flags, corpus directories, -max_total_time…).
+@_silgen_name("LLVMFuzzerRunDriver")
+private func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+@_cdecl("fuzz_webhook_main")
+public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc
+    var argv = argv
+    return runFuzzerDriver(&argc, &argv) { data, size in
+        guard let data else { return 0 }
+        return fuzzWebhook(UnsafeRawPointer(data), size)
+    }
+}
