@@ -97,11 +97,16 @@ bench-quick:
 # Reliability, long form (issue 7): the release crash test, SOAK_KILLS times. `make test` runs
 # the short form (5 kills).
 SOAK_KILLS ?= 50
+SOAK_LOAD_SECONDS ?= 600
 
 soak: deps
 	$(SWIFT) build -c release --product ticketlog-crashtest
+	$(SWIFT) build -c release --product ticketlog-load
+	$(SWIFT) build -c release --product ticketlog
 	mkdir -p .build-soak
 	.build/release/ticketlog-crashtest run --database .build-soak/crash.sqlite --kills $(SOAK_KILLS)
+	.build/release/ticketlog-load --server .build/release/ticketlog --database .build-soak/load.sqlite \
+	  --duration $(SOAK_LOAD_SECONDS)
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=600
 
 format:

@@ -124,10 +124,22 @@ let package = Package(
         .executableTarget(
             name: "ticketlog-bench",
             dependencies: [
-                "Synthetic", "Ticketlog",
+                "Synthetic", "Ticketlog", "ToolSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/BenchHarness"
+        ),
+        // Starting `ticketlog serve` from outside, for the bench's HTTP row and the load test.
+        .target(name: "ToolSupport", path: "Tools/ToolSupport"),
+        // Mixed load on `ticketlog serve` (issue 7).
+        .executableTarget(
+            name: "ticketlog-load",
+            dependencies: [
+                "Ticketlog", "ToolSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/LoadTest"
         ),
         // Crash safety (issue 7): a writer killed with SIGKILL at random moments, checked after
         // each restart.
@@ -144,7 +156,7 @@ let package = Package(
             // `ticketlog` so that the CLI is built before its end-to-end tests run it.
             dependencies: [
                 "Ticketlog", "TicketlogServer", "StreamChatSync", "StreamChatEmulator", "Synthetic", "ticketlog",
-                "ticketlog-generate", "stream-emulator", "ticketlog-crashtest",
+                "ticketlog-generate", "stream-emulator", "ticketlog-crashtest", "ticketlog-load",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ]

@@ -1,9 +1,6 @@
 import Foundation
 import Ticketlog
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import ToolSupport
 
 /// `POST /api/chat/tickets/{id}/messages` over loopback: the release `ticketlog serve` (FULL
 /// durability, its default; rate limit off) under `wrk`, and a count of what reached the log.
@@ -32,31 +29,22 @@ enum HTTPLoad {
         try? FileManager.default.removeItem(atPath: database)
         try await openTickets(tickets, in: database)
 
-        let token = try run(server, ["token", "--subject", "bench", "--role", "admin", "--secret", secret])
+        let token = try LocalServer.run(server, ["token", "--subject", "bench", "--role", "admin", "--secret", secret])
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        let port = try freePort()
+        let port = try LocalServer.freePort()
         let serverLog = path("http-server.log")
-        _ = FileManager.default.createFile(atPath: serverLog, contents: nil)
-        let serve = Process()
-        serve.executableURL = URL(fileURLWithPath: server)
-        serve.arguments = [
-            "serve", "--database", database, "--port", String(port), "--auth-secret", secret, "--no-sync",
-            "--rate-limit", "0", "--log-level", "warning",
-        ]
-        serve.standardOutput = FileHandle(forWritingAtPath: serverLog)
-        serve.standardError = serve.standardOutput
-        try serve.run()
+        let serve = try await LocalServer.startServe(
+            executable: server, database: database, port: port, secret: secret, log: serverLog)
         defer {
             if serve.isRunning {
                 serve.terminate()
                 serve.waitUntilExit()
             }
         }
-        try await waitForListener(port: port, process: serve, log: serverLog)
 
         let script = path("post-message.lua")
         try luaScript(token: token, tickets: tickets).write(toFile: script, atomically: true, encoding: .utf8)
-        let output = try run(wrk, [
+        let output = try LocalServer.run(wrk, [
             "-t1", "-c\(connections)", "-d\(seconds)s", "--latency", "-s", script, "http://127.0.0.1:\(port)",
         ])
         serve.terminate()
@@ -101,66 +89,6 @@ enum HTTPLoad {
         end
 
         """
-    }
-
-    /// A port nothing listens on now (bound to 0, read, released).
-    private static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw BenchError("socket() failed") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard bound else { throw BenchError("cannot find a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    /// Waits until the server accepts connections (at most 30 s).
-    private static func waitForListener(port: Int, process: Process, log: String) async throws {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            guard process.isRunning else {
-                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-                throw BenchError("ticketlog serve exited at start:\n\(text)")
-            }
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = UInt16(port).bigEndian
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-                }
-            }
-            close(fd)
-            if connected { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw BenchError("ticketlog serve did not listen on port \(port) within 30 s")
-    }
-
-    /// Runs a program to its end; its standard output, or an error with its exit status.
-    private static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw BenchError("\(executable) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
-        }
-        return String(decoding: data, as: UTF8.self)
     }
 }
 

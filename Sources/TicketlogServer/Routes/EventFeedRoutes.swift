@@ -1,6 +1,8 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import ServiceLifecycle
+import Synchronization
 import Ticketlog
 
 /// `GET /api/events?after=POSITION`: every event after a position as Server-Sent Events, first
@@ -28,18 +30,34 @@ struct EventFeedRoutes {
                 body: ResponseBody { writer in
                     try await writer.write(ByteBuffer(string: ": ticketlog event feed after \(after)\n\n"))
                     var events = store.subscribe(from: after + 1).makeAsyncIterator()
-                    // Ends when the client goes away (a write throws) or the server shuts down.
-                    while !Task.isCancelled {
-                        if let event = try await events.nextEvent(timeout: keepAlive) {
-                            try await writer.write(ByteBuffer(string: try Self.frame(event)))
-                        } else {
-                            try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                    // Ends when the client goes away (a write throws), the task is cancelled, or
+                    // the server shuts down gracefully: that waits for open requests, so the feed
+                    // looks at the flag at least once a second instead of once per keep-alive.
+                    let shuttingDown = Mutex(false)
+                    try await withGracefulShutdownHandler {
+                        var quiet = Duration.zero
+                        while !Task.isCancelled, !shuttingDown.withLock({ $0 }) {
+                            if let event = try await events.nextEvent(timeout: min(keepAlive, Self.shutdownCheck)) {
+                                try await writer.write(ByteBuffer(string: try Self.frame(event)))
+                                quiet = .zero
+                            } else {
+                                quiet += min(keepAlive, Self.shutdownCheck)
+                                if quiet >= keepAlive {
+                                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                                    quiet = .zero
+                                }
+                            }
                         }
+                    } onGracefulShutdown: {
+                        shuttingDown.withLock { $0 = true }
                     }
                     try await writer.finish(nil)
                 })
         }
     }
+
+    /// How often an idle feed looks whether the server is shutting down.
+    static let shutdownCheck = Duration.seconds(1)
 
     /// `Last-Event-ID` wins over `after`, as the SSE reconnection protocol wants.
     static func startPosition(_ request: Request) throws -> Int64 {
