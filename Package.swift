@@ -156,7 +156,7 @@ let package = Package(
             // `ticketlog` so that the CLI is built before its end-to-end tests run it.
             dependencies: [
                 "Ticketlog", "TicketlogServer", "StreamChatSync", "StreamChatEmulator", "Synthetic", "ticketlog",
-                "ticketlog-generate", "stream-emulator", "ticketlog-crashtest", "ticketlog-load",
+                "ticketlog-generate", "stream-emulator", "ticketlog-crashtest", "ticketlog-load", "ToolSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ]
@@ -169,12 +169,13 @@ let package = Package(
 // targets (each defines `LLVMFuzzerTestOneInput`; libFuzzer provides `main`).
 if Context.environment["TICKETLOG_FUZZ"] == "1" {
     package.targets += [
-        .executableTarget(name: "fuzz-event-decoder", dependencies: ["Ticketlog"], path: "Fuzz/EventDecoder"),
-        .executableTarget(name: "fuzz-webhook", dependencies: ["Ticketlog", "StreamChatSync"], path: "Fuzz/Webhook"),
+        .target(name: "FuzzSupport", path: "Fuzz/Support"),
+        .executableTarget(name: "fuzz-event-decoder", dependencies: ["Ticketlog", "FuzzSupport"], path: "Fuzz/EventDecoder"),
+        .executableTarget(name: "fuzz-webhook", dependencies: ["Ticketlog", "StreamChatSync", "FuzzSupport"], path: "Fuzz/Webhook"),
         .executableTarget(
             name: "fuzz-http-request",
             dependencies: [
-                "Ticketlog", "TicketlogServer",
+                "Ticketlog", "TicketlogServer", "FuzzSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

@@ -1,4 +1,5 @@
 import Foundation
+import FuzzSupport
 
 @testable import Ticketlog
 
@@ -34,20 +35,7 @@ public func fuzzEventDecoder(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     return 0
 }
 
-// SwiftPM links an executable's entry point as `<module>_main`; this one hands over to
-// libFuzzer's driver (flags, corpus directories, -max_total_time…).
-@_silgen_name("LLVMFuzzerRunDriver")
-private func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
 @_cdecl("fuzz_event_decoder_main")
 public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var argc = argc
-    var argv = argv
-    return runFuzzerDriver(&argc, &argv) { data, size in
-        guard let data else { return 0 }
-        return fuzzEventDecoder(UnsafeRawPointer(data), size)
-    }
+    runFuzzer(argc, argv) { data, size in data.map { fuzzEventDecoder(UnsafeRawPointer($0), size) } ?? 0 }
 }

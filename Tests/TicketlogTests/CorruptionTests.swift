@@ -12,12 +12,12 @@ import Testing
     static let generator = ExchangeCLITests.generator
 
     /// A generated log of ~600 events, checkpointed (no WAL), and what `read` prints of it.
-    static func baseLog(in directory: TemporaryDirectory) throws -> (path: String, events: String, head: String) {
+    static func baseLog(in directory: TemporaryDirectory) async throws -> (path: String, events: String, head: String) {
         let path = directory.path("base.sqlite")
-        let generated = try runProcess(generator, ["--tickets", "20", "--messages", "20", "--database", path])
+        let generated = try await awaitProcess(generator, ["--tickets", "20", "--messages", "20", "--database", path])
         #expect(generated.status == 0, "\(generated.stderr)")
-        let events = try runProcess(cli, ["read", "--database", path])
-        let verified = try runProcess(cli, ["verify", "--database", path])
+        let events = try await awaitProcess(cli, ["read", "--database", path])
+        let verified = try await awaitProcess(cli, ["verify", "--database", path])
         #expect(verified.status == 0)
         let head = try #require(verified.stdout.firstMatch(of: /head position (\d+), head hash ([0-9a-f]{64})/))
         return (path, events.stdout, "\(head.output.1):\(head.output.2)")
@@ -25,12 +25,12 @@ import Testing
 
     /// What a damaged copy must give: a clean failure with a reason, or OK with the very events
     /// that were written.
-    static func expectCleanOutcome(_ copy: String, original: String, anchor: String, _ what: String) throws -> Int32 {
-        let verify = try runProcess(cli, ["verify", "--database", copy, "--projections", "--anchor", anchor])
+    static func expectCleanOutcome(_ copy: String, original: String, anchor: String, _ what: String) async throws -> Int32 {
+        let verify = try await awaitProcess(cli, ["verify", "--database", copy, "--projections", "--anchor", anchor])
         #expect(!verify.crashed, "\(what): verify crashed: \(verify.stderr)")
         switch verify.status {
         case 0:
-            let events = try runProcess(cli, ["read", "--database", copy])
+            let events = try await awaitProcess(cli, ["read", "--database", copy])
             #expect(!events.crashed && events.status == 0, "\(what): verify said OK but read failed: \(events.stderr)")
             #expect(events.stdout == original, "\(what): verify said OK for events that differ from what was written")
         case 1:
@@ -46,9 +46,9 @@ import Testing
         return verify.status
     }
 
-    @Test func flippedBytesAreFoundOrHarmless() throws {
+    @Test func flippedBytesAreFoundOrHarmless() async throws {
         let directory = try TemporaryDirectory()
-        let base = try Self.baseLog(in: directory)
+        let base = try await Self.baseLog(in: directory)
         let bytes = try Data(contentsOf: URL(fileURLWithPath: base.path))
         var random = SeededGenerator(seed: 77)
         var outcomes: [Int32: Int] = [:]
@@ -62,7 +62,7 @@ import Testing
             }
             let copy = directory.path("flipped-\(trial).sqlite")
             try damaged.write(to: URL(fileURLWithPath: copy))
-            let status = try Self.expectCleanOutcome(copy, original: base.events, anchor: base.head, "bytes \(flipped) flipped")
+            let status = try await Self.expectCleanOutcome(copy, original: base.events, anchor: base.head, "bytes \(flipped) flipped")
             outcomes[status, default: 0] += 1
         }
         // Most flips land in event pages and must be found; some land in free space or a
@@ -70,15 +70,15 @@ import Testing
         #expect((outcomes[1] ?? 0) + (outcomes[2] ?? 0) >= 15, "\(outcomes)")
     }
 
-    @Test func aTruncatedFileIsFoundOrHarmless() throws {
+    @Test func aTruncatedFileIsFoundOrHarmless() async throws {
         let directory = try TemporaryDirectory()
-        let base = try Self.baseLog(in: directory)
+        let base = try await Self.baseLog(in: directory)
         let bytes = try Data(contentsOf: URL(fileURLWithPath: base.path))
         var failures = 0
         for length in [0, 50, 100, 4_096, 10_000, bytes.count / 3, bytes.count / 2, bytes.count - 4_096, bytes.count - 1] {
             let copy = directory.path("truncated-\(length).sqlite")
             try bytes.prefix(length).write(to: URL(fileURLWithPath: copy))
-            let status = try Self.expectCleanOutcome(copy, original: base.events, anchor: base.head, "cut to \(length) bytes")
+            let status = try await Self.expectCleanOutcome(copy, original: base.events, anchor: base.head, "cut to \(length) bytes")
             if status != 0 { failures += 1 }
         }
         #expect(failures >= 7)
@@ -105,10 +105,10 @@ import Testing
         let copy = directory.path("wal-deleted.sqlite")
         try FileManager.default.copyItem(atPath: path, toPath: copy)
 
-        let plain = try runProcess(Self.cli, ["verify", "--database", copy])
+        let plain = try await awaitProcess(Self.cli, ["verify", "--database", copy])
         #expect(!plain.crashed)
         #expect(plain.stdout.hasPrefix("OK: 80 events"), "alone, the file is a consistent earlier state: \(plain.stdout)\(plain.stderr)")
-        let anchored = try runProcess(Self.cli, ["verify", "--database", copy, "--anchor", anchor])
+        let anchored = try await awaitProcess(Self.cli, ["verify", "--database", copy, "--anchor", anchor])
         #expect(!anchored.crashed)
         #expect(anchored.status == 1)
         #expect(anchored.stdout.contains("missing: the log ends at position"), "\(anchored.stdout)")
@@ -118,35 +118,35 @@ import Testing
 
     /// A full disk (here: a file size limit, with SIGXFSZ ignored so that writes fail with EFBIG)
     /// fails the append with a clear error and leaves the log as it was.
-    @Test func aFullDiskFailsTheAppendAndKeepsTheLog() throws {
+    @Test func aFullDiskFailsTheAppendAndKeepsTheLog() async throws {
         let directory = try TemporaryDirectory()
-        let base = try Self.baseLog(in: directory)
+        let base = try await Self.baseLog(in: directory)
         let events = directory.path("more.ndjson")
-        let more = try runProcess(Self.generator, ["--tickets", "40", "--messages", "40", "--seed", "9", "--out", events])
+        let more = try await awaitProcess(Self.generator, ["--tickets", "40", "--messages", "40", "--seed", "9", "--out", events])
         #expect(more.status == 0)
         // 1 MiB limit (ulimit counts 1 KiB blocks); the log is ~0.7 MiB, the import ~1.5 MiB more.
-        let full = try runProcess(
+        let full = try await awaitProcess(
             URL(fileURLWithPath: "/bin/sh"),
             ["-c", "trap '' XFSZ; ulimit -f 1024; exec \"$0\" import --database \"$1\" \"$2\"", Self.cli.path, base.path, events])
         #expect(!full.crashed, "\(full.stderr)")
         #expect(full.status != 0)
         #expect(full.stderr.contains("the disk refused a read or write") || full.stderr.contains("the disk is full"), "\(full.stderr)")
-        let after = try runProcess(Self.cli, ["verify", "--database", base.path])
+        let after = try await awaitProcess(Self.cli, ["verify", "--database", base.path])
         #expect(after.status == 0, "\(after.stdout)")
-        let events0 = try runProcess(Self.cli, ["read", "--database", base.path, "--limit", "1000000"])
+        let events0 = try await awaitProcess(Self.cli, ["read", "--database", base.path, "--limit", "1000000"])
         #expect(events0.stdout.hasPrefix(base.events), "the events written before are all still there")
     }
 
     /// A file the user may not write: a clear error, the file unchanged.
-    @Test func aReadOnlyFileRefusesWritesClearly() throws {
+    @Test func aReadOnlyFileRefusesWritesClearly() async throws {
         let directory = try TemporaryDirectory()
-        let base = try Self.baseLog(in: directory)
+        let base = try await Self.baseLog(in: directory)
         try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: base.path)
         try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: directory.url.path)
         let before = try Data(contentsOf: URL(fileURLWithPath: base.path))
         // Root ignores file modes: run the command as nobody then.
         let asUser: [String] = getuid() == 0 ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : []
-        let demo = try runProcess(
+        let demo = try await awaitProcess(
             URL(fileURLWithPath: asUser.first ?? Self.cli.path),
             Array(asUser.dropFirst()) + (asUser.isEmpty ? [] : [Self.cli.path]) + ["demo", "--database", base.path])
         #expect(!demo.crashed)
@@ -155,7 +155,7 @@ import Testing
         #expect(demo.stderr.contains("read-only"), "the error says the file is read-only: \(demo.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: base.path)) == before)
         // Reading still works.
-        let verify = try runProcess(
+        let verify = try await awaitProcess(
             URL(fileURLWithPath: asUser.first ?? Self.cli.path),
             Array(asUser.dropFirst()) + (asUser.isEmpty ? [] : [Self.cli.path]) + ["verify", "--database", base.path])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")

@@ -8,10 +8,10 @@ import Testing
 @Suite struct CrashSafetyTests {
     static let executable = CLITests.executable.deletingLastPathComponent().appendingPathComponent("ticketlog-crashtest")
 
-    @Test func aWriterKilledFiveTimesLosesNothingItAcknowledged() throws {
+    @Test func aWriterKilledFiveTimesLosesNothingItAcknowledged() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("crash.sqlite")
-        let run = try runProcess(Self.executable, ["run", "--database", path, "--kills", "5", "--seed", "3"])
+        let run = try await awaitProcess(Self.executable, ["run", "--database", path, "--kills", "5", "--seed", "3"])
         #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
         let kills = run.stdout.split(separator: "\n").filter { $0.hasPrefix("kill ") }
         #expect(kills.count == 5, "\(run.stdout)")
@@ -21,7 +21,7 @@ import Testing
         #expect(acknowledged.count > 20, "the writer must have got appends through between kills")
 
         // The same checks, run again by `check`, hold on the log as the last restart left it…
-        let recheck = try runProcess(Self.executable, ["check", "--database", path, "--seed", "3"])
+        let recheck = try await awaitProcess(Self.executable, ["check", "--database", path, "--seed", "3"])
         #expect(recheck.status == 0, "\(recheck.stdout)\n\(recheck.stderr)")
         #expect(recheck.stdout.hasPrefix("OK: "))
 
@@ -33,7 +33,7 @@ import Testing
             return "\(fields[0]) \(fields[1] + 1) \(fields[2] + 1)"
         }
         try (shifted.joined(separator: "\n") + "\n").write(toFile: moved + ".acks", atomically: true, encoding: .utf8)
-        let misplaced = try runProcess(Self.executable, ["check", "--database", moved, "--seed", "3"])
+        let misplaced = try await awaitProcess(Self.executable, ["check", "--database", moved, "--seed", "3"])
         #expect(misplaced.status == 1)
         #expect(misplaced.stdout.contains("not where they were acknowledged"), "\(misplaced.stdout)")
 
@@ -42,7 +42,7 @@ import Testing
         try sqlite3(path, "VACUUM INTO '\(forged)'")
         try FileManager.default.copyItem(atPath: path + ".acks", toPath: forged + ".acks")
         try sqlite3(forged, "UPDATE messages SET text = 'forged' WHERE message_id = (SELECT min(message_id) FROM messages)")
-        let projection = try runProcess(Self.executable, ["check", "--database", forged, "--seed", "3"])
+        let projection = try await awaitProcess(Self.executable, ["check", "--database", forged, "--seed", "3"])
         #expect(projection.status == 1)
         #expect(projection.stdout.contains("differing from a rebuild: messages"), "\(projection.stdout)")
 
@@ -52,7 +52,7 @@ import Testing
         try FileManager.default.copyItem(atPath: path + ".acks", toPath: removed + ".acks")
         let position = try #require(acknowledged.last?.split(separator: " ").dropFirst().first)
         try sqlite3(removed, "DROP TRIGGER events_are_immutable_delete; DELETE FROM events WHERE position = \(position)")
-        let missing = try runProcess(Self.executable, ["check", "--database", removed, "--seed", "3"])
+        let missing = try await awaitProcess(Self.executable, ["check", "--database", removed, "--seed", "3"])
         #expect(missing.status == 1)
         #expect(missing.stdout.contains("FAILED: verify failed at position"), "\(missing.stdout)")
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ticketlog
+import ToolSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -158,19 +159,8 @@ struct BenchCommand: AsyncParsableCommand {
 /// Runs a baseline and parses its `key=value` line.
 enum Baseline {
     static func run(_ executable: String, _ arguments: [String]) throws -> [String: Double] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw BenchError("\(executable) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
-        }
         var values: [String: Double] = [:]
-        for pair in String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace) {
+        for pair in try LocalServer.run(executable, arguments).split(whereSeparator: \.isWhitespace) {
             let parts = pair.split(separator: "=", maxSplits: 1)
             if parts.count == 2, let value = Double(parts[1]) { values[String(parts[0])] = value }
         }

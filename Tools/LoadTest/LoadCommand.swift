@@ -51,6 +51,9 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Seconds between memory samples.")
     var sampleInterval = 5
 
+    @Option(help: "The server's writer page cache in MiB (`serve --cache-mib`): memory grows up to it as the log grows, so a small one shows a leak sooner.")
+    var cacheMib = 64
+
     func validate() throws {
         guard duration > 0, writers > 0, readers >= 0, subscribers >= 0, tickets > 0, sampleInterval > 0 else {
             throw ValidationError("--duration, --writers, --tickets and --sample-interval must be positive; --readers and --subscribers 0 or more")
@@ -75,7 +78,8 @@ struct LoadCommand: AsyncParsableCommand {
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let port = try LocalServer.freePort()
         let log = database + ".server.log"
-        let serve = try await LocalServer.startServe(executable: server, database: database, port: port, secret: Self.secret, log: log)
+        let serve = try await LocalServer.startServe(
+            executable: server, database: database, port: port, secret: Self.secret, log: log, extra: ["--cache-mib", String(cacheMib)])
         defer { if serve.isRunning { serve.terminate() } }
         say("load: \(writers) writers, \(readers) readers, \(subscribers) subscribers on port \(port) for \(duration) s")
 

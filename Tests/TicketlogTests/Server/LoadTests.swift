@@ -7,9 +7,9 @@ import Testing
 @Suite struct LoadTests {
     static let executable = CLITests.executable.deletingLastPathComponent().appendingPathComponent("ticketlog-load")
 
-    @Test func mixedLoadLosesNothingAndEveryRequestSucceeds() throws {
+    @Test func mixedLoadLosesNothingAndEveryRequestSucceeds() async throws {
         let directory = try TemporaryDirectory()
-        let run = try runProcess(Self.executable, [
+        let run = try await awaitProcess(Self.executable, [
             "--server", CLITests.executable.path, "--database", directory.path("load.sqlite"), "--duration", "6",
             "--writers", "4", "--readers", "2", "--subscribers", "2", "--tickets", "10", "--sample-interval", "1",
         ])

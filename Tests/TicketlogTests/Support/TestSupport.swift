@@ -109,6 +109,19 @@ func runProcess(_ executable: URL, _ arguments: [String]) throws -> ProcessOutpu
         stderr: String(decoding: stderr, as: UTF8.self), crashed: process.terminationReason == .uncaughtSignal)
 }
 
+/// ``runProcess(_:_:)`` for async tests: the process is waited for on a thread of its own, not on
+/// one of Swift's cooperative threads — there are only as many as cores, and a test that blocks
+/// them for seconds (a crash test, schemathesis, a load run) starves the in-process servers of
+/// the tests running beside it.
+func awaitProcess(_ executable: URL, _ arguments: [String]) async throws -> ProcessOutput {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            continuation.resume(with: Result { try runProcess(executable, arguments) })
+        }
+        thread.start()
+    }
+}
+
 /// Runs the `sqlite3` command-line shell on `path` with `sql`, as someone tampering with the file would.
 @discardableResult
 func sqlite3(_ path: String, _ sql: String) throws -> String {
