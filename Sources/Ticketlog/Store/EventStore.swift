@@ -45,7 +45,7 @@ public final class EventStore: Sendable {
                 writer = try DatabasePool(path: path, configuration: Self.databaseConfiguration())
             }
         } catch {
-            throw Self.openError(error, path: path)
+            throw Self.openError(error, path: path, forWriting: !configuration.readOnly)
         }
         try self.init(writer: writer, path: path, configuration: configuration, logger: logger)
     }
@@ -95,7 +95,7 @@ public final class EventStore: Sendable {
                 }
             }
         } catch {
-            throw Self.openError(error, path: path)
+            throw Self.openError(error, path: path, forWriting: !configuration.readOnly)
         }
         dictionaries = DictionaryCache(stored, compressionLevel: configuration.compressionLevel)
         notifier = CommitNotifier(head: head)
@@ -105,7 +105,7 @@ public final class EventStore: Sendable {
                 try writer.write({ db in try self.catchUpStep(db, limit: configuration.projectionBatchSize) }) != nil
             {}
         } catch {
-            throw Self.openError(error, path: path)
+            throw Self.openError(error, path: path, forWriting: !configuration.readOnly)
         }
         logger.debug(
             "Opened event log",
@@ -129,7 +129,7 @@ public final class EventStore: Sendable {
         return database
     }
 
-    private static func openError(_ error: any Error, path: String) -> EventStoreError {
+    private static func openError(_ error: any Error, path: String, forWriting: Bool) -> EventStoreError {
         if let error = error as? EventStoreError { return error }
         if let error = error as? DatabaseError, error.resultCode == .SQLITE_NOTADB {
             return EventStoreError(
@@ -137,7 +137,7 @@ public final class EventStore: Sendable {
         }
         let manager = FileManager.default
         let directory = (path as NSString).deletingLastPathComponent
-        if manager.fileExists(atPath: path)
+        if forWriting, manager.fileExists(atPath: path)
             && (!manager.isWritableFile(atPath: path) || !manager.isWritableFile(atPath: directory.isEmpty ? "." : directory))
         {
             return EventStoreError(

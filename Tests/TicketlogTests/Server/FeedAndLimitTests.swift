@@ -13,17 +13,13 @@ import Testing
         var arguments = ["-s", "-N", "--max-time", "\(seconds)", "-H", "Authorization: Bearer \(token)"]
         if let lastEventID { arguments += ["-H", "Last-Event-ID: \(lastEventID)"] }
         arguments.append("http://127.0.0.1:\(port)/api/events\(query)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
+        // curl runs while `during` appends; it is waited for on a thread of its own, because the
+        // server under test shares this process's few cooperative threads (blocking one of them
+        // for the whole read once starved the server: the live events came too late).
+        async let curl = awaitProcess(URL(fileURLWithPath: "/usr/bin/curl"), arguments)
         try await Task.sleep(for: .milliseconds(500))
         try await during()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
+        let text = try await curl.stdout
         let ids = text.split(separator: "\n").compactMap { line in line.hasPrefix("id: ") ? Int64(line.dropFirst(4)) : nil }
         return (ids, text)
     }
