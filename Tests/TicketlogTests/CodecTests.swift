@@ -264,20 +264,28 @@ extension JSONValue {
         let blobs = try String(contentsOf: Self.blobsURL, encoding: .utf8).split(separator: "\n")
         #expect(blobs.count == goldenBodies.count)
         for (hex, body) in zip(blobs, goldenBodies) {
-            let blob = try #require(bytes(hex: hex))
+            let blob = try #require([UInt8](hexString: hex))
             let canonical = try blob.withUnsafeBytes { bytes in
                 try BodyCodec.decode(codec: 1, blob: bytes, dictionary: dictionary, position: nil)
             }
             #expect(canonical == (try CanonicalJSON.encode(body)))
         }
     }
+}
 
-    private func bytes(hex: Substring) -> [UInt8]? {
-        let digits = Array(hex.utf8)
-        guard digits.count.isMultiple(of: 2) else { return nil }
-        return stride(from: 0, to: digits.count, by: 2).compactMap { index in
-            UInt8(String(decoding: digits[index..<index + 2], as: UTF8.self), radix: 16)
+@Suite struct HexTests {
+    @Test func hexRoundTripsInEitherCaseAndRefusesAnythingElse() {
+        let bytes: [UInt8] = [0x00, 0x0f, 0xa5, 0xff]
+        #expect([UInt8](hexString: bytes.hexString) == bytes)
+        #expect([UInt8](hexString: "000FA5FF") == bytes)
+        #expect([UInt8](hexString: "") == [])
+        for bad in ["0", "0g", "+f", "-1", " 0f", "0f "] {
+            #expect([UInt8](hexString: bad) == nil, "\(bad)")
         }
+        // A chain anchor's hash is exactly 64 hex digits; a sign is not a digit.
+        #expect(ChainAnchor("7:" + String(repeating: "ab", count: 32))?.hash == Array(repeating: 0xab, count: 32))
+        #expect(ChainAnchor("7:" + String(repeating: "+f", count: 32)) == nil)
+        #expect(ChainAnchor("7:" + String(repeating: "ab", count: 31)) == nil)
     }
 }
 

@@ -30,13 +30,9 @@ public struct ChainAnchor: Hashable, Sendable, CustomStringConvertible {
     /// `POSITION:HASH`, the hash as 64 hex digits (what `verify` prints as the head).
     public init?(_ text: String) {
         let parts = text.split(separator: ":", maxSplits: 1)
-        guard parts.count == 2, let position = Int64(parts[0]), position > 0, parts[1].count == 64 else { return nil }
-        var hash: [UInt8] = []
-        var digits = parts[1].makeIterator()
-        while let high = digits.next(), let low = digits.next() {
-            guard let byte = UInt8(String([high, low]), radix: 16) else { return nil }
-            hash.append(byte)
-        }
+        guard parts.count == 2, let position = Int64(parts[0]), position > 0, parts[1].utf8.count == 64,
+            let hash = [UInt8](hexString: parts[1])
+        else { return nil }
         self.init(position: position, hash: hash)
     }
 
