@@ -146,7 +146,7 @@ let package = Package(
         .executableTarget(
             name: "ticketlog-crashtest",
             dependencies: [
-                "Synthetic", "Ticketlog",
+                "Synthetic", "Ticketlog", "ToolSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/CrashTest"

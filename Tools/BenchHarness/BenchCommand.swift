@@ -150,8 +150,8 @@ struct BenchCommand: AsyncParsableCommand {
         default:
             throw ValidationError("unknown child measurement \(kind)")
         }
-        if let peakRSSReport, let kib = Child.peakRSSKiB() {
-            try String(kib).write(toFile: peakRSSReport, atomically: true, encoding: .utf8)
+        if let peakRSSReport, let bytes = ProcessMemory.bytes("VmHWM") {
+            try String(bytes).write(toFile: peakRSSReport, atomically: true, encoding: .utf8)
         }
     }
 }
@@ -185,18 +185,9 @@ enum Child {
         guard waitpid(pid, &status, 0) == pid else { throw BenchError("lost the child process") }
         let seconds = (ContinuousClock.now - start).seconds
         guard status == 0 else { throw BenchError("\(arguments.joined(separator: " ")) failed (status \(status))") }
-        guard let text = try? String(contentsOfFile: report, encoding: .utf8), let kib = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard let text = try? String(contentsOfFile: report, encoding: .utf8), let bytes = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw BenchError("the child did not report its peak RSS")
         }
-        return (Rate(events: events, seconds: seconds), kib * 1024)
-    }
-
-    /// This process's peak resident set size in KiB (`VmHWM`).
-    static func peakRSSKiB() -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            return Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
-        }
-        return nil
+        return (Rate(events: events, seconds: seconds), bytes)
     }
 }

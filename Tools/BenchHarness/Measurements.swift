@@ -1,6 +1,7 @@
 import Foundation
 import Synthetic
 import Ticketlog
+import ToolSupport
 
 /// One timed run's result: a rate, and the rates of its first and last tenth when it has them.
 struct Rate {
@@ -138,8 +139,4 @@ enum Measurements {
 struct BenchError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Synthetic
 import Ticketlog
+import ToolSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -207,10 +208,8 @@ extension CrashTest {
                     break
                 }
             }
-            let elapsed = ContinuousClock.now - started
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             emit(
-                "survived \(kills) kills in \(String(format: "%.1f", seconds)) s: \(acks.positions.count) acknowledged appends all present exactly once; "
+                "survived \(kills) kills in \(String(format: "%.1f", (ContinuousClock.now - started).seconds)) s: \(acks.positions.count) acknowledged appends all present exactly once; "
                     + "\(acks.retriesFoundStored) appends in flight at a kill were sent again and found stored; "
                     + "verify and the projection check held after every restart")
         }

@@ -67,7 +67,7 @@ struct Load {
         let sampler = Task {
             var samples: [(seconds: Double, bytes: Int)] = []
             while !Task.isCancelled {
-                if let bytes = LocalServer.residentBytes(of: serverPID) {
+                if let bytes = ProcessMemory.bytes("VmRSS", of: String(serverPID)) {
                     samples.append(((ContinuousClock.now - start).seconds, bytes))
                 }
                 try? await Task.sleep(for: sampleEvery)
@@ -222,8 +222,4 @@ struct LoadReport {
     }
 
     private func mib(_ bytes: Int) -> Double { Double(bytes) / 1_048_576 }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -86,15 +86,6 @@ public enum LocalServer {
         return serve
     }
 
-    /// The resident set size of a process, in bytes (`VmRSS`), or nil when it is gone.
-    public static func residentBytes(of pid: Int32) -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            return Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "").map { $0 * 1024 }
-        }
-        return nil
-    }
-
     private static func loopback(port: Int) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
