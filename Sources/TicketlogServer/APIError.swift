@@ -120,9 +120,9 @@ extension Request {
         {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "JSON must be UTF-8, not \(charset.trimmingCharacters(in: .whitespaces))")
         }
-        // JSON is UTF-8 and never holds a raw NUL (JSONDecoder would otherwise guess UTF-16).
-        let bytes = buffer.readableBytesView
-        guard !bytes.contains(0), String(validating: bytes, as: UTF8.self) != nil else {
+        // JSON never holds a raw NUL; refused here because JSONDecoder would take NULs as a sign
+        // of UTF-16 and decode the body as such. Invalid UTF-8 it refuses itself.
+        guard !buffer.readableBytesView.contains(0) else {
             throw APIError(.badRequest, code: "bad_request", "malformed request body: not UTF-8 JSON")
         }
         do {
