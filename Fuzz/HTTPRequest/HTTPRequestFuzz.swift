@@ -77,9 +77,7 @@ public func fuzzHTTPRequest(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     guard let selector = input.first else { return 0 }
     let endpoint = endpoints[Int(selector) % endpoints.count]
     let rest = input.dropFirst()
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        defer { done.signal() }
+    runToEnd {
         do {
             let (store, app, token) = try await fixture.next()
             let before = try await store.headPosition()
@@ -101,7 +99,6 @@ public func fuzzHTTPRequest(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
             fatalError("the fuzz harness failed: \(error)")
         }
     }
-    done.wait()
     return 0
 }
 

@@ -34,16 +34,6 @@ private final class Fixture: @unchecked Sendable {
 
 private let fixture = Fixture()
 
-/// Runs `body` to its end from libFuzzer's synchronous callback.
-private func block(_ body: @escaping @Sendable () async -> Void) {
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        await body()
-        done.signal()
-    }
-    done.wait()
-}
-
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzWebhook(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let input = Array(UnsafeRawBufferPointer(start: start, count: count))
@@ -51,7 +41,7 @@ public func fuzzWebhook(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let body = Array(input.dropFirst())
     let signature = selector % 2 == 0 ? WebhookSignature.sign(body, secret: secret) : "00"
     let (store, handler) = fixture.next()
-    block {
+    runToEnd {
         let before = (try? await store.headPosition()) ?? -1
         do {
             let result = try await handler.handle(body: body, signature: signature, webhookID: "fuzz")
