@@ -43,6 +43,9 @@ let package = Package(
             dependencies: [
                 "CLZ4",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // GRDB's module map of the system SQLite, for the C calls GRDB does not wrap
+                // (sqlite3_memory_used).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]

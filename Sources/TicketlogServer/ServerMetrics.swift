@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import Metrics
 import Prometheus
@@ -27,13 +28,27 @@ struct ServerMetrics: Sendable {
             .recordNanoseconds(duration.nanoseconds)
     }
 
-    /// The Prometheus text of everything recorded, plus the log's head and ticket count now.
+    /// The Prometheus text of everything recorded, plus, as they are now: the log's head and
+    /// ticket count, the bytes SQLite holds and the process's resident memory (where `/proc`
+    /// tells it), so memory growth can be told apart from SQLite's caches filling.
     func exposition(store: EventStore) async throws -> String {
         let events = try await store.headPosition()
         let tickets = try await store.ticketCount()
         Gauge(label: "ticketlog_log_events", factory: factory).record(events)
         Gauge(label: "ticketlog_log_tickets", factory: factory).record(tickets)
+        Gauge(label: "ticketlog_sqlite_memory_bytes", factory: factory).record(EventStore.sqliteMemoryInUse)
+        if let resident = Self.residentBytes() {
+            Gauge(label: "process_resident_memory_bytes", factory: factory).record(resident)
+        }
         return registry.emitToString()
+    }
+
+    /// The second field of `/proc/self/statm` (resident pages); `nil` without `/proc`.
+    private static func residentBytes() -> Int64? {
+        guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
+        let fields = statm.split(separator: " ")
+        guard fields.count > 1, let pages = Int64(fields[1]) else { return nil }
+        return pages * Int64(sysconf(Int32(_SC_PAGESIZE)))
     }
 }
 

@@ -65,10 +65,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Page cache of the writing connection, in MiB: memory grows up to it as the log grows (default 64).")
     var cacheMib: Int = 64
 
+    @Option(help: "Page cache of each of the (up to 5) reading connections, in MiB (default 2).")
+    var readerCacheMib: Int = 2
+
     func validate() throws {
         if rateLimit < 0 { throw ValidationError("--rate-limit must be 0 (off) or more, not \(rateLimit)") }
         if rateBurst < 1 { throw ValidationError("--rate-burst must be at least 1, not \(rateBurst)") }
         if !(1...4_096).contains(cacheMib) { throw ValidationError("--cache-mib must be 1 to 4096, not \(cacheMib)") }
+        if !(1...1_024).contains(readerCacheMib) { throw ValidationError("--reader-cache-mib must be 1 to 1024, not \(readerCacheMib)") }
     }
 
     func run() async throws {
@@ -84,6 +88,7 @@ struct ServeCommand: AsyncParsableCommand {
         let store = try log.open(create: true) {
             $0.durability = durability
             $0.writerCacheBytes = cacheMib << 20
+            $0.readerCacheBytes = readerCacheMib << 20
         }
         let configuration = TicketlogServer.Configuration(
             host: host, port: port, authSecret: secret ?? Self.developmentSecret, streamAPIKey: apiKey,

@@ -281,6 +281,26 @@ import Testing
         #expect(synchronous == (durability == .full ? 2 : 1))
         #expect(EventStore.Configuration().durability == .full)
     }
+
+    @Test func pageCachesAreTheConfiguredSizes() async throws {
+        let directory = try TemporaryDirectory()
+        var configuration = EventStore.Configuration()
+        configuration.writerCacheBytes = 3 << 20
+        configuration.readerCacheBytes = 1 << 20
+        configuration.maximumReaders = 2
+        let store = try EventStore(path: directory.path("log.sqlite"), configuration: configuration)
+        let writerCache = try await store.writer.write { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") }
+        #expect(writerCache == -3_072)
+        // Reads at once, so on more than one reader connection: each has the reader's cache.
+        // SQLite's memory counter sees the connections.
+        let pool = try #require(store.writer as? DatabasePool)
+        let readerCaches = try await withThrowingTaskGroup(of: Int?.self) { group in
+            for _ in 0..<3 { group.addTask { try await pool.read { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") } } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(readerCaches == [-1_024, -1_024, -1_024])
+        #expect(EventStore.sqliteMemoryInUse > 0)
+    }
 }
 
 /// Counts commits of a database (GRDB calls observers on the writer's queue).

@@ -65,10 +65,11 @@ struct Load {
             Task { await subscribe(index, stats: stats) }
         }
         let sampler = Task {
-            var samples: [(seconds: Double, bytes: Int)] = []
+            var samples: [MemorySample] = []
             while !Task.isCancelled {
                 if let bytes = ProcessMemory.bytes("VmRSS", of: String(serverPID)) {
-                    samples.append(((ContinuousClock.now - start).seconds, bytes))
+                    samples.append(MemorySample(
+                        seconds: (ContinuousClock.now - start).seconds, resident: bytes, sqlite: await sqliteMemory()))
                 }
                 try? await Task.sleep(for: sampleEvery)
             }
@@ -144,6 +145,16 @@ struct Load {
         }
     }
 
+    /// The bytes SQLite holds in the server, from its `/metrics`; `nil` when not answered.
+    private func sqliteMemory() async -> Int? {
+        guard let response = try? await client.execute(HTTPClientRequest(url: base + "/metrics"), timeout: .seconds(10)),
+            response.status == .ok, let body = try? await response.body.collect(upTo: 4 << 20)
+        else { return nil }
+        let prefix = "ticketlog_sqlite_memory_bytes "
+        return String(buffer: body).split(separator: "\n").first { $0.hasPrefix(prefix) }
+            .flatMap { Double($0.dropFirst(prefix.count)) }.map { Int($0) }
+    }
+
     /// Reads the live event feed from the start: positions must come one by one, in order.
     private func subscribe(_ index: Int, stats: Stats) async {
         var request = HTTPClientRequest(url: base + "/api/events?after=0")
@@ -179,6 +190,13 @@ struct Load {
     }
 }
 
+/// The server's resident memory at one moment, and how much of it SQLite held.
+struct MemorySample {
+    var seconds: Double
+    var resident: Int
+    var sqlite: Int?
+}
+
 /// A load run's figures.
 struct LoadReport {
     var seconds: Double
@@ -186,7 +204,7 @@ struct LoadReport {
     var failures: [String]
     var acknowledgedWrites: Int
     var delivered: [Int64]
-    var memory: [(seconds: Double, bytes: Int)]
+    var memory: [MemorySample]
 
     func summary(seconds requested: Int) -> String {
         var lines: [String] = []
@@ -200,12 +218,14 @@ struct LoadReport {
                 sorted[sorted.count / 2], sorted[min(sorted.count - 1, sorted.count * 99 / 100)]))
         }
         if let first = memory.first, let last = memory.last {
-            let peak = memory.map(\.bytes).max() ?? 0
+            let peak = memory.map(\.resident).max() ?? 0
             lines.append(String(
                 format: "server memory: %.0f MiB at start, %.0f MiB at the end, peak %.0f MiB (%d samples)",
-                mib(first.bytes), mib(last.bytes), mib(peak), memory.count))
-            lines.append("  curve (s: MiB): " + memory.enumerated().filter { $0.offset % max(1, memory.count / 12) == 0 }
-                .map { String(format: "%.0f: %.0f", $0.element.seconds, mib($0.element.bytes)) }.joined(separator: ", "))
+                mib(first.resident), mib(last.resident), mib(peak), memory.count))
+            lines.append("  curve (s: resident MiB / of it SQLite MiB): " + memory.enumerated()
+                .filter { $0.offset % max(1, memory.count / 12) == 0 || $0.offset == memory.count - 1 }
+                .map { String(format: "%.0f: %.0f/%@", $0.element.seconds, mib($0.element.resident), $0.element.sqlite.map { String(format: "%.1f", mib($0)) } ?? "?") }
+                .joined(separator: ", "))
         }
         return lines.joined(separator: "\n")
     }
@@ -214,7 +234,7 @@ struct LoadReport {
     /// the median of the second fifth (the first fifth is the caches warming up).
     var memoryIsFlat: (flat: Bool, early: Int, late: Int) {
         guard memory.count >= 10 else { return (true, 0, 0) }
-        func median(_ slice: ArraySlice<(seconds: Double, bytes: Int)>) -> Int { slice.map(\.bytes).sorted()[slice.count / 2] }
+        func median(_ slice: ArraySlice<MemorySample>) -> Int { slice.map(\.resident).sorted()[slice.count / 2] }
         let fifth = memory.count / 5
         let early = median(memory[fifth..<(2 * fifth)])
         let late = median(memory[(memory.count - fifth)...])

@@ -17,8 +17,8 @@ struct LoadCommand: AsyncParsableCommand {
             executable) as `serve` on a free loopback port (FULL durability, no rate limit), and \
             for --duration seconds runs --writers tasks posting messages, --readers tasks reading \
             message pages, audit trails and point-in-time states, and --subscribers clients on \
-            the live event feed (`GET /api/events`). The server's resident memory is sampled \
-            every --sample-interval seconds.
+            the live event feed (`GET /api/events`). The server's resident memory, and the part \
+            of it SQLite holds (from its `/metrics`), is sampled every --sample-interval seconds.
 
             Afterwards: no request failed; the log holds exactly the messages acknowledged; every \
             subscriber received every event, in order; the server stopped cleanly; `verify` holds. \
@@ -54,6 +54,9 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "The server's writer page cache in MiB (`serve --cache-mib`): memory grows up to it as the log grows, so a small one shows a leak sooner.")
     var cacheMib = 64
 
+    @Option(help: "The page cache of each of the server's reading connections in MiB (`serve --reader-cache-mib`).")
+    var readerCacheMib = 2
+
     func validate() throws {
         guard duration > 0, writers > 0, readers >= 0, subscribers >= 0, tickets > 0, sampleInterval > 0 else {
             throw ValidationError("--duration, --writers, --tickets and --sample-interval must be positive; --readers and --subscribers 0 or more")
@@ -79,7 +82,7 @@ struct LoadCommand: AsyncParsableCommand {
         let port = try LocalServer.freePort()
         let log = database + ".server.log"
         let serve = try await LocalServer.startServe(
-            executable: server, database: database, port: port, secret: Self.secret, log: log, extra: ["--cache-mib", String(cacheMib)])
+            executable: server, database: database, port: port, secret: Self.secret, log: log, extra: ["--cache-mib", String(cacheMib), "--reader-cache-mib", String(readerCacheMib)])
         defer { if serve.isRunning { serve.terminate() } }
         say("load: \(writers) writers, \(readers) readers, \(subscribers) subscribers on port \(port) for \(duration) s")
 

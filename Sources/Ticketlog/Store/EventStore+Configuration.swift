@@ -45,8 +45,14 @@ extension EventStore {
         /// of many appends touches pages all over the events table, its indexes and the
         /// projections; when they do not fit, SQLite spills dirty pages to the WAL mid-transaction
         /// and writes them again when they change once more (measured: 19 WAL frames per event
-        /// with SQLite's default 2 MB, see ARCHITECTURE.md). Readers keep SQLite's default.
+        /// with SQLite's default 2 MB, see ARCHITECTURE.md).
         public var writerCacheBytes = 64 << 20
+        /// The page cache of each reading connection, in bytes (default 2 MiB, about SQLite's
+        /// own default). A file-backed store keeps up to ``maximumReaders`` of them.
+        public var readerCacheBytes = 2 << 20
+        /// How many reads may run at once on a file-backed store, each on a connection of its
+        /// own (default 5, at least 1); more wait for a free one.
+        public var maximumReaders = 5
         /// The clock that stamps `recordedAt`. Inject a fixed one for deterministic tests.
         public var clock: @Sendable () -> Timestamp = { .now }
 

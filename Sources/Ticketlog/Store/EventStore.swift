@@ -42,7 +42,12 @@ public final class EventStore: Sendable {
                 writer = try DatabaseQueue(path: path, configuration: readOnly)
             } else {
                 try Self.checkFormatWithoutWriting(path: path)
-                writer = try DatabasePool(path: path, configuration: Self.databaseConfiguration())
+                var pool = Self.databaseConfiguration()
+                pool.maximumReaderCount = max(1, configuration.maximumReaders)
+                let readerCache = max(1, configuration.readerCacheBytes / 1024)
+                // Runs on every connection; the writer then sets its own cache below.
+                pool.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -\(readerCache)") }
+                writer = try DatabasePool(path: path, configuration: pool)
             }
         } catch {
             throw Self.openError(error, path: path, forWriting: !configuration.readOnly)

@@ -109,6 +109,10 @@ import Testing
             #expect(value(#"ticketlog_http_requests_total{method="GET",route="/api/chat/channels",status="401"}"#) == 1)
             #expect(value("ticketlog_log_events") == 6)
             #expect(value("ticketlog_log_tickets") == 2)
+            // SQLite's share and the whole process's, so a dashboard can tell them apart.
+            let sqlite = try #require(value("ticketlog_sqlite_memory_bytes"))
+            let resident = try #require(value("process_resident_memory_bytes"))
+            #expect(sqlite > 0 && resident > sqlite, "\(text)")
             #expect(text.contains("ticketlog_http_request_duration_seconds_bucket"), "\(text)")
         }
     }
