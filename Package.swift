@@ -31,6 +31,8 @@ let package = Package(
             pkgConfig: "liblz4",
             providers: [.apt(["liblz4-dev"])]
         ),
+        // glibc's <malloc.h> (part of libc): the server's heap figure and its arena limit.
+        .systemLibrary(name: "CMalloc"),
         // System zlib (Debian: zlib1g-dev), to inflate gzip-compressed Stream webhooks.
         .systemLibrary(
             name: "CZlib",
@@ -55,6 +57,7 @@ let package = Package(
             name: "TicketlogServer",
             dependencies: [
                 "Ticketlog",
+                "CMalloc",
                 "StreamChatSync",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

@@ -29,8 +29,9 @@ struct ServerMetrics: Sendable {
     }
 
     /// The Prometheus text of everything recorded, plus, as they are now: the log's head and
-    /// ticket count, the bytes SQLite holds and the process's resident memory (where `/proc`
-    /// tells it), so memory growth can be told apart from SQLite's caches filling.
+    /// ticket count, the bytes SQLite holds, the process's resident memory (where `/proc` tells
+    /// it) and its heap in use (with glibc), so memory growth can be told apart from SQLite's
+    /// caches filling and from malloc keeping freed memory.
     func exposition(store: EventStore) async throws -> String {
         let events = try await store.headPosition()
         let tickets = try await store.ticketCount()
@@ -39,6 +40,9 @@ struct ServerMetrics: Sendable {
         Gauge(label: "ticketlog_sqlite_memory_bytes", factory: factory).record(EventStore.sqliteMemoryInUse)
         if let resident = Self.residentBytes() {
             Gauge(label: "process_resident_memory_bytes", factory: factory).record(resident)
+        }
+        if let heap = Malloc.bytesInUse {
+            Gauge(label: "process_heap_in_use_bytes", factory: factory).record(heap)
         }
         return registry.emitToString()
     }

@@ -68,10 +68,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Page cache of each of the (up to 5) reading connections, in MiB (default 2).")
     var readerCacheMib: Int = 2
 
+    @Option(help: ArgumentHelp(
+        "How many malloc arenas glibc may keep (M_ARENA_MAX); 0 leaves glibc's own limit, 8 per core.",
+        discussion: "Each arena keeps what its threads once used, so more arenas mean resident memory further above the heap in use. MALLOC_ARENA_MAX in the environment wins."))
+    var mallocArenas: Int = 2
+
     func validate() throws {
         if rateLimit < 0 { throw ValidationError("--rate-limit must be 0 (off) or more, not \(rateLimit)") }
         if rateBurst < 1 { throw ValidationError("--rate-burst must be at least 1, not \(rateBurst)") }
         if !(1...4_096).contains(cacheMib) { throw ValidationError("--cache-mib must be 1 to 4096, not \(cacheMib)") }
+        if mallocArenas < 0 { throw ValidationError("--malloc-arenas must be 0 (glibc's default) or more, not \(mallocArenas)") }
         if !(1...1_024).contains(readerCacheMib) { throw ValidationError("--reader-cache-mib must be 1 to 1024, not \(readerCacheMib)") }
     }
 
@@ -82,6 +88,9 @@ struct ServeCommand: AsyncParsableCommand {
         let apiSecret = streamAPISecret ?? environment["STREAM_API_SECRET"] ?? Self.developmentSecret
         var logger = Logger(label: "ticketlog")
         logger.logLevel = logLevel
+        if mallocArenas > 0, environment["MALLOC_ARENA_MAX"] == nil, !Malloc.limitArenas(to: mallocArenas) {
+            logger.debug("malloc arenas not limited (not glibc)")
+        }
         if secret == nil {
             logger.warning("No TICKETLOG_AUTH_SECRET: using the development secret. Do not expose this server.")
         }

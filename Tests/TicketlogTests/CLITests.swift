@@ -25,6 +25,19 @@ import Testing
         }
     }
 
+    @Test(arguments: [
+        ["--cache-mib", "0"], ["--reader-cache-mib", "0"], ["--reader-cache-mib", "2048"], ["--malloc-arenas", "-1"],
+        ["--rate-burst", "0"],
+    ])
+    func serveRefusesMemoryAndLimitOptionsOutOfRangeBeforeOpeningTheLog(_ option: [String]) throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("never.sqlite")
+        let result = try runProcess(Self.executable, ["serve", "--database", path] + option)
+        #expect(result.status == 64, "\(result.stdout)\(result.stderr)")
+        #expect(result.stderr.contains(option[0]), "the error names the option: \(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
     @Test func verifyWithProjectionsComparesThemWithARebuild() throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("projections.sqlite")

@@ -68,8 +68,10 @@ struct Load {
             var samples: [MemorySample] = []
             while !Task.isCancelled {
                 if let bytes = ProcessMemory.bytes("VmRSS", of: String(serverPID)) {
+                    let gauges = await memoryGauges()
                     samples.append(MemorySample(
-                        seconds: (ContinuousClock.now - start).seconds, resident: bytes, sqlite: await sqliteMemory()))
+                        seconds: (ContinuousClock.now - start).seconds, resident: bytes,
+                        heap: gauges["process_heap_in_use_bytes"], sqlite: gauges["ticketlog_sqlite_memory_bytes"]))
                 }
                 try? await Task.sleep(for: sampleEvery)
             }
@@ -145,14 +147,18 @@ struct Load {
         }
     }
 
-    /// The bytes SQLite holds in the server, from its `/metrics`; `nil` when not answered.
-    private func sqliteMemory() async -> Int? {
+    /// The server's memory gauges (name: bytes) from its `/metrics`; empty when not answered.
+    private func memoryGauges() async -> [String: Int] {
         guard let response = try? await client.execute(HTTPClientRequest(url: base + "/metrics"), timeout: .seconds(10)),
             response.status == .ok, let body = try? await response.body.collect(upTo: 4 << 20)
-        else { return nil }
-        let prefix = "ticketlog_sqlite_memory_bytes "
-        return String(buffer: body).split(separator: "\n").first { $0.hasPrefix(prefix) }
-            .flatMap { Double($0.dropFirst(prefix.count)) }.map { Int($0) }
+        else { return [:] }
+        var gauges: [String: Int] = [:]
+        for line in String(buffer: body).split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 2, parts[0].hasSuffix("_bytes"), let value = Double(parts[1]) else { continue }
+            gauges[String(parts[0])] = Int(value)
+        }
+        return gauges
     }
 
     /// Reads the live event feed from the start: positions must come one by one, in order.
@@ -190,10 +196,12 @@ struct Load {
     }
 }
 
-/// The server's resident memory at one moment, and how much of it SQLite held.
+/// The server's resident memory at one moment, its heap in use and how much of that SQLite held
+/// (the last two from its `/metrics`, `nil` when it did not say).
 struct MemorySample {
     var seconds: Double
     var resident: Int
+    var heap: Int?
     var sqlite: Int?
 }
 
@@ -222,9 +230,10 @@ struct LoadReport {
             lines.append(String(
                 format: "server memory: %.0f MiB at start, %.0f MiB at the end, peak %.0f MiB (%d samples)",
                 mib(first.resident), mib(last.resident), mib(peak), memory.count))
-            lines.append("  curve (s: resident MiB / of it SQLite MiB): " + memory.enumerated()
+            func figure(_ bytes: Int?) -> String { bytes.map { String(format: "%.1f", mib($0)) } ?? "?" }
+            lines.append("  curve (s: resident / heap in use / of it SQLite, MiB): " + memory.enumerated()
                 .filter { $0.offset % max(1, memory.count / 12) == 0 || $0.offset == memory.count - 1 }
-                .map { String(format: "%.0f: %.0f/%@", $0.element.seconds, mib($0.element.resident), $0.element.sqlite.map { String(format: "%.1f", mib($0)) } ?? "?") }
+                .map { String(format: "%.0f: %.0f/%@/%@", $0.element.seconds, mib($0.element.resident), figure($0.element.heap), figure($0.element.sqlite)) }
                 .joined(separator: ", "))
         }
         return lines.joined(separator: "\n")

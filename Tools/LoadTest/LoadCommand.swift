@@ -17,8 +17,9 @@ struct LoadCommand: AsyncParsableCommand {
             executable) as `serve` on a free loopback port (FULL durability, no rate limit), and \
             for --duration seconds runs --writers tasks posting messages, --readers tasks reading \
             message pages, audit trails and point-in-time states, and --subscribers clients on \
-            the live event feed (`GET /api/events`). The server's resident memory, and the part \
-            of it SQLite holds (from its `/metrics`), is sampled every --sample-interval seconds.
+            the live event feed (`GET /api/events`). Every --sample-interval seconds: the \
+            server's resident memory, and from its `/metrics` its heap in use and what SQLite \
+            holds of it.
 
             Afterwards: no request failed; the log holds exactly the messages acknowledged; every \
             subscriber received every event, in order; the server stopped cleanly; `verify` holds. \

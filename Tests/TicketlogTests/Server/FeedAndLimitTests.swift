@@ -87,6 +87,21 @@ import Testing
     }
 }
 
+@Suite struct MallocTests {
+    @Test func arenasAreLimitedOnlyToAPositiveCountAndTheHeapFigureFollowsAllocations() throws {
+        #expect(!Malloc.limitArenas(to: 0))
+        #expect(!Malloc.limitArenas(to: -1))
+        // A limit above glibc's own (8 per core) changes nothing for the other tests here.
+        #expect(Malloc.limitArenas(to: 1_024))
+        let before = try #require(Malloc.bytesInUse)
+        let block = UnsafeMutableRawPointer.allocate(byteCount: 64 << 20, alignment: 16)
+        defer { block.deallocate() }
+        let during = try #require(Malloc.bytesInUse)
+        // Other tests allocate at the same time, so only "at least most of the block".
+        #expect(during - before > 48 << 20, "before \(before), during \(during)")
+    }
+}
+
 @Suite struct MetricsTests {
     @Test func requestsAreCountedByRouteAndStatus() async throws {
         let fixture = try await ServerFixture.make()
@@ -113,6 +128,8 @@ import Testing
             let sqlite = try #require(value("ticketlog_sqlite_memory_bytes"))
             let resident = try #require(value("process_resident_memory_bytes"))
             #expect(sqlite > 0 && resident > sqlite, "\(text)")
+            let heap = try #require(value("process_heap_in_use_bytes"))
+            #expect(heap > sqlite && heap < resident, "\(text)")
             #expect(text.contains("ticketlog_http_request_duration_seconds_bucket"), "\(text)")
         }
     }
