@@ -99,7 +99,8 @@ bench-quick:
 # the short form (5 kills).
 SOAK_KILLS ?= 50
 # The load runs with a 4 MiB writer page cache: the server's memory grows with the log up to its
-# caches, and a small cache fills early, so that growth after it is a leak, not the cache.
+# caches, and a small cache fills early, so that growth after it is not the cache. The tool
+# prints the server's resident memory beside its heap in use and SQLite's share (from /metrics).
 SOAK_LOAD_SECONDS ?= 600
 
 soak: deps

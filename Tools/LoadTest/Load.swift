@@ -239,15 +239,26 @@ struct LoadReport {
         return lines.joined(separator: "\n")
     }
 
-    /// Whether memory stopped growing: the median of the last fifth is within 20% (+16 MiB) of
-    /// the median of the second fifth (the first fifth is the caches warming up).
-    var memoryIsFlat: (flat: Bool, early: Int, late: Int) {
+    /// Whether resident memory stopped growing: the median of the last fifth is within 20%
+    /// (+16 MiB) of the median of the second fifth (the first fifth is the caches warming up).
+    /// Resident memory also holds what malloc keeps after frees, so it may drift a little.
+    var residentIsFlat: (flat: Bool, early: Int, late: Int) {
+        fifths(\.resident, tolerance: 0.2, slack: 16 << 20)
+    }
+
+    /// Whether the heap in use stopped growing, the sharper test for a leak: the same medians
+    /// within 25% (+4 MiB). Flat when the server did not report its heap.
+    var heapIsFlat: (flat: Bool, early: Int, late: Int) {
+        fifths({ $0.heap ?? 0 }, tolerance: 0.25, slack: 4 << 20)
+    }
+
+    private func fifths(_ value: (MemorySample) -> Int, tolerance: Double, slack: Int) -> (flat: Bool, early: Int, late: Int) {
         guard memory.count >= 10 else { return (true, 0, 0) }
-        func median(_ slice: ArraySlice<MemorySample>) -> Int { slice.map(\.resident).sorted()[slice.count / 2] }
+        func median(_ slice: ArraySlice<MemorySample>) -> Int { slice.map(value).sorted()[slice.count / 2] }
         let fifth = memory.count / 5
         let early = median(memory[fifth..<(2 * fifth)])
         let late = median(memory[(memory.count - fifth)...])
-        return (Double(late) <= Double(early) * 1.2 + 16 * 1_048_576, early, late)
+        return (Double(late) <= Double(early) * (1 + tolerance) + Double(slack), early, late)
     }
 
     private func mib(_ bytes: Int) -> Double { Double(bytes) / 1_048_576 }
