@@ -90,11 +90,13 @@ struct ProcessOutput {
     var crashed = false
 }
 
-/// Runs `executable` with `arguments` to completion, capturing both output streams.
-func runProcess(_ executable: URL, _ arguments: [String]) throws -> ProcessOutput {
+/// Runs `executable` with `arguments` to completion, capturing both output streams; in
+/// `directory` when given (for tools that leave files where they run).
+func runProcess(_ executable: URL, _ arguments: [String], in directory: String? = nil) throws -> ProcessOutput {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let output = Pipe()
     let errors = Pipe()
     process.standardOutput = output
@@ -113,10 +115,10 @@ func runProcess(_ executable: URL, _ arguments: [String]) throws -> ProcessOutpu
 /// one of Swift's cooperative threads — there are only as many as cores, and a test that blocks
 /// them for seconds (a crash test, schemathesis, a load run) starves the in-process servers of
 /// the tests running beside it.
-func awaitProcess(_ executable: URL, _ arguments: [String]) async throws -> ProcessOutput {
+func awaitProcess(_ executable: URL, _ arguments: [String], in directory: String? = nil) async throws -> ProcessOutput {
     try await withCheckedThrowingContinuation { continuation in
         let thread = Thread {
-            continuation.resume(with: Result { try runProcess(executable, arguments) })
+            continuation.resume(with: Result { try runProcess(executable, arguments, in: directory) })
         }
         thread.start()
     }
