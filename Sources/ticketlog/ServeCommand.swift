@@ -62,10 +62,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Requests each caller may make at once before the sustained rate applies.")
     var rateBurst: Int = 100
 
-    @Option(help: "Page cache of the writing connection, in MiB: memory grows up to it as the log grows (default 64).")
+    @Option(help: "Page cache of the writing connection, in MiB: memory grows up to it as the log grows.")
     var cacheMib: Int = 64
 
-    @Option(help: "Page cache of each of the (up to 5) reading connections, in MiB (default 2).")
+    @Option(help: "Page cache of each of the (up to 5) reading connections, in MiB.")
     var readerCacheMib: Int = 2
 
     @Option(help: ArgumentHelp(
@@ -89,7 +89,7 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "ticketlog")
         logger.logLevel = logLevel
         if mallocArenas > 0, environment["MALLOC_ARENA_MAX"] == nil, !Malloc.limitArenas(to: mallocArenas) {
-            logger.debug("malloc arenas not limited (not glibc)")
+            logger.debug("malloc arenas not limited: no glibc, or it refused")
         }
         if secret == nil {
             logger.warning("No TICKETLOG_AUTH_SECRET: using the development secret. Do not expose this server.")

@@ -243,21 +243,21 @@ struct LoadReport {
     /// (+16 MiB) of the median of the second fifth (the first fifth is the caches warming up).
     /// Resident memory also holds what malloc keeps after frees, so it may drift a little.
     var residentIsFlat: (flat: Bool, early: Int, late: Int) {
-        fifths(\.resident, tolerance: 0.2, slack: 16 << 20)
+        Self.fifths(memory.map(\.resident), tolerance: 0.2, slack: 16 << 20)
     }
 
     /// Whether the heap in use stopped growing, the sharper test for a leak: the same medians
-    /// within 25% (+4 MiB). Flat when the server did not report its heap.
+    /// within 25% (+4 MiB), over the samples for which the server reported its heap.
     var heapIsFlat: (flat: Bool, early: Int, late: Int) {
-        fifths({ $0.heap ?? 0 }, tolerance: 0.25, slack: 4 << 20)
+        Self.fifths(memory.compactMap(\.heap), tolerance: 0.25, slack: 4 << 20)
     }
 
-    private func fifths(_ value: (MemorySample) -> Int, tolerance: Double, slack: Int) -> (flat: Bool, early: Int, late: Int) {
-        guard memory.count >= 10 else { return (true, 0, 0) }
-        func median(_ slice: ArraySlice<MemorySample>) -> Int { slice.map(value).sorted()[slice.count / 2] }
-        let fifth = memory.count / 5
-        let early = median(memory[fifth..<(2 * fifth)])
-        let late = median(memory[(memory.count - fifth)...])
+    private static func fifths(_ values: [Int], tolerance: Double, slack: Int) -> (flat: Bool, early: Int, late: Int) {
+        guard values.count >= 10 else { return (true, 0, 0) }
+        func median(_ slice: ArraySlice<Int>) -> Int { slice.sorted()[slice.count / 2] }
+        let fifth = values.count / 5
+        let early = median(values[fifth..<(2 * fifth)])
+        let late = median(values[(values.count - fifth)...])
         return (Double(late) <= Double(early) * (1 + tolerance) + Double(slack), early, late)
     }
 
