@@ -180,13 +180,13 @@ enum Child {
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
         let start = ContinuousClock.now
-        guard posix_spawn(&pid, executable, nil, nil, argv, environ) == 0 else { throw BenchError("cannot start \(executable)") }
+        guard posix_spawn(&pid, executable, nil, nil, argv, environ) == 0 else { throw ToolError("cannot start \(executable)") }
         var status: Int32 = 0
-        guard waitpid(pid, &status, 0) == pid else { throw BenchError("lost the child process") }
+        guard waitpid(pid, &status, 0) == pid else { throw ToolError("lost the child process") }
         let seconds = (ContinuousClock.now - start).seconds
-        guard status == 0 else { throw BenchError("\(arguments.joined(separator: " ")) failed (status \(status))") }
+        guard status == 0 else { throw ToolError("\(arguments.joined(separator: " ")) failed (status \(status))") }
         guard let text = try? String(contentsOfFile: report, encoding: .utf8), let bytes = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw BenchError("the child did not report its peak RSS")
+            throw ToolError("the child did not report its peak RSS")
         }
         return (Rate(events: events, seconds: seconds), bytes)
     }

@@ -50,14 +50,14 @@ enum HTTPLoad {
         serve.terminate()
         serve.waitUntilExit()
         guard serve.terminationStatus == 0 else {
-            throw BenchError("ticketlog serve exited with \(serve.terminationStatus); see \(serverLog)")
+            throw ToolError("ticketlog serve exited with \(serve.terminationStatus); see \(serverLog)")
         }
 
         let store = try EventStore(path: database)
         let appended = try await store.headPosition() - Int64(tickets)
         let parsed = WrkOutput(output)
         guard let rate = parsed.requestsPerSecond, let responses = parsed.responses else {
-            throw BenchError("could not read wrk's output:\n\(output)")
+            throw ToolError("could not read wrk's output:\n\(output)")
         }
         return Result(
             connections: connections, seconds: seconds, requestsPerSecond: rate, responses: responses,
@@ -70,7 +70,7 @@ enum HTTPLoad {
         let store = try EventStore(path: database)
         let admin = Actor(id: "bench", role: .admin)
         for number in 1...count {
-            guard let stream = StreamID.ticket("bench-\(number)") else { throw BenchError("bad ticket id") }
+            guard let stream = StreamID.ticket("bench-\(number)") else { throw ToolError("bad ticket id") }
             _ = try await store.execute(
                 .open(title: "Bench ticket \(number)", brand: "brand-\(number % 10)", creator: "creator-\(number)"),
                 on: stream, by: admin)

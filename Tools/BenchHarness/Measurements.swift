@@ -24,7 +24,7 @@ enum Measurements {
     /// event's JSON as `ticketlog export` writes it); returns the JSON bytes.
     static func writeCorpus(events: Int, to path: String) throws -> Int {
         _ = FileManager.default.createFile(atPath: path, contents: nil)
-        guard let file = FileHandle(forWritingAtPath: path) else { throw BenchError("cannot write \(path)") }
+        guard let file = FileHandle(forWritingAtPath: path) else { throw ToolError("cannot write \(path)") }
         defer { try? file.close() }
         var versions: [StreamID: Int] = [:]
         var buffer = Data()
@@ -134,9 +134,4 @@ enum Measurements {
         configuration.createIfMissing = false
         return try await EventStore(path: path, configuration: configuration).statistics().eventBytes
     }
-}
-
-struct BenchError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }

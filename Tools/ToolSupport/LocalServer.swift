@@ -95,6 +95,7 @@ public enum LocalServer {
     }
 }
 
+/// A tool's failure, said in one line.
 public struct ToolError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
