@@ -20,7 +20,6 @@ public func runFuzzer(
     return runFuzzerDriver(&argc, &argv, target)
 }
 
-
 /// Runs async work to its end from libFuzzer's synchronous callback (one input at a time).
 public func runToEnd(_ body: @escaping @Sendable () async -> Void) {
     let done = DispatchSemaphore(value: 0)

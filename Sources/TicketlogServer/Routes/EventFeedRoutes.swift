@@ -34,14 +34,15 @@ struct EventFeedRoutes {
                     // the server shuts down gracefully: that waits for open requests, so the feed
                     // looks at the flag at least once a second instead of once per keep-alive.
                     let shuttingDown = Mutex(false)
+                    let wait = min(keepAlive, Self.shutdownCheck)
                     try await withGracefulShutdownHandler {
                         var quiet = Duration.zero
                         while !Task.isCancelled, !shuttingDown.withLock({ $0 }) {
-                            if let event = try await events.nextEvent(timeout: min(keepAlive, Self.shutdownCheck)) {
+                            if let event = try await events.nextEvent(timeout: wait) {
                                 try await writer.write(ByteBuffer(string: try Self.frame(event)))
                                 quiet = .zero
                             } else {
-                                quiet += min(keepAlive, Self.shutdownCheck)
+                                quiet += wait
                                 if quiet >= keepAlive {
                                     try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
                                     quiet = .zero
