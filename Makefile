@@ -25,7 +25,7 @@ PORT ?= 8080
 run: deps
 	$(SWIFT) build --product ticketlog
 	$(SWIFT) run ticketlog demo --database $(DATABASE)
-	$(SWIFT) run ticketlog serve --database $(DATABASE) --port $(PORT)
+	$(SWIFT) run ticketlog serve --development --database $(DATABASE) --port $(PORT)
 
 # Python tools the tests use (pandas and duckdb load exports; openapi-spec-validator checks the
 # OpenAPI document; schemathesis sends generated requests to a running server), in a local

@@ -23,9 +23,9 @@ final class ChatTokenIssuer: Sendable {
     private let lifetime: TimeInterval?
     private let cache = Mutex<[String: (token: String, renewAfter: Date)]>([:])
 
-    init(configuration: TicketlogServer.Configuration) async {
-        await keys.add(hmac: HMACKey(from: configuration.streamAPISecret), digestAlgorithm: .sha256)
-        lifetime = configuration.chatTokenLifetime.map { Double($0.components.seconds) }
+    init(secret: String, lifetime: Duration?) async {
+        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        self.lifetime = lifetime.map { Double($0.components.seconds) }
     }
 
     func token(for user: String, now: Date = Date()) async throws -> String {

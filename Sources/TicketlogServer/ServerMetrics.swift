@@ -11,8 +11,12 @@ import Ticketlog
 struct ServerMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     let factory: PrometheusMetricsFactory
+    let connections: ConnectionGuard?
+    let feeds: FeedLimiter?
 
-    init() {
+    init(connections: ConnectionGuard? = nil, feeds: FeedLimiter? = nil) {
+        self.connections = connections
+        self.feeds = feeds
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [
             .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
@@ -28,6 +32,11 @@ struct ServerMetrics: Sendable {
             .recordNanoseconds(duration.nanoseconds)
     }
 
+    /// A change from Stream the rules kept out of the log (``WebhookHandler/Refusal``).
+    func webhookRefused(type: String) {
+        Counter(label: "ticketlog_webhook_refused_total", dimensions: [("type", type)], factory: factory).increment()
+    }
+
     /// The Prometheus text of everything recorded, plus, as they are now: the log's head and
     /// ticket count, the bytes SQLite holds, the process's resident memory (where `/proc` tells
     /// it) and its heap in use (with glibc), so memory growth can be told apart from SQLite's
@@ -40,6 +49,14 @@ struct ServerMetrics: Sendable {
         Gauge(label: "ticketlog_sqlite_memory_bytes", factory: factory).record(EventStore.sqliteMemoryInUse)
         if let resident = Self.residentBytes() {
             Gauge(label: "process_resident_memory_bytes", factory: factory).record(resident)
+        }
+        if let connections {
+            Gauge(label: "ticketlog_connections_open", factory: factory).record(connections.openConnections)
+            Gauge(label: "ticketlog_connections_shed", factory: factory).record(connections.shedConnections)
+            Gauge(label: "ticketlog_connections_timed_out", factory: factory).record(connections.timedOutConnections)
+        }
+        if let feeds {
+            Gauge(label: "ticketlog_event_feeds_open", factory: factory).record(feeds.openFeeds)
         }
         if let heap = Malloc.bytesInUse {
             Gauge(label: "process_heap_in_use_bytes", factory: factory).record(heap)

@@ -7,6 +7,11 @@ public struct TicketlogRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The authenticated caller; set for every route under `/api`.
     public var caller: Caller?
+    /// When the caller's token expires: a long-lived response (the event feed) ends then.
+    public var callerTokenExpiry: Date?
+    /// The client's IP address, as the connection says (a proxy's, behind one); `unknown` when
+    /// the connection does not say (in-process tests).
+    public let clientAddress: String
     /// Set by ``BodyLimitMiddleware`` from the configuration.
     public var maxUploadSize: Int = 64 * 1024
     /// The request's id, as Hummingbird logs it; made up when the logger keeps no metadata
@@ -18,6 +23,7 @@ public struct TicketlogRequestContext: RequestContext {
 
     public init(source: Source) {
         coreContext = .init(source: source)
+        clientAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 
     /// Responses with sorted keys and plain slashes: stable, diffable output.

@@ -9,30 +9,93 @@ import Ticketlog
 /// conversations (Stream tokens, channels, messages, status, deliverables, audit, replay), with
 /// JWT authentication and per-role access.
 public enum TicketlogServer {
-    /// Where the server listens and what it trusts.
+    /// Where the server listens, what it trusts, and how much it lets any one client take.
     public struct Configuration: Sendable {
+        /// A sustained rate with a burst allowance (a token bucket).
+        public struct RateLimit: Sendable, Equatable {
+            public var perSecond: Double
+            public var burst: Int
+
+            public init(perSecond: Double, burst: Int) {
+                self.perSecond = perSecond
+                self.burst = burst
+            }
+
+            /// The rates a limiter accepts: 0.001 to 1,000,000 per second, bursts of 1 to 1,000,000.
+            public static let rates: ClosedRange<Double> = 0.001...1_000_000
+            public static let bursts: ClosedRange<Int> = 1...1_000_000
+
+            /// What is wrong with this limit, in words; `nil` when it is usable.
+            public func problem(_ name: String) -> String? {
+                guard perSecond.isFinite, Self.rates.contains(perSecond) else {
+                    return "\(name) must be from \(Self.rates.lowerBound) to 1000000 requests per second (0 turns it off), not \(perSecond)"
+                }
+                guard Self.bursts.contains(burst) else { return "\(name)'s burst must be from 1 to 1000000, not \(burst)" }
+                return nil
+            }
+        }
+
+        /// How many connections the server holds and how long it waits for each.
+        public struct Connections: Sendable, Equatable {
+            /// Open connections at most. When a new one would exceed it, the connection that has
+            /// waited longest without a request in progress is closed to make room (a slow or
+            /// idle client loses its place, not the server its ability to answer); when every
+            /// connection is busy, the new one is closed.
+            public var maximum = 1_000
+            /// From a connection's first byte of a request (or from its opening) to the request's
+            /// complete head.
+            public var requestHeadTimeout: Duration = .seconds(10)
+            /// From a request's head to the end of its body.
+            public var requestBodyTimeout: Duration = .seconds(30)
+            /// How long a kept-alive connection may wait for its next request.
+            public var idleTimeout: Duration = .seconds(75)
+
+            public init() {}
+        }
+
+        /// Live event feeds (`GET /api/events`) open at once.
+        public struct EventFeeds: Sendable, Equatable {
+            public var perCaller = 4
+            public var total = 64
+
+            public init() {}
+        }
+
         public var host: String
         public var port: Int
         /// The HS256 secret callers' bearer tokens are signed with (`sub`, `role`, `exp`).
         public var authSecret: String
-        /// The Stream app the chat tokens are for.
-        public var streamAPIKey: String
-        /// The Stream API secret chat tokens are signed with.
-        public var streamAPISecret: String
+        /// The Stream app the chat tokens are for; with ``streamAPISecret``, `nil` turns chat
+        /// tokens and webhooks off (503).
+        public var streamAPIKey: String?
+        /// The Stream API secret: chat tokens are signed with it, webhooks checked against it.
+        public var streamAPISecret: String?
+        /// The server runs on development secrets (shown in `/healthz`).
+        public var development = false
         /// How long a chat token lives (its `exp`); `nil`: tokens that do not expire.
         public var chatTokenLifetime: Duration?
         /// Request bodies larger than this are refused with 413.
         public var maximumBodySize: Int
-        /// Per caller: requests per second sustained and in a burst; beyond, 429. `nil`: no limit.
-        public var rateLimit: (perSecond: Double, burst: Int)?
+        /// Per caller (token subject): beyond it, 429. `nil`: no limit.
+        public var rateLimit: RateLimit?
+        /// Per client address, for what comes without proof of who sent it: requests to
+        /// `/healthz`, `/metrics`, `/openapi.yaml` and unknown paths, and each failed
+        /// authentication (a bad token, a webhook with a bad signature). Once an address has used
+        /// it up, its requests are answered 429 before any token or signature is checked. `nil`:
+        /// no limit (behind a proxy every client has the proxy's address).
+        public var anonymousRateLimit: RateLimit? = RateLimit(perSecond: 20, burst: 200)
+        /// When set, `/metrics` answers only `Authorization: Bearer <this>`.
+        public var metricsToken: String?
+        public var connections = Connections()
+        public var eventFeeds = EventFeeds()
         /// How often an idle event feed sends a keep-alive comment (and notices a client that
         /// went away).
         public var eventFeedKeepAlive: Duration = .seconds(15)
 
         public init(
-            host: String = "127.0.0.1", port: Int = 8080, authSecret: String, streamAPIKey: String,
-            streamAPISecret: String, chatTokenLifetime: Duration? = .seconds(24 * 3600), maximumBodySize: Int = 64 * 1024,
-            rateLimit: (perSecond: Double, burst: Int)? = (perSecond: 20, burst: 100)
+            host: String = "127.0.0.1", port: Int = 8080, authSecret: String, streamAPIKey: String?,
+            streamAPISecret: String?, chatTokenLifetime: Duration? = .seconds(24 * 3600), maximumBodySize: Int = 64 * 1024,
+            rateLimit: RateLimit? = RateLimit(perSecond: 20, burst: 100)
         ) {
             self.host = host
             self.port = port
@@ -42,6 +105,39 @@ public enum TicketlogServer {
             self.chatTokenLifetime = chatTokenLifetime
             self.maximumBodySize = maximumBodySize
             self.rateLimit = rateLimit
+        }
+
+        /// The Stream app's key and secret, when both are configured.
+        var stream: (key: String, secret: String)? {
+            guard let streamAPIKey, let streamAPISecret else { return nil }
+            return (streamAPIKey, streamAPISecret)
+        }
+
+        /// Everything that makes this configuration unusable, in words.
+        public func problems() -> [String] {
+            var problems: [String] = []
+            if authSecret.utf8.count < 32 {
+                problems.append("the auth secret must be at least 32 bytes long (it is \(authSecret.utf8.count))")
+            }
+            if let streamAPISecret, streamAPISecret.utf8.count < 32 {
+                problems.append("the Stream API secret must be at least 32 bytes long (it is \(streamAPISecret.utf8.count))")
+            }
+            if let metricsToken, metricsToken.utf8.count < 16 {
+                problems.append("the metrics token must be at least 16 bytes long (it is \(metricsToken.utf8.count))")
+            }
+            if let problem = rateLimit?.problem("the rate limit") { problems.append(problem) }
+            if let problem = anonymousRateLimit?.problem("the anonymous rate limit") { problems.append(problem) }
+            if connections.maximum < 1 { problems.append("the connection limit must be at least 1, not \(connections.maximum)") }
+            for (name, timeout) in [
+                ("request head timeout", connections.requestHeadTimeout), ("request body timeout", connections.requestBodyTimeout),
+                ("idle timeout", connections.idleTimeout),
+            ] where timeout <= .zero {
+                problems.append("the \(name) must be positive")
+            }
+            if eventFeeds.perCaller < 1 || eventFeeds.total < eventFeeds.perCaller {
+                problems.append("event feeds: at least 1 per caller and no fewer in total than per caller")
+            }
+            return problems
         }
     }
 
@@ -53,27 +149,44 @@ public enum TicketlogServer {
     /// The routes and middleware, without a server: for in-process tests and for embedding in
     /// another Hummingbird application.
     ///
-    /// - Throws: ``ConfigurationError`` when a secret is shorter than 32 bytes (HS256 keys must
-    ///   be at least as long as the hash).
-    public static func router(store: EventStore, configuration: Configuration) async throws -> Router<TicketlogRequestContext> {
-        for (name, secret) in [("auth secret", configuration.authSecret), ("Stream API secret", configuration.streamAPISecret)]
-        where secret.utf8.count < 32 {
-            throw ConfigurationError(description: "the \(name) must be at least 32 bytes long (it is \(secret.utf8.count))")
-        }
+    /// - Parameter logger: where refused webhooks, failed appends and other events an operator
+    ///   must see are logged.
+    /// - Throws: ``ConfigurationError`` naming every problem of `configuration`
+    ///   (``Configuration/problems()``).
+    public static func router(
+        store: EventStore, configuration: Configuration, logger: Logger = .disabled
+    ) async throws -> Router<TicketlogRequestContext> {
+        try await router(store: store, configuration: configuration, logger: logger, connections: nil)
+    }
+
+    static func router(
+        store: EventStore, configuration: Configuration, logger: Logger, connections: ConnectionGuard?
+    ) async throws -> Router<TicketlogRequestContext> {
+        let problems = configuration.problems()
+        guard problems.isEmpty else { throw ConfigurationError(description: problems.joined(separator: "; ")) }
         let callerKeys = JWTKeyCollection()
         await callerKeys.add(hmac: HMACKey(from: configuration.authSecret), digestAlgorithm: .sha256)
-        let chatTokens = await ChatTokenIssuer(configuration: configuration)
 
         let router = Router(context: TicketlogRequestContext.self)
-        let metrics = ServerMetrics()
+        let feeds = FeedLimiter(perCaller: configuration.eventFeeds.perCaller, total: configuration.eventFeeds.total)
+        let metrics = ServerMetrics(connections: connections, feeds: feeds)
+        let anonymous = configuration.anonymousRateLimit.map { RateLimiter(rate: $0.perSecond, burst: $0.burst) }
         // Outside the error middleware, so it sees the status every error ends up with.
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: LogRequestsMiddleware(.info))
+        router.add(middleware: AnonymousRateLimitMiddleware(limiter: anonymous))
         router.add(middleware: BodyLimitMiddleware(maximumBodySize: configuration.maximumBodySize))
-        router.get("/healthz") { _, _ in HealthStatus(status: "ok") }
-        router.get("/metrics") { _, _ in
-            Response(
+        let health = HealthStatus(configuration: configuration)
+        router.get("/healthz") { _, _ in health }
+        let metricsToken = configuration.metricsToken
+        router.get("/metrics") { request, _ in
+            if let metricsToken {
+                guard let header = request.headers[.authorization], SecretComparison.equal(header, "Bearer \(metricsToken)") else {
+                    throw AuthMiddleware.unauthorized("/metrics needs 'Authorization: Bearer <the metrics token>'")
+                }
+            }
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: try await metrics.exposition(store: store))))
         }
@@ -84,8 +197,13 @@ public enum TicketlogServer {
                 body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
         }
 
+        let webhookLogger = logger
         WebhookRoutes(
-            handler: WebhookHandler(store: store, apiSecret: configuration.streamAPISecret),
+            handler: configuration.stream.map { stream in
+                WebhookHandler(store: store, apiSecret: stream.secret, logger: webhookLogger) { refusal in
+                    metrics.webhookRefused(type: refusal.type)
+                }
+            },
             maximumBodySize: max(configuration.maximumBodySize, 1 << 20)
         ).register(on: router)
 
@@ -93,9 +211,13 @@ public enum TicketlogServer {
         if let limit = configuration.rateLimit {
             api.add(middleware: RateLimitMiddleware(limiter: RateLimiter(rate: limit.perSecond, burst: limit.burst)))
         }
+        var chatTokens: ChatTokenIssuer?
+        if let stream = configuration.stream {
+            chatTokens = await ChatTokenIssuer(secret: stream.secret, lifetime: configuration.chatTokenLifetime)
+        }
         ChatRoutes(store: store, chatTokens: chatTokens, streamAPIKey: configuration.streamAPIKey).register(on: api.group("chat"))
         TicketRoutes(store: store).register(on: api.group("chat/tickets"))
-        EventFeedRoutes(store: store, keepAlive: configuration.eventFeedKeepAlive).register(on: api)
+        EventFeedRoutes(store: store, keepAlive: configuration.eventFeedKeepAlive, feeds: feeds).register(on: api)
         return router
     }
 
@@ -104,16 +226,31 @@ public enum TicketlogServer {
     public static func application(
         store: EventStore, configuration: Configuration, logger: Logger, sync: OutboxDriver? = nil
     ) async throws -> some ApplicationProtocol {
-        Application(
-            router: try await router(store: store, configuration: configuration),
+        let connections = ConnectionGuard(configuration.connections, logger: logger)
+        return Application(
+            router: try await router(store: store, configuration: configuration, logger: logger, connections: connections),
+            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuardHandler(connections)])),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ticketlog"),
             services: sync.map { [SyncService(driver: $0)] } ?? [],
             logger: logger)
     }
 }
 
+/// `GET /healthz`: up, and what it runs without. A feature left off for want of a secret says so
+/// here and on standard error at start, never silently.
 struct HealthStatus: ResponseEncodable {
-    var status: String
+    var status = "ok"
+    /// `production`, or `development` when the server runs on the public development secrets.
+    var mode: String
+    /// `on` or `off` for each feature that needs a secret: `chatTokens` and `webhooks` (the
+    /// Stream API secret), `metricsToken` (whether `/metrics` needs a token).
+    var features: [String: String]
+
+    init(configuration: TicketlogServer.Configuration) {
+        mode = configuration.development ? "development" : "production"
+        let stream = configuration.stream == nil ? "off" : "on"
+        features = ["chatTokens": stream, "webhooks": stream, "metricsToken": configuration.metricsToken == nil ? "off" : "on"]
+    }
 }
 
 extension TicketlogServer {

@@ -70,7 +70,7 @@ struct AuditCommand: AsyncParsableCommand {
             for entry in page {
                 switch format {
                 case .text:
-                    print("#\(entry.position)  \(entry.occurredAt)  \(entry.stream)  \(entry.origin)  \(entry.summary)")
+                    Terminal.line("#\(entry.position)  \(entry.occurredAt)  \(entry.stream)  \(entry.origin)  \(entry.summary)")
                 case .ndjson:
                     print(try entry.jsonLine())
                 }

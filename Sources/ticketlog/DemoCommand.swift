@@ -21,17 +21,17 @@ struct DemoCommand: AsyncParsableCommand {
         let store = try log.open(create: true) { $0.durability = durability }
         let stream = StreamID.ticket("1001")!
         let result = try await store.append(Self.conversation(), to: stream)
-        print(
+        Terminal.line(
             result.wasAlreadyStored
                 ? "\(stream): already in the log at positions \(result.positions) (idempotent re-append)"
                 : "\(stream): appended positions \(result.positions), stream version \(result.streamVersion)")
         for event in try await store.readStream(stream) {
-            print("  #\(event.position) v\(event.version) \(event.occurredAt) \(event.actor.role.rawValue):\(event.actor.id) \(event.type)")
+            Terminal.line("  #\(event.position) v\(event.version) \(event.occurredAt) \(event.actor.role.rawValue):\(event.actor.id) \(event.type)")
         }
         let report = try await store.verify()
-        print(report.isValid ? "verify: OK, \(report.eventsVerified) events, head \(report.headHash)" : "verify: FAILED \(report.failure!)")
-        print("next: swift run ticketlog verify --database \(log.database)")
-        print("      swift run ticketlog read --database \(log.database) --stream \(stream)")
+        Terminal.line(report.isValid ? "verify: OK, \(report.eventsVerified) events, head \(report.headHash)" : "verify: FAILED \(report.failure!)")
+        Terminal.line("next: swift run ticketlog verify --database \(log.database)")
+        Terminal.line("      swift run ticketlog read --database \(log.database) --stream \(stream)")
         if !report.isValid { throw ExitCode(1) }
     }
 

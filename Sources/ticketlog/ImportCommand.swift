@@ -39,6 +39,6 @@ struct ImportCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         progress.finish()
-        print("imported \(report.events) events: \(report.appended) appended, \(report.alreadyStored) already in the log")
+        Terminal.line("imported \(report.events) events: \(report.appended) appended, \(report.alreadyStored) already in the log")
     }
 }

@@ -62,7 +62,7 @@ struct ReplayCommand: AsyncParsableCommand {
             if json {
                 print(try members.jsonLine())
             } else {
-                print("\(message) in \(stream) was visible to: " + members.map { "\($0.user) (\($0.role.rawValue))" }.joined(separator: ", "))
+                Terminal.line("\(message) in \(stream) was visible to: " + members.map { "\($0.user) (\($0.role.rawValue))" }.joined(separator: ", "))
             }
             return
         }
@@ -72,25 +72,25 @@ struct ReplayCommand: AsyncParsableCommand {
             return
         }
         guard state.version > 0 else {
-            print("\(stream) has no events\(at.map { " at \($0)" } ?? "")")
+            Terminal.line("\(stream) has no events\(at.map { " at \($0)" } ?? "")")
             return
         }
-        print("\(stream) after position \(state.position) (version \(state.version))")
-        print("  title:    \(state.title ?? "-")")
-        print("  brand:    \(state.brand ?? "-")   creator: \(state.creator ?? "-")   agent: \(state.agent ?? "-")")
-        print("  status:   \(state.status)")
+        Terminal.line("\(stream) after position \(state.position) (version \(state.version))")
+        Terminal.line("  title:    \(state.title ?? "-")")
+        Terminal.line("  brand:    \(state.brand ?? "-")   creator: \(state.creator ?? "-")   agent: \(state.agent ?? "-")")
+        Terminal.line("  status:   \(state.status)")
         let members = state.members.values.sorted { $0.joinedPosition < $1.joinedPosition }
-        print("  members:  " + (members.isEmpty ? "-" : members.map { "\($0.user) (\($0.role.rawValue))" }.joined(separator: ", ")))
-        print("  messages: \(state.visibleMessages.count) visible, \(state.messages.count - state.visibleMessages.count) deleted")
+        Terminal.line("  members:  " + (members.isEmpty ? "-" : members.map { "\($0.user) (\($0.role.rawValue))" }.joined(separator: ", ")))
+        Terminal.line("  messages: \(state.visibleMessages.count) visible, \(state.messages.count - state.visibleMessages.count) deleted")
         for message in state.messages {
             let text = message.text.map { "\"\($0)\"" } ?? "[deleted]"
             let edited = message.edits > 0 ? " (edited \(message.edits)x)" : ""
-            print("    #\(message.position) \(message.postedAt) \(message.author.id): \(text)\(edited)")
+            Terminal.line("    #\(message.position) \(message.postedAt) \(message.author.id): \(text)\(edited)")
         }
         if !state.deliverables.isEmpty {
-            print("  deliverables:")
+            Terminal.line("  deliverables:")
             for item in state.deliverables {
-                print("    #\(item.position) \(item.deliverable.kind) \(item.deliverable.deliverableID) \"\(item.deliverable.title)\" \(item.deliverable.url)")
+                Terminal.line("    #\(item.position) \(item.deliverable.kind) \(item.deliverable.deliverableID) \"\(item.deliverable.title)\" \(item.deliverable.url)")
             }
         }
     }

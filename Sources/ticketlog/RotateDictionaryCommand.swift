@@ -13,9 +13,9 @@ struct RotateDictionaryCommand: AsyncParsableCommand {
     func run() async throws {
         let store = try log.open()
         if let id = try await store.rotateDictionary() {
-            print("dictionary \(id) is now used for new events")
+            Terminal.line("dictionary \(id) is now used for new events")
         } else {
-            print("the log is empty: nothing to sample, no dictionary made")
+            Terminal.line("the log is empty: nothing to sample, no dictionary made")
         }
     }
 }

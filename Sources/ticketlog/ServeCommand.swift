@@ -12,20 +12,30 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Run the HTTP API over a log.",
         discussion: """
             Serves /api/chat/... (JWT bearer auth, roles), /webhooks/stream, /healthz, /metrics, \
-            /openapi.yaml. Secrets come from options or the environment: TICKETLOG_AUTH_SECRET \
-            (callers' HS256 tokens), STREAM_API_KEY and STREAM_API_SECRET (the Stream app: chat \
-            tokens, webhook signatures). Without them the server runs with development secrets \
-            and says so; never use those in production.
+            /openapi.yaml.
+
+            Secrets come from the environment or from files, never from the command line (where \
+            ps shows them): TICKETLOG_AUTH_SECRET or --auth-secret-file (callers' HS256 tokens; \
+            required), STREAM_API_KEY and STREAM_API_SECRET or --stream-api-secret-file (the \
+            Stream app: chat tokens, webhook signatures, the mirror), TICKETLOG_METRICS_TOKEN or \
+            --metrics-token-file (then /metrics needs it as a bearer token). Without an auth \
+            secret the server refuses to start; without the Stream secret, chat tokens and \
+            webhooks are off (503), as stderr and /healthz say.
+
+            --development runs on the public development secrets instead, for trying things on \
+            your own machine: anyone can mint an admin token for such a server. It prints an \
+            admin token and curl lines to try.
 
             When STREAM_API_KEY and STREAM_API_SECRET are set, the server also mirrors the log \
             to Stream (as `ticketlog sync` does), to STREAM_BASE_URL or Stream's default host; \
             --no-sync turns that off.
 
-            On start it prints an admin token for the development secret and a curl line to try.
+            Limits: requests per caller (--rate-limit), unauthenticated requests and failed \
+            authentications per client address (--anonymous-rate-limit), open connections \
+            (--max-connections, at most the file limit less 64), deadlines for a request's head \
+            and body and for idle connections, event feeds per caller and in total.
             """
     )
-
-    static let developmentSecret = "ticketlog-development-secret-change-me"
 
     @OptionGroup var log: LogOptions
 
@@ -35,23 +45,24 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The port to listen on.")
     var port = 8080
 
-    @Option(help: "HS256 secret of callers' tokens (default: $TICKETLOG_AUTH_SECRET).")
-    var authSecret: String?
+    @Flag(help: "Use the public development secrets for every secret not set. Never on a server others can reach.")
+    var development = false
 
-    @Option(help: "Stream API key (default: $STREAM_API_KEY).")
-    var streamAPIKey: String?
+    @Option(help: ArgumentHelp("A file holding the HS256 secret of callers' tokens (default: $TICKETLOG_AUTH_SECRET).", valueName: "path"))
+    var authSecretFile: String?
 
-    @Option(help: "Stream API secret (default: $STREAM_API_SECRET).")
-    var streamAPISecret: String?
+    @OptionGroup var stream: StreamOptions
+
+    @Option(help: ArgumentHelp(
+        "A file holding the token /metrics requires as 'Authorization: Bearer' (default: $TICKETLOG_METRICS_TOKEN; none: /metrics is public).",
+        valueName: "path"))
+    var metricsTokenFile: String?
 
     @Option(help: "Durability of commits: full or normal.")
     var durability: EventStore.Configuration.Durability = .full
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
-
-    @Option(help: "Stream API base URL for the mirror (default: $STREAM_BASE_URL, else Stream's host).")
-    var baseURL: String?
 
     @Flag(inversion: .prefixedNo, help: "Mirror the log to Stream when Stream credentials are set.")
     var sync = true
@@ -61,6 +72,30 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "Requests each caller may make at once before the sustained rate applies.")
     var rateBurst: Int = 100
+
+    @Option(help: "Unauthenticated requests and failed authentications per second per client address; 0 turns the limit off (e.g. behind a proxy).")
+    var anonymousRateLimit: Double = 20
+
+    @Option(help: "Unauthenticated requests and failed authentications a client address may make at once.")
+    var anonymousRateBurst: Int = 200
+
+    @Option(help: "Open connections at most (also capped at the process's file limit less 64).")
+    var maxConnections: Int = 1_000
+
+    @Option(help: "Seconds a client has to send a request's head, from its first byte.")
+    var requestHeadTimeout: Double = 10
+
+    @Option(help: "Seconds a client has to send a request's body, from its head.")
+    var requestBodyTimeout: Double = 30
+
+    @Option(help: "Seconds a kept-alive connection may wait for its next request.")
+    var idleTimeout: Double = 75
+
+    @Option(help: "Event feeds (GET /api/events) one caller may have open at once.")
+    var feedsPerCaller: Int = 4
+
+    @Option(help: "Event feeds the server keeps open at once.")
+    var feedsTotal: Int = 64
 
     @Option(help: "Page cache of the writing connection, in MiB: memory grows up to it as the log grows.")
     var cacheMib: Int = 64
@@ -74,41 +109,100 @@ struct ServeCommand: AsyncParsableCommand {
     var mallocArenas: Int = 2
 
     func validate() throws {
-        if rateLimit < 0 { throw ValidationError("--rate-limit must be 0 (off) or more, not \(rateLimit)") }
-        if rateBurst < 1 { throw ValidationError("--rate-burst must be at least 1, not \(rateBurst)") }
+        for (option, burst) in [("--rate-burst", rateBurst), ("--anonymous-rate-burst", anonymousRateBurst)]
+        where !TicketlogServer.Configuration.RateLimit.bursts.contains(burst) {
+            throw ValidationError("\(option) must be from 1 to 1000000, not \(burst)")
+        }
+        for (option, rate, burst) in [("--rate-limit", rateLimit, rateBurst), ("--anonymous-rate-limit", anonymousRateLimit, anonymousRateBurst)]
+        where rate != 0 {
+            if let problem = TicketlogServer.Configuration.RateLimit(perSecond: rate, burst: burst).problem(option) {
+                throw ValidationError(problem)
+            }
+        }
+        if !(1...1_000_000).contains(maxConnections) { throw ValidationError("--max-connections must be 1 to 1000000, not \(maxConnections)") }
+        for (option, seconds) in [
+            ("--request-head-timeout", requestHeadTimeout), ("--request-body-timeout", requestBodyTimeout), ("--idle-timeout", idleTimeout),
+        ] where !(seconds.isFinite && seconds >= 0.1 && seconds <= 86_400) {
+            throw ValidationError("\(option) must be from 0.1 to 86400 seconds, not \(seconds)")
+        }
+        if !(1...10_000).contains(feedsPerCaller) { throw ValidationError("--feeds-per-caller must be 1 to 10000, not \(feedsPerCaller)") }
+        if !(feedsPerCaller...100_000).contains(feedsTotal) {
+            throw ValidationError("--feeds-total must be from --feeds-per-caller (\(feedsPerCaller)) to 100000, not \(feedsTotal)")
+        }
         if !(1...4_096).contains(cacheMib) { throw ValidationError("--cache-mib must be 1 to 4096, not \(cacheMib)") }
         if mallocArenas < 0 { throw ValidationError("--malloc-arenas must be 0 (glibc's default) or more, not \(mallocArenas)") }
         if !(1...1_024).contains(readerCacheMib) { throw ValidationError("--reader-cache-mib must be 1 to 1024, not \(readerCacheMib)") }
     }
 
     func run() async throws {
+        EscapingLogHandler.bootstrap()
         let environment = ProcessInfo.processInfo.environment
-        let secret = authSecret ?? environment["TICKETLOG_AUTH_SECRET"]
-        let apiKey = streamAPIKey ?? environment["STREAM_API_KEY"] ?? "development-key"
-        let apiSecret = streamAPISecret ?? environment["STREAM_API_SECRET"] ?? Self.developmentSecret
         var logger = Logger(label: "ticketlog")
         logger.logLevel = logLevel
         if mallocArenas > 0, environment["MALLOC_ARENA_MAX"] == nil, !Malloc.limitArenas(to: mallocArenas) {
             logger.debug("malloc arenas not limited: no glibc, or it refused")
         }
-        if secret == nil {
-            logger.warning("No TICKETLOG_AUTH_SECRET: using the development secret. Do not expose this server.")
+
+        // Secrets: none has a silent default.
+        let authSecret = try Secrets.read(file: authSecretFile, option: "--auth-secret-file", variable: "TICKETLOG_AUTH_SECRET")
+        let streamCredentials = try stream.credentials()
+        let metricsToken = try Secrets.read(file: metricsTokenFile, option: "--metrics-token-file", variable: "TICKETLOG_METRICS_TOKEN")
+        if authSecret == nil && !development {
+            Terminal.error("""
+                no secret for callers' tokens: set TICKETLOG_AUTH_SECRET (at least 32 bytes) or --auth-secret-file, \
+                or run with --development to use the public development secret on your own machine
+                """)
+            throw ExitCode(2)
         }
-        let store = try log.open(create: true) {
+        if development {
+            Terminal.error("""
+                DEVELOPMENT MODE: \(authSecret == nil ? "callers' tokens are checked with the PUBLIC development secret (anyone can mint an admin token)" : "callers' tokens use your secret")\
+                \(streamCredentials == nil ? "; chat tokens and webhook signatures use the PUBLIC development Stream secret (anyone can forge a webhook)" : ""). \
+                Never run this on a server others can reach.
+                """)
+            if !["127.0.0.1", "::1", "localhost"].contains(host) {
+                Terminal.error("WARNING: development mode listening on \(host), not on loopback: other machines can reach this server")
+            }
+        } else if streamCredentials == nil {
+            Terminal.error("note: no STREAM_API_KEY and STREAM_API_SECRET: chat tokens and Stream webhooks are off (503), and nothing is mirrored")
+        }
+        if metricsToken == nil {
+            logger.info("/metrics is public (set TICKETLOG_METRICS_TOKEN or --metrics-token-file to require a token)")
+        }
+
+        var configuration = TicketlogServer.Configuration(
+            host: host, port: port, authSecret: authSecret ?? Secrets.developmentAuthSecret,
+            streamAPIKey: streamCredentials?.key ?? (development ? Secrets.developmentStreamAPIKey : nil),
+            streamAPISecret: streamCredentials?.secret ?? (development ? Secrets.developmentStreamAPISecret : nil),
+            rateLimit: rateLimit == 0 ? nil : .init(perSecond: rateLimit, burst: rateBurst))
+        configuration.development = development
+        configuration.anonymousRateLimit = anonymousRateLimit == 0 ? nil : .init(perSecond: anonymousRateLimit, burst: anonymousRateBurst)
+        configuration.metricsToken = metricsToken
+        configuration.connections.maximum = maxConnections
+        if let fileLimit = Self.openFileLimit(), fileLimit - 64 < maxConnections {
+            configuration.connections.maximum = max(1, fileLimit - 64)
+            logger.notice("At most \(configuration.connections.maximum) connections: the process may open \(fileLimit) files (ulimit -n)")
+        }
+        configuration.connections.requestHeadTimeout = .seconds(requestHeadTimeout)
+        configuration.connections.requestBodyTimeout = .seconds(requestBodyTimeout)
+        configuration.connections.idleTimeout = .seconds(idleTimeout)
+        configuration.eventFeeds.perCaller = feedsPerCaller
+        configuration.eventFeeds.total = feedsTotal
+        let problems = configuration.problems()
+        guard problems.isEmpty else {
+            for problem in problems { Terminal.error(problem) }
+            throw ExitCode(2)
+        }
+
+        let store = try log.open(create: true, logger: logger) {
             $0.durability = durability
             $0.writerCacheBytes = cacheMib << 20
             $0.readerCacheBytes = readerCacheMib << 20
         }
-        let configuration = TicketlogServer.Configuration(
-            host: host, port: port, authSecret: secret ?? Self.developmentSecret, streamAPIKey: apiKey,
-            streamAPISecret: apiSecret, rateLimit: rateLimit == 0 ? nil : (perSecond: rateLimit, burst: rateBurst))
-        let streamConfigured = (streamAPIKey ?? environment["STREAM_API_KEY"]) != nil
-            && (streamAPISecret ?? environment["STREAM_API_SECRET"]) != nil
         var driver: OutboxDriver?
-        if sync && streamConfigured {
+        if sync, let streamCredentials {
             let client = StreamClient.live(
-                baseURL: baseURL ?? environment["STREAM_BASE_URL"] ?? StreamClient.defaultBaseURL,
-                auth: StreamAuth(apiKey: apiKey, apiSecret: apiSecret))
+                baseURL: stream.resolvedBaseURL, auth: StreamAuth(apiKey: streamCredentials.key, apiSecret: streamCredentials.secret))
             driver = OutboxDriver(store: store, client: client, logger: logger)
             logger.info("Mirroring the log to Stream Chat")
         }
@@ -119,11 +213,11 @@ struct ServeCommand: AsyncParsableCommand {
             Terminal.error(error.description)
             throw ExitCode(2)
         }
-        if secret == nil {
+        if development && authSecret == nil {
             let token = try await TicketlogServer.callerToken(
-                subject: "ada", role: .admin, secret: Self.developmentSecret, lifetime: .seconds(12 * 3600))
+                subject: "ada", role: .admin, secret: Secrets.developmentAuthSecret, lifetime: .seconds(12 * 3600))
             FileHandle.standardOutput.write(Data("""
-                ticketlog serving \(log.database) on http://\(host):\(port)
+                ticketlog serving \(log.database) on http://\(host):\(port) (development mode)
                 A development admin token (12 h):
                   export TOKEN=\(token)
                 Try:
@@ -133,6 +227,13 @@ struct ServeCommand: AsyncParsableCommand {
                 """.utf8))
         }
         try await app.runService()
+    }
+
+    /// The process's soft limit on open files (`ulimit -n`), when it has one.
+    static func openFileLimit() -> Int? {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
+        return Int(clamping: limit.rlim_cur)
     }
 }
 

@@ -35,18 +35,18 @@ struct StatsCommand: AsyncParsableCommand {
             print(String(decoding: data, as: UTF8.self))
             return
         }
-        print("log:               \(log.database)")
-        print("events:            \(stats.events)")
-        print("tickets:           \(stats.tickets)")
+        Terminal.line("log:               \(log.database)")
+        Terminal.line("events:            \(stats.events)")
+        Terminal.line("tickets:           \(stats.tickets)")
         for (type, count) in stats.eventsByType {
             let share = stats.events > 0 ? Double(count) * 100 / Double(stats.events) : 0
-            print("  \(type.padding(toLength: 22, withPad: " ", startingAt: 0)) \(String(count).leftPadded(10))  \(String(format: "%5.1f", share))%")
+            Terminal.line("  \(type.padding(toLength: 22, withPad: " ", startingAt: 0)) \(String(count).leftPadded(10))  \(String(format: "%5.1f", share))%")
         }
-        print("file:              \(megabytes(stats.fileBytes)) (\(String(format: "%.0f", stats.fileBytesPerEvent)) B/event, with projections and WAL)")
-        print("events + indexes:  \(megabytes(stats.eventBytes)) (\(String(format: "%.0f", stats.eventBytesPerEvent)) B/event)")
-        print("projections:       \(megabytes(stats.projectionBytes))")
-        print("bodies:            \(megabytes(stats.rawBodyBytes)) canonical JSON -> \(megabytes(stats.storedBodyBytes)) stored, ratio \(String(format: "%.2f", stats.compressionRatio))")
-        print("dictionaries:      \(stats.dictionaries) (\(stats.uncompressedEvents) events stored uncompressed)")
+        Terminal.line("file:              \(megabytes(stats.fileBytes)) (\(String(format: "%.0f", stats.fileBytesPerEvent)) B/event, with projections and WAL)")
+        Terminal.line("events + indexes:  \(megabytes(stats.eventBytes)) (\(String(format: "%.0f", stats.eventBytesPerEvent)) B/event)")
+        Terminal.line("projections:       \(megabytes(stats.projectionBytes))")
+        Terminal.line("bodies:            \(megabytes(stats.rawBodyBytes)) canonical JSON -> \(megabytes(stats.storedBodyBytes)) stored, ratio \(String(format: "%.2f", stats.compressionRatio))")
+        Terminal.line("dictionaries:      \(stats.dictionaries) (\(stats.uncompressedEvents) events stored uncompressed)")
     }
 
     private func megabytes(_ bytes: Int64) -> String {

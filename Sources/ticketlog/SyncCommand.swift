@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import StreamChatSync
+import Synchronization
 import Ticketlog
 
 struct SyncCommand: AsyncParsableCommand {
@@ -13,27 +14,36 @@ struct SyncCommand: AsyncParsableCommand {
     )
 }
 
-/// Stream credentials shared by the sync commands.
+/// Stream credentials shared by the sync commands and `serve`. The secret comes from a file or
+/// the environment, not the command line (where `ps` shows it).
 struct StreamOptions: ParsableArguments {
     @Option(help: "Stream API key (default: $STREAM_API_KEY).")
     var streamAPIKey: String?
 
-    @Option(help: "Stream API secret (default: $STREAM_API_SECRET).")
-    var streamAPISecret: String?
+    @Option(help: ArgumentHelp(
+        "A file holding the Stream API secret (default: $STREAM_API_SECRET).", valueName: "path"))
+    var streamAPISecretFile: String?
 
     @Option(help: "Stream API base URL (default: $STREAM_BASE_URL, else https://chat.stream-io-api.com). Point it at the emulator to try things out.")
     var baseURL: String?
 
+    /// The key and secret, when both are set.
+    func credentials() throws -> (key: String, secret: String)? {
+        let secret = try Secrets.read(file: streamAPISecretFile, option: "--stream-api-secret-file", variable: "STREAM_API_SECRET")
+        guard let key = streamAPIKey ?? ProcessInfo.processInfo.environment["STREAM_API_KEY"], let secret else { return nil }
+        return (key, secret)
+    }
+
+    var resolvedBaseURL: String {
+        baseURL ?? ProcessInfo.processInfo.environment["STREAM_BASE_URL"] ?? StreamClient.defaultBaseURL
+    }
+
     func client() throws -> StreamClient {
-        let environment = ProcessInfo.processInfo.environment
-        guard let key = streamAPIKey ?? environment["STREAM_API_KEY"],
-            let secret = streamAPISecret ?? environment["STREAM_API_SECRET"]
-        else {
-            throw ValidationError("set --stream-api-key and --stream-api-secret (or STREAM_API_KEY and STREAM_API_SECRET)")
+        guard let (key, secret) = try credentials() else {
+            throw ValidationError(
+                "set the Stream API key and secret: STREAM_API_KEY (or --stream-api-key) and STREAM_API_SECRET (or --stream-api-secret-file)")
         }
-        return .live(
-            baseURL: baseURL ?? environment["STREAM_BASE_URL"] ?? StreamClient.defaultBaseURL,
-            auth: StreamAuth(apiKey: key, apiSecret: secret))
+        return .live(baseURL: resolvedBaseURL, auth: StreamAuth(apiKey: key, apiSecret: secret))
     }
 }
 
@@ -57,14 +67,15 @@ struct SyncRunCommand: AsyncParsableCommand {
     var untilCaughtUp = false
 
     func run() async throws {
-        let store = try log.open()
+        EscapingLogHandler.bootstrap()
         var logger = Logger(label: "ticketlog.sync")
         logger.logLevel = .info
+        let store = try log.open(logger: logger)
         let driver = OutboxDriver(store: store, client: try stream.client(), logger: logger)
         if untilCaughtUp {
             let cursor = try await driver.runUntilCaughtUp()
             let dead = try await store.deadLetters("stream").count
-            print("mirrored up to position \(cursor)" + (dead > 0 ? "; \(dead) dead letters (ticketlog sync status)" : ""))
+            Terminal.line("mirrored up to position \(cursor)" + (dead > 0 ? "; \(dead) dead letters (ticketlog sync status)" : ""))
         } else {
             try await driver.run()
         }
@@ -84,10 +95,10 @@ struct SyncStatusCommand: AsyncParsableCommand {
         let cursor = try await store.syncCursor("stream")
         let head = try await store.headPosition()
         let letters = try await store.deadLetters("stream")
-        print("mirrored up to position \(cursor) of \(head) (\(head - cursor) behind)")
-        print("dead letters: \(letters.count)")
+        Terminal.line("mirrored up to position \(cursor) of \(head) (\(head - cursor) behind)")
+        Terminal.line("dead letters: \(letters.count)")
         for letter in letters {
-            print("  #\(letter.position) \(letter.stream) \(letter.request): \(letter.reason) (\(letter.at))")
+            Terminal.line("  #\(letter.position) \(letter.stream) \(letter.request): \(letter.reason) (\(letter.at))")
         }
     }
 }
@@ -125,17 +136,17 @@ struct SyncRedriveCommand: AsyncParsableCommand {
             do {
                 switch try await driver.redrive(position: position) {
                 case .delivered:
-                    print("#\(position) delivered")
+                    Terminal.line("#\(position) delivered")
                 case .refused(let reason):
                     refused += 1
-                    print("#\(position) refused again: \(reason)")
+                    Terminal.line("#\(position) refused again: \(reason)")
                 }
             } catch let error as EventStoreError {
                 Terminal.error(error.message)
                 throw ExitCode(2)
             }
         }
-        if positions.isEmpty { print("no dead letters") }
+        if positions.isEmpty { Terminal.line("no dead letters") }
         if refused > 0 { throw ExitCode(1) }
     }
 }
@@ -174,14 +185,20 @@ struct SyncImportCommand: AsyncParsableCommand {
         let store = try log.open()
         let ticket = StreamID(rawValue: channel)!
         let interactive = Terminal.isInteractive
-        let backfill = StreamBackfill(store: store, client: try stream.client())
+        let refusals = Mutex<[WebhookHandler.Refusal]>([])
+        let backfill = StreamBackfill(store: store, client: try stream.client()) { refusal in refusals.withLock { $0.append(refusal) } }
         do {
             let report = try await backfill.importChannel(ticket) { read in
                 if interactive { FileHandle.standardError.write(Data("\rread \(read) messages".utf8)) }
             }
             if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-            print("\(channel): \(report.messages) messages in \(report.pages) pages, \(report.appended) events appended"
+            Terminal.line("\(channel): \(report.messages) messages in \(report.pages) pages, \(report.appended) events appended"
                 + (report.reconciledOurChanges ? "" : " (edits of our messages and membership skipped: the mirror is behind; run `ticketlog sync` first)"))
+            let refused = refusals.withLock { $0 }
+            if !refused.isEmpty {
+                Terminal.line("\(refused.count) changes found in Stream were refused (the rules do not let their author make them, or Stream does not say who did):")
+                for refusal in refused.prefix(20) { Terminal.line("  \(refusal.type): \(refusal.reason)") }
+            }
         } catch let error as EventStoreError {
             Terminal.error(error.message)
             throw ExitCode(1)

@@ -1,10 +1,19 @@
 import Foundation
 import Synchronization
+import Ticketlog
 
-/// Output helpers: errors as one line on stderr, progress only when stderr is a terminal.
+/// Output helpers: lines for people on stdout, errors as one line on stderr, progress only when
+/// stderr is a terminal. Every line goes through ``TextRule/escaped(_:)``: text from the log or
+/// from Stream (names, notes, titles, reasons) can hold anything, and must not be able to start a
+/// line of its own or send escape sequences to the operator's terminal.
 enum Terminal {
+    /// One line for people on standard output.
+    static func line(_ text: String) {
+        print(TextRule.escaped(text))
+    }
+
     static func error(_ message: String) {
-        FileHandle.standardError.write(Data("ticketlog: \(message)\n".utf8))
+        FileHandle.standardError.write(Data("ticketlog: \(TextRule.escaped(message))\n".utf8))
     }
 
     static var isInteractive: Bool { isatty(STDERR_FILENO) == 1 }
@@ -12,7 +21,7 @@ enum Terminal {
     /// A line saying what a long step is doing, on stderr when it is a terminal.
     static func status(_ message: String) {
         guard isInteractive else { return }
-        FileHandle.standardError.write(Data("\(message)\n".utf8))
+        FileHandle.standardError.write(Data("\(TextRule.escaped(message))\n".utf8))
     }
 
     static func progress(label: String) -> Progress {

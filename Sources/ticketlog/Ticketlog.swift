@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Ticketlog
 
 @main
@@ -29,13 +30,16 @@ struct LogOptions: ParsableArguments {
 extension LogOptions {
     /// Opens the log, or exits with status 2 and a one-line error. Only `create` makes a new
     /// file; `readOnly` opens without writing anything to it.
-    func open(create: Bool = false, readOnly: Bool = false, _ configure: (inout EventStore.Configuration) -> Void = { _ in }) throws -> EventStore {
+    func open(
+        create: Bool = false, readOnly: Bool = false, logger: Logger = .disabled,
+        _ configure: (inout EventStore.Configuration) -> Void = { _ in }
+    ) throws -> EventStore {
         var configuration = EventStore.Configuration()
         configuration.createIfMissing = create
         configuration.readOnly = readOnly
         configure(&configuration)
         do {
-            return try EventStore(path: database, configuration: configuration)
+            return try EventStore(path: database, configuration: configuration, logger: logger)
         } catch let failure as EventStoreError {
             Terminal.error(failure.message)
             throw ExitCode(2)

@@ -63,7 +63,7 @@ struct VerifyCommand: AsyncParsableCommand {
             do {
                 check = try await store.checkProjections()
             } catch let error as EventStoreError {
-                print("PROJECTIONS NOT CHECKED: \(error.message)")
+                Terminal.line("PROJECTIONS NOT CHECKED: \(error.message)")
                 throw ExitCode(1)
             }
         }
@@ -71,10 +71,10 @@ struct VerifyCommand: AsyncParsableCommand {
             print(try VerifyJSON(report: report, projections: check).jsonLine())
         } else {
             if let failure = report.failure {
-                print("FAILED at position \(failure.position): \(failure.kind.rawValue): \(failure.detail)")
-                print("\(report.eventsVerified) events verified before it")
+                Terminal.line("FAILED at position \(failure.position): \(failure.kind.rawValue): \(failure.detail)")
+                Terminal.line("\(report.eventsVerified) events verified before it")
             } else {
-                print("OK: \(report.eventsVerified) events, head position \(report.headPosition), head hash \(report.headHash)")
+                Terminal.line("OK: \(report.eventsVerified) events, head position \(report.headPosition), head hash \(report.headHash)")
             }
             if let check { Self.report(check) }
         }
@@ -83,13 +83,13 @@ struct VerifyCommand: AsyncParsableCommand {
 
     private static func report(_ check: ProjectionCheck) {
         for projection in check.projections where projection.checkpoint != check.headPosition {
-            print("PROJECTION BEHIND: \(projection.name) has applied up to position \(projection.checkpoint) of \(check.headPosition)")
+            Terminal.line("PROJECTION BEHIND: \(projection.name) has applied up to position \(projection.checkpoint) of \(check.headPosition)")
         }
         for table in check.tables {
             if table.matches {
-                print("projection table \(table.name): OK (\(table.rows) rows equal their rebuild)")
+                Terminal.line("projection table \(table.name): OK (\(table.rows) rows equal their rebuild)")
             } else {
-                print("PROJECTION DIFFERS: \(table.name) holds \(table.rows) rows; rebuilt from the events it holds \(table.rebuiltRows) (or the rows differ)")
+                Terminal.line("PROJECTION DIFFERS: \(table.name) holds \(table.rows) rows; rebuilt from the events it holds \(table.rebuiltRows) (or the rows differ)")
             }
         }
     }

@@ -28,6 +28,10 @@ import Testing
     @Test(arguments: [
         ["--cache-mib", "0"], ["--reader-cache-mib", "0"], ["--reader-cache-mib", "2048"], ["--malloc-arenas", "-1"],
         ["--rate-burst", "0"],
+        // A rate so small its wait overflowed an Int and crashed the server on the first 429.
+        ["--rate-limit", "1e-30"], ["--rate-limit", "nan"], ["--rate-limit", "-1"], ["--rate-limit", "1e300"],
+        ["--anonymous-rate-limit", "1e-30"], ["--anonymous-rate-burst", "0"], ["--max-connections", "0"],
+        ["--request-head-timeout", "0"], ["--idle-timeout", "inf"], ["--feeds-per-caller", "0"], ["--feeds-total", "1e9"],
     ])
     func serveRefusesMemoryAndLimitOptionsOutOfRangeBeforeOpeningTheLog(_ option: [String]) throws {
         let directory = try TemporaryDirectory()
@@ -159,7 +163,7 @@ import Testing
             try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
         }
         #expect(objects.map { $0["position"] as? Int } == [13])
-        #expect(objects.first?["summary"] as? String == "sam (agent) changed the status from in_progress to resolved (approved by brand)")
+        #expect(objects.first?["summary"] as? String == "sam (agent) changed the status from in_progress to resolved with the note \"approved by brand\"")
 
         let window = try CLITests.run(
             "audit", "--database", path, "--from", "2026-11-18T11:08:40Z", "--to", "2026-11-18T11:10:40Z")

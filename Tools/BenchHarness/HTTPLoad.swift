@@ -29,7 +29,7 @@ enum HTTPLoad {
         try? FileManager.default.removeItem(atPath: database)
         try await openTickets(tickets, in: database)
 
-        let token = try LocalServer.run(server, ["token", "--subject", "bench", "--role", "admin", "--secret", secret])
+        let token = try LocalServer.run(server, ["token", "--subject", "bench", "--role", "admin"], environment: ["TICKETLOG_AUTH_SECRET": secret])
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let port = try LocalServer.freePort()
         let serverLog = path("http-server.log")

@@ -80,7 +80,7 @@ struct LoadCommand: AsyncParsableCommand {
                 try await store.execute(.open(title: "Load \(stream)", brand: "acme", creator: "kim"), on: stream, by: admin)
             }
         }
-        let token = try LocalServer.run(server, ["token", "--subject", "load", "--role", "admin", "--secret", Self.secret])
+        let token = try LocalServer.run(server, ["token", "--subject", "load", "--role", "admin"], environment: ["TICKETLOG_AUTH_SECRET": Self.secret])
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let port = try LocalServer.freePort()
         let log = database + ".server.log"

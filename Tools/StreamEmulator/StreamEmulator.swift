@@ -356,6 +356,19 @@ public struct StreamEmulator: Sendable {
         emitChannel("channel.updated", channel, by: user, source: "client")
     }
 
+    /// Another backend holding the app's API secret (client name `sdk`) changes the channel's
+    /// custom fields on behalf of `user`: `request_info.type: server`.
+    public mutating func serverUpdateChannel(_ id: String, set: [String: JSONValue], by user: String, sdk: String) {
+        guard var channel = channels[id] else { return }
+        channel.custom.merge(set) { $1 }
+        channel.updatedAt = tick()
+        channels[id] = channel
+        let saved = currentSDK
+        currentSDK = sdk
+        emitChannel("channel.updated", channel, by: user, source: "server")
+        currentSDK = saved
+    }
+
     public mutating func clientTruncate(_ id: String, by user: String) {
         _ = truncateChannel(id, ["user_id": .string(user)], source: "client")
     }
@@ -379,9 +392,10 @@ public struct StreamEmulator: Sendable {
         emitMember("member.removed", user: user, channel: id, source: "client")
     }
 
-    /// A user posts in a channel from a Stream client app: no marker, `request_info.type: client`.
-    public mutating func clientSend(_ id: String, in channel: String, by user: String, text: String) {
-        var message = Message(id: id, channel: channel, text: text, type: "regular", userID: user, custom: [:], deleted: false)
+    /// A user posts in a channel from a Stream client app: `request_info.type: client`, and
+    /// whatever custom fields the client chose to set (none, usually).
+    public mutating func clientSend(_ id: String, in channel: String, by user: String, text: String, custom: [String: JSONValue] = [:]) {
+        var message = Message(id: id, channel: channel, text: text, type: "regular", userID: user, custom: custom, deleted: false)
         message.createdAt = tick()
         message.updatedAt = message.createdAt
         messages[id] = message
@@ -389,21 +403,24 @@ public struct StreamEmulator: Sendable {
         emit("message.new", message, source: "client")
     }
 
-    public mutating func clientEdit(_ id: String, text: String) {
+    /// A user edits a message from a Stream client: its author, or `user` (a moderator, or
+    /// anyone the channel's permissions let).
+    public mutating func clientEdit(_ id: String, text: String, by user: String? = nil) {
         guard var message = messages[id] else { return }
         message.text = text
         message.updatedAt = tick()
         messages[id] = message
-        emit("message.updated", message, source: "client")
+        emit("message.updated", message, by: user, source: "client")
     }
 
-    public mutating func clientDelete(_ id: String) {
+    /// A user deletes a message from a Stream client: its author, or `user`.
+    public mutating func clientDelete(_ id: String, by user: String? = nil) {
         guard var message = messages[id] else { return }
         message.deleted = true
         message.type = "deleted"
         message.updatedAt = tick()
         messages[id] = message
-        emit("message.deleted", message, source: "client")
+        emit("message.deleted", message, by: user, source: "client")
     }
 
     private mutating func tick() -> String {
@@ -412,11 +429,12 @@ public struct StreamEmulator: Sendable {
         return Timestamp(microsecondsSinceEpoch: lastTick).description
     }
 
-    private mutating func emit(_ type: String, _ message: Message, source: String) {
+    /// The webhook of a message change; `user` is who made it (the author when `nil`).
+    private mutating func emit(_ type: String, _ message: Message, by user: String? = nil, source: String) {
         let json = Self.object(Self.json(message))
         var body: [String: JSONValue] = [
             "type": .string(type), "cid": .string("messaging:\(message.channel)"), "channel_id": .string(message.channel),
-            "channel_type": .string("messaging"), "message": .object(json), "user": .object(["id": .string(message.userID)]),
+            "channel_type": .string("messaging"), "message": .object(json), "user": .object(["id": .string(user ?? message.userID)]),
             "created_at": .string(message.updatedAt),
             "request_info": requestInfo(source),
         ]

@@ -46,11 +46,13 @@ public enum LocalServer {
         throw ToolError("the server did not listen on port \(port) within 30 s")
     }
 
-    /// Runs a program to its end; its standard output, or an error with its exit status.
-    public static func run(_ executable: String, _ arguments: [String]) throws -> String {
+    /// Runs a program to its end, with `environment` added to this process's; its standard
+    /// output, or an error with its exit status.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let output = Pipe()
         process.standardOutput = output
         try process.run()
@@ -62,18 +64,35 @@ public enum LocalServer {
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// `ticketlog serve` on loopback with a fixed secret, no Stream mirror and no rate limit,
-    /// logging to `log`; returns once it listens.
+    /// `ticketlog serve` on loopback with a fixed secret (in its environment, as
+    /// `TICKETLOG_AUTH_SECRET`), no Stream mirror and no rate limits, logging to `log`; returns
+    /// once it listens.
+    ///
+    /// - Parameters:
+    ///   - fileLimit: the server's limit on open files (`ulimit -n`), when given.
+    ///   - environment: more variables for the server (e.g. Stream credentials).
     public static func startServe(
-        executable: String, database: String, port: Int, secret: String, log: String, extra: [String] = []
+        executable: String, database: String, port: Int, secret: String, log: String, extra: [String] = [], fileLimit: Int? = nil,
+        environment extraEnvironment: [String: String] = [:]
     ) async throws -> Process {
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let serve = Process()
-        serve.executableURL = URL(fileURLWithPath: executable)
-        serve.arguments = [
-            "serve", "--database", database, "--port", String(port), "--auth-secret", secret, "--no-sync",
-            "--rate-limit", "0", "--log-level", "warning",
+        let arguments = [
+            "serve", "--database", database, "--port", String(port), "--no-sync",
+            "--rate-limit", "0", "--anonymous-rate-limit", "0", "--log-level", "warning",
         ] + extra
+        if let fileLimit {
+            serve.executableURL = URL(fileURLWithPath: "/bin/sh")
+            serve.arguments = ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", executable] + arguments
+        } else {
+            serve.executableURL = URL(fileURLWithPath: executable)
+            serve.arguments = arguments
+        }
+        var environment = ProcessInfo.processInfo.environment
+        environment["TICKETLOG_AUTH_SECRET"] = secret
+        for name in ["STREAM_API_KEY", "STREAM_API_SECRET", "TICKETLOG_METRICS_TOKEN"] { environment[name] = nil }
+        environment.merge(extraEnvironment) { $1 }
+        serve.environment = environment
         serve.standardOutput = FileHandle(forWritingAtPath: log)
         serve.standardError = serve.standardOutput
         try serve.run()

@@ -14,6 +14,11 @@ import Ticketlog
 /// Messages the engine sent itself are not posted again; their deletion in Stream is mirrored,
 /// and so are edits and membership changes made in Stream, but only while the outbound mirror
 /// has caught up (otherwise Stream may simply not have the engine's latest change yet).
+///
+/// Everything found is authorised as a webhook from a Stream client would be (``InboundAccess``):
+/// a message's author is Stream's record of it, a member joins as themselves; the channel's
+/// status, agent, truncation and deletion name no author in Stream's state, so they are refused
+/// (reported to `onRefusal`) and left to their webhooks.
 public struct StreamBackfill: Sendable {
     public struct Report: Sendable, Equatable {
         public var pages = 0
@@ -30,10 +35,15 @@ public struct StreamBackfill: Sendable {
     let handler: WebhookHandler
     let pageSize: Int
 
-    public init(store: EventStore, client: StreamClient, pageSize: Int = 100, logger: Logger = .disabled) {
+    /// - Parameter onRefusal: told of every change found in Stream that the rules keep out of the
+    ///   log (see ``WebhookHandler``).
+    public init(
+        store: EventStore, client: StreamClient, pageSize: Int = 100, logger: Logger = .disabled,
+        onRefusal: @escaping @Sendable (WebhookHandler.Refusal) -> Void = { _ in }
+    ) {
         self.store = store
         self.client = client
-        self.handler = WebhookHandler(store: store, apiSecret: "", logger: logger)
+        self.handler = WebhookHandler(store: store, apiSecret: "", logger: logger, onRefusal: onRefusal)
         self.pageSize = min(300, max(1, pageSize))  // Stream's message_limit is at most 300
     }
 

@@ -62,9 +62,12 @@ public struct WebhookEvent: Decodable, Sendable {
     }
 
     public struct RequestInfo: Decodable, Sendable {
-        /// `client` or `server`.
+        /// `client` or `server`: set by Stream from how the request was authenticated. A request
+        /// is `server` only when it was signed with the app's API secret, which no Stream client
+        /// holds.
         public var type: String?
-        /// The `X-Stream-Client` of the request that caused the event.
+        /// The `X-Stream-Client` of the request that caused the event. Any client can send any
+        /// value here: it means something only on a `server` request.
         public var sdk: String?
     }
 
@@ -108,6 +111,15 @@ public struct WebhookEvent: Decodable, Sendable {
         guard let id, id.hasPrefix("ticket-") else { return nil }
         return StreamID(rawValue: id)
     }
+
+    /// Whether the change was requested with the app's API secret (`request_info.type: server`):
+    /// by this engine or by another backend holding the secret, never by a Stream client.
+    public var isServerSide: Bool { requestInfo?.type == "server" }
+
+    /// Whether this engine's own mirror caused the change: a server-side request that names our
+    /// client (``StreamAuth/clientName``). The client name alone proves nothing (a Stream client
+    /// can send any `X-Stream-Client`); with `type: server` it needs the API secret.
+    public var isOurOwnRequest: Bool { isServerSide && requestInfo?.sdk == StreamAuth.clientName }
 
     /// The event time as a ``Timestamp`` (nanoseconds are cut to microseconds).
     public var occurredAt: Timestamp? { createdAt.flatMap(Timestamp.init(iso8601:)) }

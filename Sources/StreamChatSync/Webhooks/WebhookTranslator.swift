@@ -9,44 +9,61 @@ import Ticketlog
 /// log already has from a backfill gives the same ids, so the append is idempotent.
 public enum WebhookTranslator {
     public enum Outcome: Sendable {
-        /// Append these events to this stream.
+        /// Append these events to this stream (once ``WebhookHandler`` has reconciled and
+        /// authorised them).
         case append(StreamID, [ProposedEvent])
         /// The channel was truncated at this Stream time: every message of the ticket posted
         /// up to then is deleted (event ids derive from `key` and the message id).
         case truncate(StreamID, at: Timestamp, actor: Actor, key: String, webhookID: String?)
-        /// Nothing to append, and why (acknowledged all the same).
+        /// Nothing to append, and why (acknowledged all the same): an echo of our own change, a
+        /// type the log does not mirror, nothing new.
         case ignore(String)
+        /// Not allowed into the log, and why (acknowledged all the same, counted and logged for
+        /// operators): a ticket the log does not have, text that breaks the ``TextRule``.
+        case refuse(String)
     }
+
+    /// The longest message text taken from Stream: Stream's own maximum (`max_message_length`
+    /// is at most 20,000).
+    public static let maximumTextLength = 20_000
 
     /// - Parameters:
     ///   - webhookID: the delivery's `X-Webhook-Id`, recorded in each event's origin.
-    ///   - ticket: the ticket as the log has it now (channel events are compared with it).
-    ///   - role: the role a Stream user id acts in on this ticket (Stream does not know ours).
+    ///   - ticket: the ticket as the log has it now (channel events are compared with it);
+    ///     `nil` when the log has no such ticket: then nothing is appended (tickets are opened
+    ///     through the API only).
+    ///   - role: the role a Stream user acts in on this ticket (Stream does not know ours), `nil`
+    ///     for someone with no role on it (recorded as `system`; ``WebhookHandler`` refuses what
+    ///     they do unless the request was server-side).
     public static func translate(
-        _ webhook: WebhookEvent, webhookID: String?, ticket: TicketSummary? = nil, role: (String) -> Actor.Role
+        _ webhook: WebhookEvent, webhookID: String?, ticket: TicketSummary? = nil, role: (String) -> Actor.Role?
     ) -> Outcome {
         guard let stream = webhook.stream else {
             return .ignore("\(webhook.type) is not about a ticket channel")
         }
+        guard ["message.new", "message.updated", "message.deleted", "member.added", "member.removed",
+               "channel.updated", "channel.truncated", "channel.deleted"].contains(webhook.type)
+        else { return .ignore("\(webhook.type) is not mirrored into the log") }
+        // Our own changes come back as webhooks: recognised by what a Stream client cannot forge
+        // (a server-side request naming our client). A marked `message.new` is checked against
+        // the event it names by the handler.
+        if webhook.isOurOwnRequest {
+            return .ignore("echo of our own change (server-side request from \(StreamAuth.clientName))")
+        }
+        guard let ticket else {
+            return .refuse("\(webhook.type) for \(stream), a ticket the log does not have: tickets are opened through the API")
+        }
+        if let problem = textProblem(webhook) { return .refuse(problem) }
         let at = webhook.occurredAt ?? Timestamp(microsecondsSinceEpoch: 0)
         func event(_ key: String, actor: String, messageID: String?, at time: Timestamp, _ payload: EventPayload) -> ProposedEvent {
             ProposedEvent(
-                id: derivedID("\(webhook.type)|\(stream)|\(key)"), actor: Actor(id: actor, role: role(actor)),
+                id: derivedID("\(webhook.type)|\(stream)|\(key)"), actor: Actor(id: actor, role: role(actor) ?? .system),
                 occurredAt: time, origin: .stream(webhookID: webhookID, messageID: messageID), payload: payload)
         }
         switch webhook.type {
         case "message.new", "message.updated", "message.deleted":
             guard let message = webhook.message else { return .ignore("\(webhook.type) without a message") }
-            // Our sends carry our marker; our edits and deletes are recognised by the client that
-            // made them (a marked message may later be changed in Stream by someone else).
-            if webhook.type == "message.new" && message.ticketlogEventID != nil {
-                return .ignore("echo of our own write (message \(message.id) carries ticketlog_event_id)")
-            }
-            if webhook.requestInfo?.sdk == StreamAuth.clientName {
-                return .ignore("echo of our own change to message \(message.id) (request from \(StreamAuth.clientName))")
-            }
-            // A message we sent is known to the log by its own id, not by Stream's.
-            let logID = message.ticketlogMessageID ?? message.id
+            let logID = logMessageID(of: message, in: stream)
             let author = message.user?.id ?? webhook.user?.id ?? "stream"
             let posted = message.createdAt.flatMap(Timestamp.init(iso8601:)) ?? at
             switch webhook.type {
@@ -68,23 +85,19 @@ public enum WebhookTranslator {
                     .messageDeleted(MessageDeleted(messageID: logID)))])
             }
         case "member.added", "member.removed":
-            if webhook.requestInfo?.sdk == StreamAuth.clientName {
-                return .ignore("echo of our own membership change (request from \(StreamAuth.clientName))")
-            }
-            // Recorded payloads put the affected member in `member.user_id`; older
-            // `member.removed` payloads only have `user`.
+            // Recorded payloads put the affected member in `member.user_id` (and in `user`);
+            // older `member.removed` payloads only have `user`.
             guard let user = webhook.member?.userID ?? webhook.member?.user?.id ?? webhook.user?.id else {
                 return .ignore("\(webhook.type) without a member")
             }
             let key = "\(user)|\(webhook.createdAt ?? "")"
+            // Who made the change, when the payload says (a `user` other than the member);
+            // otherwise the member themselves.
+            let actor = webhook.user?.id ?? user
             let payload: EventPayload = webhook.type == "member.added"
-                ? .memberJoined(MemberJoined(user: user, role: role(user))) : .memberLeft(MemberLeft(user: user))
-            return .append(stream, [event(key, actor: user, messageID: nil, at: at, payload)])
-        case "channel.updated", "channel.truncated", "channel.deleted":
-            if webhook.requestInfo?.sdk == StreamAuth.clientName {
-                return .ignore("echo of our own change to the channel (request from \(StreamAuth.clientName))")
-            }
-            guard let ticket else { return .ignore("\(webhook.type) of a ticket the log does not have") }
+                ? .memberJoined(MemberJoined(user: user, role: role(user) ?? .system)) : .memberLeft(MemberLeft(user: user))
+            return .append(stream, [event(key, actor: actor, messageID: nil, at: at, payload)])
+        default:
             let actor = webhook.user?.id ?? "stream"
             let time = webhook.createdAt ?? ""
             switch webhook.type {
@@ -94,7 +107,7 @@ public enum WebhookTranslator {
                 var events: [ProposedEvent] = []
                 if let status = channel.ticketStatus, status != ticket.status {
                     guard TicketCommand.statuses.contains(status) else {
-                        return .ignore("ticket_status '\(status)' set in Stream is not a status")
+                        return .refuse("ticket_status '\(status.prefix(50))' set in Stream is not a status")
                     }
                     events.append(event("status|\(status)|\(time)", actor: actor, messageID: nil, at: at,
                         .statusChanged(StatusChanged(from: ticket.status, to: status, note: "changed in Stream"))))
@@ -108,15 +121,45 @@ public enum WebhookTranslator {
                 return events.isEmpty ? .ignore("channel.updated changes nothing the log mirrors") : .append(stream, events)
             case "channel.truncated":
                 let truncatedAt = webhook.channel?.truncatedAt.flatMap(Timestamp.init(iso8601:)) ?? at
-                return .truncate(stream, at: truncatedAt, actor: Actor(id: actor, role: role(actor)), key: time, webhookID: webhookID)
+                return .truncate(
+                    stream, at: truncatedAt, actor: Actor(id: actor, role: role(actor) ?? .system), key: time, webhookID: webhookID)
             default:
                 guard ticket.status != "closed" else { return .ignore("the ticket is closed already") }
                 return .append(stream, [event("deleted|\(time)", actor: actor, messageID: nil, at: at,
                     .statusChanged(StatusChanged(from: ticket.status, to: "closed", note: "the Stream channel was deleted")))])
             }
-        default:
-            return .ignore("\(webhook.type) is not mirrored into the log")
         }
+    }
+
+    /// The log's id of a Stream message. A message this engine sent has the Stream id
+    /// ``StreamIDs/message(_:in:)`` of its log id and carries that log id in
+    /// `ticketlog_message_id`; the field is believed only when the two agree, since any client can
+    /// put any `ticketlog_message_id` on a message of its own. Every other message keeps the id
+    /// Stream gave it.
+    static func logMessageID(of message: WebhookEvent.Message, in stream: StreamID) -> String {
+        if let claimed = message.ticketlogMessageID, StreamIDs.message(claimed, in: stream) == message.id { return claimed }
+        return message.id
+    }
+
+    /// The ``TextRule`` over what a webhook would put in the log: user ids, message ids, the
+    /// message text, the agent and status names.
+    static func textProblem(_ webhook: WebhookEvent) -> String? {
+        var lines: [(String, String?)] = [
+            ("the user id", webhook.user?.id), ("the message id", webhook.message?.id),
+            ("the message's user id", webhook.message?.user?.id), ("the member's user id", webhook.member?.userID),
+            ("the member's user id", webhook.member?.user?.id), ("ticket_agent", webhook.channel?.ticketAgent),
+            ("ticket_status", webhook.channel?.ticketStatus),
+        ]
+        if webhook.message?.ticketlogMessageID != nil { lines.append(("ticketlog_message_id", webhook.message?.ticketlogMessageID)) }
+        for case let (field, value?) in lines {
+            if let problem = TextRule.problem(value, field, limit: 255) { return "\(webhook.type): \(problem)" }
+        }
+        if let text = webhook.message?.text,
+            let problem = TextRule.problem(text, "the message text", limit: maximumTextLength, kind: .text, allowEmpty: true)
+        {
+            return "\(webhook.type): \(problem)"
+        }
+        return nil
     }
 
     /// A UUID determined by `key` (SHA-256, version 8 "custom" layout).

@@ -18,6 +18,7 @@ extension EventStore {
         if let expectedVersion, expectedVersion < 0 {
             throw EventStoreError.invalid("expected version \(expectedVersion) is negative")
         }
+        try TextRule.check(actor.id, "the actor's id", limit: 255)
         for attempt in 1...3 {
             let facts = try await commandFacts(command, stream: stream)
             if let expectedVersion, expectedVersion != facts.version {
@@ -108,6 +109,7 @@ extension EventStore {
             if facts.agent == agent { return nil }
             return [.agentAssigned(AgentAssigned(agent: agent))]
         case .unassign(let agent):
+            try requireText(agent, "agent", limit: 255)
             guard facts.agent == agent else {
                 throw EventStoreError(code: .rejected, message: "\(agent) is not the agent assigned to \(stream)")
             }
@@ -116,10 +118,11 @@ extension EventStore {
             try requireText(user, "user", limit: 255)
             return facts.isMember ? nil : [.memberJoined(MemberJoined(user: user, role: role))]
         case .leave(let user):
+            try requireText(user, "user", limit: 255)
             return facts.isMember ? [.memberLeft(MemberLeft(user: user))] : nil
         case .postMessage(let messageID, let text, let attachments):
             try requireText(messageID, "message id", limit: 255)
-            try requireText(text, "text", limit: 10_000)
+            try requireText(text, "text", limit: 10_000, kind: .text)
             guard attachments.count <= 20 else { throw EventStoreError.invalid("a message carries at most 20 attachments") }
             for attachment in attachments {
                 try requireText(attachment.kind, "attachment kind", limit: 50)
@@ -131,12 +134,12 @@ extension EventStore {
             }
             return [.messagePosted(MessagePosted(messageID: messageID, text: text, attachments: attachments))]
         case .editMessage(let messageID, let text):
-            try requireText(text, "text", limit: 10_000)
+            try requireText(text, "text", limit: 10_000, kind: .text)
             guard let message = facts.message else {
                 throw EventStoreError(code: .notFound, message: "\(stream) has no message \(messageID)")
             }
             guard !message.deleted else { throw EventStoreError(code: .rejected, message: "message \(messageID) is deleted") }
-            guard message.author == actor.id else {
+            guard TicketPolicy.mayEdit(messageBy: message.author, actor) else {
                 throw EventStoreError(code: .rejected, message: "only the author of message \(messageID) can edit it")
             }
             return [.messageEdited(MessageEdited(messageID: messageID, text: text))]
@@ -145,7 +148,7 @@ extension EventStore {
                 throw EventStoreError(code: .notFound, message: "\(stream) has no message \(messageID)")
             }
             if message.deleted { return nil }
-            guard message.author == actor.id || actor.role == .admin || actor.role == .agent else {
+            guard TicketPolicy.mayDelete(messageBy: message.author, actor) else {
                 throw EventStoreError(code: .rejected, message: "only the author, an agent or an admin can delete message \(messageID)")
             }
             return [.messageDeleted(MessageDeleted(messageID: messageID))]
@@ -154,6 +157,7 @@ extension EventStore {
                 throw EventStoreError(
                     code: .invalidEvent, message: "'\(to)' is not a status; use one of \(TicketCommand.statuses.joined(separator: ", "))")
             }
+            if let note { try requireText(note, "note", limit: 2_000, kind: .text) }
             guard to != facts.status else { throw EventStoreError(code: .rejected, message: "\(stream) is \(to) already") }
             return [.statusChanged(StatusChanged(from: facts.status, to: to, note: note))]
         case .pushDeliverable(let deliverable):
@@ -161,21 +165,16 @@ extension EventStore {
             try requireText(deliverable.title, "title", limit: 200)
             try requireLink(deliverable.url, "url")
             try requireText(deliverable.kind, "kind", limit: 50)
+            if let note = deliverable.note { try requireText(note, "note", limit: 2_000, kind: .text) }
             return [.deliverablePushed(deliverable)]
         }
     }
 
-    /// Not empty, at most `limit` characters, and no control characters but tab and line breaks
-    /// (a NUL or an escape sequence in a name or a message is an attack on whatever shows it).
-    private static func requireText(_ text: String, _ field: String, limit: Int) throws(EventStoreError) {
-        if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-            throw EventStoreError.invalid("\(field) must not be empty")
-        }
-        if text.count > limit { throw EventStoreError.invalid("\(field) is longer than \(limit) characters") }
-        if let control = text.unicodeScalars.first(where: { $0.properties.generalCategory == .control && !"\t\n\r".unicodeScalars.contains($0) }) {
-            throw EventStoreError.invalid(
-                "\(field) contains the control character U+\(String(format: "%04X", control.value)); only tab and line breaks are allowed")
-        }
+    /// ``TextRule``: not empty, at most `limit` characters, no control characters (prose may
+    /// hold tabs and line breaks). A NUL or an escape sequence in a name or a message is an attack
+    /// on whatever shows it.
+    private static func requireText(_ text: String, _ field: String, limit: Int, kind: TextRule.Kind = .line) throws(EventStoreError) {
+        try TextRule.check(text, field, limit: limit, kind: kind)
     }
 
     /// An absolute http or https URL with a host: what a dashboard may turn into a link.

@@ -16,8 +16,12 @@ public struct AuditEntry: Hashable, Sendable {
         }
     }
 
-    /// What happened, in words: `kim (creator) posted message m-3: "Friday works"`.
-    public var summary: String {
+    /// What happened, in words, on one line: `kim (creator) posted message m-3: "Friday works"`.
+    /// Whatever the event holds, the line holds no control character, line break or bidirectional
+    /// override (``TextRule/escaped(_:)``): a note cannot start a forged line of its own.
+    public var summary: String { TextRule.escaped(words) }
+
+    private var words: String {
         let who = "\(actor.id) (\(actor.role.rawValue))"
         switch event.payload {
         case .ticketOpened(let opened):
@@ -39,7 +43,7 @@ public struct AuditEntry: Hashable, Sendable {
         case .messageDeleted(let deleted):
             return "\(who) deleted message \(deleted.messageID)"
         case .statusChanged(let change):
-            let note = change.note.map { " (\($0))" } ?? ""
+            let note = change.note.map { " with the note \(quoted($0))" } ?? ""
             return "\(who) changed the status from \(change.from) to \(change.to)\(note)"
         case .deliverablePushed(let pushed):
             return "\(who) pushed \(pushed.kind) deliverable \(pushed.deliverableID) \(quoted(pushed.title)): \(pushed.url)"
@@ -48,9 +52,10 @@ public struct AuditEntry: Hashable, Sendable {
         }
     }
 
-    /// Text in quotes, cut to 80 characters, on one line.
+    /// Text in quotes, cut to 80 characters, line breaks as spaces (other control characters are
+    /// escaped with the whole line).
     private func quoted(_ text: String) -> String {
-        let line = text.replacingOccurrences(of: "\n", with: " ")
+        let line = text.replacingOccurrences(of: "\r\n", with: " ").replacingOccurrences(of: "\n", with: " ")
         return "\"" + (line.count > 80 ? line.prefix(79) + "…" : line) + "\""
     }
 }

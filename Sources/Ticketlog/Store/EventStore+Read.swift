@@ -38,6 +38,15 @@ extension EventStore {
         }
     }
 
+    /// The event stored under `id`, wherever it is; `nil` when there is none.
+    public func event(id: UUID) async throws -> RecordedEvent? {
+        try await read { db in
+            try self.decodeRecords(
+                db, sql: "SELECT position, version, codec, body FROM events WHERE id = ?", arguments: [id.databaseBytes]
+            ).first
+        }
+    }
+
     /// The current version of `stream`; 0 when it does not exist.
     public func version(of stream: StreamID) async throws -> Int64 {
         try await read { db in

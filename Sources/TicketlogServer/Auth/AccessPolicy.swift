@@ -4,13 +4,7 @@ import Ticketlog
 /// creators their own (the ticket's `brand` / `creator`). Nobody else reads or writes a ticket.
 enum AccessPolicy {
     static func canAccess(_ caller: Caller, _ ticket: TicketSummary) -> Bool {
-        switch caller.role {
-        case .admin: true
-        case .agent: ticket.agent == caller.id
-        case .brand: ticket.brand == caller.id
-        case .creator: ticket.creator == caller.id
-        case .system: false
-        }
+        TicketPolicy.canAccess(caller.actor, ticket)
     }
 
     /// The filter listing the tickets `caller` may see.
@@ -23,14 +17,12 @@ enum AccessPolicy {
         }
     }
 
-    /// The ticket, when it exists and `caller` may access it: 404 when it does not exist,
-    /// 403 when it is someone else's.
+    /// The ticket, when it exists and `caller` may access it; otherwise 404, the same answer
+    /// whether the ticket does not exist or is someone else's, so a stranger cannot tell which
+    /// ticket ids are taken.
     static func ticket(_ stream: StreamID, for caller: Caller, in store: EventStore) async throws -> TicketSummary {
-        guard let ticket = try await store.ticketSummary(stream) else {
-            throw APIError(.notFound, code: "not_found", "there is no ticket \(stream)")
-        }
-        guard canAccess(caller, ticket) else {
-            throw APIError(.forbidden, code: "forbidden", "\(caller.role.rawValue) \(caller.id) has no access to \(stream)")
+        guard let ticket = try await store.ticketSummary(stream), canAccess(caller, ticket) else {
+            throw APIError(.notFound, code: "not_found", "there is no ticket \(stream) that \(caller.id) can see")
         }
         return ticket
     }

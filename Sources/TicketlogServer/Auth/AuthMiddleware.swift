@@ -4,12 +4,13 @@ import JWTKit
 import Ticketlog
 
 /// The claims of a caller's bearer token: HS256, `sub` (user id), `role`, `exp` required,
-/// `iat` optional but not in the future.
+/// `iat` optional but not in the future, `nbf` optional and honoured.
 struct CallerClaims: JWTPayload {
     var sub: SubjectClaim
     var role: String
     var exp: ExpirationClaim
     var iat: IssuedAtClaim?
+    var nbf: NotBeforeClaim?
 
     /// Clocks differ a little; a token issued a minute "from now" is still fine.
     static let clockSkew: TimeInterval = 60
@@ -19,12 +20,17 @@ struct CallerClaims: JWTPayload {
         if let iat, iat.value.timeIntervalSinceNow > Self.clockSkew {
             throw JWTError.claimVerificationFailure(failedClaim: iat, reason: "issued in the future")
         }
+        if let nbf, nbf.value.timeIntervalSinceNow > Self.clockSkew {
+            throw JWTError.claimVerificationFailure(failedClaim: nbf, reason: "not valid yet")
+        }
     }
 }
 
 /// Checks `Authorization: Bearer <JWT>` on every request it guards and puts the caller in the
-/// context. Missing, malformed, wrongly signed, unsigned (`alg: none`), expired, future-dated
-/// tokens and unknown roles are refused with 401.
+/// context. Missing, malformed, wrongly signed, unsigned (`alg: none`), expired, future-dated,
+/// not-yet-valid (`nbf`) tokens, tokens with critical header extensions (`crit`, none of which
+/// this server implements), unknown roles and subjects that break the ``TextRule`` are refused
+/// with 401.
 struct AuthMiddleware: RouterMiddleware {
     let keys: JWTKeyCollection
 
@@ -42,8 +48,14 @@ struct AuthMiddleware: RouterMiddleware {
         let token = String(parts[1])
         // Only HS256 is accepted, whatever the key would verify: `alg: none`, other algorithms
         // and mislabelled tokens are refused before any verification.
-        guard Self.algorithm(of: token) == "HS256" else {
+        let tokenHeader = Self.header(of: token)
+        guard tokenHeader?["alg"] as? String == "HS256" else {
             throw Self.unauthorized("the token must be signed with HS256")
+        }
+        // RFC 7515 §4.1.11: a recipient that does not understand an extension listed in `crit`
+        // must refuse the token. This server understands none.
+        guard tokenHeader?["crit"] == nil else {
+            throw Self.unauthorized("the token lists critical header extensions (crit) this server does not implement")
         }
         let claims: CallerClaims
         do {
@@ -56,22 +68,23 @@ struct AuthMiddleware: RouterMiddleware {
         guard let role = Actor.Role(rawValue: claims.role), role != .system else {
             throw Self.unauthorized("the token's role '\(claims.role)' is not one of admin, agent, brand, creator")
         }
-        guard !claims.sub.value.isEmpty else { throw Self.unauthorized("the token has an empty subject") }
+        if let problem = TextRule.problem(claims.sub.value, "the token's subject", limit: 255) {
+            throw Self.unauthorized(problem)
+        }
         var context = context
         context.caller = Caller(id: claims.sub.value, role: role)
+        context.callerTokenExpiry = claims.exp.value
         context.logger[metadataKey: "ticketlog.caller"] = "\(claims.sub.value)"
         return try await next(request, context)
     }
 
-    /// The `alg` of a JWT's header, or `nil` when the header is not readable.
-    static func algorithm(of token: String) -> String? {
+    /// A JWT's header, or `nil` when it is not readable.
+    static func header(of token: String) -> [String: Any]? {
         guard let header = token.split(separator: ".", omittingEmptySubsequences: false).first else { return nil }
         var base64 = header.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64),
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else { return nil }
-        return object["alg"] as? String
+        guard let data = Data(base64Encoded: base64) else { return nil }
+        return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
     }
 
     static func unauthorized(_ message: String) -> APIError {
@@ -83,6 +96,7 @@ struct AuthMiddleware: RouterMiddleware {
         case .claimVerificationFailure:
             if error.failedClaim is ExpirationClaim { return "the token has expired" }
             if error.failedClaim is IssuedAtClaim { return "the token was issued in the future" }
+            if error.failedClaim is NotBeforeClaim { return "the token is not valid yet (nbf)" }
             return "a claim of the token does not hold"
         case .signatureVerificationFailed:
             return "the token's signature does not verify"

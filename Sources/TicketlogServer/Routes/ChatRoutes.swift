@@ -5,12 +5,18 @@ import Ticketlog
 /// `/api/chat`: the caller's Stream token and channels.
 struct ChatRoutes {
     let store: EventStore
-    let chatTokens: ChatTokenIssuer
-    let streamAPIKey: String
+    /// `nil` when the server has no Stream API secret: chat tokens are off (503).
+    let chatTokens: ChatTokenIssuer?
+    let streamAPIKey: String?
 
     func register(on group: RouterGroup<TicketlogRequestContext>) {
         group.get("token") { _, context in
             let caller = try context.requireCaller()
+            guard let chatTokens, let streamAPIKey else {
+                throw APIError(
+                    .serviceUnavailable, code: "stream_not_configured",
+                    "chat tokens are off: this server has no Stream API key and secret (see /healthz)")
+            }
             return ChatTokenResponse(
                 token: try await chatTokens.token(for: caller.id), userId: caller.id, apiKey: streamAPIKey)
         }

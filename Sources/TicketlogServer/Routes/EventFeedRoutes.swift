@@ -10,16 +10,23 @@ import Ticketlog
 /// or without Stream. Each event is `id: <position>`, `event: <type>`, `data: <event JSON>`;
 /// a reconnecting client sends `Last-Event-ID` and resumes after it. Admins only: the feed
 /// spans every ticket.
+///
+/// A feed ends when the caller's token expires (with an `event: token-expired` frame, so the
+/// client knows to come back with a new token): access was proven once, at the start, and must
+/// not outlive its proof. Feeds are counted per caller and in total (``FeedLimiter``).
 struct EventFeedRoutes {
     let store: EventStore
     /// A comment line this often keeps proxies from closing an idle stream.
     let keepAlive: Duration
+    let feeds: FeedLimiter
 
     func register(on group: RouterGroup<TicketlogRequestContext>) {
         group.get("events") { request, context in
             let caller = try context.requireCaller()
             try AccessPolicy.requireAdmin(caller, to: "follow the event feed")
             let after = try Self.startPosition(request)
+            let lease = try feeds.open(for: caller.id)
+            let expiry = context.callerTokenExpiry.map { ContinuousClock.now + .seconds($0.timeIntervalSinceNow) }
             let store = self.store
             let keepAlive = self.keepAlive
             var headers: HTTPFields = [:]
@@ -28,6 +35,7 @@ struct EventFeedRoutes {
             return Response(
                 status: .ok, headers: headers,
                 body: ResponseBody { writer in
+                    defer { lease.close() }
                     try await writer.write(ByteBuffer(string: ": ticketlog event feed after \(after)\n\n"))
                     var events = store.subscribe(from: after + 1).makeAsyncIterator()
                     // Ends when the client goes away (a write throws), the task is cancelled, or
@@ -38,11 +46,16 @@ struct EventFeedRoutes {
                     try await withGracefulShutdownHandler {
                         var quiet = Duration.zero
                         while !Task.isCancelled, !shuttingDown.withLock({ $0 }) {
-                            if let event = try await events.nextEvent(timeout: wait) {
+                            if let expiry, ContinuousClock.now >= expiry {
+                                try await writer.write(ByteBuffer(string: "event: token-expired\ndata: {}\n\n"))
+                                break
+                            }
+                            let step = expiry.map { min(wait, max(.milliseconds(1), $0 - ContinuousClock.now)) } ?? wait
+                            if let event = try await events.nextEvent(timeout: step) {
                                 try await writer.write(ByteBuffer(string: try Self.frame(event)))
                                 quiet = .zero
                             } else {
-                                quiet += wait
+                                quiet += step
                                 if quiet >= keepAlive {
                                     try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
                                     quiet = .zero
@@ -57,7 +70,7 @@ struct EventFeedRoutes {
         }
     }
 
-    /// How often an idle feed looks whether the server is shutting down.
+    /// How often an idle feed looks whether the server is shutting down (and its token expired).
     static let shutdownCheck = Duration.seconds(1)
 
     /// `Last-Event-ID` wins over `after`, as the SSE reconnection protocol wants.
@@ -72,5 +85,67 @@ struct EventFeedRoutes {
 
     static func frame(_ event: RecordedEvent) throws -> String {
         "id: \(event.position)\nevent: \(event.type.rawValue)\ndata: \(try event.jsonLine())\n\n"
+    }
+}
+
+/// Counts open event feeds per caller and in total; beyond either limit, 429.
+final class FeedLimiter: Sendable {
+    let perCaller: Int
+    let total: Int
+    private let open = Mutex<[String: Int]>([:])
+
+    init(perCaller: Int, total: Int) {
+        self.perCaller = perCaller
+        self.total = total
+    }
+
+    /// A place for one more feed of `caller`, given back by ``Lease/close()`` (or when the lease
+    /// goes away).
+    func open(for caller: String) throws -> Lease {
+        try open.withLock { open in
+            if open[caller, default: 0] >= perCaller {
+                throw APIError(
+                    .tooManyRequests, code: "too_many_feeds",
+                    "\(caller) has \(perCaller) event feeds open already; close one first", headers: [.retryAfter: "5"])
+            }
+            if open.values.reduce(0, +) >= total {
+                throw APIError(
+                    .tooManyRequests, code: "too_many_feeds", "the server has \(total) event feeds open; try again later",
+                    headers: [.retryAfter: "5"])
+            }
+            open[caller, default: 0] += 1
+        }
+        return Lease(limiter: self, caller: caller)
+    }
+
+    fileprivate func close(_ caller: String) {
+        open.withLock { open in
+            open[caller, default: 1] -= 1
+            if open[caller] == 0 { open[caller] = nil }
+        }
+    }
+
+    var openFeeds: Int { open.withLock { $0.values.reduce(0, +) } }
+
+    /// One open feed's place.
+    final class Lease: Sendable {
+        private let limiter: FeedLimiter
+        private let caller: String
+        private let closed = Mutex(false)
+
+        fileprivate init(limiter: FeedLimiter, caller: String) {
+            self.limiter = limiter
+            self.caller = caller
+        }
+
+        func close() {
+            let first = closed.withLock { closed in
+                defer { closed = true }
+                return !closed
+            }
+            if first { limiter.close(caller) }
+        }
+
+        deinit { close() }
     }
 }

@@ -5,9 +5,11 @@ import Ticketlog
 
 /// `POST /webhooks/stream`: Stream's webhooks into the log, authenticated by their
 /// `X-Signature` (not by a bearer token). Answered 200 unless the signature or body is bad, so
-/// Stream retries only what failed.
+/// Stream retries only what failed; a change refused by the rules is answered 200 too (`refused`,
+/// with the reason), since a retry would be refused again. Without a Stream API secret the
+/// endpoint answers 503: there is nothing to check a signature with.
 struct WebhookRoutes {
-    let handler: WebhookHandler
+    let handler: WebhookHandler?
     /// Webhook bodies carry up to 50 members; allow more than API requests.
     let maximumBodySize: Int
 
@@ -19,6 +21,11 @@ struct WebhookRoutes {
 
     func register(on router: Router<TicketlogRequestContext>) {
         router.post("/webhooks/stream") { request, context in
+            guard let handler else {
+                throw APIError(
+                    .serviceUnavailable, code: "stream_not_configured",
+                    "webhooks are off: this server has no Stream API secret to check their signatures with (see /healthz)")
+            }
             let body: ByteBuffer
             do {
                 body = try await request.body.collect(upTo: maximumBodySize)
@@ -33,6 +40,8 @@ struct WebhookRoutes {
                 return Acknowledgement(result: alreadyStored ? "duplicate" : "appended", positions: Array(positions))
             case .ignored(let reason):
                 return Acknowledgement(result: "ignored", reason: reason)
+            case .refused(let reason):
+                return Acknowledgement(result: "refused", reason: reason)
             case .rejected(let status, let reason):
                 let code = status == 401 ? "unauthorized" : "bad_request"
                 throw APIError(HTTPResponse.Status(code: status), code: code, reason)

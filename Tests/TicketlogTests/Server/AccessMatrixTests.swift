@@ -6,7 +6,8 @@ import Testing
 @testable import Ticketlog
 @testable import TicketlogServer
 
-/// Every role against every ticket endpoint, on their own ticket and on someone else's.
+/// Every role against every ticket endpoint, on their own ticket and on someone else's. Someone
+/// else's ticket answers exactly as a ticket that does not exist (404), so ids cannot be probed.
 @Suite struct AccessMatrixTests {
     enum Who: String, CaseIterable, CustomTestStringConvertible {
         case admin, assignedAgent, otherAgent, ownBrand, otherBrand, ownCreator, otherCreator
@@ -65,9 +66,20 @@ import Testing
             let response = try await client.execute(
                 uri: endpoint.path, method: endpoint.method, headers: ServerFixture.headers(token),
                 body: endpoint.body.map { ByteBuffer(string: $0) })
-            if !allowed {
+            if !allowed && endpoint.adminOnly {
                 #expect(response.status == .forbidden, "\(String(buffer: response.body))")
                 #expect(response.errorCode == "forbidden")
+            } else if !allowed {
+                #expect(response.status == .notFound, "\(String(buffer: response.body))")
+                #expect(response.errorCode == "not_found")
+                // The same request about a ticket that does not exist gets the same answer.
+                let missing = try await client.execute(
+                    uri: endpoint.path.replacingOccurrences(of: "/a/", with: "/zz/").replacingOccurrences(of: "ticket-a", with: "ticket-zz"),
+                    method: endpoint.method, headers: ServerFixture.headers(token), body: endpoint.body.map { ByteBuffer(string: $0) })
+                #expect(missing.status == .notFound)
+                #expect(
+                    String(buffer: missing.body).replacingOccurrences(of: "ticket-zz", with: "ticket-a") == String(buffer: response.body),
+                    "someone else's ticket must look like one that does not exist")
             } else if rejected {
                 #expect(response.status == .unprocessableContent, "\(String(buffer: response.body))")
                 #expect(response.errorCode == "rejected")

@@ -53,6 +53,12 @@ import Testing
             ("system role", hs256, with { $0["role"] = "system" }, secret),
             ("no sub", hs256, with { $0["sub"] = nil }, secret),
             ("HS512 with the right secret", ["alg": "HS512", "typ": "JWT"], good, secret),
+            ("not valid before an hour from now (nbf)", hs256, with { $0["nbf"] = now + 3_600 }, secret),
+            ("a critical header extension (crit)", ["alg": "HS256", "typ": "JWT", "crit": ["exp"]], good, secret),
+            ("an escape sequence in the subject", hs256, with { $0["sub"] = "ada\u{1B}[2J" }, secret),
+            ("a line break in the subject", hs256, with { $0["sub"] = "ada\n#99 forged" }, secret),
+            ("a blank subject", hs256, with { $0["sub"] = "   " }, secret),
+            ("a subject of 256 characters", hs256, with { $0["sub"] = String(repeating: "a", count: 256) }, secret),
         ]
         for (name, header, claims, key) in forged {
             cases.append((name, "Bearer " + (try! jwt(header: header, claims: claims, secret: key))))
@@ -78,13 +84,20 @@ import Testing
     }
 
     @Test func aHandMadeTokenWithTheRightSecretIsAccepted() async throws {
-        // The control for the attacks above: the same construction, correctly signed.
+        // The controls for the attacks above: the same construction, correctly signed; and a
+        // token whose nbf has passed.
         let fixture = try await ServerFixture.make()
-        let token = try Self.jwt(header: Self.hs256, claims: Self.good, secret: ServerFixture.secret)
-        try await fixture.app.test(.live) { client in
-            let response = try await client.execute(
-                uri: "/api/chat/channels", method: .get, headers: [.authorization: "Bearer \(token)"])
-            #expect(response.status == .ok)
+        var claims = Self.good
+        claims["nbf"] = Self.now - 5
+        for token in [
+            try Self.jwt(header: Self.hs256, claims: Self.good, secret: ServerFixture.secret),
+            try Self.jwt(header: Self.hs256, claims: claims, secret: ServerFixture.secret),
+        ] {
+            try await fixture.app.test(.live) { client in
+                let response = try await client.execute(
+                    uri: "/api/chat/channels", method: .get, headers: [.authorization: "Bearer \(token)"])
+                #expect(response.status == .ok)
+            }
         }
     }
 

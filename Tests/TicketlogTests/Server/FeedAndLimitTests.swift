@@ -56,7 +56,7 @@ import Testing
     @Test func aCallerBeyondTheBurstGets429WithRetryAfter() async throws {
         let store = try EventStore.inMemory()
         var configuration = ServerFixture.configuration
-        configuration.rateLimit = (perSecond: 0.01, burst: 3)
+        configuration.rateLimit = .init(perSecond: 0.01, burst: 3)
         let app = Application(router: try await TicketlogServer.router(store: store, configuration: configuration))
         let kim = try await ServerFixture.token("kim", .creator)
         let jo = try await ServerFixture.token("jo", .creator)

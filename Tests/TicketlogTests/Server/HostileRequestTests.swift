@@ -2,9 +2,12 @@ import Crypto
 import Foundation
 import GRDB
 import Hummingbird
+import HTTPTypes
 import HummingbirdTesting
+import StreamChatEmulator
 import Testing
 
+@testable import StreamChatSync
 @testable import Ticketlog
 @testable import TicketlogServer
 
@@ -19,8 +22,53 @@ import Testing
         var contentType: String? = "application/json"
         var authorization: String? = nil
         var status: HTTPResponse.Status
+        /// Signed with the Stream secret as Stream signs a webhook (`X-Signature`).
+        var signed = false
+        /// The `result` an acknowledged webhook must carry (`refused`).
+        var result: String? = nil
         var testDescription: String { name }
     }
+
+    /// A webhook from a Stream client's action on the fixture's ticket-a (brand acme, creator
+    /// kim, agent sam; message m-1 by kim), signed as Stream signs it: authentic, and refused.
+    static func stream(_ name: String, _ json: String) -> Case {
+        Case(name: name, path: "/webhooks/stream", body: Array(json.utf8), status: .ok, signed: true, result: "refused")
+    }
+
+    static let streamCases: [Case] = {
+        let kims = StreamIDs.message("m-1", in: .ticket("a")!)
+        let client = #""request_info":{"type":"client","sdk":"ticketlog-sync-0.1"}"#
+        func message(_ type: String, id: String, text: String, user: String, channel: String = "ticket-a", extra: String = "") -> String {
+            #"{"type":"\#(type)","channel_type":"messaging","channel_id":"\#(channel)","created_at":"2026-11-29T10:00:00Z","user":{"id":"\#(user)"},\#(client),"message":{"id":"\#(id)","text":"\#(text)","user":{"id":"\#(user)"},"ticketlog_message_id":"m-1","updated_at":"2026-11-29T10:00:00Z"\#(extra)}}"#
+        }
+        func channel(_ type: String, user: String, fields: String) -> String {
+            #"{"type":"\#(type)","channel_type":"messaging","channel_id":"ticket-a","created_at":"2026-11-29T10:00:00Z","user":{"id":"\#(user)"},\#(client),"channel":{"id":"ticket-a"\#(fields)}}"#
+        }
+        func member(_ type: String, member: String, user: String) -> String {
+            #"{"type":"\#(type)","channel_type":"messaging","channel_id":"ticket-a","created_at":"2026-11-29T10:00:00Z","user":{"id":"\#(user)"},\#(client),"member":{"user_id":"\#(member)"}}"#
+        }
+        var zeros = [UInt8](repeating: 0x20, count: 6 << 20)
+        zeros.replaceSubrange(0..<2, with: Array("{}".utf8))
+        return [
+            stream("Stream: a brand edits the creator's message", message("message.updated", id: kims, text: "rewritten", user: "acme")),
+            stream("Stream: a brand deletes the creator's message", message("message.deleted", id: kims, text: "", user: "acme")),
+            stream("Stream: a creator assigns an agent", channel("channel.updated", user: "kim", fields: #","ticket_agent":"mallory""#)),
+            stream("Stream: a creator truncates the channel", channel("channel.truncated", user: "kim", fields: #","truncated_at":"2026-11-29T10:00:00Z""#)),
+            stream("Stream: someone without a role deletes the channel", channel("channel.deleted", user: "mallory", fields: #","deleted_at":"2026-11-29T10:00:00Z""#)),
+            stream("Stream: a status that is not one", channel("channel.updated", user: "kim", fields: #","ticket_status":"hacked'; --""#)),
+            stream("Stream: someone without a role joins", member("member.added", member: "mallory", user: "mallory")),
+            stream("Stream: a creator removes the brand", member("member.removed", member: "acme", user: "kim")),
+            stream("Stream: someone without a role posts", message("message.new", id: "x-1", text: "hello", user: "mallory")),
+            stream("Stream: a post to a ticket that does not exist", message("message.new", id: "x-2", text: "first", user: "acme", channel: "ticket-squat")),
+            stream("Stream: an escape sequence in a message", message("message.new", id: "x-3", text: #"\u001b[2Jcleared"#, user: "kim")),
+            stream("Stream: a line break in a user id", message("message.new", id: "x-4", text: "hi", user: #"kim\n#99 ada (admin) approved"#)),
+            stream("Stream: a message of 20,001 characters", message("message.new", id: "x-5", text: String(repeating: "a", count: 20_001), user: "kim")),
+            Case(name: "Stream: an empty signature", path: "/webhooks/stream", body: Array(message("message.new", id: "x-6", text: "hi", user: "kim").utf8),
+                 status: .unauthorized, signed: false),
+            Case(name: "Stream: a gzip bomb (6 MiB of spaces, signed)", path: "/webhooks/stream", body: StreamEmulator.gzip(zeros),
+                 status: .badRequest, signed: true),
+        ]
+    }()
 
     static let messages = "/api/chat/tickets/a/messages"
 
@@ -130,7 +178,7 @@ import Testing
                  body: json(#"{"type":"message.new","channel_type":"messaging","channel_id":"ticket-a","message":{"id":"x","text":"forged","user":{"id":"kim"}}}"#),
                  status: .unauthorized),
         ]
-        return cases
+        return cases + streamCases
     }()
 
     /// Every table, every row, every byte: SHA-256 over all tables in a fixed order.
@@ -153,8 +201,9 @@ import Testing
         }
     }
 
-    @Test func thereAreAtLeastFifty() {
-        #expect(Self.cases.count >= 50)
+    @Test func thereAreAtLeastSeventy() {
+        #expect(Self.cases.count >= 70)
+        #expect(Self.streamCases.count >= 15)
         #expect(Set(Self.cases.map(\.name)).count == Self.cases.count, "each case has its own name")
     }
 
@@ -167,12 +216,23 @@ import Testing
             var headers = ServerFixture.headers(nil, json: false)
             headers[.authorization] = testCase.authorization ?? "Bearer \(token)"
             if let contentType = testCase.contentType { headers[.contentType] = contentType }
+            if testCase.path == "/webhooks/stream" {
+                let body = testCase.body ?? []
+                // Stream signs the JSON; a compressed delivery is signed over what it inflates to.
+                let signed = GzipBody.isCompressed(body) ? ((try? GzipBody.inflate(body, limit: 8 << 20)) ?? body) : body
+                headers[HTTPField.Name("X-Signature")!] = testCase.signed ? WebhookSignature.sign(signed, secret: ServerFixture.streamSecret) : ""
+            }
             let response = try await client.execute(
                 uri: testCase.path, method: testCase.method, headers: headers, body: testCase.body.map { ByteBuffer(bytes: $0) })
             #expect(response.status == testCase.status, "\(String(buffer: response.body).prefix(300))")
             #expect(response.headers[.contentType]?.hasPrefix("application/json") == true)
-            let message = (response.json?["error"] as? [String: Any])?["message"] as? String
-            #expect(message?.isEmpty == false, "an error a person can read: \(String(buffer: response.body).prefix(300))")
+            if let result = testCase.result {
+                #expect(response.json?["result"] as? String == result, "\(String(buffer: response.body).prefix(300))")
+                #expect((response.json?["reason"] as? String)?.isEmpty == false, "a reason a person can read")
+            } else {
+                let message = (response.json?["error"] as? [String: Any])?["message"] as? String
+                #expect(message?.isEmpty == false, "an error a person can read: \(String(buffer: response.body).prefix(300))")
+            }
         }
         #expect(try await Self.digest(fixture.store) == before, "the log must be byte for byte as before")
     }

@@ -19,11 +19,12 @@ import ToolSupport
         let database = directory.path("st.sqlite")
         let cli = CLITests.executable.path
         #expect(try await awaitProcess(CLITests.executable, ["demo", "--database", database, "--durability", "normal"]).status == 0)
-        let token = try LocalServer.run(cli, ["token", "--subject", "ada", "--role", "admin", "--secret", Self.secret])
+        let token = try LocalServer.run(cli, ["token", "--subject", "ada", "--role", "admin"], environment: ["TICKETLOG_AUTH_SECRET": Self.secret])
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let port = try LocalServer.freePort()
         let server = try await LocalServer.startServe(
-            executable: cli, database: database, port: port, secret: Self.secret, log: directory.path("server.log"))
+            executable: cli, database: database, port: port, secret: Self.secret, log: directory.path("server.log"),
+            environment: ["STREAM_API_KEY": "schemathesis-key", "STREAM_API_SECRET": "schemathesis-stream-secret-of-32-bytes"])
         defer { server.terminate() }
 
         let run = try await awaitProcess(URL(fileURLWithPath: schemathesis), [

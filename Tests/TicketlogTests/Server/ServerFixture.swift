@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import Testing
 
 @testable import Ticketlog
@@ -22,7 +23,9 @@ struct ServerFixture {
     let store: EventStore
     let app: Application<RouterResponder<TicketlogRequestContext>>
 
-    static func make() async throws -> ServerFixture {
+    static func make(
+        logger: Logger = .disabled, _ configure: (inout TicketlogServer.Configuration) -> Void = { _ in }
+    ) async throws -> ServerFixture {
         let store = try EventStore.inMemory()
         let a = StreamID.ticket("a")!
         let b = StreamID.ticket("b")!
@@ -34,7 +37,9 @@ struct ServerFixture {
         try await store.execute(
             .postMessage(messageID: "m-1", text: "first", attachments: []), on: a, by: Actor(id: "kim", role: .creator))
         try await store.execute(.open(title: "B", brand: "other", creator: "jo"), on: b, by: admin)
-        let router = try await TicketlogServer.router(store: store, configuration: configuration)
+        var configuration = Self.configuration
+        configure(&configuration)
+        let router = try await TicketlogServer.router(store: store, configuration: configuration, logger: logger)
         return ServerFixture(store: store, app: Application(router: router))
     }
 

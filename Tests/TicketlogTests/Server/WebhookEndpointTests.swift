@@ -83,8 +83,11 @@ import Testing
 
     @Test func echoesAndUnmirroredTypesAreAcknowledged() async throws {
         let (store, app) = try await Self.server()
+        // The fixture is another engine's server-side send; made ours by the client name Stream
+        // echoes (`request_info.sdk`) on a server-side request, which only the API secret can make.
         let echo = Data(String(decoding: try Self.fixture("message.new.echo_of_server_send.json"), as: UTF8.self)
-            .replacingOccurrences(of: "\"ticket_event_id\"", with: "\"ticketlog_event_id\"").utf8)
+            .replacingOccurrences(of: "\"ticket_event_id\"", with: "\"ticketlog_event_id\"")
+            .replacingOccurrences(of: "\"sdk\": \"ticket-engine-swift-1.0.0\"", with: "\"sdk\": \"\(StreamAuth.clientName)\"").utf8)
         try await app.test(.live) { client in
             for body in [echo, try Self.fixture("export.channels.success.json")] {
                 let response = try await Self.post(client, body, signature: Self.sign(body))

@@ -91,11 +91,19 @@ struct ProcessOutput {
 }
 
 /// Runs `executable` with `arguments` to completion, capturing both output streams; in
-/// `directory` when given (for tools that leave files where they run).
-func runProcess(_ executable: URL, _ arguments: [String], in directory: String? = nil) throws -> ProcessOutput {
+/// `directory` when given (for tools that leave files where they run); with `environment`
+/// (`nil` values remove a variable) over this process's.
+func runProcess(
+    _ executable: URL, _ arguments: [String], in directory: String? = nil, environment: [String: String?] = [:]
+) throws -> ProcessOutput {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
+    if !environment.isEmpty {
+        var merged = ProcessInfo.processInfo.environment
+        for (name, value) in environment { merged[name] = value }
+        process.environment = merged
+    }
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let output = Pipe()
     let errors = Pipe()
@@ -115,10 +123,12 @@ func runProcess(_ executable: URL, _ arguments: [String], in directory: String? 
 /// one of Swift's cooperative threads — there are only as many as cores, and a test that blocks
 /// them for seconds (a crash test, schemathesis, a load run) starves the in-process servers of
 /// the tests running beside it.
-func awaitProcess(_ executable: URL, _ arguments: [String], in directory: String? = nil) async throws -> ProcessOutput {
+func awaitProcess(
+    _ executable: URL, _ arguments: [String], in directory: String? = nil, environment: [String: String?] = [:]
+) async throws -> ProcessOutput {
     try await withCheckedThrowingContinuation { continuation in
         let thread = Thread {
-            continuation.resume(with: Result { try runProcess(executable, arguments, in: directory) })
+            continuation.resume(with: Result { try runProcess(executable, arguments, in: directory, environment: environment) })
         }
         thread.start()
     }

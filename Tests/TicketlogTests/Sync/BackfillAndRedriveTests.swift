@@ -1,5 +1,6 @@
 import Foundation
 import StreamChatEmulator
+import Synchronization
 import Synthetic
 import Testing
 
@@ -16,9 +17,11 @@ import Testing
         let stream = OutboxDriverTests.FaultyStream(seed: 17, faultPercent: 0)
         try await OutboxDriver(store: store, client: stream.client).runUntilCaughtUp()
 
-        // Users act in Stream while the engine is down: every webhook is lost.
+        // Users act in Stream while the engine is down: every webhook is lost. (Not on the channel
+        // itself: Stream's channel state does not say who set a status or truncated, so a backfill
+        // leaves those to their webhooks; see the test below.)
         var random = SplitMix(seed: 17)
-        stream.emulator.withLock { InboundEndToEndTests.actInStream(&$0, random: &random) }
+        stream.emulator.withLock { InboundEndToEndTests.actInStream(&$0, random: &random, channelChanges: false) }
         let head = try await store.headPosition()
         // Pages of 7 (Stream's default is 25; 100 here by default): many pages per channel; and
         // the emulator fails a fifth of the queries, which the backfill retries.
@@ -44,6 +47,29 @@ import Testing
         #expect(try await store.headPosition() == head + Int64(appended))
         await #expect(throws: EventStoreError.self) { try await backfill.importChannel(.ticket("missing")!) }
         #expect(try await store.verify().isValid)
+    }
+
+    /// A channel's custom fields are whatever a client with the permission wrote, and Stream's
+    /// state does not say who: a backfill refuses a status or an agent it finds there (counted,
+    /// logged), as it would from a webhook by someone without the role.
+    @Test func aBackfillDoesNotTakeChannelFieldsWhoseAuthorIsUnknown() async throws {
+        let store = try EventStore.inMemory()
+        let ticket = StreamID.ticket("42")!
+        try await store.execute(.open(title: "T", brand: "acme", creator: "kim"), on: ticket, by: Actor(id: "ada", role: .admin))
+        try await store.execute(.assign(agent: "sam"), on: ticket, by: Actor(id: "ada", role: .admin))
+        let stream = OutboxDriverTests.FaultyStream(seed: 5, faultPercent: 0)
+        try await OutboxDriver(store: store, client: stream.client).runUntilCaughtUp()
+        stream.emulator.withLock {
+            $0.clientUpdateChannel(ticket.rawValue, set: ["ticket_agent": .string("kims-friend"), "ticket_status": .string("closed")], by: "kim")
+            $0.clientSend("kim-1", in: ticket.rawValue, by: "kim", text: "from the app")
+        }
+        let refusals = Mutex<[WebhookHandler.Refusal]>([])
+        let backfill = StreamBackfill(store: store, client: stream.client) { refusal in refusals.withLock { $0.append(refusal) } }
+        let report = try await backfill.importChannel(ticket)
+        #expect(report.appended == 1, "kim's message is hers: Stream records its author")
+        let summary = try #require(try await store.ticketSummary(ticket))
+        #expect(summary.agent == "sam" && summary.status == "open")
+        #expect(refusals.withLock { $0.map(\.type) }.contains("channel.updated"))
     }
 
     @Test func aDeadLetterIsDeliveredOnceItsCauseIsFixed() async throws {

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import StreamChatEmulator
 import Synthetic
 import Testing
+import ToolSupport
 
 @testable import StreamChatSync
 @testable import TicketlogServer
@@ -56,13 +57,17 @@ import Testing
         emulator.standardError = FileHandle.nullDevice
         try emulator.run()
         defer { emulator.terminate() }
-        try await Task.sleep(for: .milliseconds(800))
+        try await LocalServer.waitForListener(port: port, process: emulator, log: "/dev/null")
+        // The secret from a file only the owner reads: secrets never go on the command line.
+        let secretFile = directory.path("stream-secret")
+        try "emulator-secret-of-32-bytes-or-more\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: secretFile)
 
         let before = try CLITests.run("sync", "status", "--database", log)
         #expect(before.stdout.hasPrefix("mirrored up to position 0 of 14 (14 behind)"))
         let sync = try CLITests.run(
             "sync", "--database", log, "--base-url", "http://127.0.0.1:\(port)", "--stream-api-key", "k",
-            "--stream-api-secret", "emulator-secret-of-32-bytes-or-more", "--until-caught-up")
+            "--stream-api-secret-file", secretFile, "--until-caught-up")
         #expect(sync.status == 0, "\(sync.stderr)")
         #expect(sync.stdout == "mirrored up to position 14\n")
         let after = try CLITests.run("sync", "status", "--database", log)
@@ -70,7 +75,7 @@ import Testing
 
         let credentials = [
             "--database", log, "--base-url", "http://127.0.0.1:\(port)", "--stream-api-key", "k",
-            "--stream-api-secret", "emulator-secret-of-32-bytes-or-more",
+            "--stream-api-secret-file", secretFile,
         ]
         // Backfill from what Stream holds: it is all the engine's own already.
         let backfill = try runProcess(CLITests.executable, ["sync", "import", "--channel", "ticket-1001"] + credentials)
@@ -86,6 +91,9 @@ import Testing
         let missing = try CLITests.run("sync", "--database", log, "--until-caught-up")
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("STREAM_API_KEY"))
+        // The old option that put the secret on the command line is gone.
+        let onTheCommandLine = try CLITests.run("sync", "--database", log, "--stream-api-secret", "visible-in-ps-to-every-user")
+        #expect(onTheCommandLine.status == 64 && onTheCommandLine.stderr.contains("--stream-api-secret"))
     }
 }
 

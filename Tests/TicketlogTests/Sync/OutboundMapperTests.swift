@@ -76,20 +76,54 @@ import Testing
         #expect(OutboundMapper.requests(for: Self.recorded(.unknown(type: EventType(rawValue: "poll.created"), payload: .null))).isEmpty)
     }
 
-    /// What we send comes back as a webhook echo: the translator must recognise and skip it.
-    @Test func ourOwnMessagesEchoBackAsIgnored() throws {
-        let post = OutboundMapper.requests(for: Self.recorded(.messagePosted(MessagePosted(messageID: "m-1", text: "hello"))))
-        let message = try #require(Self.object(post[1].body)["message"])
-        let echo = JSONValue.object([
-            "type": .string("message.new"), "cid": .string("messaging:ticket-4711"), "channel_id": .string("ticket-4711"),
-            "created_at": .string("2026-03-14T09:31:02.118204123Z"), "message": message,
-        ])
-        let webhook = try WebhookEvent.parse(try CanonicalJSON.encode(echo))
-        guard case .ignore(let reason) = WebhookTranslator.translate(webhook, webhookID: nil, role: { _ in .agent }) else {
+    /// What we send comes back as a webhook echo: it must be recognised and skipped — by what a
+    /// Stream client cannot forge: a server-side request from our client, or a marker naming an
+    /// event we stored that the mirror turns into exactly this message. A client message that
+    /// copies our marker is a message of its own.
+    @Test func ourOwnMessagesEchoBackAsIgnoredAndCopiedMarkersDoNot() async throws {
+        let store = try EventStore.inMemory()
+        let secret = "echo-test-secret-of-at-least-32-bytes"
+        let handler = WebhookHandler(store: store, apiSecret: secret)
+        try await store.execute(.open(title: "T", brand: "acme", creator: "kim"), on: Self.stream, by: Actor(id: "ada", role: .admin))
+        let posted = try await store.execute(
+            .postMessage(messageID: "m-1", text: "hello", attachments: []), on: Self.stream, by: Actor(id: "kim", role: .creator))
+        let post = OutboundMapper.requests(for: posted.events[0])
+        let message = Self.object(try #require(Self.object(post[1].body)["message"]))
+        func deliver(_ message: [String: JSONValue], requestInfo: JSONValue?, id: String) async throws -> WebhookHandler.Result {
+            var body: [String: JSONValue] = [
+                "type": .string("message.new"), "cid": .string("messaging:ticket-4711"), "channel_id": .string("ticket-4711"),
+                "created_at": .string("2026-03-14T09:31:02.118204123Z"), "message": .object(message),
+                "user": .object(["id": .string("kim")]),
+            ]
+            if let requestInfo { body["request_info"] = requestInfo }
+            let data = try CanonicalJSON.encode(JSONValue.object(body))
+            return try await handler.handle(body: Array(data), signature: WebhookSignature.sign(data, secret: secret), webhookID: id)
+        }
+        let server = JSONValue.object(["type": .string("server"), "sdk": .string(StreamAuth.clientName)])
+        guard case .ignored(let reason) = try await deliver(message, requestInfo: server, id: "echo") else {
             Issue.record("our own message must not come back in as a new event")
             return
         }
         #expect(reason.contains("echo"))
+        // Without request_info (a backfill, a proxy that drops it): the marker is checked against the log.
+        guard case .ignored(let checked) = try await deliver(message, requestInfo: nil, id: "echo-2") else {
+            Issue.record("a marker naming the stored event that sent exactly this message is an echo")
+            return
+        }
+        #expect(checked.contains("echo"))
+        let head = try await store.headPosition()
+
+        // Kim copies the marker onto a message of her own, from her Stream client.
+        var copied = message
+        copied["id"] = .string("kims-own-message")
+        copied["text"] = .string("this must reach the audit trail")
+        let client = JSONValue.object(["type": .string("client"), "sdk": .string(StreamAuth.clientName)])
+        guard case .appended = try await deliver(copied, requestInfo: client, id: "copied") else {
+            Issue.record("a copied marker must not keep a message out of the log")
+            return
+        }
+        #expect(try await store.headPosition() == head + 1)
+        #expect(try await store.message("kims-own-message", in: Self.stream)?.text == "this must reach the audit trail")
     }
 
     @Test(arguments: ["m-1", "a3f1c0de-52c4-4f0e-9a61-3c0b7e2d9a11", "with space", "comma,percent%", String(repeating: "x", count: 255), "ümlaut"])

@@ -19,6 +19,12 @@ import Testing
         try Data(contentsOf: directory.appendingPathComponent(name))
     }
 
+    /// The fixtures' ticket as the log would have it.
+    static let ticket = TicketSummary(
+        stream: StreamID(rawValue: "ticket-4711")!, title: "Launch", brand: "brand-acme", creator: "creator-jane", agent: "agent-7",
+        status: "open", openedAt: nil, lastActivityAt: Timestamp(microsecondsSinceEpoch: 0), lastPosition: 1, events: 1,
+        deliverables: 0, members: 0, messages: 0)
+
     @Test func fixtureSignaturesVerifyAndTamperingDoesNot() throws {
         let (secret, byFile) = try Self.signatures()
         #expect(byFile.count >= 10)
@@ -43,9 +49,9 @@ import Testing
     }
 
     @Test func messageEventsBecomeMessageEvents() throws {
-        let role: (String) -> Actor.Role = { $0.hasPrefix("creator") ? .creator : $0.hasPrefix("agent") ? .agent : .brand }
+        let role: (String) -> Actor.Role? = { $0.hasPrefix("creator") ? .creator : $0.hasPrefix("agent") ? .agent : .brand }
         let new = try WebhookEvent.parse(try Self.body("message.new.json"))
-        guard case .append(let stream, let events) = WebhookTranslator.translate(new, webhookID: "wh-1", role: role) else {
+        guard case .append(let stream, let events) = WebhookTranslator.translate(new, webhookID: "wh-1", ticket: Self.ticket, role: role) else {
             Issue.record("message.new must append")
             return
         }
@@ -58,11 +64,11 @@ import Testing
         #expect(events[0].occurredAt == Timestamp(iso8601: "2026-03-14T09:26:53.589793Z"))
 
         // A second delivery of the same webhook derives the same event id: appending is idempotent.
-        guard case .append(_, let again) = WebhookTranslator.translate(new, webhookID: "wh-2", role: role) else { return }
+        guard case .append(_, let again) = WebhookTranslator.translate(new, webhookID: "wh-2", ticket: Self.ticket, role: role) else { return }
         #expect(again[0].id == events[0].id)
 
         let updated = try WebhookEvent.parse(try Self.body("message.updated.json"))
-        guard case .append(_, let edits) = WebhookTranslator.translate(updated, webhookID: nil, role: role) else {
+        guard case .append(_, let edits) = WebhookTranslator.translate(updated, webhookID: nil, ticket: Self.ticket, role: role) else {
             Issue.record("message.updated must append")
             return
         }
@@ -72,7 +78,7 @@ import Testing
 
         for file in ["message.deleted.soft.json", "message.deleted.hard.json"] {
             let deleted = try WebhookEvent.parse(try Self.body(file))
-            guard case .append(_, let deletes) = WebhookTranslator.translate(deleted, webhookID: nil, role: role) else {
+            guard case .append(_, let deletes) = WebhookTranslator.translate(deleted, webhookID: nil, ticket: Self.ticket, role: role) else {
                 Issue.record("\(file) must append")
                 continue
             }
@@ -80,29 +86,26 @@ import Testing
         }
     }
 
-    @Test func echoesOfOurOwnWritesAreSkipped() throws {
-        let echo = try WebhookEvent.parse(try Self.body("message.new.echo_of_server_send.json"))
-        // The fixture marks the echo with `ticket_event_id`; ours is `ticketlog_event_id`.
-        let marked = try WebhookEvent.parse(
-            Data(String(decoding: try Self.body("message.new.echo_of_server_send.json"), as: UTF8.self)
-                .replacingOccurrences(of: "\"ticket_event_id\"", with: "\"ticketlog_event_id\"").utf8))
-        #expect(echo.requestInfo?.type == "server")
-        guard case .ignore(let reason) = WebhookTranslator.translate(marked, webhookID: nil, role: { _ in .agent }) else {
-            Issue.record("an echo must be ignored")
+    /// A ticket the log does not have is not created by a webhook: tickets are opened through
+    /// the API (a `message.new` for an unknown ticket once squatted its id).
+    @Test func webhooksForUnknownTicketsAreRefused() throws {
+        let new = try WebhookEvent.parse(try Self.body("message.new.json"))
+        guard case .refuse(let reason) = WebhookTranslator.translate(new, webhookID: nil, ticket: nil, role: { _ in .brand }) else {
+            Issue.record("a message for a ticket the log does not have must be refused")
             return
         }
-        #expect(reason.contains("echo"))
+        #expect(reason.contains("does not have"))
     }
 
     @Test func membersJoinAndLeave() throws {
         let added = try WebhookEvent.parse(try Self.body("member.added.json"))
-        guard case .append(_, let joins) = WebhookTranslator.translate(added, webhookID: nil, role: { _ in .brand }) else {
+        guard case .append(_, let joins) = WebhookTranslator.translate(added, webhookID: nil, ticket: Self.ticket, role: { _ in .brand }) else {
             Issue.record("member.added must append")
             return
         }
         #expect(joins[0].payload == .memberJoined(MemberJoined(user: "brand-acme", role: .brand)))
         let removed = try WebhookEvent.parse(try Self.body("member.removed.json"))
-        guard case .append(_, let leaves) = WebhookTranslator.translate(removed, webhookID: nil, role: { _ in .brand }) else {
+        guard case .append(_, let leaves) = WebhookTranslator.translate(removed, webhookID: nil, ticket: Self.ticket, role: { _ in .brand }) else {
             Issue.record("member.removed must append")
             return
         }
@@ -112,7 +115,7 @@ import Testing
     @Test func otherEventsAreAcknowledgedWithoutEvents() throws {
         for file in ["export.channels.success.json", "member.updated.json", "channel.created.json"] {
             let webhook = try WebhookEvent.parse(try Self.body(file))
-            guard case .ignore = WebhookTranslator.translate(webhook, webhookID: nil, role: { _ in .brand }) else {
+            guard case .ignore = WebhookTranslator.translate(webhook, webhookID: nil, ticket: Self.ticket, role: { _ in .brand }) else {
                 Issue.record("\(file) should not append")
                 continue
             }
@@ -126,17 +129,26 @@ import Testing
 
 extension WebhookTests {
     /// Membership webhooks carry no message marker; our own are recognised by the client name
-    /// Stream echoes as `request_info.sdk`.
+    /// Stream echoes as `request_info.sdk` — on a server-side request only: any Stream client can
+    /// send our client name, none can make a request server-side.
     @Test func ourOwnMembershipChangesEchoBackAsIgnored() throws {
         let body = String(decoding: try Self.body("member.added.json"), as: UTF8.self)
-        let ours = body.replacingOccurrences(of: "\"request_info\": {", with: "\"request_info\": {\"sdk\": \"\(StreamAuth.clientName)\", ")
+        let ours = body.replacingOccurrences(of: "\"sdk\": \"ticket-engine-swift-1.0.0\"", with: "\"sdk\": \"\(StreamAuth.clientName)\"")
         #expect(ours != body)
         let webhook = try WebhookEvent.parse(Data(ours.utf8))
-        guard case .ignore(let reason) = WebhookTranslator.translate(webhook, webhookID: nil, role: { _ in .brand }) else {
+        #expect(webhook.requestInfo?.type == "server")
+        guard case .ignore(let reason) = WebhookTranslator.translate(webhook, webhookID: nil, ticket: Self.ticket, role: { _ in .brand }) else {
             Issue.record("our own member.added must be ignored")
             return
         }
         #expect(reason.contains("echo"))
+
+        let forged = try WebhookEvent.parse(Data(ours.replacingOccurrences(of: "\"type\": \"server\"", with: "\"type\": \"client\"").utf8))
+        #expect(forged.requestInfo?.type == "client" && forged.requestInfo?.sdk == StreamAuth.clientName)
+        guard case .append = WebhookTranslator.translate(forged, webhookID: nil, ticket: Self.ticket, role: { _ in .brand }) else {
+            Issue.record("a client-side request naming our client is not an echo")
+            return
+        }
     }
 }
 
@@ -159,10 +171,13 @@ extension WebhookTests {
         var factory = EventFactory()
         try await store.append(factory.opened(), to: ticket)
         for _ in 0..<12 { try await store.append(factory.message(), to: ticket) }
+        try await store.execute(.assign(agent: "sam"), on: ticket, by: Actor(id: "ada", role: .admin))
         let handler = WebhookHandler(store: store, apiSecret: Self.secret)
+        // The ticket's agent truncates the channel in a Stream client.
         let truncated: [String: Any] = [
             "type": "channel.truncated", "channel_id": ticket.rawValue, "created_at": "2099-01-01T00:00:00.000001Z",
-            "channel": ["id": ticket.rawValue, "truncated_at": "2099-01-01T00:00:00Z"], "user": ["id": "moderator"],
+            "channel": ["id": ticket.rawValue, "truncated_at": "2099-01-01T00:00:00Z"], "user": ["id": "sam"],
+            "request_info": ["type": "client"],
         ]
         guard case .appended(let positions, false) = try await Self.deliver(handler, truncated, id: "wh-1") else {
             Issue.record("the truncation appended nothing")
@@ -192,9 +207,11 @@ extension WebhookTests {
         var factory = EventFactory()
         try await store.append(factory.opened(), to: ticket)
         let handler = WebhookHandler(store: store, apiSecret: Self.secret)
+        // The brand deletes the channel in a Stream client.
         let deleted: [String: Any] = [
             "type": "channel.deleted", "channel_id": ticket.rawValue, "created_at": "2099-01-01T00:00:00Z",
-            "channel": ["id": ticket.rawValue, "deleted_at": "2099-01-01T00:00:00Z"],
+            "channel": ["id": ticket.rawValue, "deleted_at": "2099-01-01T00:00:00Z"], "user": ["id": "acme"],
+            "request_info": ["type": "client"],
         ]
         _ = try await Self.deliver(handler, deleted, id: "wh-3")
         #expect(try await store.ticketSummary(ticket)?.status == "closed")

@@ -1,0 +1,216 @@
+import Logging
+import NIOCore
+import NIOHTTPTypes
+import Synchronization
+
+/// What any one client can hold of the server: a bounded number of connections, each with a
+/// deadline for every phase in which the server waits for the client. Without it, a few hundred
+/// connections that send half a request and stop (no credentials needed) hold every file
+/// descriptor the process may open, and `/healthz` stops answering.
+///
+/// - A request's head must be complete within `requestHeadTimeout` of its first byte (or of the
+///   connection's opening), its body within `requestBodyTimeout` of the head; a kept-alive
+///   connection may wait `idleTimeout` for its next request. A connection past its deadline is
+///   closed.
+/// - At most `maximum` connections are open. When one more arrives, the connection that has been
+///   waiting for a request longest is closed to make room — a client that is slow to send its
+///   head loses its place, not the server its ability to answer; when every connection has a
+///   request in progress, the new one is closed instead. Requests in progress (an event feed, a
+///   slow append) are never cut for room.
+///
+/// Shared by every connection of one server; each connection has a ``ConnectionGuardHandler``.
+final class ConnectionGuard: Sendable {
+    private struct Entry {
+        let channel: any Channel
+        /// Since when it has been without a request in progress.
+        var waitingSince: ContinuousClock.Instant
+        var busy: Bool
+    }
+
+    private struct State {
+        var nextID = 0
+        var entries: [Int: Entry] = [:]
+        var shed = 0
+        var timedOut = 0
+    }
+
+    let limits: TicketlogServer.Configuration.Connections
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    init(_ limits: TicketlogServer.Configuration.Connections, logger: Logger) {
+        self.limits = limits
+        self.logger = logger
+    }
+
+    /// Open connections now.
+    var openConnections: Int { state.withLock { $0.entries.count } }
+    /// Connections closed to make room, or refused for want of it, since start.
+    var shedConnections: Int { state.withLock { $0.shed } }
+    /// Connections closed at a deadline since start.
+    var timedOutConnections: Int { state.withLock { $0.timedOut } }
+
+    /// Registers a new connection; its id, or `nil` when there is no room (close it).
+    func open(_ channel: any Channel) -> Int? {
+        let now = ContinuousClock.now
+        var evicted: (any Channel)?
+        let id: Int? = state.withLock { state in
+            if state.entries.count >= limits.maximum {
+                state.shed += 1
+                guard let oldest = state.entries.filter({ !$0.value.busy }).min(by: { $0.value.waitingSince < $1.value.waitingSince })
+                else { return nil }
+                evicted = oldest.value.channel
+                state.entries[oldest.key] = nil
+            }
+            state.nextID += 1
+            state.entries[state.nextID] = Entry(channel: channel, waitingSince: now, busy: false)
+            return state.nextID
+        }
+        if let evicted {
+            logger.debug("Connection limit reached: closed the connection waiting longest", metadata: [
+                "ticketlog.connections.maximum": "\(limits.maximum)", "ticketlog.client": "\(evicted.remoteAddress?.description ?? "-")",
+            ])
+            evicted.close(promise: nil)
+        } else if id == nil {
+            logger.warning("Connection limit reached with every connection busy: refused a new one", metadata: [
+                "ticketlog.connections.maximum": "\(limits.maximum)",
+            ])
+        }
+        return id
+    }
+
+    func close(_ id: Int) {
+        state.withLock { _ = $0.entries.removeValue(forKey: id) }
+    }
+
+    /// Marks a connection as having a request in progress (not to be closed for room) or not.
+    func setBusy(_ id: Int, _ busy: Bool) {
+        let now = ContinuousClock.now
+        state.withLock { state in
+            state.entries[id]?.busy = busy
+            if !busy { state.entries[id]?.waitingSince = now }
+        }
+    }
+
+    func timedOut(_ channel: any Channel, _ reason: String) {
+        state.withLock { $0.timedOut += 1 }
+        logger.debug("Connection closed at its deadline", metadata: [
+            "ticketlog.reason": "\(reason)", "ticketlog.client": "\(channel.remoteAddress?.description ?? "-")",
+        ])
+    }
+}
+
+/// One connection's part of the ``ConnectionGuard``: sits after the HTTP codec (it sees request
+/// heads and ends and response ends) and puts a ``FirstByteWatcher`` at the front of the
+/// pipeline (it sees the raw bytes, so a half-sent head is told apart from an idle connection).
+final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private enum Phase {
+        /// No byte of a request yet: a new connection, or a kept-alive one between requests.
+        case waiting
+        case readingHead
+        case readingBody
+        /// The request is read; its response is being made.
+        case responding
+    }
+
+    private let connections: ConnectionGuard
+    private var id: Int?
+    private var phase = Phase.waiting
+    /// Requests read whose response has not ended (more than one when a client pipelines).
+    private var inFlight = 0
+    private var deadline: Scheduled<Void>?
+
+    init(_ connections: ConnectionGuard) {
+        self.connections = connections
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        guard let id = connections.open(context.channel) else {
+            context.close(promise: nil)
+            return
+        }
+        self.id = id
+        let watcher = FirstByteWatcher { [weak self] in
+            self?.bytesArrived(context: context)
+        }
+        try? context.pipeline.syncOperations.addHandler(watcher, position: .first)
+        // A new connection gets the head timeout: it was opened to send a request.
+        arm(context, after: connections.limits.requestHeadTimeout, "no complete request head")
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        if let id { connections.close(id) }
+        id = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            inFlight += 1
+            phase = .readingBody
+            if let id { connections.setBusy(id, true) }
+            arm(context, after: connections.limits.requestBodyTimeout, "the request body did not arrive in time")
+        case .body:
+            break
+        case .end:
+            phase = .responding
+            deadline?.cancel()
+            deadline = nil
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) {
+            inFlight = max(0, inFlight - 1)
+            if inFlight == 0, phase == .responding {
+                phase = .waiting
+                if let id { connections.setBusy(id, false) }
+                arm(context, after: connections.limits.idleTimeout, "idle between requests")
+            }
+        }
+        context.write(data, promise: promise)
+    }
+
+    /// The first raw bytes of a request arrived on a waiting connection: its head is due.
+    fileprivate func bytesArrived(context: ChannelHandlerContext) {
+        guard phase == .waiting else { return }
+        phase = .readingHead
+        arm(context, after: connections.limits.requestHeadTimeout, "no complete request head")
+    }
+
+    private func arm(_ context: ChannelHandlerContext, after timeout: Duration, _ reason: String) {
+        deadline?.cancel()
+        let (seconds, attoseconds) = timeout.components
+        let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        let connections = self.connections
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(nanoseconds)) {
+            connections.timedOut(context.channel, reason)
+            context.close(promise: nil)
+        }
+    }
+}
+
+/// Tells its owner when raw bytes arrive; passes them on untouched. First in the pipeline.
+final class FirstByteWatcher: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let onBytes: () -> Void
+
+    init(onBytes: @escaping () -> Void) {
+        self.onBytes = onBytes
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        onBytes()
+        context.fireChannelRead(data)
+    }
+}

@@ -1,0 +1,219 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import Testing
+import ToolSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@testable import StreamChatSync
+@testable import Ticketlog
+
+/// `ticketlog serve` as a process, attacked from outside (issue 13): secrets without silent
+/// defaults, and a server that cannot be starved of connections.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct ServeHardeningTests {
+    static let secret = "serve-hardening-secret-of-32-bytes!!"
+    /// The development secrets an attacker can read in the source (the old one and today's).
+    static let publicSecrets = ["ticketlog-development-secret-change-me", "ticketlog-development-stream-secret-change-me"]
+
+    static func get(_ url: String, headers: [(String, String)] = []) async throws -> (status: UInt, body: String) {
+        var request = HTTPClientRequest(url: url)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return (response.status.code, String(buffer: body))
+    }
+
+    static func post(_ url: String, body: Data, headers: [(String, String)]) async throws -> (status: UInt, body: String) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        return (response.status.code, String(buffer: try await response.body.collect(upTo: 1 << 20)))
+    }
+
+    /// 1. With TICKETLOG_AUTH_SECRET set and no Stream secret, `serve` used to check webhooks
+    /// with the development secret from the source, silently: a forged `channel.truncated` and
+    /// `channel.updated` deleted every message of a ticket, closed it and assigned an agent. Now
+    /// webhooks are off (503) and the server says so on stderr and in /healthz.
+    @Test func withoutAStreamSecretWebhooksAreOffNotCheckedWithAPublicSecret() async throws {
+        let directory = try TemporaryDirectory()
+        let database = directory.path("log.sqlite")
+        #expect(try CLITests.run("demo", "--database", database, "--durability", "normal").status == 0)
+        let before = try await HostileRequestTests.digest(try EventStore(path: database))
+        let port = try LocalServer.freePort()
+        let log = directory.path("serve.log")
+        let serve = try await LocalServer.startServe(
+            executable: CLITests.executable.path, database: database, port: port, secret: Self.secret, log: log)
+        defer { serve.terminate() }
+        let base = "http://127.0.0.1:\(port)"
+
+        let health = try await Self.get("\(base)/healthz")
+        #expect(health.status == 200)
+        let features = try #require(try JSONSerialization.jsonObject(with: Data(health.body.utf8)) as? [String: Any])
+        #expect(features["mode"] as? String == "production")
+        #expect((features["features"] as? [String: String])?["webhooks"] == "off", "\(health.body)")
+
+        let attacks: [[String: Any]] = [
+            ["type": "channel.truncated", "channel_id": "ticket-1001", "created_at": "2099-01-01T00:00:00Z", "user": ["id": "sam"],
+             "channel": ["id": "ticket-1001", "truncated_at": "2099-01-01T00:00:00Z"]],
+            ["type": "channel.updated", "channel_id": "ticket-1001", "created_at": "2099-01-01T00:00:01Z", "user": ["id": "sam"],
+             "channel": ["id": "ticket-1001", "ticket_status": "closed", "ticket_agent": "mallory"]],
+        ]
+        for attack in attacks {
+            let body = try JSONSerialization.data(withJSONObject: attack)
+            for secret in Self.publicSecrets {
+                let response = try await Self.post(
+                    "\(base)/webhooks/stream", body: body,
+                    headers: [("Content-Type", "application/json"), ("X-Signature", WebhookSignature.sign(body, secret: secret))])
+                #expect(response.status == 503, "\(response.body)")
+                #expect(response.body.contains("no Stream API secret"))
+            }
+        }
+        let chatToken = try await Self.get(
+            "\(base)/api/chat/token",
+            headers: [("Authorization", "Bearer " + (try LocalServer.run(
+                CLITests.executable.path, ["token", "--subject", "kim", "--role", "creator"],
+                environment: ["TICKETLOG_AUTH_SECRET": Self.secret])).trimmingCharacters(in: .whitespacesAndNewlines))])
+        #expect(chatToken.status == 503, "no chat tokens signed with a public secret either")
+        serve.terminate()
+        serve.waitUntilExit()
+        let output = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(output.contains("webhooks are off"), "\(output)")
+        #expect(try await HostileRequestTests.digest(try EventStore(path: database)) == before, "the log is as before")
+    }
+
+    /// No production secret has a silent default: without one `serve` refuses to start and
+    /// says how to give it one; `--development` starts on the public secrets and says so loudly.
+    @Test func serveNeedsASecretOrSaysItIsInDevelopment() async throws {
+        let directory = try TemporaryDirectory()
+        let database = directory.path("log.sqlite")
+        let refused = try await awaitProcess(
+            CLITests.executable, ["serve", "--database", database, "--port", String(try LocalServer.freePort())],
+            environment: ["TICKETLOG_AUTH_SECRET": nil, "STREAM_API_KEY": nil, "STREAM_API_SECRET": nil])
+        #expect(refused.status == 2, "\(refused.stdout)\(refused.stderr)")
+        #expect(refused.stderr.contains("TICKETLOG_AUTH_SECRET") && refused.stderr.contains("--development"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: database), "nothing is created before the secrets are known")
+
+        // The secret never goes on the command line, where ps shows it.
+        let onTheCommandLine = try runProcess(CLITests.executable, ["serve", "--database", database, "--auth-secret", Self.secret])
+        #expect(onTheCommandLine.status == 64 && onTheCommandLine.stderr.contains("--auth-secret"))
+
+        let port = try LocalServer.freePort()
+        let log = directory.path("dev.log")
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let serve = Process()
+        serve.executableURL = CLITests.executable
+        serve.arguments = ["serve", "--development", "--database", database, "--port", String(port), "--no-sync"]
+        var environment = ProcessInfo.processInfo.environment
+        for name in ["TICKETLOG_AUTH_SECRET", "STREAM_API_KEY", "STREAM_API_SECRET"] { environment[name] = nil }
+        serve.environment = environment
+        serve.standardOutput = FileHandle(forWritingAtPath: log)
+        serve.standardError = serve.standardOutput
+        try serve.run()
+        defer { serve.terminate() }
+        try await LocalServer.waitForListener(port: port, process: serve, log: log)
+        let health = try await Self.get("http://127.0.0.1:\(port)/healthz")
+        #expect(health.body.contains(#""mode":"development""#), "\(health.body)")
+        serve.terminate()
+        serve.waitUntilExit()
+        let output = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(output.contains("DEVELOPMENT MODE") && output.contains("PUBLIC development secret"), "\(output)")
+        #expect(output.contains("export TOKEN="), "a development server prints a token to try it with")
+    }
+
+    /// 4. No idle timeout: 300 half-sent requests stayed open for 90 s and, with a 256-file
+    /// limit, /healthz stopped answering — a denial of service without credentials. Now the
+    /// connection waiting longest is closed to make room, and each is closed at its deadline.
+    @Test func threeHundredIdleConnectionsDoNotStarveHealthz() async throws {
+        let directory = try TemporaryDirectory()
+        let port = try LocalServer.freePort()
+        let log = directory.path("serve.log")
+        let serve = try await LocalServer.startServe(
+            executable: CLITests.executable.path, database: directory.path("log.sqlite"), port: port, secret: Self.secret, log: log,
+            extra: ["--request-head-timeout", "3", "--log-level", "notice"], fileLimit: 256)
+        defer { serve.terminate() }
+
+        var attackers: [Int32] = []
+        defer { for fd in attackers { close(fd) } }
+        func attack(_ count: Int) throws {
+            for _ in 0..<count {
+                let fd = try RawSocket.connect(port: port)
+                RawSocket.send(fd, "GET /healthz HTTP/1.1\r\nHost: attacker\r\nX-Slow: ")
+                attackers.append(fd)
+            }
+        }
+        try attack(300)
+        for round in 0..<10 {
+            let probe = try RawSocket.connect(port: port)
+            defer { close(probe) }
+            RawSocket.send(probe, "GET /healthz HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
+            let answer = RawSocket.receive(probe, timeout: 5) ?? "(no answer within 5 s)"
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "round \(round): \(answer.prefix(200))")
+            try attack(30)  // and the attacker keeps coming
+        }
+        #expect(serve.isRunning)
+
+        // The half-sent requests are not held: those pushed out for room are closed already,
+        // the rest at the head deadline (3 s).
+        let deadline = ContinuousClock.now + .seconds(15)
+        var open = Set(attackers)
+        while !open.isEmpty, ContinuousClock.now < deadline {
+            open.subtract(RawSocket.closed(Array(open), within: 0.2))
+        }
+        #expect(open.isEmpty, "\(open.count) of \(attackers.count) half-sent requests still held after 15 s")
+        let metrics = try await Self.get("http://127.0.0.1:\(port)/metrics").body
+        #expect(metrics.contains("ticketlog_connections_shed "), "\(metrics.prefix(400))")
+        #expect(!metrics.contains("ticketlog_connections_shed 0\n"))
+        #expect(!metrics.contains("ticketlog_connections_timed_out 0\n"))
+        let output = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(output.contains("At most 192 connections"), "the limit follows the file limit: \(output)")
+    }
+}
+
+/// Blocking POSIX sockets on loopback, for clients that misbehave on purpose.
+enum RawSocket {
+    static func connect(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ToolError("socket() failed: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        guard connected else {
+            close(fd)
+            throw ToolError("connect() failed: errno \(errno)")
+        }
+        return fd
+    }
+
+    static func send(_ fd: Int32, _ text: String) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Which of `fds` the peer closed (or reset), waiting at most `timeout` seconds for any.
+    static func closed(_ fds: [Int32], within timeout: Double) -> [Int32] {
+        var polls = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        guard poll(&polls, nfds_t(polls.count), Int32(timeout * 1_000)) > 0 else { return [] }
+        return polls.filter { $0.revents != 0 }.map(\.fd).filter { receive($0, timeout: 0) == "" }
+    }
+
+    /// What arrives within `timeout` seconds: the text, `""` when the peer closed the
+    /// connection (or reset it), `nil` when nothing came.
+    static func receive(_ fd: Int32, timeout: Double) -> String? {
+        var pollFD = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&pollFD, 1, Int32(timeout * 1_000)) > 0 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 4_096)
+        let count = recv(fd, &buffer, buffer.count, 0)
+        return count > 0 ? String(decoding: buffer.prefix(count), as: UTF8.self) : ""
+    }
+}
