@@ -4,7 +4,7 @@ import Testing
 
 @testable import Ticketlog
 
-@Suite struct AppendTests {
+@Suite(.timeLimit(.minutes(10))) struct AppendTests {
     @Test(arguments: StoreKind.allCases)
     func appendedEventsReadBackWithPositionsAndVersions(_ kind: StoreKind) async throws {
         let (store, directory) = try kind.make()

@@ -4,7 +4,7 @@ import Testing
 @testable import Ticketlog
 
 /// The `ticketlog` executable, run end to end as a user would.
-@Suite struct CLITests {
+@Suite(.timeLimit(.minutes(3))) struct CLITests {
     static let executable: URL = {
         // Tests run from the build directory that also holds the `ticketlog` product.
         let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -138,7 +138,7 @@ import Testing
     }
 }
 
-@Suite struct ProjectionCLITests {
+@Suite(.timeLimit(.minutes(3))) struct ProjectionCLITests {
     static func demoLog() throws -> (TemporaryDirectory, String) {
         let directory = try TemporaryDirectory()
         let path = directory.path("demo.sqlite")
@@ -211,7 +211,7 @@ import Testing
     }
 }
 
-@Suite struct ExchangeCLITests {
+@Suite(.timeLimit(.minutes(10))) struct ExchangeCLITests {
     static let generator: URL = CLITests.executable.deletingLastPathComponent().appendingPathComponent("ticketlog-generate")
 
     @Test func generateImportStatsExport() throws {

@@ -5,7 +5,7 @@ import Testing
 @testable import Ticketlog
 
 /// The fast canonical writer produces exactly JSONEncoder's canonical bytes.
-@Suite struct CanonicalWriterTests {
+@Suite(.timeLimit(.minutes(3))) struct CanonicalWriterTests {
     /// Strings JSON escaping can get wrong: every control character, quotes, backslashes,
     /// slashes, non-ASCII, emoji, line separators, NUL.
     static let tricky: [String] = [

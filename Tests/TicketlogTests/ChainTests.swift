@@ -6,7 +6,7 @@ import Testing
 @testable import Ticketlog
 
 /// Tampering with a closed log file the way someone with file access would, then verifying.
-@Suite struct ChainTests {
+@Suite(.timeLimit(.minutes(3))) struct ChainTests {
     /// A log of three tickets, 14 events each (positions 1-14 are ticket 1, 15-28 ticket 2, ...).
     /// With `compressed`, a dictionary exists from the start and every body is LZ4.
     static func makeLog(compressed: Bool = false) async throws -> (TemporaryDirectory, String, [RecordedEvent]) {

@@ -44,7 +44,7 @@ let goldenBodies: [EventBody] = {
     }
 }()
 
-@Suite struct CodecTests {
+@Suite(.timeLimit(.minutes(3))) struct CodecTests {
     static let goldenURL = fixturesDirectory.appendingPathComponent("golden/canonical-bodies.ndjson")
     static let chainURL = fixturesDirectory.appendingPathComponent("golden/chain-head.txt")
 
@@ -122,7 +122,7 @@ extension JSONValue {
     }
 }
 
-@Suite struct LZ4CodecTests {
+@Suite(.timeLimit(.minutes(3))) struct LZ4CodecTests {
     /// A dictionary made the way the store makes one: from event bodies.
     static func dictionary(id: Int64 = 1, compressionLevel: Int = 0) throws -> LZ4Dictionary {
         var content: [UInt8] = []
@@ -243,7 +243,7 @@ extension JSONValue {
     }
 }
 
-@Suite struct GoldenCompressedBodiesTests {
+@Suite(.timeLimit(.minutes(3))) struct GoldenCompressedBodiesTests {
     static let dictionaryURL = fixturesDirectory.appendingPathComponent("golden/lz4-dictionary.bin")
     static let blobsURL = fixturesDirectory.appendingPathComponent("golden/lz4-bodies.hex")
 
@@ -273,7 +273,7 @@ extension JSONValue {
     }
 }
 
-@Suite struct HexTests {
+@Suite(.timeLimit(.minutes(3))) struct HexTests {
     @Test func hexRoundTripsInEitherCaseAndRefusesAnythingElse() {
         let bytes: [UInt8] = [0x00, 0x0f, 0xa5, 0xff]
         #expect([UInt8](hexString: bytes.hexString) == bytes)
@@ -289,7 +289,7 @@ extension JSONValue {
     }
 }
 
-@Suite struct TimestampTests {
+@Suite(.timeLimit(.minutes(3))) struct TimestampTests {
     @Test(arguments: [
         ("2026-11-18T11:06:40Z", 1_795_000_000_000_000),
         ("2026-11-18T11:06:40.123456Z", 1_795_000_000_123_456),

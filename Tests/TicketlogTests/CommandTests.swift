@@ -3,7 +3,7 @@ import Testing
 
 @testable import Ticketlog
 
-@Suite struct CommandTests {
+@Suite(.timeLimit(.minutes(3))) struct CommandTests {
     let brand = Actor(id: "acme", role: .brand)
     let creator = Actor(id: "kim", role: .creator)
     let agent = Actor(id: "sam", role: .agent)

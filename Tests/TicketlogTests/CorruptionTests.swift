@@ -7,7 +7,7 @@ import Testing
 /// read-only file. Each gives a clear error from `verify` or the command that opens it — never
 /// a crash, and never "OK" for events that differ from what was written. Run through the CLI,
 /// so that a crash shows as a signal instead of taking the test process down.
-@Suite(.serialized) struct CorruptionTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct CorruptionTests {
     static let cli = CLITests.executable
     static let generator = ExchangeCLITests.generator
 

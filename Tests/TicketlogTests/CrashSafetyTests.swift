@@ -5,7 +5,7 @@ import Testing
 
 /// Crash safety (issue 7): `ticketlog-crashtest` kills a FULL-durability writer with SIGKILL and
 /// checks the log after each restart; here its short form, and proof that its checks can fail.
-@Suite struct CrashSafetyTests {
+@Suite(.timeLimit(.minutes(10))) struct CrashSafetyTests {
     static let executable = CLITests.executable.deletingLastPathComponent().appendingPathComponent("ticketlog-crashtest")
 
     @Test func aWriterKilledFiveTimesLosesNothingItAcknowledged() async throws {

@@ -5,7 +5,7 @@ import Testing
 
 @testable import Ticketlog
 
-@Suite struct ExchangeTests {
+@Suite(.timeLimit(.minutes(10))) struct ExchangeTests {
     /// A log with a hand-made first ticket (awkward text, known timings) and generated traffic.
     static func makeLog(tickets: Int = 30) async throws -> (TemporaryDirectory, EventStore) {
         let directory = try TemporaryDirectory()

@@ -3,7 +3,7 @@ import Testing
 
 @testable import Ticketlog
 
-@Suite struct GroupCommitterTests {
+@Suite(.timeLimit(.minutes(10))) struct GroupCommitterTests {
     /// While one flush is in progress, requests queue up and the next flush takes them all.
     @Test func requestsArrivingDuringAFlushAreCoalescedIntoTheNextOne() async throws {
         let gate = Gate()

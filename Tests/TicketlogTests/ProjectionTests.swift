@@ -4,7 +4,7 @@ import Testing
 
 @testable import Ticketlog
 
-@Suite struct ProjectionTests {
+@Suite(.timeLimit(.minutes(10))) struct ProjectionTests {
     /// Every projection table, every row, as text, in a fixed order.
     static func dump(_ store: EventStore) async throws -> [String: [String]] {
         try await store.writer.read { db in
@@ -154,7 +154,7 @@ import Testing
     }
 }
 
-@Suite struct MessagePagingTests {
+@Suite(.timeLimit(.minutes(3))) struct MessagePagingTests {
     /// Ten messages a minute apart; m-3 edited, m-5 deleted.
     static func makeTicket() async throws -> EventStore {
         let store = try EventStore.inMemory()

@@ -5,7 +5,7 @@ import Testing
 
 /// The sample log in `Fixtures/sample`, written by an earlier build: this build must read and
 /// verify it, and checking it must not change a byte.
-@Suite struct SampleLogTests {
+@Suite(.timeLimit(.minutes(3))) struct SampleLogTests {
     static let sample = fixturesDirectory.appendingPathComponent("sample")
 
     static func copy() throws -> (TemporaryDirectory, String) {

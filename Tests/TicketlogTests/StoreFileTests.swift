@@ -4,7 +4,7 @@ import Testing
 
 @testable import Ticketlog
 
-@Suite struct StoreFileTests {
+@Suite(.timeLimit(.minutes(3))) struct StoreFileTests {
     @Test func eventsCannotBeUpdatedOrDeletedThroughSQL() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("log.sqlite")
@@ -90,7 +90,7 @@ import Testing
     }
 }
 
-@Suite struct DictionaryTests {
+@Suite(.timeLimit(.minutes(3))) struct DictionaryTests {
     @Test(arguments: StoreKind.allCases)
     func theFirstDictionaryIsMadeFromTheLogAndCompressesLaterEvents(_ kind: StoreKind) async throws {
         let (store, directory) = try kind.make { $0.dictionaryTrainingThreshold = 100 }

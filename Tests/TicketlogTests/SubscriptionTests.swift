@@ -3,7 +3,7 @@ import Testing
 
 @testable import Ticketlog
 
-@Suite struct SubscriptionTests {
+@Suite(.timeLimit(.minutes(10))) struct SubscriptionTests {
     @Test(arguments: StoreKind.allCases)
     func catchesUpThenFollowsLiveAppends(_ kind: StoreKind) async throws {
         let (store, directory) = try kind.make()

@@ -8,7 +8,7 @@ import Testing
 
 /// Every role against every ticket endpoint, on their own ticket and on someone else's. Someone
 /// else's ticket answers exactly as a ticket that does not exist (404), so ids cannot be probed.
-@Suite struct AccessMatrixTests {
+@Suite(.timeLimit(.minutes(3))) struct AccessMatrixTests {
     enum Who: String, CaseIterable, CustomTestStringConvertible {
         case admin, assignedAgent, otherAgent, ownBrand, otherBrand, ownCreator, otherCreator
 

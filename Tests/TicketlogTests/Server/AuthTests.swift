@@ -9,7 +9,7 @@ import Testing
 @testable import TicketlogServer
 
 /// Tokens an attacker or a broken client might send, over a real loopback connection.
-@Suite struct AuthTests {
+@Suite(.timeLimit(.minutes(3))) struct AuthTests {
     /// A JWT built by hand: `header.payload.signature`, base64url without padding.
     static func jwt(header: [String: Any], claims: [String: Any], secret: String?) throws -> String {
         func encode(_ object: [String: Any]) throws -> String {

@@ -7,7 +7,7 @@ import Testing
 @testable import TicketlogServer
 
 /// Bad requests get the documented status and JSON error, and the log stays as it was.
-@Suite struct ErrorTests {
+@Suite(.timeLimit(.minutes(3))) struct ErrorTests {
     struct Case: CustomTestStringConvertible, Sendable {
         var name: String
         var method: HTTPRequest.Method

@@ -6,7 +6,7 @@ import Testing
 @testable import Ticketlog
 @testable import TicketlogServer
 
-@Suite struct FeedAndLimitTests {
+@Suite(.timeLimit(.minutes(3))) struct FeedAndLimitTests {
     /// Reads the event feed with curl (a real SSE client on loopback) for `seconds`, while
     /// `during` appends; returns the `id:` lines seen.
     static func feed(port: Int, token: String, query: String, lastEventID: String? = nil, seconds: Int, during: () async throws -> Void) async throws -> (ids: [Int64], output: String) {
@@ -75,6 +75,131 @@ import Testing
         }
     }
 
+    /// A feed's access was proven once, by a token: the feed ends when the token expires, telling
+    /// the client so (it reconnects with a new token and `Last-Event-ID`).
+    @Test func aFeedEndsWhenItsTokenExpires() async throws {
+        let fixture = try await ServerFixture.make()
+        let shortLived = try await TicketlogServer.callerToken(subject: "ada", role: .admin, secret: ServerFixture.secret, lifetime: .seconds(6))
+        try await fixture.app.test(.live) { client in
+            let port = try #require(client.port)
+            let feed = try await awaitProcess(URL(fileURLWithPath: "/usr/bin/curl"), [
+                "-s", "-N", "--max-time", "60", "-H", "Authorization: Bearer \(shortLived)", "http://127.0.0.1:\(port)/api/events",
+            ])
+            #expect(feed.stdout.contains("id: 1"), "the feed was open: \(feed.stdout)")
+            #expect(feed.stdout.hasSuffix("event: token-expired\ndata: {}\n\n"), "\(feed.stdout)")
+            #expect(feed.status == 0, "the server ended the feed (curl's 28 would be its own 60 s limit)")
+        }
+    }
+
+    /// Feeds are counted per caller and in total; beyond either, 429 without a feed.
+    @Test func feedsAreCappedPerCallerAndInTotal() async throws {
+        let fixture = try await ServerFixture.make { configuration in
+            configuration.eventFeeds.perCaller = 1
+            configuration.eventFeeds.total = 2
+            configuration.anonymousRateLimit = nil  // the test polls /metrics
+        }
+        let (ada, eve, zed) = (
+            try await ServerFixture.token("ada", .admin), try await ServerFixture.token("eve", .admin), try await ServerFixture.token("zed", .admin)
+        )
+        try await fixture.app.test(.live) { client in
+            let port = try #require(client.port)
+            func openFeeds() async throws -> Int? {
+                let text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+                return text.split(separator: "\n").first { $0.hasPrefix("ticketlog_event_feeds_open ") }
+                    .flatMap { Double($0.split(separator: " ")[1]) }.map { Int($0) }
+            }
+            func waitForFeeds(_ count: Int) async throws {
+                let deadline = ContinuousClock.now + .seconds(60)
+                while try await openFeeds() != count, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(25)) }
+                #expect(try await openFeeds() == count)
+            }
+            /// The status of a feed request, read with curl for at most `seconds` (a feed that
+            /// opens answers 200 and is cut there).
+            func feed(_ token: String, seconds: Int) async throws -> String {
+                try await awaitProcess(URL(fileURLWithPath: "/usr/bin/curl"), [
+                    "-s", "-N", "--max-time", "\(seconds)", "-o", "/dev/null", "-w", "%{http_code}",
+                    "-H", "Authorization: Bearer \(token)", "http://127.0.0.1:\(port)/api/events",
+                ]).stdout
+            }
+            async let first = feed(ada, seconds: 8)
+            try await waitForFeeds(1)
+            #expect(try await feed(ada, seconds: 8) == "429", "one per caller")
+            async let other = feed(eve, seconds: 8)
+            try await waitForFeeds(2)
+            #expect(try await feed(zed, seconds: 8) == "429", "two in total")
+            let (firstCode, otherCode) = (try await first, try await other)
+            #expect(firstCode == "200" && otherCode == "200")
+            try await waitForFeeds(0)
+            #expect(try await feed(zed, seconds: 1) == "200", "a place is free again once a feed ends")
+        }
+    }
+
+    /// What comes without proof of who sent it is limited per client address: unauthenticated
+    /// endpoints take a token per request, failed authentications one each; an address that used
+    /// its tokens up is answered 429 before any token or signature is checked.
+    @Test func unauthenticatedTrafficIsLimitedByAddress() async throws {
+        let fixture = try await ServerFixture.make { $0.anonymousRateLimit = .init(perSecond: 0.01, burst: 3) }
+        let admin = try await ServerFixture.token("ada", .admin)
+        try await fixture.app.test(.live) { client in
+            // Authenticated calls take nothing from the address's bucket.
+            for _ in 0..<5 {
+                #expect(try await client.execute(uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers(admin)).status == .ok)
+            }
+            for _ in 0..<3 { #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok) }
+            let limited = try await client.execute(uri: "/healthz", method: .get)
+            #expect(limited.status == .tooManyRequests && limited.errorCode == "rate_limited")
+            #expect(limited.headers[.retryAfter].flatMap { Int($0) }.map { (90...100).contains($0) } == true)
+            // The bucket is empty: even a bad token is not looked at, and neither is a good one.
+            let guess = try await client.execute(uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers("guess"))
+            #expect(guess.status == .tooManyRequests)
+            let webhook = try await client.execute(uri: "/webhooks/stream", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: "{}"))
+            #expect(webhook.status == .tooManyRequests)
+        }
+        // Failed authentications alone use the bucket up too.
+        let other = try await ServerFixture.make { $0.anonymousRateLimit = .init(perSecond: 0.01, burst: 3) }
+        try await other.app.test(.live) { client in
+            for _ in 0..<3 {
+                let response = try await client.execute(uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers("bad-token"))
+                #expect(response.status == .unauthorized)
+            }
+            let guess = try await client.execute(uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers("bad-token"))
+            #expect(guess.status == .tooManyRequests)
+        }
+    }
+
+    /// A rate so small that its wait overflowed an `Int` crashed the server at the first 429;
+    /// the settings are checked, and waits are clamped to a day whatever the rate.
+    @Test func limiterSettingsAreCheckedAndWaitsBounded() {
+        #expect(TicketlogServer.Configuration.RateLimit(perSecond: 1e-30, burst: 1).problem("--rate-limit") != nil)
+        #expect(TicketlogServer.Configuration.RateLimit(perSecond: .nan, burst: 1).problem("--rate-limit") != nil)
+        #expect(TicketlogServer.Configuration.RateLimit(perSecond: .infinity, burst: 1).problem("--rate-limit") != nil)
+        #expect(TicketlogServer.Configuration.RateLimit(perSecond: 20, burst: 0).problem("--rate-limit") != nil)
+        #expect(TicketlogServer.Configuration.RateLimit(perSecond: 20, burst: 100).problem("--rate-limit") == nil)
+        var configuration = ServerFixture.configuration
+        configuration.rateLimit = .init(perSecond: 1e-30, burst: 1)
+        #expect(configuration.problems().count == 1)
+        let limiter = RateLimiter(rate: 0.001, burst: 1)
+        #expect(limiter.acquire("a") == nil)
+        #expect(limiter.acquire("a") == 1_000)
+        #expect(limiter.exhausted("a") == 1_000)
+        #expect(limiter.exhausted("b") == nil)
+        #expect(RateLimiter.seconds(1e40) == 86_400 && RateLimiter.seconds(.infinity) == 86_400 && RateLimiter.seconds(0.2) == 1)
+    }
+
+    /// `/metrics` tells about the log and the process: behind its own token when one is set.
+    @Test func metricsCanRequireAToken() async throws {
+        let fixture = try await ServerFixture.make { $0.metricsToken = "metrics-token-of-16+bytes" }
+        try await fixture.app.test(.router) { client in
+            #expect(try await client.execute(uri: "/metrics", method: .get).status == .unauthorized)
+            let wrong = try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer metrics-token-of-16+byteZ"])
+            #expect(wrong.status == .unauthorized)
+            let right = try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer metrics-token-of-16+bytes"])
+            #expect(right.status == .ok)
+            let health = try await client.execute(uri: "/healthz", method: .get)
+            #expect(String(buffer: health.body).contains(#""metricsToken":"on""#), "\(String(buffer: health.body))")
+        }
+    }
+
     @Test func everyResponseCarriesARequestID() async throws {
         let fixture = try await ServerFixture.make()
         try await fixture.app.test(.router) { client in
@@ -87,7 +212,7 @@ import Testing
     }
 }
 
-@Suite struct MallocTests {
+@Suite(.timeLimit(.minutes(3))) struct MallocTests {
     @Test func arenasAreLimitedOnlyToAPositiveCountAndTheHeapFigureFollowsAllocations() throws {
         #expect(!Malloc.limitArenas(to: 0))
         #expect(!Malloc.limitArenas(to: -1))
@@ -102,7 +227,7 @@ import Testing
     }
 }
 
-@Suite struct MetricsTests {
+@Suite(.timeLimit(.minutes(3))) struct MetricsTests {
     @Test func requestsAreCountedByRouteAndStatus() async throws {
         let fixture = try await ServerFixture.make()
         let admin = try await ServerFixture.token("ada", .admin)

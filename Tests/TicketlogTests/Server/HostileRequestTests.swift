@@ -13,7 +13,7 @@ import Testing
 
 /// Hand-made hostile requests (issue 7), over a real loopback connection: each gets its
 /// documented 4xx with a JSON error, and every table of the log is byte for byte as before.
-@Suite struct HostileRequestTests {
+@Suite(.timeLimit(.minutes(3))) struct HostileRequestTests {
     struct Case: CustomTestStringConvertible, Sendable {
         var name: String
         var method: HTTPRequest.Method = .post

@@ -5,7 +5,7 @@ import Testing
 /// Mixed load (issue 7), short form: `ticketlog-load` against the `ticketlog serve` of this build
 /// for a few seconds — writers, readers and event-feed subscribers at once. `make soak` runs it
 /// for ten minutes on the release build.
-@Suite struct LoadTests {
+@Suite(.timeLimit(.minutes(10))) struct LoadTests {
     static let executable = CLITests.executable.deletingLastPathComponent().appendingPathComponent("ticketlog-load")
 
     @Test func mixedLoadLosesNothingAndEveryRequestSucceeds() async throws {
@@ -24,7 +24,7 @@ import Testing
 }
 
 /// The load tool's memory verdict, on made-up curves: what it calls growth.
-@Suite struct LoadMemoryVerdictTests {
+@Suite(.timeLimit(.minutes(3))) struct LoadMemoryVerdictTests {
     static func report(_ samples: [(resident: Int, heap: Int?)]) -> LoadReport {
         LoadReport(
             seconds: 100, latencies: [:], failures: [], acknowledgedWrites: 0, delivered: [],

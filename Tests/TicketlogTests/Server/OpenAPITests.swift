@@ -7,7 +7,7 @@ import Testing
 @testable import TicketlogServer
 
 /// The OpenAPI document is valid, served, and describes exactly the routes the server has.
-@Suite struct OpenAPITests {
+@Suite(.timeLimit(.minutes(10))) struct OpenAPITests {
     static let documentPath = fixturesDirectory.deletingLastPathComponent()
         .appendingPathComponent("Sources/TicketlogServer/Resources/openapi.yaml").path
 

@@ -6,7 +6,7 @@ import ToolSupport
 /// running `ticketlog serve` serves: generated requests for every operation (but the endless
 /// event feed), as an admin, on a log seeded by `ticketlog demo`. No answer may be a 5xx, and
 /// every answer must be documented: its status, content type, headers and body schema.
-@Suite struct SchemathesisTests {
+@Suite(.timeLimit(.minutes(10))) struct SchemathesisTests {
     static let secret = "schemathesis-secret-of-at-least-32-bytes"
 
     @Test func generatedRequestsGetDocumentedAnswersAndNo5xx() async throws {

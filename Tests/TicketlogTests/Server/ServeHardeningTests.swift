@@ -125,6 +125,38 @@ import Glibc
         #expect(output.contains("export TOKEN="), "a development server prints a token to try it with")
     }
 
+    /// The server's own log quotes what Stream sent (user ids, reasons): an operator reading it
+    /// in a terminal gets no forged line and no escape sequence from it.
+    @Test func theServersLogEscapesWhatClientsSent() async throws {
+        let directory = try TemporaryDirectory()
+        let database = directory.path("log.sqlite")
+        #expect(try CLITests.run("demo", "--database", database, "--durability", "normal").status == 0)
+        let port = try LocalServer.freePort()
+        let log = directory.path("serve.log")
+        let streamSecret = "hardening-stream-secret-of-32-bytes!"
+        let serve = try await LocalServer.startServe(
+            executable: CLITests.executable.path, database: database, port: port, secret: Self.secret, log: log,
+            environment: ["STREAM_API_KEY": "k", "STREAM_API_SECRET": streamSecret])
+        defer { serve.terminate() }
+        let forged = "2026-11-29T10:00:00+0000 critical ticketlog: verify FAILED"
+        let body = try JSONSerialization.data(withJSONObject: [
+            "type": "message.new", "channel_id": "ticket-1001", "created_at": "2026-11-29T10:00:00Z",
+            "user": ["id": "kim\u{1B}[2J\n" + forged], "request_info": ["type": "client"],
+            "message": ["id": "x", "text": "hi", "user": ["id": "kim\u{1B}[2J\n" + forged]],
+        ] as [String: Any])
+        let response = try await Self.post(
+            "http://127.0.0.1:\(port)/webhooks/stream", body: body,
+            headers: [("Content-Type", "application/json"), ("X-Signature", WebhookSignature.sign(body, secret: streamSecret))])
+        #expect(response.status == 200 && response.body.contains("refused"), "\(response.body)")
+        serve.terminate()
+        serve.waitUntilExit()
+        let output = try Data(contentsOf: URL(fileURLWithPath: log))
+        let text = String(decoding: output, as: UTF8.self)
+        #expect(text.contains("Change from Stream refused"), "\(text)")
+        #expect(!output.contains(0x1B), "no escape byte reaches the operator's terminal")
+        #expect(!text.split(separator: "\n").contains { $0.hasPrefix(forged) }, "no forged line: \(text)")
+    }
+
     /// 4. No idle timeout: 300 half-sent requests stayed open for 90 s and, with a 256-file
     /// limit, /healthz stopped answering — a denial of service without credentials. Now the
     /// connection waiting longest is closed to make room, and each is closed at its deadline.

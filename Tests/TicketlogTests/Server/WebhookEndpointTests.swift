@@ -11,7 +11,7 @@ import Testing
 
 /// `POST /webhooks/stream` over loopback with the Stream fixtures, re-signed with the server's
 /// secret.
-@Suite struct WebhookEndpointTests {
+@Suite(.timeLimit(.minutes(3))) struct WebhookEndpointTests {
     static func fixture(_ name: String) throws -> Data {
         try Data(contentsOf: fixturesDirectory.appendingPathComponent("stream/webhooks/\(name)"))
     }

@@ -9,7 +9,7 @@ import Testing
 
 /// Recovering what was lost: `sync import --channel` backfills from Stream's history when
 /// webhooks never arrived, and `sync redrive` sends dead letters again once fixed.
-@Suite struct BackfillAndRedriveTests {
+@Suite(.timeLimit(.minutes(10))) struct BackfillAndRedriveTests {
     @Test func aBackfillAfterLostWebhooksLeavesTheLogEqualToStream() async throws {
         let store = try EventStore.inMemory()
         let desk = Array(SyntheticDesk(.init(tickets: 6, seed: 17, meanMessagesPerTicket: 40)).events())

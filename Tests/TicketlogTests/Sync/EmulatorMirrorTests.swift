@@ -8,7 +8,7 @@ import Testing
 
 /// The outbound mapping applied to the emulator, in process: Stream ends up holding what the
 /// projections hold, and sending everything again changes nothing.
-@Suite struct EmulatorMirrorTests {
+@Suite(.timeLimit(.minutes(10))) struct EmulatorMirrorTests {
     static let auth = StreamAuth(apiKey: "emulator-key", apiSecret: "emulator-secret")
 
     static func send(_ request: StreamRequest, to emulator: inout StreamEmulator, auth: StreamAuth = Self.auth) -> StreamEmulator.Response {

@@ -12,7 +12,7 @@ import ToolSupport
 @testable import Ticketlog
 
 /// The live AsyncHTTPClient client against the emulator on a real loopback port.
-@Suite struct LiveClientTests {
+@Suite(.timeLimit(.minutes(3))) struct LiveClientTests {
     @Test func aDeskMirroredOverHTTPEqualsTheProjections() async throws {
         let store = try EventStore.inMemory()
         let desk = Array(SyntheticDesk(.init(tickets: 5, seed: 8, meanMessagesPerTicket: 10)).events())
@@ -44,7 +44,7 @@ import ToolSupport
 }
 
 /// `ticketlog sync` and `sync status` against the `stream-emulator` executable.
-@Suite struct SyncCLITests {
+@Suite(.timeLimit(.minutes(10))) struct SyncCLITests {
     @Test func syncUntilCaughtUpThenStatus() async throws {
         let directory = try TemporaryDirectory()
         let log = directory.path("demo.sqlite")
@@ -98,7 +98,7 @@ import ToolSupport
 }
 
 /// The mirror as a service of the server: events appended while the server runs reach Stream.
-@Suite struct SyncServiceTests {
+@Suite(.timeLimit(.minutes(3))) struct SyncServiceTests {
     @Test func theServerMirrorsWhileItRuns() async throws {
         let store = try EventStore.inMemory()
         let stream = OutboxDriverTests.FaultyStream(seed: 4, faultPercent: 10)

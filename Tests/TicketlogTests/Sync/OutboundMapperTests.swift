@@ -4,7 +4,7 @@ import Testing
 @testable import StreamChatSync
 @testable import Ticketlog
 
-@Suite struct OutboundMapperTests {
+@Suite(.timeLimit(.minutes(3))) struct OutboundMapperTests {
     static let stream = StreamID.ticket("4711")!
 
     static func recorded(_ payload: EventPayload, by actor: Actor = Actor(id: "agent-7", role: .agent), position: Int64 = 9) -> RecordedEvent {

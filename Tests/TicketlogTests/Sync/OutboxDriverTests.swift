@@ -9,7 +9,7 @@ import Testing
 
 /// The outbound sync end to end, in process: a generated desk mirrored into the emulator through
 /// a client that fails a fifth of the time, with the adapter restarted midway.
-@Suite struct OutboxDriverTests {
+@Suite(.timeLimit(.minutes(3))) struct OutboxDriverTests {
     /// The emulator in process, with its faults (``StreamEmulator/Faults``): 5xx before
     /// applying, bursts of 429 with a reset, and responses lost after the emulator applied the
     /// request (the client throws, as on a timeout).

@@ -5,7 +5,7 @@ import Testing
 @testable import StreamChatSync
 @testable import Ticketlog
 
-@Suite struct OutboxStateMachineTests {
+@Suite(.timeLimit(.minutes(3))) struct OutboxStateMachineTests {
     static func event(_ position: Int64, _ stream: String) -> RecordedEvent {
         RecordedEvent(
             position: position, stream: .ticket(stream)!, version: position, id: UUID(), actor: Actor(id: "a", role: .agent),

@@ -15,7 +15,7 @@ import Testing
 /// responses cut after the change, latency) and POSTs its signed webhooks back to
 /// `/webhooks/stream` — gzip-compressed, a fifth of them twice, shuffled. Users act in Stream,
 /// the engine edits messages born there, and at the end the log and Stream agree.
-@Suite struct TwoWayOverHTTPTests {
+@Suite(.timeLimit(.minutes(10))) struct TwoWayOverHTTPTests {
     @Test func theLogAndStreamEndEqual() async throws {
         let directory = try TemporaryDirectory()
         var storeConfiguration = EventStore.Configuration()

@@ -6,7 +6,7 @@ import Testing
 
 /// Webhook verification and translation against the fixtures in `Fixtures/stream/webhooks`
 /// (shapes from Stream's docs and SDK recordings; signatures made with the fixture secret).
-@Suite struct WebhookTests {
+@Suite(.timeLimit(.minutes(3))) struct WebhookTests {
     static let directory = fixturesDirectory.appendingPathComponent("stream/webhooks")
 
     static func signatures() throws -> (secret: String, byFile: [String: String]) {
@@ -153,7 +153,7 @@ extension WebhookTests {
 }
 
 /// `channel.truncated` and `channel.deleted` through the handler.
-@Suite struct ChannelWebhookTests {
+@Suite(.timeLimit(.minutes(3))) struct ChannelWebhookTests {
     static let secret = "channel-webhook-secret-of-32-bytes!!"
 
     static func deliver(_ handler: WebhookHandler, _ body: [String: Any], id: String) async throws -> WebhookHandler.Result {
