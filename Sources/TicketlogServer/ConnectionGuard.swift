@@ -163,6 +163,8 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
             phase = .responding
             deadline?.cancel()
             deadline = nil
+            // Answered before its body was read (an early 413): waiting again already.
+            if inFlight == 0 { waitForNextRequest(context) }
         }
         context.fireChannelRead(data)
     }
@@ -170,13 +172,17 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) {
             inFlight = max(0, inFlight - 1)
-            if inFlight == 0, phase == .responding {
-                phase = .waiting
-                if let id { connections.setBusy(id, false) }
-                arm(context, after: connections.limits.idleTimeout, "idle between requests")
-            }
+            if inFlight == 0, phase == .responding { waitForNextRequest(context) }
         }
         context.write(data, promise: promise)
+    }
+
+    /// Every request read is answered: the connection may be closed for room again, and gets
+    /// the idle deadline until the next request's first byte.
+    private func waitForNextRequest(_ context: ChannelHandlerContext) {
+        phase = .waiting
+        if let id { connections.setBusy(id, false) }
+        arm(context, after: connections.limits.idleTimeout, "idle between requests")
     }
 
     /// The first raw bytes of a request arrived on a waiting connection: its head is due.
