@@ -5,7 +5,7 @@ DATABASE ?= ticketlog.sqlite
 APT_PACKAGES := liblz4-dev zlib1g-dev libsqlite3-dev sqlite3 pkg-config curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps venv build run test fuzz bench bench-quick bench-venv soak format clean
+.PHONY: deps venv build run test lint fuzz bench bench-quick bench-venv soak format clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -38,9 +38,14 @@ venv:
 	  echo "Installing $(PYTHON_TOOLS) into $(VENV)"; \
 	  python3 -m venv $(VENV) && $(VENV)/bin/pip install -q $(PYTHON_TOOLS); }
 
-test: deps venv
+test: deps venv lint
 	TICKETLOG_PYTHON=$(CURDIR)/$(VENV)/bin/python $(SWIFT) test
 	$(MAKE) --no-print-directory fuzz
+
+# The formatter's rules (.swift-format) over the whole tree, as a check: `make format` fixes.
+FORMATTED := Sources Tests Tools Fuzz Package.swift
+lint:
+	$(SWIFT) format lint --strict --recursive $(FORMATTED)
 
 # libFuzzer targets (Fuzz/) over the seed corpus in Fixtures/fuzz, FUZZ_SECONDS each: every Swift
 # target built with -sanitize=fuzzer,address in .build-fuzz (TICKETLOG_FUZZ=1 adds the targets to
@@ -114,7 +119,7 @@ soak: deps
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=600
 
 format:
-	$(SWIFT) format --in-place --recursive Sources Tests Tools Package.swift
+	$(SWIFT) format --in-place --recursive $(FORMATTED)
 
 clean:
 	rm -rf .build .build-fuzz .build-soak .build-bench

@@ -181,8 +181,10 @@ let package = Package(
 if Context.environment["TICKETLOG_FUZZ"] == "1" {
     package.targets += [
         .target(name: "FuzzSupport", path: "Fuzz/Support"),
-        .executableTarget(name: "fuzz-event-decoder", dependencies: ["Ticketlog", "FuzzSupport"], path: "Fuzz/EventDecoder"),
-        .executableTarget(name: "fuzz-webhook", dependencies: ["Ticketlog", "StreamChatSync", "FuzzSupport"], path: "Fuzz/Webhook"),
+        .executableTarget(
+            name: "fuzz-event-decoder", dependencies: ["Ticketlog", "FuzzSupport"], path: "Fuzz/EventDecoder"),
+        .executableTarget(
+            name: "fuzz-webhook", dependencies: ["Ticketlog", "StreamChatSync", "FuzzSupport"], path: "Fuzz/Webhook"),
         .executableTarget(
             name: "fuzz-http-request",
             dependencies: [

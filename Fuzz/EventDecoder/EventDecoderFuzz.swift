@@ -10,8 +10,10 @@ import FuzzSupport
 
 private let dictionary: LZ4Dictionary = {
     let golden = "Fixtures/golden/lz4-dictionary.bin"
-    let content = FileManager.default.contents(atPath: golden).map(Array.init)
-        ?? Array(String(repeating: #"{"actor":{"id":"kim","role":"creator"},"payload":{"text":"hello"}}"#, count: 100).utf8)
+    let content =
+        FileManager.default.contents(atPath: golden).map(Array.init)
+        ?? Array(
+            String(repeating: #"{"actor":{"id":"kim","role":"creator"},"payload":{"text":"hello"}}"#, count: 100).utf8)
     return LZ4Dictionary(id: 1, content: Array(content.prefix(LZ4Dictionary.maximumSize)))
 }()
 

@@ -43,9 +43,11 @@ private final class Fixture: @unchecked Sendable {
             let admin = Actor(id: "ada", role: .admin)
             let ticket = StreamID.ticket("a")!
             try await store.execute(.open(title: "A", brand: "acme", creator: "kim"), on: ticket, by: admin)
-            try await store.execute(.postMessage(messageID: "m-1", text: "first", attachments: []), on: ticket, by: admin)
+            try await store.execute(
+                .postMessage(messageID: "m-1", text: "first", attachments: []), on: ticket, by: admin)
             let configuration = TicketlogServer.Configuration(
-                authSecret: secret, streamAPIKey: "fuzz", streamAPISecret: secret, maximumBodySize: 16_384, rateLimit: nil)
+                authSecret: secret, streamAPIKey: "fuzz", streamAPISecret: secret, maximumBodySize: 16_384,
+                rateLimit: nil)
             app = Application(router: try await TicketlogServer.router(store: store, configuration: configuration))
             token = try await TicketlogServer.callerToken(subject: "ada", role: .admin, secret: secret)
         }
@@ -61,8 +63,10 @@ private func query(_ bytes: ArraySlice<UInt8>) -> String {
     var text = ""
     for byte in bytes {
         switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-            UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "="), UInt8(ascii: "&"):
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "="),
+            UInt8(ascii: "&"):
             text.unicodeScalars.append(Unicode.Scalar(byte))
         default:
             text += String(format: "%%%02X", byte)
@@ -89,7 +93,9 @@ public func fuzzHTTPRequest(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
                     uri: reading ? endpoint.path + "?" + query(rest) : endpoint.path, method: endpoint.method,
                     headers: headers, body: reading ? nil : ByteBuffer(bytes: rest))
                 if response.status.code >= 500 {
-                    fatalError("\(endpoint.method) \(endpoint.path) answered \(response.status): \(String(buffer: response.body))")
+                    fatalError(
+                        "\(endpoint.method) \(endpoint.path) answered \(response.status): \(String(buffer: response.body))"
+                    )
                 }
                 if response.status.code >= 400, try await store.headPosition() != before {
                     fatalError("\(endpoint.method) \(endpoint.path) answered \(response.status) but appended events")

@@ -28,7 +28,8 @@ private final class Fixture: @unchecked Sendable {
         runToEnd {
             let ticket = StreamID.ticket("4711")!
             let admin = Actor(id: "ada", role: .admin)
-            _ = try? await store.execute(.open(title: "Launch", brand: "brand-acme", creator: "creator-jane"), on: ticket, by: admin)
+            _ = try? await store.execute(
+                .open(title: "Launch", brand: "brand-acme", creator: "creator-jane"), on: ticket, by: admin)
             _ = try? await store.execute(.assign(agent: "agent-7"), on: ticket, by: admin)
         }
         return store
@@ -60,7 +61,9 @@ public func fuzzWebhook(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
             let result = try await handler.handle(body: body, signature: signature, webhookID: "fuzz")
             switch result {
             case .rejected, .refused:
-                if (try? await store.headPosition()) != before { fatalError("a rejected or refused delivery appended events") }
+                if (try? await store.headPosition()) != before {
+                    fatalError("a rejected or refused delivery appended events")
+                }
             default:
                 break
             }

@@ -19,14 +19,15 @@ struct APIError: HTTPResponseError, Sendable {
 
     /// The status for each kind of store error; the only place they meet HTTP.
     init(_ error: EventStoreError) {
-        let status: HTTPResponse.Status = switch error.code {
-        case .versionConflict, .duplicateEventID: .conflict
-        case .invalidEvent: .badRequest
-        case .notFound: .notFound
-        case .rejected: .unprocessableContent
-        case .storageFailure, .corruptRecord, .unknownFormat: .serviceUnavailable
-        default: .internalServerError
-        }
+        let status: HTTPResponse.Status =
+            switch error.code {
+            case .versionConflict, .duplicateEventID: .conflict
+            case .invalidEvent: .badRequest
+            case .notFound: .notFound
+            case .rejected: .unprocessableContent
+            case .storageFailure, .corruptRecord, .unknownFormat: .serviceUnavailable
+            default: .internalServerError
+            }
         let message = status == .serviceUnavailable ? "the event log is unavailable; try again later" : error.message
         self.init(status, code: error.code.description, message)
     }
@@ -80,14 +81,16 @@ struct ErrorMiddleware: RouterMiddleware {
             }
             return APIError(error)
         case let error as HTTPError:
-            let code = switch error.status {
-            case .notFound: "not_found"
-            case .contentTooLarge: "too_large"
-            case .badRequest: "bad_request"
-            case .methodNotAllowed: "method_not_allowed"
-            default: "http_\(error.status.code)"
-            }
-            let message = error.status == .notFound
+            let code =
+                switch error.status {
+                case .notFound: "not_found"
+                case .contentTooLarge: "too_large"
+                case .badRequest: "bad_request"
+                case .methodNotAllowed: "method_not_allowed"
+                default: "http_\(error.status.code)"
+                }
+            let message =
+                error.status == .notFound
                 ? "no such endpoint: \(request.method) \(request.uri.path)" : (error.body ?? error.status.reasonPhrase)
             return APIError(error.status, code: code, message, headers: error.headers)
         default:
@@ -116,9 +119,12 @@ extension Request {
                     + (contentType.isEmpty ? " (the request has no Content-Type)" : ", not \(contentType.prefix(100))"))
         }
         if let charset = contentType.split(separator: ";").dropFirst().first(where: { $0.contains("charset=") }),
-            !["utf-8", "utf8"].contains(charset.split(separator: "=").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "")
+            !["utf-8", "utf8"].contains(
+                charset.split(separator: "=").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "")
         {
-            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "JSON must be UTF-8, not \(charset.trimmingCharacters(in: .whitespaces))")
+            throw APIError(
+                .unsupportedMediaType, code: "unsupported_media_type",
+                "JSON must be UTF-8, not \(charset.trimmingCharacters(in: .whitespaces))")
         }
         // JSON never holds a raw NUL; refused here because JSONDecoder would take NULs as a sign
         // of UTF-16 and decode the body as such. Invalid UTF-8 it refuses itself.

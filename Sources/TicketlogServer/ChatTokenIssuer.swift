@@ -8,13 +8,19 @@ import Synchronization
 final class ChatTokenIssuer: Sendable {
     /// Times in whole seconds since 1970, as Stream's SDKs write them.
     struct Claims: JWTPayload {
-        var user_id: String
+        var userID: String
         var iat: Int
         var exp: Int?
 
+        enum CodingKeys: String, CodingKey {
+            case userID = "user_id"
+            case iat, exp
+        }
+
         func verify(using algorithm: some JWTAlgorithm) async throws {
             if let exp, exp < Int(Date().timeIntervalSince1970) {
-                throw JWTError.claimVerificationFailure(failedClaim: ExpirationClaim(value: Date(timeIntervalSince1970: Double(exp))), reason: "expired")
+                throw JWTError.claimVerificationFailure(
+                    failedClaim: ExpirationClaim(value: Date(timeIntervalSince1970: Double(exp))), reason: "expired")
             }
         }
     }
@@ -33,7 +39,7 @@ final class ChatTokenIssuer: Sendable {
         // Back-dated a little: Stream refuses tokens "used before issued at" (error 42).
         let issued = now.addingTimeInterval(-5)
         let claims = Claims(
-            user_id: user, iat: Int(issued.timeIntervalSince1970),
+            userID: user, iat: Int(issued.timeIntervalSince1970),
             exp: lifetime.map { Int(issued.addingTimeInterval($0).timeIntervalSince1970) })
         let token = try await keys.sign(claims)
         let renewAfter = lifetime.map { issued.addingTimeInterval($0 * 0.9) } ?? .distantFuture

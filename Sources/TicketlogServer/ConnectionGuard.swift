@@ -57,7 +57,10 @@ final class ConnectionGuard: Sendable {
         let id: Int? = state.withLock { state in
             if state.entries.count >= limits.maximum {
                 state.shed += 1
-                guard let oldest = state.entries.filter({ !$0.value.busy }).min(by: { $0.value.waitingSince < $1.value.waitingSince })
+                guard
+                    let oldest = state.entries.filter({ !$0.value.busy }).min(by: {
+                        $0.value.waitingSince < $1.value.waitingSince
+                    })
                 else { return nil }
                 evicted = oldest.value.channel
                 state.entries[oldest.key] = nil
@@ -67,14 +70,19 @@ final class ConnectionGuard: Sendable {
             return state.nextID
         }
         if let evicted {
-            logger.debug("Connection limit reached: closed the connection waiting longest", metadata: [
-                "ticketlog.connections.maximum": "\(limits.maximum)", "ticketlog.client": "\(evicted.remoteAddress?.description ?? "-")",
-            ])
+            logger.debug(
+                "Connection limit reached: closed the connection waiting longest",
+                metadata: [
+                    "ticketlog.connections.maximum": "\(limits.maximum)",
+                    "ticketlog.client": "\(evicted.remoteAddress?.description ?? "-")",
+                ])
             evicted.close(promise: nil)
         } else if id == nil {
-            logger.warning("Connection limit reached with every connection busy: refused a new one", metadata: [
-                "ticketlog.connections.maximum": "\(limits.maximum)",
-            ])
+            logger.warning(
+                "Connection limit reached with every connection busy: refused a new one",
+                metadata: [
+                    "ticketlog.connections.maximum": "\(limits.maximum)"
+                ])
         }
         return id
     }
@@ -94,9 +102,11 @@ final class ConnectionGuard: Sendable {
 
     func timedOut(_ channel: any Channel, _ reason: String) {
         state.withLock { $0.timedOut += 1 }
-        logger.debug("Connection closed at its deadline", metadata: [
-            "ticketlog.reason": "\(reason)", "ticketlog.client": "\(channel.remoteAddress?.description ?? "-")",
-        ])
+        logger.debug(
+            "Connection closed at its deadline",
+            metadata: [
+                "ticketlog.reason": "\(reason)", "ticketlog.client": "\(channel.remoteAddress?.description ?? "-")",
+            ])
     }
 }
 

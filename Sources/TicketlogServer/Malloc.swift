@@ -10,10 +10,10 @@ public enum Malloc {
     @discardableResult
     public static func limitArenas(to count: Int) -> Bool {
         #if canImport(Glibc)
-        guard count > 0, let value = Int32(exactly: count) else { return false }
-        return mallopt(M_ARENA_MAX, value) == 1
+            guard count > 0, let value = Int32(exactly: count) else { return false }
+            return mallopt(M_ARENA_MAX, value) == 1
         #else
-        return false
+            return false
         #endif
     }
 
@@ -22,10 +22,10 @@ public enum Malloc {
     /// memory above it is malloc's free space, code and stacks.
     public static var bytesInUse: Int64? {
         #if canImport(Glibc)
-        let info = mallinfo2()
-        return Int64(info.uordblks + info.hblkhd)
+            let info = mallinfo2()
+            return Int64(info.uordblks + info.hblkhd)
         #else
-        return nil
+            return nil
         #endif
     }
 }

@@ -101,7 +101,9 @@ struct AnonymousRateLimitMiddleware: RouterMiddleware {
             if let retryAfter = limiter.exhausted(address) { throw Self.limited(address, retryAfter) }
             do {
                 return try await next(request, context)
-            } catch let error as HTTPResponseError where [.unauthorized, .badRequest, .contentTooLarge].contains(error.status) {
+            } catch let error as HTTPResponseError
+                where [.unauthorized, .badRequest, .contentTooLarge].contains(error.status)
+            {
                 if error.status == .unauthorized || path == "/webhooks/stream" { _ = limiter.acquire(address) }
                 throw error
             }

@@ -28,8 +28,11 @@ struct ServerMetrics: Sendable {
     func record(method: HTTPRequest.Method, route: String, status: Int, duration: Duration) {
         let dimensions = [("method", method.rawValue), ("route", route), ("status", String(status))]
         Counter(label: "ticketlog_http_requests_total", dimensions: dimensions, factory: factory).increment()
-        Timer(label: "ticketlog_http_request_duration_seconds", dimensions: [("method", method.rawValue), ("route", route)], factory: factory)
-            .recordNanoseconds(duration.nanoseconds)
+        Timer(
+            label: "ticketlog_http_request_duration_seconds",
+            dimensions: [("method", method.rawValue), ("route", route)], factory: factory
+        )
+        .recordNanoseconds(duration.nanoseconds)
     }
 
     /// A change from Stream the rules kept out of the log (``WebhookHandler/Refusal``).

@@ -9,7 +9,8 @@ extension TicketlogServer {
         subject: String, role: Actor.Role, secret: String, lifetime: Duration = .seconds(3600), now: Date = Date()
     ) async throws -> String {
         guard secret.utf8.count >= 32 else {
-            throw ConfigurationError(description: "the secret must be at least 32 bytes long (it is \(secret.utf8.count))")
+            throw ConfigurationError(
+                description: "the secret must be at least 32 bytes long (it is \(secret.utf8.count))")
         }
         let keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)

@@ -28,9 +28,12 @@ public enum TicketlogServer {
             /// What is wrong with this limit, in words; `nil` when it is usable.
             public func problem(_ name: String) -> String? {
                 guard perSecond.isFinite, Self.rates.contains(perSecond) else {
-                    return "\(name) must be from \(Self.rates.lowerBound) to 1000000 requests per second (0 turns it off), not \(perSecond)"
+                    return
+                        "\(name) must be from \(Self.rates.lowerBound) to 1000000 requests per second (0 turns it off), not \(perSecond)"
                 }
-                guard Self.bursts.contains(burst) else { return "\(name)'s burst must be from 1 to 1000000, not \(burst)" }
+                guard Self.bursts.contains(burst) else {
+                    return "\(name)'s burst must be from 1 to 1000000, not \(burst)"
+                }
                 return nil
             }
         }
@@ -94,7 +97,8 @@ public enum TicketlogServer {
 
         public init(
             host: String = "127.0.0.1", port: Int = 8080, authSecret: String, streamAPIKey: String?,
-            streamAPISecret: String?, chatTokenLifetime: Duration? = .seconds(24 * 3600), maximumBodySize: Int = 64 * 1024,
+            streamAPISecret: String?, chatTokenLifetime: Duration? = .seconds(24 * 3600),
+            maximumBodySize: Int = 64 * 1024,
             rateLimit: RateLimit? = RateLimit(perSecond: 20, burst: 100)
         ) {
             self.host = host
@@ -120,16 +124,20 @@ public enum TicketlogServer {
                 problems.append("the auth secret must be at least 32 bytes long (it is \(authSecret.utf8.count))")
             }
             if let streamAPISecret, streamAPISecret.utf8.count < 32 {
-                problems.append("the Stream API secret must be at least 32 bytes long (it is \(streamAPISecret.utf8.count))")
+                problems.append(
+                    "the Stream API secret must be at least 32 bytes long (it is \(streamAPISecret.utf8.count))")
             }
             if let metricsToken, metricsToken.utf8.count < 16 {
                 problems.append("the metrics token must be at least 16 bytes long (it is \(metricsToken.utf8.count))")
             }
             if let problem = rateLimit?.problem("the rate limit") { problems.append(problem) }
             if let problem = anonymousRateLimit?.problem("the anonymous rate limit") { problems.append(problem) }
-            if connections.maximum < 1 { problems.append("the connection limit must be at least 1, not \(connections.maximum)") }
+            if connections.maximum < 1 {
+                problems.append("the connection limit must be at least 1, not \(connections.maximum)")
+            }
             for (name, timeout) in [
-                ("request head timeout", connections.requestHeadTimeout), ("request body timeout", connections.requestBodyTimeout),
+                ("request head timeout", connections.requestHeadTimeout),
+                ("request body timeout", connections.requestBodyTimeout),
                 ("idle timeout", connections.idleTimeout),
             ] where timeout <= .zero {
                 problems.append("the \(name) must be positive")
@@ -182,7 +190,9 @@ public enum TicketlogServer {
         let metricsToken = configuration.metricsToken
         router.get("/metrics") { request, _ in
             if let metricsToken {
-                guard let header = request.headers[.authorization], SecretComparison.equal(header, "Bearer \(metricsToken)") else {
+                guard let header = request.headers[.authorization],
+                    SecretComparison.equal(header, "Bearer \(metricsToken)")
+                else {
                     throw AuthMiddleware.unauthorized("/metrics needs 'Authorization: Bearer <the metrics token>'")
                 }
             }
@@ -215,7 +225,8 @@ public enum TicketlogServer {
         if let stream = configuration.stream {
             chatTokens = await ChatTokenIssuer(secret: stream.secret, lifetime: configuration.chatTokenLifetime)
         }
-        ChatRoutes(store: store, chatTokens: chatTokens, streamAPIKey: configuration.streamAPIKey).register(on: api.group("chat"))
+        ChatRoutes(store: store, chatTokens: chatTokens, streamAPIKey: configuration.streamAPIKey).register(
+            on: api.group("chat"))
         TicketRoutes(store: store).register(on: api.group("chat/tickets"))
         EventFeedRoutes(store: store, keepAlive: configuration.eventFeedKeepAlive, feeds: feeds).register(on: api)
         return router
@@ -228,9 +239,11 @@ public enum TicketlogServer {
     ) async throws -> some ApplicationProtocol {
         let connections = ConnectionGuard(configuration.connections, logger: logger)
         return Application(
-            router: try await router(store: store, configuration: configuration, logger: logger, connections: connections),
+            router: try await router(
+                store: store, configuration: configuration, logger: logger, connections: connections),
             server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuardHandler(connections)])),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ticketlog"),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "ticketlog"),
             services: sync.map { [SyncService(driver: $0)] } ?? [],
             logger: logger)
     }
@@ -249,7 +262,9 @@ struct HealthStatus: ResponseEncodable {
     init(configuration: TicketlogServer.Configuration) {
         mode = configuration.development ? "development" : "production"
         let stream = configuration.stream == nil ? "off" : "on"
-        features = ["chatTokens": stream, "webhooks": stream, "metricsToken": configuration.metricsToken == nil ? "off" : "on"]
+        features = [
+            "chatTokens": stream, "webhooks": stream, "metricsToken": configuration.metricsToken == nil ? "off" : "on",
+        ]
     }
 }
 

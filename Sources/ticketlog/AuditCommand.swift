@@ -70,7 +70,8 @@ struct AuditCommand: AsyncParsableCommand {
             for entry in page {
                 switch format {
                 case .text:
-                    Terminal.line("#\(entry.position)  \(entry.occurredAt)  \(entry.stream)  \(entry.origin)  \(entry.summary)")
+                    Terminal.line(
+                        "#\(entry.position)  \(entry.occurredAt)  \(entry.stream)  \(entry.origin)  \(entry.summary)")
                 case .ndjson:
                     print(try entry.jsonLine())
                 }

@@ -26,10 +26,15 @@ struct DemoCommand: AsyncParsableCommand {
                 ? "\(stream): already in the log at positions \(result.positions) (idempotent re-append)"
                 : "\(stream): appended positions \(result.positions), stream version \(result.streamVersion)")
         for event in try await store.readStream(stream) {
-            Terminal.line("  #\(event.position) v\(event.version) \(event.occurredAt) \(event.actor.role.rawValue):\(event.actor.id) \(event.type)")
+            Terminal.line(
+                "  #\(event.position) v\(event.version) \(event.occurredAt) \(event.actor.role.rawValue):\(event.actor.id) \(event.type)"
+            )
         }
         let report = try await store.verify()
-        Terminal.line(report.isValid ? "verify: OK, \(report.eventsVerified) events, head \(report.headHash)" : "verify: FAILED \(report.failure!)")
+        Terminal.line(
+            report.isValid
+                ? "verify: OK, \(report.eventsVerified) events, head \(report.headHash)"
+                : "verify: FAILED \(report.failure!)")
         Terminal.line("next: swift run ticketlog verify --database \(log.database)")
         Terminal.line("      swift run ticketlog read --database \(log.database) --stream \(stream)")
         if !report.isValid { throw ExitCode(1) }
@@ -43,18 +48,33 @@ struct DemoCommand: AsyncParsableCommand {
         let agent = Actor(id: "sam", role: .agent)
         let start = Timestamp(microsecondsSinceEpoch: 1_795_000_000_000_000)
         let steps: [(Actor, EventPayload)] = [
-            (brand, .ticketOpened(TicketOpened(title: "Launch video for the spring line", brand: "acme", creator: "kim"))),
+            (
+                brand,
+                .ticketOpened(TicketOpened(title: "Launch video for the spring line", brand: "acme", creator: "kim"))
+            ),
             (admin, .agentAssigned(AgentAssigned(agent: "sam"))),
             (brand, .memberJoined(MemberJoined(user: "acme", role: .brand))),
             (creator, .memberJoined(MemberJoined(user: "kim", role: .creator))),
             (agent, .memberJoined(MemberJoined(user: "sam", role: .agent))),
-            (brand, .messagePosted(MessagePosted(messageID: "m-1", text: "Hi Kim! Can we get a 30 second cut by Friday?"))),
-            (agent, .messagePosted(MessagePosted(messageID: "m-2", text: "I'll keep track of this one. Kim, does Friday work?"))),
+            (
+                brand,
+                .messagePosted(MessagePosted(messageID: "m-1", text: "Hi Kim! Can we get a 30 second cut by Friday?"))
+            ),
+            (
+                agent,
+                .messagePosted(
+                    MessagePosted(messageID: "m-2", text: "I'll keep track of this one. Kim, does Friday work?"))
+            ),
             (creator, .messagePosted(MessagePosted(messageID: "m-3", text: "Friday works, draft on Thursday."))),
             (creator, .messageEdited(MessageEdited(messageID: "m-3", text: "Friday works, draft on Wednesday."))),
             (agent, .statusChanged(StatusChanged(from: "open", to: "in_progress"))),
-            (creator, .deliverablePushed(DeliverablePushed(
-                deliverableID: "d-1", title: "Spring line, draft 1", url: "https://cdn.example.com/d-1.mp4", kind: "video"))),
+            (
+                creator,
+                .deliverablePushed(
+                    DeliverablePushed(
+                        deliverableID: "d-1", title: "Spring line, draft 1", url: "https://cdn.example.com/d-1.mp4",
+                        kind: "video"))
+            ),
             (brand, .messagePosted(MessagePosted(messageID: "m-4", text: "Love it. Approved."))),
             (agent, .statusChanged(StatusChanged(from: "in_progress", to: "resolved", note: "approved by brand"))),
             (agent, .memberLeft(MemberLeft(user: "sam"))),

@@ -68,7 +68,8 @@ struct ExportCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         progress.finish()
-        Terminal.line("exported \(report.events) events of \(report.tickets) tickets to \(report.files.joined(separator: ", "))")
+        Terminal.line(
+            "exported \(report.events) events of \(report.tickets) tickets to \(report.files.joined(separator: ", "))")
     }
 }
 

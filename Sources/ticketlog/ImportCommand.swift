@@ -39,6 +39,7 @@ struct ImportCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         progress.finish()
-        Terminal.line("imported \(report.events) events: \(report.appended) appended, \(report.alreadyStored) already in the log")
+        Terminal.line(
+            "imported \(report.events) events: \(report.appended) appended, \(report.alreadyStored) already in the log")
     }
 }

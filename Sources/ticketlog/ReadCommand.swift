@@ -45,7 +45,8 @@ struct ReadCommand: AsyncParsableCommand {
             var next = from
             while printed < limit {
                 let page = try await store.readStream(
-                    stream, from: next, direction: backwards ? .backwards : .forwards, limit: min(1_000, limit - printed))
+                    stream, from: next, direction: backwards ? .backwards : .forwards,
+                    limit: min(1_000, limit - printed))
                 guard let last = page.last else { break }
                 for event in page { print(try event.jsonLine()) }
                 printed += page.count

@@ -38,6 +38,8 @@ struct RebuildCommand: AsyncParsableCommand {
         }
         progress.finish()
         let names = projections.isEmpty ? EventStore.projectionNames : projections
-        Terminal.line("rebuilt \(names.joined(separator: ", ")) from \(head) events in \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds])))")
+        Terminal.line(
+            "rebuilt \(names.joined(separator: ", ")) from \(head) events in \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds])))"
+        )
     }
 }

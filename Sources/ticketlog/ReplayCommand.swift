@@ -39,7 +39,9 @@ struct ReplayCommand: AsyncParsableCommand {
     func validate() throws {
         _ = try StreamID.parseTicket(ticket)
         _ = try point()
-        if message != nil && at != nil { throw ValidationError("--message and --at do not combine: a message has its own moment") }
+        if message != nil && at != nil {
+            throw ValidationError("--message and --at do not combine: a message has its own moment")
+        }
     }
 
     private func point() throws -> PointInTime? {
@@ -62,7 +64,9 @@ struct ReplayCommand: AsyncParsableCommand {
             if json {
                 print(try members.jsonLine())
             } else {
-                Terminal.line("\(message) in \(stream) was visible to: " + members.map { "\($0.user) (\($0.role.rawValue))" }.joined(separator: ", "))
+                Terminal.line(
+                    "\(message) in \(stream) was visible to: "
+                        + members.map { "\($0.user) (\($0.role.rawValue))" }.joined(separator: ", "))
             }
             return
         }
@@ -77,11 +81,16 @@ struct ReplayCommand: AsyncParsableCommand {
         }
         Terminal.line("\(stream) after position \(state.position) (version \(state.version))")
         Terminal.line("  title:    \(state.title ?? "-")")
-        Terminal.line("  brand:    \(state.brand ?? "-")   creator: \(state.creator ?? "-")   agent: \(state.agent ?? "-")")
+        Terminal.line(
+            "  brand:    \(state.brand ?? "-")   creator: \(state.creator ?? "-")   agent: \(state.agent ?? "-")")
         Terminal.line("  status:   \(state.status)")
         let members = state.members.values.sorted { $0.joinedPosition < $1.joinedPosition }
-        Terminal.line("  members:  " + (members.isEmpty ? "-" : members.map { "\($0.user) (\($0.role.rawValue))" }.joined(separator: ", ")))
-        Terminal.line("  messages: \(state.visibleMessages.count) visible, \(state.messages.count - state.visibleMessages.count) deleted")
+        Terminal.line(
+            "  members:  "
+                + (members.isEmpty ? "-" : members.map { "\($0.user) (\($0.role.rawValue))" }.joined(separator: ", ")))
+        Terminal.line(
+            "  messages: \(state.visibleMessages.count) visible, \(state.messages.count - state.visibleMessages.count) deleted"
+        )
         for message in state.messages {
             let text = message.text.map { "\"\($0)\"" } ?? "[deleted]"
             let edited = message.edits > 0 ? " (edited \(message.edits)x)" : ""
@@ -90,7 +99,9 @@ struct ReplayCommand: AsyncParsableCommand {
         if !state.deliverables.isEmpty {
             Terminal.line("  deliverables:")
             for item in state.deliverables {
-                Terminal.line("    #\(item.position) \(item.deliverable.kind) \(item.deliverable.deliverableID) \"\(item.deliverable.title)\" \(item.deliverable.url)")
+                Terminal.line(
+                    "    #\(item.position) \(item.deliverable.kind) \(item.deliverable.deliverableID) \"\(item.deliverable.title)\" \(item.deliverable.url)"
+                )
             }
         }
     }

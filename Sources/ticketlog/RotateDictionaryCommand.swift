@@ -5,7 +5,8 @@ struct RotateDictionaryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rotate-dictionary",
         abstract: "Make a new LZ4 dictionary from a sample of the log; new events use it.",
-        discussion: "Events written before keep their dictionary and stay readable. Useful after the kind of conversations changed."
+        discussion:
+            "Events written before keep their dictionary and stay readable. Useful after the kind of conversations changed."
     )
 
     @OptionGroup var log: LogOptions

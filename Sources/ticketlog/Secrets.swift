@@ -22,8 +22,12 @@ enum Secrets {
             var text = String(decoding: data, as: UTF8.self)
             while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
             guard !text.isEmpty else { throw ValidationError("\(option): \(file) is empty") }
-            if let mode = (try? FileManager.default.attributesOfItem(atPath: file))?[.posixPermissions] as? Int, mode & 0o077 != 0 {
-                Terminal.error("warning: \(file) can be read by other users of this machine (mode \(String(mode, radix: 8))); chmod 600 it")
+            if let mode = (try? FileManager.default.attributesOfItem(atPath: file))?[.posixPermissions] as? Int,
+                mode & 0o077 != 0
+            {
+                Terminal.error(
+                    "warning: \(file) can be read by other users of this machine (mode \(String(mode, radix: 8))); chmod 600 it"
+                )
             }
             return text
         }

@@ -48,14 +48,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Use the public development secrets for every secret not set. Never on a server others can reach.")
     var development = false
 
-    @Option(help: ArgumentHelp("A file holding the HS256 secret of callers' tokens (default: $TICKETLOG_AUTH_SECRET).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "A file holding the HS256 secret of callers' tokens (default: $TICKETLOG_AUTH_SECRET).", valueName: "path"))
     var authSecretFile: String?
 
     @OptionGroup var stream: StreamOptions
 
-    @Option(help: ArgumentHelp(
-        "A file holding the token /metrics requires as 'Authorization: Bearer' (default: $TICKETLOG_METRICS_TOKEN; none: /metrics is public).",
-        valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "A file holding the token /metrics requires as 'Authorization: Bearer' (default: $TICKETLOG_METRICS_TOKEN; none: /metrics is public).",
+            valueName: "path"))
     var metricsTokenFile: String?
 
     @Option(help: "Durability of commits: full or normal.")
@@ -73,7 +76,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Requests each caller may make at once before the sustained rate applies.")
     var rateBurst: Int = 100
 
-    @Option(help: "Unauthenticated requests and failed authentications per second per client address; 0 turns the limit off (e.g. behind a proxy).")
+    @Option(
+        help:
+            "Unauthenticated requests and failed authentications per second per client address; 0 turns the limit off (e.g. behind a proxy)."
+    )
     var anonymousRateLimit: Double = 20
 
     @Option(help: "Unauthenticated requests and failed authentications a client address may make at once.")
@@ -103,9 +109,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Page cache of each of the (up to 5) reading connections, in MiB.")
     var readerCacheMib: Int = 2
 
-    @Option(help: ArgumentHelp(
-        "How many malloc arenas glibc may keep (M_ARENA_MAX); 0 leaves glibc's own limit, 8 per core.",
-        discussion: "Each arena keeps what its threads once used, so more arenas mean resident memory further above the heap in use. MALLOC_ARENA_MAX in the environment wins."))
+    @Option(
+        help: ArgumentHelp(
+            "How many malloc arenas glibc may keep (M_ARENA_MAX); 0 leaves glibc's own limit, 8 per core.",
+            discussion:
+                "Each arena keeps what its threads once used, so more arenas mean resident memory further above the heap in use. MALLOC_ARENA_MAX in the environment wins."
+        ))
     var mallocArenas: Int = 2
 
     func validate() throws {
@@ -113,25 +122,37 @@ struct ServeCommand: AsyncParsableCommand {
         where !TicketlogServer.Configuration.RateLimit.bursts.contains(burst) {
             throw ValidationError("\(option) must be from 1 to 1000000, not \(burst)")
         }
-        for (option, rate, burst) in [("--rate-limit", rateLimit, rateBurst), ("--anonymous-rate-limit", anonymousRateLimit, anonymousRateBurst)]
+        for (option, rate, burst) in [
+            ("--rate-limit", rateLimit, rateBurst), ("--anonymous-rate-limit", anonymousRateLimit, anonymousRateBurst),
+        ]
         where rate != 0 {
             if let problem = TicketlogServer.Configuration.RateLimit(perSecond: rate, burst: burst).problem(option) {
                 throw ValidationError(problem)
             }
         }
-        if !(1...1_000_000).contains(maxConnections) { throw ValidationError("--max-connections must be 1 to 1000000, not \(maxConnections)") }
+        if !(1...1_000_000).contains(maxConnections) {
+            throw ValidationError("--max-connections must be 1 to 1000000, not \(maxConnections)")
+        }
         for (option, seconds) in [
-            ("--request-head-timeout", requestHeadTimeout), ("--request-body-timeout", requestBodyTimeout), ("--idle-timeout", idleTimeout),
+            ("--request-head-timeout", requestHeadTimeout), ("--request-body-timeout", requestBodyTimeout),
+            ("--idle-timeout", idleTimeout),
         ] where !(seconds.isFinite && seconds >= 0.1 && seconds <= 86_400) {
             throw ValidationError("\(option) must be from 0.1 to 86400 seconds, not \(seconds)")
         }
-        if !(1...10_000).contains(feedsPerCaller) { throw ValidationError("--feeds-per-caller must be 1 to 10000, not \(feedsPerCaller)") }
+        if !(1...10_000).contains(feedsPerCaller) {
+            throw ValidationError("--feeds-per-caller must be 1 to 10000, not \(feedsPerCaller)")
+        }
         if !(feedsPerCaller...100_000).contains(feedsTotal) {
-            throw ValidationError("--feeds-total must be from --feeds-per-caller (\(feedsPerCaller)) to 100000, not \(feedsTotal)")
+            throw ValidationError(
+                "--feeds-total must be from --feeds-per-caller (\(feedsPerCaller)) to 100000, not \(feedsTotal)")
         }
         if !(1...4_096).contains(cacheMib) { throw ValidationError("--cache-mib must be 1 to 4096, not \(cacheMib)") }
-        if mallocArenas < 0 { throw ValidationError("--malloc-arenas must be 0 (glibc's default) or more, not \(mallocArenas)") }
-        if !(1...1_024).contains(readerCacheMib) { throw ValidationError("--reader-cache-mib must be 1 to 1024, not \(readerCacheMib)") }
+        if mallocArenas < 0 {
+            throw ValidationError("--malloc-arenas must be 0 (glibc's default) or more, not \(mallocArenas)")
+        }
+        if !(1...1_024).contains(readerCacheMib) {
+            throw ValidationError("--reader-cache-mib must be 1 to 1024, not \(readerCacheMib)")
+        }
     }
 
     func run() async throws {
@@ -144,27 +165,35 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         // Secrets: none has a silent default.
-        let authSecret = try Secrets.read(file: authSecretFile, option: "--auth-secret-file", variable: "TICKETLOG_AUTH_SECRET")
+        let authSecret = try Secrets.read(
+            file: authSecretFile, option: "--auth-secret-file", variable: "TICKETLOG_AUTH_SECRET")
         let streamCredentials = try stream.credentials()
-        let metricsToken = try Secrets.read(file: metricsTokenFile, option: "--metrics-token-file", variable: "TICKETLOG_METRICS_TOKEN")
+        let metricsToken = try Secrets.read(
+            file: metricsTokenFile, option: "--metrics-token-file", variable: "TICKETLOG_METRICS_TOKEN")
         if authSecret == nil && !development {
-            Terminal.error("""
+            Terminal.error(
+                """
                 no secret for callers' tokens: set TICKETLOG_AUTH_SECRET (at least 32 bytes) or --auth-secret-file, \
                 or run with --development to use the public development secret on your own machine
                 """)
             throw ExitCode(2)
         }
         if development {
-            Terminal.error("""
+            Terminal.error(
+                """
                 DEVELOPMENT MODE: \(authSecret == nil ? "callers' tokens are checked with the PUBLIC development secret (anyone can mint an admin token)" : "callers' tokens use your secret")\
                 \(streamCredentials == nil ? "; chat tokens and webhook signatures use the PUBLIC development Stream secret (anyone can forge a webhook)" : ""). \
                 Never run this on a server others can reach.
                 """)
             if !["127.0.0.1", "::1", "localhost"].contains(host) {
-                Terminal.error("WARNING: development mode listening on \(host), not on loopback: other machines can reach this server")
+                Terminal.error(
+                    "WARNING: development mode listening on \(host), not on loopback: other machines can reach this server"
+                )
             }
         } else if streamCredentials == nil {
-            Terminal.error("note: no STREAM_API_KEY and STREAM_API_SECRET: chat tokens and Stream webhooks are off (503), and nothing is mirrored")
+            Terminal.error(
+                "note: no STREAM_API_KEY and STREAM_API_SECRET: chat tokens and Stream webhooks are off (503), and nothing is mirrored"
+            )
         }
         if metricsToken == nil {
             logger.info("/metrics is public (set TICKETLOG_METRICS_TOKEN or --metrics-token-file to require a token)")
@@ -176,12 +205,15 @@ struct ServeCommand: AsyncParsableCommand {
             streamAPISecret: streamCredentials?.secret ?? (development ? Secrets.developmentStreamAPISecret : nil),
             rateLimit: rateLimit == 0 ? nil : .init(perSecond: rateLimit, burst: rateBurst))
         configuration.development = development
-        configuration.anonymousRateLimit = anonymousRateLimit == 0 ? nil : .init(perSecond: anonymousRateLimit, burst: anonymousRateBurst)
+        configuration.anonymousRateLimit =
+            anonymousRateLimit == 0 ? nil : .init(perSecond: anonymousRateLimit, burst: anonymousRateBurst)
         configuration.metricsToken = metricsToken
         configuration.connections.maximum = maxConnections
         if let fileLimit = Self.openFileLimit(), fileLimit - 64 < maxConnections {
             configuration.connections.maximum = max(1, fileLimit - 64)
-            logger.notice("At most \(configuration.connections.maximum) connections: the process may open \(fileLimit) files (ulimit -n)")
+            logger.notice(
+                "At most \(configuration.connections.maximum) connections: the process may open \(fileLimit) files (ulimit -n)"
+            )
         }
         configuration.connections.requestHeadTimeout = .seconds(requestHeadTimeout)
         configuration.connections.requestBodyTimeout = .seconds(requestBodyTimeout)
@@ -202,13 +234,15 @@ struct ServeCommand: AsyncParsableCommand {
         var driver: OutboxDriver?
         if sync, let streamCredentials {
             let client = StreamClient.live(
-                baseURL: stream.resolvedBaseURL, auth: StreamAuth(apiKey: streamCredentials.key, apiSecret: streamCredentials.secret))
+                baseURL: stream.resolvedBaseURL,
+                auth: StreamAuth(apiKey: streamCredentials.key, apiSecret: streamCredentials.secret))
             driver = OutboxDriver(store: store, client: client, logger: logger)
             logger.info("Mirroring the log to Stream Chat")
         }
         let app: any ApplicationProtocol
         do {
-            app = try await TicketlogServer.application(store: store, configuration: configuration, logger: logger, sync: driver)
+            app = try await TicketlogServer.application(
+                store: store, configuration: configuration, logger: logger, sync: driver)
         } catch let error as TicketlogServer.ConfigurationError {
             Terminal.error(error.description)
             throw ExitCode(2)
@@ -216,15 +250,17 @@ struct ServeCommand: AsyncParsableCommand {
         if development && authSecret == nil {
             let token = try await TicketlogServer.callerToken(
                 subject: "ada", role: .admin, secret: Secrets.developmentAuthSecret, lifetime: .seconds(12 * 3600))
-            FileHandle.standardOutput.write(Data("""
-                ticketlog serving \(log.database) on http://\(host):\(port) (development mode)
-                A development admin token (12 h):
-                  export TOKEN=\(token)
-                Try:
-                  curl -s -H "Authorization: Bearer $TOKEN" http://\(host):\(port)/api/chat/channels
-                  curl -s -H "Authorization: Bearer $TOKEN" http://\(host):\(port)/api/chat/tickets/1001/audit
+            FileHandle.standardOutput.write(
+                Data(
+                    """
+                    ticketlog serving \(log.database) on http://\(host):\(port) (development mode)
+                    A development admin token (12 h):
+                      export TOKEN=\(token)
+                    Try:
+                      curl -s -H "Authorization: Bearer $TOKEN" http://\(host):\(port)/api/chat/channels
+                      curl -s -H "Authorization: Bearer $TOKEN" http://\(host):\(port)/api/chat/tickets/1001/audit
 
-                """.utf8))
+                    """.utf8))
         }
         try await app.runService()
     }
@@ -237,4 +273,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 }
 
+// swift-format-ignore: AvoidRetroactiveConformances
+// The log level is an option of `serve` and `sync`; swift-log's type is the one to parse into,
+// and neither package will ever declare this conformance itself.
 extension Logger.Level: @retroactive ExpressibleByArgument {}

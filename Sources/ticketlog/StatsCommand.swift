@@ -31,7 +31,8 @@ struct StatsCommand: AsyncParsableCommand {
                 "dictionaries": stats.dictionaries,
             ]
             object["eventsByType"] = Dictionary(uniqueKeysWithValues: stats.eventsByType.map { ($0.type, $0.count) })
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+            let data = try JSONSerialization.data(
+                withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
             return
         }
@@ -40,13 +41,22 @@ struct StatsCommand: AsyncParsableCommand {
         Terminal.line("tickets:           \(stats.tickets)")
         for (type, count) in stats.eventsByType {
             let share = stats.events > 0 ? Double(count) * 100 / Double(stats.events) : 0
-            Terminal.line("  \(type.padding(toLength: 22, withPad: " ", startingAt: 0)) \(String(count).leftPadded(10))  \(String(format: "%5.1f", share))%")
+            Terminal.line(
+                "  \(type.padding(toLength: 22, withPad: " ", startingAt: 0)) \(String(count).leftPadded(10))  \(String(format: "%5.1f", share))%"
+            )
         }
-        Terminal.line("file:              \(megabytes(stats.fileBytes)) (\(String(format: "%.0f", stats.fileBytesPerEvent)) B/event, with projections and WAL)")
-        Terminal.line("events + indexes:  \(megabytes(stats.eventBytes)) (\(String(format: "%.0f", stats.eventBytesPerEvent)) B/event)")
+        Terminal.line(
+            "file:              \(megabytes(stats.fileBytes)) (\(String(format: "%.0f", stats.fileBytesPerEvent)) B/event, with projections and WAL)"
+        )
+        Terminal.line(
+            "events + indexes:  \(megabytes(stats.eventBytes)) (\(String(format: "%.0f", stats.eventBytesPerEvent)) B/event)"
+        )
         Terminal.line("projections:       \(megabytes(stats.projectionBytes))")
-        Terminal.line("bodies:            \(megabytes(stats.rawBodyBytes)) canonical JSON -> \(megabytes(stats.storedBodyBytes)) stored, ratio \(String(format: "%.2f", stats.compressionRatio))")
-        Terminal.line("dictionaries:      \(stats.dictionaries) (\(stats.uncompressedEvents) events stored uncompressed)")
+        Terminal.line(
+            "bodies:            \(megabytes(stats.rawBodyBytes)) canonical JSON -> \(megabytes(stats.storedBodyBytes)) stored, ratio \(String(format: "%.2f", stats.compressionRatio))"
+        )
+        Terminal.line(
+            "dictionaries:      \(stats.dictionaries) (\(stats.uncompressedEvents) events stored uncompressed)")
     }
 
     private func megabytes(_ bytes: Int64) -> String {

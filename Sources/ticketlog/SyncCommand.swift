@@ -8,7 +8,8 @@ import Ticketlog
 struct SyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
-        abstract: "Mirror the log to Stream Chat, show how far the mirror is, re-drive dead letters, backfill a channel.",
+        abstract:
+            "Mirror the log to Stream Chat, show how far the mirror is, re-drive dead letters, backfill a channel.",
         subcommands: [SyncRunCommand.self, SyncStatusCommand.self, SyncRedriveCommand.self, SyncImportCommand.self],
         defaultSubcommand: SyncRunCommand.self
     )
@@ -20,17 +21,24 @@ struct StreamOptions: ParsableArguments {
     @Option(help: "Stream API key (default: $STREAM_API_KEY).")
     var streamAPIKey: String?
 
-    @Option(help: ArgumentHelp(
-        "A file holding the Stream API secret (default: $STREAM_API_SECRET).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "A file holding the Stream API secret (default: $STREAM_API_SECRET).", valueName: "path"))
     var streamAPISecretFile: String?
 
-    @Option(help: "Stream API base URL (default: $STREAM_BASE_URL, else https://chat.stream-io-api.com). Point it at the emulator to try things out.")
+    @Option(
+        help:
+            "Stream API base URL (default: $STREAM_BASE_URL, else https://chat.stream-io-api.com). Point it at the emulator to try things out."
+    )
     var baseURL: String?
 
     /// The key and secret, when both are set.
     func credentials() throws -> (key: String, secret: String)? {
-        let secret = try Secrets.read(file: streamAPISecretFile, option: "--stream-api-secret-file", variable: "STREAM_API_SECRET")
-        guard let key = streamAPIKey ?? ProcessInfo.processInfo.environment["STREAM_API_KEY"], let secret else { return nil }
+        let secret = try Secrets.read(
+            file: streamAPISecretFile, option: "--stream-api-secret-file", variable: "STREAM_API_SECRET")
+        guard let key = streamAPIKey ?? ProcessInfo.processInfo.environment["STREAM_API_KEY"], let secret else {
+            return nil
+        }
         return (key, secret)
     }
 
@@ -41,7 +49,8 @@ struct StreamOptions: ParsableArguments {
     func client() throws -> StreamClient {
         guard let (key, secret) = try credentials() else {
             throw ValidationError(
-                "set the Stream API key and secret: STREAM_API_KEY (or --stream-api-key) and STREAM_API_SECRET (or --stream-api-secret-file)")
+                "set the Stream API key and secret: STREAM_API_KEY (or --stream-api-key) and STREAM_API_SECRET (or --stream-api-secret-file)"
+            )
         }
         return .live(baseURL: resolvedBaseURL, auth: StreamAuth(apiKey: key, apiSecret: secret))
     }
@@ -75,7 +84,9 @@ struct SyncRunCommand: AsyncParsableCommand {
         if untilCaughtUp {
             let cursor = try await driver.runUntilCaughtUp()
             let dead = try await store.deadLetters("stream").count
-            Terminal.line("mirrored up to position \(cursor)" + (dead > 0 ? "; \(dead) dead letters (ticketlog sync status)" : ""))
+            Terminal.line(
+                "mirrored up to position \(cursor)" + (dead > 0 ? "; \(dead) dead letters (ticketlog sync status)" : "")
+            )
         } else {
             try await driver.run()
         }
@@ -186,17 +197,25 @@ struct SyncImportCommand: AsyncParsableCommand {
         let ticket = StreamID(rawValue: channel)!
         let interactive = Terminal.isInteractive
         let refusals = Mutex<[WebhookHandler.Refusal]>([])
-        let backfill = StreamBackfill(store: store, client: try stream.client()) { refusal in refusals.withLock { $0.append(refusal) } }
+        let backfill = StreamBackfill(store: store, client: try stream.client()) { refusal in
+            refusals.withLock { $0.append(refusal) }
+        }
         do {
             let report = try await backfill.importChannel(ticket) { read in
                 if interactive { FileHandle.standardError.write(Data("\rread \(read) messages".utf8)) }
             }
             if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-            Terminal.line("\(channel): \(report.messages) messages in \(report.pages) pages, \(report.appended) events appended"
-                + (report.reconciledOurChanges ? "" : " (edits of our messages and membership skipped: the mirror is behind; run `ticketlog sync` first)"))
+            Terminal.line(
+                "\(channel): \(report.messages) messages in \(report.pages) pages, \(report.appended) events appended"
+                    + (report.reconciledOurChanges
+                        ? ""
+                        : " (edits of our messages and membership skipped: the mirror is behind; run `ticketlog sync` first)")
+            )
             let refused = refusals.withLock { $0 }
             if !refused.isEmpty {
-                Terminal.line("\(refused.count) changes found in Stream were refused (the rules do not let their author make them, or Stream does not say who did):")
+                Terminal.line(
+                    "\(refused.count) changes found in Stream were refused (the rules do not let their author make them, or Stream does not say who did):"
+                )
                 for refusal in refused.prefix(20) { Terminal.line("  \(refusal.type): \(refusal.reason)") }
             }
         } catch let error as EventStoreError {

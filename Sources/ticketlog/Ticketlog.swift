@@ -15,7 +15,8 @@ struct TicketlogCommand: AsyncParsableCommand {
             """,
         subcommands: [
             DemoCommand.self, VerifyCommand.self, ReadCommand.self, AuditCommand.self, ReplayCommand.self,
-            RebuildCommand.self, ExportCommand.self, ImportCommand.self, StatsCommand.self, RotateDictionaryCommand.self,
+            RebuildCommand.self, ExportCommand.self, ImportCommand.self, StatsCommand.self,
+            RotateDictionaryCommand.self,
             ServeCommand.self, TokenCommand.self, SyncCommand.self,
         ]
     )
@@ -62,7 +63,8 @@ extension Timestamp {
     /// A time as typed on the command line (ISO 8601), or a validation error saying what is expected.
     static func parse(_ text: String, option: String) throws -> Timestamp {
         guard let time = Timestamp(iso8601: text) else {
-            throw ValidationError("\(option) '\(text)' is not a time: use ISO 8601, e.g. 2026-11-27T14:30:00Z or 2026-11-27")
+            throw ValidationError(
+                "\(option) '\(text)' is not a time: use ISO 8601, e.g. 2026-11-27T14:30:00Z or 2026-11-27")
         }
         return time
     }

@@ -41,10 +41,14 @@ struct TokenCommand: AsyncParsableCommand {
     func run() async throws {
         let secret = try Secrets.read(file: secretFile, option: "--secret-file", variable: "TICKETLOG_AUTH_SECRET")
         guard let key = secret ?? (development ? Secrets.developmentAuthSecret : nil) else {
-            Terminal.error("no secret to sign with: set TICKETLOG_AUTH_SECRET or --secret-file, or pass --development for a development server")
+            Terminal.error(
+                "no secret to sign with: set TICKETLOG_AUTH_SECRET or --secret-file, or pass --development for a development server"
+            )
             throw ExitCode(2)
         }
-        print(try await TicketlogServer.callerToken(subject: subject, role: role, secret: key, lifetime: .seconds(lifetime)))
+        print(
+            try await TicketlogServer.callerToken(
+                subject: subject, role: role, secret: key, lifetime: .seconds(lifetime)))
     }
 }
 

@@ -38,14 +38,18 @@ struct VerifyCommand: AsyncParsableCommand {
     @Flag(help: "Also rebuild the projections of a copy from the events and compare them with the log's.")
     var projections = false
 
-    @Option(help: ArgumentHelp(
-        "A head verify printed earlier, POSITION:HASH: the log must still reach it with that hash.",
-        discussion: "Without an anchor, a log cut back to an earlier consistent state (a -wal file deleted after a crash, an old copy) verifies as that state."))
+    @Option(
+        help: ArgumentHelp(
+            "A head verify printed earlier, POSITION:HASH: the log must still reach it with that hash.",
+            discussion:
+                "Without an anchor, a log cut back to an earlier consistent state (a -wal file deleted after a crash, an old copy) verifies as that state."
+        ))
     var anchor: String?
 
     func validate() throws {
         if let anchor, ChainAnchor(anchor) == nil {
-            throw ValidationError("--anchor '\(anchor)' is not POSITION:HASH (a position of 1 or more, a colon, 64 hex digits)")
+            throw ValidationError(
+                "--anchor '\(anchor)' is not POSITION:HASH (a position of 1 or more, a colon, 64 hex digits)")
         }
     }
 
@@ -74,7 +78,9 @@ struct VerifyCommand: AsyncParsableCommand {
                 Terminal.line("FAILED at position \(failure.position): \(failure.kind.rawValue): \(failure.detail)")
                 Terminal.line("\(report.eventsVerified) events verified before it")
             } else {
-                Terminal.line("OK: \(report.eventsVerified) events, head position \(report.headPosition), head hash \(report.headHash)")
+                Terminal.line(
+                    "OK: \(report.eventsVerified) events, head position \(report.headPosition), head hash \(report.headHash)"
+                )
             }
             if let check { Self.report(check) }
         }
@@ -83,13 +89,17 @@ struct VerifyCommand: AsyncParsableCommand {
 
     private static func report(_ check: ProjectionCheck) {
         for projection in check.projections where projection.checkpoint != check.headPosition {
-            Terminal.line("PROJECTION BEHIND: \(projection.name) has applied up to position \(projection.checkpoint) of \(check.headPosition)")
+            Terminal.line(
+                "PROJECTION BEHIND: \(projection.name) has applied up to position \(projection.checkpoint) of \(check.headPosition)"
+            )
         }
         for table in check.tables {
             if table.matches {
                 Terminal.line("projection table \(table.name): OK (\(table.rows) rows equal their rebuild)")
             } else {
-                Terminal.line("PROJECTION DIFFERS: \(table.name) holds \(table.rows) rows; rebuilt from the events it holds \(table.rebuiltRows) (or the rows differ)")
+                Terminal.line(
+                    "PROJECTION DIFFERS: \(table.name) holds \(table.rows) rows; rebuilt from the events it holds \(table.rebuiltRows) (or the rows differ)"
+                )
             }
         }
     }

@@ -41,7 +41,9 @@ import Testing
             actor: Actor(id: "bot", role: .system),
             payload: .unknown(
                 type: EventType(rawValue: "survey.answered.v3"),
-                payload: .object(["score": .integer(9), "tags": .array([.string("fast"), .null]), "ratio": .number(0.75)])))
+                payload: .object([
+                    "score": .integer(9), "tags": .array([.string("fast"), .null]), "ratio": .number(0.75),
+                ])))
         try await store.append(future, to: .test(1))
         let read = try #require(try await store.readAll().first)
         #expect(read.proposed == future)
@@ -64,7 +66,8 @@ import Testing
         try await store.append(factory.message(), to: .test(2))
 
         #expect(try await store.readStream(.test(1), from: 4, limit: 3).map(\.version) == [4, 5, 6])
-        #expect(try await store.readStream(.test(1), from: 4, direction: .backwards, limit: 3).map(\.version) == [4, 3, 2])
+        #expect(
+            try await store.readStream(.test(1), from: 4, direction: .backwards, limit: 3).map(\.version) == [4, 3, 2])
         #expect(try await store.readStream(.test(1), direction: .backwards, limit: 2).map(\.version) == [10, 9])
         #expect(try await store.readStream(.test(1), from: 11).isEmpty)
         #expect(try await store.readStream(.test(9)).isEmpty)
@@ -159,7 +162,9 @@ import Testing
         #expect(empty?.code == .invalidEvent)
 
         let event = factory.message()
-        let twice = await #expect(throws: EventStoreError.self) { try await store.append([event, event], to: .test(1)) }
+        let twice = await #expect(throws: EventStoreError.self) {
+            try await store.append([event, event], to: .test(1))
+        }
         #expect(twice?.code == .invalidEvent)
         #expect(twice?.message.contains("twice") == true)
 
@@ -295,7 +300,9 @@ import Testing
         // SQLite's memory counter sees the connections.
         let pool = try #require(store.writer as? DatabasePool)
         let readerCaches = try await withThrowingTaskGroup(of: Int?.self) { group in
-            for _ in 0..<3 { group.addTask { try await pool.read { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") } } }
+            for _ in 0..<3 {
+                group.addTask { try await pool.read { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") } }
+            }
             return try await group.reduce(into: []) { $0.append($1) }
         }
         #expect(readerCaches == [-1_024, -1_024, -1_024])

@@ -20,7 +20,9 @@ import Testing
     @Test func verifyHelpDocumentsTheCommand() throws {
         let help = try Self.run("verify", "--help")
         #expect(help.status == 0)
-        for word in ["hash chain", "edited", "missing", "reordered", "undecodable", "Exit status", "--database", "--json"] {
+        for word in [
+            "hash chain", "edited", "missing", "reordered", "undecodable", "Exit status", "--database", "--json",
+        ] {
             #expect(help.stdout.contains(word), "verify --help should mention \(word)")
         }
     }
@@ -31,7 +33,8 @@ import Testing
         // A rate so small its wait overflowed an Int and crashed the server on the first 429.
         ["--rate-limit", "1e-30"], ["--rate-limit", "nan"], ["--rate-limit", "-1"], ["--rate-limit", "1e300"],
         ["--anonymous-rate-limit", "1e-30"], ["--anonymous-rate-burst", "0"], ["--max-connections", "0"],
-        ["--request-head-timeout", "0"], ["--idle-timeout", "inf"], ["--feeds-per-caller", "0"], ["--feeds-total", "1e9"],
+        ["--request-head-timeout", "0"], ["--idle-timeout", "inf"], ["--feeds-per-caller", "0"],
+        ["--feeds-total", "1e9"],
     ])
     func serveRefusesMemoryAndLimitOptionsOutOfRangeBeforeOpeningTheLog(_ option: [String]) throws {
         let directory = try TemporaryDirectory()
@@ -81,7 +84,9 @@ import Testing
         #expect(ok.stdout.hasPrefix("OK: 14 events, head position 14"))
         #expect(ok.stderr.isEmpty, "progress stays off when stderr is not a terminal")
 
-        try sqlite3(path, """
+        try sqlite3(
+            path,
+            """
             DROP TRIGGER events_are_immutable_update;
             UPDATE events SET body = CAST(replace(CAST(body AS TEXT), 'Approved', 'Rejected') AS BLOB) WHERE position = 12;
             """)
@@ -127,10 +132,12 @@ import Testing
         let stored = try await EventStore(path: path).readStream(.ticket("1001")!, from: 3, limit: 4)
         #expect(decoded == stored)
 
-        let backwards = try Self.run("read", "--database", path, "--stream", "ticket-1001", "--backwards", "--limit", "2")
-        #expect(backwards.stdout.split(separator: "\n").compactMap {
-            try? JSONDecoder().decode(RecordedEvent.self, from: Data($0.utf8)).version
-        } == [14, 13])
+        let backwards = try Self.run(
+            "read", "--database", path, "--stream", "ticket-1001", "--backwards", "--limit", "2")
+        #expect(
+            backwards.stdout.split(separator: "\n").compactMap {
+                try? JSONDecoder().decode(RecordedEvent.self, from: Data($0.utf8)).version
+            } == [14, 13])
 
         let invalid = try Self.run("read", "--database", path, "--stream", "ticket/../1")
         #expect(invalid.status != 0)
@@ -154,7 +161,10 @@ import Testing
         #expect(all.status == 0)
         let lines = all.stdout.split(separator: "\n")
         #expect(lines.count == 14)
-        #expect(lines[8] == #"#9  2026-11-18T11:14:40.000000Z  ticket-1001  local  kim (creator) edited message m-3 to "Friday works, draft on Wednesday.""#)
+        #expect(
+            lines[8]
+                == #"#9  2026-11-18T11:14:40.000000Z  ticket-1001  local  kim (creator) edited message m-3 to "Friday works, draft on Wednesday.""#
+        )
 
         let filtered = try CLITests.run(
             "audit", "--database", path, "--actor", "sam", "--type", "status.changed", "--from", "2026-11-18T11:16:00Z",
@@ -163,7 +173,9 @@ import Testing
             try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
         }
         #expect(objects.map { $0["position"] as? Int } == [13])
-        #expect(objects.first?["summary"] as? String == "sam (agent) changed the status from in_progress to resolved with the note \"approved by brand\"")
+        #expect(
+            objects.first?["summary"] as? String
+                == "sam (agent) changed the status from in_progress to resolved with the note \"approved by brand\"")
 
         let window = try CLITests.run(
             "audit", "--database", path, "--from", "2026-11-18T11:08:40Z", "--to", "2026-11-18T11:10:40Z")
@@ -201,7 +213,8 @@ import Testing
         try sqlite3(path, "DELETE FROM messages; UPDATE ticket_summaries SET status = 'bogus';")
         let rebuild = try CLITests.run("rebuild", "--database", path)
         #expect(rebuild.status == 0, "\(rebuild.stderr)")
-        #expect(rebuild.stdout.hasPrefix("rebuilt ticket_summary, membership, message_history, audit_trail from 14 events"))
+        #expect(
+            rebuild.stdout.hasPrefix("rebuilt ticket_summary, membership, message_history, audit_trail from 14 events"))
         #expect(try sqlite3(path, "SELECT * FROM messages ORDER BY position") == before)
         #expect(try sqlite3(path, "SELECT status FROM ticket_summaries") == "resolved\n")
 
@@ -212,18 +225,22 @@ import Testing
 }
 
 @Suite(.timeLimit(.minutes(10))) struct ExchangeCLITests {
-    static let generator: URL = CLITests.executable.deletingLastPathComponent().appendingPathComponent("ticketlog-generate")
+    static let generator: URL = CLITests.executable.deletingLastPathComponent().appendingPathComponent(
+        "ticketlog-generate")
 
     @Test func generateImportStatsExport() throws {
         let directory = try TemporaryDirectory()
         let desk = directory.path("desk.ndjson")
         let log = directory.path("log.sqlite")
-        let generated = try runProcess(Self.generator, ["--tickets", "25", "--messages", "20", "--seed", "7", "--out", desk])
+        let generated = try runProcess(
+            Self.generator, ["--tickets", "25", "--messages", "20", "--seed", "7", "--out", desk])
         #expect(generated.status == 0, "\(generated.stderr)")
         #expect(generated.stderr.hasSuffix("over 25 tickets (seed 7)\n"))
         let events = try String(contentsOfFile: desk, encoding: .utf8).split(separator: "\n").count
-        let again = try runProcess(Self.generator, ["--tickets", "25", "--messages", "20", "--seed", "7", "--out", "-"])
-        #expect(again.stdout == (try String(contentsOfFile: desk, encoding: .utf8)), "the same seed gives the same bytes")
+        let again = try runProcess(
+            Self.generator, ["--tickets", "25", "--messages", "20", "--seed", "7", "--out", "-"])
+        #expect(
+            again.stdout == (try String(contentsOfFile: desk, encoding: .utf8)), "the same seed gives the same bytes")
 
         let imported = try CLITests.run("import", "--database", log, desk)
         #expect(imported.status == 0, "\(imported.stderr)")
@@ -256,10 +273,10 @@ import Testing
         let file = directory.path("bad.ndjson")
         let log = directory.path("log.sqlite")
         try """
-            {"actor":{"id":"kim","role":"creator"},"id":"00000000-0000-4000-8000-000000000001","occurredAt":1,"origin":{"kind":"local"},"payload":{"messageId":"m-1","text":"hi"},"stream":"ticket-1","type":"message.posted"}
-            {"actor":{"id":"kim","role":"wizard"},"id":"00000000-0000-4000-8000-000000000002","occurredAt":2,"origin":{"kind":"local"},"payload":{"messageId":"m-2","text":"hi"},"stream":"ticket-1","type":"message.posted"}
+        {"actor":{"id":"kim","role":"creator"},"id":"00000000-0000-4000-8000-000000000001","occurredAt":1,"origin":{"kind":"local"},"payload":{"messageId":"m-1","text":"hi"},"stream":"ticket-1","type":"message.posted"}
+        {"actor":{"id":"kim","role":"wizard"},"id":"00000000-0000-4000-8000-000000000002","occurredAt":2,"origin":{"kind":"local"},"payload":{"messageId":"m-2","text":"hi"},"stream":"ticket-1","type":"message.posted"}
 
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        """.write(toFile: file, atomically: true, encoding: .utf8)
         let result = try CLITests.run("import", "--database", log, file)
         #expect(result.status == 1)
         #expect(result.stderr.hasPrefix("ticketlog: \(file), line 2: actor.role is invalid"), "\(result.stderr)")

@@ -32,18 +32,25 @@ import Testing
             .agentUnassigned(AgentUnassigned(agent: text())),
             .memberJoined(MemberJoined(user: text(), role: role)),
             .memberLeft(MemberLeft(user: text())),
-            .messagePosted(MessagePosted(messageID: text(), text: text(), attachments: (0..<Int.random(in: 0...2, using: &random)).map { _ in
-                MessagePosted.Attachment(kind: text(), url: text(), title: optionalText())
-            })),
+            .messagePosted(
+                MessagePosted(
+                    messageID: text(), text: text(),
+                    attachments: (0..<Int.random(in: 0...2, using: &random)).map { _ in
+                        MessagePosted.Attachment(kind: text(), url: text(), title: optionalText())
+                    })),
             .messageEdited(MessageEdited(messageID: text(), text: text())),
             .messageDeleted(MessageDeleted(messageID: text())),
             .statusChanged(StatusChanged(from: text(), to: text(), note: optionalText())),
-            .deliverablePushed(DeliverablePushed(deliverableID: text(), title: text(), url: text(), kind: text(), note: optionalText())),
+            .deliverablePushed(
+                DeliverablePushed(deliverableID: text(), title: text(), url: text(), kind: text(), note: optionalText())
+            ),
         ]
-        let origin: Origin = Bool.random(using: &random) ? .local : .stream(webhookID: optionalText(), messageID: optionalText())
+        let origin: Origin =
+            Bool.random(using: &random) ? .local : .stream(webhookID: optionalText(), messageID: optionalText())
         return ProposedEvent(
             id: UUID(), actor: Actor(id: text(), role: role),
-            occurredAt: Timestamp(microsecondsSinceEpoch: Int64.random(in: -5_000_000...4_000_000_000_000_000, using: &random)),
+            occurredAt: Timestamp(
+                microsecondsSinceEpoch: Int64.random(in: -5_000_000...4_000_000_000_000_000, using: &random)),
             origin: origin, correlationID: Bool.random(using: &random) ? UUID() : nil,
             causationID: Bool.random(using: &random) ? UUID() : nil,
             payload: payloads[Int.random(in: 0..<payloads.count, using: &random)])
@@ -52,7 +59,8 @@ import Testing
     @Test func generatedEventsEncodeToJSONEncodersBytes() throws {
         var random = SplitMix(seed: 7)
         for _ in 0..<3_000 {
-            let body = EventBody(Self.randomEvent(&random), stream: .test(Int.random(in: 1...99, using: &random)),
+            let body = EventBody(
+                Self.randomEvent(&random), stream: .test(Int.random(in: 1...99, using: &random)),
                 recordedAt: Timestamp(microsecondsSinceEpoch: Int64.random(in: 0...Int64.max / 2, using: &random)))
             let fast = try #require(CanonicalWriter.encode(body))
             let reference = try CanonicalJSON.encode(body)
@@ -70,7 +78,8 @@ import Testing
 
     @Test func unknownPayloadsAreLeftToJSONEncoder() {
         let event = ProposedEvent(
-            actor: Actor(id: "a", role: .system), payload: .unknown(type: EventType(rawValue: "future.thing"), payload: .object(["x": .integer(1)])))
+            actor: Actor(id: "a", role: .system),
+            payload: .unknown(type: EventType(rawValue: "future.thing"), payload: .object(["x": .integer(1)])))
         #expect(CanonicalWriter.encode(EventBody(event, stream: .test(1), recordedAt: .now)) == nil)
     }
 }

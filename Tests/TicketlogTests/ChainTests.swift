@@ -1,6 +1,6 @@
 import Foundation
-import Synchronization
 import GRDB
+import Synchronization
 import Testing
 
 @testable import Ticketlog
@@ -48,10 +48,14 @@ import Testing
     @Test func anEditedPayloadIsFound() async throws {
         let (directory, path, _) = try await Self.makeLog()
         defer { withExtendedLifetime(directory) {} }
-        try sqlite3(path, Self.dropTriggers + """
-            UPDATE events SET body = CAST(replace(CAST(body AS TEXT), 'Friday', 'Monday') AS BLOB) WHERE position = 20;
-            """)
-        #expect(try sqlite3(path, "SELECT instr(CAST(body AS TEXT), 'Monday') > 0 FROM events WHERE position = 20") == "1\n")
+        try sqlite3(
+            path,
+            Self.dropTriggers + """
+                UPDATE events SET body = CAST(replace(CAST(body AS TEXT), 'Friday', 'Monday') AS BLOB) WHERE position = 20;
+                """)
+        #expect(
+            try sqlite3(path, "SELECT instr(CAST(body AS TEXT), 'Monday') > 0 FROM events WHERE position = 20") == "1\n"
+        )
         let report = try await Self.verify(path)
         #expect(report.failure?.position == 20)
         #expect(report.failure?.kind == .edited)
@@ -69,7 +73,9 @@ import Testing
         forged.payload = .messagePosted(MessagePosted(messageID: "m-forged", text: "We never agreed to Friday."))
         let body = try CanonicalJSON.encode(EventBody(forged, stream: target.stream, recordedAt: target.recordedAt))
         let hex = body.hexString
-        try sqlite3(path, Self.dropTriggers + "UPDATE events SET codec = 0, body = X'\(hex)' WHERE position = \(target.position);")
+        try sqlite3(
+            path,
+            Self.dropTriggers + "UPDATE events SET codec = 0, body = X'\(hex)' WHERE position = \(target.position);")
         let report = try await Self.verify(path)
         #expect(report.failure?.position == target.position)
         #expect(report.failure?.kind == .edited)
@@ -99,13 +105,15 @@ import Testing
         let (directory, path, _) = try await Self.makeLog()
         defer { withExtendedLifetime(directory) {} }
         // Remove event 17 and close the gap, as a careful forger would.
-        try sqlite3(path, Self.dropTriggers + """
-            DELETE FROM events WHERE position = 17;
-            CREATE TEMP TABLE later AS SELECT * FROM events WHERE position > 17;
-            DELETE FROM events WHERE position > 17;
-            INSERT INTO events SELECT position - 1, stream, version, id, type, codec, body, hash FROM later ORDER BY position;
-            UPDATE meta SET value = value - 1 WHERE key = 'head_position';
-            """)
+        try sqlite3(
+            path,
+            Self.dropTriggers + """
+                DELETE FROM events WHERE position = 17;
+                CREATE TEMP TABLE later AS SELECT * FROM events WHERE position > 17;
+                DELETE FROM events WHERE position > 17;
+                INSERT INTO events SELECT position - 1, stream, version, id, type, codec, body, hash FROM later ORDER BY position;
+                UPDATE meta SET value = value - 1 WHERE key = 'head_position';
+                """)
         let report = try await Self.verify(path)
         #expect(report.failure?.position == 17)
         #expect(report.failure?.kind == .missing)
@@ -126,11 +134,13 @@ import Testing
         let (directory, path, _) = try await Self.makeLog()
         defer { withExtendedLifetime(directory) {} }
         // Swap two whole rows (every column but the position), across two tickets.
-        try sqlite3(path, Self.dropTriggers + """
-            CREATE TEMP TABLE pair AS SELECT * FROM events WHERE position IN (12, 20);
-            DELETE FROM events WHERE position IN (12, 20);
-            INSERT INTO events SELECT CASE position WHEN 12 THEN 20 ELSE 12 END, stream, version, id, type, codec, body, hash FROM pair;
-            """)
+        try sqlite3(
+            path,
+            Self.dropTriggers + """
+                CREATE TEMP TABLE pair AS SELECT * FROM events WHERE position IN (12, 20);
+                DELETE FROM events WHERE position IN (12, 20);
+                INSERT INTO events SELECT CASE position WHEN 12 THEN 20 ELSE 12 END, stream, version, id, type, codec, body, hash FROM pair;
+                """)
         let report = try await Self.verify(path)
         #expect(report.failure?.position == 12)
         #expect(report.failure?.kind == .reordered)
@@ -141,13 +151,15 @@ import Testing
         let (directory, path, _) = try await Self.makeLog()
         defer { withExtendedLifetime(directory) {} }
         // Swap neighbours' content but leave each row's hash where it was.
-        try sqlite3(path, Self.dropTriggers + """
-            CREATE TEMP TABLE pair AS SELECT * FROM events WHERE position IN (5, 6);
-            DELETE FROM events WHERE position IN (5, 6);
-            INSERT INTO events
-              SELECT p.position, q.stream, q.version, q.id, q.type, q.codec, q.body, p.hash
-              FROM pair p JOIN pair q ON q.position = CASE p.position WHEN 5 THEN 6 ELSE 5 END;
-            """)
+        try sqlite3(
+            path,
+            Self.dropTriggers + """
+                CREATE TEMP TABLE pair AS SELECT * FROM events WHERE position IN (5, 6);
+                DELETE FROM events WHERE position IN (5, 6);
+                INSERT INTO events
+                  SELECT p.position, q.stream, q.version, q.id, q.type, q.codec, q.body, p.hash
+                  FROM pair p JOIN pair q ON q.position = CASE p.position WHEN 5 THEN 6 ELSE 5 END;
+                """)
         let report = try await Self.verify(path)
         #expect(report.failure?.position == 5)
         #expect(report.failure?.kind == .reordered)

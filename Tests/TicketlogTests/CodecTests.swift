@@ -14,14 +14,16 @@ let goldenBodies: [EventBody] = {
         .agentUnassigned(AgentUnassigned(agent: "sam")),
         .memberJoined(MemberJoined(user: "kim", role: .creator)),
         .memberLeft(MemberLeft(user: "kim")),
-        .messagePosted(MessagePosted(
-            messageID: "m-1", text: "Line one\nline two\ttab 😀",
-            attachments: [.init(kind: "image", url: "https://cdn.example.com/a.png", title: "mood board")])),
+        .messagePosted(
+            MessagePosted(
+                messageID: "m-1", text: "Line one\nline two\ttab 😀",
+                attachments: [.init(kind: "image", url: "https://cdn.example.com/a.png", title: "mood board")])),
         .messageEdited(MessageEdited(messageID: "m-1", text: "edited")),
         .messageDeleted(MessageDeleted(messageID: "m-1")),
         .statusChanged(StatusChanged(from: "open", to: "resolved", note: "approved")),
-        .deliverablePushed(DeliverablePushed(
-            deliverableID: "d-1", title: "Draft", url: "https://cdn.example.com/d-1.mp4", kind: "video", note: nil)),
+        .deliverablePushed(
+            DeliverablePushed(
+                deliverableID: "d-1", title: "Draft", url: "https://cdn.example.com/d-1.mp4", kind: "video", note: nil)),
         .unknown(
             type: EventType(rawValue: "poll.created"),
             payload: .object([
@@ -79,10 +81,12 @@ let goldenBodies: [EventBody] = {
         var head = HashChain.genesis
         for (index, body) in goldenBodies.enumerated() {
             head = HashChain.link(
-                previous: head, position: Int64(index + 1), version: Int64(index + 1), body: try CanonicalJSON.encode(body))
+                previous: head, position: Int64(index + 1), version: Int64(index + 1),
+                body: try CanonicalJSON.encode(body))
         }
         if Self.updating { try (head.hexString + "\n").write(to: Self.chainURL, atomically: true, encoding: .utf8) }
-        let golden = try String(contentsOf: Self.chainURL, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let golden = try String(contentsOf: Self.chainURL, encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         #expect(head.hexString == golden)
     }
 
@@ -99,7 +103,8 @@ let goldenBodies: [EventBody] = {
     }
 
     @Test func unknownTypesRoundTripUntouched() throws {
-        let raw = #"{"actor":{"id":"bot","role":"system"},"id":"6f1c0000-0000-4000-8000-000000000099","occurredAt":1,"origin":{"kind":"local"},"payload":{"list":[1,2.5,"three",null,{"nested":true}],"z":"last"},"recordedAt":2,"stream":"ticket-9","type":"survey.answered.v3"}"#
+        let raw =
+            #"{"actor":{"id":"bot","role":"system"},"id":"6f1c0000-0000-4000-8000-000000000099","occurredAt":1,"origin":{"kind":"local"},"payload":{"list":[1,2.5,"three",null,{"nested":true}],"z":"last"},"recordedAt":2,"stream":"ticket-9","type":"survey.answered.v3"}"#
         let body = try CanonicalJSON.decode(EventBody.self, from: Array(raw.utf8))
         #expect(body.type.rawValue == "survey.answered.v3")
         guard case .unknown = body.payload else {
@@ -110,7 +115,8 @@ let goldenBodies: [EventBody] = {
     }
 
     @Test func aKnownTypeWithAMalformedPayloadIsRejected() throws {
-        let raw = #"{"actor":{"id":"bot","role":"system"},"id":"6f1c0000-0000-4000-8000-000000000099","occurredAt":1,"origin":{"kind":"local"},"payload":{"text":"no message id"},"recordedAt":2,"stream":"ticket-9","type":"message.posted"}"#
+        let raw =
+            #"{"actor":{"id":"bot","role":"system"},"id":"6f1c0000-0000-4000-8000-000000000099","occurredAt":1,"origin":{"kind":"local"},"payload":{"text":"no message id"},"recordedAt":2,"stream":"ticket-9","type":"message.posted"}"#
         #expect(throws: DecodingError.self) { try CanonicalJSON.decode(EventBody.self, from: Array(raw.utf8)) }
     }
 }
@@ -135,7 +141,9 @@ extension JSONValue {
     }
 
     /// 200 message bodies, compressed and decoded back; the stored bytes.
-    static func roundTrip(compressingWith dictionary: LZ4Dictionary, decodingWith decoder: LZ4Dictionary) throws -> (raw: Int, stored: Int) {
+    static func roundTrip(compressingWith dictionary: LZ4Dictionary, decodingWith decoder: LZ4Dictionary) throws -> (
+        raw: Int, stored: Int
+    ) {
         var factory = EventFactory(seed: 99)
         var raw = 0
         var stored = 0
@@ -218,7 +226,9 @@ extension JSONValue {
         case "truncated": blob.removeLast(blob.count / 3)
         case "bad prefix": blob = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff] + blob
         case "huge prefix": blob = [0x80, 0x80, 0x80, 0x80, 0x01] + blob.dropFirst(2)
-        case "garbage": blob = [UInt8(canonical.count & 0x7f) | 0x80, UInt8(canonical.count >> 7)] + Array(repeating: 0xf0, count: 60)
+        case "garbage":
+            blob =
+                [UInt8(canonical.count & 0x7f) | 0x80, UInt8(canonical.count >> 7)] + Array(repeating: 0xf0, count: 60)
         default:
             codec = 2
             using = try Self.dictionary(id: 3)
@@ -290,13 +300,14 @@ extension JSONValue {
 }
 
 @Suite(.timeLimit(.minutes(3))) struct TimestampTests {
-    @Test(arguments: [
-        ("2026-11-18T11:06:40Z", 1_795_000_000_000_000),
-        ("2026-11-18T11:06:40.123456Z", 1_795_000_000_123_456),
-        ("2026-11-18T11:06:40.5Z", 1_795_000_000_500_000),
-        ("2026-11-18T12:06:40.000001+01:00", 1_795_000_000_000_001),
-        ("2026-11-18", 1_794_960_000_000_000),
-    ] as [(String, Int64)])
+    @Test(
+        arguments: [
+            ("2026-11-18T11:06:40Z", 1_795_000_000_000_000),
+            ("2026-11-18T11:06:40.123456Z", 1_795_000_000_123_456),
+            ("2026-11-18T11:06:40.5Z", 1_795_000_000_500_000),
+            ("2026-11-18T12:06:40.000001+01:00", 1_795_000_000_000_001),
+            ("2026-11-18", 1_794_960_000_000_000),
+        ] as [(String, Int64)])
     func parsesISO8601(_ text: String, _ micros: Int64) {
         #expect(Timestamp(iso8601: text)?.microsecondsSinceEpoch == micros)
     }

@@ -47,7 +47,8 @@ import Testing
         let store = try await opened()
         try await store.execute(.postMessage(messageID: "m-1", text: "hello", attachments: []), on: ticket, by: creator)
         let duplicate = await #expect(throws: EventStoreError.self) {
-            try await store.execute(.postMessage(messageID: "m-1", text: "again", attachments: []), on: ticket, by: creator)
+            try await store.execute(
+                .postMessage(messageID: "m-1", text: "again", attachments: []), on: ticket, by: creator)
         }
         #expect(duplicate?.code == .versionConflict)
         let notAuthor = await #expect(throws: EventStoreError.self) {
@@ -82,7 +83,9 @@ import Testing
         }
         #expect(bogus?.code == .invalidEvent)
         let changed = try await store.execute(.changeStatus(to: "in_review", note: "draft in"), on: ticket, by: agent)
-        #expect(changed.events.first?.payload == .statusChanged(StatusChanged(from: "open", to: "in_review", note: "draft in")))
+        #expect(
+            changed.events.first?.payload
+                == .statusChanged(StatusChanged(from: "open", to: "in_review", note: "draft in")))
     }
 
     @Test func aClientsExpectedVersionIsChecked() async throws {
@@ -101,7 +104,8 @@ import Testing
         let store = try await opened()
         for text in ["", "   \n", String(repeating: "x", count: 10_001)] {
             let error = await #expect(throws: EventStoreError.self) {
-                try await store.execute(.postMessage(messageID: "m-2", text: text, attachments: []), on: ticket, by: creator)
+                try await store.execute(
+                    .postMessage(messageID: "m-2", text: text, attachments: []), on: ticket, by: creator)
             }
             #expect(error?.code == .invalidEvent)
         }

@@ -25,7 +25,9 @@ import Testing
 
     /// What a damaged copy must give: a clean failure with a reason, or OK with the very events
     /// that were written.
-    static func expectCleanOutcome(_ copy: String, original: String, anchor: String, _ what: String) async throws -> Int32 {
+    static func expectCleanOutcome(_ copy: String, original: String, anchor: String, _ what: String) async throws
+        -> Int32
+    {
         let verify = try await awaitProcess(cli, ["verify", "--database", copy, "--projections", "--anchor", anchor])
         #expect(!verify.crashed, "\(what): verify crashed: \(verify.stderr)")
         switch verify.status {
@@ -39,7 +41,8 @@ import Testing
                 said.contains("FAILED at position") || said.contains("PROJECTION") || said.contains("Error: "),
                 "\(what): exit 1 without saying why: \(said)")
         case 2:
-            #expect(verify.stderr.hasPrefix("ticketlog: "), "\(what): exit 2 without a one-line reason: \(verify.stderr)")
+            #expect(
+                verify.stderr.hasPrefix("ticketlog: "), "\(what): exit 2 without a one-line reason: \(verify.stderr)")
         default:
             Issue.record("\(what): verify exited with \(verify.status): \(verify.stdout) \(verify.stderr)")
         }
@@ -62,7 +65,8 @@ import Testing
             }
             let copy = directory.path("flipped-\(trial).sqlite")
             try damaged.write(to: URL(fileURLWithPath: copy))
-            let status = try await Self.expectCleanOutcome(copy, original: base.events, anchor: base.head, "bytes \(flipped) flipped")
+            let status = try await Self.expectCleanOutcome(
+                copy, original: base.events, anchor: base.head, "bytes \(flipped) flipped")
             outcomes[status, default: 0] += 1
         }
         // Most flips land in event pages and must be found; some land in free space or a
@@ -75,10 +79,13 @@ import Testing
         let base = try await Self.baseLog(in: directory)
         let bytes = try Data(contentsOf: URL(fileURLWithPath: base.path))
         var failures = 0
-        for length in [0, 50, 100, 4_096, 10_000, bytes.count / 3, bytes.count / 2, bytes.count - 4_096, bytes.count - 1] {
+        for length in [
+            0, 50, 100, 4_096, 10_000, bytes.count / 3, bytes.count / 2, bytes.count - 4_096, bytes.count - 1,
+        ] {
             let copy = directory.path("truncated-\(length).sqlite")
             try bytes.prefix(length).write(to: URL(fileURLWithPath: copy))
-            let status = try await Self.expectCleanOutcome(copy, original: base.events, anchor: base.head, "cut to \(length) bytes")
+            let status = try await Self.expectCleanOutcome(
+                copy, original: base.events, anchor: base.head, "cut to \(length) bytes")
             if status != 0 { failures += 1 }
         }
         #expect(failures >= 7)
@@ -107,7 +114,9 @@ import Testing
 
         let plain = try await awaitProcess(Self.cli, ["verify", "--database", copy])
         #expect(!plain.crashed)
-        #expect(plain.stdout.hasPrefix("OK: 80 events"), "alone, the file is a consistent earlier state: \(plain.stdout)\(plain.stderr)")
+        #expect(
+            plain.stdout.hasPrefix("OK: 80 events"),
+            "alone, the file is a consistent earlier state: \(plain.stdout)\(plain.stderr)")
         let anchored = try await awaitProcess(Self.cli, ["verify", "--database", copy, "--anchor", anchor])
         #expect(!anchored.crashed)
         #expect(anchored.status == 1)
@@ -122,15 +131,21 @@ import Testing
         let directory = try TemporaryDirectory()
         let base = try await Self.baseLog(in: directory)
         let events = directory.path("more.ndjson")
-        let more = try await awaitProcess(Self.generator, ["--tickets", "40", "--messages", "40", "--seed", "9", "--out", events])
+        let more = try await awaitProcess(
+            Self.generator, ["--tickets", "40", "--messages", "40", "--seed", "9", "--out", events])
         #expect(more.status == 0)
         // 1 MiB limit (ulimit counts 1 KiB blocks); the log is ~0.7 MiB, the import ~1.5 MiB more.
         let full = try await awaitProcess(
             URL(fileURLWithPath: "/bin/sh"),
-            ["-c", "trap '' XFSZ; ulimit -f 1024; exec \"$0\" import --database \"$1\" \"$2\"", Self.cli.path, base.path, events])
+            [
+                "-c", "trap '' XFSZ; ulimit -f 1024; exec \"$0\" import --database \"$1\" \"$2\"", Self.cli.path,
+                base.path, events,
+            ])
         #expect(!full.crashed, "\(full.stderr)")
         #expect(full.status != 0)
-        #expect(full.stderr.contains("the disk refused a read or write") || full.stderr.contains("the disk is full"), "\(full.stderr)")
+        #expect(
+            full.stderr.contains("the disk refused a read or write") || full.stderr.contains("the disk is full"),
+            "\(full.stderr)")
         let after = try await awaitProcess(Self.cli, ["verify", "--database", base.path])
         #expect(after.status == 0, "\(after.stdout)")
         let events0 = try await awaitProcess(Self.cli, ["read", "--database", base.path, "--limit", "1000000"])
@@ -145,7 +160,8 @@ import Testing
         try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: directory.url.path)
         let before = try Data(contentsOf: URL(fileURLWithPath: base.path))
         // Root ignores file modes: run the command as nobody then.
-        let asUser: [String] = getuid() == 0 ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : []
+        let asUser: [String] =
+            getuid() == 0 ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : []
         let demo = try await awaitProcess(
             URL(fileURLWithPath: asUser.first ?? Self.cli.path),
             Array(asUser.dropFirst()) + (asUser.isEmpty ? [] : [Self.cli.path]) + ["demo", "--database", base.path])

@@ -6,7 +6,8 @@ import Testing
 /// Crash safety (issue 7): `ticketlog-crashtest` kills a FULL-durability writer with SIGKILL and
 /// checks the log after each restart; here its short form, and proof that its checks can fail.
 @Suite(.timeLimit(.minutes(10))) struct CrashSafetyTests {
-    static let executable = CLITests.executable.deletingLastPathComponent().appendingPathComponent("ticketlog-crashtest")
+    static let executable = CLITests.executable.deletingLastPathComponent().appendingPathComponent(
+        "ticketlog-crashtest")
 
     @Test func aWriterKilledFiveTimesLosesNothingItAcknowledged() async throws {
         let directory = try TemporaryDirectory()
@@ -43,7 +44,9 @@ import Testing
         try sqlite3(path, "VACUUM INTO '\(forged)'")
         try FileManager.default.copyItem(atPath: path + ".acks", toPath: forged + ".acks")
         let changed = try sqlite3(
-            forged, "UPDATE audit_trail SET actor = 'forged' WHERE position = (SELECT min(position) FROM audit_trail); SELECT changes();")
+            forged,
+            "UPDATE audit_trail SET actor = 'forged' WHERE position = (SELECT min(position) FROM audit_trail); SELECT changes();"
+        )
         #expect(changed.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
         let projection = try await awaitProcess(Self.executable, ["check", "--database", forged, "--seed", "3"])
         #expect(projection.status == 1)
@@ -54,7 +57,8 @@ import Testing
         try sqlite3(path, "VACUUM INTO '\(removed)'")
         try FileManager.default.copyItem(atPath: path + ".acks", toPath: removed + ".acks")
         let position = try #require(acknowledged.last?.split(separator: " ").dropFirst().first)
-        try sqlite3(removed, "DROP TRIGGER events_are_immutable_delete; DELETE FROM events WHERE position = \(position)")
+        try sqlite3(
+            removed, "DROP TRIGGER events_are_immutable_delete; DELETE FROM events WHERE position = \(position)")
         let missing = try await awaitProcess(Self.executable, ["check", "--database", removed, "--seed", "3"])
         #expect(missing.status == 1)
         #expect(missing.stdout.contains("FAILED: verify failed at position"), "\(missing.stdout)")

@@ -61,17 +61,22 @@ import Testing
         let copy = try EventStore.inMemory()
         let imported = try await copy.importEvents(fromNDJSON: directory.path("export-ndjson/events.ndjson"))
         #expect(imported.appended == Int(stats.events))
-        #expect(try await copy.readAll(limit: 100_000).map(\.proposed) == (try await store.readAll(limit: 100_000)).map(\.proposed))
+        #expect(
+            try await copy.readAll(limit: 100_000).map(\.proposed)
+                == (try await store.readAll(limit: 100_000)).map(\.proposed))
         let factLines = try String(contentsOfFile: directory.path("export-ndjson/ticket_facts.ndjson"), encoding: .utf8)
-        let handmade = try #require(factLines.split(separator: "\n").compactMap {
-            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-        }.first { $0["stream"] as? String == "ticket-handmade" })
+        let handmade = try #require(
+            factLines.split(separator: "\n").compactMap {
+                try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }.first { $0["stream"] as? String == "ticket-handmade" })
         #expect(handmade["first_agent_response_seconds"] as? Double == 90)
 
         let exported = try DatabaseQueue(path: directory.path("export-sqlite.sqlite"))
         let (count, text) = try await exported.read { db in
-            (try Int.fetchOne(db, sql: "SELECT count(*) FROM events")!,
-             try String.fetchOne(db, sql: "SELECT text FROM events WHERE position = 1"))
+            (
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM events")!,
+                try String.fetchOne(db, sql: "SELECT text FROM events WHERE position = 1")
+            )
         }
         #expect(count == Int(stats.events))
         #expect(text == Self.awkward)
@@ -97,7 +102,8 @@ import Testing
     /// pandas and duckdb, installed from PyPI by `make test`, read the CSV export exactly.
     @Test func pandasAndDuckDBLoadTheExport() async throws {
         guard let python = ProcessInfo.processInfo.environment["TICKETLOG_PYTHON"] else {
-            Issue.record("TICKETLOG_PYTHON is not set: run `make test`, which installs pandas and duckdb into .build-venv")
+            Issue.record(
+                "TICKETLOG_PYTHON is not set: run `make test`, which installs pandas and duckdb into .build-venv")
             return
         }
         let (directory, store) = try await Self.makeLog()
@@ -105,8 +111,10 @@ import Testing
         let stats = try await store.statistics()
         _ = try await store.export(to: directory.path("csv"), ExportOptions(format: .csv))
         _ = try await store.export(to: directory.path("e.sqlite"), ExportOptions(format: .sqlite))
-        let script = fixturesDirectory.deletingLastPathComponent().appendingPathComponent("Tests/Analytics/load_export.py")
-        let run = try runProcess(URL(fileURLWithPath: python), [script.path, directory.path("csv"), directory.path("e.sqlite")])
+        let script = fixturesDirectory.deletingLastPathComponent().appendingPathComponent(
+            "Tests/Analytics/load_export.py")
+        let run = try runProcess(
+            URL(fileURLWithPath: python), [script.path, directory.path("csv"), directory.path("e.sqlite")])
         #expect(run.status == 0, "\(run.stderr)")
         let seen = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
         for key in ["pandas_events", "duckdb_events", "sqlite_events"] {
@@ -135,14 +143,16 @@ import Testing
         let window = try await store.export(
             to: directory.path("window"),
             ExportOptions(
-                format: .ndjson, stream: .ticket("handmade"), from: .init(microsecondsSinceEpoch: 1_790_000_001_000_000),
+                format: .ndjson, stream: .ticket("handmade"),
+                from: .init(microsecondsSinceEpoch: 1_790_000_001_000_000),
                 to: .init(microsecondsSinceEpoch: 1_790_000_601_000_000)))
         #expect(window.events == 2)
         let refused = await #expect(throws: EventStoreError.self) {
             try await store.export(to: directory.path("one"), ExportOptions(format: .ndjson))
         }
         #expect(refused?.message.contains("exists") == true)
-        let replaced = try await store.export(to: directory.path("one"), ExportOptions(format: .ndjson, overwrite: true))
+        let replaced = try await store.export(
+            to: directory.path("one"), ExportOptions(format: .ndjson, overwrite: true))
         #expect(replaced.tickets == 6)
     }
 
@@ -150,7 +160,9 @@ import Testing
         let directory = try TemporaryDirectory()
         let file = directory.path("desk.ndjson")
         let desk = Array(SyntheticDesk(.init(tickets: 20, seed: 4, meanMessagesPerTicket: 20)).events())
-        let lines = try desk.map { String(decoding: try EventLine(stream: $0.stream, event: $0.event).json(), as: UTF8.self) }
+        let lines = try desk.map {
+            String(decoding: try EventLine(stream: $0.stream, event: $0.event).json(), as: UTF8.self)
+        }
         try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
 
         let store = try EventStore(path: directory.path("log.sqlite"))
@@ -198,7 +210,9 @@ import Testing
         #expect(stats.compressionRatio > 1.5, "ratio \(stats.compressionRatio)")
         #expect(stats.eventBytes > 0 && stats.projectionBytes > 0)
         #expect(stats.fileBytes >= stats.eventBytes)
-        let raw = try all.reduce(0) { $0 + (try CanonicalJSON.encode(EventBody($1.proposed, stream: $1.stream, recordedAt: $1.recordedAt)).count) }
+        let raw = try all.reduce(0) {
+            $0 + (try CanonicalJSON.encode(EventBody($1.proposed, stream: $1.stream, recordedAt: $1.recordedAt)).count)
+        }
         #expect(stats.rawBodyBytes == Int64(raw))
     }
 }

@@ -121,7 +121,9 @@ import Testing
         }
         // As if an older build appended without the audit trail and the message projection
         // changed version meanwhile.
-        try sqlite3(path, """
+        try sqlite3(
+            path,
+            """
             DELETE FROM audit_trail WHERE position > 120;
             UPDATE projection_checkpoints SET position = 120 WHERE name = 'audit_trail';
             UPDATE projection_checkpoints SET version = 0 WHERE name = 'message_history';
@@ -146,7 +148,8 @@ import Testing
         try await store.append(factory.opened("Spring launch"), to: .test(1))
         #expect(try await store.ticketSummary(.test(1))?.title == "Spring launch")
         try await store.append(
-            ProposedEvent(actor: Actor(id: "kim", role: .creator), payload: .memberJoined(.init(user: "kim", role: .creator))),
+            ProposedEvent(
+                actor: Actor(id: "kim", role: .creator), payload: .memberJoined(.init(user: "kim", role: .creator))),
             to: .test(1))
         #expect(try await store.members(of: .test(1)).map(\.user) == ["kim"])
         #expect(try await store.tickets(TicketFilter(member: "kim")).map(\.stream) == [.test(1)])
@@ -167,8 +170,12 @@ import Testing
             message.occurredAt = Timestamp(microsecondsSinceEpoch: start + Int64(index) * 60_000_000)
             events.append(message)
         }
-        events.append(ProposedEvent(actor: Actor(id: "kim", role: .creator), payload: .messageEdited(.init(messageID: "m-3", text: "three, edited"))))
-        events.append(ProposedEvent(actor: Actor(id: "sam", role: .agent), payload: .messageDeleted(.init(messageID: "m-5"))))
+        events.append(
+            ProposedEvent(
+                actor: Actor(id: "kim", role: .creator),
+                payload: .messageEdited(.init(messageID: "m-3", text: "three, edited"))))
+        events.append(
+            ProposedEvent(actor: Actor(id: "sam", role: .agent), payload: .messageDeleted(.init(messageID: "m-5"))))
         try await store.append(events, to: .test(1))
         return store
     }
@@ -186,7 +193,8 @@ import Testing
         #expect(next[1].isDeleted)
         let newest = try await store.messages(of: .test(1), direction: .backwards, limit: 3)
         #expect(newest.map(\.messageID) == ["m-9", "m-8", "m-7"])
-        let older = try await store.messages(of: .test(1), from: .position(newest.last!.position), direction: .backwards, limit: 3)
+        let older = try await store.messages(
+            of: .test(1), from: .position(newest.last!.position), direction: .backwards, limit: 3)
         #expect(older.map(\.messageID) == ["m-6", "m-5", "m-4"])
         let visible = try await store.messages(of: .test(1), from: .position(5), limit: 3, includeDeleted: false)
         #expect(visible.map(\.messageID) == ["m-4", "m-6", "m-7"])
@@ -196,7 +204,9 @@ import Testing
         let store = try await Self.makeTicket()
         let at3 = Timestamp(microsecondsSinceEpoch: 1_795_000_000_000_000 + 3 * 60_000_000)
         #expect(try await store.messages(of: .test(1), from: .time(at3), limit: 2).map(\.messageID) == ["m-3", "m-4"])
-        #expect(try await store.messages(of: .test(1), from: .time(at3), direction: .backwards, limit: 2).map(\.messageID) == ["m-3", "m-2"])
+        #expect(
+            try await store.messages(of: .test(1), from: .time(at3), direction: .backwards, limit: 2).map(\.messageID)
+                == ["m-3", "m-2"])
         let between = Timestamp(microsecondsSinceEpoch: at3.microsecondsSinceEpoch + 30_000_000)
         #expect(try await store.messages(of: .test(1), from: .time(between), limit: 1).map(\.messageID) == ["m-4"])
         #expect(try await store.messages(of: .test(2)).isEmpty)

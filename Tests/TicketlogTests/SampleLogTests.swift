@@ -98,9 +98,11 @@ extension SampleLogTests {
             #expect(result.status == 0, "ticketlog \(command.joined(separator: " ")): \(result.stderr)")
             #expect(!result.stdout.isEmpty, "ticketlog \(command.joined(separator: " ")) printed nothing")
         }
-        let visible = try runProcess(CLITests.executable, ["replay", "--ticket", ticket, "--message", message, "--database", path])
+        let visible = try runProcess(
+            CLITests.executable, ["replay", "--ticket", ticket, "--message", message, "--database", path])
         #expect(visible.stdout.hasPrefix("\(message) in \(ticket) was visible to: "))
-        let imported = try runProcess(CLITests.executable, ["import", Self.sample.appendingPathComponent("desk.ndjson").path, "--database", path])
+        let imported = try runProcess(
+            CLITests.executable, ["import", Self.sample.appendingPathComponent("desk.ndjson").path, "--database", path])
         #expect(imported.stdout == "imported 387 events: 0 appended, 387 already in the log\n")
     }
 }

@@ -12,7 +12,9 @@ import Testing
         var factory = EventFactory()
         try await store.append(factory.conversation(messages: 2), to: .test(1))
 
-        for sql in ["UPDATE events SET type = 'message.deleted' WHERE position = 2", "DELETE FROM events WHERE position = 3"] {
+        for sql in [
+            "UPDATE events SET type = 'message.deleted' WHERE position = 2", "DELETE FROM events WHERE position = 3",
+        ] {
             let error = await #expect(throws: DatabaseError.self) {
                 try await store.writer.write { db in try db.execute(sql: sql) }
             }
@@ -27,7 +29,8 @@ import Testing
     @Test func aFileOfAnotherApplicationIsRefused() throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("other.sqlite")
-        try sqlite3(path, "CREATE TABLE invoices(id INTEGER PRIMARY KEY, total REAL); INSERT INTO invoices VALUES (1, 9.5);")
+        try sqlite3(
+            path, "CREATE TABLE invoices(id INTEGER PRIMARY KEY, total REAL); INSERT INTO invoices VALUES (1, 9.5);")
         let error = #expect(throws: EventStoreError.self) { try EventStore(path: path) }
         #expect(error?.code == .unknownFormat)
         #expect(error?.message.contains("not a ticketlog log") == true)
@@ -138,7 +141,9 @@ import Testing
         let reopened = try EventStore(path: path, configuration: configuration)
         #expect(try await reopened.readAll(limit: 1_000).map(\.proposed) == written)
         #expect(try await reopened.verify().isValid)
-        let dictionaries = try await reopened.writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM dictionaries") }
+        let dictionaries = try await reopened.writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM dictionaries")
+        }
         #expect(dictionaries == 3)
     }
 
@@ -153,10 +158,14 @@ import Testing
             try await store.append(factory.conversation(messages: 10), to: .test(1))
             try await store.append(factory.conversation(messages: 10), to: .test(2))
         }
-        let target = try #require(Int64(try sqlite3(path, "SELECT max(position) FROM events WHERE codec > 0")
-            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        let target = try #require(
+            Int64(
+                try sqlite3(path, "SELECT max(position) FROM events WHERE codec > 0")
+                    .trimmingCharacters(in: .whitespacesAndNewlines)))
         // Cut the LZ4 block short, as a torn write or a bad sector would.
-        try sqlite3(path, """
+        try sqlite3(
+            path,
+            """
             DROP TRIGGER events_are_immutable_update;
             UPDATE events SET body = substr(body, 1, length(body) / 2) WHERE position = \(target);
             """)

@@ -4,7 +4,7 @@ import Ticketlog
 import ToolSupport
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `make bench` / `make bench-quick`: the engine against the physical limit (C, SQLite C API)
@@ -61,7 +61,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "LZ4 level of the batched append (0 fast, 1-12 HC); default: the engine's default.")
     var compressionLevel: Int?
 
-    @Option(help: ArgumentHelp("Run one measurement in this process and write its result to a file (used by the harness itself).", visibility: .hidden))
+    @Option(
+        help: ArgumentHelp(
+            "Run one measurement in this process and write its result to a file (used by the harness itself).",
+            visibility: .hidden))
     var child: String?
 
     @Option(help: ArgumentHelp("The database of a child run.", visibility: .hidden))
@@ -99,7 +102,8 @@ struct BenchCommand: AsyncParsableCommand {
 
         step("ticketlog: batched append (1000 per transaction, NORMAL, projections inline)")
         let log = path("ticketlog.sqlite")
-        report.batched = try await Measurements.batchedAppend(events: events, path: log, compressionLevel: compressionLevel)
+        report.batched = try await Measurements.batchedAppend(
+            events: events, path: log, compressionLevel: compressionLevel)
         report.eventBytes = try await Measurements.eventBytes(path: log)
         step("ticketlog: 16 concurrent single appends (FULL, \(singles) events)")
         report.concurrent = try await Measurements.concurrentSingles(events: singles, path: path("concurrent.sqlite"))
@@ -137,7 +141,8 @@ struct BenchCommand: AsyncParsableCommand {
             try await store!.rebuildProjections()
         case "append":
             // For profiling: `perf record ticketlog-bench --child append --database X --events N`.
-            let rate = try await Measurements.batchedAppend(events: events, path: database, compressionLevel: compressionLevel)
+            let rate = try await Measurements.batchedAppend(
+                events: events, path: database, compressionLevel: compressionLevel)
             print(String(format: "%.0f events/s", rate.perSecond))
         case "concurrent":
             // For profiling: `perf record ticketlog-bench --child concurrent --database X --events N`.
@@ -180,12 +185,16 @@ enum Child {
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
         let start = ContinuousClock.now
-        guard posix_spawn(&pid, executable, nil, nil, argv, environ) == 0 else { throw ToolError("cannot start \(executable)") }
+        guard posix_spawn(&pid, executable, nil, nil, argv, environ) == 0 else {
+            throw ToolError("cannot start \(executable)")
+        }
         var status: Int32 = 0
         guard waitpid(pid, &status, 0) == pid else { throw ToolError("lost the child process") }
         let seconds = (ContinuousClock.now - start).seconds
         guard status == 0 else { throw ToolError("\(arguments.joined(separator: " ")) failed (status \(status))") }
-        guard let text = try? String(contentsOfFile: report, encoding: .utf8), let bytes = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard let text = try? String(contentsOfFile: report, encoding: .utf8),
+            let bytes = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
             throw ToolError("the child did not report its peak RSS")
         }
         return (Rate(events: events, seconds: seconds), bytes)

@@ -29,8 +29,10 @@ enum HTTPLoad {
         try? FileManager.default.removeItem(atPath: database)
         try await openTickets(tickets, in: database)
 
-        let token = try LocalServer.run(server, ["token", "--subject", "bench", "--role", "admin"], environment: ["TICKETLOG_AUTH_SECRET": secret])
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try LocalServer.run(
+            server, ["token", "--subject", "bench", "--role", "admin"], environment: ["TICKETLOG_AUTH_SECRET": secret]
+        )
+        .trimmingCharacters(in: .whitespacesAndNewlines)
         let port = try LocalServer.freePort()
         let serverLog = path("http-server.log")
         let serve = try await LocalServer.startServe(
@@ -44,9 +46,11 @@ enum HTTPLoad {
 
         let script = path("post-message.lua")
         try luaScript(token: token, tickets: tickets).write(toFile: script, atomically: true, encoding: .utf8)
-        let output = try LocalServer.run(wrk, [
-            "-t1", "-c\(connections)", "-d\(seconds)s", "--latency", "-s", script, "http://127.0.0.1:\(port)",
-        ])
+        let output = try LocalServer.run(
+            wrk,
+            [
+                "-t1", "-c\(connections)", "-d\(seconds)s", "--latency", "-s", script, "http://127.0.0.1:\(port)",
+            ])
         serve.terminate()
         serve.waitUntilExit()
         guard serve.terminationStatus == 0 else {

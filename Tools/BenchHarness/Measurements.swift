@@ -111,7 +111,7 @@ enum Measurements {
             var subscription = store.subscribe(from: 1).makeAsyncIterator()
             var times: [Duration] = []
             times.reserveCapacity(items.count)
-            while times.count < items.count, let _ = try await subscription.nextEvent(timeout: .seconds(30)) {
+            while times.count < items.count, (try await subscription.nextEvent(timeout: .seconds(30))) != nil {
                 times.append(clock.now - origin)
             }
             return times

@@ -24,29 +24,44 @@ struct Report {
         var lines: [String] = []
         lines.append("# ticketlog bench: \(events) events, \(ISO8601DateFormatter().string(from: Date()))")
         lines.append("")
-        lines.append("Corpus: synthetic desk, seed 42, \(max(1, events / 100)) tickets, mean event JSON \(rawJSONBytes / max(1, events)) B.")
+        lines.append(
+            "Corpus: synthetic desk, seed 42, \(max(1, events / 100)) tickets, mean event JSON \(rawJSONBytes / max(1, events)) B."
+        )
         lines.append("")
         lines.append("| run | events/s | first 10% | last 10% | bytes/event | peak RSS |")
         lines.append("|---|---:|---:|---:|---:|---:|")
-        lines.append("| C-as-briefed (1000/tx, NORMAL, UNIQUE(stream TEXT, version)) | \(rate(cBriefed["rate"])) | \(rate(cBriefed["first10"])) | \(rate(cBriefed["last10"])) | \(perEvent(cBriefed["bytes"])) | |")
-        lines.append("| C-limit (no secondary index) | \(rate(cLimit["rate"])) | \(rate(cLimit["first10"])) | \(rate(cLimit["last10"])) | \(perEvent(cLimit["bytes"])) | |")
+        lines.append(
+            "| C-as-briefed (1000/tx, NORMAL, UNIQUE(stream TEXT, version)) | \(rate(cBriefed["rate"])) | \(rate(cBriefed["first10"])) | \(rate(cBriefed["last10"])) | \(perEvent(cBriefed["bytes"])) | |"
+        )
+        lines.append(
+            "| C-limit (no secondary index) | \(rate(cLimit["rate"])) | \(rate(cLimit["first10"])) | \(rate(cLimit["last10"])) | \(perEvent(cLimit["bytes"])) | |"
+        )
         lines.append("| C one commit per event, FULL | \(rate(cSingleFull["rate"])) | | | | |")
-        lines.append("| Python eventsourcing, batched append | \(rate(python["rate"])) | \(rate(python["first10"])) | \(rate(python["last10"])) | | |")
+        lines.append(
+            "| Python eventsourcing, batched append | \(rate(python["rate"])) | \(rate(python["first10"])) | \(rate(python["last10"])) | | |"
+        )
         lines.append("| Python eventsourcing, replay | \(rate(python["replay_rate"])) | | | | |")
-        lines.append("| ticketlog batched append (1000/tx, NORMAL, projections inline) | \(rate(batched.perSecond)) | \(rate(batched.first10)) | \(rate(batched.last10)) | \(perEvent(Double(eventBytes))) (events + indexes) | |")
+        lines.append(
+            "| ticketlog batched append (1000/tx, NORMAL, projections inline) | \(rate(batched.perSecond)) | \(rate(batched.first10)) | \(rate(batched.last10)) | \(perEvent(Double(eventBytes))) (events + indexes) | |"
+        )
         lines.append("| ticketlog 16 concurrent single appends, FULL | \(rate(concurrent.perSecond)) | | | | |")
-        lines.append("| ticketlog rebuild of all projections | \(rate(rebuild.rate.perSecond)) | | | | \(mib(rebuild.peakRSSBytes)) |")
+        lines.append(
+            "| ticketlog rebuild of all projections | \(rate(rebuild.rate.perSecond)) | | | | \(mib(rebuild.peakRSSBytes)) |"
+        )
         lines.append("| ticketlog NDJSON export | \(rate(export.rate.perSecond)) | | | | \(mib(export.peakRSSBytes)) |")
         lines.append("| raw event JSON | | | | \(rawJSONBytes / max(1, events)) | |")
         lines.append("")
-        lines.append("Append → subscriber latency (5,000 single appends, NORMAL): p50 \(String(format: "%.2f", latency.p50)) ms, p99 \(String(format: "%.2f", latency.p99)) ms.")
+        lines.append(
+            "Append → subscriber latency (5,000 single appends, NORMAL): p50 \(String(format: "%.2f", latency.p50)) ms, p99 \(String(format: "%.2f", latency.p99)) ms."
+        )
         lines.append("")
         if let http {
             let errors = http.socketErrors.map { "; \($0)" } ?? ""
             lines.append(
                 "HTTP `POST /api/chat/tickets/{id}/messages` (release `ticketlog serve`, FULL, wrk \(http.connections) connections, \(http.seconds) s, 100 tickets): "
                     + "\(rate(http.requestsPerSecond)) requests/s, latency p50 \(http.p50) p99 \(http.p99); "
-                    + "\(http.responses) responses, \(http.failures) not 2xx\(errors); \(http.appended) messages in the log.")
+                    + "\(http.responses) responses, \(http.failures) not 2xx\(errors); \(http.appended) messages in the log."
+            )
         } else {
             lines.append("HTTP `POST .../messages`: not measured (no --server/--wrk).")
         }
@@ -56,7 +71,10 @@ struct Report {
             ("1a′ … first 10% vs C first 10%", ratio(batched.first10 ?? 0, cBriefed["first10"]), 3.0, true),
             ("1a″ … last 10% vs C last 10%", ratio(batched.last10 ?? 0, cBriefed["last10"]), 3.0, true),
             ("1b batched append ≥ 7× Python batched", ratio(batched.perSecond, python["rate"]), 7.0, true),
-            ("2 16 concurrent FULL ≥ 5× C one-commit-per-event FULL", ratio(concurrent.perSecond, cSingleFull["rate"]), 5.0, true),
+            (
+                "2 16 concurrent FULL ≥ 5× C one-commit-per-event FULL",
+                ratio(concurrent.perSecond, cSingleFull["rate"]), 5.0, true
+            ),
             ("3 rebuild ≥ 9× Python replay", ratio(rebuild.rate.perSecond, python["replay_rate"]), 9.0, true),
             ("4 events on disk ≤ 0.5× raw JSON", Double(eventBytes) / Double(max(1, rawJSONBytes)), 0.5, false),
             ("5a rebuild peak RSS ≤ 150 MB", Double(rebuild.peakRSSBytes) / 1_000_000, 150, false),
@@ -66,7 +84,9 @@ struct Report {
         lines.append("|---|---:|---:|:---:|")
         for (name, value, goal, atLeast) in targets {
             let holds = atLeast ? value >= goal : value <= goal
-            lines.append("| \(name) | \(String(format: "%.3f", value)) | \(atLeast ? "≥" : "≤") \(String(format: "%g", goal)) | \(holds ? "yes" : "**no**") |")
+            lines.append(
+                "| \(name) | \(String(format: "%.3f", value)) | \(atLeast ? "≥" : "≤") \(String(format: "%g", goal)) | \(holds ? "yes" : "**no**") |"
+            )
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -21,7 +21,8 @@ struct Checker {
 
         let report = try await store.verify()
         if let failure = report.failure {
-            throw CrashTestFailure("verify failed at position \(failure.position): \(failure.kind.rawValue): \(failure.detail)")
+            throw CrashTestFailure(
+                "verify failed at position \(failure.position): \(failure.kind.rawValue): \(failure.detail)")
         }
 
         // Where each event id is, and how often: the whole log, a page at a time.
@@ -41,7 +42,9 @@ struct Checker {
             if batch.number > highest { break }
             guard let range = acks.positions[batch.number] else { continue }
             guard range.count == batch.events.count else {
-                problems.append("append \(batch.number) has \(batch.events.count) events but was acknowledged at \(range.count) positions \(range)")
+                problems.append(
+                    "append \(batch.number) has \(batch.events.count) events but was acknowledged at \(range.count) positions \(range)"
+                )
                 continue
             }
             for (event, expected) in zip(batch.events, range) {
@@ -52,7 +55,8 @@ struct Checker {
                     problems.append(
                         positions.isEmpty
                             ? "event \(id) (append \(batch.number)) was acknowledged at position \(expected) and is missing"
-                            : "event \(id) (append \(batch.number)) was acknowledged at position \(expected) and is at \(positions.map(String.init).joined(separator: ", "))")
+                            : "event \(id) (append \(batch.number)) was acknowledged at position \(expected) and is at \(positions.map(String.init).joined(separator: ", "))"
+                    )
                 }
             }
         }
@@ -65,13 +69,16 @@ struct Checker {
         let projections = try await store.checkProjections()
         if !projections.holds {
             let behind = projections.projections.filter { $0.checkpoint != projections.headPosition }.map(\.name)
-            let differing = projections.tables.filter { !$0.matches }.map { "\($0.name) (\($0.rows) rows, rebuilt \($0.rebuiltRows))" }
+            let differing = projections.tables.filter { !$0.matches }.map {
+                "\($0.name) (\($0.rows) rows, rebuilt \($0.rebuiltRows))"
+            }
             throw CrashTestFailure(
                 "the projections are not what the events say: behind: \(behind.isEmpty ? "none" : behind.joined(separator: ", ")); "
                     + "differing from a rebuild: \(differing.isEmpty ? "none" : differing.joined(separator: ", "))")
         }
         let unacknowledged = report.eventsVerified - Int64(acknowledgedEvents)
-        return "verify OK (\(report.eventsVerified) events, \(unacknowledged) of them committed but never acknowledged), "
+        return
+            "verify OK (\(report.eventsVerified) events, \(unacknowledged) of them committed but never acknowledged), "
             + "\(acknowledgedEvents) acknowledged events each present once, projections equal a rebuild"
     }
 }

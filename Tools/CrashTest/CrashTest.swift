@@ -5,14 +5,15 @@ import Ticketlog
 import ToolSupport
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @main
 struct CrashTest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ticketlog-crashtest",
-        abstract: "Kill a writer with SIGKILL at random moments; after each restart check that nothing acknowledged was lost.",
+        abstract:
+            "Kill a writer with SIGKILL at random moments; after each restart check that nothing acknowledged was lost.",
         discussion: """
             `run` starts a writer process (four tasks appending the seeded synthetic desk at FULL \
             durability, printing each acknowledged append), kills it with SIGKILL a random time \
@@ -48,7 +49,8 @@ struct Acknowledgements {
         else { throw CrashTestFailure("the writer printed a line that is not an acknowledgement: \(line)") }
         if let earlier = positions[number], earlier != first...last {
             throw CrashTestFailure(
-                "append \(number) was acknowledged at positions \(earlier) and again at \(first)...\(last): it was stored twice")
+                "append \(number) was acknowledged at positions \(earlier) and again at \(first)...\(last): it was stored twice"
+            )
         }
         if fields[4] == "1" { retriesFoundStored += 1 }
         positions[number] = first...last
@@ -57,7 +59,9 @@ struct Acknowledgements {
     }
 
     func save(to path: String) throws {
-        let lines = positions.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.lowerBound) \($0.value.upperBound)\n" }
+        let lines = positions.sorted { $0.key < $1.key }.map {
+            "\($0.key) \($0.value.lowerBound) \($0.value.upperBound)\n"
+        }
         try lines.joined().write(toFile: path, atomically: true, encoding: .utf8)
     }
 
@@ -100,9 +104,13 @@ extension CrashTest {
         var after: String = ""
 
         func run() async throws {
-            let after = self.after.isEmpty
-                ? [Int](repeating: -1, count: Workload.workers) : self.after.split(separator: ",").compactMap { Int($0) }
-            guard after.count == Workload.workers else { throw ValidationError("--after needs \(Workload.workers) numbers") }
+            let after =
+                self.after.isEmpty
+                ? [Int](repeating: -1, count: Workload.workers)
+                : self.after.split(separator: ",").compactMap { Int($0) }
+            guard after.count == Workload.workers else {
+                throw ValidationError("--after needs \(Workload.workers) numbers")
+            }
             var configuration = EventStore.Configuration()
             configuration.durability = .full
             let store = try EventStore(path: database, configuration: configuration)
@@ -113,7 +121,9 @@ extension CrashTest {
                     group.addTask {
                         for batch in workload.batches() where batch.worker == worker && batch.number > after[worker] {
                             let result = try await store.append(batch.events, to: batch.stream)
-                            emit("ack \(batch.number) \(result.positions.lowerBound) \(result.positions.upperBound) \(result.wasAlreadyStored ? 1 : 0)")
+                            emit(
+                                "ack \(batch.number) \(result.positions.lowerBound) \(result.positions.upperBound) \(result.wasAlreadyStored ? 1 : 0)"
+                            )
                         }
                     }
                 }
@@ -168,9 +178,12 @@ extension CrashTest {
         }
 
         func run() async throws {
-            for suffix in ["", "-wal", "-shm", ".acks"] { try? FileManager.default.removeItem(atPath: database + suffix) }
+            for suffix in ["", "-wal", "-shm", ".acks"] {
+                try? FileManager.default.removeItem(atPath: database + suffix)
+            }
             try FileManager.default.createDirectory(
-                atPath: (database as NSString).deletingLastPathComponent.isEmpty ? "." : (database as NSString).deletingLastPathComponent,
+                atPath: (database as NSString).deletingLastPathComponent.isEmpty
+                    ? "." : (database as NSString).deletingLastPathComponent,
                 withIntermediateDirectories: true)
             var acks = Acknowledgements()
             var workers: [Int: Int] = [:]  // append number → worker, filled as acknowledgements arrive
@@ -202,7 +215,9 @@ extension CrashTest {
                     throw ExitCode(1)
                 }
                 let acknowledged = round.lines.count { $0.hasPrefix("ack ") }
-                emit("kill \(kill)/\(kills): SIGKILL \(delay) ms after open, \(acknowledged) appends acknowledged in this run; restart: \(summary)")
+                emit(
+                    "kill \(kill)/\(kills): SIGKILL \(delay) ms after open, \(acknowledged) appends acknowledged in this run; restart: \(summary)"
+                )
                 if round.finished {
                     emit("the writer finished the whole workload before the kill; stopping")
                     break
@@ -224,11 +239,14 @@ enum WriterProcess {
         var finished: Bool
     }
 
-    static func runAndKill(database: String, seed: UInt64, after: [Int], afterReadyMilliseconds delay: Int) throws -> Round {
+    static func runAndKill(database: String, seed: UInt64, after: [Int], afterReadyMilliseconds delay: Int) throws
+        -> Round
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         process.arguments = [
-            "writer", "--database", database, "--seed", String(seed), "--after=" + after.map(String.init).joined(separator: ","),
+            "writer", "--database", database, "--seed", String(seed),
+            "--after=" + after.map(String.init).joined(separator: ","),
         ]
         let output = Pipe()
         process.standardOutput = output
@@ -249,7 +267,9 @@ enum WriterProcess {
         let deadline = Date().addingTimeInterval(60)
         while !collected.text.contains("ready\n") {
             guard process.isRunning, Date() < deadline else {
-                throw CrashTestFailure("the writer did not open the log (exit status \(process.isRunning ? "none, still running" : String(process.terminationStatus)))")
+                throw CrashTestFailure(
+                    "the writer did not open the log (exit status \(process.isRunning ? "none, still running" : String(process.terminationStatus)))"
+                )
             }
             usleep(2_000)
         }
@@ -258,7 +278,9 @@ enum WriterProcess {
         process.waitUntilExit()
         collected.waitUntilClosed()
         let text = collected.text
-        let complete = text.hasSuffix("\n") ? text[...] : text[..<(text.lastIndex(of: "\n").map { text.index(after: $0) } ?? text.startIndex)]
+        let complete =
+            text.hasSuffix("\n")
+            ? text[...] : text[..<(text.lastIndex(of: "\n").map { text.index(after: $0) } ?? text.startIndex)]
         let lines = complete.split(separator: "\n")
         return Round(lines: lines, finished: lines.last == "done")
     }

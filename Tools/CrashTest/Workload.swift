@@ -34,7 +34,8 @@ struct Workload {
                     pending = desk.next()
                 }
                 number += 1
-                return Batch(number: number, stream: first.stream, events: events, worker: Self.worker(of: first.stream))
+                return Batch(
+                    number: number, stream: first.stream, events: events, worker: Self.worker(of: first.stream))
             }
         }
     }

@@ -52,7 +52,8 @@ struct GenerateCommand: AsyncParsableCommand {
         func progress() {
             guard interactive, ContinuousClock.now - lastDraw > .milliseconds(100) else { return }
             lastDraw = .now
-            FileHandle.standardError.write(Data("\rgenerating: \(written) events (~\(min(99, written * 100 / max(1, estimate)))%)".utf8))
+            FileHandle.standardError.write(
+                Data("\rgenerating: \(written) events (~\(min(99, written * 100 / max(1, estimate)))%)".utf8))
         }
         if let out {
             let handle: FileHandle
@@ -95,6 +96,7 @@ struct GenerateCommand: AsyncParsableCommand {
             written += Int64(batch.count)
         }
         if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-        FileHandle.standardError.write(Data("generated \(written) events over \(tickets) tickets (seed \(seed))\n".utf8))
+        FileHandle.standardError.write(
+            Data("generated \(written) events over \(tickets) tickets (seed \(seed))\n".utf8))
     }
 }

@@ -69,9 +69,10 @@ struct Load {
             while !Task.isCancelled {
                 if let bytes = ProcessMemory.bytes("VmRSS", of: String(serverPID)) {
                     let gauges = await memoryGauges()
-                    samples.append(MemorySample(
-                        seconds: (ContinuousClock.now - start).seconds, resident: bytes,
-                        heap: gauges["process_heap_in_use_bytes"], sqlite: gauges["ticketlog_sqlite_memory_bytes"]))
+                    samples.append(
+                        MemorySample(
+                            seconds: (ContinuousClock.now - start).seconds, resident: bytes,
+                            heap: gauges["process_heap_in_use_bytes"], sqlite: gauges["ticketlog_sqlite_memory_bytes"]))
                 }
                 try? await Task.sleep(for: sampleEvery)
             }
@@ -84,8 +85,11 @@ struct Load {
                     while ContinuousClock.now < deadline {
                         count += 1
                         let stream = streams[(writer * 7_919 + count) % streams.count]
-                        let text = "Load message \(count) from writer \(writer): the draft is in review, notes by Friday."
-                        await call(.POST, "/api/chat/tickets/\(stream.rawValue.dropFirst(7))/messages", #"{"text":"\#(text)"}"#, .post, stats)
+                        let text =
+                            "Load message \(count) from writer \(writer): the draft is in review, notes by Friday."
+                        await call(
+                            .POST, "/api/chat/tickets/\(stream.rawValue.dropFirst(7))/messages",
+                            #"{"text":"\#(text)"}"#, .post, stats)
                     }
                 }
             }
@@ -96,7 +100,10 @@ struct Load {
                         count += 1
                         let ticket = streams[(reader * 31 + count) % streams.count].rawValue.dropFirst(7)
                         switch count % 3 {
-                        case 0: await call(.GET, "/api/chat/tickets/\(ticket)/messages?limit=50&direction=backwards", nil, .page, stats)
+                        case 0:
+                            await call(
+                                .GET, "/api/chat/tickets/\(ticket)/messages?limit=50&direction=backwards", nil, .page,
+                                stats)
                         case 1: await call(.GET, "/api/chat/tickets/\(ticket)/audit?limit=100", nil, .audit, stats)
                         default: await call(.GET, "/api/chat/tickets/\(ticket)/state", nil, .state, stats)
                         }
@@ -149,7 +156,8 @@ struct Load {
 
     /// The server's memory gauges (name: bytes) from its `/metrics`; empty when not answered.
     private func memoryGauges() async -> [String: Int] {
-        guard let response = try? await client.execute(HTTPClientRequest(url: base + "/metrics"), timeout: .seconds(10)),
+        guard
+            let response = try? await client.execute(HTTPClientRequest(url: base + "/metrics"), timeout: .seconds(10)),
             response.status == .ok, let body = try? await response.body.collect(upTo: 4 << 20)
         else { return [:] }
         var gauges: [String: Int] = [:]
@@ -217,24 +225,36 @@ struct LoadReport {
     func summary(seconds requested: Int) -> String {
         var lines: [String] = []
         let total = latencies.values.map(\.count).reduce(0, +)
-        lines.append(String(format: "%d requests in %.1f s (%.0f/s), %d failures", total, seconds, Double(total) / seconds, failures.count))
+        lines.append(
+            String(
+                format: "%d requests in %.1f s (%.0f/s), %d failures", total, seconds, Double(total) / seconds,
+                failures.count))
         for kind in Load.Kind.allCases {
             let sorted = (latencies[kind] ?? []).sorted()
             guard !sorted.isEmpty else { continue }
-            lines.append(String(
-                format: "  %@: %d (%.0f/s), p50 %.1f ms, p99 %.1f ms", kind.rawValue, sorted.count, Double(sorted.count) / seconds,
-                sorted[sorted.count / 2], sorted[min(sorted.count - 1, sorted.count * 99 / 100)]))
+            lines.append(
+                String(
+                    format: "  %@: %d (%.0f/s), p50 %.1f ms, p99 %.1f ms", kind.rawValue, sorted.count,
+                    Double(sorted.count) / seconds,
+                    sorted[sorted.count / 2], sorted[min(sorted.count - 1, sorted.count * 99 / 100)]))
         }
         if let first = memory.first, let last = memory.last {
             let peak = memory.map(\.resident).max() ?? 0
-            lines.append(String(
-                format: "server memory: %.0f MiB at start, %.0f MiB at the end, peak %.0f MiB (%d samples)",
-                mib(first.resident), mib(last.resident), mib(peak), memory.count))
+            lines.append(
+                String(
+                    format: "server memory: %.0f MiB at start, %.0f MiB at the end, peak %.0f MiB (%d samples)",
+                    mib(first.resident), mib(last.resident), mib(peak), memory.count))
             func figure(_ bytes: Int?) -> String { bytes.map { String(format: "%.1f", mib($0)) } ?? "?" }
-            lines.append("  curve (s: resident / heap in use / of it SQLite, MiB): " + memory.enumerated()
-                .filter { $0.offset % max(1, memory.count / 12) == 0 || $0.offset == memory.count - 1 }
-                .map { String(format: "%.0f: %.0f/%@/%@", $0.element.seconds, mib($0.element.resident), figure($0.element.heap), figure($0.element.sqlite)) }
-                .joined(separator: ", "))
+            lines.append(
+                "  curve (s: resident / heap in use / of it SQLite, MiB): "
+                    + memory.enumerated()
+                    .filter { $0.offset % max(1, memory.count / 12) == 0 || $0.offset == memory.count - 1 }
+                    .map {
+                        String(
+                            format: "%.0f: %.0f/%@/%@", $0.element.seconds, mib($0.element.resident),
+                            figure($0.element.heap), figure($0.element.sqlite))
+                    }
+                    .joined(separator: ", "))
         }
         return lines.joined(separator: "\n")
     }

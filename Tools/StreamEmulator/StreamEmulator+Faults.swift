@@ -16,7 +16,9 @@ extension StreamEmulator {
         public var burst: ClosedRange<Int>
         public var seed: UInt64
 
-        public init(percent: Int = 0, latency: ClosedRange<Double> = 0...0, burst: ClosedRange<Int> = 1...4, seed: UInt64 = 1) {
+        public init(
+            percent: Int = 0, latency: ClosedRange<Double> = 0...0, burst: ClosedRange<Int> = 1...4, seed: UInt64 = 1
+        ) {
             self.percent = percent
             self.latency = latency
             self.burst = burst
@@ -53,7 +55,8 @@ extension StreamEmulator {
         switch roll % 3 {
         case 0:
             injected["5xx", default: 0] += 1
-            let failure = roll % 2 == 0
+            let failure =
+                roll % 2 == 0
                 ? Self.withDuration(Self.error(500, code: -1, operation: "Request", "internal system error"))
                 : Response(status: 503, body: .null, plainText: "503 Service Unavailable")
             return Served(response: failure, responseLost: false, delay: delay)
@@ -68,8 +71,9 @@ extension StreamEmulator {
     }
 
     private func tooManyRequests() -> Response {
-        var response = Self.withDuration(Self.error(
-            429, code: 9, operation: "Request", "Too many requests, check response headers for more information."))
+        var response = Self.withDuration(
+            Self.error(
+                429, code: 9, operation: "Request", "Too many requests, check response headers for more information."))
         response.headers["X-RateLimit-Limit"] = String(rateLimitPerMinute)
         response.headers["X-RateLimit-Remaining"] = "0"
         response.headers["X-RateLimit-Reset"] = String(Int(now().timeIntervalSince1970) + 1)

@@ -29,13 +29,17 @@ public final class EmulatorServer: Sendable {
         let router = Router()
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
             let buffer = try await request.body.collect(upTo: 16 << 20)
-            let body = buffer.readableBytes == 0 ? nil : try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: buffer))
+            let body =
+                buffer.readableBytes == 0 ? nil : try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: buffer))
             var query: [String: String] = [:]
             for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName] = field.value }
             let served = self.state.withLock {
-                $0.serve(.init(method: request.method.rawValue, path: request.uri.path, query: query, headers: headers, body: body))
+                $0.serve(
+                    .init(
+                        method: request.method.rawValue, path: request.uri.path, query: query, headers: headers,
+                        body: body))
             }
             if served.delay > 0 { try await Task.sleep(for: .seconds(served.delay)) }
             let emulated = served.response
@@ -53,10 +57,12 @@ public final class EmulatorServer: Sendable {
                 // The change is made; the client gets the head and half a body, then the
                 // connection is cut, as when a proxy times out mid-response.
                 fields[.contentLength] = String(bytes.readableBytes)
-                return Response(status: .init(code: emulated.status), headers: fields, body: .init { writer in
-                    try await writer.write(bytes.getSlice(at: 0, length: bytes.readableBytes / 2) ?? ByteBuffer())
-                    throw ResponseLost()
-                })
+                return Response(
+                    status: .init(code: emulated.status), headers: fields,
+                    body: .init { writer in
+                        try await writer.write(bytes.getSlice(at: 0, length: bytes.readableBytes / 2) ?? ByteBuffer())
+                        throw ResponseLost()
+                    })
             }
             return Response(status: .init(code: emulated.status), headers: fields, body: .init(byteBuffer: bytes))
         }
@@ -81,7 +87,9 @@ public final class EmulatorServer: Sendable {
         public var compress: Bool
         public var seed: UInt64
 
-        public init(url: String, duplicatePercent: Int = 0, reorderWindow: Int = 1, compress: Bool = false, seed: UInt64 = 1) {
+        public init(
+            url: String, duplicatePercent: Int = 0, reorderWindow: Int = 1, compress: Bool = false, seed: UInt64 = 1
+        ) {
             self.url = url
             self.duplicatePercent = duplicatePercent
             self.reorderWindow = max(1, reorderWindow)
@@ -124,7 +132,8 @@ public final class EmulatorServer: Sendable {
         }
         var shuffled: [(id: String, body: [UInt8], attempt: Int)] = []
         for start in stride(from: 0, to: deliveries.count, by: delivery.reorderWindow) {
-            shuffled += deliveries[start..<min(start + delivery.reorderWindow, deliveries.count)].shuffled(using: &random)
+            shuffled += deliveries[start..<min(start + delivery.reorderWindow, deliveries.count)].shuffled(
+                using: &random)
         }
         var report = DeliveryReport()
         report.duplicates = deliveries.count - bodies.count
@@ -154,7 +163,10 @@ public final class EmulatorServer: Sendable {
                     status = 0
                 }
                 report.statuses[status, default: 0] += 1
-                if (200..<300).contains(status) { delivered = true; break }
+                if (200..<300).contains(status) {
+                    delivered = true
+                    break
+                }
                 guard status == 0 || status == 408 || status == 429 || status >= 500 else { break }
             }
             if delivered { report.acknowledged += 1 } else { report.lost += 1 }
@@ -167,9 +179,12 @@ public final class EmulatorServer: Sendable {
         while !Task.isCancelled {
             let report = await deliverWebhooks(delivery)
             if report.requests > 0 {
-                logger.notice("Webhooks delivered", metadata: [
-                    "acknowledged": "\(report.acknowledged)", "lost": "\(report.lost)", "requests": "\(report.requests)",
-                ])
+                logger.notice(
+                    "Webhooks delivered",
+                    metadata: [
+                        "acknowledged": "\(report.acknowledged)", "lost": "\(report.lost)",
+                        "requests": "\(report.requests)",
+                    ])
             }
             try? await Task.sleep(for: .milliseconds(100))
         }
@@ -187,8 +202,10 @@ extension StreamEmulator {
     public static func gzip(_ bytes: [UInt8]) -> [UInt8] {
         var stream = z_stream()
         // 16 + MAX_WBITS: a gzip wrapper.
-        guard deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
-            ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK
+        guard
+            deflateInit2_(
+                &stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
+                ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK
         else { return [] }
         defer { deflateEnd(&stream) }
         var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 32)

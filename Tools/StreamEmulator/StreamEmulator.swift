@@ -17,7 +17,10 @@ public struct StreamEmulator: Sendable {
         public var headers: [String: String]
         public var body: JSONValue?
 
-        public init(method: String, path: String, query: [String: String] = [:], headers: [String: String] = [:], body: JSONValue? = nil) {
+        public init(
+            method: String, path: String, query: [String: String] = [:], headers: [String: String] = [:],
+            body: JSONValue? = nil
+        ) {
             self.method = method
             self.path = path
             self.query = query
@@ -172,7 +175,9 @@ public struct StreamEmulator: Sendable {
 
     private mutating func upsertUsers(_ body: [String: JSONValue]) -> Response {
         let upserts = Self.object(body["users"])
-        guard !upserts.isEmpty else { return Self.error(400, code: 4, operation: "UpdateUsers", "users is a required field") }
+        guard !upserts.isEmpty else {
+            return Self.error(400, code: 4, operation: "UpdateUsers", "users is a required field")
+        }
         for (id, user) in upserts { users[id] = Self.object(user) }
         applied.append("users \(upserts.keys.sorted().joined(separator: ","))")
         return Response(status: 201, body: .object(["users": .object(upserts.mapValues { $0 })]))
@@ -187,7 +192,10 @@ public struct StreamEmulator: Sendable {
                     "either data.created_by or data.created_by_id must be provided when using server side auth.")
             }
             guard users[creator] != nil else {
-                return Self.error(400, code: 4, operation: "GetOrCreateChannel", "The following users are involved in channel create operation, but don't exist: [\(creator)]. Please create the user objects before setting up the channel.")
+                return Self.error(
+                    400, code: 4, operation: "GetOrCreateChannel",
+                    "The following users are involved in channel create operation, but don't exist: [\(creator)]. Please create the user objects before setting up the channel."
+                )
             }
             data.removeValue(forKey: "members")
             channels[id] = Channel(id: id, createdBy: creator, custom: data, members: [], updatedAt: tick())
@@ -207,10 +215,13 @@ public struct StreamEmulator: Sendable {
         } else {
             page = visible.suffix(limit)
         }
-        return Response(status: 201, body: .object([
-            "channel": Self.json(channel), "messages": .array(page.map(Self.json)),
-            "members": .array(channel.members.map { .object(["user_id": .string($0), "user": .object(["id": .string($0)])]) }),
-        ]))
+        return Response(
+            status: 201,
+            body: .object([
+                "channel": Self.json(channel), "messages": .array(page.map(Self.json)),
+                "members": .array(
+                    channel.members.map { .object(["user_id": .string($0), "user": .object(["id": .string($0)])]) }),
+            ]))
     }
 
     private mutating func updateChannel(_ id: String, _ body: [String: JSONValue]) -> Response {
@@ -218,13 +229,16 @@ public struct StreamEmulator: Sendable {
             return Self.error(404, code: 16, operation: "UpdateChannel", "Can't find channel with id messaging:\(id)")
         }
         for member in Self.array(body["add_members"]) {
-            let user: String? = switch member {
-            case .string(let id): id
-            case .object(let object): Self.string(object["user_id"])
-            default: nil
-            }
+            let user: String? =
+                switch member {
+                case .string(let id): id
+                case .object(let object): Self.string(object["user_id"])
+                default: nil
+                }
             guard let user, users[user] != nil else {
-                return Self.error(400, code: 4, operation: "UpdateChannel", "The following users are specified in add_members but don't exist: [\(user ?? "?")]")
+                return Self.error(
+                    400, code: 4, operation: "UpdateChannel",
+                    "The following users are specified in add_members but don't exist: [\(user ?? "?")]")
             }
             if !channel.members.contains(user) {
                 channel.members.append(user)
@@ -239,16 +253,23 @@ public struct StreamEmulator: Sendable {
             applied.append("remove \(user) from \(id)")
         }
         channels[id] = channel
-        return Response(status: 201, body: .object(["channel": Self.json(channel), "members": .array(channel.members.map { .object(["user_id": .string($0)]) })]))
+        return Response(
+            status: 201,
+            body: .object([
+                "channel": Self.json(channel),
+                "members": .array(channel.members.map { .object(["user_id": .string($0)]) }),
+            ]))
     }
 
     private mutating func partialUpdateChannel(_ id: String, _ body: [String: JSONValue]) -> Response {
         guard var channel = channels[id] else {
-            return Self.error(404, code: 16, operation: "UpdateChannelPartial", "Can't find channel with id messaging:\(id)")
+            return Self.error(
+                404, code: 16, operation: "UpdateChannelPartial", "Can't find channel with id messaging:\(id)")
         }
         let set = Self.object(body["set"])
         for reserved in ["created_at", "updated_at", "members", "member_count"] where set[reserved] != nil {
-            return Self.error(403, code: 17, operation: "UpdateChannelPartial", "field `\(reserved)` is reserved and cannot updated")
+            return Self.error(
+                403, code: 17, operation: "UpdateChannelPartial", "field `\(reserved)` is reserved and cannot updated")
         }
         channel.custom.merge(set) { $1 }
         for key in Self.array(body["unset"]).compactMap(Self.string) { channel.custom.removeValue(forKey: key) }
@@ -261,11 +282,14 @@ public struct StreamEmulator: Sendable {
 
     private mutating func sendMessage(_ channelID: String, _ body: [String: JSONValue]) -> Response {
         guard channels[channelID] != nil else {
-            return Self.error(404, code: 16, operation: "SendMessage", "Can't find channel with id messaging:\(channelID)")
+            return Self.error(
+                404, code: 16, operation: "SendMessage", "Can't find channel with id messaging:\(channelID)")
         }
         var fields = Self.object(body["message"])
         guard let userID = Self.string(fields.removeValue(forKey: "user_id")), users[userID] != nil else {
-            return Self.error(400, code: 4, operation: "SendMessage", "message.user_id is a required field and must be an existing user")
+            return Self.error(
+                400, code: 4, operation: "SendMessage",
+                "message.user_id is a required field and must be an existing user")
         }
         let id = Self.string(fields.removeValue(forKey: "id")) ?? UUID().uuidString.lowercased()
         if messages[id] != nil {
@@ -276,7 +300,8 @@ public struct StreamEmulator: Sendable {
         }
         let text = Self.string(fields.removeValue(forKey: "text")) ?? ""
         let type = Self.string(fields.removeValue(forKey: "type")) ?? "regular"
-        var message = Message(id: id, channel: channelID, text: text, type: type, userID: userID, custom: fields, deleted: false)
+        var message = Message(
+            id: id, channel: channelID, text: text, type: type, userID: userID, custom: fields, deleted: false)
         message.createdAt = tick()
         message.updatedAt = message.createdAt
         messages[id] = message
@@ -347,7 +372,9 @@ public struct StreamEmulator: Sendable {
     // MARK: Users acting in Stream directly (the app's own clients)
 
     /// A user (a moderator, in Stream's dashboard or an app) changes the channel's custom fields.
-    public mutating func clientUpdateChannel(_ id: String, set: [String: JSONValue], unset: [String] = [], by user: String) {
+    public mutating func clientUpdateChannel(
+        _ id: String, set: [String: JSONValue], unset: [String] = [], by user: String
+    ) {
         guard var channel = channels[id] else { return }
         channel.custom.merge(set) { $1 }
         for key in unset { channel.custom.removeValue(forKey: key) }
@@ -394,8 +421,11 @@ public struct StreamEmulator: Sendable {
 
     /// A user posts in a channel from a Stream client app: `request_info.type: client`, and
     /// whatever custom fields the client chose to set (none, usually).
-    public mutating func clientSend(_ id: String, in channel: String, by user: String, text: String, custom: [String: JSONValue] = [:]) {
-        var message = Message(id: id, channel: channel, text: text, type: "regular", userID: user, custom: custom, deleted: false)
+    public mutating func clientSend(
+        _ id: String, in channel: String, by user: String, text: String, custom: [String: JSONValue] = [:]
+    ) {
+        var message = Message(
+            id: id, channel: channel, text: text, type: "regular", userID: user, custom: custom, deleted: false)
         message.createdAt = tick()
         message.updatedAt = message.createdAt
         messages[id] = message
@@ -433,8 +463,10 @@ public struct StreamEmulator: Sendable {
     private mutating func emit(_ type: String, _ message: Message, by user: String? = nil, source: String) {
         let json = Self.object(Self.json(message))
         var body: [String: JSONValue] = [
-            "type": .string(type), "cid": .string("messaging:\(message.channel)"), "channel_id": .string(message.channel),
-            "channel_type": .string("messaging"), "message": .object(json), "user": .object(["id": .string(user ?? message.userID)]),
+            "type": .string(type), "cid": .string("messaging:\(message.channel)"),
+            "channel_id": .string(message.channel),
+            "channel_type": .string("messaging"), "message": .object(json),
+            "user": .object(["id": .string(user ?? message.userID)]),
             "created_at": .string(message.updatedAt),
             "request_info": requestInfo(source),
         ]
@@ -443,12 +475,13 @@ public struct StreamEmulator: Sendable {
     }
 
     private mutating func emitMember(_ type: String, user: String, channel: String, source: String = "server") {
-        webhooks.append(.object([
-            "type": .string(type), "cid": .string("messaging:\(channel)"), "channel_id": .string(channel),
-            "channel_type": .string("messaging"), "member": .object(["user_id": .string(user)]),
-            "user": .object(["id": .string(user)]), "created_at": .string(tick()),
-            "request_info": requestInfo(source),
-        ]))
+        webhooks.append(
+            .object([
+                "type": .string(type), "cid": .string("messaging:\(channel)"), "channel_id": .string(channel),
+                "channel_type": .string("messaging"), "member": .object(["user_id": .string(user)]),
+                "user": .object(["id": .string(user)]), "created_at": .string(tick()),
+                "request_info": requestInfo(source),
+            ]))
     }
 
     private mutating func emitChannel(_ type: String, _ channel: Channel, by user: String?, source: String) {
@@ -463,16 +496,21 @@ public struct StreamEmulator: Sendable {
 
     /// `request_info` as Stream sends it: the client kind and, for server calls, their `X-Stream-Client`.
     private func requestInfo(_ source: String) -> JSONValue {
-        .object(["type": .string(source), "sdk": source == "server" ? (currentSDK.map(JSONValue.string) ?? .null) : .null])
+        .object([
+            "type": .string(source), "sdk": source == "server" ? (currentSDK.map(JSONValue.string) ?? .null) : .null,
+        ])
     }
 
     /// Stream's error body.
     static func error(_ status: Int, code: Int, operation: String, _ reason: String) -> Response {
-        Response(status: status, body: .object([
-            "code": .integer(Int64(code)), "message": .string("\(operation) failed with error: \"\(reason)\""),
-            "StatusCode": .integer(Int64(status)), "more_info": .string("https://getstream.io/chat/docs/api_errors_response"),
-            "details": .array([]),
-        ]))
+        Response(
+            status: status,
+            body: .object([
+                "code": .integer(Int64(code)), "message": .string("\(operation) failed with error: \"\(reason)\""),
+                "StatusCode": .integer(Int64(status)),
+                "more_info": .string("https://getstream.io/chat/docs/api_errors_response"),
+                "details": .array([]),
+            ]))
     }
 
     static func json(_ message: Message) -> JSONValue {

@@ -39,7 +39,9 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(help: "The API secret server tokens must be signed with.")
     var apiSecret = "dev-stream-secret-of-at-least-32-bytes"
 
-    @Option(help: "Percent of requests (0-100) that meet a fault: 5xx, a burst of 429s, or a response lost after the change.")
+    @Option(
+        help:
+            "Percent of requests (0-100) that meet a fault: 5xx, a burst of 429s, or a response lost after the change.")
     var faults = 0
 
     @Option(help: "Latency added to each response, in milliseconds: a number or a range like 5-50.")
@@ -48,7 +50,8 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(help: "Seed of the fault and delivery sequences.")
     var seed: UInt64 = 1
 
-    @Option(help: "Where to POST Stream's webhooks (e.g. http://127.0.0.1:8080/webhooks/stream). None are sent without it.")
+    @Option(
+        help: "Where to POST Stream's webhooks (e.g. http://127.0.0.1:8080/webhooks/stream). None are sent without it.")
     var webhookURL: String?
 
     @Option(help: "Percent of webhooks (0-100) delivered twice.")
@@ -64,7 +67,9 @@ struct EmulatorCommand: AsyncParsableCommand {
         guard (0...100).contains(faults), (0...100).contains(duplicateWebhooks) else {
             throw ValidationError("--faults and --duplicate-webhooks are percentages (0-100)")
         }
-        guard latency != nil else { throw ValidationError("--latency-ms takes a number or a range like 5-50, not '\(latencyMs)'") }
+        guard latency != nil else {
+            throw ValidationError("--latency-ms takes a number or a range like 5-50, not '\(latencyMs)'")
+        }
         guard reorderWebhooks >= 1 else { throw ValidationError("--reorder-webhooks must be at least 1") }
     }
 
@@ -87,14 +92,17 @@ struct EmulatorCommand: AsyncParsableCommand {
         logger.logLevel = .notice
         let app = Application(
             router: server.router(), configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
-        say("stream-emulator on http://127.0.0.1:\(port) (api key \(apiKey))" + (faults > 0 ? ", \(faults)% faults" : ""))
+        say(
+            "stream-emulator on http://127.0.0.1:\(port) (api key \(apiKey))"
+                + (faults > 0 ? ", \(faults)% faults" : ""))
         guard let webhookURL else {
-                try await app.runService()
+            try await app.runService()
             return
         }
         say("webhooks to \(webhookURL)")
         let delivery = EmulatorServer.WebhookDelivery(
-            url: webhookURL, duplicatePercent: duplicateWebhooks, reorderWindow: reorderWebhooks, compress: gzipWebhooks, seed: seed)
+            url: webhookURL, duplicatePercent: duplicateWebhooks, reorderWindow: reorderWebhooks,
+            compress: gzipWebhooks, seed: seed)
         let deliveries = Task { await server.runWebhookDelivery(delivery, logger: logger) }
         defer { deliveries.cancel() }
         try await app.runService()

@@ -69,7 +69,9 @@ public struct SyntheticDesk: Sendable {
 
         public mutating func next() -> Item? {
             while open.count < configuration.concurrentTickets && nextTicket < configuration.tickets {
-                open.append(TicketScript(number: nextTicket, meanMessages: configuration.meanMessagesPerTicket, random: &random))
+                open.append(
+                    TicketScript(number: nextTicket, meanMessages: configuration.meanMessagesPerTicket, random: &random)
+                )
                 nextTicket += 1
             }
             guard !open.isEmpty else { return nil }
@@ -84,7 +86,8 @@ public struct SyntheticDesk: Sendable {
             let id = SplitMix.uuid(seed: configuration.seed, number: eventNumber)
             return Item(
                 stream: open[index].stream,
-                event: ProposedEvent(id: id, actor: actor, occurredAt: Timestamp(microsecondsSinceEpoch: clock), payload: payload))
+                event: ProposedEvent(
+                    id: id, actor: actor, occurredAt: Timestamp(microsecondsSinceEpoch: clock), payload: payload))
         }
     }
 }

@@ -35,7 +35,9 @@ struct TicketScript {
         switch phase {
         case .open:
             phase = .assign
-            return (brand, .ticketOpened(TicketOpened(title: Words.title(&random), brand: brand.id, creator: creator.id)))
+            return (
+                brand, .ticketOpened(TicketOpened(title: Words.title(&random), brand: brand.id, creator: creator.id))
+            )
         case .assign:
             phase = .joinBrand
             return (admin, .agentAssigned(AgentAssigned(agent: agent.id)))
@@ -78,15 +80,26 @@ struct TicketScript {
             messageNumber += 1
             let id = "m-\(number)-\(messageNumber)"
             posted.append(id)
-            let attachments = random.next(below: 20) == 0
-                ? [MessagePosted.Attachment(kind: "image", url: "https://cdn.example.com/\(id).jpg", title: "reference")] : []
-            return (speakers[random.next(below: 3)], .messagePosted(MessagePosted(messageID: id, text: Words.message(&random), attachments: attachments)))
+            let attachments =
+                random.next(below: 20) == 0
+                ? [
+                    MessagePosted.Attachment(
+                        kind: "image", url: "https://cdn.example.com/\(id).jpg", title: "reference")
+                ] : []
+            return (
+                speakers[random.next(below: 3)],
+                .messagePosted(MessagePosted(messageID: id, text: Words.message(&random), attachments: attachments))
+            )
         case 860..<900:
-            return (creator, .deliverablePushed(DeliverablePushed(
-                deliverableID: "d-\(number)-\(messageNumber)", title: Words.title(&random),
-                url: "https://cdn.example.com/deliverables/\(number)-\(messageNumber).mp4",
-                kind: ["video", "photo", "post", "story"][random.next(below: 4)],
-                note: random.next(below: 2) == 0 ? nil : Words.message(&random, maximum: 120))))
+            return (
+                creator,
+                .deliverablePushed(
+                    DeliverablePushed(
+                        deliverableID: "d-\(number)-\(messageNumber)", title: Words.title(&random),
+                        url: "https://cdn.example.com/deliverables/\(number)-\(messageNumber).mp4",
+                        kind: ["video", "photo", "post", "story"][random.next(below: 4)],
+                        note: random.next(below: 2) == 0 ? nil : Words.message(&random, maximum: 120)))
+            )
         case 900..<940:
             let next = ["in_progress", "in_review", "changes_requested", "in_progress"][random.next(below: 4)]
             let from = status
@@ -94,7 +107,10 @@ struct TicketScript {
             return (agent, .statusChanged(StatusChanged(from: from, to: next)))
         case 940..<975 where !posted.isEmpty:
             let id = posted[random.next(below: posted.count)]
-            return (speakers[random.next(below: 3)], .messageEdited(MessageEdited(messageID: id, text: Words.message(&random))))
+            return (
+                speakers[random.next(below: 3)],
+                .messageEdited(MessageEdited(messageID: id, text: Words.message(&random)))
+            )
         case 975..<985 where !posted.isEmpty:
             return (agent, .messageDeleted(MessageDeleted(messageID: posted[random.next(below: posted.count)])))
         case 985..<993:
@@ -134,8 +150,10 @@ public struct SplitMix: RandomNumberGenerator, Sendable {
         }
         bytes[6] = (bytes[6] & 0x0f) | 0x40
         bytes[8] = (bytes[8] & 0x3f) | 0x80
-        return UUID(uuid: (
-            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-            bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        return UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+            ))
     }
 }

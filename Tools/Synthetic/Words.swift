@@ -1,7 +1,8 @@
 /// The vocabulary of a creator-marketing support desk.
 enum Words {
     static let openers = [
-        "Hi", "Hey", "Hello", "Thanks", "Quick question:", "Update:", "Heads up:", "Following up:", "Good news:", "Sorry,",
+        "Hi", "Hey", "Hello", "Thanks", "Quick question:", "Update:", "Heads up:", "Following up:", "Good news:",
+        "Sorry,",
     ]
     static let phrases = [
         "the first cut is uploaded", "can we move the deadline to Friday", "the brand wants a brighter color grade",
@@ -9,9 +10,11 @@ enum Words {
         "we need the 9:16 version for stories", "the product shot at 0:12 is out of focus", "approved on our side",
         "legal asked for the #ad disclosure in the first line", "the voiceover is too fast", "can you add subtitles",
         "payment goes out after the final upload", "the intro is too long, cut it to 3 seconds",
-        "the lighting in the kitchen scene works great", "can you send the raw files", "posting is scheduled for Tuesday 6pm",
+        "the lighting in the kitchen scene works great", "can you send the raw files",
+        "posting is scheduled for Tuesday 6pm",
         "the link in bio should point to the spring collection", "we got the contract signed",
-        "please resend, the upload failed", "the campaign hashtag is #SpringWithUs", "looks great, tiny change on the outro",
+        "please resend, the upload failed", "the campaign hashtag is #SpringWithUs",
+        "looks great, tiny change on the outro",
     ]
     static let closers = ["Thanks!", "Let me know.", "Cheers", "Talk soon.", "ok?", "🙏", "👍", "", "", ""]
     static let titles = [

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What the tools that drive `ticketlog serve` from outside (the benchmark's HTTP row, the load
@@ -48,7 +48,9 @@ public enum LocalServer {
 
     /// Runs a program to its end, with `environment` added to this process's; its standard
     /// output, or an error with its exit status.
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> String {
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws
+        -> String
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -59,7 +61,8 @@ public enum LocalServer {
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw ToolError("\(executable) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
+            throw ToolError(
+                "\(executable) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
         }
         return String(decoding: data, as: UTF8.self)
     }
@@ -72,15 +75,17 @@ public enum LocalServer {
     ///   - fileLimit: the server's limit on open files (`ulimit -n`), when given.
     ///   - environment: more variables for the server (e.g. Stream credentials).
     public static func startServe(
-        executable: String, database: String, port: Int, secret: String, log: String, extra: [String] = [], fileLimit: Int? = nil,
+        executable: String, database: String, port: Int, secret: String, log: String, extra: [String] = [],
+        fileLimit: Int? = nil,
         environment extraEnvironment: [String: String] = [:]
     ) async throws -> Process {
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let serve = Process()
-        let arguments = [
-            "serve", "--database", database, "--port", String(port), "--no-sync",
-            "--rate-limit", "0", "--anonymous-rate-limit", "0", "--log-level", "warning",
-        ] + extra
+        let arguments =
+            [
+                "serve", "--database", database, "--port", String(port), "--no-sync",
+                "--rate-limit", "0", "--anonymous-rate-limit", "0", "--log-level", "warning",
+            ] + extra
         if let fileLimit {
             serve.executableURL = URL(fileURLWithPath: "/bin/sh")
             serve.arguments = ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", executable] + arguments

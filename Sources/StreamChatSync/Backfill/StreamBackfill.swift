@@ -61,9 +61,13 @@ public struct StreamBackfill: Sendable {
         while true {
             var paging: [String: JSONValue] = ["limit": .integer(Int64(pageSize))]
             if let before { paging["id_lt"] = .string(before) }
-            let response = try await send(StreamRequest(.post, "/channels/messaging/\(stream.rawValue)/query", body: .object([
-                "state": .bool(true), "watch": .bool(false), "presence": .bool(false), "messages": .object(paging),
-            ])))
+            let response = try await send(
+                StreamRequest(
+                    .post, "/channels/messaging/\(stream.rawValue)/query",
+                    body: .object([
+                        "state": .bool(true), "watch": .bool(false), "presence": .bool(false),
+                        "messages": .object(paging),
+                    ])))
             guard (200..<300).contains(response.status), case .object(let body)? = response.body else {
                 throw Self.failure(response, stream)
             }
@@ -76,19 +80,23 @@ public struct StreamBackfill: Sendable {
             pages.append(page)
             report.messages += page.count
             progress(report.messages)
-            guard page.count == pageSize, case .object(let oldest)? = page.first, case .string(let id)? = oldest["id"] else { break }
+            guard page.count == pageSize, case .object(let oldest)? = page.first, case .string(let id)? = oldest["id"]
+            else { break }
             before = id
         }
         report.reconciledOurChanges = try await mirrorHasCaughtUp()
         let channel: [String: JSONValue] = [
-            "cid": .string("messaging:\(stream.rawValue)"), "channel_id": .string(stream.rawValue), "channel_type": .string("messaging"),
+            "cid": .string("messaging:\(stream.rawValue)"), "channel_id": .string(stream.rawValue),
+            "channel_type": .string("messaging"),
         ]
         func ingest(_ type: String, _ fields: [String: JSONValue], at time: JSONValue?) async throws {
             var body = channel
             body.merge(fields) { $1 }
             body["type"] = .string(type)
             body["created_at"] = time ?? .null
-            if case .appended(let positions, false) = try await handler.ingest(try WebhookEvent.parse(try JSONEncoder().encode(JSONValue.object(body))), webhookID: nil) {
+            if case .appended(let positions, false) = try await handler.ingest(
+                try WebhookEvent.parse(try JSONEncoder().encode(JSONValue.object(body))), webhookID: nil)
+            {
                 report.appended += positions.count
             }
         }
@@ -96,18 +104,24 @@ public struct StreamBackfill: Sendable {
             guard case .object(let fields) = message, fields["type"] != .string("system") else { continue }
             let ours = fields["ticketlog_event_id"] != nil
             if !ours { try await ingest("message.new", ["message": message], at: fields["created_at"]) }
-            if fields["updated_at"] != fields["created_at"], !ours || report.reconciledOurChanges, fields["type"] != .string("deleted") {
+            if fields["updated_at"] != fields["created_at"], !ours || report.reconciledOurChanges,
+                fields["type"] != .string("deleted")
+            {
                 try await ingest("message.updated", ["message": message], at: fields["updated_at"])
             }
             if fields["type"] == .string("deleted") {
-                try await ingest("message.deleted", ["message": message], at: fields["deleted_at"] ?? fields["updated_at"])
+                try await ingest(
+                    "message.deleted", ["message": message], at: fields["deleted_at"] ?? fields["updated_at"])
             }
         }
         if report.reconciledOurChanges {
-            let inStream = Set(members.compactMap { member -> String? in
-                guard case .object(let fields) = member, case .string(let id)? = fields["user_id"] else { return nil }
-                return id
-            })
+            let inStream = Set(
+                members.compactMap { member -> String? in
+                    guard case .object(let fields) = member, case .string(let id)? = fields["user_id"] else {
+                        return nil
+                    }
+                    return id
+                })
             report.members = inStream.count
             let inLog = Set(try await store.members(of: stream).map(\.user))
             let now = JSONValue.string(Timestamp.now.description)

@@ -11,7 +11,8 @@ extension StreamClient {
     /// Sends requests over HTTP with AsyncHTTPClient: server auth headers and `api_key` on every
     /// request, a 6 s timeout as Stream's SDKs use, bodies up to 16 MiB.
     public static func live(
-        baseURL: String = defaultBaseURL, auth: StreamAuth, httpClient: HTTPClient = .shared, timeout: TimeAmount = .seconds(6)
+        baseURL: String = defaultBaseURL, auth: StreamAuth, httpClient: HTTPClient = .shared,
+        timeout: TimeAmount = .seconds(6)
     ) -> StreamClient {
         let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         return StreamClient { request in
@@ -28,7 +29,9 @@ extension StreamClient {
             }
             let response = try await httpClient.execute(http, timeout: timeout)
             let bytes = try await response.body.collect(upTo: 16 << 20)
-            let body = bytes.readableBytes == 0 ? nil : try? JSONDecoder().decode(JSONValue.self, from: Data(bytes.readableBytesView))
+            let body =
+                bytes.readableBytes == 0
+                ? nil : try? JSONDecoder().decode(JSONValue.self, from: Data(bytes.readableBytesView))
             var headers: [String: String] = [:]
             for header in response.headers { headers[header.name.lowercased()] = header.value }
             return Response(status: Int(response.status.code), body: body, headers: headers)

@@ -39,7 +39,8 @@ extension StreamClient {
             do { result = .success(try await send(request)) } catch { result = .failure(error) }
             let outcome = ResponseClassifier.outcome(result, now: Date())
             guard case .retryable(let after) = outcome, attempt < attempts else { return (result, outcome) }
-            try await Task.sleep(for: .seconds(min(after ?? base * Double(1 << attempt) * (0.5 + random() / 2), maximum)))
+            try await Task.sleep(
+                for: .seconds(min(after ?? base * Double(1 << attempt) * (0.5 + random() / 2), maximum)))
         }
     }
 }
@@ -73,12 +74,16 @@ enum ResponseClassifier {
             return .success  // sent before (e.g. the response to an earlier attempt was lost)
         case 429:
             // X-RateLimit-Reset is the Unix second the window resets.
-            let reset = response.headers["x-ratelimit-reset"].flatMap { $0.split(separator: ",").first }.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+            let reset = response.headers["x-ratelimit-reset"].flatMap { $0.split(separator: ",").first }.flatMap {
+                Double($0.trimmingCharacters(in: .whitespaces))
+            }
             return .retryable(after: reset.map { max(0, $0 - now.timeIntervalSince1970) })
         case 408, 500...:
             return .retryable(after: nil)
         default:
-            return .permanent(reason: "\(response.status)" + (code.map { " code \($0)" } ?? "") + (message.isEmpty ? "" : ": \(message)"))
+            return .permanent(
+                reason: "\(response.status)" + (code.map { " code \($0)" } ?? "")
+                    + (message.isEmpty ? "" : ": \(message)"))
         }
     }
 }

@@ -46,7 +46,8 @@ public enum OutboundMapper {
             ]
             if !attachments.isEmpty { message["attachments"] = .array(attachments) }
             message.merge(markers) { $1 }
-            return StreamRequest(.post, "\(channel)/message", body: .object(["message": .object(message), "skip_push": .bool(true)]))
+            return StreamRequest(
+                .post, "\(channel)/message", body: .object(["message": .object(message), "skip_push": .bool(true)]))
         }
         func setChannel(_ set: [String: JSONValue], unset: [String] = []) -> StreamRequest {
             var body: [String: JSONValue] = ["user_id": .string(event.actor.id)]
@@ -60,14 +61,17 @@ public enum OutboundMapper {
         case .ticketOpened(let opened):
             var data: [String: JSONValue] = [
                 "created_by_id": .string(event.actor.id), "name": .string(opened.title),
-                "ticket_status": .string("open"), "brand_id": .string(opened.brand), "creator_id": .string(opened.creator),
+                "ticket_status": .string("open"), "brand_id": .string(opened.brand),
+                "creator_id": .string(opened.creator),
             ]
             if let ticketID = event.stream.ticketID { data["ticket_id"] = .string(ticketID) }
             return [
                 upsert([actor, (opened.brand, .brand), (opened.creator, .creator)]),
-                StreamRequest(.post, "\(channel)/query", body: .object([
-                    "data": .object(data), "state": .bool(false), "watch": .bool(false), "presence": .bool(false),
-                ])),
+                StreamRequest(
+                    .post, "\(channel)/query",
+                    body: .object([
+                        "data": .object(data), "state": .bool(false), "watch": .bool(false), "presence": .bool(false),
+                    ])),
             ]
         case .agentAssigned(let assigned):
             return [upsert([(assigned.agent, .agent)]), setChannel(["ticket_agent": .string(assigned.agent)])]
@@ -76,9 +80,12 @@ public enum OutboundMapper {
         case .memberJoined(let joined):
             return [
                 upsert([(joined.user, joined.role)]),
-                StreamRequest(.post, channel, body: .object([
-                    "add_members": .array([.object(["user_id": .string(joined.user)])]), "hide_history": .bool(false),
-                ])),
+                StreamRequest(
+                    .post, channel,
+                    body: .object([
+                        "add_members": .array([.object(["user_id": .string(joined.user)])]),
+                        "hide_history": .bool(false),
+                    ])),
             ]
         case .memberLeft(let left):
             return [StreamRequest(.post, channel, body: .object(["remove_members": .array([.string(left.user)])]))]
@@ -86,29 +93,36 @@ public enum OutboundMapper {
             var message: [String: JSONValue] = [
                 "id": .string(StreamIDs.message(posted.messageID, in: event.stream)), "text": .string(posted.text),
                 "user_id": .string(event.actor.id),
-                "attachments": .array(posted.attachments.map { attachment in
-                    var fields: [String: JSONValue] = [
-                        "type": .string(attachment.kind), "asset_url": .string(attachment.url),
-                        "title_link": .string(attachment.url),
-                    ]
-                    if let title = attachment.title { fields["title"] = .string(title) }
-                    return .object(fields)
-                }),
+                "attachments": .array(
+                    posted.attachments.map { attachment in
+                        var fields: [String: JSONValue] = [
+                            "type": .string(attachment.kind), "asset_url": .string(attachment.url),
+                            "title_link": .string(attachment.url),
+                        ]
+                        if let title = attachment.title { fields["title"] = .string(title) }
+                        return .object(fields)
+                    }),
             ]
             message.merge(markers) { $1 }
             message["ticketlog_message_id"] = .string(posted.messageID)
             return [
                 upsert([actor]),
-                StreamRequest(.post, "\(channel)/message", body: .object([
-                    "message": .object(message), "skip_enrich_url": .bool(true),
-                ])),
+                StreamRequest(
+                    .post, "\(channel)/message",
+                    body: .object([
+                        "message": .object(message), "skip_enrich_url": .bool(true),
+                    ])),
             ]
         case .messageEdited(let edited):
             var set: [String: JSONValue] = ["text": .string(edited.text)]
             set.merge(markers) { $1 }
-            return [StreamRequest(
-                .put, "/messages/\(streamMessageID(edited.messageID))",
-                body: .object(["set": .object(set), "user_id": .string(event.actor.id), "skip_enrich_url": .bool(true)]))]
+            return [
+                StreamRequest(
+                    .put, "/messages/\(streamMessageID(edited.messageID))",
+                    body: .object([
+                        "set": .object(set), "user_id": .string(event.actor.id), "skip_enrich_url": .bool(true),
+                    ]))
+            ]
         case .messageDeleted(let deleted):
             return [StreamRequest(.delete, "/messages/\(streamMessageID(deleted.messageID))")]
         case .statusChanged(let change):
@@ -143,8 +157,10 @@ public enum StreamIDs {
     /// ``OutboundMapper/requests(for:messageBornInStream:)``).
     public static func message(_ messageID: String, in stream: StreamID) -> String {
         let plain = messageID.utf8.allSatisfy { byte in
-            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
-                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+                || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_")
+                || byte == UInt8(ascii: "-")
         }
         if plain && !messageID.isEmpty && messageID.utf8.count <= 180 { return "\(stream.rawValue)--\(messageID)" }
         let digest = Array(SHA256.hash(data: Data(messageID.utf8)).prefix(16)).hexString

@@ -4,7 +4,11 @@ import Ticketlog
 /// as data: what the live client sends and what the emulator and tests inspect.
 public struct StreamRequest: Hashable, Sendable, CustomStringConvertible {
     public enum Method: String, Hashable, Sendable {
-        case get = "GET", post = "POST", put = "PUT", patch = "PATCH", delete = "DELETE"
+        case get = "GET"
+        case post = "POST"
+        case put = "PUT"
+        case patch = "PATCH"
+        case delete = "DELETE"
     }
 
     public var method: Method

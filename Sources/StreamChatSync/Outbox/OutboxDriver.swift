@@ -58,18 +58,24 @@ public struct OutboxDriver: Sendable {
             cursor: try await store.syncCursor(configuration.destination), configuration: configuration.stateMachine)
         var events = store.subscribe(from: machine.cursor + 1).makeAsyncIterator()
         let client = self.client
-        return try await withThrowingTaskGroup(of: (OutboxStateMachine.SendID, Result<StreamClient.Response, any Error>).self) { group in
+        return try await withThrowingTaskGroup(
+            of: (OutboxStateMachine.SendID, Result<StreamClient.Response, any Error>).self
+        ) { group in
             var inFlight = 0
             while !done(machine) {
                 // Read ahead what is already in the log, without waiting.
-                while machine.backlog < configuration.maximumBacklog, let event = try await events.nextEvent(timeout: .zero) {
+                while machine.backlog < configuration.maximumBacklog,
+                    let event = try await events.nextEvent(timeout: .zero)
+                {
                     machine.enqueue(event, requests: try await requests(for: event))
                 }
                 for action in machine.actions(now: now(), limit: configuration.maximumInFlight - inFlight) {
                     if case .send(let id, let request) = action {
                         inFlight += 1
                         group.addTask {
-                            do { return (id, .success(try await client.send(request))) } catch { return (id, .failure(error)) }
+                            do { return (id, .success(try await client.send(request))) } catch {
+                                return (id, .failure(error))
+                            }
                         }
                     } else {
                         try await perform(action)
@@ -81,9 +87,13 @@ public struct OutboxDriver: Sendable {
                     inFlight -= 1
                     let outcome = ResponseClassifier.outcome(result, now: Date())
                     if case .permanent(let reason) = outcome {
-                        logger.warning("Stream refused a request", metadata: ["ticketlog.position": "\(id.position)", "ticketlog.reason": "\(reason)"])
+                        logger.warning(
+                            "Stream refused a request",
+                            metadata: ["ticketlog.position": "\(id.position)", "ticketlog.reason": "\(reason)"])
                     }
-                    for action in machine.complete(id, outcome, now: now(), random: random()) { try await perform(action) }
+                    for action in machine.complete(id, outcome, now: now(), random: random()) {
+                        try await perform(action)
+                    }
                 } else {
                     // Nothing in flight: wait for a new event or the end of a backoff.
                     let wait = machine.nextWakeUp.map { max(0, $0 - now()) } ?? 1
@@ -112,10 +122,13 @@ public struct OutboxDriver: Sendable {
     ///
     /// - Throws: ``EventStoreError`` (`notFound`) when there is no dead letter at `position`.
     public func redrive(position: Int64) async throws -> RedriveOutcome {
-        guard let letter = try await store.deadLetters(configuration.destination).first(where: { $0.position == position }),
+        guard
+            let letter = try await store.deadLetters(configuration.destination).first(where: { $0.position == position }
+            ),
             let event = try await store.readAll(from: position, limit: 1).first
         else {
-            throw EventStoreError(code: .notFound, message: "no dead letter at position \(position) for \(configuration.destination)")
+            throw EventStoreError(
+                code: .notFound, message: "no dead letter at position \(position) for \(configuration.destination)")
         }
         for request in try await requests(for: event) {
             let (_, outcome) = try await client.sendRetrying(
@@ -125,9 +138,11 @@ public struct OutboxDriver: Sendable {
             case .success:
                 continue
             case .permanent(let reason):
-                try await store.recordDeadLetter(DeadLetter(
-                    destination: letter.destination, position: position, stream: letter.stream, request: request.description,
-                    reason: reason, at: .now))
+                try await store.recordDeadLetter(
+                    DeadLetter(
+                        destination: letter.destination, position: position, stream: letter.stream,
+                        request: request.description,
+                        reason: reason, at: .now))
                 return .refused(reason)
             case .retryable:
                 return .refused("Stream kept failing (network, 5xx or 429) after 5 attempts; try again later")
@@ -140,11 +155,12 @@ public struct OutboxDriver: Sendable {
     /// The Stream calls of `event`. An edit or delete of a message that was posted in Stream
     /// addresses the message by Stream's own id, so it looks up where the post came from.
     private func requests(for event: RecordedEvent) async throws -> [StreamRequest] {
-        let target: String? = switch event.payload {
-        case .messageEdited(let edited): edited.messageID
-        case .messageDeleted(let deleted): deleted.messageID
-        default: nil
-        }
+        let target: String? =
+            switch event.payload {
+            case .messageEdited(let edited): edited.messageID
+            case .messageDeleted(let deleted): deleted.messageID
+            default: nil
+            }
         guard let target, case .local = event.origin, let message = try await store.message(target, in: event.stream),
             let posting = try await store.readAll(from: message.position, limit: 1).first
         else { return OutboundMapper.requests(for: event) }
@@ -157,9 +173,11 @@ public struct OutboxDriver: Sendable {
         case .saveCursor(let position):
             try await store.saveSyncCursor(configuration.destination, position: position)
         case .deadLetter(let position, let stream, let request, let reason):
-            try await store.recordDeadLetter(DeadLetter(
-                destination: configuration.destination, position: position, stream: stream, request: request.description,
-                reason: reason, at: .now))
+            try await store.recordDeadLetter(
+                DeadLetter(
+                    destination: configuration.destination, position: position, stream: stream,
+                    request: request.description,
+                    reason: reason, at: .now))
         case .send:
             break
         }

@@ -107,7 +107,9 @@ public struct OutboxStateMachine: Sendable {
 
     /// Records the response to `id` and returns what follows from it.
     public mutating func complete(_ id: SendID, _ outcome: Outcome, now: Double, random: Double) -> [Action] {
-        guard var channel = channels[id.stream], channel.inFlight == id, var head = channel.queue.first else { return [] }
+        guard var channel = channels[id.stream], channel.inFlight == id, var head = channel.queue.first else {
+            return []
+        }
         channel.inFlight = nil
         var actions: [Action] = []
         switch outcome {
@@ -126,7 +128,9 @@ public struct OutboxStateMachine: Sendable {
             head.attempt += 1
             channel.queue[0] = head
         case .permanent(let reason):
-            actions.append(.deadLetter(position: head.position, stream: id.stream, request: head.requests[head.next], reason: reason))
+            actions.append(
+                .deadLetter(
+                    position: head.position, stream: id.stream, request: head.requests[head.next], reason: reason))
             channel.queue.removeFirst()
             unfinished.remove(head.position)
         }

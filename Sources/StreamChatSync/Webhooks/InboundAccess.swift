@@ -36,7 +36,8 @@ struct InboundAccess: Sendable {
             // Leaving is one's own business, whatever one's role (an agent no longer assigned
             // still leaves the channel).
             if case .memberLeft(let left) = event.payload, left.user == who { return nil }
-            return "\(who) has no role on \(stream) (not its brand, creator or assigned agent, nor an admin who joined it)"
+            return
+                "\(who) has no role on \(stream) (not its brand, creator or assigned agent, nor an admin who joined it)"
         }
         let actor = Actor(id: who, role: role)
         switch event.payload {
@@ -44,22 +45,30 @@ struct InboundAccess: Sendable {
             return nil
         case .messageEdited(let edited):
             guard let messageAuthor, TicketPolicy.mayEdit(messageBy: messageAuthor, actor) else {
-                return "\(who) may not edit message \(edited.messageID) of \(messageAuthor ?? "someone else"): only its author may"
+                return
+                    "\(who) may not edit message \(edited.messageID) of \(messageAuthor ?? "someone else"): only its author may"
             }
             return nil
         case .messageDeleted(let deleted):
             guard let messageAuthor, TicketPolicy.mayDelete(messageBy: messageAuthor, actor) else {
-                return "\(who) (\(role.rawValue)) may not delete message \(deleted.messageID) of \(messageAuthor ?? "someone else"): only its author, an agent or an admin may"
+                return
+                    "\(who) (\(role.rawValue)) may not delete message \(deleted.messageID) of \(messageAuthor ?? "someone else"): only its author, an agent or an admin may"
             }
             return nil
         case .memberJoined(let joined):
-            guard joined.user == who || role == .admin else { return "\(who) may not add \(joined.user) to \(stream): only admins add others" }
+            guard joined.user == who || role == .admin else {
+                return "\(who) may not add \(joined.user) to \(stream): only admins add others"
+            }
             return nil
         case .memberLeft(let left):
-            guard left.user == who || role == .admin else { return "\(who) may not remove \(left.user) from \(stream): only admins remove others" }
+            guard left.user == who || role == .admin else {
+                return "\(who) may not remove \(left.user) from \(stream): only admins remove others"
+            }
             return nil
         case .agentAssigned, .agentUnassigned:
-            guard TicketPolicy.mayAssign(actor) else { return "\(who) (\(role.rawValue)) may not assign agents: only admins may" }
+            guard TicketPolicy.mayAssign(actor) else {
+                return "\(who) (\(role.rawValue)) may not assign agents: only admins may"
+            }
             return nil
         case .ticketOpened, .unknown:
             return "\(event.type.rawValue) does not come from Stream"
@@ -71,7 +80,8 @@ struct InboundAccess: Sendable {
     func refusalToTruncate(by actor: Actor) -> String? {
         if serverSide { return nil }
         guard let role = role(of: actor.id), TicketPolicy.mayDeleteAllMessages(Actor(id: actor.id, role: role)) else {
-            return "\(actor.id) may not truncate \(ticket?.stream.rawValue ?? "the channel"): only an agent or an admin deletes everyone's messages"
+            return
+                "\(actor.id) may not truncate \(ticket?.stream.rawValue ?? "the channel"): only an agent or an admin deletes everyone's messages"
         }
         return nil
     }

@@ -101,7 +101,8 @@ public struct WebhookEvent: Decodable, Sendable {
         do {
             return try JSONDecoder().decode(WebhookEvent.self, from: Data(body))
         } catch let error as DecodingError {
-            throw EventStoreError(code: .invalidEvent, message: "webhook body: \(error.readableDescription)", cause: error)
+            throw EventStoreError(
+                code: .invalidEvent, message: "webhook body: \(error.readableDescription)", cause: error)
         }
     }
 

@@ -44,7 +44,8 @@ public struct WebhookHandler: Sendable {
 
     /// - Parameter onRefusal: told of every change refused (a metric, a test's record).
     public init(
-        store: EventStore, apiSecret: String, logger: Logger = .disabled, onRefusal: @escaping @Sendable (Refusal) -> Void = { _ in }
+        store: EventStore, apiSecret: String, logger: Logger = .disabled,
+        onRefusal: @escaping @Sendable (Refusal) -> Void = { _ in }
     ) {
         self.store = store
         self.secret = apiSecret
@@ -58,7 +59,8 @@ public struct WebhookHandler: Sendable {
     ///   - webhookID: the `X-Webhook-Id` header.
     public func handle(body: [UInt8], signature: String?, webhookID: String?) async throws -> Result {
         guard let signature, !signature.isEmpty else {
-            logger.warning("Webhook without a signature refused", metadata: ["ticketlog.webhook": "\(webhookID ?? "-")"])
+            logger.warning(
+                "Webhook without a signature refused", metadata: ["ticketlog.webhook": "\(webhookID ?? "-")"])
             return .rejected(status: 401, reason: "the X-Signature header is missing")
         }
         var body = body
@@ -72,7 +74,8 @@ public struct WebhookHandler: Sendable {
             }
         }
         guard WebhookSignature.isValid(signature, for: body, secret: secret) else {
-            logger.warning("Webhook with a bad signature refused", metadata: ["ticketlog.webhook": "\(webhookID ?? "-")"])
+            logger.warning(
+                "Webhook with a bad signature refused", metadata: ["ticketlog.webhook": "\(webhookID ?? "-")"])
             return .rejected(status: 401, reason: "the X-Signature header does not match the body")
         }
         let webhook: WebhookEvent
@@ -98,8 +101,11 @@ public struct WebhookHandler: Sendable {
             }
             let access = try await InboundAccess(
                 ticket: ticket,
-                memberRoles: ticket == nil ? [:] : Dictionary(
-                    try await store.members(of: ticket!.stream).map { ($0.user, $0.role) }, uniquingKeysWith: { a, _ in a }),
+                memberRoles: ticket == nil
+                    ? [:]
+                    : Dictionary(
+                        try await store.members(of: ticket!.stream).map { ($0.user, $0.role) },
+                        uniquingKeysWith: { a, _ in a }),
                 serverSide: webhook.isServerSide)
             let (stream, proposed): (StreamID, [ProposedEvent])
             switch WebhookTranslator.translate(webhook, webhookID: webhookID, ticket: ticket, role: access.role(of:)) {
@@ -110,7 +116,9 @@ public struct WebhookHandler: Sendable {
                 return refuse(webhook, [reason])
             case .truncate(let truncated, let at, let actor, let key, let webhookID):
                 if let refusal = access.refusalToTruncate(by: actor) { return refuse(webhook, [refusal]) }
-                (stream, proposed) = (truncated, try await truncation(of: truncated, at: at, actor: actor, key: key, webhookID: webhookID))
+                (stream, proposed) = (
+                    truncated, try await truncation(of: truncated, at: at, actor: actor, key: key, webhookID: webhookID)
+                )
             case .append(let target, let events):
                 if webhook.type == "message.new", let message = webhook.message, let marker = message.ticketlogEventID {
                     if try await isEcho(of: message, marker: marker, in: target) {
@@ -118,11 +126,15 @@ public struct WebhookHandler: Sendable {
                     }
                     logger.warning(
                         "A Stream message carries a ticketlog marker that matches nothing this engine sent: taken as a message of its own",
-                        metadata: ["ticketlog.stream": "\(target)", "ticketlog.message": "\(message.id)", "ticketlog.marker": "\(marker)"])
+                        metadata: [
+                            "ticketlog.stream": "\(target)", "ticketlog.message": "\(message.id)",
+                            "ticketlog.marker": "\(marker)",
+                        ])
                 }
                 (stream, proposed) = (target, events)
             }
-            let (reconciled, reason, refusals) = try await reconcile(proposed, in: stream, webhook: webhook, access: access)
+            let (reconciled, reason, refusals) = try await reconcile(
+                proposed, in: stream, webhook: webhook, access: access)
             guard !reconciled.isEmpty else {
                 if !refusals.isEmpty { return refuse(webhook, refusals) }
                 return .ignored(reason ?? "nothing new")
@@ -151,17 +163,21 @@ public struct WebhookHandler: Sendable {
             }
         }
         throw EventStoreError(
-            code: .versionConflict, message: "webhook \(webhookID ?? "-") kept conflicting with concurrent appends; Stream will retry it")
+            code: .versionConflict,
+            message: "webhook \(webhookID ?? "-") kept conflicting with concurrent appends; Stream will retry it")
     }
 
     /// Logs and reports refused changes; the result of a delivery that was refused whole.
     private func refuse(_ webhook: WebhookEvent, _ reasons: [String]) -> Result {
         let user = webhook.user?.id ?? webhook.message?.user?.id
         for reason in reasons {
-            logger.warning("Change from Stream refused", metadata: [
-                "ticketlog.webhook.type": "\(webhook.type)", "ticketlog.stream": "\(webhook.stream?.rawValue ?? "-")",
-                "ticketlog.stream_chat.user": "\(user ?? "-")", "ticketlog.reason": "\(reason)",
-            ])
+            logger.warning(
+                "Change from Stream refused",
+                metadata: [
+                    "ticketlog.webhook.type": "\(webhook.type)",
+                    "ticketlog.stream": "\(webhook.stream?.rawValue ?? "-")",
+                    "ticketlog.stream_chat.user": "\(user ?? "-")", "ticketlog.reason": "\(reason)",
+                ])
             onRefusal(Refusal(type: webhook.type, stream: webhook.stream, user: user, reason: reason))
         }
         return .refused(reasons.joined(separator: "; "))
@@ -171,7 +187,8 @@ public struct WebhookHandler: Sendable {
     /// marker names is stored, in this ticket, and the mirror makes exactly this message of it
     /// (the same Stream id and text). A marker alone is not enough: any client can copy one.
     private func isEcho(of message: WebhookEvent.Message, marker: String, in stream: StreamID) async throws -> Bool {
-        guard let id = UUID(uuidString: marker), let stored = try await store.event(id: id), stored.stream == stream else { return false }
+        guard let id = UUID(uuidString: marker), let stored = try await store.event(id: id), stored.stream == stream
+        else { return false }
         return OutboundMapper.requests(for: stored).contains { request in
             guard request.method == .post, request.path.hasSuffix("/message"), case .object(let body)? = request.body,
                 case .object(let sent)? = body["message"]
@@ -187,17 +204,21 @@ public struct WebhookHandler: Sendable {
     /// The deletions a truncation at `at` makes: every message of the ticket posted up to then
     /// and not deleted yet. The truncation time is kept, so a late `message.new` of a message
     /// posted before it does not bring the message back.
-    private func truncation(of stream: StreamID, at: Timestamp, actor: Actor, key: String, webhookID: String?) async throws -> [ProposedEvent] {
+    private func truncation(of stream: StreamID, at: Timestamp, actor: Actor, key: String, webhookID: String?)
+        async throws -> [ProposedEvent]
+    {
         _ = try await store.raiseSyncMark("stream-inbound", key: "truncated|\(stream)", to: at.microsecondsSinceEpoch)
         var events: [ProposedEvent] = []
         var cursor: MessageCursor?
         while true {
             let page = try await store.messages(of: stream, from: cursor, limit: 500, includeDeleted: false)
             for message in page where message.postedAt <= at {
-                events.append(ProposedEvent(
-                    id: WebhookTranslator.derivedID("channel.truncated|\(stream)|\(key)|\(message.messageID)"), actor: actor,
-                    occurredAt: at, origin: .stream(webhookID: webhookID, messageID: nil),
-                    payload: .messageDeleted(MessageDeleted(messageID: message.messageID))))
+                events.append(
+                    ProposedEvent(
+                        id: WebhookTranslator.derivedID("channel.truncated|\(stream)|\(key)|\(message.messageID)"),
+                        actor: actor,
+                        occurredAt: at, origin: .stream(webhookID: webhookID, messageID: nil),
+                        payload: .messageDeleted(MessageDeleted(messageID: message.messageID))))
             }
             guard let last = page.last, page.count == 500 else { return events }
             cursor = .position(last.position)
@@ -235,26 +256,30 @@ public struct WebhookHandler: Sendable {
         var reason: String?
         var refusals: [String] = []
         for event in events {
-            let messageID: String? = switch event.payload {
-            case .messagePosted(let posted): posted.messageID
-            case .messageEdited(let edited): edited.messageID
-            case .messageDeleted(let deleted): deleted.messageID
-            default: nil
-            }
-            guard let messageID else {
-                let member: String? = switch event.payload {
-                case .memberJoined(let joined): joined.user
-                case .memberLeft(let left): left.user
+            let messageID: String? =
+                switch event.payload {
+                case .messagePosted(let posted): posted.messageID
+                case .messageEdited(let edited): edited.messageID
+                case .messageDeleted(let deleted): deleted.messageID
                 default: nil
                 }
-                let key: String? = if let member { "member|\(stream)|\(member)" } else if case .stream = event.origin {
-                    "channel|\(stream)"
-                } else { nil }
+            guard let messageID else {
+                let member: String? =
+                    switch event.payload {
+                    case .memberJoined(let joined): joined.user
+                    case .memberLeft(let left): left.user
+                    default: nil
+                    }
+                let key: String? =
+                    if let member { "member|\(stream)|\(member)" } else if case .stream = event.origin {
+                        "channel|\(stream)"
+                    } else { nil }
                 // Stale first: a change older than one applied already is out of date whoever
                 // made it (a channel update carries the whole channel, so an old one would look
                 // like its sender undoing the newer change).
                 if let key, try await isStale(event, key: key) {
-                    reason = member.map { "a newer membership change of \($0) was applied already" }
+                    reason =
+                        member.map { "a newer membership change of \($0) was applied already" }
                         ?? "a newer change of the channel was applied already"
                     continue
                 }
@@ -274,13 +299,17 @@ public struct WebhookHandler: Sendable {
             let author = known?.author.id ?? webhook.message?.user?.id ?? event.actor.id
             var authored = event
             authored.actor = Actor(id: author, role: access.role(of: author) ?? .system)
-            let isEditOrDelete = switch event.payload {
-            case .messageEdited, .messageDeleted: true
-            default: false
-            }
-            if known == nil, isEditOrDelete, let refusal = access.refusal(
-                ProposedEvent(id: event.id, actor: authored.actor, payload: .messagePosted(MessagePosted(messageID: messageID, text: ""))),
-                messageAuthor: nil)
+            let isEditOrDelete =
+                switch event.payload {
+                case .messageEdited, .messageDeleted: true
+                default: false
+                }
+            if known == nil, isEditOrDelete,
+                let refusal = access.refusal(
+                    ProposedEvent(
+                        id: event.id, actor: authored.actor,
+                        payload: .messagePosted(MessagePosted(messageID: messageID, text: ""))),
+                    messageAuthor: nil)
             {
                 refusals.append(refusal)  // the post this change implies is not allowed in the first place
                 continue
@@ -294,7 +323,8 @@ public struct WebhookHandler: Sendable {
                     reason = "message \(messageID) is in the log already"
                 } else {
                     refusals.append(
-                        "a message with the id \(messageID) is in the log already, by \(known.author.id): a Stream message cannot take its id")
+                        "a message with the id \(messageID) is in the log already, by \(known.author.id): a Stream message cannot take its id"
+                    )
                 }
                 continue
             }
@@ -340,7 +370,9 @@ public struct WebhookHandler: Sendable {
 
     /// Whether the log's message `known` is the one `post` is about: posted from the same Stream
     /// message, or posted here and mirrored under the id the mirror gives it.
-    private func isSameMessage(_ known: TicketState.Message, as post: ProposedEvent, in stream: StreamID) async throws -> Bool {
+    private func isSameMessage(_ known: TicketState.Message, as post: ProposedEvent, in stream: StreamID) async throws
+        -> Bool
+    {
         guard case .stream(_, let streamMessageID?) = post.origin,
             let posting = try await store.readAll(from: known.position, limit: 1).first
         else { return false }

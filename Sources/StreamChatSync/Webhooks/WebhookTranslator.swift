@@ -41,8 +41,11 @@ public enum WebhookTranslator {
         guard let stream = webhook.stream else {
             return .ignore("\(webhook.type) is not about a ticket channel")
         }
-        guard ["message.new", "message.updated", "message.deleted", "member.added", "member.removed",
-               "channel.updated", "channel.truncated", "channel.deleted"].contains(webhook.type)
+        guard
+            [
+                "message.new", "message.updated", "message.deleted", "member.added", "member.removed",
+                "channel.updated", "channel.truncated", "channel.deleted",
+            ].contains(webhook.type)
         else { return .ignore("\(webhook.type) is not mirrored into the log") }
         // Our own changes come back as webhooks: recognised by what a Stream client cannot forge
         // (a server-side request naming our client). A marked `message.new` is checked against
@@ -51,13 +54,17 @@ public enum WebhookTranslator {
             return .ignore("echo of our own change (server-side request from \(StreamAuth.clientName))")
         }
         guard let ticket else {
-            return .refuse("\(webhook.type) for \(stream), a ticket the log does not have: tickets are opened through the API")
+            return .refuse(
+                "\(webhook.type) for \(stream), a ticket the log does not have: tickets are opened through the API")
         }
         if let problem = textProblem(webhook) { return .refuse(problem) }
         let at = webhook.occurredAt ?? Timestamp(microsecondsSinceEpoch: 0)
-        func event(_ key: String, actor: String, messageID: String?, at time: Timestamp, _ payload: EventPayload) -> ProposedEvent {
+        func event(_ key: String, actor: String, messageID: String?, at time: Timestamp, _ payload: EventPayload)
+            -> ProposedEvent
+        {
             ProposedEvent(
-                id: derivedID("\(webhook.type)|\(stream)|\(key)"), actor: Actor(id: actor, role: role(actor) ?? .system),
+                id: derivedID("\(webhook.type)|\(stream)|\(key)"),
+                actor: Actor(id: actor, role: role(actor) ?? .system),
                 occurredAt: time, origin: .stream(webhookID: webhookID, messageID: messageID), payload: payload)
         }
         switch webhook.type {
@@ -68,21 +75,38 @@ public enum WebhookTranslator {
             let posted = message.createdAt.flatMap(Timestamp.init(iso8601:)) ?? at
             switch webhook.type {
             case "message.new":
-                guard message.type != "error" else { return .ignore("message \(message.id) was not stored by Stream (type error)") }
-                return .append(stream, [event(message.id, actor: author, messageID: message.id, at: posted,
-                    .messagePosted(MessagePosted(messageID: logID, text: message.text ?? "")))])
+                guard message.type != "error" else {
+                    return .ignore("message \(message.id) was not stored by Stream (type error)")
+                }
+                return .append(
+                    stream,
+                    [
+                        event(
+                            message.id, actor: author, messageID: message.id, at: posted,
+                            .messagePosted(MessagePosted(messageID: logID, text: message.text ?? "")))
+                    ])
             case "message.updated":
                 let version = message.updatedAt ?? webhook.createdAt ?? ""
                 let edited = message.updatedAt.flatMap(Timestamp.init(iso8601:)) ?? at
                 // The editor is the event's user when there is one (a moderator may edit).
                 let editor = webhook.user?.id ?? author
-                return .append(stream, [event("\(message.id)|\(version)", actor: editor, messageID: message.id, at: edited,
-                    .messageEdited(MessageEdited(messageID: logID, text: message.text ?? "")))])
+                return .append(
+                    stream,
+                    [
+                        event(
+                            "\(message.id)|\(version)", actor: editor, messageID: message.id, at: edited,
+                            .messageEdited(MessageEdited(messageID: logID, text: message.text ?? "")))
+                    ])
             default:
                 let actor = webhook.user?.id ?? author
                 let deleted = message.deletedAt.flatMap(Timestamp.init(iso8601:)) ?? at
-                return .append(stream, [event(message.id, actor: actor, messageID: message.id, at: deleted,
-                    .messageDeleted(MessageDeleted(messageID: logID)))])
+                return .append(
+                    stream,
+                    [
+                        event(
+                            message.id, actor: actor, messageID: message.id, at: deleted,
+                            .messageDeleted(MessageDeleted(messageID: logID)))
+                    ])
             }
         case "member.added", "member.removed":
             // Recorded payloads put the affected member in `member.user_id` (and in `user`);
@@ -94,8 +118,10 @@ public enum WebhookTranslator {
             // Who made the change, when the payload says (a `user` other than the member);
             // otherwise the member themselves.
             let actor = webhook.user?.id ?? user
-            let payload: EventPayload = webhook.type == "member.added"
-                ? .memberJoined(MemberJoined(user: user, role: role(user) ?? .system)) : .memberLeft(MemberLeft(user: user))
+            let payload: EventPayload =
+                webhook.type == "member.added"
+                ? .memberJoined(MemberJoined(user: user, role: role(user) ?? .system))
+                : .memberLeft(MemberLeft(user: user))
             return .append(stream, [event(key, actor: actor, messageID: nil, at: at, payload)])
         default:
             let actor = webhook.user?.id ?? "stream"
@@ -109,24 +135,37 @@ public enum WebhookTranslator {
                     guard TicketCommand.statuses.contains(status) else {
                         return .refuse("ticket_status '\(status.prefix(50))' set in Stream is not a status")
                     }
-                    events.append(event("status|\(status)|\(time)", actor: actor, messageID: nil, at: at,
-                        .statusChanged(StatusChanged(from: ticket.status, to: status, note: "changed in Stream"))))
+                    events.append(
+                        event(
+                            "status|\(status)|\(time)", actor: actor, messageID: nil, at: at,
+                            .statusChanged(StatusChanged(from: ticket.status, to: status, note: "changed in Stream"))))
                 }
                 // An agent set in Stream is mirrored; a missing `ticket_agent` is not read as an
                 // unassignment (a channel we never gave an agent has none either).
                 if let agent = channel.ticketAgent, agent != ticket.agent {
-                    events.append(event("agent|\(agent)|\(time)", actor: actor, messageID: nil, at: at,
-                        .agentAssigned(AgentAssigned(agent: agent))))
+                    events.append(
+                        event(
+                            "agent|\(agent)|\(time)", actor: actor, messageID: nil, at: at,
+                            .agentAssigned(AgentAssigned(agent: agent))))
                 }
-                return events.isEmpty ? .ignore("channel.updated changes nothing the log mirrors") : .append(stream, events)
+                return events.isEmpty
+                    ? .ignore("channel.updated changes nothing the log mirrors") : .append(stream, events)
             case "channel.truncated":
                 let truncatedAt = webhook.channel?.truncatedAt.flatMap(Timestamp.init(iso8601:)) ?? at
                 return .truncate(
-                    stream, at: truncatedAt, actor: Actor(id: actor, role: role(actor) ?? .system), key: time, webhookID: webhookID)
+                    stream, at: truncatedAt, actor: Actor(id: actor, role: role(actor) ?? .system), key: time,
+                    webhookID: webhookID)
             default:
                 guard ticket.status != "closed" else { return .ignore("the ticket is closed already") }
-                return .append(stream, [event("deleted|\(time)", actor: actor, messageID: nil, at: at,
-                    .statusChanged(StatusChanged(from: ticket.status, to: "closed", note: "the Stream channel was deleted")))])
+                return .append(
+                    stream,
+                    [
+                        event(
+                            "deleted|\(time)", actor: actor, messageID: nil, at: at,
+                            .statusChanged(
+                                StatusChanged(from: ticket.status, to: "closed", note: "the Stream channel was deleted")
+                            ))
+                    ])
             }
         }
     }
@@ -137,7 +176,9 @@ public enum WebhookTranslator {
     /// put any `ticketlog_message_id` on a message of its own. Every other message keeps the id
     /// Stream gave it.
     static func logMessageID(of message: WebhookEvent.Message, in stream: StreamID) -> String {
-        if let claimed = message.ticketlogMessageID, StreamIDs.message(claimed, in: stream) == message.id { return claimed }
+        if let claimed = message.ticketlogMessageID, StreamIDs.message(claimed, in: stream) == message.id {
+            return claimed
+        }
         return message.id
     }
 
@@ -150,12 +191,15 @@ public enum WebhookTranslator {
             ("the member's user id", webhook.member?.user?.id), ("ticket_agent", webhook.channel?.ticketAgent),
             ("ticket_status", webhook.channel?.ticketStatus),
         ]
-        if webhook.message?.ticketlogMessageID != nil { lines.append(("ticketlog_message_id", webhook.message?.ticketlogMessageID)) }
-        for case let (field, value?) in lines {
+        if webhook.message?.ticketlogMessageID != nil {
+            lines.append(("ticketlog_message_id", webhook.message?.ticketlogMessageID))
+        }
+        for case (let field, let value?) in lines {
             if let problem = TextRule.problem(value, field, limit: 255) { return "\(webhook.type): \(problem)" }
         }
         if let text = webhook.message?.text,
-            let problem = TextRule.problem(text, "the message text", limit: maximumTextLength, kind: .text, allowEmpty: true)
+            let problem = TextRule.problem(
+                text, "the message text", limit: maximumTextLength, kind: .text, allowEmpty: true)
         {
             return "\(webhook.type): \(problem)"
         }
@@ -167,8 +211,10 @@ public enum WebhookTranslator {
         var bytes = Array(SHA256.hash(data: Data(key.utf8)).prefix(16))
         bytes[6] = (bytes[6] & 0x0f) | 0x80
         bytes[8] = (bytes[8] & 0x3f) | 0x80
-        return UUID(uuid: (
-            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-            bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        return UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+            ))
     }
 }

@@ -19,7 +19,7 @@ enum HashChain {
     }
 }
 
-extension Array<UInt8> {
+extension [UInt8] {
     /// The bytes of hexadecimal text (either case, two digits a byte); `nil` for anything else.
     public init?(hexString text: some StringProtocol) {
         func value(_ digit: UInt8) -> UInt8? {

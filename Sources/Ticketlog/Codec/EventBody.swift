@@ -56,7 +56,9 @@ struct EventBody: Hashable, Sendable, Codable {
         actor = try container.decode(Actor.self, forKey: .actor)
         occurredAt = try container.decode(Timestamp.self, forKey: .occurredAt)
         if decoder.userInfo[EventLine.userInfoKey] as? Bool == true {
-            recordedAt = try container.decodeIfPresent(Timestamp.self, forKey: .recordedAt) ?? Timestamp(microsecondsSinceEpoch: 0)
+            recordedAt =
+                try container.decodeIfPresent(Timestamp.self, forKey: .recordedAt)
+                ?? Timestamp(microsecondsSinceEpoch: 0)
         } else {
             recordedAt = try container.decode(Timestamp.self, forKey: .recordedAt)
         }
@@ -93,7 +95,8 @@ private struct LowercaseUUID: Codable {
         let container = try decoder.singleValueContainer()
         let text = try container.decode(String.self)
         guard let value = UUID(uuidString: text) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "invalid UUID \(text.debugDescription)")
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "invalid UUID \(text.debugDescription)")
         }
         self.value = value
     }

@@ -37,6 +37,7 @@ public struct EventLine: Hashable, Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.userInfo[Self.userInfoKey] = true
-        return Array(try encoder.encode(EventBody(event, stream: stream, recordedAt: Timestamp(microsecondsSinceEpoch: 0))))
+        return Array(
+            try encoder.encode(EventBody(event, stream: stream, recordedAt: Timestamp(microsecondsSinceEpoch: 0))))
     }
 }

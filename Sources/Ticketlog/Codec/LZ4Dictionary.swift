@@ -82,7 +82,8 @@ final class LZ4Dictionary: @unchecked Sendable {
     ) -> Int {
         withUnsafeTemporaryAllocation(of: LZ4_stream_t.self, capacity: 1) { state in
             state.baseAddress!.update(from: template, count: 1)
-            return Int(LZ4_compress_fast_continue(state.baseAddress!, source, destination, Int32(count), Int32(capacity), 1))
+            return Int(
+                LZ4_compress_fast_continue(state.baseAddress!, source, destination, Int32(count), Int32(capacity), 1))
         }
     }
 
@@ -96,7 +97,9 @@ final class LZ4Dictionary: @unchecked Sendable {
     }
 
     /// The HC template (built on first use) and a working state of the pool.
-    private func takeHighState() -> (template: UnsafeMutablePointer<LZ4_streamHC_t>, state: UnsafeMutablePointer<LZ4_streamHC_t>) {
+    private func takeHighState() -> (
+        template: UnsafeMutablePointer<LZ4_streamHC_t>, state: UnsafeMutablePointer<LZ4_streamHC_t>
+    ) {
         lock.lock()
         defer { lock.unlock() }
         let template: UnsafeMutablePointer<LZ4_streamHC_t>
@@ -106,7 +109,8 @@ final class LZ4Dictionary: @unchecked Sendable {
             template = .allocate(capacity: 1)
             LZ4_initStreamHC(template, MemoryLayout<LZ4_streamHC_t>.size)
             LZ4_resetStreamHC_fast(template, compressionLevel)  // sets the level; loadDictHC keeps it
-            LZ4_loadDictHC(template, contentBuffer.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(content.count))
+            LZ4_loadDictHC(
+                template, contentBuffer.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(content.count))
             highTemplate = template
         }
         return (template, idleHighStates.popLast() ?? .allocate(capacity: 1))

@@ -37,7 +37,9 @@ extension EventStore {
                     events, to: stream, expectedVersion: facts.version == 0 ? .noStream : .exact(facts.version))
                 let recorded = try await readAll(from: result.positions.lowerBound, limit: events.count)
                 return CommandOutcome(events: recorded, streamVersion: result.streamVersion)
-            } catch let error as EventStoreError where error.code == .versionConflict && expectedVersion == nil && attempt < 3 {
+            } catch let error as EventStoreError
+                where error.code == .versionConflict && expectedVersion == nil && attempt < 3
+            {
                 continue  // someone else appended meanwhile: decide again on the new state
             }
         }
@@ -55,30 +57,39 @@ extension EventStore {
     }
 
     private func commandFacts(_ command: TicketCommand, stream: StreamID) async throws -> CommandFacts {
-        let user: String? = switch command {
-        case .join(let user, _), .leave(let user): user
-        default: nil
-        }
-        let messageID: String? = switch command {
-        case .editMessage(let id, _), .deleteMessage(let id), .postMessage(let id, _, _): id
-        default: nil
-        }
+        let user: String? =
+            switch command {
+            case .join(let user, _), .leave(let user): user
+            default: nil
+            }
+        let messageID: String? =
+            switch command {
+            case .editMessage(let id, _), .deleteMessage(let id), .postMessage(let id, _, _): id
+            default: nil
+            }
         return try await read { db in
-            guard let ticket = try Row.fetchOne(
-                db.cachedStatement(
-                    sql: "SELECT s.key, s.version, t.status, t.agent FROM streams s LEFT JOIN ticket_summaries t ON t.stream = s.key WHERE s.name = ?"),
-                arguments: [stream.rawValue])
+            guard
+                let ticket = try Row.fetchOne(
+                    db.cachedStatement(
+                        sql:
+                            "SELECT s.key, s.version, t.status, t.agent FROM streams s LEFT JOIN ticket_summaries t ON t.stream = s.key WHERE s.name = ?"
+                    ),
+                    arguments: [stream.rawValue])
             else { return CommandFacts(version: 0, status: "open", agent: nil, isMember: false, message: nil) }
             let key: Int64 = ticket[0]
-            var facts = CommandFacts(version: ticket[1], status: ticket[2] ?? "open", agent: ticket[3], isMember: false, message: nil)
+            var facts = CommandFacts(
+                version: ticket[1], status: ticket[2] ?? "open", agent: ticket[3], isMember: false, message: nil)
             if let user {
-                facts.isMember = try Bool.fetchOne(
-                    db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM members WHERE stream = ? AND user = ?)"),
-                    arguments: [key, user]) ?? false
+                facts.isMember =
+                    try Bool.fetchOne(
+                        db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM members WHERE stream = ? AND user = ?)"),
+                        arguments: [key, user]) ?? false
             }
-            if let messageID, let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT author, deleted_at IS NOT NULL FROM messages WHERE stream = ? AND message_id = ?"),
-                arguments: [key, messageID])
+            if let messageID,
+                let row = try Row.fetchOne(
+                    db.cachedStatement(
+                        sql: "SELECT author, deleted_at IS NOT NULL FROM messages WHERE stream = ? AND message_id = ?"),
+                    arguments: [key, messageID])
             {
                 facts.message = (author: row[0], deleted: row[1])
             }
@@ -93,7 +104,8 @@ extension EventStore {
     ) throws(EventStoreError) -> [EventPayload]? {
         if case .open(let title, let brand, let creator) = command {
             guard facts.version == 0 else {
-                throw EventStoreError(code: .versionConflict, message: "ticket \(stream) exists already", actualVersion: facts.version)
+                throw EventStoreError(
+                    code: .versionConflict, message: "ticket \(stream) exists already", actualVersion: facts.version)
             }
             try requireText(title, "title", limit: 200)
             try requireText(brand, "brand", limit: 255)
@@ -123,14 +135,17 @@ extension EventStore {
         case .postMessage(let messageID, let text, let attachments):
             try requireText(messageID, "message id", limit: 255)
             try requireText(text, "text", limit: 10_000, kind: .text)
-            guard attachments.count <= 20 else { throw EventStoreError.invalid("a message carries at most 20 attachments") }
+            guard attachments.count <= 20 else {
+                throw EventStoreError.invalid("a message carries at most 20 attachments")
+            }
             for attachment in attachments {
                 try requireText(attachment.kind, "attachment kind", limit: 50)
                 try requireLink(attachment.url, "attachment url")
                 if let title = attachment.title { try requireText(title, "attachment title", limit: 200) }
             }
             guard facts.message == nil else {
-                throw EventStoreError(code: .versionConflict, message: "message \(messageID) exists already in \(stream)")
+                throw EventStoreError(
+                    code: .versionConflict, message: "message \(messageID) exists already in \(stream)")
             }
             return [.messagePosted(MessagePosted(messageID: messageID, text: text, attachments: attachments))]
         case .editMessage(let messageID, let text):
@@ -138,7 +153,9 @@ extension EventStore {
             guard let message = facts.message else {
                 throw EventStoreError(code: .notFound, message: "\(stream) has no message \(messageID)")
             }
-            guard !message.deleted else { throw EventStoreError(code: .rejected, message: "message \(messageID) is deleted") }
+            guard !message.deleted else {
+                throw EventStoreError(code: .rejected, message: "message \(messageID) is deleted")
+            }
             guard TicketPolicy.mayEdit(messageBy: message.author, actor) else {
                 throw EventStoreError(code: .rejected, message: "only the author of message \(messageID) can edit it")
             }
@@ -149,16 +166,20 @@ extension EventStore {
             }
             if message.deleted { return nil }
             guard TicketPolicy.mayDelete(messageBy: message.author, actor) else {
-                throw EventStoreError(code: .rejected, message: "only the author, an agent or an admin can delete message \(messageID)")
+                throw EventStoreError(
+                    code: .rejected, message: "only the author, an agent or an admin can delete message \(messageID)")
             }
             return [.messageDeleted(MessageDeleted(messageID: messageID))]
         case .changeStatus(let to, let note):
             guard TicketCommand.statuses.contains(to) else {
                 throw EventStoreError(
-                    code: .invalidEvent, message: "'\(to)' is not a status; use one of \(TicketCommand.statuses.joined(separator: ", "))")
+                    code: .invalidEvent,
+                    message: "'\(to)' is not a status; use one of \(TicketCommand.statuses.joined(separator: ", "))")
             }
             if let note { try requireText(note, "note", limit: 2_000, kind: .text) }
-            guard to != facts.status else { throw EventStoreError(code: .rejected, message: "\(stream) is \(to) already") }
+            guard to != facts.status else {
+                throw EventStoreError(code: .rejected, message: "\(stream) is \(to) already")
+            }
             return [.statusChanged(StatusChanged(from: facts.status, to: to, note: note))]
         case .pushDeliverable(let deliverable):
             try requireText(deliverable.deliverableID, "deliverable id", limit: 255)
@@ -173,7 +194,9 @@ extension EventStore {
     /// ``TextRule``: not empty, at most `limit` characters, no control characters (prose may
     /// hold tabs and line breaks). A NUL or an escape sequence in a name or a message is an attack
     /// on whatever shows it.
-    private static func requireText(_ text: String, _ field: String, limit: Int, kind: TextRule.Kind = .line) throws(EventStoreError) {
+    private static func requireText(_ text: String, _ field: String, limit: Int, kind: TextRule.Kind = .line)
+        throws(EventStoreError)
+    {
         try TextRule.check(text, field, limit: limit, kind: kind)
     }
 

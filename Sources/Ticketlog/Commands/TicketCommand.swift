@@ -20,7 +20,9 @@ public enum TicketCommand: Hashable, Sendable {
     case pushDeliverable(DeliverablePushed)
 
     /// The statuses a ticket can be in.
-    public static let statuses: [String] = ["open", "in_progress", "in_review", "changes_requested", "resolved", "closed"]
+    public static let statuses: [String] = [
+        "open", "in_progress", "in_review", "changes_requested", "resolved", "closed",
+    ]
 }
 
 /// What executing a command did.

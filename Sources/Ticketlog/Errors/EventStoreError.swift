@@ -81,14 +81,15 @@ extension EventStoreError {
             return EventStoreError(code: .storageFailure, message: message, cause: cause)
         }
         let detail = database.message ?? "SQLite error \(database.extendedResultCode.rawValue)"
-        let reason = switch database.resultCode {
-        case .SQLITE_FULL: "the disk is full"
-        case .SQLITE_IOERR: "the disk refused a read or write (\(detail))"
-        case .SQLITE_READONLY: "the file is read-only"
-        case .SQLITE_CORRUPT, .SQLITE_NOTADB: "the file is damaged (\(detail))"
-        case .SQLITE_BUSY, .SQLITE_LOCKED: "another process holds a lock on the file"
-        default: detail
-        }
+        let reason =
+            switch database.resultCode {
+            case .SQLITE_FULL: "the disk is full"
+            case .SQLITE_IOERR: "the disk refused a read or write (\(detail))"
+            case .SQLITE_READONLY: "the file is read-only"
+            case .SQLITE_CORRUPT, .SQLITE_NOTADB: "the file is damaged (\(detail))"
+            case .SQLITE_BUSY, .SQLITE_LOCKED: "another process holds a lock on the file"
+            default: detail
+            }
         return EventStoreError(code: .storageFailure, message: "\(message): \(reason)", cause: cause)
     }
 

@@ -28,10 +28,14 @@ public enum TextRule {
     }
 
     /// What is wrong with `value` under the rule, in words; `nil` when it passes.
-    public static func problem(_ value: String, _ field: String, limit: Int, kind: Kind = .line, allowEmpty: Bool = false) -> String? {
+    public static func problem(
+        _ value: String, _ field: String, limit: Int, kind: Kind = .line, allowEmpty: Bool = false
+    ) -> String? {
         if !allowEmpty, value.allSatisfy(\.isWhitespace) { return "\(field) must not be empty" }
         if value.count > limit { return "\(field) is longer than \(limit) characters" }
-        if let control = value.unicodeScalars.first(where: { isControl($0) && !(kind == .text && allowedInText.contains($0)) }) {
+        if let control = value.unicodeScalars.first(where: {
+            isControl($0) && !(kind == .text && allowedInText.contains($0))
+        }) {
             let allowed = kind == .text ? "; only tab and line breaks are allowed" : ""
             return "\(field) contains the control character \(hex(control))\(allowed)"
         }
@@ -51,12 +55,13 @@ public enum TextRule {
                 result.append(scalar)
                 continue
             }
-            let escape: String = switch scalar {
-            case "\n": "\\n"
-            case "\r": "\\r"
-            case "\t": "\\t"
-            default: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
-            }
+            let escape: String =
+                switch scalar {
+                case "\n": "\\n"
+                case "\r": "\\r"
+                case "\t": "\\t"
+                default: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+                }
             result.append(contentsOf: escape.unicodeScalars)
         }
         return String(result)

@@ -21,8 +21,9 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         // Foundation's parser is lenient (hour 25 becomes the next day): check the shape and
         // the clock fields first.
-        guard let match = trimmed.wholeMatch(
-            of: /\d{4}-\d{2}-\d{2}(?:T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:Z|[+-]\d{2}:\d{2}))?/)
+        guard
+            let match = trimmed.wholeMatch(
+                of: /\d{4}-\d{2}-\d{2}(?:T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:Z|[+-]\d{2}:\d{2}))?/)
         else { return nil }
         if let hour = match.1, let minute = match.2, let second = match.3,
             Int(hour)! > 23 || Int(minute)! > 59 || Int(second)! > 59

@@ -23,7 +23,10 @@ public struct ExportOptions: Sendable {
     /// Replace existing export files instead of refusing.
     public var overwrite: Bool
 
-    public init(format: ExportFormat, stream: StreamID? = nil, from: Timestamp? = nil, to: Timestamp? = nil, overwrite: Bool = false) {
+    public init(
+        format: ExportFormat, stream: StreamID? = nil, from: Timestamp? = nil, to: Timestamp? = nil,
+        overwrite: Bool = false
+    ) {
         self.format = format
         self.stream = stream
         self.from = from
@@ -101,14 +104,18 @@ extension EventStore {
         case .csv, .ndjson:
             var isDirectory: ObjCBool = false
             if manager.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
-                throw EventStoreError.invalid("\(path) is a file; a \(options.format.rawValue) export writes a directory")
+                throw EventStoreError.invalid(
+                    "\(path) is a file; a \(options.format.rawValue) export writes a directory")
             }
             do {
                 try manager.createDirectory(atPath: path, withIntermediateDirectories: true)
             } catch {
-                throw EventStoreError(code: .storageFailure, message: "cannot create the directory \(path)", cause: error)
+                throw EventStoreError(
+                    code: .storageFailure, message: "cannot create the directory \(path)", cause: error)
             }
-            files = ["events", "ticket_facts"].map { (path as NSString).appendingPathComponent("\($0).\(options.format.rawValue)") }
+            files = ["events", "ticket_facts"].map {
+                (path as NSString).appendingPathComponent("\($0).\(options.format.rawValue)")
+            }
         }
         for file in files where manager.fileExists(atPath: file) {
             guard options.overwrite else {
@@ -123,14 +130,17 @@ extension EventStore {
 /// The columns of exported tables. The same in every format, so an analysis reads any of them.
 enum ExportTables {
     static let eventColumns: [(name: String, type: String)] = [
-        ("position", "INTEGER PRIMARY KEY"), ("stream", "TEXT NOT NULL"), ("ticket_id", "TEXT"), ("version", "INTEGER NOT NULL"),
-        ("event_id", "TEXT NOT NULL"), ("type", "TEXT NOT NULL"), ("actor", "TEXT NOT NULL"), ("actor_role", "TEXT NOT NULL"),
+        ("position", "INTEGER PRIMARY KEY"), ("stream", "TEXT NOT NULL"), ("ticket_id", "TEXT"),
+        ("version", "INTEGER NOT NULL"),
+        ("event_id", "TEXT NOT NULL"), ("type", "TEXT NOT NULL"), ("actor", "TEXT NOT NULL"),
+        ("actor_role", "TEXT NOT NULL"),
         ("occurred_at", "TEXT NOT NULL"), ("recorded_at", "TEXT NOT NULL"), ("origin", "TEXT NOT NULL"),
         ("message_id", "TEXT"), ("text", "TEXT"), ("payload", "TEXT NOT NULL"),
     ]
 
     static let factColumns: [(name: String, type: String)] = [
-        ("stream", "TEXT PRIMARY KEY"), ("ticket_id", "TEXT"), ("title", "TEXT"), ("brand", "TEXT"), ("creator", "TEXT"),
+        ("stream", "TEXT PRIMARY KEY"), ("ticket_id", "TEXT"), ("title", "TEXT"), ("brand", "TEXT"),
+        ("creator", "TEXT"),
         ("agent", "TEXT"), ("status", "TEXT NOT NULL"), ("opened_at", "TEXT"), ("first_agent_response_at", "TEXT"),
         ("first_agent_response_seconds", "REAL"), ("resolved_at", "TEXT"), ("resolution_seconds", "REAL"),
         ("last_activity_at", "TEXT"), ("events", "INTEGER NOT NULL"), ("messages", "INTEGER NOT NULL"),
@@ -141,18 +151,21 @@ enum ExportTables {
     ]
 
     static func eventRow(_ event: RecordedEvent) throws -> [ExportValue] {
-        let (messageID, text): (String?, String?) = switch event.payload {
-        case .messagePosted(let posted): (posted.messageID, posted.text)
-        case .messageEdited(let edited): (edited.messageID, edited.text)
-        case .messageDeleted(let deleted): (deleted.messageID, nil)
-        default: (nil, nil)
-        }
-        let origin: String = switch event.origin {
-        case .local: "local"
-        case .stream: "stream"
-        }
+        let (messageID, text): (String?, String?) =
+            switch event.payload {
+            case .messagePosted(let posted): (posted.messageID, posted.text)
+            case .messageEdited(let edited): (edited.messageID, edited.text)
+            case .messageDeleted(let deleted): (deleted.messageID, nil)
+            default: (nil, nil)
+            }
+        let origin: String =
+            switch event.origin {
+            case .local: "local"
+            case .stream: "stream"
+            }
         return [
-            .integer(event.position), .text(event.stream.rawValue), optional(event.stream.ticketID), .integer(event.version),
+            .integer(event.position), .text(event.stream.rawValue), optional(event.stream.ticketID),
+            .integer(event.version),
             .text(event.id.uuidString.lowercased()), .text(event.type.rawValue), .text(event.actor.id),
             .text(event.actor.role.rawValue), .text(event.occurredAt.description), .text(event.recordedAt.description),
             .text(origin), optional(messageID), optional(text),
@@ -165,9 +178,11 @@ enum ExportTables {
             .text(facts.stream.rawValue), optional(facts.stream.ticketID), optional(facts.header.title),
             optional(facts.header.brand), optional(facts.header.creator), optional(facts.header.agent),
             .text(facts.header.status), optional(facts.header.openedAt?.description),
-            optional(facts.firstAgentResponseAt?.description), facts.firstAgentResponseSeconds.map(ExportValue.real) ?? .null,
+            optional(facts.firstAgentResponseAt?.description),
+            facts.firstAgentResponseSeconds.map(ExportValue.real) ?? .null,
             optional(facts.resolvedAt?.description), facts.resolutionSeconds.map(ExportValue.real) ?? .null,
-            optional(facts.header.lastActivityAt?.description), .integer(Int64(facts.events)), .integer(Int64(facts.messages)),
+            optional(facts.header.lastActivityAt?.description), .integer(Int64(facts.events)),
+            .integer(Int64(facts.messages)),
             .integer(Int64(facts.messagesByRole[.agent] ?? 0)), .integer(Int64(facts.messagesByRole[.brand] ?? 0)),
             .integer(Int64(facts.messagesByRole[.creator] ?? 0)), .integer(Int64(facts.messagesByRole[.admin] ?? 0)),
             .integer(Int64(facts.messagesByRole[.system] ?? 0)), .integer(Int64(facts.messagesEdited)),

@@ -77,7 +77,11 @@ extension EventStore {
         for (run, result) in zip(runs, await append(runs)) {
             switch result {
             case .success(let appended):
-                if appended.wasAlreadyStored { report.alreadyStored += run.events.count } else { report.appended += run.events.count }
+                if appended.wasAlreadyStored {
+                    report.alreadyStored += run.events.count
+                } else {
+                    report.appended += run.events.count
+                }
             case .failure(let error) where error.code == .duplicateEventID && run.events.count > 1:
                 // Part of the run is stored (an import cut off, run again over a changed file):
                 // event by event, each idempotent.

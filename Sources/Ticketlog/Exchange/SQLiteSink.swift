@@ -39,14 +39,16 @@ struct SQLiteSink: TabularSink {
         try queue.write { db in
             let statement = try db.makeStatement(sql: sql)
             for row in rows {
-                try statement.execute(arguments: StatementArguments(row.map { value -> (any DatabaseValueConvertible)? in
-                    switch value {
-                    case .null: nil
-                    case .integer(let number): number
-                    case .real(let number): number
-                    case .text(let text): text
-                    }
-                }))
+                try statement.execute(
+                    arguments: StatementArguments(
+                        row.map { value -> (any DatabaseValueConvertible)? in
+                            switch value {
+                            case .null: nil
+                            case .integer(let number): number
+                            case .real(let number): number
+                            case .text(let text): text
+                            }
+                        }))
             }
         }
     }

@@ -25,7 +25,8 @@ public struct AuditEntry: Hashable, Sendable {
         let who = "\(actor.id) (\(actor.role.rawValue))"
         switch event.payload {
         case .ticketOpened(let opened):
-            return "\(who) opened the ticket \(quoted(opened.title)) for brand \(opened.brand) with creator \(opened.creator)"
+            return
+                "\(who) opened the ticket \(quoted(opened.title)) for brand \(opened.brand) with creator \(opened.creator)"
         case .agentAssigned(let assigned):
             return "\(who) assigned agent \(assigned.agent)"
         case .agentUnassigned(let unassigned):
@@ -46,7 +47,8 @@ public struct AuditEntry: Hashable, Sendable {
             let note = change.note.map { " with the note \(quoted($0))" } ?? ""
             return "\(who) changed the status from \(change.from) to \(change.to)\(note)"
         case .deliverablePushed(let pushed):
-            return "\(who) pushed \(pushed.kind) deliverable \(pushed.deliverableID) \(quoted(pushed.title)): \(pushed.url)"
+            return
+                "\(who) pushed \(pushed.kind) deliverable \(pushed.deliverableID) \(quoted(pushed.title)): \(pushed.url)"
         case .unknown(let type, _):
             return "\(who) recorded \(type.rawValue)"
         }

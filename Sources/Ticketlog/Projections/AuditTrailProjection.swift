@@ -26,10 +26,11 @@ struct AuditTrailProjection: Projection {
 
     func apply(_ projected: ProjectedEvent, _ db: Database) throws {
         let event = projected.event
-        let origin: String = switch event.origin {
-        case .local: "local"
-        case .stream: "stream"
-        }
+        let origin: String =
+            switch event.origin {
+            case .local: "local"
+            case .stream: "stream"
+            }
         try db.cachedStatement(
             sql: """
                 INSERT INTO audit_trail(position, stream, actor, actor_role, type, occurred_at, origin)

@@ -38,7 +38,8 @@ struct MessageHistoryProjection: Projection {
         let at = event.occurredAt.microsecondsSinceEpoch
         switch event.payload {
         case .messagePosted(let posted):
-            let attachments = posted.attachments.isEmpty
+            let attachments =
+                posted.attachments.isEmpty
                 ? nil : String(decoding: try CanonicalJSON.encode(posted.attachments), as: UTF8.self)
             // A repeated message id (e.g. mirrored twice) keeps the first post.
             try db.cachedStatement(

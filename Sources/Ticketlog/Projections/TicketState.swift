@@ -69,21 +69,29 @@ public struct TicketState: Hashable, Sendable {
             members[left.user] = nil
         case .messagePosted(let posted):
             guard !messages.contains(where: { $0.messageID == posted.messageID }) else { return }
-            messages.append(Message(
-                messageID: posted.messageID, position: event.position, author: event.actor, text: posted.text,
-                attachments: posted.attachments, postedAt: event.occurredAt, editedAt: nil, edits: 0, deletedAt: nil))
+            messages.append(
+                Message(
+                    messageID: posted.messageID, position: event.position, author: event.actor, text: posted.text,
+                    attachments: posted.attachments, postedAt: event.occurredAt, editedAt: nil, edits: 0, deletedAt: nil
+                ))
         case .messageEdited(let edited):
-            guard let index = messages.lastIndex(where: { $0.messageID == edited.messageID && !$0.isDeleted }) else { return }
+            guard let index = messages.lastIndex(where: { $0.messageID == edited.messageID && !$0.isDeleted }) else {
+                return
+            }
             messages[index].text = edited.text
             messages[index].editedAt = event.occurredAt
             messages[index].edits += 1
         case .messageDeleted(let deleted):
-            guard let index = messages.lastIndex(where: { $0.messageID == deleted.messageID && !$0.isDeleted }) else { return }
+            guard let index = messages.lastIndex(where: { $0.messageID == deleted.messageID && !$0.isDeleted }) else {
+                return
+            }
             messages[index].text = nil
             messages[index].attachments = []
             messages[index].deletedAt = event.occurredAt
         case .deliverablePushed(let pushed):
-            deliverables.append(Deliverable(deliverable: pushed, position: event.position, pushedBy: event.actor, pushedAt: event.occurredAt))
+            deliverables.append(
+                Deliverable(
+                    deliverable: pushed, position: event.position, pushedBy: event.actor, pushedAt: event.occurredAt))
         }
     }
 

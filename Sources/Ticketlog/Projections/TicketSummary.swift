@@ -26,7 +26,9 @@ public struct TicketFilter: Hashable, Sendable {
     public var member: String?
     public var status: String?
 
-    public init(brand: String? = nil, creator: String? = nil, agent: String? = nil, member: String? = nil, status: String? = nil) {
+    public init(
+        brand: String? = nil, creator: String? = nil, agent: String? = nil, member: String? = nil, status: String? = nil
+    ) {
         self.brand = brand
         self.creator = creator
         self.agent = agent

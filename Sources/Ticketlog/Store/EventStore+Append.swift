@@ -37,7 +37,8 @@ extension EventStore {
         var prepared: [Result<PreparedAppend, EventStoreError>] = []
         for item in appends {
             do {
-                prepared.append(.success(try prepare(item.events, stream: item.stream, expectedVersion: item.expectedVersion)))
+                prepared.append(
+                    .success(try prepare(item.events, stream: item.stream, expectedVersion: item.expectedVersion)))
             } catch {
                 prepared.append(.failure(Self.storeError(error)))
             }
@@ -56,11 +57,13 @@ extension EventStore {
         error as? EventStoreError ?? .storage("the append failed", cause: error)
     }
 
-    func prepare(_ events: [ProposedEvent], stream: StreamID, expectedVersion: ExpectedVersion) throws -> PreparedAppend {
+    func prepare(_ events: [ProposedEvent], stream: StreamID, expectedVersion: ExpectedVersion) throws -> PreparedAppend
+    {
         guard !events.isEmpty else { throw EventStoreError.invalid("an append needs at least one event") }
         guard events.count <= configuration.maximumEventsPerAppend else {
             throw EventStoreError.invalid(
-                "an append may carry at most \(configuration.maximumEventsPerAppend) events; this one has \(events.count)")
+                "an append may carry at most \(configuration.maximumEventsPerAppend) events; this one has \(events.count)"
+            )
         }
         if case .exact(let version) = expectedVersion, version < 0 {
             throw EventStoreError.invalid("expected version \(version) is negative")
@@ -88,11 +91,13 @@ extension EventStore {
             canonical = try CanonicalWriter.encode(body) ?? CanonicalJSON.encode(body)
         } catch {
             throw EventStoreError(
-                code: .invalidEvent, message: "event \(event.id.uuidString.lowercased()) cannot be encoded", cause: error)
+                code: .invalidEvent, message: "event \(event.id.uuidString.lowercased()) cannot be encoded",
+                cause: error)
         }
         guard canonical.count <= configuration.maximumEventSize else {
             throw EventStoreError.invalid(
-                "event \(event.id.uuidString.lowercased()) is \(canonical.count) bytes; the limit is \(configuration.maximumEventSize)")
+                "event \(event.id.uuidString.lowercased()) is \(canonical.count) bytes; the limit is \(configuration.maximumEventSize)"
+            )
         }
         return canonical
     }
@@ -131,22 +136,28 @@ extension EventStore {
                             }
                         } catch let conflict as StoredIDConflict {
                             // An event id is stored already: a retry (its original result) or a clash.
-                            guard let stored = try self.storedResult(of: request, db: db, streams: streams) else { throw conflict.cause }
+                            guard let stored = try self.storedResult(of: request, db: db, streams: streams) else {
+                                throw conflict.cause
+                            }
                             results.append(.success(stored))
                             continue
                         }
                         head = local
                         streams[request.stream] = row
-                        results.append(.success(AppendResult(
-                            positions: (head.position - Int64(request.events.count) + 1)...head.position,
-                            streamVersion: row!.version, wasAlreadyStored: false)))
+                        results.append(
+                            .success(
+                                AppendResult(
+                                    positions: (head.position - Int64(request.events.count) + 1)...head.position,
+                                    streamVersion: row!.version, wasAlreadyStored: false)))
                     } catch let error as EventStoreError {
                         results.append(.failure(error))
                     }
                 }
                 if head.position != start {
                     let update = try db.cachedStatement(sql: "UPDATE streams SET version = ? WHERE key = ?")
-                    for row in streams.values where row.changed { try update.execute(arguments: [row.version, row.key]) }
+                    for row in streams.values where row.changed {
+                        try update.execute(arguments: [row.version, row.key])
+                    }
                     try head.save(db)
                     for projection in live { try ProjectionCheckpoints.save(projection, position: head.position, db) }
                 }
@@ -190,16 +201,19 @@ extension EventStore {
     /// row as the transaction has it so far (`nil`: the stream does not exist yet), moved to the
     /// new version. Nothing is written before the version check.
     private func write(
-        _ request: PreparedAppend, db: Database, head: inout ChainHead, stream: inout StreamRow?, projections: [any Projection]
+        _ request: PreparedAppend, db: Database, head: inout ChainHead, stream: inout StreamRow?,
+        projections: [any Projection]
     ) throws {
         let current = stream?.version ?? 0
         guard request.expectedVersion.accepts(current) else {
             // A retry of an append that went through is answered with its result, whatever
             // the version is now.
-            throw StoredIDConflict(cause: EventStoreError(
-                code: .versionConflict,
-                message: "stream \(request.stream) is at version \(current), the append expected \(request.expectedVersion)",
-                actualVersion: current))
+            throw StoredIDConflict(
+                cause: EventStoreError(
+                    code: .versionConflict,
+                    message:
+                        "stream \(request.stream) is at version \(current), the append expected \(request.expectedVersion)",
+                    actualVersion: current))
         }
         if stream == nil {
             try db.cachedStatement(sql: "INSERT INTO streams(name, version) VALUES (?, 0)")
@@ -208,7 +222,9 @@ extension EventStore {
         }
         let streamKey = stream!.key
         let insert = try db.cachedStatement(
-            sql: "INSERT INTO events(position, stream, version, id, type, codec, body, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            sql:
+                "INSERT INTO events(position, stream, version, id, type, codec, body, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        )
         var version = current
         for event in request.events {
             version += 1
@@ -219,7 +235,10 @@ extension EventStore {
                     position, streamKey, version, event.proposed.id.databaseBytes, event.proposed.type.rawValue,
                     event.codec, Data(event.blob), Data(hash),
                 ])
-            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE && error.message?.contains("events.id") == true {
+            } catch let error as DatabaseError
+                where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE
+                && error.message?.contains("events.id") == true
+            {
                 throw StoredIDConflict(cause: error)
             }
             head = ChainHead(position: position, hash: hash)
@@ -241,7 +260,9 @@ extension EventStore {
 
     /// When the append's event ids are already stored: its original result, if it is the same
     /// append; an error if the ids are stored with other content. `nil` when none is stored.
-    private func storedResult(of request: PreparedAppend, db: Database, streams: [StreamID: StreamRow]) throws -> AppendResult? {
+    private func storedResult(of request: PreparedAppend, db: Database, streams: [StreamID: StreamRow]) throws
+        -> AppendResult?
+    {
         let lookup = try db.cachedStatement(
             sql: "SELECT e.position, e.version, e.codec, e.body FROM events e WHERE e.id = ?")
         var found: [(event: PreparedAppend.Event, record: RecordedEvent)] = []
@@ -254,19 +275,23 @@ extension EventStore {
         guard found.count == request.events.count else {
             throw EventStoreError(
                 code: .duplicateEventID,
-                message: "event \(id) is already stored at position \(firstFound.record.position), but other events of this append are not: an append is stored whole or not at all, so this is not a retry",
+                message:
+                    "event \(id) is already stored at position \(firstFound.record.position), but other events of this append are not: an append is stored whole or not at all, so this is not a retry",
                 position: firstFound.record.position)
         }
         for (event, record) in found where record.proposed != event.proposed || record.stream != request.stream {
             throw EventStoreError(
                 code: .duplicateEventID,
-                message: "event \(event.proposed.id.uuidString.lowercased()) is already stored at position \(record.position) with other content",
+                message:
+                    "event \(event.proposed.id.uuidString.lowercased()) is already stored at position \(record.position) with other content",
                 position: record.position)
         }
         let positions = found.map(\.record.position)
-        let version = try streams[request.stream]?.version ?? Int64.fetchOne(
-            db, sql: "SELECT version FROM streams WHERE name = ?", arguments: [request.stream.rawValue]) ?? 0
-        return AppendResult(positions: positions.min()!...positions.max()!, streamVersion: version, wasAlreadyStored: true)
+        let version =
+            try streams[request.stream]?.version ?? Int64.fetchOne(
+                db, sql: "SELECT version FROM streams WHERE name = ?", arguments: [request.stream.rawValue]) ?? 0
+        return AppendResult(
+            positions: positions.min()!...positions.max()!, streamVersion: version, wasAlreadyStored: true)
     }
 }
 
@@ -276,15 +301,19 @@ struct ChainHead: Sendable {
     var hash: [UInt8]
 
     static func fetch(_ db: Database) throws -> ChainHead {
-        guard let row = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"))
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"))
         else { return ChainHead(position: 0, hash: HashChain.genesis) }
         let hash: Data = row["hash"]
         return ChainHead(position: row["position"], hash: Array(hash))
     }
 
     func save(_ db: Database) throws {
-        try db.cachedStatement(sql: "UPDATE meta SET value = ? WHERE key = 'head_position'").execute(arguments: [position])
-        try db.cachedStatement(sql: "UPDATE meta SET value = ? WHERE key = 'head_hash'").execute(arguments: [Data(hash)])
+        try db.cachedStatement(sql: "UPDATE meta SET value = ? WHERE key = 'head_position'").execute(arguments: [
+            position
+        ])
+        try db.cachedStatement(sql: "UPDATE meta SET value = ? WHERE key = 'head_hash'").execute(arguments: [Data(hash)]
+        )
     }
 }

@@ -41,7 +41,10 @@ extension EventStore {
     private func makeDictionary(onlyIfNone: Bool) async throws -> Int64? {
         let createdAt = configuration.clock()
         let made = try await writeMapped("could not store a new dictionary") { db -> LZ4Dictionary? in
-            if onlyIfNone, let existing = try DictionaryCache.fetchAll(db, compressionLevel: self.configuration.compressionLevel).last {
+            if onlyIfNone,
+                let existing = try DictionaryCache.fetchAll(db, compressionLevel: self.configuration.compressionLevel)
+                    .last
+            {
                 return existing  // another process made one first
             }
             let content = try self.sampleDictionaryContent(db)
@@ -68,7 +71,8 @@ extension EventStore {
         let placeholders = Array(repeating: "?", count: positions.count).joined(separator: ",")
         var byType: [String: [[UInt8]]] = [:]
         let rows = try Row.fetchCursor(
-            db, sql: "SELECT position, type, codec, body FROM events WHERE position IN (\(placeholders)) ORDER BY position",
+            db,
+            sql: "SELECT position, type, codec, body FROM events WHERE position IN (\(placeholders)) ORDER BY position",
             arguments: StatementArguments(positions))
         while let row = try rows.next() {
             let body = try canonicalBody(codec: row[2], blob: row[3], position: row[0], db: db)

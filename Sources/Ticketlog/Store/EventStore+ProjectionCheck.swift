@@ -97,7 +97,8 @@ extension EventStore {
             let order = (1...max(1, columns)).map(String.init).joined(separator: ", ")
             var hasher = SHA256()
             var rows: Int64 = 0
-            let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM \(table.quotedDatabaseIdentifier) ORDER BY \(order)")
+            let cursor = try Row.fetchCursor(
+                db, sql: "SELECT * FROM \(table.quotedDatabaseIdentifier) ORDER BY \(order)")
             while let row = try cursor.next() {
                 rows += 1
                 for value in row.databaseValues { hash(value, into: &hasher) }

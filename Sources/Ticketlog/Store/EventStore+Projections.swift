@@ -77,7 +77,9 @@ extension EventStore {
         let from = lagging.map { checkpoints[$0.name]?.position ?? 0 }.min()! + 1
         let rows = try Row.fetchCursor(
             db.cachedStatement(
-                sql: "SELECT position, version, codec, body, stream FROM events WHERE position >= ? ORDER BY position LIMIT ?"),
+                sql:
+                    "SELECT position, version, codec, body, stream FROM events WHERE position >= ? ORDER BY position LIMIT ?"
+            ),
             arguments: [from, limit])
         var last = from - 1
         while let row = try rows.next() {
@@ -88,7 +90,8 @@ extension EventStore {
             last = projected.event.position
         }
         for projection in lagging {
-            try ProjectionCheckpoints.save(projection, position: max(last, checkpoints[projection.name]?.position ?? 0), db)
+            try ProjectionCheckpoints.save(
+                projection, position: max(last, checkpoints[projection.name]?.position ?? 0), db)
         }
         return ProjectionProgress(position: last, headPosition: head, projections: lagging.map(\.name))
     }
@@ -100,7 +103,9 @@ extension EventStore {
     }
 
     /// Runs a write, mapping SQLite failures to ``EventStoreError/Code/storageFailure``.
-    func writeMapped<T: Sendable>(_ failure: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func writeMapped<T: Sendable>(_ failure: String, _ body: @escaping @Sendable (Database) throws -> T) async throws
+        -> T
+    {
         do {
             return try await writer.write(body)
         } catch {
@@ -139,7 +144,9 @@ enum ProjectionCheckpoints {
 
     static func fetchAll(_ db: Database) throws -> [String: Checkpoint] {
         var result: [String: Checkpoint] = [:]
-        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT name, version, position FROM projection_checkpoints")) {
+        for row in try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT name, version, position FROM projection_checkpoints"))
+        {
             result[row[0]] = Checkpoint(version: row[1], position: row[2])
         }
         return result

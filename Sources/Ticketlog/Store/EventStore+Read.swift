@@ -15,15 +15,17 @@ extension EventStore {
         _ stream: StreamID, from version: Int64? = nil, direction: ReadDirection = .forwards, limit: Int = 1_000
     ) async throws -> [RecordedEvent] {
         try await read { db in
-            guard let key = try Int64.fetchOne(
-                db.cachedStatement(sql: "SELECT key FROM streams WHERE name = ?"), arguments: [stream.rawValue])
+            guard
+                let key = try Int64.fetchOne(
+                    db.cachedStatement(sql: "SELECT key FROM streams WHERE name = ?"), arguments: [stream.rawValue])
             else { return [] }
-            let sql = switch direction {
-            case .forwards:
-                "SELECT position, version, codec, body FROM events WHERE stream = ? AND version >= ? ORDER BY version LIMIT ?"
-            case .backwards:
-                "SELECT position, version, codec, body FROM events WHERE stream = ? AND version <= ? ORDER BY version DESC LIMIT ?"
-            }
+            let sql =
+                switch direction {
+                case .forwards:
+                    "SELECT position, version, codec, body FROM events WHERE stream = ? AND version >= ? ORDER BY version LIMIT ?"
+                case .backwards:
+                    "SELECT position, version, codec, body FROM events WHERE stream = ? AND version <= ? ORDER BY version DESC LIMIT ?"
+                }
             let start = version ?? (direction == .forwards ? 1 : .max)
             return try self.decodeRecords(db, sql: sql, arguments: [key, start, max(0, limit)])
         }
@@ -33,7 +35,8 @@ extension EventStore {
     public func readAll(from position: Int64 = 1, limit: Int = 1_000) async throws -> [RecordedEvent] {
         try await read { db in
             try self.decodeRecords(
-                db, sql: "SELECT position, version, codec, body FROM events WHERE position >= ? ORDER BY position LIMIT ?",
+                db,
+                sql: "SELECT position, version, codec, body FROM events WHERE position >= ? ORDER BY position LIMIT ?",
                 arguments: [position, max(0, limit)])
         }
     }
@@ -50,7 +53,9 @@ extension EventStore {
     /// The current version of `stream`; 0 when it does not exist.
     public func version(of stream: StreamID) async throws -> Int64 {
         try await read { db in
-            try Int64.fetchOne(db.cachedStatement(sql: "SELECT version FROM streams WHERE name = ?"), arguments: [stream.rawValue]) ?? 0
+            try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT version FROM streams WHERE name = ?"), arguments: [stream.rawValue])
+                ?? 0
         }
     }
 
@@ -107,7 +112,8 @@ extension EventStore {
         do {
             return try CanonicalJSON.decode(EventBody.self, from: canonical)
         } catch {
-            throw .corrupt("the event at position \(position) is not a valid event body", position: position, cause: error)
+            throw .corrupt(
+                "the event at position \(position) is not a valid event body", position: position, cause: error)
         }
     }
 }

@@ -38,7 +38,8 @@ extension EventStore {
             var statistics = LogStatistics(
                 events: 0, tickets: try Int64.fetchOne(db, sql: "SELECT count(*) FROM streams") ?? 0,
                 eventsByType: [], fileBytes: 0, eventBytes: 0, projectionBytes: 0, rawBodyBytes: 0, storedBodyBytes: 0,
-                uncompressedEvents: 0, dictionaries: try Int64.fetchOne(db, sql: "SELECT count(*) FROM dictionaries") ?? 0)
+                uncompressedEvents: 0,
+                dictionaries: try Int64.fetchOne(db, sql: "SELECT count(*) FROM dictionaries") ?? 0)
             statistics.eventsByType = try Row.fetchAll(
                 db, sql: "SELECT type, count(*) FROM events GROUP BY type ORDER BY count(*) DESC, type"
             ).map { (type: $0[0], count: $0[1]) }
@@ -59,7 +60,10 @@ extension EventStore {
             }
             let projectionTables = Set(Self.projections.flatMap(\.tables))
             let pages = try Row.fetchAll(
-                db, sql: "SELECT s.name, m.tbl_name, sum(s.pgsize) FROM dbstat s LEFT JOIN sqlite_master m ON m.name = s.name GROUP BY s.name")
+                db,
+                sql:
+                    "SELECT s.name, m.tbl_name, sum(s.pgsize) FROM dbstat s LEFT JOIN sqlite_master m ON m.name = s.name GROUP BY s.name"
+            )
             for page in pages {
                 let table: String = (page[1] as String?) ?? page[0]
                 let bytes: Int64 = page[2]

@@ -10,7 +10,8 @@ public struct DeadLetter: Hashable, Sendable {
     public var reason: String
     public var at: Timestamp
 
-    public init(destination: String, position: Int64, stream: StreamID, request: String, reason: String, at: Timestamp) {
+    public init(destination: String, position: Int64, stream: StreamID, request: String, reason: String, at: Timestamp)
+    {
         self.destination = destination
         self.position = position
         self.stream = stream
@@ -53,7 +54,8 @@ extension EventStore {
     /// How far `destination` has mirrored the log (0: nothing yet).
     public func syncCursor(_ destination: String) async throws -> Int64 {
         try await read { db in
-            try Int64.fetchOne(db, sql: "SELECT position FROM sync_cursors WHERE destination = ?", arguments: [destination]) ?? 0
+            try Int64.fetchOne(
+                db, sql: "SELECT position FROM sync_cursors WHERE destination = ?", arguments: [destination]) ?? 0
         }
     }
 
@@ -75,10 +77,12 @@ extension EventStore {
     public func raiseSyncMark(_ destination: String, key: String, to value: Int64) async throws -> Bool {
         try await writeMapped("could not record a sync mark") { db in
             let current = try Int64.fetchOne(
-                db, sql: "SELECT value FROM sync_marks WHERE destination = ? AND key = ?", arguments: [destination, key])
+                db, sql: "SELECT value FROM sync_marks WHERE destination = ? AND key = ?",
+                arguments: [destination, key])
             if let current, current > value { return false }
             try db.execute(
-                sql: "INSERT INTO sync_marks(destination, key, value) VALUES (?, ?, ?) ON CONFLICT(destination, key) DO UPDATE SET value = excluded.value",
+                sql:
+                    "INSERT INTO sync_marks(destination, key, value) VALUES (?, ?, ?) ON CONFLICT(destination, key) DO UPDATE SET value = excluded.value",
                 arguments: [destination, key, value])
             return true
         }
@@ -88,7 +92,8 @@ extension EventStore {
     public func syncMark(_ destination: String, key: String) async throws -> Int64? {
         try await read { db in
             try Int64.fetchOne(
-                db, sql: "SELECT value FROM sync_marks WHERE destination = ? AND key = ?", arguments: [destination, key])
+                db, sql: "SELECT value FROM sync_marks WHERE destination = ? AND key = ?",
+                arguments: [destination, key])
         }
     }
 
@@ -110,7 +115,9 @@ extension EventStore {
     public func deadLetters(_ destination: String) async throws -> [DeadLetter] {
         try await read { db in
             try Row.fetchAll(
-                db, sql: "SELECT position, stream, request, reason, at FROM sync_dead_letters WHERE destination = ? ORDER BY position",
+                db,
+                sql:
+                    "SELECT position, stream, request, reason, at FROM sync_dead_letters WHERE destination = ? ORDER BY position",
                 arguments: [destination]
             ).map { row in
                 DeadLetter(
@@ -124,7 +131,8 @@ extension EventStore {
     public func removeDeadLetter(_ destination: String, position: Int64) async throws {
         try await writeMapped("could not remove a dead letter") { db in
             try db.execute(
-                sql: "DELETE FROM sync_dead_letters WHERE destination = ? AND position = ?", arguments: [destination, position])
+                sql: "DELETE FROM sync_dead_letters WHERE destination = ? AND position = ?",
+                arguments: [destination, position])
         }
     }
 }

@@ -5,8 +5,10 @@ extension EventStore {
     /// The summary of `stream`; `nil` when it has no events.
     public func ticketSummary(_ stream: StreamID) async throws -> TicketSummary? {
         try await read { db in
-            try Row.fetchOne(db.cachedStatement(sql: Self.summarySQL + " WHERE t.name = ?"), arguments: [stream.rawValue])
-                .map(Self.summary)
+            try Row.fetchOne(
+                db.cachedStatement(sql: Self.summarySQL + " WHERE t.name = ?"), arguments: [stream.rawValue]
+            )
+            .map(Self.summary)
         }
     }
 
@@ -14,7 +16,10 @@ extension EventStore {
     public func tickets(_ filter: TicketFilter = .all, limit: Int = 1_000) async throws -> [TicketSummary] {
         var conditions: [String] = []
         var arguments: StatementArguments = []
-        for (column, value) in [("t.brand", filter.brand), ("t.creator", filter.creator), ("t.agent", filter.agent), ("t.status", filter.status)] {
+        for (column, value) in [
+            ("t.brand", filter.brand), ("t.creator", filter.creator), ("t.agent", filter.agent),
+            ("t.status", filter.status),
+        ] {
             if let value {
                 conditions.append("\(column) = ?")
                 arguments += [value]
@@ -27,7 +32,8 @@ extension EventStore {
         let whereClause = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
         arguments += [max(0, limit)]
         let sql = Self.summarySQL + whereClause + " ORDER BY t.last_position DESC LIMIT ?"
-        return try await read { [arguments] db in try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.summary) }
+        return try await read { [arguments] db in try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.summary)
+        }
     }
 
     /// How many tickets (streams) the log holds.
@@ -53,10 +59,12 @@ extension EventStore {
     /// `nil` when the ticket has no such message.
     public func membersWhenPosted(_ messageID: String, in stream: StreamID) async throws -> [TicketState.Member]? {
         try await read { db in
-            guard let message = try Row.fetchOne(
-                db,
-                sql: "SELECT m.stream, m.position FROM messages m JOIN streams s ON s.key = m.stream WHERE s.name = ? AND m.message_id = ?",
-                arguments: [stream.rawValue, messageID])
+            guard
+                let message = try Row.fetchOne(
+                    db,
+                    sql:
+                        "SELECT m.stream, m.position FROM messages m JOIN streams s ON s.key = m.stream WHERE s.name = ? AND m.message_id = ?",
+                    arguments: [stream.rawValue, messageID])
             else { return nil }
             let key: Int64 = message[0]
             let position: Int64 = message[1]
@@ -104,7 +112,8 @@ extension EventStore {
             FROM messages m JOIN streams s ON s.key = m.stream
             WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?
             """
-        return try await read { [arguments] db in try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.message) }
+        return try await read { [arguments] db in try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.message)
+        }
     }
 
     /// One message of `stream` with edits and deletes applied; `nil` when there is none.

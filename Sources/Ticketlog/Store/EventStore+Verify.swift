@@ -55,7 +55,8 @@ private struct ChainVerifier {
             return VerificationReport(
                 failure: VerificationFailure(
                     position: reached.position + 1, kind: .damaged,
-                    detail: "SQLite cannot read the log past position \(reached.position): \(error.message ?? "\(error.resultCode)")"
+                    detail:
+                        "SQLite cannot read the log past position \(reached.position): \(error.message ?? "\(error.resultCode)")"
                         + " (SQLite error \(error.extendedResultCode.rawValue))"),
                 eventsVerified: reached.verified, headPosition: reached.position, headHash: reached.hash.hexString,
                 warnings: [])
@@ -81,7 +82,8 @@ private struct ChainVerifier {
         while let row = try rows.next() {
             guard let stored = StoredRow(row) else {
                 report.failure = VerificationFailure(
-                    position: expected, kind: .undecodable, detail: "a column of the event row holds a value of the wrong type")
+                    position: expected, kind: .undecodable,
+                    detail: "a column of the event row holds a value of the wrong type")
                 return report
             }
             if let failure = try check(stored, expected: expected, previous: previous) {
@@ -91,7 +93,8 @@ private struct ChainVerifier {
             if let anchor, anchor.position == stored.position, anchor.hash != stored.hash {
                 report.failure = VerificationFailure(
                     position: stored.position, kind: .edited,
-                    detail: "the chain at position \(stored.position) is \(stored.hash.hexString), but it was anchored as "
+                    detail:
+                        "the chain at position \(stored.position) is \(stored.hash.hexString), but it was anchored as "
                         + "\(anchor.hash.hexString): the log was rewritten up to here")
                 return report
             }
@@ -108,12 +111,15 @@ private struct ChainVerifier {
         progress?(VerificationProgress(eventsChecked: report.eventsVerified, totalEvents: total))
         report.failure = try checkHead(last: report.headPosition, lastHash: previous)
         if report.failure == nil, let anchor, anchor.position > report.headPosition {
-            let gone = anchor.position == report.headPosition + 1
+            let gone =
+                anchor.position == report.headPosition + 1
                 ? "position \(anchor.position) is" : "positions \(report.headPosition + 1)-\(anchor.position) are"
             report.failure = VerificationFailure(
                 position: report.headPosition + 1, kind: .missing,
-                detail: "the log ends at position \(report.headPosition), but it was anchored at position \(anchor.position): "
-                    + "\(gone) gone (a -wal file deleted after a crash, or an older copy of the file, loses the commits after it)")
+                detail:
+                    "the log ends at position \(report.headPosition), but it was anchored at position \(anchor.position): "
+                    + "\(gone) gone (a -wal file deleted after a crash, or an older copy of the file, loses the commits after it)"
+            )
         }
         if report.failure == nil { report.warnings += try streamVersionMismatches() }
         return report
@@ -121,7 +127,9 @@ private struct ChainVerifier {
 
     private mutating func check(_ row: StoredRow, expected: Int64, previous: [UInt8]) throws -> VerificationFailure? {
         if row.position != expected {
-            let gap = row.position - 1 == expected ? "position \(expected) is" : "positions \(expected)-\(row.position - 1) are"
+            let gap =
+                row.position - 1 == expected
+                ? "position \(expected) is" : "positions \(expected)-\(row.position - 1) are"
             return VerificationFailure(position: expected, kind: .missing, detail: "\(gap) missing from the log")
         }
         let body: EventBody
@@ -159,7 +167,8 @@ private struct ChainVerifier {
             return "the type column says \(row.type) but the event is \(body.type.rawValue)"
         }
         if streamNames[row.stream] != body.stream.rawValue {
-            return "the stream column names \(streamNames[row.stream] ?? "no stream") but the event belongs to \(body.stream)"
+            return
+                "the stream column names \(streamNames[row.stream] ?? "no stream") but the event belongs to \(body.stream)"
         }
         return nil
     }
@@ -168,14 +177,18 @@ private struct ChainVerifier {
     /// further on (reordered), the stream lost versions (missing), or it was changed (edited).
     private func explainBrokenLink(_ row: StoredRow, previous: [UInt8]) throws -> VerificationFailure {
         let later = try Row.fetchAll(
-            db, sql: "SELECT position, stream, version, id, type, codec, body, hash FROM events WHERE position > ? ORDER BY position LIMIT ?",
+            db,
+            sql:
+                "SELECT position, stream, version, id, type, codec, body, hash FROM events WHERE position > ? ORDER BY position LIMIT ?",
             arguments: [row.position, Self.reorderWindow]
         ).compactMap(StoredRow.init)
         for candidate in later {
-            guard let canonical = try? store.canonicalBody(
-                codec: candidate.codec, blob: Data(candidate.blob), position: candidate.position, db: db)
+            guard
+                let canonical = try? store.canonicalBody(
+                    codec: candidate.codec, blob: Data(candidate.blob), position: candidate.position, db: db)
             else { continue }
-            let link = HashChain.link(previous: previous, position: row.position, version: candidate.version, body: canonical)
+            let link = HashChain.link(
+                previous: previous, position: row.position, version: candidate.version, body: canonical)
             if link == row.hash || link == candidate.hash {
                 return VerificationFailure(
                     position: row.position, kind: .reordered,
@@ -186,7 +199,9 @@ private struct ChainVerifier {
         if row.version > lastVersion + 1 {
             return VerificationFailure(
                 position: row.position, kind: .missing,
-                detail: "stream \(streamNames[row.stream] ?? "#\(row.stream)") jumps from version \(lastVersion) to \(row.version) and the chain breaks here")
+                detail:
+                    "stream \(streamNames[row.stream] ?? "#\(row.stream)") jumps from version \(lastVersion) to \(row.version) and the chain breaks here"
+            )
         }
         return VerificationFailure(
             position: row.position, kind: .edited, detail: "the event's content does not match its chain hash")
@@ -194,20 +209,25 @@ private struct ChainVerifier {
 
     /// The meta head records the newest commit: a log that ends before it lost its newest events.
     private func checkHead(last: Int64, lastHash: [UInt8]) throws -> VerificationFailure? {
-        guard let headPosition = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'head_position'") else {
+        guard let headPosition = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'head_position'")
+        else {
             return nil
         }
         if headPosition > last {
-            let missing = headPosition == last + 1 ? "position \(headPosition) is" : "positions \(last + 1)-\(headPosition) are"
+            let missing =
+                headPosition == last + 1 ? "position \(headPosition) is" : "positions \(last + 1)-\(headPosition) are"
             return VerificationFailure(
                 position: last + 1, kind: .missing,
-                detail: "the log ends at position \(last) but its head records position \(headPosition): \(missing) gone")
+                detail:
+                    "the log ends at position \(last) but its head records position \(headPosition): \(missing) gone")
         }
-        if headPosition == last, let headHash = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'head_hash'"),
+        if headPosition == last,
+            let headHash = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'head_hash'"),
             Array(headHash) != lastHash
         {
             return VerificationFailure(
-                position: last, kind: .edited, detail: "the chain hash at the head differs from the one recorded at commit")
+                position: last, kind: .edited,
+                detail: "the chain hash at the head differs from the one recorded at commit")
         }
         return nil
     }

@@ -56,7 +56,8 @@ public final class EventStore: Sendable {
     }
 
     /// An in-memory log, gone when the store is released. For tests and experiments.
-    public static func inMemory(configuration: Configuration = .init(), logger: Logger = .disabled) throws -> EventStore {
+    public static func inMemory(configuration: Configuration = .init(), logger: Logger = .disabled) throws -> EventStore
+    {
         let queue = try DatabaseQueue(configuration: databaseConfiguration())
         return try EventStore(writer: queue, path: ":memory:", configuration: configuration, logger: logger)
     }
@@ -72,7 +73,8 @@ public final class EventStore: Sendable {
             if configuration.readOnly {
                 (head, stored) = try writer.read { db in
                     guard try Schema.check(db, path: path) == .log else {
-                        throw EventStoreError(code: .unknownFormat, message: "\(path) is not a ticketlog log (it is empty)")
+                        throw EventStoreError(
+                            code: .unknownFormat, message: "\(path) is not a ticketlog log (it is empty)")
                     }
                     let head = try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0
                     return (head, try DictionaryCache.fetchAll(db, compressionLevel: configuration.compressionLevel))
@@ -114,7 +116,9 @@ public final class EventStore: Sendable {
         }
         logger.debug(
             "Opened event log",
-            metadata: ["ticketlog.path": "\(path)", "ticketlog.head": "\(head)", "ticketlog.dictionaries": "\(stored.count)"])
+            metadata: [
+                "ticketlog.path": "\(path)", "ticketlog.head": "\(head)", "ticketlog.dictionaries": "\(stored.count)",
+            ])
     }
 
     /// Opening a pool switches the file to WAL mode, a write. A file that is not a ticketlog log
@@ -142,8 +146,10 @@ public final class EventStore: Sendable {
         }
         let manager = FileManager.default
         let directory = (path as NSString).deletingLastPathComponent
-        if forWriting, manager.fileExists(atPath: path)
-            && (!manager.isWritableFile(atPath: path) || !manager.isWritableFile(atPath: directory.isEmpty ? "." : directory))
+        if forWriting,
+            manager.fileExists(atPath: path)
+                && (!manager.isWritableFile(atPath: path)
+                    || !manager.isWritableFile(atPath: directory.isEmpty ? "." : directory))
         {
             return EventStoreError(
                 code: .storageFailure,
@@ -161,7 +167,9 @@ public final class EventStore: Sendable {
                 maximumBatchWeight: configuration.maximumEventsPerTransaction
             ) { [weak self] requests in
                 guard let self else {
-                    return requests.map { _ in .failure(EventStoreError(code: .storageFailure, message: "the event store was closed")) }
+                    return requests.map { _ in
+                        .failure(EventStoreError(code: .storageFailure, message: "the event store was closed"))
+                    }
                 }
                 return await self.commit(requests)
             }

@@ -38,13 +38,17 @@ enum Schema {
         guard tables.contains("meta") else {
             throw EventStoreError(
                 code: .unknownFormat,
-                message: "\(path) is an SQLite database but not a ticketlog log (it has tables \(tables.joined(separator: ", ")) and no meta table)")
+                message:
+                    "\(path) is an SQLite database but not a ticketlog log (it has tables \(tables.joined(separator: ", ")) and no meta table)"
+            )
         }
         let format = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'format'")
         guard format == Self.format else {
             throw EventStoreError(
                 code: .unknownFormat,
-                message: "\(path) is not a ticketlog log (its meta table names format \(format.map { "'\($0)'" } ?? "none"))")
+                message:
+                    "\(path) is not a ticketlog log (its meta table names format \(format.map { "'\($0)'" } ?? "none"))"
+            )
         }
         let version = try Int.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'format_version'")
         guard let version else {
@@ -99,7 +103,8 @@ enum Schema {
                 BEGIN SELECT RAISE(ABORT, 'ticketlog dictionaries are immutable: DELETE refused'); END;
                 """)
         try db.execute(
-            sql: "INSERT INTO meta(key, value) VALUES ('format', ?), ('format_version', ?), ('head_position', 0), ('head_hash', ?)",
+            sql:
+                "INSERT INTO meta(key, value) VALUES ('format', ?), ('format_version', ?), ('head_position', 0), ('head_hash', ?)",
             arguments: [format, formatVersion, Data(HashChain.genesis)])
     }
 

@@ -34,7 +34,8 @@ struct ChatRoutes {
             }
             let ticket = try await AccessPolicy.ticket(stream, for: caller, in: store)
             let members = try await store.members(of: stream)
-            let last = try await store.messages(of: stream, direction: .backwards, limit: 1, includeDeleted: false).first
+            let last = try await store.messages(of: stream, direction: .backwards, limit: 1, includeDeleted: false)
+                .first
             return ChannelInfoResponse(channel: ticket, members: members, lastMessage: last)
         }
     }

@@ -75,10 +75,12 @@ struct EventFeedRoutes {
 
     /// `Last-Event-ID` wins over `after`, as the SSE reconnection protocol wants.
     static func startPosition(_ request: Request) throws -> Int64 {
-        let raw = request.headers[HTTPField.Name("Last-Event-ID")!] ?? request.uri.queryParameters["after"].map(String.init)
+        let raw =
+            request.headers[HTTPField.Name("Last-Event-ID")!] ?? request.uri.queryParameters["after"].map(String.init)
         guard let raw else { return 0 }
         guard let position = Int64(raw), position >= 0 else {
-            throw APIError(.badRequest, code: "bad_request", "after / Last-Event-ID must be a position (0 or more), not '\(raw)'")
+            throw APIError(
+                .badRequest, code: "bad_request", "after / Last-Event-ID must be a position (0 or more), not '\(raw)'")
         }
         return position
     }
@@ -110,7 +112,8 @@ final class FeedLimiter: Sendable {
             }
             if open.values.reduce(0, +) >= total {
                 throw APIError(
-                    .tooManyRequests, code: "too_many_feeds", "the server has \(total) event feeds open; try again later",
+                    .tooManyRequests, code: "too_many_feeds",
+                    "the server has \(total) event feeds open; try again later",
                     headers: [.retryAfter: "5"])
             }
             open[caller, default: 0] += 1

@@ -60,11 +60,13 @@ struct TicketRoutes {
             let outcome = try await store.execute(
                 .open(title: body.title, brand: body.brand, creator: body.creator), on: stream, by: caller.actor)
             return EditedResponse(
-                status: .created, response: ChannelReference(channelId: stream.rawValue, version: outcome.streamVersion))
+                status: .created, response: ChannelReference(channelId: stream.rawValue, version: outcome.streamVersion)
+            )
         }
         group.post(":ticketId/join") { _, context in
             let (caller, stream) = try await authorize(context)
-            let outcome = try await store.execute(.join(user: caller.id, role: caller.role), on: stream, by: caller.actor)
+            let outcome = try await store.execute(
+                .join(user: caller.id, role: caller.role), on: stream, by: caller.actor)
             return ChannelReference(channelId: stream.rawValue, version: outcome.streamVersion)
         }
         group.post(":ticketId/leave") { _, context in
@@ -99,7 +101,8 @@ struct TicketRoutes {
             case nil, "forwards": backwards = false
             case "backwards": backwards = true
             case let other?:
-                throw APIError(.badRequest, code: "bad_request", "direction must be forwards or backwards, not '\(other)'")
+                throw APIError(
+                    .badRequest, code: "bad_request", "direction must be forwards or backwards, not '\(other)'")
             }
             let cursor = try query.int64("cursor").map(MessageCursor.position)
             let messages = try await store.messages(
@@ -141,7 +144,8 @@ struct TicketRoutes {
             return EditedResponse(
                 status: .created,
                 response: DeliverableResponse(
-                    deliverable: deliverable, position: outcome.events.last?.position ?? 0, version: outcome.streamVersion))
+                    deliverable: deliverable, position: outcome.events.last?.position ?? 0,
+                    version: outcome.streamVersion))
         }
         group.get(":ticketId/audit") { request, context in
             let (_, stream) = try await authorize(context)
@@ -160,12 +164,14 @@ struct TicketRoutes {
             case nil: point = nil
             case let at? where Int64(at) != nil:
                 guard let position = Int64(at), position >= 0 else {
-                    throw APIError(.badRequest, code: "bad_request", "at must be a position (0 or more) or an ISO 8601 time")
+                    throw APIError(
+                        .badRequest, code: "bad_request", "at must be a position (0 or more) or an ISO 8601 time")
                 }
                 point = .position(position)
             case let at?:
                 guard let time = Timestamp(iso8601: at) else {
-                    throw APIError(.badRequest, code: "bad_request", "at must be a position or an ISO 8601 time, not '\(at)'")
+                    throw APIError(
+                        .badRequest, code: "bad_request", "at must be a position or an ISO 8601 time, not '\(at)'")
                 }
                 point = .time(time)
             }
@@ -181,7 +187,9 @@ struct TicketRoutes {
         return (caller, stream)
     }
 
-    private func messageResponse(_ messageID: String, _ stream: StreamID, _ outcome: CommandOutcome) async throws -> MessageResponse {
+    private func messageResponse(_ messageID: String, _ stream: StreamID, _ outcome: CommandOutcome) async throws
+        -> MessageResponse
+    {
         guard let message = try await store.message(messageID, in: stream) else {
             throw APIError(.notFound, code: "not_found", "\(stream) has no message \(messageID)")
         }

@@ -1,5 +1,5 @@
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import StreamChatSync
 import Ticketlog
 
@@ -24,13 +24,15 @@ struct WebhookRoutes {
             guard let handler else {
                 throw APIError(
                     .serviceUnavailable, code: "stream_not_configured",
-                    "webhooks are off: this server has no Stream API secret to check their signatures with (see /healthz)")
+                    "webhooks are off: this server has no Stream API secret to check their signatures with (see /healthz)"
+                )
             }
             let body: ByteBuffer
             do {
                 body = try await request.body.collect(upTo: maximumBodySize)
             } catch {
-                throw APIError(.contentTooLarge, code: "too_large", "the webhook body is larger than \(maximumBodySize) bytes")
+                throw APIError(
+                    .contentTooLarge, code: "too_large", "the webhook body is larger than \(maximumBodySize) bytes")
             }
             let result = try await handler.handle(
                 body: Array(buffer: body), signature: request.headers[HTTPField.Name("X-Signature")!],

@@ -47,7 +47,9 @@ import Testing
         Endpoint(method: .patch, path: "/api/chat/tickets/a/messages/m-1", body: #"{"text":"edited"}"#),
         Endpoint(method: .delete, path: "/api/chat/tickets/a/messages/m-1", body: nil),
         Endpoint(method: .post, path: "/api/chat/tickets/a/status", body: #"{"status":"in_progress"}"#),
-        Endpoint(method: .post, path: "/api/chat/tickets/a/deliverables", body: #"{"title":"Cut","url":"https://x.example/c.mp4","kind":"video"}"#),
+        Endpoint(
+            method: .post, path: "/api/chat/tickets/a/deliverables",
+            body: #"{"title":"Cut","url":"https://x.example/c.mp4","kind":"video"}"#),
         Endpoint(method: .get, path: "/api/chat/tickets/a/audit", body: nil),
         Endpoint(method: .get, path: "/api/chat/tickets/a/state?at=3", body: nil),
         Endpoint(method: .post, path: "/api/chat/tickets/a/assign", body: #"{"agent":"lee"}"#, adminOnly: true),
@@ -60,7 +62,8 @@ import Testing
         let before = try await fixture.store.headPosition()
         let allowed = endpoint.adminOnly ? who == .admin : who.ownsTicketA
         // Allowed into the ticket, but only the author edits and brands do not delete.
-        let rejected = allowed && endpoint.path.hasSuffix("/messages/m-1")
+        let rejected =
+            allowed && endpoint.path.hasSuffix("/messages/m-1")
             && ((endpoint.method == .patch && who != .ownCreator) || (endpoint.method == .delete && who == .ownBrand))
         try await fixture.app.test(.router) { client in
             let response = try await client.execute(
@@ -74,11 +77,14 @@ import Testing
                 #expect(response.errorCode == "not_found")
                 // The same request about a ticket that does not exist gets the same answer.
                 let missing = try await client.execute(
-                    uri: endpoint.path.replacingOccurrences(of: "/a/", with: "/zz/").replacingOccurrences(of: "ticket-a", with: "ticket-zz"),
-                    method: endpoint.method, headers: ServerFixture.headers(token), body: endpoint.body.map { ByteBuffer(string: $0) })
+                    uri: endpoint.path.replacingOccurrences(of: "/a/", with: "/zz/").replacingOccurrences(
+                        of: "ticket-a", with: "ticket-zz"),
+                    method: endpoint.method, headers: ServerFixture.headers(token),
+                    body: endpoint.body.map { ByteBuffer(string: $0) })
                 #expect(missing.status == .notFound)
                 #expect(
-                    String(buffer: missing.body).replacingOccurrences(of: "ticket-zz", with: "ticket-a") == String(buffer: response.body),
+                    String(buffer: missing.body).replacingOccurrences(of: "ticket-zz", with: "ticket-a")
+                        == String(buffer: response.body),
                     "someone else's ticket must look like one that does not exist")
             } else if rejected {
                 #expect(response.status == .unprocessableContent, "\(String(buffer: response.body))")
@@ -97,15 +103,18 @@ import Testing
         let fixture = try await ServerFixture.make()
         let token = try await ServerFixture.token(who.caller.0, who.caller.1)
         try await fixture.app.test(.router) { client in
-            let response = try await client.execute(uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers(token))
+            let response = try await client.execute(
+                uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers(token))
             #expect(response.status == .ok)
-            let channels = (response.json?["channels"] as? [[String: Any]])?.compactMap { $0["channelId"] as? String } ?? []
-            let expected: Set<String> = switch who {
-            case .admin: ["ticket-a", "ticket-b"]
-            case .assignedAgent, .ownBrand, .ownCreator: ["ticket-a"]
-            case .otherBrand, .otherCreator: ["ticket-b"]
-            case .otherAgent: []
-            }
+            let channels =
+                (response.json?["channels"] as? [[String: Any]])?.compactMap { $0["channelId"] as? String } ?? []
+            let expected: Set<String> =
+                switch who {
+                case .admin: ["ticket-a", "ticket-b"]
+                case .assignedAgent, .ownBrand, .ownCreator: ["ticket-a"]
+                case .otherBrand, .otherCreator: ["ticket-b"]
+                case .otherAgent: []
+                }
             #expect(Set(channels) == expected)
         }
     }

@@ -17,7 +17,8 @@ import Testing
         }
         let signingInput = "\(try encode(header)).\(try encode(claims))"
         guard let secret else { return signingInput + "." }
-        let mac = HMAC<SHA256>.authenticationCode(for: Data(signingInput.utf8), using: SymmetricKey(data: Data(secret.utf8)))
+        let mac = HMAC<SHA256>.authenticationCode(
+            for: Data(signingInput.utf8), using: SymmetricKey(data: Data(secret.utf8)))
         return signingInput + "." + base64url(Data(mac))
     }
 
@@ -73,7 +74,8 @@ import Testing
         try await fixture.app.test(.live) { client in
             var headers: HTTPFields = [:]
             if let authorization { headers[.authorization] = authorization }
-            for (method, path) in [(HTTPRequest.Method.get, "/api/chat/channels"), (.post, "/api/chat/tickets/a/join")] {
+            for (method, path) in [(HTTPRequest.Method.get, "/api/chat/channels"), (.post, "/api/chat/tickets/a/join")]
+            {
                 let response = try await client.execute(uri: path, method: method, headers: headers)
                 #expect(response.status == .unauthorized, "\(attack): \(String(buffer: response.body))")
                 #expect(response.errorCode == "unauthorized")
@@ -105,7 +107,8 @@ import Testing
         let fixture = try await ServerFixture.make()
         let token = try await ServerFixture.token("kim", .creator)
         try await fixture.app.test(.live) { client in
-            let first = try await client.execute(uri: "/api/chat/token", method: .get, headers: ServerFixture.headers(token))
+            let first = try await client.execute(
+                uri: "/api/chat/token", method: .get, headers: ServerFixture.headers(token))
             #expect(first.status == .ok)
             let body = try #require(first.json)
             #expect(body["userId"] as? String == "kim")
@@ -118,7 +121,8 @@ import Testing
             let mac = HMAC<SHA256>.authenticationCode(
                 for: signingInput, using: SymmetricKey(data: Data(ServerFixture.streamSecret.utf8)))
             #expect(Self.base64url(Data(mac)) == String(parts[2]))
-            var payload = String(parts[1]).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+            var payload = String(parts[1]).replacingOccurrences(of: "-", with: "+").replacingOccurrences(
+                of: "_", with: "/")
             while payload.count % 4 != 0 { payload += "=" }
             let claims = try #require(
                 try JSONSerialization.jsonObject(with: Data(base64Encoded: payload)!) as? [String: Any])
@@ -128,7 +132,8 @@ import Testing
             #expect(abs(Double(iat) - Date().timeIntervalSince1970) < 30)
             #expect(exp - iat == 24 * 3600)
             // Cached: the same token comes back.
-            let second = try await client.execute(uri: "/api/chat/token", method: .get, headers: ServerFixture.headers(token))
+            let second = try await client.execute(
+                uri: "/api/chat/token", method: .get, headers: ServerFixture.headers(token))
             #expect(second.json?["token"] as? String == chatToken)
         }
     }

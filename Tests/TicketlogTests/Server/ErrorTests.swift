@@ -20,26 +20,69 @@ import Testing
     }
 
     static let cases: [Case] = [
-        Case(name: "malformed JSON", method: .post, path: "/api/chat/tickets/a/messages", body: #"{"text": "#, status: .badRequest, code: "bad_request"),
-        Case(name: "missing field", method: .post, path: "/api/chat/tickets/a/messages", body: #"{"txt":"hi"}"#, status: .badRequest, code: "bad_request"),
-        Case(name: "wrong type", method: .post, path: "/api/chat/tickets/a/status", body: #"{"status":42}"#, status: .badRequest, code: "bad_request"),
-        Case(name: "empty text", method: .post, path: "/api/chat/tickets/a/messages", body: #"{"text":"  "}"#, status: .badRequest, code: "invalid_event"),
-        Case(name: "unknown status", method: .post, path: "/api/chat/tickets/a/status", body: #"{"status":"done-ish"}"#, status: .badRequest, code: "invalid_event"),
-        Case(name: "same status", method: .post, path: "/api/chat/tickets/a/status", body: #"{"status":"open"}"#, status: .unprocessableContent, code: "rejected"),
-        Case(name: "wrong content type", method: .post, path: "/api/chat/tickets/a/messages", body: "text=hi", contentType: "application/x-www-form-urlencoded", status: .unsupportedMediaType, code: "unsupported_media_type"),
-        Case(name: "body too large", method: .post, path: "/api/chat/tickets/a/messages", body: #"{"text":""# + String(repeating: "x", count: 5_000) + #""}"#, status: .contentTooLarge, code: "too_large"),
-        Case(name: "invalid ticket id", method: .post, path: "/api/chat/tickets/a%20b/join", body: nil, status: .badRequest, code: "bad_request"),
-        Case(name: "unknown ticket", method: .post, path: "/api/chat/tickets/zzz/join", body: nil, status: .notFound, code: "not_found"),
-        Case(name: "unknown message", method: .patch, path: "/api/chat/tickets/a/messages/m-404", body: #"{"text":"x"}"#, status: .notFound, code: "not_found"),
-        Case(name: "unknown route", method: .get, path: "/api/chat/nothing-here", body: nil, status: .notFound, code: "not_found"),
-        Case(name: "stale expected version", method: .post, path: "/api/chat/tickets/a/messages", body: #"{"text":"hi","expectedVersion":2}"#, status: .conflict, code: "version_conflict"),
-        Case(name: "duplicate message id", method: .post, path: "/api/chat/tickets/a/messages", body: #"{"text":"hi","messageId":"m-1"}"#, status: .conflict, code: "version_conflict"),
-        Case(name: "existing ticket", method: .post, path: "/api/chat/tickets", body: #"{"ticketId":"a","title":"t","brand":"acme","creator":"kim"}"#, status: .conflict, code: "version_conflict"),
-        Case(name: "negative limit", method: .get, path: "/api/chat/tickets/a/messages?limit=-5", body: nil, status: .badRequest, code: "bad_request"),
-        Case(name: "huge limit", method: .get, path: "/api/chat/tickets/a/messages?limit=99999999999999999999", body: nil, status: .badRequest, code: "bad_request"),
-        Case(name: "bad direction", method: .get, path: "/api/chat/tickets/a/messages?direction=sideways", body: nil, status: .badRequest, code: "bad_request"),
-        Case(name: "bad point in time", method: .get, path: "/api/chat/tickets/a/state?at=yesterday", body: nil, status: .badRequest, code: "bad_request"),
-        Case(name: "bad channel id", method: .get, path: "/api/chat/channels/nope", body: nil, status: .badRequest, code: "bad_request"),
+        Case(
+            name: "malformed JSON", method: .post, path: "/api/chat/tickets/a/messages", body: #"{"text": "#,
+            status: .badRequest, code: "bad_request"),
+        Case(
+            name: "missing field", method: .post, path: "/api/chat/tickets/a/messages", body: #"{"txt":"hi"}"#,
+            status: .badRequest, code: "bad_request"),
+        Case(
+            name: "wrong type", method: .post, path: "/api/chat/tickets/a/status", body: #"{"status":42}"#,
+            status: .badRequest, code: "bad_request"),
+        Case(
+            name: "empty text", method: .post, path: "/api/chat/tickets/a/messages", body: #"{"text":"  "}"#,
+            status: .badRequest, code: "invalid_event"),
+        Case(
+            name: "unknown status", method: .post, path: "/api/chat/tickets/a/status", body: #"{"status":"done-ish"}"#,
+            status: .badRequest, code: "invalid_event"),
+        Case(
+            name: "same status", method: .post, path: "/api/chat/tickets/a/status", body: #"{"status":"open"}"#,
+            status: .unprocessableContent, code: "rejected"),
+        Case(
+            name: "wrong content type", method: .post, path: "/api/chat/tickets/a/messages", body: "text=hi",
+            contentType: "application/x-www-form-urlencoded", status: .unsupportedMediaType,
+            code: "unsupported_media_type"),
+        Case(
+            name: "body too large", method: .post, path: "/api/chat/tickets/a/messages",
+            body: #"{"text":""# + String(repeating: "x", count: 5_000) + #""}"#, status: .contentTooLarge,
+            code: "too_large"),
+        Case(
+            name: "invalid ticket id", method: .post, path: "/api/chat/tickets/a%20b/join", body: nil,
+            status: .badRequest, code: "bad_request"),
+        Case(
+            name: "unknown ticket", method: .post, path: "/api/chat/tickets/zzz/join", body: nil, status: .notFound,
+            code: "not_found"),
+        Case(
+            name: "unknown message", method: .patch, path: "/api/chat/tickets/a/messages/m-404", body: #"{"text":"x"}"#,
+            status: .notFound, code: "not_found"),
+        Case(
+            name: "unknown route", method: .get, path: "/api/chat/nothing-here", body: nil, status: .notFound,
+            code: "not_found"),
+        Case(
+            name: "stale expected version", method: .post, path: "/api/chat/tickets/a/messages",
+            body: #"{"text":"hi","expectedVersion":2}"#, status: .conflict, code: "version_conflict"),
+        Case(
+            name: "duplicate message id", method: .post, path: "/api/chat/tickets/a/messages",
+            body: #"{"text":"hi","messageId":"m-1"}"#, status: .conflict, code: "version_conflict"),
+        Case(
+            name: "existing ticket", method: .post, path: "/api/chat/tickets",
+            body: #"{"ticketId":"a","title":"t","brand":"acme","creator":"kim"}"#, status: .conflict,
+            code: "version_conflict"),
+        Case(
+            name: "negative limit", method: .get, path: "/api/chat/tickets/a/messages?limit=-5", body: nil,
+            status: .badRequest, code: "bad_request"),
+        Case(
+            name: "huge limit", method: .get, path: "/api/chat/tickets/a/messages?limit=99999999999999999999",
+            body: nil, status: .badRequest, code: "bad_request"),
+        Case(
+            name: "bad direction", method: .get, path: "/api/chat/tickets/a/messages?direction=sideways", body: nil,
+            status: .badRequest, code: "bad_request"),
+        Case(
+            name: "bad point in time", method: .get, path: "/api/chat/tickets/a/state?at=yesterday", body: nil,
+            status: .badRequest, code: "bad_request"),
+        Case(
+            name: "bad channel id", method: .get, path: "/api/chat/channels/nope", body: nil, status: .badRequest,
+            code: "bad_request"),
     ]
 
     @Test(arguments: cases)
@@ -66,19 +109,24 @@ import Testing
         let admin = try await ServerFixture.token("ada", .admin)
         let creator = try await ServerFixture.token("kim", .creator)
         try await fixture.app.test(.live) { client in
-            func call(_ method: HTTPRequest.Method, _ path: String, _ token: String, _ body: String? = nil) async throws -> TestResponse {
+            func call(_ method: HTTPRequest.Method, _ path: String, _ token: String, _ body: String? = nil) async throws
+                -> TestResponse
+            {
                 try await client.execute(
-                    uri: path, method: method, headers: ServerFixture.headers(token), body: body.map { ByteBuffer(string: $0) })
+                    uri: path, method: method, headers: ServerFixture.headers(token),
+                    body: body.map { ByteBuffer(string: $0) })
             }
             let joined = try await call(.post, "/api/chat/tickets/a/join", admin)
             #expect(joined.json?["channelId"] as? String == "ticket-a")
             #expect(joined.json?["version"] as? Int == 6)
             let again = try await call(.post, "/api/chat/tickets/a/join", admin)
             #expect(again.json?["version"] as? Int == 6, "a second join appends nothing")
-            let posted = try await call(.post, "/api/chat/tickets/a/messages", creator, #"{"messageId":"m-2","text":"draft ready"}"#)
+            let posted = try await call(
+                .post, "/api/chat/tickets/a/messages", creator, #"{"messageId":"m-2","text":"draft ready"}"#)
             #expect(posted.status == .created)
             #expect((posted.json?["message"] as? [String: Any])?["text"] as? String == "draft ready")
-            let edited = try await call(.patch, "/api/chat/tickets/a/messages/m-2", creator, #"{"text":"draft 2 ready"}"#)
+            let edited = try await call(
+                .patch, "/api/chat/tickets/a/messages/m-2", creator, #"{"text":"draft 2 ready"}"#)
             #expect((edited.json?["message"] as? [String: Any])?["edits"] as? Int == 1)
             let page = try await call(.get, "/api/chat/tickets/a/messages?limit=1", creator)
             #expect((page.json?["messages"] as? [[String: Any]])?.first?["messageId"] as? String == "m-1")
@@ -86,16 +134,22 @@ import Testing
             let next = try await call(.get, "/api/chat/tickets/a/messages?limit=5&cursor=\(cursor)", creator)
             #expect((next.json?["messages"] as? [[String: Any]])?.map { $0["messageId"] as? String } == ["m-2"])
             #expect(next.json?["nextCursor"] == nil)
-            #expect(try await call(.post, "/api/chat/tickets/a/status", admin, #"{"status":"in_review","note":"check"}"#).status == .ok)
+            #expect(
+                try await call(.post, "/api/chat/tickets/a/status", admin, #"{"status":"in_review","note":"check"}"#)
+                    .status == .ok)
             let deliverable = try await call(
-                .post, "/api/chat/tickets/a/deliverables", creator, #"{"title":"Cut 1","url":"https://cdn.example.com/1.mp4","kind":"video"}"#)
+                .post, "/api/chat/tickets/a/deliverables", creator,
+                #"{"title":"Cut 1","url":"https://cdn.example.com/1.mp4","kind":"video"}"#)
             #expect(deliverable.status == .created)
             let info = try await call(.get, "/api/chat/channels/ticket-a", creator)
             #expect((info.json?["channel"] as? [String: Any])?["status"] as? String == "in_review")
             #expect((info.json?["lastMessage"] as? [String: Any])?["text"] as? String == "draft 2 ready")
             let audit = try await call(.get, "/api/chat/tickets/a/audit", admin)
             let summaries = (audit.json?["entries"] as? [[String: Any]])?.compactMap { $0["summary"] as? String } ?? []
-            #expect(summaries.last == "kim (creator) pushed video deliverable \((deliverable.json?["deliverable"] as? [String: Any])?["deliverableId"] as? String ?? "?") \"Cut 1\": https://cdn.example.com/1.mp4")
+            #expect(
+                summaries.last
+                    == "kim (creator) pushed video deliverable \((deliverable.json?["deliverable"] as? [String: Any])?["deliverableId"] as? String ?? "?") \"Cut 1\": https://cdn.example.com/1.mp4"
+            )
             let past = try await call(.get, "/api/chat/tickets/a/state?at=5", admin)
             #expect(past.json?["status"] as? String == "open")
             #expect((past.json?["messages"] as? [[String: Any]])?.count == 1)
@@ -115,12 +169,14 @@ extension ErrorTests {
         let path = directory.path("log.sqlite")
         do {
             let store = try EventStore(path: path)
-            try await store.execute(.open(title: "A", brand: "acme", creator: "kim"), on: .ticket("a")!, by: Actor(id: "ada", role: .admin))
+            try await store.execute(
+                .open(title: "A", brand: "acme", creator: "kim"), on: .ticket("a")!, by: Actor(id: "ada", role: .admin))
         }
         var configuration = EventStore.Configuration()
         configuration.readOnly = true
         let store = try EventStore(path: path, configuration: configuration)
-        let app = Application(router: try await TicketlogServer.router(store: store, configuration: ServerFixture.configuration))
+        let app = Application(
+            router: try await TicketlogServer.router(store: store, configuration: ServerFixture.configuration))
         let admin = try await ServerFixture.token("ada", .admin)
         try await app.test(.router) { client in
             let write = try await client.execute(
@@ -130,7 +186,8 @@ extension ErrorTests {
             #expect(write.errorCode == "storage_failure")
             let message = (write.json?["error"] as? [String: Any])?["message"] as? String
             #expect(message == "the event log is unavailable; try again later")
-            let read = try await client.execute(uri: "/api/chat/tickets/a/audit", method: .get, headers: ServerFixture.headers(admin))
+            let read = try await client.execute(
+                uri: "/api/chat/tickets/a/audit", method: .get, headers: ServerFixture.headers(admin))
             #expect(read.status == .ok)
         }
         #expect(try await store.headPosition() == 1)

@@ -9,7 +9,10 @@ import Testing
 @Suite(.timeLimit(.minutes(3))) struct FeedAndLimitTests {
     /// Reads the event feed with curl (a real SSE client on loopback) for `seconds`, while
     /// `during` appends; returns the `id:` lines seen.
-    static func feed(port: Int, token: String, query: String, lastEventID: String? = nil, seconds: Int, during: () async throws -> Void) async throws -> (ids: [Int64], output: String) {
+    static func feed(
+        port: Int, token: String, query: String, lastEventID: String? = nil, seconds: Int,
+        during: () async throws -> Void
+    ) async throws -> (ids: [Int64], output: String) {
         var arguments = ["-s", "-N", "--max-time", "\(seconds)", "-H", "Authorization: Bearer \(token)"]
         if let lastEventID { arguments += ["-H", "Last-Event-ID: \(lastEventID)"] }
         arguments.append("http://127.0.0.1:\(port)/api/events\(query)")
@@ -20,7 +23,9 @@ import Testing
         try await Task.sleep(for: .milliseconds(500))
         try await during()
         let text = try await curl.stdout
-        let ids = text.split(separator: "\n").compactMap { line in line.hasPrefix("id: ") ? Int64(line.dropFirst(4)) : nil }
+        let ids = text.split(separator: "\n").compactMap { line in
+            line.hasPrefix("id: ") ? Int64(line.dropFirst(4)) : nil
+        }
         return (ids, text)
     }
 
@@ -32,23 +37,29 @@ import Testing
             // Seconds of reading generous enough for a loaded 2-core CI machine (it once saw
             // only the catch-up within 3 s while the whole suite ran).
             let first = try await Self.feed(port: port, token: admin, query: "?after=4", seconds: 6) {
-                try await fixture.store.execute(.changeStatus(to: "in_review", note: nil), on: .ticket("a")!, by: Actor(id: "ada", role: .admin))
-                try await fixture.store.execute(.join(user: "jo", role: .creator), on: .ticket("b")!, by: Actor(id: "jo", role: .creator))
+                try await fixture.store.execute(
+                    .changeStatus(to: "in_review", note: nil), on: .ticket("a")!, by: Actor(id: "ada", role: .admin))
+                try await fixture.store.execute(
+                    .join(user: "jo", role: .creator), on: .ticket("b")!, by: Actor(id: "jo", role: .creator))
             }
             #expect(first.ids == [5, 6, 7, 8], "\(first.output)")
             #expect(first.output.contains("event: status.changed"))
-            let data = try #require(first.output.split(separator: "\n").first { $0.hasPrefix("data: ") && $0.contains("\"position\":7") })
+            let data = try #require(
+                first.output.split(separator: "\n").first { $0.hasPrefix("data: ") && $0.contains("\"position\":7") })
             let event = try JSONDecoder().decode(RecordedEvent.self, from: Data(data.dropFirst(6).utf8))
             #expect(event.payload == .statusChanged(StatusChanged(from: "open", to: "in_review")))
 
             // A reconnecting client sends Last-Event-ID and misses nothing, repeats nothing.
-            let resumed = try await Self.feed(port: port, token: admin, query: "?after=1", lastEventID: "6", seconds: 2) {}
+            let resumed = try await Self.feed(port: port, token: admin, query: "?after=1", lastEventID: "6", seconds: 2)
+            {}
             #expect(resumed.ids == [7, 8])
 
             let creator = try await ServerFixture.token("kim", .creator)
-            let refused = try await client.execute(uri: "/api/events", method: .get, headers: ServerFixture.headers(creator))
+            let refused = try await client.execute(
+                uri: "/api/events", method: .get, headers: ServerFixture.headers(creator))
             #expect(refused.status == .forbidden)
-            let bad = try await client.execute(uri: "/api/events?after=-3", method: .get, headers: ServerFixture.headers(admin))
+            let bad = try await client.execute(
+                uri: "/api/events?after=-3", method: .get, headers: ServerFixture.headers(admin))
             #expect(bad.status == .badRequest)
         }
     }
@@ -62,16 +73,22 @@ import Testing
         let jo = try await ServerFixture.token("jo", .creator)
         try await app.test(.router) { client in
             for _ in 0..<3 {
-                #expect(try await client.execute(uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers(kim)).status == .ok)
+                #expect(
+                    try await client.execute(
+                        uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers(kim)
+                    ).status == .ok)
             }
-            let limited = try await client.execute(uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers(kim))
+            let limited = try await client.execute(
+                uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers(kim))
             #expect(limited.status == .tooManyRequests)
             #expect(limited.errorCode == "rate_limited")
             // One token per 100 s: whatever the test's own pace, the wait is close to 100 s.
             let retryAfter = try #require(limited.headers[.retryAfter].flatMap { Int($0) })
             #expect((90...100).contains(retryAfter), "Retry-After: \(retryAfter)")
             // Buckets are per caller.
-            #expect(try await client.execute(uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers(jo)).status == .ok)
+            #expect(
+                try await client.execute(uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers(jo))
+                    .status == .ok)
         }
     }
 
@@ -79,12 +96,16 @@ import Testing
     /// the client so (it reconnects with a new token and `Last-Event-ID`).
     @Test func aFeedEndsWhenItsTokenExpires() async throws {
         let fixture = try await ServerFixture.make()
-        let shortLived = try await TicketlogServer.callerToken(subject: "ada", role: .admin, secret: ServerFixture.secret, lifetime: .seconds(6))
+        let shortLived = try await TicketlogServer.callerToken(
+            subject: "ada", role: .admin, secret: ServerFixture.secret, lifetime: .seconds(6))
         try await fixture.app.test(.live) { client in
             let port = try #require(client.port)
-            let feed = try await awaitProcess(URL(fileURLWithPath: "/usr/bin/curl"), [
-                "-s", "-N", "--max-time", "60", "-H", "Authorization: Bearer \(shortLived)", "http://127.0.0.1:\(port)/api/events",
-            ])
+            let feed = try await awaitProcess(
+                URL(fileURLWithPath: "/usr/bin/curl"),
+                [
+                    "-s", "-N", "--max-time", "60", "-H", "Authorization: Bearer \(shortLived)",
+                    "http://127.0.0.1:\(port)/api/events",
+                ])
             #expect(feed.stdout.contains("id: 1"), "the feed was open: \(feed.stdout)")
             #expect(feed.stdout.hasSuffix("event: token-expired\ndata: {}\n\n"), "\(feed.stdout)")
             #expect(feed.status == 0, "the server ended the feed (curl's 28 would be its own 60 s limit)")
@@ -99,7 +120,8 @@ import Testing
             configuration.anonymousRateLimit = nil  // the test polls /metrics
         }
         let (ada, eve, zed) = (
-            try await ServerFixture.token("ada", .admin), try await ServerFixture.token("eve", .admin), try await ServerFixture.token("zed", .admin)
+            try await ServerFixture.token("ada", .admin), try await ServerFixture.token("eve", .admin),
+            try await ServerFixture.token("zed", .admin)
         )
         try await fixture.app.test(.live) { client in
             let port = try #require(client.port)
@@ -110,16 +132,21 @@ import Testing
             }
             func waitForFeeds(_ count: Int) async throws {
                 let deadline = ContinuousClock.now + .seconds(60)
-                while try await openFeeds() != count, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(25)) }
+                while try await openFeeds() != count, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(25))
+                }
                 #expect(try await openFeeds() == count)
             }
             /// The status of a feed request, read with curl for at most `seconds` (a feed that
             /// opens answers 200 and is cut there).
             func feed(_ token: String, seconds: Int) async throws -> String {
-                try await awaitProcess(URL(fileURLWithPath: "/usr/bin/curl"), [
-                    "-s", "-N", "--max-time", "\(seconds)", "-o", "/dev/null", "-w", "%{http_code}",
-                    "-H", "Authorization: Bearer \(token)", "http://127.0.0.1:\(port)/api/events",
-                ]).stdout
+                try await awaitProcess(
+                    URL(fileURLWithPath: "/usr/bin/curl"),
+                    [
+                        "-s", "-N", "--max-time", "\(seconds)", "-o", "/dev/null", "-w", "%{http_code}",
+                        "-H", "Authorization: Bearer \(token)", "http://127.0.0.1:\(port)/api/events",
+                    ]
+                ).stdout
             }
             async let first = feed(ada, seconds: 8)
             try await waitForFeeds(1)
@@ -143,26 +170,34 @@ import Testing
         try await fixture.app.test(.live) { client in
             // Authenticated calls take nothing from the address's bucket.
             for _ in 0..<5 {
-                #expect(try await client.execute(uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers(admin)).status == .ok)
+                #expect(
+                    try await client.execute(
+                        uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers(admin)
+                    ).status == .ok)
             }
             for _ in 0..<3 { #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok) }
             let limited = try await client.execute(uri: "/healthz", method: .get)
             #expect(limited.status == .tooManyRequests && limited.errorCode == "rate_limited")
             #expect(limited.headers[.retryAfter].flatMap { Int($0) }.map { (90...100).contains($0) } == true)
             // The bucket is empty: even a bad token is not looked at, and neither is a good one.
-            let guess = try await client.execute(uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers("guess"))
+            let guess = try await client.execute(
+                uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers("guess"))
             #expect(guess.status == .tooManyRequests)
-            let webhook = try await client.execute(uri: "/webhooks/stream", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: "{}"))
+            let webhook = try await client.execute(
+                uri: "/webhooks/stream", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: "{}"))
             #expect(webhook.status == .tooManyRequests)
         }
         // Failed authentications alone use the bucket up too.
         let other = try await ServerFixture.make { $0.anonymousRateLimit = .init(perSecond: 0.01, burst: 3) }
         try await other.app.test(.live) { client in
             for _ in 0..<3 {
-                let response = try await client.execute(uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers("bad-token"))
+                let response = try await client.execute(
+                    uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers("bad-token"))
                 #expect(response.status == .unauthorized)
             }
-            let guess = try await client.execute(uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers("bad-token"))
+            let guess = try await client.execute(
+                uri: "/api/chat/channels", method: .get, headers: ServerFixture.headers("bad-token"))
             #expect(guess.status == .tooManyRequests)
         }
     }
@@ -183,7 +218,9 @@ import Testing
         #expect(limiter.acquire("a") == 1_000)
         #expect(limiter.exhausted("a") == 1_000)
         #expect(limiter.exhausted("b") == nil)
-        #expect(RateLimiter.seconds(1e40) == 86_400 && RateLimiter.seconds(.infinity) == 86_400 && RateLimiter.seconds(0.2) == 1)
+        #expect(
+            RateLimiter.seconds(1e40) == 86_400 && RateLimiter.seconds(.infinity) == 86_400
+                && RateLimiter.seconds(0.2) == 1)
     }
 
     /// `/metrics` tells about the log and the process: behind its own token when one is set.
@@ -191,9 +228,11 @@ import Testing
         let fixture = try await ServerFixture.make { $0.metricsToken = "metrics-token-of-16+bytes" }
         try await fixture.app.test(.router) { client in
             #expect(try await client.execute(uri: "/metrics", method: .get).status == .unauthorized)
-            let wrong = try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer metrics-token-of-16+byteZ"])
+            let wrong = try await client.execute(
+                uri: "/metrics", method: .get, headers: [.authorization: "Bearer metrics-token-of-16+byteZ"])
             #expect(wrong.status == .unauthorized)
-            let right = try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer metrics-token-of-16+bytes"])
+            let right = try await client.execute(
+                uri: "/metrics", method: .get, headers: [.authorization: "Bearer metrics-token-of-16+bytes"])
             #expect(right.status == .ok)
             let health = try await client.execute(uri: "/healthz", method: .get)
             #expect(String(buffer: health.body).contains(#""metricsToken":"on""#), "\(String(buffer: health.body))")
@@ -233,9 +272,11 @@ import Testing
         let admin = try await ServerFixture.token("ada", .admin)
         try await fixture.app.test(.router) { client in
             for _ in 0..<3 {
-                _ = try await client.execute(uri: "/api/chat/tickets/a/audit", method: .get, headers: ServerFixture.headers(admin))
+                _ = try await client.execute(
+                    uri: "/api/chat/tickets/a/audit", method: .get, headers: ServerFixture.headers(admin))
             }
-            _ = try await client.execute(uri: "/api/chat/tickets/b/audit", method: .get, headers: ServerFixture.headers(admin))
+            _ = try await client.execute(
+                uri: "/api/chat/tickets/b/audit", method: .get, headers: ServerFixture.headers(admin))
             _ = try await client.execute(uri: "/api/chat/channels", method: .get)
             let response = try await client.execute(uri: "/metrics", method: .get)
             #expect(response.status == .ok)
@@ -245,7 +286,10 @@ import Testing
                 lines.first { $0.hasPrefix(prefix) }.flatMap { Double($0.split(separator: " ").last ?? "") }
             }
             // Both tickets' requests count under the one route pattern.
-            #expect(value(#"ticketlog_http_requests_total{method="GET",route="/api/chat/tickets/{ticketId}/audit",status="200"}"#) == 4, "\(text)")
+            #expect(
+                value(
+                    #"ticketlog_http_requests_total{method="GET",route="/api/chat/tickets/{ticketId}/audit",status="200"}"#
+                ) == 4, "\(text)")
             #expect(value(#"ticketlog_http_requests_total{method="GET",route="/api/chat/channels",status="401"}"#) == 1)
             #expect(value("ticketlog_log_events") == 6)
             #expect(value("ticketlog_log_tickets") == 2)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ticketlog_load
 
 /// Mixed load (issue 7), short form: `ticketlog-load` against the `ticketlog serve` of this build
@@ -10,10 +11,12 @@ import Testing
 
     @Test func mixedLoadLosesNothingAndEveryRequestSucceeds() async throws {
         let directory = try TemporaryDirectory()
-        let run = try await awaitProcess(Self.executable, [
-            "--server", CLITests.executable.path, "--database", directory.path("load.sqlite"), "--duration", "6",
-            "--writers", "4", "--readers", "2", "--subscribers", "2", "--tickets", "10", "--sample-interval", "1",
-        ])
+        let run = try await awaitProcess(
+            Self.executable,
+            [
+                "--server", CLITests.executable.path, "--database", directory.path("load.sqlite"), "--duration", "6",
+                "--writers", "4", "--readers", "2", "--subscribers", "2", "--tickets", "10", "--sample-interval", "1",
+            ])
         #expect(!run.crashed)
         #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
         #expect(run.stdout.contains("OK: no failed request, nothing lost"), "\(run.stdout)")
@@ -29,13 +32,16 @@ import Testing
         LoadReport(
             seconds: 100, latencies: [:], failures: [], acknowledgedWrites: 0, delivered: [],
             memory: samples.enumerated().map {
-                MemorySample(seconds: Double($0.offset), resident: $0.element.resident << 20, heap: $0.element.heap.map { $0 << 20 }, sqlite: nil)
+                MemorySample(
+                    seconds: Double($0.offset), resident: $0.element.resident << 20,
+                    heap: $0.element.heap.map { $0 << 20 }, sqlite: nil)
             })
     }
 
     @Test func aCurveThatSettlesIsFlatAndOneThatKeepsClimbingIsNot() {
         // 50 samples: warming up over the first fifth, then level (with noise).
-        let settles = Self.report((0..<50).map { (resident: min(40 + $0 * 3, 65) + $0 % 3, heap: min(2 + $0, 10) + $0 % 2) })
+        let settles = Self.report(
+            (0..<50).map { (resident: min(40 + $0 * 3, 65) + $0 % 3, heap: min(2 + $0, 10) + $0 % 2) })
         #expect(settles.residentIsFlat.flat)
         #expect(settles.heapIsFlat.flat)
         // The heap grows 0.5 MiB per sample: 15 MiB between the second and the last fifth.

@@ -16,13 +16,21 @@ import Testing
         var path: String
     }
 
-    static func documented() throws -> (version: String, operations: [Operation: (responses: Set<String>, secured: Bool)]) {
+    static func documented() throws -> (
+        version: String, operations: [Operation: (responses: Set<String>, secured: Bool)]
+    ) {
         guard let python = ProcessInfo.processInfo.environment["TICKETLOG_PYTHON"] else {
-            throw TestSetupError(message: "TICKETLOG_PYTHON is not set: run `make test`, which installs openapi-spec-validator into .build-venv")
+            throw TestSetupError(
+                message:
+                    "TICKETLOG_PYTHON is not set: run `make test`, which installs openapi-spec-validator into .build-venv"
+            )
         }
-        let script = fixturesDirectory.deletingLastPathComponent().appendingPathComponent("Tests/Analytics/openapi_operations.py")
+        let script = fixturesDirectory.deletingLastPathComponent().appendingPathComponent(
+            "Tests/Analytics/openapi_operations.py")
         let run = try runProcess(URL(fileURLWithPath: python), [script.path, documentPath])
-        guard run.status == 0 else { throw TestSetupError(message: "the OpenAPI document does not validate: \(run.stderr)") }
+        guard run.status == 0 else {
+            throw TestSetupError(message: "the OpenAPI document does not validate: \(run.stderr)")
+        }
         let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
         var operations: [Operation: (Set<String>, Bool)] = [:]
         for entry in object?["operations"] as? [[String: Any]] ?? [] {
@@ -37,16 +45,21 @@ import Testing
         #expect(version == "3.1.0")
         let store = try EventStore.inMemory()
         let router = try await TicketlogServer.router(store: store, configuration: ServerFixture.configuration)
-        let served = Set(router.routes.map { route in
-            // Hummingbird writes parameters as :name, OpenAPI as {name}.
-            let path = route.path.description.split(separator: "/").map { part in
-                part.hasPrefix(":") ? "{\(part.dropFirst())}" : String(part)
-            }.joined(separator: "/")
-            return Operation(method: route.method.rawValue, path: "/" + path)
-        })
+        let served = Set(
+            router.routes.map { route in
+                // Hummingbird writes parameters as :name, OpenAPI as {name}.
+                let path = route.path.description.split(separator: "/").map { part in
+                    part.hasPrefix(":") ? "{\(part.dropFirst())}" : String(part)
+                }.joined(separator: "/")
+                return Operation(method: route.method.rawValue, path: "/" + path)
+            })
         let documentedOperations = Set(operations.keys)
-        #expect(served.subtracting(documentedOperations).isEmpty, "served but not documented: \(served.subtracting(documentedOperations))")
-        #expect(documentedOperations.subtracting(served).isEmpty, "documented but not served: \(documentedOperations.subtracting(served))")
+        #expect(
+            served.subtracting(documentedOperations).isEmpty,
+            "served but not documented: \(served.subtracting(documentedOperations))")
+        #expect(
+            documentedOperations.subtracting(served).isEmpty,
+            "documented but not served: \(documentedOperations.subtracting(served))")
     }
 
     @Test func everySecuredOperationAnswersItsDocumented401() async throws {
@@ -55,13 +68,18 @@ import Testing
         try await fixture.app.test(.router) { client in
             for (operation, documented) in operations {
                 let uri = operation.path.replacingOccurrences(of: "{ticketId}", with: "a")
-                    .replacingOccurrences(of: "{channelId}", with: "ticket-a").replacingOccurrences(of: "{messageId}", with: "m-1")
+                    .replacingOccurrences(of: "{channelId}", with: "ticket-a").replacingOccurrences(
+                        of: "{messageId}", with: "m-1")
                 let response = try await client.execute(uri: uri, method: .init(operation.method)!)
                 if documented.secured {
                     #expect(response.status == .unauthorized, "\(operation.method) \(operation.path)")
-                    #expect(documented.responses.contains("401"), "\(operation.method) \(operation.path) does not document 401")
+                    #expect(
+                        documented.responses.contains("401"),
+                        "\(operation.method) \(operation.path) does not document 401")
                 } else {
-                    #expect(documented.responses.contains(String(response.status.code)), "\(operation.method) \(operation.path)")
+                    #expect(
+                        documented.responses.contains(String(response.status.code)),
+                        "\(operation.method) \(operation.path)")
                 }
             }
         }
@@ -97,43 +115,60 @@ extension OpenAPITests {
         let stranger = try await ServerFixture.token("jo", .creator)
         let recorded = Recorder()
         try await fixture.app.test(.router) { client in
-            func call(_ method: HTTPRequest.Method, _ template: String, _ uri: String, _ token: String?, _ body: String? = nil) async throws {
+            func call(
+                _ method: HTTPRequest.Method, _ template: String, _ uri: String, _ token: String?, _ body: String? = nil
+            ) async throws {
                 let response = try await client.execute(
                     uri: uri, method: method, headers: ServerFixture.headers(token),
                     body: body.map { ByteBuffer(string: $0) })
                 let json = try? JSONSerialization.jsonObject(with: Data(buffer: response.body))
-                recorded.add(["method": method.rawValue, "path": template, "status": Int(response.status.code), "body": json ?? NSNull()])
+                recorded.add([
+                    "method": method.rawValue, "path": template, "status": Int(response.status.code),
+                    "body": json ?? NSNull(),
+                ])
             }
             let t = "/api/chat/tickets/{ticketId}"
             try await call(.get, "/healthz", "/healthz", nil)
             try await call(.get, "/api/chat/token", "/api/chat/token", creator)
             try await call(.get, "/api/chat/channels", "/api/chat/channels", creator)
             try await call(.get, "/api/chat/channels/{channelId}", "/api/chat/channels/ticket-a", creator)
-            try await call(.post, "/api/chat/tickets", "/api/chat/tickets", admin, #"{"ticketId":"c","title":"C","brand":"acme","creator":"kim"}"#)
-            try await call(.post, "/api/chat/tickets", "/api/chat/tickets", admin, #"{"ticketId":"c","title":"C","brand":"acme","creator":"kim"}"#)
+            try await call(
+                .post, "/api/chat/tickets", "/api/chat/tickets", admin,
+                #"{"ticketId":"c","title":"C","brand":"acme","creator":"kim"}"#)
+            try await call(
+                .post, "/api/chat/tickets", "/api/chat/tickets", admin,
+                #"{"ticketId":"c","title":"C","brand":"acme","creator":"kim"}"#)
             try await call(.post, "\(t)/join", "/api/chat/tickets/c/join", creator)
             try await call(.post, "\(t)/assign", "/api/chat/tickets/c/assign", admin, #"{"agent":"sam"}"#)
-            try await call(.post, "\(t)/messages", "/api/chat/tickets/c/messages", creator, #"{"text":"hi","messageId":"c-1","attachments":[{"kind":"image","url":"https://x.example/i.png"}]}"#)
-            try await call(.patch, "\(t)/messages/{messageId}", "/api/chat/tickets/c/messages/c-1", creator, #"{"text":"hi!"}"#)
-            try await call(.patch, "\(t)/messages/{messageId}", "/api/chat/tickets/c/messages/c-1", admin, #"{"text":"not mine"}"#)
+            try await call(
+                .post, "\(t)/messages", "/api/chat/tickets/c/messages", creator,
+                #"{"text":"hi","messageId":"c-1","attachments":[{"kind":"image","url":"https://x.example/i.png"}]}"#)
+            try await call(
+                .patch, "\(t)/messages/{messageId}", "/api/chat/tickets/c/messages/c-1", creator, #"{"text":"hi!"}"#)
+            try await call(
+                .patch, "\(t)/messages/{messageId}", "/api/chat/tickets/c/messages/c-1", admin, #"{"text":"not mine"}"#)
             try await call(.get, "\(t)/messages", "/api/chat/tickets/c/messages?limit=1", creator)
             try await call(.delete, "\(t)/messages/{messageId}", "/api/chat/tickets/c/messages/c-1", admin)
             try await call(.post, "\(t)/status", "/api/chat/tickets/c/status", admin, #"{"status":"in_review"}"#)
             try await call(.post, "\(t)/status", "/api/chat/tickets/c/status", admin, #"{"status":"in_review"}"#)
-            try await call(.post, "\(t)/deliverables", "/api/chat/tickets/c/deliverables", creator, #"{"title":"Cut","url":"https://x.example/c.mp4","kind":"video"}"#)
+            try await call(
+                .post, "\(t)/deliverables", "/api/chat/tickets/c/deliverables", creator,
+                #"{"title":"Cut","url":"https://x.example/c.mp4","kind":"video"}"#)
             try await call(.get, "\(t)/audit", "/api/chat/tickets/c/audit", admin)
             try await call(.get, "\(t)/state", "/api/chat/tickets/c/state?at=3", admin)
             try await call(.get, "\(t)/state", "/api/chat/tickets/c/state", stranger)
             try await call(.post, "\(t)/leave", "/api/chat/tickets/c/leave", creator)
             try await call(.get, "\(t)/audit", "/api/chat/tickets/zz/audit", admin)
             try await call(.get, "\(t)/messages", "/api/chat/tickets/c/messages?limit=0", admin)
-            try await call(.post, "\(t)/messages", "/api/chat/tickets/c/messages", admin, #"{"text":"x","expectedVersion":1}"#)
+            try await call(
+                .post, "\(t)/messages", "/api/chat/tickets/c/messages", admin, #"{"text":"x","expectedVersion":1}"#)
             try await call(.get, "/api/chat/channels", "/api/chat/channels", nil)
         }
         let directory = try TemporaryDirectory()
         let file = directory.path("responses.json")
         try JSONSerialization.data(withJSONObject: recorded.all).write(to: URL(fileURLWithPath: file))
-        let script = fixturesDirectory.deletingLastPathComponent().appendingPathComponent("Tests/Analytics/check_responses.py")
+        let script = fixturesDirectory.deletingLastPathComponent().appendingPathComponent(
+            "Tests/Analytics/check_responses.py")
         let run = try runProcess(URL(fileURLWithPath: python), [script.path, Self.documentPath, file])
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
         #expect(run.stderr.contains("checked 24 responses"), "\(run.stderr)")

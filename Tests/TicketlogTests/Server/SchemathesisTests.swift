@@ -18,20 +18,29 @@ import ToolSupport
         let directory = try TemporaryDirectory()
         let database = directory.path("st.sqlite")
         let cli = CLITests.executable.path
-        #expect(try await awaitProcess(CLITests.executable, ["demo", "--database", database, "--durability", "normal"]).status == 0)
-        let token = try LocalServer.run(cli, ["token", "--subject", "ada", "--role", "admin"], environment: ["TICKETLOG_AUTH_SECRET": Self.secret])
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(
+            try await awaitProcess(CLITests.executable, ["demo", "--database", database, "--durability", "normal"])
+                .status == 0)
+        let token = try LocalServer.run(
+            cli, ["token", "--subject", "ada", "--role", "admin"], environment: ["TICKETLOG_AUTH_SECRET": Self.secret]
+        )
+        .trimmingCharacters(in: .whitespacesAndNewlines)
         let port = try LocalServer.freePort()
         let server = try await LocalServer.startServe(
             executable: cli, database: database, port: port, secret: Self.secret, log: directory.path("server.log"),
-            environment: ["STREAM_API_KEY": "schemathesis-key", "STREAM_API_SECRET": "schemathesis-stream-secret-of-32-bytes"])
+            environment: [
+                "STREAM_API_KEY": "schemathesis-key", "STREAM_API_SECRET": "schemathesis-stream-secret-of-32-bytes",
+            ])
         defer { server.terminate() }
 
-        let run = try await awaitProcess(URL(fileURLWithPath: schemathesis), [
-            "run", "http://127.0.0.1:\(port)/openapi.yaml", "-H", "Authorization: Bearer \(token)",
-            "--exclude-path", "/api/events", "--max-examples", "15", "--seed", "1",
-            "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
-        ], in: directory.url.path)
+        let run = try await awaitProcess(
+            URL(fileURLWithPath: schemathesis),
+            [
+                "run", "http://127.0.0.1:\(port)/openapi.yaml", "-H", "Authorization: Bearer \(token)",
+                "--exclude-path", "/api/events", "--max-examples", "15", "--seed", "1",
+                "--checks",
+                "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
+            ], in: directory.url.path)
         #expect(run.status == 0, "\(run.stdout.suffix(6_000))\n\(run.stderr.suffix(2_000))")
         #expect(run.stdout.contains("passed"), "schemathesis ran the operations: \(run.stdout.suffix(2_000))")
         #expect(!run.stdout.contains("Server error"), "\(run.stdout.suffix(4_000))")

@@ -4,19 +4,21 @@ import NIOCore
 import Testing
 import ToolSupport
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 @testable import StreamChatSync
 @testable import Ticketlog
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// `ticketlog serve` as a process, attacked from outside (issue 13): secrets without silent
 /// defaults, and a server that cannot be starved of connections.
 @Suite(.serialized, .timeLimit(.minutes(3))) struct ServeHardeningTests {
     static let secret = "serve-hardening-secret-of-32-bytes!!"
     /// The development secrets an attacker can read in the source (the old one and today's).
-    static let publicSecrets = ["ticketlog-development-secret-change-me", "ticketlog-development-stream-secret-change-me"]
+    static let publicSecrets = [
+        "ticketlog-development-secret-change-me", "ticketlog-development-stream-secret-change-me",
+    ]
 
     static func get(_ url: String, headers: [(String, String)] = []) async throws -> (status: UInt, body: String) {
         var request = HTTPClientRequest(url: url)
@@ -26,7 +28,9 @@ import Glibc
         return (response.status.code, String(buffer: body))
     }
 
-    static func post(_ url: String, body: Data, headers: [(String, String)]) async throws -> (status: UInt, body: String) {
+    static func post(_ url: String, body: Data, headers: [(String, String)]) async throws -> (
+        status: UInt, body: String
+    ) {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -58,26 +62,42 @@ import Glibc
         #expect((features["features"] as? [String: String])?["webhooks"] == "off", "\(health.body)")
 
         let attacks: [[String: Any]] = [
-            ["type": "channel.truncated", "channel_id": "ticket-1001", "created_at": "2099-01-01T00:00:00Z", "user": ["id": "sam"],
-             "channel": ["id": "ticket-1001", "truncated_at": "2099-01-01T00:00:00Z"]],
-            ["type": "channel.updated", "channel_id": "ticket-1001", "created_at": "2099-01-01T00:00:01Z", "user": ["id": "sam"],
-             "channel": ["id": "ticket-1001", "ticket_status": "closed", "ticket_agent": "mallory"]],
+            [
+                "type": "channel.truncated", "channel_id": "ticket-1001", "created_at": "2099-01-01T00:00:00Z",
+                "user": ["id": "sam"],
+                "channel": ["id": "ticket-1001", "truncated_at": "2099-01-01T00:00:00Z"],
+            ],
+            [
+                "type": "channel.updated", "channel_id": "ticket-1001", "created_at": "2099-01-01T00:00:01Z",
+                "user": ["id": "sam"],
+                "channel": ["id": "ticket-1001", "ticket_status": "closed", "ticket_agent": "mallory"],
+            ],
         ]
         for attack in attacks {
             let body = try JSONSerialization.data(withJSONObject: attack)
             for secret in Self.publicSecrets {
                 let response = try await Self.post(
                     "\(base)/webhooks/stream", body: body,
-                    headers: [("Content-Type", "application/json"), ("X-Signature", WebhookSignature.sign(body, secret: secret))])
+                    headers: [
+                        ("Content-Type", "application/json"),
+                        ("X-Signature", WebhookSignature.sign(body, secret: secret)),
+                    ])
                 #expect(response.status == 503, "\(response.body)")
                 #expect(response.body.contains("no Stream API secret"))
             }
         }
         let chatToken = try await Self.get(
             "\(base)/api/chat/token",
-            headers: [("Authorization", "Bearer " + (try LocalServer.run(
-                CLITests.executable.path, ["token", "--subject", "kim", "--role", "creator"],
-                environment: ["TICKETLOG_AUTH_SECRET": Self.secret])).trimmingCharacters(in: .whitespacesAndNewlines))])
+            headers: [
+                (
+                    "Authorization",
+                    "Bearer "
+                        + (try LocalServer.run(
+                            CLITests.executable.path, ["token", "--subject", "kim", "--role", "creator"],
+                            environment: ["TICKETLOG_AUTH_SECRET": Self.secret])).trimmingCharacters(
+                            in: .whitespacesAndNewlines)
+                )
+            ])
         #expect(chatToken.status == 503, "no chat tokens signed with a public secret either")
         serve.terminate()
         serve.waitUntilExit()
@@ -95,11 +115,14 @@ import Glibc
             CLITests.executable, ["serve", "--database", database, "--port", String(try LocalServer.freePort())],
             environment: ["TICKETLOG_AUTH_SECRET": nil, "STREAM_API_KEY": nil, "STREAM_API_SECRET": nil])
         #expect(refused.status == 2, "\(refused.stdout)\(refused.stderr)")
-        #expect(refused.stderr.contains("TICKETLOG_AUTH_SECRET") && refused.stderr.contains("--development"), "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains("TICKETLOG_AUTH_SECRET") && refused.stderr.contains("--development"),
+            "\(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: database), "nothing is created before the secrets are known")
 
         // The secret never goes on the command line, where ps shows it.
-        let onTheCommandLine = try runProcess(CLITests.executable, ["serve", "--database", database, "--auth-secret", Self.secret])
+        let onTheCommandLine = try runProcess(
+            CLITests.executable, ["serve", "--database", database, "--auth-secret", Self.secret])
         #expect(onTheCommandLine.status == 64 && onTheCommandLine.stderr.contains("--auth-secret"))
 
         let port = try LocalServer.freePort()
@@ -139,14 +162,18 @@ import Glibc
             environment: ["STREAM_API_KEY": "k", "STREAM_API_SECRET": streamSecret])
         defer { serve.terminate() }
         let forged = "2026-11-29T10:00:00+0000 critical ticketlog: verify FAILED"
-        let body = try JSONSerialization.data(withJSONObject: [
-            "type": "message.new", "channel_id": "ticket-1001", "created_at": "2026-11-29T10:00:00Z",
-            "user": ["id": "kim\u{1B}[2J\n" + forged], "request_info": ["type": "client"],
-            "message": ["id": "x", "text": "hi", "user": ["id": "kim\u{1B}[2J\n" + forged]],
-        ] as [String: Any])
+        let body = try JSONSerialization.data(
+            withJSONObject: [
+                "type": "message.new", "channel_id": "ticket-1001", "created_at": "2026-11-29T10:00:00Z",
+                "user": ["id": "kim\u{1B}[2J\n" + forged], "request_info": ["type": "client"],
+                "message": ["id": "x", "text": "hi", "user": ["id": "kim\u{1B}[2J\n" + forged]],
+            ] as [String: Any])
         let response = try await Self.post(
             "http://127.0.0.1:\(port)/webhooks/stream", body: body,
-            headers: [("Content-Type", "application/json"), ("X-Signature", WebhookSignature.sign(body, secret: streamSecret))])
+            headers: [
+                ("Content-Type", "application/json"),
+                ("X-Signature", WebhookSignature.sign(body, secret: streamSecret)),
+            ])
         #expect(response.status == 200 && response.body.contains("refused"), "\(response.body)")
         serve.terminate()
         serve.waitUntilExit()
@@ -165,7 +192,8 @@ import Glibc
         let port = try LocalServer.freePort()
         let log = directory.path("serve.log")
         let serve = try await LocalServer.startServe(
-            executable: CLITests.executable.path, database: directory.path("log.sqlite"), port: port, secret: Self.secret, log: log,
+            executable: CLITests.executable.path, database: directory.path("log.sqlite"), port: port,
+            secret: Self.secret, log: log,
             extra: ["--request-head-timeout", "3", "--log-level", "notice"], fileLimit: 256)
         defer { serve.terminate() }
 

@@ -25,16 +25,20 @@ import Testing
         log = LogRecorder()
         fixture = try await ServerFixture.make(logger: log.logger)
         try await fixture.store.execute(
-            .postMessage(messageID: "m-acme", text: "the brief, final", attachments: []), on: a, by: Actor(id: "acme", role: .brand))
+            .postMessage(messageID: "m-acme", text: "the brief, final", attachments: []), on: a,
+            by: Actor(id: "acme", role: .brand))
     }
 
     /// POSTs a webhook body to `/webhooks/stream`, signed with the app's secret as Stream does.
-    static func deliver(_ client: some TestClientProtocol, _ body: [String: Any], id: String = UUID().uuidString) async throws -> TestResponse {
+    static func deliver(_ client: some TestClientProtocol, _ body: [String: Any], id: String = UUID().uuidString)
+        async throws -> TestResponse
+    {
         let data = try JSONSerialization.data(withJSONObject: body)
         var headers: HTTPFields = [.contentType: "application/json"]
         headers[HTTPField.Name("X-Signature")!] = WebhookSignature.sign(data, secret: ServerFixture.streamSecret)
         headers[HTTPField.Name("X-Webhook-Id")!] = id
-        return try await client.execute(uri: "/webhooks/stream", method: .post, headers: headers, body: ByteBuffer(bytes: data))
+        return try await client.execute(
+            uri: "/webhooks/stream", method: .post, headers: headers, body: ByteBuffer(bytes: data))
     }
 
     /// A message webhook as a Stream client's action produces it (`request_info.type: client`).
@@ -49,7 +53,8 @@ import Testing
         if type == "message.deleted" { message["deleted_at"] = time }
         message.merge(custom) { $1 }
         return [
-            "type": type, "cid": "messaging:\(channel)", "channel_id": channel, "channel_type": "messaging", "message": message,
+            "type": type, "cid": "messaging:\(channel)", "channel_id": channel, "channel_type": "messaging",
+            "message": message,
             "user": ["id": user], "created_at": time, "request_info": requestInfo,
         ]
     }
@@ -63,26 +68,43 @@ import Testing
     @Test func aClientSetMessageIDDoesNotMakeAnotherUsersMessageYours() async throws {
         try await fixture.app.test(.router) { client in
             let claim: [String: Any] = ["ticketlog_message_id": "m-acme"]
-            let posted = try await Self.deliver(client, Self.message("message.new", id: "kim-1", text: "mine", by: "kim", at: "2026-11-29T10:00:01Z", custom: claim))
+            let posted = try await Self.deliver(
+                client,
+                Self.message(
+                    "message.new", id: "kim-1", text: "mine", by: "kim", at: "2026-11-29T10:00:01Z", custom: claim))
             #expect(Self.result(posted) == "appended", "\(String(buffer: posted.body))")
-            let edited = try await Self.deliver(client, Self.message("message.updated", id: "kim-1", text: "rewritten", by: "kim", at: "2026-11-29T10:00:02Z", custom: claim))
+            let edited = try await Self.deliver(
+                client,
+                Self.message(
+                    "message.updated", id: "kim-1", text: "rewritten", by: "kim", at: "2026-11-29T10:00:02Z",
+                    custom: claim))
             #expect(Self.result(edited) == "appended")
-            let deleted = try await Self.deliver(client, Self.message("message.deleted", id: "kim-1", text: "", by: "kim", at: "2026-11-29T10:00:03Z", custom: claim))
+            let deleted = try await Self.deliver(
+                client,
+                Self.message(
+                    "message.deleted", id: "kim-1", text: "", by: "kim", at: "2026-11-29T10:00:03Z", custom: claim))
             #expect(Self.result(deleted) == "appended")
-            #expect(try await fixture.store.message("kim-1", in: a)?.isDeleted == true, "her own message took the edit and the deletion")
+            #expect(
+                try await fixture.store.message("kim-1", in: a)?.isDeleted == true,
+                "her own message took the edit and the deletion")
 
             let head = try await fixture.store.headPosition()
             let acmesStreamID = StreamIDs.message("m-acme", in: a)
             for type in ["message.updated", "message.deleted"] {
                 let response = try await Self.deliver(
-                    client, Self.message(type, id: acmesStreamID, text: "kim was here", by: "kim", at: "2026-11-29T10:00:04Z", custom: claim))
+                    client,
+                    Self.message(
+                        type, id: acmesStreamID, text: "kim was here", by: "kim", at: "2026-11-29T10:00:04Z",
+                        custom: claim))
                 #expect(Self.result(response) == "refused", "\(type): \(String(buffer: response.body))")
             }
             #expect(try await fixture.store.headPosition() == head)
         }
         let victim = try #require(try await fixture.store.message("m-acme", in: a))
         #expect(victim.text == "the brief, final" && !victim.isDeleted && victim.edits == 0)
-        let touched = try await fixture.store.auditTrail(AuditQuery(stream: a, actor: "kim")).filter { $0.summary.contains("m-acme") }
+        let touched = try await fixture.store.auditTrail(AuditQuery(stream: a, actor: "kim")).filter {
+            $0.summary.contains("m-acme")
+        }
         #expect(touched.isEmpty, "nothing in the audit trail says kim changed acme's message")
         #expect(try await fixture.store.verify().isValid)
     }
@@ -92,12 +114,20 @@ import Testing
     @Test func copiedMarkersAndClientNamesDoNotKeepAMessageOutOfTheLog() async throws {
         let acmes = try #require(try await fixture.store.auditTrail(AuditQuery(stream: a, actor: "acme")).last)
         try await fixture.app.test(.router) { client in
-            let marker: [String: Any] = ["ticketlog_event_id": acmes.event.id.uuidString.lowercased(), "ticketlog_position": acmes.position]
+            let marker: [String: Any] = [
+                "ticketlog_event_id": acmes.event.id.uuidString.lowercased(), "ticketlog_position": acmes.position,
+            ]
             let ours: [String: Any] = ["type": "client", "sdk": StreamAuth.clientName]
             let first = try await Self.deliver(
-                client, Self.message("message.new", id: "kim-2", text: "say it was an echo", by: "kim", at: "2026-11-29T10:01:00Z", custom: marker))
+                client,
+                Self.message(
+                    "message.new", id: "kim-2", text: "say it was an echo", by: "kim", at: "2026-11-29T10:01:00Z",
+                    custom: marker))
             let second = try await Self.deliver(
-                client, Self.message("message.new", id: "kim-3", text: "say we sent it", by: "kim", at: "2026-11-29T10:01:01Z", requestInfo: ours))
+                client,
+                Self.message(
+                    "message.new", id: "kim-3", text: "say we sent it", by: "kim", at: "2026-11-29T10:01:01Z",
+                    requestInfo: ours))
             #expect(Self.result(first) == "appended", "\(String(buffer: first.body))")
             #expect(Self.result(second) == "appended", "\(String(buffer: second.body))")
         }
@@ -113,7 +143,8 @@ import Testing
         try await fixture.app.test(.router) { client in
             let channelUpdate: (String, String, String) -> [String: Any] = { agent, user, time in
                 [
-                    "type": "channel.updated", "cid": "messaging:ticket-a", "channel_id": "ticket-a", "created_at": time,
+                    "type": "channel.updated", "cid": "messaging:ticket-a", "channel_id": "ticket-a",
+                    "created_at": time,
                     "channel": ["id": "ticket-a", "ticket_status": "open", "ticket_agent": agent], "user": ["id": user],
                     "request_info": ["type": "client"],
                 ]
@@ -123,7 +154,8 @@ import Testing
             #expect((refused.json?["reason"] as? String)?.contains("only admins") == true)
             #expect(try await fixture.store.ticketSummary(a)?.agent == "sam")
             let mallory = try await ServerFixture.token("mallory", .agent)
-            let read = try await client.execute(uri: "/api/chat/tickets/a/messages", method: .get, headers: ServerFixture.headers(mallory))
+            let read = try await client.execute(
+                uri: "/api/chat/tickets/a/messages", method: .get, headers: ServerFixture.headers(mallory))
             #expect(read.status == .notFound, "mallory cannot read the ticket")
 
             try await fixture.store.execute(.join(user: "ada", role: .admin), on: a, by: Actor(id: "ada", role: .admin))
@@ -134,7 +166,9 @@ import Testing
             let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
             #expect(metrics.contains(#"ticketlog_webhook_refused_total{type="channel.updated"} 1"#), "\(metrics)")
         }
-        #expect(log.messages.contains { $0.contains("Change from Stream refused") && $0.contains("only admins") }, "\(log.messages)")
+        #expect(
+            log.messages.contains { $0.contains("Change from Stream refused") && $0.contains("only admins") },
+            "\(log.messages)")
     }
 
     /// 2d. A `message.new` for a ticket that does not exist created its stream, and the brand's
@@ -143,7 +177,10 @@ import Testing
         let squatted = StreamID.ticket("next")!
         try await fixture.app.test(.router) { client in
             let squat = try await Self.deliver(
-                client, Self.message("message.new", in: squatted.rawValue, id: "x", text: "first!", by: "mallory", at: "2026-11-29T12:00:00Z"))
+                client,
+                Self.message(
+                    "message.new", in: squatted.rawValue, id: "x", text: "first!", by: "mallory",
+                    at: "2026-11-29T12:00:00Z"))
             #expect(squat.status == .ok)
             #expect(Self.result(squat) == "refused")
             #expect(try await fixture.store.version(of: squatted) == 0, "no stream was created")
@@ -160,7 +197,9 @@ import Testing
     @Test func aUserWithoutARoleOnTheTicketChangesNothing() async throws {
         let before = try await HostileRequestTests.digest(fixture.store)
         try await fixture.app.test(.router) { client in
-            let posted = try await Self.deliver(client, Self.message("message.new", id: "m-x", text: "hello", by: "mallory", at: "2026-11-29T13:00:00Z"))
+            let posted = try await Self.deliver(
+                client, Self.message("message.new", id: "m-x", text: "hello", by: "mallory", at: "2026-11-29T13:00:00Z")
+            )
             #expect(Self.result(posted) == "refused")
             let joined: [String: Any] = [
                 "type": "member.added", "channel_id": "ticket-a", "created_at": "2026-11-29T13:00:01Z",
@@ -200,7 +239,9 @@ final class LogRecorder: Sendable {
         }
 
         func log(event: LogEvent) {
-            let fields = metadata.merging(event.metadata ?? [:]) { $1 }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            let fields = metadata.merging(event.metadata ?? [:]) { $1 }.sorted { $0.key < $1.key }.map {
+                "\($0.key)=\($0.value)"
+            }
             recorder.lines.withLock { $0.append("\(event.level) \(event.message) \(fields.joined(separator: " "))") }
         }
     }

@@ -21,17 +21,21 @@ import Testing
         let store = try EventStore.inMemory()
         let stream = StreamID.ticket("4711")!
         let admin = Actor(id: "admin-1", role: .admin)
-        try await store.execute(.open(title: "Acme brief", brand: "brand-acme", creator: "creator-jane"), on: stream, by: admin)
+        try await store.execute(
+            .open(title: "Acme brief", brand: "brand-acme", creator: "creator-jane"), on: stream, by: admin)
         try await store.execute(.assign(agent: "agent-7"), on: stream, by: admin)
         let router = try await TicketlogServer.router(store: store, configuration: ServerFixture.configuration)
         return (store, Application(router: router))
     }
 
-    static func post(_ client: some TestClientProtocol, _ body: Data, signature: String?, id: String = "wh-1") async throws -> TestResponse {
+    static func post(_ client: some TestClientProtocol, _ body: Data, signature: String?, id: String = "wh-1")
+        async throws -> TestResponse
+    {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let signature { headers[HTTPField.Name("X-Signature")!] = signature }
         headers[HTTPField.Name("X-Webhook-Id")!] = id
-        return try await client.execute(uri: "/webhooks/stream", method: .post, headers: headers, body: ByteBuffer(bytes: body))
+        return try await client.execute(
+            uri: "/webhooks/stream", method: .post, headers: headers, body: ByteBuffer(bytes: body))
     }
 
     static func sign(_ body: Data) -> String { WebhookSignature.sign(body, secret: ServerFixture.streamSecret) }
@@ -44,7 +48,8 @@ import Testing
             #expect(first.status == .ok, "\(String(buffer: first.body))")
             #expect(first.json?["result"] as? String == "appended")
             // The retry comes gzip-compressed (payload compression on), signed over the JSON.
-            let retry = try await Self.post(client, Data(StreamEmulator.gzip(Array(body))), signature: Self.sign(body), id: "wh-1")
+            let retry = try await Self.post(
+                client, Data(StreamEmulator.gzip(Array(body))), signature: Self.sign(body), id: "wh-1")
             #expect(retry.json?["result"] as? String == "ignored")
             #expect((retry.json?["reason"] as? String)?.contains("in the log already") == true)
         }
@@ -53,14 +58,18 @@ import Testing
         #expect(last.actor == Actor(id: "creator-jane", role: .creator))
         #expect(last.origin == .stream(webhookID: "wh-1", messageID: "a3f1c0de-52c4-4f0e-9a61-3c0b7e2d9a11"))
         #expect(try await store.headPosition() == 3)
-        #expect(try await store.messages(of: .ticket("4711")!).map(\.text) == ["Here is the revised brief, please have a look."])
+        #expect(
+            try await store.messages(of: .ticket("4711")!).map(\.text) == [
+                "Here is the revised brief, please have a look."
+            ])
     }
 
     @Test func forgedUnreadableAndCompressedDeliveriesAppendNothing() async throws {
         let (store, app) = try await Self.server()
         let body = try Self.fixture("message.new.json")
         try await app.test(.live) { client in
-            let forged = try await Self.post(client, body, signature: WebhookSignature.sign(body, secret: "another-secret-also-32-bytes-long!!"))
+            let forged = try await Self.post(
+                client, body, signature: WebhookSignature.sign(body, secret: "another-secret-also-32-bytes-long!!"))
             #expect(forged.status == .unauthorized)
             #expect(forged.errorCode == "unauthorized")
             let unsigned = try await Self.post(client, body, signature: nil)
@@ -85,9 +94,12 @@ import Testing
         let (store, app) = try await Self.server()
         // The fixture is another engine's server-side send; made ours by the client name Stream
         // echoes (`request_info.sdk`) on a server-side request, which only the API secret can make.
-        let echo = Data(String(decoding: try Self.fixture("message.new.echo_of_server_send.json"), as: UTF8.self)
-            .replacingOccurrences(of: "\"ticket_event_id\"", with: "\"ticketlog_event_id\"")
-            .replacingOccurrences(of: "\"sdk\": \"ticket-engine-swift-1.0.0\"", with: "\"sdk\": \"\(StreamAuth.clientName)\"").utf8)
+        let echo = Data(
+            String(decoding: try Self.fixture("message.new.echo_of_server_send.json"), as: UTF8.self)
+                .replacingOccurrences(of: "\"ticket_event_id\"", with: "\"ticketlog_event_id\"")
+                .replacingOccurrences(
+                    of: "\"sdk\": \"ticket-engine-swift-1.0.0\"", with: "\"sdk\": \"\(StreamAuth.clientName)\""
+                ).utf8)
         try await app.test(.live) { client in
             for body in [echo, try Self.fixture("export.channels.success.json")] {
                 let response = try await Self.post(client, body, signature: Self.sign(body))

@@ -43,24 +43,33 @@ struct RandomConversations {
                     let id = reuse ? known.randomElement(using: &random)! : "m-\(nextID)"
                     nextID += 1
                     messageIDs[ticket, default: []].append(id)
-                    let attachments = Int.random(in: 0..<5, using: &random) == 0
+                    let attachments =
+                        Int.random(in: 0..<5, using: &random) == 0
                         ? [MessagePosted.Attachment(kind: "image", url: "https://cdn.example.com/\(id).png")] : []
-                    payload = .messagePosted(MessagePosted(messageID: id, text: "text of \(id)", attachments: attachments))
+                    payload = .messagePosted(
+                        MessagePosted(messageID: id, text: "text of \(id)", attachments: attachments))
                 case 60..<70:
                     let id = known.randomElement(using: &random) ?? "m-unknown"
                     payload = .messageEdited(MessageEdited(messageID: id, text: "edited \(id) at \(time)"))
                 case 70..<76:
-                    let id = Int.random(in: 0..<4, using: &random) == 0 ? "m-unknown" : (known.randomElement(using: &random) ?? "m-none")
+                    let id =
+                        Int.random(in: 0..<4, using: &random) == 0
+                        ? "m-unknown" : (known.randomElement(using: &random) ?? "m-none")
                     payload = .messageDeleted(MessageDeleted(messageID: id))
                 case 76..<84:
                     let statuses = ["open", "in_progress", "in_review", "resolved"]
-                    payload = .statusChanged(StatusChanged(
-                        from: statuses.randomElement(using: &random)!, to: statuses.randomElement(using: &random)!))
-                case 84..<89: payload = .agentAssigned(AgentAssigned(agent: ["sam", "lee"].randomElement(using: &random)!))
-                case 89..<92: payload = .agentUnassigned(AgentUnassigned(agent: ["sam", "lee"].randomElement(using: &random)!))
+                    payload = .statusChanged(
+                        StatusChanged(
+                            from: statuses.randomElement(using: &random)!, to: statuses.randomElement(using: &random)!))
+                case 84..<89:
+                    payload = .agentAssigned(AgentAssigned(agent: ["sam", "lee"].randomElement(using: &random)!))
+                case 89..<92:
+                    payload = .agentUnassigned(AgentUnassigned(agent: ["sam", "lee"].randomElement(using: &random)!))
                 case 92..<98:
-                    payload = .deliverablePushed(DeliverablePushed(
-                        deliverableID: "d-\(nextID)", title: "Draft", url: "https://cdn.example.com/d.mp4", kind: "video"))
+                    payload = .deliverablePushed(
+                        DeliverablePushed(
+                            deliverableID: "d-\(nextID)", title: "Draft", url: "https://cdn.example.com/d.mp4",
+                            kind: "video"))
                     nextID += 1
                 default:
                     payload = .unknown(type: EventType(rawValue: "poll.created"), payload: .object(["q": .string("?")]))
@@ -68,10 +77,12 @@ struct RandomConversations {
             }
             nextID += 1
             let id = UUID(uuidString: String(format: "00000000-0000-4000-8000-%012llx", nextID))!
-            result.append((
-                .ticket("\(ticket)")!,
-                ProposedEvent(id: id, actor: actor, occurredAt: Timestamp(microsecondsSinceEpoch: time), payload: payload)
-            ))
+            result.append(
+                (
+                    .ticket("\(ticket)")!,
+                    ProposedEvent(
+                        id: id, actor: actor, occurredAt: Timestamp(microsecondsSinceEpoch: time), payload: payload)
+                ))
         }
         return result
     }

@@ -24,7 +24,9 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
 
     var testDescription: String { rawValue }
 
-    func make(_ configure: (inout EventStore.Configuration) -> Void = { _ in }) throws -> (EventStore, TemporaryDirectory) {
+    func make(_ configure: (inout EventStore.Configuration) -> Void = { _ in }) throws -> (
+        EventStore, TemporaryDirectory
+    ) {
         var configuration = EventStore.Configuration()
         configuration.durability = .normal
         configure(&configuration)
@@ -54,8 +56,10 @@ struct EventFactory {
         let id = id()
         return ProposedEvent(
             id: id, actor: actor, occurredAt: Timestamp(microsecondsSinceEpoch: base + Int64(next & 0xffff_ffff)),
-            payload: .messagePosted(MessagePosted(
-                messageID: "m-\(next)", text: text ?? "Message \(next): the draft is ready for review, see the link.")))
+            payload: .messagePosted(
+                MessagePosted(
+                    messageID: "m-\(next)",
+                    text: text ?? "Message \(next): the draft is ready for review, see the link.")))
     }
 
     mutating func opened(_ title: String = "Launch video") -> ProposedEvent {
@@ -67,12 +71,22 @@ struct EventFactory {
     /// A ticket's worth of mixed events: opened, joins, messages, a status change, a deliverable.
     mutating func conversation(messages: Int) -> [ProposedEvent] {
         var events = [opened()]
-        events.append(ProposedEvent(id: id(), actor: Actor(id: "kim", role: .creator), payload: .memberJoined(.init(user: "kim", role: .creator))))
+        events.append(
+            ProposedEvent(
+                id: id(), actor: Actor(id: "kim", role: .creator),
+                payload: .memberJoined(.init(user: "kim", role: .creator))))
         for index in 0..<messages { events.append(message("Message \(index) about cut \(index % 7), ready by Friday")) }
-        events.append(ProposedEvent(id: id(), actor: Actor(id: "sam", role: .agent), payload: .statusChanged(.init(from: "open", to: "in_progress"))))
-        events.append(ProposedEvent(
-            id: id(), actor: Actor(id: "kim", role: .creator),
-            payload: .deliverablePushed(.init(deliverableID: "d-\(next)", title: "Draft", url: "https://cdn.example.com/d.mp4", kind: "video"))))
+        events.append(
+            ProposedEvent(
+                id: id(), actor: Actor(id: "sam", role: .agent),
+                payload: .statusChanged(.init(from: "open", to: "in_progress"))))
+        events.append(
+            ProposedEvent(
+                id: id(), actor: Actor(id: "kim", role: .creator),
+                payload: .deliverablePushed(
+                    .init(
+                        deliverableID: "d-\(next)", title: "Draft", url: "https://cdn.example.com/d.mp4", kind: "video")
+                )))
         return events
     }
 }
@@ -128,7 +142,8 @@ func awaitProcess(
 ) async throws -> ProcessOutput {
     try await withCheckedThrowingContinuation { continuation in
         let thread = Thread {
-            continuation.resume(with: Result { try runProcess(executable, arguments, in: directory, environment: environment) })
+            continuation.resume(
+                with: Result { try runProcess(executable, arguments, in: directory, environment: environment) })
         }
         thread.start()
     }

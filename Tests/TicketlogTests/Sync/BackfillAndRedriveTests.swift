@@ -55,16 +55,21 @@ import Testing
     @Test func aBackfillDoesNotTakeChannelFieldsWhoseAuthorIsUnknown() async throws {
         let store = try EventStore.inMemory()
         let ticket = StreamID.ticket("42")!
-        try await store.execute(.open(title: "T", brand: "acme", creator: "kim"), on: ticket, by: Actor(id: "ada", role: .admin))
+        try await store.execute(
+            .open(title: "T", brand: "acme", creator: "kim"), on: ticket, by: Actor(id: "ada", role: .admin))
         try await store.execute(.assign(agent: "sam"), on: ticket, by: Actor(id: "ada", role: .admin))
         let stream = OutboxDriverTests.FaultyStream(seed: 5, faultPercent: 0)
         try await OutboxDriver(store: store, client: stream.client).runUntilCaughtUp()
         stream.emulator.withLock {
-            $0.clientUpdateChannel(ticket.rawValue, set: ["ticket_agent": .string("kims-friend"), "ticket_status": .string("closed")], by: "kim")
+            $0.clientUpdateChannel(
+                ticket.rawValue, set: ["ticket_agent": .string("kims-friend"), "ticket_status": .string("closed")],
+                by: "kim")
             $0.clientSend("kim-1", in: ticket.rawValue, by: "kim", text: "from the app")
         }
         let refusals = Mutex<[WebhookHandler.Refusal]>([])
-        let backfill = StreamBackfill(store: store, client: stream.client) { refusal in refusals.withLock { $0.append(refusal) } }
+        let backfill = StreamBackfill(store: store, client: stream.client) { refusal in
+            refusals.withLock { $0.append(refusal) }
+        }
         let report = try await backfill.importChannel(ticket)
         #expect(report.appended == 1, "kim's message is hers: Stream records its author")
         let summary = try #require(try await store.ticketSummary(ticket))
@@ -92,10 +97,14 @@ import Testing
 
         // Fixed in Stream (the channel created by hand): delivered, and off the list.
         stream.emulator.withLock { emulator in
-            _ = emulator.handle(.init(method: "POST", path: "/users", query: stream.auth.query, headers: stream.auth.headers,
-                body: .object(["users": .object(["ops": .object(["id": .string("ops")])])])))
-            _ = emulator.handle(.init(method: "POST", path: "/channels/messaging/ticket-never-opened/query", query: stream.auth.query,
-                headers: stream.auth.headers, body: .object(["data": .object(["created_by_id": .string("ops")])])))
+            _ = emulator.handle(
+                .init(
+                    method: "POST", path: "/users", query: stream.auth.query, headers: stream.auth.headers,
+                    body: .object(["users": .object(["ops": .object(["id": .string("ops")])])])))
+            _ = emulator.handle(
+                .init(
+                    method: "POST", path: "/channels/messaging/ticket-never-opened/query", query: stream.auth.query,
+                    headers: stream.auth.headers, body: .object(["data": .object(["created_by_id": .string("ops")])])))
         }
         #expect(try await driver.redrive(position: letter.position) == .delivered)
         #expect(try await store.deadLetters("stream").isEmpty)

@@ -11,18 +11,26 @@ import Testing
 @Suite(.timeLimit(.minutes(10))) struct EmulatorMirrorTests {
     static let auth = StreamAuth(apiKey: "emulator-key", apiSecret: "emulator-secret")
 
-    static func send(_ request: StreamRequest, to emulator: inout StreamEmulator, auth: StreamAuth = Self.auth) -> StreamEmulator.Response {
-        emulator.handle(.init(method: request.method.rawValue, path: request.path, query: auth.query, headers: auth.headers, body: request.body))
+    static func send(_ request: StreamRequest, to emulator: inout StreamEmulator, auth: StreamAuth = Self.auth)
+        -> StreamEmulator.Response
+    {
+        emulator.handle(
+            .init(
+                method: request.method.rawValue, path: request.path, query: auth.query, headers: auth.headers,
+                body: request.body))
     }
 
     @Test func serverAuthIsCheckedAsStreamDoes() {
         var emulator = StreamEmulator(apiKey: "emulator-key", apiSecret: "emulator-secret")
-        let request = StreamRequest(.post, "/users", body: .object(["users": .object(["u": .object(["id": .string("u")])])]))
+        let request = StreamRequest(
+            .post, "/users", body: .object(["users": .object(["u": .object(["id": .string("u")])])]))
         #expect(Self.send(request, to: &emulator).status == 201)
-        let wrongKey = Self.send(request, to: &emulator, auth: StreamAuth(apiKey: "other", apiSecret: "emulator-secret"))
+        let wrongKey = Self.send(
+            request, to: &emulator, auth: StreamAuth(apiKey: "other", apiSecret: "emulator-secret"))
         #expect(wrongKey.status == 401)
         #expect(wrongKey.body.objectValue?["code"] == .integer(2))
-        let wrongSecret = Self.send(request, to: &emulator, auth: StreamAuth(apiKey: "emulator-key", apiSecret: "guess"))
+        let wrongSecret = Self.send(
+            request, to: &emulator, auth: StreamAuth(apiKey: "emulator-key", apiSecret: "guess"))
         #expect(wrongSecret.status == 401)
         #expect(wrongSecret.body.objectValue?["code"] == .integer(43))
         #expect(wrongSecret.body.objectValue?["StatusCode"] == .integer(401))
@@ -49,19 +57,26 @@ import Testing
                 }
             }
         }
-        #expect(alreadyExists == events.filter { $0.type == .messagePosted || $0.type == .statusChanged || $0.type == .deliverablePushed }.count)
+        #expect(
+            alreadyExists
+                == events.filter {
+                    $0.type == .messagePosted || $0.type == .statusChanged || $0.type == .deliverablePushed
+                }.count)
 
         for ticket in try await store.tickets() {
             let id = ticket.stream.rawValue
             let channel = try #require(emulator.channels[id])
             #expect(channel.custom["ticket_status"] == .string(ticket.status))
             #expect(Set(channel.members) == Set(try await store.members(of: ticket.stream).map(\.user)))
-            let mirrored = (emulator.channelMessages[id] ?? []).compactMap { emulator.messages[$0] }.filter { $0.type != "system" }
+            let mirrored = (emulator.channelMessages[id] ?? []).compactMap { emulator.messages[$0] }.filter {
+                $0.type != "system"
+            }
             let projected = try await store.messages(of: ticket.stream, limit: 10_000)
             #expect(mirrored.map(\.id) == projected.map { StreamIDs.message($0.messageID, in: ticket.stream) })
             #expect(mirrored.map(\.deleted) == projected.map(\.isDeleted))
             // Soft-deleted messages keep their text in Stream; the projection drops it.
-            #expect(mirrored.filter { !$0.deleted }.map(\.text) == projected.filter { !$0.isDeleted }.map { $0.text ?? "" })
+            #expect(
+                mirrored.filter { !$0.deleted }.map(\.text) == projected.filter { !$0.isDeleted }.map { $0.text ?? "" })
         }
     }
 }

@@ -40,7 +40,9 @@ import Testing
         for (index, webhook) in webhooks.enumerated() {
             let body = try JSONEncoder().encode(webhook)
             let prefix = attacks.contains(index) ? "attack" : "wh"
-            let delivery = (id: "\(prefix)-\(index)", body: Array(body), signature: WebhookSignature.sign(body, secret: secret))
+            let delivery = (
+                id: "\(prefix)-\(index)", body: Array(body), signature: WebhookSignature.sign(body, secret: secret)
+            )
             deliveries.append(delivery)
             if Int.random(in: 0..<5, using: &random) == 0 { deliveries.append(delivery) }
             if Int.random(in: 0..<10, using: &random) == 0 {
@@ -52,11 +54,14 @@ import Testing
         deliveries.shuffle(using: &random)
 
         let refusals = Mutex<[String]>([])
-        let handler = WebhookHandler(store: store, apiSecret: secret) { refusal in refusals.withLock { $0.append(refusal.reason) } }
+        let handler = WebhookHandler(store: store, apiSecret: secret) { refusal in
+            refusals.withLock { $0.append(refusal.reason) }
+        }
         var rejected = 0
         var refused: Set<String> = []
         for delivery in deliveries {
-            let result = try await handler.handle(body: delivery.body, signature: delivery.signature, webhookID: delivery.id)
+            let result = try await handler.handle(
+                body: delivery.body, signature: delivery.signature, webhookID: delivery.id)
             switch result {
             case .rejected(let status, _):
                 #expect(status == 401)
@@ -83,13 +88,16 @@ import Testing
     ///
     /// - Parameter channelChanges: also change statuses and agents, truncate a channel and
     ///   delete another (who did these is not in Stream's state, so a backfill does not take them).
-    static func actInStream(_ stream: inout StreamEmulator, random: inout SplitMix, channelChanges: Bool = true) -> Set<String> {
+    static func actInStream(_ stream: inout StreamEmulator, random: inout SplitMix, channelChanges: Bool = true) -> Set<
+        String
+    > {
         var statusChanged: Set<String> = []
         var clientMessages: [String] = []
         let channels = stream.channels.values.filter { $0.deletedAt == nil }.sorted(by: { $0.id < $1.id })
         let truncated = channels.dropFirst().first
         for (index, channel) in channels.enumerated() {
-            guard case .string(let brand)? = channel.custom["brand_id"], case .string(let creator)? = channel.custom["creator_id"]
+            guard case .string(let brand)? = channel.custom["brand_id"],
+                case .string(let creator)? = channel.custom["creator_id"]
             else { continue }
             for n in 0..<6 {
                 let id = "app-\(channel.id)-\(n)-\(stream.webhooks.count)"
@@ -106,7 +114,8 @@ import Testing
         // agents': an agent reassigned below loses its role, and a delivery of its edit arriving
         // after the reassignment would rightly be refused).
         let ours = stream.messages.values.filter {
-            $0.type == "regular" && $0.custom["ticketlog_message_id"] != nil && !$0.deleted && !$0.userID.hasPrefix("agent-")
+            $0.type == "regular" && $0.custom["ticketlog_message_id"] != nil && !$0.deleted
+                && !$0.userID.hasPrefix("agent-")
         }.map(\.id).sorted()
         for id in clientMessages + ours where Int.random(in: 0..<4, using: &random) == 0 {
             stream.clientEdit(id, text: "edited in the app")
@@ -120,11 +129,14 @@ import Testing
             stream.clientUpdateChannel(channel.id, set: ["ticket_status": .string("in_review")], by: brand)
             statusChanged.insert(channel.id)
             if channel.id != truncated?.id {
-                stream.serverUpdateChannel(channel.id, set: ["ticket_agent": .string("agent-from-stream")], by: "ops", sdk: "ops-backend-1.0")
+                stream.serverUpdateChannel(
+                    channel.id, set: ["ticket_agent": .string("agent-from-stream")], by: "ops", sdk: "ops-backend-1.0")
             }
         }
         // The assigned agent truncates a channel; a brand deletes another.
-        if let truncated, case .string(let agent)? = truncated.custom["ticket_agent"] { stream.clientTruncate(truncated.id, by: agent) }
+        if let truncated, case .string(let agent)? = truncated.custom["ticket_agent"] {
+            stream.clientTruncate(truncated.id, by: agent)
+        }
         if let deleted = channels.last, channels.count > 2, case .string(let brand)? = deleted.custom["brand_id"] {
             stream.clientDeleteChannel(deleted.id, by: brand)
         }
@@ -141,14 +153,21 @@ import Testing
     /// in (allowed: creators may change the status). So the agent is named only on channels in
     /// `sparing`'s complement, whose status Stream and the log agree on.
     static func overstepInStream(_ stream: inout StreamEmulator, sparing statusChanged: Set<String>) {
-        let channels = stream.channels.values.filter { $0.deletedAt == nil && $0.truncatedAt == nil }.sorted(by: { $0.id < $1.id })
+        let channels = stream.channels.values.filter { $0.deletedAt == nil && $0.truncatedAt == nil }.sorted(by: {
+            $0.id < $1.id
+        })
         for channel in channels.prefix(3) {
-            guard case .string(let brand)? = channel.custom["brand_id"], case .string(let creator)? = channel.custom["creator_id"]
+            guard case .string(let brand)? = channel.custom["brand_id"],
+                case .string(let creator)? = channel.custom["creator_id"]
             else { continue }
             stream.clientSend("intruder-\(channel.id)", in: channel.id, by: "intruder", text: "not your ticket")
             stream.clientAddMember("intruder", to: channel.id)
-            let brandMessages = stream.visibleMessages(of: channel.id).filter { $0.userID == brand && !$0.deleted && $0.type == "regular" }
-            if let first = brandMessages.first { stream.clientEdit(first.id, text: "rewritten by the creator", by: creator) }
+            let brandMessages = stream.visibleMessages(of: channel.id).filter {
+                $0.userID == brand && !$0.deleted && $0.type == "regular"
+            }
+            if let first = brandMessages.first {
+                stream.clientEdit(first.id, text: "rewritten by the creator", by: creator)
+            }
             if let last = brandMessages.last { stream.clientDelete(last.id, by: creator) }
             if !statusChanged.contains(channel.id) {
                 stream.clientUpdateChannel(channel.id, set: ["ticket_agent": .string("creators-friend")], by: creator)
@@ -159,28 +178,42 @@ import Testing
 
     /// The log holds what Stream holds: the same messages (by our id, or Stream's for messages
     /// born there) with the same text and deletions, the same members, the same status and agent.
-    static func expectLogEqualsStream(_ store: EventStore, _ stream: StreamEmulator, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    static func expectLogEqualsStream(
+        _ store: EventStore, _ stream: StreamEmulator, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
         for channel in stream.channels.values {
             let ticket = StreamID(rawValue: channel.id)!
             let logged = try await store.messages(of: ticket, limit: 100_000)
-            let visible = stream.visibleMessages(of: channel.id).filter { !$0.id.hasPrefix("tl-") }  // not our system messages
+            // Not our system messages.
+            let visible = stream.visibleMessages(of: channel.id).filter { !$0.id.hasPrefix("tl-") }
             func logID(_ message: StreamEmulator.Message) -> String {
                 if case .string(let id)? = message.custom["ticketlog_message_id"] { return id }
                 return message.id
             }
-            let live = Dictionary(visible.filter { !$0.deleted }.map { (logID($0), $0.text) }, uniquingKeysWith: { a, _ in a })
-            let loggedLive = Dictionary(logged.filter { !$0.isDeleted }.map { ($0.messageID, $0.text ?? "") }, uniquingKeysWith: { a, _ in a })
+            let live = Dictionary(
+                visible.filter { !$0.deleted }.map { (logID($0), $0.text) }, uniquingKeysWith: { a, _ in a })
+            let loggedLive = Dictionary(
+                logged.filter { !$0.isDeleted }.map { ($0.messageID, $0.text ?? "") }, uniquingKeysWith: { a, _ in a })
             #expect(loggedLive == live, "\(channel.id): messages", sourceLocation: sourceLocation)
             for message in visible where message.deleted {
-                #expect(logged.first { $0.messageID == logID(message) }?.isDeleted == true, "\(message.id) deleted in Stream", sourceLocation: sourceLocation)
+                #expect(
+                    logged.first { $0.messageID == logID(message) }?.isDeleted == true,
+                    "\(message.id) deleted in Stream", sourceLocation: sourceLocation)
             }
-            #expect(Set(try await store.members(of: ticket).map(\.user)) == Set(channel.members), "\(channel.id): members", sourceLocation: sourceLocation)
+            #expect(
+                Set(try await store.members(of: ticket).map(\.user)) == Set(channel.members), "\(channel.id): members",
+                sourceLocation: sourceLocation)
             let summary = try #require(try await store.ticketSummary(ticket), sourceLocation: sourceLocation)
             if channel.deletedAt != nil {
-                #expect(summary.status == "closed", "\(channel.id) was deleted in Stream", sourceLocation: sourceLocation)
+                #expect(
+                    summary.status == "closed", "\(channel.id) was deleted in Stream", sourceLocation: sourceLocation)
             } else {
-                #expect(channel.custom["ticket_status"] == .string(summary.status), "\(channel.id): status", sourceLocation: sourceLocation)
-                #expect(channel.custom["ticket_agent"] == summary.agent.map(JSONValue.string), "\(channel.id): agent", sourceLocation: sourceLocation)
+                #expect(
+                    channel.custom["ticket_status"] == .string(summary.status), "\(channel.id): status",
+                    sourceLocation: sourceLocation)
+                #expect(
+                    channel.custom["ticket_agent"] == summary.agent.map(JSONValue.string), "\(channel.id): agent",
+                    sourceLocation: sourceLocation)
             }
         }
     }

@@ -8,8 +8,8 @@ import Testing
 import ToolSupport
 
 @testable import StreamChatSync
-@testable import TicketlogServer
 @testable import Ticketlog
+@testable import TicketlogServer
 
 /// The live AsyncHTTPClient client against the emulator on a real loopback port.
 @Suite(.timeLimit(.minutes(3))) struct LiveClientTests {
@@ -21,13 +21,15 @@ import ToolSupport
         let app = Application(router: server.router())
         try await app.test(.live) { client in
             let port = try #require(client.port)
-            let live = StreamClient.live(baseURL: "http://127.0.0.1:\(port)", auth: StreamAuth(apiKey: "live-key", apiSecret: "live-secret"))
+            let live = StreamClient.live(
+                baseURL: "http://127.0.0.1:\(port)", auth: StreamAuth(apiKey: "live-key", apiSecret: "live-secret"))
             let cursor = try await OutboxDriver(store: store, client: live).runUntilCaughtUp()
             #expect(cursor == (try await store.headPosition()))
             #expect(try await store.deadLetters("stream").isEmpty)
 
             // Wrong credentials are refused as Stream would, and dead-lettered, not retried forever.
-            let wrong = StreamClient.live(baseURL: "http://127.0.0.1:\(port)", auth: StreamAuth(apiKey: "live-key", apiSecret: "wrong"))
+            let wrong = StreamClient.live(
+                baseURL: "http://127.0.0.1:\(port)", auth: StreamAuth(apiKey: "live-key", apiSecret: "wrong"))
             let response = try await wrong.send(StreamRequest(.get, "/messages/nope"))
             #expect(response.status == 401)
             #expect(response.headers["x-ratelimit-limit"] != nil)
@@ -51,8 +53,11 @@ import ToolSupport
         #expect(try CLITests.run("demo", "--database", log, "--durability", "normal").status == 0)
         let port = 19_000 + Int.random(in: 0..<900)
         let emulator = Process()
-        emulator.executableURL = CLITests.executable.deletingLastPathComponent().appendingPathComponent("stream-emulator")
-        emulator.arguments = ["--port", "\(port)", "--api-key", "k", "--api-secret", "emulator-secret-of-32-bytes-or-more"]
+        emulator.executableURL = CLITests.executable.deletingLastPathComponent().appendingPathComponent(
+            "stream-emulator")
+        emulator.arguments = [
+            "--port", "\(port)", "--api-key", "k", "--api-secret", "emulator-secret-of-32-bytes-or-more",
+        ]
         emulator.standardOutput = FileHandle.nullDevice
         emulator.standardError = FileHandle.nullDevice
         try emulator.run()
@@ -78,13 +83,16 @@ import ToolSupport
             "--stream-api-secret-file", secretFile,
         ]
         // Backfill from what Stream holds: it is all the engine's own already.
-        let backfill = try runProcess(CLITests.executable, ["sync", "import", "--channel", "ticket-1001"] + credentials)
+        let backfill = try runProcess(
+            CLITests.executable, ["sync", "import", "--channel", "ticket-1001"] + credentials)
         #expect(backfill.status == 0, "\(backfill.stderr)")
-        #expect(backfill.stdout.hasPrefix("ticket-1001: 7 messages in 1 pages, 0 events appended"), "\(backfill.stdout)")
+        #expect(
+            backfill.stdout.hasPrefix("ticket-1001: 7 messages in 1 pages, 0 events appended"), "\(backfill.stdout)")
         let unknown = try runProcess(CLITests.executable, ["sync", "import", "--channel", "ticket-404"] + credentials)
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("Stream has no channel messaging:ticket-404"))
-        #expect(try runProcess(CLITests.executable, ["sync", "import", "--channel", "lobby"] + credentials).status == 64)
+        #expect(
+            try runProcess(CLITests.executable, ["sync", "import", "--channel", "lobby"] + credentials).status == 64)
         let redrive = try runProcess(CLITests.executable, ["sync", "redrive", "--all"] + credentials)
         #expect(redrive.stdout == "no dead letters\n")
 
@@ -92,7 +100,8 @@ import ToolSupport
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("STREAM_API_KEY"))
         // The old option that put the secret on the command line is gone.
-        let onTheCommandLine = try CLITests.run("sync", "--database", log, "--stream-api-secret", "visible-in-ps-to-every-user")
+        let onTheCommandLine = try CLITests.run(
+            "sync", "--database", log, "--stream-api-secret", "visible-in-ps-to-every-user")
         #expect(onTheCommandLine.status == 64 && onTheCommandLine.stderr.contains("--stream-api-secret"))
     }
 }

@@ -32,13 +32,17 @@ import Testing
             StreamClient { request in
                 self.sent.withLock { $0 += 1 }
                 let served = self.emulator.withLock { emulator in
-                    emulator.serve(.init(
-                        method: request.method.rawValue, path: request.path, query: self.auth.query, headers: self.auth.headers,
-                        body: request.body))
+                    emulator.serve(
+                        .init(
+                            method: request.method.rawValue, path: request.path, query: self.auth.query,
+                            headers: self.auth.headers,
+                            body: request.body))
                 }
                 if served.responseLost { throw ResponseLost() }
                 let response = served.response
-                return .init(status: response.status, body: response.plainText == nil ? response.body : nil, headers: response.headers)
+                return .init(
+                    status: response.status, body: response.plainText == nil ? response.body : nil,
+                    headers: response.headers)
             }
         }
     }
@@ -69,7 +73,8 @@ import Testing
         #expect(midway > 0 && midway < head, "cursor after the first run: \(midway)")
 
         // Second run from the durable cursor.
-        let cursor = try await OutboxDriver(store: store, client: stream.client, configuration: configuration).runUntilCaughtUp()
+        let cursor = try await OutboxDriver(store: store, client: stream.client, configuration: configuration)
+            .runUntilCaughtUp()
         #expect(cursor == head)
         #expect(try await store.syncCursor("stream") == head)
         #expect(try await store.deadLetters("stream").isEmpty)
@@ -83,12 +88,16 @@ import Testing
             let channel = try #require(emulator.channels[id])
             #expect(channel.custom["ticket_status"] == .string(ticket.status), "\(id)")
             #expect(Set(channel.members) == Set(try await store.members(of: ticket.stream).map(\.user)), "\(id)")
-            let sent = (emulator.channelMessages[id] ?? []).compactMap { emulator.messages[$0] }.filter { $0.type != "system" }
+            let sent = (emulator.channelMessages[id] ?? []).compactMap { emulator.messages[$0] }.filter {
+                $0.type != "system"
+            }
             let projected = try await store.messages(of: ticket.stream, limit: 10_000)
             // Every message exactly once, in the ticket's order, with its edits and deletes.
             #expect(sent.map(\.id) == projected.map { StreamIDs.message($0.messageID, in: ticket.stream) }, "\(id)")
             #expect(sent.map(\.deleted) == projected.map(\.isDeleted), "\(id)")
-            #expect(sent.filter { !$0.deleted }.map(\.text) == projected.filter { !$0.isDeleted }.map { $0.text ?? "" }, "\(id)")
+            #expect(
+                sent.filter { !$0.deleted }.map(\.text) == projected.filter { !$0.isDeleted }.map { $0.text ?? "" },
+                "\(id)")
         }
     }
 

@@ -8,7 +8,8 @@ import Testing
 @Suite(.timeLimit(.minutes(3))) struct OutboxStateMachineTests {
     static func event(_ position: Int64, _ stream: String) -> RecordedEvent {
         RecordedEvent(
-            position: position, stream: .ticket(stream)!, version: position, id: UUID(), actor: Actor(id: "a", role: .agent),
+            position: position, stream: .ticket(stream)!, version: position, id: UUID(),
+            actor: Actor(id: "a", role: .agent),
             occurredAt: .init(microsecondsSinceEpoch: 0), recordedAt: .init(microsecondsSinceEpoch: 0), origin: .local,
             correlationID: nil, causationID: nil, payload: .memberLeft(MemberLeft(user: "x")))
     }
@@ -33,7 +34,10 @@ import Testing
         let afterA1 = machine.complete(Self.sends(first)[0], .success, now: 0, random: 0)
         #expect(afterA1.isEmpty, "event 1 has a second request")
         let second = machine.actions(now: 0)
-        #expect(second == [.send(.init(stream: .ticket("a")!, position: 1, requestIndex: 1, attempt: 1), Self.request("a1b"))])
+        #expect(
+            second == [
+                .send(.init(stream: .ticket("a")!, position: 1, requestIndex: 1, attempt: 1), Self.request("a1b"))
+            ])
         #expect(machine.complete(Self.sends(second)[0], .success, now: 0, random: 0) == [.saveCursor(2)])
         let third = machine.actions(now: 0)
         #expect(Self.sends(third).map(\.position) == [3])
@@ -69,10 +73,13 @@ import Testing
         machine.enqueue(Self.event(2, "a"), requests: [Self.request("a2")])
         let sent = Self.sends(machine.actions(now: 0))
         let actions = machine.complete(sent[0], .permanent(reason: "400 code 4: reserved field"), now: 0, random: 0)
-        #expect(actions == [
-            .deadLetter(position: 1, stream: .ticket("a")!, request: Self.request("a1"), reason: "400 code 4: reserved field"),
-            .saveCursor(1),
-        ])
+        #expect(
+            actions == [
+                .deadLetter(
+                    position: 1, stream: .ticket("a")!, request: Self.request("a1"),
+                    reason: "400 code 4: reserved field"),
+                .saveCursor(1),
+            ])
         #expect(Self.sends(machine.actions(now: 0)).map(\.position) == [2], "a1b is skipped with its event")
     }
 
@@ -99,7 +106,9 @@ import Testing
         var expected: [String: [String]] = [:]
         for position in 1...60 {
             let stream = "t\(Int.random(in: 0..<5, using: &random))"
-            let requests = (0..<Int.random(in: 0...3, using: &random)).map { Self.request("\(stream)-\(position)-\($0)") }
+            let requests = (0..<Int.random(in: 0...3, using: &random)).map {
+                Self.request("\(stream)-\(position)-\($0)")
+            }
             machine.enqueue(Self.event(Int64(position), stream), requests: requests)
             expected[stream, default: []] += requests.map(\.path)
         }
@@ -129,7 +138,9 @@ import Testing
             }
             let (id, request) = inFlight.removeFirst()
             let roll = Int.random(in: 0..<100, using: &random)
-            let outcome: OutboxStateMachine.Outcome = roll < 20 ? .retryable(after: roll < 5 ? 1 : nil)
+            let outcome: OutboxStateMachine.Outcome =
+                roll < 20
+                ? .retryable(after: roll < 5 ? 1 : nil)
                 : roll < 23 ? .permanent(reason: "4xx") : .success
             if outcome == .success { succeeded[id.stream.ticketID!, default: []].append(request.path) }
             apply(machine.complete(id, outcome, now: now, random: Double.random(in: 0...1, using: &random)))

@@ -32,13 +32,15 @@ import Testing
             var driverConfiguration = OutboxDriver.Configuration()
             driverConfiguration.stateMachine = .init(baseBackoff: 0.005, maximumBackoff: 0.05)
             let live = StreamClient.live(
-                baseURL: streamURL, auth: StreamAuth(apiKey: "test-key", apiSecret: ServerFixture.streamSecret), timeout: .seconds(2))
+                baseURL: streamURL, auth: StreamAuth(apiKey: "test-key", apiSecret: ServerFixture.streamSecret),
+                timeout: .seconds(2))
             let app = try await TicketlogServer.application(
                 store: store, configuration: ServerFixture.configuration, logger: .disabled,
                 sync: OutboxDriver(store: store, client: live, configuration: driverConfiguration))
             try await app.test(.live) { engine in
                 let delivery = EmulatorServer.WebhookDelivery(
-                    url: "http://127.0.0.1:\(try #require(engine.port))/webhooks/stream", duplicatePercent: 20, reorderWindow: 8,
+                    url: "http://127.0.0.1:\(try #require(engine.port))/webhooks/stream", duplicatePercent: 20,
+                    reorderWindow: 8,
                     compress: true, seed: 3)
                 func caughtUp() async throws {
                     let head = try await store.headPosition()
@@ -67,7 +69,8 @@ import Testing
                 let born = stream.state.withLock { emulator in
                     emulator.messages.values.filter {
                         $0.custom["ticketlog_message_id"] == nil && $0.type == "regular" && !$0.deleted
-                            && emulator.channels[$0.channel]?.deletedAt == nil && emulator.channels[$0.channel]?.truncatedAt == nil
+                            && emulator.channels[$0.channel]?.deletedAt == nil
+                            && emulator.channels[$0.channel]?.truncatedAt == nil
                     }.sorted { $0.id < $1.id }
                 }
                 #expect(born.count > 10)
@@ -78,7 +81,8 @@ import Testing
                             .editMessage(messageID: message.id, text: "edited by the engine"), on: ticket,
                             by: Actor(id: message.userID, role: .creator))
                     } else {
-                        try await store.execute(.deleteMessage(messageID: message.id), on: ticket, by: Actor(id: "ada", role: .admin))
+                        try await store.execute(
+                            .deleteMessage(messageID: message.id), on: ticket, by: Actor(id: "ada", role: .admin))
                     }
                 }
                 try await caughtUp()

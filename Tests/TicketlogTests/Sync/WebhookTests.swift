@@ -21,7 +21,8 @@ import Testing
 
     /// The fixtures' ticket as the log would have it.
     static let ticket = TicketSummary(
-        stream: StreamID(rawValue: "ticket-4711")!, title: "Launch", brand: "brand-acme", creator: "creator-jane", agent: "agent-7",
+        stream: StreamID(rawValue: "ticket-4711")!, title: "Launch", brand: "brand-acme", creator: "creator-jane",
+        agent: "agent-7",
         status: "open", openedAt: nil, lastActivityAt: Timestamp(microsecondsSinceEpoch: 0), lastPosition: 1, events: 1,
         deliverables: 0, members: 0, messages: 0)
 
@@ -44,41 +45,64 @@ import Testing
     /// The vector Stream publishes in getstream-go's test fixtures.
     @Test func streamsOwnVectorVerifies() {
         let body = Data(#"{"type":"message.new","created_at":1778198400000000000}"#.utf8)
-        #expect(WebhookSignature.sign(body, secret: "test_secret_do_not_use_in_production")
-            == "408ab27d58b18a584d29f2801dde0d5ad20e5f5965039ac88d2ef49014a2c4a7")
+        #expect(
+            WebhookSignature.sign(body, secret: "test_secret_do_not_use_in_production")
+                == "408ab27d58b18a584d29f2801dde0d5ad20e5f5965039ac88d2ef49014a2c4a7")
     }
 
     @Test func messageEventsBecomeMessageEvents() throws {
-        let role: (String) -> Actor.Role? = { $0.hasPrefix("creator") ? .creator : $0.hasPrefix("agent") ? .agent : .brand }
+        let role: (String) -> Actor.Role? = {
+            $0.hasPrefix("creator") ? .creator : $0.hasPrefix("agent") ? .agent : .brand
+        }
         let new = try WebhookEvent.parse(try Self.body("message.new.json"))
-        guard case .append(let stream, let events) = WebhookTranslator.translate(new, webhookID: "wh-1", ticket: Self.ticket, role: role) else {
+        guard
+            case .append(let stream, let events) = WebhookTranslator.translate(
+                new, webhookID: "wh-1", ticket: Self.ticket, role: role)
+        else {
             Issue.record("message.new must append")
             return
         }
         #expect(stream == StreamID(rawValue: "ticket-4711"))
         #expect(events.count == 1)
-        #expect(events[0].payload == .messagePosted(MessagePosted(
-            messageID: "a3f1c0de-52c4-4f0e-9a61-3c0b7e2d9a11", text: "Here is the revised brief, please have a look.")))
+        #expect(
+            events[0].payload
+                == .messagePosted(
+                    MessagePosted(
+                        messageID: "a3f1c0de-52c4-4f0e-9a61-3c0b7e2d9a11",
+                        text: "Here is the revised brief, please have a look.")))
         #expect(events[0].actor == Actor(id: "creator-jane", role: .creator))
         #expect(events[0].origin == .stream(webhookID: "wh-1", messageID: "a3f1c0de-52c4-4f0e-9a61-3c0b7e2d9a11"))
         #expect(events[0].occurredAt == Timestamp(iso8601: "2026-03-14T09:26:53.589793Z"))
 
         // A second delivery of the same webhook derives the same event id: appending is idempotent.
-        guard case .append(_, let again) = WebhookTranslator.translate(new, webhookID: "wh-2", ticket: Self.ticket, role: role) else { return }
+        guard
+            case .append(_, let again) = WebhookTranslator.translate(
+                new, webhookID: "wh-2", ticket: Self.ticket, role: role)
+        else { return }
         #expect(again[0].id == events[0].id)
 
         let updated = try WebhookEvent.parse(try Self.body("message.updated.json"))
-        guard case .append(_, let edits) = WebhookTranslator.translate(updated, webhookID: nil, ticket: Self.ticket, role: role) else {
+        guard
+            case .append(_, let edits) = WebhookTranslator.translate(
+                updated, webhookID: nil, ticket: Self.ticket, role: role)
+        else {
             Issue.record("message.updated must append")
             return
         }
-        #expect(edits[0].payload == .messageEdited(MessageEdited(
-            messageID: "a3f1c0de-52c4-4f0e-9a61-3c0b7e2d9a11", text: "Here is the revised brief (v3), please have a look.")))
+        #expect(
+            edits[0].payload
+                == .messageEdited(
+                    MessageEdited(
+                        messageID: "a3f1c0de-52c4-4f0e-9a61-3c0b7e2d9a11",
+                        text: "Here is the revised brief (v3), please have a look.")))
         #expect(edits[0].id != events[0].id)
 
         for file in ["message.deleted.soft.json", "message.deleted.hard.json"] {
             let deleted = try WebhookEvent.parse(try Self.body(file))
-            guard case .append(_, let deletes) = WebhookTranslator.translate(deleted, webhookID: nil, ticket: Self.ticket, role: role) else {
+            guard
+                case .append(_, let deletes) = WebhookTranslator.translate(
+                    deleted, webhookID: nil, ticket: Self.ticket, role: role)
+            else {
                 Issue.record("\(file) must append")
                 continue
             }
@@ -90,7 +114,10 @@ import Testing
     /// the API (a `message.new` for an unknown ticket once squatted its id).
     @Test func webhooksForUnknownTicketsAreRefused() throws {
         let new = try WebhookEvent.parse(try Self.body("message.new.json"))
-        guard case .refuse(let reason) = WebhookTranslator.translate(new, webhookID: nil, ticket: nil, role: { _ in .brand }) else {
+        guard
+            case .refuse(let reason) = WebhookTranslator.translate(
+                new, webhookID: nil, ticket: nil, role: { _ in .brand })
+        else {
             Issue.record("a message for a ticket the log does not have must be refused")
             return
         }
@@ -99,13 +126,19 @@ import Testing
 
     @Test func membersJoinAndLeave() throws {
         let added = try WebhookEvent.parse(try Self.body("member.added.json"))
-        guard case .append(_, let joins) = WebhookTranslator.translate(added, webhookID: nil, ticket: Self.ticket, role: { _ in .brand }) else {
+        guard
+            case .append(_, let joins) = WebhookTranslator.translate(
+                added, webhookID: nil, ticket: Self.ticket, role: { _ in .brand })
+        else {
             Issue.record("member.added must append")
             return
         }
         #expect(joins[0].payload == .memberJoined(MemberJoined(user: "brand-acme", role: .brand)))
         let removed = try WebhookEvent.parse(try Self.body("member.removed.json"))
-        guard case .append(_, let leaves) = WebhookTranslator.translate(removed, webhookID: nil, ticket: Self.ticket, role: { _ in .brand }) else {
+        guard
+            case .append(_, let leaves) = WebhookTranslator.translate(
+                removed, webhookID: nil, ticket: Self.ticket, role: { _ in .brand })
+        else {
             Issue.record("member.removed must append")
             return
         }
@@ -115,7 +148,10 @@ import Testing
     @Test func otherEventsAreAcknowledgedWithoutEvents() throws {
         for file in ["export.channels.success.json", "member.updated.json", "channel.created.json"] {
             let webhook = try WebhookEvent.parse(try Self.body(file))
-            guard case .ignore = WebhookTranslator.translate(webhook, webhookID: nil, ticket: Self.ticket, role: { _ in .brand }) else {
+            guard
+                case .ignore = WebhookTranslator.translate(
+                    webhook, webhookID: nil, ticket: Self.ticket, role: { _ in .brand })
+            else {
                 Issue.record("\(file) should not append")
                 continue
             }
@@ -133,19 +169,27 @@ extension WebhookTests {
     /// send our client name, none can make a request server-side.
     @Test func ourOwnMembershipChangesEchoBackAsIgnored() throws {
         let body = String(decoding: try Self.body("member.added.json"), as: UTF8.self)
-        let ours = body.replacingOccurrences(of: "\"sdk\": \"ticket-engine-swift-1.0.0\"", with: "\"sdk\": \"\(StreamAuth.clientName)\"")
+        let ours = body.replacingOccurrences(
+            of: "\"sdk\": \"ticket-engine-swift-1.0.0\"", with: "\"sdk\": \"\(StreamAuth.clientName)\"")
         #expect(ours != body)
         let webhook = try WebhookEvent.parse(Data(ours.utf8))
         #expect(webhook.requestInfo?.type == "server")
-        guard case .ignore(let reason) = WebhookTranslator.translate(webhook, webhookID: nil, ticket: Self.ticket, role: { _ in .brand }) else {
+        guard
+            case .ignore(let reason) = WebhookTranslator.translate(
+                webhook, webhookID: nil, ticket: Self.ticket, role: { _ in .brand })
+        else {
             Issue.record("our own member.added must be ignored")
             return
         }
         #expect(reason.contains("echo"))
 
-        let forged = try WebhookEvent.parse(Data(ours.replacingOccurrences(of: "\"type\": \"server\"", with: "\"type\": \"client\"").utf8))
+        let forged = try WebhookEvent.parse(
+            Data(ours.replacingOccurrences(of: "\"type\": \"server\"", with: "\"type\": \"client\"").utf8))
         #expect(forged.requestInfo?.type == "client" && forged.requestInfo?.sdk == StreamAuth.clientName)
-        guard case .append = WebhookTranslator.translate(forged, webhookID: nil, ticket: Self.ticket, role: { _ in .brand }) else {
+        guard
+            case .append = WebhookTranslator.translate(
+                forged, webhookID: nil, ticket: Self.ticket, role: { _ in .brand })
+        else {
             Issue.record("a client-side request naming our client is not an echo")
             return
         }
@@ -156,9 +200,12 @@ extension WebhookTests {
 @Suite(.timeLimit(.minutes(3))) struct ChannelWebhookTests {
     static let secret = "channel-webhook-secret-of-32-bytes!!"
 
-    static func deliver(_ handler: WebhookHandler, _ body: [String: Any], id: String) async throws -> WebhookHandler.Result {
+    static func deliver(_ handler: WebhookHandler, _ body: [String: Any], id: String) async throws
+        -> WebhookHandler.Result
+    {
         let data = try JSONSerialization.data(withJSONObject: body)
-        return try await handler.handle(body: Array(data), signature: WebhookSignature.sign(data, secret: secret), webhookID: id)
+        return try await handler.handle(
+            body: Array(data), signature: WebhookSignature.sign(data, secret: secret), webhookID: id)
     }
 
     /// A ticket longer than one append may carry is truncated in several appends; a repeat adds
@@ -191,7 +238,9 @@ extension WebhookTests {
         }
         let late: [String: Any] = [
             "type": "message.new", "channel_id": ticket.rawValue, "created_at": "2098-12-31T00:00:00Z",
-            "message": ["id": "late", "text": "from before", "user": ["id": "kim"], "created_at": "2098-12-31T00:00:00Z"],
+            "message": [
+                "id": "late", "text": "from before", "user": ["id": "kim"], "created_at": "2098-12-31T00:00:00Z",
+            ],
         ]
         guard case .ignored(let reason) = try await Self.deliver(handler, late, id: "wh-2") else {
             Issue.record("a message from before the truncation must stay out")

@@ -26,7 +26,8 @@ final class DictionaryCache: Sendable {
     /// Dictionary `id`, loaded from `db` when another process added it after this one started.
     func dictionary(_ id: Int64, in db: Database) throws -> LZ4Dictionary? {
         if let cached = state.withLock({ $0.byID[id] }) { return cached }
-        guard let content = try Data.fetchOne(db, sql: "SELECT content FROM dictionaries WHERE id = ?", arguments: [id]),
+        guard
+            let content = try Data.fetchOne(db, sql: "SELECT content FROM dictionaries WHERE id = ?", arguments: [id]),
             content.count <= LZ4Dictionary.maximumSize
         else { return nil }
         let dictionary = LZ4Dictionary(id: id, content: Array(content), compressionLevel: compressionLevel)

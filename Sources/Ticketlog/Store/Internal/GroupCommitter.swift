@@ -45,7 +45,8 @@ final class GroupCommitter<Request: Sendable, Response: Sendable>: Sendable {
     func submitAll(_ requests: [(request: Request, weight: Int)]) async -> [Result<Response, any Error>] {
         guard !requests.isEmpty else { return [] }
         return await withCheckedContinuation { continuation in
-            let collected = Mutex((results: [Result<Response, any Error>?](repeating: nil, count: requests.count), left: requests.count))
+            let collected = Mutex(
+                (results: [Result<Response, any Error>?](repeating: nil, count: requests.count), left: requests.count))
             let pending = requests.enumerated().map { index, item in
                 Pending(request: item.request, weight: item.weight) { result in
                     let done = collected.withLock { state -> [Result<Response, any Error>]? in
