@@ -42,10 +42,13 @@ test: deps venv lint
 	TICKETLOG_PYTHON=$(CURDIR)/$(VENV)/bin/python $(SWIFT) test
 	$(MAKE) --no-print-directory fuzz
 
-# The formatter's rules (.swift-format) over the whole tree, as a check: `make format` fixes.
+# The formatter's rules (.swift-format) over the whole tree, as a check (`make format` fixes);
+# and every import declared in Package.swift, for the fuzz targets too.
 FORMATTED := Sources Tests Tools Fuzz Package.swift
 lint:
 	$(SWIFT) format lint --strict --recursive $(FORMATTED)
+	$(SWIFT) package dump-package | python3 Tools/Checks/check_imports.py
+	TICKETLOG_FUZZ=1 $(SWIFT) package dump-package | python3 Tools/Checks/check_imports.py
 
 # libFuzzer targets (Fuzz/) over the seed corpus in Fixtures/fuzz, FUZZ_SECONDS each: every Swift
 # target built with -sanitize=fuzzer,address in .build-fuzz (TICKETLOG_FUZZ=1 adds the targets to
