@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Ticketlog", targets: ["Ticketlog"]),
         .library(name: "TicketlogServer", targets: ["TicketlogServer"]),
         .library(name: "StreamChatSync", targets: ["StreamChatSync"]),
+        .library(name: "TicketlogStreamChat", targets: ["TicketlogStreamChat"]),
         .executable(name: "ticketlog", targets: ["ticketlog"]),
         .executable(name: "ticketlog-generate", targets: ["ticketlog-generate"]),
         .executable(name: "stream-emulator", targets: ["stream-emulator"]),
@@ -62,7 +63,6 @@ let package = Package(
             dependencies: [
                 "Ticketlog",
                 "CMalloc",
-                "StreamChatSync",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -75,6 +75,17 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             resources: [.copy("Resources/openapi.yaml")]
+        ),
+        // Stream Chat in the server: the webhook route and the mirror service, mounted by the
+        // composition root (the CLI), so the server knows nothing of Stream.
+        .target(
+            name: "TicketlogStreamChat",
+            dependencies: [
+                "Ticketlog", "TicketlogServer", "StreamChatSync",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         // Mirrors the log to Stream Chat (AsyncHTTPClient) and back (webhooks, backfill).
         .target(
@@ -95,6 +106,7 @@ let package = Package(
                 "Ticketlog",
                 "TicketlogServer",
                 "StreamChatSync",
+                "TicketlogStreamChat",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -177,7 +189,9 @@ let package = Package(
             name: "TicketlogTests",
             // `ticketlog` so that the CLI is built before its end-to-end tests run it.
             dependencies: [
-                "Ticketlog", "TicketlogServer", "StreamChatSync", "StreamChatEmulator", "Synthetic", "ticketlog",
+                "Ticketlog", "TicketlogServer", "StreamChatSync", "TicketlogStreamChat", "StreamChatEmulator",
+                "Synthetic",
+                "ticketlog",
                 "ticketlog-generate", "stream-emulator", "ticketlog-crashtest", "ticketlog-load", "ToolSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -3,14 +3,15 @@ import HTTPTypes
 import Hummingbird
 import Ticketlog
 
-/// An error answered as `{"error": {"code": ..., "message": ...}}` with its HTTP status.
-struct APIError: HTTPResponseError, Sendable {
-    var status: HTTPResponse.Status
-    var code: String
-    var message: String
-    var headers: HTTPFields = [:]
+/// An error answered as `{"error": {"code": ..., "message": ...}}` with its HTTP status: the one
+/// place errors meet HTTP, for the server's routes and its extensions'.
+public struct APIError: HTTPResponseError, Sendable {
+    public var status: HTTPResponse.Status
+    public var code: String
+    public var message: String
+    public var headers: HTTPFields = [:]
 
-    init(_ status: HTTPResponse.Status, code: String, _ message: String, headers: HTTPFields = [:]) {
+    public init(_ status: HTTPResponse.Status, code: String, _ message: String, headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
         self.message = message
@@ -41,7 +42,7 @@ struct APIError: HTTPResponseError, Sendable {
         var error: Detail
     }
 
-    func response(from request: Request, context: some RequestContext) throws -> Response {
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
         let data = try APIJSON.encoder().encode(Body(error: .init(code: code, message: message)))
         var headers = headers
         headers[.contentType] = "application/json; charset=utf-8"

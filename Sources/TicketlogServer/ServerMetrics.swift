@@ -35,9 +35,9 @@ struct ServerMetrics: Sendable {
         .recordNanoseconds(duration.nanoseconds)
     }
 
-    /// A change from Stream the rules kept out of the log (``WebhookHandler/Refusal``).
-    func webhookRefused(type: String) {
-        Counter(label: "ticketlog_webhook_refused_total", dimensions: [("type", type)], factory: factory).increment()
+    /// Adds one to a counter of an extension's.
+    func count(_ label: String, dimensions: [(String, String)]) {
+        Counter(label: label, dimensions: dimensions, factory: factory).increment()
     }
 
     /// The Prometheus text of everything recorded, plus, as they are now: the log's head and

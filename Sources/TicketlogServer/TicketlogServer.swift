@@ -2,7 +2,6 @@ import Foundation
 import Hummingbird
 import JWTKit
 import Logging
-import StreamChatSync
 import Ticketlog
 
 /// The HTTP API over an ``EventStore``: what a backend or an admin dashboard needs to run ticket
@@ -157,18 +156,23 @@ public enum TicketlogServer {
     /// The routes and middleware, without a server: for in-process tests and for embedding in
     /// another Hummingbird application.
     ///
-    /// - Parameter logger: where refused webhooks, failed appends and other events an operator
-    ///   must see are logged.
+    /// - Parameters:
+    ///   - logger: where failed appends, refused webhooks and other events an operator must see
+    ///     are logged.
+    ///   - extensions: parts other modules add (the Stream Chat webhooks: `TicketlogStreamChat`).
     /// - Throws: ``ConfigurationError`` naming every problem of `configuration`
     ///   (``Configuration/problems()``).
     public static func router(
-        store: EventStore, configuration: Configuration, logger: Logger = .disabled
+        store: EventStore, configuration: Configuration, logger: Logger = .disabled,
+        extensions: [any ServerExtension] = []
     ) async throws -> Router<TicketlogRequestContext> {
-        try await router(store: store, configuration: configuration, logger: logger, connections: nil)
+        try await router(
+            store: store, configuration: configuration, logger: logger, extensions: extensions, connections: nil)
     }
 
     static func router(
-        store: EventStore, configuration: Configuration, logger: Logger, connections: ConnectionGuard?
+        store: EventStore, configuration: Configuration, logger: Logger, extensions: [any ServerExtension],
+        connections: ConnectionGuard?
     ) async throws -> Router<TicketlogRequestContext> {
         let problems = configuration.problems()
         guard problems.isEmpty else { throw ConfigurationError(description: problems.joined(separator: "; ")) }
@@ -185,7 +189,7 @@ public enum TicketlogServer {
         router.add(middleware: LogRequestsMiddleware(.info))
         router.add(middleware: AnonymousRateLimitMiddleware(limiter: anonymous))
         router.add(middleware: BodyLimitMiddleware(maximumBodySize: configuration.maximumBodySize))
-        let health = HealthStatus(configuration: configuration)
+        let health = HealthStatus(configuration: configuration, extensions: extensions)
         router.get("/healthz") { _, _ in health }
         let metricsToken = configuration.metricsToken
         router.get("/metrics") { request, _ in
@@ -207,15 +211,11 @@ public enum TicketlogServer {
                 body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
         }
 
-        let webhookLogger = logger
-        WebhookRoutes(
-            handler: configuration.stream.map { stream in
-                WebhookHandler(store: store, apiSecret: stream.secret, logger: webhookLogger) { refusal in
-                    metrics.webhookRefused(type: refusal.type)
-                }
-            },
-            maximumBodySize: max(configuration.maximumBodySize, 1 << 20)
-        ).register(on: router)
+        let context = ServerExtensionContext(
+            logger: logger, maximumBodySize: configuration.maximumBodySize, metrics: metrics)
+        for serverExtension in extensions {
+            serverExtension.register(on: router, context: context)
+        }
 
         let api = router.group("api").add(middleware: AuthMiddleware(keys: callerKeys))
         if let limit = configuration.rateLimit {
@@ -232,19 +232,20 @@ public enum TicketlogServer {
         return router
     }
 
-    /// A server on `configuration.host:port`. Run it with `runService()`. With `sync`, the
-    /// Stream mirror runs beside it as a service and stops with it.
+    /// A server on `configuration.host:port`. Run it with `runService()`. The extensions' routes
+    /// are mounted, and their services (the Stream mirror) run beside the server and stop with it.
     public static func application(
-        store: EventStore, configuration: Configuration, logger: Logger, sync: OutboxDriver? = nil
+        store: EventStore, configuration: Configuration, logger: Logger, extensions: [any ServerExtension] = []
     ) async throws -> some ApplicationProtocol {
         let connections = ConnectionGuard(configuration.connections, logger: logger)
         return Application(
             router: try await router(
-                store: store, configuration: configuration, logger: logger, connections: connections),
+                store: store, configuration: configuration, logger: logger, extensions: extensions,
+                connections: connections),
             server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuardHandler(connections)])),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "ticketlog"),
-            services: sync.map { [SyncService(driver: $0)] } ?? [],
+            services: extensions.flatMap(\.services),
             logger: logger)
     }
 }
@@ -255,16 +256,18 @@ struct HealthStatus: ResponseEncodable {
     var status = "ok"
     /// `production`, or `development` when the server runs on the public development secrets.
     var mode: String
-    /// `on` or `off` for each feature that needs a secret: `chatTokens` and `webhooks` (the
-    /// Stream API secret), `metricsToken` (whether `/metrics` needs a token).
+    /// `on` or `off` for each feature that needs a secret: `chatTokens` (the Stream API secret),
+    /// `metricsToken` (whether `/metrics` needs a token), and the extensions' (`webhooks`,
+    /// `streamChatMirror`).
     var features: [String: String]
 
-    init(configuration: TicketlogServer.Configuration) {
+    init(configuration: TicketlogServer.Configuration, extensions: [any ServerExtension]) {
         mode = configuration.development ? "development" : "production"
-        let stream = configuration.stream == nil ? "off" : "on"
         features = [
-            "chatTokens": stream, "webhooks": stream, "metricsToken": configuration.metricsToken == nil ? "off" : "on",
+            "chatTokens": configuration.stream == nil ? "off" : "on",
+            "metricsToken": configuration.metricsToken == nil ? "off" : "on",
         ]
+        for serverExtension in extensions { features.merge(serverExtension.features) { $1 } }
     }
 }
 

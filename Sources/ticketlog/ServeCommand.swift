@@ -5,6 +5,7 @@ import Logging
 import StreamChatSync
 import Ticketlog
 import TicketlogServer
+import TicketlogStreamChat
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -233,16 +234,19 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var driver: OutboxDriver?
         if sync, let streamCredentials {
-            let client = StreamClient.live(
+            let client = StreamChatClient.live(
                 baseURL: stream.resolvedBaseURL,
-                auth: StreamAuth(apiKey: streamCredentials.key, apiSecret: streamCredentials.secret))
+                auth: StreamChatAuth(apiKey: streamCredentials.key, apiSecret: streamCredentials.secret))
             driver = OutboxDriver(store: store, client: client, logger: logger)
             logger.info("Mirroring the log to Stream Chat")
         }
         let app: any ApplicationProtocol
         do {
             app = try await TicketlogServer.application(
-                store: store, configuration: configuration, logger: logger, sync: driver)
+                store: store, configuration: configuration, logger: logger,
+                extensions: [
+                    StreamChatServerExtension(store: store, apiSecret: configuration.streamAPISecret, mirror: driver)
+                ])
         } catch let error as TicketlogServer.ConfigurationError {
             Terminal.error(error.description)
             throw ExitCode(2)

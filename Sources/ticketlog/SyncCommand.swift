@@ -43,16 +43,16 @@ struct StreamOptions: ParsableArguments {
     }
 
     var resolvedBaseURL: String {
-        baseURL ?? ProcessInfo.processInfo.environment["STREAM_BASE_URL"] ?? StreamClient.defaultBaseURL
+        baseURL ?? ProcessInfo.processInfo.environment["STREAM_BASE_URL"] ?? StreamChatClient.defaultBaseURL
     }
 
-    func client() throws -> StreamClient {
+    func client() throws -> StreamChatClient {
         guard let (key, secret) = try credentials() else {
             throw ValidationError(
                 "set the Stream API key and secret: STREAM_API_KEY (or --stream-api-key) and STREAM_API_SECRET (or --stream-api-secret-file)"
             )
         }
-        return .live(baseURL: resolvedBaseURL, auth: StreamAuth(apiKey: key, apiSecret: secret))
+        return .live(baseURL: resolvedBaseURL, auth: StreamChatAuth(apiKey: key, apiSecret: secret))
     }
 }
 
@@ -83,7 +83,7 @@ struct SyncRunCommand: AsyncParsableCommand {
         let driver = OutboxDriver(store: store, client: try stream.client(), logger: logger)
         if untilCaughtUp {
             let cursor = try await driver.runUntilCaughtUp()
-            let dead = try await store.deadLetters("stream").count
+            let dead = try await store.deadLetters(StreamChatDestination.mirror).count
             Terminal.line(
                 "mirrored up to position \(cursor)" + (dead > 0 ? "; \(dead) dead letters (ticketlog sync status)" : "")
             )
@@ -103,9 +103,9 @@ struct SyncStatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let store = try log.open()
-        let cursor = try await store.syncCursor("stream")
+        let cursor = try await store.syncCursor(StreamChatDestination.mirror)
         let head = try await store.headPosition()
-        let letters = try await store.deadLetters("stream")
+        let letters = try await store.deadLetters(StreamChatDestination.mirror)
         Terminal.line("mirrored up to position \(cursor) of \(head) (\(head - cursor) behind)")
         Terminal.line("dead letters: \(letters.count)")
         for letter in letters {
@@ -141,7 +141,7 @@ struct SyncRedriveCommand: AsyncParsableCommand {
     func run() async throws {
         let store = try log.open()
         let driver = OutboxDriver(store: store, client: try stream.client())
-        let positions = try await all ? store.deadLetters("stream").map(\.position) : [position!]
+        let positions = try await all ? store.deadLetters(StreamChatDestination.mirror).map(\.position) : [position!]
         var refused = 0
         for position in positions {
             do {
@@ -152,7 +152,7 @@ struct SyncRedriveCommand: AsyncParsableCommand {
                     refused += 1
                     Terminal.line("#\(position) refused again: \(reason)")
                 }
-            } catch let error as EventStoreError {
+            } catch let error as StreamChatError {
                 Terminal.error(error.message)
                 throw ExitCode(2)
             }
@@ -197,7 +197,7 @@ struct SyncImportCommand: AsyncParsableCommand {
         let ticket = StreamID(rawValue: channel)!
         let interactive = Terminal.isInteractive
         let refusals = Mutex<[WebhookHandler.Refusal]>([])
-        let backfill = StreamBackfill(store: store, client: try stream.client()) { refusal in
+        let backfill = StreamChatBackfill(store: store, client: try stream.client()) { refusal in
             refusals.withLock { $0.append(refusal) }
         }
         do {
@@ -218,10 +218,10 @@ struct SyncImportCommand: AsyncParsableCommand {
                 )
                 for refusal in refused.prefix(20) { Terminal.line("  \(refusal.type): \(refusal.reason)") }
             }
-        } catch let error as EventStoreError {
+        } catch let error as StreamChatError {
             Terminal.error(error.message)
             throw ExitCode(1)
-        } catch let error as StreamAPIError {
+        } catch let error as StreamChatAPIError {
             Terminal.error(error.description)
             throw ExitCode(1)
         }

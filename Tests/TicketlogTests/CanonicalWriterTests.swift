@@ -46,7 +46,7 @@ import Testing
             ),
         ]
         let origin: Origin =
-            Bool.random(using: &random) ? .local : .stream(webhookID: optionalText(), messageID: optionalText())
+            Bool.random(using: &random) ? .local : .streamChat(webhookID: optionalText(), messageID: optionalText())
         return ProposedEvent(
             id: UUID(), actor: Actor(id: text(), role: role),
             occurredAt: Timestamp(

@@ -38,7 +38,7 @@ let goldenBodies: [EventBody] = {
             occurredAt: Timestamp(microsecondsSinceEpoch: at.microsecondsSinceEpoch + Int64(index)),
             payload: payload)
         if index == 1 {
-            event.origin = .stream(webhookID: "wh-1", messageID: "m-9")
+            event.origin = .streamChat(webhookID: "wh-1", messageID: "m-9")
             event.correlationID = UUID(uuidString: "AAAAAAAA-0000-4000-8000-000000000001")
             event.causationID = UUID(uuidString: "BBBBBBBB-0000-4000-8000-000000000002")
         }

@@ -15,7 +15,7 @@ import Ticketlog
 ///
 /// Every message we send carries `ticketlog_event_id` (and `ticketlog_position`), so its webhook
 /// echo is recognised and skipped, and `ticketlog_message_id`, the log's id of the message, so a
-/// change made to it in Stream maps back. Message ids are deterministic (``StreamIDs``), so a
+/// change made to it in Stream maps back. Message ids are deterministic (``StreamChatIDs``), so a
 /// retry of a send that did reach Stream answers "already exists" instead of duplicating it.
 ///
 /// Events that came in from Stream (origin `stream`) map to nothing: Stream has them already.
@@ -23,37 +23,37 @@ public enum OutboundMapper {
     /// - Parameters:
     ///   - event: the event to mirror.
     ///   - messageBornInStream: whether the message an edit or delete is about was posted in
-    ///     Stream (then its Stream id is its own id, not ``StreamIDs/message(_:in:)``).
-    public static func requests(for event: RecordedEvent, messageBornInStream: Bool = false) -> [StreamRequest] {
-        if case .stream = event.origin { return [] }
+    ///     Stream (then its Stream id is its own id, not ``StreamChatIDs/message(_:in:)``).
+    public static func requests(for event: RecordedEvent, messageBornInStream: Bool = false) -> [StreamChatRequest] {
+        if case .streamChat = event.origin { return [] }
         let channel = "/channels/messaging/\(event.stream.rawValue)"
         let markers: [String: JSONValue] = [
             "ticketlog_event_id": .string(event.id.uuidString.lowercased()),
             "ticketlog_position": .integer(event.position),
         ]
         func streamMessageID(_ messageID: String) -> String {
-            messageBornInStream ? messageID : StreamIDs.message(messageID, in: event.stream)
+            messageBornInStream ? messageID : StreamChatIDs.message(messageID, in: event.stream)
         }
-        func upsert(_ users: [(String, Actor.Role)]) -> StreamRequest {
+        func upsert(_ users: [(String, Actor.Role)]) -> StreamChatRequest {
             var byID: [String: JSONValue] = [:]
             for (id, role) in users { byID[id] = .object(["id": .string(id), "kind": .string(role.rawValue)]) }
-            return StreamRequest(.post, "/users", body: .object(["users": .object(byID)]))
+            return StreamChatRequest(.post, "/users", body: .object(["users": .object(byID)]))
         }
-        func systemMessage(_ text: String, attachments: [JSONValue] = []) -> StreamRequest {
+        func systemMessage(_ text: String, attachments: [JSONValue] = []) -> StreamChatRequest {
             var message: [String: JSONValue] = [
-                "id": .string(StreamIDs.systemMessage(event)), "text": .string(text), "type": .string("system"),
+                "id": .string(StreamChatIDs.systemMessage(event)), "text": .string(text), "type": .string("system"),
                 "user_id": .string(event.actor.id),
             ]
             if !attachments.isEmpty { message["attachments"] = .array(attachments) }
             message.merge(markers) { $1 }
-            return StreamRequest(
+            return StreamChatRequest(
                 .post, "\(channel)/message", body: .object(["message": .object(message), "skip_push": .bool(true)]))
         }
-        func setChannel(_ set: [String: JSONValue], unset: [String] = []) -> StreamRequest {
+        func setChannel(_ set: [String: JSONValue], unset: [String] = []) -> StreamChatRequest {
             var body: [String: JSONValue] = ["user_id": .string(event.actor.id)]
             if !set.isEmpty { body["set"] = .object(set) }
             if !unset.isEmpty { body["unset"] = .array(unset.map(JSONValue.string)) }
-            return StreamRequest(.patch, channel, body: .object(body))
+            return StreamChatRequest(.patch, channel, body: .object(body))
         }
         let actor = (event.actor.id, event.actor.role)
 
@@ -67,7 +67,7 @@ public enum OutboundMapper {
             if let ticketID = event.stream.ticketID { data["ticket_id"] = .string(ticketID) }
             return [
                 upsert([actor, (opened.brand, .brand), (opened.creator, .creator)]),
-                StreamRequest(
+                StreamChatRequest(
                     .post, "\(channel)/query",
                     body: .object([
                         "data": .object(data), "state": .bool(false), "watch": .bool(false), "presence": .bool(false),
@@ -80,7 +80,7 @@ public enum OutboundMapper {
         case .memberJoined(let joined):
             return [
                 upsert([(joined.user, joined.role)]),
-                StreamRequest(
+                StreamChatRequest(
                     .post, channel,
                     body: .object([
                         "add_members": .array([.object(["user_id": .string(joined.user)])]),
@@ -88,10 +88,10 @@ public enum OutboundMapper {
                     ])),
             ]
         case .memberLeft(let left):
-            return [StreamRequest(.post, channel, body: .object(["remove_members": .array([.string(left.user)])]))]
+            return [StreamChatRequest(.post, channel, body: .object(["remove_members": .array([.string(left.user)])]))]
         case .messagePosted(let posted):
             var message: [String: JSONValue] = [
-                "id": .string(StreamIDs.message(posted.messageID, in: event.stream)), "text": .string(posted.text),
+                "id": .string(StreamChatIDs.message(posted.messageID, in: event.stream)), "text": .string(posted.text),
                 "user_id": .string(event.actor.id),
                 "attachments": .array(
                     posted.attachments.map { attachment in
@@ -107,7 +107,7 @@ public enum OutboundMapper {
             message["ticketlog_message_id"] = .string(posted.messageID)
             return [
                 upsert([actor]),
-                StreamRequest(
+                StreamChatRequest(
                     .post, "\(channel)/message",
                     body: .object([
                         "message": .object(message), "skip_enrich_url": .bool(true),
@@ -117,14 +117,14 @@ public enum OutboundMapper {
             var set: [String: JSONValue] = ["text": .string(edited.text)]
             set.merge(markers) { $1 }
             return [
-                StreamRequest(
+                StreamChatRequest(
                     .put, "/messages/\(streamMessageID(edited.messageID))",
                     body: .object([
                         "set": .object(set), "user_id": .string(event.actor.id), "skip_enrich_url": .bool(true),
                     ]))
             ]
         case .messageDeleted(let deleted):
-            return [StreamRequest(.delete, "/messages/\(streamMessageID(deleted.messageID))")]
+            return [StreamChatRequest(.delete, "/messages/\(streamMessageID(deleted.messageID))")]
         case .statusChanged(let change):
             let note = change.note.map { ": \($0)" } ?? ""
             return [
@@ -148,7 +148,7 @@ public enum OutboundMapper {
 }
 
 /// Deterministic Stream ids for what we send.
-public enum StreamIDs {
+public enum StreamChatIDs {
     /// A message's Stream id. Stream message ids are unique app-wide while ours are unique per
     /// ticket, so the ticket is part of it: `ticket-42--m-1`. Ids with characters outside
     /// `[A-Za-z0-9_-]`, or too long for Stream's 255, are replaced by a hash of themselves.

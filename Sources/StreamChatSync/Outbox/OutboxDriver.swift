@@ -2,13 +2,13 @@ import Foundation
 import Logging
 import Ticketlog
 
-/// Runs the ``OutboxStateMachine`` against the log and a ``StreamClient``: reads events from the
+/// Runs the ``OutboxStateMachine`` against the log and a ``StreamChatClient``: reads events from the
 /// destination's cursor on, sends their requests (channels in parallel, each in order), records
 /// dead letters and moves the durable cursor in the log file.
 public struct OutboxDriver: Sendable {
     public struct Configuration: Sendable {
         /// The cursor's and dead letters' key in the log file.
-        public var destination = "stream"
+        public var destination = StreamChatDestination.mirror
         /// Requests in flight at once (one per channel at most).
         public var maximumInFlight = 16
         /// Events read ahead of the cursor at most.
@@ -19,13 +19,13 @@ public struct OutboxDriver: Sendable {
     }
 
     let store: EventStore
-    let client: StreamClient
+    let client: StreamChatClient
     let configuration: Configuration
     let logger: Logger
     let random: @Sendable () -> Double
 
     public init(
-        store: EventStore, client: StreamClient, configuration: Configuration = .init(), logger: Logger = .disabled,
+        store: EventStore, client: StreamChatClient, configuration: Configuration = .init(), logger: Logger = .disabled,
         random: @escaping @Sendable () -> Double = { Double.random(in: 0...1) }
     ) {
         self.store = store
@@ -59,7 +59,7 @@ public struct OutboxDriver: Sendable {
         var events = store.subscribe(from: machine.cursor + 1).makeAsyncIterator()
         let client = self.client
         return try await withThrowingTaskGroup(
-            of: (OutboxStateMachine.SendID, Result<StreamClient.Response, any Error>).self
+            of: (OutboxStateMachine.SendID, Result<StreamChatClient.Response, any Error>).self
         ) { group in
             var inFlight = 0
             while !done(machine) {
@@ -120,15 +120,15 @@ public struct OutboxDriver: Sendable {
     /// user or channel created), retrying network errors, 5xx and 429 a few times. It goes out
     /// after events that followed it in its channel: re-driving is an operator's decision.
     ///
-    /// - Throws: ``EventStoreError`` (`notFound`) when there is no dead letter at `position`.
+    /// - Throws: ``StreamChatError`` (`noDeadLetter`) when there is no dead letter at `position`.
     public func redrive(position: Int64) async throws -> RedriveOutcome {
         guard
             let letter = try await store.deadLetters(configuration.destination).first(where: { $0.position == position }
             ),
             let event = try await store.readAll(from: position, limit: 1).first
         else {
-            throw EventStoreError(
-                code: .notFound, message: "no dead letter at position \(position) for \(configuration.destination)")
+            throw StreamChatError(
+                .noDeadLetter, "no dead letter at position \(position) for \(configuration.destination)")
         }
         for request in try await requests(for: event) {
             let (_, outcome) = try await client.sendRetrying(
@@ -154,7 +154,7 @@ public struct OutboxDriver: Sendable {
 
     /// The Stream calls of `event`. An edit or delete of a message that was posted in Stream
     /// addresses the message by Stream's own id, so it looks up where the post came from.
-    private func requests(for event: RecordedEvent) async throws -> [StreamRequest] {
+    private func requests(for event: RecordedEvent) async throws -> [StreamChatRequest] {
         let target: String? =
             switch event.payload {
             case .messageEdited(let edited): edited.messageID
@@ -164,7 +164,7 @@ public struct OutboxDriver: Sendable {
         guard let target, case .local = event.origin, let message = try await store.message(target, in: event.stream),
             let posting = try await store.readAll(from: message.position, limit: 1).first
         else { return OutboundMapper.requests(for: event) }
-        let bornInStream = if case .stream = posting.origin { true } else { false }
+        let bornInStream = if case .streamChat = posting.origin { true } else { false }
         return OutboundMapper.requests(for: event, messageBornInStream: bornInStream)
     }
 

@@ -37,8 +37,8 @@ public struct OutboxStateMachine: Sendable {
 
     /// What the driver should do.
     public enum Action: Sendable, Equatable {
-        case send(SendID, StreamRequest)
-        case deadLetter(position: Int64, stream: StreamID, request: StreamRequest, reason: String)
+        case send(SendID, StreamChatRequest)
+        case deadLetter(position: Int64, stream: StreamID, request: StreamChatRequest, reason: String)
         /// Persist the cursor: everything up to this position is done.
         case saveCursor(Int64)
     }
@@ -53,7 +53,7 @@ public struct OutboxStateMachine: Sendable {
 
     private struct Pending: Sendable {
         var position: Int64
-        var requests: [StreamRequest]
+        var requests: [StreamChatRequest]
         var next = 0
         var attempt = 1
     }
@@ -80,7 +80,7 @@ public struct OutboxStateMachine: Sendable {
     }
 
     /// Adds the next event (positions must come in order, each once) and its requests.
-    public mutating func enqueue(_ event: RecordedEvent, requests: [StreamRequest]) {
+    public mutating func enqueue(_ event: RecordedEvent, requests: [StreamChatRequest]) {
         precondition(event.position > enqueuedUpTo, "events must be enqueued in position order")
         enqueuedUpTo = event.position
         if requests.isEmpty { return }  // nothing to mirror: done as soon as what precedes it is

@@ -11,13 +11,13 @@ enum GzipBody {
     ///
     /// - Parameter limit: the most bytes the inflated body may have (a small body can inflate
     ///   to gigabytes).
-    /// - Throws: ``EventStoreError`` (`invalidEvent`) when the body is not valid gzip or
+    /// - Throws: ``StreamChatError`` (`unreadableWebhook`) when the body is not valid gzip or
     ///   inflates beyond `limit`.
     static func inflate(_ body: [UInt8], limit: Int) throws -> [UInt8] {
         var stream = z_stream()
         // 16 + MAX_WBITS: a gzip wrapper, not zlib's.
         guard inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw EventStoreError(code: .invalidEvent, message: "webhook body: zlib could not start inflating")
+            throw StreamChatError(.unreadableWebhook, "webhook body: zlib could not start inflating")
         }
         defer { inflateEnd(&stream) }
         var output: [UInt8] = []
@@ -43,9 +43,9 @@ enum GzipBody {
         case Z_STREAM_END:
             return output
         case Z_BUF_ERROR where output.count > limit:
-            throw EventStoreError(code: .invalidEvent, message: "webhook body: inflates to more than \(limit) bytes")
+            throw StreamChatError(.unreadableWebhook, "webhook body: inflates to more than \(limit) bytes")
         default:
-            throw EventStoreError(code: .invalidEvent, message: "webhook body: not valid gzip (zlib status \(status))")
+            throw StreamChatError(.unreadableWebhook, "webhook body: not valid gzip (zlib status \(status))")
         }
     }
 }

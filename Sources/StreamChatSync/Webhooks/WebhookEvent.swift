@@ -21,7 +21,7 @@ public struct WebhookEvent: Decodable, Sendable {
         /// Our marker on messages we sent ourselves (flattened custom field): the event that
         /// sent or last changed it.
         public var ticketlogEventID: String?
-        /// Our marker: the log's id of a message we sent (its Stream id is ``StreamIDs/message(_:in:)``).
+        /// Our marker: the log's id of a message we sent (its Stream id is ``StreamChatIDs/message(_:in:)``).
         public var ticketlogMessageID: String?
 
         enum CodingKeys: String, CodingKey {
@@ -95,14 +95,13 @@ public struct WebhookEvent: Decodable, Sendable {
 
     /// Parses a webhook body.
     ///
-    /// - Throws: ``EventStoreError`` with ``EventStoreError/Code/invalidEvent`` and the reason
-    ///   (`not valid JSON`, `missing field 'type'`...).
+    /// - Throws: ``StreamChatError`` (`unreadableWebhook`) with the reason (`not valid JSON`,
+    ///   `missing field 'type'`...).
     public static func parse(_ body: some DataProtocol) throws -> WebhookEvent {
         do {
             return try JSONDecoder().decode(WebhookEvent.self, from: Data(body))
         } catch let error as DecodingError {
-            throw EventStoreError(
-                code: .invalidEvent, message: "webhook body: \(error.readableDescription)", cause: error)
+            throw StreamChatError(.unreadableWebhook, "webhook body: \(error.readableDescription)")
         }
     }
 
@@ -118,9 +117,9 @@ public struct WebhookEvent: Decodable, Sendable {
     public var isServerSide: Bool { requestInfo?.type == "server" }
 
     /// Whether this engine's own mirror caused the change: a server-side request that names our
-    /// client (``StreamAuth/clientName``). The client name alone proves nothing (a Stream client
+    /// client (``StreamChatAuth/clientName``). The client name alone proves nothing (a Stream client
     /// can send any `X-Stream-Client`); with `type: server` it needs the API secret.
-    public var isOurOwnRequest: Bool { isServerSide && requestInfo?.sdk == StreamAuth.clientName }
+    public var isOurOwnRequest: Bool { isServerSide && requestInfo?.sdk == StreamChatAuth.clientName }
 
     /// The event time as a ``Timestamp`` (nanoseconds are cut to microseconds).
     public var occurredAt: Timestamp? { createdAt.flatMap(Timestamp.init(iso8601:)) }

@@ -13,9 +13,9 @@ import Ticketlog
 /// only what ``TicketPolicy`` lets that role do. Refusals are acknowledged (Stream must not
 /// retry them), logged as warnings and reported to `onRefusal`.
 public struct WebhookHandler: Sendable {
-    /// What became of a delivery; every case but ``rejected`` is answered 2xx so Stream does
+    /// What became of a delivery. Every case but ``rejected`` is an acknowledgement: Stream must
     /// not retry it.
-    public enum Result: Sendable, Equatable {
+    public enum Outcome: Sendable, Equatable {
         /// Events were appended at these positions (or were there already: a retry).
         case appended(positions: ClosedRange<Int64>, alreadyStored: Bool)
         /// Acknowledged without events, with the reason (echo, unmirrored type...).
@@ -23,8 +23,25 @@ public struct WebhookHandler: Sendable {
         /// Authentic, but not allowed into the log, with the reason (a user without a role on
         /// the ticket, someone else's message, a ticket the log does not have...).
         case refused(String)
-        /// Refused: bad signature (401) or an unreadable body (400); nothing appended.
-        case rejected(status: Int, reason: String)
+        /// Not taken at all: not shown to come from Stream, or not readable; nothing appended.
+        case rejected(Rejection)
+    }
+
+    /// Why a delivery was not taken at all.
+    public enum Rejection: Sendable, Equatable {
+        case missingSignature
+        /// The signature does not match the body.
+        case badSignature
+        /// Not valid gzip, inflating too far, or not the JSON of a webhook; the reason.
+        case unreadable(String)
+
+        public var reason: String {
+            switch self {
+            case .missingSignature: "the X-Signature header is missing"
+            case .badSignature: "the X-Signature header does not match the body"
+            case .unreadable(let reason): reason
+            }
+        }
     }
 
     /// A change from Stream that was not let into the log.
@@ -57,11 +74,11 @@ public struct WebhookHandler: Sendable {
     ///   - body: the raw request body, exactly as received.
     ///   - signature: the `X-Signature` header.
     ///   - webhookID: the `X-Webhook-Id` header.
-    public func handle(body: [UInt8], signature: String?, webhookID: String?) async throws -> Result {
+    public func handle(body: [UInt8], signature: String?, webhookID: String?) async throws -> Outcome {
         guard let signature, !signature.isEmpty else {
             logger.warning(
                 "Webhook without a signature refused", metadata: ["ticketlog.webhook": "\(webhookID ?? "-")"])
-            return .rejected(status: 401, reason: "the X-Signature header is missing")
+            return .rejected(.missingSignature)
         }
         var body = body
         if GzipBody.isCompressed(body) {
@@ -69,27 +86,27 @@ public struct WebhookHandler: Sendable {
             // `maximumInflatedBytes`) before its signature can be checked.
             do {
                 body = try GzipBody.inflate(body, limit: Self.maximumInflatedBytes)
-            } catch let error as EventStoreError {
-                return .rejected(status: 400, reason: error.message)
+            } catch let error as StreamChatError {
+                return .rejected(.unreadable(error.message))
             }
         }
         guard WebhookSignature.isValid(signature, for: body, secret: secret) else {
             logger.warning(
                 "Webhook with a bad signature refused", metadata: ["ticketlog.webhook": "\(webhookID ?? "-")"])
-            return .rejected(status: 401, reason: "the X-Signature header does not match the body")
+            return .rejected(.badSignature)
         }
         let webhook: WebhookEvent
         do {
             webhook = try WebhookEvent.parse(body)
-        } catch let error as EventStoreError {
-            return .rejected(status: 400, reason: error.message)
+        } catch let error as StreamChatError {
+            return .rejected(.unreadable(error.message))
         }
         return try await ingest(webhook, webhookID: webhookID)
     }
 
     /// Translates, reconciles, authorises and appends a webhook that is authentic (verified, or
-    /// built from Stream's REST answers by ``StreamBackfill``).
-    func ingest(_ webhook: WebhookEvent, webhookID: String?) async throws -> Result {
+    /// built from Stream's REST answers by ``StreamChatBackfill``).
+    func ingest(_ webhook: WebhookEvent, webhookID: String?) async throws -> Outcome {
         // Decided against the ticket as it is, appended only if it is still so: concurrent
         // deliveries about one ticket (a retry racing the original) are decided one after the other.
         for _ in 0..<Self.maximumAttempts {
@@ -162,13 +179,13 @@ public struct WebhookHandler: Sendable {
                 continue  // the ticket moved while this delivery was decided: decide again
             }
         }
-        throw EventStoreError(
-            code: .versionConflict,
-            message: "webhook \(webhookID ?? "-") kept conflicting with concurrent appends; Stream will retry it")
+        throw StreamChatError(
+            .busyTicket,
+            "webhook \(webhookID ?? "-") kept conflicting with concurrent appends to its ticket; Stream will retry it")
     }
 
     /// Logs and reports refused changes; the result of a delivery that was refused whole.
-    private func refuse(_ webhook: WebhookEvent, _ reasons: [String]) -> Result {
+    private func refuse(_ webhook: WebhookEvent, _ reasons: [String]) -> Outcome {
         let user = webhook.user?.id ?? webhook.message?.user?.id
         for reason in reasons {
             logger.warning(
@@ -207,7 +224,8 @@ public struct WebhookHandler: Sendable {
     private func truncation(of stream: StreamID, at: Timestamp, actor: Actor, key: String, webhookID: String?)
         async throws -> [ProposedEvent]
     {
-        _ = try await store.raiseSyncMark("stream-inbound", key: "truncated|\(stream)", to: at.microsecondsSinceEpoch)
+        _ = try await store.raiseSyncMark(
+            StreamChatDestination.webhooks, key: "truncated|\(stream)", to: at.microsecondsSinceEpoch)
         var events: [ProposedEvent] = []
         var cursor: MessageCursor?
         while true {
@@ -217,7 +235,7 @@ public struct WebhookHandler: Sendable {
                     ProposedEvent(
                         id: WebhookTranslator.derivedID("channel.truncated|\(stream)|\(key)|\(message.messageID)"),
                         actor: actor,
-                        occurredAt: at, origin: .stream(webhookID: webhookID, messageID: nil),
+                        occurredAt: at, origin: .streamChat(webhookID: webhookID, messageID: nil),
                         payload: .messageDeleted(MessageDeleted(messageID: message.messageID))))
             }
             guard let last = page.last, page.count == 500 else { return events }
@@ -227,13 +245,14 @@ public struct WebhookHandler: Sendable {
 
     /// Whether a newer Stream time than `event`'s was seen for `key` already (records nothing).
     private func isStale(_ event: ProposedEvent, key: String) async throws -> Bool {
-        guard let mark = try await store.syncMark("stream-inbound", key: key) else { return false }
+        guard let mark = try await store.syncMark(StreamChatDestination.webhooks, key: key) else { return false }
         return mark > event.occurredAt.microsecondsSinceEpoch
     }
 
     /// Whether `event`'s Stream time is not older than the newest seen for `key` (and records it if so).
     private func isNewest(_ event: ProposedEvent, key: String) async throws -> Bool {
-        try await store.raiseSyncMark("stream-inbound", key: key, to: event.occurredAt.microsecondsSinceEpoch)
+        try await store.raiseSyncMark(
+            StreamChatDestination.webhooks, key: key, to: event.occurredAt.microsecondsSinceEpoch)
     }
 
     /// Webhooks come without order and some may be missing: a message's update or delete can
@@ -271,7 +290,7 @@ public struct WebhookHandler: Sendable {
                     default: nil
                     }
                 let key: String? =
-                    if let member { "member|\(stream)|\(member)" } else if case .stream = event.origin {
+                    if let member { "member|\(stream)|\(member)" } else if case .streamChat = event.origin {
                         "channel|\(stream)"
                     } else { nil }
                 // Stale first: a change older than one applied already is out of date whoever
@@ -340,7 +359,8 @@ public struct WebhookHandler: Sendable {
                 reason = "message \(messageID) is deleted already"
                 continue
             }
-            if known == nil, let truncated = try await store.syncMark("stream-inbound", key: "truncated|\(stream)"),
+            if known == nil,
+                let truncated = try await store.syncMark(StreamChatDestination.webhooks, key: "truncated|\(stream)"),
                 event.occurredAt.microsecondsSinceEpoch <= truncated
             {
                 reason = "message \(messageID) is from before the channel was truncated"
@@ -373,12 +393,12 @@ public struct WebhookHandler: Sendable {
     private func isSameMessage(_ known: TicketState.Message, as post: ProposedEvent, in stream: StreamID) async throws
         -> Bool
     {
-        guard case .stream(_, let streamMessageID?) = post.origin,
+        guard case .streamChat(_, let streamMessageID?) = post.origin,
             let posting = try await store.readAll(from: known.position, limit: 1).first
         else { return false }
         switch posting.origin {
-        case .stream(_, let original): return original == streamMessageID
-        case .local: return streamMessageID == StreamIDs.message(known.messageID, in: stream)
+        case .streamChat(_, let original): return original == streamMessageID
+        case .local: return streamMessageID == StreamChatIDs.message(known.messageID, in: stream)
         }
     }
 }

@@ -51,7 +51,7 @@ public enum WebhookTranslator {
         // (a server-side request naming our client). A marked `message.new` is checked against
         // the event it names by the handler.
         if webhook.isOurOwnRequest {
-            return .ignore("echo of our own change (server-side request from \(StreamAuth.clientName))")
+            return .ignore("echo of our own change (server-side request from \(StreamChatAuth.clientName))")
         }
         guard let ticket else {
             return .refuse(
@@ -65,7 +65,7 @@ public enum WebhookTranslator {
             ProposedEvent(
                 id: derivedID("\(webhook.type)|\(stream)|\(key)"),
                 actor: Actor(id: actor, role: role(actor) ?? .system),
-                occurredAt: time, origin: .stream(webhookID: webhookID, messageID: messageID), payload: payload)
+                occurredAt: time, origin: .streamChat(webhookID: webhookID, messageID: messageID), payload: payload)
         }
         switch webhook.type {
         case "message.new", "message.updated", "message.deleted":
@@ -171,12 +171,12 @@ public enum WebhookTranslator {
     }
 
     /// The log's id of a Stream message. A message this engine sent has the Stream id
-    /// ``StreamIDs/message(_:in:)`` of its log id and carries that log id in
+    /// ``StreamChatIDs/message(_:in:)`` of its log id and carries that log id in
     /// `ticketlog_message_id`; the field is believed only when the two agree, since any client can
     /// put any `ticketlog_message_id` on a message of its own. Every other message keeps the id
     /// Stream gave it.
     static func logMessageID(of message: WebhookEvent.Message, in stream: StreamID) -> String {
-        if let claimed = message.ticketlogMessageID, StreamIDs.message(claimed, in: stream) == message.id {
+        if let claimed = message.ticketlogMessageID, StreamChatIDs.message(claimed, in: stream) == message.id {
             return claimed
         }
         return message.id

@@ -39,7 +39,7 @@ struct CanonicalWriter {
         switch body.origin {
         case .local:
             writer.raw("\"local\"")
-        case .stream(let webhookID, let messageID):
+        case .streamChat(let webhookID, let messageID):
             writer.raw("\"stream\"")
             if let messageID {
                 writer.raw(",\"messageId\":")

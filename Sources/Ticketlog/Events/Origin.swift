@@ -4,7 +4,18 @@ public enum Origin: Hashable, Sendable, Codable {
     case local
     /// Mirrored in from Stream Chat. `webhookID` is the delivery's `X-Webhook-Id`, when there was
     /// one; `messageID` the Stream message id the event is about, when there is one.
-    case stream(webhookID: String?, messageID: String?)
+    ///
+    /// Stored as `{"kind": "stream", ...}`: the canonical bodies, and so the hash chain, of every
+    /// log written so far say so, and always will (``kind``).
+    case streamChat(webhookID: String?, messageID: String?)
+
+    /// What the stored event and the audit trail call this origin: `local` or `stream`.
+    public var kind: String {
+        switch self {
+        case .local: "local"
+        case .streamChat: "stream"
+        }
+    }
 
     private enum CodingKeys: String, CodingKey {
         case kind
@@ -18,7 +29,7 @@ public enum Origin: Hashable, Sendable, Codable {
         case "local":
             self = .local
         case "stream":
-            self = .stream(
+            self = .streamChat(
                 webhookID: try container.decodeIfPresent(String.self, forKey: .webhookID),
                 messageID: try container.decodeIfPresent(String.self, forKey: .messageID))
         case let other:
@@ -31,9 +42,9 @@ public enum Origin: Hashable, Sendable, Codable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         switch self {
         case .local:
-            try container.encode("local", forKey: .kind)
-        case .stream(let webhookID, let messageID):
-            try container.encode("stream", forKey: .kind)
+            try container.encode(kind, forKey: .kind)
+        case .streamChat(let webhookID, let messageID):
+            try container.encode(kind, forKey: .kind)
             try container.encodeIfPresent(webhookID, forKey: .webhookID)
             try container.encodeIfPresent(messageID, forKey: .messageID)
         }

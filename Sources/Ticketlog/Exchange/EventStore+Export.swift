@@ -159,10 +159,7 @@ enum ExportTables {
             default: (nil, nil)
             }
         let origin: String =
-            switch event.origin {
-            case .local: "local"
-            case .stream: "stream"
-            }
+            event.origin.kind
         return [
             .integer(event.position), .text(event.stream.rawValue), optional(event.stream.ticketID),
             .integer(event.version),

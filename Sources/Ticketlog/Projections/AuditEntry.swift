@@ -10,10 +10,7 @@ public struct AuditEntry: Hashable, Sendable {
 
     /// Where the event came from: `local` or `stream` (mirrored in from Stream Chat).
     public var origin: String {
-        switch event.origin {
-        case .local: "local"
-        case .stream: "stream"
-        }
+        event.origin.kind
     }
 
     /// What happened, in words, on one line: `kim (creator) posted message m-3: "Friday works"`.

@@ -27,10 +27,7 @@ struct AuditTrailProjection: Projection {
     func apply(_ projected: ProjectedEvent, _ db: Database) throws {
         let event = projected.event
         let origin: String =
-            switch event.origin {
-            case .local: "local"
-            case .stream: "stream"
-            }
+            event.origin.kind
         try db.cachedStatement(
             sql: """
                 INSERT INTO audit_trail(position, stream, actor, actor_role, type, occurred_at, origin)

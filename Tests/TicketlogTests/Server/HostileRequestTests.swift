@@ -36,7 +36,7 @@ import Testing
     }
 
     static let streamCases: [Case] = {
-        let kims = StreamIDs.message("m-1", in: .ticket("a")!)
+        let kims = StreamChatIDs.message("m-1", in: .ticket("a")!)
         let client = #""request_info":{"type":"client","sdk":"ticketlog-sync-0.1"}"#
         func message(
             _ type: String, id: String, text: String, user: String, channel: String = "ticket-a", extra: String = ""

@@ -5,6 +5,7 @@ import Testing
 
 @testable import Ticketlog
 @testable import TicketlogServer
+@testable import TicketlogStreamChat
 
 /// The OpenAPI document is valid, served, and describes exactly the routes the server has.
 @Suite(.timeLimit(.minutes(10))) struct OpenAPITests {
@@ -44,7 +45,10 @@ import Testing
         let (version, operations) = try Self.documented()
         #expect(version == "3.1.0")
         let store = try EventStore.inMemory()
-        let router = try await TicketlogServer.router(store: store, configuration: ServerFixture.configuration)
+        // The document describes the server as `ticketlog serve` composes it: Stream webhooks mounted.
+        let router = try await TicketlogServer.router(
+            store: store, configuration: ServerFixture.configuration,
+            extensions: [StreamChatServerExtension(store: store, apiSecret: ServerFixture.streamSecret)])
         let served = Set(
             router.routes.map { route in
                 // Hummingbird writes parameters as :name, OpenAPI as {name}.

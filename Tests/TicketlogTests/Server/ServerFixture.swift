@@ -6,6 +6,7 @@ import Testing
 
 @testable import Ticketlog
 @testable import TicketlogServer
+@testable import TicketlogStreamChat
 
 /// An in-memory log with ticket `ticket-a` (brand acme, creator kim, agent sam, members acme
 /// and kim, one message m-1 by kim) and `ticket-b` (brand other, creator jo, no agent), behind
@@ -39,7 +40,10 @@ struct ServerFixture {
         try await store.execute(.open(title: "B", brand: "other", creator: "jo"), on: b, by: admin)
         var configuration = Self.configuration
         configure(&configuration)
-        let router = try await TicketlogServer.router(store: store, configuration: configuration, logger: logger)
+        // The server as `ticketlog serve` composes it: with the Stream Chat webhooks mounted.
+        let router = try await TicketlogServer.router(
+            store: store, configuration: configuration, logger: logger,
+            extensions: [StreamChatServerExtension(store: store, apiSecret: configuration.streamAPISecret)])
         return ServerFixture(store: store, app: Application(router: router))
     }
 

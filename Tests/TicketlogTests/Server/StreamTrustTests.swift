@@ -89,7 +89,7 @@ import Testing
                 "her own message took the edit and the deletion")
 
             let head = try await fixture.store.headPosition()
-            let acmesStreamID = StreamIDs.message("m-acme", in: a)
+            let acmesStreamID = StreamChatIDs.message("m-acme", in: a)
             for type in ["message.updated", "message.deleted"] {
                 let response = try await Self.deliver(
                     client,
@@ -117,7 +117,7 @@ import Testing
             let marker: [String: Any] = [
                 "ticketlog_event_id": acmes.event.id.uuidString.lowercased(), "ticketlog_position": acmes.position,
             ]
-            let ours: [String: Any] = ["type": "client", "sdk": StreamAuth.clientName]
+            let ours: [String: Any] = ["type": "client", "sdk": StreamChatAuth.clientName]
             let first = try await Self.deliver(
                 client,
                 Self.message(
@@ -164,7 +164,9 @@ import Testing
             #expect(try await fixture.store.ticketSummary(a)?.agent == "lee")
 
             let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
-            #expect(metrics.contains(#"ticketlog_webhook_refused_total{type="channel.updated"} 1"#), "\(metrics)")
+            #expect(
+                metrics.contains(#"ticketlog_stream_chat_webhooks_refused_total{type="channel.updated"} 1"#),
+                "\(metrics)")
         }
         #expect(
             log.messages.contains { $0.contains("Change from Stream refused") && $0.contains("only admins") },

@@ -8,6 +8,7 @@ import Testing
 
 @testable import Ticketlog
 @testable import TicketlogServer
+@testable import TicketlogStreamChat
 
 /// `POST /webhooks/stream` over loopback with the Stream fixtures, re-signed with the server's
 /// secret.
@@ -24,7 +25,9 @@ import Testing
         try await store.execute(
             .open(title: "Acme brief", brand: "brand-acme", creator: "creator-jane"), on: stream, by: admin)
         try await store.execute(.assign(agent: "agent-7"), on: stream, by: admin)
-        let router = try await TicketlogServer.router(store: store, configuration: ServerFixture.configuration)
+        let router = try await TicketlogServer.router(
+            store: store, configuration: ServerFixture.configuration,
+            extensions: [StreamChatServerExtension(store: store, apiSecret: ServerFixture.streamSecret)])
         return (store, Application(router: router))
     }
 
@@ -56,7 +59,7 @@ import Testing
         let last = try #require(try await store.readStream(.ticket("4711")!, direction: .backwards, limit: 1).first)
         #expect(last.type == .messagePosted)
         #expect(last.actor == Actor(id: "creator-jane", role: .creator))
-        #expect(last.origin == .stream(webhookID: "wh-1", messageID: "a3f1c0de-52c4-4f0e-9a61-3c0b7e2d9a11"))
+        #expect(last.origin == .streamChat(webhookID: "wh-1", messageID: "a3f1c0de-52c4-4f0e-9a61-3c0b7e2d9a11"))
         #expect(try await store.headPosition() == 3)
         #expect(
             try await store.messages(of: .ticket("4711")!).map(\.text) == [
@@ -98,7 +101,7 @@ import Testing
             String(decoding: try Self.fixture("message.new.echo_of_server_send.json"), as: UTF8.self)
                 .replacingOccurrences(of: "\"ticket_event_id\"", with: "\"ticketlog_event_id\"")
                 .replacingOccurrences(
-                    of: "\"sdk\": \"ticket-engine-swift-1.0.0\"", with: "\"sdk\": \"\(StreamAuth.clientName)\""
+                    of: "\"sdk\": \"ticket-engine-swift-1.0.0\"", with: "\"sdk\": \"\(StreamChatAuth.clientName)\""
                 ).utf8)
         try await app.test(.live) { client in
             for body in [echo, try Self.fixture("export.channels.success.json")] {

@@ -26,7 +26,7 @@ import Testing
         // Pages of 7 (Stream's default is 25; 100 here by default): many pages per channel; and
         // the emulator fails a fifth of the queries, which the backfill retries.
         stream.emulator.withLock { $0.inject(.init(percent: 20, burst: 1...1, seed: 3)) }
-        let backfill = StreamBackfill(store: store, client: stream.client, pageSize: 7)
+        let backfill = StreamChatBackfill(store: store, client: stream.client, pageSize: 7)
         var (appended, pages) = (0, 0)
         let tickets = try await store.tickets()
         for ticket in tickets {
@@ -45,7 +45,7 @@ import Testing
             #expect(try await backfill.importChannel(ticket.stream).appended == 0, "\(ticket.stream)")
         }
         #expect(try await store.headPosition() == head + Int64(appended))
-        await #expect(throws: EventStoreError.self) { try await backfill.importChannel(.ticket("missing")!) }
+        await #expect(throws: StreamChatError.self) { try await backfill.importChannel(.ticket("missing")!) }
         #expect(try await store.verify().isValid)
     }
 
@@ -67,7 +67,7 @@ import Testing
             $0.clientSend("kim-1", in: ticket.rawValue, by: "kim", text: "from the app")
         }
         let refusals = Mutex<[WebhookHandler.Refusal]>([])
-        let backfill = StreamBackfill(store: store, client: stream.client) { refusal in
+        let backfill = StreamChatBackfill(store: store, client: stream.client) { refusal in
             refusals.withLock { $0.append(refusal) }
         }
         let report = try await backfill.importChannel(ticket)
@@ -85,7 +85,7 @@ import Testing
         let stream = OutboxDriverTests.FaultyStream(seed: 1, faultPercent: 0)
         let driver = OutboxDriver(store: store, client: stream.client)
         try await driver.runUntilCaughtUp()
-        let letter = try #require(try await store.deadLetters("stream").first)
+        let letter = try #require(try await store.deadLetters(StreamChatDestination.mirror).first)
 
         // Still broken: refused again, the reason kept.
         guard case .refused(let reason) = try await driver.redrive(position: letter.position) else {
@@ -93,7 +93,7 @@ import Testing
             return
         }
         #expect(reason.contains("404"))
-        #expect(try await store.deadLetters("stream").count == 1)
+        #expect(try await store.deadLetters(StreamChatDestination.mirror).count == 1)
 
         // Fixed in Stream (the channel created by hand): delivered, and off the list.
         stream.emulator.withLock { emulator in
@@ -107,8 +107,8 @@ import Testing
                     headers: stream.auth.headers, body: .object(["data": .object(["created_by_id": .string("ops")])])))
         }
         #expect(try await driver.redrive(position: letter.position) == .delivered)
-        #expect(try await store.deadLetters("stream").isEmpty)
+        #expect(try await store.deadLetters(StreamChatDestination.mirror).isEmpty)
         #expect(stream.emulator.withLock { $0.channelMessages["ticket-never-opened"]?.count } == 1)
-        await #expect(throws: EventStoreError.self) { try await driver.redrive(position: letter.position) }
+        await #expect(throws: StreamChatError.self) { try await driver.redrive(position: letter.position) }
     }
 }

@@ -9,9 +9,9 @@ import Testing
 /// The outbound mapping applied to the emulator, in process: Stream ends up holding what the
 /// projections hold, and sending everything again changes nothing.
 @Suite(.timeLimit(.minutes(10))) struct EmulatorMirrorTests {
-    static let auth = StreamAuth(apiKey: "emulator-key", apiSecret: "emulator-secret")
+    static let auth = StreamChatAuth(apiKey: "emulator-key", apiSecret: "emulator-secret")
 
-    static func send(_ request: StreamRequest, to emulator: inout StreamEmulator, auth: StreamAuth = Self.auth)
+    static func send(_ request: StreamChatRequest, to emulator: inout StreamEmulator, auth: StreamChatAuth = Self.auth)
         -> StreamEmulator.Response
     {
         emulator.handle(
@@ -22,15 +22,15 @@ import Testing
 
     @Test func serverAuthIsCheckedAsStreamDoes() {
         var emulator = StreamEmulator(apiKey: "emulator-key", apiSecret: "emulator-secret")
-        let request = StreamRequest(
+        let request = StreamChatRequest(
             .post, "/users", body: .object(["users": .object(["u": .object(["id": .string("u")])])]))
         #expect(Self.send(request, to: &emulator).status == 201)
         let wrongKey = Self.send(
-            request, to: &emulator, auth: StreamAuth(apiKey: "other", apiSecret: "emulator-secret"))
+            request, to: &emulator, auth: StreamChatAuth(apiKey: "other", apiSecret: "emulator-secret"))
         #expect(wrongKey.status == 401)
         #expect(wrongKey.body.objectValue?["code"] == .integer(2))
         let wrongSecret = Self.send(
-            request, to: &emulator, auth: StreamAuth(apiKey: "emulator-key", apiSecret: "guess"))
+            request, to: &emulator, auth: StreamChatAuth(apiKey: "emulator-key", apiSecret: "guess"))
         #expect(wrongSecret.status == 401)
         #expect(wrongSecret.body.objectValue?["code"] == .integer(43))
         #expect(wrongSecret.body.objectValue?["StatusCode"] == .integer(401))
@@ -72,7 +72,7 @@ import Testing
                 $0.type != "system"
             }
             let projected = try await store.messages(of: ticket.stream, limit: 10_000)
-            #expect(mirrored.map(\.id) == projected.map { StreamIDs.message($0.messageID, in: ticket.stream) })
+            #expect(mirrored.map(\.id) == projected.map { StreamChatIDs.message($0.messageID, in: ticket.stream) })
             #expect(mirrored.map(\.deleted) == projected.map(\.isDeleted))
             // Soft-deleted messages keep their text in Stream; the projection drops it.
             #expect(

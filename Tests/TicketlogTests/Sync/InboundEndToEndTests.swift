@@ -63,8 +63,8 @@ import Testing
             let result = try await handler.handle(
                 body: delivery.body, signature: delivery.signature, webhookID: delivery.id)
             switch result {
-            case .rejected(let status, _):
-                #expect(status == 401)
+            case .rejected(let rejection):
+                #expect(rejection == .badSignature)
                 #expect(delivery.id.hasPrefix("forged"))
                 rejected += 1
             case .refused(let reason):

@@ -10,6 +10,7 @@ import ToolSupport
 @testable import StreamChatSync
 @testable import Ticketlog
 @testable import TicketlogServer
+@testable import TicketlogStreamChat
 
 /// The live AsyncHTTPClient client against the emulator on a real loopback port.
 @Suite(.timeLimit(.minutes(3))) struct LiveClientTests {
@@ -21,16 +22,16 @@ import ToolSupport
         let app = Application(router: server.router())
         try await app.test(.live) { client in
             let port = try #require(client.port)
-            let live = StreamClient.live(
-                baseURL: "http://127.0.0.1:\(port)", auth: StreamAuth(apiKey: "live-key", apiSecret: "live-secret"))
+            let live = StreamChatClient.live(
+                baseURL: "http://127.0.0.1:\(port)", auth: StreamChatAuth(apiKey: "live-key", apiSecret: "live-secret"))
             let cursor = try await OutboxDriver(store: store, client: live).runUntilCaughtUp()
             #expect(cursor == (try await store.headPosition()))
-            #expect(try await store.deadLetters("stream").isEmpty)
+            #expect(try await store.deadLetters(StreamChatDestination.mirror).isEmpty)
 
             // Wrong credentials are refused as Stream would, and dead-lettered, not retried forever.
-            let wrong = StreamClient.live(
-                baseURL: "http://127.0.0.1:\(port)", auth: StreamAuth(apiKey: "live-key", apiSecret: "wrong"))
-            let response = try await wrong.send(StreamRequest(.get, "/messages/nope"))
+            let wrong = StreamChatClient.live(
+                baseURL: "http://127.0.0.1:\(port)", auth: StreamChatAuth(apiKey: "live-key", apiSecret: "wrong"))
+            let response = try await wrong.send(StreamChatRequest(.get, "/messages/nope"))
             #expect(response.status == 401)
             #expect(response.headers["x-ratelimit-limit"] != nil)
         }
@@ -39,7 +40,7 @@ import ToolSupport
             let sent = (emulator.channelMessages[ticket.stream.rawValue] ?? []).compactMap { emulator.messages[$0] }
                 .filter { $0.type != "system" }
             let projected = try await store.messages(of: ticket.stream, limit: 10_000)
-            #expect(sent.map(\.id) == projected.map { StreamIDs.message($0.messageID, in: ticket.stream) })
+            #expect(sent.map(\.id) == projected.map { StreamChatIDs.message($0.messageID, in: ticket.stream) })
             #expect(emulator.channels[ticket.stream.rawValue]?.custom["ticket_status"] == .string(ticket.status))
         }
     }
@@ -115,7 +116,11 @@ import ToolSupport
         driverConfiguration.stateMachine = .init(baseBackoff: 0.005, maximumBackoff: 0.05)
         let app = try await TicketlogServer.application(
             store: store, configuration: ServerFixture.configuration, logger: .disabled,
-            sync: OutboxDriver(store: store, client: stream.client, configuration: driverConfiguration))
+            extensions: [
+                StreamChatServerExtension(
+                    store: store, apiSecret: ServerFixture.streamSecret,
+                    mirror: OutboxDriver(store: store, client: stream.client, configuration: driverConfiguration))
+            ])
         try await app.test(.live) { client in
             let admin = try await ServerFixture.token("ada", .admin)
             let opened = try await client.execute(
@@ -133,6 +138,6 @@ import ToolSupport
             }
             #expect(mirrored)
         }
-        #expect(try await store.syncCursor("stream") == 2)
+        #expect(try await store.syncCursor(StreamChatDestination.mirror) == 2)
     }
 }

@@ -119,7 +119,7 @@ import Testing
         let post = OutboundMapper.requests(for: posted.events[0])
         let message = Self.object(try #require(Self.object(post[1].body)["message"]))
         func deliver(_ message: [String: JSONValue], requestInfo: JSONValue?, id: String) async throws
-            -> WebhookHandler.Result
+            -> WebhookHandler.Outcome
         {
             var body: [String: JSONValue] = [
                 "type": .string("message.new"), "cid": .string("messaging:ticket-4711"),
@@ -132,7 +132,7 @@ import Testing
             return try await handler.handle(
                 body: Array(data), signature: WebhookSignature.sign(data, secret: secret), webhookID: id)
         }
-        let server = JSONValue.object(["type": .string("server"), "sdk": .string(StreamAuth.clientName)])
+        let server = JSONValue.object(["type": .string("server"), "sdk": .string(StreamChatAuth.clientName)])
         guard case .ignored(let reason) = try await deliver(message, requestInfo: server, id: "echo") else {
             Issue.record("our own message must not come back in as a new event")
             return
@@ -150,7 +150,7 @@ import Testing
         var copied = message
         copied["id"] = .string("kims-own-message")
         copied["text"] = .string("this must reach the audit trail")
-        let client = JSONValue.object(["type": .string("client"), "sdk": .string(StreamAuth.clientName)])
+        let client = JSONValue.object(["type": .string("client"), "sdk": .string(StreamChatAuth.clientName)])
         guard case .appended = try await deliver(copied, requestInfo: client, id: "copied") else {
             Issue.record("a copied marker must not keep a message out of the log")
             return
@@ -164,11 +164,11 @@ import Testing
         String(repeating: "x", count: 255), "ümlaut",
     ])
     func streamMessageIDsAreValidAndDeterministic(_ messageID: String) {
-        let id = StreamIDs.message(messageID, in: Self.stream)
-        #expect(id == StreamIDs.message(messageID, in: Self.stream))
+        let id = StreamChatIDs.message(messageID, in: Self.stream)
+        #expect(id == StreamChatIDs.message(messageID, in: Self.stream))
         #expect(id.utf8.count <= 255)
         #expect(id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
         #expect(id.hasPrefix("ticket-4711--"))
-        #expect(id != StreamIDs.message(messageID, in: .ticket("4712")!))
+        #expect(id != StreamChatIDs.message(messageID, in: .ticket("4712")!))
     }
 }

@@ -16,7 +16,7 @@ import Testing
     final class FaultyStream: Sendable {
         let emulator: Mutex<StreamEmulator>
         let sent = Mutex(0)
-        let auth = StreamAuth(apiKey: "k", apiSecret: "emulator-secret")
+        let auth = StreamChatAuth(apiKey: "k", apiSecret: "emulator-secret")
 
         init(seed: UInt64, faultPercent: Int) {
             var emulator = StreamEmulator(apiKey: "k", apiSecret: "emulator-secret")
@@ -28,8 +28,8 @@ import Testing
 
         var faults: Int { emulator.withLock { $0.injected.values.reduce(0, +) } }
 
-        var client: StreamClient {
-            StreamClient { request in
+        var client: StreamChatClient {
+            StreamChatClient { request in
                 self.sent.withLock { $0 += 1 }
                 let served = self.emulator.withLock { emulator in
                     emulator.serve(
@@ -69,15 +69,15 @@ import Testing
         while stream.sent.withLock({ $0 }) < 2_000 { try await Task.sleep(for: .milliseconds(5)) }
         first.cancel()
         _ = try? await first.value
-        let midway = try await store.syncCursor("stream")
+        let midway = try await store.syncCursor(StreamChatDestination.mirror)
         #expect(midway > 0 && midway < head, "cursor after the first run: \(midway)")
 
         // Second run from the durable cursor.
         let cursor = try await OutboxDriver(store: store, client: stream.client, configuration: configuration)
             .runUntilCaughtUp()
         #expect(cursor == head)
-        #expect(try await store.syncCursor("stream") == head)
-        #expect(try await store.deadLetters("stream").isEmpty)
+        #expect(try await store.syncCursor(StreamChatDestination.mirror) == head)
+        #expect(try await store.deadLetters(StreamChatDestination.mirror).isEmpty)
         let injected = stream.emulator.withLock { $0.injected }
         #expect(stream.faults > 300, "faults injected: \(injected)")
         #expect(injected.count == 3, "every kind of fault: \(injected)")
@@ -93,7 +93,7 @@ import Testing
             }
             let projected = try await store.messages(of: ticket.stream, limit: 10_000)
             // Every message exactly once, in the ticket's order, with its edits and deletes.
-            #expect(sent.map(\.id) == projected.map { StreamIDs.message($0.messageID, in: ticket.stream) }, "\(id)")
+            #expect(sent.map(\.id) == projected.map { StreamChatIDs.message($0.messageID, in: ticket.stream) }, "\(id)")
             #expect(sent.map(\.deleted) == projected.map(\.isDeleted), "\(id)")
             #expect(
                 sent.filter { !$0.deleted }.map(\.text) == projected.filter { !$0.isDeleted }.map { $0.text ?? "" },
@@ -110,7 +110,7 @@ import Testing
         let stream = FaultyStream(seed: 1, faultPercent: 0)
         let cursor = try await OutboxDriver(store: store, client: stream.client).runUntilCaughtUp()
         #expect(cursor == 1)
-        let letters = try await store.deadLetters("stream")
+        let letters = try await store.deadLetters(StreamChatDestination.mirror)
         #expect(letters.count == 1)
         #expect(letters.first?.reason.contains("404 code 16") == true)
         #expect(letters.first?.request == "POST /channels/messaging/ticket-never-opened/message")

@@ -14,7 +14,7 @@ import Testing
             correlationID: nil, causationID: nil, payload: .memberLeft(MemberLeft(user: "x")))
     }
 
-    static func request(_ name: String) -> StreamRequest { StreamRequest(.post, "/\(name)") }
+    static func request(_ name: String) -> StreamChatRequest { StreamChatRequest(.post, "/\(name)") }
 
     static func sends(_ actions: [OutboxStateMachine.Action]) -> [OutboxStateMachine.SendID] {
         actions.compactMap { if case .send(let id, _) = $0 { id } else { nil } }
@@ -115,7 +115,7 @@ import Testing
         var now = 0.0
         var succeeded: [String: [String]] = [:]
         var deadLettered: Set<Int64> = []
-        var inFlight: [(OutboxStateMachine.SendID, StreamRequest)] = []
+        var inFlight: [(OutboxStateMachine.SendID, StreamChatRequest)] = []
         var saved: Int64 = 0
         func apply(_ actions: [OutboxStateMachine.Action]) {
             for action in actions {

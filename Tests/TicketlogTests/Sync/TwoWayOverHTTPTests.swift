@@ -9,6 +9,7 @@ import Testing
 @testable import StreamChatSync
 @testable import Ticketlog
 @testable import TicketlogServer
+@testable import TicketlogStreamChat
 
 /// Both directions at once, over real loopback HTTP: `ticketlog serve`'s router with its sync
 /// service mirrors a desk into the emulator's HTTP server, which injects faults (5xx, 429 bursts,
@@ -31,12 +32,16 @@ import Testing
             let streamURL = "http://127.0.0.1:\(try #require(streamClient.port))"
             var driverConfiguration = OutboxDriver.Configuration()
             driverConfiguration.stateMachine = .init(baseBackoff: 0.005, maximumBackoff: 0.05)
-            let live = StreamClient.live(
-                baseURL: streamURL, auth: StreamAuth(apiKey: "test-key", apiSecret: ServerFixture.streamSecret),
+            let live = StreamChatClient.live(
+                baseURL: streamURL, auth: StreamChatAuth(apiKey: "test-key", apiSecret: ServerFixture.streamSecret),
                 timeout: .seconds(2))
             let app = try await TicketlogServer.application(
                 store: store, configuration: ServerFixture.configuration, logger: .disabled,
-                sync: OutboxDriver(store: store, client: live, configuration: driverConfiguration))
+                extensions: [
+                    StreamChatServerExtension(
+                        store: store, apiSecret: ServerFixture.streamSecret,
+                        mirror: OutboxDriver(store: store, client: live, configuration: driverConfiguration))
+                ])
             try await app.test(.live) { engine in
                 let delivery = EmulatorServer.WebhookDelivery(
                     url: "http://127.0.0.1:\(try #require(engine.port))/webhooks/stream", duplicatePercent: 20,
@@ -44,10 +49,10 @@ import Testing
                     compress: true, seed: 3)
                 func caughtUp() async throws {
                     let head = try await store.headPosition()
-                    for _ in 0..<2_400 where try await store.syncCursor("stream") < head {
+                    for _ in 0..<2_400 where try await store.syncCursor(StreamChatDestination.mirror) < head {
                         try await Task.sleep(for: .milliseconds(25))
                     }
-                    #expect(try await store.syncCursor("stream") == head, "the mirror caught up")
+                    #expect(try await store.syncCursor(StreamChatDestination.mirror) == head, "the mirror caught up")
                 }
 
                 // 1. The desk goes out; its echoes come back and add nothing.
@@ -94,7 +99,7 @@ import Testing
 
         let final = stream.state.withLock { $0 }
         try await InboundEndToEndTests.expectLogEqualsStream(store, final)
-        #expect(try await store.deadLetters("stream").isEmpty)
+        #expect(try await store.deadLetters(StreamChatDestination.mirror).isEmpty)
         #expect(final.injected.count == 3, "every kind of fault was injected: \(final.injected)")
         // Every message of the log is in Stream exactly once (ours by our id, theirs by theirs).
         for ticket in try await store.tickets() {

@@ -71,7 +71,7 @@ import Testing
                         messageID: "a3f1c0de-52c4-4f0e-9a61-3c0b7e2d9a11",
                         text: "Here is the revised brief, please have a look.")))
         #expect(events[0].actor == Actor(id: "creator-jane", role: .creator))
-        #expect(events[0].origin == .stream(webhookID: "wh-1", messageID: "a3f1c0de-52c4-4f0e-9a61-3c0b7e2d9a11"))
+        #expect(events[0].origin == .streamChat(webhookID: "wh-1", messageID: "a3f1c0de-52c4-4f0e-9a61-3c0b7e2d9a11"))
         #expect(events[0].occurredAt == Timestamp(iso8601: "2026-03-14T09:26:53.589793Z"))
 
         // A second delivery of the same webhook derives the same event id: appending is idempotent.
@@ -156,9 +156,9 @@ import Testing
                 continue
             }
         }
-        let error = #expect(throws: EventStoreError.self) { try WebhookEvent.parse(Data("{\"created_at\": 1".utf8)) }
+        let error = #expect(throws: StreamChatError.self) { try WebhookEvent.parse(Data("{\"created_at\": 1".utf8)) }
         #expect(error?.message.contains("not valid JSON") == true)
-        let missing = #expect(throws: EventStoreError.self) { try WebhookEvent.parse(Data("{}".utf8)) }
+        let missing = #expect(throws: StreamChatError.self) { try WebhookEvent.parse(Data("{}".utf8)) }
         #expect(missing?.message.contains("missing field 'type'") == true)
     }
 }
@@ -170,7 +170,7 @@ extension WebhookTests {
     @Test func ourOwnMembershipChangesEchoBackAsIgnored() throws {
         let body = String(decoding: try Self.body("member.added.json"), as: UTF8.self)
         let ours = body.replacingOccurrences(
-            of: "\"sdk\": \"ticket-engine-swift-1.0.0\"", with: "\"sdk\": \"\(StreamAuth.clientName)\"")
+            of: "\"sdk\": \"ticket-engine-swift-1.0.0\"", with: "\"sdk\": \"\(StreamChatAuth.clientName)\"")
         #expect(ours != body)
         let webhook = try WebhookEvent.parse(Data(ours.utf8))
         #expect(webhook.requestInfo?.type == "server")
@@ -185,7 +185,7 @@ extension WebhookTests {
 
         let forged = try WebhookEvent.parse(
             Data(ours.replacingOccurrences(of: "\"type\": \"server\"", with: "\"type\": \"client\"").utf8))
-        #expect(forged.requestInfo?.type == "client" && forged.requestInfo?.sdk == StreamAuth.clientName)
+        #expect(forged.requestInfo?.type == "client" && forged.requestInfo?.sdk == StreamChatAuth.clientName)
         guard
             case .append = WebhookTranslator.translate(
                 forged, webhookID: nil, ticket: Self.ticket, role: { _ in .brand })
@@ -201,7 +201,7 @@ extension WebhookTests {
     static let secret = "channel-webhook-secret-of-32-bytes!!"
 
     static func deliver(_ handler: WebhookHandler, _ body: [String: Any], id: String) async throws
-        -> WebhookHandler.Result
+        -> WebhookHandler.Outcome
     {
         let data = try JSONSerialization.data(withJSONObject: body)
         return try await handler.handle(

@@ -4,22 +4,22 @@ import NIOCore
 import NIOHTTP1
 import Ticketlog
 
-extension StreamClient {
+extension StreamChatClient {
     /// Stream's default API host.
     public static let defaultBaseURL = "https://chat.stream-io-api.com"
 
     /// Sends requests over HTTP with AsyncHTTPClient: server auth headers and `api_key` on every
     /// request, a 6 s timeout as Stream's SDKs use, bodies up to 16 MiB.
     public static func live(
-        baseURL: String = defaultBaseURL, auth: StreamAuth, httpClient: HTTPClient = .shared,
+        baseURL: String = defaultBaseURL, auth: StreamChatAuth, httpClient: HTTPClient = .shared,
         timeout: TimeAmount = .seconds(6)
-    ) -> StreamClient {
+    ) -> StreamChatClient {
         let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-        return StreamClient { request in
+        return StreamChatClient { request in
             var components = URLComponents(string: base + request.path)
             components?.queryItems = auth.query.map { URLQueryItem(name: $0.key, value: $0.value) }
             guard let url = components?.string else {
-                throw EventStoreError(code: .invalidEvent, message: "cannot make a URL of \(base + request.path)")
+                throw StreamChatError(.invalidURL, "cannot make a URL of \(base + request.path)")
             }
             var http = HTTPClientRequest(url: url)
             http.method = HTTPMethod(rawValue: request.method.rawValue)

@@ -5,7 +5,7 @@ import Foundation
 /// `{"server": true}` signed with the API secret, sent raw (no `Bearer `) in `Authorization`,
 /// with `Stream-Auth-Type: jwt` and the API key as the `api_key` query parameter on every
 /// request. Minted once and reused: it has no expiry.
-public struct StreamAuth: Sendable {
+public struct StreamChatAuth: Sendable {
     public let apiKey: String
     public let serverToken: String
 

@@ -19,7 +19,7 @@ import Ticketlog
 /// a message's author is Stream's record of it, a member joins as themselves; the channel's
 /// status, agent, truncation and deletion name no author in Stream's state, so they are refused
 /// (reported to `onRefusal`) and left to their webhooks.
-public struct StreamBackfill: Sendable {
+public struct StreamChatBackfill: Sendable {
     public struct Report: Sendable, Equatable {
         public var pages = 0
         public var messages = 0
@@ -31,14 +31,14 @@ public struct StreamBackfill: Sendable {
     }
 
     let store: EventStore
-    let client: StreamClient
+    let client: StreamChatClient
     let handler: WebhookHandler
     let pageSize: Int
 
     /// - Parameter onRefusal: told of every change found in Stream that the rules keep out of the
     ///   log (see ``WebhookHandler``).
     public init(
-        store: EventStore, client: StreamClient, pageSize: Int = 100, logger: Logger = .disabled,
+        store: EventStore, client: StreamChatClient, pageSize: Int = 100, logger: Logger = .disabled,
         onRefusal: @escaping @Sendable (WebhookHandler.Refusal) -> Void = { _ in }
     ) {
         self.store = store
@@ -50,7 +50,7 @@ public struct StreamBackfill: Sendable {
     /// Imports channel `messaging:{stream}`.
     ///
     /// - Parameter progress: called after each page with the messages read so far.
-    /// - Throws: ``EventStoreError`` (`notFound`) when Stream has no such channel, or the error
+    /// - Throws: ``StreamChatError`` (`channelNotFound`) when Stream has no such channel, or the error
     ///   Stream answered with.
     public func importChannel(_ stream: StreamID, progress: @Sendable (Int) -> Void = { _ in }) async throws -> Report {
         var report = Report()
@@ -62,7 +62,7 @@ public struct StreamBackfill: Sendable {
             var paging: [String: JSONValue] = ["limit": .integer(Int64(pageSize))]
             if let before { paging["id_lt"] = .string(before) }
             let response = try await send(
-                StreamRequest(
+                StreamChatRequest(
                     .post, "/channels/messaging/\(stream.rawValue)/query",
                     body: .object([
                         "state": .bool(true), "watch": .bool(false), "presence": .bool(false),
@@ -148,7 +148,7 @@ public struct StreamBackfill: Sendable {
     /// Whether every event of the engine's own is mirrored: past the outbound cursor there are
     /// only events that came from Stream (they are not sent back). Looks at most 10,000 events.
     private func mirrorHasCaughtUp() async throws -> Bool {
-        var next = try await store.syncCursor("stream") + 1
+        var next = try await store.syncCursor(StreamChatDestination.mirror) + 1
         for _ in 0..<10 {
             let events = try await store.readAll(from: next, limit: 1_000)
             if events.contains(where: { $0.origin == .local }) { return false }
@@ -159,28 +159,28 @@ public struct StreamBackfill: Sendable {
     }
 
     /// Sends with a few retries on network errors, 5xx and 429 (waiting for the reset).
-    private func send(_ request: StreamRequest) async throws -> StreamClient.Response {
+    private func send(_ request: StreamChatRequest) async throws -> StreamChatClient.Response {
         try await client.sendRetrying(request, attempts: 6, base: 0.2, maximum: 30).result.get()
     }
 
-    static func failure(_ response: StreamClient.Response, _ stream: StreamID) -> any Error {
-        let error = StreamAPIError(response)
+    static func failure(_ response: StreamChatClient.Response, _ stream: StreamID) -> any Error {
+        let error = StreamChatAPIError(response)
         // Server-side get-or-create of a missing channel asks for a creator (code 4).
         if response.status == 404 || (error.code == 4 && error.message.contains("created_by")) {
-            return EventStoreError(code: .notFound, message: "Stream has no channel messaging:\(stream)")
+            return StreamChatError(.channelNotFound, "Stream has no channel messaging:\(stream)")
         }
         return error
     }
 }
 
 /// Stream answered a request with an error.
-public struct StreamAPIError: Error, CustomStringConvertible, Sendable {
+public struct StreamChatAPIError: Error, CustomStringConvertible, Sendable {
     public var status: Int
     /// Stream's error code (`4` input, `9` rate limit, `16` does not exist...), when the body had one.
     public var code: Int64?
     public var message: String
 
-    init(_ response: StreamClient.Response) {
+    init(_ response: StreamChatClient.Response) {
         status = response.status
         code = response.errorCode
         message = response.errorMessage ?? "HTTP \(response.status)"

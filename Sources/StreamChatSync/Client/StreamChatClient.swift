@@ -3,7 +3,7 @@ import Ticketlog
 
 /// Stream's API as the sync uses it: one closure. The live implementation sends HTTP with
 /// AsyncHTTPClient; tests plug in the emulator, with or without faults.
-public struct StreamClient: Sendable {
+public struct StreamChatClient: Sendable {
     public struct Response: Sendable {
         public var status: Int
         public var body: JSONValue?
@@ -17,20 +17,20 @@ public struct StreamClient: Sendable {
         }
     }
 
-    public var send: @Sendable (StreamRequest) async throws -> Response
+    public var send: @Sendable (StreamChatRequest) async throws -> Response
 
-    public init(send: @escaping @Sendable (StreamRequest) async throws -> Response) {
+    public init(send: @escaping @Sendable (StreamChatRequest) async throws -> Response) {
         self.send = send
     }
 }
 
-extension StreamClient {
+extension StreamChatClient {
     /// Sends `request`, retrying what Stream's errors say may be retried (network errors, 408,
     /// 5xx, and 429 at its `X-RateLimit-Reset`) up to `attempts` tries in all, waiting
     /// `base × 2^n` seconds scaled by `0.5 + random()/2` (or the server's wait), at most `maximum`.
     /// Returns the last result and what it means.
     func sendRetrying(
-        _ request: StreamRequest, attempts: Int, base: Double, maximum: Double, random: () -> Double = { 1 }
+        _ request: StreamChatRequest, attempts: Int, base: Double, maximum: Double, random: () -> Double = { 1 }
     ) async throws -> (result: Result<Response, any Error>, outcome: OutboxStateMachine.Outcome) {
         var attempt = 0
         while true {
@@ -45,7 +45,7 @@ extension StreamClient {
     }
 }
 
-extension StreamClient.Response {
+extension StreamChatClient.Response {
     /// Stream's error `code`, when the body has one (it may not: an edge's 429, a bare 503).
     var errorCode: Int64? {
         if case .object(let body)? = body, case .integer(let code)? = body["code"] { code } else { nil }
@@ -59,7 +59,8 @@ extension StreamClient.Response {
 
 /// What a Stream response means for the outbox, from the documented error semantics.
 enum ResponseClassifier {
-    static func outcome(_ result: Result<StreamClient.Response, any Error>, now: Date) -> OutboxStateMachine.Outcome {
+    static func outcome(_ result: Result<StreamChatClient.Response, any Error>, now: Date) -> OutboxStateMachine.Outcome
+    {
         guard case .success(let response) = result else { return .retryable(after: nil) }  // network error
         let body: [String: JSONValue] = if case .object(let object)? = response.body { object } else { [:] }
         let (code, message) = (response.errorCode, response.errorMessage ?? "")

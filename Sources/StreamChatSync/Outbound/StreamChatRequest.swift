@@ -2,7 +2,7 @@ import Ticketlog
 
 /// One call to Stream's REST API (the legacy `/channels/...` surface, custom fields flattened),
 /// as data: what the live client sends and what the emulator and tests inspect.
-public struct StreamRequest: Hashable, Sendable, CustomStringConvertible {
+public struct StreamChatRequest: Hashable, Sendable, CustomStringConvertible {
     public enum Method: String, Hashable, Sendable {
         case get = "GET"
         case post = "POST"
