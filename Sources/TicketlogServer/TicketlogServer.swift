@@ -186,6 +186,7 @@ public enum TicketlogServer {
         // Outside the error middleware, so it sees the status every error ends up with.
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorMiddleware())
+        router.add(middleware: RequestMetadataMiddleware())
         router.add(middleware: LogRequestsMiddleware(.info))
         router.add(middleware: AnonymousRateLimitMiddleware(limiter: anonymous))
         router.add(middleware: BodyLimitMiddleware(maximumBodySize: configuration.maximumBodySize))

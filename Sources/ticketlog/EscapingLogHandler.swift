@@ -1,5 +1,6 @@
 import Logging
 import Ticketlog
+import TicketlogServer
 
 /// The process's log output (standard error): every message and metadata value goes through
 /// ``TextRule/escaped(_:)`` first. Log lines quote what callers and Stream sent (user ids,
@@ -8,17 +9,20 @@ import Ticketlog
 struct EscapingLogHandler: LogHandler {
     private var inner: StreamLogHandler
 
-    init(label: String) {
-        inner = StreamLogHandler.standardError(label: label)
+    init(label: String, metadataProvider: Logger.MetadataProvider?) {
+        inner = StreamLogHandler.standardError(label: label, metadataProvider: metadataProvider)
     }
 
     /// Makes this the handler of every `Logger` the process creates from now on (ours and the
-    /// libraries': Hummingbird, AsyncHTTPClient). Once per process; later calls do nothing.
+    /// libraries': Hummingbird, AsyncHTTPClient), with the id of the request being handled on
+    /// every line written while one is (`ticketlog.request`). Once per process; later calls do
+    /// nothing.
     static func bootstrap() {
         _ = bootstrapOnce
     }
 
-    private static let bootstrapOnce: Void = LoggingSystem.bootstrap(EscapingLogHandler.init(label:))
+    private static let bootstrapOnce: Void = LoggingSystem.bootstrap(
+        EscapingLogHandler.init(label:metadataProvider:), metadataProvider: TicketlogServer.requestMetadataProvider)
 
     func log(event: LogEvent) {
         var event = event

@@ -72,11 +72,12 @@ public enum LocalServer {
     /// once it listens.
     ///
     /// - Parameters:
-    ///   - fileLimit: the server's limit on open files (`ulimit -n`), when given.
+    ///   - prelude: shell commands run before the server starts, in its shell: limits
+    ///     (`ulimit -n 256`), signal dispositions (`trap '' XFSZ`).
     ///   - environment: more variables for the server (e.g. Stream credentials).
     public static func startServe(
         executable: String, database: String, port: Int, secret: String, log: String, extra: [String] = [],
-        fileLimit: Int? = nil,
+        prelude: String? = nil,
         environment extraEnvironment: [String: String] = [:]
     ) async throws -> Process {
         _ = FileManager.default.createFile(atPath: log, contents: nil)
@@ -86,9 +87,9 @@ public enum LocalServer {
                 "serve", "--database", database, "--port", String(port), "--no-sync",
                 "--rate-limit", "0", "--anonymous-rate-limit", "0", "--log-level", "warning",
             ] + extra
-        if let fileLimit {
+        if let prelude {
             serve.executableURL = URL(fileURLWithPath: "/bin/sh")
-            serve.arguments = ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", executable] + arguments
+            serve.arguments = ["-c", "\(prelude); exec \"$0\" \"$@\"", executable] + arguments
         } else {
             serve.executableURL = URL(fileURLWithPath: executable)
             serve.arguments = arguments

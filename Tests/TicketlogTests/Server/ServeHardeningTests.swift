@@ -184,6 +184,51 @@ import ToolSupport
         #expect(!text.split(separator: "\n").contains { $0.hasPrefix(forged) }, "no forged line: \(text)")
     }
 
+    /// A failed append under `serve` reaches the operator: the store's error is logged through
+    /// the process's logger, with the id of the request that hit it (the response's
+    /// `X-Request-Id`). Here the disk fills up (a file size limit, SIGXFSZ ignored).
+    @Test func aFailedAppendIsLoggedWithItsRequestID() async throws {
+        let directory = try TemporaryDirectory()
+        let database = directory.path("log.sqlite")
+        #expect(try CLITests.run("demo", "--database", database, "--durability", "normal").status == 0)
+        let size = (try FileManager.default.attributesOfItem(atPath: database)[.size] as? Int) ?? 0
+        let port = try LocalServer.freePort()
+        let log = directory.path("serve.log")
+        // The WAL may grow to 1 MiB beyond the file's size: a few hundred posts fill it.
+        let serve = try await LocalServer.startServe(
+            executable: CLITests.executable.path, database: database, port: port, secret: Self.secret, log: log,
+            prelude: "trap '' XFSZ; ulimit -f \(size / 1024 + 1024)")
+        defer { serve.terminate() }
+        let token = try LocalServer.run(
+            CLITests.executable.path, ["token", "--subject", "ada", "--role", "admin"],
+            environment: ["TICKETLOG_AUTH_SECRET": Self.secret]
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
+        var failed: (requestID: String, body: String)?
+        for number in 0..<2_000 where failed == nil {
+            // Text that does not compress: the WAL grows by about its size.
+            let text = (0..<80).map { _ in UUID().uuidString }.joined(separator: " ")
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/chat/tickets/1001/messages")
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: #"{"text":"\#(number): \#(text)"}"#))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
+            if response.status.code == 503 { failed = (response.headers.first(name: "X-Request-Id") ?? "?", body) }
+        }
+        let (requestID, body) = try #require(failed, "the disk never filled up")
+        #expect(body.contains("unavailable"), "\(body)")
+        serve.terminate()
+        serve.waitUntilExit()
+        let output = try String(contentsOfFile: log, encoding: .utf8)
+        let line = output.split(separator: "\n").first { $0.contains("Append transaction failed") }
+        #expect(line != nil, "the failure reached the log: \(output.suffix(2_000))")
+        #expect(line?.contains("ticketlog.request=\(requestID)") == true, "with the request's id: \(line ?? "")")
+        #expect(
+            line?.contains("full") == true || line?.contains("disk") == true || line?.contains("13") == true,
+            "and why: \(line ?? "")")
+    }
+
     /// 4. No idle timeout: 300 half-sent requests stayed open for 90 s and, with a 256-file
     /// limit, /healthz stopped answering — a denial of service without credentials. Now the
     /// connection waiting longest is closed to make room, and each is closed at its deadline.
@@ -194,7 +239,7 @@ import ToolSupport
         let serve = try await LocalServer.startServe(
             executable: CLITests.executable.path, database: directory.path("log.sqlite"), port: port,
             secret: Self.secret, log: log,
-            extra: ["--request-head-timeout", "3", "--log-level", "notice"], fileLimit: 256)
+            extra: ["--request-head-timeout", "3", "--log-level", "notice"], prelude: "ulimit -n 256")
         defer { serve.terminate() }
 
         var attackers: [Int32] = []
