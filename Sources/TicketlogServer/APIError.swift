@@ -43,7 +43,7 @@ public struct APIError: HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let data = try APIJSON.encoder().encode(Body(error: .init(code: code, message: message)))
+        let data = try CanonicalJSON.encoder().encode(Body(error: .init(code: code, message: message)))
         var headers = headers
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))

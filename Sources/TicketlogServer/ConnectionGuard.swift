@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTPTypes
 import Synchronization
+import Ticketlog
 
 /// What any one client can hold of the server: a bounded number of connections, each with a
 /// deadline for every phase in which the server waits for the client. Without it, a few hundred
@@ -204,10 +205,8 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private func arm(_ context: ChannelHandlerContext, after timeout: Duration, _ reason: String) {
         deadline?.cancel()
-        let (seconds, attoseconds) = timeout.components
-        let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
         let connections = self.connections
-        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(nanoseconds)) {
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
             connections.timedOut(context.channel, reason)
             context.close(promise: nil)
         }

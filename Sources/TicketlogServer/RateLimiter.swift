@@ -1,5 +1,6 @@
 import Hummingbird
 import Synchronization
+import Ticketlog
 
 /// Token buckets by key (a caller, a client address): each key may make `burst` requests at once
 /// and `rate` per second sustained; beyond that, 429 with `Retry-After`.
@@ -12,22 +13,23 @@ final class RateLimiter: Sendable {
     let rate: Double
     let burst: Double
     private let buckets = Mutex<[String: Bucket]>([:])
-    private let clock = ContinuousClock()
+    private let now: @Sendable () -> ContinuousClock.Instant
 
-    init(rate: Double, burst: Int) {
+    /// - Parameter now: the clock (a test moves its own instead of sleeping).
+    init(rate: Double, burst: Int, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.rate = rate
         self.burst = Double(burst)
+        self.now = now
     }
 
     /// Takes a token for `key`; returns `nil` when allowed, else the seconds until one is free.
     func acquire(_ key: String) -> Int? {
-        let now = clock.now
+        let instant = self.now()
         return buckets.withLock { buckets in
-            var bucket = buckets[key] ?? Bucket(tokens: burst, updated: now)
-            let elapsed = now - bucket.updated
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            bucket.tokens = min(burst, bucket.tokens + seconds * rate)
-            bucket.updated = now
+            var bucket = buckets[key] ?? Bucket(tokens: burst, updated: instant)
+            let elapsed = instant - bucket.updated
+            bucket.tokens = min(burst, bucket.tokens + elapsed.seconds * rate)
+            bucket.updated = instant
             defer {
                 buckets[key] = bucket
                 if buckets.count > 100_000 { buckets = buckets.filter { $0.value.tokens < burst } }
@@ -43,12 +45,11 @@ final class RateLimiter: Sendable {
     /// Whether `key` has no token left now (taking none): for refusing a request cheaply
     /// before doing the work that would cost one. Returns the seconds until one is free.
     func exhausted(_ key: String) -> Int? {
-        let now = clock.now
+        let instant = self.now()
         return buckets.withLock { buckets in
             guard let bucket = buckets[key] else { return nil }
-            let elapsed = now - bucket.updated
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            let tokens = min(burst, bucket.tokens + seconds * rate)
+            let elapsed = instant - bucket.updated
+            let tokens = min(burst, bucket.tokens + elapsed.seconds * rate)
             return tokens >= 1 ? nil : Self.seconds((1 - tokens) / rate)
         }
     }

@@ -76,12 +76,6 @@ struct ServerMetrics: Sendable {
     }
 }
 
-extension Duration {
-    var nanoseconds: Int64 {
-        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
-    }
-}
-
 /// Times every request and records it under its route pattern (not the raw path, so ticket
 /// ids do not explode the label space).
 struct MetricsMiddleware: RouterMiddleware {

@@ -27,7 +27,7 @@ public struct TicketlogRequestContext: RequestContext {
     }
 
     /// Responses with sorted keys and plain slashes: stable, diffable output.
-    public var responseEncoder: JSONEncoder { APIJSON.encoder() }
+    public var responseEncoder: JSONEncoder { CanonicalJSON.encoder() }
 
     /// The caller, or 401 (only reachable on a route registered outside the auth middleware).
     func requireCaller() throws -> Caller {
@@ -47,13 +47,5 @@ struct BodyLimitMiddleware: RouterMiddleware {
         var context = context
         context.maxUploadSize = maximumBodySize
         return try await next(request, context)
-    }
-}
-
-enum APIJSON {
-    static func encoder() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
     }
 }

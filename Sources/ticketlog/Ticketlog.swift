@@ -73,8 +73,6 @@ extension Timestamp {
 extension Encodable {
     /// One line of JSON with sorted keys and unescaped slashes, for `--json` and NDJSON output.
     func jsonLine() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
+        String(decoding: try CanonicalJSON.encoder().encode(self), as: UTF8.self)
     }
 }

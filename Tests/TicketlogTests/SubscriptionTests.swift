@@ -39,10 +39,10 @@ import Testing
             return try await iterator.next()
         }
         // The subscriber finds an empty log and waits; with a 10-minute poll, only the commit
-        // notification can wake it before the test times out.
-        try await Task.sleep(for: .milliseconds(50))
+        // notification can wake it within the 10 s allowed.
+        try await waitUntil("the subscriber waits") { store.notifier.waiting == 1 }
         try await store.append(event, to: .test(1))
-        let delivered = try await first.value
+        let delivered = try await within(.seconds(10), "the wake-up") { try await first.value }
         #expect(delivered?.id == event.id)
     }
 
@@ -102,8 +102,8 @@ import Testing
             for try await _ in store.subscribe() { count += 1 }
             return count
         }
-        try await Task.sleep(for: .milliseconds(20))
+        try await waitUntil("the subscriber waits") { store.notifier.waiting == 1 }
         task.cancel()
-        #expect(try await task.value == 0)
+        #expect(try await within(.seconds(10), "the end after cancelling") { try await task.value } == 0)
     }
 }

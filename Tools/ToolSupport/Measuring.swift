@@ -1,10 +1,5 @@
 import Foundation
 
-extension Duration {
-    /// The duration in seconds, fractions included.
-    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
-
 /// Memory figures of a process, from `/proc/<pid>/status`.
 public enum ProcessMemory {
     /// A size field of the status file in bytes — `VmRSS` (resident now), `VmHWM` (the peak,

@@ -124,7 +124,7 @@ public struct StreamChatBackfill: Sendable {
                 })
             report.members = inStream.count
             let inLog = Set(try await store.members(of: stream).map(\.user))
-            let now = JSONValue.string(Timestamp.now.description)
+            let now = JSONValue.string(store.configuration.clock().description)
             for user in inStream.subtracting(inLog).sorted() {
                 try await ingest("member.added", ["member": .object(["user_id": .string(user)])], at: now)
             }
@@ -160,7 +160,9 @@ public struct StreamChatBackfill: Sendable {
 
     /// Sends with a few retries on network errors, 5xx and 429 (waiting for the reset).
     private func send(_ request: StreamChatRequest) async throws -> StreamChatClient.Response {
-        try await client.sendRetrying(request, attempts: 6, base: 0.2, maximum: 30).result.get()
+        try await client.sendRetrying(
+            request, attempts: 6, backoff: Backoff(base: 0.2, maximum: 30), now: { store.configuration.clock().date }
+        ).result.get()
     }
 
     static func failure(_ response: StreamChatClient.Response, _ stream: StreamID) -> any Error {

@@ -26,21 +26,20 @@ public struct StreamChatClient: Sendable {
 
 extension StreamChatClient {
     /// Sends `request`, retrying what Stream's errors say may be retried (network errors, 408,
-    /// 5xx, and 429 at its `X-RateLimit-Reset`) up to `attempts` tries in all, waiting
-    /// `base × 2^n` seconds scaled by `0.5 + random()/2` (or the server's wait), at most `maximum`.
-    /// Returns the last result and what it means.
+    /// 5xx, and 429 at its `X-RateLimit-Reset`) up to `attempts` tries in all, waiting as
+    /// `backoff` says between them. Returns the last result and what it means.
     func sendRetrying(
-        _ request: StreamChatRequest, attempts: Int, base: Double, maximum: Double, random: () -> Double = { 1 }
+        _ request: StreamChatRequest, attempts: Int, backoff: Backoff, now: () -> Date, random: () -> Double = { 1 }
     ) async throws -> (result: Result<Response, any Error>, outcome: OutboxStateMachine.Outcome) {
         var attempt = 0
         while true {
             attempt += 1
             let result: Result<Response, any Error>
             do { result = .success(try await send(request)) } catch { result = .failure(error) }
-            let outcome = ResponseClassifier.outcome(result, now: Date())
+            let outcome = ResponseClassifier.outcome(result, now: now())
             guard case .retryable(let after) = outcome, attempt < attempts else { return (result, outcome) }
             try await Task.sleep(
-                for: .seconds(min(after ?? base * Double(1 << attempt) * (0.5 + random() / 2), maximum)))
+                for: .seconds(backoff.delay(afterAttempt: attempt, random: random(), serverSaid: after)))
         }
     }
 }

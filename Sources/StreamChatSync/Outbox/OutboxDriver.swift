@@ -50,10 +50,7 @@ public struct OutboxDriver: Sendable {
     private func run(until done: (OutboxStateMachine) -> Bool) async throws -> Int64 {
         let clock = ContinuousClock()
         let start = clock.now
-        func now() -> Double {
-            let elapsed = clock.now - start
-            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        }
+        func now() -> Double { (clock.now - start).seconds }
         var machine = OutboxStateMachine(
             cursor: try await store.syncCursor(configuration.destination), configuration: configuration.stateMachine)
         var events = store.subscribe(from: machine.cursor + 1).makeAsyncIterator()
@@ -85,7 +82,7 @@ public struct OutboxDriver: Sendable {
                 if inFlight > 0 {
                     guard let (id, result) = try await group.next() else { continue }
                     inFlight -= 1
-                    let outcome = ResponseClassifier.outcome(result, now: Date())
+                    let outcome = ResponseClassifier.outcome(result, now: store.configuration.clock().date)
                     if case .permanent(let reason) = outcome {
                         logger.warning(
                             "Stream refused a request",
@@ -132,8 +129,9 @@ public struct OutboxDriver: Sendable {
         }
         for request in try await requests(for: event) {
             let (_, outcome) = try await client.sendRetrying(
-                request, attempts: 5, base: configuration.stateMachine.baseBackoff,
-                maximum: configuration.stateMachine.maximumBackoff, random: random)
+                request, attempts: 5, backoff: configuration.stateMachine.backoff,
+                now: { store.configuration.clock().date },
+                random: random)
             switch outcome {
             case .success:
                 continue
@@ -142,7 +140,7 @@ public struct OutboxDriver: Sendable {
                     DeadLetter(
                         destination: letter.destination, position: position, stream: letter.stream,
                         request: request.description,
-                        reason: reason, at: .now))
+                        reason: reason, at: store.configuration.clock()))
                 return .refused(reason)
             case .retryable:
                 return .refused("Stream kept failing (network, 5xx or 429) after 5 attempts; try again later")
@@ -177,7 +175,7 @@ public struct OutboxDriver: Sendable {
                 DeadLetter(
                     destination: configuration.destination, position: position, stream: stream,
                     request: request.description,
-                    reason: reason, at: .now))
+                    reason: reason, at: store.configuration.clock()))
         case .send:
             break
         }

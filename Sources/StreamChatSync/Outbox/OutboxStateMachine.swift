@@ -25,6 +25,9 @@ public struct OutboxStateMachine: Sendable {
             self.baseBackoff = baseBackoff
             self.maximumBackoff = maximumBackoff
         }
+
+        /// The retry policy these two numbers make.
+        public var backoff: Backoff { Backoff(base: baseBackoff, maximum: maximumBackoff) }
     }
 
     /// What happened to a request.
@@ -123,8 +126,8 @@ public struct OutboxStateMachine: Sendable {
                 channel.queue[0] = head
             }
         case .retryable(let after):
-            let backoff = min(configuration.maximumBackoff, configuration.baseBackoff * pow2(head.attempt - 1))
-            channel.notBefore = now + (after ?? backoff * random)
+            channel.notBefore =
+                now + configuration.backoff.delay(afterAttempt: head.attempt, random: random, serverSaid: after)
             head.attempt += 1
             channel.queue[0] = head
         case .permanent(let reason):
@@ -158,11 +161,5 @@ public struct OutboxStateMachine: Sendable {
         guard done > cursor else { return [] }
         cursor = done
         return [.saveCursor(done)]
-    }
-
-    private func pow2(_ exponent: Int) -> Double {
-        var value = 1.0
-        for _ in 0..<min(exponent, 30) { value *= 2 }
-        return value
     }
 }

@@ -34,8 +34,7 @@ public struct EventLine: Hashable, Sendable {
 
     /// The line, canonical JSON without a trailing newline.
     public func json() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let encoder = CanonicalJSON.encoder()
         encoder.userInfo[Self.userInfoKey] = true
         return Array(
             try encoder.encode(EventBody(event, stream: stream, recordedAt: Timestamp(microsecondsSinceEpoch: 0))))

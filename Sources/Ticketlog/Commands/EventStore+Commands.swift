@@ -31,7 +31,9 @@ extension EventStore {
                 return CommandOutcome(events: [], streamVersion: facts.version)
             }
             let now = configuration.clock()
-            let events = payloads.map { ProposedEvent(actor: actor, occurredAt: now, payload: $0) }
+            let events = payloads.map {
+                ProposedEvent(id: configuration.newID(), actor: actor, occurredAt: now, payload: $0)
+            }
             do {
                 let result = try await append(
                     events, to: stream, expectedVersion: facts.version == 0 ? .noStream : .exact(facts.version))

@@ -1,3 +1,5 @@
+import Foundation
+
 extension EventStore {
     /// How an ``EventStore`` opens and writes its file.
     public struct Configuration: Sendable {
@@ -53,8 +55,12 @@ extension EventStore {
         /// How many reads may run at once on a file-backed store, each on a connection of its
         /// own (default 5, at least 1); more wait for a free one.
         public var maximumReaders = 5
-        /// The clock that stamps `recordedAt`. Inject a fixed one for deterministic tests.
+        /// The clock that stamps `recordedAt` (and `occurredAt` of what commands append, and the
+        /// times the sync records). Inject a fixed one for deterministic tests.
         public var clock: @Sendable () -> Timestamp = { .now }
+        /// Where the ids of events that commands append, and of messages and deliverables the
+        /// API names for its callers, come from. Inject a counter for deterministic tests.
+        public var newID: @Sendable () -> UUID = { UUID() }
 
         public init() {}
     }

@@ -86,7 +86,7 @@ struct TicketRoutes {
         group.post(":ticketId/messages") { request, context in
             let (caller, stream) = try await authorize(context)
             let body = try await request.decodeJSON(MessageRequest.self, context: context)
-            let messageID = body.messageId ?? UUID().uuidString.lowercased()
+            let messageID = body.messageId ?? store.configuration.newID().uuidString.lowercased()
             let outcome = try await store.execute(
                 .postMessage(messageID: messageID, text: body.text, attachments: body.attachments ?? []),
                 on: stream, by: caller.actor, expectedVersion: body.expectedVersion)
@@ -137,7 +137,9 @@ struct TicketRoutes {
             let (caller, stream) = try await authorize(context)
             let body = try await request.decodeJSON(DeliverableRequest.self, context: context)
             let deliverable = DeliverablePushed(
-                deliverableID: body.deliverableId ?? UUID().uuidString.lowercased(), title: body.title, url: body.url,
+                deliverableID: body.deliverableId ?? store.configuration.newID().uuidString.lowercased(),
+                title: body.title,
+                url: body.url,
                 kind: body.kind, note: body.note)
             let outcome = try await store.execute(
                 .pushDeliverable(deliverable), on: stream, by: caller.actor, expectedVersion: body.expectedVersion)

@@ -1,6 +1,8 @@
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Synchronization
 import Testing
 
 @testable import Ticketlog
@@ -20,7 +22,8 @@ import Testing
         // server under test shares this process's few cooperative threads (blocking one of them
         // for the whole read once starved the server: the live events came too late).
         async let curl = awaitProcess(URL(fileURLWithPath: "/usr/bin/curl"), arguments)
-        try await Task.sleep(for: .milliseconds(500))
+        // Appends only once the feed is open, so what follows is read live, not caught up.
+        try await waitUntil("the feed opens", within: .seconds(30)) { try await openFeeds(port: port) == 1 }
         try await during()
         let text = try await curl.stdout
         let ids = text.split(separator: "\n").compactMap { line in
@@ -29,8 +32,17 @@ import Testing
         return (ids, text)
     }
 
+    /// `ticketlog_event_feeds_open` of the server on `port`.
+    static func openFeeds(port: Int) async throws -> Int? {
+        let response = try await HTTPClient.shared.execute(
+            HTTPClientRequest(url: "http://127.0.0.1:\(port)/metrics"), timeout: .seconds(10))
+        let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
+        return text.split(separator: "\n").first { $0.hasPrefix("ticketlog_event_feeds_open ") }
+            .flatMap { Double($0.split(separator: " ")[1]) }.map { Int($0) }
+    }
+
     @Test func theFeedCatchesUpThenFollowsLiveAndResumes() async throws {
-        let fixture = try await ServerFixture.make()
+        let fixture = try await ServerFixture.make { $0.anonymousRateLimit = nil }  // the test polls /metrics
         let admin = try await ServerFixture.token("ada", .admin)
         try await fixture.app.test(.live) { client in
             let port = try #require(client.port)
@@ -204,6 +216,22 @@ import Testing
 
     /// A rate so small that its wait overflowed an `Int` crashed the server at the first 429;
     /// the settings are checked, and waits are clamped to a day whatever the rate.
+    /// The limiter's clock is injected: a test moves it instead of sleeping.
+    @Test func bucketsRefillWithTime() {
+        let clock = Mutex(ContinuousClock.now)
+        let limiter = RateLimiter(rate: 2, burst: 2, now: { clock.withLock { $0 } })
+        #expect(limiter.acquire("a") == nil && limiter.acquire("a") == nil)
+        #expect(limiter.acquire("a") == 1, "empty: one token in half a second, said as 1 s")
+        clock.withLock { $0 += .milliseconds(500) }
+        #expect(limiter.acquire("a") == nil, "half a second later, one token")
+        #expect(limiter.exhausted("a") == 1)
+        clock.withLock { $0 += .seconds(10) }
+        #expect(limiter.exhausted("a") == nil)
+        #expect(
+            limiter.acquire("a") == nil && limiter.acquire("a") == nil && limiter.acquire("a") != nil,
+            "never more than the burst")
+    }
+
     @Test func limiterSettingsAreCheckedAndWaitsBounded() {
         #expect(TicketlogServer.Configuration.RateLimit(perSecond: 1e-30, burst: 1).problem("--rate-limit") != nil)
         #expect(TicketlogServer.Configuration.RateLimit(perSecond: .nan, burst: 1).problem("--rate-limit") != nil)

@@ -95,6 +95,43 @@ extension StreamID {
     static func test(_ number: Int) -> StreamID { .ticket("\(number)")! }
 }
 
+/// `body`'s result, or a failure when it takes longer than `limit`: for waits that must end
+/// because something happens (a wake-up, a delivery), not because time passed.
+func within<T: Sendable>(_ limit: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T)
+    async throws -> T
+{
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        guard let first = try await group.next(), let value = first else {
+            group.cancelAll()
+            throw TimedOut(what: what, limit: limit)
+        }
+        group.cancelAll()
+        return value
+    }
+}
+
+/// Polls `condition` until it holds, at most `limit`: a readiness check instead of a sleep.
+func waitUntil(_ what: String, within limit: Duration = .seconds(30), _ condition: @Sendable () async throws -> Bool)
+    async throws
+{
+    let deadline = ContinuousClock.now + limit
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else { throw TimedOut(what: what, limit: limit) }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+struct TimedOut: Error, CustomStringConvertible {
+    var what: String
+    var limit: Duration
+    var description: String { "\(what) did not happen within \(limit)" }
+}
+
 /// What a finished process printed.
 struct ProcessOutput {
     var status: Int32

@@ -66,7 +66,9 @@ import Testing
         let first = Task {
             try await OutboxDriver(store: store, client: stream.client, configuration: configuration).run()
         }
-        while stream.sent.withLock({ $0 }) < 2_000 { try await Task.sleep(for: .milliseconds(5)) }
+        try await waitUntil("2,000 requests reach Stream", within: .seconds(120)) {
+            stream.sent.withLock { $0 } >= 2_000
+        }
         first.cancel()
         _ = try? await first.value
         let midway = try await store.syncCursor(StreamChatDestination.mirror)

@@ -78,7 +78,10 @@ import Testing
         guard
             case .append(_, let again) = WebhookTranslator.translate(
                 new, webhookID: "wh-2", ticket: Self.ticket, role: role)
-        else { return }
+        else {
+            Issue.record("a second delivery must append the same events")
+            return
+        }
         #expect(again[0].id == events[0].id)
 
         let updated = try WebhookEvent.parse(try Self.body("message.updated.json"))

@@ -22,6 +22,9 @@ final class CommitNotifier: Sendable {
         state = Mutex(State(head: head))
     }
 
+    /// Subscribers waiting now (for tests: a subscriber is ready when it waits).
+    var waiting: Int { state.withLock { $0.waiters.count } }
+
     /// Records that positions up to `position` are committed and wakes the waiters they satisfy.
     func advance(to position: Int64) {
         let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
