@@ -5,7 +5,7 @@ DATABASE ?= ticketlog.sqlite
 APT_PACKAGES := liblz4-dev zlib1g-dev libsqlite3-dev sqlite3 pkg-config curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps venv build run test lint fuzz bench bench-quick bench-venv soak format clean
+.PHONY: deps venv build run test lint docs fuzz bench bench-quick bench-venv soak format clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -40,7 +40,18 @@ venv:
 
 test: deps venv lint
 	TICKETLOG_PYTHON=$(CURDIR)/$(VENV)/bin/python $(SWIFT) test
+	$(MAKE) --no-print-directory docs
 	$(MAKE) --no-print-directory fuzz
+
+# The DocC catalog of every library product (swift-docc-plugin), warnings as errors: a broken
+# symbol link or an undocumented parameter fails the build. Archives in .build/plugins/Swift-DocC.
+DOC_TARGETS := Ticketlog TicketlogServer StreamChatSync TicketlogStreamChat
+docs: deps
+	@mkdir -p .build; for target in $(DOC_TARGETS); do \
+	  echo "docs: $$target"; \
+	  $(SWIFT) package generate-documentation --target $$target --warnings-as-errors >.build/docs-$$target.log 2>&1 \
+	    || { grep -E -A3 "^(error|warning)" .build/docs-$$target.log | head -60; exit 1; }; \
+	done
 
 # The formatter's rules (.swift-format) over the whole tree, as a check (`make format` fixes);
 # and every import declared in Package.swift, for the fuzz targets too.

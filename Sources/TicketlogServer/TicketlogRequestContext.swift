@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import Ticketlog
 
-/// The request context of every route: who is calling, once ``AuthMiddleware`` checked it.
+/// The request context of every route: who is calling, once the auth middleware checked it.
 public struct TicketlogRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The authenticated caller; set for every route under `/api`.
@@ -12,7 +12,7 @@ public struct TicketlogRequestContext: RequestContext {
     /// The client's IP address, as the connection says (a proxy's, behind one); `unknown` when
     /// the connection does not say (in-process tests).
     public let clientAddress: String
-    /// Set by ``BodyLimitMiddleware`` from the configuration.
+    /// Set by the body-limit middleware from the configuration.
     public var maxUploadSize: Int = 64 * 1024
     /// The request's id, as Hummingbird logs it; made up when the logger keeps no metadata
     /// (a disabled logger), so responses always carry one.

@@ -4,7 +4,7 @@ import JWTKit
 import Logging
 import Ticketlog
 
-/// The HTTP API over an ``EventStore``: what a backend or an admin dashboard needs to run ticket
+/// The HTTP API over an `EventStore`: what a backend or an admin dashboard needs to run ticket
 /// conversations (Stream tokens, channels, messages, status, deliverables, audit, replay), with
 /// JWT authentication and per-role access.
 public enum TicketlogServer {
@@ -157,6 +157,8 @@ public enum TicketlogServer {
     /// another Hummingbird application.
     ///
     /// - Parameters:
+    ///   - store: the log the API serves.
+    ///   - configuration: secrets, limits and timeouts (``Configuration``).
     ///   - logger: where failed appends, refused webhooks and other events an operator must see
     ///     are logged.
     ///   - extensions: parts other modules add (the Stream Chat webhooks: `TicketlogStreamChat`).

@@ -20,6 +20,7 @@ public struct StreamChatServerExtension: ServerExtension {
     let mirror: OutboxDriver?
 
     /// - Parameters:
+    ///   - store: the log the webhooks go into and the mirror reads.
     ///   - apiSecret: the Stream API secret webhooks are signed with; `nil`: the endpoint answers
     ///     503 (there is nothing to check a signature with).
     ///   - mirror: the outbound mirror to run beside the server, if any.

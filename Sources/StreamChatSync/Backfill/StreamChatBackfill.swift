@@ -15,7 +15,7 @@ import Ticketlog
 /// and so are edits and membership changes made in Stream, but only while the outbound mirror
 /// has caught up (otherwise Stream may simply not have the engine's latest change yet).
 ///
-/// Everything found is authorised as a webhook from a Stream client would be (``InboundAccess``):
+/// Everything found is authorised as a webhook from a Stream client would be (the rules of the webhook path):
 /// a message's author is Stream's record of it, a member joins as themselves; the channel's
 /// status, agent, truncation and deletion name no author in Stream's state, so they are refused
 /// (reported to `onRefusal`) and left to their webhooks.
@@ -35,8 +35,13 @@ public struct StreamChatBackfill: Sendable {
     let handler: WebhookHandler
     let pageSize: Int
 
-    /// - Parameter onRefusal: told of every change found in Stream that the rules keep out of the
-    ///   log (see ``WebhookHandler``).
+    /// - Parameters:
+    ///   - store: the log to backfill.
+    ///   - client: Stream, with the app's credentials.
+    ///   - pageSize: messages per page of history (1 to 300, Stream's `message_limit`).
+    ///   - logger: where refusals are logged.
+    ///   - onRefusal: told of every change found in Stream that the rules keep out of the log
+    ///     (see ``WebhookHandler``).
     public init(
         store: EventStore, client: StreamChatClient, pageSize: Int = 100, logger: Logger = .disabled,
         onRefusal: @escaping @Sendable (WebhookHandler.Refusal) -> Void = { _ in }
@@ -49,7 +54,9 @@ public struct StreamChatBackfill: Sendable {
 
     /// Imports channel `messaging:{stream}`.
     ///
-    /// - Parameter progress: called after each page with the messages read so far.
+    /// - Parameters:
+    ///   - stream: the ticket, whose channel is `messaging:{stream}`.
+    ///   - progress: called after each page with the messages read so far.
     /// - Throws: ``StreamChatError`` (`channelNotFound`) when Stream has no such channel, or the error
     ///   Stream answered with.
     public func importChannel(_ stream: StreamID, progress: @Sendable (Int) -> Void = { _ in }) async throws -> Report {

@@ -16,6 +16,7 @@ public struct Backoff: Hashable, Sendable {
     /// Seconds to wait before try `attempt + 1`, after `attempt` failed tries (1 or more).
     ///
     /// - Parameters:
+    ///   - attempt: how many tries failed so far (1 after the first).
     ///   - random: a number in `0...1` (the jitter).
     ///   - serverSaid: the wait the server asked for, which wins when there is one.
     public func delay(afterAttempt attempt: Int, random: Double, serverSaid: Double? = nil) -> Double {

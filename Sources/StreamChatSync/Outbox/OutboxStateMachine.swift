@@ -75,7 +75,9 @@ public struct OutboxStateMachine: Sendable {
     private var enqueuedUpTo: Int64
     public private(set) var cursor: Int64
 
-    /// - Parameter cursor: where the last run left off (events up to it are done).
+    /// - Parameters:
+    ///   - cursor: where the last run left off (events up to it are done).
+    ///   - configuration: the retry policy.
     public init(cursor: Int64, configuration: Configuration = .init()) {
         self.cursor = cursor
         self.enqueuedUpTo = cursor
@@ -141,7 +143,7 @@ public struct OutboxStateMachine: Sendable {
         return actions + advanceCursor()
     }
 
-    /// When the driver should call ``actions(now:)`` again if nothing else happens (a channel's
+    /// When the driver should call ``actions(now:limit:)`` again if nothing else happens (a channel's
     /// backoff ends); `nil` when nothing waits on time.
     public var nextWakeUp: Double? {
         channels.values.filter { $0.inFlight == nil && !$0.queue.isEmpty }.map(\.notBefore).min()

@@ -1,6 +1,6 @@
 import Ticketlog
 
-/// What a Stream user may make the log say about one ticket: ``TicketPolicy``, the rules of the
+/// What a Stream user may make the log say about one ticket: `TicketPolicy`, the rules of the
 /// HTTP API, applied to changes that come in through Stream.
 ///
 /// Stream knows nothing of our roles, and a Stream client can set its own custom fields, so

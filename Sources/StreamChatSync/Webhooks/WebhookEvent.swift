@@ -121,6 +121,6 @@ public struct WebhookEvent: Decodable, Sendable {
     /// can send any `X-Stream-Client`); with `type: server` it needs the API secret.
     public var isOurOwnRequest: Bool { isServerSide && requestInfo?.sdk == StreamChatAuth.clientName }
 
-    /// The event time as a ``Timestamp`` (nanoseconds are cut to microseconds).
+    /// The event time as a `Timestamp` (nanoseconds are cut to microseconds).
     public var occurredAt: Timestamp? { createdAt.flatMap(Timestamp.init(iso8601:)) }
 }

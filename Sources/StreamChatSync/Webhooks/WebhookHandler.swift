@@ -9,11 +9,11 @@ import Ticketlog
 /// A valid signature proves that Stream sent the delivery, not that its content is true: Stream
 /// passes on what its clients set (custom fields, `X-Stream-Client`) and lets channel members do
 /// what the channel's permissions allow. So every change is also authorised like an API call
-/// (``InboundAccess``): the Stream user must hold a role on the ticket in the log, and may do
-/// only what ``TicketPolicy`` lets that role do. Refusals are acknowledged (Stream must not
+/// (`InboundAccess`): the Stream user must hold a role on the ticket in the log, and may do
+/// only what `TicketPolicy` lets that role do. Refusals are acknowledged (Stream must not
 /// retry them), logged as warnings and reported to `onRefusal`.
 public struct WebhookHandler: Sendable {
-    /// What became of a delivery. Every case but ``rejected`` is an acknowledgement: Stream must
+    /// What became of a delivery. Every case but ``rejected(_:)`` is an acknowledgement: Stream must
     /// not retry it.
     public enum Outcome: Sendable, Equatable {
         /// Events were appended at these positions (or were there already: a retry).
@@ -59,7 +59,11 @@ public struct WebhookHandler: Sendable {
     let logger: Logger
     let onRefusal: @Sendable (Refusal) -> Void
 
-    /// - Parameter onRefusal: told of every change refused (a metric, a test's record).
+    /// - Parameters:
+    ///   - store: the log the webhooks go into.
+    ///   - apiSecret: the Stream API secret the deliveries are signed with.
+    ///   - logger: where refusals and bad signatures are logged.
+    ///   - onRefusal: told of every change refused (a metric, a test's record).
     public init(
         store: EventStore, apiSecret: String, logger: Logger = .disabled,
         onRefusal: @escaping @Sendable (Refusal) -> Void = { _ in }

@@ -19,7 +19,7 @@ public enum WebhookTranslator {
         /// type the log does not mirror, nothing new.
         case ignore(String)
         /// Not allowed into the log, and why (acknowledged all the same, counted and logged for
-        /// operators): a ticket the log does not have, text that breaks the ``TextRule``.
+        /// operators): a ticket the log does not have, text that breaks the `TextRule`.
         case refuse(String)
     }
 
@@ -28,6 +28,7 @@ public enum WebhookTranslator {
     public static let maximumTextLength = 20_000
 
     /// - Parameters:
+    ///   - webhook: the delivery, parsed.
     ///   - webhookID: the delivery's `X-Webhook-Id`, recorded in each event's origin.
     ///   - ticket: the ticket as the log has it now (channel events are compared with it);
     ///     `nil` when the log has no such ticket: then nothing is appended (tickets are opened
@@ -182,7 +183,7 @@ public enum WebhookTranslator {
         return message.id
     }
 
-    /// The ``TextRule`` over what a webhook would put in the log: user ids, message ids, the
+    /// The `TextRule` over what a webhook would put in the log: user ids, message ids, the
     /// message text, the agent and status names.
     static func textProblem(_ webhook: WebhookEvent) -> String? {
         var lines: [(String, String?)] = [

@@ -5,9 +5,14 @@ extension EventStore {
     /// Checks `command` against `stream`'s current state and appends its events, as `actor`, at
     /// `clock()` time.
     ///
-    /// - Parameter expectedVersion: when given, the ticket must be at exactly this version
-    ///   (a client's optimistic concurrency); when `nil`, the command is checked against the
-    ///   state it read and retried if another append slipped in between.
+    /// - Parameters:
+    ///   - command: what is asked (``TicketCommand``).
+    ///   - stream: the ticket.
+    ///   - actor: who asks: the events' actor, and whose rights ``TicketPolicy`` checks where the
+    ///     command depends on them (editing, deleting).
+    ///   - expectedVersion: when given, the ticket must be at exactly this version
+    ///     (a client's optimistic concurrency); when `nil`, the command is checked against the
+    ///     state it read and retried if another append slipped in between.
     /// - Throws: ``EventStoreError`` — `.notFound` (no such ticket or message), `.rejected`
     ///   (the command does not hold in this state, with the reason), `.versionConflict`,
     ///   `.invalidEvent` (bad input such as an empty text), `.storageFailure`.

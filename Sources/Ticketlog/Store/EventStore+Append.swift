@@ -4,7 +4,11 @@ import GRDB
 extension EventStore {
     /// Appends `events` to `stream`, atomically: all of them or none.
     ///
-    /// - Parameter expectedVersion: what the stream must be at for the append to happen.
+    /// - Parameters:
+    ///   - events: the events, in the order they get positions and versions (at most
+    ///     ``Configuration/maximumEventsPerAppend``).
+    ///   - stream: the ticket's stream; created by its first append.
+    ///   - expectedVersion: what the stream must be at for the append to happen.
     /// - Returns: the positions the events were stored at and the stream's new version.
     ///   When every event id is already stored with the same content (a retry), nothing is
     ///   written and the original positions come back with ``AppendResult/wasAlreadyStored``.
@@ -21,7 +25,7 @@ extension EventStore {
         return try await committer.submit(prepared, weight: events.count)
     }
 
-    /// Appends one event; see ``append(_:to:expectedVersion:)``.
+    /// Appends one event; see ``append(_:to:expectedVersion:)-([ProposedEvent],_,_)``.
     @discardableResult
     public func append(
         _ event: ProposedEvent, to stream: StreamID, expectedVersion: ExpectedVersion = .any
@@ -31,7 +35,7 @@ extension EventStore {
 
     /// Appends several batches, in order, sharing transactions with each other and with
     /// concurrent appends. Each is atomic on its own and succeeds or fails on its own, exactly as
-    /// if passed to ``append(_:to:expectedVersion:)`` one after the other, but without waiting
+    /// if passed to ``append(_:to:expectedVersion:)-([ProposedEvent],_,_)`` one after the other, but without waiting
     /// for a commit between them. Their positions follow the order of `appends`.
     public func append(_ appends: [StreamAppend]) async -> [Result<AppendResult, EventStoreError>] {
         var prepared: [Result<PreparedAppend, EventStoreError>] = []

@@ -29,7 +29,7 @@ struct CallerClaims: JWTPayload {
 /// Checks `Authorization: Bearer <JWT>` on every request it guards and puts the caller in the
 /// context. Missing, malformed, wrongly signed, unsigned (`alg: none`), expired, future-dated,
 /// not-yet-valid (`nbf`) tokens, tokens with critical header extensions (`crit`, none of which
-/// this server implements), unknown roles and subjects that break the ``TextRule`` are refused
+/// this server implements), unknown roles and subjects that break the `TextRule` are refused
 /// with 401.
 struct AuthMiddleware: RouterMiddleware {
     let keys: JWTKeyCollection

@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+
+@testable import Ticketlog
+
+/// The examples of the DocC articles, run: documentation that stops matching the code fails here.
+@Suite(.timeLimit(.minutes(3))) struct DocumentationExampleTests {
+    /// `Ticketlog.docc/EmbeddingTheStore.md`, step by step.
+    @Test func embeddingTheStore() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try EventStore(path: directory.path("tickets.sqlite"))
+        let ticket = StreamID.ticket("42")!
+
+        let brand = Actor(id: "acme", role: .brand)
+        try await store.execute(.open(title: "Launch video", brand: "acme", creator: "kim"), on: ticket, by: brand)
+        try await store.execute(.join(user: "kim", role: .creator), on: ticket, by: Actor(id: "kim", role: .creator))
+        let posted = try await store.execute(
+            .postMessage(messageID: "m-1", text: "Draft is up", attachments: []), on: ticket,
+            by: Actor(id: "kim", role: .creator))
+        #expect(posted.events.map(\.position) == [3] && posted.streamVersion == 3)
+
+        let event = ProposedEvent(actor: brand, payload: .statusChanged(StatusChanged(from: "open", to: "in_review")))
+        let result = try await store.append([event], to: ticket, expectedVersion: .exact(posted.streamVersion))
+        let again = try await store.append([event], to: ticket, expectedVersion: .exact(posted.streamVersion))
+        #expect(again.wasAlreadyStored && again.positions == result.positions)
+
+        #expect(try await store.ticketSummary(ticket)?.status == "in_review")
+        #expect(try await store.messages(of: ticket, limit: 50).map(\.messageID) == ["m-1"])
+        #expect(try await store.ticketState(ticket, at: .position(3)).status == "open")
+        #expect(try await store.membersWhenPosted("m-1", in: ticket)?.map(\.user) == ["kim"])
+        var seen: [Int64] = []
+        for try await event in store.subscribe(from: 1) {
+            seen.append(event.position)
+            if seen.count == 4 { break }
+        }
+        #expect(seen == [1, 2, 3, 4])
+
+        let report = try await store.verify()
+        #expect(report.failure == nil && report.eventsVerified == 4)
+        let refused = await #expect(throws: EventStoreError.self) {
+            try await store.execute(.editMessage(messageID: "m-1", text: "mine now"), on: ticket, by: brand)
+        }
+        #expect(refused?.code == .rejected)
+    }
+}
