@@ -64,3 +64,14 @@ struct EscapingLogHandler: LogHandler {
         }
     }
 }
+
+extension Logger {
+    /// A logger of this process (stderr, escaped, with request ids), at `level`: for the
+    /// long-running commands (`serve`, `sync`), which pass it to every part they open.
+    static func process(label: String, level: Logger.Level = .info) -> Logger {
+        EscapingLogHandler.bootstrap()
+        var logger = Logger(label: label)
+        logger.logLevel = level
+        return logger
+    }
+}

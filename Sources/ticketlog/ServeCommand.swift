@@ -157,10 +157,8 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        EscapingLogHandler.bootstrap()
         let environment = ProcessInfo.processInfo.environment
-        var logger = Logger(label: "ticketlog")
-        logger.logLevel = logLevel
+        let logger = Logger.process(label: "ticketlog", level: logLevel)
         if mallocArenas > 0, environment["MALLOC_ARENA_MAX"] == nil, !Malloc.limitArenas(to: mallocArenas) {
             logger.debug("malloc arenas not limited: no glibc, or it refused")
         }

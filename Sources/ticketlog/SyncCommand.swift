@@ -76,9 +76,7 @@ struct SyncRunCommand: AsyncParsableCommand {
     var untilCaughtUp = false
 
     func run() async throws {
-        EscapingLogHandler.bootstrap()
-        var logger = Logger(label: "ticketlog.sync")
-        logger.logLevel = .info
+        let logger = Logger.process(label: "ticketlog.sync")
         let store = try log.open(logger: logger)
         let driver = OutboxDriver(store: store, client: try stream.client(), logger: logger)
         if untilCaughtUp {
@@ -139,8 +137,9 @@ struct SyncRedriveCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try log.open()
-        let driver = OutboxDriver(store: store, client: try stream.client())
+        let logger = Logger.process(label: "ticketlog.sync")
+        let store = try log.open(logger: logger)
+        let driver = OutboxDriver(store: store, client: try stream.client(), logger: logger)
         let positions = try await all ? store.deadLetters(StreamChatDestination.mirror).map(\.position) : [position!]
         var refused = 0
         for position in positions {
@@ -193,11 +192,12 @@ struct SyncImportCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try log.open()
+        let logger = Logger.process(label: "ticketlog.sync")
+        let store = try log.open(logger: logger)
         let ticket = StreamID(rawValue: channel)!
         let interactive = Terminal.isInteractive
         let refusals = Mutex<[WebhookHandler.Refusal]>([])
-        let backfill = StreamChatBackfill(store: store, client: try stream.client()) { refusal in
+        let backfill = StreamChatBackfill(store: store, client: try stream.client(), logger: logger) { refusal in
             refusals.withLock { $0.append(refusal) }
         }
         do {
