@@ -133,6 +133,22 @@ import Testing
         #expect(try await Self.dump(reopened) == expected)
     }
 
+    /// A bulk load writes events only; the projections lag until they are caught up, and then
+    /// equal a rebuild.
+    @Test func eventsOnlyAppendsLeaveProjectionsToCatchUp() async throws {
+        let (store, directory) = try StoreKind.file.make { $0.inlineProjections = false }
+        defer { withExtendedLifetime(directory) {} }
+        var factory = EventFactory()
+        try await store.append(factory.conversation(messages: 20), to: .test(1))
+        #expect(try await store.ticketSummary(.test(1)) == nil, "no projection was applied")
+        #expect(try await store.messages(of: .test(1), limit: 100).isEmpty)
+        try await store.catchUpProjections()
+        #expect(try await store.messages(of: .test(1), limit: 100).count == 20)
+        #expect(try await store.ticketSummary(.test(1))?.events == 24)
+        let check = try await store.checkProjections()
+        #expect(check.holds, "\(check)")
+    }
+
     @Test func unknownProjectionNamesAreRefused() async throws {
         let (store, directory) = try StoreKind.inMemory.make()
         defer { withExtendedLifetime(directory) {} }

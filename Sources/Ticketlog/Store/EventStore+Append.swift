@@ -114,7 +114,7 @@ extension EventStore {
             outcome = try await writer.write { db in
                 var head = try ChainHead.fetch(db)
                 let start = head.position
-                let live = try Self.liveProjections(db, head: start)
+                let live = self.configuration.inlineProjections ? try Self.liveProjections(db, head: start) : []
                 // The streams this transaction touched, by name: key and version so far. Their
                 // `streams` rows are updated once, at the end, instead of once per append.
                 var streams: [StreamID: StreamRow] = [:]

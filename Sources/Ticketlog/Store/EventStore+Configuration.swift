@@ -43,6 +43,11 @@ extension EventStore {
         /// How many events one projection catch-up or rebuild transaction applies. Smaller
         /// batches let appends in between more often; larger ones rebuild faster.
         public var projectionBatchSize = 5_000
+        /// Whether appends keep the projections in their own transaction (the default: a read
+        /// after an append sees it). `false` writes events only, for bulk loads: the projections
+        /// lag until ``EventStore/catchUpProjections(progress:)`` (or the next opening of the log
+        /// with this `true`) brings them up to date.
+        public var inlineProjections = true
         /// The page cache of the writing connection, in bytes (default 64 MiB). A transaction
         /// of many appends touches pages all over the events table, its indexes and the
         /// projections; when they do not fit, SQLite spills dirty pages to the WAL mid-transaction

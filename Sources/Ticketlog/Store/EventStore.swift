@@ -106,9 +106,10 @@ public final class EventStore: Sendable {
         }
         dictionaries = DictionaryCache(stored, compressionLevel: configuration.compressionLevel)
         notifier = CommitNotifier(head: head)
-        // Projections new in this build, or whose version changed, catch up before first use.
+        // Projections new in this build, or whose version changed, catch up before first use
+        // (unless the opener asked for events only).
         do {
-            while !configuration.readOnly,
+            while !configuration.readOnly, configuration.inlineProjections,
                 try writer.write({ db in try self.catchUpStep(db, limit: configuration.projectionBatchSize) }) != nil
             {}
         } catch {
