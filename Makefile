@@ -102,14 +102,16 @@ bench-venv:
 	  python3 -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install -q $(BENCH_PYTHON_TOOLS); }
 
 bench: deps bench-venv
-	@$(MAKE) --no-print-directory deps APT_PACKAGES=wrk
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="wrk valgrind"
 	$(SWIFT) build -c release --product ticketlog-bench
 	$(SWIFT) build -c release --product ticketlog
+	$(SWIFT) build -c release --product ticketlog-instructions
 	mkdir -p .build-bench
 	$(CC) -O2 -o .build-bench/baseline Tools/Bench/baseline.c -lsqlite3
 	.build/release/ticketlog-bench --events $(BENCH_EVENTS) --baseline .build-bench/baseline \
 	  --python $(BENCH_VENV)/bin/python --work .build-bench/run \
-	  --server .build/release/ticketlog --wrk $$(command -v wrk)
+	  --server .build/release/ticketlog --wrk $$(command -v wrk) --valgrind $$(command -v valgrind) \
+	  --instructions-program .build/release/ticketlog-instructions
 
 bench-quick:
 	$(MAKE) bench BENCH_EVENTS=100000

@@ -160,8 +160,16 @@ let package = Package(
             dependencies: [
                 "Synthetic", "Ticketlog", "ToolSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // The HTTP row's ceiling: a bare route on the same framework.
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Tools/BenchHarness"
+        ),
+        // The bench's instruction counts (valgrind cannot run Swift's async main).
+        .executableTarget(
+            name: "ticketlog-instructions",
+            dependencies: ["Synthetic", "Ticketlog"],
+            path: "Tools/Instructions"
         ),
         // Starting `ticketlog serve` from outside, for the bench's HTTP row and the load test.
         .target(name: "ToolSupport", path: "Tools/ToolSupport"),

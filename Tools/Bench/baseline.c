@@ -5,6 +5,11 @@
  *   baseline CORPUS DB briefed   1000 per transaction, WAL, NORMAL, UNIQUE(stream TEXT, version)
  *   baseline CORPUS DB limit     the same without any secondary index (the ceiling of this row)
  *   baseline CORPUS DB single N  one commit per event, WAL, FULL, first N events (briefed schema)
+ *   baseline SOURCE DB exact     the limit of the engine's own schema (issue 14): every table,
+ *                                index and trigger of the engine's log SOURCE, and every row of
+ *                                it, written again through the C API (1000 rows per transaction,
+ *                                WAL, NORMAL, the engine's page cache) from rows read beforehand;
+ *                                the rate is SOURCE's events per second of writing
  *
  * CORPUS has one event per line: stream \t version \t type \t json. Prints one line of
  * key=value pairs: events, seconds, rate, first10 and last10 (rates of the first and last
@@ -65,9 +70,80 @@ static Event *load(const char *path, size_t *count) {
     return events;
 }
 
+typedef struct { char *name; int columns; size_t count; sqlite3_value ***rows; } Table;
+
+/* The engine's rows written again, table by table, as fast as the C API can: see the header. */
+static int exact(const char *source_path, const char *target_path) {
+    sqlite3 *source, *db;
+    check(sqlite3_open_v2(source_path, &source, SQLITE_OPEN_READONLY, 0), source, "open source");
+    remove(target_path);
+    check(sqlite3_open(target_path, &db), db, "open");
+    check(sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;"
+        " PRAGMA temp_store=MEMORY", 0, 0, 0), db, "pragmas");
+    /* The schema: tables first, then indexes and triggers. */
+    sqlite3_stmt *schema;
+    const char *kinds[] = {"table", "index", "trigger"};
+    Table tables[64];
+    int table_count = 0;
+    for (int k = 0; k < 3; k++) {
+        check(sqlite3_prepare_v2(source, "SELECT name, sql FROM sqlite_schema WHERE type = ? AND sql IS NOT NULL"
+            " AND name NOT LIKE 'sqlite_%' ORDER BY rowid", -1, &schema, 0), source, "schema");
+        sqlite3_bind_text(schema, 1, kinds[k], -1, SQLITE_STATIC);
+        while (sqlite3_step(schema) == SQLITE_ROW) {
+            check(sqlite3_exec(db, (const char *)sqlite3_column_text(schema, 1), 0, 0, 0), db, "create");
+            if (k == 0 && table_count < 64) tables[table_count++].name = strdup((const char *)sqlite3_column_text(schema, 0));
+        }
+        sqlite3_finalize(schema);
+    }
+    /* Every row, read before the clock starts. */
+    long long events = 0;
+    for (int t = 0; t < table_count; t++) {
+        char sql[512];
+        snprintf(sql, sizeof sql, "SELECT * FROM \"%s\"", tables[t].name);
+        sqlite3_stmt *rows;
+        check(sqlite3_prepare_v2(source, sql, -1, &rows, 0), source, "select");
+        tables[t].columns = sqlite3_column_count(rows);
+        size_t capacity = 1024;
+        tables[t].rows = malloc(capacity * sizeof(sqlite3_value **));
+        tables[t].count = 0;
+        while (sqlite3_step(rows) == SQLITE_ROW) {
+            if (tables[t].count == capacity) tables[t].rows = realloc(tables[t].rows, (capacity *= 2) * sizeof(sqlite3_value **));
+            sqlite3_value **row = malloc(tables[t].columns * sizeof(sqlite3_value *));
+            for (int c = 0; c < tables[t].columns; c++) row[c] = sqlite3_value_dup(sqlite3_column_value(rows, c));
+            tables[t].rows[tables[t].count++] = row;
+        }
+        sqlite3_finalize(rows);
+        if (strcmp(tables[t].name, "events") == 0) events = (long long)tables[t].count;
+    }
+    double start = now();
+    for (int t = 0; t < table_count; t++) {
+        char sql[4096];
+        int length = snprintf(sql, sizeof sql, "INSERT INTO \"%s\" VALUES (", tables[t].name);
+        for (int c = 0; c < tables[t].columns; c++) length += snprintf(sql + length, sizeof sql - length, c ? ", ?" : "?");
+        snprintf(sql + length, sizeof sql - length, ")");
+        sqlite3_stmt *insert;
+        check(sqlite3_prepare_v2(db, sql, -1, &insert, 0), db, "prepare insert");
+        for (size_t i = 0; i < tables[t].count; i++) {
+            if (i % 1000 == 0) check(sqlite3_exec(db, "BEGIN", 0, 0, 0), db, "begin");
+            for (int c = 0; c < tables[t].columns; c++) sqlite3_bind_value(insert, c + 1, tables[t].rows[i][c]);
+            check(sqlite3_step(insert), db, "insert");
+            sqlite3_reset(insert);
+            if (i % 1000 == 999 || i == tables[t].count - 1) check(sqlite3_exec(db, "COMMIT", 0, 0, 0), db, "commit");
+        }
+        sqlite3_finalize(insert);
+    }
+    double seconds = now() - start;
+    check(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", 0, 0, 0), db, "checkpoint");
+    sqlite3_close(db);
+    sqlite3_close(source);
+    printf("events=%lld seconds=%.3f rate=%.0f\n", events, seconds, events / seconds);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc >= 4 && strcmp(argv[3], "exact") == 0) return exact(argv[1], argv[2]);
     if (argc < 4) {
-        fprintf(stderr, "usage: baseline CORPUS DB briefed|limit|single [N]\n");
+        fprintf(stderr, "usage: baseline CORPUS DB briefed|limit|single [N]  or  baseline SOURCE DB exact\n");
         return 2;
     }
     const char *mode = argv[3];

@@ -18,11 +18,15 @@ struct BenchCommand: AsyncParsableCommand {
             Generates the seeded synthetic corpus (a ticket per 100 events, ~80% messages), writes \
             it for the baselines, runs them (--baseline: the compiled Tools/Bench/baseline.c; \
             --python: a Python with eventsourcing), then the engine: batched append (1000 per \
-            transaction, NORMAL, projections inline), 16 concurrent single appends (FULL), \
-            rebuild and export (each in a child process, for its peak RSS), append-to-subscriber \
-            latency, and with --server and --wrk `POST .../messages` over loopback (16 connections, \
-            FULL). Prints a table and writes it to --out. `make bench` runs 1M events, \
-            `make bench-quick` 100k.
+            transaction, NORMAL, projections inline), the same events only (projections caught \
+            up after), the C baseline writing exactly the engine's rows again, 16 concurrent \
+            single appends (FULL), rebuild, export and verify (each in a child process, for its \
+            peak RSS), append-to-subscriber latency; with --server and --wrk the HTTP rows over \
+            loopback (16 connections, FULL): a bare route on the same framework (the ceiling), \
+            POST and GET .../messages, with the server's CPU per request; with --valgrind the \
+            instructions per event of append, rebuild and export (callgrind, --instruction-events \
+            events). Prints a table with the issue's targets and writes it to --out. `make bench` \
+            runs 1M events, `make bench-quick` 100k.
             """,
         subcommands: [],
         defaultSubcommand: nil
@@ -57,6 +61,18 @@ struct BenchCommand: AsyncParsableCommand {
 
     @Option(help: "Seconds of HTTP load.")
     var httpSeconds = 15
+
+    @Option(help: "valgrind, for instruction counts (callgrind); without it the row is skipped.")
+    var valgrind = ""
+
+    @Option(help: "The ticketlog-instructions program callgrind runs for the instruction counts.")
+    var instructionsProgram: String?
+
+    @Option(help: "Events of the instruction-count runs.")
+    var instructionEvents = 10_000
+
+    @Option(help: ArgumentHelp("The port of a ceiling child run.", visibility: .hidden))
+    var port: Int?
 
     @Option(help: "LZ4 level of the batched append (0 fast, 1-12 HC); default: the engine's default.")
     var compressionLevel: Int?
@@ -104,20 +120,40 @@ struct BenchCommand: AsyncParsableCommand {
         let log = path("ticketlog.sqlite")
         report.batched = try await Measurements.batchedAppend(
             events: events, path: log, compressionLevel: compressionLevel)
-        report.eventBytes = try await Measurements.eventBytes(path: log)
+        (report.eventBytes, report.fileBytes) = try await Measurements.bytes(path: log)
+        step("C-exact: the engine's rows, every table and index, written again through the C API")
+        report.cExact = try Baseline.run(baseline, [log, path("c-exact.sqlite"), "exact"])
+        step("ticketlog: events-only append (projections caught up afterwards)")
+        let eventsOnly = path("events-only.sqlite")
+        report.eventsOnly = try await Measurements.batchedAppend(
+            events: events, path: eventsOnly, compressionLevel: compressionLevel, inlineProjections: false)
+        report.catchUp = try await Measurements.catchUp(path: eventsOnly, events: events)
         step("ticketlog: 16 concurrent single appends (FULL, \(singles) events)")
         report.concurrent = try await Measurements.concurrentSingles(events: singles, path: path("concurrent.sqlite"))
         step("ticketlog: rebuild of all projections (child process)")
         report.rebuild = try Child.measure(["--child", "rebuild", "--database", log], events: events, work: work)
         step("ticketlog: NDJSON export (child process)")
         report.export = try Child.measure(["--child", "export", "--database", log], events: events, work: work)
+        step("ticketlog: verify (child process)")
+        report.verify = try Child.measure(["--child", "verify", "--database", log], events: events, work: work)
         step("ticketlog: append → subscriber latency (5,000 appends, NORMAL)")
         report.latency = try await Measurements.subscriberLatency(events: 5_000, path: path("latency.sqlite"))
+        let bench = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
         if !server.isEmpty, !wrk.isEmpty {
-            step("ticketlog serve: POST .../messages under wrk (16 connections, \(httpSeconds) s, FULL)")
-            report.http = try await HTTPLoad.measure(server: server, wrk: wrk, work: work, seconds: httpSeconds)
+            step(
+                "HTTP: the ceiling, then POST and GET .../messages on ticketlog serve, wrk (16 connections, \(httpSeconds) s each, FULL)"
+            )
+            report.http = try await HTTPLoad.measure(
+                server: server, bench: bench, wrk: wrk, work: work, seconds: httpSeconds)
         } else {
-            step("HTTP row skipped: pass --server and --wrk (`make bench` does)")
+            step("HTTP rows skipped: pass --server and --wrk (`make bench` does)")
+        }
+        if !valgrind.isEmpty, let instructionsProgram {
+            step("instructions per event: callgrind on \(instructionEvents) events (append, rebuild, export)")
+            report.instructions = try Instructions.measure(
+                program: instructionsProgram, valgrind: valgrind, work: work, events: instructionEvents)
+        } else {
+            step("instruction counts skipped: pass --valgrind and --instructions (`make bench` does)")
         }
 
         let table = report.markdown()
@@ -132,6 +168,12 @@ struct BenchCommand: AsyncParsableCommand {
 
     /// A measurement run in its own process, so its peak RSS is its own.
     private func runChild(_ kind: String) async throws {
+        if kind == "ceiling" {
+            guard let port else { throw ValidationError("--child ceiling needs --port") }
+            try await Ceiling.serve(port: port)
+            return
+        }
+        if kind == "noop" { return }
         guard let database else { throw ValidationError("--child needs --database") }
         let fresh = kind == "append" || kind == "concurrent"
         if fresh { try? FileManager.default.removeItem(atPath: database) }
@@ -148,6 +190,9 @@ struct BenchCommand: AsyncParsableCommand {
             // For profiling: `perf record ticketlog-bench --child concurrent --database X --events N`.
             let rate = try await Measurements.concurrentSingles(events: events, path: database)
             print(String(format: "%.0f events/s", rate.perSecond))
+        case "verify":
+            let report = try await store!.verify()
+            guard report.isValid else { throw ToolError("verify failed: \(report.failure!)") }
         case "export":
             let target = database + ".export"
             try? FileManager.default.removeItem(atPath: target)

@@ -2,8 +2,14 @@ import Foundation
 import Ticketlog
 import ToolSupport
 
-/// `POST /api/chat/tickets/{id}/messages` over loopback: the release `ticketlog serve` (FULL
-/// durability, its default; rate limit off) under `wrk`, and a count of what reached the log.
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The HTTP rows (issue 14), each `wrk` over loopback for the same time: the framework's ceiling
+/// (``Ceiling``: the same route and body, nothing stored), `POST /api/chat/tickets/{id}/messages`
+/// and `GET …/messages?limit=50` on the release `ticketlog serve` (FULL, rate limits off); the
+/// server's CPU time per request from `/proc`, and a count of what reached the log.
 enum HTTPLoad {
     struct Result {
         var connections: Int
@@ -15,58 +21,100 @@ enum HTTPLoad {
         var socketErrors: String?
         var p50: String
         var p99: String
-        /// Messages the log holds afterwards (in-flight requests at the end may add a few).
+        /// The server's CPU time (user + system) per response, in microseconds.
+        var cpuMicrosecondsPerRequest: Double
+    }
+
+    struct Rows {
+        var ceiling: Result
+        var post: Result
+        var get: Result
+        /// Messages the log holds after the POST run (in-flight requests at the end may add a few).
         var appended: Int64
     }
 
     static let secret = "ticketlog-bench-secret-of-at-least-32-bytes"
 
     static func measure(
-        server: String, wrk: String, work: String, tickets: Int = 100, connections: Int = 16, seconds: Int = 15
-    ) async throws -> Result {
+        server: String, bench: String, wrk: String, work: String, tickets: Int = 100, connections: Int = 16,
+        seconds: Int = 15
+    ) async throws -> Rows {
         func path(_ name: String) -> String { (work as NSString).appendingPathComponent(name) }
         let database = path("http.sqlite")
         try? FileManager.default.removeItem(atPath: database)
         try await openTickets(tickets, in: database)
-
         let token = try LocalServer.run(
             server, ["token", "--subject", "bench", "--role", "admin"], environment: ["TICKETLOG_AUTH_SECRET": secret]
         )
         .trimmingCharacters(in: .whitespacesAndNewlines)
-        let port = try LocalServer.freePort()
-        let serverLog = path("http-server.log")
-        let serve = try await LocalServer.startServe(
-            executable: server, database: database, port: port, secret: secret, log: serverLog)
-        defer {
-            if serve.isRunning {
-                serve.terminate()
-                serve.waitUntilExit()
+        let post = path("post-message.lua")
+        try postScript(token: token, tickets: tickets).write(toFile: post, atomically: true, encoding: .utf8)
+        let get = path("get-messages.lua")
+        try getScript(token: token, tickets: tickets).write(toFile: get, atomically: true, encoding: .utf8)
+
+        func run(_ process: Process, port: Int, script: String) throws -> Result {
+            let before = cpuSeconds(of: process.processIdentifier)
+            let output = try LocalServer.run(
+                wrk,
+                ["-t1", "-c\(connections)", "-d\(seconds)s", "--latency", "-s", script, "http://127.0.0.1:\(port)"])
+            let cpu = cpuSeconds(of: process.processIdentifier) - before
+            let parsed = WrkOutput(output)
+            guard let rate = parsed.requestsPerSecond, let responses = parsed.responses, responses > 0 else {
+                throw ToolError("could not read wrk's output:\n\(output)")
             }
+            return Result(
+                connections: connections, seconds: seconds, requestsPerSecond: rate, responses: responses,
+                failures: parsed.non2xx, socketErrors: parsed.socketErrors, p50: parsed.percentiles["50%"] ?? "–",
+                p99: parsed.percentiles["99%"] ?? "–", cpuMicrosecondsPerRequest: cpu / Double(responses) * 1e6)
+        }
+        func stop(_ process: Process) {
+            guard process.isRunning else { return }
+            process.terminate()
+            process.waitUntilExit()
         }
 
-        let script = path("post-message.lua")
-        try luaScript(token: token, tickets: tickets).write(toFile: script, atomically: true, encoding: .utf8)
-        let output = try LocalServer.run(
-            wrk,
-            [
-                "-t1", "-c\(connections)", "-d\(seconds)s", "--latency", "-s", script, "http://127.0.0.1:\(port)",
-            ])
-        serve.terminate()
-        serve.waitUntilExit()
+        // The ceiling: this executable as a bare server.
+        let ceilingPort = try LocalServer.freePort()
+        let ceiling = Process()
+        ceiling.executableURL = URL(fileURLWithPath: bench)
+        ceiling.arguments = ["--child", "ceiling", "--port", String(ceilingPort)]
+        ceiling.standardOutput = FileHandle.nullDevice
+        ceiling.standardError = FileHandle.nullDevice
+        try ceiling.run()
+        defer { stop(ceiling) }
+        try await LocalServer.waitForListener(port: ceilingPort, process: ceiling, log: "/dev/null")
+        let ceilingResult = try run(ceiling, port: ceilingPort, script: post)
+        stop(ceiling)
+
+        let serverLog = path("http-server.log")
+        var port = try LocalServer.freePort()
+        var serve = try await LocalServer.startServe(
+            executable: server, database: database, port: port, secret: secret, log: serverLog)
+        defer { stop(serve) }
+        let postResult = try run(serve, port: port, script: post)
+        stop(serve)
         guard serve.terminationStatus == 0 else {
             throw ToolError("ticketlog serve exited with \(serve.terminationStatus); see \(serverLog)")
         }
+        let appended = try await EventStore(path: database).headPosition() - Int64(tickets)
 
-        let store = try EventStore(path: database)
-        let appended = try await store.headPosition() - Int64(tickets)
-        let parsed = WrkOutput(output)
-        guard let rate = parsed.requestsPerSecond, let responses = parsed.responses else {
-            throw ToolError("could not read wrk's output:\n\(output)")
-        }
-        return Result(
-            connections: connections, seconds: seconds, requestsPerSecond: rate, responses: responses,
-            failures: parsed.non2xx, socketErrors: parsed.socketErrors, p50: parsed.percentiles["50%"] ?? "–",
-            p99: parsed.percentiles["99%"] ?? "–", appended: appended)
+        port = try LocalServer.freePort()
+        serve = try await LocalServer.startServe(
+            executable: server, database: database, port: port, secret: secret, log: serverLog)
+        let getResult = try run(serve, port: port, script: get)
+        stop(serve)
+        return Rows(ceiling: ceilingResult, post: postResult, get: getResult, appended: appended)
+    }
+
+    /// User and system time a process has used, in seconds (`/proc/PID/stat`, fields 14 and 15).
+    static func cpuSeconds(of pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let end = stat.lastIndex(of: ")")
+        else { return 0 }
+        // Fields after the command name, which may hold spaces: state is field 3, utime 14, stime 15.
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// Tickets `bench-1` … `bench-N`, opened by an admin, so the load only posts messages.
@@ -82,7 +130,7 @@ enum HTTPLoad {
     }
 
     /// wrk's request generator: each request a new message to the next ticket in turn.
-    private static func luaScript(token: String, tickets: Int) -> String {
+    private static func postScript(token: String, tickets: Int) -> String {
         """
         local headers = { ["Authorization"] = "Bearer \(token)", ["Content-Type"] = "application/json" }
         local n = 0
@@ -90,6 +138,19 @@ enum HTTPLoad {
           n = n + 1
           local body = '{"text":"Message ' .. n .. ' of the load run: thanks, the draft is in review and we will get back to you today."}'
           return wrk.format("POST", "/api/chat/tickets/bench-" .. (n % \(tickets) + 1) .. "/messages", headers, body)
+        end
+
+        """
+    }
+
+    /// Each request the newest page of 50 messages of the next ticket in turn.
+    private static func getScript(token: String, tickets: Int) -> String {
+        """
+        local headers = { ["Authorization"] = "Bearer \(token)" }
+        local n = 0
+        request = function()
+          n = n + 1
+          return wrk.format("GET", "/api/chat/tickets/bench-" .. (n % \(tickets) + 1) .. "/messages?limit=50&direction=backwards", headers)
         end
 
         """

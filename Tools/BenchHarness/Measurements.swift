@@ -46,11 +46,15 @@ enum Measurements {
     }
 
     /// Appends the corpus 1000 events per append (one transaction each), NORMAL, projections
-    /// inline. Only the appends are timed (generating the events is not).
-    static func batchedAppend(events: Int, path: String, compressionLevel: Int? = nil) async throws -> Rate {
+    /// inline (or, with `inlineProjections` false, events only). Only the appends are timed
+    /// (generating the events is not).
+    static func batchedAppend(
+        events: Int, path: String, compressionLevel: Int? = nil, inlineProjections: Bool = true
+    ) async throws -> Rate {
         var configuration = EventStore.Configuration()
         if let compressionLevel { configuration.compressionLevel = compressionLevel }
         configuration.durability = .normal
+        configuration.inlineProjections = inlineProjections
         let store = try EventStore(path: path, configuration: configuration)
         let tenth = max(1, events / 10)
         var timed = Duration.zero
@@ -127,11 +131,24 @@ enum Measurements {
         return (latencies[latencies.count / 2], latencies[min(latencies.count - 1, latencies.count * 99 / 100)])
     }
 
-    /// The events table and its indexes, in bytes (SQLite's page statistics).
-    static func eventBytes(path: String) async throws -> Int64 {
+    /// Brings the projections of an events-only log up to date; the time it took.
+    static func catchUp(path: String, events: Int) async throws -> Rate {
+        var configuration = EventStore.Configuration()
+        configuration.durability = .normal
+        configuration.inlineProjections = false
+        let store = try EventStore(path: path, configuration: configuration)
+        let start = ContinuousClock.now
+        try await store.catchUpProjections()
+        return Rate(events: events, seconds: (ContinuousClock.now - start).seconds)
+    }
+
+    /// The events table and its indexes, and the whole file (projections and WAL included), in
+    /// bytes (SQLite's page statistics).
+    static func bytes(path: String) async throws -> (events: Int64, file: Int64) {
         var configuration = EventStore.Configuration()
         configuration.readOnly = true
         configuration.createIfMissing = false
-        return try await EventStore(path: path, configuration: configuration).statistics().eventBytes
+        let statistics = try await EventStore(path: path, configuration: configuration).statistics()
+        return (statistics.eventBytes, statistics.fileBytes)
     }
 }
