@@ -53,7 +53,7 @@ struct StatsCommand: AsyncParsableCommand {
         )
         Terminal.line("projections:       \(megabytes(stats.projectionBytes))")
         Terminal.line(
-            "bodies:            \(megabytes(stats.rawBodyBytes)) canonical JSON -> \(megabytes(stats.storedBodyBytes)) stored, ratio \(String(format: "%.2f", stats.compressionRatio))"
+            "bodies:            \(megabytes(stats.rawBodyBytes)) JSON without the row columns -> \(megabytes(stats.storedBodyBytes)) stored, ratio \(String(format: "%.2f", stats.compressionRatio))"
         )
         Terminal.line(
             "dictionaries:      \(stats.dictionaries) (\(stats.uncompressedEvents) events stored uncompressed)")

@@ -16,7 +16,7 @@ struct TicketlogCommand: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, VerifyCommand.self, ReadCommand.self, AuditCommand.self, ReplayCommand.self,
             RebuildCommand.self, ExportCommand.self, ImportCommand.self, StatsCommand.self,
-            RotateDictionaryCommand.self,
+            RotateDictionaryCommand.self, MigrateCommand.self,
             ServeCommand.self, TokenCommand.self, SyncCommand.self,
         ]
     )

@@ -49,7 +49,11 @@ import Testing
         #expect(read.proposed == future)
         #expect(read.type.rawValue == "survey.answered.v3")
         let stored = try store.writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT type, codec, body FROM events WHERE position = 1")
+            try Row.fetchOne(
+                db,
+                sql:
+                    "SELECT t.name AS type, e.codec, e.body FROM events e JOIN event_types t ON t.key = e.type WHERE e.position = 1"
+            )
         }
         #expect(stored?["type"] == "survey.answered.v3")
         let body = String(decoding: (stored?["body"] as Data?) ?? Data(), as: UTF8.self)
@@ -244,6 +248,13 @@ import Testing
         #expect(try await store.version(of: .test(1)) == 3)
         #expect(try await store.version(of: .test(2)) == 0)
         #expect(try await store.messages(of: .test(1)).map(\.text) == ["a", "b"])
+        // The summaries are written once at the end of the transaction: what the refused
+        // appends did to them in memory rolled back with their rows.
+        #expect(try await store.ticketSummary(.test(1))?.events == 3)
+        #expect(try await store.ticketSummary(.test(2)) == nil)
+        let incremental = try await ProjectionTests.dump(store)
+        try await store.rebuildProjections()
+        #expect(try await ProjectionTests.dump(store) == incremental)
         #expect(try await store.verify().isValid)
     }
 

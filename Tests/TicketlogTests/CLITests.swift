@@ -214,7 +214,7 @@ import Testing
         let rebuild = try CLITests.run("rebuild", "--database", path)
         #expect(rebuild.status == 0, "\(rebuild.stderr)")
         #expect(
-            rebuild.stdout.hasPrefix("rebuilt ticket_summary, membership, message_history, audit_trail from 14 events"))
+            rebuild.stdout.hasPrefix("rebuilt ticket_summary, membership, message_history from 14 events"))
         #expect(try sqlite3(path, "SELECT * FROM messages ORDER BY position") == before)
         #expect(try sqlite3(path, "SELECT status FROM ticket_summaries") == "resolved\n")
 

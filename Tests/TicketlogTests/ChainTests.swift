@@ -72,7 +72,7 @@ import Testing
         var forged = target.proposed
         forged.payload = .messagePosted(MessagePosted(messageID: "m-forged", text: "We never agreed to Friday."))
         let body = try CanonicalJSON.encode(EventBody(forged, stream: target.stream, recordedAt: target.recordedAt))
-        let hex = body.hexString
+        let hex = try #require(StoredBody.strip(body)).hexString
         try sqlite3(
             path,
             Self.dropTriggers + "UPDATE events SET codec = 0, body = X'\(hex)' WHERE position = \(target.position);")
@@ -81,14 +81,21 @@ import Testing
         #expect(report.failure?.kind == .edited)
     }
 
-    @Test func anEditedIndexColumnIsFound() async throws {
+    /// The columns are part of the event (the canonical JSON is spliced from them): changing one
+    /// breaks the chain like an edited body.
+    @Test(arguments: [
+        "type = (SELECT type FROM events WHERE position = 1)", "occurred_at = occurred_at + 1",
+        "id = (SELECT id FROM events WHERE position = 1)",
+    ])
+    func anEditedColumnIsFound(_ assignment: String) async throws {
         let (directory, path, _) = try await Self.makeLog()
         defer { withExtendedLifetime(directory) {} }
-        try sqlite3(path, Self.dropTriggers + "UPDATE events SET type = 'message.deleted' WHERE position = 9;")
+        try sqlite3(
+            path, Self.dropTriggers + "DROP INDEX events_by_id; UPDATE events SET \(assignment) WHERE position = 9;")
         let report = try await Self.verify(path)
         #expect(report.failure?.position == 9)
         #expect(report.failure?.kind == .edited)
-        #expect(report.failure?.detail.contains("type column") == true)
+        #expect(report.failure?.detail.contains("does not match its chain hash") == true)
     }
 
     @Test func aDeletedEventIsFound() async throws {
@@ -111,7 +118,7 @@ import Testing
                 DELETE FROM events WHERE position = 17;
                 CREATE TEMP TABLE later AS SELECT * FROM events WHERE position > 17;
                 DELETE FROM events WHERE position > 17;
-                INSERT INTO events SELECT position - 1, stream, version, id, type, codec, body, hash FROM later ORDER BY position;
+                INSERT INTO events SELECT position - 1, stream, version, id, type, actor, occurred_at, recorded_at, codec, body, chain_check FROM later ORDER BY position;
                 UPDATE meta SET value = value - 1 WHERE key = 'head_position';
                 """)
         let report = try await Self.verify(path)
@@ -139,7 +146,7 @@ import Testing
             Self.dropTriggers + """
                 CREATE TEMP TABLE pair AS SELECT * FROM events WHERE position IN (12, 20);
                 DELETE FROM events WHERE position IN (12, 20);
-                INSERT INTO events SELECT CASE position WHEN 12 THEN 20 ELSE 12 END, stream, version, id, type, codec, body, hash FROM pair;
+                INSERT INTO events SELECT CASE position WHEN 12 THEN 20 ELSE 12 END, stream, version, id, type, actor, occurred_at, recorded_at, codec, body, chain_check FROM pair;
                 """)
         let report = try await Self.verify(path)
         #expect(report.failure?.position == 12)
@@ -157,7 +164,8 @@ import Testing
                 CREATE TEMP TABLE pair AS SELECT * FROM events WHERE position IN (5, 6);
                 DELETE FROM events WHERE position IN (5, 6);
                 INSERT INTO events
-                  SELECT p.position, q.stream, q.version, q.id, q.type, q.codec, q.body, p.hash
+                  SELECT p.position, q.stream, q.version, q.id, q.type, q.actor, q.occurred_at, q.recorded_at, q.codec, q.body,
+                    p.chain_check
                   FROM pair p JOIN pair q ON q.position = CASE p.position WHEN 5 THEN 6 ELSE 5 END;
                 """)
         let report = try await Self.verify(path)

@@ -38,19 +38,20 @@ import Testing
         #expect(misplaced.status == 1)
         #expect(misplaced.stdout.contains("not where they were acknowledged"), "\(misplaced.stdout)")
 
-        // A projection row that no event explains. The audit trail has a row per event; a slow
-        // machine's short run may not have reached the first message, so not `messages`.
+        // A projection row that no event explains. Every ticket has a summary from its first
+        // event on; a slow machine's short run may not have reached the first message, so not
+        // `messages`.
         let forged = directory.path("forged.sqlite")
         try sqlite3(path, "VACUUM INTO '\(forged)'")
         try FileManager.default.copyItem(atPath: path + ".acks", toPath: forged + ".acks")
         let changed = try sqlite3(
             forged,
-            "UPDATE audit_trail SET actor = 'forged' WHERE position = (SELECT min(position) FROM audit_trail); SELECT changes();"
+            "UPDATE ticket_summaries SET status = 'forged' WHERE stream = (SELECT min(stream) FROM ticket_summaries); SELECT changes();"
         )
         #expect(changed.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
         let projection = try await awaitProcess(Self.executable, ["check", "--database", forged, "--seed", "3"])
         #expect(projection.status == 1)
-        #expect(projection.stdout.contains("differing from a rebuild: audit_trail"), "\(projection.stdout)")
+        #expect(projection.stdout.contains("differing from a rebuild: ticket_summaries"), "\(projection.stdout)")
 
         // An acknowledged event removed from the log:
         let removed = directory.path("removed.sqlite")
@@ -76,15 +77,17 @@ import Testing
         #expect(clean.tables.allSatisfy { $0.rows == $0.rebuiltRows })
 
         try await store.writer.write { db in
-            try db.execute(sql: "DELETE FROM audit_trail WHERE rowid = (SELECT max(rowid) FROM audit_trail)")
+            try db.execute(
+                sql: "DELETE FROM ticket_summaries WHERE stream = (SELECT max(stream) FROM ticket_summaries)")
         }
         let check = try await store.checkProjections()
         #expect(!check.holds)
-        let audit = try #require(check.tables.first { $0.name == "audit_trail" })
-        #expect(!audit.matches)
-        #expect(audit.rows == audit.rebuiltRows - 1)
-        #expect(check.tables.filter { !$0.matches }.map(\.name) == ["audit_trail"])
+        let summaries = try #require(check.tables.first { $0.name == "ticket_summaries" })
+        #expect(!summaries.matches)
+        #expect(summaries.rows == summaries.rebuiltRows - 1)
+        #expect(check.tables.filter { !$0.matches }.map(\.name) == ["ticket_summaries"])
         // The check works on a copy: the log's own projection is as it was.
-        #expect(try await store.checkProjections().tables.first { $0.name == "audit_trail" }?.rows == audit.rows)
+        #expect(
+            try await store.checkProjections().tables.first { $0.name == "ticket_summaries" }?.rows == summaries.rows)
     }
 }

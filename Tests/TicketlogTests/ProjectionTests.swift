@@ -43,7 +43,7 @@ import Testing
         let events = generator.events(streams: 1 + Int(seed % 5), count: 40 + Int(seed) * 7)
         try await Self.append(events, to: store, seed: seed)
         let incremental = try await Self.dump(store)
-        #expect(incremental["audit_trail"]?.count == events.count)
+        #expect(try await store.auditTrail(AuditQuery(limit: 100_000)).count == events.count)
 
         try await store.rebuildProjections()
         let rebuilt = try await Self.dump(store)
@@ -106,31 +106,37 @@ import Testing
         let afterRace = try await Self.dump(store)
         try await store.rebuildProjections()
         #expect(try await Self.dump(store) == afterRace)
-        #expect(afterRace["audit_trail"]?.count == first.count + second.count)
+        #expect(try await store.auditTrail(AuditQuery(limit: 100_000)).count == first.count + second.count)
     }
 
     @Test func aLaggingOrChangedProjectionIsCaughtUpWhenTheLogOpens() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("log.sqlite")
         var generator = RandomConversations(seed: 5)
-        let expected: [String: [String]]
+        let events = generator.events(streams: 3, count: 200)
         do {
             let store = try EventStore(path: path)
-            try await Self.append(generator.events(streams: 3, count: 200), to: store, seed: 5)
-            expected = try await Self.dump(store)
+            try await Self.append(Array(events.prefix(120)), to: store, seed: 5)
         }
-        // As if an older build appended without the audit trail and the message projection
-        // changed version meanwhile.
+        // The rest appended by a process that kept no projections (events only), and the message
+        // projection's version changed meanwhile.
+        do {
+            var eventsOnly = EventStore.Configuration()
+            eventsOnly.inlineProjections = false
+            let store = try EventStore(path: path, configuration: eventsOnly)
+            try await Self.append(Array(events.dropFirst(120)), to: store, seed: 5)
+        }
         try sqlite3(
             path,
             """
-            DELETE FROM audit_trail WHERE position > 120;
-            UPDATE projection_checkpoints SET position = 120 WHERE name = 'audit_trail';
             UPDATE projection_checkpoints SET version = 0 WHERE name = 'message_history';
-            UPDATE messages SET text = 'stale';
+            UPDATE messages SET text_position = NULL;
             """)
         let reopened = try EventStore(path: path)
-        #expect(try await Self.dump(reopened) == expected)
+        let caughtUp = try await Self.dump(reopened)
+        #expect(caughtUp["messages"]?.isEmpty == false)
+        try await reopened.rebuildProjections()
+        #expect(try await Self.dump(reopened) == caughtUp)
     }
 
     /// A bulk load writes events only; the projections lag until they are caught up, and then

@@ -13,7 +13,7 @@ import Testing
         try await store.append(factory.conversation(messages: 2), to: .test(1))
 
         for sql in [
-            "UPDATE events SET type = 'message.deleted' WHERE position = 2", "DELETE FROM events WHERE position = 3",
+            "UPDATE events SET occurred_at = 0 WHERE position = 2", "DELETE FROM events WHERE position = 3",
         ] {
             let error = await #expect(throws: DatabaseError.self) {
                 try await store.writer.write { db in try db.execute(sql: sql) }
@@ -51,7 +51,7 @@ import Testing
         try sqlite3(path, "UPDATE meta SET value = 7 WHERE key = 'format_version'")
         let error = #expect(throws: EventStoreError.self) { try EventStore(path: path) }
         #expect(error?.code == .unknownFormat)
-        #expect(error?.message.contains("format 7; this build reads format 1 (upgrade ticketlog") == true)
+        #expect(error?.message.contains("format 7; this build reads format 2 (upgrade ticketlog") == true)
 
         try sqlite3(path, "UPDATE meta SET value = 'someone.else' WHERE key = 'format'")
         let other = #expect(throws: EventStoreError.self) { try EventStore(path: path) }

@@ -18,11 +18,8 @@ struct CanonicalWriter {
     static func encode(_ body: EventBody) -> [UInt8]? {
         if case .unknown = body.payload { return nil }
         var writer = CanonicalWriter()
-        writer.raw("{\"actor\":{\"id\":")
-        writer.string(body.actor.id)
-        writer.raw(",\"role\":")
-        writer.string(body.actor.role.rawValue)
-        writer.raw("}")
+        writer.raw("{\"actor\":")
+        writer.actor(body.actor)
         if let causation = body.causationID {
             writer.raw(",\"causationId\":")
             writer.uuid(causation)
@@ -120,11 +117,28 @@ struct CanonicalWriter {
         raw("}")
     }
 
+    mutating func byte(_ value: UInt8) {
+        bytes.append(value)
+    }
+
+    mutating func append(_ slice: ArraySlice<UInt8>) {
+        bytes.append(contentsOf: slice)
+    }
+
+    /// An actor object, `{"id":…,"role":…}`.
+    mutating func actor(_ actor: Actor) {
+        raw("{\"id\":")
+        string(actor.id)
+        raw(",\"role\":")
+        string(actor.role.rawValue)
+        raw("}")
+    }
+
     private mutating func raw(_ text: StaticString) {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
-    private mutating func integer(_ value: Int64) {
+    mutating func integer(_ value: Int64) {
         if value == 0 {
             bytes.append(UInt8(ascii: "0"))
             return
@@ -139,7 +153,7 @@ struct CanonicalWriter {
         bytes.append(contentsOf: digits.reversed())
     }
 
-    private mutating func uuid(_ id: UUID) {
+    mutating func uuid(_ id: UUID) {
         let hex: StaticString = "0123456789abcdef"
         bytes.append(UInt8(ascii: "\""))
         withUnsafeBytes(of: id.uuid) { raw in
@@ -157,7 +171,7 @@ struct CanonicalWriter {
     /// A JSON string escaped as JSONEncoder escapes it: `"` and `\`, the short escapes for
     /// backspace, form feed, newline, return and tab, `\u00xx` (lowercase hex) for other control
     /// characters; everything else, `/` and non-ASCII included, as UTF-8.
-    private mutating func string(_ value: String) {
+    mutating func string(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
         var value = value
         value.withUTF8 { utf8 in

@@ -1,14 +1,18 @@
 import Foundation
 import GRDB
 
-/// Every message of every ticket with edits and deletes applied: the current text, how often it
-/// was edited, and a deleted message as a tombstone (text removed, `deleted_at` set). The
-/// original words stay in the log.
+/// Every message of every ticket with edits and deletes applied: where its current text is, how
+/// often it was edited, and a deleted message as a tombstone (`text_position` cleared,
+/// `deleted_at` set). The original words stay in the log.
+///
+/// Version 2 keeps no text: `text_position` is the event holding the current text (the post or
+/// the last edit), read from the events table when a message is read — one copy of every text
+/// in the file, and none for erasure to hunt down.
 ///
 /// An edit or delete of a message the ticket never had changes nothing.
 struct MessageHistoryProjection: Projection {
     let name = "message_history"
-    let version = 1
+    let version = 2
     let tables = ["messages"]
 
     func createSchema(_ db: Database) throws {
@@ -20,8 +24,7 @@ struct MessageHistoryProjection: Projection {
                     position INTEGER NOT NULL,
                     author TEXT NOT NULL,
                     author_role TEXT NOT NULL,
-                    text TEXT,
-                    attachments TEXT,
+                    text_position INTEGER,
                     posted_at INTEGER NOT NULL,
                     edited_at INTEGER,
                     edits INTEGER NOT NULL,
@@ -38,31 +41,28 @@ struct MessageHistoryProjection: Projection {
         let at = event.occurredAt.microsecondsSinceEpoch
         switch event.payload {
         case .messagePosted(let posted):
-            let attachments =
-                posted.attachments.isEmpty
-                ? nil : String(decoding: try CanonicalJSON.encode(posted.attachments), as: UTF8.self)
             // A repeated message id (e.g. mirrored twice) keeps the first post.
             try db.cachedStatement(
                 sql: """
-                    INSERT INTO messages(stream, message_id, position, author, author_role, text, attachments, posted_at, edits)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)
+                    INSERT INTO messages(stream, message_id, position, author, author_role, text_position, posted_at, edits)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, 0)
                     ON CONFLICT(stream, message_id) DO NOTHING
                     """
             ).execute(arguments: [
                 projected.streamKey, posted.messageID, event.position, event.actor.id, event.actor.role.rawValue,
-                posted.text, attachments, at,
+                event.position, at,
             ])
         case .messageEdited(let edited):
             try db.cachedStatement(
                 sql: """
-                    UPDATE messages SET text = ?, edited_at = ?, edits = edits + 1
+                    UPDATE messages SET text_position = ?, edited_at = ?, edits = edits + 1
                     WHERE stream = ? AND message_id = ? AND deleted_at IS NULL
                     """
-            ).execute(arguments: [edited.text, at, projected.streamKey, edited.messageID])
+            ).execute(arguments: [event.position, at, projected.streamKey, edited.messageID])
         case .messageDeleted(let deleted):
             try db.cachedStatement(
                 sql: """
-                    UPDATE messages SET text = NULL, attachments = NULL, deleted_at = ?
+                    UPDATE messages SET text_position = NULL, deleted_at = ?
                     WHERE stream = ? AND message_id = ? AND deleted_at IS NULL
                     """
             ).execute(arguments: [at, projected.streamKey, deleted.messageID])

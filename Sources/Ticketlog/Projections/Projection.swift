@@ -17,6 +17,49 @@ protocol Projection: Sendable {
     func createSchema(_ db: Database) throws
     /// Applies one event. Events arrive in position order, each exactly once.
     func apply(_ event: ProjectedEvent, _ db: Database) throws
+    /// The projection's work within one write transaction (default: each event applied as it
+    /// comes). A projection whose rows many events of a transaction touch can keep them in
+    /// memory and write each once, in ``ProjectionTransaction/finish(_:)``.
+    func begin() -> any ProjectionTransaction
+}
+
+/// A projection's work within one write transaction. A value type: the writer copies it before
+/// each append and puts the copy back when the append's savepoint rolls back, so what it keeps
+/// in memory rolls back with the rows.
+protocol ProjectionTransaction {
+    mutating func apply(_ event: ProjectedEvent, _ db: Database) throws
+    /// Writes what was kept for the end of the transaction.
+    mutating func finish(_ db: Database) throws
+}
+
+/// Each event applied as it comes.
+struct ImmediateProjectionTransaction: ProjectionTransaction {
+    let projection: any Projection
+
+    func apply(_ event: ProjectedEvent, _ db: Database) throws {
+        try projection.apply(event, db)
+    }
+
+    func finish(_ db: Database) throws {}
+}
+
+/// The projections' work in one write transaction, in the order of the projections.
+struct ProjectionSession {
+    private var transactions: [any ProjectionTransaction]
+
+    init(_ projections: [any Projection]) {
+        transactions = projections.map { $0.begin() }
+    }
+
+    var isEmpty: Bool { transactions.isEmpty }
+
+    mutating func apply(_ event: ProjectedEvent, _ db: Database) throws {
+        for index in transactions.indices { try transactions[index].apply(event, db) }
+    }
+
+    mutating func finish(_ db: Database) throws {
+        for index in transactions.indices { try transactions[index].finish(db) }
+    }
 }
 
 /// An event as projections see it: the event plus its stream's integer key, which projection
@@ -27,6 +70,10 @@ struct ProjectedEvent {
 }
 
 extension Projection {
+    func begin() -> any ProjectionTransaction {
+        ImmediateProjectionTransaction(projection: self)
+    }
+
     func dropSchema(_ db: Database) throws {
         for table in tables { try db.execute(sql: "DROP TABLE IF EXISTS \(table)") }
     }

@@ -35,44 +35,106 @@ struct TicketSummaryProjection: Projection {
     }
 
     func apply(_ projected: ProjectedEvent, _ db: Database) throws {
-        let event = projected.event
-        let at = event.occurredAt.microsecondsSinceEpoch
-        // Every event counts as activity; a ticket row exists from its first event on, even if
-        // that is not `ticket.opened` (e.g. history imported from Stream).
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO ticket_summaries(stream, name, status, last_activity_at, last_position, events, deliverables)
-                VALUES (?, ?, 'open', ?, ?, 1, 0)
-                ON CONFLICT(stream) DO UPDATE SET
-                    last_activity_at = max(last_activity_at, excluded.last_activity_at),
-                    last_position = excluded.last_position,
-                    events = events + 1
-                """
-        ).execute(arguments: [projected.streamKey, event.stream.rawValue, at, event.position])
+        var transaction = Transaction()
+        try transaction.apply(projected, db)
+        try transaction.finish(db)
+    }
 
-        let update: (String, StatementArguments)?
-        switch event.payload {
-        case .ticketOpened(let opened):
-            update = (
-                "title = ?, brand = ?, creator = ?, opened_at = ?",
-                [opened.title, opened.brand, opened.creator, at]
-            )
-        case .agentAssigned(let assigned):
-            update = ("agent = ?", [assigned.agent])
-        case .agentUnassigned(let unassigned):
-            update = ("agent = CASE WHEN agent = ? THEN NULL ELSE agent END", [unassigned.agent])
-        case .statusChanged(let change):
-            update = ("status = ?", [change.to])
-        case .deliverablePushed:
-            update = ("deliverables = deliverables + 1", [])
-        case .memberJoined, .memberLeft, .messagePosted, .messageEdited, .messageDeleted, .unknown:
-            update = nil
+    func begin() -> any ProjectionTransaction {
+        Transaction()
+    }
+
+    /// The summaries a transaction touches, read once, changed in memory by each event, and
+    /// written once at its end: one row write per ticket per transaction instead of one or two
+    /// per event.
+    struct Transaction: ProjectionTransaction {
+        struct Row: Equatable {
+            var name: String
+            var title: String?
+            var brand: String?
+            var creator: String?
+            var agent: String?
+            var status: String
+            var openedAt: Int64?
+            var lastActivityAt: Int64
+            var lastPosition: Int64
+            var events: Int64
+            var deliverables: Int64
         }
-        if let (assignments, arguments) = update {
-            var all = arguments
-            all += [projected.streamKey]
-            try db.cachedStatement(sql: "UPDATE ticket_summaries SET \(assignments) WHERE stream = ?")
-                .execute(arguments: all)
+
+        /// By stream key: the row as the transaction has it (`nil`: none yet) and whether it changed.
+        private var rows: [Int64: (row: Row?, changed: Bool)] = [:]
+
+        mutating func apply(_ projected: ProjectedEvent, _ db: Database) throws {
+            let event = projected.event
+            let at = event.occurredAt.microsecondsSinceEpoch
+            let current = try rows[projected.streamKey]?.row ?? Self.fetch(projected.streamKey, db)
+            // Every event counts as activity; a ticket row exists from its first event on, even if
+            // that is not `ticket.opened` (e.g. history imported from Stream).
+            var row =
+                current
+                ?? Row(
+                    name: event.stream.rawValue, status: "open", lastActivityAt: at, lastPosition: event.position,
+                    events: 0, deliverables: 0)
+            row.lastActivityAt = max(row.lastActivityAt, at)
+            row.lastPosition = event.position
+            row.events += 1
+            switch event.payload {
+            case .ticketOpened(let opened):
+                row.title = opened.title
+                row.brand = opened.brand
+                row.creator = opened.creator
+                row.openedAt = at
+            case .agentAssigned(let assigned):
+                row.agent = assigned.agent
+            case .agentUnassigned(let unassigned):
+                if row.agent == unassigned.agent { row.agent = nil }
+            case .statusChanged(let change):
+                row.status = change.to
+            case .deliverablePushed:
+                row.deliverables += 1
+            case .memberJoined, .memberLeft, .messagePosted, .messageEdited, .messageDeleted, .unknown:
+                break
+            }
+            rows[projected.streamKey] = (row, true)
+        }
+
+        mutating func finish(_ db: Database) throws {
+            let upsert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO ticket_summaries(stream, name, title, brand, creator, agent, status, opened_at,
+                        last_activity_at, last_position, events, deliverables)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(stream) DO UPDATE SET
+                        title = excluded.title, brand = excluded.brand, creator = excluded.creator,
+                        agent = excluded.agent, status = excluded.status, opened_at = excluded.opened_at,
+                        last_activity_at = excluded.last_activity_at, last_position = excluded.last_position,
+                        events = excluded.events, deliverables = excluded.deliverables
+                    """)
+            for (key, entry) in rows where entry.changed {
+                guard let row = entry.row else { continue }
+                try upsert.execute(arguments: [
+                    key, row.name, row.title, row.brand, row.creator, row.agent, row.status, row.openedAt,
+                    row.lastActivityAt, row.lastPosition, row.events, row.deliverables,
+                ])
+                rows[key] = (row, false)
+            }
+        }
+
+        private static func fetch(_ key: Int64, _ db: Database) throws -> Row? {
+            try GRDB.Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT name, title, brand, creator, agent, status, opened_at, last_activity_at, last_position,
+                               events, deliverables
+                        FROM ticket_summaries WHERE stream = ?
+                        """),
+                arguments: [key]
+            ).map {
+                Row(
+                    name: $0[0], title: $0[1], brand: $0[2], creator: $0[3], agent: $0[4], status: $0[5],
+                    openedAt: $0[6], lastActivityAt: $0[7], lastPosition: $0[8], events: $0[9], deliverables: $0[10])
+            }
         }
     }
 }

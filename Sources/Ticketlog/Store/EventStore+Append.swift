@@ -80,7 +80,10 @@ extension EventStore {
         let dictionary = dictionaries.current
         let encoded = try events.map { event in
             let canonical = try canonicalBody(of: event, stream: stream, recordedAt: recordedAt)
-            let (codec, blob) = BodyCodec.encode(canonical, dictionary: dictionary)
+            guard let stored = StoredBody.strip(canonical) else {
+                throw EventStoreError.invalid("event \(event.id.uuidString.lowercased()) has no canonical JSON object")
+            }
+            let (codec, blob) = BodyCodec.encode(stored, dictionary: dictionary)
             return PreparedAppend.Event(proposed: event, canonical: canonical, codec: codec, blob: blob)
         }
         return PreparedAppend(stream: stream, expectedVersion: expectedVersion, recordedAt: recordedAt, events: encoded)
@@ -114,7 +117,19 @@ extension EventStore {
             outcome = try await writer.write { db in
                 var head = try ChainHead.fetch(db)
                 let start = head.position
+                // Actor and type keys are made here, outside the appends' savepoints, so that a
+                // refused append cannot roll back a key the vocabulary has cached.
+                var keys = RowKeys()
+                for request in requests {
+                    for event in request.events {
+                        let actor = event.proposed.actor
+                        if keys.actors[actor] == nil { keys.actors[actor] = try self.vocabulary.actorKey(actor, db) }
+                        let type = event.proposed.type.rawValue
+                        if keys.types[type] == nil { keys.types[type] = try self.vocabulary.typeKey(type, db) }
+                    }
+                }
                 let live = self.configuration.inlineProjections ? try Self.liveProjections(db, head: start) : []
+                var session = ProjectionSession(live)
                 // The streams this transaction touched, by name: key and version so far. Their
                 // `streams` rows are updated once, at the end, instead of once per append.
                 var streams: [StreamID: StreamRow] = [:]
@@ -123,6 +138,8 @@ extension EventStore {
                 for request in requests {
                     var local = head
                     var row = streams[request.stream]
+                    // What the projections keep in memory rolls back with the append.
+                    let savedSession = session
                     do {
                         if row == nil { row = try Self.streamRow(request.stream, db: db) }
                         do {
@@ -131,14 +148,17 @@ extension EventStore {
                                 // refused is the event's insert, and SQLite undoes a refused
                                 // statement by itself. No savepoint (its journal copies every
                                 // page the append touches).
-                                try self.write(request, db: db, head: &local, stream: &row, projections: live)
+                                try self.write(
+                                    request, db: db, head: &local, stream: &row, keys: keys, projections: &session)
                             } else {
                                 try db.inSavepoint {
-                                    try self.write(request, db: db, head: &local, stream: &row, projections: live)
+                                    try self.write(
+                                        request, db: db, head: &local, stream: &row, keys: keys, projections: &session)
                                     return .commit
                                 }
                             }
                         } catch let conflict as StoredIDConflict {
+                            session = savedSession
                             // An event id is stored already: a retry (its original result) or a clash.
                             guard let stored = try self.storedResult(of: request, db: db, streams: streams) else {
                                 throw conflict.cause
@@ -154,6 +174,7 @@ extension EventStore {
                                     positions: (head.position - Int64(request.events.count) + 1)...head.position,
                                     streamVersion: row!.version, wasAlreadyStored: false)))
                     } catch let error as EventStoreError {
+                        session = savedSession
                         results.append(.failure(error))
                     }
                 }
@@ -162,12 +183,18 @@ extension EventStore {
                     for row in streams.values where row.changed {
                         try update.execute(arguments: [row.version, row.key])
                     }
+                    do {
+                        try session.finish(db)
+                    } catch {
+                        throw ProjectionFailure(cause: error)
+                    }
                     try head.save(db)
                     for projection in live { try ProjectionCheckpoints.save(projection, position: head.position, db) }
                 }
                 return (results, head.position)
             }
         } catch {
+            vocabulary.reset()
             let failure = EventStoreError.storage("the append could not be committed", cause: error)
             logger.error("Append transaction failed", metadata: ["ticketlog.error": "\(error)"])
             return requests.map { _ in .failure(failure) }
@@ -191,6 +218,12 @@ extension EventStore {
         var changed = false
     }
 
+    /// The actor and type keys of a transaction's events.
+    struct RowKeys {
+        var actors: [Actor: Int64] = [:]
+        var types: [String: Int64] = [:]
+    }
+
     /// A projection could not be applied; fails the whole transaction.
     struct ProjectionFailure: Error {
         var cause: any Error
@@ -205,8 +238,8 @@ extension EventStore {
     /// row as the transaction has it so far (`nil`: the stream does not exist yet), moved to the
     /// new version. Nothing is written before the version check.
     private func write(
-        _ request: PreparedAppend, db: Database, head: inout ChainHead, stream: inout StreamRow?,
-        projections: [any Projection]
+        _ request: PreparedAppend, db: Database, head: inout ChainHead, stream: inout StreamRow?, keys: RowKeys,
+        projections: inout ProjectionSession
     ) throws {
         let current = stream?.version ?? 0
         guard request.expectedVersion.accepts(current) else {
@@ -227,8 +260,12 @@ extension EventStore {
         let streamKey = stream!.key
         let insert = try db.cachedStatement(
             sql:
-                "INSERT INTO events(position, stream, version, id, type, codec, body, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                """
+                INSERT INTO events(position, stream, version, id, type, actor, occurred_at, recorded_at, codec, body, chain_check)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
         )
+        let recordedAt = request.recordedAt.microsecondsSinceEpoch
         var version = current
         for event in request.events {
             version += 1
@@ -236,8 +273,10 @@ extension EventStore {
             let hash = HashChain.link(previous: head.hash, position: position, version: version, body: event.canonical)
             do {
                 try insert.execute(arguments: [
-                    position, streamKey, version, event.proposed.id.databaseBytes, event.proposed.type.rawValue,
-                    event.codec, Data(event.blob), Data(hash),
+                    position, streamKey, version, event.proposed.id.databaseBytes,
+                    keys.types[event.proposed.type.rawValue]!, keys.actors[event.proposed.actor]!,
+                    event.proposed.occurredAt.microsecondsSinceEpoch, recordedAt, event.codec, Data(event.blob),
+                    Data(hash.prefix(Schema.chainCheckSize)),
                 ])
             } catch let error as DatabaseError
                 where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE
@@ -251,7 +290,7 @@ extension EventStore {
                     .recorded(position: position, version: version)
                 let projected = ProjectedEvent(event: recorded, streamKey: streamKey)
                 do {
-                    for projection in projections { try projection.apply(projected, db) }
+                    try projections.apply(projected, db)
                 } catch {
                     // Not the append's fault: the whole transaction fails (no half-applied append
                     // survives, with or without a savepoint).
@@ -268,7 +307,7 @@ extension EventStore {
         -> AppendResult?
     {
         let lookup = try db.cachedStatement(
-            sql: "SELECT e.position, e.version, e.codec, e.body FROM events e WHERE e.id = ?")
+            sql: "SELECT \(EventStore.eventColumns) FROM events WHERE id = ?")
         var found: [(event: PreparedAppend.Event, record: RecordedEvent)] = []
         for event in request.events {
             guard let row = try Row.fetchOne(lookup, arguments: [event.proposed.id.databaseBytes]) else { continue }
@@ -304,13 +343,12 @@ struct ChainHead: Sendable {
     var position: Int64
     var hash: [UInt8]
 
+    /// The head as the last commit recorded it in `meta` (rows keep only a prefix of each hash).
     static func fetch(_ db: Database) throws -> ChainHead {
-        guard
-            let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"))
-        else { return ChainHead(position: 0, hash: HashChain.genesis) }
-        let hash: Data = row["hash"]
-        return ChainHead(position: row["position"], hash: Array(hash))
+        let position =
+            try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'head_position'")) ?? 0
+        let hash = try Data.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'head_hash'"))
+        return ChainHead(position: position, hash: hash.map(Array.init) ?? HashChain.genesis)
     }
 
     func save(_ db: Database) throws {

@@ -2,34 +2,39 @@ import GRDB
 
 extension EventStore {
     /// Audit entries matching `query`, oldest first.
+    ///
+    /// The audit trail is the events table itself: the columns it filters on are the rows' own,
+    /// with `UNIQUE(stream, version)` for a ticket and `events_by_actor` for a person.
     public func auditTrail(_ query: AuditQuery) async throws -> [AuditEntry] {
-        var conditions = ["a.position > ?"]
+        var conditions = ["e.position > ?"]
         var arguments: StatementArguments = [query.afterPosition]
         if let stream = query.stream {
-            conditions.append("a.stream = (SELECT key FROM streams WHERE name = ?)")
+            conditions.append("e.stream = (SELECT key FROM streams WHERE name = ?)")
             arguments += [stream.rawValue]
         }
         if let actor = query.actor {
-            conditions.append("a.actor = ?")
+            conditions.append("e.actor IN (SELECT key FROM actors WHERE id = ?)")
             arguments += [actor]
         }
         if let types = query.types {
             let sorted = types.map(\.rawValue).sorted()
-            conditions.append("a.type IN (\(Array(repeating: "?", count: sorted.count).joined(separator: ",")))")
+            conditions.append(
+                "e.type IN (SELECT key FROM event_types WHERE name IN (\(Array(repeating: "?", count: sorted.count).joined(separator: ","))))"
+            )
             arguments += StatementArguments(sorted)
         }
         if let from = query.from {
-            conditions.append("a.occurred_at >= ?")
+            conditions.append("e.occurred_at >= ?")
             arguments += [from.microsecondsSinceEpoch]
         }
         if let to = query.to {
-            conditions.append("a.occurred_at < ?")
+            conditions.append("e.occurred_at < ?")
             arguments += [to.microsecondsSinceEpoch]
         }
         arguments += [max(0, query.limit)]
         let sql = """
-            SELECT e.position, e.version, e.codec, e.body FROM audit_trail a JOIN events e ON e.position = a.position
-            WHERE \(conditions.joined(separator: " AND ")) ORDER BY a.position LIMIT ?
+            SELECT \(Self.eventColumns) FROM events e
+            WHERE \(conditions.joined(separator: " AND ")) ORDER BY e.position LIMIT ?
             """
         return try await read { [arguments] db in
             try self.decodeRecords(db, sql: sql, arguments: arguments).map(AuditEntry.init(event:))

@@ -60,22 +60,22 @@ extension EventStore {
         return made.id
     }
 
-    /// Up to 64 KiB of canonical event bodies: at most 1,024 events spread evenly over the log,
+    /// Up to 64 KiB of stored event bodies (what the dictionary will compress): at most 1,024 events spread evenly over the log,
     /// taken round-robin by type so that rare types are represented too.
     private func sampleDictionaryContent(_ db: Database) throws -> [UInt8] {
-        let head = try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0
+        let head = try ChainHead.fetch(db).position
         guard head > 0 else { return [] }
         let sampleCount = min(head, 1_024)
         let stride = max(1, head / sampleCount)
         let positions = (0..<sampleCount).map { head - $0 * stride }.filter { $0 > 0 }
         let placeholders = Array(repeating: "?", count: positions.count).joined(separator: ",")
-        var byType: [String: [[UInt8]]] = [:]
+        var byType: [Int64: [[UInt8]]] = [:]
         let rows = try Row.fetchCursor(
             db,
             sql: "SELECT position, type, codec, body FROM events WHERE position IN (\(placeholders)) ORDER BY position",
             arguments: StatementArguments(positions))
         while let row = try rows.next() {
-            let body = try canonicalBody(codec: row[2], blob: row[3], position: row[0], db: db)
+            let body = try storedBody(codec: row[2], blob: row[3], position: row[0], db: db)
             byType[row[1], default: []].append(body)
         }
         var content: [UInt8] = []

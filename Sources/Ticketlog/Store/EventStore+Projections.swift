@@ -3,7 +3,7 @@ import GRDB
 extension EventStore {
     /// The read models every log keeps, applied in this order.
     static let projections: [any Projection] = [
-        TicketSummaryProjection(), MembershipProjection(), MessageHistoryProjection(), AuditTrailProjection(),
+        TicketSummaryProjection(), MembershipProjection(), MessageHistoryProjection(),
     ]
 
     /// The names of the projections, for `rebuild` and error messages.
@@ -70,7 +70,7 @@ extension EventStore {
     /// Applies up to `limit` events to the projections that are behind, oldest first. Returns
     /// `nil` when every projection is at the head.
     func catchUpStep(_ db: Database, limit: Int) throws -> ProjectionProgress? {
-        let head = try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0
+        let head = try ChainHead.fetch(db).position
         let checkpoints = try ProjectionCheckpoints.fetchAll(db)
         let lagging = Self.projections.filter { (checkpoints[$0.name]?.position ?? 0) < head }
         guard !lagging.isEmpty else { return nil }
@@ -78,17 +78,20 @@ extension EventStore {
         let rows = try Row.fetchCursor(
             db.cachedStatement(
                 sql:
-                    "SELECT position, version, codec, body, stream FROM events WHERE position >= ? ORDER BY position LIMIT ?"
+                    "SELECT \(Self.eventColumns) FROM events WHERE position >= ? ORDER BY position LIMIT ?"
             ),
             arguments: [from, limit])
         var last = from - 1
+        // Per projection: a session, and the position it has applied up to.
+        var sessions = lagging.map { (session: ProjectionSession([$0]), after: checkpoints[$0.name]?.position ?? 0) }
         while let row = try rows.next() {
             let projected = ProjectedEvent(event: try decodeRecord(row, db: db), streamKey: row[4])
-            for projection in lagging where (checkpoints[projection.name]?.position ?? 0) < projected.event.position {
-                try projection.apply(projected, db)
+            for index in sessions.indices where sessions[index].after < projected.event.position {
+                try sessions[index].session.apply(projected, db)
             }
             last = projected.event.position
         }
+        for index in sessions.indices { try sessions[index].session.finish(db) }
         for projection in lagging {
             try ProjectionCheckpoints.save(
                 projection, position: max(last, checkpoints[projection.name]?.position ?? 0), db)

@@ -22,9 +22,9 @@ extension EventStore {
             let sql =
                 switch direction {
                 case .forwards:
-                    "SELECT position, version, codec, body FROM events WHERE stream = ? AND version >= ? ORDER BY version LIMIT ?"
+                    "SELECT \(Self.eventColumns) FROM events WHERE stream = ? AND version >= ? ORDER BY version LIMIT ?"
                 case .backwards:
-                    "SELECT position, version, codec, body FROM events WHERE stream = ? AND version <= ? ORDER BY version DESC LIMIT ?"
+                    "SELECT \(Self.eventColumns) FROM events WHERE stream = ? AND version <= ? ORDER BY version DESC LIMIT ?"
                 }
             let start = version ?? (direction == .forwards ? 1 : .max)
             return try self.decodeRecords(db, sql: sql, arguments: [key, start, max(0, limit)])
@@ -36,7 +36,7 @@ extension EventStore {
         try await read { db in
             try self.decodeRecords(
                 db,
-                sql: "SELECT position, version, codec, body FROM events WHERE position >= ? ORDER BY position LIMIT ?",
+                sql: "SELECT \(Self.eventColumns) FROM events WHERE position >= ? ORDER BY position LIMIT ?",
                 arguments: [position, max(0, limit)])
         }
     }
@@ -45,7 +45,7 @@ extension EventStore {
     public func event(id: UUID) async throws -> RecordedEvent? {
         try await read { db in
             try self.decodeRecords(
-                db, sql: "SELECT position, version, codec, body FROM events WHERE id = ?", arguments: [id.databaseBytes]
+                db, sql: "SELECT \(Self.eventColumns) FROM events WHERE id = ?", arguments: [id.databaseBytes]
             ).first
         }
     }
@@ -61,7 +61,7 @@ extension EventStore {
 
     /// The newest position in the log; 0 when it is empty.
     public func headPosition() async throws -> Int64 {
-        try await read { db in try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0 }
+        try await read { db in try ChainHead.fetch(db).position }
     }
 
     /// Runs `body` on a read-only snapshot, mapping SQLite failures to ``EventStoreError``.
@@ -92,16 +92,50 @@ extension EventStore {
         return records
     }
 
-    /// Decodes a row with the columns `position, version, codec, body`.
+    /// The columns every event read selects, in the order ``decodeRecord(_:db:)`` and
+    /// ``canonicalBody(_:db:)`` read them.
+    static let eventColumns = "position, version, codec, body, stream, id, type, actor, occurred_at, recorded_at"
+
+    /// Decodes a row with the columns ``eventColumns``.
     func decodeRecord(_ row: Row, db: Database) throws -> RecordedEvent {
         let position: Int64 = row[0]
         let version: Int64 = row[1]
-        let canonical = try canonicalBody(codec: row[2], blob: row[3], position: position, db: db)
+        let canonical = try canonicalBody(row, db: db)
         return try Self.decodeBody(canonical, position: position).recorded(position: position, version: version)
     }
 
-    /// The canonical JSON of a stored body: decompressed when it names a dictionary.
-    func canonicalBody(codec: Int64, blob: Data, position: Int64, db: Database) throws -> [UInt8] {
+    /// The canonical JSON of the event in a row with the columns ``eventColumns``: its stored
+    /// body with the columns spliced back in.
+    func canonicalBody(_ row: Row, db: Database) throws -> [UInt8] {
+        let position: Int64 = row[0]
+        let stored = try storedBody(codec: row[2], blob: row[3], position: position, db: db)
+        let columns = try eventColumns(
+            position: position, stream: row[4], id: row[5], type: row[6], actor: row[7], occurredAt: row[8],
+            recordedAt: row[9], db: db)
+        guard let canonical = StoredBody.splice(stored, columns: columns) else {
+            throw EventStoreError.corrupt(
+                "the event at position \(position) is not a valid event body (its stored body is not a JSON object)",
+                position: position)
+        }
+        return canonical
+    }
+
+    /// The row's columns as the canonical JSON spells them.
+    func eventColumns(
+        position: Int64, stream: Int64, id: Data, type: Int64, actor: Int64, occurredAt: Int64, recordedAt: Int64,
+        db: Database
+    ) throws -> EventColumns {
+        guard let uuid = UUID(databaseBytes: id) else {
+            throw EventStoreError.corrupt(
+                "the event at position \(position) has an id of \(id.count) bytes, not 16", position: position)
+        }
+        return EventColumns(
+            id: uuid, stream: try vocabulary.stream(stream, db), type: try vocabulary.type(type, db),
+            actor: try vocabulary.actor(actor, db), occurredAt: occurredAt, recordedAt: recordedAt)
+    }
+
+    /// The stored body of an event (``StoredBody``): decompressed when it names a dictionary.
+    func storedBody(codec: Int64, blob: Data, position: Int64, db: Database) throws -> [UInt8] {
         let dictionary = codec == BodyCodec.uncompressed ? nil : try dictionaries.dictionary(codec, in: db)
         return try blob.withUnsafeBytes { bytes throws(EventStoreError) in
             try BodyCodec.decode(codec: codec, blob: bytes, dictionary: dictionary, position: position)

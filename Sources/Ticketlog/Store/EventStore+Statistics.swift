@@ -13,7 +13,8 @@ public struct LogStatistics: Sendable {
     public var eventBytes: Int64
     /// The pages of projection tables and their indexes.
     public var projectionBytes: Int64
-    /// The canonical JSON of all events, uncompressed.
+    /// The stored bodies of all events uncompressed: their canonical JSON without the members
+    /// the rows' columns hold.
     public var rawBodyBytes: Int64
     /// The stored bodies (compressed where a dictionary applies).
     public var storedBodyBytes: Int64
@@ -41,7 +42,11 @@ extension EventStore {
                 uncompressedEvents: 0,
                 dictionaries: try Int64.fetchOne(db, sql: "SELECT count(*) FROM dictionaries") ?? 0)
             statistics.eventsByType = try Row.fetchAll(
-                db, sql: "SELECT type, count(*) FROM events GROUP BY type ORDER BY count(*) DESC, type"
+                db,
+                sql: """
+                    SELECT t.name, count(*) FROM events e JOIN event_types t ON t.key = e.type
+                    GROUP BY t.name ORDER BY count(*) DESC, t.name
+                    """
             ).map { (type: $0[0], count: $0[1]) }
             statistics.events = statistics.eventsByType.reduce(0) { $0 + $1.count }
             let rows = try Row.fetchCursor(db, sql: "SELECT codec, length(body), substr(body, 1, 10) FROM events")

@@ -107,12 +107,13 @@ extension EventStore {
             order = forwards ? "m.position" : "m.position DESC"
         }
         let sql = """
-            SELECT m.message_id, m.position, m.author, m.author_role, m.text, m.attachments, m.posted_at,
+            SELECT m.message_id, m.position, m.author, m.author_role, m.text_position, m.posted_at,
                    m.edited_at, m.edits, m.deleted_at
             FROM messages m JOIN streams s ON s.key = m.stream
             WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?
             """
-        return try await read { [arguments] db in try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.message)
+        return try await read { [arguments] db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map { try self.message($0, db) }
         }
     }
 
@@ -122,12 +123,12 @@ extension EventStore {
             try Row.fetchOne(
                 db.cachedStatement(
                     sql: """
-                        SELECT m.message_id, m.position, m.author, m.author_role, m.text, m.attachments, m.posted_at,
+                        SELECT m.message_id, m.position, m.author, m.author_role, m.text_position, m.posted_at,
                                m.edited_at, m.edits, m.deleted_at
                         FROM messages m JOIN streams s ON s.key = m.stream WHERE s.name = ? AND m.message_id = ?
                         """),
                 arguments: [stream.rawValue, messageID]
-            ).map(Self.message)
+            ).map { try self.message($0, db) }
         }
     }
 
@@ -173,17 +174,48 @@ extension EventStore {
             joinedAt: Timestamp(microsecondsSinceEpoch: row[2]), joinedPosition: row[3])
     }
 
-    private static func message(_ row: Row) -> TicketState.Message {
-        let attachments = (row[5] as String?).flatMap {
-            try? CanonicalJSON.decode([MessagePosted.Attachment].self, from: Array($0.utf8))
+    /// A `messages` row with its text and attachments read from the events it points at.
+    private func message(_ row: Row, _ db: Database) throws -> TicketState.Message {
+        let post: Int64 = row[1]
+        let textPosition: Int64? = row[4]
+        var text: String?
+        var attachments: [MessagePosted.Attachment] = []
+        if let textPosition {
+            switch try event(at: textPosition, db).payload {
+            case .messagePosted(let posted):
+                text = posted.text
+                attachments = posted.attachments
+            case .messageEdited(let edited):
+                text = edited.text
+                if case .messagePosted(let posted) = try event(at: post, db).payload {
+                    attachments = posted.attachments
+                }
+            default:
+                throw EventStoreError.corrupt(
+                    "message \((row[0] as String).debugDescription) points at position \(textPosition), which holds no message text",
+                    position: textPosition)
+            }
         }
         return TicketState.Message(
-            messageID: row[0], position: row[1],
+            messageID: row[0], position: post,
             author: Actor(id: row[2], role: Actor.Role(rawValue: row[3]) ?? .system),
-            text: row[4], attachments: attachments ?? [],
-            postedAt: Timestamp(microsecondsSinceEpoch: row[6]),
-            editedAt: (row[7] as Int64?).map(Timestamp.init(microsecondsSinceEpoch:)),
-            edits: row[8],
-            deletedAt: (row[9] as Int64?).map(Timestamp.init(microsecondsSinceEpoch:)))
+            text: text, attachments: attachments,
+            postedAt: Timestamp(microsecondsSinceEpoch: row[5]),
+            editedAt: (row[6] as Int64?).map(Timestamp.init(microsecondsSinceEpoch:)),
+            edits: row[7],
+            deletedAt: (row[8] as Int64?).map(Timestamp.init(microsecondsSinceEpoch:)))
+    }
+
+    /// The event at `position`, read in `db`.
+    func event(at position: Int64, _ db: Database) throws -> RecordedEvent {
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT \(Self.eventColumns) FROM events WHERE position = ?"),
+                arguments: [position])
+        else {
+            throw EventStoreError.corrupt(
+                "a projection points at position \(position), which the log does not hold", position: position)
+        }
+        return try decodeRecord(row, db: db)
     }
 }

@@ -78,7 +78,7 @@ private struct ChainVerifier {
         var previous = HashChain.genesis
         var expected: Int64 = 1
         let rows = try Row.fetchCursor(
-            db, sql: "SELECT position, stream, version, id, type, codec, body, hash FROM events ORDER BY position")
+            db, sql: "SELECT \(StoredRow.columns) FROM events ORDER BY position")
         while let row = try rows.next() {
             guard let stored = StoredRow(row) else {
                 report.failure = VerificationFailure(
@@ -86,24 +86,28 @@ private struct ChainVerifier {
                     detail: "a column of the event row holds a value of the wrong type")
                 return report
             }
-            if let failure = try check(stored, expected: expected, previous: previous) {
+            let link: [UInt8]
+            switch try check(stored, expected: expected, previous: previous) {
+            case .failure(let failure):
                 report.failure = failure
                 return report
+            case .success(let hash):
+                link = hash
             }
-            if let anchor, anchor.position == stored.position, anchor.hash != stored.hash {
+            if let anchor, anchor.position == stored.position, anchor.hash != link {
                 report.failure = VerificationFailure(
                     position: stored.position, kind: .edited,
                     detail:
-                        "the chain at position \(stored.position) is \(stored.hash.hexString), but it was anchored as "
+                        "the chain at position \(stored.position) is \(link.hexString), but it was anchored as "
                         + "\(anchor.hash.hexString): the log was rewritten up to here")
                 return report
             }
-            previous = stored.hash
+            previous = link
             expected = stored.position + 1
             report.eventsVerified += 1
-            reached = (stored.position, stored.hash, report.eventsVerified)
+            reached = (stored.position, link, report.eventsVerified)
             report.headPosition = stored.position
-            report.headHash = stored.hash.hexString
+            report.headHash = link.hexString
             if report.eventsVerified % Self.progressInterval == 0 {
                 progress?(VerificationProgress(eventsChecked: report.eventsVerified, totalEvents: total))
             }
@@ -125,52 +129,55 @@ private struct ChainVerifier {
         return report
     }
 
-    private mutating func check(_ row: StoredRow, expected: Int64, previous: [UInt8]) throws -> VerificationFailure? {
+    /// The event's full chain hash when its row checks out, else what is wrong with it.
+    private mutating func check(_ row: StoredRow, expected: Int64, previous: [UInt8]) throws -> Result<
+        [UInt8], VerificationFailure
+    > {
         if row.position != expected {
             let gap =
                 row.position - 1 == expected
                 ? "position \(expected) is" : "positions \(expected)-\(row.position - 1) are"
-            return VerificationFailure(position: expected, kind: .missing, detail: "\(gap) missing from the log")
+            return .failure(
+                VerificationFailure(position: expected, kind: .missing, detail: "\(gap) missing from the log"))
         }
         let body: EventBody
-        let canonical: [UInt8]
+        let link: [UInt8]
         do {
-            canonical = try store.canonicalBody(codec: row.codec, blob: Data(row.blob), position: row.position, db: db)
+            let canonical = try self.canonical(row)
+            // The chain first: content that was changed is an edit, even when it no longer
+            // decodes as its (changed) type.
+            link = HashChain.link(previous: previous, position: row.position, version: row.version, body: canonical)
+            guard link.prefix(Schema.chainCheckSize).elementsEqual(row.check) else {
+                return .failure(try explainBrokenLink(row, previous: previous))
+            }
             body = try EventStore.decodeBody(canonical, position: row.position)
         } catch let error as EventStoreError {
-            return VerificationFailure(position: row.position, kind: .undecodable, detail: error.message)
-        }
-        let link = HashChain.link(previous: previous, position: row.position, version: row.version, body: canonical)
-        guard link == row.hash else {
-            return try explainBrokenLink(row, previous: previous)
+            return .failure(VerificationFailure(position: row.position, kind: .undecodable, detail: error.message))
         }
         let lastVersion = streamVersions[row.stream] ?? 0
         streamVersions[row.stream] = row.version
-        if let mismatch = columnMismatch(row, body: body) {
-            return VerificationFailure(position: row.position, kind: .edited, detail: mismatch)
-        }
         if row.version != lastVersion + 1 {
             // The chain holds, so this was written so: a file rewritten by a buggy writer.
-            return VerificationFailure(
-                position: row.position, kind: row.version > lastVersion ? .missing : .reordered,
-                detail: "stream \(body.stream) goes from version \(lastVersion) to \(row.version)")
+            return .failure(
+                VerificationFailure(
+                    position: row.position, kind: row.version > lastVersion ? .missing : .reordered,
+                    detail: "stream \(body.stream) goes from version \(lastVersion) to \(row.version)"))
         }
-        return nil
+        return .success(link)
     }
 
-    /// The columns that are copies of body fields (for indexing) must agree with the body.
-    private func columnMismatch(_ row: StoredRow, body: EventBody) -> String? {
-        if row.id != body.id.databaseBytes {
-            return "the id column does not match the event's id \(body.id.uuidString.lowercased())"
+    /// The canonical JSON of a row: its stored body with its columns spliced back in.
+    private func canonical(_ row: StoredRow) throws -> [UInt8] {
+        let stored = try store.storedBody(codec: row.codec, blob: row.blob, position: row.position, db: db)
+        let columns = try store.eventColumns(
+            position: row.position, stream: row.stream, id: row.id, type: row.type, actor: row.actor,
+            occurredAt: row.occurredAt, recordedAt: row.recordedAt, db: db)
+        guard let canonical = StoredBody.splice(stored, columns: columns) else {
+            throw EventStoreError.corrupt(
+                "the event at position \(row.position) is not a valid event body (its stored body is not a JSON object)",
+                position: row.position)
         }
-        if row.type != body.type.rawValue {
-            return "the type column says \(row.type) but the event is \(body.type.rawValue)"
-        }
-        if streamNames[row.stream] != body.stream.rawValue {
-            return
-                "the stream column names \(streamNames[row.stream] ?? "no stream") but the event belongs to \(body.stream)"
-        }
-        return nil
+        return canonical
     }
 
     /// The content at `row` does not hash to its link. Either the event that belongs here sits
@@ -179,17 +186,15 @@ private struct ChainVerifier {
         let later = try Row.fetchAll(
             db,
             sql:
-                "SELECT position, stream, version, id, type, codec, body, hash FROM events WHERE position > ? ORDER BY position LIMIT ?",
+                "SELECT \(StoredRow.columns) FROM events WHERE position > ? ORDER BY position LIMIT ?",
             arguments: [row.position, Self.reorderWindow]
         ).compactMap(StoredRow.init)
         for candidate in later {
-            guard
-                let canonical = try? store.canonicalBody(
-                    codec: candidate.codec, blob: Data(candidate.blob), position: candidate.position, db: db)
-            else { continue }
+            guard let canonical = try? self.canonical(candidate) else { continue }
             let link = HashChain.link(
-                previous: previous, position: row.position, version: candidate.version, body: canonical)
-            if link == row.hash || link == candidate.hash {
+                previous: previous, position: row.position, version: candidate.version, body: canonical
+            ).prefix(Schema.chainCheckSize)
+            if link.elementsEqual(row.check) || link.elementsEqual(candidate.check) {
                 return VerificationFailure(
                     position: row.position, kind: .reordered,
                     detail: "the event stored at position \(candidate.position) belongs at position \(row.position)")
@@ -253,14 +258,20 @@ private struct ChainVerifier {
 }
 
 private struct StoredRow {
+    static let columns =
+        "position, stream, version, id, type, actor, occurred_at, recorded_at, codec, body, chain_check"
+
     var position: Int64
     var stream: Int64
     var version: Int64
     var id: Data
-    var type: String
+    var type: Int64
+    var actor: Int64
+    var occurredAt: Int64
+    var recordedAt: Int64
     var codec: Int64
     var blob: Data
-    var hash: [UInt8]
+    var check: Data
 
     /// `nil` when a column is NULL or of the wrong type (possible only in a tampered file:
     /// the tables are STRICT and NOT NULL).
@@ -268,16 +279,21 @@ private struct StoredRow {
         // `fromDatabaseValue` returns nil on a mismatch where a Row subscript would trap.
         guard let position = Int64.fromDatabaseValue(row[0]), let stream = Int64.fromDatabaseValue(row[1]),
             let version = Int64.fromDatabaseValue(row[2]), let id = Data.fromDatabaseValue(row[3]),
-            let type = String.fromDatabaseValue(row[4]), let codec = Int64.fromDatabaseValue(row[5]),
-            let blob = Data.fromDatabaseValue(row[6]), let hash = Data.fromDatabaseValue(row[7])
+            let type = Int64.fromDatabaseValue(row[4]), let actor = Int64.fromDatabaseValue(row[5]),
+            let occurredAt = Int64.fromDatabaseValue(row[6]), let recordedAt = Int64.fromDatabaseValue(row[7]),
+            let codec = Int64.fromDatabaseValue(row[8]), let blob = Data.fromDatabaseValue(row[9]),
+            let check = Data.fromDatabaseValue(row[10])
         else { return nil }
         self.position = position
         self.stream = stream
         self.version = version
         self.id = id
         self.type = type
+        self.actor = actor
+        self.occurredAt = occurredAt
+        self.recordedAt = recordedAt
         self.codec = codec
         self.blob = blob
-        self.hash = Array(hash)
+        self.check = check
     }
 }

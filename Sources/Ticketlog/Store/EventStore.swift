@@ -15,6 +15,9 @@ import Synchronization
 /// try await store.append([opened], to: .ticket("42")!, expectedVersion: .noStream)
 /// ```
 public final class EventStore: Sendable {
+    /// The file format this build reads and writes (`meta.format_version`).
+    public static let formatVersion = Schema.formatVersion
+
     /// The file path, or `:memory:` for an in-memory store.
     public let path: String
     public let configuration: Configuration
@@ -22,6 +25,7 @@ public final class EventStore: Sendable {
     let logger: Logger
     let dictionaries: DictionaryCache
     let notifier: CommitNotifier
+    let vocabulary = RowVocabulary()
     private let committerBox: Mutex<GroupCommitter<PreparedAppend, AppendResult>?> = Mutex(nil)
 
     /// Opens (or creates) the log at `path`.

@@ -3,18 +3,23 @@ import GRDB
 
 /// The file format: tables, indexes, triggers and the meta rows that identify a ticketlog file.
 ///
-/// Format 1:
-/// - `meta(key, value)`: `format` = `ticketlog.events`, `format_version` = 1, and the chain head
-///   (`head_position`, `head_hash`) as of the last commit, so that `verify` notices a log whose
-///   newest events were removed.
+/// Format 2 (ARCHITECTURE.md, "File format"):
+/// - `meta(key, value)`: `format` = `ticketlog.events`, `format_version` = 2, and the chain head
+///   (`head_position`, `head_hash`) as of the last commit: the full hash of the newest link.
 /// - `dictionaries(id, created_at, content)`: LZ4 dictionaries; events name theirs in `codec`.
-/// - `streams(key, name, version)`: one row per stream; `key` is the small integer events refer
-///   to (cheaper to index than the name), `version` the stream's current version.
-/// - `events(position, stream, version, id, type, codec, body, hash)`, `position` the rowid,
-///   `UNIQUE(stream, version)`, a unique index on `id`, and triggers refusing UPDATE and DELETE.
+/// - `streams(key, name, version)`, `actors(key, id, role)`, `event_types(key, name)`: the
+///   small tables event rows refer to by integer.
+/// - `events(position, stream, version, id, type, actor, occurred_at, recorded_at, codec, body,
+///   chain_check)`: `position` the rowid, the body without the members the columns hold
+///   (``StoredBody``), `chain_check` the first 8 bytes of the event's chain hash;
+///   `UNIQUE(stream, version)`, unique index on `id`, index on `(actor, position)` for the audit
+///   trail, and triggers refusing UPDATE and DELETE.
+///
+/// Format 1 stored the whole canonical body and the full hash per row; ``LogMigration`` turns
+/// it into format 2.
 enum Schema {
     static let format = "ticketlog.events"
-    static let formatVersion = 1
+    static let formatVersion = 2
 
     /// Creates the schema in an empty file, or checks that a non-empty file is a log this build
     /// can read.
@@ -54,6 +59,13 @@ enum Schema {
         guard let version else {
             throw EventStoreError(code: .unknownFormat, message: "\(path) has no format version in its meta table")
         }
+        if version == 1 {
+            throw EventStoreError(
+                code: .unknownFormat,
+                message:
+                    "\(path) uses ticketlog format 1; this build reads format \(formatVersion). Upgrade the file once with `ticketlog migrate --database \(path)` (it keeps every event, id and position)"
+            )
+        }
         guard version == formatVersion else {
             let newer = version > formatVersion
             throw EventStoreError(
@@ -64,7 +76,7 @@ enum Schema {
         return .log
     }
 
-    private static func create(_ db: Database) throws {
+    static func create(_ db: Database) throws {
         try db.execute(
             sql: """
                 CREATE TABLE meta (
@@ -81,32 +93,57 @@ enum Schema {
                     name TEXT NOT NULL UNIQUE,
                     version INTEGER NOT NULL
                 ) STRICT;
-                CREATE TABLE events (
-                    position INTEGER PRIMARY KEY,
-                    stream INTEGER NOT NULL REFERENCES streams(key),
-                    version INTEGER NOT NULL,
-                    id BLOB NOT NULL,
-                    type TEXT NOT NULL,
-                    codec INTEGER NOT NULL,
-                    body BLOB NOT NULL,
-                    hash BLOB NOT NULL,
-                    UNIQUE (stream, version)
-                ) STRICT;
-                CREATE UNIQUE INDEX events_by_id ON events(id);
-                CREATE TRIGGER events_are_immutable_update BEFORE UPDATE ON events
-                BEGIN SELECT RAISE(ABORT, 'ticketlog events are immutable: UPDATE refused'); END;
-                CREATE TRIGGER events_are_immutable_delete BEFORE DELETE ON events
-                BEGIN SELECT RAISE(ABORT, 'ticketlog events are immutable: DELETE refused'); END;
                 CREATE TRIGGER dictionaries_are_immutable_update BEFORE UPDATE ON dictionaries
                 BEGIN SELECT RAISE(ABORT, 'ticketlog dictionaries are immutable: UPDATE refused'); END;
                 CREATE TRIGGER dictionaries_are_immutable_delete BEFORE DELETE ON dictionaries
                 BEGIN SELECT RAISE(ABORT, 'ticketlog dictionaries are immutable: DELETE refused'); END;
                 """)
+        try createEventTables(db)
         try db.execute(
             sql:
                 "INSERT INTO meta(key, value) VALUES ('format', ?), ('format_version', ?), ('head_position', 0), ('head_hash', ?)",
             arguments: [format, formatVersion, Data(HashChain.genesis)])
     }
+
+    /// The format-2 event tables, indexes and triggers (also what ``LogMigration`` builds).
+    static func createEventTables(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE actors (
+                    key INTEGER PRIMARY KEY,
+                    id TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    UNIQUE (id, role)
+                ) STRICT;
+                CREATE TABLE event_types (
+                    key INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE
+                ) STRICT;
+                CREATE TABLE events (
+                    position INTEGER PRIMARY KEY,
+                    stream INTEGER NOT NULL REFERENCES streams(key),
+                    version INTEGER NOT NULL,
+                    id BLOB NOT NULL,
+                    type INTEGER NOT NULL REFERENCES event_types(key),
+                    actor INTEGER NOT NULL REFERENCES actors(key),
+                    occurred_at INTEGER NOT NULL,
+                    recorded_at INTEGER NOT NULL,
+                    codec INTEGER NOT NULL,
+                    body BLOB NOT NULL,
+                    chain_check BLOB NOT NULL,
+                    UNIQUE (stream, version)
+                ) STRICT;
+                CREATE UNIQUE INDEX events_by_id ON events(id);
+                CREATE INDEX events_by_actor ON events(actor, position);
+                CREATE TRIGGER events_are_immutable_update BEFORE UPDATE ON events
+                BEGIN SELECT RAISE(ABORT, 'ticketlog events are immutable: UPDATE refused'); END;
+                CREATE TRIGGER events_are_immutable_delete BEFORE DELETE ON events
+                BEGIN SELECT RAISE(ABORT, 'ticketlog events are immutable: DELETE refused'); END;
+                """)
+    }
+
+    /// How many bytes of each event's chain hash its row keeps (`chain_check`).
+    static let chainCheckSize = 8
 
     /// The names of the triggers that make events immutable; `verify` warns when one is gone.
     static let immutabilityTriggers = ["events_are_immutable_update", "events_are_immutable_delete"]

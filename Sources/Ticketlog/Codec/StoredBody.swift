@@ -1,0 +1,177 @@
+import Foundation
+
+/// Format 2 keeps an event in two parts: the row's columns (id, stream, type, actor and both
+/// times) and a stored body holding the rest of the canonical JSON (`origin`, `payload`, the
+/// correlation and causation ids). The canonical JSON — what the chain hashes and `read`
+/// prints — is the stored body with the column members merged back in key order: byte for
+/// byte what format 1 stored whole.
+///
+/// Both directions work on the JSON's top-level members without decoding values, so they hold
+/// for payloads this build does not know too.
+enum StoredBody {
+    /// The members the row's columns hold, in key order.
+    static let columnKeys: [[UInt8]] = ["actor", "id", "occurredAt", "recordedAt", "stream", "type"].map {
+        Array($0.utf8)
+    }
+
+    /// The canonical body without the column members; `nil` when `canonical` is not a JSON
+    /// object this scanner can split (never for a body the engine wrote).
+    static func strip(_ canonical: [UInt8]) -> [UInt8]? {
+        guard let members = members(of: canonical) else { return nil }
+        var stored: [UInt8] = [UInt8(ascii: "{")]
+        stored.reserveCapacity(canonical.count)
+        for member in members where !columnKeys.contains(where: { $0.elementsEqual(canonical[member.key]) }) {
+            if stored.count > 1 { stored.append(UInt8(ascii: ",")) }
+            stored.append(contentsOf: canonical[member.whole])
+        }
+        stored.append(UInt8(ascii: "}"))
+        return stored
+    }
+
+    /// The canonical body: `stored` with the column members merged back in key order; `nil`
+    /// when `stored` is not a JSON object.
+    static func splice(_ stored: [UInt8], columns: EventColumns) -> [UInt8]? {
+        guard let members = members(of: stored) else { return nil }
+        var out = CanonicalWriter(capacity: stored.count + 160)
+        out.byte(UInt8(ascii: "{"))
+        var first = true
+        func separator(_ out: inout CanonicalWriter) {
+            if !first { out.byte(UInt8(ascii: ",")) }
+            first = false
+        }
+        var next = members.startIndex
+        func flush(before key: [UInt8], _ out: inout CanonicalWriter) {
+            while next < members.endIndex, stored[members[next].key].lexicographicallyPrecedes(key) {
+                separator(&out)
+                out.append(stored[members[next].whole])
+                next += 1
+            }
+        }
+        for (index, key) in columnKeys.enumerated() {
+            flush(before: key, &out)
+            separator(&out)
+            out.byte(UInt8(ascii: "\""))
+            out.append(key[...])
+            out.byte(UInt8(ascii: "\""))
+            out.byte(UInt8(ascii: ":"))
+            switch index {
+            case 0: out.actor(columns.actor)
+            case 1: out.uuid(columns.id)
+            case 2: out.integer(columns.occurredAt)
+            case 3: out.integer(columns.recordedAt)
+            case 4: out.string(columns.stream)
+            default: out.string(columns.type)
+            }
+        }
+        while next < members.endIndex {
+            separator(&out)
+            out.append(stored[members[next].whole])
+            next += 1
+        }
+        out.byte(UInt8(ascii: "}"))
+        return out.bytes
+    }
+
+    /// One top-level member: where its key's characters are (without quotes) and where the
+    /// whole `"key":value` is.
+    struct Member {
+        var key: Range<Int>
+        var whole: Range<Int>
+    }
+
+    /// The top-level members of a JSON object written without whitespace (as canonical JSON
+    /// is); `nil` for anything else.
+    static func members(of bytes: [UInt8]) -> [Member]? {
+        bytes.withUnsafeBufferPointer { json -> [Member]? in
+            guard json.count >= 2, json.first == UInt8(ascii: "{"), json.last == UInt8(ascii: "}") else { return nil }
+            var members: [Member] = []
+            var index = 1
+            let end = json.count - 1
+            if index == end { return members }
+            while true {
+                let start = index
+                guard json[index] == UInt8(ascii: "\""), let keyEnd = skipString(json, from: index) else { return nil }
+                let key = (start + 1)..<(keyEnd - 1)
+                guard keyEnd < end, json[keyEnd] == UInt8(ascii: ":"),
+                    let valueEnd = skipValue(json, from: keyEnd + 1, end: end)
+                else { return nil }
+                members.append(Member(key: key, whole: start..<valueEnd))
+                if valueEnd == end { return members }
+                guard json[valueEnd] == UInt8(ascii: ",") else { return nil }
+                index = valueEnd + 1
+            }
+        }
+    }
+
+    /// The index after the string starting at `start` (a quote).
+    private static func skipString(_ json: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+        var index = start + 1
+        while index < json.count {
+            switch json[index] {
+            case UInt8(ascii: "\\"): index += 2
+            case UInt8(ascii: "\""): return index + 1
+            default: index += 1
+            }
+        }
+        return nil
+    }
+
+    /// The index after the value starting at `start`, which must end by `end`.
+    private static func skipValue(_ json: UnsafeBufferPointer<UInt8>, from start: Int, end: Int) -> Int? {
+        guard start < end else { return nil }
+        switch json[start] {
+        case UInt8(ascii: "\""):
+            guard let after = skipString(json, from: start), after <= end else { return nil }
+            return after
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            var depth = 0
+            var index = start
+            while index < end {
+                switch json[index] {
+                case UInt8(ascii: "\""):
+                    guard let after = skipString(json, from: index) else { return nil }
+                    index = after
+                    continue
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                    if depth == 0 { return index + 1 }
+                default:
+                    break
+                }
+                index += 1
+            }
+            return nil
+        default:
+            var index = start
+            while index < end, json[index] != UInt8(ascii: ","), json[index] != UInt8(ascii: "}") { index += 1 }
+            return index == start ? nil : index
+        }
+    }
+}
+
+/// What a format-2 event row holds in columns, as the canonical JSON spells it.
+struct EventColumns: Sendable, Equatable {
+    var id: UUID
+    var stream: String
+    var type: String
+    var actor: Actor
+    var occurredAt: Int64
+    var recordedAt: Int64
+
+    init(id: UUID, stream: String, type: String, actor: Actor, occurredAt: Int64, recordedAt: Int64) {
+        self.id = id
+        self.stream = stream
+        self.type = type
+        self.actor = actor
+        self.occurredAt = occurredAt
+        self.recordedAt = recordedAt
+    }
+
+    init(_ body: EventBody) {
+        self.init(
+            id: body.id, stream: body.stream.rawValue, type: body.type.rawValue, actor: body.actor,
+            occurredAt: body.occurredAt.microsecondsSinceEpoch, recordedAt: body.recordedAt.microsecondsSinceEpoch)
+    }
+}
