@@ -5,14 +5,15 @@ import GRDB
 /// often it was edited, and a deleted message as a tombstone (`text_position` cleared,
 /// `deleted_at` set). The original words stay in the log.
 ///
-/// Version 2 keeps no text: `text_position` is the event holding the current text (the post or
-/// the last edit), read from the events table when a message is read — one copy of every text
-/// in the file, and none for erasure to hunt down.
+/// Since version 2 it keeps no text: `text_position` is the event holding the current text (the
+/// post or the last edit), read from the events table when a message is read — one copy of every
+/// text in the file, and none for erasure to hunt down. Version 3 dropped the index by time: a
+/// page by time reads one ticket's messages through `messages_by_position` and sorts them.
 ///
 /// An edit or delete of a message the ticket never had changes nothing.
 struct MessageHistoryProjection: Projection {
     let name = "message_history"
-    let version = 2
+    let version = 3
     let tables = ["messages"]
 
     func createSchema(_ db: Database) throws {
@@ -32,7 +33,6 @@ struct MessageHistoryProjection: Projection {
                     PRIMARY KEY (stream, message_id)
                 ) WITHOUT ROWID, STRICT;
                 CREATE UNIQUE INDEX messages_by_position ON messages(stream, position);
-                CREATE INDEX messages_by_time ON messages(stream, posted_at, position);
                 """)
     }
 
@@ -42,16 +42,21 @@ struct MessageHistoryProjection: Projection {
         switch event.payload {
         case .messagePosted(let posted):
             // A repeated message id (e.g. mirrored twice) keeps the first post.
-            try db.cachedStatement(
+            let insert = try RawStatement(
+                db,
                 sql: """
                     INSERT INTO messages(stream, message_id, position, author, author_role, text_position, posted_at, edits)
                     VALUES (?, ?, ?, ?, ?, ?, ?, 0)
                     ON CONFLICT(stream, message_id) DO NOTHING
-                    """
-            ).execute(arguments: [
-                projected.streamKey, posted.messageID, event.position, event.actor.id, event.actor.role.rawValue,
-                event.position, at,
-            ])
+                    """)
+            insert.bind(1, projected.streamKey)
+            insert.bind(2, posted.messageID)
+            insert.bind(3, event.position)
+            insert.bind(4, event.actor.id)
+            insert.bind(5, event.actor.role.rawValue)
+            insert.bind(6, event.position)
+            insert.bind(7, at)
+            try insert.run()
         case .messageEdited(let edited):
             try db.cachedStatement(
                 sql: """

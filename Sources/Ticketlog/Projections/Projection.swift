@@ -23,13 +23,21 @@ protocol Projection: Sendable {
     func begin() -> any ProjectionTransaction
 }
 
-/// A projection's work within one write transaction. A value type: the writer copies it before
-/// each append and puts the copy back when the append's savepoint rolls back, so what it keeps
-/// in memory rolls back with the rows.
+/// A projection's work within one write transaction. What it keeps in memory rolls back with
+/// the rows: the writer calls ``beginAppend()`` before each append and ``rollBackAppend()`` when
+/// the append's savepoint rolls back.
 protocol ProjectionTransaction {
     mutating func apply(_ event: ProjectedEvent, _ db: Database) throws
     /// Writes what was kept for the end of the transaction.
     mutating func finish(_ db: Database) throws
+    mutating func beginAppend()
+    /// Forgets what the events since ``beginAppend()`` changed in memory.
+    mutating func rollBackAppend()
+}
+
+extension ProjectionTransaction {
+    func beginAppend() {}
+    func rollBackAppend() {}
 }
 
 /// Each event applied as it comes.
@@ -59,6 +67,14 @@ struct ProjectionSession {
 
     mutating func finish(_ db: Database) throws {
         for index in transactions.indices { try transactions[index].finish(db) }
+    }
+
+    mutating func beginAppend() {
+        for index in transactions.indices { transactions[index].beginAppend() }
+    }
+
+    mutating func rollBackAppend() {
+        for index in transactions.indices { transactions[index].rollBackAppend() }
     }
 }
 

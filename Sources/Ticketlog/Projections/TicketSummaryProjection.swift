@@ -64,11 +64,26 @@ struct TicketSummaryProjection: Projection {
 
         /// By stream key: the row as the transaction has it (`nil`: none yet) and whether it changed.
         private var rows: [Int64: (row: Row?, changed: Bool)] = [:]
+        /// What the current append changed: each key's entry before it (`nil`: none).
+        private var undo: [(key: Int64, entry: (row: Row?, changed: Bool)?)] = []
+
+        mutating func beginAppend() {
+            undo.removeAll(keepingCapacity: true)
+        }
+
+        mutating func rollBackAppend() {
+            for change in undo.reversed() { rows[change.key] = change.entry }
+            undo.removeAll(keepingCapacity: true)
+        }
 
         mutating func apply(_ projected: ProjectedEvent, _ db: Database) throws {
             let event = projected.event
             let at = event.occurredAt.microsecondsSinceEpoch
-            let current = try rows[projected.streamKey]?.row ?? Self.fetch(projected.streamKey, db)
+            let entry = rows[projected.streamKey]
+            if !undo.contains(where: { $0.key == projected.streamKey }) {
+                undo.append((projected.streamKey, entry))
+            }
+            let current = try entry?.row ?? Self.fetch(projected.streamKey, db)
             // Every event counts as activity; a ticket row exists from its first event on, even if
             // that is not `ticket.opened` (e.g. history imported from Stream).
             var row =

@@ -139,7 +139,7 @@ extension EventStore {
                     var local = head
                     var row = streams[request.stream]
                     // What the projections keep in memory rolls back with the append.
-                    let savedSession = session
+                    session.beginAppend()
                     do {
                         if row == nil { row = try Self.streamRow(request.stream, db: db) }
                         do {
@@ -158,7 +158,7 @@ extension EventStore {
                                 }
                             }
                         } catch let conflict as StoredIDConflict {
-                            session = savedSession
+                            session.rollBackAppend()
                             // An event id is stored already: a retry (its original result) or a clash.
                             guard let stored = try self.storedResult(of: request, db: db, streams: streams) else {
                                 throw conflict.cause
@@ -174,7 +174,7 @@ extension EventStore {
                                     positions: (head.position - Int64(request.events.count) + 1)...head.position,
                                     streamVersion: row!.version, wasAlreadyStored: false)))
                     } catch let error as EventStoreError {
-                        session = savedSession
+                        session.rollBackAppend()
                         results.append(.failure(error))
                     }
                 }
@@ -258,13 +258,12 @@ extension EventStore {
             stream = StreamRow(key: db.lastInsertedRowID, version: 0)
         }
         let streamKey = stream!.key
-        let insert = try db.cachedStatement(
-            sql:
-                """
+        let insert = try RawStatement(
+            db,
+            sql: """
                 INSERT INTO events(position, stream, version, id, type, actor, occurred_at, recorded_at, codec, body, chain_check)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """
-        )
+                """)
         let recordedAt = request.recordedAt.microsecondsSinceEpoch
         var version = current
         for event in request.events {
@@ -272,12 +271,20 @@ extension EventStore {
             let position = head.position + 1
             let hash = HashChain.link(previous: head.hash, position: position, version: version, body: event.canonical)
             do {
-                try insert.execute(arguments: [
-                    position, streamKey, version, event.proposed.id.databaseBytes,
-                    keys.types[event.proposed.type.rawValue]!, keys.actors[event.proposed.actor]!,
-                    event.proposed.occurredAt.microsecondsSinceEpoch, recordedAt, event.codec, Data(event.blob),
-                    Data(hash.prefix(Schema.chainCheckSize)),
-                ])
+                insert.bind(1, position)
+                insert.bind(2, streamKey)
+                insert.bind(3, version)
+                withUnsafeBytes(of: event.proposed.id.uuid) { insert.bind(4, blob: $0) }
+                insert.bind(5, keys.types[event.proposed.type.rawValue]!)
+                insert.bind(6, keys.actors[event.proposed.actor]!)
+                insert.bind(7, event.proposed.occurredAt.microsecondsSinceEpoch)
+                insert.bind(8, recordedAt)
+                insert.bind(9, event.codec)
+                insert.bind(10, blob: event.blob)
+                hash.withUnsafeBytes {
+                    insert.bind(11, blob: UnsafeRawBufferPointer(rebasing: $0.prefix(Schema.chainCheckSize)))
+                }
+                try insert.run()
             } catch let error as DatabaseError
                 where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE
                 && error.message?.contains("events.id") == true

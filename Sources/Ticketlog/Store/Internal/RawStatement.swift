@@ -1,0 +1,71 @@
+import GRDB
+import GRDBSQLite
+
+/// A cached statement bound and stepped through SQLite's C API, for the inserts made once per
+/// event: no `StatementArguments` or `DatabaseValue` boxes, no `Data` copies of the body.
+///
+/// Bypasses GRDB's per-statement bookkeeping (database observation, which the store does not
+/// use); the statement is reset after each run, so GRDB can use it again as usual.
+struct RawStatement {
+    private let statement: Statement
+    private let db: Database
+    private var handle: OpaquePointer { statement.sqliteStatement }
+
+    init(_ db: Database, sql: String) throws {
+        statement = try db.cachedStatement(sql: sql)
+        self.db = db
+        sqlite3_reset(statement.sqliteStatement)
+    }
+
+    func bind(_ index: Int32, _ value: Int64) {
+        sqlite3_bind_int64(handle, index, value)
+    }
+
+    func bind(_ index: Int32, _ value: Int64?) {
+        if let value { sqlite3_bind_int64(handle, index, value) } else { sqlite3_bind_null(handle, index) }
+    }
+
+    func bind(_ index: Int32, _ text: String) {
+        var text = text
+        text.withUTF8 { utf8 in
+            // An empty string needs a non-nil pointer, or SQLite stores NULL.
+            let empty: CChar = 0
+            withUnsafePointer(to: empty) { placeholder in
+                _ = sqlite3_bind_text(
+                    handle, index,
+                    UnsafeRawPointer(utf8.baseAddress)?.assumingMemoryBound(to: CChar.self) ?? placeholder,
+                    Int32(utf8.count), Self.transient)
+            }
+        }
+    }
+
+    func bind(_ index: Int32, blob bytes: UnsafeRawBufferPointer) {
+        // A zero-length blob needs a non-nil pointer, or SQLite stores NULL.
+        let empty: UInt8 = 0
+        withUnsafePointer(to: empty) { placeholder in
+            _ = sqlite3_bind_blob(
+                handle, index, bytes.baseAddress ?? UnsafeRawPointer(placeholder), Int32(bytes.count), Self.transient)
+        }
+    }
+
+    func bind(_ index: Int32, blob bytes: [UInt8]) {
+        bytes.withUnsafeBytes { bind(index, blob: $0) }
+    }
+
+    /// Runs the statement to completion; SQLite's refusal as the `DatabaseError` GRDB would
+    /// throw (same extended result code and message).
+    func run() throws {
+        let code = sqlite3_step(handle)
+        guard code == SQLITE_DONE else {
+            let connection = db.sqliteConnection
+            let error = DatabaseError(
+                resultCode: ResultCode(rawValue: sqlite3_extended_errcode(connection)),
+                message: String(cString: sqlite3_errmsg(connection)), sql: statement.sql)
+            sqlite3_reset(handle)
+            throw error
+        }
+        sqlite3_reset(handle)
+    }
+
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+}
