@@ -9,10 +9,19 @@ import Foundation
 /// Both directions work on the JSON's top-level members without decoding values, so they hold
 /// for payloads this build does not know too.
 enum StoredBody {
-    /// The members the row's columns hold, in key order.
-    static let columnKeys: [[UInt8]] = ["actor", "id", "occurredAt", "recordedAt", "stream", "type"].map {
-        Array($0.utf8)
+    /// The members spliced in, in key order.
+    private enum Spliced: String, CaseIterable {
+        case actor, id, occurredAt, position, recordedAt, stream, type, version
+
+        var key: [UInt8] { Array(rawValue.utf8) }
     }
+
+    /// The members the row's columns hold.
+    private static let columnMembers: [(Spliced, key: [UInt8])] = [
+        Spliced.actor, .id, .occurredAt, .recordedAt, .stream, .type,
+    ].map { ($0, $0.key) }
+    /// The members of a line of `ticketlog read`: the columns, `position` and `version`.
+    private static let lineMembers: [(Spliced, key: [UInt8])] = Spliced.allCases.map { ($0, $0.key) }
 
     /// The canonical body without the column members; `nil` when `canonical` is not a JSON
     /// object this scanner can split (never for a body the engine wrote).
@@ -20,7 +29,7 @@ enum StoredBody {
         guard let members = members(of: canonical) else { return nil }
         var stored: [UInt8] = [UInt8(ascii: "{")]
         stored.reserveCapacity(canonical.count)
-        for member in members where !columnKeys.contains(where: { $0.elementsEqual(canonical[member.key]) }) {
+        for member in members where !columnMembers.contains(where: { $0.key.elementsEqual(canonical[member.key]) }) {
             if stored.count > 1 { stored.append(UInt8(ascii: ",")) }
             stored.append(contentsOf: canonical[member.whole])
         }
@@ -31,6 +40,18 @@ enum StoredBody {
     /// The canonical body: `stored` with the column members merged back in key order; `nil`
     /// when `stored` is not a JSON object.
     static func splice(_ stored: [UInt8], columns: EventColumns) -> [UInt8]? {
+        splice(stored, columns: columns, line: nil)
+    }
+
+    /// The event's line as `ticketlog read` and the NDJSON export print it (and the JSON of
+    /// ``RecordedEvent``): the canonical body with `position` and `version` merged in as well.
+    static func line(_ stored: [UInt8], columns: EventColumns, position: Int64, version: Int64) -> [UInt8]? {
+        splice(stored, columns: columns, line: (position, version))
+    }
+
+    private static func splice(_ stored: [UInt8], columns: EventColumns, line: (position: Int64, version: Int64)?)
+        -> [UInt8]?
+    {
         guard let members = members(of: stored) else { return nil }
         var out = CanonicalWriter(capacity: stored.count + 160)
         out.byte(UInt8(ascii: "{"))
@@ -47,20 +68,22 @@ enum StoredBody {
                 next += 1
             }
         }
-        for (index, key) in columnKeys.enumerated() {
+        for (spliced, key) in line == nil ? columnMembers : lineMembers {
             flush(before: key, &out)
             separator(&out)
             out.byte(UInt8(ascii: "\""))
             out.append(key[...])
             out.byte(UInt8(ascii: "\""))
             out.byte(UInt8(ascii: ":"))
-            switch index {
-            case 0: out.actor(columns.actor)
-            case 1: out.uuid(columns.id)
-            case 2: out.integer(columns.occurredAt)
-            case 3: out.integer(columns.recordedAt)
-            case 4: out.string(columns.stream)
-            default: out.string(columns.type)
+            switch spliced {
+            case .actor: out.actor(columns.actor)
+            case .id: out.uuid(columns.id)
+            case .occurredAt: out.integer(columns.occurredAt)
+            case .position: out.integer(line!.position)
+            case .recordedAt: out.integer(columns.recordedAt)
+            case .stream: out.string(columns.stream)
+            case .type: out.string(columns.type)
+            case .version: out.integer(line!.version)
             }
         }
         while next < members.endIndex {

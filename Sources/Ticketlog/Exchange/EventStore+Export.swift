@@ -73,11 +73,10 @@ extension EventStore {
         var query = AuditQuery(stream: options.stream, from: options.from, to: options.to, limit: 2_000)
         try sink.begin("events", columns: ExportTables.eventColumns)
         while true {
-            let page = try await auditTrail(query)
-            guard let last = page.last else { break }
-            for entry in page {
-                let event = entry.event
-                try sink.write(event: event, row: try ExportTables.eventRow(event))
+            let page = try await eventLines(query)
+            guard let last = page.last?.event else { break }
+            for (event, line) in page {
+                try sink.write(event: event, line: line)
                 if facts[event.stream] == nil {
                     facts[event.stream] = TicketFacts(stream: event.stream)
                     order.append(event.stream)

@@ -14,14 +14,15 @@ protocol TabularSink {
     /// Starts `table` with these columns (name and SQL type).
     mutating func begin(_ table: String, columns: [(name: String, type: String)]) throws
     mutating func write(_ row: [ExportValue]) throws
-    /// Writes one row of the `events` table; `row` is `event` in the table's columns.
-    mutating func write(event: RecordedEvent, row: [ExportValue]) throws
+    /// Writes one row of the `events` table; `line` is the event as `ticketlog read` prints it.
+    mutating func write(event: RecordedEvent, line: [UInt8]) throws
     mutating func finish() throws
 }
 
 extension TabularSink {
-    mutating func write(event: RecordedEvent, row: [ExportValue]) throws {
-        try write(row)
+    /// The event in the table's columns.
+    mutating func write(event: RecordedEvent, line: [UInt8]) throws {
+        try write(try ExportTables.eventRow(event))
     }
 }
 
@@ -127,8 +128,10 @@ struct NDJSONSink: TabularSink {
         try file!.write(bytes: try CanonicalJSON.encode(JSONValue.object(object)) + [UInt8(ascii: "\n")])
     }
 
-    mutating func write(event: RecordedEvent, row: [ExportValue]) throws {
-        try file!.write(bytes: try CanonicalJSON.encode(event) + [UInt8(ascii: "\n")])
+    /// The line itself: the same bytes as `ticketlog read`.
+    mutating func write(event: RecordedEvent, line: [UInt8]) throws {
+        try file!.write(bytes: line)
+        try file!.write(bytes: [UInt8(ascii: "\n")])
     }
 
     mutating func finish() throws {

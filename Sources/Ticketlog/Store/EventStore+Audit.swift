@@ -6,6 +6,39 @@ extension EventStore {
     /// The audit trail is the events table itself: the columns it filters on are the rows' own,
     /// with `UNIQUE(stream, version)` for a ticket and `events_by_actor` for a person.
     public func auditTrail(_ query: AuditQuery) async throws -> [AuditEntry] {
+        let (sql, arguments) = Self.auditSQL(query)
+        return try await read { db in
+            try self.decodeRecords(db, sql: sql, arguments: arguments).map(AuditEntry.init(event:))
+        }
+    }
+
+    /// The events matching `query` with their lines as `ticketlog read` prints them (the
+    /// NDJSON export's rows), oldest first.
+    func eventLines(_ query: AuditQuery) async throws -> [(event: RecordedEvent, line: [UInt8])] {
+        let (sql, arguments) = Self.auditSQL(query)
+        return try await read { db in
+            var page: [(event: RecordedEvent, line: [UInt8])] = []
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+            while let row = try rows.next() {
+                let position: Int64 = row[0]
+                let version: Int64 = row[1]
+                let stored = try self.storedBody(codec: row[2], blob: row[3], position: position, db: db)
+                let columns = try self.eventColumns(
+                    position: position, stream: row[4], id: row[5], type: row[6], actor: row[7], occurredAt: row[8],
+                    recordedAt: row[9], db: db)
+                let event = try Self.decodeRecord(
+                    stored: stored, columns: columns, position: position, version: version)
+                guard let line = StoredBody.line(stored, columns: columns, position: position, version: version) else {
+                    throw EventStoreError.corrupt(
+                        "the event at position \(position) is not a valid event body", position: position)
+                }
+                page.append((event, line))
+            }
+            return page
+        }
+    }
+
+    private static func auditSQL(_ query: AuditQuery) -> (String, StatementArguments) {
         var conditions = ["e.position > ?"]
         var arguments: StatementArguments = [query.afterPosition]
         if let stream = query.stream {
@@ -36,8 +69,6 @@ extension EventStore {
             SELECT \(Self.eventColumns) FROM events e
             WHERE \(conditions.joined(separator: " AND ")) ORDER BY e.position LIMIT ?
             """
-        return try await read { [arguments] db in
-            try self.decodeRecords(db, sql: sql, arguments: arguments).map(AuditEntry.init(event:))
-        }
+        return (sql, arguments)
     }
 }

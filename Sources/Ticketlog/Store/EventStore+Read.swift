@@ -100,8 +100,27 @@ extension EventStore {
     func decodeRecord(_ row: Row, db: Database) throws -> RecordedEvent {
         let position: Int64 = row[0]
         let version: Int64 = row[1]
-        let canonical = try canonicalBody(row, db: db)
-        return try Self.decodeBody(canonical, position: position).recorded(position: position, version: version)
+        let stored = try storedBody(codec: row[2], blob: row[3], position: position, db: db)
+        let columns = try eventColumns(
+            position: position, stream: row[4], id: row[5], type: row[6], actor: row[7], occurredAt: row[8],
+            recordedAt: row[9], db: db)
+        return try Self.decodeRecord(stored: stored, columns: columns, position: position, version: version)
+    }
+
+    /// The event of a stored body and its columns: ``StoredBodyDecoder`` when it can, else the
+    /// spliced canonical JSON through `JSONDecoder` (payload types this build does not know).
+    static func decodeRecord(stored: [UInt8], columns: EventColumns, position: Int64, version: Int64) throws
+        -> RecordedEvent
+    {
+        if let event = StoredBodyDecoder.decode(stored, columns: columns, position: position, version: version) {
+            return event
+        }
+        guard let canonical = StoredBody.splice(stored, columns: columns) else {
+            throw EventStoreError.corrupt(
+                "the event at position \(position) is not a valid event body (its stored body is not a JSON object)",
+                position: position)
+        }
+        return try decodeBody(canonical, position: position).recorded(position: position, version: version)
     }
 
     /// The canonical JSON of the event in a row with the columns ``eventColumns``: its stored

@@ -140,17 +140,23 @@ private struct ChainVerifier {
             return .failure(
                 VerificationFailure(position: expected, kind: .missing, detail: "\(gap) missing from the log"))
         }
-        let body: EventBody
+        let body: RecordedEvent
         let link: [UInt8]
         do {
-            let canonical = try self.canonical(row)
+            let (stored, columns) = try parts(row)
+            guard let canonical = StoredBody.splice(stored, columns: columns) else {
+                throw EventStoreError.corrupt(
+                    "the event at position \(row.position) is not a valid event body (its stored body is not a JSON object)",
+                    position: row.position)
+            }
             // The chain first: content that was changed is an edit, even when it no longer
             // decodes as its (changed) type.
             link = HashChain.link(previous: previous, position: row.position, version: row.version, body: canonical)
             guard link.prefix(Schema.chainCheckSize).elementsEqual(row.check) else {
                 return .failure(try explainBrokenLink(row, previous: previous))
             }
-            body = try EventStore.decodeBody(canonical, position: row.position)
+            body = try EventStore.decodeRecord(
+                stored: stored, columns: columns, position: row.position, version: row.version)
         } catch let error as EventStoreError {
             return .failure(VerificationFailure(position: row.position, kind: .undecodable, detail: error.message))
         }
@@ -166,12 +172,18 @@ private struct ChainVerifier {
         return .success(link)
     }
 
-    /// The canonical JSON of a row: its stored body with its columns spliced back in.
-    private func canonical(_ row: StoredRow) throws -> [UInt8] {
+    /// A row's stored body, decompressed, and its columns.
+    private func parts(_ row: StoredRow) throws -> (stored: [UInt8], columns: EventColumns) {
         let stored = try store.storedBody(codec: row.codec, blob: row.blob, position: row.position, db: db)
         let columns = try store.eventColumns(
             position: row.position, stream: row.stream, id: row.id, type: row.type, actor: row.actor,
             occurredAt: row.occurredAt, recordedAt: row.recordedAt, db: db)
+        return (stored, columns)
+    }
+
+    /// The canonical JSON of a row: its stored body with its columns spliced back in.
+    private func canonical(_ row: StoredRow) throws -> [UInt8] {
+        let (stored, columns) = try parts(row)
         guard let canonical = StoredBody.splice(stored, columns: columns) else {
             throw EventStoreError.corrupt(
                 "the event at position \(row.position) is not a valid event body (its stored body is not a JSON object)",
