@@ -124,4 +124,61 @@ import Testing
         let joins = try await store.readStream(ticket).filter { $0.type == .memberJoined }
         #expect(joins.count == 1)
     }
+
+    /// Commands are decided inside the write transaction, several per transaction when they
+    /// race: each sees what the ones before it in the same transaction did, projections whose
+    /// rows are written at the end of the transaction (the ticket summary) included.
+    @Test func commandsSharingATransactionSeeEachOther() async throws {
+        let directory = try TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        let store = try EventStore(path: directory.path("log.sqlite"))
+        try await store.execute(.open(title: "Spring", brand: "acme", creator: "kim"), on: ticket, by: brand)
+        let outcomes = await withTaskGroup(of: (String, Result<CommandOutcome, any Error>).self) { group in
+            for index in 0..<30 {
+                group.addTask {
+                    let command: TicketCommand = .postMessage(
+                        messageID: "m-\(index)", text: "hello \(index)", attachments: [])
+                    return ("post", await attempt { try await store.execute(command, on: ticket, by: creator) })
+                }
+            }
+            for _ in 0..<10 {
+                group.addTask {
+                    (
+                        "status",
+                        await attempt {
+                            try await store.execute(.changeStatus(to: "in_progress", note: nil), on: ticket, by: admin)
+                        }
+                    )
+                }
+            }
+            return await group.reduce(into: [(String, Result<CommandOutcome, any Error>)]()) { $0.append($1) }
+        }
+        let posts = outcomes.filter { $0.0 == "post" }
+        #expect(posts.allSatisfy { (try? $0.1.get().events.count) == 1 })
+        let statuses = outcomes.filter { $0.0 == "status" }
+        #expect(statuses.filter { (try? $0.1.get()) != nil }.count == 1, "exactly one status change goes through")
+        #expect(
+            statuses.compactMap { ($0.1.failure as? EventStoreError)?.code }
+                == Array(repeating: EventStoreError.Code.rejected, count: 9))
+        let events = try await store.readStream(ticket)
+        #expect(events.map(\.version) == Array(1...Int64(1 + 30 + 1)))
+        #expect(events.filter { $0.type == .statusChanged }.count == 1)
+        #expect(try await store.ticketSummary(ticket)?.status == "in_progress")
+        #expect(try await store.messages(of: ticket, limit: 100).count == 30)
+        #expect(try await store.checkProjections().holds)
+    }
+}
+
+extension Result {
+    fileprivate var failure: Failure? {
+        if case .failure(let error) = self { error } else { nil }
+    }
+}
+
+private func attempt(_ body: () async throws -> CommandOutcome) async -> Result<CommandOutcome, any Error> {
+    do {
+        return .success(try await body())
+    } catch {
+        return .failure(error)
+    }
 }

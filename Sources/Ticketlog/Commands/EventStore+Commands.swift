@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 extension EventStore {
     /// Checks `command` against `stream`'s current state and appends its events, as `actor`, at
@@ -12,7 +13,8 @@ extension EventStore {
     ///     command depends on them (editing, deleting).
     ///   - expectedVersion: when given, the ticket must be at exactly this version
     ///     (a client's optimistic concurrency); when `nil`, the command is checked against the
-    ///     state it read and retried if another append slipped in between.
+    ///     state it is appended to: the facts are read, the decision made and the events appended
+    ///     in one turn of the writer, so no other append can slip in between.
     /// - Throws: ``EventStoreError`` — `.notFound` (no such ticket or message), `.rejected`
     ///   (the command does not hold in this state, with the reason), `.versionConflict`,
     ///   `.invalidEvent` (bad input such as an empty text), `.storageFailure`.
@@ -24,33 +26,58 @@ extension EventStore {
             throw EventStoreError.invalid("expected version \(expectedVersion) is negative")
         }
         try TextRule.check(actor.id, "the actor's id", limit: 255)
-        for attempt in 1...3 {
-            let facts = try await commandFacts(command, stream: stream)
-            if let expectedVersion, expectedVersion != facts.version {
-                throw EventStoreError(
-                    code: .versionConflict,
-                    message: "ticket \(stream) is at version \(facts.version), the request expected \(expectedVersion)",
-                    actualVersion: facts.version)
-            }
-            guard let payloads = try Self.decide(command, stream: stream, by: actor, facts: facts) else {
-                return CommandOutcome(events: [], streamVersion: facts.version)
-            }
-            let now = configuration.clock()
-            let events = payloads.map {
-                ProposedEvent(id: configuration.newID(), actor: actor, occurredAt: now, payload: $0)
-            }
-            do {
-                let result = try await append(
-                    events, to: stream, expectedVersion: facts.version == 0 ? .noStream : .exact(facts.version))
-                let recorded = try await readAll(from: result.positions.lowerBound, limit: events.count)
-                return CommandOutcome(events: recorded, streamVersion: result.streamVersion)
-            } catch let error as EventStoreError
-                where error.code == .versionConflict && expectedVersion == nil && attempt < 3
-            {
-                continue  // someone else appended meanwhile: decide again on the new state
-            }
+        // Read, decide and append in one turn of the writer: the decision sees the state the
+        // events are appended to, so there is nothing to retry.
+        let decided = Mutex<[ProposedEvent]>([])
+        let configuration = self.configuration
+        let request = PreparedAppend(
+            stream: stream, expectedVersion: .any, recordedAt: configuration.clock(), events: [],
+            decide: { db, version in
+                let facts = try Self.commandFacts(command, stream: stream, version: version, db)
+                if let expectedVersion, expectedVersion != facts.version {
+                    throw EventStoreError(
+                        code: .versionConflict,
+                        message:
+                            "ticket \(stream) is at version \(facts.version), the request expected \(expectedVersion)",
+                        actualVersion: facts.version)
+                }
+                guard let payloads = try Self.decide(command, stream: stream, by: actor, facts: facts) else {
+                    throw DecidedNothing(version: facts.version)
+                }
+                let now = configuration.clock()
+                let events = payloads.map {
+                    ProposedEvent(id: configuration.newID(), actor: actor, occurredAt: now, payload: $0)
+                }
+                decided.withLock { $0 = events }
+                return events
+            })
+        do {
+            let result = try await committer.submit(request, weight: 1)
+            let events = decided.withLock { $0 }
+            return CommandOutcome(
+                events: try await recorded(events, stream: stream, result), streamVersion: result.streamVersion)
+        } catch let nothing as DecidedNothing {
+            return CommandOutcome(events: [], streamVersion: nothing.version)
+        } catch let error as EventStoreError {
+            throw error
+        } catch {
+            throw EventStoreError.storage("the command could not be committed", cause: error)
         }
-        throw EventStoreError(code: .versionConflict, message: "ticket \(stream) kept changing; try again")
+    }
+
+    /// The events as the append recorded them: built from the append's result (positions,
+    /// versions, recording time) exactly as a read would return them, without reading them back.
+    private func recorded(_ events: [ProposedEvent], stream: StreamID, _ result: AppendResult) async throws
+        -> [RecordedEvent]
+    {
+        guard let recordedAt = result.recordedAt, !result.wasAlreadyStored else {
+            return try await readAll(from: result.positions.lowerBound, limit: events.count)
+        }
+        let firstVersion = result.streamVersion - Int64(events.count) + 1
+        return events.enumerated().map { index, event in
+            EventBody(event, stream: stream, recordedAt: recordedAt).recorded(
+                position: result.positions.lowerBound + Int64(index), version: firstVersion + Int64(index))
+        }
     }
 
     /// What a command needs to know about its ticket, read from the projections.
@@ -63,7 +90,11 @@ extension EventStore {
         var message: (author: String, deleted: Bool)?
     }
 
-    private func commandFacts(_ command: TicketCommand, stream: StreamID) async throws -> CommandFacts {
+    /// The facts `command` needs, read in the write transaction; `version` is the stream's
+    /// version as the transaction has it (0: no such stream yet).
+    private static func commandFacts(_ command: TicketCommand, stream: StreamID, version: Int64, _ db: Database) throws
+        -> CommandFacts
+    {
         let user: String? =
             switch command {
             case .join(let user, _), .leave(let user): user
@@ -74,34 +105,32 @@ extension EventStore {
             case .editMessage(let id, _), .deleteMessage(let id), .postMessage(let id, _, _): id
             default: nil
             }
-        return try await read { db in
-            guard
-                let ticket = try Row.fetchOne(
-                    db.cachedStatement(
-                        sql:
-                            "SELECT s.key, s.version, t.status, t.agent FROM streams s LEFT JOIN ticket_summaries t ON t.stream = s.key WHERE s.name = ?"
-                    ),
-                    arguments: [stream.rawValue])
-            else { return CommandFacts(version: 0, status: "open", agent: nil, isMember: false, message: nil) }
-            let key: Int64 = ticket[0]
-            var facts = CommandFacts(
-                version: ticket[1], status: ticket[2] ?? "open", agent: ticket[3], isMember: false, message: nil)
-            if let user {
-                facts.isMember =
-                    try Bool.fetchOne(
-                        db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM members WHERE stream = ? AND user = ?)"),
-                        arguments: [key, user]) ?? false
-            }
-            if let messageID,
-                let row = try Row.fetchOne(
-                    db.cachedStatement(
-                        sql: "SELECT author, deleted_at IS NOT NULL FROM messages WHERE stream = ? AND message_id = ?"),
-                    arguments: [key, messageID])
-            {
-                facts.message = (author: row[0], deleted: row[1])
-            }
-            return facts
+        guard version > 0,
+            let ticket = try Row.fetchOne(
+                db.cachedStatement(
+                    sql:
+                        "SELECT s.key, t.status, t.agent FROM streams s LEFT JOIN ticket_summaries t ON t.stream = s.key WHERE s.name = ?"
+                ),
+                arguments: [stream.rawValue])
+        else { return CommandFacts(version: 0, status: "open", agent: nil, isMember: false, message: nil) }
+        let key: Int64 = ticket[0]
+        var facts = CommandFacts(
+            version: version, status: ticket[1] ?? "open", agent: ticket[2], isMember: false, message: nil)
+        if let user {
+            facts.isMember =
+                try Bool.fetchOne(
+                    db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM members WHERE stream = ? AND user = ?)"),
+                    arguments: [key, user]) ?? false
         }
+        if let messageID,
+            let row = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: "SELECT author, deleted_at IS NOT NULL FROM messages WHERE stream = ? AND message_id = ?"),
+                arguments: [key, messageID])
+        {
+            facts.message = (author: row[0], deleted: row[1])
+        }
+        return facts
     }
 
     /// The pure decision: the events `command` implies in a state with these facts, `nil` when

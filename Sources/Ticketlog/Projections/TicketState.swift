@@ -25,6 +25,29 @@ public struct TicketState: Hashable, Sendable {
         public var deletedAt: Timestamp?
 
         public var isDeleted: Bool { deletedAt != nil }
+
+        init(
+            messageID: String, position: Int64, author: Actor, text: String?,
+            attachments: [MessagePosted.Attachment], postedAt: Timestamp, editedAt: Timestamp?, edits: Int,
+            deletedAt: Timestamp?
+        ) {
+            self.messageID = messageID
+            self.position = position
+            self.author = author
+            self.text = text
+            self.attachments = attachments
+            self.postedAt = postedAt
+            self.editedAt = editedAt
+            self.edits = edits
+            self.deletedAt = deletedAt
+        }
+
+        /// The message as `event`, its post, made it: before any edit or deletion.
+        public init(posted: MessagePosted, event: RecordedEvent) {
+            self.init(
+                messageID: posted.messageID, position: event.position, author: event.actor, text: posted.text,
+                attachments: posted.attachments, postedAt: event.occurredAt, editedAt: nil, edits: 0, deletedAt: nil)
+        }
     }
 
     /// A deliverable with where and when it was pushed.
@@ -69,11 +92,7 @@ public struct TicketState: Hashable, Sendable {
             members[left.user] = nil
         case .messagePosted(let posted):
             guard !messages.contains(where: { $0.messageID == posted.messageID }) else { return }
-            messages.append(
-                Message(
-                    messageID: posted.messageID, position: event.position, author: event.actor, text: posted.text,
-                    attachments: posted.attachments, postedAt: event.occurredAt, editedAt: nil, edits: 0, deletedAt: nil
-                ))
+            messages.append(Message(posted: posted, event: event))
         case .messageEdited(let edited):
             guard let index = messages.lastIndex(where: { $0.messageID == edited.messageID && !$0.isDeleted }) else {
                 return

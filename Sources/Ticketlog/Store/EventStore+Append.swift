@@ -135,13 +135,31 @@ extension EventStore {
                 var streams: [StreamID: StreamRow] = [:]
                 var results: [Result<AppendResult, any Error>] = []
                 results.reserveCapacity(requests.count)
-                for request in requests {
+                for var request in requests {
                     var local = head
                     var row = streams[request.stream]
                     // What the projections keep in memory rolls back with the append.
                     session.beginAppend()
                     do {
                         if row == nil { row = try Self.streamRow(request.stream, db: db) }
+                        if let decide = request.decide {
+                            // The decision reads the projections: what this transaction kept in
+                            // memory for them is written first.
+                            try session.finish(db)
+                            let version = row?.version ?? 0
+                            let events = try decide(db, version)
+                            request = try self.prepare(
+                                events, stream: request.stream,
+                                expectedVersion: version == 0 ? .noStream : .exact(version))
+                            for event in request.events {
+                                let actor = event.proposed.actor
+                                if keys.actors[actor] == nil {
+                                    keys.actors[actor] = try self.vocabulary.actorKey(actor, db)
+                                }
+                                let type = event.proposed.type.rawValue
+                                if keys.types[type] == nil { keys.types[type] = try self.vocabulary.typeKey(type, db) }
+                            }
+                        }
                         do {
                             if request.events.count == 1 && row != nil {
                                 // One event into an existing stream: the only write that can be
@@ -168,14 +186,16 @@ extension EventStore {
                         }
                         head = local
                         streams[request.stream] = row
-                        results.append(
-                            .success(
-                                AppendResult(
-                                    positions: (head.position - Int64(request.events.count) + 1)...head.position,
-                                    streamVersion: row!.version, wasAlreadyStored: false)))
+                        var result = AppendResult(
+                            positions: (head.position - Int64(request.events.count) + 1)...head.position,
+                            streamVersion: row!.version, wasAlreadyStored: false)
+                        result.recordedAt = request.recordedAt
+                        results.append(.success(result))
                     } catch let error as EventStoreError {
                         session.rollBackAppend()
                         results.append(.failure(error))
+                    } catch let nothing as DecidedNothing {
+                        results.append(.failure(nothing))
                     }
                 }
                 if head.position != start {

@@ -33,6 +33,8 @@ public struct AppendResult: Hashable, Sendable {
     /// `true` when every event was already stored (an idempotent retry): nothing was written and
     /// the positions are those of the original append.
     public var wasAlreadyStored: Bool
+    /// When the events were recorded, for an append that wrote them (`nil` for a retry).
+    var recordedAt: Timestamp?
 
     public init(positions: ClosedRange<Int64>, streamVersion: Int64, wasAlreadyStored: Bool) {
         self.positions = positions

@@ -192,6 +192,14 @@ struct TicketRoutes {
     private func messageResponse(_ messageID: String, _ stream: StreamID, _ outcome: CommandOutcome) async throws
         -> MessageResponse
     {
+        // A message this command posted is the post itself (what the projection holds for it);
+        // otherwise (a repeated post, an edit) it is read.
+        for event in outcome.events {
+            if case .messagePosted(let posted) = event.payload, posted.messageID == messageID {
+                return MessageResponse(
+                    message: TicketState.Message(posted: posted, event: event), version: outcome.streamVersion)
+            }
+        }
         guard let message = try await store.message(messageID, in: stream) else {
             throw APIError(.notFound, code: "not_found", "\(stream) has no message \(messageID)")
         }

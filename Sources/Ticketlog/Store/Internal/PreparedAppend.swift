@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 
 /// An append, validated and encoded outside the write transaction (so concurrent appenders
 /// encode and compress in parallel); the writer only chains and inserts.
@@ -16,6 +17,16 @@ struct PreparedAppend: Sendable {
     var expectedVersion: ExpectedVersion
     var recordedAt: Timestamp
     var events: [Event]
+    /// For an append decided inside the write transaction (a command): called in the writer
+    /// with the stream's version as the transaction has it, it returns the events and the
+    /// version they expect (encoded there, then written as any other append), or throws
+    /// ``DecidedNothing`` when nothing is to be written.
+    var decide: (@Sendable (Database, _ version: Int64) throws -> [ProposedEvent])?
+}
+
+/// A decided append that writes nothing (the command changes nothing): the stream's version.
+struct DecidedNothing: Error {
+    var version: Int64
 }
 
 extension UUID {
