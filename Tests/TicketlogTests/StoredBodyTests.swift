@@ -84,6 +84,22 @@ import Testing
         #expect(StoredBodyDecoder.decode(Array(body.utf8), columns: columns, position: 1, version: 1) == nil)
     }
 
+    /// Invalid UTF-8 inside a string is refused, as JSONDecoder refuses it, also where the
+    /// repaired text would have as many bytes (a truncated four-byte sequence becomes one U+FFFD).
+    @Test(arguments: [[0xFF], [0xF0, 0x90, 0x80], [0x61, 0xC3], [0xED, 0xA0, 0x80]] as [[UInt8]])
+    func invalidUTF8IsNotReadFast(_ invalid: [UInt8]) throws {
+        let columns = EventColumns(
+            id: UUID(), stream: "ticket-1", type: "message.posted", actor: Actor(id: "kim", role: .creator),
+            occurredAt: 1, recordedAt: 2)
+        let body =
+            Array(#"{"origin":{"kind":"local"},"payload":{"messageId":"m","text":"ok "#.utf8) + invalid
+            + Array(#"x"}}"#.utf8)
+        #expect(StoredBodyDecoder.decode(body, columns: columns, position: 1, version: 1) == nil)
+        var valid = body
+        valid.replaceSubrange(body.count - 4 - invalid.count..<body.count - 4, with: Array("é".utf8))
+        #expect(StoredBodyDecoder.decode(valid, columns: columns, position: 1, version: 1) != nil)
+    }
+
     @Test func theFastDecoderReadsTheWritersFormOfAMessage() throws {
         let columns = EventColumns(
             id: UUID(), stream: "ticket-1", type: "message.posted", actor: Actor(id: "kim", role: .creator),

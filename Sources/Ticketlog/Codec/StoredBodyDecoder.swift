@@ -68,7 +68,7 @@ enum StoredBodyDecoder {
             while index < bytes.count {
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\"") {
-                    let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                    let text = Self.text(UnsafeBufferPointer(rebasing: bytes[start..<index]))
                     index += 1
                     return text
                 }
@@ -82,7 +82,7 @@ enum StoredBodyDecoder {
                 index += 1
                 switch byte {
                 case UInt8(ascii: "\""):
-                    return String(validating: utf8, as: UTF8.self)
+                    return utf8.withUnsafeBufferPointer { Self.text($0) }
                 case UInt8(ascii: "\\"):
                     guard index < bytes.count else { return nil }
                     let escape = bytes[index]
@@ -112,6 +112,17 @@ enum StoredBodyDecoder {
                     utf8.append(byte)
                 }
             }
+            return nil
+        }
+
+        /// The string of valid UTF-8 bytes; `nil` for invalid UTF-8 (which `JSONDecoder`
+        /// refuses too). Not `String(validating:as:)`: generic, it looks up type metadata on
+        /// every call, a tenth of a rebuild's time.
+        private static func text(_ utf8: UnsafeBufferPointer<UInt8>) -> String? {
+            let text = String(decoding: utf8, as: UTF8.self)
+            // Decoding repairs invalid UTF-8 with U+FFFD, so the bytes differ exactly when some
+            // were invalid; all-ASCII needs no check.
+            if utf8.allSatisfy({ $0 < 0x80 }) || text.utf8.elementsEqual(utf8) { return text }
             return nil
         }
 
