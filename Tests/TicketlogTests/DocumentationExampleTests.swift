@@ -19,24 +19,50 @@ import Testing
             by: Actor(id: "kim", role: .creator))
         #expect(posted.events.map(\.position) == [3] && posted.streamVersion == 3)
 
+        let kim = Actor(id: "kim", role: .creator)
+        @Sendable func remind() async throws -> CommandOutcome {
+            try await store.transact(ticket) { ticket in
+                guard ticket.version > 0 else {
+                    throw EventStoreError(code: .notFound, message: "no ticket \(ticket.stream)")
+                }
+                if try ticket.message("reminder") != nil { return [] }
+                return [
+                    ProposedEvent(
+                        actor: kim, payload: .messagePosted(MessagePosted(messageID: "reminder", text: "Due Friday")))
+                ]
+            }
+        }
+        let reminded = try await remind()
+        #expect(reminded.events.map(\.position) == [4] && reminded.streamVersion == 4)
+        #expect(try await remind().events.isEmpty)
+        let unknown = await #expect(throws: EventStoreError.self) {
+            try await store.transact(.ticket("43")!) { ticket in
+                guard ticket.version > 0 else {
+                    throw EventStoreError(code: .notFound, message: "no ticket \(ticket.stream)")
+                }
+                return []
+            }
+        }
+        #expect(unknown?.code == .notFound)
+
         let event = ProposedEvent(actor: brand, payload: .statusChanged(StatusChanged(from: "open", to: "in_review")))
-        let result = try await store.append([event], to: ticket, expectedVersion: .exact(posted.streamVersion))
-        let again = try await store.append([event], to: ticket, expectedVersion: .exact(posted.streamVersion))
+        let result = try await store.append([event], to: ticket, expectedVersion: .exact(reminded.streamVersion))
+        let again = try await store.append([event], to: ticket, expectedVersion: .exact(reminded.streamVersion))
         #expect(again.wasAlreadyStored && again.positions == result.positions)
 
         #expect(try await store.ticketSummary(ticket)?.status == "in_review")
-        #expect(try await store.messages(of: ticket, limit: 50).map(\.messageID) == ["m-1"])
+        #expect(try await store.messages(of: ticket, limit: 50).map(\.messageID) == ["m-1", "reminder"])
         #expect(try await store.ticketState(ticket, at: .position(3)).status == "open")
         #expect(try await store.membersWhenPosted("m-1", in: ticket)?.map(\.user) == ["kim"])
         var seen: [Int64] = []
         for try await event in store.subscribe(from: 1) {
             seen.append(event.position)
-            if seen.count == 4 { break }
+            if seen.count == 5 { break }
         }
-        #expect(seen == [1, 2, 3, 4])
+        #expect(seen == [1, 2, 3, 4, 5])
 
         let report = try await store.verify()
-        #expect(report.failure == nil && report.eventsVerified == 4)
+        #expect(report.failure == nil && report.eventsVerified == 5)
         let refused = await #expect(throws: EventStoreError.self) {
             try await store.execute(.editMessage(messageID: "m-1", text: "mine now"), on: ticket, by: brand)
         }

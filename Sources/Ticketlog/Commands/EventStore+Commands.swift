@@ -1,6 +1,5 @@
 import Foundation
 import GRDB
-import Synchronization
 
 extension EventStore {
     /// Checks `command` against `stream`'s current state and appends its events, as `actor`, at
@@ -28,55 +27,19 @@ extension EventStore {
         try TextRule.check(actor.id, "the actor's id", limit: 255)
         // Read, decide and append in one turn of the writer: the decision sees the state the
         // events are appended to, so there is nothing to retry.
-        let decided = Mutex<[ProposedEvent]>([])
         let configuration = self.configuration
-        let request = PreparedAppend(
-            stream: stream, expectedVersion: .any, recordedAt: configuration.clock(), events: [],
-            decide: { db, version in
-                let facts = try Self.commandFacts(command, stream: stream, version: version, db)
-                if let expectedVersion, expectedVersion != facts.version {
-                    throw EventStoreError(
-                        code: .versionConflict,
-                        message:
-                            "ticket \(stream) is at version \(facts.version), the request expected \(expectedVersion)",
-                        actualVersion: facts.version)
-                }
-                guard let payloads = try Self.decide(command, stream: stream, by: actor, facts: facts) else {
-                    throw DecidedNothing(version: facts.version)
-                }
-                let now = configuration.clock()
-                let events = payloads.map {
-                    ProposedEvent(id: configuration.newID(), actor: actor, occurredAt: now, payload: $0)
-                }
-                decided.withLock { $0 = events }
-                return events
-            })
-        do {
-            let result = try await committer.submit(request, weight: 1)
-            let events = decided.withLock { $0 }
-            return CommandOutcome(
-                events: try await recorded(events, stream: stream, result), streamVersion: result.streamVersion)
-        } catch let nothing as DecidedNothing {
-            return CommandOutcome(events: [], streamVersion: nothing.version)
-        } catch let error as EventStoreError {
-            throw error
-        } catch {
-            throw EventStoreError.storage("the command could not be committed", cause: error)
-        }
-    }
-
-    /// The events as the append recorded them: built from the append's result (positions,
-    /// versions, recording time) exactly as a read would return them, without reading them back.
-    private func recorded(_ events: [ProposedEvent], stream: StreamID, _ result: AppendResult) async throws
-        -> [RecordedEvent]
-    {
-        guard let recordedAt = result.recordedAt, !result.wasAlreadyStored else {
-            return try await readAll(from: result.positions.lowerBound, limit: events.count)
-        }
-        let firstVersion = result.streamVersion - Int64(events.count) + 1
-        return events.enumerated().map { index, event in
-            EventBody(event, stream: stream, recordedAt: recordedAt).recorded(
-                position: result.positions.lowerBound + Int64(index), version: firstVersion + Int64(index))
+        return try await transact(stream) { ticket in
+            let facts = try Self.commandFacts(command, ticket)
+            if let expectedVersion, expectedVersion != facts.version {
+                throw EventStoreError(
+                    code: .versionConflict,
+                    message:
+                        "ticket \(stream) is at version \(facts.version), the request expected \(expectedVersion)",
+                    actualVersion: facts.version)
+            }
+            guard let payloads = try Self.decide(command, stream: stream, by: actor, facts: facts) else { return [] }
+            let now = configuration.clock()
+            return payloads.map { ProposedEvent(id: configuration.newID(), actor: actor, occurredAt: now, payload: $0) }
         }
     }
 
@@ -90,45 +53,24 @@ extension EventStore {
         var message: (author: String, deleted: Bool)?
     }
 
-    /// The facts `command` needs, read in the write transaction; `version` is the stream's
-    /// version as the transaction has it (0: no such stream yet).
-    private static func commandFacts(_ command: TicketCommand, stream: StreamID, version: Int64, _ db: Database) throws
+    /// The facts `command` needs, read in its write transaction.
+    private static func commandFacts(_ command: TicketCommand, _ ticket: borrowing TicketTransaction) throws
         -> CommandFacts
     {
-        let user: String? =
-            switch command {
-            case .join(let user, _), .leave(let user): user
-            default: nil
-            }
-        let messageID: String? =
-            switch command {
-            case .editMessage(let id, _), .deleteMessage(let id), .postMessage(let id, _, _): id
-            default: nil
-            }
-        guard version > 0,
-            let ticket = try Row.fetchOne(
-                db.cachedStatement(
-                    sql:
-                        "SELECT s.key, t.status, t.agent FROM streams s LEFT JOIN ticket_summaries t ON t.stream = s.key WHERE s.name = ?"
-                ),
-                arguments: [stream.rawValue])
-        else { return CommandFacts(version: 0, status: "open", agent: nil, isMember: false, message: nil) }
-        let key: Int64 = ticket[0]
-        var facts = CommandFacts(
-            version: version, status: ticket[1] ?? "open", agent: ticket[2], isMember: false, message: nil)
-        if let user {
-            facts.isMember =
-                try Bool.fetchOne(
-                    db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM members WHERE stream = ? AND user = ?)"),
-                    arguments: [key, user]) ?? false
+        guard ticket.version > 0 else {
+            return CommandFacts(version: 0, status: "open", agent: nil, isMember: false, message: nil)
         }
-        if let messageID,
-            let row = try Row.fetchOne(
-                db.cachedStatement(
-                    sql: "SELECT author, deleted_at IS NOT NULL FROM messages WHERE stream = ? AND message_id = ?"),
-                arguments: [key, messageID])
-        {
-            facts.message = (author: row[0], deleted: row[1])
+        let (status, agent) = try ticket.statusAndAgent()
+        var facts = CommandFacts(version: ticket.version, status: status, agent: agent, isMember: false, message: nil)
+        switch command {
+        case .join(let user, _), .leave(let user):
+            facts.isMember = try ticket.isMember(user)
+        case .editMessage(let id, _), .deleteMessage(let id), .postMessage(let id, _, _):
+            if let message = try ticket.message(id) {
+                facts.message = (author: message.author.id, deleted: message.isDeleted)
+            }
+        default:
+            break
         }
         return facts
     }

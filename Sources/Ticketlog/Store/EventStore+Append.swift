@@ -196,6 +196,8 @@ extension EventStore {
                         results.append(.failure(error))
                     } catch let nothing as DecidedNothing {
                         results.append(.failure(nothing))
+                    } catch let failure as TransactFailure {
+                        results.append(.failure(failure))
                     }
                 }
                 if head.position != start {

@@ -4,12 +4,12 @@ import GRDB
 extension EventStore {
     /// The summary of `stream`; `nil` when it has no events.
     public func ticketSummary(_ stream: StreamID) async throws -> TicketSummary? {
-        try await read { db in
-            try Row.fetchOne(
-                db.cachedStatement(sql: Self.summarySQL + " WHERE t.name = ?"), arguments: [stream.rawValue]
-            )
+        try await read { db in try Self.ticketSummary(stream, db) }
+    }
+
+    static func ticketSummary(_ stream: StreamID, _ db: Database) throws -> TicketSummary? {
+        try Row.fetchOne(db.cachedStatement(sql: Self.summarySQL + " WHERE t.name = ?"), arguments: [stream.rawValue])
             .map(Self.summary)
-        }
     }
 
     /// The tickets matching `filter` (every condition given must hold), most recently active first.
@@ -43,16 +43,18 @@ extension EventStore {
 
     /// The members of `stream`'s channel now, in joining order.
     public func members(of stream: StreamID) async throws -> [TicketState.Member] {
-        try await read { db in
-            try Row.fetchAll(
-                db,
+        try await read { db in try Self.members(of: stream, db) }
+    }
+
+    static func members(of stream: StreamID, _ db: Database) throws -> [TicketState.Member] {
+        try Row.fetchAll(
+            db.cachedStatement(
                 sql: """
                     SELECT m.user, m.role, m.joined_at, m.joined_position FROM members m
                     JOIN streams s ON s.key = m.stream WHERE s.name = ? ORDER BY m.joined_position
-                    """,
-                arguments: [stream.rawValue]
-            ).map(Self.member)
-        }
+                    """),
+            arguments: [stream.rawValue]
+        ).map(Self.member)
     }
 
     /// Who was in `stream`'s channel when the message `messageID` was posted (and so could see it).
@@ -119,17 +121,19 @@ extension EventStore {
 
     /// One message of `stream` with edits and deletes applied; `nil` when there is none.
     public func message(_ messageID: String, in stream: StreamID) async throws -> TicketState.Message? {
-        try await read { db in
-            try Row.fetchOne(
-                db.cachedStatement(
-                    sql: """
-                        SELECT m.message_id, m.position, m.author, m.author_role, m.text_position, m.posted_at,
-                               m.edited_at, m.edits, m.deleted_at
-                        FROM messages m JOIN streams s ON s.key = m.stream WHERE s.name = ? AND m.message_id = ?
-                        """),
-                arguments: [stream.rawValue, messageID]
-            ).map { try self.message($0, db) }
-        }
+        try await read { db in try self.message(messageID, in: stream, db) }
+    }
+
+    func message(_ messageID: String, in stream: StreamID, _ db: Database) throws -> TicketState.Message? {
+        try Row.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT m.message_id, m.position, m.author, m.author_role, m.text_position, m.posted_at,
+                           m.edited_at, m.edits, m.deleted_at
+                    FROM messages m JOIN streams s ON s.key = m.stream WHERE s.name = ? AND m.message_id = ?
+                    """),
+            arguments: [stream.rawValue, messageID]
+        ).map { try self.message($0, db) }
     }
 
     /// The full state of `stream` at a point in time, folded from its events. A ticket that did

@@ -1,0 +1,168 @@
+import Foundation
+import GRDB
+import Synchronization
+
+extension EventStore {
+    /// Decides what to append to `stream` from the ticket as the write transaction sees it, and
+    /// appends it, in one turn of the writer: nothing can be appended to the ticket between what
+    /// `decide` reads and what it returns, so there is no version to check and nothing to retry.
+    ///
+    /// `decide` runs on the writer, inside the transaction that appends its events (shared with
+    /// other appends of the same group commit, each of which it sees): keep it short, and do not
+    /// wait in it. It may run more than once only if the caller calls `transact` again; it is
+    /// never retried by the store. Its events are validated and encoded as by
+    /// ``append(_:to:expectedVersion:)-([ProposedEvent],_,_)``; returning none appends nothing.
+    ///
+    /// ```swift
+    /// // Post a message unless the author already posted one with this id.
+    /// let outcome = try await store.transact(ticket) { ticket in
+    ///     guard ticket.version > 0 else { throw EventStoreError(code: .notFound, message: "no ticket \(ticket.stream)") }
+    ///     if try ticket.message("m-1") != nil { return [] }
+    ///     return [ProposedEvent(actor: kim, payload: .messagePosted(MessagePosted(messageID: "m-1", text: "Hello")))]
+    /// }
+    /// // outcome.events: the events as recorded (positions, versions, times); outcome.streamVersion.
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - stream: the ticket; it need not exist yet (then ``TicketTransaction/version`` is 0).
+    ///   - decide: reads the ticket through ``TicketTransaction`` and returns the events to
+    ///     append, or throws to append nothing (the error is rethrown).
+    /// - Returns: the events as recorded, and the stream's version after them.
+    /// - Throws: what `decide` throws; ``EventStoreError`` as ``append(_:to:expectedVersion:)-([ProposedEvent],_,_)``
+    ///   throws it (an invalid event, a duplicate id, a storage failure).
+    @discardableResult
+    public func transact(
+        _ stream: StreamID, _ decide: @escaping @Sendable (TicketTransaction) throws -> [ProposedEvent]
+    ) async throws -> CommandOutcome {
+        let decided = Mutex<[ProposedEvent]>([])
+        let request = PreparedAppend(
+            stream: stream, expectedVersion: .any, recordedAt: configuration.clock(), events: [],
+            decide: { db, version in
+                let events: [ProposedEvent]
+                do {
+                    events = try decide(TicketTransaction(store: self, db: db, stream: stream, version: version))
+                } catch let error as EventStoreError {
+                    throw error
+                } catch {
+                    // Fails this append alone, not the transaction it shares with others.
+                    throw TransactFailure(cause: error)
+                }
+                guard !events.isEmpty else { throw DecidedNothing(version: version) }
+                decided.withLock { $0 = events }
+                return events
+            })
+        let result: AppendResult
+        do {
+            result = try await committer.submit(request, weight: 1)
+        } catch let nothing as DecidedNothing {
+            return CommandOutcome(events: [], streamVersion: nothing.version)
+        } catch let failure as TransactFailure {
+            throw failure.cause
+        }
+        let events = decided.withLock { $0 }
+        return CommandOutcome(
+            events: try await recorded(events, stream: stream, result), streamVersion: result.streamVersion)
+    }
+
+    /// The events as the append recorded them: built from the append's result (positions,
+    /// versions, recording time) exactly as a read would return them, without reading them back.
+    func recorded(_ events: [ProposedEvent], stream: StreamID, _ result: AppendResult) async throws
+        -> [RecordedEvent]
+    {
+        guard let recordedAt = result.recordedAt, !result.wasAlreadyStored else {
+            return try await readAll(from: result.positions.lowerBound, limit: events.count)
+        }
+        let firstVersion = result.streamVersion - Int64(events.count) + 1
+        return events.enumerated().map { index, event in
+            EventBody(event, stream: stream, recordedAt: recordedAt).recorded(
+                position: result.positions.lowerBound + Int64(index), version: firstVersion + Int64(index))
+        }
+    }
+}
+
+/// What a decision of ``EventStore/transact(_:_:)`` threw that is not an ``EventStoreError``:
+/// carried out of the writer and rethrown to the caller.
+struct TransactFailure: Error {
+    var cause: any Error
+}
+
+/// A ticket as the write transaction of ``EventStore/transact(_:_:)`` sees it: the appends
+/// committed before it, those of the same transaction included, and nothing after.
+///
+/// Valid only inside the `decide` closure it is passed to (it reads through the writer's
+/// connection; it is not `Sendable`).
+public struct TicketTransaction {
+    private let store: EventStore
+    private let db: Database
+    /// The ticket.
+    public let stream: StreamID
+    /// The ticket's version (the version of its last event); 0 when it has no events yet.
+    public let version: Int64
+
+    init(store: EventStore, db: Database, stream: StreamID, version: Int64) {
+        self.store = store
+        self.db = db
+        self.stream = stream
+        self.version = version
+    }
+
+    /// The ticket's summary; `nil` when it has no events.
+    public func summary() throws -> TicketSummary? {
+        try reading { try EventStore.ticketSummary(stream, db) }
+    }
+
+    /// The ticket's status and assigned agent, without the counts a summary makes (the
+    /// commands' facts). "open" and no agent before the summary has a row.
+    func statusAndAgent() throws -> (status: String, agent: String?) {
+        try reading {
+            guard
+                let row = try Row.fetchOne(
+                    db.cachedStatement(
+                        sql:
+                            "SELECT t.status, t.agent FROM ticket_summaries t JOIN streams s ON s.key = t.stream WHERE s.name = ?"
+                    ),
+                    arguments: [stream.rawValue])
+            else { return ("open", nil) }
+            return (row[0], row[1])
+        }
+    }
+
+    /// The members of the ticket's channel, in joining order.
+    public func members() throws -> [TicketState.Member] {
+        try reading { try EventStore.members(of: stream, db) }
+    }
+
+    /// Whether `user` is a member of the ticket's channel.
+    public func isMember(_ user: String) throws -> Bool {
+        try reading {
+            try Bool.fetchOne(
+                db.cachedStatement(
+                    sql:
+                        "SELECT EXISTS (SELECT 1 FROM members m JOIN streams s ON s.key = m.stream WHERE s.name = ? AND m.user = ?)"
+                ),
+                arguments: [stream.rawValue, user]) ?? false
+        }
+    }
+
+    /// The ticket's message `messageID` with edits and deletes applied; `nil` when there is none.
+    public func message(_ messageID: String) throws -> TicketState.Message? {
+        try reading { try store.message(messageID, in: stream, db) }
+    }
+
+    /// The event with this id, in any stream; `nil` when there is none.
+    public func event(id: UUID) throws -> RecordedEvent? {
+        try reading {
+            try store.decodeRecords(
+                db, sql: "SELECT \(EventStore.eventColumns) FROM events WHERE id = ?", arguments: [id.databaseBytes]
+            ).first
+        }
+    }
+
+    private func reading<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            throw EventStore.mapStorageError(error, "reading the ticket in the write transaction failed")
+        }
+    }
+}
