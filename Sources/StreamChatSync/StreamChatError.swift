@@ -11,8 +11,6 @@ public struct StreamChatError: Error, Hashable, Sendable, CustomStringConvertibl
         case noDeadLetter = "no_dead_letter"
         /// The configured base URL and a request path make no URL.
         case invalidURL = "invalid_url"
-        /// A delivery kept conflicting with concurrent appends to its ticket; retrying it is safe.
-        case busyTicket = "busy_ticket"
     }
 
     public var code: Code

@@ -36,16 +36,9 @@ struct WebhookRoutes {
                 throw APIError(
                     .contentTooLarge, code: "too_large", "the webhook body is larger than \(maximumBodySize) bytes")
             }
-            let outcome: WebhookHandler.Outcome
-            do {
-                outcome = try await handler.handle(
-                    body: Array(buffer: body), signature: request.headers[HTTPField.Name("X-Signature")!],
-                    webhookID: request.headers[HTTPField.Name("X-Webhook-Id")!])
-            } catch let error as StreamChatError where error.code == .busyTicket {
-                // Stream retries a 503: by then the ticket has calmed down.
-                throw APIError(
-                    .serviceUnavailable, code: error.code.rawValue, error.message, headers: [.retryAfter: "1"])
-            }
+            let outcome = try await handler.handle(
+                body: Array(buffer: body), signature: request.headers[HTTPField.Name("X-Signature")!],
+                webhookID: request.headers[HTTPField.Name("X-Webhook-Id")!])
             switch outcome {
             case .appended(let positions, let alreadyStored):
                 return Acknowledgement(result: alreadyStored ? "duplicate" : "appended", positions: Array(positions))

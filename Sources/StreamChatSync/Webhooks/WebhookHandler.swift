@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Ticketlog
 
 /// Receives Stream webhooks into the log: verifies the signature over the raw body, parses,
@@ -111,81 +112,108 @@ public struct WebhookHandler: Sendable {
     /// Translates, reconciles, authorises and appends a webhook that is authentic (verified, or
     /// built from Stream's REST answers by ``StreamChatBackfill``).
     func ingest(_ webhook: WebhookEvent, webhookID: String?) async throws -> Outcome {
-        // Decided against the ticket as it is, appended only if it is still so: concurrent
-        // deliveries about one ticket (a retry racing the original) are decided one after the other.
-        for _ in 0..<Self.maximumAttempts {
-            // The version first: a ticket that moves after it makes the append conflict.
-            var (ticket, version): (TicketSummary?, Int64) = (nil, 0)
-            if let stream = webhook.stream {
-                version = try await store.version(of: stream)
-                ticket = try await store.ticketSummary(stream)
-            }
-            let access = try await InboundAccess(
-                ticket: ticket,
-                memberRoles: ticket == nil
-                    ? [:]
-                    : Dictionary(
-                        try await store.members(of: ticket!.stream).map { ($0.user, $0.role) },
-                        uniquingKeysWith: { a, _ in a }),
-                serverSide: webhook.isServerSide)
-            let (stream, proposed): (StreamID, [ProposedEvent])
-            switch WebhookTranslator.translate(webhook, webhookID: webhookID, ticket: ticket, role: access.role(of:)) {
-            case .ignore(let reason):
-                logger.debug("Webhook acknowledged without events", metadata: ["ticketlog.reason": "\(reason)"])
-                return .ignored(reason)
-            case .refuse(let reason):
-                return refuse(webhook, [reason])
-            case .truncate(let truncated, let at, let actor, let key, let webhookID):
-                if let refusal = access.refusalToTruncate(by: actor) { return refuse(webhook, [refusal]) }
-                (stream, proposed) = (
-                    truncated, try await truncation(of: truncated, at: at, actor: actor, key: key, webhookID: webhookID)
-                )
-            case .append(let target, let events):
-                if webhook.type == "message.new", let message = webhook.message, let marker = message.ticketlogEventID {
-                    if try await isEcho(of: message, marker: marker, in: target) {
-                        return .ignored("echo of our own write (message \(message.id) is what event \(marker) sent)")
-                    }
-                    logger.warning(
-                        "A Stream message carries a ticketlog marker that matches nothing this engine sent: taken as a message of its own",
-                        metadata: [
-                            "ticketlog.stream": "\(target)", "ticketlog.message": "\(message.id)",
-                            "ticketlog.marker": "\(marker)",
-                        ])
-                }
-                (stream, proposed) = (target, events)
-            }
-            let (reconciled, reason, refusals) = try await reconcile(
-                proposed, in: stream, webhook: webhook, access: access)
-            guard !reconciled.isEmpty else {
-                if !refusals.isEmpty { return refuse(webhook, refusals) }
-                return .ignored(reason ?? "nothing new")
-            }
-            do {
-                // Normally one append. A truncation of a very long ticket can exceed what one
-                // append may carry: then consecutive appends, each at the version the previous
-                // left (if one fails, Stream's retry finds the deleted ones deleted already).
-                let limit = max(1, store.configuration.maximumEventsPerAppend)
-                var first: AppendResult?
-                var last: AppendResult?
-                var at = version
-                for start in stride(from: 0, to: reconciled.count, by: limit) {
-                    let chunk = Array(reconciled[start..<min(start + limit, reconciled.count)])
-                    let result = try await store.append(chunk, to: stream, expectedVersion: .exact(at))
-                    at = result.streamVersion
-                    first = first ?? result
-                    last = result
-                }
-                if !refusals.isEmpty { _ = refuse(webhook, refusals) }
-                return .appended(
-                    positions: first!.positions.lowerBound...last!.positions.upperBound,
-                    alreadyStored: first!.wasAlreadyStored && last!.wasAlreadyStored)
-            } catch let error as EventStoreError where error.code == .versionConflict {
-                continue  // the ticket moved while this delivery was decided: decide again
+        guard let stream = webhook.stream else {
+            // Not about a ticket channel: nothing of the log to decide on.
+            switch WebhookTranslator.translate(webhook, webhookID: webhookID, ticket: nil, role: { _ in nil }) {
+            case .refuse(let reason): return refuse(webhook, [reason])
+            case .ignore(let reason): return .ignored(reason)
+            default: return .ignored("\(webhook.type) is not about a ticket channel")
             }
         }
-        throw StreamChatError(
-            .busyTicket,
-            "webhook \(webhookID ?? "-") kept conflicting with concurrent appends to its ticket; Stream will retry it")
+        // Decided inside the write transaction that appends it (`EventStore.transact`): the
+        // ticket, its members, the messages and the sync marks as they are when the events go
+        // in, and the marks raised together with the events or not at all. Concurrent
+        // deliveries about one ticket (a retry racing the original) are decided one after the
+        // other, each seeing what the one before it appended.
+        var positions: ClosedRange<Int64>?
+        var alreadyStored = true
+        while true {
+            let decision = Mutex(Decision.ignored("nothing new"))
+            let outcome = try await store.transact(stream) { ticket in
+                let (events, decided) = try self.decide(webhook, webhookID: webhookID, ticket)
+                decision.withLock { $0 = decided }
+                return events
+            }
+            let decided = decision.withLock { $0 }
+            if case .appended(let refusals, _) = decided, !refusals.isEmpty { _ = refuse(webhook, refusals) }
+            if let first = outcome.events.first, let last = outcome.events.last {
+                positions = (positions?.lowerBound ?? first.position)...last.position
+                alreadyStored = alreadyStored && outcome.wasAlreadyStored
+            }
+            switch decided {
+            case .ignored(let reason):
+                if let positions { return .appended(positions: positions, alreadyStored: alreadyStored) }
+                return .ignored(reason)
+            case .refused(let reasons):
+                return refuse(webhook, reasons)
+            case .appended(_, let more):
+                // A truncation of a very long ticket may need more than one append may carry:
+                // the next turn finds the deleted ones deleted and deletes the rest.
+                guard more, !outcome.events.isEmpty else {
+                    return .appended(
+                        positions: positions ?? outcome.events[0].position...outcome.events[0].position,
+                        alreadyStored: alreadyStored)
+                }
+            }
+        }
+    }
+
+    /// What a delivery's decision came to.
+    private enum Decision: Sendable {
+        case ignored(String)
+        case refused([String])
+        /// Events appended; some changes of the delivery may have been refused; `more` when a
+        /// truncation has deletions left for another turn.
+        case appended(refusals: [String], more: Bool)
+    }
+
+    /// The decision about `webhook` on the ticket as the write transaction sees it: the events
+    /// to append (none for an ignored or refused delivery) and what it came to.
+    private func decide(_ webhook: WebhookEvent, webhookID: String?, _ ticket: TicketTransaction) throws -> (
+        [ProposedEvent], Decision
+    ) {
+        let summary = try ticket.summary()
+        let access = InboundAccess(
+            ticket: summary,
+            memberRoles: summary == nil
+                ? [:] : Dictionary(try ticket.members().map { ($0.user, $0.role) }, uniquingKeysWith: { a, _ in a }),
+            serverSide: webhook.isServerSide)
+        let proposed: [ProposedEvent]
+        var more = false
+        switch WebhookTranslator.translate(webhook, webhookID: webhookID, ticket: summary, role: access.role(of:)) {
+        case .ignore(let reason):
+            logger.debug("Webhook acknowledged without events", metadata: ["ticketlog.reason": "\(reason)"])
+            return ([], .ignored(reason))
+        case .refuse(let reason):
+            return ([], .refused([reason]))
+        case .truncate(let truncated, let at, let actor, let key, let webhookID):
+            guard truncated == ticket.stream else { return ([], .refused(["a truncation of another channel"])) }
+            if let refusal = access.refusalToTruncate(by: actor) { return ([], .refused([refusal])) }
+            let deletions = try truncation(ticket, at: at, actor: actor, key: key, webhookID: webhookID)
+            let limit = max(1, store.configuration.maximumEventsPerAppend)
+            more = deletions.count > limit
+            proposed = Array(deletions.prefix(limit))
+        case .append(let target, let events):
+            guard target == ticket.stream else { return ([], .refused(["a change of another channel"])) }
+            if webhook.type == "message.new", let message = webhook.message, let marker = message.ticketlogEventID {
+                if try isEcho(of: message, marker: marker, ticket) {
+                    return ([], .ignored("echo of our own write (message \(message.id) is what event \(marker) sent)"))
+                }
+                logger.warning(
+                    "A Stream message carries a ticketlog marker that matches nothing this engine sent: taken as a message of its own",
+                    metadata: [
+                        "ticketlog.stream": "\(target)", "ticketlog.message": "\(message.id)",
+                        "ticketlog.marker": "\(marker)",
+                    ])
+            }
+            proposed = events
+        }
+        let (reconciled, reason, refusals) = try reconcile(proposed, webhook: webhook, access: access, ticket)
+        guard !reconciled.isEmpty else {
+            if !refusals.isEmpty { return ([], .refused(refusals)) }
+            return ([], .ignored(reason ?? "nothing new"))
+        }
+        return (reconciled, .appended(refusals: refusals, more: more))
     }
 
     /// Logs and reports refused changes; the result of a delivery that was refused whole.
@@ -207,8 +235,8 @@ public struct WebhookHandler: Sendable {
     /// Whether a marked `message.new` is the echo of a message this engine sent: the event the
     /// marker names is stored, in this ticket, and the mirror makes exactly this message of it
     /// (the same Stream id and text). A marker alone is not enough: any client can copy one.
-    private func isEcho(of message: WebhookEvent.Message, marker: String, in stream: StreamID) async throws -> Bool {
-        guard let id = UUID(uuidString: marker), let stored = try await store.event(id: id), stored.stream == stream
+    private func isEcho(of message: WebhookEvent.Message, marker: String, _ ticket: TicketTransaction) throws -> Bool {
+        guard let id = UUID(uuidString: marker), let stored = try ticket.event(id: id), stored.stream == ticket.stream
         else { return false }
         return OutboundMapper.requests(for: stored).contains { request in
             guard request.method == .post, request.path.hasSuffix("/message"), case .object(let body)? = request.body,
@@ -218,22 +246,22 @@ public struct WebhookHandler: Sendable {
         }
     }
 
-    static let maximumAttempts = 20
     /// Stream's SQS limit is 256 KB a message; an HTTP webhook is not bigger in practice.
     static let maximumInflatedBytes = 4 << 20
 
     /// The deletions a truncation at `at` makes: every message of the ticket posted up to then
     /// and not deleted yet. The truncation time is kept, so a late `message.new` of a message
     /// posted before it does not bring the message back.
-    private func truncation(of stream: StreamID, at: Timestamp, actor: Actor, key: String, webhookID: String?)
-        async throws -> [ProposedEvent]
-    {
-        _ = try await store.raiseSyncMark(
+    private func truncation(
+        _ ticket: TicketTransaction, at: Timestamp, actor: Actor, key: String, webhookID: String?
+    ) throws -> [ProposedEvent] {
+        let stream = ticket.stream
+        _ = try ticket.raiseSyncMark(
             StreamChatDestination.webhooks, key: "truncated|\(stream)", to: at.microsecondsSinceEpoch)
         var events: [ProposedEvent] = []
-        var cursor: MessageCursor?
+        var after: Int64 = 0
         while true {
-            let page = try await store.messages(of: stream, from: cursor, limit: 500, includeDeleted: false)
+            let page = try ticket.messages(after: after, limit: 500, includeDeleted: false)
             for message in page where message.postedAt <= at {
                 events.append(
                     ProposedEvent(
@@ -243,19 +271,19 @@ public struct WebhookHandler: Sendable {
                         payload: .messageDeleted(MessageDeleted(messageID: message.messageID))))
             }
             guard let last = page.last, page.count == 500 else { return events }
-            cursor = .position(last.position)
+            after = last.position
         }
     }
 
     /// Whether a newer Stream time than `event`'s was seen for `key` already (records nothing).
-    private func isStale(_ event: ProposedEvent, key: String) async throws -> Bool {
-        guard let mark = try await store.syncMark(StreamChatDestination.webhooks, key: key) else { return false }
+    private func isStale(_ event: ProposedEvent, key: String, _ ticket: TicketTransaction) throws -> Bool {
+        guard let mark = try ticket.syncMark(StreamChatDestination.webhooks, key: key) else { return false }
         return mark > event.occurredAt.microsecondsSinceEpoch
     }
 
     /// Whether `event`'s Stream time is not older than the newest seen for `key` (and records it if so).
-    private func isNewest(_ event: ProposedEvent, key: String) async throws -> Bool {
-        try await store.raiseSyncMark(
+    private func isNewest(_ event: ProposedEvent, key: String, _ ticket: TicketTransaction) throws -> Bool {
+        try ticket.raiseSyncMark(
             StreamChatDestination.webhooks, key: key, to: event.occurredAt.microsecondsSinceEpoch)
     }
 
@@ -273,8 +301,9 @@ public struct WebhookHandler: Sendable {
     /// Each change is authorised (``InboundAccess``) before anything else, so a refused one raises
     /// no mark either. Returns the events to append, why some were left out, and the refusals.
     private func reconcile(
-        _ events: [ProposedEvent], in stream: StreamID, webhook: WebhookEvent, access: InboundAccess
-    ) async throws -> (events: [ProposedEvent], reason: String?, refusals: [String]) {
+        _ events: [ProposedEvent], webhook: WebhookEvent, access: InboundAccess, _ ticket: TicketTransaction
+    ) throws -> (events: [ProposedEvent], reason: String?, refusals: [String]) {
+        let stream = ticket.stream
         var result: [ProposedEvent] = []
         var reason: String?
         var refusals: [String] = []
@@ -300,7 +329,7 @@ public struct WebhookHandler: Sendable {
                 // Stale first: a change older than one applied already is out of date whoever
                 // made it (a channel update carries the whole channel, so an old one would look
                 // like its sender undoing the newer change).
-                if let key, try await isStale(event, key: key) {
+                if let key, try isStale(event, key: key, ticket) {
                     reason =
                         member.map { "a newer membership change of \($0) was applied already" }
                         ?? "a newer change of the channel was applied already"
@@ -310,14 +339,14 @@ public struct WebhookHandler: Sendable {
                     refusals.append(refusal)
                     continue
                 }
-                if let key, try await !isNewest(event, key: key) {
+                if let key, try !isNewest(event, key: key, ticket) {
                     reason = "a newer change was applied already"
                     continue
                 }
                 result.append(event)
                 continue
             }
-            let known = try await store.message(messageID, in: stream)
+            let known = try ticket.message(messageID)
             // The author of a message the log does not know yet is Stream's author of it.
             let author = known?.author.id ?? webhook.message?.user?.id ?? event.actor.id
             var authored = event
@@ -337,12 +366,12 @@ public struct WebhookHandler: Sendable {
                 refusals.append(refusal)  // the post this change implies is not allowed in the first place
                 continue
             }
-            if case .messageEdited = event.payload, try await isStale(event, key: "message|\(stream)|\(messageID)") {
+            if case .messageEdited = event.payload, try isStale(event, key: "message|\(stream)|\(messageID)", ticket) {
                 reason = "a newer version of message \(messageID) was applied already"
                 continue
             }
             if case .messagePosted = event.payload, let known {
-                if try await isSameMessage(known, as: event, in: stream) {
+                if try isSameMessage(known, as: event, ticket) {
                     reason = "message \(messageID) is in the log already"
                 } else {
                     refusals.append(
@@ -355,7 +384,8 @@ public struct WebhookHandler: Sendable {
                 refusals.append(refusal)
                 continue
             }
-            if case .messageEdited = event.payload, try await !isNewest(event, key: "message|\(stream)|\(messageID)") {
+            if case .messageEdited = event.payload, try !isNewest(event, key: "message|\(stream)|\(messageID)", ticket)
+            {
                 reason = "a newer version of message \(messageID) was applied already"
                 continue
             }
@@ -364,7 +394,7 @@ public struct WebhookHandler: Sendable {
                 continue
             }
             if known == nil,
-                let truncated = try await store.syncMark(StreamChatDestination.webhooks, key: "truncated|\(stream)"),
+                let truncated = try ticket.syncMark(StreamChatDestination.webhooks, key: "truncated|\(stream)"),
                 event.occurredAt.microsecondsSinceEpoch <= truncated
             {
                 reason = "message \(messageID) is from before the channel was truncated"
@@ -394,11 +424,12 @@ public struct WebhookHandler: Sendable {
 
     /// Whether the log's message `known` is the one `post` is about: posted from the same Stream
     /// message, or posted here and mirrored under the id the mirror gives it.
-    private func isSameMessage(_ known: TicketState.Message, as post: ProposedEvent, in stream: StreamID) async throws
+    private func isSameMessage(_ known: TicketState.Message, as post: ProposedEvent, _ ticket: TicketTransaction) throws
         -> Bool
     {
+        let stream = ticket.stream
         guard case .streamChat(_, let streamMessageID?) = post.origin,
-            let posting = try await store.readAll(from: known.position, limit: 1).first
+            let posting = try ticket.event(at: known.position)
         else { return false }
         switch posting.origin {
         case .streamChat(_, let original): return original == streamMessageID

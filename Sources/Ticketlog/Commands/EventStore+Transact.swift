@@ -61,7 +61,8 @@ extension EventStore {
         }
         let events = decided.withLock { $0 }
         return CommandOutcome(
-            events: try await recorded(events, stream: stream, result), streamVersion: result.streamVersion)
+            events: try await recorded(events, stream: stream, result), streamVersion: result.streamVersion,
+            wasAlreadyStored: result.wasAlreadyStored)
     }
 
     /// The events as the append recorded them: built from the append's result (positions,
@@ -147,6 +148,37 @@ public struct TicketTransaction {
     /// The ticket's message `messageID` with edits and deletes applied; `nil` when there is none.
     public func message(_ messageID: String) throws -> TicketState.Message? {
         try reading { try store.message(messageID, in: stream, db) }
+    }
+
+    /// A page of the ticket's messages, as ``EventStore/messages(of:from:direction:limit:includeDeleted:)``
+    /// reads them (forwards by position).
+    public func messages(after position: Int64 = 0, limit: Int = 500, includeDeleted: Bool = true) throws
+        -> [TicketState.Message]
+    {
+        try reading {
+            try store.messages(of: stream, after: position, limit: limit, includeDeleted: includeDeleted, db)
+        }
+    }
+
+    /// The event at `position`, in any stream; `nil` when there is none.
+    public func event(at position: Int64) throws -> RecordedEvent? {
+        try reading {
+            try store.decodeRecords(
+                db, sql: "SELECT \(EventStore.eventColumns) FROM events WHERE position = ?", arguments: [position]
+            ).first
+        }
+    }
+
+    /// `destination`'s sync mark for `key` (``EventStore/syncMark(_:key:)``), as this transaction sees it.
+    public func syncMark(_ destination: String, key: String) throws -> Int64? {
+        try reading { try EventStore.syncMark(destination, key: key, db) }
+    }
+
+    /// Raises `destination`'s sync mark for `key` (``EventStore/raiseSyncMark(_:key:to:)``) in
+    /// this transaction: it is kept only if the decision's events are appended (or it decides on
+    /// none), never without them.
+    public func raiseSyncMark(_ destination: String, key: String, to value: Int64) throws -> Bool {
+        try reading { try EventStore.raiseSyncMark(destination, key: key, to: value, db) }
     }
 
     /// The event with this id, in any stream; `nil` when there is none.

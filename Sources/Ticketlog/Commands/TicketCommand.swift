@@ -31,4 +31,7 @@ public struct CommandOutcome: Hashable, Sendable {
     public var events: [RecordedEvent]
     /// The stream's version after the command.
     public var streamVersion: Int64
+    /// `true` when every event was stored already (the same event ids appended again): nothing
+    /// was written and ``events`` are the stored ones.
+    public var wasAlreadyStored = false
 }

@@ -142,26 +142,15 @@ extension EventStore {
                     session.beginAppend()
                     do {
                         if row == nil { row = try Self.streamRow(request.stream, db: db) }
-                        if let decide = request.decide {
-                            // The decision reads the projections: what this transaction kept in
-                            // memory for them is written first.
-                            try session.finish(db)
-                            let version = row?.version ?? 0
-                            let events = try decide(db, version)
-                            request = try self.prepare(
-                                events, stream: request.stream,
-                                expectedVersion: version == 0 ? .noStream : .exact(version))
-                            for event in request.events {
-                                let actor = event.proposed.actor
-                                if keys.actors[actor] == nil {
-                                    keys.actors[actor] = try self.vocabulary.actorKey(actor, db)
-                                }
-                                let type = event.proposed.type.rawValue
-                                if keys.types[type] == nil { keys.types[type] = try self.vocabulary.typeKey(type, db) }
-                            }
-                        }
                         do {
-                            if request.events.count == 1 && row != nil {
+                            if let decide = request.decide {
+                                // The decision reads the projections: what this transaction
+                                // kept in memory for them is written first.
+                                try session.finish(db)
+                                try self.decideAndWrite(
+                                    &request, decide, db: db, head: &local, stream: &row, keys: &keys,
+                                    projections: &session)
+                            } else if request.events.count == 1 && row != nil {
                                 // One event into an existing stream: the only write that can be
                                 // refused is the event's insert, and SQLite undoes a refused
                                 // statement by itself. No savepoint (its journal copies every
@@ -328,6 +317,51 @@ extension EventStore {
             }
         }
         stream = StreamRow(key: streamKey, version: version, changed: true)
+    }
+
+    /// A decided append (``PreparedAppend/decide``): the decision, what it writes (sync marks)
+    /// and its events in one savepoint, so they are kept together or not at all. A decision of
+    /// no events keeps what it wrote and throws ``DecidedNothing``.
+    private func decideAndWrite(
+        _ request: inout PreparedAppend,
+        _ decide: (Database, Int64) throws -> [ProposedEvent], db: Database, head: inout ChainHead,
+        stream: inout StreamRow?, keys: inout RowKeys, projections: inout ProjectionSession
+    ) throws {
+        let version = stream?.version ?? 0
+        var decidedKeys = keys
+        var nothing: DecidedNothing?
+        do {
+            try db.inSavepoint {
+                let events: [ProposedEvent]
+                do {
+                    events = try decide(db, version)
+                } catch let decided as DecidedNothing {
+                    nothing = decided
+                    return .commit
+                }
+                request = try self.prepare(
+                    events, stream: request.stream, expectedVersion: version == 0 ? .noStream : .exact(version))
+                for event in request.events {
+                    let actor = event.proposed.actor
+                    if decidedKeys.actors[actor] == nil {
+                        decidedKeys.actors[actor] = try self.vocabulary.actorKey(actor, db)
+                    }
+                    let type = event.proposed.type.rawValue
+                    if decidedKeys.types[type] == nil {
+                        decidedKeys.types[type] = try self.vocabulary.typeKey(type, db)
+                    }
+                }
+                try self.write(
+                    request, db: db, head: &head, stream: &stream, keys: decidedKeys, projections: &projections)
+                return .commit
+            }
+        } catch {
+            // Keys made inside the rolled-back savepoint are gone from the file.
+            vocabulary.reset()
+            throw error
+        }
+        if let nothing { throw nothing }
+        keys = decidedKeys
     }
 
     /// When the append's event ids are already stored: its original result, if it is the same

@@ -76,25 +76,28 @@ extension EventStore {
     /// the same value again, so a repeated delivery (e.g. after a failed append) is not lost.
     public func raiseSyncMark(_ destination: String, key: String, to value: Int64) async throws -> Bool {
         try await writeMapped("could not record a sync mark") { db in
-            let current = try Int64.fetchOne(
-                db, sql: "SELECT value FROM sync_marks WHERE destination = ? AND key = ?",
-                arguments: [destination, key])
-            if let current, current > value { return false }
-            try db.execute(
-                sql:
-                    "INSERT INTO sync_marks(destination, key, value) VALUES (?, ?, ?) ON CONFLICT(destination, key) DO UPDATE SET value = excluded.value",
-                arguments: [destination, key, value])
-            return true
+            try Self.raiseSyncMark(destination, key: key, to: value, db)
         }
+    }
+
+    static func raiseSyncMark(_ destination: String, key: String, to value: Int64, _ db: Database) throws -> Bool {
+        if let current = try syncMark(destination, key: key, db), current > value { return false }
+        try db.cachedStatement(
+            sql:
+                "INSERT INTO sync_marks(destination, key, value) VALUES (?, ?, ?) ON CONFLICT(destination, key) DO UPDATE SET value = excluded.value"
+        ).execute(arguments: [destination, key, value])
+        return true
     }
 
     /// `destination`'s mark for `key`, if one was raised.
     public func syncMark(_ destination: String, key: String) async throws -> Int64? {
-        try await read { db in
-            try Int64.fetchOne(
-                db, sql: "SELECT value FROM sync_marks WHERE destination = ? AND key = ?",
-                arguments: [destination, key])
-        }
+        try await read { db in try Self.syncMark(destination, key: key, db) }
+    }
+
+    static func syncMark(_ destination: String, key: String, _ db: Database) throws -> Int64? {
+        try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT value FROM sync_marks WHERE destination = ? AND key = ?"),
+            arguments: [destination, key])
     }
 
     public func recordDeadLetter(_ letter: DeadLetter) async throws {

@@ -119,6 +119,22 @@ extension EventStore {
         }
     }
 
+    /// A page of `stream`'s messages after `position`, forwards, read in `db`.
+    func messages(of stream: StreamID, after position: Int64, limit: Int, includeDeleted: Bool, _ db: Database)
+        throws -> [TicketState.Message]
+    {
+        try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT m.message_id, m.position, m.author, m.author_role, m.text_position, m.posted_at,
+                           m.edited_at, m.edits, m.deleted_at
+                    FROM messages m JOIN streams s ON s.key = m.stream
+                    WHERE s.name = ? AND m.position > ? AND (? OR m.deleted_at IS NULL) ORDER BY m.position LIMIT ?
+                    """),
+            arguments: [stream.rawValue, position, includeDeleted, max(0, limit)]
+        ).map { try self.message($0, db) }
+    }
+
     /// One message of `stream` with edits and deletes applied; `nil` when there is none.
     public func message(_ messageID: String, in stream: StreamID) async throws -> TicketState.Message? {
         try await read { db in try self.message(messageID, in: stream, db) }
