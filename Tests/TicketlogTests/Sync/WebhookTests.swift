@@ -253,6 +253,42 @@ extension WebhookTests {
         #expect(try await store.verify().isValid)
     }
 
+    /// The marks a delivery raises are written with its events or not at all: an update whose
+    /// event cannot be appended (here: larger than the log accepts) leaves no mark behind, so
+    /// the same update, once it fits, is not taken for stale.
+    @Test func aChangeThatCannotBeAppendedRaisesNoMark() async throws {
+        var configuration = EventStore.Configuration()
+        configuration.maximumEventSize = 2_000
+        let store = try EventStore.inMemory(configuration: configuration)
+        let ticket = StreamID.test(1)
+        var factory = EventFactory()
+        try await store.append(factory.opened(), to: ticket)
+        let handler = WebhookHandler(store: store, apiSecret: Self.secret)
+        func update(_ text: String) -> [String: Any] {
+            [
+                "type": "message.updated", "channel_id": ticket.rawValue, "created_at": "2099-01-01T00:00:02Z",
+                "message": [
+                    "id": "m-big", "text": text, "user": ["id": "kim"], "created_at": "2099-01-01T00:00:00Z",
+                    "updated_at": "2099-01-01T00:00:01Z",
+                ],
+                "user": ["id": "kim"],
+            ]
+        }
+        let key = "message|\(ticket)|m-big"
+        let tooLarge = await #expect(throws: EventStoreError.self) {
+            try await Self.deliver(handler, update(String(repeating: "long words ", count: 300)), id: "wh-big")
+        }
+        #expect(tooLarge?.code == .invalidEvent)
+        #expect(try await store.syncMark(StreamChatDestination.webhooks, key: key) == nil)
+        #expect(try await store.headPosition() == 1)
+        guard case .appended = try await Self.deliver(handler, update("short"), id: "wh-small") else {
+            Issue.record("the same update, small enough, must go in")
+            return
+        }
+        #expect(try await store.syncMark(StreamChatDestination.webhooks, key: key) != nil)
+        #expect(try await store.message("m-big", in: ticket)?.text == "short")
+    }
+
     @Test func aDeletedChannelClosesTheTicket() async throws {
         let store = try EventStore.inMemory()
         let ticket = StreamID.test(2)
