@@ -56,6 +56,15 @@ import Testing
             payload: payloads[Int.random(in: 0..<payloads.count, using: &random)])
     }
 
+    @Test(
+        arguments: [0, 1, -1, 9, 10, -10, 99, 100, 1_795_000_000_000_000, Int64.max, Int64.min, Int64.max - 1]
+            as [Int64])
+    func integersAreWrittenAsSwiftPrintsThem(_ value: Int64) {
+        var writer = CanonicalWriter()
+        writer.integer(value)
+        #expect(String(decoding: writer.bytes, as: UTF8.self) == String(value))
+    }
+
     @Test func generatedEventsEncodeToJSONEncodersBytes() throws {
         var random = SplitMix(seed: 7)
         for _ in 0..<3_000 {
