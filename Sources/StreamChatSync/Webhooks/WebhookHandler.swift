@@ -150,9 +150,8 @@ public struct WebhookHandler: Sendable {
                 // A truncation of a very long ticket may need more than one append may carry:
                 // the next turn finds the deleted ones deleted and deletes the rest.
                 guard more, !outcome.events.isEmpty else {
-                    return .appended(
-                        positions: positions ?? outcome.events[0].position...outcome.events[0].position,
-                        alreadyStored: alreadyStored)
+                    guard let positions else { return .ignored("nothing new") }
+                    return .appended(positions: positions, alreadyStored: alreadyStored)
                 }
             }
         }
