@@ -33,6 +33,7 @@ struct CallerClaims: JWTPayload {
 /// with 401.
 struct AuthMiddleware: RouterMiddleware {
     let keys: JWTKeyCollection
+    var verified = VerifiedTokens()
 
     func handle(
         _ request: Request, context: TicketlogRequestContext,
@@ -46,6 +47,9 @@ struct AuthMiddleware: RouterMiddleware {
             throw Self.unauthorized("the Authorization header must be 'Bearer <token>'")
         }
         let token = String(parts[1])
+        if let (caller, expiresAt) = verified.caller(of: token, at: Date()) {
+            return try await next(request, Self.context(context, caller: caller, expiresAt: expiresAt))
+        }
         // Only HS256 is accepted, whatever the key would verify: `alg: none`, other algorithms
         // and mislabelled tokens are refused before any verification.
         let tokenHeader = Self.header(of: token)
@@ -71,11 +75,23 @@ struct AuthMiddleware: RouterMiddleware {
         if let problem = TextRule.problem(claims.sub.value, "the token's subject", limit: 255) {
             throw Self.unauthorized(problem)
         }
+        let caller = Caller(id: claims.sub.value, role: role)
+        verified.remember(
+            token,
+            .init(
+                caller: caller, expiresAt: claims.exp.value,
+                usableFrom: claims.nbf.map { $0.value.addingTimeInterval(-CallerClaims.clockSkew) }))
+        return try await next(request, Self.context(context, caller: caller, expiresAt: claims.exp.value))
+    }
+
+    private static func context(_ context: TicketlogRequestContext, caller: Caller, expiresAt: Date)
+        -> TicketlogRequestContext
+    {
         var context = context
-        context.caller = Caller(id: claims.sub.value, role: role)
-        context.callerTokenExpiry = claims.exp.value
-        context.logger[metadataKey: "ticketlog.caller"] = "\(claims.sub.value)"
-        return try await next(request, context)
+        context.caller = caller
+        context.callerTokenExpiry = expiresAt
+        context.logger[metadataKey: "ticketlog.caller"] = "\(caller.id)"
+        return context
     }
 
     /// A JWT's header, or `nil` when it is not readable.

@@ -103,6 +103,55 @@ import Testing
         }
     }
 
+    /// Verified tokens are remembered by their exact text: the same token again is let in
+    /// without verifying it again, and any other text — the same claims with a changed signature
+    /// or header — is verified (and refused) as if nothing had been seen.
+    @Test func aRememberedTokenLetsInOnlyItsExactText() async throws {
+        let fixture = try await ServerFixture.make()
+        let token = try Self.jwt(header: Self.hs256, claims: Self.good, secret: ServerFixture.secret)
+        var signature = Array(token.split(separator: ".")[2])
+        signature[signature.count / 2] = signature[signature.count / 2] == "A" ? "B" : "A"
+        let parts = token.split(separator: ".")
+        let forged = [
+            "\(parts[0]).\(parts[1]).\(String(signature))",
+            try Self.jwt(header: Self.hs256, claims: Self.good, secret: String(repeating: "x", count: 40)),
+            "\(parts[0]).\(parts[1]).",
+        ]
+        try await fixture.app.test(.live) { client in
+            for _ in 0..<3 {
+                let response = try await client.execute(
+                    uri: "/api/chat/channels", method: .get, headers: [.authorization: "Bearer \(token)"])
+                #expect(response.status == .ok)
+            }
+            for token in forged {
+                let response = try await client.execute(
+                    uri: "/api/chat/channels", method: .get, headers: [.authorization: "Bearer \(token)"])
+                #expect(response.status == .unauthorized, "\(token)")
+            }
+        }
+    }
+
+    @Test func rememberedTokensKeepTheirTimes() {
+        let tokens = VerifiedTokens(capacity: 3)
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let kim = Caller(id: "kim", role: .creator)
+        func remember(_ token: String) {
+            tokens.remember(token, .init(caller: kim, expiresAt: now + 60, usableFrom: now - 10))
+        }
+        remember("a")
+        #expect(tokens.caller(of: "a", at: now)?.caller == kim)
+        #expect(tokens.caller(of: "b", at: now) == nil)
+        #expect(tokens.caller(of: "a", at: now - 11) == nil, "before nbf less the skew")
+        remember("a")
+        #expect(tokens.caller(of: "a", at: now + 60) == nil, "expired")
+        #expect(tokens.count == 0, "a token out of its times is forgotten")
+        for name in ["t1", "t2", "t3"] { remember(name) }
+        #expect(tokens.count == 3)
+        remember("t4")
+        #expect(tokens.count == 1, "a full cache starts over")
+        #expect(tokens.caller(of: "t4", at: now)?.caller == kim)
+    }
+
     @Test func chatTokensAreStreamUserTokens() async throws {
         let fixture = try await ServerFixture.make()
         let token = try await ServerFixture.token("kim", .creator)
