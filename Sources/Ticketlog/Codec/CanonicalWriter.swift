@@ -134,7 +134,7 @@ struct CanonicalWriter {
         raw("}")
     }
 
-    private mutating func raw(_ text: StaticString) {
+    fileprivate mutating func raw(_ text: StaticString) {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
@@ -199,5 +199,62 @@ struct CanonicalWriter {
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+}
+
+extension TicketState.Message {
+    /// `messages` as a JSON array, byte for byte what `CanonicalJSON`'s encoder (sorted keys,
+    /// slashes unescaped) makes of them, written directly: the bulk of a page of messages in the
+    /// API, where `JSONEncoder` was a fifth of the server's work per request.
+    public static func canonicalJSON(_ messages: [TicketState.Message]) -> [UInt8] {
+        var writer = CanonicalWriter(capacity: 64 + messages.count * 320)
+        writer.raw("[")
+        for (index, message) in messages.enumerated() {
+            if index > 0 { writer.raw(",") }
+            writer.message(message)
+        }
+        writer.raw("]")
+        return writer.bytes
+    }
+}
+
+extension CanonicalWriter {
+    /// The members of `TicketState.Message`'s `Encodable` form, in key order.
+    fileprivate mutating func message(_ message: TicketState.Message) {
+        raw("{\"attachments\":[")
+        for (index, attachment) in message.attachments.enumerated() {
+            if index > 0 { raw(",") }
+            raw("{\"kind\":")
+            string(attachment.kind)
+            if let title = attachment.title {
+                raw(",\"title\":")
+                string(title)
+            }
+            raw(",\"url\":")
+            string(attachment.url)
+            raw("}")
+        }
+        raw("],\"author\":")
+        string(message.author.id)
+        raw(",\"authorRole\":")
+        string(message.author.role.rawValue)
+        raw(message.isDeleted ? ",\"deleted\":true" : ",\"deleted\":false")
+        if let editedAt = message.editedAt {
+            raw(",\"editedAt\":")
+            string(editedAt.description)
+        }
+        raw(",\"edits\":")
+        integer(Int64(message.edits))
+        raw(",\"messageId\":")
+        string(message.messageID)
+        raw(",\"position\":")
+        integer(message.position)
+        raw(",\"postedAt\":")
+        string(message.postedAt.description)
+        if let text = message.text {
+            raw(",\"text\":")
+            string(text)
+        }
+        raw("}")
     }
 }

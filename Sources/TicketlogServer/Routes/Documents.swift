@@ -27,10 +27,28 @@ struct MessageResponse: ResponseEncodable {
     var version: Int64
 }
 
-struct MessagesPage: ResponseEncodable {
+struct MessagesPage: Encodable, ResponseGenerator {
     var messages: [TicketState.Message]
     /// Pass as `cursor` to get the next page; absent on the last page.
     var nextCursor: Int64?
+
+    /// The JSON `JSONEncoder` would make of this page (sorted keys), written directly
+    /// (``TicketState/Message/canonicalJSON(_:)``; the same bytes, tested).
+    var json: [UInt8] {
+        var bytes = Array(#"{"messages":"#.utf8)
+        bytes += TicketState.Message.canonicalJSON(messages)
+        if let nextCursor { bytes += Array(",\"nextCursor\":\(nextCursor)".utf8) }
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = json
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json; charset=utf-8", .contentLength: String(body.count)],
+            body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
 }
 
 struct StatusResponse: ResponseEncodable {
