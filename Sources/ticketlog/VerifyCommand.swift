@@ -19,8 +19,8 @@ struct VerifyCommand: AsyncParsableCommand {
               undecodable  the event no longer decompresses or parses
               damaged      the file's pages are damaged: SQLite cannot read on from here
 
-            With --projections, also checks that the projections (membership, messages, audit \
-            trail, ticket summaries) are what the events say: a copy of the file is rebuilt from \
+            With --projections, also checks that the projections (membership, messages, ticket \
+            summaries; the audit trail is the events table itself) are what the events say: a copy of the file is rebuilt from \
             its events in the temporary directory and compared table by table (about a minute \
             per million events; the log itself is not changed).
 
