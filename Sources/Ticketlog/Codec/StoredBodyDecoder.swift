@@ -17,18 +17,12 @@ enum StoredBodyDecoder {
             var causation: UUID?
             var correlation: UUID?
             if key == "causationId" {
-                guard scanner.take(UInt8(ascii: ":")), let text = scanner.string(), let id = UUID(uuidString: text),
-                    scanner.take(UInt8(ascii: ",")), let next = scanner.string()
-                else { return nil }
-                causation = id
-                key = next
+                guard let (id, next) = scanner.uuidThenKey() else { return nil }
+                (causation, key) = (id, next)
             }
             if key == "correlationId" {
-                guard scanner.take(UInt8(ascii: ":")), let text = scanner.string(), let id = UUID(uuidString: text),
-                    scanner.take(UInt8(ascii: ",")), let next = scanner.string()
-                else { return nil }
-                correlation = id
-                key = next
+                guard let (id, next) = scanner.uuidThenKey() else { return nil }
+                (correlation, key) = (id, next)
             }
             guard key == "origin", scanner.take(UInt8(ascii: ":")), let origin = scanner.origin(),
                 scanner.take(UInt8(ascii: ",")), scanner.string() == "payload", scanner.take(UInt8(ascii: ":")),
@@ -54,6 +48,14 @@ enum StoredBodyDecoder {
             guard index < bytes.count, bytes[index] == byte else { return false }
             index += 1
             return true
+        }
+
+        /// `:"<uuid>","<next key>"`: an id member's value and the key after it.
+        mutating func uuidThenKey() -> (UUID, String)? {
+            guard take(UInt8(ascii: ":")), let text = string(), let id = UUID(uuidString: text),
+                take(UInt8(ascii: ",")), let next = string()
+            else { return nil }
+            return (id, next)
         }
 
         func peek(_ byte: UInt8) -> Bool {

@@ -120,14 +120,7 @@ extension EventStore {
                 // Actor and type keys are made here, outside the appends' savepoints, so that a
                 // refused append cannot roll back a key the vocabulary has cached.
                 var keys = RowKeys()
-                for request in requests {
-                    for event in request.events {
-                        let actor = event.proposed.actor
-                        if keys.actors[actor] == nil { keys.actors[actor] = try self.vocabulary.actorKey(actor, db) }
-                        let type = event.proposed.type.rawValue
-                        if keys.types[type] == nil { keys.types[type] = try self.vocabulary.typeKey(type, db) }
-                    }
-                }
+                for request in requests { try self.makeKeys(for: request.events, in: &keys, db) }
                 let live = self.configuration.inlineProjections ? try Self.liveProjections(db, head: start) : []
                 var session = ProjectionSession(live)
                 // The streams this transaction touched, by name: key and version so far. Their
@@ -233,6 +226,16 @@ extension EventStore {
     struct RowKeys {
         var actors: [Actor: Int64] = [:]
         var types: [String: Int64] = [:]
+    }
+
+    /// Adds the keys of `events`' actors and types to `keys`, making those the file lacks.
+    private func makeKeys(for events: [PreparedAppend.Event], in keys: inout RowKeys, _ db: Database) throws {
+        for event in events {
+            let actor = event.proposed.actor
+            if keys.actors[actor] == nil { keys.actors[actor] = try vocabulary.actorKey(actor, db) }
+            let type = event.proposed.type.rawValue
+            if keys.types[type] == nil { keys.types[type] = try vocabulary.typeKey(type, db) }
+        }
     }
 
     /// A projection could not be applied; fails the whole transaction.
@@ -341,16 +344,7 @@ extension EventStore {
                 }
                 request = try self.prepare(
                     events, stream: request.stream, expectedVersion: version == 0 ? .noStream : .exact(version))
-                for event in request.events {
-                    let actor = event.proposed.actor
-                    if decidedKeys.actors[actor] == nil {
-                        decidedKeys.actors[actor] = try self.vocabulary.actorKey(actor, db)
-                    }
-                    let type = event.proposed.type.rawValue
-                    if decidedKeys.types[type] == nil {
-                        decidedKeys.types[type] = try self.vocabulary.typeKey(type, db)
-                    }
-                }
+                try self.makeKeys(for: request.events, in: &decidedKeys, db)
                 try self.write(
                     request, db: db, head: &head, stream: &stream, keys: decidedKeys, projections: &projections)
                 return .commit

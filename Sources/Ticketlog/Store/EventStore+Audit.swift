@@ -20,18 +20,14 @@ extension EventStore {
             var page: [(event: RecordedEvent, line: [UInt8])] = []
             let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
             while let row = try rows.next() {
-                let position: Int64 = row[0]
-                let version: Int64 = row[1]
-                let stored = try self.storedBody(codec: row[2], blob: row[3], position: position, db: db)
-                let columns = try self.eventColumns(
-                    position: position, stream: row[4], id: row[5], type: row[6], actor: row[7], occurredAt: row[8],
-                    recordedAt: row[9], db: db)
+                let stored = try self.storedEvent(row, db: db)
                 let event = try Self.decodeRecord(
-                    stored: stored, columns: columns, position: position, version: version)
-                guard let line = StoredBody.line(stored, columns: columns, position: position, version: version) else {
-                    throw EventStoreError.corrupt(
-                        "the event at position \(position) is not a valid event body", position: position)
-                }
+                    stored: stored.stored, columns: stored.columns, position: stored.position,
+                    version: stored.version)
+                guard
+                    let line = StoredBody.line(
+                        stored.stored, columns: stored.columns, position: stored.position, version: stored.version)
+                else { throw Self.notAnObject(stored.position) }
                 page.append((event, line))
             }
             return page

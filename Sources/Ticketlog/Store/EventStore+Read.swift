@@ -92,19 +92,33 @@ extension EventStore {
         return records
     }
 
-    /// The columns every event read selects, in the order ``decodeRecord(_:db:)`` and
-    /// ``canonicalBody(_:db:)`` read them.
+    /// The columns every event read selects, in the order ``storedEvent(_:db:)`` reads them.
     static let eventColumns = "position, version, codec, body, stream, id, type, actor, occurred_at, recorded_at"
+
+    /// An event row's parts: where it is, its stored body decompressed, and its columns.
+    struct StoredEvent {
+        var position: Int64
+        var version: Int64
+        var stored: [UInt8]
+        var columns: EventColumns
+    }
+
+    /// The parts of a row with the columns ``eventColumns``.
+    func storedEvent(_ row: Row, db: Database) throws -> StoredEvent {
+        let position: Int64 = row[0]
+        return StoredEvent(
+            position: position, version: row[1],
+            stored: try storedBody(codec: row[2], blob: row[3], position: position, db: db),
+            columns: try eventColumns(
+                position: position, stream: row[4], id: row[5], type: row[6], actor: row[7], occurredAt: row[8],
+                recordedAt: row[9], db: db))
+    }
 
     /// Decodes a row with the columns ``eventColumns``.
     func decodeRecord(_ row: Row, db: Database) throws -> RecordedEvent {
-        let position: Int64 = row[0]
-        let version: Int64 = row[1]
-        let stored = try storedBody(codec: row[2], blob: row[3], position: position, db: db)
-        let columns = try eventColumns(
-            position: position, stream: row[4], id: row[5], type: row[6], actor: row[7], occurredAt: row[8],
-            recordedAt: row[9], db: db)
-        return try Self.decodeRecord(stored: stored, columns: columns, position: position, version: version)
+        let event = try storedEvent(row, db: db)
+        return try Self.decodeRecord(
+            stored: event.stored, columns: event.columns, position: event.position, version: event.version)
     }
 
     /// The event of a stored body and its columns: ``StoredBodyDecoder`` when it can, else the
@@ -115,28 +129,21 @@ extension EventStore {
         if let event = StoredBodyDecoder.decode(stored, columns: columns, position: position, version: version) {
             return event
         }
-        guard let canonical = StoredBody.splice(stored, columns: columns) else {
-            throw EventStoreError.corrupt(
-                "the event at position \(position) is not a valid event body (its stored body is not a JSON object)",
-                position: position)
-        }
+        let canonical = try canonicalBody(stored: stored, columns: columns, position: position)
         return try decodeBody(canonical, position: position).recorded(position: position, version: version)
     }
 
-    /// The canonical JSON of the event in a row with the columns ``eventColumns``: its stored
-    /// body with the columns spliced back in.
-    func canonicalBody(_ row: Row, db: Database) throws -> [UInt8] {
-        let position: Int64 = row[0]
-        let stored = try storedBody(codec: row[2], blob: row[3], position: position, db: db)
-        let columns = try eventColumns(
-            position: position, stream: row[4], id: row[5], type: row[6], actor: row[7], occurredAt: row[8],
-            recordedAt: row[9], db: db)
-        guard let canonical = StoredBody.splice(stored, columns: columns) else {
-            throw EventStoreError.corrupt(
-                "the event at position \(position) is not a valid event body (its stored body is not a JSON object)",
-                position: position)
-        }
+    /// The canonical JSON of an event: its stored body with its columns spliced back in.
+    static func canonicalBody(stored: [UInt8], columns: EventColumns, position: Int64) throws -> [UInt8] {
+        guard let canonical = StoredBody.splice(stored, columns: columns) else { throw notAnObject(position) }
         return canonical
+    }
+
+    /// The refusal of a stored body that is not a JSON object (a damaged or tampered row).
+    static func notAnObject(_ position: Int64) -> EventStoreError {
+        .corrupt(
+            "the event at position \(position) is not a valid event body (its stored body is not a JSON object)",
+            position: position)
     }
 
     /// The row's columns as the canonical JSON spells them.

@@ -144,11 +144,7 @@ private struct ChainVerifier {
         let link: [UInt8]
         do {
             let (stored, columns) = try parts(row)
-            guard let canonical = StoredBody.splice(stored, columns: columns) else {
-                throw EventStoreError.corrupt(
-                    "the event at position \(row.position) is not a valid event body (its stored body is not a JSON object)",
-                    position: row.position)
-            }
+            let canonical = try EventStore.canonicalBody(stored: stored, columns: columns, position: row.position)
             // The chain first: content that was changed is an edit, even when it no longer
             // decodes as its (changed) type.
             link = HashChain.link(previous: previous, position: row.position, version: row.version, body: canonical)
@@ -184,12 +180,7 @@ private struct ChainVerifier {
     /// The canonical JSON of a row: its stored body with its columns spliced back in.
     private func canonical(_ row: StoredRow) throws -> [UInt8] {
         let (stored, columns) = try parts(row)
-        guard let canonical = StoredBody.splice(stored, columns: columns) else {
-            throw EventStoreError.corrupt(
-                "the event at position \(row.position) is not a valid event body (its stored body is not a JSON object)",
-                position: row.position)
-        }
-        return canonical
+        return try EventStore.canonicalBody(stored: stored, columns: columns, position: row.position)
     }
 
     /// The content at `row` does not hash to its link. Either the event that belongs here sits
