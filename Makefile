@@ -28,13 +28,14 @@ run: deps
 	$(SWIFT) run ticketlog serve --development --database $(DATABASE) --port $(PORT)
 
 # Python tools the tests use (pandas and duckdb load exports; openapi-spec-validator checks the
-# OpenAPI document; schemathesis sends generated requests to a running server), in a local
+# OpenAPI document; schemathesis sends generated requests to a running server; cryptography checks
+# Ed25519 signatures in the independent evidence verifier), in a local
 # virtualenv.
 VENV := .build-venv
-PYTHON_TOOLS := pandas duckdb openapi-spec-validator pyyaml schemathesis
+PYTHON_TOOLS := pandas duckdb openapi-spec-validator pyyaml schemathesis cryptography
 
 venv:
-	@$(VENV)/bin/python -c "import pandas, duckdb, openapi_spec_validator, yaml, schemathesis" 2>/dev/null || { \
+	@$(VENV)/bin/python -c "import pandas, duckdb, openapi_spec_validator, yaml, schemathesis, cryptography" 2>/dev/null || { \
 	  echo "Installing $(PYTHON_TOOLS) into $(VENV)"; \
 	  python3 -m venv $(VENV) && $(VENV)/bin/pip install -q $(PYTHON_TOOLS); }
 

@@ -17,6 +17,8 @@ struct TicketlogCommand: AsyncParsableCommand {
             DemoCommand.self, VerifyCommand.self, ReadCommand.self, AuditCommand.self, ReplayCommand.self,
             RebuildCommand.self, ExportCommand.self, ImportCommand.self, StatsCommand.self,
             RotateDictionaryCommand.self, MigrateCommand.self,
+            KeygenCommand.self, CheckpointCommand.self, ProveCommand.self, EvidenceCommand.self,
+            VerifyEvidenceCommand.self,
             ServeCommand.self, TokenCommand.self, SyncCommand.self,
         ]
     )

@@ -24,9 +24,17 @@ struct VerifyCommand: AsyncParsableCommand {
             its events in the temporary directory and compared table by table (about a minute \
             per million events; the log itself is not changed).
 
+            The chain proves nothing against someone who can write the file: they can change \
+            an event and recompute every later hash. With --checkpoint and --key, the log is also \
+            checked against a signed checkpoint kept elsewhere (ticketlog checkpoint): the Merkle \
+            tree over its first events is recomputed from the events themselves and compared \
+            with the signed root; a log cut back below the checkpoint, or changed anywhere in \
+            it, fails, with the range of positions where the first difference is.
+
             Exit status: 0 when the log verifies, 1 when it does not (or a projection differs \
-            from its rebuild), 2 when the file cannot be opened (missing, not a ticketlog log, \
-            newer format).
+            from its rebuild, or it does not match the checkpoint), 2 when the file cannot be \
+            opened (missing, not a ticketlog log, newer format) or the checkpoint or key cannot \
+            be used.
             """
     )
 
@@ -46,7 +54,16 @@ struct VerifyCommand: AsyncParsableCommand {
         ))
     var anchor: String?
 
+    @Option(help: "A signed checkpoint kept outside the log (a file with the signed note).")
+    var checkpoint: String?
+
+    @Option(help: "With --checkpoint: the verifier key that signed it.")
+    var key: String?
+
     func validate() throws {
+        if (checkpoint == nil) != (key == nil) {
+            throw ValidationError("--checkpoint and --key go together")
+        }
         if let anchor, ChainAnchor(anchor) == nil {
             throw ValidationError(
                 "--anchor '\(anchor)' is not POSITION:HASH (a position of 1 or more, a colon, 64 hex digits)")
@@ -54,6 +71,12 @@ struct VerifyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        var signed: (checkpoint: Checkpoint, verifier: NoteVerifier)?
+        if let checkpoint, let key {
+            let verifier = try ProofFiles.verifier(key)
+            let note = try ProofFiles.text(checkpoint, what: "checkpoint")
+            signed = (try ProofFiles.parse(checkpoint) { try Checkpoint.open(note, verifier: verifier) }, verifier)
+        }
         let store = try log.open(readOnly: true)
         let progress = Terminal.progress(label: "verifying")
         let report = try await store.verify(anchor: anchor.flatMap(ChainAnchor.init)) { update in
@@ -61,6 +84,14 @@ struct VerifyCommand: AsyncParsableCommand {
         }
         progress.finish()
         for warning in report.warnings { Terminal.error("warning: \(warning)") }
+        var comparison: CheckpointComparison?
+        if let signed {
+            let progress = Terminal.progress(label: "checking against the checkpoint")
+            comparison = try await store.verify(against: signed.checkpoint, verifier: signed.verifier) { update in
+                progress.update(done: update.eventsChecked, total: update.totalEvents)
+            }
+            progress.finish()
+        }
         var check: ProjectionCheck?
         if projections, report.isValid {
             Terminal.status("checking projections: rebuilding a copy from the events")
@@ -72,7 +103,7 @@ struct VerifyCommand: AsyncParsableCommand {
             }
         }
         if json {
-            print(try VerifyJSON(report: report, projections: check).jsonLine())
+            print(try VerifyJSON(report: report, projections: check, checkpoint: comparison).jsonLine())
         } else {
             if let failure = report.failure {
                 Terminal.line("FAILED at position \(failure.position): \(failure.kind.rawValue): \(failure.detail)")
@@ -82,9 +113,27 @@ struct VerifyCommand: AsyncParsableCommand {
                     "OK: \(report.eventsVerified) events, head position \(report.headPosition), head hash \(report.headHash)"
                 )
             }
+            if let comparison { Self.report(comparison) }
             if let check { Self.report(check) }
         }
-        if !report.isValid || check?.holds == false { throw ExitCode(1) }
+        if !report.isValid || check?.holds == false || comparison?.holds == false { throw ExitCode(1) }
+    }
+
+    private static func report(_ comparison: CheckpointComparison) {
+        let size = comparison.checkpoint.size
+        switch comparison.outcome {
+        case .matches:
+            Terminal.line(
+                "checkpoint: OK, the first \(size) events have the root \(comparison.checkpoint.origin) signed")
+        case .cutBack(let events):
+            Terminal.line(
+                "CHECKPOINT FAILED at position \(events + 1): the log was cut back: it holds \(events) events in sequence, the checkpoint signed \(size)"
+            )
+        case .differs(let range):
+            Terminal.line(
+                "CHECKPOINT FAILED at position \(range.lowerBound)\(range.count > 1 ? "–\(range.upperBound)" : ""): the log's first \(size) events no longer have the signed root; the first difference is in positions \(range.lowerBound)–\(range.upperBound) (\(comparison.detail))"
+            )
+        }
     }
 
     private static func report(_ check: ProjectionCheck) {
@@ -107,15 +156,38 @@ struct VerifyCommand: AsyncParsableCommand {
 
 /// `verify --json`: the report's fields, and with `--projections` a `projections` object.
 private struct VerifyJSON: Encodable {
-    enum Key: String, CodingKey { case projections }
+    enum Key: String, CodingKey { case projections, checkpoint }
     let report: VerificationReport
     let projections: ProjectionCheck?
+    let checkpoint: CheckpointComparison?
+
+    /// `verify --json --checkpoint`: whether it holds, the size, and where the first difference is.
+    struct CheckpointJSON: Encodable {
+        var ok: Bool
+        var size: Int64
+        var firstDifferingPosition: Int64?
+        var lastPossiblePosition: Int64?
+        var detail: String
+    }
 
     func encode(to encoder: any Encoder) throws {
         try report.encode(to: encoder)
+        var container = encoder.container(keyedBy: Key.self)
         if let projections {
-            var container = encoder.container(keyedBy: Key.self)
             try container.encode(projections, forKey: .projections)
+        }
+        if let checkpoint {
+            var json = CheckpointJSON(ok: checkpoint.holds, size: checkpoint.checkpoint.size, detail: checkpoint.detail)
+            switch checkpoint.outcome {
+            case .matches: break
+            case .cutBack(let events):
+                json.firstDifferingPosition = events + 1
+                json.lastPossiblePosition = events + 1
+            case .differs(let range):
+                json.firstDifferingPosition = range.lowerBound
+                json.lastPossiblePosition = range.upperBound
+            }
+            try container.encode(json, forKey: .checkpoint)
         }
     }
 }

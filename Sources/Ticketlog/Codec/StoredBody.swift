@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// Format 2 keeps an event in two parts: the row's columns (id, stream, type, actor and both
@@ -26,7 +27,27 @@ enum StoredBody {
     /// The canonical body without the column members; `nil` when `canonical` is not a JSON
     /// object this scanner can split (never for a body the engine wrote).
     static func strip(_ canonical: [UInt8]) -> [UInt8]? {
-        guard let members = members(of: canonical) else { return nil }
+        split(canonical)?.stored
+    }
+
+    /// The stored body of `canonical` (``strip(_:)``) and where its line's members go
+    /// (``LineInsertion``); `nil` when `canonical` is not a JSON object with members, or already
+    /// has a `position` or `version`.
+    static func split(_ canonical: [UInt8]) -> (stored: [UInt8], line: LineInsertion)? {
+        guard let members = members(of: canonical), !members.isEmpty else { return nil }
+        func firstAfter(_ key: [UInt8]) -> Int? {
+            var offset = canonical.count - 1
+            for member in members.reversed() {
+                let name = canonical[member.key]
+                if name.elementsEqual(key) { return nil }
+                guard key.lexicographicallyPrecedes(name) else { break }
+                offset = member.whole.lowerBound
+            }
+            return offset
+        }
+        guard let position = firstAfter(Spliced.position.key), let version = firstAfter(Spliced.version.key) else {
+            return nil
+        }
         var stored: [UInt8] = [UInt8(ascii: "{")]
         stored.reserveCapacity(canonical.count)
         for member in members where !columnMembers.contains(where: { $0.key.elementsEqual(canonical[member.key]) }) {
@@ -34,7 +55,35 @@ enum StoredBody {
             stored.append(contentsOf: canonical[member.whole])
         }
         stored.append(UInt8(ascii: "}"))
-        return stored
+        return (stored, LineInsertion(position: position, version: version, end: canonical.count - 1))
+    }
+
+    /// Where an event's line (``line(_:columns:position:version:)``) differs from its canonical
+    /// JSON: `"position"` and `"version"` inserted in key order. Lets the writer hash the line
+    /// (the event's Merkle leaf) from the canonical JSON it has, without building it.
+    struct LineInsertion: Sendable {
+        /// Byte offsets in the canonical JSON where each member goes: before the member at that
+        /// offset (followed by a comma), or at `end`, the closing brace (after a comma).
+        var position: Int
+        var version: Int
+        var end: Int
+
+        /// The Merkle leaf hash of the line of the event whose canonical JSON is `canonical`.
+        func leafHash(of canonical: [UInt8], position: Int64, version: Int64) -> [UInt8] {
+            var hasher = SHA256()
+            hasher.update(data: [0])
+            func member(_ key: String, _ value: Int64, at offset: Int) -> [UInt8] {
+                offset == end ? Array(",\"\(key)\":\(value)".utf8) : Array("\"\(key)\":\(value),".utf8)
+            }
+            canonical.withUnsafeBytes { bytes in
+                hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[0..<self.position]))
+                hasher.update(data: member("position", position, at: self.position))
+                hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[self.position..<self.version]))
+                hasher.update(data: member("version", version, at: self.version))
+                hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[self.version...]))
+            }
+            return Array(hasher.finalize())
+        }
     }
 
     /// The canonical body: `stored` with the column members merged back in key order; `nil`

@@ -80,11 +80,11 @@ extension EventStore {
         let dictionary = dictionaries.current
         let encoded = try events.map { event in
             let canonical = try canonicalBody(of: event, stream: stream, recordedAt: recordedAt)
-            guard let stored = StoredBody.strip(canonical) else {
+            guard let (stored, line) = StoredBody.split(canonical) else {
                 throw EventStoreError.invalid("event \(event.id.uuidString.lowercased()) has no canonical JSON object")
             }
             let (codec, blob) = BodyCodec.encode(stored, dictionary: dictionary)
-            return PreparedAppend.Event(proposed: event, canonical: canonical, codec: codec, blob: blob)
+            return PreparedAppend.Event(proposed: event, canonical: canonical, codec: codec, blob: blob, line: line)
         }
         return PreparedAppend(stream: stream, expectedVersion: expectedVersion, recordedAt: recordedAt, events: encoded)
     }
@@ -305,7 +305,14 @@ extension EventStore {
             {
                 throw StoredIDConflict(cause: error)
             }
-            head = ChainHead(position: position, hash: hash)
+            try head.tree.append(event.line.leafHash(of: event.canonical, position: position, version: version)) {
+                level, index, hash in
+                if level >= MerkleNodes.storedLevel {
+                    try MerkleNodes.insert(level: level, index: index, hash: hash, db)
+                }
+            }
+            head.position = position
+            head.hash = hash
             if !projections.isEmpty {
                 let recorded = EventBody(event.proposed, stream: request.stream, recordedAt: request.recordedAt)
                     .recorded(position: position, version: version)
@@ -395,17 +402,37 @@ extension EventStore {
     }
 }
 
-/// The last link of the chain: the newest position and its hash.
+/// The last link of the chain (the newest position and its hash) and the right edge of the
+/// Merkle tree over the events up to it.
 struct ChainHead: Sendable {
     var position: Int64
     var hash: [UInt8]
+    var tree: MerkleEdge
 
     /// The head as the last commit recorded it in `meta` (rows keep only a prefix of each hash).
     static func fetch(_ db: Database) throws -> ChainHead {
-        let position =
-            try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'head_position'")) ?? 0
+        let (position, hash) = try link(db)
+        guard let tree = try MerkleNodes.storedEdge(db) else {
+            throw EventStoreError.corrupt(
+                "the log has no Merkle tree yet: open it for writing once to build it", position: nil)
+        }
+        guard tree.size == position else {
+            throw EventStoreError.corrupt(
+                "the log's Merkle tree covers \(tree.size) events but its head is at position \(position)",
+                position: position)
+        }
+        return ChainHead(position: position, hash: hash, tree: tree)
+    }
+
+    /// The newest position as the last commit recorded it.
+    static func position(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'head_position'")) ?? 0
+    }
+
+    /// The chain's head as the last commit recorded it: its position and full hash.
+    static func link(_ db: Database) throws -> (position: Int64, hash: [UInt8]) {
         let hash = try Data.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'head_hash'"))
-        return ChainHead(position: position, hash: hash.map(Array.init) ?? HashChain.genesis)
+        return (try position(db), hash.map(Array.init) ?? HashChain.genesis)
     }
 
     func save(_ db: Database) throws {
@@ -414,5 +441,6 @@ struct ChainHead: Sendable {
         ])
         try db.cachedStatement(sql: "UPDATE meta SET value = ? WHERE key = 'head_hash'").execute(arguments: [Data(hash)]
         )
+        try MerkleNodes.save(tree, db)
     }
 }

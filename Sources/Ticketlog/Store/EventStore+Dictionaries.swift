@@ -63,7 +63,7 @@ extension EventStore {
     /// Up to 64 KiB of stored event bodies (what the dictionary will compress): at most 1,024 events spread evenly over the log,
     /// taken round-robin by type so that rare types are represented too.
     private func sampleDictionaryContent(_ db: Database) throws -> [UInt8] {
-        let head = try ChainHead.fetch(db).position
+        let head = try ChainHead.position(db)
         guard head > 0 else { return [] }
         let sampleCount = min(head, 1_024)
         let stride = max(1, head / sampleCount)

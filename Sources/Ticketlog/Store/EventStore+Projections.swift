@@ -70,7 +70,7 @@ extension EventStore {
     /// Applies up to `limit` events to the projections that are behind, oldest first. Returns
     /// `nil` when every projection is at the head.
     func catchUpStep(_ db: Database, limit: Int) throws -> ProjectionProgress? {
-        let head = try ChainHead.fetch(db).position
+        let head = try ChainHead.position(db)
         let checkpoints = try ProjectionCheckpoints.fetchAll(db)
         let lagging = Self.projections.filter { (checkpoints[$0.name]?.position ?? 0) < head }
         guard !lagging.isEmpty else { return nil }

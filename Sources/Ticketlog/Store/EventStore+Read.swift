@@ -61,7 +61,7 @@ extension EventStore {
 
     /// The newest position in the log; 0 when it is empty.
     public func headPosition() async throws -> Int64 {
-        try await read { db in try ChainHead.fetch(db).position }
+        try await read { db in try ChainHead.position(db) }
     }
 
     /// Runs `body` on a read-only snapshot, mapping SQLite failures to ``EventStoreError``.

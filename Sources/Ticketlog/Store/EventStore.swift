@@ -111,8 +111,9 @@ public final class EventStore: Sendable {
         dictionaries = DictionaryCache(stored, compressionLevel: configuration.compressionLevel)
         notifier = CommitNotifier(head: head)
         // Projections new in this build, or whose version changed, catch up before first use
-        // (unless the opener asked for events only).
+        // (unless the opener asked for events only). A log written before the Merkle tree gets it.
         do {
+            if !configuration.readOnly { try writer.write { db in try self.buildTreeIfMissing(db) } }
             while !configuration.readOnly, configuration.inlineProjections,
                 try writer.write({ db in try self.catchUpStep(db, limit: configuration.projectionBatchSize) }) != nil
             {}

@@ -63,7 +63,7 @@ public enum LogMigration {
             try queue.read { db in try formatVersion(db, path: path) }
         }
         if version == Schema.formatVersion {
-            let head = try mapped("could not read the head of \(path)") { try queue.read(ChainHead.fetch) }
+            let head = try mapped("could not read the head of \(path)") { try queue.read(ChainHead.link) }
             return Report(
                 fromVersion: version, events: head.position, headPosition: head.position,
                 headHash: head.hash.hexString, bytesBefore: bytesBefore, bytesAfter: bytesBefore)
@@ -119,6 +119,7 @@ public enum LogMigration {
                 ALTER TABLE events RENAME TO events_format1;
                 """)
         try Schema.createEventTables(db)
+        try MerkleNodes.createTables(db)
         let dictionaries = Dictionary(
             uniqueKeysWithValues: try DictionaryCache.fetchAll(db, compressionLevel: compressionLevel).map {
                 ($0.id, $0)
@@ -134,7 +135,7 @@ public enum LogMigration {
                 INSERT INTO events(position, stream, version, id, type, actor, occurred_at, recorded_at, codec, body, chain_check)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
-        var head = ChainHead(position: 0, hash: HashChain.genesis)
+        var head = ChainHead(position: 0, hash: HashChain.genesis, tree: MerkleEdge())
         var count: Int64 = 0
         let rows = try Row.fetchCursor(
             db, sql: "SELECT position, stream, version, codec, body, hash FROM events_format1 ORDER BY position")
@@ -165,7 +166,8 @@ public enum LogMigration {
                 throw refuse("names a stream its stream column does not")
             }
             columns.stream = name
-            guard let stored = StoredBody.strip(canonical), StoredBody.splice(stored, columns: columns) == canonical
+            guard let (stored, line) = StoredBody.split(canonical),
+                StoredBody.splice(stored, columns: columns) == canonical
             else { throw refuse("has a body that does not split into format 2's columns and stored body") }
             let actorKey: Int64
             if let key = actorKeys[body.actor] {
@@ -193,7 +195,14 @@ public enum LogMigration {
                 columns.occurredAt, columns.recordedAt, storedCodec, Data(storedBlob),
                 Data(link.prefix(Schema.chainCheckSize)),
             ])
-            head = ChainHead(position: position, hash: link)
+            try head.tree.append(line.leafHash(of: canonical, position: position, version: version)) {
+                level, index, hash in
+                if level >= MerkleNodes.storedLevel {
+                    try MerkleNodes.insert(level: level, index: index, hash: hash, db)
+                }
+            }
+            head.position = position
+            head.hash = link
             count += 1
             if count % 10_000 == 0 { progress?(Progress(events: count, totalEvents: total)) }
         }
@@ -203,7 +212,7 @@ public enum LogMigration {
         if try db.tableExists("projection_checkpoints") {
             try db.execute(sql: "DELETE FROM projection_checkpoints WHERE name = 'audit_trail'")
         }
-        let recorded = try ChainHead.fetch(db)
+        let recorded = try ChainHead.link(db)
         if recorded.position == head.position, recorded.hash != head.hash {
             throw EventStoreError.corrupt(
                 "the chain head recorded in meta differs from the chain over the events; `ticketlog verify --database \(path)` says more. Nothing was migrated",

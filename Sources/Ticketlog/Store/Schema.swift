@@ -14,6 +14,8 @@ import GRDB
 ///   (``StoredBody``), `chain_check` the first 8 bytes of the event's chain hash;
 ///   `UNIQUE(stream, version)`, unique index on `id`, index on `(actor, position)` for the audit
 ///   trail, and triggers refusing UPDATE and DELETE.
+/// - `merkle_nodes(level, idx, hash)` and `meta.tree_edge`: the RFC 6962 tree over the events
+///   (``MerkleNodes``); `checkpoints(size, key_id, signed_at, note)`: signed checkpoints.
 ///
 /// Format 1 stored the whole canonical body and the full hash per row; ``LogMigration`` turns
 /// it into format 2.
@@ -26,6 +28,8 @@ enum Schema {
     static func prepare(_ db: Database, path: String) throws {
         if try check(db, path: path) == .empty {
             try create(db)
+        } else {
+            try MerkleNodes.createTables(db)
         }
     }
 
@@ -99,10 +103,11 @@ enum Schema {
                 BEGIN SELECT RAISE(ABORT, 'ticketlog dictionaries are immutable: DELETE refused'); END;
                 """)
         try createEventTables(db)
+        try MerkleNodes.createTables(db)
         try db.execute(
             sql:
-                "INSERT INTO meta(key, value) VALUES ('format', ?), ('format_version', ?), ('head_position', 0), ('head_hash', ?)",
-            arguments: [format, formatVersion, Data(HashChain.genesis)])
+                "INSERT INTO meta(key, value) VALUES ('format', ?), ('format_version', ?), ('head_position', 0), ('head_hash', ?), ('tree_edge', ?)",
+            arguments: [format, formatVersion, Data(HashChain.genesis), Data(MerkleEdge().bytes)])
     }
 
     /// The format-2 event tables, indexes and triggers (also what ``LogMigration`` builds).

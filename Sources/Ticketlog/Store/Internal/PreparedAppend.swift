@@ -11,6 +11,8 @@ struct PreparedAppend: Sendable {
         /// The stored body (``StoredBody``), compressed with `codec`.
         var codec: Int64
         var blob: [UInt8]
+        /// Where the event's line differs from `canonical`: for its Merkle leaf.
+        var line: StoredBody.LineInsertion
     }
 
     var stream: StreamID

@@ -1,0 +1,70 @@
+import Foundation
+import GRDB
+
+/// What the file keeps of the Merkle tree (ARCHITECTURE.md, "Merkle tree and checkpoints"): the
+/// right edge in `meta` (`tree_edge`, committed with the events) and the root of every complete
+/// subtree of at least 2^``storedLevel`` leaves in `merkle_nodes`. Everything below that is
+/// recomputed from the events when a proof needs it.
+enum MerkleNodes {
+    /// The lowest level whose complete subtrees are stored: tiles of 64 leaves (about one byte
+    /// per event in all).
+    static let storedLevel = 6
+
+    /// Creates the tables of the tree and of the signed checkpoints when missing (a format-2 file
+    /// written before them gets them on its first writable opening).
+    static func createTables(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE IF NOT EXISTS merkle_nodes (
+                    level INTEGER NOT NULL,
+                    idx INTEGER NOT NULL,
+                    hash BLOB NOT NULL,
+                    PRIMARY KEY (level, idx)
+                ) WITHOUT ROWID, STRICT;
+                CREATE TABLE IF NOT EXISTS checkpoints (
+                    size INTEGER NOT NULL,
+                    key_id INTEGER NOT NULL,
+                    signed_at INTEGER NOT NULL,
+                    note TEXT NOT NULL,
+                    verifier TEXT NOT NULL,
+                    PRIMARY KEY (size, key_id)
+                ) STRICT;
+                CREATE TRIGGER IF NOT EXISTS merkle_nodes_are_immutable_update BEFORE UPDATE ON merkle_nodes
+                BEGIN SELECT RAISE(ABORT, 'ticketlog Merkle nodes are immutable: UPDATE refused'); END;
+                CREATE TRIGGER IF NOT EXISTS merkle_nodes_are_immutable_delete BEFORE DELETE ON merkle_nodes
+                BEGIN SELECT RAISE(ABORT, 'ticketlog Merkle nodes are immutable: DELETE refused'); END;
+                CREATE TRIGGER IF NOT EXISTS checkpoints_are_immutable_update BEFORE UPDATE ON checkpoints
+                BEGIN SELECT RAISE(ABORT, 'ticketlog checkpoints are immutable: UPDATE refused'); END;
+                CREATE TRIGGER IF NOT EXISTS checkpoints_are_immutable_delete BEFORE DELETE ON checkpoints
+                BEGIN SELECT RAISE(ABORT, 'ticketlog checkpoints are immutable: DELETE refused'); END;
+                """)
+    }
+
+    /// The right edge as the last commit saved it; `nil` when the file has none yet.
+    static func storedEdge(_ db: Database) throws -> MerkleEdge? {
+        guard let bytes = try Data.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'tree_edge'"))
+        else { return nil }
+        guard let edge = MerkleEdge(bytes: Array(bytes)) else {
+            throw EventStoreError.corrupt("the log's Merkle tree edge (meta tree_edge) is damaged", position: nil)
+        }
+        return edge
+    }
+
+    static func save(_ edge: MerkleEdge, _ db: Database) throws {
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('tree_edge', ?)")
+            .execute(arguments: [Data(edge.bytes)])
+    }
+
+    static func insert(level: Int, index: Int64, hash: [UInt8], _ db: Database) throws {
+        try db.cachedStatement(sql: "INSERT INTO merkle_nodes(level, idx, hash) VALUES (?, ?, ?)")
+            .execute(arguments: [level, index, Data(hash)])
+    }
+
+    /// The stored root of the complete subtree `index` at `level` (≥ ``storedLevel``).
+    static func hash(level: Int, index: Int64, _ db: Database) throws -> [UInt8]? {
+        try Data.fetchOne(
+            db.cachedStatement(sql: "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?"),
+            arguments: [level, index]
+        ).map(Array.init)
+    }
+}
