@@ -63,8 +63,24 @@ public enum TicketlogServer {
             public init() {}
         }
 
+        /// Signing checkpoints of the log (issue 16): the key, and how often.
+        public struct Checkpoints: Sendable {
+            public var signer: NoteSigner
+            /// Sign when this many events were appended since the last checkpoint.
+            public var everyEvents: Int64 = 1_000
+            /// Sign when this long passed since the last checkpoint and the log grew.
+            public var interval: Duration = .seconds(60)
+
+            public init(signer: NoteSigner) {
+                self.signer = signer
+            }
+        }
+
         public var host: String
         public var port: Int
+        /// When set, the server signs checkpoints (``Checkpoints``); `GET /api/checkpoint` serves
+        /// the stored ones either way.
+        public var checkpoints: Checkpoints?
         /// The HS256 secret callers' bearer tokens are signed with (`sub`, `role`, `exp`).
         public var authSecret: String
         /// The Stream app the chat tokens are for; with ``streamAPISecret``, `nil` turns chat
@@ -140,6 +156,9 @@ public enum TicketlogServer {
                 ("idle timeout", connections.idleTimeout),
             ] where timeout <= .zero {
                 problems.append("the \(name) must be positive")
+            }
+            if let checkpoints, checkpoints.everyEvents < 1 || checkpoints.interval <= .zero {
+                problems.append("checkpoints: sign every 1 or more events, at a positive interval")
             }
             if eventFeeds.perCaller < 1 || eventFeeds.total < eventFeeds.perCaller {
                 problems.append("event feeds: at least 1 per caller and no fewer in total than per caller")
@@ -232,6 +251,7 @@ public enum TicketlogServer {
             on: api.group("chat"))
         TicketRoutes(store: store).register(on: api.group("chat/tickets"))
         EventFeedRoutes(store: store, keepAlive: configuration.eventFeedKeepAlive, feeds: feeds).register(on: api)
+        TransparencyRoutes(store: store, keyID: configuration.checkpoints?.signer.keyID).register(on: api)
         return router
     }
 
@@ -248,7 +268,10 @@ public enum TicketlogServer {
             server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuardHandler(connections)])),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "ticketlog"),
-            services: extensions.flatMap(\.services),
+            services: extensions.flatMap(\.services)
+                + (configuration.checkpoints.map {
+                    [CheckpointService(store: store, policy: $0, logger: logger)]
+                } ?? []),
             logger: logger)
     }
 }
@@ -260,8 +283,8 @@ struct HealthStatus: ResponseEncodable {
     /// `production`, or `development` when the server runs on the public development secrets.
     var mode: String
     /// `on` or `off` for each feature that needs a secret: `chatTokens` (the Stream API secret),
-    /// `metricsToken` (whether `/metrics` needs a token), and the extensions' (`webhooks`,
-    /// `streamChatMirror`).
+    /// `metricsToken` (whether `/metrics` needs a token), `checkpointSigning` (a checkpoint key),
+    /// and the extensions' (`webhooks`, `streamChatMirror`).
     var features: [String: String]
 
     init(configuration: TicketlogServer.Configuration, extensions: [any ServerExtension]) {
@@ -269,6 +292,7 @@ struct HealthStatus: ResponseEncodable {
         features = [
             "chatTokens": configuration.stream == nil ? "off" : "on",
             "metricsToken": configuration.metricsToken == nil ? "off" : "on",
+            "checkpointSigning": configuration.checkpoints == nil ? "off" : "on",
         ]
         for serverExtension in extensions { features.merge(serverExtension.features) { $1 } }
     }

@@ -118,7 +118,28 @@ struct ServeCommand: AsyncParsableCommand {
         ))
     var mallocArenas: Int = 2
 
+    @Option(
+        help: ArgumentHelp(
+            "A signer key file (ticketlog keygen): sign checkpoints of the log as it grows.",
+            discussion:
+                "Served at GET /api/checkpoint; the key must not be readable by other users and is never written into the log."
+        ))
+    var checkpointKey: String?
+
+    @Option(help: "With --checkpoint-key: sign when this many events were appended since the last checkpoint.")
+    var checkpointEvery: Int64 = 1_000
+
+    @Option(
+        help: "With --checkpoint-key: sign when this many seconds passed since the last checkpoint and the log grew.")
+    var checkpointInterval: Double = 60
+
     func validate() throws {
+        if !(1...100_000_000).contains(checkpointEvery) {
+            throw ValidationError("--checkpoint-every must be 1 to 100000000 events, not \(checkpointEvery)")
+        }
+        if !(checkpointInterval.isFinite && checkpointInterval >= 0.1 && checkpointInterval <= 86_400) {
+            throw ValidationError("--checkpoint-interval must be from 0.1 to 86400 seconds, not \(checkpointInterval)")
+        }
         for (option, burst) in [("--rate-burst", rateBurst), ("--anonymous-rate-burst", anonymousRateBurst)]
         where !TicketlogServer.Configuration.RateLimit.bursts.contains(burst) {
             throw ValidationError("\(option) must be from 1 to 1000000, not \(burst)")
@@ -219,6 +240,15 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.connections.idleTimeout = .seconds(idleTimeout)
         configuration.eventFeeds.perCaller = feedsPerCaller
         configuration.eventFeeds.total = feedsTotal
+        if let checkpointKey {
+            var checkpoints = TicketlogServer.Configuration.Checkpoints(signer: try ProofFiles.signer(checkpointKey))
+            checkpoints.everyEvents = checkpointEvery
+            checkpoints.interval = .seconds(checkpointInterval)
+            configuration.checkpoints = checkpoints
+            logger.info(
+                "Signing checkpoints every \(checkpointEvery) events or \(checkpointInterval) s",
+                metadata: ["ticketlog.origin": "\(checkpoints.signer.name)"])
+        }
         let problems = configuration.problems()
         guard problems.isEmpty else {
             for problem in problems { Terminal.error(problem) }
