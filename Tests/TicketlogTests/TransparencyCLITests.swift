@@ -37,6 +37,8 @@ import Testing
         for ticket in 0..<tickets {
             try await store.append(events.conversation(messages: 6 + ticket % 5), to: .test(1000 + ticket))
         }
+        // A ticket of four events, for bundles small enough to flip every byte of.
+        try await store.append(events.conversation(messages: 0), to: .test(1999))
     }
 
     @Test func treesMatchTheRFCsDefinitionWrittenInPython() throws {
@@ -131,6 +133,31 @@ import Testing
             try original.write(to: URL(fileURLWithPath: path))
         }
         #expect(try Self.run(["verify-evidence", bundle, "--key", verifier]).status == 0)
+
+        // Every byte of a small bundle's entries, a proof and the checkpoint, flipped one at a
+        // time: refused by the engine's verifier and by the independent one.
+        let small = directory.path("evidence-small")
+        #expect(try Self.run(["evidence", "--database", log, "--ticket", "1999", "--out", small]).status == 0)
+        let trusted = try NoteVerifier(text: String(contentsOfFile: verifier, encoding: .utf8))
+        let smallProof = try #require(
+            try FileManager.default.contentsOfDirectory(atPath: small + "/proofs").sorted().last)
+        for file in ["entries.ndjson", "checkpoint", "proofs/\(smallProof)"] {
+            let url = URL(fileURLWithPath: small + "/" + file)
+            let original = try Data(contentsOf: url)
+            var accepted: [Int] = []
+            for offset in original.indices {
+                var flipped = original
+                flipped[offset] ^= 0x04
+                try flipped.write(to: url)
+                if (try? EvidenceBundle.verify(directory: small, verifier: trusted)) != nil { accepted.append(offset) }
+            }
+            try original.write(to: url)
+            #expect(accepted.isEmpty, "\(file): flips at \(accepted) still verified")
+            let every = try runProcess(python, [independent, "--every-byte-of", file, small, verifier])
+            #expect(every.status == 0, "\(file): \(every.stdout)\(every.stderr)")
+            #expect(every.stdout.hasPrefix("FLIPPED \(original.count) bytes, ACCEPTED []"), "\(every.stdout)")
+        }
+        #expect(try EvidenceBundle.verify(directory: small, verifier: trusted).events == 4)
 
         // Another key of the same origin: the signature is not by the key the auditor trusts.
         let otherKey = directory.path("other.key")
@@ -290,6 +317,7 @@ import Testing
             """
             DROP TRIGGER events_are_immutable_delete;
             DELETE FROM events WHERE position > \(size - 10);
+            DELETE FROM streams WHERE key NOT IN (SELECT stream FROM events);
             UPDATE streams SET version = (SELECT max(version) FROM events WHERE events.stream = streams.key);
             """)
         try rewriteChain(cut)

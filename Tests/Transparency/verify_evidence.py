@@ -4,8 +4,11 @@ the engine: signed-note (https://c2sp.org/signed-note), tlog-checkpoint
 node hashes and the RFC 9162 section 2.1.3.2 inclusion check. Ed25519 from `cryptography`.
 
     python3 verify_evidence.py BUNDLE_DIR VERIFIER_KEY_FILE
+    python3 verify_evidence.py --every-byte-of FILE BUNDLE_DIR VERIFIER_KEY_FILE
 
 Exit 0 and "OK ..." when every entry is proved in the signed tree, 1 with the reason otherwise.
+With --every-byte-of, each byte of FILE (relative to the bundle) is flipped in turn and the
+bundle verified: exit 0 when every flip was refused.
 """
 import base64
 import hashlib
@@ -21,10 +24,14 @@ class Refused(Exception):
 
 
 def b64(text):
+    """Standard base64 in its one canonical spelling (RFC 4648 section 3.5: padding bits zero)."""
     try:
-        return base64.b64decode(text, validate=True)
+        data = base64.b64decode(text, validate=True)
     except Exception as error:
         raise Refused(f"bad base64: {text!r}") from error
+    if base64.b64encode(data).decode() != text:
+        raise Refused(f"non-canonical base64: {text!r}")
+    return data
 
 
 def parse_verifier_key(text):
@@ -119,8 +126,7 @@ def parse_proof(text):
     return index, path, checkpoint
 
 
-def main():
-    bundle, key_file = sys.argv[1], sys.argv[2]
+def verify(bundle, key_file):
     with open(key_file) as f:
         name, key_id, public_key = parse_verifier_key(f.read())
     with open(os.path.join(bundle, "checkpoint"), encoding="utf-8") as f:
@@ -146,12 +152,43 @@ def main():
         if not verify_inclusion(leaf, index, size, path, root):
             raise Refused(f"entry at position {position} is not in the tree")
         count += 1
-    print(f"OK {count} entries in {name} at size {size}")
+    return f"OK {count} entries in {name} at size {size}"
+
+
+REFUSALS = (Refused, ValueError, KeyError, OSError, UnicodeDecodeError, TypeError, IndexError)
+
+
+def every_byte(bundle, key_file, relative):
+    """Flips each byte of one file of the bundle in turn (XOR 0x04) and verifies: returns the
+    offsets whose flip still verified (there must be none)."""
+    path = os.path.join(bundle, relative)
+    with open(path, "rb") as f:
+        original = f.read()
+    accepted = []
+    try:
+        for offset in range(len(original)):
+            flipped = bytearray(original)
+            flipped[offset] ^= 0x04
+            with open(path, "wb") as f:
+                f.write(flipped)
+            try:
+                verify(bundle, key_file)
+                accepted.append(offset)
+            except REFUSALS:
+                pass
+    finally:
+        with open(path, "wb") as f:
+            f.write(original)
+    return len(original), accepted
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--every-byte-of":
+        size, accepted = every_byte(sys.argv[3], sys.argv[4], sys.argv[2])
+        print(f"FLIPPED {size} bytes, ACCEPTED {accepted}")
+        sys.exit(1 if accepted else 0)
     try:
-        main()
-    except (Refused, ValueError, KeyError, OSError, UnicodeDecodeError) as error:
+        print(verify(sys.argv[1], sys.argv[2]))
+    except REFUSALS as error:
         print(f"REFUSED: {error}")
         sys.exit(1)

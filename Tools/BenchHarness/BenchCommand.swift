@@ -25,7 +25,8 @@ struct BenchCommand: AsyncParsableCommand {
             loopback (16 connections, FULL): a bare route on the same framework (the ceiling), \
             POST and GET .../messages, with the server's CPU per request; with --valgrind the \
             instructions per event of append, rebuild and export (callgrind, --instruction-events \
-            events). Prints a table with the issue's targets and writes it to --out. `make bench` \
+            events); last, on the same log, issue 16: checkpoint signing, inclusion proofs, the \
+            evidence bundle of a 1,000-event ticket and verify --checkpoint. Prints a table with the issues' targets and writes it to --out. `make bench` \
             runs 1M events, `make bench-quick` 100k.
             """,
         subcommands: [],
@@ -155,6 +156,11 @@ struct BenchCommand: AsyncParsableCommand {
         } else {
             step("instruction counts skipped: pass --valgrind and --instructions (`make bench` does)")
         }
+
+        step("transparency: a 1,000-event ticket spread over 10,000 more events, then checkpoints, proofs, a bundle")
+        report.transparency = try await TransparencyMeasurements.measure(path: log)
+        report.transparency?.treeNanosecondsPerEvent = try TransparencyMeasurements.treeWork(
+            exportedEvents: log + ".export/events.ndjson")
 
         let table = report.markdown()
         print("\n" + table)

@@ -152,3 +152,104 @@ enum Measurements {
         return (statistics.eventBytes, statistics.fileBytes)
     }
 }
+
+/// Issue 16 on the bench's log: signing, proofs and bundles, and checking against a checkpoint.
+enum TransparencyMeasurements {
+    struct Rows {
+        var events: Int64 = 0
+        var signMilliseconds = 0.0
+        var proofMillisecondsP50 = 0.0
+        var proofMillisecondsP99 = 0.0
+        var proofBytes = 0
+        var ticketEvents = 0
+        var ticketBundleSeconds = 0.0
+        var ticketBundleBytes = 0
+        var verifyAgainstCheckpoint = Rate(events: 0, seconds: 0)
+        /// What the tree adds to each append, measured alone: a leaf hash over the event's line
+        /// and one node hash (a tree of n leaves has n − 1 nodes), in nanoseconds per event.
+        var treeNanosecondsPerEvent = 0.0
+    }
+
+    /// The tree's work per event, alone: `SHA-256(0x00 ‖ line)` and one node hash for each line
+    /// of an NDJSON export (the writer finishes a leaf hash its caller started and adds it to the
+    /// right edge: no more than this).
+    static func treeWork(exportedEvents path: String) throws -> Double {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let lines = data.split(separator: 0x0a).map { Array($0) }
+        var node = MerkleTree.emptyRoot
+        let start = ContinuousClock.now
+        for line in lines {
+            node = MerkleTree.nodeHash(node, MerkleTree.leafHash(line))
+        }
+        let seconds = (ContinuousClock.now - start).seconds
+        guard node != MerkleTree.emptyRoot, !lines.isEmpty else { throw ToolError("no lines in \(path)") }
+        return seconds * 1e9 / Double(lines.count)
+    }
+
+    /// Appends a ticket of 1,000 events spread over 10,000 (one append in ten) to the log at
+    /// `path`, then measures: signing a checkpoint, an inclusion proof for one event (300 random
+    /// positions), the evidence bundle of the 1,000-event ticket, and `verify --checkpoint`.
+    static func measure(path: String) async throws -> Rows {
+        var configuration = EventStore.Configuration()
+        configuration.durability = .normal
+        let store = try EventStore(path: path, configuration: configuration)
+        let big = StreamID.ticket("bench-1000")!
+        let agent = Actor(id: "sam", role: .agent)
+        var appends: [StreamAppend] = []
+        for index in 0..<10_000 {
+            let stream = index % 10 == 0 ? big : StreamID.ticket("bench-filler-\(index % 97)")!
+            appends.append(
+                StreamAppend(
+                    stream: stream,
+                    events: [
+                        ProposedEvent(
+                            actor: agent,
+                            payload: .messagePosted(
+                                MessagePosted(
+                                    messageID: "m-\(index)",
+                                    text: "Update \(index): the cut is uploaded, please review the colour pass.")))
+                    ]))
+            if appends.count == 1_000 {
+                for result in await store.append(appends) { _ = try result.get() }
+                appends.removeAll(keepingCapacity: true)
+            }
+        }
+        var rows = Rows()
+        let signer = try NoteSigner(generatingFor: "bench.example/ticketlog")
+        var signings: [Double] = []
+        var checkpoint: StoredCheckpoint?
+        for _ in 0..<10 {
+            let start = ContinuousClock.now
+            checkpoint = try await store.signCheckpoint(with: signer)
+            signings.append((ContinuousClock.now - start).seconds * 1_000)
+        }
+        let signed = checkpoint!
+        rows.events = signed.checkpoint.size
+        rows.signMilliseconds = signings.sorted()[signings.count / 2]
+        var random = SplitMix(seed: 16)
+        var proofTimes: [Double] = []
+        var proofBytes = 0
+        for _ in 0..<300 {
+            let position = Int64.random(in: 1...signed.checkpoint.size, using: &random)
+            let start = ContinuousClock.now
+            let proof = try await store.inclusionProof(position: position, in: signed)
+            proofTimes.append((ContinuousClock.now - start).seconds * 1_000)
+            proofBytes += proof.text.utf8.count
+        }
+        proofTimes.sort()
+        rows.proofMillisecondsP50 = proofTimes[proofTimes.count / 2]
+        rows.proofMillisecondsP99 = proofTimes[proofTimes.count * 99 / 100]
+        rows.proofBytes = proofBytes / proofTimes.count
+        let start = ContinuousClock.now
+        let bundle = try await store.evidence(for: big, in: signed)
+        rows.ticketBundleSeconds = (ContinuousClock.now - start).seconds
+        rows.ticketEvents = bundle.entries.count
+        rows.ticketBundleBytes = bundle.files(verifierKey: signer.verifier.text).reduce(0) { $0 + $1.bytes.count }
+        let verifyStart = ContinuousClock.now
+        let comparison = try await store.verify(against: signed.checkpoint, verifier: signer.verifier)
+        guard comparison.holds else { throw ToolError("the log does not match its own checkpoint: \(comparison)") }
+        rows.verifyAgainstCheckpoint = Rate(
+            events: Int(signed.checkpoint.size), seconds: (ContinuousClock.now - verifyStart).seconds)
+        return rows
+    }
+}

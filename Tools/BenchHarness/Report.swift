@@ -21,6 +21,7 @@ struct Report {
     var latency: (p50: Double, p99: Double) = (0, 0)
     var http: HTTPLoad.Rows?
     var instructions: Instructions.Counts?
+    var transparency: TransparencyMeasurements.Rows?
 
     func markdown() -> String {
         func rate(_ value: Double?) -> String { value.map { String(format: "%.0f", $0) } ?? "–" }
@@ -99,6 +100,17 @@ struct Report {
             lines.append("Instructions per event: not measured (no --valgrind).")
         }
         lines.append("")
+        if let transparency {
+            lines.append(
+                "Transparency (issue 16), on this log grown to \(transparency.events) events: signing a checkpoint \(String(format: "%.2f", transparency.signMilliseconds)) ms (median of 10, consistency with the previous one checked); an inclusion proof for one event p50 \(String(format: "%.2f", transparency.proofMillisecondsP50)) ms, p99 \(String(format: "%.2f", transparency.proofMillisecondsP99)) ms, \(transparency.proofBytes) B as tlog-proof text; the evidence bundle of a \(transparency.ticketEvents)-event ticket spread over 10,000 events \(String(format: "%.2f", transparency.ticketBundleSeconds)) s, \(transparency.ticketBundleBytes / 1024) KiB; verify --checkpoint \(rate(transparency.verifyAgainstCheckpoint.perSecond)) events/s."
+            )
+            lines.append("")
+            let appendNanoseconds = batched.perSecond > 0 ? 1e9 / batched.perSecond : 0
+            lines.append(
+                "The tree's work per appended event, measured alone (a leaf hash over the line and a node hash): \(String(format: "%.0f", transparency.treeNanosecondsPerEvent)) ns, \(String(format: "%.1f", 100 * transparency.treeNanosecondsPerEvent / max(1, appendNanoseconds)))% of the batched append's \(String(format: "%.0f", appendNanoseconds)) ns per event (goal: ≤ 10%)."
+            )
+            lines.append("")
+        }
         func p99Milliseconds(_ text: String?) -> Double? {
             guard let text else { return nil }
             if text.hasSuffix("ms") { return Double(text.dropLast(2)) }

@@ -15,7 +15,7 @@ enum HashChain {
         withUnsafeBytes(of: position.bigEndian) { hasher.update(bufferPointer: $0) }
         withUnsafeBytes(of: version.bigEndian) { hasher.update(bufferPointer: $0) }
         hasher.update(data: body)
-        return Array(hasher.finalize())
+        return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 }
 

@@ -70,19 +70,72 @@ enum StoredBody {
 
         /// The Merkle leaf hash of the line of the event whose canonical JSON is `canonical`.
         func leafHash(of canonical: [UInt8], position: Int64, version: Int64) -> [UInt8] {
-            var hasher = SHA256()
-            hasher.update(data: [0])
-            func member(_ key: String, _ value: Int64, at offset: Int) -> [UInt8] {
-                offset == end ? Array(",\"\(key)\":\(value)".utf8) : Array("\"\(key)\":\(value),".utf8)
-            }
+            LeafHasher(canonical: canonical, insertion: self).leafHash(
+                of: canonical, position: position, version: version)
+        }
+    }
+
+    /// An event's Merkle leaf hash, started before its position is known: the appending task
+    /// hashes `0x00` and the canonical JSON up to where `"position"` goes (most of it: the
+    /// payload comes before), and the writer only finishes it (`"position":N,`, the few members
+    /// after, `"version":N`): about two SHA-256 blocks in the writer instead of ten.
+    struct LeafHasher: Sendable {
+        private var prefix: SHA256
+        let insertion: LineInsertion
+
+        init(canonical: [UInt8], insertion: LineInsertion) {
+            self.insertion = insertion
+            prefix = SHA256()
+            withUnsafeBytes(of: UInt8(0)) { prefix.update(bufferPointer: $0) }
             canonical.withUnsafeBytes { bytes in
-                hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[0..<self.position]))
-                hasher.update(data: member("position", position, at: self.position))
-                hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[self.position..<self.version]))
-                hasher.update(data: member("version", version, at: self.version))
-                hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[self.version...]))
+                prefix.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[0..<insertion.position]))
             }
-            return Array(hasher.finalize())
+        }
+
+        func leafHash(of canonical: [UInt8], position: Int64, version: Int64) -> [UInt8] {
+            var hasher = prefix
+            canonical.withUnsafeBytes { bytes in
+                Self.member("position", position, atEnd: insertion.position == insertion.end, into: &hasher)
+                hasher.update(
+                    bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[insertion.position..<insertion.version]))
+                Self.member("version", version, atEnd: insertion.version == insertion.end, into: &hasher)
+                hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[insertion.version...]))
+            }
+            return hasher.finalize().withUnsafeBytes { Array($0) }
+        }
+
+        /// `"key":value,` (or `,"key":value` at the end of the object), hashed without building a
+        /// string.
+        private static func member(_ key: StaticString, _ value: Int64, atEnd: Bool, into hasher: inout SHA256) {
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { buffer in
+                var count = 0
+                func put(_ byte: UInt8) {
+                    buffer[count] = byte
+                    count += 1
+                }
+                if atEnd { put(UInt8(ascii: ",")) }
+                put(UInt8(ascii: "\""))
+                key.withUTF8Buffer { for byte in $0 { put(byte) } }
+                put(UInt8(ascii: "\""))
+                put(UInt8(ascii: ":"))
+                var digits: (UInt64, Int) = (value.magnitude, 0)
+                if value < 0 { put(UInt8(ascii: "-")) }
+                let start = count
+                repeat {
+                    put(UInt8(ascii: "0") + UInt8(digits.0 % 10))
+                    digits.0 /= 10
+                    digits.1 += 1
+                } while digits.0 > 0
+                var low = start
+                var high = count - 1
+                while low < high {
+                    buffer.swapAt(low, high)
+                    low += 1
+                    high -= 1
+                }
+                if !atEnd { put(UInt8(ascii: ",")) }
+                hasher.update(bufferPointer: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buffer[0..<count])))
+            }
         }
     }
 

@@ -84,7 +84,9 @@ extension EventStore {
                 throw EventStoreError.invalid("event \(event.id.uuidString.lowercased()) has no canonical JSON object")
             }
             let (codec, blob) = BodyCodec.encode(stored, dictionary: dictionary)
-            return PreparedAppend.Event(proposed: event, canonical: canonical, codec: codec, blob: blob, line: line)
+            return PreparedAppend.Event(
+                proposed: event, canonical: canonical, codec: codec, blob: blob,
+                leaf: StoredBody.LeafHasher(canonical: canonical, insertion: line))
         }
         return PreparedAppend(stream: stream, expectedVersion: expectedVersion, recordedAt: recordedAt, events: encoded)
     }
@@ -305,7 +307,7 @@ extension EventStore {
             {
                 throw StoredIDConflict(cause: error)
             }
-            try head.tree.append(event.line.leafHash(of: event.canonical, position: position, version: version)) {
+            try head.tree.append(event.leaf.leafHash(of: event.canonical, position: position, version: version)) {
                 level, index, hash in
                 if level >= MerkleNodes.storedLevel {
                     try MerkleNodes.insert(level: level, index: index, hash: hash, db)

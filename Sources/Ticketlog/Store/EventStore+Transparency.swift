@@ -13,7 +13,7 @@ public struct StoredCheckpoint: Sendable, Equatable {
     public var signedAt: Timestamp
 }
 
-/// Where the log disagrees with a checkpoint kept elsewhere (``EventStore/verify(against:verifier:)``).
+/// Where the log disagrees with a checkpoint kept elsewhere (``EventStore/verify(against:verifier:progress:)``).
 public struct CheckpointComparison: Sendable, Equatable {
     public enum Outcome: Sendable, Equatable {
         /// The log's first `size` events have the checkpoint's root.

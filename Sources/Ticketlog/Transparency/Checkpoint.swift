@@ -29,7 +29,7 @@ public struct Checkpoint: Sendable, Equatable {
         guard let size = Int64(lines[1]), size >= 0, String(size) == lines[1] else {
             throw .unusable("the checkpoint's size '\(lines[1])' is not a decimal number without leading zeros")
         }
-        guard let root = Data(base64Encoded: String(lines[2])), root.count == 32 else {
+        guard let root = canonicalBase64(lines[2]), root.count == 32 else {
             throw .unusable("the checkpoint's root is not the base64 of a 32-byte hash")
         }
         guard !lines.dropFirst(3).dropLast().contains(where: \.isEmpty) else {
@@ -87,7 +87,7 @@ public struct InclusionProof: Sendable, Equatable {
         else { throw .unusable("the tlog-proof has no valid 'index N' line") }
         var path: [[UInt8]] = []
         for line in lines {
-            guard let hash = Data(base64Encoded: String(line)), hash.count == 32 else {
+            guard let hash = canonicalBase64(line), hash.count == 32 else {
                 throw .unusable("a line of the tlog-proof's audit path is not the base64 of a 32-byte hash")
             }
             path.append(Array(hash))
@@ -156,7 +156,7 @@ public struct ConsistencyProof: Sendable, Equatable {
         }
         var path: [[UInt8]] = []
         for line in lines {
-            guard let hash = Data(base64Encoded: String(line)), hash.count == 32 else {
+            guard let hash = canonicalBase64(line), hash.count == 32 else {
                 throw .unusable("a line of the consistency proof is not the base64 of a 32-byte hash")
             }
             path.append(Array(hash))

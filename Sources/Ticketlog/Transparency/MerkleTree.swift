@@ -15,18 +15,18 @@ public enum MerkleTree {
     /// The hash of a leaf whose entry is `entry`.
     public static func leafHash(_ entry: [UInt8]) -> [UInt8] {
         var hasher = SHA256()
-        hasher.update(data: [0])
+        withUnsafeBytes(of: UInt8(0)) { hasher.update(bufferPointer: $0) }
         hasher.update(data: entry)
-        return Array(hasher.finalize())
+        return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 
     /// The hash of an interior node.
     public static func nodeHash(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
         var hasher = SHA256()
-        hasher.update(data: [1])
+        withUnsafeBytes(of: UInt8(1)) { hasher.update(bufferPointer: $0) }
         hasher.update(data: left)
         hasher.update(data: right)
-        return Array(hasher.finalize())
+        return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 
     /// The root of the tree over `leaves` (leaf hashes), by the RFC's recursive definition.

@@ -32,6 +32,14 @@ public struct ProofError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String { message }
 }
 
+/// The bytes of standard base64 text in its one canonical spelling (padding, and zero bits where
+/// the last character has bits to spare); `nil` for anything else, so that no two texts decode
+/// to the same bytes and a changed character is always a changed value.
+func canonicalBase64(_ text: some StringProtocol) -> [UInt8]? {
+    guard let data = Data(base64Encoded: String(text)), data.base64EncodedString() == text else { return nil }
+    return Array(data)
+}
+
 /// The signature type byte of Ed25519 in C2SP signed notes.
 private let ed25519Type: UInt8 = 0x01
 
@@ -93,7 +101,7 @@ public struct NoteSigner: Sendable {
         }
         let name = parts[2]
         try checkKeyName(name)
-        guard let data = Data(base64Encoded: parts[4]), data.count == 33, data.first == ed25519Type else {
+        guard let data = canonicalBase64(parts[4]), data.count == 33, data.first == ed25519Type else {
             throw .unusable("the key data is not an Ed25519 signer key (base64 of 0x01 and 32 bytes)")
         }
         let key: Curve25519.Signing.PrivateKey
@@ -153,7 +161,7 @@ public struct NoteVerifier: Sendable, Equatable {
         let parts = trimmed.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 3 else { throw .unusable("not a verifier key: expected <name>+<key id>+<key>") }
         try checkKeyName(parts[0])
-        guard let data = Data(base64Encoded: parts[2]), data.count == 33, data.first == ed25519Type,
+        guard let data = canonicalBase64(parts[2]), data.count == 33, data.first == ed25519Type,
             let key = try? Curve25519.Signing.PublicKey(rawRepresentation: data.dropFirst())
         else {
             throw .unusable("the key data is not an Ed25519 verifier key (base64 of 0x01 and 32 bytes)")
@@ -187,7 +195,7 @@ public struct NoteVerifier: Sendable, Equatable {
         for line in lines {
             guard line.hasPrefix("— ") else { throw .unusable("a signature line does not start with '— '") }
             let fields = line.dropFirst(2).split(separator: " ", omittingEmptySubsequences: false)
-            guard fields.count == 2, let signature = Data(base64Encoded: String(fields[1])), signature.count > 4 else {
+            guard fields.count == 2, let signature = canonicalBase64(fields[1]), signature.count > 4 else {
                 throw .unusable("a signature line is not '— <name> <base64 signature>'")
             }
             let id = signature.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }

@@ -11,8 +11,8 @@ struct PreparedAppend: Sendable {
         /// The stored body (``StoredBody``), compressed with `codec`.
         var codec: Int64
         var blob: [UInt8]
-        /// Where the event's line differs from `canonical`: for its Merkle leaf.
-        var line: StoredBody.LineInsertion
+        /// The event's Merkle leaf, hashed up to its position.
+        var leaf: StoredBody.LeafHasher
     }
 
     var stream: StreamID
