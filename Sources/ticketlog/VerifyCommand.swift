@@ -124,14 +124,15 @@ struct VerifyCommand: AsyncParsableCommand {
         switch comparison.outcome {
         case .matches:
             Terminal.line(
-                "checkpoint: OK, the first \(size) events have the root \(comparison.checkpoint.origin) signed")
+                "checkpoint: OK, the first \(size) events have the root that \(comparison.checkpoint.origin) signed")
         case .cutBack(let events):
             Terminal.line(
                 "CHECKPOINT FAILED at position \(events + 1): the log was cut back: it holds \(events) events in sequence, the checkpoint signed \(size)"
             )
         case .differs(let range):
+            let span = range.count > 1 ? "\(range.lowerBound)–\(range.upperBound)" : "\(range.lowerBound)"
             Terminal.line(
-                "CHECKPOINT FAILED at position \(range.lowerBound)\(range.count > 1 ? "–\(range.upperBound)" : ""): the log's first \(size) events no longer have the signed root; the first difference is in positions \(range.lowerBound)–\(range.upperBound) (\(comparison.detail))"
+                "CHECKPOINT FAILED at position \(span): the log's first \(size) events no longer have the signed root (\(comparison.detail))"
             )
         }
     }

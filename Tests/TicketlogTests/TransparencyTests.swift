@@ -240,7 +240,7 @@ import Testing
         }
     }
 
-    @Test func verifyingAgainstACheckpointFindsAnEditAndACutBack() async throws {
+    @Test func verifyingAgainstACheckpointFindsAnEditARewrittenTreeAndACutBack() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("log.sqlite")
         let signer = try NoteSigner(generatingFor: "example.com/ticketlog")
@@ -248,7 +248,9 @@ import Testing
         do {
             let store = try EventStore(path: path)
             var events = EventFactory()
-            for ticket in 0..<20 { try await store.append(events.conversation(messages: 6), to: .test(ticket)) }
+            for ticket in 0..<10 { try await store.append(events.conversation(messages: 6), to: .test(ticket)) }
+            try await store.signCheckpoint(with: signer)
+            for ticket in 10..<20 { try await store.append(events.conversation(messages: 6), to: .test(ticket)) }
             signed = try await store.signCheckpoint(with: signer)
             #expect(try await store.verify(against: signed.checkpoint, verifier: signer.verifier).holds)
         }
@@ -268,6 +270,30 @@ import Testing
             Issue.record("not found: \(comparison)")
             return
         }
-        #expect(range == 129...192)
+        // The tile is certain (its signed subtree root no longer matches); the position inside
+        // it comes from the leaf hints recorded at append time.
+        #expect(range == 150...150, "\(comparison.detail)")
+        #expect(comparison.detail.contains("positions 129–192"))
+
+        // Someone who rewrites the file's own tree as well leaves nothing in it to trust but the
+        // signed checkpoints stored in the log: the difference is after the older one (100).
+        try sqlite3(
+            path,
+            """
+            DROP TRIGGER merkle_nodes_are_immutable_delete;
+            DELETE FROM merkle_nodes;
+            """)
+        let rewritten = try await store.verify(against: signed.checkpoint, verifier: signer.verifier)
+        #expect(rewritten.outcome == .differs(firstDifference: 101...200), "\(rewritten)")
+        #expect(rewritten.detail.contains("narrowed by the checkpoints"))
+        // Cut back: the events after 180 are gone.
+        try sqlite3(
+            path,
+            """
+            DROP TRIGGER events_are_immutable_delete;
+            DELETE FROM events WHERE position > 180;
+            """)
+        let cut = try await store.verify(against: signed.checkpoint, verifier: signer.verifier)
+        #expect(cut.outcome == .cutBack(eventsInLog: 180))
     }
 }

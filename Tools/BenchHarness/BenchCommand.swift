@@ -183,7 +183,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard let database else { throw ValidationError("--child needs --database") }
         let fresh = kind == "append" || kind == "concurrent"
         if fresh { try? FileManager.default.removeItem(atPath: database) }
-        let store = fresh ? nil : try EventStore(path: database)
+        let store = fresh || kind == "transparency" ? nil : try EventStore(path: database)
         switch kind {
         case "rebuild":
             try await store!.rebuildProjections()
@@ -199,6 +199,17 @@ struct BenchCommand: AsyncParsableCommand {
         case "verify":
             let report = try await store!.verify()
             guard report.isValid else { throw ToolError("verify failed: \(report.failure!)") }
+        case "transparency":
+            // Issue 16's rows alone, on an existing log (e.g. one of `ticketlog-generate`):
+            // `ticketlog-bench --child transparency --database X`.
+            let rows = try await TransparencyMeasurements.measure(path: database)
+            print(
+                String(
+                    format:
+                        "events %lld, signing %.2f ms, proof p50 %.2f ms p99 %.2f ms %d B, bundle of %d events %.2f s %d KiB, verify --checkpoint %.0f events/s",
+                    rows.events, rows.signMilliseconds, rows.proofMillisecondsP50, rows.proofMillisecondsP99,
+                    rows.proofBytes, rows.ticketEvents, rows.ticketBundleSeconds, rows.ticketBundleBytes / 1024,
+                    rows.verifyAgainstCheckpoint.perSecond))
         case "export":
             let target = database + ".export"
             try? FileManager.default.removeItem(atPath: target)

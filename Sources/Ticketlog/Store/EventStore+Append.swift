@@ -307,12 +307,8 @@ extension EventStore {
             {
                 throw StoredIDConflict(cause: error)
             }
-            try head.tree.append(event.leaf.leafHash(of: event.canonical, position: position, version: version)) {
-                level, index, hash in
-                if level >= MerkleNodes.storedLevel {
-                    try MerkleNodes.insert(level: level, index: index, hash: hash, db)
-                }
-            }
+            try MerkleNodes.append(
+                event.leaf.leafHash(of: event.canonical, position: position, version: version), to: &head.tree, db)
             head.position = position
             head.hash = hash
             if !projections.isEmpty {

@@ -238,6 +238,7 @@ extension EventStore {
             var edge = MerkleEdge()
             var tail: [[UInt8]] = []
             var firstChangedTile: Int64?
+            var changedTileLeaves: [[UInt8]] = []
             var lastGood: Int64 = 0
             var firstBad: Int64?
             var anchorIndex = anchors.startIndex
@@ -256,12 +257,13 @@ extension EventStore {
                 tail.append(leaf)
                 try edge.append(leaf) { level, index, hash in
                     guard level == MerkleNodes.storedLevel else { return }
-                    tail.removeAll(keepingCapacity: true)
                     if firstChangedTile == nil, storedNodes,
                         try MerkleNodes.hash(level: level, index: index, db) != hash
                     {
                         firstChangedTile = index
+                        changedTileLeaves = tail
                     }
+                    tail.removeAll(keepingCapacity: true)
                 }
                 while anchorIndex < anchors.endIndex, anchors[anchorIndex].size <= edge.size {
                     if anchors[anchorIndex].size == edge.size {
@@ -310,11 +312,25 @@ extension EventStore {
                         } else {
                             (tileStart + 1, checkpoint.size)
                         }
+                    let tileDetail =
+                        "the log's stored subtree roots still give the signed root, and the events of positions \(from)–\(to) no longer hash to theirs"
+                    // Inside the tile, the stored leaf hints (not signed) say which leaf changed.
+                    if let tile = firstChangedTile, let hints = try MerkleNodes.hints(tile: tile, db),
+                        let changed = changedTileLeaves.indices.first(where: { index in
+                            let start = index * MerkleEdge.hintBytes
+                            return !changedTileLeaves[index].prefix(MerkleEdge.hintBytes)
+                                .elementsEqual(hints[start..<start + MerkleEdge.hintBytes])
+                        })
+                    {
+                        let position = from + Int64(changed)
+                        return CheckpointComparison(
+                            checkpoint: checkpoint, outcome: .differs(firstDifference: position...position),
+                            detail:
+                                "\(tileDetail); of those, the first whose hash differs from the one recorded when it was appended is position \(position)"
+                        )
+                    }
                     return CheckpointComparison(
-                        checkpoint: checkpoint, outcome: .differs(firstDifference: from...to),
-                        detail:
-                            "the log's stored subtree roots still give the signed root, and the events of positions \(from)–\(to) no longer hash to theirs"
-                    )
+                        checkpoint: checkpoint, outcome: .differs(firstDifference: from...to), detail: tileDetail)
                 }
             }
             let from = lastGood + 1
@@ -348,11 +364,7 @@ extension EventStore {
                 let line = StoredBody.line(
                     event.stored, columns: event.columns, position: event.position, version: event.version)
             else { throw Self.notAnObject(event.position) }
-            try edge.append(MerkleTree.leafHash(line)) { level, index, hash in
-                if level >= MerkleNodes.storedLevel {
-                    try MerkleNodes.insert(level: level, index: index, hash: hash, db)
-                }
-            }
+            try MerkleNodes.append(MerkleTree.leafHash(line), to: &edge, db)
         }
         guard edge.size == head else {
             throw EventStoreError.corrupt(

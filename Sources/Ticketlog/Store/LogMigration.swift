@@ -195,12 +195,8 @@ public enum LogMigration {
                 columns.occurredAt, columns.recordedAt, storedCodec, Data(storedBlob),
                 Data(link.prefix(Schema.chainCheckSize)),
             ])
-            try head.tree.append(line.leafHash(of: canonical, position: position, version: version)) {
-                level, index, hash in
-                if level >= MerkleNodes.storedLevel {
-                    try MerkleNodes.insert(level: level, index: index, hash: hash, db)
-                }
-            }
+            try MerkleNodes.append(
+                line.leafHash(of: canonical, position: position, version: version), to: &head.tree, db)
             head.position = position
             head.hash = link
             count += 1

@@ -204,18 +204,32 @@ public enum MerkleTree {
 /// The right edge of a Merkle tree: the roots of the perfect subtrees its leaves fall into (one
 /// per set bit of the size). Enough to append a leaf and to compute the root, in memory of at
 /// most 64 hashes; the writer keeps it in `meta`, committed with the events.
+///
+/// It also keeps the first ``hintBytes`` bytes of each leaf hash of the current, incomplete tile
+/// of ``hintTile`` leaves, handed out when the tile completes: a hint (not a proof) of which
+/// leaf in a tile changed, for `verify --checkpoint`.
 struct MerkleEdge: Equatable, Sendable {
+    /// Leaves per tile of hints.
+    static let hintTile: Int64 = 64
+    /// Bytes kept of each leaf hash as its hint.
+    static let hintBytes = 4
+
     private(set) var size: Int64 = 0
     /// By level: the root of the perfect subtree of `2^level` leaves when bit `level` of `size`
     /// is set, empty otherwise.
     private var levels: [[UInt8]] = []
+    /// The hints of the leaves of the incomplete tile, in order.
+    private var tileHints: [UInt8] = []
 
     init() {}
 
     /// Adds a leaf; `completed` gets every perfect subtree the leaf completes (level ≥ 1).
+    /// Returns the hints of the tile the leaf completes, if it completes one.
+    @discardableResult
     mutating func append(_ leaf: [UInt8], completed: (_ level: Int, _ index: Int64, _ hash: [UInt8]) throws -> Void)
-        rethrows
+        rethrows -> [UInt8]?
     {
+        tileHints += leaf.prefix(Self.hintBytes)
         var hash = leaf
         var level = 0
         var index = size
@@ -229,6 +243,9 @@ struct MerkleEdge: Equatable, Sendable {
         while levels.count <= level { levels.append([]) }
         levels[level] = hash
         size += 1
+        guard size % Self.hintTile == 0 else { return nil }
+        defer { tileHints.removeAll(keepingCapacity: true) }
+        return tileHints
     }
 
     /// The tree's root.
@@ -240,19 +257,21 @@ struct MerkleEdge: Equatable, Sendable {
         return result ?? MerkleTree.emptyRoot
     }
 
-    /// The stored form: the size as 8 bytes big-endian, then the hashes from the lowest set bit
-    /// up.
+    /// The stored form: the size as 8 bytes big-endian, the hashes from the lowest set bit up,
+    /// then the hints of the incomplete tile.
     var bytes: [UInt8] {
         var out = withUnsafeBytes(of: size.bigEndian) { Array($0) }
         for level in levels.indices where size >> level & 1 == 1 { out += levels[level] }
-        return out
+        return out + tileHints
     }
 
     /// The edge of its stored form; `nil` when the bytes do not fit the size they state.
     init?(bytes: [UInt8]) {
         guard bytes.count >= 8 else { return nil }
         let size = bytes[0..<8].reduce(Int64(0)) { $0 << 8 | Int64($1) }
-        guard size >= 0, bytes.count == 8 + size.nonzeroBitCount * 32 else { return nil }
+        let hints = Int(size % Self.hintTile) * Self.hintBytes
+        guard size >= 0, bytes.count == 8 + size.nonzeroBitCount * 32 + hints else { return nil }
+        tileHints = Array(bytes.suffix(hints))
         self.size = size
         var offset = 8
         for level in 0..<(64 - size.leadingZeroBitCount) {

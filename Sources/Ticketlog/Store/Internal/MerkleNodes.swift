@@ -4,7 +4,9 @@ import GRDB
 /// What the file keeps of the Merkle tree (ARCHITECTURE.md, "Merkle tree and checkpoints"): the
 /// right edge in `meta` (`tree_edge`, committed with the events) and the root of every complete
 /// subtree of at least 2^``storedLevel`` leaves in `merkle_nodes`. Everything below that is
-/// recomputed from the events when a proof needs it.
+/// recomputed from the events when a proof needs it. `merkle_leaf_hints` keeps the first bytes of
+/// each leaf hash of every complete tile: not part of any proof, a pointer to the changed event
+/// inside a tile a checkpoint shows changed.
 enum MerkleNodes {
     /// The lowest level whose complete subtrees are stored: tiles of 64 leaves (about one byte
     /// per event in all).
@@ -29,6 +31,14 @@ enum MerkleNodes {
                     verifier TEXT NOT NULL,
                     PRIMARY KEY (size, key_id)
                 ) STRICT;
+                CREATE TABLE IF NOT EXISTS merkle_leaf_hints (
+                    tile INTEGER PRIMARY KEY,
+                    hints BLOB NOT NULL
+                ) STRICT;
+                CREATE TRIGGER IF NOT EXISTS merkle_leaf_hints_are_immutable_update BEFORE UPDATE ON merkle_leaf_hints
+                BEGIN SELECT RAISE(ABORT, 'ticketlog Merkle leaf hints are immutable: UPDATE refused'); END;
+                CREATE TRIGGER IF NOT EXISTS merkle_leaf_hints_are_immutable_delete BEFORE DELETE ON merkle_leaf_hints
+                BEGIN SELECT RAISE(ABORT, 'ticketlog Merkle leaf hints are immutable: DELETE refused'); END;
                 CREATE TRIGGER IF NOT EXISTS merkle_nodes_are_immutable_update BEFORE UPDATE ON merkle_nodes
                 BEGIN SELECT RAISE(ABORT, 'ticketlog Merkle nodes are immutable: UPDATE refused'); END;
                 CREATE TRIGGER IF NOT EXISTS merkle_nodes_are_immutable_delete BEFORE DELETE ON merkle_nodes
@@ -53,6 +63,28 @@ enum MerkleNodes {
     static func save(_ edge: MerkleEdge, _ db: Database) throws {
         try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('tree_edge', ?)")
             .execute(arguments: [Data(edge.bytes)])
+    }
+
+    /// Adds `leaf` to `edge`, storing the subtrees it completes (64 leaves and more) and the
+    /// hints of the tile it completes.
+    static func append(_ leaf: [UInt8], to edge: inout MerkleEdge, _ db: Database) throws {
+        let hints = try edge.append(leaf) { level, index, hash in
+            if level >= storedLevel { try insert(level: level, index: index, hash: hash, db) }
+        }
+        if let hints {
+            try db.cachedStatement(sql: "INSERT INTO merkle_leaf_hints(tile, hints) VALUES (?, ?)")
+                .execute(arguments: [edge.size / MerkleEdge.hintTile - 1, Data(hints)])
+        }
+    }
+
+    /// The stored hints of tile `tile` (its leaves' first bytes), when there is a row of the
+    /// right length.
+    static func hints(tile: Int64, _ db: Database) throws -> [UInt8]? {
+        guard try db.tableExists("merkle_leaf_hints") else { return nil }
+        let hints = try Data.fetchOne(
+            db.cachedStatement(sql: "SELECT hints FROM merkle_leaf_hints WHERE tile = ?"), arguments: [tile])
+        guard let hints, hints.count == Int(MerkleEdge.hintTile) * MerkleEdge.hintBytes else { return nil }
+        return Array(hints)
     }
 
     static func insert(level: Int, index: Int64, hash: [UInt8], _ db: Database) throws {
