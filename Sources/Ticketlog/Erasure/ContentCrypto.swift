@@ -1,0 +1,183 @@
+import Crypto
+import Foundation
+
+/// Why a master key, a content key or a sealed field was refused (issue 17).
+public struct ContentKeyError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// The key that wraps every content key of a log: 32 random bytes given to the process
+/// (`TICKETLOG_MASTER_KEY` or a key file), never stored anywhere in the log. The log keeps only
+/// its ``fingerprint``, so that a process given another key is refused before it writes.
+///
+/// Text form: `ticketlog-master-key-v1:<base64 of the 32 bytes>`.
+public struct MasterKey: Sendable {
+    public static let textPrefix = "ticketlog-master-key-v1:"
+
+    let key: SymmetricKey
+    /// Identifies the key without revealing it: the first 8 bytes of
+    /// `SHA-256("ticketlog master key fingerprint\n" ‖ key)`, in hex.
+    public let fingerprint: String
+
+    private init(bytes: [UInt8]) {
+        key = SymmetricKey(data: bytes)
+        var hasher = SHA256()
+        hasher.update(data: Array("ticketlog master key fingerprint\n".utf8))
+        hasher.update(data: bytes)
+        fingerprint = hasher.finalize().withUnsafeBytes { Array($0.prefix(8)) }.hexString
+    }
+
+    /// A new random key.
+    public static func generate() -> MasterKey {
+        MasterKey(bytes: SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
+    }
+
+    /// A key from its text form (surrounding whitespace ignored).
+    public init(text: String) throws(ContentKeyError) {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard trimmed.hasPrefix(Self.textPrefix) else {
+            throw ContentKeyError("not a ticketlog master key: it must start with \(Self.textPrefix)")
+        }
+        guard let bytes = canonicalBase64(trimmed.dropFirst(Self.textPrefix.count)), bytes.count == 32 else {
+            throw ContentKeyError("the master key is not the base64 of 32 bytes")
+        }
+        self.init(bytes: bytes)
+    }
+
+    /// The text form.
+    public var text: String {
+        Self.textPrefix + key.withUnsafeBytes { Data($0).base64EncodedString() }
+    }
+}
+
+/// What a content key covers: one data subject's content in one ticket in one calendar month
+/// (UTC). Erasing a person destroys every key of the subject, erasing a ticket every key of the
+/// stream, a retention cut every key of the months before it.
+public struct ContentKeyScope: Hashable, Sendable {
+    /// The user whose content it is (the event's actor id).
+    public var subject: String
+    public var stream: String
+    /// `YYYY-MM` of the event's `occurredAt`, UTC.
+    public var period: String
+
+    public init(subject: String, stream: String, period: String) {
+        self.subject = subject
+        self.stream = stream
+        self.period = period
+    }
+
+    /// The scope of content `subject` wrote in `stream` at `time`.
+    public init(subject: String, stream: StreamID, time: Timestamp) {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let date = Date(timeIntervalSince1970: Double(time.microsecondsSinceEpoch) / 1_000_000)
+        let parts = calendar.dateComponents([.year, .month], from: date)
+        let month = parts.month! < 10 ? "0\(parts.month!)" : "\(parts.month!)"
+        self.init(subject: subject, stream: stream.rawValue, period: "\(parts.year!)-\(month)")
+    }
+
+    /// Bound into the wrapping of the key: a wrapped key moved to another scope's row does not
+    /// open.
+    var associatedData: [UInt8] {
+        Array("ticketlog content key v1\n\(subject)\n\(stream)\n\(period)".utf8)
+    }
+}
+
+/// A data key for content of one ``ContentKeyScope``: 32 random bytes, stored only wrapped by
+/// the master key (ChaCha20-Poly1305), destroyed on erasure.
+struct ContentKey: Sendable {
+    /// 12 random bytes in base64url without padding (16 characters): what sealed fields name.
+    let id: String
+    let scope: ContentKeyScope
+    let key: SymmetricKey
+
+    static func generate(for scope: ContentKeyScope) -> ContentKey {
+        var idBytes = [UInt8](repeating: 0, count: 12)
+        var generator = SystemRandomNumberGenerator()
+        for index in idBytes.indices { idBytes[index] = UInt8.random(in: 0...255, using: &generator) }
+        let id = Data(idBytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+        return ContentKey(id: id, scope: scope, key: SymmetricKey(size: .bits256))
+    }
+
+    /// The key sealed by `master` (nonce ‖ ciphertext ‖ tag), bound to its id and scope.
+    func wrapped(by master: MasterKey) throws -> [UInt8] {
+        let sealed = try key.withUnsafeBytes { bytes in
+            try ChaChaPoly.seal(
+                Array(bytes), using: master.key, authenticating: Array("\(id)\n".utf8) + scope.associatedData)
+        }
+        return Array(sealed.combined)
+    }
+
+    /// The key of a wrapped form; throws when `master` did not wrap it for this id and scope.
+    static func unwrap(_ wrapped: [UInt8], id: String, scope: ContentKeyScope, master: MasterKey)
+        throws(ContentKeyError)
+        -> ContentKey
+    {
+        do {
+            let box = try ChaChaPoly.SealedBox(combined: wrapped)
+            let bytes = try ChaChaPoly.open(
+                box, using: master.key, authenticating: Array("\(id)\n".utf8) + scope.associatedData)
+            guard bytes.count == 32 else { throw ContentKeyError("a content key is not 32 bytes") }
+            return ContentKey(id: id, scope: scope, key: SymmetricKey(data: bytes))
+        } catch let error as ContentKeyError {
+            throw error
+        } catch {
+            throw ContentKeyError(
+                "content key \(id) does not open with this master key (another key, or a damaged or moved row)")
+        }
+    }
+}
+
+/// A personal field as the canonical JSON holds it in an encrypted log: the string
+/// `sealed:v1:<key id>:<base64(nonce ‖ ciphertext ‖ tag)>` — ChaCha20-Poly1305 under the content
+/// key, a fresh nonce per field, the event id and the field's path as associated data (a sealed
+/// value copied into another event or field does not open). A string, so payload types decode
+/// unchanged; the chain and the Merkle leaves commit to it, so destroying the key changes
+/// nothing they check.
+enum SealedField {
+    static let prefix = "sealed:v1:"
+
+    static func associatedData(event: UUID, path: String) -> [UInt8] {
+        Array("ticketlog sealed field v1\n".utf8) + withUnsafeBytes(of: event.uuid) { Array($0) }
+            + Array("\n\(path)".utf8)
+    }
+
+    static func seal(_ plaintext: String, key: ContentKey, event: UUID, path: String) throws -> String {
+        let box = try ChaChaPoly.seal(
+            Array(plaintext.utf8), using: key.key, authenticating: associatedData(event: event, path: path))
+        return prefix + key.id + ":" + box.combined.base64EncodedString()
+    }
+
+    /// The key id a sealed value names; `nil` when `value` is not a sealed field.
+    static func keyID(of value: String) -> Substring? {
+        guard value.hasPrefix(prefix) else { return nil }
+        let rest = value.dropFirst(prefix.count)
+        guard let colon = rest.firstIndex(of: ":"), rest.distance(from: rest.startIndex, to: colon) == 16 else {
+            return nil
+        }
+        return rest[..<colon]
+    }
+
+    static func open(_ value: String, key: ContentKey, event: UUID, path: String) throws(ContentKeyError) -> String {
+        guard let id = keyID(of: value), id == key.id else {
+            throw ContentKeyError("the field is not sealed with content key \(key.id)")
+        }
+        let encoded = value.dropFirst(prefix.count + 17)
+        guard let combined = canonicalBase64(encoded),
+            let box = try? ChaChaPoly.SealedBox(combined: combined),
+            let bytes = try? ChaChaPoly.open(
+                box, using: key.key, authenticating: associatedData(event: event, path: path)),
+            let text = String(bytes: bytes, encoding: .utf8)
+        else {
+            throw ContentKeyError("the sealed field \(path) of event \(event.uuidString.lowercased()) does not open")
+        }
+        return text
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+
+@testable import Ticketlog
+
+/// The key hierarchy of issue 17: a master key, content keys wrapped by it, sealed fields.
+@Suite(.timeLimit(.minutes(1))) struct ContentCryptoTests {
+    let event = UUID(uuidString: "00000000-0000-4000-8000-000000000001")!
+    let scope = ContentKeyScope(subject: "kim", stream: "ticket-1001", period: "2026-12")
+
+    @Test func masterKeysRoundTripAndMalformedOnesAreRefused() throws {
+        let master = MasterKey.generate()
+        let again = try MasterKey(text: master.text + "\n")
+        #expect(again.fingerprint == master.fingerprint && master.fingerprint.count == 16)
+        #expect(MasterKey.generate().fingerprint != master.fingerprint)
+        for bad in [
+            "", "ticketlog-master-key-v1:", "ticketlog-master-key-v1:AAAA",
+            "other-key:" + master.text.dropFirst(MasterKey.textPrefix.count),
+            master.text.dropLast(2) + "==",
+        ] {
+            #expect(throws: ContentKeyError.self, "\(bad)") { try MasterKey(text: String(bad)) }
+        }
+    }
+
+    @Test func contentKeysOpenOnlyWithTheirMasterKeyIdAndScope() throws {
+        let master = MasterKey.generate()
+        let key = ContentKey.generate(for: scope)
+        #expect(key.id.count == 16)
+        let wrapped = try key.wrapped(by: master)
+        let opened = try ContentKey.unwrap(wrapped, id: key.id, scope: scope, master: master)
+        #expect(opened.key == key.key)
+        #expect(throws: ContentKeyError.self) {
+            try ContentKey.unwrap(wrapped, id: key.id, scope: scope, master: MasterKey.generate())
+        }
+        #expect(throws: ContentKeyError.self) {
+            try ContentKey.unwrap(wrapped, id: ContentKey.generate(for: scope).id, scope: scope, master: master)
+        }
+        var other = scope
+        other.subject = "jo"
+        #expect(throws: ContentKeyError.self) {
+            try ContentKey.unwrap(wrapped, id: key.id, scope: other, master: master)
+        }
+        var damaged = wrapped
+        damaged[20] ^= 1
+        #expect(throws: ContentKeyError.self) {
+            try ContentKey.unwrap(damaged, id: key.id, scope: scope, master: master)
+        }
+    }
+
+    @Test func sealedFieldsOpenOnlyInTheirEventAndField() throws {
+        let key = ContentKey.generate(for: scope)
+        let text = "Draft is ready — see the cut 🎬"
+        let sealed = try SealedField.seal(text, key: key, event: event, path: "text")
+        #expect(sealed.hasPrefix("sealed:v1:\(key.id):"))
+        #expect(!sealed.contains("Draft"))
+        #expect(SealedField.keyID(of: sealed) == key.id[...])
+        #expect(try SealedField.open(sealed, key: key, event: event, path: "text") == text)
+        // A fresh nonce per field: the same text seals differently.
+        #expect(try SealedField.seal(text, key: key, event: event, path: "text") != sealed)
+        // Moved to another event or field, or opened with another key: refused.
+        #expect(throws: ContentKeyError.self) { try SealedField.open(sealed, key: key, event: UUID(), path: "text") }
+        #expect(throws: ContentKeyError.self) { try SealedField.open(sealed, key: key, event: event, path: "note") }
+        #expect(throws: ContentKeyError.self) {
+            try SealedField.open(sealed, key: ContentKey.generate(for: scope), event: event, path: "text")
+        }
+        #expect(SealedField.keyID(of: "sealed:v1:short:AAAA") == nil)
+        #expect(SealedField.keyID(of: text) == nil)
+    }
+
+    @Test func scopesAreMonthsInUTC() {
+        let lastSecondOfNovember = Timestamp(microsecondsSinceEpoch: 1_796_083_199_000_000)  // 2026-11-30T23:59:59Z
+        let scope = ContentKeyScope(subject: "kim", stream: .ticket("1001")!, time: lastSecondOfNovember)
+        #expect(scope.period == "2026-11")
+        let next = ContentKeyScope(
+            subject: "kim", stream: .ticket("1001")!, time: Timestamp(microsecondsSinceEpoch: 1_796_083_200_000_000))
+        #expect(next.period == "2026-12")
+    }
+}
