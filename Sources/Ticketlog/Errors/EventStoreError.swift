@@ -18,6 +18,7 @@ public struct EventStoreError: Error, Sendable, CustomStringConvertible {
             case storageFailure = "storage_failure"
             case notFound = "not_found"
             case rejected = "rejected"
+            case masterKey = "master_key"
         }
 
         private let wrapped: Wrapped
@@ -40,6 +41,9 @@ public struct EventStoreError: Error, Sendable, CustomStringConvertible {
         /// A command does not hold in the ticket's current state (editing someone else's
         /// message, setting the status it already has...). The message says why.
         public static let rejected = Code(.rejected)
+        /// The log's content is encrypted (issue 17) and the master key given to open it is
+        /// missing or another one. Nothing was written.
+        public static let masterKey = Code(.masterKey)
 
         public var description: String { wrapped.rawValue }
     }

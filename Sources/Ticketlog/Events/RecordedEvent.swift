@@ -16,6 +16,9 @@ public struct RecordedEvent: Hashable, Sendable, Identifiable {
     public var correlationID: UUID?
     public var causationID: UUID?
     public var payload: EventPayload
+    /// Some of the payload's personal fields were erased (issue 17): their content key is
+    /// destroyed, and they read as empty strings.
+    public var contentErased = false
 
     public var type: EventType { payload.type }
 

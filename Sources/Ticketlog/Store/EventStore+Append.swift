@@ -78,15 +78,16 @@ extension EventStore {
         }
         let recordedAt = configuration.clock()
         let dictionary = dictionaries.current
-        let encoded = try events.map { event in
+        let encoded = try events.map { proposed in
+            let (event, newKeys) = try sealed(proposed, stream: stream)
             let canonical = try canonicalBody(of: event, stream: stream, recordedAt: recordedAt)
             guard let (stored, line) = StoredBody.split(canonical) else {
                 throw EventStoreError.invalid("event \(event.id.uuidString.lowercased()) has no canonical JSON object")
             }
             let (codec, blob) = BodyCodec.encode(stored, dictionary: dictionary)
             return PreparedAppend.Event(
-                proposed: event, canonical: canonical, codec: codec, blob: blob,
-                leaf: StoredBody.LeafHasher(canonical: canonical, insertion: line))
+                proposed: proposed, canonical: canonical, codec: codec, blob: blob,
+                leaf: StoredBody.LeafHasher(canonical: canonical, insertion: line), newKeys: newKeys)
         }
         return PreparedAppend(stream: stream, expectedVersion: expectedVersion, recordedAt: recordedAt, events: encoded)
     }
@@ -114,7 +115,7 @@ extension EventStore {
     /// Writes one group of appends in one transaction; each append in its own savepoint so that
     /// one rejected append does not take the others down.
     func commit(_ requests: [PreparedAppend]) async -> [Result<AppendResult, any Error>] {
-        let outcome: (results: [Result<AppendResult, any Error>], head: Int64)
+        let outcome: (results: [Result<AppendResult, any Error>], head: Int64, keysWritten: [String])
         do {
             outcome = try await writer.write { db in
                 var head = try ChainHead.fetch(db)
@@ -130,6 +131,7 @@ extension EventStore {
                 var streams: [StreamID: StreamRow] = [:]
                 var results: [Result<AppendResult, any Error>] = []
                 results.reserveCapacity(requests.count)
+                var keysWritten: [String] = []
                 for var request in requests {
                     var local = head
                     var row = streams[request.stream]
@@ -170,6 +172,7 @@ extension EventStore {
                         }
                         head = local
                         streams[request.stream] = row
+                        for event in request.events { keysWritten += event.newKeys.map(\.id) }
                         var result = AppendResult(
                             positions: (head.position - Int64(request.events.count) + 1)...head.position,
                             streamVersion: row!.version, wasAlreadyStored: false)
@@ -197,7 +200,7 @@ extension EventStore {
                     try head.save(db)
                     for projection in live { try ProjectionCheckpoints.save(projection, position: head.position, db) }
                 }
-                return (results, head.position)
+                return (results, head.position, keysWritten)
             }
         } catch {
             vocabulary.reset()
@@ -205,6 +208,7 @@ extension EventStore {
             logger.error("Append transaction failed", metadata: ["ticketlog.error": "\(error)"])
             return requests.map { _ in .failure(failure) }
         }
+        keyring?.written(outcome.keysWritten)
         notifier.advance(to: outcome.head)
         await trainFirstDictionaryIfDue(head: outcome.head)
         return outcome.results
@@ -281,6 +285,7 @@ extension EventStore {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
         let recordedAt = request.recordedAt.microsecondsSinceEpoch
+        try writeContentKeys(of: request.events, db)
         var version = current
         for event in request.events {
             version += 1

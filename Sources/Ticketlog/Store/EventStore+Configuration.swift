@@ -14,6 +14,12 @@ extension EventStore {
 
         /// Default ``Durability/full``.
         public var durability: Durability = .full
+        /// The key that wraps the content keys of an encrypted log (issue 17). Given to a new or
+        /// plaintext log, personal fields of every event appended from then on are sealed; a log
+        /// with sealed content refuses to open for writing without it, and refuses another key,
+        /// before anything is written (``EventStoreError/Code/masterKey``). Read-only opening
+        /// without it reads sealed fields as they are stored.
+        public var masterKey: MasterKey?
         /// The largest canonical event body accepted, in bytes (default 1 MiB).
         public var maximumEventSize: Int = 1 << 20
         /// The most events one append call may carry (default 10,000).

@@ -117,8 +117,9 @@ extension EventStore {
     /// Decodes a row with the columns ``eventColumns``.
     func decodeRecord(_ row: Row, db: Database) throws -> RecordedEvent {
         let event = try storedEvent(row, db: db)
-        return try Self.decodeRecord(
-            stored: event.stored, columns: event.columns, position: event.position, version: event.version)
+        return try opened(
+            Self.decodeRecord(
+                stored: event.stored, columns: event.columns, position: event.position, version: event.version), db)
     }
 
     /// The event of a stored body and its columns: ``StoredBodyDecoder`` when it can, else the

@@ -26,6 +26,8 @@ public final class EventStore: Sendable {
     let dictionaries: DictionaryCache
     let notifier: CommitNotifier
     let vocabulary = RowVocabulary()
+    /// The content keys, when the log is opened with a master key (issue 17).
+    let keyring: ContentKeyring?
     private let committerBox: Mutex<GroupCommitter<PreparedAppend, AppendResult>?> = Mutex(nil)
 
     /// Opens (or creates) the log at `path`.
@@ -45,7 +47,7 @@ public final class EventStore: Sendable {
                 readOnly.readonly = true
                 writer = try DatabaseQueue(path: path, configuration: readOnly)
             } else {
-                try Self.checkFormatWithoutWriting(path: path)
+                try Self.checkFormatWithoutWriting(path: path, masterKey: configuration.masterKey)
                 var pool = Self.databaseConfiguration()
                 pool.maximumReaderCount = max(1, configuration.maximumReaders)
                 let readerCache = max(1, configuration.readerCacheBytes / 1024)
@@ -71,6 +73,8 @@ public final class EventStore: Sendable {
         self.path = path
         self.configuration = configuration
         self.logger = logger
+        let keyring = configuration.masterKey.map(ContentKeyring.init(master:))
+        self.keyring = keyring
         let head: Int64
         let stored: [LZ4Dictionary]
         do {
@@ -80,6 +84,8 @@ public final class EventStore: Sendable {
                         throw EventStoreError(
                             code: .unknownFormat, message: "\(path) is not a ticketlog log (it is empty)")
                     }
+                    try Self.checkMasterKey(db, path: path, masterKey: configuration.masterKey, forWriting: false)
+                    if let keyring, try db.tableExists("content_keys") { try keyring.load(db) }
                     let head = try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0
                     return (head, try DictionaryCache.fetchAll(db, compressionLevel: configuration.compressionLevel))
                 }
@@ -96,9 +102,18 @@ public final class EventStore: Sendable {
                     // Checkpoint every ~40 MB of WAL instead of SQLite's 4 MB: a page changed by
                     // many transactions in between is copied into the database once.
                     try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000")
+                    // An encrypted log zeroes what it frees: an erased key leaves no image in
+                    // free pages (issue 17).
+                    if configuration.masterKey != nil { try db.execute(sql: "PRAGMA secure_delete = ON") }
                 }
                 (head, stored) = try writer.write { db in
                     try Schema.prepare(db, path: path)
+                    // In-memory logs come here without the read-only check above.
+                    try Self.checkMasterKey(db, path: path, masterKey: configuration.masterKey, forWriting: true)
+                    if let keyring {
+                        try Self.prepareEncryption(db, masterKey: keyring.master)
+                        try keyring.load(db)
+                    }
                     try Self.prepareProjections(db)
                     try Self.prepareSyncState(db)
                     let head = try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0
@@ -129,13 +144,16 @@ public final class EventStore: Sendable {
 
     /// Opening a pool switches the file to WAL mode, a write. A file that is not a ticketlog log
     /// must be refused before that, so an existing, non-empty file is first checked read-only.
-    private static func checkFormatWithoutWriting(path: String) throws {
+    private static func checkFormatWithoutWriting(path: String, masterKey: MasterKey?) throws {
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         guard size > 0 else { return }
         var configuration = databaseConfiguration()
         configuration.readonly = true
         let queue = try DatabaseQueue(path: path, configuration: configuration)
-        _ = try queue.read { db in try Schema.check(db, path: path) }
+        try queue.read { db in
+            try Schema.check(db, path: path)
+            try checkMasterKey(db, path: path, masterKey: masterKey, forWriting: true)
+        }
     }
 
     private static func databaseConfiguration() -> GRDB.Configuration {

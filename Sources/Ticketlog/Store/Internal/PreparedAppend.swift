@@ -13,6 +13,8 @@ struct PreparedAppend: Sendable {
         var blob: [UInt8]
         /// The event's Merkle leaf, hashed up to its position.
         var leaf: StoredBody.LeafHasher
+        /// Content keys made for this event's sealed fields whose rows are not written yet.
+        var newKeys: [ContentKey] = []
     }
 
     var stream: StreamID

@@ -1,0 +1,113 @@
+import Foundation
+import GRDB
+
+extension EventStore {
+    /// `event` with its personal fields sealed under the content key of its author, ticket and
+    /// month, and the keys made for it; `event` itself when the log is not encrypted.
+    func sealed(_ event: ProposedEvent, stream: StreamID) throws -> (ProposedEvent, [ContentKey]) {
+        guard let keyring else { return (event, []) }
+        var key: (key: ContentKey, isNew: Bool)?
+        var sealed = event
+        sealed.payload = try event.payload.mappingPersonalFields { path, value in
+            if key == nil {
+                key = try keyring.sealingKey(
+                    for: ContentKeyScope(subject: event.actor.id, stream: stream, time: event.occurredAt))
+            }
+            return try SealedField.seal(value, key: key!.key, event: event.id, path: path)
+        }
+        return (sealed, key.map { $0.isNew ? [$0.key] : [] } ?? [])
+    }
+
+    /// Writes the rows of the content keys `events` were sealed with that are not written yet.
+    func writeContentKeys(of events: [PreparedAppend.Event], _ db: Database) throws {
+        guard let keyring else { return }
+        let keys = events.flatMap(\.newKeys)
+        guard !keys.isEmpty else { return }
+        let insert = try db.cachedStatement(
+            sql: """
+                INSERT OR IGNORE INTO content_keys(id, subject, stream, period, wrapped, created_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """)
+        let now = configuration.clock().microsecondsSinceEpoch
+        for (key, wrapped) in try keyring.rows(for: keys) {
+            try insert.execute(arguments: [
+                key.id, key.scope.subject, key.scope.stream, key.scope.period, wrapped.map { Data($0) }, now,
+            ])
+        }
+    }
+
+    /// `event` with its sealed fields opened; erased ones (their key destroyed) read as empty
+    /// and set ``RecordedEvent/contentErased``. Without a master key, sealed fields stay as
+    /// stored.
+    func opened(_ event: RecordedEvent, _ db: Database) throws -> RecordedEvent {
+        guard let keyring else { return event }
+        var opened = event
+        opened.payload = try event.payload.mappingPersonalFields { path, value in
+            guard let id = SealedField.keyID(of: value).map(String.init) else { return value }
+            var found = try keyring.openingKey(id)
+            if found == nil {
+                // A key another process made after this one loaded the table.
+                if let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT subject, stream, period, wrapped FROM content_keys WHERE id = ?"),
+                    arguments: [id])
+                {
+                    keyring.learn(
+                        id: id, scope: ContentKeyScope(subject: row[0], stream: row[1], period: row[2]),
+                        wrapped: (row[3] as Data?).map(Array.init))
+                    found = try keyring.openingKey(id)
+                }
+            }
+            guard let key = found else {
+                throw EventStoreError.corrupt(
+                    "the event at position \(event.position) is sealed with content key \(id), which the log does not hold",
+                    position: event.position)
+            }
+            guard let key else {
+                opened.contentErased = true
+                return ""
+            }
+            do {
+                return try SealedField.open(value, key: key, event: event.id, path: path)
+            } catch {
+                throw EventStoreError.corrupt("\(error)", position: event.position)
+            }
+        }
+        return opened
+    }
+
+    /// Refuses a master key the log was not encrypted with, or a missing one for writing (reads
+    /// `meta` only).
+    static func checkMasterKey(_ db: Database, path: String, masterKey: MasterKey?, forWriting: Bool) throws {
+        guard try db.tableExists("meta") else { return }
+        let stored = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'master_key_fingerprint'")
+        switch (stored, masterKey) {
+        case (let stored?, let given?) where stored != given.fingerprint:
+            throw EventStoreError(
+                code: .masterKey,
+                message:
+                    "\(path) is encrypted with master key \(stored); the key given is \(given.fingerprint). Nothing was written"
+            )
+        case (let stored?, nil) where forWriting:
+            throw EventStoreError(
+                code: .masterKey,
+                message:
+                    "\(path) holds encrypted content (master key \(stored)): give its master key (TICKETLOG_MASTER_KEY or a key file) to write to it. Nothing was written"
+            )
+        default:
+            break
+        }
+    }
+
+    /// At a writable opening with a master key: the key table, and the fingerprint of a log
+    /// encrypted from now on (with the position its sealed content starts at).
+    static func prepareEncryption(_ db: Database, masterKey: MasterKey) throws {
+        try ContentKeyring.createTable(db)
+        guard try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'master_key_fingerprint'") == nil
+        else { return }
+        let head = try ChainHead.position(db)
+        try db.execute(
+            sql:
+                "INSERT INTO meta(key, value) VALUES ('master_key_fingerprint', ?), ('sealed_from_position', ?)",
+            arguments: [masterKey.fingerprint, head + 1])
+    }
+}

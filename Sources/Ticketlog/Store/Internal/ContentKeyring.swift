@@ -1,0 +1,134 @@
+import Foundation
+import GRDB
+import Synchronization
+
+/// The content keys of an encrypted log (issue 17), in memory: the live key of each scope for
+/// sealing, and every key by id for opening (`nil` once erased). Keys are unwrapped on first
+/// use; a key made by this process stays pending until a committed transaction has written its
+/// row.
+final class ContentKeyring: Sendable {
+    private enum Entry {
+        case wrapped([UInt8], ContentKeyScope)
+        case open(ContentKey)
+        case erased
+    }
+
+    private struct State {
+        var byID: [String: Entry] = [:]
+        var liveByScope: [ContentKeyScope: String] = [:]
+        var pending: [String: ContentKey] = [:]
+    }
+
+    let master: MasterKey
+    private let state = Mutex(State())
+
+    init(master: MasterKey) {
+        self.master = master
+    }
+
+    /// Creates the key table when missing.
+    static func createTable(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE IF NOT EXISTS content_keys (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    subject TEXT NOT NULL,
+                    stream TEXT NOT NULL,
+                    period TEXT NOT NULL,
+                    wrapped BLOB,
+                    created_at INTEGER NOT NULL,
+                    erased_at INTEGER
+                ) STRICT;
+                CREATE INDEX IF NOT EXISTS content_keys_by_subject ON content_keys(subject);
+                CREATE INDEX IF NOT EXISTS content_keys_by_stream ON content_keys(stream);
+                """)
+    }
+
+    /// Loads the key rows of the file (wrapped; nothing is unwrapped yet).
+    func load(_ db: Database) throws {
+        let rows = try Row.fetchAll(db, sql: "SELECT id, subject, stream, period, wrapped FROM content_keys")
+        state.withLock { state in
+            for row in rows {
+                let id: String = row[0]
+                let scope = ContentKeyScope(subject: row[1], stream: row[2], period: row[3])
+                if let wrapped = row[4] as Data? {
+                    state.byID[id] = .wrapped(Array(wrapped), scope)
+                    state.liveByScope[scope] = id
+                } else {
+                    state.byID[id] = .erased
+                }
+            }
+        }
+    }
+
+    /// The key to seal content of `scope` with, and whether its row is still to be written.
+    func sealingKey(for scope: ContentKeyScope) throws -> (key: ContentKey, isNew: Bool) {
+        try state.withLock { state in
+            if let id = state.liveByScope[scope] {
+                if let pending = state.pending[id] { return (pending, true) }
+                return (try Self.opened(id, in: &state, master: master)!, false)
+            }
+            let key = ContentKey.generate(for: scope)
+            state.byID[key.id] = .open(key)
+            state.liveByScope[scope] = key.id
+            state.pending[key.id] = key
+            return (key, true)
+        }
+    }
+
+    /// The key with `id`: `nil` once erased; `.none` from the outer optional when this keyring
+    /// has never heard of it (written by another process since it loaded).
+    func openingKey(_ id: String) throws -> ContentKey?? {
+        try state.withLock { state in
+            guard state.byID[id] != nil else { return .none }
+            return .some(try Self.opened(id, in: &state, master: master))
+        }
+    }
+
+    /// Learns a key row read from the file.
+    func learn(id: String, scope: ContentKeyScope, wrapped: [UInt8]?) {
+        state.withLock { state in
+            guard state.byID[id] == nil else { return }
+            state.byID[id] = wrapped.map { .wrapped($0, scope) } ?? .erased
+        }
+    }
+
+    /// The rows of the keys among `keys` still to be written: wrapped, or without a wrapped key
+    /// when the key was erased meanwhile.
+    func rows(for keys: [ContentKey]) throws -> [(key: ContentKey, wrapped: [UInt8]?)] {
+        try state.withLock { state in
+            try keys.filter { state.pending[$0.id] != nil }.map { key in
+                if case .erased = state.byID[key.id] { return (key, nil) }
+                return (key, try key.wrapped(by: master))
+            }
+        }
+    }
+
+    /// The rows of `ids` are committed.
+    func written(_ ids: some Sequence<String>) {
+        state.withLock { state in
+            for id in ids { state.pending[id] = nil }
+        }
+    }
+
+    /// Forgets the keys `ids`: they open nothing from now on.
+    func erase(_ ids: some Sequence<String>) {
+        state.withLock { state in
+            for id in ids {
+                state.byID[id] = .erased
+                state.liveByScope = state.liveByScope.filter { $0.value != id }
+            }
+        }
+    }
+
+    private static func opened(_ id: String, in state: inout State, master: MasterKey) throws -> ContentKey? {
+        switch state.byID[id] {
+        case .open(let key): return key
+        case .erased, nil: return nil
+        case .wrapped(let wrapped, let scope):
+            let key = try ContentKey.unwrap(wrapped, id: id, scope: scope, master: master)
+            state.byID[id] = .open(key)
+            return key
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+
+@testable import Ticketlog
+
+/// Sealed personal content (issue 17): what an encrypted log stores, reads and refuses.
+@Suite(.timeLimit(.minutes(2))) struct EncryptionTests {
+    static func configuration(_ key: MasterKey?) -> EventStore.Configuration {
+        var configuration = EventStore.Configuration()
+        configuration.durability = .normal
+        configuration.masterKey = key
+        return configuration
+    }
+
+    /// Every byte the log keeps on disk: the database file and its WAL.
+    static func rawBytes(_ path: String) throws -> Data {
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        if let wal = try? Data(contentsOf: URL(fileURLWithPath: path + "-wal")) { bytes.append(wal) }
+        return bytes
+    }
+
+    @Test func personalFieldsAreSealedOnDiskAndOpenOnRead() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        let master = MasterKey.generate()
+        let store = try EventStore(path: path, configuration: Self.configuration(master))
+        var events = EventFactory()
+        let texts = (0..<30).map { "Confidential note \($0): the launch moves to the \($0 + 1)th, keep it quiet" }
+        var conversation = events.conversation(messages: 0)
+        conversation += texts.map { events.message($0, by: Actor(id: "kim", role: .creator)) }
+        let result = try await store.append(conversation, to: .test(1))
+        // A retry of the same append is recognised, though sealing is randomised.
+        #expect(try await store.append(conversation, to: .test(1)).wasAlreadyStored)
+        #expect(result.positions == 1...Int64(conversation.count))
+
+        let messages = try await store.messages(of: .test(1), limit: 100)
+        #expect(messages.compactMap(\.text).suffix(30) == texts[...])
+        let audit = try await store.auditTrail(AuditQuery(stream: .test(1)))
+        #expect(audit.count == conversation.count)
+        #expect(try await store.readStream(.test(1)).map(\.proposed) == conversation)
+        #expect(try await store.verify().isValid)
+
+        // On disk: no text, no title, no URL in the clear; sealed strings in the entries.
+        let raw = try Self.rawBytes(path)
+        for text in texts + ["https://cdn.example.com/d.mp4"] {
+            #expect(raw.range(of: Data(text.utf8)) == nil, "\(text) is on disk")
+        }
+        let lines = try await store.eventLines(AuditQuery(stream: .test(1), limit: 100)).map {
+            String(decoding: $0.line, as: UTF8.self)
+        }
+        #expect(lines.last?.contains("\"text\":\"sealed:v1:") == true)
+    }
+
+    @Test func aWrongOrMissingMasterKeyIsRefusedAtOpenAndNothingIsWritten() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        let master = MasterKey.generate()
+        do {
+            let store = try EventStore(path: path, configuration: Self.configuration(master))
+            var events = EventFactory()
+            try await store.append(events.conversation(messages: 3), to: .test(1))
+        }
+        let before = try Self.rawBytes(path)
+        for key in [MasterKey.generate(), nil] {
+            do {
+                _ = try EventStore(path: path, configuration: Self.configuration(key))
+                Issue.record("opened with \(key?.fingerprint ?? "no key")")
+            } catch let error as EventStoreError {
+                #expect(error.code == .masterKey)
+                #expect(error.message.contains(master.fingerprint), "\(error.message)")
+            }
+            #expect(try Self.rawBytes(path) == before, "nothing written")
+        }
+        // Read-only without the key: it opens, verifies, and shows sealed fields as stored.
+        var readOnly = Self.configuration(nil)
+        readOnly.readOnly = true
+        let reader = try EventStore(path: path, configuration: readOnly)
+        #expect(try await reader.verify().isValid)
+        let posted = try await reader.readStream(.test(1)).compactMap { event -> String? in
+            if case .messagePosted(let message) = event.payload { return message.text }
+            return nil
+        }
+        #expect(posted.count == 3 && posted.allSatisfy { $0.hasPrefix("sealed:v1:") })
+        // The right key opens them again.
+        let again = try EventStore(path: path, configuration: Self.configuration(master))
+        #expect(try await again.messages(of: .test(1), limit: 10).count == 3)
+    }
+
+    @Test func aPlaintextLogEncryptsWhatIsAppendedOnceAKeyIsGiven() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        var events = EventFactory()
+        do {
+            let store = try EventStore(path: path, configuration: Self.configuration(nil))
+            try await store.append(events.conversation(messages: 2), to: .test(1))
+        }
+        let master = MasterKey.generate()
+        let store = try EventStore(path: path, configuration: Self.configuration(master))
+        try await store.append([events.message("sealed from now on")], to: .test(1))
+        #expect(try await store.messages(of: .test(1), limit: 10).compactMap(\.text).last == "sealed from now on")
+        #expect(try sqlite3(path, "SELECT value FROM meta WHERE key = 'sealed_from_position'") == "7\n")
+        #expect(try Self.rawBytes(path).range(of: Data("sealed from now on".utf8)) == nil)
+    }
+}
