@@ -252,6 +252,7 @@ public enum TicketlogServer {
         TicketRoutes(store: store).register(on: api.group("chat/tickets"))
         EventFeedRoutes(store: store, keepAlive: configuration.eventFeedKeepAlive, feeds: feeds).register(on: api)
         TransparencyRoutes(store: store, keyID: configuration.checkpoints?.signer.keyID).register(on: api)
+        AdminRoutes(store: store).register(on: api)
         return router
     }
 

@@ -18,7 +18,7 @@ struct TicketlogCommand: AsyncParsableCommand {
             RebuildCommand.self, ExportCommand.self, ImportCommand.self, StatsCommand.self,
             RotateDictionaryCommand.self, MigrateCommand.self,
             KeygenCommand.self, CheckpointCommand.self, ProveCommand.self, EvidenceCommand.self,
-            VerifyEvidenceCommand.self,
+            VerifyEvidenceCommand.self, MasterKeyCommand.self, EraseCommand.self,
             ServeCommand.self, TokenCommand.self, SyncCommand.self,
         ]
     )
@@ -28,6 +28,14 @@ struct TicketlogCommand: AsyncParsableCommand {
 struct LogOptions: ParsableArguments {
     @Option(name: [.short, .long], help: "The log file (SQLite).")
     var database: String = "ticketlog.sqlite"
+
+    @Option(
+        help: ArgumentHelp(
+            "A file holding the log's master key (ticketlog master-key makes one); or set TICKETLOG_MASTER_KEY.",
+            discussion:
+                "With it, personal content appended is encrypted and encrypted content reads in the clear; a log with encrypted content cannot be written without it. The file must not be readable by other users."
+        ))
+    var masterKeyFile: String?
 }
 
 extension LogOptions {
@@ -40,11 +48,45 @@ extension LogOptions {
         var configuration = EventStore.Configuration()
         configuration.createIfMissing = create
         configuration.readOnly = readOnly
+        configuration.masterKey = try masterKey()
         configure(&configuration)
         do {
             return try EventStore(path: database, configuration: configuration, logger: logger)
         } catch let failure as EventStoreError {
             Terminal.error(failure.message)
+            throw ExitCode(2)
+        }
+    }
+}
+
+extension LogOptions {
+    /// The master key from `--master-key-file` or `TICKETLOG_MASTER_KEY`; exits with status 2
+    /// and a one-line error for a key file others can read or text that is not a master key.
+    func masterKey() throws -> MasterKey? {
+        let text: String
+        let source: String
+        if let masterKeyFile {
+            if let mode = (try? FileManager.default.attributesOfItem(atPath: masterKeyFile))?[.posixPermissions]
+                as? Int,
+                mode & 0o077 != 0
+            {
+                Terminal.error(
+                    "\(masterKeyFile): the master key is readable by other users (mode \(String(mode & 0o777, radix: 8))); run chmod 600 \(masterKeyFile)"
+                )
+                throw ExitCode(2)
+            }
+            text = try ProofFiles.text(masterKeyFile, what: "master key")
+            source = masterKeyFile
+        } else if let value = ProcessInfo.processInfo.environment["TICKETLOG_MASTER_KEY"], !value.isEmpty {
+            text = value
+            source = "TICKETLOG_MASTER_KEY"
+        } else {
+            return nil
+        }
+        do {
+            return try MasterKey(text: text)
+        } catch {
+            Terminal.error("\(source): \(error.message)")
             throw ExitCode(2)
         }
     }

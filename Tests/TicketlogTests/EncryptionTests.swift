@@ -100,5 +100,15 @@ import Testing
         #expect(try await store.messages(of: .test(1), limit: 10).compactMap(\.text).last == "sealed from now on")
         #expect(try sqlite3(path, "SELECT value FROM meta WHERE key = 'sealed_from_position'") == "7\n")
         #expect(try Self.rawBytes(path).range(of: Data("sealed from now on".utf8)) == nil)
+        #expect(store.sealedFromPosition == 7)
+        // sam wrote in plaintext before: that cannot be shredded, and nothing is erased.
+        do {
+            _ = try await store.erase(
+                .subject("sam"), requestedBy: "sam", reason: "GDPR", by: Actor(id: "ada", role: .admin))
+            Issue.record("erased plaintext")
+        } catch let error as EventStoreError {
+            #expect(error.code == .rejected && error.message.contains("before encryption was turned on"))
+        }
+        #expect(try await store.headPosition() == 7)
     }
 }

@@ -141,7 +141,7 @@ public enum OutboundMapper {
                 systemMessage("\(event.actor.id) delivered \(pushed.title)", attachments: [.object(attachment)]),
                 setChannel(["ticket_last_deliverable": .string(pushed.deliverableID)]),
             ]
-        case .unknown:
+        case .erasurePerformed, .unknown:
             return []
         }
     }

@@ -70,7 +70,7 @@ struct InboundAccess: Sendable {
                 return "\(who) (\(role.rawValue)) may not assign agents: only admins may"
             }
             return nil
-        case .ticketOpened, .unknown:
+        case .ticketOpened, .erasurePerformed, .unknown:
             return "\(event.type.rawValue) does not come from Stream"
         }
     }

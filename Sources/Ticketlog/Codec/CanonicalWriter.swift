@@ -16,7 +16,10 @@ struct CanonicalWriter {
 
     /// The canonical body of `body`; `nil` when its payload is not one this writer knows.
     static func encode(_ body: EventBody) -> [UInt8]? {
-        if case .unknown = body.payload { return nil }
+        switch body.payload {
+        case .unknown, .erasurePerformed: return nil  // rare: JSONEncoder writes them
+        default: break
+        }
         var writer = CanonicalWriter()
         writer.raw("{\"actor\":")
         writer.actor(body.actor)
@@ -96,8 +99,8 @@ struct CanonicalWriter {
             fields(
                 ("deliverableId", pushed.deliverableID), ("kind", pushed.kind), ("note", pushed.note),
                 ("title", pushed.title), ("url", pushed.url))
-        case .unknown:
-            preconditionFailure("unknown payloads are encoded by JSONEncoder")
+        case .unknown, .erasurePerformed:
+            preconditionFailure("unknown payloads and erasures are encoded by JSONEncoder")
         }
     }
 

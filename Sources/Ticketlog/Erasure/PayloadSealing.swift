@@ -30,7 +30,8 @@ extension EventPayload {
             pushed.url = try transform("url", pushed.url)
             if let note = pushed.note { pushed.note = try transform("note", note) }
             return .deliverablePushed(pushed)
-        case .ticketOpened, .agentAssigned, .agentUnassigned, .memberJoined, .memberLeft, .messageDeleted, .unknown:
+        case .ticketOpened, .agentAssigned, .agentUnassigned, .memberJoined, .memberLeft, .messageDeleted,
+            .erasurePerformed, .unknown:
             return self
         }
     }

@@ -10,6 +10,7 @@ public enum EventPayload: Hashable, Sendable {
     case messageDeleted(MessageDeleted)
     case statusChanged(StatusChanged)
     case deliverablePushed(DeliverablePushed)
+    case erasurePerformed(ErasurePerformed)
     /// An event of a type this build does not know, kept as it was written.
     case unknown(type: EventType, payload: JSONValue)
 
@@ -25,6 +26,7 @@ public enum EventPayload: Hashable, Sendable {
         case .messageDeleted: .messageDeleted
         case .statusChanged: .statusChanged
         case .deliverablePushed: .deliverablePushed
+        case .erasurePerformed: .erasurePerformed
         case .unknown(let type, _): type
         }
     }
@@ -41,6 +43,7 @@ public enum EventPayload: Hashable, Sendable {
         case .messageDeleted(let payload): try payload.encode(to: encoder)
         case .statusChanged(let payload): try payload.encode(to: encoder)
         case .deliverablePushed(let payload): try payload.encode(to: encoder)
+        case .erasurePerformed(let payload): try payload.encode(to: encoder)
         case .unknown(_, let payload): try payload.encode(to: encoder)
         }
     }
@@ -59,6 +62,7 @@ public enum EventPayload: Hashable, Sendable {
         case .messageDeleted: self = .messageDeleted(try MessageDeleted(from: decoder))
         case .statusChanged: self = .statusChanged(try StatusChanged(from: decoder))
         case .deliverablePushed: self = .deliverablePushed(try DeliverablePushed(from: decoder))
+        case .erasurePerformed: self = .erasurePerformed(try ErasurePerformed(from: decoder))
         default: self = .unknown(type: type, payload: try JSONValue(from: decoder))
         }
     }

@@ -26,10 +26,11 @@ public struct EventType: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let messageDeleted = EventType(rawValue: "message.deleted")
     public static let statusChanged = EventType(rawValue: "status.changed")
     public static let deliverablePushed = EventType(rawValue: "deliverable.pushed")
+    public static let erasurePerformed = EventType(rawValue: "erasure.performed")
 
     /// Every type this build knows how to decode into a typed payload.
     public static let known: [EventType] = [
         .ticketOpened, .agentAssigned, .agentUnassigned, .memberJoined, .memberLeft,
-        .messagePosted, .messageEdited, .messageDeleted, .statusChanged, .deliverablePushed,
+        .messagePosted, .messageEdited, .messageDeleted, .statusChanged, .deliverablePushed, .erasurePerformed,
     ]
 }

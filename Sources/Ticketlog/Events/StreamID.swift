@@ -19,6 +19,9 @@ public struct StreamID: RawRepresentable, Hashable, Sendable, Codable, CustomStr
 
     /// The stream of the ticket `ticketID`, `ticket-{ticketID}`; `nil` when the result is not a
     /// valid stream id.
+    /// The stream of ``ErasurePerformed`` events (issue 17): not a ticket.
+    public static let erasures = StreamID(rawValue: "erasures")!
+
     public static func ticket(_ ticketID: String) -> StreamID? {
         StreamID(rawValue: "ticket-\(ticketID)")
     }

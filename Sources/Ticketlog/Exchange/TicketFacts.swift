@@ -44,7 +44,7 @@ public struct TicketFacts: Hashable, Sendable {
             if resolvedAt == nil, ["resolved", "closed"].contains(change.to) { resolvedAt = event.occurredAt }
         case .deliverablePushed:
             deliverables += 1
-        case .ticketOpened, .agentAssigned, .agentUnassigned, .memberJoined, .memberLeft, .unknown:
+        case .ticketOpened, .agentAssigned, .agentUnassigned, .memberJoined, .memberLeft, .erasurePerformed, .unknown:
             break
         }
     }

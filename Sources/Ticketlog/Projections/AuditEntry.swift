@@ -45,7 +45,13 @@ public struct AuditEntry: Hashable, Sendable {
             return "\(who) changed the status from \(change.from) to \(change.to)\(note)"
         case .deliverablePushed(let pushed):
             return
-                "\(who) pushed \(pushed.kind) deliverable \(pushed.deliverableID) \(quoted(pushed.title)): \(pushed.url)"
+                "\(who) pushed \(pushed.kind) deliverable \(pushed.deliverableID) \(quoted(pushed.title)): \(event.contentErased && pushed.url.isEmpty ? "[erased]" : pushed.url)"
+        case .erasurePerformed(let erasure):
+            let what =
+                erasure.subject.map { "the content of \($0)" } ?? erasure.ticket.map { "the content of \($0)" }
+                ?? "the content of the months before \(erasure.before ?? "?")"
+            return
+                "\(who) erased \(what) (\(erasure.keys.count) key(s)), asked by \(erasure.requestedBy): \(quoted(erasure.reason))"
         case .unknown(let type, _):
             return "\(who) recorded \(type.rawValue)"
         }
@@ -54,6 +60,7 @@ public struct AuditEntry: Hashable, Sendable {
     /// Text in quotes, cut to 80 characters, line breaks as spaces (other control characters are
     /// escaped with the whole line).
     private func quoted(_ text: String) -> String {
+        if event.contentErased && text.isEmpty { return "[erased]" }
         let line = text.replacingOccurrences(of: "\r\n", with: " ").replacingOccurrences(of: "\n", with: " ")
         return "\"" + (line.count > 80 ? line.prefix(79) + "…" : line) + "\""
     }

@@ -81,7 +81,7 @@ public struct TicketState: Hashable, Sendable {
         version = event.version
         header.apply(event)
         switch event.payload {
-        case .ticketOpened, .agentAssigned, .agentUnassigned, .statusChanged, .unknown:
+        case .ticketOpened, .agentAssigned, .agentUnassigned, .statusChanged, .erasurePerformed, .unknown:
             break
         case .memberJoined(let joined):
             if members[joined.user] == nil {

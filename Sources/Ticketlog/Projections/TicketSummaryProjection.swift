@@ -78,6 +78,8 @@ struct TicketSummaryProjection: Projection {
 
         mutating func apply(_ projected: ProjectedEvent, _ db: Database) throws {
             let event = projected.event
+            // The erasure record is no ticket.
+            if case .erasurePerformed = event.payload { return }
             let at = event.occurredAt.microsecondsSinceEpoch
             let entry = rows[projected.streamKey]
             if !undo.contains(where: { $0.key == projected.streamKey }) {
@@ -108,7 +110,8 @@ struct TicketSummaryProjection: Projection {
                 row.status = change.to
             case .deliverablePushed:
                 row.deliverables += 1
-            case .memberJoined, .memberLeft, .messagePosted, .messageEdited, .messageDeleted, .unknown:
+            case .memberJoined, .memberLeft, .messagePosted, .messageEdited, .messageDeleted, .erasurePerformed,
+                .unknown:
                 break
             }
             rows[projected.streamKey] = (row, true)

@@ -20,6 +20,10 @@ extension EventStore {
         /// before anything is written (``EventStoreError/Code/masterKey``). Read-only opening
         /// without it reads sealed fields as they are stored.
         public var masterKey: MasterKey?
+        /// Opens a log with sealed content for writing without its master key, its sealed
+        /// fields left as stored: only for the throw-away copy a projection check rebuilds
+        /// (projections hold no content).
+        var writesSealedContentWithoutKey = false
         /// The largest canonical event body accepted, in bytes (default 1 MiB).
         public var maximumEventSize: Int = 1 << 20
         /// The most events one append call may carry (default 10,000).

@@ -98,6 +98,10 @@ extension EventStore {
         }
     }
 
+    static func sealedFromPosition(_ db: Database) throws -> Int64? {
+        try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'sealed_from_position'")
+    }
+
     /// At a writable opening with a master key: the key table, and the fingerprint of a log
     /// encrypted from now on (with the position its sealed content starts at).
     static func prepareEncryption(_ db: Database, masterKey: MasterKey) throws {

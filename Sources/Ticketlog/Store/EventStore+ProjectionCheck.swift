@@ -72,6 +72,7 @@ extension EventStore {
         var configuration = EventStore.Configuration()
         configuration.durability = .normal
         configuration.dictionaryTrainingThreshold = nil
+        configuration.writesSealedContentWithoutKey = true
         let rebuilt = try EventStore(path: copy, configuration: configuration, logger: logger)
         try await rebuilt.rebuildProjections()
         let after = try await rebuilt.read { db in try Self.projectionDigests(db) }

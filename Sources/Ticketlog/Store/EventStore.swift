@@ -28,6 +28,9 @@ public final class EventStore: Sendable {
     let vocabulary = RowVocabulary()
     /// The content keys, when the log is opened with a master key (issue 17).
     let keyring: ContentKeyring?
+    /// Where the log's sealed content starts (issue 17): the first position appended with a
+    /// master key. `nil` for a log that stores its content in plaintext.
+    public let sealedFromPosition: Int64?
     private let committerBox: Mutex<GroupCommitter<PreparedAppend, AppendResult>?> = Mutex(nil)
 
     /// Opens (or creates) the log at `path`.
@@ -47,7 +50,9 @@ public final class EventStore: Sendable {
                 readOnly.readonly = true
                 writer = try DatabaseQueue(path: path, configuration: readOnly)
             } else {
-                try Self.checkFormatWithoutWriting(path: path, masterKey: configuration.masterKey)
+                try Self.checkFormatWithoutWriting(
+                    path: path, masterKey: configuration.masterKey,
+                    forWriting: !configuration.writesSealedContentWithoutKey)
                 var pool = Self.databaseConfiguration()
                 pool.maximumReaderCount = max(1, configuration.maximumReaders)
                 let readerCache = max(1, configuration.readerCacheBytes / 1024)
@@ -77,9 +82,10 @@ public final class EventStore: Sendable {
         self.keyring = keyring
         let head: Int64
         let stored: [LZ4Dictionary]
+        let sealedFrom: Int64?
         do {
             if configuration.readOnly {
-                (head, stored) = try writer.read { db in
+                (head, stored, sealedFrom) = try writer.read { db in
                     guard try Schema.check(db, path: path) == .log else {
                         throw EventStoreError(
                             code: .unknownFormat, message: "\(path) is not a ticketlog log (it is empty)")
@@ -87,7 +93,10 @@ public final class EventStore: Sendable {
                     try Self.checkMasterKey(db, path: path, masterKey: configuration.masterKey, forWriting: false)
                     if let keyring, try db.tableExists("content_keys") { try keyring.load(db) }
                     let head = try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0
-                    return (head, try DictionaryCache.fetchAll(db, compressionLevel: configuration.compressionLevel))
+                    return (
+                        head, try DictionaryCache.fetchAll(db, compressionLevel: configuration.compressionLevel),
+                        try Self.sealedFromPosition(db)
+                    )
                 }
             } else {
                 // Set on the writer connection after opening: GRDB's WAL set-up picks NORMAL,
@@ -106,10 +115,12 @@ public final class EventStore: Sendable {
                     // free pages (issue 17).
                     if configuration.masterKey != nil { try db.execute(sql: "PRAGMA secure_delete = ON") }
                 }
-                (head, stored) = try writer.write { db in
+                (head, stored, sealedFrom) = try writer.write { db in
                     try Schema.prepare(db, path: path)
                     // In-memory logs come here without the read-only check above.
-                    try Self.checkMasterKey(db, path: path, masterKey: configuration.masterKey, forWriting: true)
+                    try Self.checkMasterKey(
+                        db, path: path, masterKey: configuration.masterKey,
+                        forWriting: !configuration.writesSealedContentWithoutKey)
                     if let keyring {
                         try Self.prepareEncryption(db, masterKey: keyring.master)
                         try keyring.load(db)
@@ -117,13 +128,17 @@ public final class EventStore: Sendable {
                     try Self.prepareProjections(db)
                     try Self.prepareSyncState(db)
                     let head = try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0
-                    return (head, try DictionaryCache.fetchAll(db, compressionLevel: configuration.compressionLevel))
+                    return (
+                        head, try DictionaryCache.fetchAll(db, compressionLevel: configuration.compressionLevel),
+                        try Self.sealedFromPosition(db)
+                    )
                 }
             }
         } catch {
             throw Self.openError(error, path: path, forWriting: !configuration.readOnly)
         }
         dictionaries = DictionaryCache(stored, compressionLevel: configuration.compressionLevel)
+        sealedFromPosition = sealedFrom
         notifier = CommitNotifier(head: head)
         // Projections new in this build, or whose version changed, catch up before first use
         // (unless the opener asked for events only). A log written before the Merkle tree gets it.
@@ -144,7 +159,7 @@ public final class EventStore: Sendable {
 
     /// Opening a pool switches the file to WAL mode, a write. A file that is not a ticketlog log
     /// must be refused before that, so an existing, non-empty file is first checked read-only.
-    private static func checkFormatWithoutWriting(path: String, masterKey: MasterKey?) throws {
+    private static func checkFormatWithoutWriting(path: String, masterKey: MasterKey?, forWriting: Bool) throws {
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         guard size > 0 else { return }
         var configuration = databaseConfiguration()
@@ -152,7 +167,7 @@ public final class EventStore: Sendable {
         let queue = try DatabaseQueue(path: path, configuration: configuration)
         try queue.read { db in
             try Schema.check(db, path: path)
-            try checkMasterKey(db, path: path, masterKey: masterKey, forWriting: true)
+            try checkMasterKey(db, path: path, masterKey: masterKey, forWriting: forWriting)
         }
     }
 

@@ -111,13 +111,24 @@ final class ContentKeyring: Sendable {
         }
     }
 
-    /// Forgets the keys `ids`: they open nothing from now on.
-    func erase(_ ids: some Sequence<String>) {
+    /// Forgets every key whose scope `matches`: they open nothing from now on, and a key whose
+    /// row is not written yet is written without its wrapped key. Returns their ids.
+    func erase(where matches: (ContentKeyScope) -> Bool) -> [String] {
         state.withLock { state in
-            for id in ids {
+            var erased: [String] = []
+            for (id, entry) in state.byID {
+                let scope: ContentKeyScope
+                switch entry {
+                case .wrapped(_, let wrappedScope): scope = wrappedScope
+                case .open(let key): scope = key.scope
+                case .erased: continue
+                }
+                guard matches(scope) else { continue }
                 state.byID[id] = .erased
-                state.liveByScope = state.liveByScope.filter { $0.value != id }
+                erased.append(id)
             }
+            state.liveByScope = state.liveByScope.filter { !matches($0.key) }
+            return erased.sorted()
         }
     }
 

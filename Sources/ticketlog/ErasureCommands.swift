@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import Ticketlog
+
+struct MasterKeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "master-key",
+        abstract: "Make a master key: the key that encrypts a log's personal content (issue 17).",
+        discussion: """
+            Writes 32 random bytes as ticketlog-master-key-v1:<base64> to a new file of mode \
+            0600 and prints the key's fingerprint (what a log records, so that another key is \
+            refused). Give it to every command and server that uses the log with \
+            --master-key-file or TICKETLOG_MASTER_KEY. Keep it apart from the log and its \
+            backups: whoever has both reads everything that is not erased; losing it loses the \
+            content of the log (the events, their order and every proof remain).
+
+            Exit status: 0 when written, 2 when the file exists.
+            """
+    )
+
+    @Option(help: "Where to write the key (a new file).")
+    var out: String
+
+    func run() throws {
+        let key = MasterKey.generate()
+        try ProofFiles.create(out, key.text + "\n", mode: 0o600)
+        Terminal.line("master key: \(out) (fingerprint \(key.fingerprint))")
+    }
+}
+
+struct EraseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "erase",
+        abstract: "Erase personal content: a person's, a ticket's, or everything before a date.",
+        discussion: """
+            Destroys the content keys that encrypt it (crypto-shredding) and records an \
+            erasure.performed event (who asked, who did it, why, what: never the content) in one \
+            transaction, then scrubs the file (WAL checkpointed and truncated, VACUUM with \
+            secure_delete) so no copy of a destroyed key remains in it. From then on every read \
+            shows that content as erased. The chain, the Merkle tree, every checkpoint and proof \
+            still verify: they commit to the encrypted content, which stays.
+
+            Needs the log's master key. A log that stores content in plaintext (never given a \
+            master key) has nothing to erase this way and is refused. --before rounds down to a \
+            month (content keys are per person, ticket and month).
+
+            Exit status: 0 when erased, 1 when refused, 2 when the log or the key cannot be used.
+            """
+    )
+
+    @OptionGroup var log: LogOptions
+
+    @Option(help: "Erase everything this user wrote.")
+    var user: String?
+
+    @Option(help: "Erase everything written in this ticket (1001 or ticket-1001).")
+    var ticket: String?
+
+    @Option(help: "Erase everything written in the months before this date's month (ISO 8601).")
+    var before: String?
+
+    @Option(help: "Why (kept in the log): a request reference, a retention rule.")
+    var reason: String
+
+    @Option(help: "Who asked for it (default: the user named by --user, else the operator).")
+    var requestedBy: String?
+
+    @Option(help: "Who performs it, as the log records the actor (an admin).")
+    var by: String = ProcessInfo.processInfo.environment["USER"] ?? "operator"
+
+    func validate() throws {
+        guard [user != nil, ticket != nil, before != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --user, --ticket and --before")
+        }
+    }
+
+    func run() async throws {
+        let scope: ErasureScope
+        if let user {
+            scope = .subject(user)
+        } else if let ticket {
+            scope = .ticket(try StreamID.parseTicket(ticket))
+        } else {
+            scope = .before(try Timestamp.parse(before!, option: "--before"))
+        }
+        // A plaintext log is refused before it is opened for writing (which, with a master key,
+        // would start encrypting it).
+        if try log.open(readOnly: true).sealedFromPosition == nil {
+            Terminal.error(
+                "\(log.database) stores its content in plaintext (it was never opened with a master key): there are no keys to destroy. Nothing was erased"
+            )
+            throw ExitCode(1)
+        }
+        let store = try log.open()
+        let progress = Terminal.progress(label: "erasing")
+        defer { progress.finish() }
+        do {
+            let report = try await store.erase(
+                scope, requestedBy: requestedBy ?? user ?? by, reason: reason, by: Actor(id: by, role: .admin))
+            Terminal.line(
+                "erased: \(report.keys.count) content key(s) destroyed; erasure.performed at position \(report.position)"
+                    + (report.scrubbed
+                        ? "; the file is scrubbed"
+                        : "; other processes held the WAL: it is scrubbed at their next checkpoint"))
+        } catch let error as EventStoreError {
+            Terminal.error(error.message)
+            throw ExitCode(error.code == .rejected ? 1 : 2)
+        }
+    }
+}
