@@ -59,8 +59,16 @@ struct EraseCommand: AsyncParsableCommand {
     @Option(help: "Erase everything written in the months before this date's month (ISO 8601).")
     var before: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "On a restored backup: destroy every key the erasures of this (live) log destroyed.",
+            discussion:
+                "A backup made before an erasure still holds the keys; the live log's erasure.performed events name them."
+        ))
+    var replayFrom: String?
+
     @Option(help: "Why (kept in the log): a request reference, a retention rule.")
-    var reason: String
+    var reason: String?
 
     @Option(help: "Who asked for it (default: the user named by --user, else the operator).")
     var requestedBy: String?
@@ -69,12 +77,17 @@ struct EraseCommand: AsyncParsableCommand {
     var by: String = ProcessInfo.processInfo.environment["USER"] ?? "operator"
 
     func validate() throws {
-        guard [user != nil, ticket != nil, before != nil].filter({ $0 }).count == 1 else {
-            throw ValidationError("give exactly one of --user, --ticket and --before")
+        guard [user != nil, ticket != nil, before != nil, replayFrom != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --user, --ticket, --before and --replay-from")
         }
+        if replayFrom == nil && reason == nil { throw ValidationError("--reason is required: say why") }
     }
 
     func run() async throws {
+        if let replayFrom {
+            try await replay(from: replayFrom)
+            return
+        }
         let scope: ErasureScope
         if let user {
             scope = .subject(user)
@@ -96,12 +109,69 @@ struct EraseCommand: AsyncParsableCommand {
         defer { progress.finish() }
         do {
             let report = try await store.erase(
-                scope, requestedBy: requestedBy ?? user ?? by, reason: reason, by: Actor(id: by, role: .admin))
+                scope, requestedBy: requestedBy ?? user ?? by, reason: reason ?? "", by: Actor(id: by, role: .admin))
             Terminal.line(
                 "erased: \(report.keys.count) content key(s) destroyed; erasure.performed at position \(report.position)"
                     + (report.scrubbed
                         ? "; the file is scrubbed"
                         : "; other processes held the WAL: it is scrubbed at their next checkpoint"))
+        } catch let error as EventStoreError {
+            Terminal.error(error.message)
+            throw ExitCode(error.code == .rejected ? 1 : 2)
+        }
+    }
+
+    private func replay(from live: String) async throws {
+        var source = LogOptions()
+        source.database = live
+        let liveLog = try source.open(readOnly: true)
+        let store = try log.open()
+        do {
+            let report = try await store.replayErasures(from: liveLog, by: Actor(id: by, role: .admin))
+            Terminal.line(
+                report.keys.isEmpty
+                    ? "nothing to erase: every key the erasures of \(live) name is gone here already"
+                    : "erased: \(report.keys.count) content key(s) the erasures of \(live) name; erasure.performed at position \(report.position)"
+            )
+        } catch let error as EventStoreError {
+            Terminal.error(error.message)
+            throw ExitCode(error.code == .rejected ? 1 : 2)
+        }
+    }
+}
+
+struct RotateMasterKeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate-master-key",
+        abstract: "Re-wrap every content key of an encrypted log with a new master key.",
+        discussion: """
+            Unwraps each live content key with the current master key (--master-key-file or \
+            TICKETLOG_MASTER_KEY) and wraps it with the new one, in one transaction, and records \
+            the new key's fingerprint; then scrubs the file. No event changes: the chain, the \
+            Merkle tree, checkpoints and proofs are untouched. Stop every process using the log \
+            first, and give them the new key afterwards.
+
+            Exit status: 0 when rotated, 1 when the log stores plaintext, 2 when a key or the \
+            log cannot be used.
+            """
+    )
+
+    @OptionGroup var log: LogOptions
+
+    @Option(help: "The new master key's file (ticketlog master-key makes one).")
+    var newKeyFile: String
+
+    func run() throws {
+        guard let old = try log.masterKey() else {
+            Terminal.error("give the current master key: --master-key-file or TICKETLOG_MASTER_KEY")
+            throw ExitCode(2)
+        }
+        var next = log
+        next.masterKeyFile = newKeyFile
+        let new = try next.masterKey()!
+        do {
+            let count = try EventStore.rotateMasterKey(path: log.database, from: old, to: new)
+            Terminal.line("rotated: \(count) content key(s) re-wrapped; the log's master key is now \(new.fingerprint)")
         } catch let error as EventStoreError {
             Terminal.error(error.message)
             throw ExitCode(error.code == .rejected ? 1 : 2)

@@ -18,7 +18,7 @@ struct TicketlogCommand: AsyncParsableCommand {
             RebuildCommand.self, ExportCommand.self, ImportCommand.self, StatsCommand.self,
             RotateDictionaryCommand.self, MigrateCommand.self,
             KeygenCommand.self, CheckpointCommand.self, ProveCommand.self, EvidenceCommand.self,
-            VerifyEvidenceCommand.self, MasterKeyCommand.self, EraseCommand.self,
+            VerifyEvidenceCommand.self, MasterKeyCommand.self, EraseCommand.self, RotateMasterKeyCommand.self,
             ServeCommand.self, TokenCommand.self, SyncCommand.self,
         ]
     )

@@ -115,6 +115,60 @@ import Testing
         #expect(try await store.readStream(.erasures).count == 2)
     }
 
+    @Test func aRestoredBackupReplaysTheLiveLogsErasures() async throws {
+        let directory = try TemporaryDirectory()
+        let live = directory.path("live.sqlite")
+        let backup = directory.path("backup.sqlite")
+        var configuration = EventStore.Configuration()
+        configuration.masterKey = MasterKey.generate()
+        let store = try EventStore(path: live, configuration: configuration)
+        let texts = try await desk(store)
+        _ = try await store.scrub()
+        try FileManager.default.copyItem(atPath: live, toPath: backup)
+        let kimsKeys = try sqlite3(backup, "SELECT hex(wrapped) FROM content_keys WHERE subject = 'kim'")
+            .split(separator: "\n").map { [UInt8](hexString: $0)! }
+        _ = try await store.erase(.subject("kim"), requestedBy: "kim", reason: "GDPR", by: ada)
+
+        // The backup, restored, still reads kim's words, until the live log's erasures are replayed.
+        let restored = try EventStore(path: backup, configuration: configuration)
+        #expect(
+            try await restored.messages(of: .test(1), limit: 100).contains { $0.text?.hasPrefix("kim wrote") == true })
+        let report = try await restored.replayErasures(from: store, by: ada)
+        #expect(report.keys.count == 12 && report.scrubbed)
+        for ticket in 1...6 {
+            let kims = try await restored.messages(of: .test(ticket), limit: 100).filter { $0.author.id == "kim" }
+            #expect(kims.count == 4 && kims.allSatisfy { $0.text == "" })
+        }
+        let raw = try Data(contentsOf: URL(fileURLWithPath: backup))
+        for wrapped in kimsKeys { #expect(raw.range(of: Data(wrapped)) == nil) }
+        #expect(texts["jo"]!.count == 24)
+        #expect(try await restored.replayErasures(from: store, by: ada).keys.isEmpty, "done once")
+        #expect(try await restored.verify().isValid)
+    }
+
+    @Test func rotatingTheMasterKeyRewrapsKeysAndChangesNoEvent() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        let old = MasterKey.generate()
+        let new = MasterKey.generate()
+        var configuration = EventStore.Configuration()
+        configuration.masterKey = old
+        let lines: [[UInt8]]
+        do {
+            let store = try EventStore(path: path, configuration: configuration)
+            _ = try await desk(store)
+            lines = try await store.eventLines(AuditQuery(limit: 1_000)).map(\.line)
+        }
+        #expect(throws: EventStoreError.self) { try EventStore.rotateMasterKey(path: path, from: new, to: old) }
+        #expect(try EventStore.rotateMasterKey(path: path, from: old, to: new) == 18)
+        #expect(throws: EventStoreError.self) { try EventStore(path: path, configuration: configuration) }
+        configuration.masterKey = new
+        let store = try EventStore(path: path, configuration: configuration)
+        #expect(try await store.eventLines(AuditQuery(limit: 1_000)).map(\.line) == lines)
+        #expect(try await store.messages(of: .test(3), limit: 100).allSatisfy { $0.text?.contains("ticket 3") == true })
+        #expect(try await store.verify().isValid)
+    }
+
     @Test func aPlaintextLogHasNothingToErase() async throws {
         let store = try EventStore.inMemory()
         do {

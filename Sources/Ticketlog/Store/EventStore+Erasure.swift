@@ -166,3 +166,116 @@ extension EventStore {
         }
     }
 }
+
+extension EventStore {
+    /// Destroys, in this log, every content key the `erasure.performed` events of `source` name
+    /// (issue 17): for a backup restored after erasures were made in the live log `source`.
+    /// Records one `erasure.performed` listing the keys it destroyed here, then scrubs the file.
+    ///
+    /// - Parameters:
+    ///   - source: the log whose erasures to apply (opened read-only is enough).
+    ///   - actor: who performs it.
+    /// - Returns: the report (no event is appended when no key was left to destroy).
+    public func replayErasures(from source: EventStore, by actor: Actor) async throws -> ErasureReport {
+        guard let keyring else {
+            throw EventStoreError(
+                code: .rejected,
+                message:
+                    "\(path) is not opened with a master key: its content is stored in plaintext (or cannot be opened here)"
+            )
+        }
+        let erasures = try await source.readStream(.erasures).compactMap { event -> ErasurePerformed? in
+            if case .erasurePerformed(let erasure) = event.payload { return erasure }
+            return nil
+        }
+        let named = Set(erasures.flatMap(\.keys))
+        guard !named.isEmpty else { return ErasureReport(keys: [], position: try await headPosition(), scrubbed: true) }
+        let clock = configuration.clock
+        let erased = Mutex<[String]>([])
+        let request = PreparedAppend(
+            stream: .erasures, expectedVersion: .any, recordedAt: clock(), events: [],
+            decide: { db, version in
+                let live = try String.fetchAll(
+                    db, sql: "SELECT id FROM content_keys WHERE wrapped IS NOT NULL"
+                ).filter(named.contains)
+                guard !live.isEmpty else { throw DecidedNothing(version: version) }
+                let now = clock().microsecondsSinceEpoch
+                for id in live {
+                    try db.execute(
+                        sql: "UPDATE content_keys SET wrapped = NULL, erased_at = ? WHERE id = ?", arguments: [now, id])
+                }
+                keyring.forget(Set(live))
+                erased.withLock { $0 = live.sorted() }
+                return [
+                    ProposedEvent(
+                        actor: actor,
+                        payload: .erasurePerformed(
+                            ErasurePerformed(
+                                requestedBy: "the erasures of \(source.path)",
+                                reason: "replayed on a restored copy: \(erasures.count) erasure(s) of the live log",
+                                keys: live.sorted())))
+                ]
+            })
+        do {
+            let result = try await committer.submit(request, weight: 1)
+            return ErasureReport(
+                keys: erased.withLock { $0 }, position: result.positions.upperBound, scrubbed: try await scrub())
+        } catch is DecidedNothing {
+            return ErasureReport(keys: [], position: try await headPosition(), scrubbed: true)
+        }
+    }
+
+    /// Re-wraps every live content key of the log at `path` from `old` to `new` and records the
+    /// new key's fingerprint, in one transaction; then scrubs the file. No event changes. Run
+    /// it with no other process using the log; open it with `new` afterwards.
+    ///
+    /// - Parameters:
+    ///   - path: the log file.
+    ///   - old: the master key the log is encrypted with.
+    ///   - new: the master key to encrypt it with from now on.
+    /// - Returns: how many keys were re-wrapped.
+    public static func rotateMasterKey(path: String, from old: MasterKey, to new: MasterKey) throws -> Int {
+        var configuration = GRDB.Configuration()
+        configuration.busyMode = .timeout(10)
+        let queue: DatabaseQueue
+        do {
+            queue = try DatabaseQueue(path: path, configuration: configuration)
+        } catch {
+            throw EventStoreError.storage("cannot open the log at \(path)", cause: error)
+        }
+        let count = try queue.write { db -> Int in
+            try Schema.check(db, path: path)
+            guard try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'master_key_fingerprint'") != nil
+            else {
+                throw EventStoreError(
+                    code: .rejected, message: "\(path) stores its content in plaintext: it has no master key to rotate")
+            }
+            try checkMasterKey(db, path: path, masterKey: old, forWriting: true)
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT id, subject, stream, period, wrapped FROM content_keys WHERE wrapped IS NOT NULL")
+            for row in rows {
+                let id: String = row[0]
+                let scope = ContentKeyScope(subject: row[1], stream: row[2], period: row[3])
+                let key: ContentKey
+                do {
+                    key = try ContentKey.unwrap(Array(row[4] as Data), id: id, scope: scope, master: old)
+                } catch {
+                    throw EventStoreError(code: .corruptRecord, message: "\(error); nothing was rotated")
+                }
+                try db.execute(
+                    sql: "UPDATE content_keys SET wrapped = ? WHERE id = ?",
+                    arguments: [Data(try key.wrapped(by: new)), id])
+            }
+            try db.execute(
+                sql: "UPDATE meta SET value = ? WHERE key = 'master_key_fingerprint'", arguments: [new.fingerprint])
+            return rows.count
+        }
+        try queue.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA secure_delete = ON")
+            try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            try db.execute(sql: "VACUUM")
+            try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+        }
+        return count
+    }
+}

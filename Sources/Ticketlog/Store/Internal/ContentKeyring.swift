@@ -132,6 +132,14 @@ final class ContentKeyring: Sendable {
         }
     }
 
+    /// Forgets the keys `ids` (destroyed by a replayed erasure).
+    func forget(_ ids: Set<String>) {
+        state.withLock { state in
+            for id in ids { state.byID[id] = .erased }
+            state.liveByScope = state.liveByScope.filter { !ids.contains($0.value) }
+        }
+    }
+
     private static func opened(_ id: String, in state: inout State, master: MasterKey) throws -> ContentKey? {
         switch state.byID[id] {
         case .open(let key): return key
