@@ -124,6 +124,13 @@ struct BenchCommand: AsyncParsableCommand {
         (report.eventBytes, report.fileBytes) = try await Measurements.bytes(path: log)
         step("C-exact: the engine's rows, every table and index, written again through the C API")
         report.cExact = try Baseline.run(baseline, [log, path("c-exact.sqlite"), "exact"])
+        step("ticketlog: batched append with encrypted content (a master key), then erasing its busiest writer")
+        let encrypted = path("encrypted.sqlite")
+        let masterKey = MasterKey.generate()
+        report.encrypted = try await Measurements.batchedAppend(
+            events: events, path: encrypted, compressionLevel: compressionLevel, masterKey: masterKey)
+        (report.encryptedEventBytes, _) = try await Measurements.bytes(path: encrypted)
+        report.erasure = try await ErasureMeasurements.erase(path: encrypted, masterKey: masterKey)
         step("ticketlog: events-only append (projections caught up afterwards)")
         let eventsOnly = path("events-only.sqlite")
         report.eventsOnly = try await Measurements.batchedAppend(

@@ -49,9 +49,11 @@ enum Measurements {
     /// inline (or, with `inlineProjections` false, events only). Only the appends are timed
     /// (generating the events is not).
     static func batchedAppend(
-        events: Int, path: String, compressionLevel: Int? = nil, inlineProjections: Bool = true
+        events: Int, path: String, compressionLevel: Int? = nil, inlineProjections: Bool = true,
+        masterKey: MasterKey? = nil
     ) async throws -> Rate {
         var configuration = EventStore.Configuration()
+        configuration.masterKey = masterKey
         if let compressionLevel { configuration.compressionLevel = compressionLevel }
         configuration.durability = .normal
         configuration.inlineProjections = inlineProjections
@@ -251,5 +253,32 @@ enum TransparencyMeasurements {
         rows.verifyAgainstCheckpoint = Rate(
             events: Int(signed.checkpoint.size), seconds: (ContinuousClock.now - verifyStart).seconds)
         return rows
+    }
+}
+
+/// Issue 17 on the bench's corpus: erasing the person who wrote the most messages.
+enum ErasureMeasurements {
+    struct Rows {
+        var subject = ""
+        var messages = 0
+        var keys = 0
+        var seconds = 0.0
+    }
+
+    static func erase(path: String, masterKey: MasterKey) async throws -> Rows {
+        var configuration = EventStore.Configuration()
+        configuration.durability = .normal
+        configuration.masterKey = masterKey
+        let store = try EventStore(path: path, configuration: configuration)
+        let top = try await store.auditTrail(AuditQuery(types: [.messagePosted], limit: 1_000_000))
+            .reduce(into: [String: Int]()) { $0[$1.event.actor.id, default: 0] += 1 }
+            .max { $0.value < $1.value }
+        guard let (subject, messages) = top else { throw ToolError("no messages to erase") }
+        let start = ContinuousClock.now
+        let report = try await store.erase(
+            .subject(subject), requestedBy: subject, reason: "bench", by: Actor(id: "bench", role: .admin))
+        return Rows(
+            subject: subject, messages: messages, keys: report.keys.count,
+            seconds: (ContinuousClock.now - start).seconds)
     }
 }

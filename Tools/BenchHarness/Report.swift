@@ -22,6 +22,9 @@ struct Report {
     var http: HTTPLoad.Rows?
     var instructions: Instructions.Counts?
     var transparency: TransparencyMeasurements.Rows?
+    var encrypted = Rate(events: 0, seconds: 0)
+    var encryptedEventBytes: Int64 = 0
+    var erasure = ErasureMeasurements.Rows()
 
     func markdown() -> String {
         func rate(_ value: Double?) -> String { value.map { String(format: "%.0f", $0) } ?? "–" }
@@ -52,6 +55,9 @@ struct Report {
         lines.append("| Python eventsourcing, replay | \(rate(python["replay_rate"])) | | | | |")
         lines.append(
             "| ticketlog batched append (1000/tx, NORMAL, projections inline) | \(rate(batched.perSecond)) | \(rate(batched.first10)) | \(rate(batched.last10)) | \(perEvent(Double(eventBytes))) events + indexes, \(perEvent(Double(fileBytes))) whole file | |"
+        )
+        lines.append(
+            "| ticketlog batched append, content encrypted (issue 17) | \(rate(encrypted.perSecond)) | \(rate(encrypted.first10)) | \(rate(encrypted.last10)) | \(perEvent(Double(encryptedEventBytes))) events + indexes | |"
         )
         lines.append(
             "| ticketlog events-only append (projections caught up afterwards) | \(rate(eventsOnly.perSecond)) | \(rate(eventsOnly.first10)) | \(rate(eventsOnly.last10)) | | |"
@@ -100,6 +106,12 @@ struct Report {
             lines.append("Instructions per event: not measured (no --valgrind).")
         }
         lines.append("")
+        if erasure.keys > 0 {
+            lines.append(
+                "Erasure (issue 17), on the encrypted log: \(erasure.subject), who wrote \(erasure.messages) messages, erased in \(String(format: "%.2f", erasure.seconds)) s (\(erasure.keys) content keys; scrubbing the file included). Encrypted append: \(String(format: "%.2f", ratio(encrypted.perSecond, batched.perSecond)))× the plain batched append in this run (goal: ≥ 0.85×, i.e. at most 15% slower)."
+            )
+            lines.append("")
+        }
         if let transparency {
             lines.append(
                 "Transparency (issue 16), on this log grown to \(transparency.events) events: signing a checkpoint \(String(format: "%.2f", transparency.signMilliseconds)) ms (median of 10, consistency with the previous one checked); an inclusion proof for one event p50 \(String(format: "%.2f", transparency.proofMillisecondsP50)) ms, p99 \(String(format: "%.2f", transparency.proofMillisecondsP99)) ms, \(transparency.proofBytes) B as tlog-proof text; the evidence bundle of a \(transparency.ticketEvents)-event ticket spread over 10,000 events \(String(format: "%.2f", transparency.ticketBundleSeconds)) s, \(transparency.ticketBundleBytes / 1024) KiB; verify --checkpoint \(rate(transparency.verifyAgainstCheckpoint.perSecond)) events/s."

@@ -135,7 +135,7 @@ public struct StreamEmulator: Sendable {
         case ("PUT", 2, "messages"):
             return partialUpdateMessage(parts[1], body)
         case ("DELETE", 2, "messages"):
-            return deleteMessage(parts[1])
+            return deleteMessage(parts[1], hard: request.query["hard"] == "true")
         case ("GET", 2, "messages"):
             guard let message = messages[parts[1]] else {
                 return Self.error(404, code: 16, operation: "GetMessage", "message with id \(parts[1]) not found")
@@ -325,9 +325,20 @@ public struct StreamEmulator: Sendable {
         return Response(status: 201, body: .object(["message": Self.json(message)]))
     }
 
-    private mutating func deleteMessage(_ id: String) -> Response {
+    private mutating func deleteMessage(_ id: String, hard: Bool = false) -> Response {
         guard var message = messages[id] else {
             return Self.error(404, code: 16, operation: "DeleteMessage", "message with id \(id) not found")
+        }
+        if hard {
+            // Gone for good: text, attachments and the message itself (Stream's hard delete).
+            messages[id] = nil
+            channelMessages[message.channel]?.removeAll { $0 == id }
+            applied.append("hard delete \(id)")
+            message.deleted = true
+            message.type = "deleted"
+            message.text = ""
+            emit("message.deleted", message, source: "server", hardDelete: true)
+            return Response(status: 200, body: .object(["message": Self.json(message)]))
         }
         message.deleted = true
         message.type = "deleted"
@@ -460,7 +471,9 @@ public struct StreamEmulator: Sendable {
     }
 
     /// The webhook of a message change; `user` is who made it (the author when `nil`).
-    private mutating func emit(_ type: String, _ message: Message, by user: String? = nil, source: String) {
+    private mutating func emit(
+        _ type: String, _ message: Message, by user: String? = nil, source: String, hardDelete: Bool = false
+    ) {
         let json = Self.object(Self.json(message))
         var body: [String: JSONValue] = [
             "type": .string(type), "cid": .string("messaging:\(message.channel)"),
@@ -470,7 +483,7 @@ public struct StreamEmulator: Sendable {
             "created_at": .string(message.updatedAt),
             "request_info": requestInfo(source),
         ]
-        if type == "message.deleted" { body["hard_delete"] = .bool(false) }
+        if type == "message.deleted" { body["hard_delete"] = .bool(hardDelete) }
         webhooks.append(.object(body))
     }
 

@@ -17,7 +17,8 @@ extension StreamChatClient {
         let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         return StreamChatClient { request in
             var components = URLComponents(string: base + request.path)
-            components?.queryItems = auth.query.map { URLQueryItem(name: $0.key, value: $0.value) }
+            components?.queryItems = auth.query.merging(request.query) { own, _ in own }.sorted { $0.key < $1.key }
+                .map { URLQueryItem(name: $0.key, value: $0.value) }
             guard let url = components?.string else {
                 throw StreamChatError(.invalidURL, "cannot make a URL of \(base + request.path)")
             }

@@ -147,6 +147,22 @@ public enum OutboundMapper {
     }
 }
 
+extension OutboundMapper {
+    /// The hard deletes in Stream of what an erasure covers (issue 17): each message, by its
+    /// Stream id, and each system message that repeated personal content (deliverables, status
+    /// notes). Hard: Stream keeps nothing of them, not even a "deleted" placeholder's text.
+    public static func hardDeletes(_ content: ErasedContent) -> [StreamChatRequest] {
+        content.messages.map { message in
+            let id =
+                message.bornInStream ? message.messageID : StreamChatIDs.message(message.messageID, in: message.stream)
+            return StreamChatRequest(.delete, "/messages/\(id)", query: ["hard": "true"])
+        }
+            + content.systemMessageEvents.map { event in
+                StreamChatRequest(.delete, "/messages/\(StreamChatIDs.systemMessage(event))", query: ["hard": "true"])
+            }
+    }
+}
+
 /// Deterministic Stream ids for what we send.
 public enum StreamChatIDs {
     /// A message's Stream id. Stream message ids are unique app-wide while ours are unique per

@@ -70,7 +70,13 @@ public struct OutboxDriver: Sendable {
                     if case .send(let id, let request) = action {
                         inFlight += 1
                         group.addTask {
-                            do { return (id, .success(try await client.send(request))) } catch {
+                            do {
+                                var response = try await client.send(request)
+                                // A hard delete of what Stream does not have (never mirrored, or
+                                // deleted before): nothing is left to delete.
+                                if request.isHardDelete && response.status == 404 { response.status = 200 }
+                                return (id, .success(response))
+                            } catch {
                                 return (id, .failure(error))
                             }
                         }
@@ -153,6 +159,10 @@ public struct OutboxDriver: Sendable {
     /// The Stream calls of `event`. An edit or delete of a message that was posted in Stream
     /// addresses the message by Stream's own id, so it looks up where the post came from.
     private func requests(for event: RecordedEvent) async throws -> [StreamChatRequest] {
+        if case .erasurePerformed(let erasure) = event.payload {
+            // Erased content must not live on in Stream: hard-delete its copies there.
+            return OutboundMapper.hardDeletes(try await store.erasedContent(erasure))
+        }
         let target: String? =
             switch event.payload {
             case .messageEdited(let edited): edited.messageID

@@ -99,6 +99,10 @@ public enum WebhookTranslator {
                             .messageEdited(MessageEdited(messageID: logID, text: message.text ?? "")))
                     ])
             default:
+                if webhook.hardDelete == true && webhook.isOurOwnRequest {
+                    // The mirror's own hard delete of erased content: an erasure, not a deletion.
+                    return .ignore("our own hard delete of \(message.id) (erased content)")
+                }
                 let actor = webhook.user?.id ?? author
                 let deleted = message.deletedAt.flatMap(Timestamp.init(iso8601:)) ?? at
                 return .append(

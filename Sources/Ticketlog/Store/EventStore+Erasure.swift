@@ -279,3 +279,65 @@ extension EventStore {
         return count
     }
 }
+
+/// What of an erasure's content may have been copied out of the log by a mirror: the messages it
+/// covers, and the events whose system messages repeated personal content (deliverables, status
+/// notes).
+public struct ErasedContent: Sendable {
+    public struct Message: Sendable, Equatable {
+        public var stream: StreamID
+        public var messageID: String
+        /// Posted from Stream (its id there is its own), not mirrored out by us.
+        public var bornInStream: Bool
+    }
+
+    public var messages: [Message]
+    public var systemMessageEvents: [RecordedEvent]
+}
+
+extension EventStore {
+    /// The messages and system-message events an erasure covers (for the Stream mirror's
+    /// hard-delete).
+    public func erasedContent(_ erasure: ErasurePerformed) async throws -> ErasedContent {
+        let condition: String
+        let argument: DatabaseValue
+        var audit = AuditQuery(types: [.deliverablePushed, .statusChanged], limit: 1_000_000)
+        if let subject = erasure.subject {
+            condition = "m.author = ?"
+            argument = subject.databaseValue
+            audit.actor = subject
+        } else if let ticket = erasure.ticket, let stream = StreamID(rawValue: ticket) {
+            condition = "s.name = ?"
+            argument = ticket.databaseValue
+            audit.stream = stream
+        } else if let before = erasure.before, let start = Timestamp(iso8601: before + "-01T00:00:00Z") {
+            condition = "m.posted_at < ?"
+            argument = start.microsecondsSinceEpoch.databaseValue
+            audit.to = start
+        } else {
+            return ErasedContent(messages: [], systemMessageEvents: [])
+        }
+        let messages = try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT s.name, m.message_id, m.position FROM messages m JOIN streams s ON s.key = m.stream
+                    WHERE \(condition) ORDER BY m.position
+                    """, arguments: [argument]
+            ).map { row in
+                let post = try self.event(at: row[2], db)
+                let bornInStream = if case .streamChat = post.origin { true } else { false }
+                return ErasedContent.Message(
+                    stream: StreamID(rawValue: row[0]) ?? post.stream, messageID: row[1], bornInStream: bornInStream)
+            }
+        }
+        let system = try await auditTrail(audit).map(\.event).filter { event in
+            switch event.payload {
+            case .deliverablePushed: true
+            case .statusChanged(let change): change.note != nil
+            default: false
+            }
+        }
+        return ErasedContent(messages: messages, systemMessageEvents: system)
+    }
+}

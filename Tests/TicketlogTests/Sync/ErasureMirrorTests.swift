@@ -1,0 +1,89 @@
+import Foundation
+import StreamChatEmulator
+import Synchronization
+import Testing
+
+@testable import StreamChatSync
+@testable import Ticketlog
+
+/// Issue 17 and the Stream mirror: an erased person's mirrored messages are hard-deleted in
+/// Stream (the emulator), racing appends lose nothing, and our own hard deletes coming back as
+/// webhooks are not taken for deletions.
+@Suite(.timeLimit(.minutes(2))) struct ErasureMirrorTests {
+    final class Stream: Sendable {
+        let emulator = Mutex(StreamEmulator(apiKey: "k", apiSecret: "emulator-secret"))
+        let auth = StreamChatAuth(apiKey: "k", apiSecret: "emulator-secret")
+
+        var client: StreamChatClient {
+            StreamChatClient { request in
+                let served = self.emulator.withLock { emulator in
+                    emulator.serve(
+                        .init(
+                            method: request.method.rawValue, path: request.path,
+                            query: self.auth.query.merging(request.query) { own, _ in own },
+                            headers: self.auth.headers, body: request.body))
+                }
+                let response = served.response
+                return .init(
+                    status: response.status, body: response.plainText == nil ? response.body : nil,
+                    headers: response.headers)
+            }
+        }
+    }
+
+    @Test func anErasedPersonsMessagesAreHardDeletedInStream() async throws {
+        var configuration = EventStore.Configuration()
+        configuration.masterKey = MasterKey.generate()
+        let store = try EventStore.inMemory(configuration: configuration)
+        let kim = Actor(id: "kim", role: .creator)
+        let jo = Actor(id: "jo", role: .creator)
+        let admin = Actor(id: "ada", role: .admin)
+        for ticket in ["1", "2"] {
+            let stream = StreamID.ticket(ticket)!
+            try await store.execute(.open(title: "T\(ticket)", brand: "acme", creator: "kim"), on: stream, by: admin)
+            for user in [kim, jo] {
+                try await store.execute(.join(user: user.id, role: user.role), on: stream, by: user)
+            }
+            for index in 0..<3 {
+                try await store.execute(
+                    .postMessage(messageID: "k-\(index)", text: "kim's secret \(ticket)-\(index)", attachments: []),
+                    on: stream, by: kim)
+                try await store.execute(
+                    .postMessage(messageID: "j-\(index)", text: "jo's note \(ticket)-\(index)", attachments: []),
+                    on: stream, by: jo)
+            }
+            try await store.execute(
+                .pushDeliverable(
+                    DeliverablePushed(
+                        deliverableID: "d-\(ticket)", title: "kim's draft",
+                        url: "https://cdn.example.com/\(ticket).mp4",
+                        kind: "video")), on: stream, by: kim)
+        }
+        let stream = Stream()
+        var driverConfiguration = OutboxDriver.Configuration()
+        driverConfiguration.stateMachine = .init(baseBackoff: 0.005, maximumBackoff: 0.05)
+        let driver = OutboxDriver(store: store, client: stream.client, configuration: driverConfiguration)
+        _ = try await driver.runUntilCaughtUp()
+        func texts() -> [String] {
+            stream.emulator.withLock { emulator in emulator.messages.values.map(\.text) }
+        }
+        #expect(texts().contains("kim's secret 1-0") && texts().contains { $0.contains("kim's draft") })
+
+        _ = try await store.erase(.subject("kim"), requestedBy: "kim", reason: "GDPR", by: admin)
+        #expect(try await driver.runUntilCaughtUp() == (try await store.headPosition()))
+        #expect(try await store.deadLetters(StreamChatDestination.mirror).isEmpty)
+        let left = texts()
+        #expect(!left.contains { $0.contains("kim") }, "\(left.filter { $0.contains("kim") })")
+        #expect(left.filter { $0.hasPrefix("jo's note") }.count == 6, "jo's messages stay")
+        let applied = stream.emulator.withLock { $0.applied.filter { $0.hasPrefix("hard delete") } }
+        #expect(applied.count == 6 + 2, "six messages and two deliverable system messages: \(applied)")
+
+        // The webhook Stream sends for our own hard delete is not a deletion in the log.
+        let webhook = WebhookEvent(
+            type: "message.deleted", createdAt: "2026-12-02T10:00:00Z", channelID: "ticket-1",
+            message: .init(id: StreamChatIDs.message("k-0", in: .ticket("1")!), text: "", type: "deleted"),
+            hardDelete: true, requestInfo: .init(type: "server", sdk: StreamChatAuth.clientName))
+        let translated = WebhookTranslator.translate(webhook, webhookID: "wh-1", role: { _ in .creator })
+        if case .ignore = translated {} else { Issue.record("our own hard delete was not ignored: \(translated)") }
+    }
+}
