@@ -188,7 +188,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if kind == "noop" { return }
         guard let database else { throw ValidationError("--child needs --database") }
-        let fresh = kind == "append" || kind == "concurrent"
+        let fresh = kind == "append" || kind == "concurrent" || kind == "erasure"
         if fresh { try? FileManager.default.removeItem(atPath: database) }
         let store = fresh || kind == "transparency" ? nil : try EventStore(path: database)
         switch kind {
@@ -206,6 +206,17 @@ struct BenchCommand: AsyncParsableCommand {
         case "verify":
             let report = try await store!.verify()
             guard report.isValid else { throw ToolError("verify failed: \(report.failure!)") }
+        case "erasure":
+            // Issue 17's erasure row on a big log: the corpus appended with a master key, then its
+            // busiest writer erased: `ticketlog-bench --child erasure --database X --events 1000000`.
+            let key = MasterKey.generate()
+            let rate = try await Measurements.batchedAppend(
+                events: events, path: database, compressionLevel: compressionLevel, masterKey: key)
+            let erasure = try await ErasureMeasurements.erase(path: database, masterKey: key)
+            print(
+                String(
+                    format: "encrypted append %.0f events/s; erased %@ (%d messages, %d keys) in %.2f s",
+                    rate.perSecond, erasure.subject, erasure.messages, erasure.keys, erasure.seconds))
         case "transparency":
             // Issue 16's rows alone, on an existing log (e.g. one of `ticketlog-generate`):
             // `ticketlog-bench --child transparency --database X`.

@@ -155,15 +155,18 @@ extension EventStore {
     /// WAL or its free pages. `false` when readers kept the WAL from being truncated.
     func scrub() async throws -> Bool {
         guard path != ":memory:" else { return true }
-        return try await writer.writeWithoutTransaction { db in
-            func truncate() throws -> Bool {
-                let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
-                return (row?[0] as Int?) == 0
-            }
-            let first = try truncate()
-            try db.execute(sql: "VACUUM")
-            return try truncate() && first
+        return try await writer.writeWithoutTransaction(Self.scrub)
+    }
+
+    /// ``scrub()`` on a connection of its own.
+    static func scrub(_ db: Database) throws -> Bool {
+        func truncate() throws -> Bool {
+            let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            return (row?[0] as Int?) == 0
         }
+        let first = try truncate()
+        try db.execute(sql: "VACUUM")
+        return try truncate() && first
     }
 }
 
@@ -235,14 +238,7 @@ extension EventStore {
     ///   - new: the master key to encrypt it with from now on.
     /// - Returns: how many keys were re-wrapped.
     public static func rotateMasterKey(path: String, from old: MasterKey, to new: MasterKey) throws -> Int {
-        var configuration = GRDB.Configuration()
-        configuration.busyMode = .timeout(10)
-        let queue: DatabaseQueue
-        do {
-            queue = try DatabaseQueue(path: path, configuration: configuration)
-        } catch {
-            throw EventStoreError.storage("cannot open the log at \(path)", cause: error)
-        }
+        let queue = try LogMigration.openQueue(path)
         let count = try queue.write { db -> Int in
             try Schema.check(db, path: path)
             guard try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'master_key_fingerprint'") != nil
@@ -270,11 +266,9 @@ extension EventStore {
                 sql: "UPDATE meta SET value = ? WHERE key = 'master_key_fingerprint'", arguments: [new.fingerprint])
             return rows.count
         }
-        try queue.writeWithoutTransaction { db in
+        _ = try queue.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA secure_delete = ON")
-            try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
-            try db.execute(sql: "VACUUM")
-            try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            return try scrub(db)
         }
         return count
     }

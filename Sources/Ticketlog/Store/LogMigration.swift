@@ -51,14 +51,7 @@ public enum LogMigration {
             throw EventStoreError(code: .storageFailure, message: "no log at \(path): the file does not exist")
         }
         let bytesBefore = fileBytes(path)
-        var configuration = GRDB.Configuration()
-        configuration.busyMode = .timeout(10)
-        let queue: DatabaseQueue
-        do {
-            queue = try DatabaseQueue(path: path, configuration: configuration)
-        } catch {
-            throw EventStoreError.storage("cannot open the log at \(path)", cause: error)
-        }
+        let queue = try openQueue(path)
         let version = try mapped("could not read the format of \(path)") {
             try queue.read { db in try formatVersion(db, path: path) }
         }
@@ -94,6 +87,17 @@ public enum LogMigration {
         return Report(
             fromVersion: version, events: events, headPosition: head.position, headHash: head.hash.hexString,
             bytesBefore: bytesBefore, bytesAfter: fileBytes(path))
+    }
+
+    /// One connection to the file at `path`, for the maintenance that runs without a store.
+    static func openQueue(_ path: String) throws -> DatabaseQueue {
+        var configuration = GRDB.Configuration()
+        configuration.busyMode = .timeout(10)
+        do {
+            return try DatabaseQueue(path: path, configuration: configuration)
+        } catch {
+            throw EventStoreError.storage("cannot open the log at \(path)", cause: error)
+        }
     }
 
     private static func formatVersion(_ db: Database, path: String) throws -> Int {
