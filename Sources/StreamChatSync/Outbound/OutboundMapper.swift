@@ -26,6 +26,9 @@ public enum OutboundMapper {
     ///     Stream (then its Stream id is its own id, not ``StreamChatIDs/message(_:in:)``).
     public static func requests(for event: RecordedEvent, messageBornInStream: Bool = false) -> [StreamChatRequest] {
         if case .streamChat = event.origin { return [] }
+        // Content erased before it was mirrored (an append that raced its erasure) is not sent:
+        // Stream must not get back what the log has forgotten.
+        if event.contentErased { return [] }
         let channel = "/channels/messaging/\(event.stream.rawValue)"
         let markers: [String: JSONValue] = [
             "ticketlog_event_id": .string(event.id.uuidString.lowercased()),

@@ -69,14 +69,52 @@ import Testing
         }
         #expect(texts().contains("kim's secret 1-0") && texts().contains { $0.contains("kim's draft") })
 
+        // Posted, not yet mirrored when kim is erased: never sent at all.
+        try await store.execute(
+            .postMessage(messageID: "late", text: "kim's late secret", attachments: []), on: .ticket("2")!, by: kim)
         _ = try await store.erase(.subject("kim"), requestedBy: "kim", reason: "GDPR", by: admin)
         #expect(try await driver.runUntilCaughtUp() == (try await store.headPosition()))
+        #expect(stream.emulator.withLock { $0.messages[StreamChatIDs.message("late", in: .ticket("2")!)] } == nil)
         #expect(try await store.deadLetters(StreamChatDestination.mirror).isEmpty)
         let left = texts()
         #expect(!left.contains { $0.contains("kim") }, "\(left.filter { $0.contains("kim") })")
         #expect(left.filter { $0.hasPrefix("jo's note") }.count == 6, "jo's messages stay")
         let applied = stream.emulator.withLock { $0.applied.filter { $0.hasPrefix("hard delete") } }
         #expect(applied.count == 6 + 2, "six messages and two deliverable system messages: \(applied)")
+        #expect(!stream.emulator.withLock { $0.applied }.contains { $0.contains("--late") && !$0.hasPrefix("hard") })
+
+        // kim writes on while being erased, the mirror running: nothing is lost in the log, and
+        // nothing the log has erased is left in Stream.
+        let mirror = Task { try await driver.run() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<3 {
+                group.addTask {
+                    for index in 0..<20 {
+                        try await store.execute(
+                            .postMessage(
+                                messageID: "r-\(worker)-\(index)", text: "race \(worker)-\(index)", attachments: []),
+                            on: .ticket("1")!, by: kim)
+                    }
+                }
+            }
+            group.addTask {
+                _ = try await store.erase(.subject("kim"), requestedBy: "kim", reason: "again", by: admin)
+            }
+            try await group.waitForAll()
+        }
+        mirror.cancel()
+        _ = try? await mirror.value
+        #expect(try await driver.runUntilCaughtUp() == (try await store.headPosition()))
+        let posted = try await store.messages(of: .ticket("1")!, limit: 1_000).filter { $0.messageID.hasPrefix("r-") }
+        #expect(posted.count == 60, "every racing append is in the log")
+        // Stream holds a racing message only if the log can still read it (it was written under
+        // a new key after the erasure), and then with its text.
+        let erased = Set(
+            posted.filter { $0.text?.isEmpty != false }.map { StreamChatIDs.message($0.messageID, in: .ticket("1")!) })
+        let inStream = stream.emulator.withLock { emulator in
+            emulator.messages.values.filter { $0.id.hasPrefix("ticket-1--r-") }
+        }
+        #expect(inStream.allSatisfy { !erased.contains($0.id) && $0.text.hasPrefix("race ") }, "\(inStream.map(\.id))")
 
         // The webhook Stream sends for our own hard delete is not a deletion in the log.
         let webhook = WebhookEvent(
