@@ -67,6 +67,26 @@ import Testing
         #expect(SealedField.keyID(of: text) == nil)
     }
 
+    @Test func monthsByArithmeticAreTheCalendarsMonths() {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        var random = SeededGenerator(seed: 17)
+        let edges: [Int64] = [
+            0, -1, 86_400_000_000 - 1, 951_782_400_000_000, 951_868_800_000_000, 1_796_083_199_999_999,
+        ]
+        let samples: [Int64] =
+            (0..<5_000).map { _ in Int64.random(in: -5_000_000_000_000_000...5_000_000_000_000_000, using: &random) }
+            + edges
+        for microseconds in samples {
+            let date = Date(timeIntervalSince1970: Double(microseconds) / 1_000_000)
+            let parts = calendar.dateComponents([.year, .month], from: date)
+            let expected = String(format: "%d-%02d", parts.year!, parts.month!)
+            #expect(
+                ContentKeyScope.month(of: Timestamp(microsecondsSinceEpoch: microseconds)) == expected,
+                "\(microseconds)")
+        }
+    }
+
     @Test func scopesAreMonthsInUTC() {
         let lastSecondOfNovember = Timestamp(microsecondsSinceEpoch: 1_796_083_199_000_000)  // 2026-11-30T23:59:59Z
         let scope = ContentKeyScope(subject: "kim", stream: .ticket("1001")!, time: lastSecondOfNovember)
