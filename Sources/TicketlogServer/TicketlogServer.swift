@@ -211,7 +211,9 @@ public enum TicketlogServer {
         router.add(middleware: LogRequestsMiddleware(.info))
         router.add(middleware: AnonymousRateLimitMiddleware(limiter: anonymous))
         router.add(middleware: BodyLimitMiddleware(maximumBodySize: configuration.maximumBodySize))
-        let health = HealthStatus(configuration: configuration, extensions: extensions)
+        var status = HealthStatus(configuration: configuration, extensions: extensions)
+        status.features["contentEncryption"] = store.sealedFromPosition == nil ? "off" : "on"
+        let health = status
         router.get("/healthz") { _, _ in health }
         let metricsToken = configuration.metricsToken
         router.get("/metrics") { request, _ in
@@ -285,7 +287,8 @@ struct HealthStatus: ResponseEncodable {
     var mode: String
     /// `on` or `off` for each feature that needs a secret: `chatTokens` (the Stream API secret),
     /// `metricsToken` (whether `/metrics` needs a token), `checkpointSigning` (a checkpoint key),
-    /// and the extensions' (`webhooks`, `streamChatMirror`).
+    /// `contentEncryption` (the log encrypts personal content: issue 17), and the extensions'
+    /// (`webhooks`, `streamChatMirror`).
     var features: [String: String]
 
     init(configuration: TicketlogServer.Configuration, extensions: [any ServerExtension]) {

@@ -9,7 +9,8 @@ struct StatsCommand: AsyncParsableCommand {
         discussion: """
             Bytes per event count the events table and its indexes (the log itself) and, \
             separately, the whole file with projections and WAL. The compression ratio is \
-            uncompressed canonical JSON over stored bodies.
+            uncompressed canonical JSON over stored bodies. Content says whether personal content \
+            is encrypted (and can be erased) or stored in plaintext.
             """
     )
 
@@ -21,6 +22,7 @@ struct StatsCommand: AsyncParsableCommand {
     func run() async throws {
         let store = try log.open(readOnly: true)
         let stats = try await store.statistics()
+        let encryption = try await store.contentEncryption()
         if json {
             var object: [String: Any] = [
                 "events": stats.events, "tickets": stats.tickets, "fileBytes": stats.fileBytes,
@@ -30,6 +32,13 @@ struct StatsCommand: AsyncParsableCommand {
                 "fileBytesPerEvent": stats.fileBytesPerEvent, "uncompressedEvents": stats.uncompressedEvents,
                 "dictionaries": stats.dictionaries,
             ]
+            object["contentEncryption"] =
+                encryption.map {
+                    [
+                        "masterKeyFingerprint": $0.masterKeyFingerprint, "sealedFromPosition": $0.sealedFromPosition,
+                        "contentKeys": $0.contentKeys, "erasedKeys": $0.erasedKeys,
+                    ] as [String: Any]
+                } ?? NSNull()
             object["eventsByType"] = Dictionary(uniqueKeysWithValues: stats.eventsByType.map { ($0.type, $0.count) })
             let data = try JSONSerialization.data(
                 withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
@@ -57,6 +66,13 @@ struct StatsCommand: AsyncParsableCommand {
         )
         Terminal.line(
             "dictionaries:      \(stats.dictionaries) (\(stats.uncompressedEvents) events stored uncompressed)")
+        if let encryption {
+            Terminal.line(
+                "content:           encrypted from position \(encryption.sealedFromPosition) (master key \(encryption.masterKeyFingerprint)), \(encryption.contentKeys) content keys, \(encryption.erasedKeys) erased"
+            )
+        } else {
+            Terminal.line("content:           plaintext (never given a master key: nothing can be erased by key)")
+        }
     }
 
     private func megabytes(_ bytes: Int64) -> String {

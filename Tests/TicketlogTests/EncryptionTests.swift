@@ -101,6 +101,9 @@ import Testing
         #expect(try sqlite3(path, "SELECT value FROM meta WHERE key = 'sealed_from_position'") == "7\n")
         #expect(try Self.rawBytes(path).range(of: Data("sealed from now on".utf8)) == nil)
         #expect(store.sealedFromPosition == 7)
+        let status = try #require(try await store.contentEncryption())
+        #expect(status.masterKeyFingerprint == master.fingerprint && status.sealedFromPosition == 7)
+        #expect(status.contentKeys == 1 && status.erasedKeys == 0)
         // sam wrote in plaintext before: that cannot be shredded, and nothing is erased.
         do {
             _ = try await store.erase(

@@ -267,6 +267,9 @@ import Testing
         #expect(!after.stdout.contains("Friday works") && after.stdout.contains("[erased]"), "\(after.stdout)")
         #expect(after.stdout.contains("ada (admin) erased the content of kim"))
         #expect(try Self.run(["verify", "--database", log]).status == 0)
+        let stats = try Self.run(["stats", "--database", log])
+        #expect(stats.stdout.contains("content:           encrypted from position 1"), "\(stats.stdout)")
+        #expect(stats.stdout.contains("1 erased"), "\(stats.stdout)")
 
         // A plaintext log has nothing to erase.
         let plain = directory.path("plain.sqlite")

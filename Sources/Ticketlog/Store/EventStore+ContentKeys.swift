@@ -1,7 +1,34 @@
 import Foundation
 import GRDB
 
+/// Whether and how a log encrypts personal content (issue 17), for `stats` and operators.
+public struct ContentEncryptionStatus: Sendable, Equatable {
+    /// The fingerprint of the master key the log is encrypted with.
+    public var masterKeyFingerprint: String
+    /// The first position appended with a master key (earlier events hold plaintext).
+    public var sealedFromPosition: Int64
+    public var contentKeys: Int
+    public var erasedKeys: Int
+}
+
 extension EventStore {
+    /// How the log encrypts its content; `nil` for a log that stores plaintext.
+    public func contentEncryption() async throws -> ContentEncryptionStatus? {
+        try await read { db in
+            guard try db.tableExists("meta"),
+                let fingerprint = try String.fetchOne(
+                    db, sql: "SELECT value FROM meta WHERE key = 'master_key_fingerprint'"),
+                let sealedFrom = try Self.sealedFromPosition(db)
+            else { return nil }
+            let counts =
+                try db.tableExists("content_keys")
+                ? try Row.fetchOne(db, sql: "SELECT count(*), count(*) - count(wrapped) FROM content_keys") : nil
+            return ContentEncryptionStatus(
+                masterKeyFingerprint: fingerprint, sealedFromPosition: sealedFrom,
+                contentKeys: counts?[0] ?? 0, erasedKeys: counts?[1] ?? 0)
+        }
+    }
+
     /// `event` with its personal fields sealed under the content key of its author, ticket and
     /// month, and the keys made for it; `event` itself when the log is not encrypted.
     func sealed(_ event: ProposedEvent, stream: StreamID) throws -> (ProposedEvent, [ContentKey]) {
