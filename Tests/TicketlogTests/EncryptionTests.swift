@@ -86,6 +86,24 @@ import Testing
         #expect(try await again.messages(of: .test(1), limit: 10).count == 3)
     }
 
+    @Test func sealedContentOfAnotherLogIsNotImported() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try EventStore(
+            path: directory.path("log.sqlite"), configuration: Self.configuration(MasterKey.generate()))
+        var events = EventFactory()
+        try await store.append(events.conversation(messages: 2), to: .test(1))
+        let export = directory.path("export")
+        _ = try await store.export(to: export, ExportOptions(format: .ndjson))
+        let other = try EventStore.inMemory(configuration: Self.configuration(MasterKey.generate()))
+        do {
+            _ = try await other.importEvents(fromNDJSON: export + "/events.ndjson")
+            Issue.record("sealed content was imported")
+        } catch let error as EventStoreError {
+            #expect(error.message.contains("encrypted content of another log"), "\(error.message)")
+        }
+        #expect(try await other.headPosition() == 0)
+    }
+
     @Test func aPlaintextLogEncryptsWhatIsAppendedOnceAKeyIsGiven() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("log.sqlite")

@@ -41,6 +41,16 @@ extension EventStore {
                 let parsed = try EventLine(json: line)
                 // The checks an append makes, without compressing what is only being checked.
                 _ = try canonicalBody(of: parsed.event, stream: parsed.stream, recordedAt: configuration.clock())
+                // Sealed content of another log (issue 17) opens only with that log's keys: taken
+                // in, it would be unreadable here, and sealed once more under this log's keys.
+                _ = try parsed.event.payload.mappingPersonalFields { field, value in
+                    guard SealedField.keyID(of: value) == nil else {
+                        throw EventStoreError.invalid(
+                            "the \(field) of event \(parsed.event.id.uuidString.lowercased()) is encrypted content of another log (sealed:v1:…), which cannot be imported without that log's keys"
+                        )
+                    }
+                    return value
+                }
             } catch let error as EventStoreError {
                 throw EventStoreError(
                     code: .invalidEvent, message: "\(path), line \(lineNumber): \(error.message); nothing was imported",
