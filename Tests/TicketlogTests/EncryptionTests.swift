@@ -133,3 +133,50 @@ import Testing
         #expect(try await store.headPosition() == 7)
     }
 }
+
+/// Sealed fields kept raw in the stored body (``SealedPacking``).
+@Suite(.timeLimit(.minutes(1))) struct SealedPackingTests {
+    @Test func packingRoundTripsAndLeavesEverythingElseAlone() throws {
+        let key = ContentKey.generate(for: ContentKeyScope(subject: "kim", stream: "ticket-1", period: "2026-12"))
+        let event = UUID()
+        var random = SeededGenerator(seed: 3)
+        for length in [0, 1, 2, 3, 50, 300, 2_000] {
+            let text = String(
+                (0..<length).map { _ in Character(UnicodeScalar(UInt8.random(in: 32...126, using: &random))) })
+            let sealed = try SealedField.seal(text, key: key, event: event, path: "text")
+            let stored = Array(
+                #"{"origin":{"kind":"local"},"payload":{"attachments":[{"kind":"image","url":"\#(sealed)"}],"messageId":"m-1","text":"\#(sealed)"}}"#
+                    .utf8)
+            let packed = try #require(SealedPacking.pack(stored))
+            #expect(packed.count < stored.count || length < 3)
+            #expect(SealedPacking.unpack(packed) == stored)
+        }
+        // Nothing sealed, or only look-alikes: nothing to pack.
+        for plain in [
+            #"{"payload":{"text":"hello"}}"#, #"{"payload":{"text":"sealed:v1:short:AAAA"}}"#,
+            #"{"payload":{"text":"a \"sealed:v1:AAAAAAAAAAAAAAAA:AAAA\" quoted"}}"#,
+            #"{"payload":{"text":"sealed:v1:AAAAAAAAAAAAAAAA:not base64!"}}"#,
+        ] {
+            #expect(SealedPacking.pack(Array(plain.utf8)) == nil, "\(plain)")
+        }
+        #expect(SealedPacking.unpack([0x7b, 0x01, 0x05, 0x00]) == nil, "a length beyond the end")
+    }
+
+    @Test func anEncryptedLogStoresSealedFieldsPackedAndReadsThemBack() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        var configuration = EventStore.Configuration()
+        configuration.masterKey = MasterKey.generate()
+        configuration.dictionaryTrainingThreshold = 100
+        let store = try EventStore(path: path, configuration: configuration)
+        var events = EventFactory()
+        for ticket in 0..<10 { try await store.append(events.conversation(messages: 20), to: .test(ticket)) }
+        let packed = try sqlite3(path, "SELECT count(*) FROM events WHERE codec >= \(BodyCodec.sealedPacked)")
+        #expect(Int(packed.trimmingCharacters(in: .whitespacesAndNewlines))! >= 200)
+        #expect(try await store.verify().isValid)
+        #expect(try await store.messages(of: .test(3), limit: 100).allSatisfy { $0.text?.hasPrefix("Message") == true })
+        #expect(try await store.dictionaryUsage().allSatisfy { $0.id < BodyCodec.sealedPacked })
+        // Rebuilding the projections reads every body back.
+        #expect(try await store.checkProjections().holds)
+    }
+}

@@ -5,8 +5,15 @@
 ///   compression would not make the body smaller);
 /// - codec `n > 0`: LZ4 block compressed against dictionary `n`; the blob starts with the raw
 ///   length as an unsigned LEB128 varint, followed by the LZ4 block.
+/// - with ``sealedPacked`` set on either: the body's sealed fields are packed
+///   (``SealedPacking``), to be unpacked after decompression.
 enum BodyCodec {
     static let uncompressed: Int64 = 0
+    /// The flag of a codec whose body has its sealed fields packed (issue 17).
+    static let sealedPacked: Int64 = 1 << 40
+
+    /// The dictionary a codec names (0: none), without its flags.
+    static func dictionaryID(_ codec: Int64) -> Int64 { codec & (sealedPacked - 1) }
     /// No event body may decompress to more than this: a guard against corrupt length prefixes.
     static let maximumRawSize = 16 * 1024 * 1024
 

@@ -84,7 +84,13 @@ extension EventStore {
             guard let (stored, line) = StoredBody.split(canonical) else {
                 throw EventStoreError.invalid("event \(event.id.uuidString.lowercased()) has no canonical JSON object")
             }
-            let (codec, blob) = BodyCodec.encode(stored, dictionary: dictionary)
+            var (codec, blob) = (BodyCodec.uncompressed, stored)
+            if keyring != nil, let packed = SealedPacking.pack(stored) {
+                (codec, blob) = BodyCodec.encode(packed, dictionary: dictionary)
+                codec |= BodyCodec.sealedPacked
+            } else {
+                (codec, blob) = BodyCodec.encode(stored, dictionary: dictionary)
+            }
             return PreparedAppend.Event(
                 proposed: proposed, canonical: canonical, codec: codec, blob: blob,
                 leaf: StoredBody.LeafHasher(canonical: canonical, insertion: line), newKeys: newKeys)

@@ -17,7 +17,11 @@ extension EventStore {
     /// The ids of the file's dictionaries, oldest first, with the number of events using each.
     public func dictionaryUsage() async throws -> [(id: Int64, events: Int64)] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT codec, count(*) FROM events GROUP BY codec ORDER BY codec").map {
+            try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT codec & \(BodyCodec.sealedPacked - 1) AS dictionary, count(*) FROM events GROUP BY dictionary ORDER BY dictionary"
+            ).map {
                 (id: $0[0], events: $0[1])
             }
         }

@@ -163,10 +163,18 @@ extension EventStore {
 
     /// The stored body of an event (``StoredBody``): decompressed when it names a dictionary.
     func storedBody(codec: Int64, blob: Data, position: Int64, db: Database) throws -> [UInt8] {
-        let dictionary = codec == BodyCodec.uncompressed ? nil : try dictionaries.dictionary(codec, in: db)
-        return try blob.withUnsafeBytes { bytes throws(EventStoreError) in
-            try BodyCodec.decode(codec: codec, blob: bytes, dictionary: dictionary, position: position)
+        let id = BodyCodec.dictionaryID(codec)
+        let dictionary = id == BodyCodec.uncompressed ? nil : try dictionaries.dictionary(id, in: db)
+        let body = try blob.withUnsafeBytes { bytes throws(EventStoreError) in
+            try BodyCodec.decode(codec: id, blob: bytes, dictionary: dictionary, position: position)
         }
+        guard codec & BodyCodec.sealedPacked != 0 else { return body }
+        guard let unpacked = SealedPacking.unpack(body) else {
+            throw EventStoreError.corrupt(
+                "the event at position \(position) has a damaged packed body (its sealed fields do not unpack)",
+                position: position)
+        }
+        return unpacked
     }
 
     static func decodeBody(_ canonical: [UInt8], position: Int64) throws(EventStoreError) -> EventBody {

@@ -51,7 +51,7 @@ extension EventStore {
             statistics.events = statistics.eventsByType.reduce(0) { $0 + $1.count }
             let rows = try Row.fetchCursor(db, sql: "SELECT codec, length(body), substr(body, 1, 10) FROM events")
             while let row = try rows.next() {
-                let codec: Int64 = row[0]
+                let codec = BodyCodec.dictionaryID(row[0])
                 let stored: Int64 = row[1]
                 statistics.storedBodyBytes += stored
                 if codec == BodyCodec.uncompressed {
