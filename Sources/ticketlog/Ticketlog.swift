@@ -66,15 +66,7 @@ extension LogOptions {
         let text: String
         let source: String
         if let masterKeyFile {
-            if let mode = (try? FileManager.default.attributesOfItem(atPath: masterKeyFile))?[.posixPermissions]
-                as? Int,
-                mode & 0o077 != 0
-            {
-                Terminal.error(
-                    "\(masterKeyFile): the master key is readable by other users (mode \(String(mode & 0o777, radix: 8))); run chmod 600 \(masterKeyFile)"
-                )
-                throw ExitCode(2)
-            }
+            try ProofFiles.refuseIfOthersCanRead(masterKeyFile, what: "master key")
             text = try ProofFiles.text(masterKeyFile, what: "master key")
             source = masterKeyFile
         } else if let value = ProcessInfo.processInfo.environment["TICKETLOG_MASTER_KEY"], !value.isEmpty {

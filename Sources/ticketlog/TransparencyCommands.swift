@@ -20,15 +20,19 @@ enum ProofFiles {
 
     /// The signer key in `path`; refused when other users may read the file.
     static func signer(_ path: String) throws -> NoteSigner {
-        if let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int,
-            mode & 0o077 != 0
-        {
-            Terminal.error(
-                "\(path): the signer key is readable by other users (mode \(String(mode & 0o777, radix: 8))); run chmod 600 \(path)"
-            )
-            throw ExitCode(2)
-        }
+        try refuseIfOthersCanRead(path, what: "signer key")
         return try parse(path) { try NoteSigner(text: text(path, what: "signer key")) }
+    }
+
+    /// Exits with status 2 when users other than the owner may read the secret key in `path`.
+    static func refuseIfOthersCanRead(_ path: String, what: String) throws {
+        guard let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int,
+            mode & 0o077 != 0
+        else { return }
+        Terminal.error(
+            "\(path): the \(what) is readable by other users (mode \(String(mode & 0o777, radix: 8))); run chmod 600 \(path)"
+        )
+        throw ExitCode(2)
     }
 
     static func verifier(_ path: String) throws -> NoteVerifier {

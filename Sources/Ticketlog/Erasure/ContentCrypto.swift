@@ -77,6 +77,11 @@ public struct ContentKeyScope: Hashable, Sendable {
         self.init(subject: subject, stream: stream.rawValue, period: Self.month(of: time))
     }
 
+    /// The first instant (UTC) of a period `YYYY-MM`; `nil` for anything else.
+    static func start(ofPeriod period: String) -> Timestamp? {
+        Timestamp(iso8601: period + "-01T00:00:00Z")
+    }
+
     /// `YYYY-MM` of `time` in UTC, by arithmetic (the proleptic Gregorian calendar's civil date of
     /// a day count, as in H. Hinnant's `civil_from_days`): it runs for every sealed event, where
     /// a `Calendar` would cost more than the sealing.

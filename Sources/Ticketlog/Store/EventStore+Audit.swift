@@ -24,11 +24,7 @@ extension EventStore {
                 let event = try Self.decodeRecord(
                     stored: stored.stored, columns: stored.columns, position: stored.position,
                     version: stored.version)
-                guard
-                    let line = StoredBody.line(
-                        stored.stored, columns: stored.columns, position: stored.position, version: stored.version)
-                else { throw Self.notAnObject(stored.position) }
-                page.append((event, line))
+                page.append((event, try stored.line()))
             }
             return page
         }

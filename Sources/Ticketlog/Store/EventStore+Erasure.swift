@@ -113,7 +113,7 @@ extension EventStore {
                 ErasurePerformed(ticket: name, requestedBy: requestedBy, reason: reason, keys: [])
             )
         case .before(let time):
-            let month = ContentKeyScope(subject: "", stream: .erasures, time: time).period
+            let month = ContentKeyScope.month(of: time)
             return (
                 "period < ?", month, { $0.period < month },
                 ErasurePerformed(before: month, requestedBy: requestedBy, reason: reason, keys: [])
@@ -140,12 +140,14 @@ extension EventStore {
             sql += " AND e.stream = (SELECT key FROM streams WHERE name = ?)"
             arguments += [stream.rawValue]
         case .before(let time):
-            var calendar = Calendar(identifier: .gregorian)
-            calendar.timeZone = TimeZone(identifier: "UTC")!
-            let date = Date(timeIntervalSince1970: Double(time.microsecondsSinceEpoch) / 1_000_000)
-            let month = calendar.date(from: calendar.dateComponents([.year, .month], from: date))!
+            // Content keys are per month: the cut is the start of `time`'s month.
+            let month = ContentKeyScope.month(of: time)
+            guard let start = ContentKeyScope.start(ofPeriod: month) else {
+                throw EventStoreError(
+                    code: .rejected, message: "a retention cut needs a date of years 1000 to 9999, not \(month)")
+            }
             sql += " AND e.occurred_at < ?"
-            arguments += [Int64(month.timeIntervalSince1970) * 1_000_000]
+            arguments += [start.microsecondsSinceEpoch]
         }
         return try Int.fetchOne(db, sql: sql, arguments: arguments) ?? 0
     }
@@ -304,7 +306,7 @@ extension EventStore {
             condition = "s.name = ?"
             argument = ticket.databaseValue
             audit.stream = stream
-        } else if let before = erasure.before, let start = Timestamp(iso8601: before + "-01T00:00:00Z") {
+        } else if let before = erasure.before, let start = ContentKeyScope.start(ofPeriod: before) {
             condition = "m.posted_at < ?"
             argument = start.microsecondsSinceEpoch.databaseValue
             audit.to = start

@@ -101,6 +101,14 @@ extension EventStore {
         var version: Int64
         var stored: [UInt8]
         var columns: EventColumns
+
+        /// The event's line as `ticketlog read` prints it: its Merkle entry.
+        func line() throws -> [UInt8] {
+            guard let line = StoredBody.line(stored, columns: columns, position: position, version: version) else {
+                throw EventStore.notAnObject(position)
+            }
+            return line
+        }
     }
 
     /// The parts of a row with the columns ``eventColumns``.

@@ -187,11 +187,7 @@ extension EventStore {
                     """, arguments: [stream.rawValue, size])
             while let row = try rows.next() {
                 let event = try self.storedEvent(row, db: db)
-                guard
-                    let line = StoredBody.line(
-                        event.stored, columns: event.columns, position: event.position, version: event.version)
-                else { throw Self.notAnObject(event.position) }
-                entries.append(EvidenceBundle.Entry(position: event.position, line: line, proof: nil))
+                entries.append(EvidenceBundle.Entry(position: event.position, line: try event.line(), proof: nil))
             }
             return entries
         }
@@ -249,11 +245,7 @@ extension EventStore {
             while let row = try rows.next() {
                 let event = try self.storedEvent(row, db: db)
                 guard event.position == edge.size + 1 else { break }
-                guard
-                    let line = StoredBody.line(
-                        event.stored, columns: event.columns, position: event.position, version: event.version)
-                else { throw Self.notAnObject(event.position) }
-                let leaf = MerkleTree.leafHash(line)
+                let leaf = MerkleTree.leafHash(try event.line())
                 tail.append(leaf)
                 try edge.append(leaf) { level, index, hash in
                     guard level == MerkleNodes.storedLevel else { return }
@@ -360,11 +352,7 @@ extension EventStore {
                     "position \(event.position) follows \(edge.size): the log has a gap (`ticketlog verify` says more)",
                     position: event.position)
             }
-            guard
-                let line = StoredBody.line(
-                    event.stored, columns: event.columns, position: event.position, version: event.version)
-            else { throw Self.notAnObject(event.position) }
-            try MerkleNodes.append(MerkleTree.leafHash(line), to: &edge, db)
+            try MerkleNodes.append(MerkleTree.leafHash(try event.line()), to: &edge, db)
         }
         guard edge.size == head else {
             throw EventStoreError.corrupt(
@@ -439,11 +427,12 @@ final class TreeReader {
             arguments: [first, last])
         while let row = try rows.next() {
             let event = try store.storedEvent(row, db: db)
-            guard event.position == first + Int64(leaves.count),
-                let line = StoredBody.line(
-                    event.stored, columns: event.columns, position: event.position, version: event.version)
-            else { throw EventStore.notAnObject(event.position) }
-            leaves.append(MerkleTree.leafHash(line))
+            guard event.position == first + Int64(leaves.count) else {
+                throw EventStoreError.corrupt(
+                    "position \(event.position) follows \(first + Int64(leaves.count) - 1): the log has a gap (`ticketlog verify` says more)",
+                    position: event.position)
+            }
+            leaves.append(MerkleTree.leafHash(try event.line()))
         }
         tiles[tile] = leaves
         return leaves
