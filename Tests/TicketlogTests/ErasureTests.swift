@@ -183,6 +183,14 @@ import Testing
         await #expect(throws: EventStoreError.self) {
             try await encrypted.erase(.subject("kim"), requestedBy: "kim", reason: " ", by: ada)
         }
+        await #expect(throws: EventStoreError.self) {
+            try await encrypted.erase(
+                .subject("kim"), requestedBy: "kim\u{1b}[31m", reason: "GDPR", by: Actor(id: "ada", role: .admin))
+        }
+        await #expect(throws: EventStoreError.self) {
+            try await encrypted.erase(
+                .subject("kim"), requestedBy: "kim", reason: "GDPR", by: Actor(id: "ada\n#2 forged", role: .admin))
+        }
         #expect(try await encrypted.headPosition() == 0, "a refused erasure writes nothing")
     }
 

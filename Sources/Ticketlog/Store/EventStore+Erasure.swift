@@ -49,7 +49,7 @@ extension EventStore {
                     "\(path) is not opened with a master key: its content is stored in plaintext (or cannot be opened here), so there are no keys to destroy"
             )
         }
-        for (name, text) in [("the reason", reason), ("who asked", requestedBy)] {
+        for (name, text) in [("the reason", reason), ("who asked", requestedBy), ("who performs it", actor.id)] {
             if let problem = TextRule.problem(text, name, limit: 1_000) {
                 throw EventStoreError(code: .rejected, message: "an erasure's \(problem)")
             }
