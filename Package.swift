@@ -40,6 +40,8 @@ let package = Package(
         ),
         // glibc's <malloc.h> (part of libc): the server's heap figure and its arena limit.
         .systemLibrary(name: "CMalloc"),
+        // <sys/random.h> (part of libc): getrandom(2) for the nonces of sealed fields.
+        .systemLibrary(name: "CSystemRandom"),
         // System zlib (Debian: zlib1g-dev), to inflate gzip-compressed Stream webhooks.
         .systemLibrary(
             name: "CZlib",
@@ -51,6 +53,7 @@ let package = Package(
             name: "Ticketlog",
             dependencies: [
                 "CLZ4",
+                "CSystemRandom",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // GRDB's module map of the system SQLite, for the C calls GRDB does not wrap
                 // (sqlite3_memory_used).

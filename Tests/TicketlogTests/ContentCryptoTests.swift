@@ -96,3 +96,43 @@ import Testing
         #expect(next.period == "2026-12")
     }
 }
+
+/// The byte-level base64 of sealed fields and packed bodies, against Foundation's, and its one
+/// canonical spelling.
+@Suite(.timeLimit(.minutes(1))) struct Base64BytesTests {
+    @Test func encodesAndDecodesAsFoundationDoesForEveryLength() throws {
+        var generator = SystemRandomNumberGenerator()
+        for count in 0..<200 {
+            let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            var encoded: [UInt8] = []
+            bytes.withUnsafeBytes { Base64Bytes.encode($0, into: &encoded) }
+            #expect(String(decoding: encoded, as: UTF8.self) == Data(bytes).base64EncodedString())
+            #expect(encoded.count == Base64Bytes.encodedCount(count))
+            #expect(encoded.withUnsafeBytes { Base64Bytes.decode($0) } == bytes)
+        }
+    }
+
+    @Test func refusesEveryNonCanonicalSpelling() {
+        func decode(_ text: String) -> [UInt8]? {
+            Array(text.utf8).withUnsafeBytes { Base64Bytes.decode($0) }
+        }
+        #expect(decode("QQ==") == [0x41])
+        #expect(decode("QUI=") == [0x41, 0x42])
+        for bad in [
+            "QR==",  // unused bits set
+            "QUJ=",  // unused bits set
+            "QQ", "QQ=", "Q===", "====", "QQ==QQ==",  // length or padding out of place
+            "QU I", "QU\nI", "QUI-", "QUI_",  // outside the alphabet (base64url included)
+        ] {
+            #expect(decode(bad) == nil, "\(bad.debugDescription)")
+        }
+    }
+
+    @Test func systemRandomBytesAreFreshEachTime() {
+        let draws = (0..<1_000).map { _ in SystemRandom.bytes(12) }
+        #expect(Set(draws).count == draws.count)
+        #expect(draws.allSatisfy { $0.count == 12 })
+        // Across the pool's 4 KiB refills too.
+        #expect(SystemRandom.bytes(10_000).count == 10_000)
+    }
+}

@@ -188,7 +188,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if kind == "noop" { return }
         guard let database else { throw ValidationError("--child needs --database") }
-        let fresh = kind == "append" || kind == "concurrent" || kind == "erasure"
+        let fresh = kind == "append" || kind == "append-encrypted" || kind == "concurrent" || kind == "erasure"
         if fresh { try? FileManager.default.removeItem(atPath: database) }
         let store = fresh || kind == "transparency" ? nil : try EventStore(path: database)
         switch kind {
@@ -198,6 +198,11 @@ struct BenchCommand: AsyncParsableCommand {
             // For profiling: `perf record ticketlog-bench --child append --database X --events N`.
             let rate = try await Measurements.batchedAppend(
                 events: events, path: database, compressionLevel: compressionLevel)
+            print(String(format: "%.0f events/s", rate.perSecond))
+        case "append-encrypted":
+            // For profiling issue 17's cost: the same append with a master key.
+            let rate = try await Measurements.batchedAppend(
+                events: events, path: database, compressionLevel: compressionLevel, masterKey: MasterKey.generate())
             print(String(format: "%.0f events/s", rate.perSecond))
         case "concurrent":
             // For profiling: `perf record ticketlog-bench --child concurrent --database X --events N`.

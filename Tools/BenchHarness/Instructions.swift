@@ -12,6 +12,8 @@ enum Instructions {
     struct Counts {
         var events: Int
         var append: Double
+        /// The same append with a master key (issue 17's sealing).
+        var appendEncrypted: Double
         var rebuild: Double
         var export: Double
     }
@@ -23,7 +25,7 @@ enum Instructions {
         try FileManager.default.copyItem(atPath: program, toPath: stripped)
         _ = try LocalServer.run("/usr/bin/env", ["strip", stripped])
         let database = path("instructions.sqlite")
-        func count(_ kind: String) throws -> Double {
+        func count(_ kind: String, database: String = database) throws -> Double {
             let output = path("callgrind-\(kind).out")
             try? FileManager.default.removeItem(atPath: output)
             _ = try LocalServer.run(
@@ -38,12 +40,14 @@ enum Instructions {
             throw ToolError("no instruction total in \(output)")
         }
         let corpus = try count("corpus")
+        let appendEncrypted = try count("append-encrypted", database: path("instructions-encrypted.sqlite"))
         let append = try count("append")
         let open = try count("open")
         let rebuild = try count("rebuild")
         let export = try count("export")
         let n = Double(events)
         return Counts(
-            events: events, append: (append - corpus) / n, rebuild: (rebuild - open) / n, export: (export - open) / n)
+            events: events, append: (append - corpus) / n, appendEncrypted: (appendEncrypted - corpus) / n,
+            rebuild: (rebuild - open) / n, export: (export - open) / n)
     }
 }

@@ -100,7 +100,7 @@ struct Report {
         lines.append("")
         if let instructions {
             lines.append(
-                "Instructions per event (callgrind, \(instructions.events) events, start-up subtracted): append \(String(format: "%.0f", instructions.append)), rebuild \(String(format: "%.0f", instructions.rebuild)), export \(String(format: "%.0f", instructions.export))."
+                "Instructions per event (callgrind, \(instructions.events) events, start-up subtracted): append \(String(format: "%.0f", instructions.append)) (with content encrypted: \(String(format: "%.0f", instructions.appendEncrypted))), rebuild \(String(format: "%.0f", instructions.rebuild)), export \(String(format: "%.0f", instructions.export))."
             )
         } else {
             lines.append("Instructions per event: not measured (no --valgrind).")

@@ -8,7 +8,8 @@ import Ticketlog
 //     ticketlog-instructions KIND DATABASE EVENTS
 //
 // KIND is `corpus` (generate the bench corpus only), `append` (generate and append it, 1000
-// events per append, projections inline), `open` (open the log only), `rebuild` (rebuild every
+// events per append, projections inline), `append-encrypted` (the same with a master key: issue
+// 17's sealing), `open` (open the log only), `rebuild` (rebuild every
 // projection) or `export` (NDJSON export). The bench subtracts `corpus` from `append` and `open`
 // from `rebuild` and `export`.
 //
@@ -19,7 +20,7 @@ import Ticketlog
 let arguments = CommandLine.arguments
 guard arguments.count == 4, let events = Int(arguments[3]), events > 0 else {
     FileHandle.standardError.write(
-        Data("usage: ticketlog-instructions corpus|append|open|rebuild|export DATABASE EVENTS\n".utf8))
+        Data("usage: ticketlog-instructions corpus|append|append-encrypted|open|rebuild|export DATABASE EVENTS\n".utf8))
     exit(2)
 }
 let kind = arguments[1]
@@ -40,10 +41,11 @@ func run() async throws {
         var count = 0
         for _ in corpus() { count += 1 }
         guard count == events else { throw Failure(description: "the corpus has \(count) events, not \(events)") }
-    case "append":
+    case "append", "append-encrypted":
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database + suffix) }
         var configuration = EventStore.Configuration()
         configuration.durability = .normal
+        if kind == "append-encrypted" { configuration.masterKey = MasterKey.generate() }
         let store = try EventStore(path: database, configuration: configuration)
         var batch: [(StreamID, ProposedEvent)] = []
         for item in corpus() {

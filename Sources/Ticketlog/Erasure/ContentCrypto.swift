@@ -116,12 +116,13 @@ struct ContentKey: Sendable {
     let key: SymmetricKey
 
     static func generate(for scope: ContentKeyScope) -> ContentKey {
-        var idBytes = [UInt8](repeating: 0, count: 12)
-        var generator = SystemRandomNumberGenerator()
-        for index in idBytes.indices { idBytes[index] = UInt8.random(in: 0...255, using: &generator) }
-        let id = Data(idBytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-        return ContentKey(id: id, scope: scope, key: SymmetricKey(size: .bits256))
+        var id: [UInt8] = []
+        SystemRandom.bytes(12).withUnsafeBytes { Base64Bytes.encode($0, into: &id) }
+        for index in id.indices {
+            if id[index] == UInt8(ascii: "+") { id[index] = UInt8(ascii: "-") }
+            if id[index] == UInt8(ascii: "/") { id[index] = UInt8(ascii: "_") }
+        }
+        return ContentKey(id: String(decoding: id, as: UTF8.self), scope: scope, key: SymmetricKey(size: .bits256))
     }
 
     /// The key sealed by `master` (nonce ‖ ciphertext ‖ tag), bound to its id and scope.
@@ -162,15 +163,31 @@ struct ContentKey: Sendable {
 enum SealedField {
     static let prefix = "sealed:v1:"
 
+    private static let associatedDataPrefix = Array("ticketlog sealed field v1\n".utf8)
+
     static func associatedData(event: UUID, path: String) -> [UInt8] {
-        Array("ticketlog sealed field v1\n".utf8) + withUnsafeBytes(of: event.uuid) { Array($0) }
-            + Array("\n\(path)".utf8)
+        var data = associatedDataPrefix
+        data.reserveCapacity(data.count + 17 + path.utf8.count)
+        withUnsafeBytes(of: event.uuid) { data += $0 }
+        data.append(UInt8(ascii: "\n"))
+        data += path.utf8
+        return data
     }
 
     static func seal(_ plaintext: String, key: ContentKey, event: UUID, path: String) throws -> String {
-        let box = try ChaChaPoly.seal(
-            Array(plaintext.utf8), using: key.key, authenticating: associatedData(event: event, path: path))
-        return prefix + key.id + ":" + box.combined.base64EncodedString()
+        var plaintext = plaintext
+        let nonce = try ChaChaPoly.Nonce(data: SystemRandom.bytes(12))
+        let box = try plaintext.withUTF8 { bytes in
+            try ChaChaPoly.seal(
+                UnsafeRawBufferPointer(bytes), using: key.key, nonce: nonce,
+                authenticating: associatedData(event: event, path: path))
+        }
+        var text = Array(prefix.utf8)
+        text.reserveCapacity(text.count + 17 + Base64Bytes.encodedCount(box.combined.count))
+        text += key.id.utf8
+        text.append(UInt8(ascii: ":"))
+        box.combined.withUnsafeBytes { Base64Bytes.encode($0, into: &text) }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// The key id a sealed value names; `nil` when `value` is not a sealed field.

@@ -14,44 +14,46 @@ enum SealedPacking {
 
     /// `stored` with every sealed field's base64 packed; `nil` when it holds none.
     static func pack(_ stored: [UInt8]) -> [UInt8]? {
-        var out: [UInt8] = []
-        var copied = 0
-        var index = 0
-        let count = stored.count
-        while index + opening.count + 18 < count {
-            guard stored[index] == opening[0], index > 0,
-                [UInt8(ascii: ":"), UInt8(ascii: ","), UInt8(ascii: "[")].contains(stored[index - 1]),
-                stored[index..<index + opening.count].elementsEqual(opening)
-            else {
-                index += 1
-                continue
+        stored.withUnsafeBytes { body -> [UInt8]? in
+            var out: [UInt8] = []
+            var copied = 0
+            var index = 1
+            let count = body.count
+            let base = body.baseAddress!
+            // A sealed field is a JSON string value: `"sealed:v1:` + 16 characters of key id + `:`
+            // + base64 + `"`, after a `:` (an object member), `,` or `[` (an array element).
+            while index + opening.count + 18 < count {
+                guard let found = memchr(base + index, Int32(UInt8(ascii: "\"")), count - index - opening.count - 18)
+                else { break }
+                index = base.distance(to: UnsafeRawPointer(found))
+                let before = body[index - 1]
+                guard before == UInt8(ascii: ":") || before == UInt8(ascii: ",") || before == UInt8(ascii: "["),
+                    memcmp(base + index, opening, opening.count) == 0,
+                    body[index + opening.count + 16] == UInt8(ascii: ":")
+                else {
+                    index += 1
+                    continue
+                }
+                let start = index + opening.count + 17
+                guard let close = memchr(base + start, Int32(UInt8(ascii: "\"")), count - start),
+                    case let end = base.distance(to: UnsafeRawPointer(close)), end > start,
+                    let raw = Base64Bytes.decode(UnsafeRawBufferPointer(rebasing: body[start..<end]))
+                else {
+                    index += 1
+                    continue
+                }
+                if out.isEmpty { out.reserveCapacity(count) }
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: body[copied..<start]))
+                out.append(marker)
+                BodyCodec.appendVarint(UInt64(raw.count), to: &out)
+                out += raw
+                copied = end
+                index = end
             }
-            // `"sealed:v1:` + 16 characters of key id + `:` + base64 + `"`
-            let idStart = index + opening.count
-            guard stored[idStart + 16] == UInt8(ascii: ":") else {
-                index += 1
-                continue
-            }
-            let start = idStart + 17
-            var end = start
-            while end < count, stored[end] != UInt8(ascii: "\"") { end += 1 }
-            guard end < count, end > start,
-                let raw = canonicalBase64(String(decoding: stored[start..<end], as: UTF8.self))
-            else {
-                index += 1
-                continue
-            }
-            if out.isEmpty { out.reserveCapacity(count) }
-            out += stored[copied..<start]
-            out.append(marker)
-            BodyCodec.appendVarint(UInt64(raw.count), to: &out)
-            out += raw
-            copied = end
-            index = end
+            guard copied > 0 else { return nil }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: body[copied...]))
+            return out
         }
-        guard copied > 0 else { return nil }
-        out += stored[copied...]
-        return out
     }
 
     /// The stored body of a packed one; `nil` when it is malformed.
@@ -70,7 +72,7 @@ enum SealedPacking {
             let start = next + 1 + size
             let end = start + Int(length)
             guard end <= packed.count else { return nil }
-            out += Array(Data(packed[start..<end]).base64EncodedString().utf8)
+            packed.withUnsafeBytes { Base64Bytes.encode(UnsafeRawBufferPointer(rebasing: $0[start..<end]), into: &out) }
             index = end
         }
         return out

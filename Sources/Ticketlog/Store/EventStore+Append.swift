@@ -78,8 +78,9 @@ extension EventStore {
         }
         let recordedAt = configuration.clock()
         let dictionary = dictionaries.current
+        var lastKey: (key: ContentKey, isNew: Bool)?
         let encoded = try events.map { proposed in
-            let (event, newKeys) = try sealed(proposed, stream: stream)
+            let (event, newKeys) = try sealed(proposed, stream: stream, lastKey: &lastKey)
             let canonical = try canonicalBody(of: event, stream: stream, recordedAt: recordedAt)
             guard let (stored, line) = StoredBody.split(canonical) else {
                 throw EventStoreError.invalid("event \(event.id.uuidString.lowercased()) has no canonical JSON object")

@@ -30,15 +30,24 @@ extension EventStore {
     }
 
     /// `event` with its personal fields sealed under the content key of its author, ticket and
-    /// month, and the keys made for it; `event` itself when the log is not encrypted.
-    func sealed(_ event: ProposedEvent, stream: StreamID) throws -> (ProposedEvent, [ContentKey]) {
+    /// month, and the keys made for it; `event` itself when the log is not encrypted. `lastKey`
+    /// carries the key of the previous event of the same append: consecutive events mostly share
+    /// a scope, and the keyring's lookup is then skipped.
+    func sealed(_ event: ProposedEvent, stream: StreamID, lastKey: inout (key: ContentKey, isNew: Bool)?) throws
+        -> (ProposedEvent, [ContentKey])
+    {
         guard let keyring else { return (event, []) }
         var key: (key: ContentKey, isNew: Bool)?
         var sealed = event
         sealed.payload = try event.payload.mappingPersonalFields { path, value in
             if key == nil {
-                key = try keyring.sealingKey(
-                    for: ContentKeyScope(subject: event.actor.id, stream: stream, time: event.occurredAt))
+                let scope = ContentKeyScope(subject: event.actor.id, stream: stream, time: event.occurredAt)
+                if let lastKey, lastKey.key.scope == scope {
+                    key = lastKey
+                } else {
+                    key = try keyring.sealingKey(for: scope)
+                    lastKey = key
+                }
             }
             return try SealedField.seal(value, key: key!.key, event: event.id, path: path)
         }
@@ -48,7 +57,9 @@ extension EventStore {
     /// Writes the rows of the content keys `events` were sealed with that are not written yet.
     func writeContentKeys(of events: [PreparedAppend.Event], _ db: Database) throws {
         guard let keyring else { return }
-        let keys = events.flatMap(\.newKeys)
+        // Every event sealed with a key not written yet names it: write each once.
+        var seen = Set<String>()
+        let keys = events.flatMap(\.newKeys).filter { seen.insert($0.id).inserted }
         guard !keys.isEmpty else { return }
         let insert = try db.cachedStatement(
             sql: """

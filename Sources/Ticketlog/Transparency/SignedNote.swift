@@ -36,8 +36,8 @@ public struct ProofError: Error, Sendable, Equatable, CustomStringConvertible {
 /// the last character has bits to spare); `nil` for anything else, so that no two texts decode
 /// to the same bytes and a changed character is always a changed value.
 func canonicalBase64(_ text: some StringProtocol) -> [UInt8]? {
-    guard let data = Data(base64Encoded: String(text)), data.base64EncodedString() == text else { return nil }
-    return Array(data)
+    var utf8 = Array(text.utf8)
+    return utf8.withUnsafeMutableBytes { Base64Bytes.decode(UnsafeRawBufferPointer($0)) }
 }
 
 /// The signature type byte of Ed25519 in C2SP signed notes.

@@ -17,6 +17,9 @@ final class ContentKeyring: Sendable {
         var byID: [String: Entry] = [:]
         var liveByScope: [ContentKeyScope: String] = [:]
         var pending: [String: ContentKey] = [:]
+        /// The opened live key of each scope sealed with so far, and whether its row is still to
+        /// be written: one lookup per sealed event.
+        var sealing: [ContentKeyScope: (key: ContentKey, isNew: Bool)] = [:]
     }
 
     let master: MasterKey
@@ -64,15 +67,23 @@ final class ContentKeyring: Sendable {
     /// The key to seal content of `scope` with, and whether its row is still to be written.
     func sealingKey(for scope: ContentKeyScope) throws -> (key: ContentKey, isNew: Bool) {
         try state.withLock { state in
+            if let sealing = state.sealing[scope] { return sealing }
+            let found: (key: ContentKey, isNew: Bool)
             if let id = state.liveByScope[scope] {
-                if let pending = state.pending[id] { return (pending, true) }
-                return (try Self.opened(id, in: &state, master: master)!, false)
+                if let pending = state.pending[id] {
+                    found = (pending, true)
+                } else {
+                    found = (try Self.opened(id, in: &state, master: master)!, false)
+                }
+            } else {
+                let key = ContentKey.generate(for: scope)
+                state.byID[key.id] = .open(key)
+                state.liveByScope[scope] = key.id
+                state.pending[key.id] = key
+                found = (key, true)
             }
-            let key = ContentKey.generate(for: scope)
-            state.byID[key.id] = .open(key)
-            state.liveByScope[scope] = key.id
-            state.pending[key.id] = key
-            return (key, true)
+            state.sealing[scope] = found
+            return found
         }
     }
 
@@ -107,7 +118,10 @@ final class ContentKeyring: Sendable {
     /// The rows of `ids` are committed.
     func written(_ ids: some Sequence<String>) {
         state.withLock { state in
-            for id in ids { state.pending[id] = nil }
+            for id in ids {
+                guard let key = state.pending.removeValue(forKey: id) else { continue }
+                state.sealing[key.scope]?.isNew = false
+            }
         }
     }
 
@@ -128,6 +142,7 @@ final class ContentKeyring: Sendable {
                 erased.append(id)
             }
             state.liveByScope = state.liveByScope.filter { !matches($0.key) }
+            state.sealing = state.sealing.filter { !matches($0.key) }
             return erased.sorted()
         }
     }
@@ -137,6 +152,7 @@ final class ContentKeyring: Sendable {
         state.withLock { state in
             for id in ids { state.byID[id] = .erased }
             state.liveByScope = state.liveByScope.filter { !ids.contains($0.value) }
+            state.sealing = state.sealing.filter { !ids.contains($0.value.key.id) }
         }
     }
 
