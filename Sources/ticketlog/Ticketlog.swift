@@ -15,7 +15,7 @@ struct TicketlogCommand: AsyncParsableCommand {
             """,
         subcommands: [
             DemoCommand.self, VerifyCommand.self, ReadCommand.self, AuditCommand.self, ReplayCommand.self,
-            RebuildCommand.self, ExportCommand.self, ImportCommand.self, StatsCommand.self,
+            RebuildCommand.self, ExportCommand.self, ImportCommand.self, StatsCommand.self, SearchCommand.self,
             RotateDictionaryCommand.self, MigrateCommand.self,
             KeygenCommand.self, CheckpointCommand.self, ProveCommand.self, EvidenceCommand.self,
             VerifyEvidenceCommand.self, MasterKeyCommand.self, EraseCommand.self, RotateMasterKeyCommand.self,

@@ -144,7 +144,11 @@ struct VerifyCommand: AsyncParsableCommand {
             )
         }
         for table in check.tables {
-            if table.matches {
+            if !table.checked {
+                Terminal.line(
+                    "projection table \(table.name): NOT CHECKED (it indexes encrypted text: give the master key to check it)"
+                )
+            } else if table.matches {
                 Terminal.line("projection table \(table.name): OK (\(table.rows) rows equal their rebuild)")
             } else {
                 Terminal.line(

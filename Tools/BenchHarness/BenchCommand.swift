@@ -122,6 +122,8 @@ struct BenchCommand: AsyncParsableCommand {
         report.batched = try await Measurements.batchedAppend(
             events: events, path: log, compressionLevel: compressionLevel)
         (report.eventBytes, report.fileBytes) = try await Measurements.bytes(path: log)
+        step("ticketlog: full-text search, \(400) queries from the log's own messages")
+        report.search = try await SearchMeasurements.measure(path: log)
         step("C-exact: the engine's rows, every table and index, written again through the C API")
         report.cExact = try Baseline.run(baseline, [log, path("c-exact.sqlite"), "exact"])
         step("ticketlog: batched append with encrypted content (a master key), then erasing its busiest writer")
@@ -190,7 +192,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard let database else { throw ValidationError("--child needs --database") }
         let fresh = kind == "append" || kind == "append-encrypted" || kind == "concurrent" || kind == "erasure"
         if fresh { try? FileManager.default.removeItem(atPath: database) }
-        let store = fresh || kind == "transparency" ? nil : try EventStore(path: database)
+        let store = fresh || kind == "transparency" || kind == "search" ? nil : try EventStore(path: database)
         switch kind {
         case "rebuild":
             try await store!.rebuildProjections()
@@ -222,6 +224,13 @@ struct BenchCommand: AsyncParsableCommand {
                 String(
                     format: "encrypted append %.0f events/s; erased %@ (%d messages, %d keys) in %.2f s",
                     rate.perSecond, erasure.subject, erasure.messages, erasure.keys, erasure.seconds))
+        case "search":
+            // Issue 18's search row alone, on an existing log: `ticketlog-bench --child search --database X`.
+            let rows = try await SearchMeasurements.measure(path: database)
+            print(
+                String(
+                    format: "%d queries: p50 %.2f ms, p99 %.2f ms, %.1f hits each", rows.queries, rows.p50Milliseconds,
+                    rows.p99Milliseconds, rows.meanHits))
         case "transparency":
             // Issue 16's rows alone, on an existing log (e.g. one of `ticketlog-generate`):
             // `ticketlog-bench --child transparency --database X`.

@@ -282,3 +282,45 @@ enum ErasureMeasurements {
             seconds: (ContinuousClock.now - start).seconds)
     }
 }
+
+/// Issue 18's search row: queries on the appended log, p50 and p99. The queries come from the
+/// log's own messages (every 97th), so each has hits: one word of the message, half of them with
+/// a second word of it, every fourth as a prefix; 20 hits per query, ranked.
+enum SearchMeasurements {
+    struct Rows {
+        var queries = 0
+        var p50Milliseconds = 0.0
+        var p99Milliseconds = 0.0
+        var meanHits = 0.0
+    }
+
+    static func measure(path: String, queries: Int = 400) async throws -> Rows {
+        var configuration = EventStore.Configuration()
+        configuration.readOnly = true
+        let store = try EventStore(path: path, configuration: configuration)
+        let messages = try await store.auditTrail(AuditQuery(types: [.messagePosted], limit: queries * 97))
+        var texts: [String] = []
+        for (index, entry) in messages.enumerated() where index % 97 == 0 {
+            if case .messagePosted(let posted) = entry.event.payload { texts.append(posted.text) }
+        }
+        var generator = SplitMix(seed: 18)
+        var durations: [Double] = []
+        var hits = 0
+        for (index, text) in texts.enumerated() {
+            let words = text.split { !$0.isLetter }.filter { $0.count >= 4 }
+            guard !words.isEmpty else { continue }
+            var query = String(words[Int(generator.next() % UInt64(words.count))])
+            if index % 4 == 0 { query = String(query.prefix(4)) + "*" }
+            if index % 2 == 0 { query += " " + words[Int(generator.next() % UInt64(words.count))] }
+            let start = ContinuousClock.now
+            hits += try await store.search(MessageSearch(query, limit: 20)).count
+            durations.append((ContinuousClock.now - start).seconds * 1_000)
+        }
+        guard !durations.isEmpty else { throw ToolError("no messages to search") }
+        durations.sort()
+        return Rows(
+            queries: durations.count, p50Milliseconds: durations[durations.count / 2],
+            p99Milliseconds: durations[min(durations.count - 1, durations.count * 99 / 100)],
+            meanHits: Double(hits) / Double(durations.count))
+    }
+}

@@ -25,6 +25,7 @@ struct Report {
     var encrypted = Rate(events: 0, seconds: 0)
     var encryptedEventBytes: Int64 = 0
     var erasure = ErasureMeasurements.Rows()
+    var search = SearchMeasurements.Rows()
 
     func markdown() -> String {
         func rate(_ value: Double?) -> String { value.map { String(format: "%.0f", $0) } ?? "–" }
@@ -106,6 +107,12 @@ struct Report {
             lines.append("Instructions per event: not measured (no --valgrind).")
         }
         lines.append("")
+        if search.queries > 0 {
+            lines.append(
+                "Search (issue 18), on the appended log: \(search.queries) queries of one or two words from its own messages (a quarter as prefixes), 20 hits each: p50 \(String(format: "%.2f", search.p50Milliseconds)) ms, p99 \(String(format: "%.2f", search.p99Milliseconds)) ms (\(String(format: "%.1f", search.meanHits)) hits on average)."
+            )
+            lines.append("")
+        }
         if erasure.keys > 0 {
             lines.append(
                 "Erasure (issue 17), on the encrypted log: \(erasure.subject), who wrote \(erasure.messages) messages, erased in \(String(format: "%.2f", erasure.seconds)) s (\(erasure.keys) content keys; scrubbing the file included). Encrypted append: \(String(format: "%.2f", ratio(encrypted.perSecond, batched.perSecond)))× the plain batched append in this run (goal: ≥ 0.85×, i.e. at most 15% slower)."

@@ -10,11 +10,15 @@ import GRDB
 /// text in the file, and none for erasure to hunt down. Version 3 dropped the index by time: a
 /// page by time reads one ticket's messages through `messages_by_position` and sorts them.
 ///
+/// Version 4 added the full-text index over the current text of every message
+/// (``MessageSearchIndex``), kept here because removing a text from it needs the position of the
+/// text it replaces, which this projection holds.
+///
 /// An edit or delete of a message the ticket never had changes nothing.
 struct MessageHistoryProjection: Projection {
     let name = "message_history"
-    let version = 3
-    let tables = ["messages"]
+    let version = 4
+    let tables = ["messages", MessageSearchIndex.terms, MessageSearchIndex.table]
 
     func createSchema(_ db: Database) throws {
         try db.execute(
@@ -34,6 +38,12 @@ struct MessageHistoryProjection: Projection {
                 ) WITHOUT ROWID, STRICT;
                 CREATE UNIQUE INDEX messages_by_position ON messages(stream, position);
                 """)
+        try MessageSearchIndex.createSchema(db)
+    }
+
+    func clear(_ db: Database) throws {
+        try db.execute(sql: "DELETE FROM messages")
+        try MessageSearchIndex.clear(db)
     }
 
     func apply(_ projected: ProjectedEvent, _ db: Database) throws {
@@ -57,7 +67,14 @@ struct MessageHistoryProjection: Projection {
             insert.bind(6, event.position)
             insert.bind(7, at)
             try insert.run()
+            if db.changesCount > 0, MessageSearchIndex.isIndexable(posted.text, of: event) {
+                try MessageSearchIndex.add(event.position, text: posted.text, db)
+            }
         case .messageEdited(let edited):
+            guard let current = try removeFromSearch(edited.messageID, projected, db) else { return }
+            if MessageSearchIndex.isIndexable(edited.text, of: event) {
+                try MessageSearchIndex.add(current, text: edited.text, db)
+            }
             try db.cachedStatement(
                 sql: """
                     UPDATE messages SET text_position = ?, edited_at = ?, edits = edits + 1
@@ -65,6 +82,7 @@ struct MessageHistoryProjection: Projection {
                     """
             ).execute(arguments: [event.position, at, projected.streamKey, edited.messageID])
         case .messageDeleted(let deleted):
+            _ = try removeFromSearch(deleted.messageID, projected, db)
             try db.cachedStatement(
                 sql: """
                     UPDATE messages SET text_position = NULL, deleted_at = ?
@@ -73,6 +91,40 @@ struct MessageHistoryProjection: Projection {
             ).execute(arguments: [at, projected.streamKey, deleted.messageID])
         default:
             return
+        }
+    }
+
+    /// Takes the current text of the message out of the search index, before an edit or delete
+    /// replaces it. Returns the message's document (its post's position); `nil` when the ticket
+    /// has no such message or it is deleted.
+    private func removeFromSearch(_ messageID: String, _ projected: ProjectedEvent, _ db: Database) throws -> Int64? {
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT position, text_position FROM messages
+                        WHERE stream = ? AND message_id = ? AND deleted_at IS NULL
+                        """),
+                arguments: [projected.streamKey, messageID])
+        else { return nil }
+        let document: Int64 = row[0]
+        if let textPosition = row[1] as Int64? {
+            let earlier = try projected.store.event(at: textPosition, db)
+            if let text = earlier.payload.messageText, MessageSearchIndex.isIndexable(text, of: earlier) {
+                try MessageSearchIndex.remove(document, text: text, db)
+            }
+        }
+        return document
+    }
+}
+
+extension EventPayload {
+    /// The text of a post or an edit.
+    var messageText: String? {
+        switch self {
+        case .messagePosted(let posted): posted.text
+        case .messageEdited(let edited): edited.text
+        default: nil
         }
     }
 }

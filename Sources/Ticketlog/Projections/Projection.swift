@@ -15,6 +15,8 @@ protocol Projection: Sendable {
     var tables: [String] { get }
     /// Creates the tables (and indexes) in a file that has none of them.
     func createSchema(_ db: Database) throws
+    /// Deletes every row (keeping the tables), for a rebuild.
+    func clear(_ db: Database) throws
     /// Applies one event. Events arrive in position order, each exactly once.
     func apply(_ event: ProjectedEvent, _ db: Database) throws
     /// The projection's work within one write transaction (default: each event applied as it
@@ -83,6 +85,9 @@ struct ProjectionSession {
 struct ProjectedEvent {
     var event: RecordedEvent
     var streamKey: Int64
+    /// The log, for a projection that must read an earlier event (the message search index
+    /// removes a message's old text).
+    var store: EventStore
 }
 
 extension Projection {

@@ -80,7 +80,7 @@ extension EventStore {
         let dictionary = dictionaries.current
         var lastKey: (key: ContentKey, isNew: Bool)?
         let encoded = try events.map { proposed in
-            let (event, newKeys) = try sealed(proposed, stream: stream, lastKey: &lastKey)
+            let (event, newKeys, sealedWith) = try sealed(proposed, stream: stream, lastKey: &lastKey)
             let canonical = try canonicalBody(of: event, stream: stream, recordedAt: recordedAt)
             guard let (stored, line) = StoredBody.split(canonical) else {
                 throw EventStoreError.invalid("event \(event.id.uuidString.lowercased()) has no canonical JSON object")
@@ -94,7 +94,8 @@ extension EventStore {
             }
             return PreparedAppend.Event(
                 proposed: proposed, canonical: canonical, codec: codec, blob: blob,
-                leaf: StoredBody.LeafHasher(canonical: canonical, insertion: line), newKeys: newKeys)
+                leaf: StoredBody.LeafHasher(canonical: canonical, insertion: line), newKeys: newKeys,
+                sealedWith: sealedWith)
         }
         return PreparedAppend(stream: stream, expectedVersion: expectedVersion, recordedAt: recordedAt, events: encoded)
     }
@@ -324,9 +325,15 @@ extension EventStore {
             head.position = position
             head.hash = hash
             if !projections.isEmpty {
-                let recorded = EventBody(event.proposed, stream: request.stream, recordedAt: request.recordedAt)
+                var recorded = EventBody(event.proposed, stream: request.stream, recordedAt: request.recordedAt)
                     .recorded(position: position, version: version)
-                let projected = ProjectedEvent(event: recorded, streamKey: streamKey)
+                if let key = event.sealedWith, keyring?.isErased(key) == true {
+                    // Sealed under a key an erasure destroyed after this append was prepared:
+                    // the projections see it as every later read will, erased.
+                    recorded.payload = recorded.payload.mappingPersonalFields { _, _ in "" }
+                    recorded.contentErased = true
+                }
+                let projected = ProjectedEvent(event: recorded, streamKey: streamKey, store: self)
                 do {
                     try projections.apply(projected, db)
                 } catch {

@@ -34,9 +34,9 @@ extension EventStore {
     /// carries the key of the previous event of the same append: consecutive events mostly share
     /// a scope, and the keyring's lookup is then skipped.
     func sealed(_ event: ProposedEvent, stream: StreamID, lastKey: inout (key: ContentKey, isNew: Bool)?) throws
-        -> (ProposedEvent, [ContentKey])
+        -> (ProposedEvent, [ContentKey], sealedWith: String?)
     {
-        guard let keyring else { return (event, []) }
+        guard let keyring else { return (event, [], nil) }
         var key: (key: ContentKey, isNew: Bool)?
         var sealed = event
         sealed.payload = try event.payload.mappingPersonalFields { path, value in
@@ -51,7 +51,7 @@ extension EventStore {
             }
             return try SealedField.seal(value, key: key!.key, event: event.id, path: path)
         }
-        return (sealed, key.map { $0.isNew ? [$0.key] : [] } ?? [])
+        return (sealed, key.map { $0.isNew ? [$0.key] : [] } ?? [], key?.key.id)
     }
 
     /// Writes the rows of the content keys `events` were sealed with that are not written yet.

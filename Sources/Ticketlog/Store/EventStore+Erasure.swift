@@ -66,11 +66,18 @@ extension EventStore {
         }
         let (condition, argument, matches, payload) = Self.erasureSelection(
             scope, requestedBy: requestedBy, reason: reason)
+        let searchCandidates = try Self.searchCandidates(scope)
         let clock = configuration.clock
         let erased = Mutex<[String]>([])
         let request = PreparedAppend(
             stream: .erasures, expectedVersion: .any, recordedAt: clock(), events: [],
             decide: { db, _ in
+                // The search index forgets the texts while their keys still open them.
+                let doomed = try String.fetchAll(
+                    db, sql: "SELECT id FROM content_keys WHERE wrapped IS NOT NULL AND \(condition)",
+                    arguments: [argument])
+                try self.forgetSearchTexts(
+                    sealedWith: Set(doomed + keyring.ids(where: matches)), candidates: searchCandidates, db)
                 // Keys of this process not written yet are forgotten too, so their rows are
                 // written without their wrapped key.
                 let inMemory = keyring.erase(where: matches)
@@ -121,6 +128,26 @@ extension EventStore {
         }
     }
 
+    /// The events whose texts an erasure of `scope` can concern, as a condition on `e` (for
+    /// ``forgetSearchTexts(sealedWith:candidates:_:)``).
+    private static func searchCandidates(_ scope: ErasureScope) throws -> (
+        condition: String, arguments: StatementArguments
+    ) {
+        switch scope {
+        case .subject(let subject):
+            return ("e.actor = (SELECT key FROM actors WHERE id = ?)", [subject])
+        case .ticket(let stream):
+            return ("e.stream = (SELECT key FROM streams WHERE name = ?)", [stream.rawValue])
+        case .before(let time):
+            let month = ContentKeyScope.month(of: time)
+            guard let start = ContentKeyScope.start(ofPeriod: month) else {
+                throw EventStoreError(
+                    code: .rejected, message: "a retention cut needs a date of years 1000 to 9999, not \(month)")
+            }
+            return ("e.occurred_at < ?", [start.microsecondsSinceEpoch])
+        }
+    }
+
     /// How many events of `scope` with personal content are before `position` (written in
     /// plaintext, before the log was encrypted).
     private static func plaintextEvents(_ scope: ErasureScope, before position: Int64, _ db: Database) throws -> Int {
@@ -166,6 +193,8 @@ extension EventStore {
             let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
             return (row?[0] as Int?) == 0
         }
+        // Forgotten texts' terms out of the search index's segments, then out of free pages.
+        try MessageSearchIndex.optimize(db)
         let first = try truncate()
         try db.execute(sql: "VACUUM")
         return try truncate() && first
@@ -204,6 +233,7 @@ extension EventStore {
                     db, sql: "SELECT id FROM content_keys WHERE wrapped IS NOT NULL"
                 ).filter(named.contains)
                 guard !live.isEmpty else { throw DecidedNothing(version: version) }
+                try self.forgetSearchTexts(sealedWith: Set(live), candidates: nil, db)
                 let now = clock().microsecondsSinceEpoch
                 for id in live {
                     try db.execute(

@@ -26,6 +26,34 @@ struct ChatRoutes {
             let tickets = try await store.tickets(AccessPolicy.filter(for: caller), limit: limit)
             return ChannelsResponse(channels: tickets)
         }
+        group.get("search") { request, context in
+            let caller = try context.requireCaller()
+            let query = request.uri.queryParameters
+            guard let text = query["q"].map(String.init), !text.isEmpty else {
+                throw APIError(.badRequest, code: "bad_request", "query parameter q (the words to find) is required")
+            }
+            guard text.utf8.count <= 500 else {
+                throw APIError(.badRequest, code: "bad_request", "query parameter q is longer than 500 bytes")
+            }
+            var search = MessageSearch(
+                text, tickets: AccessPolicy.filter(for: caller),
+                limit: try query.integer("limit", default: 20, in: 1...100))
+            if let ticket = query["ticket"].map(String.init) {
+                guard let stream = StreamID.ticket(ticket) ?? StreamID(rawValue: ticket), stream.ticketID != nil else {
+                    throw APIError(
+                        .badRequest, code: "bad_request",
+                        "ticket must be a ticket id (1001) or channel id (ticket-1001)")
+                }
+                search.ticket = stream
+            }
+            search.from = try query.time("from")
+            search.to = try query.time("to")
+            do {
+                return SearchResponse(hits: try await store.search(search).map(SearchResponse.Hit.init))
+            } catch let error as EventStoreError where error.code == .invalidEvent {
+                throw APIError(.badRequest, code: "bad_request", error.message)
+            }
+        }
         group.get("channels/:channelId") { _, context in
             let caller = try context.requireCaller()
             let raw = try context.parameters.require("channelId")
@@ -51,6 +79,17 @@ extension FlatDictionary<Substring, Substring> {
                 "query parameter \(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
         }
         return number
+    }
+
+    /// An ISO 8601 time query parameter, or 400.
+    func time(_ name: String) throws -> Timestamp? {
+        guard let text = self[Substring(name)] else { return nil }
+        guard let time = Timestamp(iso8601: String(text)) else {
+            throw APIError(
+                .badRequest, code: "bad_request",
+                "query parameter \(name) must be an ISO 8601 time (2026-11-27 or 2026-11-27T14:30:00Z)")
+        }
+        return time
     }
 
     func int64(_ name: String) throws -> Int64? {

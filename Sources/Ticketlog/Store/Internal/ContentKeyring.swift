@@ -96,6 +96,27 @@ final class ContentKeyring: Sendable {
         }
     }
 
+    /// Whether the key `id` was erased (`false` for a key this keyring has not heard of).
+    func isErased(_ id: String) -> Bool {
+        state.withLock { state in
+            if case .erased = state.byID[id] { return true }
+            return false
+        }
+    }
+
+    /// The ids of the keys whose scope `matches` and that are not erased yet.
+    func ids(where matches: (ContentKeyScope) -> Bool) -> [String] {
+        state.withLock { state in
+            state.byID.compactMap { id, entry in
+                switch entry {
+                case .wrapped(_, let scope): matches(scope) ? id : nil
+                case .open(let key): matches(key.scope) ? id : nil
+                case .erased: nil
+                }
+            }
+        }
+    }
+
     /// Learns a key row read from the file.
     func learn(id: String, scope: ContentKeyScope, wrapped: [UInt8]?) {
         state.withLock { state in

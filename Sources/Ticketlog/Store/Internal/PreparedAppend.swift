@@ -15,6 +15,8 @@ struct PreparedAppend: Sendable {
         var leaf: StoredBody.LeafHasher
         /// Content keys made for this event's sealed fields whose rows are not written yet.
         var newKeys: [ContentKey] = []
+        /// The id of the content key its personal fields are sealed with, if any.
+        var sealedWith: String?
     }
 
     var stream: StreamID

@@ -1,0 +1,148 @@
+import Foundation
+import GRDB
+
+/// A full-text search of message text (issue 18).
+public struct MessageSearch: Sendable, Equatable {
+    /// What a person typed: words, all required; a word ending in `*` matches as a prefix.
+    public var text: String
+    /// Only this ticket.
+    public var ticket: StreamID?
+    /// Only messages posted at or after / before these times.
+    public var from: Timestamp?
+    public var to: Timestamp?
+    /// Only tickets matching this filter (the tickets the caller may read).
+    public var tickets: TicketFilter
+    public var limit: Int
+
+    public init(
+        _ text: String, ticket: StreamID? = nil, from: Timestamp? = nil, to: Timestamp? = nil,
+        tickets: TicketFilter = .all, limit: Int = 50
+    ) {
+        self.text = text
+        self.ticket = ticket
+        self.from = from
+        self.to = to
+        self.tickets = tickets
+        self.limit = limit
+    }
+}
+
+/// A message found by a search, best first.
+public struct SearchHit: Sendable, Equatable {
+    /// A piece of the snippet: plain text, or text that matched the query.
+    public struct Part: Sendable, Equatable, Codable {
+        public var text: String
+        public var match: Bool
+    }
+
+    public var ticket: StreamID
+    public var messageID: String
+    /// The position of the message's post.
+    public var position: Int64
+    public var author: Actor
+    public var postedAt: Timestamp
+    public var editedAt: Timestamp?
+    /// FTS5's bm25 score: lower is better.
+    public var rank: Double
+    /// A passage of the message's current text around what matched.
+    public var snippet: [Part]
+}
+
+extension EventStore {
+    /// The messages whose current text has every word of `search.text`, best match (bm25) first,
+    /// among the tickets `search` allows. Deleted and erased messages are not found.
+    ///
+    /// - Throws: ``EventStoreError/Code/invalidEvent`` when the text has no word to search for.
+    public func search(_ search: MessageSearch) async throws -> [SearchHit] {
+        guard let query = MessageSearchIndex.query(search.text) else {
+            throw EventStoreError.invalid(
+                "a search needs at least one word (letters or digits); \(search.text.debugDescription) has none")
+        }
+        let words = MessageSearchIndex.searchWords(search.text)
+        var conditions = ["\(MessageSearchIndex.table) MATCH ?", "m.deleted_at IS NULL"]
+        var arguments: StatementArguments = [query]
+        for (column, value) in [
+            ("t.brand", search.tickets.brand), ("t.creator", search.tickets.creator),
+            ("t.agent", search.tickets.agent), ("t.status", search.tickets.status),
+        ] {
+            if let value {
+                conditions.append("\(column) = ?")
+                arguments += [value]
+            }
+        }
+        if let member = search.tickets.member {
+            conditions.append("t.stream IN (SELECT stream FROM members WHERE user = ?)")
+            arguments += [member]
+        }
+        if let ticket = search.ticket {
+            conditions.append("s.name = ?")
+            arguments += [ticket.rawValue]
+        }
+        if let from = search.from {
+            conditions.append("m.posted_at >= ?")
+            arguments += [from.microsecondsSinceEpoch]
+        }
+        if let to = search.to {
+            conditions.append("m.posted_at < ?")
+            arguments += [to.microsecondsSinceEpoch]
+        }
+        arguments += [max(0, min(search.limit, 1_000))]
+        let sql = """
+            SELECT s.name, m.message_id, m.position, m.author, m.author_role, m.posted_at, m.edited_at,
+                   m.text_position, bm25(\(MessageSearchIndex.table)) AS rank
+            FROM \(MessageSearchIndex.table)
+            JOIN events e ON e.position = \(MessageSearchIndex.table).rowid
+            JOIN messages m ON m.stream = e.stream AND m.position = e.position
+            JOIN streams s ON s.key = m.stream
+            JOIN ticket_summaries t ON t.stream = m.stream
+            WHERE \(conditions.joined(separator: " AND "))
+            ORDER BY rank, m.position LIMIT ?
+            """
+        return try await read { [arguments] db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row -> SearchHit? in
+                guard let textPosition = row[7] as Int64? else { return nil }
+                let text = try self.event(at: textPosition, db).payload.messageText ?? ""
+                return SearchHit(
+                    ticket: StreamID(rawValue: row[0]) ?? .erasures, messageID: row[1], position: row[2],
+                    author: Actor(id: row[3], role: Actor.Role(rawValue: row[4]) ?? .system),
+                    postedAt: Timestamp(microsecondsSinceEpoch: row[5]),
+                    editedAt: (row[6] as Int64?).map(Timestamp.init(microsecondsSinceEpoch:)),
+                    rank: row[8], snippet: MessageSearchIndex.snippet(text, words: words))
+            }
+        }
+    }
+
+    /// Takes out of the search index the current text of every message sealed with one of
+    /// `keys`, while those keys still open it (an erasure, before it destroys them).
+    /// `candidates` narrows the messages to look at: a condition on `e`, the event holding each
+    /// message's current text, with its arguments.
+    func forgetSearchTexts(
+        sealedWith keys: Set<String>, candidates: (condition: String, arguments: StatementArguments)?,
+        _ db: Database
+    ) throws {
+        guard !keys.isEmpty, try db.tableExists(MessageSearchIndex.table) else { return }
+        let columns = Self.eventColumns.split(separator: ",").map { "e." + $0.trimmingCharacters(in: .whitespaces) }
+        let rows = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT \(columns.joined(separator: ", ")), m.position
+                FROM messages m JOIN events e ON e.position = m.text_position
+                WHERE m.text_position IS NOT NULL\(candidates.map { " AND " + $0.condition } ?? "")
+                """,
+            arguments: candidates?.arguments ?? [])
+        var removals: [(Int64, String)] = []
+        while let row = try rows.next() {
+            // The event as stored, to read which key seals its text; then opened.
+            let stored = try storedEvent(row, db: db)
+            let sealed = try Self.decodeRecord(
+                stored: stored.stored, columns: stored.columns, position: stored.position, version: stored.version)
+            guard let text = sealed.payload.messageText, let id = SealedField.keyID(of: text), keys.contains(String(id))
+            else { continue }
+            let opened = try opened(sealed, db)
+            if let plain = opened.payload.messageText, MessageSearchIndex.isIndexable(plain, of: opened) {
+                removals.append((row[columns.count], plain))
+            }
+        }
+        for (document, text) in removals { try MessageSearchIndex.remove(document, text: text, db) }
+    }
+}
