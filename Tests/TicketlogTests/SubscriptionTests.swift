@@ -29,6 +29,37 @@ import Testing
         #expect(received == Array(3...12))
     }
 
+    /// One stream's subscription (issue 18's per-ticket feed): only its events, after a position
+    /// of the whole log, for a stream created after the subscription started too.
+    @Test func aStreamSubscriptionCarriesOnlyItsStreamAfterAPosition() async throws {
+        let (store, directory) = try StoreKind.file.make { $0.subscriptionPollInterval = .seconds(600) }
+        defer { withExtendedLifetime(directory) {} }
+        var factory = EventFactory()
+        try await store.append(factory.conversation(messages: 2), to: .test(1))  // positions 1-6
+        let received = try await withThrowingTaskGroup(of: [Int64].self) { group in
+            group.addTask {
+                var iterator = store.subscribe(to: .test(2), after: 0).makeAsyncIterator()
+                var positions: [Int64] = []
+                while positions.count < 3, let event = try await iterator.next() {
+                    #expect(event.stream == .test(2))
+                    positions.append(event.position)
+                }
+                return positions
+            }
+            // ticket 2 does not exist when the subscription starts; appends interleave.
+            for (number, event) in [(1, factory.message()), (2, factory.message()), (1, factory.message())] {
+                try await store.append(event, to: .test(number))
+            }
+            try await store.append([factory.message(), factory.message()], to: .test(2))
+            return try await group.next()!
+        }
+        #expect(received == [8, 10, 11])
+        var resumed = store.subscribe(to: .test(1), after: 5).makeAsyncIterator()
+        #expect(try await resumed.next()?.position == 6)
+        #expect(try await resumed.next()?.position == 7)
+        #expect(try await resumed.next()?.position == 9)
+    }
+
     @Test func aSubscriberWaitingForNewEventsIsWokenByAnAppend() async throws {
         let (store, directory) = try StoreKind.file.make { $0.subscriptionPollInterval = .seconds(600) }
         defer { withExtendedLifetime(directory) {} }

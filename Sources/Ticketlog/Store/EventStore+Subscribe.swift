@@ -73,3 +73,106 @@ public struct EventSubscription: AsyncSequence, Sendable {
         }
     }
 }
+
+extension EventStore {
+    /// The events of `stream` after `position` (a position of the whole log, e.g. the last one a
+    /// client saw): first those stored, then each new one as it is committed, in order, each
+    /// once. The stream need not exist yet. Ends as ``subscribe(from:)`` does.
+    public func subscribe(to stream: StreamID, after position: Int64) -> StreamSubscription {
+        StreamSubscription(store: self, stream: stream, after: max(0, position))
+    }
+}
+
+/// The events of one stream after a position, catching up and then following live appends. See
+/// ``EventStore/subscribe(to:after:)``.
+public struct StreamSubscription: AsyncSequence, Sendable {
+    public typealias Element = RecordedEvent
+
+    let store: EventStore
+    let stream: StreamID
+    let after: Int64
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(store: store, stream: stream, after: after)
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let store: EventStore
+        let stream: StreamID
+        let after: Int64
+        /// The stream's key and the version delivered last, once the stream exists.
+        var cursor: (key: Int64, version: Int64)?
+        /// The log's head as of the last read: what to wait beyond when nothing is new.
+        var head: Int64 = 0
+        var buffer: [RecordedEvent] = []
+        var bufferIndex = 0
+
+        init(store: EventStore, stream: StreamID, after: Int64) {
+            self.store = store
+            self.stream = stream
+            self.after = after
+        }
+
+        public mutating func next() async throws -> RecordedEvent? {
+            try await nextEvent(within: nil)
+        }
+
+        /// The next event, or `nil` when none arrived within `timeout` (the subscription goes on)
+        /// or the task is cancelled.
+        public mutating func nextEvent(timeout: Duration) async throws -> RecordedEvent? {
+            try await nextEvent(within: timeout)
+        }
+
+        private mutating func nextEvent(within timeout: Duration?) async throws -> RecordedEvent? {
+            let clock = ContinuousClock()
+            let deadline = timeout.map { clock.now + $0 }
+            while bufferIndex == buffer.count {
+                if Task.isCancelled { return nil }
+                let (store, stream, after, cursor) = (self.store, self.stream, self.after, self.cursor)
+                let page: (events: [RecordedEvent], cursor: (key: Int64, version: Int64)?, head: Int64)
+                do {
+                    page = try await store.read { db in
+                        var cursor = cursor
+                        if cursor == nil,
+                            let key = try Int64.fetchOne(
+                                db, sql: "SELECT key FROM streams WHERE name = ?", arguments: [stream.rawValue])
+                        {
+                            let seen = try Int64.fetchOne(
+                                db,
+                                sql: "SELECT coalesce(max(version), 0) FROM events WHERE stream = ? AND position <= ?",
+                                arguments: [key, after])
+                            cursor = (key, seen ?? 0)
+                        }
+                        let head = try Int64.fetchOne(db, sql: "SELECT coalesce(max(position), 0) FROM events") ?? 0
+                        guard let cursor else { return ([], nil, head) }
+                        let events = try store.decodeRecords(
+                            db,
+                            sql:
+                                "SELECT \(EventStore.eventColumns) FROM events WHERE stream = ? AND version > ? ORDER BY version LIMIT 256",
+                            arguments: [cursor.key, cursor.version])
+                        return (events, cursor, head)
+                    }
+                } catch is CancellationError {
+                    return nil
+                }
+                self.cursor = page.cursor
+                head = page.head
+                buffer = page.events
+                bufferIndex = 0
+                if let last = buffer.last, let key = self.cursor?.key { self.cursor = (key, last.version) }
+                if buffer.isEmpty {
+                    var wait = store.configuration.subscriptionPollInterval
+                    if let deadline {
+                        let remaining = deadline - clock.now
+                        if remaining <= .zero { return nil }
+                        wait = Swift.min(wait, remaining)
+                    }
+                    await store.notifier.wait(beyond: head, timeout: wait)
+                }
+            }
+            let event = buffer[bufferIndex]
+            bufferIndex += 1
+            return event
+        }
+    }
+}

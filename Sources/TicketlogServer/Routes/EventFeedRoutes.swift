@@ -11,6 +11,9 @@ import Ticketlog
 /// a reconnecting client sends `Last-Event-ID` and resumes after it. Admins only: the feed
 /// spans every ticket.
 ///
+/// `GET /api/chat/tickets/:ticketId/events` is the same for one ticket, for anyone who may read
+/// it (positions are still the log's, so `Last-Event-ID` works the same).
+///
 /// A feed ends when the caller's token expires (with an `event: token-expired` frame, so the
 /// client knows to come back with a new token): access was proven once, at the start, and must
 /// not outlive its proof. Feeds are counted per caller and in total (``FeedLimiter``).
@@ -25,49 +28,93 @@ struct EventFeedRoutes {
             let caller = try context.requireCaller()
             try AccessPolicy.requireAdmin(caller, to: "follow the event feed")
             let after = try Self.startPosition(request)
-            let lease = try feeds.open(for: caller.id)
-            let expiry = context.callerTokenExpiry.map { ContinuousClock.now + .seconds($0.timeIntervalSinceNow) }
+            let subscription = store.subscribe(from: after + 1)
+            return try feed(
+                caller: caller, context: context, opening: ": ticketlog event feed after \(after)\n\n",
+                events: { subscription.makeAsyncIterator() }, next: { try await $0.nextEvent(timeout: $1) },
+                stillAllowed: { _ in true })
+        }
+        // One ticket's events, for anyone who may read the ticket (issue 18): the live chat of
+        // the dashboard. Access is checked again after every assignment change of the ticket: an
+        // agent unassigned mid-feed gets `event: access-revoked` and the feed ends.
+        group.get("chat/tickets/:ticketId/events") { request, context in
+            let caller = try context.requireCaller()
+            let stream = try TicketRoutes.stream(try context.parameters.require("ticketId"))
+            _ = try await AccessPolicy.ticket(stream, for: caller, in: store)
+            let after = try Self.startPosition(request)
+            let subscription = store.subscribe(to: stream, after: after)
             let store = self.store
-            let keepAlive = self.keepAlive
-            var headers: HTTPFields = [:]
-            headers[.contentType] = "text/event-stream"
-            headers[.cacheControl] = "no-cache"
-            return Response(
-                status: .ok, headers: headers,
-                body: ResponseBody { writer in
-                    defer { lease.close() }
-                    try await writer.write(ByteBuffer(string: ": ticketlog event feed after \(after)\n\n"))
-                    var events = store.subscribe(from: after + 1).makeAsyncIterator()
-                    // Ends when the client goes away (a write throws), the task is cancelled, or
-                    // the server shuts down gracefully: that waits for open requests, so the feed
-                    // looks at the flag at least once a second instead of once per keep-alive.
-                    let shuttingDown = Mutex(false)
-                    let wait = min(keepAlive, Self.shutdownCheck)
-                    try await withGracefulShutdownHandler {
-                        var quiet = Duration.zero
-                        while !Task.isCancelled, !shuttingDown.withLock({ $0 }) {
-                            if let expiry, ContinuousClock.now >= expiry {
-                                try await writer.write(ByteBuffer(string: "event: token-expired\ndata: {}\n\n"))
-                                break
-                            }
-                            let step = expiry.map { min(wait, max(.milliseconds(1), $0 - ContinuousClock.now)) } ?? wait
-                            if let event = try await events.nextEvent(timeout: step) {
-                                try await writer.write(ByteBuffer(string: try Self.frame(event)))
-                                quiet = .zero
-                            } else {
-                                quiet += step
-                                if quiet >= keepAlive {
-                                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                                    quiet = .zero
-                                }
-                            }
-                        }
-                    } onGracefulShutdown: {
-                        shuttingDown.withLock { $0 = true }
+            return try feed(
+                caller: caller, context: context,
+                opening: ": ticketlog event feed of \(stream) after \(after)\n\n",
+                events: { subscription.makeAsyncIterator() }, next: { try await $0.nextEvent(timeout: $1) },
+                stillAllowed: { event in
+                    switch event.type {
+                    case .agentAssigned, .agentUnassigned, .ticketOpened:
+                        guard let ticket = try await store.ticketSummary(stream) else { return false }
+                        return AccessPolicy.canAccess(caller, ticket)
+                    default:
+                        return true
                     }
-                    try await writer.finish(nil)
                 })
         }
+    }
+
+    /// A Server-Sent Events response of `events`: `opening`, then each event as a frame, a
+    /// comment line while quiet. Ends when the client goes away, the server shuts down, the
+    /// caller's token expires (`event: token-expired`) or `stillAllowed` says no after an event
+    /// (`event: access-revoked`, that event not sent).
+    private func feed<Events>(
+        caller: Caller, context: TicketlogRequestContext, opening: String,
+        events makeEvents: @escaping @Sendable () -> Events,
+        next: @escaping @Sendable (inout Events, Duration) async throws -> RecordedEvent?,
+        stillAllowed: @escaping @Sendable (RecordedEvent) async throws -> Bool
+    ) throws -> Response {
+        let lease = try feeds.open(for: caller.id)
+        let expiry = context.callerTokenExpiry.map { ContinuousClock.now + .seconds($0.timeIntervalSinceNow) }
+        let keepAlive = self.keepAlive
+        var headers: HTTPFields = [:]
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                defer { lease.close() }
+                try await writer.write(ByteBuffer(string: opening))
+                var events = makeEvents()
+                // Ends when the client goes away (a write throws), the task is cancelled, or
+                // the server shuts down gracefully: that waits for open requests, so the feed
+                // looks at the flag at least once a second instead of once per keep-alive.
+                let shuttingDown = Mutex(false)
+                let wait = min(keepAlive, Self.shutdownCheck)
+                try await withGracefulShutdownHandler {
+                    var quiet = Duration.zero
+                    while !Task.isCancelled, !shuttingDown.withLock({ $0 }) {
+                        if let expiry, ContinuousClock.now >= expiry {
+                            try await writer.write(ByteBuffer(string: "event: token-expired\ndata: {}\n\n"))
+                            break
+                        }
+                        let step = expiry.map { min(wait, max(.milliseconds(1), $0 - ContinuousClock.now)) } ?? wait
+                        if let event = try await next(&events, step) {
+                            guard try await stillAllowed(event) else {
+                                try await writer.write(ByteBuffer(string: "event: access-revoked\ndata: {}\n\n"))
+                                break
+                            }
+                            try await writer.write(ByteBuffer(string: try Self.frame(event)))
+                            quiet = .zero
+                        } else {
+                            quiet += step
+                            if quiet >= keepAlive {
+                                try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                                quiet = .zero
+                            }
+                        }
+                    }
+                } onGracefulShutdown: {
+                    shuttingDown.withLock { $0 = true }
+                }
+                try await writer.finish(nil)
+            })
     }
 
     /// How often an idle feed looks whether the server is shutting down (and its token expired).

@@ -12,12 +12,12 @@ import Testing
     /// Reads the event feed with curl (a real SSE client on loopback) for `seconds`, while
     /// `during` appends; returns the `id:` lines seen.
     static func feed(
-        port: Int, token: String, query: String, lastEventID: String? = nil, seconds: Int,
-        during: () async throws -> Void
+        port: Int, token: String, path: String = "/api/events", query: String, lastEventID: String? = nil,
+        seconds: Int, during: () async throws -> Void
     ) async throws -> (ids: [Int64], output: String) {
         var arguments = ["-s", "-N", "--max-time", "\(seconds)", "-H", "Authorization: Bearer \(token)"]
         if let lastEventID { arguments += ["-H", "Last-Event-ID: \(lastEventID)"] }
-        arguments.append("http://127.0.0.1:\(port)/api/events\(query)")
+        arguments.append("http://127.0.0.1:\(port)\(path)\(query)")
         // curl runs while `during` appends; it is waited for on a thread of its own, because the
         // server under test shares this process's few cooperative threads (blocking one of them
         // for the whole read once starved the server: the live events came too late).
@@ -73,6 +73,58 @@ import Testing
             let bad = try await client.execute(
                 uri: "/api/events?after=-3", method: .get, headers: ServerFixture.headers(admin))
             #expect(bad.status == .badRequest)
+        }
+    }
+
+    /// `GET /api/chat/tickets/:id/events` (issue 18): one ticket's events for anyone who may read
+    /// it, resumable, and cut off when an assignment change takes the access away.
+    @Test func aTicketsFeedCarriesOnlyItsEventsToItsReadersUntilAccessEnds() async throws {
+        let fixture = try await ServerFixture.make { $0.anonymousRateLimit = nil }  // the test polls /metrics
+        let a = StreamID.ticket("a")!
+        let admin = Actor(id: "ada", role: .admin)
+        try await fixture.app.test(.live) { client in
+            let port = try #require(client.port)
+            let kim = try await ServerFixture.token("kim", .creator)
+            // ticket-a holds positions 1–5, ticket-b position 6.
+            let first = try await Self.feed(
+                port: port, token: kim, path: "/api/chat/tickets/a/events", query: "", seconds: 6
+            ) {
+                try await fixture.store.execute(
+                    .postMessage(messageID: "m-2", text: "live", attachments: []), on: a,
+                    by: Actor(id: "kim", role: .creator))
+                try await fixture.store.execute(.join(user: "jo", role: .creator), on: .ticket("b")!, by: admin)
+            }
+            #expect(first.ids == [1, 2, 3, 4, 5, 7], "\(first.output)")
+            let resumed = try await Self.feed(
+                port: port, token: kim, path: "/api/chat/tickets/a/events", query: "", lastEventID: "5", seconds: 2
+            ) {}
+            #expect(resumed.ids == [7])
+
+            // sam, the assigned agent, follows the ticket until it is given to lee (once kim's
+            // feeds are closed, so the count below is sam's feed).
+            try await waitUntil("kim's feeds close") { try await Self.openFeeds(port: port) == 0 }
+            let sam = try await ServerFixture.token("sam", .agent)
+            let cut = try await Self.feed(
+                port: port, token: sam, path: "/api/chat/tickets/a/events", query: "?after=7", seconds: 6
+            ) {
+                try await fixture.store.execute(.assign(agent: "lee"), on: a, by: admin)
+                try await fixture.store.execute(
+                    .postMessage(messageID: "m-3", text: "not for sam", attachments: []), on: a, by: admin)
+            }
+            #expect(cut.ids.isEmpty, "\(cut.output)")
+            #expect(cut.output.contains("event: access-revoked"))
+            #expect(!cut.output.contains("not for sam"))
+
+            for (user, role, path, status) in [
+                ("sam", Actor.Role.agent, "/api/chat/tickets/a/events", HTTPResponse.Status.notFound),
+                ("jo", .creator, "/api/chat/tickets/a/events", .notFound),
+                ("kim", .creator, "/api/chat/tickets/nope/events", .notFound),
+                ("kim", .creator, "/api/chat/tickets/a/events?after=x", .badRequest),
+            ] {
+                let response = try await client.execute(
+                    uri: path, method: .get, headers: ServerFixture.headers(try await ServerFixture.token(user, role)))
+                #expect(response.status == status, "\(user) \(path)")
+            }
         }
     }
 
