@@ -5,7 +5,7 @@ DATABASE ?= ticketlog.sqlite
 APT_PACKAGES := liblz4-dev zlib1g-dev libsqlite3-dev sqlite3 pkg-config curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps venv build run test lint docs fuzz bench bench-quick bench-venv soak format clean
+.PHONY: deps venv build run test lint docs fuzz bench bench-quick bench-venv soak format clean screenshots
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -29,20 +29,31 @@ run: deps
 
 # Python tools the tests use (pandas and duckdb load exports; openapi-spec-validator checks the
 # OpenAPI document; schemathesis sends generated requests to a running server; cryptography checks
-# Ed25519 signatures in the independent evidence verifier), in a local
-# virtualenv.
+# Ed25519 signatures in the independent evidence verifier; selenium drives the dashboard in
+# Debian's headless chromium), in a local virtualenv.
 VENV := .build-venv
-PYTHON_TOOLS := pandas duckdb openapi-spec-validator pyyaml schemathesis cryptography
+PYTHON_TOOLS := pandas duckdb openapi-spec-validator pyyaml schemathesis cryptography selenium
+# The browser the dashboard's tests drive (Debian's, with its WebDriver).
+BROWSER_PACKAGES := chromium chromium-driver
 
 venv:
-	@$(VENV)/bin/python -c "import pandas, duckdb, openapi_spec_validator, yaml, schemathesis, cryptography" 2>/dev/null || { \
+	@$(VENV)/bin/python -c "import pandas, duckdb, openapi_spec_validator, yaml, schemathesis, cryptography, selenium" 2>/dev/null || { \
 	  echo "Installing $(PYTHON_TOOLS) into $(VENV)"; \
 	  python3 -m venv $(VENV) && $(VENV)/bin/pip install -q $(PYTHON_TOOLS); }
 
 test: deps venv lint
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(BROWSER_PACKAGES)"
 	TICKETLOG_PYTHON=$(CURDIR)/$(VENV)/bin/python $(SWIFT) test
 	$(MAKE) --no-print-directory docs
 	$(MAKE) --no-print-directory fuzz
+
+# The README's pictures of the dashboard (docs/screenshots/*.png, committed): the browser test's
+# script against a fresh demo log, saving what it sees.
+screenshots: deps venv
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(BROWSER_PACKAGES)"
+	$(SWIFT) build --product ticketlog
+	PYTHON=$(CURDIR)/$(VENV)/bin/python TICKETLOG=$$($(SWIFT) build --show-bin-path)/ticketlog \
+	  sh Tests/Dashboard/screenshots.sh docs/screenshots
 
 # The DocC catalog of every library product (swift-docc-plugin), warnings as errors: a broken
 # symbol link or an undocumented parameter fails the build. Archives in .build/plugins/Swift-DocC.

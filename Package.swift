@@ -79,7 +79,7 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
-            resources: [.copy("Resources/openapi.yaml")]
+            resources: [.copy("Resources/openapi.yaml"), .copy("Resources/Dashboard")]
         ),
         // Stream Chat in the server: the webhook route and the mirror service, mounted by the
         // composition root (the CLI), so the server knows nothing of Stream.

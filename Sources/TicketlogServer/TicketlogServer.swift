@@ -235,6 +235,8 @@ public enum TicketlogServer {
                 body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
         }
 
+        try DashboardRoutes().register(on: router)
+
         let context = ServerExtensionContext(
             logger: logger, maximumBodySize: configuration.maximumBodySize, metrics: metrics)
         for serverExtension in extensions {

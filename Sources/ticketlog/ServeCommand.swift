@@ -288,6 +288,7 @@ struct ServeCommand: AsyncParsableCommand {
                     ticketlog serving \(log.database) on http://\(host):\(port) (development mode)
                     A development admin token (12 h):
                       export TOKEN=\(token)
+                    The dashboard: open http://\(host):\(port)/ and sign in with that token.
                     Try:
                       curl -s -H "Authorization: Bearer $TOKEN" http://\(host):\(port)/api/chat/channels
                       curl -s -H "Authorization: Bearer $TOKEN" http://\(host):\(port)/api/chat/tickets/1001/audit

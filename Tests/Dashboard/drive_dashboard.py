@@ -1,0 +1,170 @@
+"""Drives the dashboard in headless Chromium (Selenium with Debian's chromium-driver) against a
+running `ticketlog serve`, as people would use it (issue 18). `make test` runs it from
+DashboardBrowserTests with a fresh server; it exits 0 when every check holds and prints each
+check, or the first failure, as one line.
+
+Usage: drive_dashboard.py BASE_URL TOKENS_JSON [--screenshots DIR]
+TOKENS_JSON maps admin, agent (sam, assigned to ticket 1001), creator (kim, 1001's creator),
+owner (jo, 2002's creator) and stranger (lee, an agent of nothing) to tokens.
+"""
+import json
+import sys
+import urllib.request
+import uuid
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+BASE, TOKENS = sys.argv[1].rstrip("/"), json.loads(sys.argv[2])
+SHOTS = sys.argv[sys.argv.index("--screenshots") + 1] if "--screenshots" in sys.argv else None
+WAIT = 20
+
+
+def check(ok, what):
+    if not ok:
+        print(f"FAILED: {what}")
+        sys.exit(1)
+    print(f"ok: {what}")
+
+
+def api(method, path, token, body=None):
+    request = urllib.request.Request(
+        BASE + path, method=method, data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
+def browser(width=1280, height=900):
+    options = webdriver.ChromeOptions()
+    for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}"]:
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def sign_in(driver, token):
+    driver.get(BASE + "/")
+    driver.find_element(By.ID, "token").send_keys(token)
+    driver.find_element(By.CSS_SELECTOR, "#sign-in-form button[type=submit]").click()
+    WebDriverWait(driver, WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#ticket-list li"))
+
+
+def listed(driver):
+    return sorted(b.get_attribute("data-channel") for b in driver.find_elements(By.CSS_SELECTOR, "#ticket-list button"))
+
+
+def open_ticket(driver, channel):
+    driver.find_element(By.CSS_SELECTOR, f'#ticket-list button[data-channel="{channel}"]').click()
+    WebDriverWait(driver, WAIT).until(lambda d: d.find_element(By.ID, "connection").text == "Live")
+
+
+def messages(driver):
+    # Read in one script: the list is re-rendered as events arrive, and elements found one call
+    # earlier can be gone by the next.
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#messages .message .text')].map((e) => e.textContent)")
+
+
+def post(driver, text):
+    box = driver.find_element(By.ID, "post-text")
+    box.send_keys(text)
+    driver.find_element(By.CSS_SELECTOR, "#post-form button[type=submit]").click()
+
+
+def errors(driver):
+    """The page's console errors so far (the log is read once: reading empties it). Requests
+    refused while the network is emulated offline are expected."""
+    return [
+        e["message"] for e in driver.get_log("browser")
+        if e["level"] == "SEVERE" and "ERR_INTERNET_DISCONNECTED" not in e["message"]
+    ]
+
+
+# A second ticket, someone else's.
+api("POST", "/api/chat/tickets", TOKENS["admin"],
+    {"ticketId": "2002", "title": "Unboxing for globex", "brand": "globex", "creator": "jo"})
+
+# Each role sees exactly the tickets the API allows it.
+expected = {
+    "admin": ["ticket-1001", "ticket-2002"], "agent": ["ticket-1001"], "creator": ["ticket-1001"],
+    "owner": ["ticket-2002"], "stranger": [],
+}
+for role, channels in expected.items():
+    driver = browser()
+    try:
+        sign_in(driver, TOKENS[role])
+        check(listed(driver) == channels, f"{role} sees {channels or 'no ticket'} (saw {listed(driver)})")
+        if not channels:
+            check("You have no tickets." in driver.find_element(By.ID, "ticket-list").text, "an empty list says so")
+        problems = errors(driver)
+        check(not problems, f"no console errors for {role}: {problems}")
+    finally:
+        driver.quit()
+
+kim, sam = browser(), browser()
+# sam on a phone: 360 CSS pixels wide (a headless window cannot be made that narrow).
+sam.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                    {"width": 360, "height": 740, "deviceScaleFactor": 2, "mobile": True})
+try:
+    sign_in(kim, TOKENS["creator"])
+    sign_in(sam, TOKENS["agent"])
+    check(sam.execute_script("return document.documentElement.clientWidth") <= 360, "sam's page is 360 px wide")
+    check(sam.execute_script("return document.documentElement.scrollWidth <= document.documentElement.clientWidth"),
+          "nothing is wider than a 360 px screen")
+    open_ticket(kim, "ticket-1001")
+    open_ticket(sam, "ticket-1001")
+    if SHOTS:
+        kim.save_screenshot(f"{SHOTS}/ticket.png")
+        sam.save_screenshot(f"{SHOTS}/ticket-phone.png")
+
+    # A post from one browser arrives live in the other.
+    live = f"Live from sam {uuid.uuid4().hex[:8]}"
+    post(sam, live)
+    WebDriverWait(kim, WAIT).until(lambda d: live in messages(d))
+    check(messages(kim).count(live) == 1, "a post from sam's browser arrives live in kim's, once")
+
+    # Offline: the post waits in the page, then goes once when the connection is back.
+    kim.execute_cdp_cmd("Network.enable", {})
+    kim.execute_cdp_cmd("Network.emulateNetworkConditions",
+                        {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    WebDriverWait(kim, WAIT).until(lambda d: d.find_element(By.ID, "connection").text != "Live")
+    queued = f"Queued by kim {uuid.uuid4().hex[:8]}"
+    post(kim, queued)
+    WebDriverWait(kim, WAIT).until(lambda d: "waiting to be sent" in d.find_element(By.ID, "queued").text)
+    check(any(queued == m for m in messages(kim)), "the queued post shows in the conversation as not sent yet")
+    check(queued not in messages(sam), "nothing reached the server while offline")
+    kim.execute_cdp_cmd("Network.emulateNetworkConditions",
+                        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    WebDriverWait(kim, WAIT).until(lambda d: d.find_element(By.ID, "connection").text == "Live")
+    WebDriverWait(sam, WAIT).until(lambda d: queued in messages(d))
+    WebDriverWait(kim, WAIT).until(lambda d: d.find_element(By.ID, "queued").text == "")
+    stored = api("GET", "/api/chat/tickets/1001/messages?limit=500", TOKENS["admin"])["messages"]
+    check([m.get("text") for m in stored].count(queued) == 1, "after reconnecting the queued post is in the log once")
+    check(messages(sam).count(queued) == 1, "and in sam's browser once")
+
+    # Search, and open a hit.
+    word = queued.split()[-1]
+    box = kim.find_element(By.ID, "search")
+    box.send_keys(word + Keys.ENTER)
+    WebDriverWait(kim, WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#hits li"))
+    marks = [m.text for m in kim.find_elements(By.CSS_SELECTOR, "#hits mark")]
+    check(marks == [word], f"search finds the message with the word marked (marks {marks})")
+    kim.find_element(By.CSS_SELECTOR, "#hits li button").click()
+    WebDriverWait(kim, WAIT).until(lambda d: d.find_element(By.ID, "ticket").is_displayed())
+    check(queued in messages(kim), "opening a hit shows its ticket")
+    if SHOTS:
+        box = kim.find_element(By.ID, "search")
+        box.clear()
+        box.send_keys("friday" + Keys.ENTER)
+        WebDriverWait(kim, WAIT).until(lambda d: "friday" in d.find_element(By.ID, "search-summary").text)
+        kim.save_screenshot(f"{SHOTS}/search.png")
+    problems = errors(kim) + errors(sam)
+    check(not problems, f"no console errors: {problems}")
+finally:
+    kim.quit()
+    sam.quit()
+print("all dashboard checks passed")
