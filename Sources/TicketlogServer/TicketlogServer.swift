@@ -257,6 +257,7 @@ public enum TicketlogServer {
         EventFeedRoutes(store: store, keepAlive: configuration.eventFeedKeepAlive, feeds: feeds).register(on: api)
         TransparencyRoutes(store: store, keyID: configuration.checkpoints?.signer.keyID).register(on: api)
         AdminRoutes(store: store).register(on: api)
+        InsightRoutes(store: store, facts: FactsCache(), integrity: IntegrityCache()).register(on: api)
         return router
     }
 
