@@ -16,7 +16,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 BASE, TOKENS = sys.argv[1].rstrip("/"), json.loads(sys.argv[2])
 SHOTS = sys.argv[sys.argv.index("--screenshots") + 1] if "--screenshots" in sys.argv else None
@@ -60,6 +60,13 @@ def listed(driver):
 def open_ticket(driver, channel):
     driver.find_element(By.CSS_SELECTOR, f'#ticket-list button[data-channel="{channel}"]').click()
     WebDriverWait(driver, WAIT).until(lambda d: d.find_element(By.ID, "connection").text == "Live")
+
+
+def texts(driver, selector):
+    # Read in one script: lists are re-rendered as events arrive, and elements found one call
+    # earlier can be gone by the next.
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map((e) => e.textContent)", selector)
 
 
 def messages(driver):
@@ -156,6 +163,58 @@ try:
     kim.find_element(By.CSS_SELECTOR, "#hits li button").click()
     WebDriverWait(kim, WAIT).until(lambda d: d.find_element(By.ID, "ticket").is_displayed())
     check(queued in messages(kim), "opening a hit shows its ticket")
+    # Actions through the page: sam changes the status; the conversation shows it as a system
+    # line, in kim's browser too.
+    open_ticket(sam, "ticket-1001")
+    Select(sam.find_element(By.ID, "status-select")).select_by_visible_text("in_review")
+    sam.find_element(By.CSS_SELECTOR, "#status-form button[type=submit]").click()
+    WebDriverWait(sam, WAIT).until(lambda d: d.find_element(By.ID, "action-error").text or any(
+        "in_review" in line for line in texts(d, "#messages .system")))
+    check(not sam.find_element(By.ID, "action-error").text,
+          f"sam changes the status ({sam.find_element(By.ID, 'action-error').text})")
+    try:
+        WebDriverWait(kim, WAIT).until(
+            lambda d: any("in_review" in line for line in texts(d, "#messages .system")))
+    except Exception:
+        state = kim.execute_script(
+            "return [document.getElementById('connection').textContent, document.getElementById('ticket').hidden,"
+            " [...document.querySelectorAll('#messages .system')].map((e) => e.textContent).join(' | ')]")
+        check(False, f"kim's page shows sam's status change (kim's page: {state})")
+    check(True, "a status change made in sam's browser shows as a system line in kim's")
+    # A refused action says why, in words: kim may not edit sam's message, and may not assign.
+    check(not kim.find_elements(By.ID, "assign-form") or not kim.find_element(By.ID, "assign-form").is_displayed(),
+          "a creator is not offered assignment")
+
+    # History: the slider shows the ticket as it stood after each event.
+    kim.find_element(By.ID, "tab-history").click()
+    slider = kim.find_element(By.ID, "history-slider")
+    WebDriverWait(kim, WAIT).until(lambda d: "in_review" in d.find_element(By.ID, "history-state").text)
+    first_message = kim.execute_script("return document.querySelector('#audit li:nth-child(2) button').textContent")
+    kim.execute_script("arguments[0].value = 1; arguments[0].dispatchEvent(new Event('input'))", slider)
+    WebDriverWait(kim, WAIT).until(lambda d: d.find_element(By.ID, "history-at").text == "#2")
+    WebDriverWait(kim, WAIT).until(lambda d: "Status open" in d.find_element(By.ID, "history-state").text)
+    check(live not in kim.find_element(By.ID, "history-state").text,
+          f"after event 2 ({first_message}) the ticket is open and has no later message")
+    slider.send_keys(Keys.END)
+    WebDriverWait(kim, WAIT).until(lambda d: "in_review" in d.find_element(By.ID, "history-state").text)
+    check(live in kim.find_element(By.ID, "history-state").text, "at the end the slider shows the ticket as it is")
+    if SHOTS:
+        kim.save_screenshot(f"{SHOTS}/history.png")
+    kim.find_element(By.ID, "tab-conversation").click()
+
+    # Who could see a message when it was posted.
+    kim.execute_script("document.querySelector('#messages .message .tools button').click()")
+    WebDriverWait(kim, WAIT).until(
+        lambda d: any("In the channel when it was posted" in t for t in texts(d, "#messages .message .audience")))
+    check(True, "a message says who was in the channel when it was posted")
+
+    # Analytics: charts drawn from the ticket facts.
+    kim.find_element(By.CSS_SELECTOR, '#views button[data-view="analytics"]').click()
+    WebDriverWait(kim, WAIT).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#charts svg")) == 4)
+    check("1 ticket(s)" in kim.find_element(By.ID, "analytics-summary").text, "analytics count kim's ticket")
+    check(not kim.find_element(By.CSS_SELECTOR, '#views button[data-view="integrity"]').is_displayed(),
+          "integrity is offered to admins only")
+
     if SHOTS:
         box = kim.find_element(By.ID, "search")
         box.clear()
@@ -167,4 +226,20 @@ try:
 finally:
     kim.quit()
     sam.quit()
+# An admin: integrity verified, analytics over every ticket.
+admin = browser()
+try:
+    sign_in(admin, TOKENS["admin"])
+    admin.find_element(By.CSS_SELECTOR, '#views button[data-view="integrity"]').click()
+    WebDriverWait(admin, WAIT).until(lambda d: "Verified" in d.find_element(By.ID, "integrity-report").text)
+    check("head position" in admin.find_element(By.ID, "integrity-report").text, "an admin sees the chain verified")
+    admin.find_element(By.CSS_SELECTOR, '#views button[data-view="analytics"]').click()
+    WebDriverWait(admin, WAIT).until(lambda d: "2 ticket(s)" in d.find_element(By.ID, "analytics-summary").text)
+    check(True, "an admin's analytics cover every ticket")
+    if SHOTS:
+        admin.save_screenshot(f"{SHOTS}/analytics.png")
+    problems = errors(admin)
+    check(not problems, f"no console errors for the admin: {problems}")
+finally:
+    admin.quit()
 print("all dashboard checks passed")
