@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import JWTKit
 import Logging
 import Ticketlog
@@ -109,6 +110,11 @@ public enum TicketlogServer {
         /// How often an idle event feed sends a keep-alive comment (and notices a client that
         /// went away).
         public var eventFeedKeepAlive: Duration = .seconds(15)
+        /// Whether `GET /api/chat/tickets/:id/ws` is served (`serve --websockets`). Off by
+        /// default: the WebSocket-upgrade channel adds the connection guard only once a
+        /// connection's first request head is read, so connections that never send one are
+        /// neither counted against `connections.maximum` nor timed out by it.
+        public var webSockets = false
 
         public init(
             host: String = "127.0.0.1", port: Int = 8080, authSecret: String, streamAPIKey: String?,
@@ -187,14 +193,17 @@ public enum TicketlogServer {
         store: EventStore, configuration: Configuration, logger: Logger = .disabled,
         extensions: [any ServerExtension] = []
     ) async throws -> Router<TicketlogRequestContext> {
-        try await router(
-            store: store, configuration: configuration, logger: logger, extensions: extensions, connections: nil)
+        try await routers(
+            store: store, configuration: configuration, logger: logger, extensions: extensions, connections: nil
+        ).http
     }
 
-    static func router(
+    /// The HTTP routes, and the WebSocket routes (upgraded by the server before the HTTP router
+    /// sees a request), sharing the caller keys, the feed limits and the callers' rate limit.
+    static func routers(
         store: EventStore, configuration: Configuration, logger: Logger, extensions: [any ServerExtension],
         connections: ConnectionGuard?
-    ) async throws -> Router<TicketlogRequestContext> {
+    ) async throws -> (http: Router<TicketlogRequestContext>, webSocket: Router<TicketlogWebSocketContext>) {
         let problems = configuration.problems()
         guard problems.isEmpty else { throw ConfigurationError(description: problems.joined(separator: "; ")) }
         let callerKeys = JWTKeyCollection()
@@ -244,8 +253,9 @@ public enum TicketlogServer {
         }
 
         let api = router.group("api").add(middleware: AuthMiddleware(keys: callerKeys))
-        if let limit = configuration.rateLimit {
-            api.add(middleware: RateLimitMiddleware(limiter: RateLimiter(rate: limit.perSecond, burst: limit.burst)))
+        let callerLimiter = configuration.rateLimit.map { RateLimiter(rate: $0.perSecond, burst: $0.burst) }
+        if let callerLimiter {
+            api.add(middleware: RateLimitMiddleware(limiter: callerLimiter))
         }
         var chatTokens: ChatTokenIssuer?
         if let stream = configuration.stream {
@@ -258,7 +268,10 @@ public enum TicketlogServer {
         TransparencyRoutes(store: store, keyID: configuration.checkpoints?.signer.keyID).register(on: api)
         AdminRoutes(store: store).register(on: api)
         InsightRoutes(store: store, facts: FactsCache(), integrity: IntegrityCache()).register(on: api)
-        return router
+        let webSocket = TicketWebSocket(
+            store: store, auth: AuthMiddleware(keys: callerKeys), feeds: feeds, posts: callerLimiter
+        ).router()
+        return (router, webSocket)
     }
 
     /// A server on `configuration.host:port`. Run it with `runService()`. The extensions' routes
@@ -267,11 +280,16 @@ public enum TicketlogServer {
         store: EventStore, configuration: Configuration, logger: Logger, extensions: [any ServerExtension] = []
     ) async throws -> some ApplicationProtocol {
         let connections = ConnectionGuard(configuration.connections, logger: logger)
+        let routers = try await routers(
+            store: store, configuration: configuration, logger: logger, extensions: extensions,
+            connections: connections)
         return Application(
-            router: try await router(
-                store: store, configuration: configuration, logger: logger, extensions: extensions,
-                connections: connections),
-            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuardHandler(connections)])),
+            router: routers.http,
+            server: configuration.webSockets
+                ? .http1WebSocketUpgrade(
+                    webSocketRouter: routers.webSocket, configuration: .init(maxFrameSize: TicketWebSocket.maxMessage),
+                    additionalChannelHandlers: [ConnectionGuardHandler(connections)])
+                : .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuardHandler(connections)])),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "ticketlog"),
             services: extensions.flatMap(\.services)

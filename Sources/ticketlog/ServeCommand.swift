@@ -104,6 +104,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Event feeds the server keeps open at once.")
     var feedsTotal: Int = 64
 
+    @Flag(
+        help: ArgumentHelp(
+            "Serve GET /api/chat/tickets/:id/ws (a ticket's events and posting on one WebSocket).",
+            discussion:
+                "Off by default: with it, the connection guard starts at a connection's first request head, so idle connections that never send one are not counted against --max-connections or timed out by --request-head-timeout."
+        ))
+    var websockets = false
+
     @Option(help: "Page cache of the writing connection, in MiB: memory grows up to it as the log grows.")
     var cacheMib: Int = 64
 
@@ -240,6 +248,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.connections.idleTimeout = .seconds(idleTimeout)
         configuration.eventFeeds.perCaller = feedsPerCaller
         configuration.eventFeeds.total = feedsTotal
+        configuration.webSockets = websockets
         if let checkpointKey {
             var checkpoints = TicketlogServer.Configuration.Checkpoints(signer: try ProofFiles.signer(checkpointKey))
             checkpoints.everyEvents = checkpointEvery

@@ -46,10 +46,14 @@ struct AuthMiddleware: RouterMiddleware {
         guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
             throw Self.unauthorized("the Authorization header must be 'Bearer <token>'")
         }
-        let token = String(parts[1])
-        if let (caller, expiresAt) = verified.caller(of: token, at: Date()) {
-            return try await next(request, Self.context(context, caller: caller, expiresAt: expiresAt))
-        }
+        let (caller, expiresAt) = try await authenticate(String(parts[1]))
+        return try await next(request, Self.context(context, caller: caller, expiresAt: expiresAt))
+    }
+
+    /// The caller a bearer token proves, and when the token expires; 401 otherwise. Shared with
+    /// the WebSocket endpoint, whose clients send the token in their first message.
+    func authenticate(_ token: String) async throws -> (Caller, Date) {
+        if let known = verified.caller(of: token, at: Date()) { return known }
         // Only HS256 is accepted, whatever the key would verify: `alg: none`, other algorithms
         // and mislabelled tokens are refused before any verification.
         let tokenHeader = Self.header(of: token)
@@ -81,7 +85,7 @@ struct AuthMiddleware: RouterMiddleware {
             .init(
                 caller: caller, expiresAt: claims.exp.value,
                 usableFrom: claims.nbf.map { $0.value.addingTimeInterval(-CallerClaims.clockSkew) }))
-        return try await next(request, Self.context(context, caller: caller, expiresAt: claims.exp.value))
+        return (caller, claims.exp.value)
     }
 
     private static func context(_ context: TicketlogRequestContext, caller: Caller, expiresAt: Date)

@@ -62,7 +62,7 @@ import Testing
             #expect(event.payload == .statusChanged(StatusChanged(from: "open", to: "in_review")))
 
             // A reconnecting client sends Last-Event-ID and misses nothing, repeats nothing.
-            let resumed = try await Self.feed(port: port, token: admin, query: "?after=1", lastEventID: "6", seconds: 2)
+            let resumed = try await Self.feed(port: port, token: admin, query: "?after=1", lastEventID: "6", seconds: 5)
             {}
             #expect(resumed.ids == [7, 8])
 
@@ -96,7 +96,7 @@ import Testing
             }
             #expect(first.ids == [1, 2, 3, 4, 5, 7], "\(first.output)")
             let resumed = try await Self.feed(
-                port: port, token: kim, path: "/api/chat/tickets/a/events", query: "", lastEventID: "5", seconds: 2
+                port: port, token: kim, path: "/api/chat/tickets/a/events", query: "", lastEventID: "5", seconds: 5
             ) {}
             #expect(resumed.ids == [7])
 
