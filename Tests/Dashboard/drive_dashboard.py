@@ -100,6 +100,7 @@ expected = {
     "admin": ["ticket-1001", "ticket-2002"], "agent": ["ticket-1001"], "creator": ["ticket-1001"],
     "owner": ["ticket-2002"], "stranger": [],
 }
+
 for role, channels in expected.items():
     driver = browser()
     try:
@@ -107,6 +108,13 @@ for role, channels in expected.items():
         check(listed(driver) == channels, f"{role} sees {channels or 'no ticket'} (saw {listed(driver)})")
         if not channels:
             check("You have no tickets." in driver.find_element(By.ID, "ticket-list").text, "an empty list says so")
+        if role == "admin":
+            # The filters narrow the list: by brand, by agent.
+            Select(driver.find_element(By.ID, "brand-filter")).select_by_visible_text("globex")
+            check(listed(driver) == ["ticket-2002"], f"the brand filter keeps globex's ticket (saw {listed(driver)})")
+            Select(driver.find_element(By.ID, "brand-filter")).select_by_index(0)
+            Select(driver.find_element(By.ID, "agent-filter")).select_by_visible_text("sam")
+            check(listed(driver) == ["ticket-1001"], f"the agent filter keeps sam's ticket (saw {listed(driver)})")
         problems = errors(driver)
         check(not problems, f"no console errors for {role}: {problems}")
     finally:

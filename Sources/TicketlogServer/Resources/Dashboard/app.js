@@ -112,14 +112,30 @@ async function refreshTickets() {
   }
 }
 
+// Keeps a filter's choices to the values the tickets have (and the one chosen).
+function fillFilter(id, values, all) {
+  const select = $(id);
+  const chosen = select.value;
+  const options = [...new Set(values.filter(Boolean))].sort();
+  if (chosen && !options.includes(chosen)) options.push(chosen);
+  select.replaceChildren(el("option", { text: all, attrs: { value: "" } }),
+    ...options.map((value) => el("option", { text: value, attrs: { value } })));
+  select.value = chosen;
+}
+
 function showTickets(tickets) {
   app.tickets = tickets;
+  fillFilter("brand-filter", tickets.map((t) => t.brand), "All brands");
+  fillFilter("agent-filter", tickets.map((t) => t.agent), "All agents");
   const status = $("status-filter").value;
+  const brand = $("brand-filter").value;
+  const agent = $("agent-filter").value;
   const list = $("ticket-list");
   const read = seen();
   const current = ticket.open?.channelId;
   list.replaceChildren();
-  for (const item of tickets.filter((t) => !status || t.status === status)) {
+  const shown = tickets.filter((t) => (!status || t.status === status) && (!brand || t.brand === brand) && (!agent || t.agent === agent));
+  for (const item of shown) {
     const node = button("", () => openTicket(item.ticketId || item.channelId), {
       class: "link", attrs: { "data-channel": item.channelId, "aria-current": String(item.channelId === current) },
     });
@@ -135,10 +151,12 @@ function showTickets(tickets) {
     list.append(el("li", {}, [node]));
   }
   if (!list.children.length) {
-    list.append(el("li", { text: tickets.length ? "No ticket has this status." : "You have no tickets." }));
+    list.append(el("li", { text: tickets.length ? "No ticket matches the filters." : "You have no tickets." }));
   }
 }
-$("status-filter").addEventListener("change", () => showTickets(app.tickets));
+for (const id of ["status-filter", "brand-filter", "agent-filter"]) {
+  $(id).addEventListener("change", () => showTickets(app.tickets));
+}
 
 // Search ----------------------------------------------------------------------------------
 
