@@ -189,6 +189,8 @@ try:
             " [...document.querySelectorAll('#messages .system')].map((e) => e.textContent).join(' | ')]")
         check(False, f"kim's page shows sam's status change (kim's page: {state})")
     check(True, "a status change made in sam's browser shows as a system line in kim's")
+    WebDriverWait(kim, WAIT).until(lambda d: "in_review" in d.find_element(By.ID, "ticket-list").text)
+    check(True, "and kim's ticket list shows the new status without a reload")
     # A refused action says why, in words: kim may not edit sam's message, and may not assign.
     check(not kim.find_elements(By.ID, "assign-form") or not kim.find_element(By.ID, "assign-form").is_displayed(),
           "a creator is not offered assignment")

@@ -34,6 +34,39 @@ struct EventFeedRoutes {
                 events: { subscription.makeAsyncIterator() }, next: { try await $0.nextEvent(timeout: $1) },
                 stillAllowed: { _ in true })
         }
+        // The events of every ticket the caller may read (issue 18): what keeps the dashboard's
+        // ticket list and open ticket live on one connection. Access is decided per ticket as its
+        // events pass (again after each assignment change), so a ticket given to someone else
+        // stops arriving; for admins it is the whole log.
+        // `after=now` starts at the head: a page that has just read its tickets wants what comes
+        // next, not the whole log. The first frame says where the feed starts
+        // (`id: N`, `event: head`), so a reconnection resumes from there.
+        group.get("chat/events") { request, context in
+            let caller = try context.requireCaller()
+            let after =
+                request.uri.queryParameters["after"] == "now"
+                    && request.headers[HTTPField.Name("Last-Event-ID")!] == nil
+                ? try await store.headPosition() : try Self.startPosition(request)
+            let subscription = store.subscribe(from: after + 1)
+            let store = self.store
+            let access = AccessMemo()
+            return try feed(
+                caller: caller, context: context,
+                opening:
+                    ": ticketlog event feed of \(caller.id)'s tickets\nid: \(after)\nevent: head\ndata: {\"position\":\(after)}\n\n",
+                events: { subscription.makeAsyncIterator() },
+                next: { events, step in
+                    let deadline = ContinuousClock.now + step
+                    while let event = try await events.nextEvent(
+                        timeout: max(.milliseconds(1), deadline - ContinuousClock.now))
+                    {
+                        if try await access.allows(caller, event, in: store) { return event }
+                        if ContinuousClock.now >= deadline { return nil }
+                    }
+                    return nil
+                },
+                stillAllowed: { _ in true })
+        }
         // One ticket's events, for anyone who may read the ticket (issue 18): the live chat of
         // the dashboard. Access is checked again after every assignment change of the ticket: an
         // agent unassigned mid-feed gets `event: access-revoked` and the feed ends.
@@ -134,6 +167,22 @@ struct EventFeedRoutes {
 
     static func frame(_ event: RecordedEvent) throws -> String {
         "id: \(event.position)\nevent: \(event.type.rawValue)\ndata: \(try event.jsonLine())\n\n"
+    }
+}
+
+/// Which tickets one caller's feed may carry, decided once per ticket and again after each
+/// assignment change (access to a ticket comes from its assignment and ownership).
+final class AccessMemo: Sendable {
+    private let decided = Mutex<[StreamID: Bool]>([:])
+
+    func allows(_ caller: Caller, _ event: RecordedEvent, in store: EventStore) async throws -> Bool {
+        if caller.role == .admin { return true }
+        let changes = [EventType.agentAssigned, .agentUnassigned, .ticketOpened].contains(event.type)
+        if !changes, let known = decided.withLock({ $0[event.stream] }) { return known }
+        let ticket = try await store.ticketSummary(event.stream)
+        let allowed = ticket.map { AccessPolicy.canAccess(caller, $0) } ?? false
+        decided.withLock { $0[event.stream] = allowed }
+        return allowed
     }
 }
 

@@ -128,6 +128,36 @@ import Testing
         }
     }
 
+    /// `GET /api/chat/events` (issue 18): the events of every ticket the caller may read, from
+    /// the head with `after=now`; what the dashboard follows.
+    @Test func aCallersFeedCarriesTheEventsOfTheirTicketsOnly() async throws {
+        let fixture = try await ServerFixture.make { $0.anonymousRateLimit = nil }  // the test polls /metrics
+        let admin = Actor(id: "ada", role: .admin)
+        try await fixture.app.test(.live) { client in
+            let port = try #require(client.port)
+            let kim = try await ServerFixture.token("kim", .creator)
+            // ticket-a (kim's) holds positions 1–5, ticket-b (jo's) position 6.
+            let feed = try await Self.feed(
+                port: port, token: kim, path: "/api/chat/events", query: "?after=now", seconds: 6
+            ) {
+                try await fixture.store.execute(.join(user: "jo", role: .creator), on: .ticket("b")!, by: admin)
+                try await fixture.store.execute(
+                    .postMessage(messageID: "m-2", text: "for kim", attachments: []), on: .ticket("a")!,
+                    by: Actor(id: "kim", role: .creator))
+            }
+            #expect(feed.ids == [6, 8], "the starting point, then ticket-a's event only: \(feed.output)")
+            #expect(feed.output.contains("event: head") && feed.output.contains("for kim"))
+            #expect(!feed.output.contains("\"user\":\"jo\""))
+            try await waitUntil("kim's feed closes") { try await Self.openFeeds(port: port) == 0 }
+            let resumed = try await Self.feed(
+                port: port, token: kim, path: "/api/chat/events", query: "", lastEventID: "0", seconds: 5
+            ) {}
+            #expect(
+                resumed.ids == [0, 1, 2, 3, 4, 5, 8],
+                "the starting point, then kim's ticket's events: \(resumed.output)")
+        }
+    }
+
     @Test func aCallerBeyondTheBurstGets429WithRetryAfter() async throws {
         let store = try EventStore.inMemory()
         var configuration = ServerFixture.configuration

@@ -44,10 +44,10 @@ export class Api {
     while (!signal.aborted) {
       let response;
       try {
-        response = await fetch(path, {
-          headers: { Authorization: `Bearer ${this.token}`, "Last-Event-ID": String(last) },
-          signal,
-        });
+        const headers = { Authorization: `Bearer ${this.token}` };
+        // Once an event (or the feed's starting point) was seen, resume after it.
+        if (typeof last === "number") headers["Last-Event-ID"] = String(last);
+        response = await fetch(path, { headers, signal });
       } catch {
         if (signal.aborted) return;
         response = null;
@@ -63,7 +63,7 @@ export class Api {
         onState("live");
         delay = 500;
         const ended = await readFrames(response, signal, (frame) => {
-          if (frame.id !== undefined) last = frame.id;
+          if (frame.id !== undefined && !Number.isNaN(frame.id)) last = frame.id;
           onEvent(frame);
         });
         if (ended === "access-revoked") {

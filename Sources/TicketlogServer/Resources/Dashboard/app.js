@@ -49,9 +49,56 @@ async function signIn(token) {
   $("signed-out").hidden = true;
   $("signed-in").hidden = false;
   showTickets(channels.channels);
-  setInterval(refreshTickets, 10000);
+  if (navigator.onLine) followAll();
+  else showOffline();
   ticket.flushQueue();
 }
+
+// One live feed for the page: the events of every ticket the caller may read, from the moment
+// the list was read. Each refreshes the list, and the open ticket when it is one of its events.
+let feed = null;
+let after = "now";
+function followAll() {
+  feed?.abort();
+  feed = new AbortController();
+  app.api.follow(`/api/chat/events?after=${after}`, {
+    after,
+    signal: feed.signal,
+    onEvent: (frame) => {
+      if (frame.id !== undefined) after = frame.id;
+      if (frame.event === "head") return;
+      scheduleListRefresh();
+      ticket.eventArrived(frame);
+    },
+    onState: (status, message) => {
+      $("connection").textContent =
+        status === "live" ? "Live" : status === "reconnecting" ? "Reconnecting…" : message || "Disconnected";
+      if (status === "live") ticket.flushQueue();
+    },
+  });
+}
+
+let listTimer = null;
+function scheduleListRefresh() {
+  clearTimeout(listTimer);
+  listTimer = setTimeout(refreshTickets, 200);
+}
+
+// The browser knows when it is offline: the feed stops (a stream can outlive the network for a
+// while without telling), posts wait in the queue, and both resume when it is back.
+function showOffline() {
+  $("connection").textContent = "Offline: messages wait here until the connection is back";
+}
+window.addEventListener("offline", () => {
+  feed?.abort();
+  showOffline();
+});
+window.addEventListener("online", () => {
+  if (!app.api) return;
+  followAll();
+  refreshTickets();
+  ticket.flushQueue();
+});
 
 $("sign-in-form").addEventListener("submit", async (event) => {
   event.preventDefault();

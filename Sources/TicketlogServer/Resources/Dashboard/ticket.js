@@ -1,6 +1,7 @@
-// One ticket: its facts and actions, the conversation followed live (with system lines for
-// status changes, deliverables, joins and assignments), posting with an offline queue, and the
-// history: the audit trail and a slider showing the ticket as it stood after any event.
+// One ticket: its facts and actions, the conversation (with system lines for status changes,
+// deliverables, joins and assignments) reloaded when the caller's feed brings one of its events,
+// posting with an offline queue, and the history: the audit trail and a slider showing the
+// ticket as it stood after any event.
 import { $, el, button, when } from "./dom.js";
 
 const QUEUE_KEY = "ticketlog.queue";
@@ -52,20 +53,10 @@ export class TicketView {
       $(`tab-${next}`).focus();
     });
     $("history-slider").addEventListener("input", () => this.showHistory());
-    window.addEventListener("offline", () => {
-      if (!this.open) return;
-      this.open.feed.abort();
-      this.showOffline();
-    });
-    window.addEventListener("online", () => {
-      if (this.open) this.follow(this.open);
-      this.flushQueue();
-    });
   }
 
   async show(ticketId) {
-    if (this.open) this.open.feed.abort();
-    const open = { ticketId, channelId: `ticket-${ticketId}`, feed: new AbortController(), after: 0 };
+    const open = { ticketId, channelId: `ticket-${ticketId}` };
     this.open = open;
     $("action-error").textContent = "";
     $("post-error").textContent = "";
@@ -74,36 +65,11 @@ export class TicketView {
     $("evidence").hidden = !admin;
     this.showTab("conversation");
     await this.load(open);
-    if (this.open !== open) return;
-    if (navigator.onLine) this.follow(open);
-    else this.showOffline();
   }
 
-  close() {
-    if (this.open) this.open.feed.abort();
-    this.open = null;
-  }
-
-  showOffline() {
-    $("connection").textContent = "Offline: messages wait here until the connection is back";
-  }
-
-  follow(open) {
-    open.feed.abort();
-    open.feed = new AbortController();
-    this.api.follow(`/api/chat/tickets/${encodeURIComponent(open.ticketId)}/events`, {
-      after: open.after,
-      signal: open.feed.signal,
-      onEvent: (frame) => {
-        open.after = Math.max(open.after, frame.id ?? 0);
-        this.scheduleReload(open);
-      },
-      onState: (status, message) => {
-        $("connection").textContent =
-          status === "live" ? "Live" : status === "reconnecting" ? "Reconnecting…" : message || "Disconnected";
-        if (status === "live") this.flushQueue();
-      },
-    });
+  // An event from the caller's feed (app.js): the open ticket's reload the conversation.
+  eventArrived(frame) {
+    if (this.open && frame.data && frame.data.stream === this.open.channelId) this.scheduleReload(this.open);
   }
 
   scheduleReload(open) {
@@ -125,7 +91,6 @@ export class TicketView {
       open.info = info;
       open.messages = page.messages.slice().reverse();
       open.audit = audit.entries;
-      for (const entry of open.audit) open.after = Math.max(open.after, entry.position);
       this.render(open);
       this.app.ticketSeen(info.channel);
     } catch (error) {
