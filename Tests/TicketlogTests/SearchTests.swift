@@ -150,3 +150,30 @@ import Testing
         #expect(check.holds)
     }
 }
+
+/// `ticketlog search` (issue 18).
+@Suite(.timeLimit(.minutes(2))) struct SearchCLITests {
+    @Test func searchPrintsHitsWithTheirMatchesAndRefusesAnEmptyQuery() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        #expect(try CLITests.run("demo", "--database", path).status == 0)
+        let text = try CLITests.run("search", "--database", path, "FRIDAY")
+        #expect(text.status == 0, "\(text.stderr)")
+        let lines = text.stdout.split(separator: "\n")
+        #expect(
+            lines.count == 3 && lines.allSatisfy { $0.hasPrefix("ticket-1001  #") && $0.contains("[Friday]") },
+            "\(text.stdout)")
+        let json = try CLITests.run("search", "--database", path, "draft", "wednes*", "--format", "ndjson")
+        let hits = json.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(hits.count == 1 && hits.first?["author"] as? String == "kim", "\(json.stdout)")
+        let parts = hits.first?["snippet"] as? [[String: Any]] ?? []
+        #expect(
+            parts.filter { $0["match"] as? Bool == true }.compactMap { $0["text"] as? String } == [
+                "draft", "Wednesday",
+            ])
+        let empty = try CLITests.run("search", "--database", path, "***")
+        #expect(empty.status == 64 && empty.stderr.contains("at least one word"), "\(empty.stderr)")
+    }
+}

@@ -70,7 +70,19 @@ static Event *load(const char *path, size_t *count) {
     return events;
 }
 
-typedef struct { char *name; int columns; size_t count; sqlite3_value ***rows; } Table;
+typedef struct { char *name; int columns; size_t count; sqlite3_value ***rows; int virtual_table; } Table;
+
+/* Whether the target already has a table of this name (an FTS5 table's shadow tables are made
+ * with it). */
+static int has_table(sqlite3 *db, const char *name) {
+    sqlite3_stmt *statement;
+    check(sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", -1, &statement, 0),
+        db, "lookup");
+    sqlite3_bind_text(statement, 1, name, -1, SQLITE_STATIC);
+    int found = sqlite3_step(statement) == SQLITE_ROW;
+    sqlite3_finalize(statement);
+    return found;
+}
 
 /* The engine's rows written again, table by table, as fast as the C API can: see the header. */
 static int exact(const char *source_path, const char *target_path) {
@@ -80,7 +92,9 @@ static int exact(const char *source_path, const char *target_path) {
     check(sqlite3_open(target_path, &db), db, "open");
     check(sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;"
         " PRAGMA temp_store=MEMORY", 0, 0, 0), db, "pragmas");
-    /* The schema: tables first, then indexes and triggers. */
+    /* The schema: tables first, then indexes and triggers. A virtual table (the FTS5 search
+     * index) is created as such; its rows are its shadow tables', which are copied as they are
+     * stored (replacing the ones its creation wrote), not inserted through it. */
     sqlite3_stmt *schema;
     const char *kinds[] = {"table", "index", "trigger"};
     Table tables[64];
@@ -90,8 +104,13 @@ static int exact(const char *source_path, const char *target_path) {
             " AND name NOT LIKE 'sqlite_%' ORDER BY rowid", -1, &schema, 0), source, "schema");
         sqlite3_bind_text(schema, 1, kinds[k], -1, SQLITE_STATIC);
         while (sqlite3_step(schema) == SQLITE_ROW) {
-            check(sqlite3_exec(db, (const char *)sqlite3_column_text(schema, 1), 0, 0, 0), db, "create");
-            if (k == 0 && table_count < 64) tables[table_count++].name = strdup((const char *)sqlite3_column_text(schema, 0));
+            const char *name = (const char *)sqlite3_column_text(schema, 0);
+            const char *sql = (const char *)sqlite3_column_text(schema, 1);
+            if (k != 0 || !has_table(db, name)) check(sqlite3_exec(db, sql, 0, 0, 0), db, "create");
+            if (k == 0 && table_count < 64) {
+                tables[table_count].name = strdup(name);
+                tables[table_count++].virtual_table = strncmp(sql, "CREATE VIRTUAL TABLE", 20) == 0;
+            }
         }
         sqlite3_finalize(schema);
     }
@@ -99,6 +118,9 @@ static int exact(const char *source_path, const char *target_path) {
     long long events = 0;
     for (int t = 0; t < table_count; t++) {
         char sql[512];
+        tables[t].count = 0;
+        tables[t].columns = 0;
+        if (tables[t].virtual_table) continue;
         snprintf(sql, sizeof sql, "SELECT * FROM \"%s\"", tables[t].name);
         sqlite3_stmt *rows;
         check(sqlite3_prepare_v2(source, sql, -1, &rows, 0), source, "select");
@@ -117,8 +139,9 @@ static int exact(const char *source_path, const char *target_path) {
     }
     double start = now();
     for (int t = 0; t < table_count; t++) {
+        if (tables[t].virtual_table || tables[t].count == 0) continue;
         char sql[4096];
-        int length = snprintf(sql, sizeof sql, "INSERT INTO \"%s\" VALUES (", tables[t].name);
+        int length = snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO \"%s\" VALUES (", tables[t].name);
         for (int c = 0; c < tables[t].columns; c++) length += snprintf(sql + length, sizeof sql - length, c ? ", ?" : "?");
         snprintf(sql + length, sizeof sql - length, ")");
         sqlite3_stmt *insert;

@@ -2,17 +2,20 @@ import Foundation
 import GRDB
 
 /// Full-text search over message text (issue 18): an FTS5 table kept by
-/// ``MessageHistoryProjection``, one document per message — its current text, under the
-/// position of the message's post as rowid.
+/// ``MessageHistoryProjection``, one document per post and per edit — its text, under its
+/// event's position as rowid. A search joins each document to the message whose current text it
+/// is (`messages.text_position`), so an edit replaces what a message is found by and a deleted
+/// message is not found, without removing anything from the index (FTS5 pays for a removal with
+/// a flush of its pending terms).
 ///
-/// The table is **contentless** (`content=''`) and keeps which messages hold each term, not where
-/// in them (`detail=none`: a third of the size of full detail; phrase and `NEAR` queries, which
-/// the search does not offer, need positions). It never keeps the text, so the file still holds one copy of every text,
-/// in the events, and an encrypted log no plaintext copy of its messages. Snippets are cut from
-/// the text read from the log. Removing a document from a contentless table needs the text it
-/// was indexed with: an edit or delete reads the event holding the old text, and an erasure
-/// removes the texts it is about to make unreadable before it destroys their keys (then
-/// `optimize` merges the index so no segment keeps their terms).
+/// The table is **contentless** (`content=''`) and keeps which documents hold each term, not
+/// where in them (`detail=none`: a third of the size of full detail; phrase and `NEAR` queries,
+/// which the search does not offer, need positions). It never keeps the text, so the file still
+/// holds one copy of every text, in the events, and an encrypted log no plaintext copy of its
+/// messages. Snippets are cut from the text read from the log. Removing a document from a
+/// contentless table needs the text it was indexed with: an erasure removes the texts it is about
+/// to make unreadable before it destroys their keys (then `optimize` merges the index so no
+/// segment keeps their terms).
 ///
 /// A text is indexed when it is readable: not empty, not erased, not still sealed (a copy of an
 /// encrypted log rebuilt without its master key indexes none of its sealed texts).

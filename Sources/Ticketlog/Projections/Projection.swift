@@ -85,9 +85,6 @@ struct ProjectionSession {
 struct ProjectedEvent {
     var event: RecordedEvent
     var streamKey: Int64
-    /// The log, for a projection that must read an earlier event (the message search index
-    /// removes a message's old text).
-    var store: EventStore
 }
 
 extension Projection {

@@ -333,7 +333,7 @@ extension EventStore {
                     recorded.payload = recorded.payload.mappingPersonalFields { _, _ in "" }
                     recorded.contentErased = true
                 }
-                let projected = ProjectedEvent(event: recorded, streamKey: streamKey, store: self)
+                let projected = ProjectedEvent(event: recorded, streamKey: streamKey)
                 do {
                     try projections.apply(projected, db)
                 } catch {

@@ -85,7 +85,7 @@ extension EventStore {
         // Per projection: a session, and the position it has applied up to.
         var sessions = lagging.map { (session: ProjectionSession([$0]), after: checkpoints[$0.name]?.position ?? 0) }
         while let row = try rows.next() {
-            let projected = ProjectedEvent(event: try decodeRecord(row, db: db), streamKey: row[4], store: self)
+            let projected = ProjectedEvent(event: try decodeRecord(row, db: db), streamKey: row[4])
             for index in sessions.indices where sessions[index].after < projected.event.position {
                 try sessions[index].session.apply(projected, db)
             }

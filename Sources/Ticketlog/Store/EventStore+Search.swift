@@ -87,7 +87,6 @@ extension EventStore {
             arguments += [to.microsecondsSinceEpoch]
         }
         let limit = max(0, min(search.limit, 1_000))
-        arguments += [limit]
         let columns = """
             SELECT s.name, m.message_id, m.position, m.author, m.author_role, m.posted_at, m.edited_at,
                    m.text_position, ranked.rank
@@ -95,37 +94,46 @@ extension EventStore {
         let sql: String
         if conditions.count == 2 {
             // Nothing to filter by but the words: rank inside the index, then read the few hits
-            // (ranking is a pass over every match; joining every match first doubled it).
+            // (ranking is a pass over every match; joining every match first doubled it). A
+            // document may be a replaced or deleted text (the join drops it), so the index is
+            // asked for more than the page and the page cut after the join.
+            arguments += [limit * 2 + 16, limit]
             sql = """
                 \(columns)
                 FROM (SELECT rowid AS document, bm25(\(MessageSearchIndex.table)) AS rank FROM \(MessageSearchIndex.table)
                       WHERE \(MessageSearchIndex.table) MATCH ? ORDER BY rank, rowid LIMIT ?) ranked
-                JOIN events e ON e.position = ranked.document
-                JOIN messages m ON m.stream = e.stream AND m.position = e.position
+                JOIN messages m ON m.text_position = ranked.document
                 JOIN streams s ON s.key = m.stream
-                WHERE m.deleted_at IS NULL
-                ORDER BY ranked.rank, m.position
+                ORDER BY ranked.rank, m.position LIMIT ?
                 """
         } else {
             // Filtered: join first, so only the caller's matches are ranked.
+            arguments += [limit]
             sql = """
                 \(columns)
                 FROM (SELECT \(MessageSearchIndex.table).rowid AS document, bm25(\(MessageSearchIndex.table)) AS rank
                       FROM \(MessageSearchIndex.table)
-                      JOIN events e ON e.position = \(MessageSearchIndex.table).rowid
-                      JOIN messages m ON m.stream = e.stream AND m.position = e.position
+                      JOIN messages m ON m.text_position = \(MessageSearchIndex.table).rowid
                       JOIN streams s ON s.key = m.stream
                       JOIN ticket_summaries t ON t.stream = m.stream
                       WHERE \(conditions.joined(separator: " AND "))
                       ORDER BY rank, m.position LIMIT ?) ranked
-                JOIN events e ON e.position = ranked.document
-                JOIN messages m ON m.stream = e.stream AND m.position = e.position
+                JOIN messages m ON m.text_position = ranked.document
                 JOIN streams s ON s.key = m.stream
                 ORDER BY ranked.rank, m.position
                 """
         }
         return try await read { [arguments] db in
-            try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row -> SearchHit? in
+            guard try db.tableExists(MessageSearchIndex.table) else {
+                // A log last opened for writing by a build before the index: read-only openings
+                // do not build projections.
+                throw EventStoreError(
+                    code: .notFound,
+                    message:
+                        "\(self.path) has no search index yet: open it once for writing with this build (e.g. ticketlog rebuild --database \(self.path)) to build it"
+                )
+            }
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row -> SearchHit? in
                 guard let textPosition = row[7] as Int64? else { return nil }
                 let text = try self.event(at: textPosition, db).payload.messageText ?? ""
                 return SearchHit(
@@ -138,10 +146,9 @@ extension EventStore {
         }
     }
 
-    /// Takes out of the search index the current text of every message sealed with one of
-    /// `keys`, while those keys still open it (an erasure, before it destroys them).
-    /// `candidates` narrows the messages to look at: a condition on `e`, the event holding each
-    /// message's current text, with its arguments.
+    /// Takes out of the search index every text sealed with one of `keys` — each post and edit
+    /// is a document — while those keys still open it (an erasure, before it destroys them).
+    /// `candidates` narrows the events to look at: a condition on `e`, with its arguments.
     func forgetSearchTexts(
         sealedWith keys: Set<String>, candidates: (condition: String, arguments: StatementArguments)?,
         _ db: Database
@@ -151,9 +158,8 @@ extension EventStore {
         let rows = try Row.fetchCursor(
             db,
             sql: """
-                SELECT \(columns.joined(separator: ", ")), m.position
-                FROM messages m JOIN events e ON e.position = m.text_position
-                WHERE m.text_position IS NOT NULL\(candidates.map { " AND " + $0.condition } ?? "")
+                SELECT \(columns.joined(separator: ", ")) FROM events e
+                WHERE e.type IN (SELECT key FROM event_types WHERE name IN ('message.posted', 'message.edited'))\(candidates.map { " AND " + $0.condition } ?? "")
                 """,
             arguments: candidates?.arguments ?? [])
         var removals: [(Int64, String)] = []
@@ -166,7 +172,7 @@ extension EventStore {
             else { continue }
             let opened = try opened(sealed, db)
             if let plain = opened.payload.messageText, MessageSearchIndex.isIndexable(plain, of: opened) {
-                removals.append((row[columns.count], plain))
+                removals.append((stored.position, plain))
             }
         }
         for (document, text) in removals { try MessageSearchIndex.remove(document, text: text, db) }

@@ -67,9 +67,9 @@ struct EventFeedRoutes {
                 },
                 stillAllowed: { _ in true })
         }
-        // One ticket's events, for anyone who may read the ticket (issue 18): the live chat of
-        // the dashboard. Access is checked again after every assignment change of the ticket: an
-        // agent unassigned mid-feed gets `event: access-revoked` and the feed ends.
+        // One ticket's events, for anyone who may read the ticket (issue 18), for clients that
+        // follow one conversation. Access is checked again after every assignment change of the
+        // ticket: an agent unassigned mid-feed gets `event: access-revoked` and the feed ends.
         group.get("chat/tickets/:ticketId/events") { request, context in
             let caller = try context.requireCaller()
             let stream = try TicketRoutes.stream(try context.parameters.require("ticketId"))

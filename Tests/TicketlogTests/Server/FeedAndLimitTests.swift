@@ -61,7 +61,10 @@ import Testing
             let event = try JSONDecoder().decode(RecordedEvent.self, from: Data(data.dropFirst(6).utf8))
             #expect(event.payload == .statusChanged(StatusChanged(from: "open", to: "in_review")))
 
-            // A reconnecting client sends Last-Event-ID and misses nothing, repeats nothing.
+            // A reconnecting client sends Last-Event-ID and misses nothing, repeats nothing. (Once
+            // the first feed is closed on the server too — it notices a gone client at its next
+            // write — so the count below is the new feed's, and the per-caller limit has room.)
+            try await waitUntil("the first feed closes") { try await Self.openFeeds(port: port) == 0 }
             let resumed = try await Self.feed(port: port, token: admin, query: "?after=1", lastEventID: "6", seconds: 5)
             {}
             #expect(resumed.ids == [7, 8])
