@@ -13,7 +13,7 @@ const SYSTEM_TYPES = new Set([
 export class TicketView {
   constructor(app) {
     this.app = app;
-    this.open = null; // { ticketId, channelId, feed, after, info, messages, audit }
+    this.open = null; // { ticketId, channelId, info, messages, audit }
     this.reloadTimer = null;
     this.flushing = false;
     this.bind();
@@ -67,7 +67,7 @@ export class TicketView {
     await this.load(open);
   }
 
-  // An event from the caller's feed (app.js): the open ticket's reload the conversation.
+  // An event from the caller's feed (app.js): one of the open ticket's reloads it.
   eventArrived(frame) {
     if (this.open && frame.data && frame.data.stream === this.open.channelId) this.scheduleReload(this.open);
   }
