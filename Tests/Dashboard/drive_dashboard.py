@@ -8,7 +8,10 @@ TOKENS_JSON maps admin, agent (sam, assigned to ticket 1001), creator (kim, 1001
 owner (jo, 2002's creator) and stranger (lee, an agent of nothing) to tokens.
 """
 import json
+import os
 import sys
+import tarfile
+import tempfile
 import urllib.request
 import uuid
 
@@ -248,6 +251,20 @@ try:
     check(True, "an admin's analytics cover every ticket")
     if SHOTS:
         admin.save_screenshot(f"{SHOTS}/analytics.png")
+    # The evidence bundle of a ticket, downloaded from the ticket view (when a checkpoint was
+    # signed: the browser test signs one before starting the server).
+    if "--no-evidence" not in sys.argv:
+        downloads = tempfile.mkdtemp()
+        admin.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
+        admin.find_element(By.CSS_SELECTOR, '#views button[data-view="tickets"]').click()
+        open_ticket(admin, "ticket-1001")
+        admin.find_element(By.ID, "evidence").click()
+        bundle = os.path.join(downloads, "ticket-1001-evidence.tar")
+        WebDriverWait(admin, WAIT).until(lambda d: os.path.exists(bundle) and os.path.getsize(bundle) > 0)
+        with tarfile.open(bundle) as archive:
+            names = [os.path.basename(name) for name in archive.getnames()]
+        check({"entries.ndjson", "checkpoint", "verifier.key"} <= set(names),
+              f"an admin downloads the ticket's evidence bundle ({sorted(names)[:6]})")
     problems = errors(admin)
     check(not problems, f"no console errors for the admin: {problems}")
 finally:

@@ -19,5 +19,5 @@ done
 token() { TICKETLOG_AUTH_SECRET=$secret "$TICKETLOG" token --subject "$1" --role "$2"; }
 tokens=$(printf '{"admin":"%s","agent":"%s","creator":"%s","owner":"%s","stranger":"%s"}' \
   "$(token ada admin)" "$(token sam agent)" "$(token kim creator)" "$(token jo creator)" "$(token lee agent)")
-"$PYTHON" "$(dirname "$0")/drive_dashboard.py" "http://127.0.0.1:$port" "$tokens" --screenshots "$out"
+"$PYTHON" "$(dirname "$0")/drive_dashboard.py" "http://127.0.0.1:$port" "$tokens" --screenshots "$out" --no-evidence
 echo "screenshots in $out"

@@ -5,8 +5,8 @@ import ToolSupport
 /// The dashboard in a real browser (issue 18): Debian's headless Chromium, driven by Selenium
 /// (`Tests/Dashboard/drive_dashboard.py`) against a real `ticketlog serve` on loopback: each
 /// role sees exactly its tickets, a post from one browser arrives live in another, a post made
-/// offline is sent once on reconnecting, search finds and opens a message, a 360 px screen
-/// holds the page. `make test` installs chromium, chromium-driver and selenium.
+/// offline is sent once on reconnecting, search finds and opens a message, an admin downloads a
+/// ticket's evidence bundle, a 360 px screen holds the page. `make test` installs chromium, chromium-driver and selenium.
 @Suite(.timeLimit(.minutes(5))) struct DashboardBrowserTests {
     static let secret = "dashboard-browser-secret-of-at-least-32-bytes"
 
@@ -38,6 +38,14 @@ import ToolSupport
                 environment: ["TICKETLOG_AUTH_SECRET": Self.secret]
             ).trimmingCharacters(in: .whitespacesAndNewlines)
         }
+        // A signed checkpoint, for the evidence bundle an admin downloads.
+        let key = directory.path("checkpoint.key")
+        #expect(
+            try await awaitProcess(CLITests.executable, ["keygen", "--origin", "example.com/desk", "--key", key]).status
+                == 0)
+        #expect(
+            try await awaitProcess(CLITests.executable, ["checkpoint", "--database", database, "--key", key]).status
+                == 0)
         let port = try LocalServer.freePort()
         let server = try await LocalServer.startServe(
             executable: cli, database: database, port: port, secret: Self.secret, log: directory.path("server.log"))
