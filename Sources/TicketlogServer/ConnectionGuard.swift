@@ -141,10 +141,14 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        guard let id = connections.open(context.channel) else {
+        // On the WebSocket-upgrade channel the connection was registered at accept
+        // (``AcceptGuard``): take its registration over.
+        let early = try? context.pipeline.syncOperations.handler(type: AcceptGuard.self)
+        guard let id = early.map({ $0.handOver() }) ?? connections.open(context.channel) else {
             context.close(promise: nil)
             return
         }
+        if let early { context.pipeline.syncOperations.removeHandler(early, promise: nil) }
         self.id = id
         let watcher = FirstByteWatcher { [weak self] in
             self?.bytesArrived(context: context)
@@ -227,5 +231,61 @@ final class FirstByteWatcher: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         onBytes()
         context.fireChannelRead(data)
+    }
+}
+
+/// The ``ConnectionGuard``'s hold on a connection of the WebSocket-upgrade channel before its
+/// first request head is read: that channel adds ``ConnectionGuardHandler`` only once it has
+/// decided not to upgrade, so without this a connection that never sends a head would be neither
+/// counted nor timed out. Registered at accept, first in the pipeline, with the head deadline;
+/// the handler adopts the registration on the HTTP path, and a WebSocket session marks it busy
+/// (a request in progress for as long as it lasts) on the upgraded one.
+final class AcceptGuard: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let connections: ConnectionGuard
+    private var id: Int?
+    private var deadline: Scheduled<Void>?
+
+    init(_ connections: ConnectionGuard) {
+        self.connections = connections
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        guard let id = connections.open(context.channel) else {
+            context.close(promise: nil)
+            return
+        }
+        self.id = id
+        let connections = self.connections
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(
+            in: .nanoseconds(connections.limits.requestHeadTimeout.nanoseconds)
+        ) {
+            connections.timedOut(context.channel, "no complete request head")
+            context.close(promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        if let id { connections.close(id) }
+        id = nil
+    }
+
+    /// The HTTP path takes the connection over: its registration, without the deadline.
+    func handOver() -> Int? {
+        deadline?.cancel()
+        deadline = nil
+        defer { id = nil }
+        return id
+    }
+
+    /// Upgraded to a WebSocket: busy (never closed for room) until it closes.
+    func upgraded() {
+        deadline?.cancel()
+        deadline = nil
+        if let id { connections.setBusy(id, true) }
     }
 }

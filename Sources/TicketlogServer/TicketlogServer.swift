@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import JWTKit
 import Logging
@@ -110,11 +111,10 @@ public enum TicketlogServer {
         /// How often an idle event feed sends a keep-alive comment (and notices a client that
         /// went away).
         public var eventFeedKeepAlive: Duration = .seconds(15)
-        /// Whether `GET /api/chat/tickets/:id/ws` is served (`serve --websockets`). Off by
-        /// default: the WebSocket-upgrade channel adds the connection guard only once a
-        /// connection's first request head is read, so connections that never send one are
-        /// neither counted against `connections.maximum` nor timed out by it.
-        public var webSockets = false
+        /// Whether `GET /api/chat/tickets/:id/ws` is served (the server's HTTP/1 channel is then
+        /// the one with the WebSocket upgrade, guarded from each connection's accept as the
+        /// plain one is); `serve --no-websockets` turns it off.
+        public var webSockets = true
 
         public init(
             host: String = "127.0.0.1", port: Int = 8080, authSecret: String, streamAPIKey: String?,
@@ -286,9 +286,7 @@ public enum TicketlogServer {
         return Application(
             router: routers.http,
             server: configuration.webSockets
-                ? .http1WebSocketUpgrade(
-                    webSocketRouter: routers.webSocket, configuration: .init(maxFrameSize: TicketWebSocket.maxMessage),
-                    additionalChannelHandlers: [ConnectionGuardHandler(connections)])
+                ? webSocketServer(routers.webSocket, connections: connections)
                 : .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuardHandler(connections)])),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "ticketlog"),
@@ -297,6 +295,25 @@ public enum TicketlogServer {
                     [CheckpointService(store: store, policy: $0, logger: logger)]
                 } ?? []),
             logger: logger)
+    }
+}
+
+extension TicketlogServer {
+    /// HTTP/1 with the WebSocket upgrade, guarded from each connection's accept
+    /// (``GuardedWebSocketChannel``) as the plain channel is.
+    static func webSocketServer(_ router: Router<TicketlogWebSocketContext>, connections: ConnectionGuard)
+        -> HTTPServerBuilder
+    {
+        let webSocketResponder = router.buildResponder()
+        return HTTPServerBuilder { responder in
+            GuardedWebSocketChannel(
+                inner: HTTP1WebSocketUpgradeChannel(
+                    responder: responder, webSocketResponder: webSocketResponder,
+                    configuration: .init(
+                        http1: .init(additionalChannelHandlers: [ConnectionGuardHandler(connections)]),
+                        ws: .init(maxFrameSize: TicketWebSocket.maxMessage))),
+                connections: connections)
+        }
     }
 }
 

@@ -105,12 +105,9 @@ struct ServeCommand: AsyncParsableCommand {
     var feedsTotal: Int = 64
 
     @Flag(
-        help: ArgumentHelp(
-            "Serve GET /api/chat/tickets/:id/ws (a ticket's events and posting on one WebSocket).",
-            discussion:
-                "Off by default: with it, the connection guard starts at a connection's first request head, so idle connections that never send one are not counted against --max-connections or timed out by --request-head-timeout."
-        ))
-    var websockets = false
+        inversion: .prefixedNo,
+        help: "Serve GET /api/chat/tickets/:id/ws: a ticket's events and posting on one WebSocket.")
+    var websockets = true
 
     @Option(help: "Page cache of the writing connection, in MiB: memory grows up to it as the log grows.")
     var cacheMib: Int = 64

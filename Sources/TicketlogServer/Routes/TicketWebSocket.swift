@@ -1,16 +1,44 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
+import Logging
+import NIOCore
 import Ticketlog
 
 /// The request context of the WebSocket router.
 public struct TicketlogWebSocketContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let webSocket: WebSocketHandlerReference<Self>
+    /// The connection, so that an upgraded one can tell the connection guard it is in use.
+    let channel: any Channel
 
     public init(source: Source) {
         coreContext = .init(source: source)
         webSocket = .init()
+        channel = source.channel
+    }
+}
+
+/// The WebSocket-upgrade child channel with an ``AcceptGuard`` in front: every connection is
+/// counted and timed from its accept, as on the plain HTTP/1 channel.
+struct GuardedWebSocketChannel: ServerChildChannel {
+    typealias Value = HTTP1WebSocketUpgradeChannel.Value
+    let inner: HTTP1WebSocketUpgradeChannel
+    let connections: ConnectionGuard
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let connections = self.connections
+        let inner = self.inner
+        return channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(AcceptGuard(connections))
+        }.flatMap {
+            inner.setup(channel: channel, logger: logger)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
     }
 }
 
@@ -43,6 +71,12 @@ struct TicketWebSocket {
             _ = try TicketRoutes.stream(try context.parameters.require("ticketId"))
             return .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
+            // A WebSocket is a request in progress for as long as it lasts: not to be closed for
+            // room, nor at the head deadline its connection got at accept.
+            let channel = context.requestContext.channel
+            channel.eventLoop.execute {
+                (try? channel.pipeline.syncOperations.handler(type: AcceptGuard.self))?.upgraded()
+            }
             guard let raw = context.requestContext.parameters.get("ticketId"), let stream = StreamID.ticket(raw) else {
                 return
             }

@@ -232,14 +232,17 @@ import ToolSupport
     /// 4. No idle timeout: 300 half-sent requests stayed open for 90 s and, with a 256-file
     /// limit, /healthz stopped answering — a denial of service without credentials. Now the
     /// connection waiting longest is closed to make room, and each is closed at its deadline.
-    @Test func threeHundredIdleConnectionsDoNotStarveHealthz() async throws {
+    /// Both with the WebSocket upgrade (the default since issue 18: the guard holds each
+    /// connection from its accept, `AcceptGuard`) and with plain HTTP/1 (`--no-websockets`).
+    @Test(arguments: [false, true]) func threeHundredIdleConnectionsDoNotStarveHealthz(webSockets: Bool) async throws {
         let directory = try TemporaryDirectory()
         let port = try LocalServer.freePort()
         let log = directory.path("serve.log")
         let serve = try await LocalServer.startServe(
             executable: CLITests.executable.path, database: directory.path("log.sqlite"), port: port,
             secret: Self.secret, log: log,
-            extra: ["--request-head-timeout", "3", "--log-level", "notice"], prelude: "ulimit -n 256")
+            extra: ["--request-head-timeout", "3", "--log-level", "notice"] + (webSockets ? [] : ["--no-websockets"]),
+            prelude: "ulimit -n 256")
         defer { serve.terminate() }
 
         var attackers: [Int32] = []

@@ -4,7 +4,7 @@ import Logging
 import Testing
 import ToolSupport
 
-/// `GET /api/chat/tickets/:id/ws` (issue 18) on a real `ticketlog serve --websockets`: the ticket's events and
+/// `GET /api/chat/tickets/:id/ws` (issue 18) on a real `ticketlog serve`: the ticket's events and
 /// posting on one WebSocket, the token proven in the first message, access as the REST API's.
 @Suite(.timeLimit(.minutes(2))) struct WebSocketTests {
     static let secret = "websocket-test-secret-of-at-least-32-bytes"
@@ -78,8 +78,7 @@ import ToolSupport
         }
         let port = try LocalServer.freePort()
         let server = try await LocalServer.startServe(
-            executable: cli, database: database, port: port, secret: Self.secret, log: directory.path("server.log"),
-            extra: ["--websockets"])
+            executable: cli, database: database, port: port, secret: Self.secret, log: directory.path("server.log"))
         defer { server.terminate() }
         let url = "ws://127.0.0.1:\(port)/api/chat/tickets/1001/ws"
         let kim = try token("kim", "creator")
@@ -153,5 +152,47 @@ import ToolSupport
             },
             until: { $0.contains { $0.contains("access-revoked") } })
         #expect(cut.contains { $0.contains("access-revoked") }, "\(cut)")
+    }
+
+    /// A WebSocket is a request in progress: it outlives the head and idle deadlines the
+    /// connection guard gives every connection from its accept. (The wait is the subject here:
+    /// the deadlines must pass.)
+    @Test func aWebSocketOutlivesTheConnectionDeadlines() async throws {
+        let directory = try TemporaryDirectory()
+        let database = directory.path("ws.sqlite")
+        let cli = CLITests.executable.path
+        #expect(try await awaitProcess(CLITests.executable, ["demo", "--database", database]).status == 0)
+        let kim = try LocalServer.run(
+            cli, ["token", "--subject", "kim", "--role", "creator"], environment: ["TICKETLOG_AUTH_SECRET": Self.secret]
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
+        let port = try LocalServer.freePort()
+        let server = try await LocalServer.startServe(
+            executable: cli, database: database, port: port, secret: Self.secret, log: directory.path("server.log"),
+            extra: ["--request-head-timeout", "1", "--idle-timeout", "1"])
+        defer { server.terminate() }
+        let received = try await within(.seconds(30), "the WebSocket conversation") {
+            let received = ReceivedMessages()
+            try await WebSocketClient.connect(
+                url: "ws://127.0.0.1:\(port)/api/chat/tickets/1001/ws", logger: Logger(label: "test")
+            ) { inbound, outbound, _ in
+                try await outbound.write(.text(#"{"type":"auth","token":"\#(kim)","after":100}"#))
+                var posted = false
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    guard case .text(let text) = message else { continue }
+                    let all = received.append(text)
+                    if text.contains(#""type":"ready""#) {
+                        try await Task.sleep(for: .seconds(3))
+                        try await outbound.write(.text(#"{"type":"post","messageId":"late","text":"after 3 s"}"#))
+                    }
+                    if all.contains(where: { $0.contains(#""type":"posted""#) }) {
+                        posted = true
+                        break
+                    }
+                }
+                #expect(posted, "\(received.all)")
+            }
+            return received.all
+        }
+        #expect(received.contains { $0.contains(#""messageId":"late""#) && $0.contains("posted") }, "\(received)")
     }
 }
