@@ -46,16 +46,20 @@ import Testing
         #expect(version == "3.1.0")
         let store = try EventStore.inMemory()
         // The document describes the server as `ticketlog serve` composes it: Stream webhooks mounted.
-        let router = try await TicketlogServer.router(
-            store: store, configuration: ServerFixture.configuration,
-            extensions: [StreamChatServerExtension(store: store, apiSecret: ServerFixture.streamSecret)])
+        // Both routers: the HTTP one and the one the WebSocket upgrade is decided by.
+        let routers = try await TicketlogServer.routers(
+            store: store, configuration: ServerFixture.configuration, logger: .disabled,
+            extensions: [StreamChatServerExtension(store: store, apiSecret: ServerFixture.streamSecret)],
+            connections: nil)
+        let routes =
+            routers.http.routes.map { ($0.method, $0.path) } + routers.webSocket.routes.map { ($0.method, $0.path) }
         let served = Set(
-            router.routes.map { route in
+            routes.map { method, path in
                 // Hummingbird writes parameters as :name, OpenAPI as {name}.
-                let path = route.path.description.split(separator: "/").map { part in
+                let path = path.description.split(separator: "/").map { part in
                     part.hasPrefix(":") ? "{\(part.dropFirst())}" : String(part)
                 }.joined(separator: "/")
-                return Operation(method: route.method.rawValue, path: "/" + path)
+                return Operation(method: method.rawValue, path: "/" + path)
             })
         let documentedOperations = Set(operations.keys)
         #expect(
