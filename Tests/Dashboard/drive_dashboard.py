@@ -133,7 +133,23 @@ try:
     check(sam.execute_script("return document.documentElement.clientWidth") <= 360, "sam's page is 360 px wide")
     check(sam.execute_script("return document.documentElement.scrollWidth <= document.documentElement.clientWidth"),
           "nothing is wider than a 360 px screen")
-    open_ticket(kim, "ticket-1001")
+    # The keyboard alone opens a ticket: Tab to it, Enter.
+    kim.find_element(By.ID, "search").click()
+    for _ in range(12):
+        active = kim.switch_to.active_element
+        if active.get_attribute("data-channel") == "ticket-1001":
+            break
+        active.send_keys(Keys.TAB)
+    check(kim.switch_to.active_element.get_attribute("data-channel") == "ticket-1001",
+          "the ticket list is reached with Tab")
+    kim.switch_to.active_element.send_keys(Keys.ENTER)
+    WebDriverWait(kim, WAIT).until(lambda d: d.find_element(By.ID, "connection").text == "Live")
+    WebDriverWait(kim, WAIT).until(lambda d: d.find_element(By.ID, "ticket-title").text)
+    check(True, "and Enter opens it")
+    # The demo's deliverable, as a link.
+    WebDriverWait(kim, WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#deliverables a"))
+    link = kim.find_element(By.CSS_SELECTOR, "#deliverables a").get_attribute("href")
+    check(link.startswith("https://"), f"the ticket's deliverables are listed with their links ({link})")
     open_ticket(sam, "ticket-1001")
     if SHOTS:
         kim.save_screenshot(f"{SHOTS}/ticket.png")

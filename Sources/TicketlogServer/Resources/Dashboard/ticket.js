@@ -82,13 +82,15 @@ export class TicketView {
   async load(open) {
     try {
       const path = `/api/chat/tickets/${encodeURIComponent(open.ticketId)}`;
-      const [info, page, audit] = await Promise.all([
+      const [info, page, audit, state] = await Promise.all([
         this.api.get(`/api/chat/channels/${encodeURIComponent(open.channelId)}`),
         this.api.get(`${path}/messages?direction=backwards&limit=200`),
         this.api.get(`${path}/audit?limit=1000`),
+        this.api.get(`${path}/state`),
       ]);
       if (this.open !== open) return;
       open.info = info;
+      open.deliverables = state.deliverables;
       open.messages = page.messages.slice().reverse();
       open.audit = audit.entries;
       this.render(open);
@@ -111,6 +113,23 @@ export class TicketView {
     ]) {
       facts.append(el("dt", { text: term }), el("dd", { text: value }));
     }
+    const deliverables = $("deliverables");
+    deliverables.replaceChildren();
+    for (const deliverable of open.deliverables || []) {
+      const item = el("li");
+      // A link only to a web address: anything else (javascript:, data:) is shown as text.
+      let safe = null;
+      try {
+        const url = new URL(deliverable.url);
+        if (url.protocol === "https:" || url.protocol === "http:") safe = url.href;
+      } catch { safe = null; }
+      const title = safe
+        ? el("a", { text: deliverable.title, attrs: { href: safe, rel: "noopener noreferrer", target: "_blank" } })
+        : el("span", { text: `${deliverable.title} (${deliverable.url})` });
+      item.append(title, ` · ${deliverable.kind}${deliverable.note ? ` · ${deliverable.note}` : ""}`);
+      deliverables.append(item);
+    }
+    if (!deliverables.children.length) deliverables.append(el("li", { text: "None yet." }));
     const isMember = members.some((m) => m.user === this.app.caller.id);
     $("join").hidden = isMember;
     $("leave").hidden = !isMember;
