@@ -72,34 +72,9 @@ struct SearchCommand: AsyncParsableCommand {
                     "\(hit.ticket)  #\(hit.position)  \(hit.postedAt)  \(hit.author.id) (\(hit.author.role.rawValue))  \(passage)"
                 )
             case .ndjson:
-                print(try HitJSON(hit).jsonLine())
+                print(try hit.jsonLine())
             }
         }
         if hits.isEmpty, format == .text { Terminal.status("no message has every word of the search") }
-    }
-}
-
-/// `search --format ndjson`: one hit.
-private struct HitJSON: Encodable {
-    var ticketId: String
-    var messageId: String
-    var position: Int64
-    var author: String
-    var authorRole: String
-    var postedAt: String
-    var editedAt: String?
-    var rank: Double
-    var snippet: [SearchHit.Part]
-
-    init(_ hit: SearchHit) {
-        ticketId = hit.ticket.ticketID ?? hit.ticket.rawValue
-        messageId = hit.messageID
-        position = hit.position
-        author = hit.author.id
-        authorRole = hit.author.role.rawValue
-        postedAt = hit.postedAt.description
-        editedAt = hit.editedAt?.description
-        rank = hit.rank
-        snippet = hit.snippet
     }
 }

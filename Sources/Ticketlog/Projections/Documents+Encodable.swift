@@ -101,3 +101,25 @@ extension AuditEntry: Encodable {
         try container.encode(event, forKey: .event)
     }
 }
+
+extension SearchHit: Encodable {
+    private enum CodingKeys: String, CodingKey {
+        case channelId, ticketId, messageId, position, author, authorRole, postedAt, editedAt, rank, snippet
+    }
+
+    /// The hit with its snippet as plain and matching parts (`ticketlog search --format ndjson`,
+    /// `GET /api/chat/search`).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(ticket.rawValue, forKey: .channelId)
+        try container.encode(ticket.ticketID ?? ticket.rawValue, forKey: .ticketId)
+        try container.encode(messageID, forKey: .messageId)
+        try container.encode(position, forKey: .position)
+        try container.encode(author.id, forKey: .author)
+        try container.encode(author.role, forKey: .authorRole)
+        try container.encode(postedAt.description, forKey: .postedAt)
+        try container.encodeIfPresent(editedAt?.description, forKey: .editedAt)
+        try container.encode(rank, forKey: .rank)
+        try container.encode(snippet, forKey: .snippet)
+    }
+}

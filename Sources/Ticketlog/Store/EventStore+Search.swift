@@ -59,21 +59,10 @@ extension EventStore {
                 "a search needs at least one word (letters or digits); \(search.text.debugDescription) has none")
         }
         let words = MessageSearchIndex.searchWords(search.text)
-        var conditions = ["\(MessageSearchIndex.table) MATCH ?", "m.deleted_at IS NULL"]
+        let narrowing = Self.conditions(search.tickets)
+        var conditions = ["\(MessageSearchIndex.table) MATCH ?", "m.deleted_at IS NULL"] + narrowing.conditions
         var arguments: StatementArguments = [query]
-        for (column, value) in [
-            ("t.brand", search.tickets.brand), ("t.creator", search.tickets.creator),
-            ("t.agent", search.tickets.agent), ("t.status", search.tickets.status),
-        ] {
-            if let value {
-                conditions.append("\(column) = ?")
-                arguments += [value]
-            }
-        }
-        if let member = search.tickets.member {
-            conditions.append("t.stream IN (SELECT stream FROM members WHERE user = ?)")
-            arguments += [member]
-        }
+        arguments += narrowing.arguments
         if let ticket = search.ticket {
             conditions.append("s.name = ?")
             arguments += [ticket.rawValue]

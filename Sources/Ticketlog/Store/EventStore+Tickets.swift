@@ -14,6 +14,18 @@ extension EventStore {
 
     /// The tickets matching `filter` (every condition given must hold), most recently active first.
     public func tickets(_ filter: TicketFilter = .all, limit: Int = 1_000) async throws -> [TicketSummary] {
+        let (conditions, filterArguments) = Self.conditions(filter)
+        var arguments = filterArguments
+        let whereClause = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        arguments += [max(0, limit)]
+        let sql = Self.summarySQL + whereClause + " ORDER BY t.last_position DESC LIMIT ?"
+        return try await read { [arguments] db in try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.summary)
+        }
+    }
+
+    /// `filter` as SQL conditions on `ticket_summaries t`, with their arguments: the ticket list
+    /// and the search (the tickets a caller may read) narrow alike.
+    static func conditions(_ filter: TicketFilter) -> (conditions: [String], arguments: StatementArguments) {
         var conditions: [String] = []
         var arguments: StatementArguments = []
         for (column, value) in [
@@ -29,11 +41,7 @@ extension EventStore {
             conditions.append("t.stream IN (SELECT stream FROM members WHERE user = ?)")
             arguments += [member]
         }
-        let whereClause = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
-        arguments += [max(0, limit)]
-        let sql = Self.summarySQL + whereClause + " ORDER BY t.last_position DESC LIMIT ?"
-        return try await read { [arguments] db in try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.summary)
-        }
+        return (conditions, arguments)
     }
 
     /// How many tickets (streams) the log holds.

@@ -27,6 +27,12 @@ enum AccessPolicy {
         return ticket
     }
 
+    /// Whether `event` can change who may access its ticket (which comes from its assignment
+    /// and ownership): a live feed decides access again after such an event.
+    static func mayChangeAccess(_ event: RecordedEvent) -> Bool {
+        [.agentAssigned, .agentUnassigned, .ticketOpened].contains(event.type)
+    }
+
     static func requireAdmin(_ caller: Caller, to action: String) throws {
         guard caller.role == .admin else {
             throw APIError(.forbidden, code: "forbidden", "only admins can \(action)")

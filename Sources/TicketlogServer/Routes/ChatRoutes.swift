@@ -49,7 +49,7 @@ struct ChatRoutes {
             search.from = try query.time("from")
             search.to = try query.time("to")
             do {
-                return SearchResponse(hits: try await store.search(search).map(SearchResponse.Hit.init))
+                return SearchResponse(hits: try await store.search(search))
             } catch let error as EventStoreError where error.code == .invalidEvent {
                 throw APIError(.badRequest, code: "bad_request", error.message)
             }

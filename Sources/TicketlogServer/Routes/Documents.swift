@@ -13,34 +13,7 @@ struct ChannelsResponse: ResponseEncodable {
 
 /// `GET /api/chat/search`: the hits, best first.
 struct SearchResponse: ResponseEncodable {
-    struct Hit: Encodable {
-        var channelId: String
-        var ticketId: String
-        var messageId: String
-        var position: Int64
-        var author: String
-        var authorRole: String
-        var postedAt: String
-        var editedAt: String?
-        var rank: Double
-        /// The passage around the matches: plain parts and matching parts, to render as text.
-        var snippet: [SearchHit.Part]
-
-        init(_ hit: SearchHit) {
-            channelId = hit.ticket.rawValue
-            ticketId = hit.ticket.ticketID ?? hit.ticket.rawValue
-            messageId = hit.messageID
-            position = hit.position
-            author = hit.author.id
-            authorRole = hit.author.role.rawValue
-            postedAt = hit.postedAt.description
-            editedAt = hit.editedAt?.description
-            rank = hit.rank
-            snippet = hit.snippet
-        }
-    }
-
-    var hits: [Hit]
+    var hits: [SearchHit]
 }
 
 struct ChannelInfoResponse: ResponseEncodable {

@@ -82,13 +82,9 @@ struct EventFeedRoutes {
                 opening: ": ticketlog event feed of \(stream) after \(after)\n\n",
                 events: { subscription.makeAsyncIterator() }, next: { try await $0.nextEvent(timeout: $1) },
                 stillAllowed: { event in
-                    switch event.type {
-                    case .agentAssigned, .agentUnassigned, .ticketOpened:
-                        guard let ticket = try await store.ticketSummary(stream) else { return false }
-                        return AccessPolicy.canAccess(caller, ticket)
-                    default:
-                        return true
-                    }
+                    guard AccessPolicy.mayChangeAccess(event) else { return true }
+                    guard let ticket = try await store.ticketSummary(stream) else { return false }
+                    return AccessPolicy.canAccess(caller, ticket)
                 })
         }
     }
@@ -177,8 +173,7 @@ final class AccessMemo: Sendable {
 
     func allows(_ caller: Caller, _ event: RecordedEvent, in store: EventStore) async throws -> Bool {
         if caller.role == .admin { return true }
-        let changes = [EventType.agentAssigned, .agentUnassigned, .ticketOpened].contains(event.type)
-        if !changes, let known = decided.withLock({ $0[event.stream] }) { return known }
+        if !AccessPolicy.mayChangeAccess(event), let known = decided.withLock({ $0[event.stream] }) { return known }
         let ticket = try await store.ticketSummary(event.stream)
         let allowed = ticket.map { AccessPolicy.canAccess(caller, $0) } ?? false
         decided.withLock { $0[event.stream] = allowed }

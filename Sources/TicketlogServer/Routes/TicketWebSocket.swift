@@ -171,7 +171,7 @@ struct TicketWebSocket {
                     return
                 }
                 guard let event = try await events.nextEvent(timeout: .seconds(1)) else { continue }
-                if [.agentAssigned, .agentUnassigned, .ticketOpened].contains(event.type) {
+                if AccessPolicy.mayChangeAccess(event) {
                     let ticket = try await route.store.ticketSummary(stream)
                     guard let ticket, AccessPolicy.canAccess(caller, ticket) else {
                         try await send(["type": "access-revoked"])
