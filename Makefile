@@ -35,6 +35,9 @@ VENV := .build-venv
 PYTHON_TOOLS := pandas duckdb openapi-spec-validator pyyaml schemathesis cryptography selenium
 # The browser the dashboard's tests drive (Debian's, with its WebDriver).
 BROWSER_PACKAGES := chromium chromium-driver
+# The PostgreSQL server the storage tests start as a throw-away cluster (Tools/Postgres/cluster.sh,
+# as `nobody` when run as root). TICKETLOG_NO_POSTGRES=1 skips those tests, loudly.
+POSTGRES_PACKAGES := postgresql
 
 venv:
 	@$(VENV)/bin/python -c "import pandas, duckdb, openapi_spec_validator, yaml, schemathesis, cryptography, selenium" 2>/dev/null || { \
@@ -42,7 +45,7 @@ venv:
 	  python3 -m venv $(VENV) && $(VENV)/bin/pip install -q $(PYTHON_TOOLS); }
 
 test: deps venv lint
-	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(BROWSER_PACKAGES)"
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(BROWSER_PACKAGES) $(POSTGRES_PACKAGES)"
 	TICKETLOG_PYTHON=$(CURDIR)/$(VENV)/bin/python $(SWIFT) test
 	$(MAKE) --no-print-directory docs
 	$(MAKE) --no-print-directory fuzz

@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "TicketlogServer", targets: ["TicketlogServer"]),
         .library(name: "StreamChatSync", targets: ["StreamChatSync"]),
         .library(name: "TicketlogStreamChat", targets: ["TicketlogStreamChat"]),
+        .library(name: "TicketlogPostgres", targets: ["TicketlogPostgres"]),
         .executable(name: "ticketlog", targets: ["ticketlog"]),
         .executable(name: "ticketlog-generate", targets: ["ticketlog-generate"]),
         .executable(name: "stream-emulator", targets: ["stream-emulator"]),
@@ -30,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.24.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        // The log on PostgreSQL (issue 19), in its own target: the core stays free of NIO.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         // `make docs`: the DocC catalogs of the library products (a plugin, not linked into anything).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -95,6 +98,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The log in a PostgreSQL database (issue 19): the storage boundary's second backend.
+        .target(
+            name: "TicketlogPostgres",
+            dependencies: [
+                "Ticketlog",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // Mirrors the log to Stream Chat (AsyncHTTPClient) and back (webhooks, backfill).
         .target(
             name: "StreamChatSync",
@@ -115,6 +129,7 @@ let package = Package(
                 "TicketlogServer",
                 "StreamChatSync",
                 "TicketlogStreamChat",
+                "TicketlogPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -206,7 +221,7 @@ let package = Package(
             // `ticketlog` so that the CLI is built before its end-to-end tests run it.
             dependencies: [
                 "Ticketlog", "TicketlogServer", "StreamChatSync", "TicketlogStreamChat", "StreamChatEmulator",
-                "Synthetic",
+                "Synthetic", "TicketlogPostgres",
                 "ticketlog",
                 "ticketlog-generate", "stream-emulator", "ticketlog-crashtest", "ticketlog-load", "ToolSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -219,6 +234,8 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
     ]

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Ticketlog
+import TicketlogPostgres
 
 @main
 struct TicketlogCommand: AsyncParsableCommand {
@@ -16,7 +17,7 @@ struct TicketlogCommand: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, VerifyCommand.self, ReadCommand.self, AuditCommand.self, ReplayCommand.self,
             RebuildCommand.self, ExportCommand.self, ImportCommand.self, StatsCommand.self, SearchCommand.self,
-            RotateDictionaryCommand.self, MigrateCommand.self,
+            RotateDictionaryCommand.self, MigrateCommand.self, CopyCommand.self,
             KeygenCommand.self, CheckpointCommand.self, ProveCommand.self, EvidenceCommand.self,
             VerifyEvidenceCommand.self, MasterKeyCommand.self, EraseCommand.self, RotateMasterKeyCommand.self,
             ServeCommand.self, TokenCommand.self, SyncCommand.self,
@@ -26,7 +27,13 @@ struct TicketlogCommand: AsyncParsableCommand {
 
 /// The options every command that opens a log shares.
 struct LogOptions: ParsableArguments {
-    @Option(name: [.short, .long], help: "The log file (SQLite).")
+    @Option(
+        name: [.short, .long],
+        help: ArgumentHelp(
+            "The log: an SQLite file, or postgres://user:password@host:port/database.",
+            discussion:
+                "On PostgreSQL, verify and copy run today; the other commands follow (ARCHITECTURE.md, \"Storage boundary\"). The password may come from PGPASSWORD instead of the URL."
+        ))
     var database: String = "ticketlog.sqlite"
 
     @Option(
@@ -45,6 +52,12 @@ extension LogOptions {
         create: Bool = false, readOnly: Bool = false, logger: Logger = .disabled,
         _ configure: (inout EventStore.Configuration) -> Void = { _ in }
     ) throws -> EventStore {
+        if PostgresLocation.isURL(database) {
+            Terminal.error(
+                "this command does not run on PostgreSQL yet: verify and copy do (copy the log to a file with `ticketlog copy --from \(PostgresLocation.redacted(database)) --to FILE.sqlite`)"
+            )
+            throw ExitCode(2)
+        }
         var configuration = EventStore.Configuration()
         configuration.createIfMissing = create
         configuration.readOnly = readOnly
@@ -63,6 +76,11 @@ extension LogOptions {
     /// The master key from `--master-key-file` or `TICKETLOG_MASTER_KEY`; exits with status 2
     /// and a one-line error for a key file others can read or text that is not a master key.
     func masterKey() throws -> MasterKey? {
+        try Self.masterKey(file: masterKeyFile)
+    }
+
+    /// The master key from `file` or `TICKETLOG_MASTER_KEY`, as ``masterKey()``.
+    static func masterKey(file masterKeyFile: String?) throws -> MasterKey? {
         let text: String
         let source: String
         if let masterKeyFile {

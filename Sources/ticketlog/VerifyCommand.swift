@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ticketlog
+import TicketlogPostgres
 
 struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,6 +31,10 @@ struct VerifyCommand: AsyncParsableCommand {
             tree over its first events is recomputed from the events themselves and compared \
             with the signed root; a log cut back below the checkpoint, or changed anywhere in \
             it, fails, with the range of positions where the first difference is.
+
+            The log may be in PostgreSQL (--database postgres://user:password@host:port/db): \
+            the same chain check runs there on one snapshot; --projections and --checkpoint \
+            need a file (ticketlog copy makes one).
 
             Exit status: 0 when the log verifies, 1 when it does not (or a projection differs \
             from its rebuild, or it does not match the checkpoint), 2 when the file cannot be \
@@ -61,6 +66,11 @@ struct VerifyCommand: AsyncParsableCommand {
     var key: String?
 
     func validate() throws {
+        if PostgresLocation.isURL(log.database) && (projections || checkpoint != nil) {
+            throw ValidationError(
+                "--projections and --checkpoint do not run on PostgreSQL yet: copy the log to a file first (ticketlog copy)"
+            )
+        }
         if (checkpoint == nil) != (key == nil) {
             throw ValidationError("--checkpoint and --key go together")
         }
@@ -77,13 +87,29 @@ struct VerifyCommand: AsyncParsableCommand {
             let note = try ProofFiles.text(checkpoint, what: "checkpoint")
             signed = (try ProofFiles.parse(checkpoint) { try Checkpoint.open(note, verifier: verifier) }, verifier)
         }
-        let store = try log.open(readOnly: true)
-        let progress = Terminal.progress(label: "verifying")
-        let report = try await store.verify(anchor: anchor.flatMap(ChainAnchor.init)) { update in
-            progress.update(done: update.eventsChecked, total: update.totalEvents)
+        let report: VerificationReport
+        var comparison: CheckpointComparison?
+        var check: ProjectionCheck?
+        if PostgresLocation.isURL(log.database) {
+            report = try await verifyOnPostgres(anchor: anchor.flatMap(ChainAnchor.init))
+        } else {
+            let store = try log.open(readOnly: true)
+            let progress = Terminal.progress(label: "verifying")
+            report = try await store.verify(anchor: anchor.flatMap(ChainAnchor.init)) { update in
+                progress.update(done: update.eventsChecked, total: update.totalEvents)
+            }
+            progress.finish()
+            (comparison, check) = try await checks(of: store, report: report, signed: signed)
         }
-        progress.finish()
         for warning in report.warnings { Terminal.error("warning: \(warning)") }
+        try show(report: report, comparison: comparison, check: check)
+        if !report.isValid || check?.holds == false || comparison?.holds == false { throw ExitCode(1) }
+    }
+
+    /// `--checkpoint` and `--projections` on a file log.
+    private func checks(
+        of store: EventStore, report: VerificationReport, signed: (checkpoint: Checkpoint, verifier: NoteVerifier)?
+    ) async throws -> (CheckpointComparison?, ProjectionCheck?) {
         var comparison: CheckpointComparison?
         if let signed {
             let progress = Terminal.progress(label: "checking against the checkpoint")
@@ -102,21 +128,46 @@ struct VerifyCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
+        return (comparison, check)
+    }
+
+    private func show(report: VerificationReport, comparison: CheckpointComparison?, check: ProjectionCheck?) throws {
         if json {
             print(try VerifyJSON(report: report, projections: check, checkpoint: comparison).jsonLine())
-        } else {
-            if let failure = report.failure {
-                Terminal.line("FAILED at position \(failure.position): \(failure.kind.rawValue): \(failure.detail)")
-                Terminal.line("\(report.eventsVerified) events verified before it")
-            } else {
-                Terminal.line(
-                    "OK: \(report.eventsVerified) events, head position \(report.headPosition), head hash \(report.headHash)"
-                )
-            }
-            if let comparison { Self.report(comparison) }
-            if let check { Self.report(check) }
+            return
         }
-        if !report.isValid || check?.holds == false || comparison?.holds == false { throw ExitCode(1) }
+        if let failure = report.failure {
+            Terminal.line("FAILED at position \(failure.position): \(failure.kind.rawValue): \(failure.detail)")
+            Terminal.line("\(report.eventsVerified) events verified before it")
+        } else {
+            Terminal.line(
+                "OK: \(report.eventsVerified) events, head position \(report.headPosition), head hash \(report.headHash)"
+            )
+        }
+        if let comparison { Self.report(comparison) }
+        if let check { Self.report(check) }
+    }
+
+    /// The chain check of a log in PostgreSQL (the same verifier, above the storage boundary).
+    private func verifyOnPostgres(anchor: ChainAnchor?) async throws -> VerificationReport {
+        do {
+            let postgres = try await PostgresLog.open(try PostgresLocation(url: log.database), createIfMissing: false)
+            let progress = Terminal.progress(label: "verifying")
+            defer { progress.finish() }
+            do {
+                let report = try await postgres.verify(anchor: anchor) { update in
+                    progress.update(done: update.eventsChecked, total: update.totalEvents)
+                }
+                await postgres.close()
+                return report
+            } catch {
+                await postgres.close()
+                throw error
+            }
+        } catch let failure as EventStoreError {
+            Terminal.error(failure.message)
+            throw ExitCode(2)
+        }
     }
 
     private static func report(_ comparison: CheckpointComparison) {

@@ -4,7 +4,7 @@ import Testing
 @testable import Ticketlog
 
 /// The key hierarchy of issue 17: a master key, content keys wrapped by it, sealed fields.
-@Suite(.timeLimit(.minutes(1))) struct ContentCryptoTests {
+@Suite(.timeLimit(.minutes(3))) struct ContentCryptoTests {
     let event = UUID(uuidString: "00000000-0000-4000-8000-000000000001")!
     let scope = ContentKeyScope(subject: "kim", stream: "ticket-1001", period: "2026-12")
 
@@ -99,7 +99,7 @@ import Testing
 
 /// The byte-level base64 of sealed fields and packed bodies, against Foundation's, and its one
 /// canonical spelling.
-@Suite(.timeLimit(.minutes(1))) struct Base64BytesTests {
+@Suite(.timeLimit(.minutes(3))) struct Base64BytesTests {
     @Test func encodesAndDecodesAsFoundationDoesForEveryLength() throws {
         var generator = SystemRandomNumberGenerator()
         for count in 0..<200 {

@@ -135,7 +135,7 @@ import Testing
 }
 
 /// Sealed fields kept raw in the stored body (``SealedPacking``).
-@Suite(.timeLimit(.minutes(1))) struct SealedPackingTests {
+@Suite(.timeLimit(.minutes(3))) struct SealedPackingTests {
     @Test func packingRoundTripsAndLeavesEverythingElseAlone() throws {
         let key = ContentKey.generate(for: ContentKeyScope(subject: "kim", stream: "ticket-1", period: "2026-12"))
         let event = UUID()

@@ -18,9 +18,20 @@ extension EventStore {
         anchor: ChainAnchor? = nil, progress: (@Sendable (VerificationProgress) -> Void)? = nil
     ) async throws -> VerificationReport {
         try await read { db in
-            var verifier = ChainVerifier(store: self, db: db, anchor: anchor, progress: progress)
-            return try verifier.run()
+            try LogVerifier.verify(SQLiteSession(db), anchor: anchor, progress: progress)
         }
+    }
+}
+
+/// `verify` over a read transaction of either backend: the chain, written once above the
+/// storage boundary.
+package enum LogVerifier {
+    /// Checks the log a session reads (one snapshot: the caller's transaction).
+    package static func verify(
+        _ session: any SQLSession, anchor: ChainAnchor?, progress: (@Sendable (VerificationProgress) -> Void)?
+    ) throws -> VerificationReport {
+        var verifier = ChainVerifier(tables: LogTables(session), anchor: anchor, progress: progress)
+        return try verifier.run()
     }
 }
 
@@ -30,17 +41,19 @@ private struct ChainVerifier {
     static let reorderWindow = 1_000
     static let progressInterval: Int64 = 10_000
 
-    let store: EventStore
-    let db: Database
+    /// Rows read per query: the log is read in pages by position, on either backend.
+    static let pageSize = 2_000
+
+    let tables: LogTables
     let anchor: ChainAnchor?
     let progress: (@Sendable (VerificationProgress) -> Void)?
 
-    private var streamNames: [Int64: String] = [:]
+    private var vocabulary = LogVocabulary()
+    private var dictionaries: [Int64: LZ4Dictionary] = [:]
     private var streamVersions: [Int64: Int64] = [:]
 
-    init(store: EventStore, db: Database, anchor: ChainAnchor?, progress: (@Sendable (VerificationProgress) -> Void)?) {
-        self.store = store
-        self.db = db
+    init(tables: LogTables, anchor: ChainAnchor?, progress: (@Sendable (VerificationProgress) -> Void)?) {
+        self.tables = tables
         self.anchor = anchor
         self.progress = progress
     }
@@ -69,48 +82,50 @@ private struct ChainVerifier {
     }
 
     private mutating func scan() throws -> VerificationReport {
-        streamNames = Dictionary(
-            uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT key, name FROM streams").map { ($0[0], $0[1]) })
-        let total = try Int64.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0
+        vocabulary = try tables.vocabulary()
+        dictionaries = try tables.dictionaries()
+        let total = try tables.eventCount()
         var report = VerificationReport(
             failure: nil, eventsVerified: 0, headPosition: 0, headHash: HashChain.genesis.hexString,
             warnings: try warnings())
         var previous = HashChain.genesis
         var expected: Int64 = 1
-        let rows = try Row.fetchCursor(
-            db, sql: "SELECT \(StoredRow.columns) FROM events ORDER BY position")
-        while let row = try rows.next() {
-            guard let stored = StoredRow(row) else {
-                report.failure = VerificationFailure(
-                    position: expected, kind: .undecodable,
-                    detail: "a column of the event row holds a value of the wrong type")
-                return report
+        var page = try tables.events(after: 0, limit: Self.pageSize)
+        while !page.isEmpty {
+            for row in page {
+                guard let stored = StoredEventRow(row) else {
+                    report.failure = VerificationFailure(
+                        position: expected, kind: .undecodable,
+                        detail: "a column of the event row holds a value of the wrong type")
+                    return report
+                }
+                let link: [UInt8]
+                switch try check(stored, expected: expected, previous: previous) {
+                case .failure(let failure):
+                    report.failure = failure
+                    return report
+                case .success(let hash):
+                    link = hash
+                }
+                if let anchor, anchor.position == stored.position, anchor.hash != link {
+                    report.failure = VerificationFailure(
+                        position: stored.position, kind: .edited,
+                        detail:
+                            "the chain at position \(stored.position) is \(link.hexString), but it was anchored as "
+                            + "\(anchor.hash.hexString): the log was rewritten up to here")
+                    return report
+                }
+                previous = link
+                expected = stored.position + 1
+                report.eventsVerified += 1
+                reached = (stored.position, link, report.eventsVerified)
+                report.headPosition = stored.position
+                report.headHash = link.hexString
+                if report.eventsVerified % Self.progressInterval == 0 {
+                    progress?(VerificationProgress(eventsChecked: report.eventsVerified, totalEvents: total))
+                }
             }
-            let link: [UInt8]
-            switch try check(stored, expected: expected, previous: previous) {
-            case .failure(let failure):
-                report.failure = failure
-                return report
-            case .success(let hash):
-                link = hash
-            }
-            if let anchor, anchor.position == stored.position, anchor.hash != link {
-                report.failure = VerificationFailure(
-                    position: stored.position, kind: .edited,
-                    detail:
-                        "the chain at position \(stored.position) is \(link.hexString), but it was anchored as "
-                        + "\(anchor.hash.hexString): the log was rewritten up to here")
-                return report
-            }
-            previous = link
-            expected = stored.position + 1
-            report.eventsVerified += 1
-            reached = (stored.position, link, report.eventsVerified)
-            report.headPosition = stored.position
-            report.headHash = link.hexString
-            if report.eventsVerified % Self.progressInterval == 0 {
-                progress?(VerificationProgress(eventsChecked: report.eventsVerified, totalEvents: total))
-            }
+            page = try tables.events(after: reached.position, limit: Self.pageSize)
         }
         progress?(VerificationProgress(eventsChecked: report.eventsVerified, totalEvents: total))
         report.failure = try checkHead(last: report.headPosition, lastHash: previous)
@@ -130,7 +145,7 @@ private struct ChainVerifier {
     }
 
     /// The event's full chain hash when its row checks out, else what is wrong with it.
-    private mutating func check(_ row: StoredRow, expected: Int64, previous: [UInt8]) throws -> Result<
+    private mutating func check(_ row: StoredEventRow, expected: Int64, previous: [UInt8]) throws -> Result<
         [UInt8], VerificationFailure
     > {
         if row.position != expected {
@@ -169,29 +184,20 @@ private struct ChainVerifier {
     }
 
     /// A row's stored body, decompressed, and its columns.
-    private func parts(_ row: StoredRow) throws -> (stored: [UInt8], columns: EventColumns) {
-        let stored = try store.storedBody(codec: row.codec, blob: row.blob, position: row.position, db: db)
-        let columns = try store.eventColumns(
-            position: row.position, stream: row.stream, id: row.id, type: row.type, actor: row.actor,
-            occurredAt: row.occurredAt, recordedAt: row.recordedAt, db: db)
-        return (stored, columns)
+    private func parts(_ row: StoredEventRow) throws -> (stored: [UInt8], columns: EventColumns) {
+        (try row.storedBody(dictionaries: dictionaries), try vocabulary.columns(of: row))
     }
 
     /// The canonical JSON of a row: its stored body with its columns spliced back in.
-    private func canonical(_ row: StoredRow) throws -> [UInt8] {
+    private func canonical(_ row: StoredEventRow) throws -> [UInt8] {
         let (stored, columns) = try parts(row)
         return try EventStore.canonicalBody(stored: stored, columns: columns, position: row.position)
     }
 
     /// The content at `row` does not hash to its link. Either the event that belongs here sits
     /// further on (reordered), the stream lost versions (missing), or it was changed (edited).
-    private func explainBrokenLink(_ row: StoredRow, previous: [UInt8]) throws -> VerificationFailure {
-        let later = try Row.fetchAll(
-            db,
-            sql:
-                "SELECT \(StoredRow.columns) FROM events WHERE position > ? ORDER BY position LIMIT ?",
-            arguments: [row.position, Self.reorderWindow]
-        ).compactMap(StoredRow.init)
+    private func explainBrokenLink(_ row: StoredEventRow, previous: [UInt8]) throws -> VerificationFailure {
+        let later = try tables.events(after: row.position, limit: Self.reorderWindow).compactMap(StoredEventRow.init)
         for candidate in later {
             guard let canonical = try? self.canonical(candidate) else { continue }
             let link = HashChain.link(
@@ -208,7 +214,7 @@ private struct ChainVerifier {
             return VerificationFailure(
                 position: row.position, kind: .missing,
                 detail:
-                    "stream \(streamNames[row.stream] ?? "#\(row.stream)") jumps from version \(lastVersion) to \(row.version) and the chain breaks here"
+                    "stream \(vocabulary.streams[row.stream] ?? "#\(row.stream)") jumps from version \(lastVersion) to \(row.version) and the chain breaks here"
             )
         }
         return VerificationFailure(
@@ -217,10 +223,7 @@ private struct ChainVerifier {
 
     /// The meta head records the newest commit: a log that ends before it lost its newest events.
     private func checkHead(last: Int64, lastHash: [UInt8]) throws -> VerificationFailure? {
-        guard let headPosition = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'head_position'")
-        else {
-            return nil
-        }
+        guard let headPosition = try tables.meta("head_position").integer else { return nil }
         if headPosition > last {
             let missing =
                 headPosition == last + 1 ? "position \(headPosition) is" : "positions \(last + 1)-\(headPosition) are"
@@ -230,8 +233,7 @@ private struct ChainVerifier {
                     "the log ends at position \(last) but its head records position \(headPosition): \(missing) gone")
         }
         if headPosition == last,
-            let headHash = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'head_hash'"),
-            Array(headHash) != lastHash
+            let headHash = try tables.meta("head_hash").blob, headHash != lastHash
         {
             return VerificationFailure(
                 position: last, kind: .edited,
@@ -243,60 +245,19 @@ private struct ChainVerifier {
     /// `streams.version` is what the next append to a stream builds on; it must match the
     /// stream's last event, or appends to it fail.
     private func streamVersionMismatches() throws -> [String] {
-        try Row.fetchAll(db, sql: "SELECT key, name, version FROM streams ORDER BY key").compactMap { row in
-            let key: Int64 = row[0]
-            let recorded: Int64 = row[2]
+        try tables.session.rows("SELECT key, name, version FROM streams ORDER BY key", []).compactMap { row in
+            guard let key = row[0].integer, let recorded = row[2].integer else { return nil }
             let actual = streamVersions[key] ?? 0
             guard recorded != actual else { return nil }
-            return "stream \(row[1] as String) records version \(recorded) but its events end at version \(actual)"
+            return
+                "stream \(row[1].text ?? "#\(key)") records version \(recorded) but its events end at version \(actual)"
         }
     }
 
     private func warnings() throws -> [String] {
-        let triggers = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+        let triggers = try tables.triggerNames()
         return Schema.immutabilityTriggers.filter { !triggers.contains($0) }.map {
             "trigger \($0) is missing: the file no longer refuses changes to events"
         }
-    }
-}
-
-private struct StoredRow {
-    static let columns =
-        "position, stream, version, id, type, actor, occurred_at, recorded_at, codec, body, chain_check"
-
-    var position: Int64
-    var stream: Int64
-    var version: Int64
-    var id: Data
-    var type: Int64
-    var actor: Int64
-    var occurredAt: Int64
-    var recordedAt: Int64
-    var codec: Int64
-    var blob: Data
-    var check: Data
-
-    /// `nil` when a column is NULL or of the wrong type (possible only in a tampered file:
-    /// the tables are STRICT and NOT NULL).
-    init?(_ row: Row) {
-        // `fromDatabaseValue` returns nil on a mismatch where a Row subscript would trap.
-        guard let position = Int64.fromDatabaseValue(row[0]), let stream = Int64.fromDatabaseValue(row[1]),
-            let version = Int64.fromDatabaseValue(row[2]), let id = Data.fromDatabaseValue(row[3]),
-            let type = Int64.fromDatabaseValue(row[4]), let actor = Int64.fromDatabaseValue(row[5]),
-            let occurredAt = Int64.fromDatabaseValue(row[6]), let recordedAt = Int64.fromDatabaseValue(row[7]),
-            let codec = Int64.fromDatabaseValue(row[8]), let blob = Data.fromDatabaseValue(row[9]),
-            let check = Data.fromDatabaseValue(row[10])
-        else { return nil }
-        self.position = position
-        self.stream = stream
-        self.version = version
-        self.id = id
-        self.type = type
-        self.actor = actor
-        self.occurredAt = occurredAt
-        self.recordedAt = recordedAt
-        self.codec = codec
-        self.blob = blob
-        self.check = check
     }
 }

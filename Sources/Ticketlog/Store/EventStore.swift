@@ -171,7 +171,7 @@ public final class EventStore: Sendable {
         }
     }
 
-    private static func databaseConfiguration() -> GRDB.Configuration {
+    static func databaseConfiguration() -> GRDB.Configuration {
         var database = GRDB.Configuration()
         database.busyMode = .timeout(10)
         return database

@@ -19,9 +19,9 @@ import GRDB
 ///
 /// Format 1 stored the whole canonical body and the full hash per row; ``LogMigration`` turns
 /// it into format 2.
-enum Schema {
-    static let format = "ticketlog.events"
-    static let formatVersion = 2
+package enum Schema {
+    package static let format = "ticketlog.events"
+    package static let formatVersion = 2
 
     /// Creates the schema in an empty file, or checks that a non-empty file is a log this build
     /// can read.
@@ -33,7 +33,7 @@ enum Schema {
         }
     }
 
-    enum Content {
+    package enum Content {
         case empty
         case log
     }
@@ -41,17 +41,26 @@ enum Schema {
     /// Whether the file is empty or a log this build reads; throws for anything else. Reads only.
     @discardableResult
     static func check(_ db: Database, path: String) throws -> Content {
-        let tables = try String.fetchAll(
-            db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        try check(SQLiteSession(db), name: path, kind: "an SQLite database")
+    }
+
+    /// Whether the database a session reads is empty or a log this build reads; throws a
+    /// one-line ``EventStoreError/Code/unknownFormat`` naming what was found for anything else.
+    /// Reads only. `name` names the database in messages; `kind` says what it is when it is not
+    /// a log ("an SQLite database", "a PostgreSQL database").
+    @discardableResult
+    package static func check(_ session: any SQLSession, name path: String, kind: String) throws -> Content {
+        let tables = try LogCopy.tableNames(session).filter { !$0.hasPrefix("sqlite_") }.sorted()
         if tables.isEmpty { return .empty }
         guard tables.contains("meta") else {
             throw EventStoreError(
                 code: .unknownFormat,
                 message:
-                    "\(path) is an SQLite database but not a ticketlog log (it has tables \(tables.joined(separator: ", ")) and no meta table)"
+                    "\(path) is \(kind) but not a ticketlog log (it has tables \(tables.prefix(12).joined(separator: ", "))\(tables.count > 12 ? ", …" : "") and no meta table)"
             )
         }
-        let format = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'format'")
+        let meta = LogTables(session)
+        let format = try meta.meta("format").text
         guard format == Self.format else {
             throw EventStoreError(
                 code: .unknownFormat,
@@ -59,8 +68,8 @@ enum Schema {
                     "\(path) is not a ticketlog log (its meta table names format \(format.map { "'\($0)'" } ?? "none"))"
             )
         }
-        let version = try Int.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'format_version'")
-        guard let version else {
+        let stored = try meta.meta("format_version")
+        guard let version = stored.integer ?? stored.text.flatMap({ Int64($0) }) else {
             throw EventStoreError(code: .unknownFormat, message: "\(path) has no format version in its meta table")
         }
         if version == 1 {
@@ -110,6 +119,15 @@ enum Schema {
             arguments: [format, formatVersion, Data(HashChain.genesis), Data(MerkleEdge().bytes)])
     }
 
+    /// The meta rows of a new, empty log (either backend).
+    package static var initialMeta: [(key: String, value: SQLValue)] {
+        [
+            ("format", .text(format)), ("format_version", .integer(Int64(formatVersion))),
+            ("head_position", .integer(0)), ("head_hash", .blob(HashChain.genesis)),
+            ("tree_edge", .blob(Array(MerkleEdge().bytes))),
+        ]
+    }
+
     /// The format-2 event tables, indexes and triggers (also what ``LogMigration`` builds).
     static func createEventTables(_ db: Database) throws {
         try db.execute(
@@ -148,8 +166,8 @@ enum Schema {
     }
 
     /// How many bytes of each event's chain hash its row keeps (`chain_check`).
-    static let chainCheckSize = 8
+    package static let chainCheckSize = 8
 
     /// The names of the triggers that make events immutable; `verify` warns when one is gone.
-    static let immutabilityTriggers = ["events_are_immutable_update", "events_are_immutable_delete"]
+    package static let immutabilityTriggers = ["events_are_immutable_update", "events_are_immutable_delete"]
 }

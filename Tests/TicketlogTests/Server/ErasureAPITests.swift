@@ -7,7 +7,7 @@ import Testing
 @testable import TicketlogServer
 
 /// `DELETE /api/admin/users/:userId/content` (issue 17).
-@Suite(.timeLimit(.minutes(1))) struct ErasureAPITests {
+@Suite(.timeLimit(.minutes(3))) struct ErasureAPITests {
     @Test func adminsEraseAUsersContentOthersAndPlaintextLogsAreRefused() async throws {
         var configuration = EventStore.Configuration()
         configuration.masterKey = MasterKey.generate()

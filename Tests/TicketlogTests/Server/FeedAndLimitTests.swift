@@ -9,19 +9,24 @@ import Testing
 @testable import TicketlogServer
 
 @Suite(.timeLimit(.minutes(3))) struct FeedAndLimitTests {
-    /// Reads the event feed with curl (a real SSE client on loopback) for `seconds`, while
-    /// `during` appends; returns the `id:` lines seen.
+    /// Reads the event feed with curl (a real SSE client on loopback) while `during` appends,
+    /// until what it printed shows `until` (then curl is stopped) or the feed ends, at most
+    /// `seconds`; returns the `id:` lines seen. Stopping on what was read, not after a fixed
+    /// time, keeps the test fast on a quiet machine and patient on a loaded one; what must not
+    /// be sent would come before what `until` waits for, since a feed is in position order.
     static func feed(
         port: Int, token: String, path: String = "/api/events", query: String, lastEventID: String? = nil,
-        seconds: Int, waitsForOpen: Bool = true, during: () async throws -> Void
+        seconds: Int = 60, waitsForOpen: Bool = true,
+        until: @escaping @Sendable (_ ids: [Int64], _ text: String) -> Bool,
+        during: () async throws -> Void
     ) async throws -> (ids: [Int64], output: String) {
         var arguments = ["-s", "-N", "--max-time", "\(seconds)", "-H", "Authorization: Bearer \(token)"]
         if let lastEventID { arguments += ["-H", "Last-Event-ID: \(lastEventID)"] }
         arguments.append("http://127.0.0.1:\(port)\(path)\(query)")
-        // curl runs while `during` appends; it is waited for on a thread of its own, because the
-        // server under test shares this process's few cooperative threads (blocking one of them
-        // for the whole read once starved the server: the live events came too late).
-        async let curl = awaitProcess(URL(fileURLWithPath: "/usr/bin/curl"), arguments)
+        // curl's output is read on a thread of its own, because the server under test shares this
+        // process's few cooperative threads (blocking one of them for the whole read once starved
+        // the server: the live events came too late).
+        let curl = try StreamingProcess(URL(fileURLWithPath: "/usr/bin/curl"), arguments)
         // Appends only once the feed is open, so what follows is read live, not caught up. (A
         // resumed feed with nothing to append during it does not wait: on a loaded machine its
         // whole read can pass before a poll sees it open.)
@@ -29,11 +34,12 @@ import Testing
             try await waitUntil("the feed opens", within: .seconds(30)) { try await openFeeds(port: port) == 1 }
         }
         try await during()
-        let text = try await curl.stdout
-        let ids = text.split(separator: "\n").compactMap { line in
-            line.hasPrefix("id: ") ? Int64(line.dropFirst(4)) : nil
-        }
-        return (ids, text)
+        let text = try await curl.output(until: { text in until(Self.ids(text), text) })
+        return (Self.ids(text), text)
+    }
+
+    static func ids(_ text: String) -> [Int64] {
+        text.split(separator: "\n").compactMap { line in line.hasPrefix("id: ") ? Int64(line.dropFirst(4)) : nil }
     }
 
     /// `ticketlog_event_feeds_open` of the server on `port`.
@@ -52,7 +58,9 @@ import Testing
             let port = try #require(client.port)
             // Seconds of reading generous enough for a loaded 2-core CI machine (it once saw
             // only the catch-up within 3 s while the whole suite ran).
-            let first = try await Self.feed(port: port, token: admin, query: "?after=4", seconds: 6) {
+            let first = try await Self.feed(
+                port: port, token: admin, query: "?after=4", until: { ids, _ in ids.contains(8) }
+            ) {
                 try await fixture.store.execute(
                     .changeStatus(to: "in_review", note: nil), on: .ticket("a")!, by: Actor(id: "ada", role: .admin))
                 try await fixture.store.execute(
@@ -70,7 +78,8 @@ import Testing
             // write — so the count below is the new feed's, and the per-caller limit has room.)
             try await waitUntil("the first feed closes") { try await Self.openFeeds(port: port) == 0 }
             let resumed = try await Self.feed(
-                port: port, token: admin, query: "?after=1", lastEventID: "6", seconds: 8, waitsForOpen: false
+                port: port, token: admin, query: "?after=1", lastEventID: "6", waitsForOpen: false,
+                until: { ids, _ in ids.contains(8) }
             ) {}
             #expect(resumed.ids == [7, 8])
 
@@ -95,7 +104,8 @@ import Testing
             let kim = try await ServerFixture.token("kim", .creator)
             // ticket-a holds positions 1–5, ticket-b position 6.
             let first = try await Self.feed(
-                port: port, token: kim, path: "/api/chat/tickets/a/events", query: "", seconds: 6
+                port: port, token: kim, path: "/api/chat/tickets/a/events", query: "",
+                until: { ids, _ in ids.contains(7) }
             ) {
                 try await fixture.store.execute(
                     .postMessage(messageID: "m-2", text: "live", attachments: []), on: a,
@@ -104,8 +114,8 @@ import Testing
             }
             #expect(first.ids == [1, 2, 3, 4, 5, 7], "\(first.output)")
             let resumed = try await Self.feed(
-                port: port, token: kim, path: "/api/chat/tickets/a/events", query: "", lastEventID: "5", seconds: 8,
-                waitsForOpen: false
+                port: port, token: kim, path: "/api/chat/tickets/a/events", query: "", lastEventID: "5",
+                waitsForOpen: false, until: { ids, _ in ids.contains(7) }
             ) {}
             #expect(resumed.ids == [7])
 
@@ -114,7 +124,8 @@ import Testing
             try await waitUntil("kim's feeds close") { try await Self.openFeeds(port: port) == 0 }
             let sam = try await ServerFixture.token("sam", .agent)
             let cut = try await Self.feed(
-                port: port, token: sam, path: "/api/chat/tickets/a/events", query: "?after=7", seconds: 6
+                port: port, token: sam, path: "/api/chat/tickets/a/events", query: "?after=7",
+                until: { _, text in text.contains("event: access-revoked") }
             ) {
                 try await fixture.store.execute(.assign(agent: "lee"), on: a, by: admin)
                 try await fixture.store.execute(
@@ -147,7 +158,8 @@ import Testing
             let kim = try await ServerFixture.token("kim", .creator)
             // ticket-a (kim's) holds positions 1–5, ticket-b (jo's) position 6.
             let feed = try await Self.feed(
-                port: port, token: kim, path: "/api/chat/events", query: "?after=now", seconds: 6
+                port: port, token: kim, path: "/api/chat/events", query: "?after=now",
+                until: { ids, _ in ids.contains(8) }
             ) {
                 try await fixture.store.execute(.join(user: "jo", role: .creator), on: .ticket("b")!, by: admin)
                 try await fixture.store.execute(
@@ -159,8 +171,8 @@ import Testing
             #expect(!feed.output.contains("\"user\":\"jo\""))
             try await waitUntil("kim's feed closes") { try await Self.openFeeds(port: port) == 0 }
             let resumed = try await Self.feed(
-                port: port, token: kim, path: "/api/chat/events", query: "", lastEventID: "0", seconds: 8,
-                waitsForOpen: false
+                port: port, token: kim, path: "/api/chat/events", query: "", lastEventID: "0", waitsForOpen: false,
+                until: { ids, _ in ids.contains(8) }
             ) {}
             #expect(
                 resumed.ids == [0, 1, 2, 3, 4, 5, 8],
@@ -200,10 +212,11 @@ import Testing
     /// the client so (it reconnects with a new token and `Last-Event-ID`).
     @Test func aFeedEndsWhenItsTokenExpires() async throws {
         let fixture = try await ServerFixture.make()
-        let shortLived = try await TicketlogServer.callerToken(
-            subject: "ada", role: .admin, secret: ServerFixture.secret, lifetime: .seconds(6))
         try await fixture.app.test(.live) { client in
             let port = try #require(client.port)
+            // Made as the request starts, with room for a loaded machine to open the feed.
+            let shortLived = try await TicketlogServer.callerToken(
+                subject: "ada", role: .admin, secret: ServerFixture.secret, lifetime: .seconds(10))
             let feed = try await awaitProcess(
                 URL(fileURLWithPath: "/usr/bin/curl"),
                 [

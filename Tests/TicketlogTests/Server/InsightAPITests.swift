@@ -7,7 +7,7 @@ import Testing
 @testable import TicketlogServer
 
 /// The dashboard's extra reads (issue 18): a message's audience, ticket analytics, integrity.
-@Suite(.timeLimit(.minutes(1))) struct InsightAPITests {
+@Suite(.timeLimit(.minutes(3))) struct InsightAPITests {
     @Test func audienceAnalyticsAndIntegrityFollowTheRoles() async throws {
         let fixture = try await ServerFixture.make()
         let a = StreamID.ticket("a")!

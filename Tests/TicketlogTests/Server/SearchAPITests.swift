@@ -8,7 +8,7 @@ import Testing
 
 /// `GET /api/chat/search` (issue 18): each caller finds messages only in the tickets they may
 /// read.
-@Suite(.timeLimit(.minutes(1))) struct SearchAPITests {
+@Suite(.timeLimit(.minutes(3))) struct SearchAPITests {
     @Test func everyRoleFindsOnlyInItsOwnTickets() async throws {
         let fixture = try await ServerFixture.make()
         // ticket-a (acme, kim, agent sam) has "first" from kim; ticket-b (other, jo) gets one too.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Ticketlog
@@ -203,3 +204,53 @@ struct SQLiteShellError: Error, CustomStringConvertible {
 let fixturesDirectory = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("Fixtures")
+
+/// A process whose standard output is read as it comes, for a client that is stopped once it
+/// has shown what the test waits for (an SSE feed read with curl). The output goes to a file,
+/// read on each poll: the end of a pipe would not be seen while a process started meanwhile by
+/// another test holds a copy of its write end.
+final class StreamingProcess: @unchecked Sendable {
+    // @unchecked: `process` is started in `init`, then waited for on a thread of its own and
+    // stopped; `directory` is read only; `finished` is behind its mutex.
+    private let process = Process()
+    private let directory: TemporaryDirectory
+    private let finished = Mutex(false)
+
+    init(_ executable: URL, _ arguments: [String]) throws {
+        directory = try TemporaryDirectory()
+        let path = directory.path("output")
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        process.executableURL = executable
+        process.arguments = arguments
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        try output.close()
+        Thread { [self] in
+            process.waitUntilExit()
+            finished.withLock { $0 = true }
+        }.start()
+    }
+
+    private var hasEnded: Bool { finished.withLock { $0 } }
+
+    private var text: String {
+        (try? String(contentsOfFile: directory.path("output"), encoding: .utf8)) ?? ""
+    }
+
+    /// What the process printed once `condition` holds on it or the process has ended (it is
+    /// stopped in the first case), waiting at most `limit`.
+    func output(until condition: @escaping @Sendable (String) -> Bool, within limit: Duration = .seconds(60))
+        async throws -> String
+    {
+        try await waitUntil("the process printed what was expected or ended", within: limit) { [self] in
+            hasEnded || condition(text)
+        }
+        // SIGKILL: this test process ignores SIGTERM (the servers' service groups take it over),
+        // and a child inherits an ignored signal.
+        if !hasEnded { kill(process.processIdentifier, SIGKILL) }
+        try await waitUntil("the process ended") { [self] in hasEnded }
+        return text
+    }
+}

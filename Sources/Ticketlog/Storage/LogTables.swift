@@ -1,0 +1,218 @@
+import Foundation
+
+/// The log's own tables — `meta`, `dictionaries`, the vocabulary tables and `events` — read
+/// through a session of either backend, as the format defines them (ARCHITECTURE.md, "File
+/// format"): what `verify` and `copy` are written with, once.
+package struct LogTables {
+    package let session: any SQLSession
+
+    package init(_ session: any SQLSession) {
+        self.session = session
+    }
+
+    /// The event columns in the order ``StoredEventRow/init(_:)`` reads them.
+    package static let eventColumns =
+        "position, stream, version, id, type, actor, occurred_at, recorded_at, codec, body, chain_check"
+
+    // MARK: meta
+
+    /// A meta value; `.null` when the key is not there. SQLite keeps one `value` column of any
+    /// type; PostgreSQL, typed, keeps one column per kind and the others NULL.
+    package func meta(_ key: String) throws -> SQLValue {
+        switch session.dialect {
+        case .sqlite:
+            return try session.value("SELECT value FROM meta WHERE key = ?", [.text(key)])
+        case .postgres:
+            guard let row = try session.row("SELECT integer, text, blob FROM meta WHERE key = ?", [.text(key)])
+            else { return .null }
+            return row.values.first { !$0.isNull } ?? .null
+        }
+    }
+
+    /// Writes a meta value (insert or replace).
+    package func setMeta(_ key: String, _ value: SQLValue) throws {
+        switch session.dialect {
+        case .sqlite:
+            try session.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [.text(key), value])
+        case .postgres:
+            var columns: [SQLValue] = [.null, .null, .null]
+            switch value {
+            case .integer: columns[0] = value
+            case .text: columns[1] = value
+            case .blob: columns[2] = value
+            case .real(let real): columns[1] = .text(String(real))
+            case .null: break
+            }
+            try session.execute(
+                """
+                INSERT INTO meta(key, integer, text, blob) VALUES (?, ?, ?, ?)
+                ON CONFLICT (key) DO UPDATE SET integer = excluded.integer, text = excluded.text, blob = excluded.blob
+                """, [.text(key)] + columns)
+        }
+    }
+
+    /// Every meta row, by key.
+    package func allMeta() throws -> [String: SQLValue] {
+        let rows: [SQLRow]
+        switch session.dialect {
+        case .sqlite: rows = try session.rows("SELECT key, value FROM meta ORDER BY key", [])
+        case .postgres: rows = try session.rows("SELECT key, integer, text, blob FROM meta ORDER BY key", [])
+        }
+        var meta: [String: SQLValue] = [:]
+        for row in rows {
+            guard let key = row[0].text else { continue }
+            meta[key] = row.values.dropFirst().first { !$0.isNull } ?? .null
+        }
+        return meta
+    }
+
+    // MARK: What events refer to
+
+    /// The LZ4 dictionaries, by id.
+    func dictionaries(compressionLevel: Int = 0) throws -> [Int64: LZ4Dictionary] {
+        var dictionaries: [Int64: LZ4Dictionary] = [:]
+        for row in try session.rows("SELECT id, content FROM dictionaries ORDER BY id", []) {
+            guard let id = row[0].integer, let content = row[1].blob, content.count <= LZ4Dictionary.maximumSize
+            else { continue }
+            dictionaries[id] = LZ4Dictionary(id: id, content: content, compressionLevel: compressionLevel)
+        }
+        return dictionaries
+    }
+
+    /// The vocabulary tables, whole (small next to the events: one row per stream, actor, type).
+    package func vocabulary() throws -> LogVocabulary {
+        var vocabulary = LogVocabulary()
+        for row in try session.rows("SELECT key, name FROM streams", []) {
+            if let key = row[0].integer, let name = row[1].text { vocabulary.streams[key] = name }
+        }
+        for row in try session.rows("SELECT key, name FROM event_types", []) {
+            if let key = row[0].integer, let name = row[1].text { vocabulary.types[key] = name }
+        }
+        for row in try session.rows("SELECT key, id, role FROM actors", []) {
+            guard let key = row[0].integer, let id = row[1].text, let role = row[2].text else { continue }
+            vocabulary.actors[key] = (id, role)
+        }
+        return vocabulary
+    }
+
+    // MARK: Events
+
+    /// Up to `limit` event rows after `position`, in position order.
+    package func events(after position: Int64, limit: Int) throws -> [SQLRow] {
+        try session.rows(
+            "SELECT \(Self.eventColumns) FROM events WHERE position > ? ORDER BY position LIMIT ?",
+            [.integer(position), .integer(Int64(limit))])
+    }
+
+    /// The number of events.
+    package func eventCount() throws -> Int64 {
+        try session.value("SELECT count(*) FROM events").integer ?? 0
+    }
+
+    /// The names of the triggers on the log's tables (the immutability triggers among them).
+    package func triggerNames() throws -> Set<String> {
+        let sql =
+            switch session.dialect {
+            case .sqlite: "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+            case .postgres: "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+            }
+        return Set(try session.rows(sql, []).compactMap { $0[0].text })
+    }
+}
+
+/// The small tables event rows refer to by integer, loaded whole.
+package struct LogVocabulary: Sendable {
+    package var streams: [Int64: String] = [:]
+    package var types: [Int64: String] = [:]
+    package var actors: [Int64: (id: String, role: String)] = [:]
+
+    package init() {}
+
+    /// The columns of an event row as the canonical JSON spells them.
+    func columns(of row: StoredEventRow) throws -> EventColumns {
+        guard let uuid = UUID(databaseBytes: Data(row.id)) else {
+            throw EventStoreError.corrupt(
+                "the event at position \(row.position) has an id of \(row.id.count) bytes, not 16",
+                position: row.position)
+        }
+        guard let stream = streams[row.stream] else {
+            throw EventStoreError.corrupt(
+                "an event refers to stream #\(row.stream), which the log does not hold", position: row.position)
+        }
+        guard let type = types[row.type] else {
+            throw EventStoreError.corrupt(
+                "an event refers to event type #\(row.type), which the log does not hold", position: row.position)
+        }
+        guard let (id, roleName) = actors[row.actor] else {
+            throw EventStoreError.corrupt(
+                "an event refers to actor #\(row.actor), which the log does not hold", position: row.position)
+        }
+        guard let role = Actor.Role(rawValue: roleName) else {
+            throw EventStoreError.corrupt(
+                "actor #\(row.actor) has the unknown role \(roleName.debugDescription)", position: row.position)
+        }
+        return EventColumns(
+            id: uuid, stream: stream, type: type, actor: Actor(id: id, role: role), occurredAt: row.occurredAt,
+            recordedAt: row.recordedAt)
+    }
+}
+
+/// One row of `events`, as stored.
+package struct StoredEventRow: Sendable {
+    package var position: Int64
+    package var stream: Int64
+    package var version: Int64
+    package var id: [UInt8]
+    package var type: Int64
+    package var actor: Int64
+    package var occurredAt: Int64
+    package var recordedAt: Int64
+    package var codec: Int64
+    package var blob: [UInt8]
+    package var check: [UInt8]
+
+    /// `nil` when a column is NULL or of the wrong type (possible only in a tampered log: the
+    /// tables are typed and NOT NULL), read from a row of ``LogTables/eventColumns``.
+    package init?(_ row: SQLRow) {
+        guard row.values.count == 11, let position = row[0].integer, let stream = row[1].integer,
+            let version = row[2].integer, let id = row[3].blob, let type = row[4].integer,
+            let actor = row[5].integer, let occurredAt = row[6].integer, let recordedAt = row[7].integer,
+            let codec = row[8].integer, let blob = row[9].blob, let check = row[10].blob
+        else { return nil }
+        self.position = position
+        self.stream = stream
+        self.version = version
+        self.id = id
+        self.type = type
+        self.actor = actor
+        self.occurredAt = occurredAt
+        self.recordedAt = recordedAt
+        self.codec = codec
+        self.blob = blob
+        self.check = check
+    }
+
+    /// The row's values in the order of ``LogTables/eventColumns``, for an insert.
+    package var values: [SQLValue] {
+        [
+            .integer(position), .integer(stream), .integer(version), .blob(id), .integer(type), .integer(actor),
+            .integer(occurredAt), .integer(recordedAt), .integer(codec), .blob(blob), .blob(check),
+        ]
+    }
+
+    /// The stored body, decompressed with the row's dictionary and its sealed fields unpacked.
+    func storedBody(dictionaries: [Int64: LZ4Dictionary]) throws -> [UInt8] {
+        let id = BodyCodec.dictionaryID(codec)
+        let dictionary = id == BodyCodec.uncompressed ? nil : dictionaries[id]
+        let body = try blob.withUnsafeBytes { bytes throws(EventStoreError) in
+            try BodyCodec.decode(codec: id, blob: bytes, dictionary: dictionary, position: position)
+        }
+        guard codec & BodyCodec.sealedPacked != 0 else { return body }
+        guard let unpacked = SealedPacking.unpack(body) else {
+            throw EventStoreError.corrupt(
+                "the event at position \(position) has a damaged packed body (its sealed fields do not unpack)",
+                position: position)
+        }
+        return unpacked
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import GRDB
+
+/// A value bound to a statement or read from a row, as both backends store it.
+package enum SQLValue: Sendable, Hashable {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+    case blob([UInt8])
+
+    package var integer: Int64? {
+        if case .integer(let value) = self { return value }
+        return nil
+    }
+
+    package var text: String? {
+        if case .text(let value) = self { return value }
+        return nil
+    }
+
+    package var blob: [UInt8]? {
+        if case .blob(let value) = self { return value }
+        return nil
+    }
+
+    package var isNull: Bool { self == .null }
+}
+
+/// One row of a result: its values in the order the statement selected them.
+package struct SQLRow: Sendable, Hashable {
+    package var values: [SQLValue]
+
+    package init(_ values: [SQLValue]) {
+        self.values = values
+    }
+
+    package subscript(index: Int) -> SQLValue { values[index] }
+}
+
+/// The SQL dialect a session speaks, for the few statements the backends spell differently
+/// (schema, catalog queries, upserts).
+package enum SQLDialect: Sendable {
+    case sqlite
+    case postgres
+}
+
+/// One connection inside one transaction: the storage boundary the log's format code is written
+/// above (ARCHITECTURE.md, "Storage boundary").
+///
+/// Statements use `?` placeholders, as SQLite does; the PostgreSQL session numbers them. What a
+/// backend cannot share (DDL types, catalog queries, how positions are ordered between writers)
+/// is chosen by ``dialect`` at the few places that need it.
+package protocol SQLSession {
+    var dialect: SQLDialect { get }
+    /// Runs a statement that returns no rows.
+    func execute(_ sql: String, _ arguments: [SQLValue]) throws
+    /// Runs a query and returns every row (callers page large tables by position).
+    func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow]
+}
+
+extension SQLSession {
+    package func execute(_ sql: String) throws {
+        try execute(sql, [])
+    }
+
+    /// The first row, or `nil`.
+    package func row(_ sql: String, _ arguments: [SQLValue] = []) throws -> SQLRow? {
+        try rows(sql, arguments).first
+    }
+
+    /// The first column of the first row, or `.null` when there is no row.
+    package func value(_ sql: String, _ arguments: [SQLValue] = []) throws -> SQLValue {
+        try row(sql, arguments)?.values.first ?? .null
+    }
+}
+
+/// An SQLite connection (GRDB) as a session.
+package struct SQLiteSession: SQLSession {
+    package let db: Database
+
+    package init(_ db: Database) {
+        self.db = db
+    }
+
+    package var dialect: SQLDialect { .sqlite }
+
+    package func execute(_ sql: String, _ arguments: [SQLValue]) throws {
+        try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(arguments.map(Self.databaseValue)))
+    }
+
+    package func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
+        let statement = try db.cachedStatement(sql: sql)
+        let cursor = try Row.fetchCursor(
+            statement, arguments: StatementArguments(arguments.map(Self.databaseValue)))
+        var rows: [SQLRow] = []
+        while let row = try cursor.next() {
+            rows.append(SQLRow(row.databaseValues.map(Self.value)))
+        }
+        return rows
+    }
+
+    static func databaseValue(_ value: SQLValue) -> DatabaseValue {
+        switch value {
+        case .null: .null
+        case .integer(let integer): integer.databaseValue
+        case .real(let real): real.databaseValue
+        case .text(let text): text.databaseValue
+        case .blob(let bytes): Data(bytes).databaseValue
+        }
+    }
+
+    static func value(_ value: DatabaseValue) -> SQLValue {
+        switch value.storage {
+        case .null: .null
+        case .int64(let integer): .integer(integer)
+        case .double(let real): .real(real)
+        case .string(let text): .text(text)
+        case .blob(let data): .blob(Array(data))
+        }
+    }
+}

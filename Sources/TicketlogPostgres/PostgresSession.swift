@@ -1,0 +1,118 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import Ticketlog
+
+/// One PostgreSQL connection inside one transaction, as the storage boundary's session.
+///
+/// The log's format code is synchronous (it runs inside SQLite's transactions as it is), so
+/// this session blocks its thread on each statement's future. It is only ever used on the
+/// log's own dispatch queue (``PostgresLog``), never on an event loop, which `wait()` checks.
+final class PostgresSession: SQLSession {
+    let connection: PostgresConnection
+    let logger: Logger
+    let location: PostgresLocation
+
+    init(connection: PostgresConnection, location: PostgresLocation, logger: Logger) {
+        self.connection = connection
+        self.location = location
+        self.logger = logger
+    }
+
+    var dialect: SQLDialect { .postgres }
+
+    func execute(_ sql: String, _ arguments: [SQLValue]) throws {
+        _ = try run(sql, arguments)
+    }
+
+    func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
+        try run(sql, arguments).map { row in SQLRow(try row.map(Self.value)) }
+    }
+
+    private func run(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
+        var binds = PostgresBindings(capacity: arguments.count)
+        for argument in arguments {
+            switch argument {
+            case .null: binds.appendNull()
+            case .integer(let integer): binds.append(integer)
+            case .real(let real): binds.append(real)
+            case .text(let text): binds.append(text)
+            case .blob(let bytes): binds.append(ByteBuffer(bytes: bytes))
+            }
+        }
+        let query = PostgresQuery(unsafeSQL: Self.numbered(sql), binds: binds)
+        do {
+            return try connection.query(query, logger: logger).wait()
+        } catch {
+            throw PostgresErrors.translate(error, location: location)
+        }
+    }
+
+    /// `sql` with its `?` placeholders numbered `$1`, `$2`, … as PostgreSQL wants them; a `?`
+    /// inside a quoted literal or identifier is left alone.
+    static func numbered(_ sql: String) -> String {
+        var result = ""
+        result.reserveCapacity(sql.utf8.count + 16)
+        var number = 0
+        var quote: Character?
+        for character in sql {
+            if let open = quote {
+                if character == open { quote = nil }
+                result.append(character)
+            } else if character == "'" || character == "\"" {
+                quote = character
+                result.append(character)
+            } else if character == "?" {
+                number += 1
+                result += "$\(number)"
+            } else {
+                result.append(character)
+            }
+        }
+        return result
+    }
+
+    static func value(_ cell: PostgresCell) throws -> SQLValue {
+        guard cell.bytes != nil else { return .null }
+        switch cell.dataType {
+        case .int8, .int4, .int2, .oid: return .integer(try cell.decode(Int64.self))
+        case .bool: return .integer(try cell.decode(Bool.self) ? 1 : 0)
+        case .float8, .float4: return .real(try cell.decode(Double.self))
+        case .bytea:
+            var buffer = try cell.decode(ByteBuffer.self)
+            return .blob(buffer.readBytes(length: buffer.readableBytes) ?? [])
+        default: return .text(try cell.decode(String.self))
+        }
+    }
+}
+
+/// PostgreSQL's errors as the log's: one line that names the database and what went wrong.
+enum PostgresErrors {
+    static func translate(_ error: any Error, location: PostgresLocation) -> EventStoreError {
+        if let error = error as? EventStoreError { return error }
+        guard let psql = error as? PSQLError else {
+            return EventStoreError(
+                code: .storageFailure, message: "PostgreSQL at \(location) failed: \(error)", cause: error)
+        }
+        if let info = psql.serverInfo, let message = info[.message] {
+            let state = info[.sqlState] ?? "?"
+            let detail = info[.detail].map { " (\($0))" } ?? ""
+            return EventStoreError(
+                code: state.hasPrefix("23") || state == "P0001" ? .rejected : .storageFailure,
+                message: "PostgreSQL at \(location): \(message)\(detail) [SQLSTATE \(state)]", cause: error)
+        }
+        let reason: String
+        switch psql.code {
+        case .connectionError, .serverClosedConnection, .clientClosedConnection:
+            reason = "cannot reach the server" + (psql.underlying.map { ": \($0)" } ?? "")
+        case .authMechanismRequiresPassword:
+            reason = "the server asks for a password and none was given (put it in the URL or PGPASSWORD)"
+        case .sslUnsupported:
+            reason = "the server does not support TLS"
+        default:
+            reason = "\(psql.code)" + (psql.underlying.map { ": \($0)" } ?? "")
+        }
+        return EventStoreError(code: .storageFailure, message: "PostgreSQL at \(location): \(reason)", cause: error)
+    }
+}
