@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Synchronization
 import Testing
+import TicketlogPostgres
 
 @testable import Ticketlog
 
@@ -29,8 +30,36 @@ import Testing
         return (directory, path, events)
     }
 
+    /// The file's report; and the same file copied into PostgreSQL must give the same report
+    /// there (the verifier is written once, above the storage boundary), unless PostgreSQL's
+    /// constraints refuse to hold the tampered rows at all.
     static func verify(_ path: String) async throws -> VerificationReport {
-        try await EventStore(path: path).verify()
+        let report = try await EventStore(path: path).verify()
+        try await expectTheSameReportOnPostgres(path, report)
+        return report
+    }
+
+    static func expectTheSameReportOnPostgres(_ path: String, _ report: VerificationReport) async throws {
+        guard !PostgresTestServer.skipped else { return }
+        var readOnly = EventStore.Configuration()
+        readOnly.readOnly = true
+        let store = try EventStore(path: path, configuration: readOnly)
+        let postgres = try await PostgresLog.open(try await PostgresTestServer.freshDatabase())
+        do {
+            _ = try await postgres.copy(from: store)
+        } catch let refused as EventStoreError where refused.code == .rejected {
+            // A duplicate id or a broken reference: rows PostgreSQL's constraints do not let
+            // anyone write, so there is no such log to verify there.
+            await postgres.close()
+            return
+        }
+        let there = try await postgres.verify()
+        await postgres.close()
+        #expect(there.failure == report.failure, "PostgreSQL: \(String(describing: there.failure))")
+        #expect(there.eventsVerified == report.eventsVerified)
+        #expect(there.headPosition == report.headPosition && there.headHash == report.headHash)
+        // SQLite's dropped triggers are not copied: PostgreSQL's own are in place.
+        #expect(there.warnings == report.warnings.filter { !$0.hasPrefix("trigger ") })
     }
 
     static let dropTriggers = "DROP TRIGGER events_are_immutable_update; DROP TRIGGER events_are_immutable_delete;"
