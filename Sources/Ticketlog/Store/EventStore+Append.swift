@@ -428,8 +428,12 @@ struct ChainHead: Sendable {
 
     /// The head as the last commit recorded it in `meta` (rows keep only a prefix of each hash).
     static func fetch(_ db: Database) throws -> ChainHead {
-        let (position, hash) = try link(db)
-        guard let tree = try MerkleNodes.storedEdge(db) else {
+        try fetch(SQLiteSession(db))
+    }
+
+    static func fetch(_ session: any SQLSession) throws -> ChainHead {
+        let (position, hash) = try link(session)
+        guard let tree = try MerkleNodes.storedEdge(session) else {
             throw EventStoreError.corrupt(
                 "the log has no Merkle tree yet: open it for writing once to build it", position: nil)
         }
@@ -448,16 +452,23 @@ struct ChainHead: Sendable {
 
     /// The chain's head as the last commit recorded it: its position and full hash.
     static func link(_ db: Database) throws -> (position: Int64, hash: [UInt8]) {
-        let hash = try Data.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'head_hash'"))
-        return (try position(db), hash.map(Array.init) ?? HashChain.genesis)
+        try link(SQLiteSession(db))
+    }
+
+    static func link(_ session: any SQLSession) throws -> (position: Int64, hash: [UInt8]) {
+        let meta = LogTables(session)
+        return (try meta.meta("head_position").integer ?? 0, try meta.meta("head_hash").blob ?? HashChain.genesis)
     }
 
     func save(_ db: Database) throws {
-        try db.cachedStatement(sql: "UPDATE meta SET value = ? WHERE key = 'head_position'").execute(arguments: [
-            position
-        ])
-        try db.cachedStatement(sql: "UPDATE meta SET value = ? WHERE key = 'head_hash'").execute(arguments: [Data(hash)]
-        )
-        try MerkleNodes.save(tree, db)
+        try save(SQLiteSession(db))
+    }
+
+    /// Records the head in `meta`, committed with the events it ends at.
+    func save(_ session: any SQLSession) throws {
+        let meta = LogTables(session)
+        try meta.setMeta("head_position", .integer(position))
+        try meta.setMeta("head_hash", .blob(hash))
+        try MerkleNodes.save(tree, session)
     }
 }

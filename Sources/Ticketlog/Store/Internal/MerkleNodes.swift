@@ -50,30 +50,44 @@ enum MerkleNodes {
                 """)
     }
 
-    /// The right edge as the last commit saved it; `nil` when the file has none yet.
+    // Each step is written once, over the storage boundary (``SQLSession``); the `Database`
+    // forms are the SQLite writer's and readers' entry points.
+
+    /// The right edge as the last commit saved it; `nil` when the log has none yet.
     static func storedEdge(_ db: Database) throws -> MerkleEdge? {
-        guard let bytes = try Data.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'tree_edge'"))
-        else { return nil }
-        guard let edge = MerkleEdge(bytes: Array(bytes)) else {
+        try storedEdge(SQLiteSession(db))
+    }
+
+    static func storedEdge(_ session: any SQLSession) throws -> MerkleEdge? {
+        guard let bytes = try LogTables(session).meta("tree_edge").blob else { return nil }
+        guard let edge = MerkleEdge(bytes: bytes) else {
             throw EventStoreError.corrupt("the log's Merkle tree edge (meta tree_edge) is damaged", position: nil)
         }
         return edge
     }
 
     static func save(_ edge: MerkleEdge, _ db: Database) throws {
-        try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('tree_edge', ?)")
-            .execute(arguments: [Data(edge.bytes)])
+        try save(edge, SQLiteSession(db))
+    }
+
+    static func save(_ edge: MerkleEdge, _ session: any SQLSession) throws {
+        try LogTables(session).setMeta("tree_edge", .blob(edge.bytes))
     }
 
     /// Adds `leaf` to `edge`, storing the subtrees it completes (64 leaves and more) and the
     /// hints of the tile it completes.
     static func append(_ leaf: [UInt8], to edge: inout MerkleEdge, _ db: Database) throws {
+        try append(leaf, to: &edge, SQLiteSession(db))
+    }
+
+    static func append(_ leaf: [UInt8], to edge: inout MerkleEdge, _ session: any SQLSession) throws {
         let hints = try edge.append(leaf) { level, index, hash in
-            if level >= storedLevel { try insert(level: level, index: index, hash: hash, db) }
+            if level >= storedLevel { try insert(level: level, index: index, hash: hash, session) }
         }
         if let hints {
-            try db.cachedStatement(sql: "INSERT INTO merkle_leaf_hints(tile, hints) VALUES (?, ?)")
-                .execute(arguments: [edge.size / MerkleEdge.hintTile - 1, Data(hints)])
+            try session.execute(
+                "INSERT INTO merkle_leaf_hints(tile, hints) VALUES (?, ?)",
+                [.integer(edge.size / MerkleEdge.hintTile - 1), .blob(hints)])
         }
     }
 
@@ -81,22 +95,29 @@ enum MerkleNodes {
     /// right length.
     static func hints(tile: Int64, _ db: Database) throws -> [UInt8]? {
         guard try db.tableExists("merkle_leaf_hints") else { return nil }
-        let hints = try Data.fetchOne(
-            db.cachedStatement(sql: "SELECT hints FROM merkle_leaf_hints WHERE tile = ?"), arguments: [tile])
-        guard let hints, hints.count == Int(MerkleEdge.hintTile) * MerkleEdge.hintBytes else { return nil }
-        return Array(hints)
+        return try hints(tile: tile, SQLiteSession(db))
     }
 
-    static func insert(level: Int, index: Int64, hash: [UInt8], _ db: Database) throws {
-        try db.cachedStatement(sql: "INSERT INTO merkle_nodes(level, idx, hash) VALUES (?, ?, ?)")
-            .execute(arguments: [level, index, Data(hash)])
+    static func hints(tile: Int64, _ session: any SQLSession) throws -> [UInt8]? {
+        let hints = try session.value("SELECT hints FROM merkle_leaf_hints WHERE tile = ?", [.integer(tile)]).blob
+        guard let hints, hints.count == Int(MerkleEdge.hintTile) * MerkleEdge.hintBytes else { return nil }
+        return hints
+    }
+
+    static func insert(level: Int, index: Int64, hash: [UInt8], _ session: any SQLSession) throws {
+        try session.execute(
+            "INSERT INTO merkle_nodes(level, idx, hash) VALUES (?, ?, ?)",
+            [.integer(Int64(level)), .integer(index), .blob(hash)])
     }
 
     /// The stored root of the complete subtree `index` at `level` (≥ ``storedLevel``).
     static func hash(level: Int, index: Int64, _ db: Database) throws -> [UInt8]? {
-        try Data.fetchOne(
-            db.cachedStatement(sql: "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?"),
-            arguments: [level, index]
-        ).map(Array.init)
+        try hash(level: level, index: index, SQLiteSession(db))
+    }
+
+    static func hash(level: Int, index: Int64, _ session: any SQLSession) throws -> [UInt8]? {
+        try session.value(
+            "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", [.integer(Int64(level)), .integer(index)]
+        ).blob
     }
 }
