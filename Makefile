@@ -60,7 +60,7 @@ screenshots: deps venv
 
 # The DocC catalog of every library product (swift-docc-plugin), warnings as errors: a broken
 # symbol link or an undocumented parameter fails the build. Archives in .build/plugins/Swift-DocC.
-DOC_TARGETS := Ticketlog TicketlogServer StreamChatSync TicketlogStreamChat
+DOC_TARGETS := Ticketlog TicketlogServer StreamChatSync TicketlogStreamChat TicketlogPostgres
 docs: deps
 	@mkdir -p .build; for target in $(DOC_TARGETS); do \
 	  echo "docs: $$target"; \

@@ -24,7 +24,7 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
         text.hasPrefix("postgres://") || text.hasPrefix("postgresql://")
     }
 
-    /// Parses a URL, or throws ``EventStoreError/Code/invalidEvent`` saying what is wrong with it
+    /// Parses a URL, or throws `EventStoreError` (`invalidEvent`) saying what is wrong with it
     /// (the password never appears in the message).
     public init(url text: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         func refuse(_ reason: String) -> EventStoreError {

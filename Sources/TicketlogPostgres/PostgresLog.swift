@@ -10,8 +10,9 @@ import Ticketlog
 /// SQLite file, behind the same storage boundary (ARCHITECTURE.md, "Storage boundary").
 ///
 /// What is built: opening with the format check (or creating the log's tables in an empty
-/// database), `verify`, and copies between SQLite files and PostgreSQL with the same head hash.
-/// Appends, projections and the server on PostgreSQL are the next steps of issue 19.
+/// database), appends from several processes at once (``LogWriter``: positions gap-free and in
+/// commit order), `verify`, and copies between SQLite files and PostgreSQL with the same head
+/// hash. Projections, subscriptions and the server on PostgreSQL are the next steps of issue 19.
 ///
 /// One connection; transactions run one at a time on the log's own queue, which blocks on the
 /// connection's futures (the format code above the boundary is synchronous). When the server
@@ -24,6 +25,10 @@ package final class PostgresLog: Sendable {
     private let connection: Mutex<PostgresConnection>
     let logger: Logger
     private let queue: DispatchQueue
+    /// Appends through the storage boundary; `nil` for a log holding encrypted content, which
+    /// PostgreSQL cannot write yet. Set once, by ``open(_:createIfMissing:configuration:logger:)``.
+    private let writerBox = Mutex<LogWriter?>(nil)
+    private var writer: LogWriter? { writerBox.withLock { $0 } }
 
     /// The key of the transaction-scoped advisory lock that creating the schema takes, so that
     /// nodes started together create it once.
@@ -44,7 +49,8 @@ package final class PostgresLog: Sendable {
     ///   user, password or database; ``EventStoreError/Code/unknownFormat`` for a database of
     ///   another format or version. Nothing is written then.
     package static func open(
-        _ location: PostgresLocation, createIfMissing: Bool = true, logger: Logger = .disabled
+        _ location: PostgresLocation, createIfMissing: Bool = true, configuration: EventStore.Configuration = .init(),
+        logger: Logger = .disabled
     ) async throws -> PostgresLog {
         let connection: PostgresConnection
         do {
@@ -54,7 +60,7 @@ package final class PostgresLog: Sendable {
         }
         let log = PostgresLog(location: location, connection: connection, logger: logger)
         do {
-            try await log.transaction(readOnly: false) { session in
+            let writer = try await log.transaction(readOnly: false) { session -> LogWriter? in
                 try session.execute("SELECT pg_advisory_xact_lock(?)", [.integer(Self.schemaLock)])
                 if try Schema.check(session, name: location.description, kind: "a PostgreSQL database") == .empty {
                     guard createIfMissing else {
@@ -63,12 +69,15 @@ package final class PostgresLog: Sendable {
                     }
                     try PostgresSchema.create(session)
                 }
+                guard try LogTables(session).meta("master_key_fingerprint").isNull else { return nil }
+                return try LogWriter(configuration: configuration, session: session)
             }
+            log.writerBox.withLock { $0 = writer }
+            return log
         } catch {
             await log.close()
             throw error
         }
-        return log
     }
 
     static func connect(_ location: PostgresLocation, logger: Logger) -> EventLoopFuture<PostgresConnection> {
@@ -77,6 +86,13 @@ package final class PostgresLog: Sendable {
             database: location.database, tls: .disable)
         return PostgresConnection.connect(
             on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: 1, logger: logger)
+    }
+
+    /// A log released without ``close()`` (a caller that threw on the way) still closes its
+    /// connection; the connection is kept until it has.
+    deinit {
+        let connection = connection.withLock { $0 }
+        if !connection.isClosed { connection.close().whenComplete { _ in _ = connection } }
     }
 
     /// Closes the connection.
@@ -131,6 +147,48 @@ package final class PostgresLog: Sendable {
                     })
             }
         }
+    }
+
+    /// Appends each batch atomically, in order, in one transaction (positions follow the order
+    /// of `appends`); each succeeds or fails on its own, as ``EventStore/append(_:)`` does.
+    ///
+    /// - Throws: ``EventStoreError/Code/storageFailure`` when the transaction cannot commit
+    ///   (nothing of it is written), ``EventStoreError/Code/invalidEvent`` for a log holding
+    ///   encrypted content (not written on PostgreSQL yet).
+    package func append(_ appends: [StreamAppend]) async throws -> [Result<AppendResult, EventStoreError>] {
+        guard let writer else {
+            throw EventStoreError.invalid(
+                "\(location) holds encrypted content, which this build does not yet write on PostgreSQL")
+        }
+        let prepared = appends.map { append in
+            Result { () throws(EventStoreError) -> PreparedAppend in
+                do { return try writer.prepare(append) } catch let error as EventStoreError { throw error } catch {
+                    throw EventStoreError.invalid("\(error)")
+                }
+            }
+        }
+        let valid = prepared.compactMap { try? $0.get() }
+        let written =
+            valid.isEmpty
+            ? []
+            : try await transaction(readOnly: false) { session in
+                try writer.write(valid, session: session).results
+            }
+        var results = written.makeIterator()
+        return prepared.map { preparation in
+            switch preparation {
+            case .failure(let error): .failure(error)
+            case .success: results.next()!
+            }
+        }
+    }
+
+    /// Appends `events` to `stream`; see ``append(_:)``.
+    @discardableResult
+    package func append(_ events: [ProposedEvent], to stream: StreamID, expectedVersion: ExpectedVersion = .any)
+        async throws -> AppendResult
+    {
+        try await append([StreamAppend(stream: stream, events: events, expectedVersion: expectedVersion)])[0].get()
     }
 
     /// Recomputes the chain over the whole log, as ``EventStore/verify(anchor:progress:)`` does

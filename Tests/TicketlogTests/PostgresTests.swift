@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Ticketlog
@@ -184,6 +185,123 @@ struct PostgresTests {
         await cluster.remove()
     }
 
+    /// Three writers, as three nodes would be: one connection each to one database, appending
+    /// at once to streams of their own and to one they share, while a fourth connection keeps
+    /// looking at the log and must never see a hole (a position committed before a smaller one).
+    @Test func threeWritersKeepPositionsGapFreeAndInCommitOrder() async throws {
+        let location = try await PostgresTestServer.freshDatabase()
+        var nodes: [PostgresLog] = []
+        for _ in 0..<3 { nodes.append(try await PostgresLog.open(location)) }
+        let watcher = try await PostgresLog.open(location)
+        let done = Flag()
+        let looking = Task {
+            var (count, holes) = (0, [String]())
+            while !done.isSet {
+                let row = try await watcher.transaction(readOnly: true) { session in
+                    try session.row("SELECT count(*), coalesce(max(position), 0) FROM events")!
+                }
+                if row[0] != row[1] {
+                    holes.append("\(row[0].integer ?? -1) events up to position \(row[1].integer ?? -1)")
+                }
+                count += 1
+            }
+            return (count, holes)
+        }
+        let shared = StreamID.test(999)
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for (index, node) in nodes.enumerated() {
+                group.addTask {
+                    var factory = EventFactory(seed: UInt64(index + 1))
+                    var appended = 0
+                    for round in 0..<30 {
+                        let mine = StreamID.test(index * 100 + round % 5)
+                        let events =
+                            round < 5 ? [factory.opened()] : (0...(round % 3)).map { _ in factory.message() }
+                        try await node.append(events, to: round.isMultiple(of: 4) ? shared : mine)
+                        appended += events.count
+                    }
+                    return appended
+                }
+            }
+            var total = 0
+            for try await appended in group { total += appended }
+            done.set()
+            let (count, holes) = try await looking.value
+            #expect(holes.isEmpty, "a reader saw a hole: \(holes.prefix(3))")
+            #expect(count > 0)
+            let report = try await watcher.verify()
+            #expect(report.isValid, "\(String(describing: report.failure))")
+            #expect(report.eventsVerified == Int64(total) && report.headPosition == Int64(total))
+        }
+        for node in nodes { await node.close() }
+
+        // The log written by three nodes is a log like any other: copied to a file, it opens
+        // (its Merkle tree is the size of its chain), builds its projections and verifies.
+        let directory = try TemporaryDirectory()
+        _ = try await watcher.copy(toFile: directory.path("three.sqlite"))
+        await watcher.close()
+        let file = try EventStore(path: directory.path("three.sqlite"))
+        #expect(try await file.verify().isValid)
+        #expect(try await file.treeHead().size == file.headPosition())
+        #expect(try await file.version(of: shared) == file.readStream(shared, limit: 1_000).count)
+    }
+
+    /// The session writer and the file's own writer chain the same appends to the same head
+    /// and the same Merkle tree.
+    @Test func theSessionWriterChainsAsTheFileWriterDoes() async throws {
+        var configuration = EventStore.Configuration()
+        configuration.durability = .normal
+        configuration.clock = { Timestamp(microsecondsSinceEpoch: 1_795_000_000_000_000) }
+        let directory = try TemporaryDirectory()
+        let store = try EventStore(path: directory.path("file.sqlite"), configuration: configuration)
+        let postgres = try await PostgresLog.open(
+            try await PostgresTestServer.freshDatabase(), configuration: configuration)
+        var factory = EventFactory(seed: 7)
+        for ticket in 1...4 {
+            let events = factory.conversation(messages: ticket * 3)
+            let expected = ExpectedVersion.noStream
+            let onFile = try await store.append(events, to: .test(ticket), expectedVersion: expected)
+            let onPostgres = try await postgres.append(events, to: .test(ticket), expectedVersion: expected)
+            #expect(onFile.positions == onPostgres.positions && onFile.streamVersion == onPostgres.streamVersion)
+        }
+        let head = try await postgres.head()
+        #expect(head.hash.hexString == (try await store.verify().headHash))
+        _ = try await postgres.copy(toFile: directory.path("copy.sqlite"))
+        await postgres.close()
+        let copy = try EventStore(path: directory.path("copy.sqlite"))
+        #expect(try await copy.treeHead() == store.treeHead())
+        #expect(try await copy.readAll(limit: 1_000) == store.readAll(limit: 1_000))
+    }
+
+    @Test func retriesConflictsAndClashesAreAnsweredAsOnAFile() async throws {
+        let postgres = try await PostgresLog.open(try await PostgresTestServer.freshDatabase())
+        defer { Task { await postgres.close() } }
+        var factory = EventFactory(seed: 3)
+        let events = factory.conversation(messages: 2)
+        let first = try await postgres.append(events, to: .test(1), expectedVersion: .noStream)
+        #expect(first.positions == 1...6 && !first.wasAlreadyStored)
+        let retry = try await postgres.append(events, to: .test(1), expectedVersion: .noStream)
+        #expect(retry.positions == first.positions && retry.wasAlreadyStored)
+
+        var changed = events[2]
+        changed.payload = .messagePosted(MessagePosted(messageID: "m-x", text: "not what was stored"))
+        let clash = await #expect(throws: EventStoreError.self) {
+            try await postgres.append([changed], to: .test(1))
+        }
+        #expect(clash?.code == .duplicateEventID)
+
+        let results = try await postgres.append([
+            StreamAppend(stream: .test(1), events: [factory.message()], expectedVersion: .exact(6)),
+            StreamAppend(stream: .test(1), events: [factory.message()], expectedVersion: .exact(6)),
+            StreamAppend(stream: .test(2), events: [factory.opened()], expectedVersion: .noStream),
+        ])
+        #expect(try results[0].get().positions == 7...7)
+        #expect(results[1].errorCode == .versionConflict)
+        if case .failure(let conflict) = results[1] { #expect(conflict.actualVersion == 7) }
+        #expect(try results[2].get().positions == 8...8, "the refused append left no gap")
+        #expect(try await postgres.verify().headPosition == 8)
+    }
+
     @Test func anotherDatabaseIsRefusedInOneLineAndLeftAsItWas() async throws {
         let location = try await PostgresTestServer.freshDatabase()
         try await PostgresTestServer.execute("CREATE TABLE invoices (id int)", on: location)
@@ -263,4 +381,11 @@ struct PostgresTests {
             PostgresSession.numbered("SELECT a FROM t WHERE b = ? AND c = '?' AND \"d?\" > ? LIMIT ?")
                 == "SELECT a FROM t WHERE b = $1 AND c = '?' AND \"d?\" > $2 LIMIT $3")
     }
+}
+
+/// A flag one task sets and another reads.
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
 }

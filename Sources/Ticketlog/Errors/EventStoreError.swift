@@ -97,7 +97,7 @@ extension EventStoreError {
         return EventStoreError(code: .storageFailure, message: "\(message): \(reason)", cause: cause)
     }
 
-    static func invalid(_ message: String) -> EventStoreError {
+    package static func invalid(_ message: String) -> EventStoreError {
         EventStoreError(code: .invalidEvent, message: message)
     }
 }

@@ -63,6 +63,21 @@ extension EventStore {
 
     func prepare(_ events: [ProposedEvent], stream: StreamID, expectedVersion: ExpectedVersion) throws -> PreparedAppend
     {
+        var lastKey: (key: ContentKey, isNew: Bool)?
+        return try Self.prepare(
+            events, stream: stream, expectedVersion: expectedVersion, configuration: configuration,
+            dictionary: dictionaries.current, packsSealedFields: keyring != nil
+        ) { proposed in try sealed(proposed, stream: stream, lastKey: &lastKey) }
+    }
+
+    /// Validates and encodes an append for any writer: each event sealed by `seal` (the
+    /// identity for a log without a master key), its canonical body split and compressed with
+    /// `dictionary`.
+    static func prepare(
+        _ events: [ProposedEvent], stream: StreamID, expectedVersion: ExpectedVersion,
+        configuration: Configuration, dictionary: LZ4Dictionary?, packsSealedFields: Bool,
+        seal: (ProposedEvent) throws -> (ProposedEvent, [ContentKey], sealedWith: String?)
+    ) throws -> PreparedAppend {
         guard !events.isEmpty else { throw EventStoreError.invalid("an append needs at least one event") }
         guard events.count <= configuration.maximumEventsPerAppend else {
             throw EventStoreError.invalid(
@@ -77,16 +92,15 @@ extension EventStore {
             throw EventStoreError.invalid("event id \(event.id.uuidString.lowercased()) appears twice in one append")
         }
         let recordedAt = configuration.clock()
-        let dictionary = dictionaries.current
-        var lastKey: (key: ContentKey, isNew: Bool)?
         let encoded = try events.map { proposed in
-            let (event, newKeys, sealedWith) = try sealed(proposed, stream: stream, lastKey: &lastKey)
-            let canonical = try canonicalBody(of: event, stream: stream, recordedAt: recordedAt)
+            let (event, newKeys, sealedWith) = try seal(proposed)
+            let canonical = try canonicalBody(
+                of: event, stream: stream, recordedAt: recordedAt, maximumSize: configuration.maximumEventSize)
             guard let (stored, line) = StoredBody.split(canonical) else {
                 throw EventStoreError.invalid("event \(event.id.uuidString.lowercased()) has no canonical JSON object")
             }
             var (codec, blob) = (BodyCodec.uncompressed, stored)
-            if keyring != nil, let packed = SealedPacking.pack(stored) {
+            if packsSealedFields, let packed = SealedPacking.pack(stored) {
                 (codec, blob) = BodyCodec.encode(packed, dictionary: dictionary)
                 codec |= BodyCodec.sealedPacked
             } else {
@@ -103,6 +117,13 @@ extension EventStore {
     /// The event's canonical body, or ``EventStoreError/Code/invalidEvent`` when it cannot be
     /// encoded or is larger than `maximumEventSize`.
     func canonicalBody(of event: ProposedEvent, stream: StreamID, recordedAt: Timestamp) throws -> [UInt8] {
+        try Self.canonicalBody(
+            of: event, stream: stream, recordedAt: recordedAt, maximumSize: configuration.maximumEventSize)
+    }
+
+    static func canonicalBody(of event: ProposedEvent, stream: StreamID, recordedAt: Timestamp, maximumSize: Int)
+        throws -> [UInt8]
+    {
         let canonical: [UInt8]
         do {
             let body = EventBody(event, stream: stream, recordedAt: recordedAt)
@@ -112,9 +133,9 @@ extension EventStore {
                 code: .invalidEvent, message: "event \(event.id.uuidString.lowercased()) cannot be encoded",
                 cause: error)
         }
-        guard canonical.count <= configuration.maximumEventSize else {
+        guard canonical.count <= maximumSize else {
             throw EventStoreError.invalid(
-                "event \(event.id.uuidString.lowercased()) is \(canonical.count) bytes; the limit is \(configuration.maximumEventSize)"
+                "event \(event.id.uuidString.lowercased()) is \(canonical.count) bytes; the limit is \(maximumSize)"
             )
         }
         return canonical

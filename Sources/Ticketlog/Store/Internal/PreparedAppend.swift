@@ -3,7 +3,7 @@ import GRDB
 
 /// An append, validated and encoded outside the write transaction (so concurrent appenders
 /// encode and compress in parallel); the writer only chains and inserts.
-struct PreparedAppend: Sendable {
+package struct PreparedAppend: Sendable {
     struct Event: Sendable {
         var proposed: ProposedEvent
         /// The canonical JSON: what the chain hashes.

@@ -1,0 +1,208 @@
+import Foundation
+import Synchronization
+
+/// Appends events through a session of either backend: the chain, the Merkle tree, positions,
+/// versions and idempotent retries, written once above the storage boundary. PostgreSQL's
+/// appends go through it; the SQLite store still has its own writer, which also keeps the
+/// projections in the same transaction and binds its rows through SQLite's C API (moving it
+/// here is the next step of issue 19, with the projections over the session).
+///
+/// Not yet here: projections, decided appends (commands), content encryption.
+package final class LogWriter: Sendable {
+    let configuration: EventStore.Configuration
+    private let dictionaries: Mutex<[Int64: LZ4Dictionary]>
+
+    /// A writer for the log a session reads, with its LZ4 dictionaries.
+    package init(configuration: EventStore.Configuration, session: any SQLSession) throws {
+        self.configuration = configuration
+        dictionaries = Mutex(try LogTables(session).dictionaries(compressionLevel: configuration.compressionLevel))
+    }
+
+    /// The newest dictionary: what new events are compressed with.
+    private var current: LZ4Dictionary? {
+        dictionaries.withLock { $0.values.max { $0.id < $1.id } }
+    }
+
+    /// Validates and encodes an append outside any transaction.
+    package func prepare(_ append: StreamAppend) throws -> PreparedAppend {
+        try EventStore.prepare(
+            append.events, stream: append.stream, expectedVersion: append.expectedVersion,
+            configuration: configuration, dictionary: current, packsSealedFields: false
+        ) { ($0, [], nil) }
+    }
+
+    /// Writes prepared appends in the session's transaction, each in its own savepoint: one
+    /// refused (a version conflict, an id stored with other content) leaves the others. On
+    /// PostgreSQL the head row is locked first, so writers on every node take positions one
+    /// transaction at a time, in commit order (ARCHITECTURE.md, "Storage boundary").
+    ///
+    /// Returns the results and the head after the transaction.
+    package func write(_ appends: [PreparedAppend], session: any SQLSession) throws -> (
+        results: [Result<AppendResult, EventStoreError>], head: Int64
+    ) {
+        if session.dialect == .postgres {
+            try session.execute("SELECT integer FROM meta WHERE key = 'head_position' FOR UPDATE")
+        }
+        var head = try ChainHead.fetch(session)
+        let start = head.position
+        var results: [Result<AppendResult, EventStoreError>] = []
+        for append in appends {
+            let before = head
+            try session.execute("SAVEPOINT ticketlog_append")
+            do {
+                results.append(.success(try write(append, session: session, head: &head)))
+                try session.execute("RELEASE SAVEPOINT ticketlog_append")
+            } catch let refused as EventStoreError where refused.code != .storageFailure {
+                try session.execute("ROLLBACK TO SAVEPOINT ticketlog_append")
+                try session.execute("RELEASE SAVEPOINT ticketlog_append")
+                head = before
+                results.append(.failure(refused))
+            }
+        }
+        if head.position != start {
+            try head.save(session)
+            if session.dialect == .postgres {
+                // Delivered at commit, and only if the transaction commits.
+                try session.execute("SELECT pg_notify('ticketlog_events', ?)", [.text(String(head.position))])
+            }
+        }
+        return (results, head.position)
+    }
+
+    private func write(_ append: PreparedAppend, session: any SQLSession, head: inout ChainHead) throws
+        -> AppendResult
+    {
+        if let stored = try storedResult(of: append, session: session) { return stored }
+        let stream = try session.row("SELECT key, version FROM streams WHERE name = ?", [.text(append.stream.rawValue)])
+        let current = stream?[1].integer ?? 0
+        guard append.expectedVersion.accepts(current) else {
+            throw EventStoreError(
+                code: .versionConflict,
+                message:
+                    "stream \(append.stream) is at version \(current), the append expected \(append.expectedVersion)",
+                actualVersion: current)
+        }
+        let streamKey: Int64
+        if let key = stream?[0].integer {
+            streamKey = key
+        } else {
+            streamKey = try newKey(
+                in: "streams", columns: "name, version", values: [.text(append.stream.rawValue), .integer(0)],
+                session)
+        }
+        var version = current
+        let recordedAt = append.recordedAt.microsecondsSinceEpoch
+        for event in append.events {
+            version += 1
+            let position = head.position + 1
+            let hash = HashChain.link(previous: head.hash, position: position, version: version, body: event.canonical)
+            try session.execute(
+                "INSERT INTO events(\(LogTables.eventColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    .integer(position), .integer(streamKey), .integer(version),
+                    .blob(Array(event.proposed.id.databaseBytes)),
+                    .integer(try typeKey(event.proposed.type.rawValue, session)),
+                    .integer(try actorKey(event.proposed.actor, session)),
+                    .integer(event.proposed.occurredAt.microsecondsSinceEpoch), .integer(recordedAt),
+                    .integer(event.codec), .blob(event.blob), .blob(Array(hash.prefix(Schema.chainCheckSize))),
+                ])
+            try MerkleNodes.append(
+                event.leaf.leafHash(of: event.canonical, position: position, version: version), to: &head.tree,
+                session)
+            head.position = position
+            head.hash = hash
+        }
+        try session.execute("UPDATE streams SET version = ? WHERE key = ?", [.integer(version), .integer(streamKey)])
+        var result = AppendResult(
+            positions: (head.position - Int64(append.events.count) + 1)...head.position, streamVersion: version,
+            wasAlreadyStored: false)
+        result.recordedAt = append.recordedAt
+        return result
+    }
+
+    /// The key of a vocabulary row, made (the largest key plus one) when missing: writers hold
+    /// the head, so no two make one at once.
+    private func newKey(in table: String, columns: String, values: [SQLValue], _ session: any SQLSession) throws
+        -> Int64
+    {
+        let key = (try session.value("SELECT max(key) FROM \(table)").integer ?? 0) + 1
+        let placeholders = Array(repeating: "?", count: values.count + 1).joined(separator: ", ")
+        try session.execute(
+            "INSERT INTO \(table)(key, \(columns)) VALUES (\(placeholders))", [.integer(key)] + values)
+        return key
+    }
+
+    private func typeKey(_ type: String, _ session: any SQLSession) throws -> Int64 {
+        if let key = try session.value("SELECT key FROM event_types WHERE name = ?", [.text(type)]).integer {
+            return key
+        }
+        return try newKey(in: "event_types", columns: "name", values: [.text(type)], session)
+    }
+
+    private func actorKey(_ actor: Actor, _ session: any SQLSession) throws -> Int64 {
+        let values: [SQLValue] = [.text(actor.id), .text(actor.role.rawValue)]
+        if let key = try session.value("SELECT key FROM actors WHERE id = ? AND role = ?", values).integer {
+            return key
+        }
+        return try newKey(in: "actors", columns: "id, role", values: values, session)
+    }
+
+    /// When the append's ids are stored already: its original result if it is the same append
+    /// (a retry), ``EventStoreError/Code/duplicateEventID`` if not. `nil` when none is stored.
+    /// (Checked before writing: on PostgreSQL a refused insert would abort the transaction.)
+    private func storedResult(of append: PreparedAppend, session: any SQLSession) throws -> AppendResult? {
+        var found: [(event: PreparedAppend.Event, row: StoredEventRow)] = []
+        for event in append.events {
+            guard
+                let row = try session.row(
+                    "SELECT \(LogTables.eventColumns) FROM events WHERE id = ?",
+                    [.blob(Array(event.proposed.id.databaseBytes))]
+                ).flatMap(StoredEventRow.init)
+            else { continue }
+            found.append((event, row))
+        }
+        guard let first = found.first else { return nil }
+        guard found.count == append.events.count else {
+            throw EventStoreError(
+                code: .duplicateEventID,
+                message:
+                    "event \(first.event.proposed.id.uuidString.lowercased()) is already stored at position \(first.row.position), but other events of this append are not: an append is stored whole or not at all, so this is not a retry",
+                position: first.row.position)
+        }
+        let stream = try session.row("SELECT key, version FROM streams WHERE name = ?", [.text(append.stream.rawValue)])
+        for (event, row) in found where try !isSame(event, row, streamKey: stream?[0].integer, session) {
+            throw EventStoreError(
+                code: .duplicateEventID,
+                message:
+                    "event \(event.proposed.id.uuidString.lowercased()) is already stored at position \(row.position) with other content",
+                position: row.position)
+        }
+        let positions = found.map(\.row.position)
+        return AppendResult(
+            positions: positions.min()!...positions.max()!, streamVersion: stream?[1].integer ?? 0,
+            wasAlreadyStored: true)
+    }
+
+    /// Whether a stored row holds the prepared event: same stream, type, actor, time and body
+    /// (the time it was recorded aside: a retry comes later).
+    private func isSame(
+        _ event: PreparedAppend.Event, _ row: StoredEventRow, streamKey: Int64?, _ session: any SQLSession
+    )
+        throws -> Bool
+    {
+        guard row.stream == streamKey, row.occurredAt == event.proposed.occurredAt.microsecondsSinceEpoch,
+            row.type
+                == (try session.value(
+                    "SELECT key FROM event_types WHERE name = ?", [.text(event.proposed.type.rawValue)]
+                ).integer),
+            row.actor
+                == (try session.value(
+                    "SELECT key FROM actors WHERE id = ? AND role = ?",
+                    [.text(event.proposed.actor.id), .text(event.proposed.actor.role.rawValue)]
+                ).integer),
+            let (stored, _) = StoredBody.split(event.canonical)
+        else { return false }
+        let known = dictionaries.withLock { $0 }
+        return try row.storedBody(dictionaries: known) == stored
+    }
+}
