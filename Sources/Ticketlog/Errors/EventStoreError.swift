@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// An error from the event log: a rejected append, a damaged file or a failing disk.
@@ -95,6 +96,24 @@ extension EventStoreError {
             default: detail
             }
         return EventStoreError(code: .storageFailure, message: "\(message): \(reason)", cause: cause)
+    }
+
+    /// Part of an append is stored already and part is not: not a retry.
+    static func partlyStored(_ id: UUID, at position: Int64) -> EventStoreError {
+        EventStoreError(
+            code: .duplicateEventID,
+            message:
+                "event \(id.uuidString.lowercased()) is already stored at position \(position), but other events of this append are not: an append is stored whole or not at all, so this is not a retry",
+            position: position)
+    }
+
+    /// An event id stored with other content than the append carries.
+    static func storedWithOtherContent(_ id: UUID, at position: Int64) -> EventStoreError {
+        EventStoreError(
+            code: .duplicateEventID,
+            message:
+                "event \(id.uuidString.lowercased()) is already stored at position \(position) with other content",
+            position: position)
     }
 
     package static func invalid(_ message: String) -> EventStoreError {

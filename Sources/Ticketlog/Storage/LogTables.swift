@@ -203,10 +203,20 @@ package struct StoredEventRow: Sendable {
     /// The stored body, decompressed with the row's dictionary and its sealed fields unpacked.
     func storedBody(dictionaries: [Int64: LZ4Dictionary]) throws -> [UInt8] {
         let id = BodyCodec.dictionaryID(codec)
-        let dictionary = id == BodyCodec.uncompressed ? nil : dictionaries[id]
-        let body = try blob.withUnsafeBytes { bytes throws(EventStoreError) in
-            try BodyCodec.decode(codec: id, blob: bytes, dictionary: dictionary, position: position)
+        return try blob.withUnsafeBytes { bytes in
+            try Self.storedBody(
+                codec: codec, blob: bytes, dictionary: id == BodyCodec.uncompressed ? nil : dictionaries[id],
+                position: position)
         }
+    }
+
+    /// The stored body of a row (``StoredBody``): decompressed with `dictionary` (the one its
+    /// codec names) and its sealed fields unpacked. Both backends' readers decode through here.
+    static func storedBody(codec: Int64, blob: UnsafeRawBufferPointer, dictionary: LZ4Dictionary?, position: Int64)
+        throws -> [UInt8]
+    {
+        let body = try BodyCodec.decode(
+            codec: BodyCodec.dictionaryID(codec), blob: blob, dictionary: dictionary, position: position)
         guard codec & BodyCodec.sealedPacked != 0 else { return body }
         guard let unpacked = SealedPacking.unpack(body) else {
             throw EventStoreError.corrupt(

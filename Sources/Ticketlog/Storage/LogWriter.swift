@@ -163,19 +163,11 @@ package final class LogWriter: Sendable {
         }
         guard let first = found.first else { return nil }
         guard found.count == append.events.count else {
-            throw EventStoreError(
-                code: .duplicateEventID,
-                message:
-                    "event \(first.event.proposed.id.uuidString.lowercased()) is already stored at position \(first.row.position), but other events of this append are not: an append is stored whole or not at all, so this is not a retry",
-                position: first.row.position)
+            throw EventStoreError.partlyStored(first.event.proposed.id, at: first.row.position)
         }
         let stream = try session.row("SELECT key, version FROM streams WHERE name = ?", [.text(append.stream.rawValue)])
         for (event, row) in found where try !isSame(event, row, streamKey: stream?[0].integer, session) {
-            throw EventStoreError(
-                code: .duplicateEventID,
-                message:
-                    "event \(event.proposed.id.uuidString.lowercased()) is already stored at position \(row.position) with other content",
-                position: row.position)
+            throw EventStoreError.storedWithOtherContent(event.proposed.id, at: row.position)
         }
         let positions = found.map(\.row.position)
         return AppendResult(

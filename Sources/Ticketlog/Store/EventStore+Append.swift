@@ -416,20 +416,11 @@ extension EventStore {
             found.append((event, try decodeRecord(row, db: db)))
         }
         guard let firstFound = found.first else { return nil }
-        let id = firstFound.event.proposed.id.uuidString.lowercased()
         guard found.count == request.events.count else {
-            throw EventStoreError(
-                code: .duplicateEventID,
-                message:
-                    "event \(id) is already stored at position \(firstFound.record.position), but other events of this append are not: an append is stored whole or not at all, so this is not a retry",
-                position: firstFound.record.position)
+            throw EventStoreError.partlyStored(firstFound.event.proposed.id, at: firstFound.record.position)
         }
         for (event, record) in found where record.proposed != event.proposed || record.stream != request.stream {
-            throw EventStoreError(
-                code: .duplicateEventID,
-                message:
-                    "event \(event.proposed.id.uuidString.lowercased()) is already stored at position \(record.position) with other content",
-                position: record.position)
+            throw EventStoreError.storedWithOtherContent(event.proposed.id, at: record.position)
         }
         let positions = found.map(\.record.position)
         let version =

@@ -173,16 +173,9 @@ extension EventStore {
     func storedBody(codec: Int64, blob: Data, position: Int64, db: Database) throws -> [UInt8] {
         let id = BodyCodec.dictionaryID(codec)
         let dictionary = id == BodyCodec.uncompressed ? nil : try dictionaries.dictionary(id, in: db)
-        let body = try blob.withUnsafeBytes { bytes throws(EventStoreError) in
-            try BodyCodec.decode(codec: id, blob: bytes, dictionary: dictionary, position: position)
+        return try blob.withUnsafeBytes { bytes in
+            try StoredEventRow.storedBody(codec: codec, blob: bytes, dictionary: dictionary, position: position)
         }
-        guard codec & BodyCodec.sealedPacked != 0 else { return body }
-        guard let unpacked = SealedPacking.unpack(body) else {
-            throw EventStoreError.corrupt(
-                "the event at position \(position) has a damaged packed body (its sealed fields do not unpack)",
-                position: position)
-        }
-        return unpacked
     }
 
     static func decodeBody(_ canonical: [UInt8], position: Int64) throws(EventStoreError) -> EventBody {

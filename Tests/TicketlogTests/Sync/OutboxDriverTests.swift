@@ -9,7 +9,9 @@ import Testing
 
 /// The outbound sync end to end, in process: a generated desk mirrored into the emulator through
 /// a client that fails a fifth of the time, with the adapter restarted midway.
-@Suite(.timeLimit(.minutes(3))) struct OutboxDriverTests {
+// Six minutes: the faulty-stream run mirrors ~2,400 events through retries; alone it takes
+// seconds, beside the whole suite on two cores it took 155–185 s.
+@Suite(.timeLimit(.minutes(6))) struct OutboxDriverTests {
     /// The emulator in process, with its faults (``StreamEmulator/Faults``): 5xx before
     /// applying, bursts of 429 with a reset, and responses lost after the emulator applied the
     /// request (the client throws, as on a timeout).
