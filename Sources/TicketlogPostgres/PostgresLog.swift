@@ -80,6 +80,21 @@ package final class PostgresLog: Sendable {
         }
     }
 
+    /// Opens the log, runs `body` with it and closes it, whether `body` returns or throws.
+    package static func using<T>(
+        _ location: PostgresLocation, createIfMissing: Bool = true, _ body: (PostgresLog) async throws -> T
+    ) async throws -> T {
+        let log = try await open(location, createIfMissing: createIfMissing)
+        do {
+            let result = try await body(log)
+            await log.close()
+            return result
+        } catch {
+            await log.close()
+            throw error
+        }
+    }
+
     static func connect(_ location: PostgresLocation, logger: Logger) -> EventLoopFuture<PostgresConnection> {
         let configuration = PostgresConnection.Configuration(
             host: location.host, port: location.port, username: location.user, password: location.password,

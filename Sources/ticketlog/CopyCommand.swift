@@ -61,25 +61,15 @@ struct CopyCommand: AsyncParsableCommand {
             let verification: VerificationReport
             if PostgresLocation.isURL(to) {
                 let store = try EventStore(path: from, configuration: Self.readOnly)
-                let target = try await PostgresLog.open(try PostgresLocation(url: to))
-                do {
-                    summary = try await target.copy(from: store, progress: report)
+                (summary, verification) = try await PostgresLog.using(try PostgresLocation(url: to)) { target in
+                    let summary = try await target.copy(from: store, progress: report)
                     progress.finish()
-                    verification = try await target.verify()
-                } catch {
-                    await target.close()
-                    throw error
+                    return (summary, try await target.verify())
                 }
-                await target.close()
             } else {
-                let source = try await PostgresLog.open(try PostgresLocation(url: from), createIfMissing: false)
-                do {
-                    summary = try await source.copy(toFile: to, progress: report)
-                } catch {
-                    await source.close()
-                    throw error
+                summary = try await PostgresLog.using(try PostgresLocation(url: from), createIfMissing: false) {
+                    try await $0.copy(toFile: to, progress: report)
                 }
-                await source.close()
                 progress.finish()
                 Terminal.status("building the projections of \(to)")
                 var configuration = EventStore.Configuration()

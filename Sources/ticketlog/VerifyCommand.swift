@@ -151,18 +151,13 @@ struct VerifyCommand: AsyncParsableCommand {
     /// The chain check of a log in PostgreSQL (the same verifier, above the storage boundary).
     private func verifyOnPostgres(anchor: ChainAnchor?) async throws -> VerificationReport {
         do {
-            let postgres = try await PostgresLog.open(try PostgresLocation(url: log.database), createIfMissing: false)
-            let progress = Terminal.progress(label: "verifying")
-            defer { progress.finish() }
-            do {
-                let report = try await postgres.verify(anchor: anchor) { update in
+            return try await PostgresLog.using(try PostgresLocation(url: log.database), createIfMissing: false) {
+                postgres in
+                let progress = Terminal.progress(label: "verifying")
+                defer { progress.finish() }
+                return try await postgres.verify(anchor: anchor) { update in
                     progress.update(done: update.eventsChecked, total: update.totalEvents)
                 }
-                await postgres.close()
-                return report
-            } catch {
-                await postgres.close()
-                throw error
             }
         } catch let failure as EventStoreError {
             Terminal.error(failure.message)

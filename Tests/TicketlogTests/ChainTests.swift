@@ -41,9 +41,7 @@ import TicketlogPostgres
 
     static func expectTheSameReportOnPostgres(_ path: String, _ report: VerificationReport) async throws {
         guard !PostgresTestServer.skipped else { return }
-        var readOnly = EventStore.Configuration()
-        readOnly.readOnly = true
-        let store = try EventStore(path: path, configuration: readOnly)
+        let store = try EventStore.readOnly(path)
         let postgres = try await PostgresLog.open(try await PostgresTestServer.freshDatabase())
         do {
             _ = try await postgres.copy(from: store)

@@ -77,9 +77,7 @@ struct PostgresTests {
     @Test func theSampleLogCopiesWithItsPinnedHead() async throws {
         let (directory, path) = try SampleLogTests.copy()
         defer { withExtendedLifetime(directory) {} }
-        var readOnly = EventStore.Configuration()
-        readOnly.readOnly = true
-        let store = try EventStore(path: path, configuration: readOnly)
+        let store = try EventStore.readOnly(path)
         let postgres = try await PostgresLog.open(try await PostgresTestServer.freshDatabase())
         defer { Task { await postgres.close() } }
         _ = try await postgres.copy(from: store)
@@ -93,9 +91,7 @@ struct PostgresTests {
     @Test func eventsRefuseChangesAndVerifyFindsAnEditMadeBehindTheTriggers() async throws {
         let (directory, path) = try SampleLogTests.copy()
         defer { withExtendedLifetime(directory) {} }
-        var readOnly = EventStore.Configuration()
-        readOnly.readOnly = true
-        let store = try EventStore(path: path, configuration: readOnly)
+        let store = try EventStore.readOnly(path)
         let location = try await PostgresTestServer.freshDatabase()
         let postgres = try await PostgresLog.open(location)
         defer { Task { await postgres.close() } }
@@ -158,9 +154,7 @@ struct PostgresTests {
         let cluster = try await PrivateCluster.start()
         let (directory, path) = try SampleLogTests.copy()
         defer { withExtendedLifetime(directory) {} }
-        var readOnly = EventStore.Configuration()
-        readOnly.readOnly = true
-        let store = try EventStore(path: path, configuration: readOnly)
+        let store = try EventStore.readOnly(path)
         do {
             let postgres = try await PostgresLog.open(cluster.location)
             _ = try await postgres.copy(from: store)

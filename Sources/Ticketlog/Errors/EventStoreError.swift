@@ -80,6 +80,30 @@ extension EventStoreError {
         EventStoreError(code: .corruptRecord, message: message, position: position, cause: cause)
     }
 
+    /// An event row refers to a vocabulary row (`what`: "actor", "event type", "stream") that
+    /// is not there.
+    static func missingReference(_ what: String, _ key: Int64, position: Int64?) -> EventStoreError {
+        .corrupt("an event refers to \(what) #\(key), which the log does not hold", position: position)
+    }
+
+    /// An actor row whose role this build does not know.
+    static func unknownRole(_ role: String, actor key: Int64, position: Int64?) -> EventStoreError {
+        .corrupt("actor #\(key) has the unknown role \(role.debugDescription)", position: position)
+    }
+
+    /// The stream is not at the version an append expected.
+    static func versionConflict(_ stream: StreamID, at current: Int64, expected: ExpectedVersion) -> EventStoreError {
+        EventStoreError(
+            code: .versionConflict,
+            message: "stream \(stream) is at version \(current), the append expected \(expected)",
+            actualVersion: current)
+    }
+
+    /// An event row whose id is not 16 bytes.
+    static func badEventID(bytes count: Int, position: Int64) -> EventStoreError {
+        .corrupt("the event at position \(position) has an id of \(count) bytes, not 16", position: position)
+    }
+
     /// A ``Code/storageFailure``: `message`, and what SQLite said in words a person can act on.
     static func storage(_ message: String, cause: any Error) -> EventStoreError {
         guard let database = cause as? DatabaseError else {

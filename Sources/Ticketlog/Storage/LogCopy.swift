@@ -59,7 +59,7 @@ package enum LogCopy {
         guard try targetTables.eventCount() == 0 else {
             throw EventStoreError.invalid("the target already holds events: a copy goes into an empty log only")
         }
-        let present = try tableNames(source)
+        let present = try LogTables(source).tableNames()
         var summary = Summary()
         for table in tables where present.contains(table.name) {
             let count = try copy(table, from: source, to: target, progress: progress)
@@ -104,15 +104,5 @@ package enum LogCopy {
             if page.count < pageSize { break }
         }
         return copied
-    }
-
-    /// The tables a session's database holds.
-    package static func tableNames(_ session: any SQLSession) throws -> Set<String> {
-        let sql =
-            switch session.dialect {
-            case .sqlite: "SELECT name FROM sqlite_master WHERE type = 'table'"
-            case .postgres: "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-            }
-        return Set(try session.rows(sql, []).compactMap { $0[0].text })
     }
 }

@@ -109,6 +109,16 @@ package struct LogTables {
         try session.value("SELECT count(*) FROM events").integer ?? 0
     }
 
+    /// The tables the database holds.
+    package func tableNames() throws -> Set<String> {
+        let sql =
+            switch session.dialect {
+            case .sqlite: "SELECT name FROM sqlite_master WHERE type = 'table'"
+            case .postgres: "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            }
+        return Set(try session.rows(sql, []).compactMap { $0[0].text })
+    }
+
     /// The names of the triggers on the log's tables (the immutability triggers among them).
     package func triggerNames() throws -> Set<String> {
         let sql =
@@ -131,25 +141,19 @@ package struct LogVocabulary: Sendable {
     /// The columns of an event row as the canonical JSON spells them.
     func columns(of row: StoredEventRow) throws -> EventColumns {
         guard let uuid = UUID(databaseBytes: Data(row.id)) else {
-            throw EventStoreError.corrupt(
-                "the event at position \(row.position) has an id of \(row.id.count) bytes, not 16",
-                position: row.position)
+            throw EventStoreError.badEventID(bytes: row.id.count, position: row.position)
         }
         guard let stream = streams[row.stream] else {
-            throw EventStoreError.corrupt(
-                "an event refers to stream #\(row.stream), which the log does not hold", position: row.position)
+            throw EventStoreError.missingReference("stream", row.stream, position: row.position)
         }
         guard let type = types[row.type] else {
-            throw EventStoreError.corrupt(
-                "an event refers to event type #\(row.type), which the log does not hold", position: row.position)
+            throw EventStoreError.missingReference("event type", row.type, position: row.position)
         }
         guard let (id, roleName) = actors[row.actor] else {
-            throw EventStoreError.corrupt(
-                "an event refers to actor #\(row.actor), which the log does not hold", position: row.position)
+            throw EventStoreError.missingReference("actor", row.actor, position: row.position)
         }
         guard let role = Actor.Role(rawValue: roleName) else {
-            throw EventStoreError.corrupt(
-                "actor #\(row.actor) has the unknown role \(roleName.debugDescription)", position: row.position)
+            throw EventStoreError.unknownRole(roleName, actor: row.actor, position: row.position)
         }
         return EventColumns(
             id: uuid, stream: stream, type: type, actor: Actor(id: id, role: role), occurredAt: row.occurredAt,
@@ -190,14 +194,6 @@ package struct StoredEventRow: Sendable {
         self.codec = codec
         self.blob = blob
         self.check = check
-    }
-
-    /// The row's values in the order of ``LogTables/eventColumns``, for an insert.
-    package var values: [SQLValue] {
-        [
-            .integer(position), .integer(stream), .integer(version), .blob(id), .integer(type), .integer(actor),
-            .integer(occurredAt), .integer(recordedAt), .integer(codec), .blob(blob), .blob(check),
-        ]
     }
 
     /// The stored body, decompressed with the row's dictionary and its sealed fields unpacked.

@@ -45,17 +45,20 @@ package final class LogWriter: Sendable {
         }
         var head = try ChainHead.fetch(session)
         let start = head.position
+        // The transaction's actor and type keys, looked up or made once each.
+        var keys = EventStore.RowKeys()
         var results: [Result<AppendResult, EventStoreError>] = []
         for append in appends {
-            let before = head
+            let (headBefore, keysBefore) = (head, keys)
             try session.execute("SAVEPOINT ticketlog_append")
             do {
-                results.append(.success(try write(append, session: session, head: &head)))
+                results.append(.success(try write(append, session: session, head: &head, keys: &keys)))
                 try session.execute("RELEASE SAVEPOINT ticketlog_append")
             } catch let refused as EventStoreError where refused.code != .storageFailure {
+                // Keys made inside the savepoint are gone with it.
                 try session.execute("ROLLBACK TO SAVEPOINT ticketlog_append")
                 try session.execute("RELEASE SAVEPOINT ticketlog_append")
-                head = before
+                (head, keys) = (headBefore, keysBefore)
                 results.append(.failure(refused))
             }
         }
@@ -69,18 +72,14 @@ package final class LogWriter: Sendable {
         return (results, head.position)
     }
 
-    private func write(_ append: PreparedAppend, session: any SQLSession, head: inout ChainHead) throws
-        -> AppendResult
-    {
+    private func write(
+        _ append: PreparedAppend, session: any SQLSession, head: inout ChainHead, keys: inout EventStore.RowKeys
+    ) throws -> AppendResult {
         if let stored = try storedResult(of: append, session: session) { return stored }
         let stream = try session.row("SELECT key, version FROM streams WHERE name = ?", [.text(append.stream.rawValue)])
         let current = stream?[1].integer ?? 0
         guard append.expectedVersion.accepts(current) else {
-            throw EventStoreError(
-                code: .versionConflict,
-                message:
-                    "stream \(append.stream) is at version \(current), the append expected \(append.expectedVersion)",
-                actualVersion: current)
+            throw EventStoreError.versionConflict(append.stream, at: current, expected: append.expectedVersion)
         }
         let streamKey: Int64
         if let key = stream?[0].integer {
@@ -101,8 +100,8 @@ package final class LogWriter: Sendable {
                 [
                     .integer(position), .integer(streamKey), .integer(version),
                     .blob(Array(event.proposed.id.databaseBytes)),
-                    .integer(try typeKey(event.proposed.type.rawValue, session)),
-                    .integer(try actorKey(event.proposed.actor, session)),
+                    .integer(try typeKey(event.proposed.type.rawValue, &keys, session)),
+                    .integer(try actorKey(event.proposed.actor, &keys, session)),
                     .integer(event.proposed.occurredAt.microsecondsSinceEpoch), .integer(recordedAt),
                     .integer(event.codec), .blob(event.blob), .blob(Array(hash.prefix(Schema.chainCheckSize))),
                 ])
@@ -132,19 +131,27 @@ package final class LogWriter: Sendable {
         return key
     }
 
-    private func typeKey(_ type: String, _ session: any SQLSession) throws -> Int64 {
-        if let key = try session.value("SELECT key FROM event_types WHERE name = ?", [.text(type)]).integer {
-            return key
-        }
-        return try newKey(in: "event_types", columns: "name", values: [.text(type)], session)
+    private func typeKey(_ type: String, _ keys: inout EventStore.RowKeys, _ session: any SQLSession) throws
+        -> Int64
+    {
+        if let key = keys.types[type] { return key }
+        let key =
+            try session.value("SELECT key FROM event_types WHERE name = ?", [.text(type)]).integer
+            ?? newKey(in: "event_types", columns: "name", values: [.text(type)], session)
+        keys.types[type] = key
+        return key
     }
 
-    private func actorKey(_ actor: Actor, _ session: any SQLSession) throws -> Int64 {
+    private func actorKey(_ actor: Actor, _ keys: inout EventStore.RowKeys, _ session: any SQLSession) throws
+        -> Int64
+    {
+        if let key = keys.actors[actor] { return key }
         let values: [SQLValue] = [.text(actor.id), .text(actor.role.rawValue)]
-        if let key = try session.value("SELECT key FROM actors WHERE id = ? AND role = ?", values).integer {
-            return key
-        }
-        return try newKey(in: "actors", columns: "id, role", values: values, session)
+        let key =
+            try session.value("SELECT key FROM actors WHERE id = ? AND role = ?", values).integer
+            ?? newKey(in: "actors", columns: "id, role", values: values, session)
+        keys.actors[actor] = key
+        return key
     }
 
     /// When the append's ids are stored already: its original result if it is the same append

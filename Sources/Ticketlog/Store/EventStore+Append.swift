@@ -295,11 +295,7 @@ extension EventStore {
             // A retry of an append that went through is answered with its result, whatever
             // the version is now.
             throw StoredIDConflict(
-                cause: EventStoreError(
-                    code: .versionConflict,
-                    message:
-                        "stream \(request.stream) is at version \(current), the append expected \(request.expectedVersion)",
-                    actualVersion: current))
+                cause: EventStoreError.versionConflict(request.stream, at: current, expected: request.expectedVersion))
         }
         if stream == nil {
             try db.cachedStatement(sql: "INSERT INTO streams(name, version) VALUES (?, 0)")

@@ -161,8 +161,7 @@ extension EventStore {
         db: Database
     ) throws -> EventColumns {
         guard let uuid = UUID(databaseBytes: id) else {
-            throw EventStoreError.corrupt(
-                "the event at position \(position) has an id of \(id.count) bytes, not 16", position: position)
+            throw EventStoreError.badEventID(bytes: id.count, position: position)
         }
         return EventColumns(
             id: uuid, stream: try vocabulary.stream(stream, db), type: try vocabulary.type(type, db),

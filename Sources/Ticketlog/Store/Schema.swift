@@ -50,7 +50,7 @@ package enum Schema {
     /// a log ("an SQLite database", "a PostgreSQL database").
     @discardableResult
     package static func check(_ session: any SQLSession, name path: String, kind: String) throws -> Content {
-        let tables = try LogCopy.tableNames(session).filter { !$0.hasPrefix("sqlite_") }.sorted()
+        let tables = try LogTables(session).tableNames().filter { !$0.hasPrefix("sqlite_") }.sorted()
         if tables.isEmpty { return .empty }
         guard tables.contains("meta") else {
             throw EventStoreError(

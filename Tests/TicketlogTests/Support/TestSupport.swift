@@ -41,6 +41,15 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     }
 }
 
+extension EventStore {
+    /// The log at `path`, opened without writing anything to it (a source to copy from).
+    static func readOnly(_ path: String) throws -> EventStore {
+        var configuration = Configuration()
+        configuration.readOnly = true
+        return try EventStore(path: path, configuration: configuration)
+    }
+}
+
 /// Deterministic events for tests: ids, times and texts derived from a seed.
 struct EventFactory {
     var next: UInt64

@@ -44,10 +44,8 @@ final class DictionaryCache: Sendable {
     }
 
     static func fetchAll(_ db: Database, compressionLevel: Int) throws -> [LZ4Dictionary] {
-        try Row.fetchAll(db, sql: "SELECT id, content FROM dictionaries ORDER BY id").compactMap { row in
-            let content: Data = row["content"]
-            guard content.count <= LZ4Dictionary.maximumSize else { return nil }
-            return LZ4Dictionary(id: row["id"], content: Array(content), compressionLevel: compressionLevel)
+        try LogTables(SQLiteSession(db)).dictionaries(compressionLevel: compressionLevel).values.sorted {
+            $0.id < $1.id
         }
     }
 }

@@ -29,13 +29,9 @@ final class RowVocabulary: Sendable {
         guard
             let row = try Row.fetchOne(
                 db.cachedStatement(sql: "SELECT id, role FROM actors WHERE key = ?"), arguments: [key])
-        else {
-            throw EventStoreError.corrupt(
-                "an event refers to actor #\(key), which the file does not hold", position: nil)
-        }
+        else { throw EventStoreError.missingReference("actor", key, position: nil) }
         guard let role = Actor.Role(rawValue: row[1]) else {
-            throw EventStoreError.corrupt(
-                "actor #\(key) has the unknown role \((row[1] as String).debugDescription)", position: nil)
+            throw EventStoreError.unknownRole(row[1], actor: key, position: nil)
         }
         let actor = Actor(id: row[0], role: role)
         tables.withLock {
@@ -50,10 +46,7 @@ final class RowVocabulary: Sendable {
         guard
             let name = try String.fetchOne(
                 db.cachedStatement(sql: "SELECT name FROM event_types WHERE key = ?"), arguments: [key])
-        else {
-            throw EventStoreError.corrupt(
-                "an event refers to event type #\(key), which the file does not hold", position: nil)
-        }
+        else { throw EventStoreError.missingReference("event type", key, position: nil) }
         tables.withLock {
             $0.types[key] = name
             $0.typeKeys[name] = key
@@ -66,10 +59,7 @@ final class RowVocabulary: Sendable {
         guard
             let name = try String.fetchOne(
                 db.cachedStatement(sql: "SELECT name FROM streams WHERE key = ?"), arguments: [key])
-        else {
-            throw EventStoreError.corrupt(
-                "an event refers to stream #\(key), which the file does not hold", position: nil)
-        }
+        else { throw EventStoreError.missingReference("stream", key, position: nil) }
         tables.withLock { $0.streams[key] = name }
         return name
     }
