@@ -11,8 +11,9 @@ import Ticketlog
 ///
 /// What is built: opening with the format check (or creating the log's tables in an empty
 /// database), appends from several processes at once (``LogWriter``: positions gap-free and in
-/// commit order), `verify`, and copies between SQLite files and PostgreSQL with the same head
-/// hash. Projections, subscriptions and the server on PostgreSQL are the next steps of issue 19.
+/// commit order) with the projections kept up in the same transaction, `verify`, and copies
+/// between SQLite files and PostgreSQL with the same head hash. Reads, subscriptions and the
+/// server on PostgreSQL are the next steps of issue 19.
 ///
 /// One connection; transactions run one at a time on the log's own queue, which blocks on the
 /// connection's futures (the format code above the boundary is synchronous). When the server
@@ -34,8 +35,25 @@ package final class PostgresLog: Sendable {
     /// nodes started together create it once.
     static let schemaLock: Int64 = 0x7469_636b_6574_6c67  // "ticketlg"
 
-    private init(location: PostgresLocation, connection: PostgresConnection, logger: Logger) {
+    /// Events per projection catch-up transaction.
+    private let projectionBatchSize: Int
+    /// How long a subscriber waits for a notification before it reads again regardless.
+    package let pollInterval: Duration
+    /// Decodes events for reads and subscriptions, with the vocabulary seen so far.
+    private let reader = LogReader()
+    /// Wakes this process's subscribers: advanced by the notifications every node's appends
+    /// send at commit (``LogWriter``), received on a connection of its own.
+    private let notifier = CommitNotifier(head: 0)
+    /// The task that listens for them, started by the first subscription.
+    private let listener = Mutex<Task<Void, Never>?>(nil)
+
+    private init(
+        location: PostgresLocation, connection: PostgresConnection, logger: Logger,
+        configuration: EventStore.Configuration
+    ) {
         self.location = location
+        projectionBatchSize = configuration.projectionBatchSize
+        pollInterval = configuration.subscriptionPollInterval
         self.connection = Mutex(connection)
         self.logger = logger
         queue = DispatchQueue(label: "ticketlog.postgres.\(location.database)")
@@ -48,9 +66,13 @@ package final class PostgresLog: Sendable {
     ///   ``EventStoreError/Code/storageFailure`` when the server cannot be reached or refuses the
     ///   user, password or database; ``EventStoreError/Code/unknownFormat`` for a database of
     ///   another format or version. Nothing is written then.
+    ///
+    /// With `catchUpProjections` (the default), projections new in this build or behind the head
+    /// catch up before it returns; `verify` and copies leave them (a damaged log must still open
+    /// to be verified).
     package static func open(
         _ location: PostgresLocation, createIfMissing: Bool = true, configuration: EventStore.Configuration = .init(),
-        logger: Logger = .disabled
+        catchUpProjections: Bool = true, logger: Logger = .disabled
     ) async throws -> PostgresLog {
         let connection: PostgresConnection
         do {
@@ -58,7 +80,7 @@ package final class PostgresLog: Sendable {
         } catch {
             throw PostgresErrors.translate(error, location: location)
         }
-        let log = PostgresLog(location: location, connection: connection, logger: logger)
+        let log = PostgresLog(location: location, connection: connection, logger: logger, configuration: configuration)
         do {
             let writer = try await log.transaction(readOnly: false) { session -> LogWriter? in
                 try session.execute("SELECT pg_advisory_xact_lock(?)", [.integer(Self.schemaLock)])
@@ -69,10 +91,12 @@ package final class PostgresLog: Sendable {
                     }
                     try PostgresSchema.create(session)
                 }
+                try LogWriter.prepareProjections(session)
                 guard try LogTables(session).meta("master_key_fingerprint").isNull else { return nil }
                 return try LogWriter(configuration: configuration, session: session)
             }
             log.writerBox.withLock { $0 = writer }
+            if catchUpProjections { try await log.catchUpProjections() }
             return log
         } catch {
             await log.close()
@@ -82,9 +106,10 @@ package final class PostgresLog: Sendable {
 
     /// Opens the log, runs `body` with it and closes it, whether `body` returns or throws.
     package static func using<T>(
-        _ location: PostgresLocation, createIfMissing: Bool = true, _ body: (PostgresLog) async throws -> T
+        _ location: PostgresLocation, createIfMissing: Bool = true, catchUpProjections: Bool = true,
+        _ body: (PostgresLog) async throws -> T
     ) async throws -> T {
-        let log = try await open(location, createIfMissing: createIfMissing)
+        let log = try await open(location, createIfMissing: createIfMissing, catchUpProjections: catchUpProjections)
         do {
             let result = try await body(log)
             await log.close()
@@ -106,12 +131,20 @@ package final class PostgresLog: Sendable {
     /// A log released without ``close()`` (a caller that threw on the way) still closes its
     /// connection; the connection is kept until it has.
     deinit {
+        listener.withLock { $0?.cancel() }
         let connection = connection.withLock { $0 }
         if !connection.isClosed { connection.close().whenComplete { _ in _ = connection } }
     }
 
-    /// Closes the connection.
+    /// Closes the connection and stops listening for notifications.
     package func close() async {
+        if let listening = listener.withLock({ task in
+            defer { task = nil }
+            return task
+        }) {
+            listening.cancel()
+            await listening.value
+        }
         try? await connection.withLock { $0 }.close()
     }
 
@@ -156,7 +189,7 @@ package final class PostgresLog: Sendable {
                             try session.execute("COMMIT", [])
                             return result
                         } catch {
-                            try? session.execute("ROLLBACK", [])
+                            _ = try? session.execute("ROLLBACK", [])
                             throw error
                         }
                     })
@@ -206,6 +239,77 @@ package final class PostgresLog: Sendable {
         try await append([StreamAppend(stream: stream, events: events, expectedVersion: expectedVersion)])[0].get()
     }
 
+    /// Applies the events the projections have not seen yet, a few thousand per transaction, as
+    /// ``EventStore/catchUpProjections(progress:)`` does for a file. Appends on other nodes may
+    /// go on meanwhile: each step and each append take the head first.
+    package func catchUpProjections(progress: (@Sendable (ProjectionProgress) -> Void)? = nil) async throws {
+        let limit = projectionBatchSize
+        while let step = try await transaction(
+            readOnly: false, { session in try LogWriter.catchUpProjections(session, limit: limit) })
+        {
+            progress?(step)
+        }
+    }
+
+    /// Every event from `position` on (inclusive): those stored, then each new one as any node
+    /// commits it, in order, each once — ``EventStore/subscribe(from:)`` on PostgreSQL. New
+    /// events are read by position; a notification (`LISTEN ticketlog_events`) only says when
+    /// to read, so a lost one costs at most ``pollInterval``. While the server is away the
+    /// subscription waits and reads again (logging a warning each time); it ends when the
+    /// iterating task is cancelled, or throws for anything else a read fails with.
+    package func subscribe(from position: Int64 = 1) -> EventSubscription {
+        listener.withLock { task in
+            guard task == nil else { return }
+            task = Task { [location, logger, notifier] in
+                await Self.listen(location: location, logger: logger, notifier: notifier)
+            }
+        }
+        return EventSubscription(source: self, start: max(1, position))
+    }
+
+    /// Holds a connection listening on `ticketlog_events` until cancelled, connecting again a
+    /// second after it is lost; after each (re)connection the head is read once, so what was
+    /// committed while nobody listened wakes the subscribers too.
+    private static func listen(location: PostgresLocation, logger: Logger, notifier: CommitNotifier) async {
+        while !Task.isCancelled {
+            do {
+                let connection = try await connect(location, logger: logger).get()
+                do {
+                    try await connection.listen(on: "ticketlog_events") { notifications in
+                        let head = try await connection.query(
+                            "SELECT integer FROM meta WHERE key = 'head_position'", logger: logger)
+                        for try await (position) in head.decode(Int64.self) { notifier.advance(to: position) }
+                        for try await notification in notifications {
+                            if let position = Int64(notification.payload) { notifier.advance(to: position) }
+                        }
+                    }
+                } catch {
+                    if !Task.isCancelled {
+                        logger.warning(
+                            "Listening for new events on PostgreSQL stopped; connecting again",
+                            metadata: ["ticketlog.database": "\(location)", "ticketlog.error": "\(error)"])
+                    }
+                }
+                try? await connection.close()
+            } catch {
+                logger.warning(
+                    "Cannot listen for new events on PostgreSQL; trying again",
+                    metadata: [
+                        "ticketlog.database": "\(location)",
+                        "ticketlog.error": "\(PostgresErrors.translate(error, location: location).message)",
+                    ])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    /// Up to `limit` events from `position` on (inclusive), in position order.
+    package func read(from position: Int64, limit: Int) async throws -> [RecordedEvent] {
+        try await transaction(readOnly: true) { [reader] session in
+            try reader.events(session, from: position, limit: limit)
+        }
+    }
+
     /// Recomputes the chain over the whole log, as ``EventStore/verify(anchor:progress:)`` does
     /// for a file (the same code, above the storage boundary).
     package func verify(
@@ -225,12 +329,17 @@ package final class PostgresLog: Sendable {
     }
 
     /// Copies the log of an SQLite file into this database, which must hold no events: one
-    /// snapshot of the file, one transaction here.
+    /// snapshot of the file, one transaction here. The projections are left to
+    /// ``catchUpProjections(progress:)`` (or the next opening).
     package func copy(
         from store: EventStore, progress: (@Sendable (_ table: String, _ rows: Int) -> Void)? = nil
     ) async throws -> LogCopy.Summary {
         try await transaction(readOnly: false) { target in
-            try store.withReadSession { source in try LogCopy.copy(from: source, to: target, progress: progress) }
+            let summary = try store.withReadSession { source in
+                try LogCopy.copy(from: source, to: target, progress: progress)
+            }
+            try self.writer?.reloadDictionaries(target)
+            return summary
         }
     }
 
@@ -244,5 +353,24 @@ package final class PostgresLog: Sendable {
                 try LogCopy.copy(from: source, to: target, progress: progress)
             }
         }
+    }
+}
+
+extension PostgresLog: EventSource {
+    /// A subscription's read: while the server is away, no events (the subscription waits and
+    /// reads again) rather than an error.
+    package func events(from position: Int64, limit: Int) async throws -> [RecordedEvent] {
+        do {
+            return try await read(from: position, limit: limit)
+        } catch  where PostgresErrors.isUnavailable(error) {
+            logger.warning(
+                "A subscription cannot read from PostgreSQL; it waits and reads again",
+                metadata: ["ticketlog.database": "\(location)", "ticketlog.error": "\(error)"])
+            return []
+        }
+    }
+
+    package func waitForEvents(beyond position: Int64, timeout: Duration) async {
+        await notifier.wait(beyond: position, timeout: timeout)
     }
 }

@@ -22,8 +22,9 @@ final class PostgresSession: SQLSession {
 
     var dialect: SQLDialect { .postgres }
 
-    func execute(_ sql: String, _ arguments: [SQLValue]) throws {
-        _ = try run(sql, arguments)
+    @discardableResult
+    func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int {
+        try run(sql, arguments).metadata.rows ?? 0
     }
 
     func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
@@ -89,6 +90,19 @@ final class PostgresSession: SQLSession {
 
 /// PostgreSQL's errors as the log's: one line that names the database and what went wrong.
 enum PostgresErrors {
+    /// Whether `error` says the server is away for now — unreachable, closed the connection,
+    /// shutting down or starting up (SQLSTATE classes 08 and 57) — rather than refusing what
+    /// was asked: what a caller may retry once the server is back.
+    static func isUnavailable(_ error: any Error) -> Bool {
+        let cause = (error as? EventStoreError)?.cause ?? error
+        guard let psql = cause as? PSQLError else { return false }
+        if let state = psql.serverInfo?[.sqlState] { return state.hasPrefix("08") || state.hasPrefix("57") }
+        switch psql.code {
+        case .connectionError, .serverClosedConnection, .clientClosedConnection: return true
+        default: return false
+        }
+    }
+
     static func translate(_ error: any Error, location: PostgresLocation) -> EventStoreError {
         if let error = error as? EventStoreError { return error }
         guard let psql = error as? PSQLError else {

@@ -61,13 +61,25 @@ struct CopyCommand: AsyncParsableCommand {
             let verification: VerificationReport
             if PostgresLocation.isURL(to) {
                 let store = try EventStore(path: from, configuration: Self.readOnly)
-                (summary, verification) = try await PostgresLog.using(try PostgresLocation(url: to)) { target in
+                (summary, verification) = try await PostgresLog.using(
+                    try PostgresLocation(url: to), catchUpProjections: false
+                ) { target in
                     let summary = try await target.copy(from: store, progress: report)
                     progress.finish()
-                    return (summary, try await target.verify())
+                    let verification = try await target.verify()
+                    if verification.isValid {
+                        let building = Terminal.progress(label: "building the projections")
+                        try await target.catchUpProjections { step in
+                            building.update(done: step.position, total: step.headPosition, unit: "events")
+                        }
+                        building.finish()
+                    }
+                    return (summary, verification)
                 }
             } else {
-                summary = try await PostgresLog.using(try PostgresLocation(url: from), createIfMissing: false) {
+                summary = try await PostgresLog.using(
+                    try PostgresLocation(url: from), createIfMissing: false, catchUpProjections: false
+                ) {
                     try await $0.copy(toFile: to, progress: report)
                 }
                 progress.finish()

@@ -151,7 +151,9 @@ struct VerifyCommand: AsyncParsableCommand {
     /// The chain check of a log in PostgreSQL (the same verifier, above the storage boundary).
     private func verifyOnPostgres(anchor: ChainAnchor?) async throws -> VerificationReport {
         do {
-            return try await PostgresLog.using(try PostgresLocation(url: log.database), createIfMissing: false) {
+            return try await PostgresLog.using(
+                try PostgresLocation(url: log.database), createIfMissing: false, catchUpProjections: false
+            ) {
                 postgres in
                 let progress = Terminal.progress(label: "verifying")
                 defer { progress.finish() }

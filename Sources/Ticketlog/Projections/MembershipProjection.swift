@@ -1,5 +1,3 @@
-import GRDB
-
 /// Who is in each ticket's channel now (`members`), and every stay from join to leave
 /// (`membership_intervals`, the open ones with no leave yet).
 ///
@@ -10,60 +8,65 @@ struct MembershipProjection: Projection {
     let version = 1
     let tables = ["members", "membership_intervals"]
 
-    func createSchema(_ db: Database) throws {
-        try db.execute(
-            sql: """
-                CREATE TABLE members (
-                    stream INTEGER NOT NULL,
-                    user TEXT NOT NULL,
-                    role TEXT NOT NULL,
-                    joined_at INTEGER NOT NULL,
-                    joined_position INTEGER NOT NULL,
-                    PRIMARY KEY (stream, user)
-                ) WITHOUT ROWID, STRICT;
-                CREATE INDEX members_by_user ON members(user, stream);
-                CREATE TABLE membership_intervals (
-                    stream INTEGER NOT NULL,
-                    user TEXT NOT NULL,
-                    role TEXT NOT NULL,
-                    joined_position INTEGER NOT NULL,
-                    joined_at INTEGER NOT NULL,
-                    left_position INTEGER,
-                    left_at INTEGER,
-                    PRIMARY KEY (stream, joined_position, user)
-                ) WITHOUT ROWID, STRICT;
-                CREATE INDEX membership_intervals_by_user ON membership_intervals(user, stream);
-                """)
+    // `user` is quoted: PostgreSQL reserves the word (unquoted, it is the session's user name).
+    func schema(_ dialect: SQLDialect) -> [String] {
+        [
+            """
+            CREATE TABLE members (
+                stream INTEGER NOT NULL,
+                "user" TEXT NOT NULL,
+                role TEXT NOT NULL,
+                joined_at INTEGER NOT NULL,
+                joined_position INTEGER NOT NULL,
+                PRIMARY KEY (stream, "user")
+            ) WITHOUT ROWID, STRICT
+            """,
+            "CREATE INDEX members_by_user ON members(\"user\", stream)",
+            """
+            CREATE TABLE membership_intervals (
+                stream INTEGER NOT NULL,
+                "user" TEXT NOT NULL,
+                role TEXT NOT NULL,
+                joined_position INTEGER NOT NULL,
+                joined_at INTEGER NOT NULL,
+                left_position INTEGER,
+                left_at INTEGER,
+                PRIMARY KEY (stream, joined_position, "user")
+            ) WITHOUT ROWID, STRICT
+            """,
+            "CREATE INDEX membership_intervals_by_user ON membership_intervals(\"user\", stream)",
+        ].map(dialect.schema)
     }
 
-    func apply(_ projected: ProjectedEvent, _ db: Database) throws {
+    func apply(_ projected: ProjectedEvent, _ session: any SQLSession) throws {
         let event = projected.event
         let at = event.occurredAt.microsecondsSinceEpoch
         switch event.payload {
         case .memberJoined(let joined):
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO members(stream, user, role, joined_at, joined_position) VALUES (?, ?, ?, ?, ?)
-                    ON CONFLICT(stream, user) DO NOTHING
-                    """
-            ).execute(arguments: [projected.streamKey, joined.user, joined.role.rawValue, at, event.position])
-            guard db.changesCount > 0 else { return }
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO membership_intervals(stream, user, role, joined_position, joined_at)
-                    VALUES (?, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [projected.streamKey, joined.user, joined.role.rawValue, event.position, at])
+            let role = SQLValue.text(joined.role.rawValue)
+            let inserted = try session.execute(
+                """
+                INSERT INTO members(stream, "user", role, joined_at, joined_position) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(stream, "user") DO NOTHING
+                """,
+                [.integer(projected.streamKey), .text(joined.user), role, .integer(at), .integer(event.position)])
+            guard inserted > 0 else { return }
+            try session.execute(
+                """
+                INSERT INTO membership_intervals(stream, "user", role, joined_position, joined_at)
+                VALUES (?, ?, ?, ?, ?)
+                """,
+                [.integer(projected.streamKey), .text(joined.user), role, .integer(event.position), .integer(at)])
         case .memberLeft(let left):
-            try db.cachedStatement(sql: "DELETE FROM members WHERE stream = ? AND user = ?")
-                .execute(arguments: [projected.streamKey, left.user])
-            guard db.changesCount > 0 else { return }
-            try db.cachedStatement(
-                sql: """
-                    UPDATE membership_intervals SET left_position = ?, left_at = ?
-                    WHERE stream = ? AND user = ? AND left_position IS NULL
-                    """
-            ).execute(arguments: [event.position, at, projected.streamKey, left.user])
+            let deleted = try session.execute(
+                "DELETE FROM members WHERE stream = ? AND \"user\" = ?",
+                [.integer(projected.streamKey), .text(left.user)])
+            guard deleted > 0 else { return }
+            try session.execute(
+                """
+                UPDATE membership_intervals SET left_position = ?, left_at = ?
+                WHERE stream = ? AND "user" = ? AND left_position IS NULL
+                """, [.integer(event.position), .integer(at), .integer(projected.streamKey), .text(left.user)])
         default:
             return
         }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// Every message of every ticket with edits and deletes applied: where its current text is, how
 /// often it was edited, and a deleted message as a tombstone (`text_position` cleared,
@@ -22,74 +21,72 @@ struct MessageHistoryProjection: Projection {
     let version = 5
     let tables = ["messages", MessageSearchIndex.terms, MessageSearchIndex.table]
 
-    func createSchema(_ db: Database) throws {
-        try db.execute(
-            sql: """
-                CREATE TABLE messages (
-                    stream INTEGER NOT NULL,
-                    message_id TEXT NOT NULL,
-                    position INTEGER NOT NULL,
-                    author TEXT NOT NULL,
-                    author_role TEXT NOT NULL,
-                    text_position INTEGER,
-                    posted_at INTEGER NOT NULL,
-                    edited_at INTEGER,
-                    edits INTEGER NOT NULL,
-                    deleted_at INTEGER,
-                    PRIMARY KEY (stream, message_id)
-                ) WITHOUT ROWID, STRICT;
-                CREATE UNIQUE INDEX messages_by_position ON messages(stream, position);
-                CREATE UNIQUE INDEX messages_by_text ON messages(text_position) WHERE text_position IS NOT NULL;
-                """)
-        try MessageSearchIndex.createSchema(db)
+    func tables(_ dialect: SQLDialect) -> [String] {
+        ["messages"] + MessageSearchIndex.tables(dialect)
     }
 
-    func clear(_ db: Database) throws {
-        try db.execute(sql: "DELETE FROM messages")
-        try MessageSearchIndex.clear(db)
+    func schema(_ dialect: SQLDialect) -> [String] {
+        [
+            """
+            CREATE TABLE messages (
+                stream INTEGER NOT NULL,
+                message_id TEXT NOT NULL,
+                position INTEGER NOT NULL,
+                author TEXT NOT NULL,
+                author_role TEXT NOT NULL,
+                text_position INTEGER,
+                posted_at INTEGER NOT NULL,
+                edited_at INTEGER,
+                edits INTEGER NOT NULL,
+                deleted_at INTEGER,
+                PRIMARY KEY (stream, message_id)
+            ) WITHOUT ROWID, STRICT
+            """,
+            "CREATE UNIQUE INDEX messages_by_position ON messages(stream, position)",
+            "CREATE UNIQUE INDEX messages_by_text ON messages(text_position) WHERE text_position IS NOT NULL",
+        ].map(dialect.schema) + MessageSearchIndex.schema(dialect)
     }
 
-    func apply(_ projected: ProjectedEvent, _ db: Database) throws {
+    func clear(_ session: any SQLSession) throws {
+        try session.execute("DELETE FROM messages")
+        try MessageSearchIndex.clear(session)
+    }
+
+    func apply(_ projected: ProjectedEvent, _ session: any SQLSession) throws {
         let event = projected.event
         let at = event.occurredAt.microsecondsSinceEpoch
         switch event.payload {
         case .messagePosted(let posted):
             // A repeated message id (e.g. mirrored twice) keeps the first post.
-            let insert = try RawStatement(
-                db,
-                sql: """
-                    INSERT INTO messages(stream, message_id, position, author, author_role, text_position, posted_at, edits)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, 0)
-                    ON CONFLICT(stream, message_id) DO NOTHING
-                    """)
-            insert.bind(1, projected.streamKey)
-            insert.bind(2, posted.messageID)
-            insert.bind(3, event.position)
-            insert.bind(4, event.actor.id)
-            insert.bind(5, event.actor.role.rawValue)
-            insert.bind(6, event.position)
-            insert.bind(7, at)
-            try insert.run()
+            try session.execute(
+                """
+                INSERT INTO messages(stream, message_id, position, author, author_role, text_position, posted_at, edits)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 0)
+                ON CONFLICT(stream, message_id) DO NOTHING
+                """,
+                [
+                    .integer(projected.streamKey), .text(posted.messageID), .integer(event.position),
+                    .text(event.actor.id), .text(event.actor.role.rawValue), .integer(event.position), .integer(at),
+                ])
             if MessageSearchIndex.isIndexable(posted.text, of: event) {
-                try MessageSearchIndex.add(event.position, text: posted.text, db)
+                try MessageSearchIndex.add(event.position, text: posted.text, session)
             }
         case .messageEdited(let edited):
             if MessageSearchIndex.isIndexable(edited.text, of: event) {
-                try MessageSearchIndex.add(event.position, text: edited.text, db)
+                try MessageSearchIndex.add(event.position, text: edited.text, session)
             }
-            try db.cachedStatement(
-                sql: """
-                    UPDATE messages SET text_position = ?, edited_at = ?, edits = edits + 1
-                    WHERE stream = ? AND message_id = ? AND deleted_at IS NULL
-                    """
-            ).execute(arguments: [event.position, at, projected.streamKey, edited.messageID])
+            try session.execute(
+                """
+                UPDATE messages SET text_position = ?, edited_at = ?, edits = edits + 1
+                WHERE stream = ? AND message_id = ? AND deleted_at IS NULL
+                """,
+                [.integer(event.position), .integer(at), .integer(projected.streamKey), .text(edited.messageID)])
         case .messageDeleted(let deleted):
-            try db.cachedStatement(
-                sql: """
-                    UPDATE messages SET text_position = NULL, deleted_at = ?
-                    WHERE stream = ? AND message_id = ? AND deleted_at IS NULL
-                    """
-            ).execute(arguments: [at, projected.streamKey, deleted.messageID])
+            try session.execute(
+                """
+                UPDATE messages SET text_position = NULL, deleted_at = ?
+                WHERE stream = ? AND message_id = ? AND deleted_at IS NULL
+                """, [.integer(at), .integer(projected.streamKey), .text(deleted.messageID)])
         default:
             return
         }

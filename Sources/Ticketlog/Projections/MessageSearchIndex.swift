@@ -25,26 +25,53 @@ enum MessageSearchIndex {
     /// projection check compares (the index itself has no readable rows).
     static let terms = "message_search_terms"
 
-    static func createSchema(_ db: Database) throws {
-        try db.execute(
-            sql: """
-                CREATE VIRTUAL TABLE \(table) USING fts5(text, content='', detail=none, tokenize='unicode61 remove_diacritics 2');
-                CREATE VIRTUAL TABLE \(terms) USING fts5vocab(\(table), instance);
-                """)
+    /// The index's tables in a database of `dialect`, in an order in which they can be dropped.
+    static func tables(_ dialect: SQLDialect) -> [String] {
+        switch dialect {
+        case .sqlite: [terms, table]
+        case .postgres: [table]
+        }
     }
 
-    /// Empties the index (a contentless table takes no `DELETE`).
-    static func clear(_ db: Database) throws {
-        try db.execute(sql: "INSERT INTO \(table)(\(table)) VALUES('delete-all')")
+    /// On PostgreSQL the index is a table of `tsvector` documents under a GIN index: lexemes
+    /// and where they occur, never the text. The `simple` configuration splits words and folds
+    /// case as FTS5's `unicode61` does, but keeps diacritics.
+    static func schema(_ dialect: SQLDialect) -> [String] {
+        switch dialect {
+        case .sqlite:
+            [
+                "CREATE VIRTUAL TABLE \(table) USING fts5(text, content='', detail=none, tokenize='unicode61 remove_diacritics 2')",
+                "CREATE VIRTUAL TABLE \(terms) USING fts5vocab(\(table), instance)",
+            ]
+        case .postgres:
+            [
+                "CREATE TABLE \(table) (position bigint PRIMARY KEY, document tsvector NOT NULL)",
+                "CREATE INDEX \(table)_documents ON \(table) USING gin(document)",
+            ]
+        }
+    }
+
+    /// Empties the index (a contentless FTS5 table takes no `DELETE`).
+    static func clear(_ session: any SQLSession) throws {
+        switch session.dialect {
+        case .sqlite: try session.execute("INSERT INTO \(table)(\(table)) VALUES('delete-all')")
+        case .postgres: try session.execute("DELETE FROM \(table)")
+        }
     }
 
     static func isIndexable(_ text: String, of event: RecordedEvent) -> Bool {
         !event.contentErased && !text.isEmpty && SealedField.keyID(of: text) == nil
     }
 
-    static func add(_ document: Int64, text: String, _ db: Database) throws {
-        try db.cachedStatement(sql: "INSERT INTO \(table)(rowid, text) VALUES (?, ?)")
-            .execute(arguments: [document, text])
+    static func add(_ document: Int64, text: String, _ session: any SQLSession) throws {
+        switch session.dialect {
+        case .sqlite:
+            try session.execute("INSERT INTO \(table)(rowid, text) VALUES (?, ?)", [.integer(document), .text(text)])
+        case .postgres:
+            try session.execute(
+                "INSERT INTO \(table)(position, document) VALUES (?, to_tsvector('simple', ?))",
+                [.integer(document), .text(text)])
+        }
     }
 
     /// Removes `document`, indexed with exactly `text`.

@@ -1,24 +1,29 @@
-import GRDB
-
-/// A read model kept in the log's file and updated in the same transaction as the events it
+/// A read model kept in the log's database and updated in the same transaction as the events it
 /// reflects, so a read after an append sees the append.
 ///
 /// A projection is a fold: `apply` turns one event into row changes, nothing else. Its rows can
 /// be dropped and rebuilt from position 1 at any time and come out identical to the rows kept
 /// up incrementally. Bump ``version`` whenever ``apply`` or the tables change: a projection
 /// whose stored version differs is rebuilt when the log is opened.
+///
+/// Written once over the storage boundary (``SQLSession``): the same statements run in the
+/// append's transaction on SQLite and on PostgreSQL; only the schema (``schema(_:)``) and the
+/// full-text index (``MessageSearchIndex``) differ by dialect.
 protocol Projection: Sendable {
     /// A stable name, the key of its checkpoint.
     var name: String { get }
     var version: Int { get }
-    /// The tables this projection owns, in an order in which they can be dropped.
+    /// The tables this projection owns in an SQLite file, in an order in which they can be
+    /// dropped.
     var tables: [String] { get }
-    /// Creates the tables (and indexes) in a file that has none of them.
-    func createSchema(_ db: Database) throws
+    /// The same in a database of `dialect` (default: ``tables``).
+    func tables(_ dialect: SQLDialect) -> [String]
+    /// The statements that create the tables (and indexes) in a database that has none of them.
+    func schema(_ dialect: SQLDialect) -> [String]
     /// Deletes every row (keeping the tables), for a rebuild.
-    func clear(_ db: Database) throws
+    func clear(_ session: any SQLSession) throws
     /// Applies one event. Events arrive in position order, each exactly once.
-    func apply(_ event: ProjectedEvent, _ db: Database) throws
+    func apply(_ event: ProjectedEvent, _ session: any SQLSession) throws
     /// The projection's work within one write transaction (default: each event applied as it
     /// comes). A projection whose rows many events of a transaction touch can keep them in
     /// memory and write each once, in ``ProjectionTransaction/finish(_:)``.
@@ -29,9 +34,9 @@ protocol Projection: Sendable {
 /// the rows: the writer calls ``beginAppend()`` before each append and ``rollBackAppend()`` when
 /// the append's savepoint rolls back.
 protocol ProjectionTransaction {
-    mutating func apply(_ event: ProjectedEvent, _ db: Database) throws
+    mutating func apply(_ event: ProjectedEvent, _ session: any SQLSession) throws
     /// Writes what was kept for the end of the transaction.
-    mutating func finish(_ db: Database) throws
+    mutating func finish(_ session: any SQLSession) throws
     mutating func beginAppend()
     /// Forgets what the events since ``beginAppend()`` changed in memory.
     mutating func rollBackAppend()
@@ -46,11 +51,11 @@ extension ProjectionTransaction {
 struct ImmediateProjectionTransaction: ProjectionTransaction {
     let projection: any Projection
 
-    func apply(_ event: ProjectedEvent, _ db: Database) throws {
-        try projection.apply(event, db)
+    func apply(_ event: ProjectedEvent, _ session: any SQLSession) throws {
+        try projection.apply(event, session)
     }
 
-    func finish(_ db: Database) throws {}
+    func finish(_ session: any SQLSession) throws {}
 }
 
 /// The projections' work in one write transaction, in the order of the projections.
@@ -63,12 +68,12 @@ struct ProjectionSession {
 
     var isEmpty: Bool { transactions.isEmpty }
 
-    mutating func apply(_ event: ProjectedEvent, _ db: Database) throws {
-        for index in transactions.indices { try transactions[index].apply(event, db) }
+    mutating func apply(_ event: ProjectedEvent, _ session: any SQLSession) throws {
+        for index in transactions.indices { try transactions[index].apply(event, session) }
     }
 
-    mutating func finish(_ db: Database) throws {
-        for index in transactions.indices { try transactions[index].finish(db) }
+    mutating func finish(_ session: any SQLSession) throws {
+        for index in transactions.indices { try transactions[index].finish(session) }
     }
 
     mutating func beginAppend() {
@@ -92,12 +97,37 @@ extension Projection {
         ImmediateProjectionTransaction(projection: self)
     }
 
-    func dropSchema(_ db: Database) throws {
-        for table in tables { try db.execute(sql: "DROP TABLE IF EXISTS \(table)") }
+    func tables(_ dialect: SQLDialect) -> [String] { tables }
+
+    func dropSchema(_ session: any SQLSession) throws {
+        for table in tables(session.dialect) { try session.execute("DROP TABLE IF EXISTS \(table)") }
+    }
+
+    func createSchema(_ session: any SQLSession) throws {
+        for statement in schema(session.dialect) { try session.execute(statement) }
     }
 
     /// Deletes every row (keeping the tables), for a rebuild.
-    func clear(_ db: Database) throws {
-        for table in tables { try db.execute(sql: "DELETE FROM \(table)") }
+    func clear(_ session: any SQLSession) throws {
+        for table in tables(session.dialect) { try session.execute("DELETE FROM \(table)") }
+    }
+}
+
+extension SQLDialect {
+    /// A `CREATE TABLE` or `CREATE INDEX` statement written for SQLite, in this dialect. The
+    /// projections' tables use few types, so the translation is small: PostgreSQL gets `bigint`
+    /// for `INTEGER` (its `integer` is 32 bits) and no SQLite table options (`STRICT`,
+    /// `WITHOUT ROWID`: its tables are typed and clustered on nothing either way).
+    func schema(_ sqlite: String) -> String {
+        switch self {
+        case .sqlite:
+            return sqlite
+        case .postgres:
+            return
+                sqlite
+                .replacingOccurrences(of: " INTEGER", with: " bigint")
+                .replacingOccurrences(of: ") WITHOUT ROWID, STRICT", with: ")")
+                .replacingOccurrences(of: ") STRICT", with: ")")
+        }
     }
 }

@@ -1,5 +1,3 @@
-import GRDB
-
 /// One row per ticket: title, brand, creator, assigned agent, status, event and deliverable
 /// counts, and last activity.
 ///
@@ -11,33 +9,34 @@ struct TicketSummaryProjection: Projection {
     let version = 1
     let tables = ["ticket_summaries"]
 
-    func createSchema(_ db: Database) throws {
-        try db.execute(
-            sql: """
-                CREATE TABLE ticket_summaries (
-                    stream INTEGER PRIMARY KEY,
-                    name TEXT NOT NULL,
-                    title TEXT,
-                    brand TEXT,
-                    creator TEXT,
-                    agent TEXT,
-                    status TEXT NOT NULL,
-                    opened_at INTEGER,
-                    last_activity_at INTEGER NOT NULL,
-                    last_position INTEGER NOT NULL,
-                    events INTEGER NOT NULL,
-                    deliverables INTEGER NOT NULL
-                ) STRICT;
-                CREATE INDEX ticket_summaries_by_brand ON ticket_summaries(brand);
-                CREATE INDEX ticket_summaries_by_creator ON ticket_summaries(creator);
-                CREATE INDEX ticket_summaries_by_agent ON ticket_summaries(agent);
-                """)
+    func schema(_ dialect: SQLDialect) -> [String] {
+        [
+            """
+            CREATE TABLE ticket_summaries (
+                stream INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                title TEXT,
+                brand TEXT,
+                creator TEXT,
+                agent TEXT,
+                status TEXT NOT NULL,
+                opened_at INTEGER,
+                last_activity_at INTEGER NOT NULL,
+                last_position INTEGER NOT NULL,
+                events INTEGER NOT NULL,
+                deliverables INTEGER NOT NULL
+            ) STRICT
+            """,
+            "CREATE INDEX ticket_summaries_by_brand ON ticket_summaries(brand)",
+            "CREATE INDEX ticket_summaries_by_creator ON ticket_summaries(creator)",
+            "CREATE INDEX ticket_summaries_by_agent ON ticket_summaries(agent)",
+        ].map(dialect.schema)
     }
 
-    func apply(_ projected: ProjectedEvent, _ db: Database) throws {
+    func apply(_ projected: ProjectedEvent, _ session: any SQLSession) throws {
         var transaction = Transaction()
-        try transaction.apply(projected, db)
-        try transaction.finish(db)
+        try transaction.apply(projected, session)
+        try transaction.finish(session)
     }
 
     func begin() -> any ProjectionTransaction {
@@ -76,7 +75,7 @@ struct TicketSummaryProjection: Projection {
             undo.removeAll(keepingCapacity: true)
         }
 
-        mutating func apply(_ projected: ProjectedEvent, _ db: Database) throws {
+        mutating func apply(_ projected: ProjectedEvent, _ session: any SQLSession) throws {
             let event = projected.event
             // The erasure record is no ticket.
             if case .erasurePerformed = event.payload { return }
@@ -85,7 +84,7 @@ struct TicketSummaryProjection: Projection {
             if !undo.contains(where: { $0.key == projected.streamKey }) {
                 undo.append((projected.streamKey, entry))
             }
-            let current = try entry?.row ?? Self.fetch(projected.streamKey, db)
+            let current = try entry?.row ?? Self.fetch(projected.streamKey, session)
             // Every event counts as activity; a ticket row exists from its first event on, even if
             // that is not `ticket.opened` (e.g. history imported from Stream).
             var row =
@@ -117,9 +116,11 @@ struct TicketSummaryProjection: Projection {
             rows[projected.streamKey] = (row, true)
         }
 
-        mutating func finish(_ db: Database) throws {
-            let upsert = try db.cachedStatement(
-                sql: """
+        mutating func finish(_ session: any SQLSession) throws {
+            for (key, entry) in rows where entry.changed {
+                guard let row = entry.row else { continue }
+                try session.execute(
+                    """
                     INSERT INTO ticket_summaries(stream, name, title, brand, creator, agent, status, opened_at,
                         last_activity_at, last_position, events, deliverables)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -128,31 +129,31 @@ struct TicketSummaryProjection: Projection {
                         agent = excluded.agent, status = excluded.status, opened_at = excluded.opened_at,
                         last_activity_at = excluded.last_activity_at, last_position = excluded.last_position,
                         events = excluded.events, deliverables = excluded.deliverables
-                    """)
-            for (key, entry) in rows where entry.changed {
-                guard let row = entry.row else { continue }
-                try upsert.execute(arguments: [
-                    key, row.name, row.title, row.brand, row.creator, row.agent, row.status, row.openedAt,
-                    row.lastActivityAt, row.lastPosition, row.events, row.deliverables,
-                ])
+                    """,
+                    [
+                        .integer(key), .text(row.name), .optional(row.title), .optional(row.brand),
+                        .optional(row.creator), .optional(row.agent), .text(row.status), .optional(row.openedAt),
+                        .integer(row.lastActivityAt), .integer(row.lastPosition), .integer(row.events),
+                        .integer(row.deliverables),
+                    ])
                 rows[key] = (row, false)
             }
         }
 
-        private static func fetch(_ key: Int64, _ db: Database) throws -> Row? {
-            try GRDB.Row.fetchOne(
-                db.cachedStatement(
-                    sql: """
-                        SELECT name, title, brand, creator, agent, status, opened_at, last_activity_at, last_position,
-                               events, deliverables
-                        FROM ticket_summaries WHERE stream = ?
-                        """),
-                arguments: [key]
-            ).map {
-                Row(
-                    name: $0[0], title: $0[1], brand: $0[2], creator: $0[3], agent: $0[4], status: $0[5],
-                    openedAt: $0[6], lastActivityAt: $0[7], lastPosition: $0[8], events: $0[9], deliverables: $0[10])
-            }
+        private static func fetch(_ key: Int64, _ session: any SQLSession) throws -> Row? {
+            guard
+                let row = try session.row(
+                    """
+                    SELECT name, title, brand, creator, agent, status, opened_at, last_activity_at, last_position,
+                           events, deliverables
+                    FROM ticket_summaries WHERE stream = ?
+                    """, [.integer(key)])
+            else { return nil }
+            return Row(
+                name: row[0].text ?? "", title: row[1].text, brand: row[2].text, creator: row[3].text,
+                agent: row[4].text, status: row[5].text ?? "", openedAt: row[6].integer,
+                lastActivityAt: row[7].integer ?? 0, lastPosition: row[8].integer ?? 0, events: row[9].integer ?? 0,
+                deliverables: row[10].integer ?? 0)
         }
     }
 }

@@ -82,17 +82,29 @@ package struct LogTables {
     /// The vocabulary tables, whole (small next to the events: one row per stream, actor, type).
     package func vocabulary() throws -> LogVocabulary {
         var vocabulary = LogVocabulary()
-        for row in try session.rows("SELECT key, name FROM streams", []) {
+        try extend(&vocabulary)
+        return vocabulary
+    }
+
+    /// Adds the vocabulary rows made since `vocabulary` was read: keys are made in commit order
+    /// (the largest plus one, under the head), so those are the keys above the largest known.
+    func extend(_ vocabulary: inout LogVocabulary) throws {
+        for row in try session.rows(
+            "SELECT key, name FROM streams WHERE key > ?", [.integer(vocabulary.streams.keys.max() ?? .min)])
+        {
             if let key = row[0].integer, let name = row[1].text { vocabulary.streams[key] = name }
         }
-        for row in try session.rows("SELECT key, name FROM event_types", []) {
+        for row in try session.rows(
+            "SELECT key, name FROM event_types WHERE key > ?", [.integer(vocabulary.types.keys.max() ?? .min)])
+        {
             if let key = row[0].integer, let name = row[1].text { vocabulary.types[key] = name }
         }
-        for row in try session.rows("SELECT key, id, role FROM actors", []) {
+        for row in try session.rows(
+            "SELECT key, id, role FROM actors WHERE key > ?", [.integer(vocabulary.actors.keys.max() ?? .min)])
+        {
             guard let key = row[0].integer, let id = row[1].text, let role = row[2].text else { continue }
             vocabulary.actors[key] = (id, role)
         }
-        return vocabulary
     }
 
     // MARK: Events

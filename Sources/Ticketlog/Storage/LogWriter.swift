@@ -2,12 +2,12 @@ import Foundation
 import Synchronization
 
 /// Appends events through a session of either backend: the chain, the Merkle tree, positions,
-/// versions and idempotent retries, written once above the storage boundary. PostgreSQL's
-/// appends go through it; the SQLite store still has its own writer, which also keeps the
-/// projections in the same transaction and binds its rows through SQLite's C API (moving it
-/// here is the next step of issue 19, with the projections over the session).
+/// versions, idempotent retries and the projections in the same transaction, written once above
+/// the storage boundary. PostgreSQL's appends go through it; the SQLite store still has its own
+/// writer (group commit, decided appends, content encryption, rows bound through SQLite's C
+/// API), which applies the same projections through the same session type.
 ///
-/// Not yet here: projections, decided appends (commands), content encryption.
+/// Not yet here: decided appends (commands), content encryption.
 package final class LogWriter: Sendable {
     let configuration: EventStore.Configuration
     private let dictionaries: Mutex<[Int64: LZ4Dictionary]>
@@ -21,6 +21,47 @@ package final class LogWriter: Sendable {
     /// The newest dictionary: what new events are compressed with.
     private var current: LZ4Dictionary? {
         dictionaries.withLock { $0.values.max { $0.id < $1.id } }
+    }
+
+    /// Reads the dictionaries again (after a copy brought the log's own).
+    package func reloadDictionaries(_ session: any SQLSession) throws {
+        let loaded = try LogTables(session).dictionaries(compressionLevel: configuration.compressionLevel)
+        dictionaries.withLock { $0 = loaded }
+    }
+
+    /// The dictionaries, read again when `row` names one not loaded yet.
+    private func dictionaries(for row: StoredEventRow, _ session: any SQLSession) throws -> [Int64: LZ4Dictionary] {
+        let id = BodyCodec.dictionaryID(row.codec)
+        let known = dictionaries.withLock { $0 }
+        guard id != BodyCodec.uncompressed, known[id] == nil else { return known }
+        try reloadDictionaries(session)
+        return dictionaries.withLock { $0 }
+    }
+
+    /// Takes the head: on PostgreSQL a row lock on `meta`'s head row, held to the end of the
+    /// transaction, which every writer and projection catch-up on every node takes first. (An
+    /// SQLite transaction holds the whole file's write lock already.)
+    static func lockHead(_ session: any SQLSession) throws {
+        if session.dialect == .postgres {
+            try session.execute("SELECT integer FROM meta WHERE key = 'head_position' FOR UPDATE")
+        }
+    }
+
+    /// Creates the projection tables a log lacks and resets those whose version changed.
+    package static func prepareProjections(_ session: any SQLSession) throws {
+        try lockHead(session)
+        try EventStore.prepareProjections(session)
+    }
+
+    /// Applies up to `limit` events to the projections that are behind the head; `nil` when
+    /// every projection is at the head. Under the head lock: a catch-up on one node and an
+    /// append on another never apply the same event twice.
+    package static func catchUpProjections(_ session: any SQLSession, limit: Int) throws -> ProjectionProgress? {
+        try lockHead(session)
+        let reader = LogReader()
+        return try EventStore.catchUpStep(session, limit: limit) { from, limit, apply in
+            for event in try reader.projected(session, from: from, limit: limit) { try apply(event) }
+        }
     }
 
     /// Validates and encodes an append outside any transaction.
@@ -40,29 +81,39 @@ package final class LogWriter: Sendable {
     package func write(_ appends: [PreparedAppend], session: any SQLSession) throws -> (
         results: [Result<AppendResult, EventStoreError>], head: Int64
     ) {
-        if session.dialect == .postgres {
-            try session.execute("SELECT integer FROM meta WHERE key = 'head_position' FOR UPDATE")
-        }
+        try Self.lockHead(session)
         var head = try ChainHead.fetch(session)
         let start = head.position
+        // The projections at the head are kept up in this transaction; one still catching up is
+        // left to its catch-up.
+        let live =
+            configuration.inlineProjections ? try EventStore.liveProjections(session, head: start) : []
+        var projections = ProjectionSession(live)
         // The transaction's actor and type keys, looked up or made once each.
         var keys = EventStore.RowKeys()
         var results: [Result<AppendResult, EventStoreError>] = []
         for append in appends {
             let (headBefore, keysBefore) = (head, keys)
             try session.execute("SAVEPOINT ticketlog_append")
+            projections.beginAppend()
             do {
-                results.append(.success(try write(append, session: session, head: &head, keys: &keys)))
+                results.append(
+                    .success(
+                        try write(append, session: session, head: &head, keys: &keys, projections: &projections)))
                 try session.execute("RELEASE SAVEPOINT ticketlog_append")
             } catch let refused as EventStoreError where refused.code != .storageFailure {
-                // Keys made inside the savepoint are gone with it.
+                // Keys made inside the savepoint are gone with it, and so are the rows the
+                // projections wrote; what they keep in memory is rolled back alike.
                 try session.execute("ROLLBACK TO SAVEPOINT ticketlog_append")
                 try session.execute("RELEASE SAVEPOINT ticketlog_append")
+                projections.rollBackAppend()
                 (head, keys) = (headBefore, keysBefore)
                 results.append(.failure(refused))
             }
         }
         if head.position != start {
+            try Self.projecting { try projections.finish(session) }
+            for projection in live { try ProjectionCheckpoints.save(projection, position: head.position, session) }
             try head.save(session)
             if session.dialect == .postgres {
                 // Delivered at commit, and only if the transaction commits.
@@ -72,8 +123,20 @@ package final class LogWriter: Sendable {
         return (results, head.position)
     }
 
+    /// Runs projection work: a failure there is not the append's fault, and fails the whole
+    /// transaction as a storage failure (no half-projected append is kept).
+    private static func projecting(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch {
+            throw EventStoreError(
+                code: .storageFailure, message: "a projection could not be applied: \(error)", cause: error)
+        }
+    }
+
     private func write(
-        _ append: PreparedAppend, session: any SQLSession, head: inout ChainHead, keys: inout EventStore.RowKeys
+        _ append: PreparedAppend, session: any SQLSession, head: inout ChainHead, keys: inout EventStore.RowKeys,
+        projections: inout ProjectionSession
     ) throws -> AppendResult {
         if let stored = try storedResult(of: append, session: session) { return stored }
         let stream = try session.row("SELECT key, version FROM streams WHERE name = ?", [.text(append.stream.rawValue)])
@@ -110,6 +173,13 @@ package final class LogWriter: Sendable {
                 session)
             head.position = position
             head.hash = hash
+            if !projections.isEmpty {
+                let recorded = EventBody(event.proposed, stream: append.stream, recordedAt: append.recordedAt)
+                    .recorded(position: position, version: version)
+                try Self.projecting {
+                    try projections.apply(ProjectedEvent(event: recorded, streamKey: streamKey), session)
+                }
+            }
         }
         try session.execute("UPDATE streams SET version = ? WHERE key = ?", [.integer(version), .integer(streamKey)])
         var result = AppendResult(
@@ -201,7 +271,6 @@ package final class LogWriter: Sendable {
                 ).integer),
             let (stored, _) = StoredBody.split(event.canonical)
         else { return false }
-        let known = dictionaries.withLock { $0 }
-        return try row.storedBody(dictionaries: known) == stored
+        return try row.storedBody(dictionaries: dictionaries(for: row, session)) == stored
     }
 }

@@ -25,6 +25,16 @@ package enum SQLValue: Sendable, Hashable {
     }
 
     package var isNull: Bool { self == .null }
+
+    /// `.null` for `nil`.
+    package static func optional(_ text: String?) -> SQLValue {
+        text.map(SQLValue.text) ?? .null
+    }
+
+    /// `.null` for `nil`.
+    package static func optional(_ integer: Int64?) -> SQLValue {
+        integer.map(SQLValue.integer) ?? .null
+    }
 }
 
 /// One row of a result: its values in the order the statement selected them.
@@ -53,14 +63,17 @@ package enum SQLDialect: Sendable {
 /// is chosen by ``dialect`` at the few places that need it.
 package protocol SQLSession {
     var dialect: SQLDialect { get }
-    /// Runs a statement that returns no rows.
-    func execute(_ sql: String, _ arguments: [SQLValue]) throws
+    /// Runs a statement that returns no rows; returns how many rows it inserted, changed or
+    /// deleted.
+    @discardableResult
+    func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int
     /// Runs a query and returns every row (callers page large tables by position).
     func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow]
 }
 
 extension SQLSession {
-    package func execute(_ sql: String) throws {
+    @discardableResult
+    package func execute(_ sql: String) throws -> Int {
         try execute(sql, [])
     }
 
@@ -85,8 +98,19 @@ package struct SQLiteSession: SQLSession {
 
     package var dialect: SQLDialect { .sqlite }
 
-    package func execute(_ sql: String, _ arguments: [SQLValue]) throws {
-        try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(arguments.map(Self.databaseValue)))
+    /// A statement with arguments is bound through SQLite's C API (``RawStatement``): no
+    /// `DatabaseValue` boxes on the projections' per-event statements. One without (schema,
+    /// savepoints) goes through GRDB, which keeps track of transactions and savepoints.
+    @discardableResult
+    package func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int {
+        guard !arguments.isEmpty else {
+            try db.execute(sql: sql)
+            return db.changesCount
+        }
+        let statement = try RawStatement(db, sql: sql)
+        for (index, argument) in arguments.enumerated() { statement.bind(Int32(index + 1), argument) }
+        try statement.run()
+        return db.changesCount
     }
 
     package func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {

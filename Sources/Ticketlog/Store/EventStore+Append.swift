@@ -153,7 +153,8 @@ extension EventStore {
                 // refused append cannot roll back a key the vocabulary has cached.
                 var keys = RowKeys()
                 for request in requests { try self.makeKeys(for: request.events, in: &keys, db) }
-                let live = self.configuration.inlineProjections ? try Self.liveProjections(db, head: start) : []
+                let sql = SQLiteSession(db)
+                let live = self.configuration.inlineProjections ? try Self.liveProjections(sql, head: start) : []
                 var session = ProjectionSession(live)
                 // The streams this transaction touched, by name: key and version so far. Their
                 // `streams` rows are updated once, at the end, instead of once per append.
@@ -172,7 +173,7 @@ extension EventStore {
                             if let decide = request.decide {
                                 // The decision reads the projections: what this transaction
                                 // kept in memory for them is written first.
-                                try session.finish(db)
+                                try session.finish(sql)
                                 try self.decideAndWrite(
                                     &request, decide, db: db, head: &local, stream: &row, keys: &keys,
                                     projections: &session)
@@ -222,12 +223,12 @@ extension EventStore {
                         try update.execute(arguments: [row.version, row.key])
                     }
                     do {
-                        try session.finish(db)
+                        try session.finish(sql)
                     } catch {
                         throw ProjectionFailure(cause: error)
                     }
                     try head.save(db)
-                    for projection in live { try ProjectionCheckpoints.save(projection, position: head.position, db) }
+                    for projection in live { try ProjectionCheckpoints.save(projection, position: head.position, sql) }
                 }
                 return (results, head.position, keysWritten)
             }
@@ -352,7 +353,7 @@ extension EventStore {
                 }
                 let projected = ProjectedEvent(event: recorded, streamKey: streamKey)
                 do {
-                    try projections.apply(projected, db)
+                    try projections.apply(projected, SQLiteSession(db))
                 } catch {
                     // Not the append's fault: the whole transaction fails (no half-applied append
                     // survives, with or without a savepoint).
@@ -456,6 +457,10 @@ struct ChainHead: Sendable {
     /// The newest position as the last commit recorded it.
     static func position(_ db: Database) throws -> Int64 {
         try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'head_position'")) ?? 0
+    }
+
+    static func position(_ session: any SQLSession) throws -> Int64 {
+        try LogTables(session).meta("head_position").integer ?? 0
     }
 
     /// The chain's head as the last commit recorded it: its position and full hash.

@@ -60,7 +60,7 @@ extension EventStore {
         do {
             let queue = try DatabaseQueue(path: copy)
             before = try await queue.read { db in
-                let checkpoints = try ProjectionCheckpoints.fetchAll(db)
+                let checkpoints = try ProjectionCheckpoints.fetchAll(SQLiteSession(db))
                 return (
                     try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0,
                     Self.projections.map { .init(name: $0.name, checkpoint: checkpoints[$0.name]?.position ?? 0) },

@@ -19,9 +19,10 @@ extension EventStore {
     ) async throws {
         let selected = try Self.projections(named: names)
         try await writeMapped("could not reset projections") { db in
+            let session = SQLiteSession(db)
             for projection in selected {
-                try projection.clear(db)
-                try ProjectionCheckpoints.save(projection, position: 0, db)
+                try projection.clear(session)
+                try ProjectionCheckpoints.save(projection, position: 0, session)
             }
         }
         try await catchUpProjections(progress: progress)
@@ -49,20 +50,21 @@ extension EventStore {
         }
     }
 
-    /// Creates missing projection tables and resets those whose version changed. Runs at open.
-    static func prepareProjections(_ db: Database) throws {
-        try ProjectionCheckpoints.createTable(db)
-        let stored = try ProjectionCheckpoints.fetchAll(db)
+    /// Creates missing projection tables and resets those whose version changed. Runs at open,
+    /// on either backend.
+    static func prepareProjections(_ session: any SQLSession) throws {
+        try ProjectionCheckpoints.createTable(session)
+        let stored = try ProjectionCheckpoints.fetchAll(session)
         for projection in projections {
             switch stored[projection.name] {
             case .some(let checkpoint) where checkpoint.version == projection.version:
                 continue
             case .some:
-                try projection.dropSchema(db)
+                try projection.dropSchema(session)
                 fallthrough
             case .none:
-                try projection.createSchema(db)
-                try ProjectionCheckpoints.save(projection, position: 0, db)
+                try projection.createSchema(session)
+                try ProjectionCheckpoints.save(projection, position: 0, session)
             }
         }
     }
@@ -70,38 +72,56 @@ extension EventStore {
     /// Applies up to `limit` events to the projections that are behind, oldest first. Returns
     /// `nil` when every projection is at the head.
     func catchUpStep(_ db: Database, limit: Int) throws -> ProjectionProgress? {
-        let head = try ChainHead.position(db)
-        let checkpoints = try ProjectionCheckpoints.fetchAll(db)
+        let session = SQLiteSession(db)
+        return try Self.catchUpStep(session, limit: limit) { from, limit, apply in
+            let rows = try Row.fetchCursor(
+                db.cachedStatement(
+                    sql: "SELECT \(Self.eventColumns) FROM events WHERE position >= ? ORDER BY position LIMIT ?"),
+                arguments: [from, limit])
+            while let row = try rows.next() {
+                try apply(ProjectedEvent(event: try self.decodeRecord(row, db: db), streamKey: row[4]))
+            }
+        }
+    }
+
+    /// A catch-up step on a log read through `events`: it calls its third argument with each
+    /// event from position `from` on, `limit` at most, in order.
+    static func catchUpStep(
+        _ session: any SQLSession, limit: Int,
+        events: (Int64, Int, (ProjectedEvent) throws -> Void) throws -> Void
+    ) throws -> ProjectionProgress? {
+        let head = try ChainHead.position(session)
+        let checkpoints = try ProjectionCheckpoints.fetchAll(session)
         let lagging = Self.projections.filter { (checkpoints[$0.name]?.position ?? 0) < head }
         guard !lagging.isEmpty else { return nil }
         let from = lagging.map { checkpoints[$0.name]?.position ?? 0 }.min()! + 1
-        let rows = try Row.fetchCursor(
-            db.cachedStatement(
-                sql:
-                    "SELECT \(Self.eventColumns) FROM events WHERE position >= ? ORDER BY position LIMIT ?"
-            ),
-            arguments: [from, limit])
         var last = from - 1
         // Per projection: a session, and the position it has applied up to.
         var sessions = lagging.map { (session: ProjectionSession([$0]), after: checkpoints[$0.name]?.position ?? 0) }
-        while let row = try rows.next() {
-            let projected = ProjectedEvent(event: try decodeRecord(row, db: db), streamKey: row[4])
+        try events(from, limit) { projected in
             for index in sessions.indices where sessions[index].after < projected.event.position {
-                try sessions[index].session.apply(projected, db)
+                try sessions[index].session.apply(projected, session)
             }
             last = projected.event.position
         }
-        for index in sessions.indices { try sessions[index].session.finish(db) }
+        guard last >= from else {
+            // The head says there are events the table does not hold (a log cut back behind its
+            // head): no step could make progress. `verify` says what is wrong.
+            throw EventStoreError.corrupt(
+                "the projections cannot catch up: the log's head is at position \(head) but no event follows position \(from - 1)",
+                position: from)
+        }
+        for index in sessions.indices { try sessions[index].session.finish(session) }
         for projection in lagging {
             try ProjectionCheckpoints.save(
-                projection, position: max(last, checkpoints[projection.name]?.position ?? 0), db)
+                projection, position: max(last, checkpoints[projection.name]?.position ?? 0), session)
         }
         return ProjectionProgress(position: last, headPosition: head, projections: lagging.map(\.name))
     }
 
     /// The projections whose checkpoint is `head`: the ones appends keep up inline.
-    static func liveProjections(_ db: Database, head: Int64) throws -> [any Projection] {
-        let checkpoints = try ProjectionCheckpoints.fetchAll(db)
+    static func liveProjections(_ session: any SQLSession, head: Int64) throws -> [any Projection] {
+        let checkpoints = try ProjectionCheckpoints.fetchAll(session)
         return projections.filter { checkpoints[$0.name]?.position == head }
     }
 
@@ -134,33 +154,34 @@ enum ProjectionCheckpoints {
         var position: Int64
     }
 
-    static func createTable(_ db: Database) throws {
-        try db.execute(
-            sql: """
+    static func createTable(_ session: any SQLSession) throws {
+        try session.execute(
+            session.dialect.schema(
+                """
                 CREATE TABLE IF NOT EXISTS projection_checkpoints (
                     name TEXT PRIMARY KEY NOT NULL,
                     version INTEGER NOT NULL,
                     position INTEGER NOT NULL
                 ) WITHOUT ROWID, STRICT
-                """)
+                """))
     }
 
-    static func fetchAll(_ db: Database) throws -> [String: Checkpoint] {
+    static func fetchAll(_ session: any SQLSession) throws -> [String: Checkpoint] {
         var result: [String: Checkpoint] = [:]
-        for row in try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT name, version, position FROM projection_checkpoints"))
-        {
-            result[row[0]] = Checkpoint(version: row[1], position: row[2])
+        for row in try session.rows("SELECT name, version, position FROM projection_checkpoints", []) {
+            guard let name = row[0].text, let version = row[1].integer, let position = row[2].integer else {
+                throw EventStoreError.corrupt("projection_checkpoints holds a row of the wrong types", position: nil)
+            }
+            result[name] = Checkpoint(version: Int(version), position: position)
         }
         return result
     }
 
-    static func save(_ projection: any Projection, position: Int64, _ db: Database) throws {
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO projection_checkpoints(name, version, position) VALUES (?, ?, ?)
-                ON CONFLICT(name) DO UPDATE SET version = excluded.version, position = excluded.position
-                """
-        ).execute(arguments: [projection.name, projection.version, position])
+    static func save(_ projection: any Projection, position: Int64, _ session: any SQLSession) throws {
+        try session.execute(
+            """
+            INSERT INTO projection_checkpoints(name, version, position) VALUES (?, ?, ?)
+            ON CONFLICT(name) DO UPDATE SET version = excluded.version, position = excluded.position
+            """, [.text(projection.name), .integer(Int64(projection.version)), .integer(position)])
     }
 }

@@ -3,8 +3,31 @@ extension EventStore {
     /// as it is committed. Never skips a position and never repeats one; ends only when the
     /// iterating task is cancelled (the iterator then returns `nil`) or a read fails (it throws).
     public func subscribe(from position: Int64 = 1) -> EventSubscription {
-        EventSubscription(store: self, start: max(1, position))
+        EventSubscription(source: self, start: max(1, position))
     }
+}
+
+/// What a subscription reads: a log on either backend, by position, and a signal that it grew.
+package protocol EventSource: Sendable {
+    /// Up to `limit` events from `position` on (inclusive), in position order.
+    func events(from position: Int64, limit: Int) async throws -> [RecordedEvent]
+    /// Returns once the log may have grown beyond `position` (a hint: the subscription reads
+    /// again either way), the task is cancelled, or `timeout` passed.
+    func waitForEvents(beyond position: Int64, timeout: Duration) async
+    /// How long a subscription waits for that signal before it reads again regardless.
+    var pollInterval: Duration { get }
+}
+
+extension EventStore: EventSource {
+    package func events(from position: Int64, limit: Int) async throws -> [RecordedEvent] {
+        try await readAll(from: position, limit: limit)
+    }
+
+    package func waitForEvents(beyond position: Int64, timeout: Duration) async {
+        await notifier.wait(beyond: position, timeout: timeout)
+    }
+
+    package var pollInterval: Duration { configuration.subscriptionPollInterval }
 }
 
 /// The events of a log from a position on, catching up and then following live appends.
@@ -12,17 +35,22 @@ extension EventStore {
 public struct EventSubscription: AsyncSequence, Sendable {
     public typealias Element = RecordedEvent
 
-    let store: EventStore
+    let source: any EventSource
     let start: Int64
     /// How many events one catch-up read fetches.
     var pageSize = 512
 
+    package init(source: any EventSource, start: Int64) {
+        self.source = source
+        self.start = start
+    }
+
     public func makeAsyncIterator() -> Iterator {
-        Iterator(store: store, next: start, pageSize: pageSize)
+        Iterator(source: source, next: start, pageSize: pageSize)
     }
 
     public struct Iterator: AsyncIteratorProtocol {
-        let store: EventStore
+        let source: any EventSource
         /// The position to deliver next.
         var next: Int64
         let pageSize: Int
@@ -46,19 +74,19 @@ public struct EventSubscription: AsyncSequence, Sendable {
             while bufferIndex == buffer.count {
                 if Task.isCancelled { return nil }
                 do {
-                    buffer = try await store.readAll(from: next, limit: pageSize)
+                    buffer = try await source.events(from: next, limit: pageSize)
                 } catch is CancellationError {
                     return nil
                 }
                 bufferIndex = 0
                 if buffer.isEmpty {
-                    var wait = store.configuration.subscriptionPollInterval
+                    var wait = source.pollInterval
                     if let deadline {
                         let remaining = deadline - clock.now
                         if remaining <= .zero { return nil }
                         wait = Swift.min(wait, remaining)
                     }
-                    await store.notifier.wait(beyond: next - 1, timeout: wait)
+                    await source.waitForEvents(beyond: next - 1, timeout: wait)
                 }
             }
             let event = buffer[bufferIndex]

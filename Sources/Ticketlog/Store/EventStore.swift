@@ -125,7 +125,7 @@ public final class EventStore: Sendable {
                         try Self.prepareEncryption(db, masterKey: keyring.master)
                         try keyring.load(db)
                     }
-                    try Self.prepareProjections(db)
+                    try Self.prepareProjections(SQLiteSession(db))
                     try Self.prepareSyncState(db)
                     let head = try Int64.fetchOne(db, sql: "SELECT max(position) FROM events") ?? 0
                     return (

@@ -4,7 +4,7 @@ import Synchronization
 ///
 /// Only a wake-up signal: subscribers always read what they deliver from the database, so a
 /// missed or spurious wake-up costs a query, never an event.
-final class CommitNotifier: Sendable {
+package final class CommitNotifier: Sendable {
     private struct Waiter {
         var beyond: Int64
         var continuation: CheckedContinuation<Void, Never>
@@ -18,15 +18,15 @@ final class CommitNotifier: Sendable {
 
     private let state: Mutex<State>
 
-    init(head: Int64) {
+    package init(head: Int64) {
         state = Mutex(State(head: head))
     }
 
     /// Subscribers waiting now (for tests: a subscriber is ready when it waits).
-    var waiting: Int { state.withLock { $0.waiters.count } }
+    package var waiting: Int { state.withLock { $0.waiters.count } }
 
     /// Records that positions up to `position` are committed and wakes the waiters they satisfy.
-    func advance(to position: Int64) {
+    package func advance(to position: Int64) {
         let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.head = max(state.head, position)
             let head = state.head
@@ -39,7 +39,7 @@ final class CommitNotifier: Sendable {
 
     /// Returns once the head is beyond `position`, the task is cancelled, or `timeout` passed
     /// (the timeout lets subscribers notice appends made by another process).
-    func wait(beyond position: Int64, timeout: Duration) async {
+    package func wait(beyond position: Int64, timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.wait(beyond: position) }
             group.addTask { try? await Task.sleep(for: timeout) }

@@ -52,6 +52,16 @@ struct RawStatement {
         bytes.withUnsafeBytes { bind(index, blob: $0) }
     }
 
+    func bind(_ index: Int32, _ value: SQLValue) {
+        switch value {
+        case .null: sqlite3_bind_null(handle, index)
+        case .integer(let integer): bind(index, integer)
+        case .real(let real): sqlite3_bind_double(handle, index, real)
+        case .text(let text): bind(index, text)
+        case .blob(let bytes): bind(index, blob: bytes)
+        }
+    }
+
     /// Runs the statement to completion; SQLite's refusal as the `DatabaseError` GRDB would
     /// throw (same extended result code and message).
     func run() throws {
