@@ -275,13 +275,24 @@ package final class PostgresLog: Sendable {
             do {
                 let connection = try await connect(location, logger: logger).get()
                 do {
-                    try await connection.listen(on: "ticketlog_events") { notifications in
-                        let head = try await connection.query(
-                            "SELECT integer FROM meta WHERE key = 'head_position'", logger: logger)
-                        for try await (position) in head.decode(Int64.self) { notifier.advance(to: position) }
-                        for try await notification in notifications {
-                            if let position = Int64(notification.payload) { notifier.advance(to: position) }
+                    // A connection the server dropped does not always end the notifications, so
+                    // a watch ends the listening when the connection closes.
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            try await connection.listen(on: "ticketlog_events") { notifications in
+                                let head = try await connection.query(
+                                    "SELECT integer FROM meta WHERE key = 'head_position'", logger: logger)
+                                for try await position in head.decode(Int64.self) { notifier.advance(to: position) }
+                                for try await notification in notifications {
+                                    if let position = Int64(notification.payload) { notifier.advance(to: position) }
+                                }
+                            }
                         }
+                        group.addTask {
+                            while !connection.isClosed { try await Task.sleep(for: .milliseconds(250)) }
+                        }
+                        try await group.next()
+                        group.cancelAll()
                     }
                 } catch {
                     if !Task.isCancelled {
@@ -307,6 +318,43 @@ package final class PostgresLog: Sendable {
     package func read(from position: Int64, limit: Int) async throws -> [RecordedEvent] {
         try await transaction(readOnly: true) { [reader] session in
             try reader.events(session, from: position, limit: limit)
+        }
+    }
+
+    /// Runs `body` over the projections' read side in one read-only snapshot (messages' texts
+    /// decoded by the log's reader; sealed content stays sealed).
+    private func reading<T: Sendable>(_ body: @escaping @Sendable (TicketReads) throws -> T) async throws -> T {
+        try await transaction(readOnly: true) { [reader] session in try body(TicketReads(session, reader: reader)) }
+    }
+
+    /// The summary of `stream`; `nil` when it has no events (``EventStore/ticketSummary(_:)``).
+    package func ticketSummary(_ stream: StreamID) async throws -> TicketSummary? {
+        try await reading { try $0.summary(stream) }
+    }
+
+    /// The tickets matching `filter`, most recently active first (``EventStore/tickets(_:limit:)``).
+    package func tickets(_ filter: TicketFilter = .all, limit: Int = 1_000) async throws -> [TicketSummary] {
+        try await reading { try $0.tickets(filter, limit: limit) }
+    }
+
+    /// The members of `stream`'s channel now, in joining order.
+    package func members(of stream: StreamID) async throws -> [TicketState.Member] {
+        try await reading { try $0.members(of: stream) }
+    }
+
+    /// Who was in `stream`'s channel when `messageID` was posted; `nil` when there is no such message.
+    package func membersWhenPosted(_ messageID: String, in stream: StreamID) async throws -> [TicketState.Member]? {
+        try await reading { try $0.membersWhenPosted(messageID, in: stream) }
+    }
+
+    /// A page of `stream`'s messages with edits and deletes applied (``EventStore/messages(of:from:direction:limit:includeDeleted:)``).
+    package func messages(
+        of stream: StreamID, from cursor: MessageCursor? = nil, direction: ReadDirection = .forwards,
+        limit: Int = 50, includeDeleted: Bool = true
+    ) async throws -> [TicketState.Message] {
+        try await reading {
+            try $0.messages(
+                of: stream, from: cursor, direction: direction, limit: limit, includeDeleted: includeDeleted)
         }
     }
 

@@ -392,6 +392,60 @@ struct PostgresTests {
         #expect(try await copy.readAll(limit: 1_000) == store.readAll(limit: 1_000))
     }
 
+    /// The projections' read side — tickets, members now and when a message was posted, pages
+    /// of messages with edits and deletes — answers on PostgreSQL as on a file, for the same
+    /// appends.
+    @Test func theReadSideAnswersAsOnAFile() async throws {
+        var configuration = EventStore.Configuration()
+        configuration.durability = .normal
+        configuration.clock = { Timestamp(microsecondsSinceEpoch: 1_795_000_000_000_000) }
+        let directory = try TemporaryDirectory()
+        let store = try EventStore(path: directory.path("file.sqlite"), configuration: configuration)
+        let postgres = try await PostgresLog.open(
+            try await PostgresTestServer.freshDatabase(), configuration: configuration)
+        var factory = EventFactory(seed: 23)
+        let kim = Actor(id: "kim", role: .creator)
+        for ticket in 1...3 {
+            var events = factory.conversation(messages: 4 + ticket)
+            let posted = events.compactMap { event -> String? in
+                if case .messagePosted(let post) = event.payload { return post.messageID }
+                return nil
+            }
+            events.append(
+                ProposedEvent(
+                    id: factory.id(), actor: kim, payload: .messageEdited(.init(messageID: posted[0], text: "Edited"))))
+            events.append(
+                ProposedEvent(id: factory.id(), actor: kim, payload: .messageDeleted(.init(messageID: posted[1]))))
+            events.append(factory.message("After the edit"))
+            if ticket == 2 {
+                events.append(ProposedEvent(id: factory.id(), actor: kim, payload: .memberLeft(.init(user: "kim"))))
+            }
+            events.append(factory.message("After kim left", by: Actor(id: "sam", role: .agent)))
+            try await store.append(events, to: .test(ticket), expectedVersion: .noStream)
+            try await postgres.append(events, to: .test(ticket), expectedVersion: .noStream)
+        }
+        #expect(try await postgres.tickets() == store.tickets())
+        #expect(try await postgres.tickets(TicketFilter(member: "kim")) == store.tickets(TicketFilter(member: "kim")))
+        #expect(try await postgres.tickets(TicketFilter(member: "kim")).count == 2)
+        #expect(try await postgres.ticketSummary(.test(2)) == store.ticketSummary(.test(2)))
+        for ticket in 1...3 {
+            let stream = StreamID.test(ticket)
+            #expect(try await postgres.members(of: stream) == store.members(of: stream))
+            let messages = try await store.messages(of: stream, limit: 100)
+            #expect(try await postgres.messages(of: stream, limit: 100) == messages)
+            #expect(messages.contains { $0.text == "Edited" && $0.edits == 1 })
+            #expect(messages.contains { $0.deletedAt != nil && $0.text == nil })
+            #expect(
+                try await postgres.messages(of: stream, direction: .backwards, limit: 3, includeDeleted: false)
+                    == store.messages(of: stream, direction: .backwards, limit: 3, includeDeleted: false))
+            let last = messages.last!
+            #expect(
+                try await postgres.membersWhenPosted(last.messageID, in: stream)
+                    == store.membersWhenPosted(last.messageID, in: stream))
+        }
+        await postgres.close()
+    }
+
     @Test func retriesConflictsAndClashesAreAnsweredAsOnAFile() async throws {
         let postgres = try await PostgresLog.open(try await PostgresTestServer.freshDatabase())
         defer { Task { await postgres.close() } }

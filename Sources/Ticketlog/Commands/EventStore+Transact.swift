@@ -109,7 +109,7 @@ public struct TicketTransaction {
 
     /// The ticket's summary; `nil` when it has no events.
     public func summary() throws -> TicketSummary? {
-        try reading { try EventStore.ticketSummary(stream, db) }
+        try reading { try store.ticketReads(db).summary(stream) }
     }
 
     /// The ticket's status and assigned agent, without the counts a summary makes (the
@@ -130,24 +130,17 @@ public struct TicketTransaction {
 
     /// The members of the ticket's channel, in joining order.
     public func members() throws -> [TicketState.Member] {
-        try reading { try EventStore.members(of: stream, db) }
+        try reading { try store.ticketReads(db).members(of: stream) }
     }
 
     /// Whether `user` is a member of the ticket's channel.
     public func isMember(_ user: String) throws -> Bool {
-        try reading {
-            try Bool.fetchOne(
-                db.cachedStatement(
-                    sql:
-                        "SELECT EXISTS (SELECT 1 FROM members m JOIN streams s ON s.key = m.stream WHERE s.name = ? AND m.user = ?)"
-                ),
-                arguments: [stream.rawValue, user]) ?? false
-        }
+        try reading { try store.ticketReads(db).isMember(user, of: stream) }
     }
 
     /// The ticket's message `messageID` with edits and deletes applied; `nil` when there is none.
     public func message(_ messageID: String) throws -> TicketState.Message? {
-        try reading { try store.message(messageID, in: stream, db) }
+        try reading { try store.ticketReads(db).message(messageID, in: stream) }
     }
 
     /// A page of the ticket's messages, as ``EventStore/messages(of:from:direction:limit:includeDeleted:)``
@@ -156,7 +149,9 @@ public struct TicketTransaction {
         -> [TicketState.Message]
     {
         try reading {
-            try store.messages(of: stream, after: position, limit: limit, includeDeleted: includeDeleted, db)
+            try store.ticketReads(db).messages(
+                of: stream, from: .position(position), direction: .forwards, limit: limit,
+                includeDeleted: includeDeleted)
         }
     }
 

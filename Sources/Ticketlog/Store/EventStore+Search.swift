@@ -59,10 +59,10 @@ extension EventStore {
                 "a search needs at least one word (letters or digits); \(search.text.debugDescription) has none")
         }
         let words = MessageSearchIndex.searchWords(search.text)
-        let narrowing = Self.conditions(search.tickets)
+        let narrowing = TicketReads.conditions(search.tickets)
         var conditions = ["\(MessageSearchIndex.table) MATCH ?", "m.deleted_at IS NULL"] + narrowing.conditions
         var arguments: StatementArguments = [query]
-        arguments += narrowing.arguments
+        arguments += StatementArguments(narrowing.arguments.map(SQLiteSession.databaseValue))
         if let ticket = search.ticket {
             conditions.append("s.name = ?")
             arguments += [ticket.rawValue]
