@@ -11,9 +11,10 @@ import Ticketlog
 ///
 /// What is built: opening with the format check (or creating the log's tables in an empty
 /// database), appends from several processes at once (``LogWriter``: positions gap-free and in
-/// commit order) with the projections kept up in the same transaction, `verify`, and copies
-/// between SQLite files and PostgreSQL with the same head hash. Reads, subscriptions and the
-/// server on PostgreSQL are the next steps of issue 19.
+/// commit order) with the projections kept up in the same transaction, commands decided inside
+/// the append's transaction, the projections' read side, subscriptions woken by `LISTEN`,
+/// `verify`, and copies between SQLite files and PostgreSQL with the same head hash. One
+/// `EventStore` over either backend, and so the server on PostgreSQL, is the next step of issue 19.
 ///
 /// One connection; transactions run one at a time on the log's own queue, which blocks on the
 /// connection's futures (the format code above the boundary is synchronous). When the server
@@ -36,7 +37,8 @@ package final class PostgresLog: Sendable {
     static let schemaLock: Int64 = 0x7469_636b_6574_6c67  // "ticketlg"
 
     /// Events per projection catch-up transaction.
-    private let projectionBatchSize: Int
+    private let configuration: EventStore.Configuration
+    private var projectionBatchSize: Int { configuration.projectionBatchSize }
     /// How long a subscriber waits for a notification before it reads again regardless.
     package let pollInterval: Duration
     /// Decodes events for reads and subscriptions, with the vocabulary seen so far.
@@ -52,7 +54,7 @@ package final class PostgresLog: Sendable {
         configuration: EventStore.Configuration
     ) {
         self.location = location
-        projectionBatchSize = configuration.projectionBatchSize
+        self.configuration = configuration
         pollInterval = configuration.subscriptionPollInterval
         self.connection = Mutex(connection)
         self.logger = logger
@@ -204,10 +206,7 @@ package final class PostgresLog: Sendable {
     ///   (nothing of it is written), ``EventStoreError/Code/invalidEvent`` for a log holding
     ///   encrypted content (not written on PostgreSQL yet).
     package func append(_ appends: [StreamAppend]) async throws -> [Result<AppendResult, EventStoreError>] {
-        guard let writer else {
-            throw EventStoreError.invalid(
-                "\(location) holds encrypted content, which this build does not yet write on PostgreSQL")
-        }
+        guard let writer else { throw encrypted }
         let prepared = appends.map { append in
             Result { () throws(EventStoreError) -> PreparedAppend in
                 do { return try writer.prepare(append) } catch let error as EventStoreError { throw error } catch {
@@ -229,6 +228,46 @@ package final class PostgresLog: Sendable {
             case .success: results.next()!
             }
         }
+    }
+
+    /// Reads `stream` as this transaction sees it, decides and appends in one transaction under
+    /// the head, as ``EventStore/transact(_:_:)`` does on a file: what the decision read cannot
+    /// change before its events are appended, on any node.
+    @discardableResult
+    package func transact(
+        _ stream: StreamID, _ decide: @escaping @Sendable (TicketTransaction) throws -> [ProposedEvent]
+    ) async throws -> CommandOutcome {
+        guard let writer else { throw encrypted }
+        let (events, result, version) = try await transaction(readOnly: false) { [reader] session in
+            try writer.transact(stream, session: session, reader: reader, decide: decide)
+        }
+        guard let result else { return CommandOutcome(events: [], streamVersion: version) }
+        let recorded: [RecordedEvent]
+        if let fresh = EventStore.recorded(events, stream: stream, result) {
+            recorded = fresh
+        } else {
+            recorded = try await read(from: result.positions.lowerBound, limit: events.count)
+        }
+        return CommandOutcome(
+            events: recorded, streamVersion: result.streamVersion, wasAlreadyStored: result.wasAlreadyStored)
+    }
+
+    /// Checks `command` against `stream`'s state and appends its events, as
+    /// ``EventStore/execute(_:on:by:expectedVersion:)`` does (the same decision).
+    @discardableResult
+    package func execute(
+        _ command: TicketCommand, on stream: StreamID, by actor: Actor, expectedVersion: Int64? = nil
+    ) async throws -> CommandOutcome {
+        try await transact(
+            stream,
+            EventStore.decision(
+                command, on: stream, by: actor, expectedVersion: expectedVersion, configuration: configuration))
+    }
+
+    /// The refusal to write a log holding encrypted content.
+    private var encrypted: EventStoreError {
+        EventStoreError.invalid(
+            "\(location) holds encrypted content, which this build does not yet write on PostgreSQL")
     }
 
     /// Appends `events` to `stream`; see ``append(_:)``.

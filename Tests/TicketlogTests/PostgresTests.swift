@@ -62,6 +62,19 @@ struct PostgresTests {
         try await log.transaction(readOnly: true) { session in try projectionRows(session) }
     }
 
+    /// An empty file log and an empty PostgreSQL log with one fixed clock, so that the same
+    /// appends give the same events on both.
+    static func fileAndPostgres() async throws -> (TemporaryDirectory, EventStore, PostgresLog) {
+        var configuration = EventStore.Configuration()
+        configuration.durability = .normal
+        configuration.clock = { Timestamp(microsecondsSinceEpoch: 1_795_000_000_000_000) }
+        let directory = try TemporaryDirectory()
+        let store = try EventStore(path: directory.path("file.sqlite"), configuration: configuration)
+        let postgres = try await PostgresLog.open(
+            try await PostgresTestServer.freshDatabase(), configuration: configuration)
+        return (directory, store, postgres)
+    }
+
     /// The CLI, waited for off the cooperative threads.
     static func cli(_ arguments: String...) async throws -> ProcessOutput {
         try await awaitProcess(CLITests.executable, arguments)
@@ -363,13 +376,7 @@ struct PostgresTests {
     /// The session writer and the file's own writer chain the same appends to the same head
     /// and the same Merkle tree.
     @Test func theSessionWriterChainsAsTheFileWriterDoes() async throws {
-        var configuration = EventStore.Configuration()
-        configuration.durability = .normal
-        configuration.clock = { Timestamp(microsecondsSinceEpoch: 1_795_000_000_000_000) }
-        let directory = try TemporaryDirectory()
-        let store = try EventStore(path: directory.path("file.sqlite"), configuration: configuration)
-        let postgres = try await PostgresLog.open(
-            try await PostgresTestServer.freshDatabase(), configuration: configuration)
+        let (directory, store, postgres) = try await Self.fileAndPostgres()
         var factory = EventFactory(seed: 7)
         for ticket in 1...4 {
             let events = factory.conversation(messages: ticket * 3)
@@ -396,13 +403,8 @@ struct PostgresTests {
     /// of messages with edits and deletes — answers on PostgreSQL as on a file, for the same
     /// appends.
     @Test func theReadSideAnswersAsOnAFile() async throws {
-        var configuration = EventStore.Configuration()
-        configuration.durability = .normal
-        configuration.clock = { Timestamp(microsecondsSinceEpoch: 1_795_000_000_000_000) }
-        let directory = try TemporaryDirectory()
-        let store = try EventStore(path: directory.path("file.sqlite"), configuration: configuration)
-        let postgres = try await PostgresLog.open(
-            try await PostgresTestServer.freshDatabase(), configuration: configuration)
+        let (directory, store, postgres) = try await Self.fileAndPostgres()
+        defer { withExtendedLifetime(directory) {} }
         var factory = EventFactory(seed: 23)
         let kim = Actor(id: "kim", role: .creator)
         for ticket in 1...3 {
@@ -443,6 +445,60 @@ struct PostgresTests {
                 try await postgres.membersWhenPosted(last.messageID, in: stream)
                     == store.membersWhenPosted(last.messageID, in: stream))
         }
+        await postgres.close()
+    }
+
+    /// Commands decide on PostgreSQL as on a file — the same events, the same refusals, the same
+    /// "nothing to do" — because the decision is the same code over the writer's session.
+    @Test func commandsDecideAsOnAFile() async throws {
+        let (directory, store, postgres) = try await Self.fileAndPostgres()
+        defer { withExtendedLifetime(directory) {} }
+        let (acme, kim, sam) = (
+            Actor(id: "acme", role: .brand), Actor(id: "kim", role: .creator), Actor(id: "sam", role: .agent)
+        )
+        let steps: [(TicketCommand, Actor, Int64?)] = [
+            (.postMessage(messageID: "m-0", text: "Before the ticket", attachments: []), kim, nil),
+            (.open(title: "Launch video", brand: "acme", creator: "kim"), acme, nil),
+            (.assign(agent: "sam"), acme, nil),
+            (.join(user: "kim", role: .creator), kim, nil),
+            (.join(user: "kim", role: .creator), kim, nil),
+            (.postMessage(messageID: "m-1", text: "The draft is up", attachments: []), kim, nil),
+            (.editMessage(messageID: "m-1", text: "Not my message"), sam, nil),
+            (.editMessage(messageID: "m-1", text: "The second draft is up"), kim, nil),
+            (.deleteMessage(messageID: "m-9"), kim, nil),
+            (.changeStatus(to: "in_progress", note: nil), sam, 2),
+            (.changeStatus(to: "in_progress", note: "Reviewing"), sam, nil),
+            (.leave(user: "kim"), kim, nil),
+            (.leave(user: "kim"), kim, nil),
+        ]
+        func outcome(_ body: () async throws -> CommandOutcome) async -> Result<CommandOutcome, EventStoreError> {
+            do { return .success(try await body()) } catch { return .failure(error as! EventStoreError) }
+        }
+        var (refused, unchanged) = (0, 0)
+        for (command, actor, expected) in steps {
+            let onFile = await outcome {
+                try await store.execute(command, on: .test(1), by: actor, expectedVersion: expected)
+            }
+            let onPostgres = await outcome {
+                try await postgres.execute(command, on: .test(1), by: actor, expectedVersion: expected)
+            }
+            switch (onFile, onPostgres) {
+            case (.success(let file), .success(let there)):
+                #expect(file.streamVersion == there.streamVersion, "\(command)")
+                #expect(file.events.map(\.payload) == there.events.map(\.payload), "\(command)")
+                #expect(file.events.map(\.position) == there.events.map(\.position), "\(command)")
+                if file.events.isEmpty { unchanged += 1 }
+            case (.failure(let file), .failure(let there)):
+                #expect(file.code == there.code && file.message == there.message, "\(command)")
+                refused += 1
+            default:
+                Issue.record("\(command) by \(actor.id): \(onFile) on the file, \(onPostgres) on PostgreSQL")
+            }
+        }
+        #expect(refused >= 3 && unchanged >= 2, "the steps include refusals and commands that change nothing")
+        #expect(try await postgres.tickets() == store.tickets())
+        #expect(try await postgres.messages(of: .test(1)) == store.messages(of: .test(1)))
+        #expect(try await postgres.verify().isValid)
         await postgres.close()
     }
 

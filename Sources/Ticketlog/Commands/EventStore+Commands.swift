@@ -21,14 +21,26 @@ extension EventStore {
     public func execute(
         _ command: TicketCommand, on stream: StreamID, by actor: Actor, expectedVersion: Int64? = nil
     ) async throws -> CommandOutcome {
+        try await transact(
+            stream,
+            Self.decision(
+                command, on: stream, by: actor, expectedVersion: expectedVersion, configuration: configuration))
+    }
+
+    /// What ``execute(_:on:by:expectedVersion:)`` decides inside the write transaction, for a
+    /// writer of either backend: the facts read, the version checked, the events built (none
+    /// when the command changes nothing). Checks what needs no state first.
+    package static func decision(
+        _ command: TicketCommand, on stream: StreamID, by actor: Actor, expectedVersion: Int64?,
+        configuration: Configuration
+    ) throws -> @Sendable (TicketTransaction) throws -> [ProposedEvent] {
         if let expectedVersion, expectedVersion < 0 {
             throw EventStoreError.invalid("expected version \(expectedVersion) is negative")
         }
         try TextRule.check(actor.id, "the actor's id", limit: 255)
         // Read, decide and append in one turn of the writer: the decision sees the state the
         // events are appended to, so there is nothing to retry.
-        let configuration = self.configuration
-        return try await transact(stream) { ticket in
+        return { ticket in
             let facts = try Self.commandFacts(command, ticket)
             if let expectedVersion, expectedVersion != facts.version {
                 throw EventStoreError(
@@ -43,7 +55,6 @@ extension EventStore {
         }
     }
 
-    /// What a command needs to know about its ticket, read from the projections.
     struct CommandFacts: Sendable {
         var version: Int64
         var status: String

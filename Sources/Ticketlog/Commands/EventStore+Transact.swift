@@ -40,7 +40,8 @@ extension EventStore {
             decide: { db, version in
                 let events: [ProposedEvent]
                 do {
-                    events = try decide(TicketTransaction(store: self, db: db, stream: stream, version: version))
+                    events = try decide(
+                        TicketTransaction(reads: self.ticketReads(db), stream: stream, version: version))
                 } catch let error as EventStoreError {
                     throw error
                 } catch {
@@ -70,9 +71,17 @@ extension EventStore {
     func recorded(_ events: [ProposedEvent], stream: StreamID, _ result: AppendResult) async throws
         -> [RecordedEvent]
     {
-        guard let recordedAt = result.recordedAt, !result.wasAlreadyStored else {
+        guard let recorded = Self.recorded(events, stream: stream, result) else {
             return try await readAll(from: result.positions.lowerBound, limit: events.count)
         }
+        return recorded
+    }
+
+    /// The events as a fresh append recorded them; `nil` for a retry (read them back instead).
+    package static func recorded(_ events: [ProposedEvent], stream: StreamID, _ result: AppendResult)
+        -> [RecordedEvent]?
+    {
+        guard let recordedAt = result.recordedAt, !result.wasAlreadyStored else { return nil }
         let firstVersion = result.streamVersion - Int64(events.count) + 1
         return events.enumerated().map { index, event in
             EventBody(event, stream: stream, recordedAt: recordedAt).recorded(
@@ -93,23 +102,23 @@ struct TransactFailure: Error {
 /// Valid only inside the `decide` closure it is passed to (it reads through the writer's
 /// connection; it is not `Sendable`).
 public struct TicketTransaction {
-    private let store: EventStore
-    private let db: Database
+    /// The projections and events, read through the writer's session (either backend).
+    private let reads: TicketReads
     /// The ticket.
     public let stream: StreamID
     /// The ticket's version (the version of its last event); 0 when it has no events yet.
     public let version: Int64
+    private var session: any SQLSession { reads.session }
 
-    init(store: EventStore, db: Database, stream: StreamID, version: Int64) {
-        self.store = store
-        self.db = db
+    init(reads: TicketReads, stream: StreamID, version: Int64) {
+        self.reads = reads
         self.stream = stream
         self.version = version
     }
 
     /// The ticket's summary; `nil` when it has no events.
     public func summary() throws -> TicketSummary? {
-        try reading { try store.ticketReads(db).summary(stream) }
+        try reading { try reads.summary(stream) }
     }
 
     /// The ticket's status and assigned agent, without the counts a summary makes (the
@@ -117,30 +126,27 @@ public struct TicketTransaction {
     func statusAndAgent() throws -> (status: String, agent: String?) {
         try reading {
             guard
-                let row = try Row.fetchOne(
-                    db.cachedStatement(
-                        sql:
-                            "SELECT t.status, t.agent FROM ticket_summaries t JOIN streams s ON s.key = t.stream WHERE s.name = ?"
-                    ),
-                    arguments: [stream.rawValue])
+                let row = try session.row(
+                    "SELECT t.status, t.agent FROM ticket_summaries t JOIN streams s ON s.key = t.stream WHERE s.name = ?",
+                    [.text(stream.rawValue)])
             else { return ("open", nil) }
-            return (row[0], row[1])
+            return (row[0].text ?? "open", row[1].text)
         }
     }
 
     /// The members of the ticket's channel, in joining order.
     public func members() throws -> [TicketState.Member] {
-        try reading { try store.ticketReads(db).members(of: stream) }
+        try reading { try reads.members(of: stream) }
     }
 
     /// Whether `user` is a member of the ticket's channel.
     public func isMember(_ user: String) throws -> Bool {
-        try reading { try store.ticketReads(db).isMember(user, of: stream) }
+        try reading { try reads.isMember(user, of: stream) }
     }
 
     /// The ticket's message `messageID` with edits and deletes applied; `nil` when there is none.
     public func message(_ messageID: String) throws -> TicketState.Message? {
-        try reading { try store.ticketReads(db).message(messageID, in: stream) }
+        try reading { try reads.message(messageID, in: stream) }
     }
 
     /// A page of the ticket's messages, as ``EventStore/messages(of:from:direction:limit:includeDeleted:)``
@@ -149,7 +155,7 @@ public struct TicketTransaction {
         -> [TicketState.Message]
     {
         try reading {
-            try store.ticketReads(db).messages(
+            try reads.messages(
                 of: stream, from: .position(position), direction: .forwards, limit: limit,
                 includeDeleted: includeDeleted)
         }
@@ -158,30 +164,34 @@ public struct TicketTransaction {
     /// The event at `position`, in any stream; `nil` when there is none.
     public func event(at position: Int64) throws -> RecordedEvent? {
         try reading {
-            try store.decodeRecords(
-                db, sql: "SELECT \(EventStore.eventColumns) FROM events WHERE position = ?", arguments: [position]
-            ).first
+            guard try session.row("SELECT 1 FROM events WHERE position = ?", [.integer(position)]) != nil else {
+                return nil
+            }
+            return try reads.event(position)
         }
     }
 
     /// `destination`'s sync mark for `key` (``EventStore/syncMark(_:key:)``), as this transaction sees it.
     public func syncMark(_ destination: String, key: String) throws -> Int64? {
-        try reading { try EventStore.syncMark(destination, key: key, db) }
+        try reading { try SyncMarks.mark(destination, key: key, session) }
     }
 
     /// Raises `destination`'s sync mark for `key` (``EventStore/raiseSyncMark(_:key:to:)``) in
     /// this transaction: it is kept only if the decision's events are appended (or it decides on
     /// none), never without them.
     public func raiseSyncMark(_ destination: String, key: String, to value: Int64) throws -> Bool {
-        try reading { try EventStore.raiseSyncMark(destination, key: key, to: value, db) }
+        try reading { try SyncMarks.raise(destination, key: key, to: value, session) }
     }
 
     /// The event with this id, in any stream; `nil` when there is none.
     public func event(id: UUID) throws -> RecordedEvent? {
         try reading {
-            try store.decodeRecords(
-                db, sql: "SELECT \(EventStore.eventColumns) FROM events WHERE id = ?", arguments: [id.databaseBytes]
-            ).first
+            guard
+                let position = try session.value(
+                    "SELECT position FROM events WHERE id = ?", [.blob(Array(id.databaseBytes))]
+                ).integer
+            else { return nil }
+            return try reads.event(position)
         }
     }
 

@@ -34,4 +34,10 @@ public struct CommandOutcome: Hashable, Sendable {
     /// `true` when every event was stored already (the same event ids appended again): nothing
     /// was written and ``events`` are the stored ones.
     public var wasAlreadyStored = false
+
+    package init(events: [RecordedEvent], streamVersion: Int64, wasAlreadyStored: Bool = false) {
+        self.events = events
+        self.streamVersion = streamVersion
+        self.wasAlreadyStored = wasAlreadyStored
+    }
 }

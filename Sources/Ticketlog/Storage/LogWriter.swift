@@ -4,10 +4,11 @@ import Synchronization
 /// Appends events through a session of either backend: the chain, the Merkle tree, positions,
 /// versions, idempotent retries and the projections in the same transaction, written once above
 /// the storage boundary. PostgreSQL's appends go through it; the SQLite store still has its own
-/// writer (group commit, decided appends, content encryption, rows bound through SQLite's C
-/// API), which applies the same projections through the same session type.
+/// writer (group commit, content encryption, rows bound through SQLite's C API), which applies
+/// the same projections and the same command decisions through the same session type.
 ///
-/// Not yet here: decided appends (commands), content encryption.
+/// Decided appends (commands) run here too (``transact(_:session:reader:decide:)``). Not yet
+/// here: group commit, content encryption.
 package final class LogWriter: Sendable {
     let configuration: EventStore.Configuration
     private let dictionaries: Mutex<[Int64: LZ4Dictionary]>
@@ -81,46 +82,91 @@ package final class LogWriter: Sendable {
     package func write(_ appends: [PreparedAppend], session: any SQLSession) throws -> (
         results: [Result<AppendResult, EventStoreError>], head: Int64
     ) {
-        try Self.lockHead(session)
-        var head = try ChainHead.fetch(session)
-        let start = head.position
-        // The projections at the head are kept up in this transaction; one still catching up is
-        // left to its catch-up.
-        let live =
-            configuration.inlineProjections ? try EventStore.liveProjections(session, head: start) : []
-        var projections = ProjectionSession(live)
-        // The transaction's actor and type keys, looked up or made once each.
-        var keys = EventStore.RowKeys()
+        var turn = try begin(session)
         var results: [Result<AppendResult, EventStoreError>] = []
         for append in appends {
-            let (headBefore, keysBefore) = (head, keys)
+            let before = (turn.head, turn.keys)
             try session.execute("SAVEPOINT ticketlog_append")
-            projections.beginAppend()
+            turn.projections.beginAppend()
             do {
                 results.append(
                     .success(
-                        try write(append, session: session, head: &head, keys: &keys, projections: &projections)))
+                        try write(
+                            append, session: session, head: &turn.head, keys: &turn.keys,
+                            projections: &turn.projections)))
                 try session.execute("RELEASE SAVEPOINT ticketlog_append")
             } catch let refused as EventStoreError where refused.code != .storageFailure {
                 // Keys made inside the savepoint are gone with it, and so are the rows the
                 // projections wrote; what they keep in memory is rolled back alike.
                 try session.execute("ROLLBACK TO SAVEPOINT ticketlog_append")
                 try session.execute("RELEASE SAVEPOINT ticketlog_append")
-                projections.rollBackAppend()
-                (head, keys) = (headBefore, keysBefore)
+                turn.projections.rollBackAppend()
+                (turn.head, turn.keys) = before
                 results.append(.failure(refused))
             }
         }
-        if head.position != start {
-            try Self.projecting { try projections.finish(session) }
-            for projection in live { try ProjectionCheckpoints.save(projection, position: head.position, session) }
-            try head.save(session)
-            if session.dialect == .postgres {
-                // Delivered at commit, and only if the transaction commits.
-                try session.execute("SELECT pg_notify('ticketlog_events', ?)", [.text(String(head.position))])
-            }
+        try end(&turn, session)
+        return (results, turn.head.position)
+    }
+
+    /// A decided append (``EventStore/transact(_:_:)`` on this writer's backend): the head taken,
+    /// the ticket's version read, `decide` run with the ticket as this transaction sees it, and
+    /// its events appended at that version, all in the session's transaction. What the decision
+    /// writes (sync marks) commits with its events, or alone when it decides on none.
+    ///
+    /// Returns the events decided (none: nothing to append), the append's result when there were
+    /// some, and the ticket's version after it.
+    package func transact(
+        _ stream: StreamID, session: any SQLSession, reader: LogReader,
+        decide: (TicketTransaction) throws -> [ProposedEvent]
+    ) throws -> (events: [ProposedEvent], result: AppendResult?, version: Int64) {
+        var turn = try begin(session)
+        let version =
+            try session.value("SELECT version FROM streams WHERE name = ?", [.text(stream.rawValue)]).integer ?? 0
+        let events = try decide(
+            TicketTransaction(reads: TicketReads(session, reader: reader), stream: stream, version: version))
+        guard !events.isEmpty else { return ([], nil, version) }
+        let prepared = try prepare(
+            StreamAppend(stream: stream, events: events, expectedVersion: version == 0 ? .noStream : .exact(version)))
+        let result = try write(
+            prepared, session: session, head: &turn.head, keys: &turn.keys, projections: &turn.projections)
+        try end(&turn, session)
+        return (events, result, result.streamVersion)
+    }
+
+    /// What a write transaction carries from append to append.
+    private struct Turn {
+        var head: ChainHead
+        let start: Int64
+        /// The projections at the head, kept up in this transaction (one still catching up is
+        /// left to its catch-up).
+        let live: [any Projection]
+        var projections: ProjectionSession
+        /// The transaction's actor and type keys, looked up or made once each.
+        var keys = EventStore.RowKeys()
+    }
+
+    private func begin(_ session: any SQLSession) throws -> Turn {
+        try Self.lockHead(session)
+        let head = try ChainHead.fetch(session)
+        let live =
+            configuration.inlineProjections ? try EventStore.liveProjections(session, head: head.position) : []
+        return Turn(head: head, start: head.position, live: live, projections: ProjectionSession(live))
+    }
+
+    /// The projections' last rows, their checkpoints, the head and the notification, when the
+    /// transaction appended anything.
+    private func end(_ turn: inout Turn, _ session: any SQLSession) throws {
+        guard turn.head.position != turn.start else { return }
+        try Self.projecting { try turn.projections.finish(session) }
+        for projection in turn.live {
+            try ProjectionCheckpoints.save(projection, position: turn.head.position, session)
         }
-        return (results, head.position)
+        try turn.head.save(session)
+        if session.dialect == .postgres {
+            // Delivered at commit, and only if the transaction commits.
+            try session.execute("SELECT pg_notify('ticketlog_events', ?)", [.text(String(turn.head.position))])
+        }
     }
 
     /// Runs projection work: a failure there is not the append's fault, and fails the whole

@@ -81,12 +81,7 @@ extension EventStore {
     }
 
     static func raiseSyncMark(_ destination: String, key: String, to value: Int64, _ db: Database) throws -> Bool {
-        if let current = try syncMark(destination, key: key, db), current > value { return false }
-        try db.cachedStatement(
-            sql:
-                "INSERT INTO sync_marks(destination, key, value) VALUES (?, ?, ?) ON CONFLICT(destination, key) DO UPDATE SET value = excluded.value"
-        ).execute(arguments: [destination, key, value])
-        return true
+        try SyncMarks.raise(destination, key: key, to: value, SQLiteSession(db))
     }
 
     /// `destination`'s mark for `key`, if one was raised.
@@ -95,9 +90,7 @@ extension EventStore {
     }
 
     static func syncMark(_ destination: String, key: String, _ db: Database) throws -> Int64? {
-        try Int64.fetchOne(
-            db.cachedStatement(sql: "SELECT value FROM sync_marks WHERE destination = ? AND key = ?"),
-            arguments: [destination, key])
+        try SyncMarks.mark(destination, key: key, SQLiteSession(db))
     }
 
     public func recordDeadLetter(_ letter: DeadLetter) async throws {
@@ -137,5 +130,23 @@ extension EventStore {
                 sql: "DELETE FROM sync_dead_letters WHERE destination = ? AND position = ?",
                 arguments: [destination, position])
         }
+    }
+}
+
+/// `sync_marks` over a session of either backend.
+enum SyncMarks {
+    static func mark(_ destination: String, key: String, _ session: any SQLSession) throws -> Int64? {
+        try session.value(
+            "SELECT value FROM sync_marks WHERE destination = ? AND key = ?", [.text(destination), .text(key)]
+        ).integer
+    }
+
+    /// Raises the mark to `value` unless it is beyond it already; whether it was raised.
+    static func raise(_ destination: String, key: String, to value: Int64, _ session: any SQLSession) throws -> Bool {
+        if let current = try mark(destination, key: key, session), current > value { return false }
+        try session.execute(
+            "INSERT INTO sync_marks(destination, key, value) VALUES (?, ?, ?) ON CONFLICT(destination, key) DO UPDATE SET value = excluded.value",
+            [.text(destination), .text(key), .integer(value)])
+        return true
     }
 }
