@@ -179,7 +179,7 @@ let package = Package(
         .executableTarget(
             name: "ticketlog-bench",
             dependencies: [
-                "Synthetic", "Ticketlog", "ToolSupport",
+                "Synthetic", "Ticketlog", "TicketlogPostgres", "ToolSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // The HTTP row's ceiling: a bare route on the same framework.
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -190,6 +190,14 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if kind == "noop" { return }
         guard let database else { throw ValidationError("--child needs --database") }
+        if kind == "postgres-append" {
+            let rate = try await PostgresMeasurements.batchedAppend(events: events, url: database)
+            print(
+                String(
+                    format: "%.0f events/s (first 10%% %.0f, last 10%% %.0f)", rate.perSecond, rate.first10 ?? 0,
+                    rate.last10 ?? 0))
+            return
+        }
         let fresh = kind == "append" || kind == "append-encrypted" || kind == "concurrent" || kind == "erasure"
         if fresh { try? FileManager.default.removeItem(atPath: database) }
         let store = fresh || kind == "transparency" || kind == "search" ? nil : try EventStore(path: database)

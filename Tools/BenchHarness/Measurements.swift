@@ -58,6 +58,14 @@ enum Measurements {
         configuration.durability = .normal
         configuration.inlineProjections = inlineProjections
         let store = try EventStore(path: path, configuration: configuration)
+        return try await timedBatches(events: events) { appends in
+            for result in await store.append(appends) { _ = try result.get() }
+        }
+    }
+
+    /// The corpus appended in batches of 1,000 events by `append`, only the appends timed: the
+    /// rate overall and over the first and last tenth.
+    static func timedBatches(events: Int, append: ([StreamAppend]) async throws -> Void) async throws -> Rate {
         let tenth = max(1, events / 10)
         var timed = Duration.zero
         var first10: Double?
@@ -67,7 +75,7 @@ enum Measurements {
         batch.reserveCapacity(1_000)
         func flush() async throws {
             let start = ContinuousClock.now
-            for result in await store.append(StreamAppend.runs(batch[...])) { _ = try result.get() }
+            try await append(StreamAppend.runs(batch[...]))
             timed += ContinuousClock.now - start
             done += batch.count
             batch.removeAll(keepingCapacity: true)
