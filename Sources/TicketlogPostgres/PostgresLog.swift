@@ -191,6 +191,7 @@ package final class PostgresLog: Sendable {
                             try session.execute("COMMIT", [])
                             return result
                         } catch {
+                            session.discardPending()
                             _ = try? session.execute("ROLLBACK", [])
                             throw error
                         }

@@ -31,7 +31,49 @@ final class PostgresSession: SQLSession {
         try run(sql, arguments).map { row in SQLRow(try row.map(Self.value)) }
     }
 
+    /// Statements sent and not waited for yet, in the order they were sent (the connection
+    /// answers in that order).
+    private var pending: [EventLoopFuture<PostgresQueryResult>] = []
+
+    /// Sends the statement and returns: its answer is waited for with the next statement that
+    /// waits (``settle()``).
+    func send(_ sql: String, _ arguments: [SQLValue]) throws {
+        pending.append(connection.query(Self.query(sql, arguments), logger: logger))
+    }
+
+    /// Waits for every statement sent ahead. The first failure among them fails the whole
+    /// transaction (a storage failure, whatever the statement was): it may belong to an append
+    /// whose savepoint is gone, so no single append can be refused for it.
+    func settle() throws {
+        guard !pending.isEmpty else { return }
+        let waiting = pending
+        pending = []
+        var failure: (any Error)?
+        for future in waiting {
+            do { _ = try future.wait() } catch { failure = failure ?? error }
+        }
+        if let failure {
+            let translated = PostgresErrors.translate(failure, location: location)
+            throw EventStoreError(
+                code: .storageFailure, message: "\(translated.message) (in a statement sent ahead)", cause: failure)
+        }
+    }
+
+    /// Waits for what was sent ahead, ignoring failures: before a rollback.
+    func discardPending() {
+        _ = try? settle()
+    }
+
     private func run(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
+        try settle()
+        do {
+            return try connection.query(Self.query(sql, arguments), logger: logger).wait()
+        } catch {
+            throw PostgresErrors.translate(error, location: location)
+        }
+    }
+
+    private static func query(_ sql: String, _ arguments: [SQLValue]) -> PostgresQuery {
         var binds = PostgresBindings(capacity: arguments.count)
         for argument in arguments {
             switch argument {
@@ -42,12 +84,7 @@ final class PostgresSession: SQLSession {
             case .blob(let bytes): binds.append(ByteBuffer(bytes: bytes))
             }
         }
-        let query = PostgresQuery(unsafeSQL: Self.numbered(sql), binds: binds)
-        do {
-            return try connection.query(query, logger: logger).wait()
-        } catch {
-            throw PostgresErrors.translate(error, location: location)
-        }
+        return PostgresQuery(unsafeSQL: numbered(sql), binds: binds)
     }
 
     /// `sql` with its `?` placeholders numbered `$1`, `$2`, … as PostgreSQL wants them; a `?`

@@ -51,7 +51,7 @@ struct MembershipProjection: Projection {
                 """,
                 [.integer(projected.streamKey), .text(joined.user), role, .integer(at), .integer(event.position)])
             guard inserted > 0 else { return }
-            try session.execute(
+            try session.send(
                 """
                 INSERT INTO membership_intervals(stream, "user", role, joined_position, joined_at)
                 VALUES (?, ?, ?, ?, ?)
@@ -62,7 +62,7 @@ struct MembershipProjection: Projection {
                 "DELETE FROM members WHERE stream = ? AND \"user\" = ?",
                 [.integer(projected.streamKey), .text(left.user)])
             guard deleted > 0 else { return }
-            try session.execute(
+            try session.send(
                 """
                 UPDATE membership_intervals SET left_position = ?, left_at = ?
                 WHERE stream = ? AND "user" = ? AND left_position IS NULL

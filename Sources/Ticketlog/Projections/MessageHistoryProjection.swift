@@ -58,7 +58,7 @@ struct MessageHistoryProjection: Projection {
         switch event.payload {
         case .messagePosted(let posted):
             // A repeated message id (e.g. mirrored twice) keeps the first post.
-            try session.execute(
+            try session.send(
                 """
                 INSERT INTO messages(stream, message_id, position, author, author_role, text_position, posted_at, edits)
                 VALUES (?, ?, ?, ?, ?, ?, ?, 0)
@@ -75,14 +75,14 @@ struct MessageHistoryProjection: Projection {
             if MessageSearchIndex.isIndexable(edited.text, of: event) {
                 try MessageSearchIndex.add(event.position, text: edited.text, session)
             }
-            try session.execute(
+            try session.send(
                 """
                 UPDATE messages SET text_position = ?, edited_at = ?, edits = edits + 1
                 WHERE stream = ? AND message_id = ? AND deleted_at IS NULL
                 """,
                 [.integer(event.position), .integer(at), .integer(projected.streamKey), .text(edited.messageID)])
         case .messageDeleted(let deleted):
-            try session.execute(
+            try session.send(
                 """
                 UPDATE messages SET text_position = NULL, deleted_at = ?
                 WHERE stream = ? AND message_id = ? AND deleted_at IS NULL

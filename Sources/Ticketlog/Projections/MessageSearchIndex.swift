@@ -66,9 +66,9 @@ enum MessageSearchIndex {
     static func add(_ document: Int64, text: String, _ session: any SQLSession) throws {
         switch session.dialect {
         case .sqlite:
-            try session.execute("INSERT INTO \(table)(rowid, text) VALUES (?, ?)", [.integer(document), .text(text)])
+            try session.send("INSERT INTO \(table)(rowid, text) VALUES (?, ?)", [.integer(document), .text(text)])
         case .postgres:
-            try session.execute(
+            try session.send(
                 "INSERT INTO \(table)(position, document) VALUES (?, to_tsvector('simple', ?))",
                 [.integer(document), .text(text)])
         }

@@ -119,7 +119,7 @@ struct TicketSummaryProjection: Projection {
         mutating func finish(_ session: any SQLSession) throws {
             for (key, entry) in rows where entry.changed {
                 guard let row = entry.row else { continue }
-                try session.execute(
+                try session.send(
                     """
                     INSERT INTO ticket_summaries(stream, name, title, brand, creator, agent, status, opened_at,
                         last_activity_at, last_position, events, deliverables)

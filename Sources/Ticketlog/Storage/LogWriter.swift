@@ -86,7 +86,7 @@ package final class LogWriter: Sendable {
         var results: [Result<AppendResult, EventStoreError>] = []
         for append in appends {
             let before = (turn.head, turn.keys)
-            try session.execute("SAVEPOINT ticketlog_append")
+            try session.send("SAVEPOINT ticketlog_append", [])
             turn.projections.beginAppend()
             do {
                 results.append(
@@ -94,7 +94,7 @@ package final class LogWriter: Sendable {
                         try write(
                             append, session: session, head: &turn.head, keys: &turn.keys,
                             projections: &turn.projections)))
-                try session.execute("RELEASE SAVEPOINT ticketlog_append")
+                try session.send("RELEASE SAVEPOINT ticketlog_append", [])
             } catch let refused as EventStoreError where refused.code != .storageFailure {
                 // Keys made inside the savepoint are gone with it, and so are the rows the
                 // projections wrote; what they keep in memory is rolled back alike.
@@ -165,7 +165,7 @@ package final class LogWriter: Sendable {
         try turn.head.save(session)
         if session.dialect == .postgres {
             // Delivered at commit, and only if the transaction commits.
-            try session.execute("SELECT pg_notify('ticketlog_events', ?)", [.text(String(turn.head.position))])
+            try session.send("SELECT pg_notify('ticketlog_events', ?)", [.text(String(turn.head.position))])
         }
     }
 
@@ -204,7 +204,7 @@ package final class LogWriter: Sendable {
             version += 1
             let position = head.position + 1
             let hash = HashChain.link(previous: head.hash, position: position, version: version, body: event.canonical)
-            try session.execute(
+            try session.send(
                 "INSERT INTO events(\(LogTables.eventColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     .integer(position), .integer(streamKey), .integer(version),
@@ -227,7 +227,7 @@ package final class LogWriter: Sendable {
                 }
             }
         }
-        try session.execute("UPDATE streams SET version = ? WHERE key = ?", [.integer(version), .integer(streamKey)])
+        try session.send("UPDATE streams SET version = ? WHERE key = ?", [.integer(version), .integer(streamKey)])
         var result = AppendResult(
             positions: (head.position - Int64(append.events.count) + 1)...head.position, streamVersion: version,
             wasAlreadyStored: false)
@@ -242,7 +242,7 @@ package final class LogWriter: Sendable {
     {
         let key = (try session.value("SELECT max(key) FROM \(table)").integer ?? 0) + 1
         let placeholders = Array(repeating: "?", count: values.count + 1).joined(separator: ", ")
-        try session.execute(
+        try session.send(
             "INSERT INTO \(table)(key, \(columns)) VALUES (\(placeholders))", [.integer(key)] + values)
         return key
     }

@@ -67,6 +67,10 @@ package protocol SQLSession {
     /// deleted.
     @discardableResult
     func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int
+    /// Runs a statement whose result is not needed now: a backend may send it without waiting
+    /// (PostgreSQL pipelines it, saving a round trip). Its failure surfaces at the next statement
+    /// that waits, or at commit, as a storage failure of the whole transaction.
+    func send(_ sql: String, _ arguments: [SQLValue]) throws
     /// Runs a query and returns every row (callers page large tables by position).
     func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow]
 }
@@ -111,6 +115,11 @@ package struct SQLiteSession: SQLSession {
         for (index, argument) in arguments.enumerated() { statement.bind(Int32(index + 1), argument) }
         try statement.run()
         return db.changesCount
+    }
+
+    /// SQLite runs in the process: nothing to save by not waiting.
+    package func send(_ sql: String, _ arguments: [SQLValue]) throws {
+        try execute(sql, arguments)
     }
 
     package func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {

@@ -178,7 +178,7 @@ enum ProjectionCheckpoints {
     }
 
     static func save(_ projection: any Projection, position: Int64, _ session: any SQLSession) throws {
-        try session.execute(
+        try session.send(
             """
             INSERT INTO projection_checkpoints(name, version, position) VALUES (?, ?, ?)
             ON CONFLICT(name) DO UPDATE SET version = excluded.version, position = excluded.position

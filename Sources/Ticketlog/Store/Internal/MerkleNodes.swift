@@ -85,7 +85,7 @@ enum MerkleNodes {
             if level >= storedLevel { try insert(level: level, index: index, hash: hash, session) }
         }
         if let hints {
-            try session.execute(
+            try session.send(
                 "INSERT INTO merkle_leaf_hints(tile, hints) VALUES (?, ?)",
                 [.integer(edge.size / MerkleEdge.hintTile - 1), .blob(hints)])
         }
@@ -105,7 +105,7 @@ enum MerkleNodes {
     }
 
     static func insert(level: Int, index: Int64, hash: [UInt8], _ session: any SQLSession) throws {
-        try session.execute(
+        try session.send(
             "INSERT INTO merkle_nodes(level, idx, hash) VALUES (?, ?, ?)",
             [.integer(Int64(level)), .integer(index), .blob(hash)])
     }
