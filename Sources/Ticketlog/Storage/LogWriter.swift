@@ -83,17 +83,14 @@ package final class LogWriter: Sendable {
         results: [Result<AppendResult, EventStoreError>], head: Int64
     ) {
         var turn = try begin(session)
+        try prefetch(appends, into: &turn, session)
         var results: [Result<AppendResult, EventStoreError>] = []
         for append in appends {
-            let before = (turn.head, turn.keys)
+            let before = (turn.head, turn.keys, turn.streams[append.stream])
             try session.send("SAVEPOINT ticketlog_append", [])
             turn.projections.beginAppend()
             do {
-                results.append(
-                    .success(
-                        try write(
-                            append, session: session, head: &turn.head, keys: &turn.keys,
-                            projections: &turn.projections)))
+                results.append(.success(try write(append, session: session, turn: &turn)))
                 try session.send("RELEASE SAVEPOINT ticketlog_append", [])
             } catch let refused as EventStoreError where refused.code != .storageFailure {
                 // Keys made inside the savepoint are gone with it, and so are the rows the
@@ -101,7 +98,8 @@ package final class LogWriter: Sendable {
                 try session.execute("ROLLBACK TO SAVEPOINT ticketlog_append")
                 try session.execute("RELEASE SAVEPOINT ticketlog_append")
                 turn.projections.rollBackAppend()
-                (turn.head, turn.keys) = before
+                (turn.head, turn.keys) = (before.0, before.1)
+                turn.streams[append.stream] = before.2
                 results.append(.failure(refused))
             }
         }
@@ -128,8 +126,8 @@ package final class LogWriter: Sendable {
         guard !events.isEmpty else { return ([], nil, version) }
         let prepared = try prepare(
             StreamAppend(stream: stream, events: events, expectedVersion: version == 0 ? .noStream : .exact(version)))
-        let result = try write(
-            prepared, session: session, head: &turn.head, keys: &turn.keys, projections: &turn.projections)
+        try prefetch([prepared], into: &turn, session)
+        let result = try write(prepared, session: session, turn: &turn)
         try end(&turn, session)
         return (events, result, result.streamVersion)
     }
@@ -144,6 +142,35 @@ package final class LogWriter: Sendable {
         var projections: ProjectionSession
         /// The transaction's actor and type keys, looked up or made once each.
         var keys = EventStore.RowKeys()
+        /// The streams of the transaction's appends as it has them: key and version (no entry:
+        /// no such stream yet), read once up front.
+        var streams: [StreamID: (key: Int64, version: Int64)] = [:]
+        /// Of the appends' event ids, those the log holds (read once up front) or this
+        /// transaction wrote: only an append with one of them is looked at as a retry.
+        var storedIDs: Set<[UInt8]> = []
+    }
+
+    /// Reads once, for all `appends`, which of their event ids the log holds and their streams'
+    /// rows: two statements per transaction instead of a few per append.
+    private func prefetch(_ appends: [PreparedAppend], into turn: inout Turn, _ session: any SQLSession) throws {
+        let ids = appends.flatMap { $0.events.map { Array($0.proposed.id.databaseBytes) } }
+        for chunk in stride(from: 0, to: ids.count, by: 500).map({ ids[$0..<min($0 + 500, ids.count)] }) {
+            let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
+            for row in try session.rows("SELECT id FROM events WHERE id IN (\(placeholders))", chunk.map(SQLValue.blob))
+            {
+                if let id = row[0].blob { turn.storedIDs.insert(id) }
+            }
+        }
+        let names = Array(Set(appends.map(\.stream.rawValue)))
+        for chunk in stride(from: 0, to: names.count, by: 500).map({ names[$0..<min($0 + 500, names.count)] }) {
+            let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
+            for row in try session.rows(
+                "SELECT name, key, version FROM streams WHERE name IN (\(placeholders))", chunk.map(SQLValue.text))
+            {
+                guard let name = row[0].text, let key = row[1].integer, let version = row[2].integer else { continue }
+                turn.streams[StreamID(unchecked: name)] = (key, version)
+            }
+        }
     }
 
     private func begin(_ session: any SQLSession) throws -> Turn {
@@ -180,18 +207,18 @@ package final class LogWriter: Sendable {
         }
     }
 
-    private func write(
-        _ append: PreparedAppend, session: any SQLSession, head: inout ChainHead, keys: inout EventStore.RowKeys,
-        projections: inout ProjectionSession
-    ) throws -> AppendResult {
-        if let stored = try storedResult(of: append, session: session) { return stored }
-        let stream = try session.row("SELECT key, version FROM streams WHERE name = ?", [.text(append.stream.rawValue)])
-        let current = stream?[1].integer ?? 0
+    private func write(_ append: PreparedAppend, session: any SQLSession, turn: inout Turn) throws -> AppendResult {
+        let ids = append.events.map { Array($0.proposed.id.databaseBytes) }
+        if ids.contains(where: turn.storedIDs.contains), let stored = try storedResult(of: append, session: session) {
+            return stored
+        }
+        let stream = turn.streams[append.stream]
+        let current = stream?.version ?? 0
         guard append.expectedVersion.accepts(current) else {
             throw EventStoreError.versionConflict(append.stream, at: current, expected: append.expectedVersion)
         }
         let streamKey: Int64
-        if let key = stream?[0].integer {
+        if let key = stream?.key {
             streamKey = key
         } else {
             streamKey = try newKey(
@@ -202,34 +229,38 @@ package final class LogWriter: Sendable {
         let recordedAt = append.recordedAt.microsecondsSinceEpoch
         for event in append.events {
             version += 1
-            let position = head.position + 1
-            let hash = HashChain.link(previous: head.hash, position: position, version: version, body: event.canonical)
+            let position = turn.head.position + 1
+            let hash = HashChain.link(
+                previous: turn.head.hash, position: position, version: version, body: event.canonical)
             try session.send(
                 "INSERT INTO events(\(LogTables.eventColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     .integer(position), .integer(streamKey), .integer(version),
                     .blob(Array(event.proposed.id.databaseBytes)),
-                    .integer(try typeKey(event.proposed.type.rawValue, &keys, session)),
-                    .integer(try actorKey(event.proposed.actor, &keys, session)),
+                    .integer(try typeKey(event.proposed.type.rawValue, &turn.keys, session)),
+                    .integer(try actorKey(event.proposed.actor, &turn.keys, session)),
                     .integer(event.proposed.occurredAt.microsecondsSinceEpoch), .integer(recordedAt),
                     .integer(event.codec), .blob(event.blob), .blob(Array(hash.prefix(Schema.chainCheckSize))),
                 ])
             try MerkleNodes.append(
-                event.leaf.leafHash(of: event.canonical, position: position, version: version), to: &head.tree,
+                event.leaf.leafHash(of: event.canonical, position: position, version: version), to: &turn.head.tree,
                 session)
-            head.position = position
-            head.hash = hash
-            if !projections.isEmpty {
+            turn.head.position = position
+            turn.head.hash = hash
+            if !turn.projections.isEmpty {
                 let recorded = EventBody(event.proposed, stream: append.stream, recordedAt: append.recordedAt)
                     .recorded(position: position, version: version)
                 try Self.projecting {
-                    try projections.apply(ProjectedEvent(event: recorded, streamKey: streamKey), session)
+                    try turn.projections.apply(ProjectedEvent(event: recorded, streamKey: streamKey), session)
                 }
             }
         }
         try session.send("UPDATE streams SET version = ? WHERE key = ?", [.integer(version), .integer(streamKey)])
+        turn.streams[append.stream] = (streamKey, version)
+        turn.storedIDs.formUnion(ids)
         var result = AppendResult(
-            positions: (head.position - Int64(append.events.count) + 1)...head.position, streamVersion: version,
+            positions: (turn.head.position - Int64(append.events.count) + 1)...turn.head.position,
+            streamVersion: version,
             wasAlreadyStored: false)
         result.recordedAt = append.recordedAt
         return result
