@@ -39,9 +39,15 @@ enum PostgresTestServer {
             "ticketlog-pg-\(UUID().uuidString.prefix(8))"
         ).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let started = try await awaitProcess(script, ["start", directory])
+        // Bounded: a start that hangs fails every test that needs the server, in two minutes
+        // and with the script's output, instead of holding the whole run.
+        let started = try await awaitProcess(
+            URL(fileURLWithPath: "/usr/bin/timeout"), ["--kill-after=5", "120", script.path, "start", directory])
         guard started.status == 0 else {
-            throw ServerError(message: "cannot start PostgreSQL (Tools/Postgres/cluster.sh start): \(started.stderr)")
+            throw ServerError(
+                message:
+                    "cannot start PostgreSQL (Tools/Postgres/cluster.sh start\(started.status == 124 ? ", stopped after 120 s" : "")): \(started.stdout)\(started.stderr)"
+            )
         }
         clusterDirectory = (script.path, directory)
         atexit {
