@@ -36,11 +36,9 @@ package final class PostgresLog: Sendable {
     /// nodes started together create it once.
     static let schemaLock: Int64 = 0x7469_636b_6574_6c67  // "ticketlg"
 
-    /// Events per projection catch-up transaction.
+    /// The configuration it was opened with: compression, clock and ids for commands, events
+    /// per projection catch-up transaction, the subscriptions' poll interval.
     private let configuration: EventStore.Configuration
-    private var projectionBatchSize: Int { configuration.projectionBatchSize }
-    /// How long a subscriber waits for a notification before it reads again regardless.
-    package let pollInterval: Duration
     /// Decodes events for reads and subscriptions, with the vocabulary seen so far.
     private let reader = LogReader()
     /// Wakes this process's subscribers: advanced by the notifications every node's appends
@@ -55,7 +53,6 @@ package final class PostgresLog: Sendable {
     ) {
         self.location = location
         self.configuration = configuration
-        pollInterval = configuration.subscriptionPollInterval
         self.connection = Mutex(connection)
         self.logger = logger
         queue = DispatchQueue(label: "ticketlog.postgres.\(location.database)")
@@ -283,9 +280,10 @@ package final class PostgresLog: Sendable {
     /// ``EventStore/catchUpProjections(progress:)`` does for a file. Appends on other nodes may
     /// go on meanwhile: each step and each append take the head first.
     package func catchUpProjections(progress: (@Sendable (ProjectionProgress) -> Void)? = nil) async throws {
-        let limit = projectionBatchSize
+        let limit = configuration.projectionBatchSize
         while let step = try await transaction(
-            readOnly: false, { session in try LogWriter.catchUpProjections(session, limit: limit) })
+            readOnly: false,
+            { [reader] session in try LogWriter.catchUpProjections(session, limit: limit, reader: reader) })
         {
             progress?(step)
         }
@@ -461,4 +459,7 @@ extension PostgresLog: EventSource {
     package func waitForEvents(beyond position: Int64, timeout: Duration) async {
         await notifier.wait(beyond: position, timeout: timeout)
     }
+
+    /// How long a subscriber waits for a notification before it reads again regardless.
+    package var pollInterval: Duration { configuration.subscriptionPollInterval }
 }

@@ -56,10 +56,12 @@ package final class LogWriter: Sendable {
 
     /// Applies up to `limit` events to the projections that are behind the head; `nil` when
     /// every projection is at the head. Under the head lock: a catch-up on one node and an
-    /// append on another never apply the same event twice.
-    package static func catchUpProjections(_ session: any SQLSession, limit: Int) throws -> ProjectionProgress? {
+    /// append on another never apply the same event twice. Events are decoded by `reader`
+    /// (kept from step to step, so the vocabulary is read once).
+    package static func catchUpProjections(_ session: any SQLSession, limit: Int, reader: LogReader) throws
+        -> ProjectionProgress?
+    {
         try lockHead(session)
-        let reader = LogReader()
         return try EventStore.catchUpStep(session, limit: limit) { from, limit, apply in
             for event in try reader.projected(session, from: from, limit: limit) { try apply(event) }
         }
@@ -83,7 +85,8 @@ package final class LogWriter: Sendable {
         results: [Result<AppendResult, EventStoreError>], head: Int64
     ) {
         var turn = try begin(session)
-        try prefetch(appends, into: &turn, session)
+        try prefetchStoredIDs(appends, into: &turn, session)
+        try prefetchStreams(appends.map(\.stream), into: &turn, session)
         var results: [Result<AppendResult, EventStoreError>] = []
         for append in appends {
             let before = (turn.head, turn.keys, turn.streams[append.stream])
@@ -119,14 +122,14 @@ package final class LogWriter: Sendable {
         decide: (TicketTransaction) throws -> [ProposedEvent]
     ) throws -> (events: [ProposedEvent], result: AppendResult?, version: Int64) {
         var turn = try begin(session)
-        let version =
-            try session.value("SELECT version FROM streams WHERE name = ?", [.text(stream.rawValue)]).integer ?? 0
+        try prefetchStreams([stream], into: &turn, session)
+        let version = turn.streams[stream]?.version ?? 0
         let events = try decide(
             TicketTransaction(reads: TicketReads(session, reader: reader), stream: stream, version: version))
         guard !events.isEmpty else { return ([], nil, version) }
         let prepared = try prepare(
             StreamAppend(stream: stream, events: events, expectedVersion: version == 0 ? .noStream : .exact(version)))
-        try prefetch([prepared], into: &turn, session)
+        try prefetchStoredIDs([prepared], into: &turn, session)
         let result = try write(prepared, session: session, turn: &turn)
         try end(&turn, session)
         return (events, result, result.streamVersion)
@@ -150,26 +153,23 @@ package final class LogWriter: Sendable {
         var storedIDs: Set<[UInt8]> = []
     }
 
-    /// Reads once, for all `appends`, which of their event ids the log holds and their streams'
-    /// rows: two statements per transaction instead of a few per append.
-    private func prefetch(_ appends: [PreparedAppend], into turn: inout Turn, _ session: any SQLSession) throws {
-        let ids = appends.flatMap { $0.events.map { Array($0.proposed.id.databaseBytes) } }
-        for chunk in stride(from: 0, to: ids.count, by: 500).map({ ids[$0..<min($0 + 500, ids.count)] }) {
-            let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
-            for row in try session.rows("SELECT id FROM events WHERE id IN (\(placeholders))", chunk.map(SQLValue.blob))
-            {
-                if let id = row[0].blob { turn.storedIDs.insert(id) }
-            }
+    /// Reads once, for all `appends`, which of their event ids the log holds: one statement per
+    /// transaction instead of one per event.
+    private func prefetchStoredIDs(_ appends: [PreparedAppend], into turn: inout Turn, _ session: any SQLSession)
+        throws
+    {
+        let ids = appends.flatMap { $0.events.map { SQLValue.blob(Array($0.proposed.id.databaseBytes)) } }
+        for row in try session.rows("SELECT id FROM events WHERE id IN", in: ids) {
+            if let id = row[0].blob { turn.storedIDs.insert(id) }
         }
-        let names = Array(Set(appends.map(\.stream.rawValue)))
-        for chunk in stride(from: 0, to: names.count, by: 500).map({ names[$0..<min($0 + 500, names.count)] }) {
-            let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
-            for row in try session.rows(
-                "SELECT name, key, version FROM streams WHERE name IN (\(placeholders))", chunk.map(SQLValue.text))
-            {
-                guard let name = row[0].text, let key = row[1].integer, let version = row[2].integer else { continue }
-                turn.streams[StreamID(unchecked: name)] = (key, version)
-            }
+    }
+
+    /// Reads the rows of `streams` once: one statement per transaction instead of one per append.
+    private func prefetchStreams(_ streams: [StreamID], into turn: inout Turn, _ session: any SQLSession) throws {
+        let names = Set(streams.map(\.rawValue)).map(SQLValue.text)
+        for row in try session.rows("SELECT name, key, version FROM streams WHERE name IN", in: names) {
+            guard let name = row[0].text, let key = row[1].integer, let version = row[2].integer else { continue }
+            turn.streams[StreamID(unchecked: name)] = (key, version)
         }
     }
 

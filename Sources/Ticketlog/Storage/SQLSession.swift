@@ -81,6 +81,18 @@ extension SQLSession {
         try execute(sql, [])
     }
 
+    /// The rows of `sql`, which ends in `IN`, for each of `values` in the list: in statements of
+    /// at most 500 values (both engines cap a statement's parameters). No values, no rows.
+    package func rows(_ sql: String, in values: [SQLValue]) throws -> [SQLRow] {
+        var rows: [SQLRow] = []
+        for start in stride(from: 0, to: values.count, by: 500) {
+            let chunk = Array(values[start..<min(start + 500, values.count)])
+            let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
+            rows += try self.rows("\(sql) (\(placeholders))", chunk)
+        }
+        return rows
+    }
+
     /// The first row, or `nil`.
     package func row(_ sql: String, _ arguments: [SQLValue] = []) throws -> SQLRow? {
         try rows(sql, arguments).first

@@ -456,7 +456,7 @@ struct ChainHead: Sendable {
 
     /// The newest position as the last commit recorded it.
     static func position(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'head_position'")) ?? 0
+        try position(SQLiteSession(db))
     }
 
     static func position(_ session: any SQLSession) throws -> Int64 {
