@@ -11,10 +11,10 @@ struct CopyCommand: AsyncParsableCommand {
             Copies every event row as it is stored — the same canonical bodies, LZ4 codecs and \
             dictionaries, chain checks, event ids and positions — and the log's Merkle nodes, \
             signed checkpoints, content keys (still wrapped) and sync state, so both logs have \
-            the same head hash. Projections are not copied: a file copied from PostgreSQL builds \
-            them when it is opened. The copy reads one snapshot of the source and writes one \
-            transaction into the target, so a failure leaves the target as it was; then the \
-            target is verified.
+            the same head hash. Projections are not copied but built from the copied events: \
+            on PostgreSQL once the copy verifies, in a file when it is opened. The copy reads one \
+            snapshot of the source and writes one transaction into the target, so a failure \
+            leaves the target as it was; then the target is verified.
 
               ticketlog copy --from desk.sqlite --to postgres://ticketlog@127.0.0.1:5432/desk
               ticketlog copy --from postgres://ticketlog@127.0.0.1:5432/desk --to restored.sqlite
