@@ -31,20 +31,39 @@ final class PostgresSession: SQLSession {
         try run(sql, arguments).map { row in SQLRow(try row.map(Self.value)) }
     }
 
-    /// Statements sent and not waited for yet, in the order they were sent (the connection
-    /// answers in that order).
+    /// Statements sent and not handed to the connection yet: merged into multi-row inserts
+    /// where that keeps their meaning (``StatementBatch``), and sent before the next statement
+    /// that waits.
+    private var batch = StatementBatch()
+    /// Statements handed to the connection and not waited for yet, in the order they were sent
+    /// (the connection answers in that order).
     private var pending: [EventLoopFuture<PostgresQueryResult>] = []
 
-    /// Sends the statement and returns: its answer is waited for with the next statement that
-    /// waits (``settle()``).
+    /// Keeps the statement for the next one that waits (``settle()``): statements sent one
+    /// after the other travel together.
     func send(_ sql: String, _ arguments: [SQLValue]) throws {
-        pending.append(connection.query(Self.query(sql, arguments), logger: logger))
+        batch.add(sql, arguments)
+        // A large transaction hands over what it kept every so often without waiting, so that
+        // the server works on it while this side prepares the rest.
+        if batch.parameters >= Self.handOverParameters { handOver() }
     }
 
-    /// Waits for every statement sent ahead. The first failure among them fails the whole
-    /// transaction (a storage failure, whatever the statement was): it may belong to an append
-    /// whose savepoint is gone, so no single append can be refused for it.
+    /// About 500 events' statements.
+    static let handOverParameters = 8_192
+
+    /// Hands the statements kept to the connection without waiting for them.
+    private func handOver() {
+        for statement in batch.take() {
+            pending.append(connection.query(Self.query(statement.text, statement.arguments), logger: logger))
+        }
+    }
+
+    /// Sends what was kept and waits for every statement sent ahead. The first failure among
+    /// them fails the whole transaction (a storage failure, whatever the statement was): it may
+    /// belong to any of the appends merged into one statement, so no single append can be
+    /// refused for it.
     func settle() throws {
+        handOver()
         guard !pending.isEmpty else { return }
         let waiting = pending
         pending = []
@@ -59,8 +78,9 @@ final class PostgresSession: SQLSession {
         }
     }
 
-    /// Waits for what was sent ahead, ignoring failures: before a rollback.
+    /// Forgets what was kept and waits for what was sent, ignoring failures: before a rollback.
     func discardPending() {
+        _ = batch.take()
         _ = try? settle()
     }
 

@@ -171,6 +171,26 @@ struct PostgresTests {
         #expect(report.failure?.kind == .edited)
     }
 
+    /// The events' vocabulary columns are no foreign keys on PostgreSQL (PostgresSchema says
+    /// why): an actor row removed under them is found by verify instead.
+    @Test func anEventWhoseActorRowIsGoneIsFoundByVerify() async throws {
+        let (directory, path) = try SampleLogTests.copy()
+        defer { withExtendedLifetime(directory) {} }
+        let location = try await PostgresTestServer.freshDatabase()
+        let postgres = try await PostgresLog.open(location)
+        defer { Task { await postgres.close() } }
+        _ = try await postgres.copy(from: try EventStore.readOnly(path))
+        // The actor of position 5 and of no event before it, removed.
+        try await PostgresTestServer.execute(
+            """
+            DELETE FROM actors WHERE key = (SELECT actor FROM events WHERE position = 5)
+                AND key NOT IN (SELECT actor FROM events WHERE position < 5)
+            """, on: location)
+        let report = try await PostgresLog.using(location, catchUpProjections: false) { try await $0.verify() }
+        #expect(report.failure?.position == 5, "\(String(describing: report.failure))")
+        #expect(report.failure?.detail.contains("actor") == true, "\(String(describing: report.failure))")
+    }
+
     @Test func theCommandLineCopiesBothWaysAndVerifiesOnPostgres() async throws {
         let directory = try TemporaryDirectory()
         let file = directory.path("desk.sqlite")
@@ -609,6 +629,45 @@ struct PostgresTests {
         #expect(
             PostgresSession.numbered("SELECT a FROM t WHERE b = ? AND c = '?' AND \"d?\" > ? LIMIT ?")
                 == "SELECT a FROM t WHERE b = $1 AND c = '?' AND \"d?\" > $2 LIMIT $3")
+    }
+
+    @Test func insertsSentAheadAreMergedOnlyWhereTheirMeaningStays() {
+        var batch = StatementBatch()
+        let event = "INSERT INTO events(position, body) VALUES (?, ?)"
+        let message =
+            "INSERT INTO messages(stream, id) VALUES (?, to_tsvector('simple', ?)) ON CONFLICT(stream, id) DO NOTHING"
+        batch.add(event, [.integer(1), .blob([1])])
+        batch.add(message, [.integer(7), .text("a")])
+        batch.add(event, [.integer(2), .blob([2])])
+        batch.add(message, [.integer(7), .text("b")])
+        // An update of messages: the next message insert may not move before it; events' may.
+        batch.add("UPDATE messages SET id = ? WHERE stream = ?", [.text("c"), .integer(7)])
+        batch.add(event, [.integer(3), .blob([3])])
+        batch.add(message, [.integer(8), .text("d")])
+        // An upsert that updates is sent as it is, and so is a statement on no known table,
+        // which closes every batch.
+        let upsert =
+            "INSERT INTO meta(key, integer) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET integer = excluded.integer"
+        batch.add(upsert, [.text("head"), .integer(3)])
+        batch.add(upsert, [.text("head"), .integer(4)])
+        batch.add("SELECT pg_notify('ticketlog_events', ?)", [.text("3")])
+        batch.add(event, [.integer(4), .blob([4])])
+        let sent = batch.take()
+        #expect(
+            sent.map(\.text) == [
+                "INSERT INTO events(position, body) VALUES (?, ?), (?, ?), (?, ?)",
+                "INSERT INTO messages(stream, id) VALUES (?, to_tsvector('simple', ?)), (?, to_tsvector('simple', ?)) "
+                    + "ON CONFLICT(stream, id) DO NOTHING",
+                "UPDATE messages SET id = ? WHERE stream = ?",
+                message, upsert, upsert, "SELECT pg_notify('ticketlog_events', ?)", event,
+            ])
+        #expect(sent[0].arguments == [.integer(1), .blob([1]), .integer(2), .blob([2]), .integer(3), .blob([3])])
+        #expect(sent[1].arguments == [.integer(7), .text("a"), .integer(7), .text("b")])
+        #expect(batch.take().isEmpty)
+
+        // Within PostgreSQL's limit of parameters per statement.
+        for position in 0..<40_000 { batch.add(event, [.integer(Int64(position)), .blob([])]) }
+        #expect(batch.take().map { $0.arguments.count } == [65_534, 14_466])
     }
 }
 

@@ -2,6 +2,11 @@
 Makefile) appending the same events with its SQLite persistence, batched, and replaying them.
 
     python peer.py CORPUS DB
+    python peer.py CORPUS postgres://USER:PASSWORD@HOST:PORT/DATABASE
+
+With a PostgreSQL URL (issue 19) the same run uses `eventsourcing[postgres]`'s application
+recorder on that server instead (its table dropped first): the row the engine's PostgreSQL
+append is measured against, on the same server.
 
 CORPUS has one event per line: stream \\t version \\t type \\t json. Each line becomes a domain
 event (a `DomainEvent` dataclass carrying the event's fields; building them is not timed), and
@@ -22,6 +27,7 @@ from datetime import datetime, timezone
 from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, UUIDAsHex
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+from urllib.parse import unquote, urlsplit
 
 
 @dataclass(frozen=True)
@@ -41,15 +47,11 @@ def main() -> None:
             events.append(TicketEvent(
                 originator_id=uuid.uuid5(uuid.NAMESPACE_URL, stream.decode()), originator_version=int(version),
                 timestamp=datetime.fromtimestamp(data["occurredAt"] / 1e6, timezone.utc), type=kind.decode(), data=data))
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(path + suffix):
-            os.remove(path + suffix)
     transcoder = JSONTranscoder()
     transcoder.register(UUIDAsHex())
     transcoder.register(DatetimeAsISO())
     mapper = Mapper(transcoder=transcoder)
-    recorder = SQLiteApplicationRecorder(SQLiteDatastore(path))
-    recorder.create_table()
+    recorder = postgres_recorder(path) if path.startswith("postgres://") else sqlite_recorder(path)
 
     # Rates over the whole run and its first and last tenth, measured at batch boundaries.
     tenth = max(1, len(events) // 10)
@@ -79,6 +81,29 @@ def main() -> None:
     print(f"events={len(events)} seconds={seconds:.3f} rate={len(events) / seconds:.0f} first10={first10:.0f} "
           f"last10={last10:.0f} replayed={replayed} replay_seconds={replay_seconds:.3f} "
           f"replay_rate={replayed / replay_seconds:.0f}")
+
+
+def sqlite_recorder(path: str) -> SQLiteApplicationRecorder:
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    recorder = SQLiteApplicationRecorder(SQLiteDatastore(path))
+    recorder.create_table()
+    return recorder
+
+
+def postgres_recorder(url: str):
+    # Imported here: the SQLite run needs no PostgreSQL driver.
+    from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+    parts = urlsplit(url)
+    datastore = PostgresDatastore(
+        dbname=unquote(parts.path.lstrip("/")), host=parts.hostname, port=parts.port or 5432,
+        user=unquote(parts.username or ""), password=unquote(parts.password or ""))
+    recorder = PostgresApplicationRecorder(datastore, events_table_name="bench_stored_events")
+    with datastore.transaction(commit=True) as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_stored_events")
+    recorder.create_table()
+    return recorder
 
 
 if __name__ == "__main__":

@@ -190,8 +190,9 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if kind == "noop" { return }
         guard let database else { throw ValidationError("--child needs --database") }
-        if kind == "postgres-append" {
-            let rate = try await PostgresMeasurements.batchedAppend(events: events, url: database)
+        if kind == "postgres-append" || kind == "postgres-append-events" {
+            let rate = try await PostgresMeasurements.batchedAppend(
+                events: events, url: database, inlineProjections: kind == "postgres-append")
             print(
                 String(
                     format: "%.0f events/s (first 10%% %.0f, last 10%% %.0f)", rate.perSecond, rate.first10 ?? 0,

@@ -7,9 +7,10 @@ import TicketlogPostgres
 /// `ticketlog-bench --child postgres-append --database postgres://… --events N` on an empty
 /// database.
 enum PostgresMeasurements {
-    static func batchedAppend(events: Int, url: String) async throws -> Rate {
+    static func batchedAppend(events: Int, url: String, inlineProjections: Bool = true) async throws -> Rate {
         var configuration = EventStore.Configuration()
         configuration.dictionaryTrainingThreshold = nil
+        configuration.inlineProjections = inlineProjections
         let log = try await PostgresLog.open(try PostgresLocation(url: url), configuration: configuration)
         do {
             let rate = try await Measurements.timedBatches(events: events) { appends in

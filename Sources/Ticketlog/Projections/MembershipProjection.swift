@@ -39,36 +39,106 @@ struct MembershipProjection: Projection {
     }
 
     func apply(_ projected: ProjectedEvent, _ session: any SQLSession) throws {
-        let event = projected.event
-        let at = event.occurredAt.microsecondsSinceEpoch
-        switch event.payload {
-        case .memberJoined(let joined):
-            let role = SQLValue.text(joined.role.rawValue)
-            let inserted = try session.execute(
-                """
-                INSERT INTO members(stream, "user", role, joined_at, joined_position) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT(stream, "user") DO NOTHING
-                """,
-                [.integer(projected.streamKey), .text(joined.user), role, .integer(at), .integer(event.position)])
-            guard inserted > 0 else { return }
-            try session.send(
-                """
-                INSERT INTO membership_intervals(stream, "user", role, joined_position, joined_at)
-                VALUES (?, ?, ?, ?, ?)
-                """,
-                [.integer(projected.streamKey), .text(joined.user), role, .integer(event.position), .integer(at)])
-        case .memberLeft(let left):
-            let deleted = try session.execute(
-                "DELETE FROM members WHERE stream = ? AND \"user\" = ?",
-                [.integer(projected.streamKey), .text(left.user)])
-            guard deleted > 0 else { return }
-            try session.send(
-                """
-                UPDATE membership_intervals SET left_position = ?, left_at = ?
-                WHERE stream = ? AND "user" = ? AND left_position IS NULL
-                """, [.integer(event.position), .integer(at), .integer(projected.streamKey), .text(left.user)])
-        default:
-            return
+        var transaction = Transaction()
+        try transaction.apply(projected, session)
+    }
+
+    func begin() -> any ProjectionTransaction {
+        Transaction()
+    }
+
+    /// Joins and leaves within one write transaction. For the streams read ahead
+    /// (``ProjectionTransaction/prefetch(streams:_:)``) who is present is known in memory, so
+    /// each join or leave is written without waiting for the database's answer; for others, the
+    /// database says whether the join or leave changed anything.
+    struct Transaction: ProjectionTransaction {
+        /// Of the streams read ahead or created in this transaction: who is a member now.
+        private var present: [Int64: Set<String>] = [:]
+        /// What the current append changed: each stream's members before it.
+        private var undo: [(stream: Int64, members: Set<String>?)] = []
+
+        mutating func prefetch(streams: [Int64], _ session: any SQLSession) throws {
+            let unknown = streams.filter { present[$0] == nil }
+            for key in unknown { present[key] = [] }
+            for row in try session.rows(
+                "SELECT stream, \"user\" FROM members WHERE stream IN", in: unknown.map(SQLValue.integer))
+            {
+                guard let key = row[0].integer, let user = row[1].text else { continue }
+                present[key]?.insert(user)
+            }
+        }
+
+        mutating func created(stream: Int64) {
+            if present[stream] == nil { present[stream] = [] }
+        }
+
+        mutating func beginAppend() {
+            undo.removeAll(keepingCapacity: true)
+        }
+
+        mutating func rollBackAppend() {
+            for change in undo.reversed() { present[change.stream] = change.members }
+            undo.removeAll(keepingCapacity: true)
+        }
+
+        mutating func finish(_ session: any SQLSession) throws {}
+
+        mutating func apply(_ projected: ProjectedEvent, _ session: any SQLSession) throws {
+            let event = projected.event
+            let stream = projected.streamKey
+            let at = event.occurredAt.microsecondsSinceEpoch
+            let known = present[stream]
+            switch event.payload {
+            case .memberJoined(let joined):
+                let role = SQLValue.text(joined.role.rawValue)
+                let join: [SQLValue] = [
+                    .integer(stream), .text(joined.user), role, .integer(at), .integer(event.position),
+                ]
+                if let known {
+                    guard !known.contains(joined.user) else { return }
+                    remember(stream, known)
+                    present[stream]?.insert(joined.user)
+                    try session.send(
+                        "INSERT INTO members(stream, \"user\", role, joined_at, joined_position) VALUES (?, ?, ?, ?, ?)",
+                        join)
+                } else {
+                    let inserted = try session.execute(
+                        """
+                        INSERT INTO members(stream, "user", role, joined_at, joined_position) VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT(stream, "user") DO NOTHING
+                        """, join)
+                    guard inserted > 0 else { return }
+                }
+                try session.send(
+                    """
+                    INSERT INTO membership_intervals(stream, "user", role, joined_position, joined_at)
+                    VALUES (?, ?, ?, ?, ?)
+                    """,
+                    [.integer(stream), .text(joined.user), role, .integer(event.position), .integer(at)])
+            case .memberLeft(let left):
+                let leave: [SQLValue] = [.integer(stream), .text(left.user)]
+                if let known {
+                    guard known.contains(left.user) else { return }
+                    remember(stream, known)
+                    present[stream]?.remove(left.user)
+                    try session.send("DELETE FROM members WHERE stream = ? AND \"user\" = ?", leave)
+                } else {
+                    let deleted = try session.execute("DELETE FROM members WHERE stream = ? AND \"user\" = ?", leave)
+                    guard deleted > 0 else { return }
+                }
+                try session.send(
+                    """
+                    UPDATE membership_intervals SET left_position = ?, left_at = ?
+                    WHERE stream = ? AND "user" = ? AND left_position IS NULL
+                    """, [.integer(event.position), .integer(at)] + leave)
+            default:
+                return
+            }
+        }
+
+        /// Notes `stream`'s members before the current append first changes them.
+        private mutating func remember(_ stream: Int64, _ members: Set<String>) {
+            if !undo.contains(where: { $0.stream == stream }) { undo.append((stream, members)) }
         }
     }
 }

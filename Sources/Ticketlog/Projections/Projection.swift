@@ -34,6 +34,13 @@ protocol Projection: Sendable {
 /// the rows: the writer calls ``beginAppend()`` before each append and ``rollBackAppend()`` when
 /// the append's savepoint rolls back.
 protocol ProjectionTransaction {
+    /// Reads in one statement what the transaction's events will need of the rows of
+    /// `streams` (default: nothing; rows are then read as events need them). A writer whose
+    /// statements travel together (PostgreSQL) calls it once per transaction, so that no read
+    /// in between holds them up.
+    mutating func prefetch(streams: [Int64], _ session: any SQLSession) throws
+    /// `stream` was created in this transaction: it has no rows yet, none to read.
+    mutating func created(stream: Int64)
     mutating func apply(_ event: ProjectedEvent, _ session: any SQLSession) throws
     /// Writes what was kept for the end of the transaction.
     mutating func finish(_ session: any SQLSession) throws
@@ -43,6 +50,8 @@ protocol ProjectionTransaction {
 }
 
 extension ProjectionTransaction {
+    func prefetch(streams: [Int64], _ session: any SQLSession) throws {}
+    func created(stream: Int64) {}
     func beginAppend() {}
     func rollBackAppend() {}
 }
@@ -74,6 +83,15 @@ struct ProjectionSession {
 
     mutating func finish(_ session: any SQLSession) throws {
         for index in transactions.indices { try transactions[index].finish(session) }
+    }
+
+    mutating func prefetch(streams: [Int64], _ session: any SQLSession) throws {
+        guard !streams.isEmpty else { return }
+        for index in transactions.indices { try transactions[index].prefetch(streams: streams, session) }
+    }
+
+    mutating func created(stream: Int64) {
+        for index in transactions.indices { transactions[index].created(stream: stream) }
     }
 
     mutating func beginAppend() {

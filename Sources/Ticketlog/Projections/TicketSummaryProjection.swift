@@ -75,6 +75,19 @@ struct TicketSummaryProjection: Projection {
             undo.removeAll(keepingCapacity: true)
         }
 
+        mutating func prefetch(streams: [Int64], _ session: any SQLSession) throws {
+            let unknown = streams.filter { rows[$0] == nil }
+            for key in unknown { rows[key] = (nil, false) }
+            for row in try session.rows(Self.select + " WHERE stream IN", in: unknown.map(SQLValue.integer)) {
+                guard let key = row[0].integer else { continue }
+                rows[key] = (Self.row(SQLRow(Array(row.values.dropFirst()))), false)
+            }
+        }
+
+        mutating func created(stream: Int64) {
+            if rows[stream] == nil { rows[stream] = (nil, false) }
+        }
+
         mutating func apply(_ projected: ProjectedEvent, _ session: any SQLSession) throws {
             let event = projected.event
             // The erasure record is no ticket.
@@ -84,7 +97,8 @@ struct TicketSummaryProjection: Projection {
             if !undo.contains(where: { $0.key == projected.streamKey }) {
                 undo.append((projected.streamKey, entry))
             }
-            let current = try entry?.row ?? Self.fetch(projected.streamKey, session)
+            // An entry without a row: read ahead, and there is none.
+            let current = try entry.map(\.row) ?? Self.fetch(projected.streamKey, session)
             // Every event counts as activity; a ticket row exists from its first event on, even if
             // that is not `ticket.opened` (e.g. history imported from Stream).
             var row =
@@ -117,39 +131,48 @@ struct TicketSummaryProjection: Projection {
         }
 
         mutating func finish(_ session: any SQLSession) throws {
-            for (key, entry) in rows where entry.changed {
-                guard let row = entry.row else { continue }
+            let changed = rows.compactMap { key, entry in entry.changed ? entry.row.map { (key, $0) } : nil }
+            // 400 rows (4,800 parameters) per statement.
+            for start in stride(from: 0, to: changed.count, by: 400) {
+                let chunk = changed[start..<min(start + 400, changed.count)]
                 try session.send(
                     """
                     INSERT INTO ticket_summaries(stream, name, title, brand, creator, agent, status, opened_at,
                         last_activity_at, last_position, events, deliverables)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    VALUES \(Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", "))
                     ON CONFLICT(stream) DO UPDATE SET
                         title = excluded.title, brand = excluded.brand, creator = excluded.creator,
                         agent = excluded.agent, status = excluded.status, opened_at = excluded.opened_at,
                         last_activity_at = excluded.last_activity_at, last_position = excluded.last_position,
                         events = excluded.events, deliverables = excluded.deliverables
                     """,
-                    [
-                        .integer(key), .text(row.name), .optional(row.title), .optional(row.brand),
-                        .optional(row.creator), .optional(row.agent), .text(row.status), .optional(row.openedAt),
-                        .integer(row.lastActivityAt), .integer(row.lastPosition), .integer(row.events),
-                        .integer(row.deliverables),
-                    ])
-                rows[key] = (row, false)
+                    chunk.flatMap { key, row -> [SQLValue] in
+                        [
+                            .integer(key), .text(row.name), .optional(row.title), .optional(row.brand),
+                            .optional(row.creator), .optional(row.agent), .text(row.status), .optional(row.openedAt),
+                            .integer(row.lastActivityAt), .integer(row.lastPosition), .integer(row.events),
+                            .integer(row.deliverables),
+                        ]
+                    })
+            }
+            for (key, row) in changed { rows[key] = (row, false) }
+        }
+
+        private static let select = """
+            SELECT stream, name, title, brand, creator, agent, status, opened_at, last_activity_at, last_position,
+                   events, deliverables
+            FROM ticket_summaries
+            """
+
+        private static func fetch(_ key: Int64, _ session: any SQLSession) throws -> Row? {
+            try session.row(select + " WHERE stream = ?", [.integer(key)]).map {
+                row(SQLRow(Array($0.values.dropFirst())))
             }
         }
 
-        private static func fetch(_ key: Int64, _ session: any SQLSession) throws -> Row? {
-            guard
-                let row = try session.row(
-                    """
-                    SELECT name, title, brand, creator, agent, status, opened_at, last_activity_at, last_position,
-                           events, deliverables
-                    FROM ticket_summaries WHERE stream = ?
-                    """, [.integer(key)])
-            else { return nil }
-            return Row(
+        /// A row as ``select`` reads it, without its stream key.
+        private static func row(_ row: SQLRow) -> Row {
+            Row(
                 name: row[0].text ?? "", title: row[1].text, brand: row[2].text, creator: row[3].text,
                 agent: row[4].text, status: row[5].text ?? "", openedAt: row[6].integer,
                 lastActivityAt: row[7].integer ?? 0, lastPosition: row[8].integer ?? 0, events: row[9].integer ?? 0,

@@ -75,8 +75,11 @@ package final class LogWriter: Sendable {
         ) { ($0, [], nil) }
     }
 
-    /// Writes prepared appends in the session's transaction, each in its own savepoint: one
-    /// refused (a version conflict, an id stored with other content) leaves the others. On
+    /// Writes prepared appends in the session's transaction. One refused (a version conflict,
+    /// an id stored with other content) leaves the others: everything that refuses an append is
+    /// decided before it writes anything (``check(_:turn:session:)``), so no savepoint is needed
+    /// and the statements of consecutive appends can travel together (PostgreSQL merges them,
+    /// ``SQLSession/send(_:_:)``). A failure once an append writes fails the transaction. On
     /// PostgreSQL the head row is locked first, so writers on every node take positions one
     /// transaction at a time, in commit order (ARCHITECTURE.md, "Storage boundary").
     ///
@@ -87,23 +90,19 @@ package final class LogWriter: Sendable {
         var turn = try begin(session)
         try prefetchStoredIDs(appends, into: &turn, session)
         try prefetchStreams(appends.map(\.stream), into: &turn, session)
+        try prefetchKeys(appends.flatMap(\.events), into: &turn, session)
         var results: [Result<AppendResult, EventStoreError>] = []
         for append in appends {
-            let before = (turn.head, turn.keys, turn.streams[append.stream])
-            try session.send("SAVEPOINT ticketlog_append", [])
-            turn.projections.beginAppend()
+            let checked: Check
             do {
-                results.append(.success(try write(append, session: session, turn: &turn)))
-                try session.send("RELEASE SAVEPOINT ticketlog_append", [])
+                checked = try check(append, turn: turn, session: session)
             } catch let refused as EventStoreError where refused.code != .storageFailure {
-                // Keys made inside the savepoint are gone with it, and so are the rows the
-                // projections wrote; what they keep in memory is rolled back alike.
-                try session.execute("ROLLBACK TO SAVEPOINT ticketlog_append")
-                try session.execute("RELEASE SAVEPOINT ticketlog_append")
-                turn.projections.rollBackAppend()
-                (turn.head, turn.keys) = (before.0, before.1)
-                turn.streams[append.stream] = before.2
                 results.append(.failure(refused))
+                continue
+            }
+            switch checked {
+            case .stored(let result): results.append(.success(result))
+            case .accepted(let version): results.append(.success(try write(append, at: version, session, &turn)))
             }
         }
         try end(&turn, session)
@@ -130,7 +129,12 @@ package final class LogWriter: Sendable {
         let prepared = try prepare(
             StreamAppend(stream: stream, events: events, expectedVersion: version == 0 ? .noStream : .exact(version)))
         try prefetchStoredIDs([prepared], into: &turn, session)
-        let result = try write(prepared, session: session, turn: &turn)
+        try prefetchKeys(prepared.events, into: &turn, session)
+        let result: AppendResult
+        switch try check(prepared, turn: turn, session: session) {
+        case .stored(let stored): result = stored
+        case .accepted(let version): result = try write(prepared, at: version, session, &turn)
+        }
         try end(&turn, session)
         return (events, result, result.streamVersion)
     }
@@ -151,6 +155,13 @@ package final class LogWriter: Sendable {
         /// Of the appends' event ids, those the log holds (read once up front) or this
         /// transaction wrote: only an append with one of them is looked at as a retry.
         var storedIDs: Set<[UInt8]> = []
+        /// The streams whose version this transaction changed: written once, at its end.
+        var changedStreams: Set<StreamID> = []
+        /// The largest key of each key-numbered table, once this transaction read or made one.
+        var lastKeys: [String: Int64] = [:]
+        /// Types and actors read ahead and found missing: made without asking again.
+        var newTypes: Set<String> = []
+        var newActors: Set<Actor> = []
     }
 
     /// Reads once, for all `appends`, which of their event ids the log holds: one statement per
@@ -164,12 +175,43 @@ package final class LogWriter: Sendable {
         }
     }
 
-    /// Reads the rows of `streams` once: one statement per transaction instead of one per append.
+    /// Reads the rows of `streams` once, and what the projections will need of them: a few
+    /// statements per transaction instead of some per append.
     private func prefetchStreams(_ streams: [StreamID], into turn: inout Turn, _ session: any SQLSession) throws {
         let names = Set(streams.map(\.rawValue)).map(SQLValue.text)
+        var keys: [Int64] = []
         for row in try session.rows("SELECT name, key, version FROM streams WHERE name IN", in: names) {
             guard let name = row[0].text, let key = row[1].integer, let version = row[2].integer else { continue }
             turn.streams[StreamID(unchecked: name)] = (key, version)
+            keys.append(key)
+        }
+        try Self.projecting { try turn.projections.prefetch(streams: keys, session) }
+    }
+
+    /// Reads the keys of the events' actors and types the transaction does not know yet: one
+    /// statement each per transaction.
+    private func prefetchKeys(_ events: [PreparedAppend.Event], into turn: inout Turn, _ session: any SQLSession)
+        throws
+    {
+        let types = Set(events.map(\.proposed.type.rawValue)).filter { turn.keys.types[$0] == nil }
+        turn.newTypes.formUnion(types)
+        for row in try session.rows("SELECT name, key FROM event_types WHERE name IN", in: types.map(SQLValue.text)) {
+            guard let name = row[0].text, let key = row[1].integer else { continue }
+            turn.keys.types[name] = key
+            turn.newTypes.remove(name)
+        }
+        let actors = Set(events.map(\.proposed.actor)).filter { turn.keys.actors[$0] == nil }
+        turn.newActors.formUnion(actors)
+        let ids = Set(actors.map(\.id)).map(SQLValue.text)
+        for row in try session.rows("SELECT id, role, key FROM actors WHERE id IN", in: ids) {
+            guard let id = row[0].text, let role = row[1].text.flatMap(Actor.Role.init(rawValue:)),
+                let key = row[2].integer
+            else { continue }
+            let actor = Actor(id: id, role: role)
+            if actors.contains(actor) {
+                turn.keys.actors[actor] = key
+                turn.newActors.remove(actor)
+            }
         }
     }
 
@@ -185,6 +227,7 @@ package final class LogWriter: Sendable {
     /// transaction appended anything.
     private func end(_ turn: inout Turn, _ session: any SQLSession) throws {
         guard turn.head.position != turn.start else { return }
+        try saveVersions(of: turn.changedStreams.compactMap { turn.streams[$0] }, session)
         try Self.projecting { try turn.projections.finish(session) }
         for projection in turn.live {
             try ProjectionCheckpoints.save(projection, position: turn.head.position, session)
@@ -207,23 +250,58 @@ package final class LogWriter: Sendable {
         }
     }
 
-    private func write(_ append: PreparedAppend, session: any SQLSession, turn: inout Turn) throws -> AppendResult {
+    /// What an append's check found: its events stored already by an earlier attempt (the
+    /// original result), or the stream's version it is written at.
+    private enum Check {
+        case stored(AppendResult)
+        case accepted(version: Int64)
+    }
+
+    /// Everything that can refuse `append`, decided before it writes: a retry of an append the
+    /// log holds, an id stored with other content, a version conflict. Writes nothing.
+    private func check(_ append: PreparedAppend, turn: Turn, session: any SQLSession) throws -> Check {
         let ids = append.events.map { Array($0.proposed.id.databaseBytes) }
-        if ids.contains(where: turn.storedIDs.contains), let stored = try storedResult(of: append, session: session) {
-            return stored
+        if ids.contains(where: turn.storedIDs.contains),
+            let stored = try storedResult(of: append, stream: turn.streams[append.stream], session: session)
+        {
+            return .stored(stored)
         }
-        let stream = turn.streams[append.stream]
-        let current = stream?.version ?? 0
+        let current = turn.streams[append.stream]?.version ?? 0
         guard append.expectedVersion.accepts(current) else {
             throw EventStoreError.versionConflict(append.stream, at: current, expected: append.expectedVersion)
         }
+        return .accepted(version: current)
+    }
+
+    /// Writes a checked append at the stream's `current` version. Any failure here fails the
+    /// transaction: it is never one append's refusal.
+    private func write(_ append: PreparedAppend, at current: Int64, _ session: any SQLSession, _ turn: inout Turn)
+        throws -> AppendResult
+    {
+        do {
+            return try unguardedWrite(append, at: current, session, &turn)
+        } catch let error as EventStoreError where error.code == .storageFailure {
+            throw error
+        } catch {
+            throw EventStoreError(
+                code: .storageFailure, message: "the append to \(append.stream) could not be written: \(error)",
+                cause: error)
+        }
+    }
+
+    private func unguardedWrite(
+        _ append: PreparedAppend, at current: Int64, _ session: any SQLSession, _ turn: inout Turn
+    )
+        throws -> AppendResult
+    {
         let streamKey: Int64
-        if let key = stream?.key {
+        if let key = turn.streams[append.stream]?.key {
             streamKey = key
         } else {
             streamKey = try newKey(
                 in: "streams", columns: "name, version", values: [.text(append.stream.rawValue), .integer(0)],
-                session)
+                &turn, session)
+            turn.projections.created(stream: streamKey)
         }
         var version = current
         let recordedAt = append.recordedAt.microsecondsSinceEpoch
@@ -237,8 +315,8 @@ package final class LogWriter: Sendable {
                 [
                     .integer(position), .integer(streamKey), .integer(version),
                     .blob(Array(event.proposed.id.databaseBytes)),
-                    .integer(try typeKey(event.proposed.type.rawValue, &turn.keys, session)),
-                    .integer(try actorKey(event.proposed.actor, &turn.keys, session)),
+                    .integer(try typeKey(event.proposed.type.rawValue, &turn, session)),
+                    .integer(try actorKey(event.proposed.actor, &turn, session)),
                     .integer(event.proposed.occurredAt.microsecondsSinceEpoch), .integer(recordedAt),
                     .integer(event.codec), .blob(event.blob), .blob(Array(hash.prefix(Schema.chainCheckSize))),
                 ])
@@ -255,9 +333,9 @@ package final class LogWriter: Sendable {
                 }
             }
         }
-        try session.send("UPDATE streams SET version = ? WHERE key = ?", [.integer(version), .integer(streamKey)])
         turn.streams[append.stream] = (streamKey, version)
-        turn.storedIDs.formUnion(ids)
+        turn.changedStreams.insert(append.stream)
+        turn.storedIDs.formUnion(append.events.map { Array($0.proposed.id.databaseBytes) })
         var result = AppendResult(
             positions: (turn.head.position - Int64(append.events.count) + 1)...turn.head.position,
             streamVersion: version,
@@ -266,45 +344,69 @@ package final class LogWriter: Sendable {
         return result
     }
 
-    /// The key of a vocabulary row, made (the largest key plus one) when missing: writers hold
-    /// the head, so no two make one at once.
-    private func newKey(in table: String, columns: String, values: [SQLValue], _ session: any SQLSession) throws
-        -> Int64
-    {
-        let key = (try session.value("SELECT max(key) FROM \(table)").integer ?? 0) + 1
+    /// Writes the streams' versions: one statement per 250 streams, whatever the number of
+    /// appends to them.
+    private func saveVersions(of streams: [(key: Int64, version: Int64)], _ session: any SQLSession) throws {
+        for start in stride(from: 0, to: streams.count, by: 250) {
+            let chunk = streams[start..<min(start + 250, streams.count)]
+            let cases = Array(repeating: "WHEN ? THEN ?", count: chunk.count).joined(separator: " ")
+            let keys = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
+            try session.send(
+                "UPDATE streams SET version = CASE key \(cases) END WHERE key IN (\(keys))",
+                chunk.flatMap { [SQLValue.integer($0.key), .integer($0.version)] } + chunk.map { .integer($0.key) })
+        }
+    }
+
+    /// Makes a row of a key-numbered table (streams, actors, types): the largest key plus one,
+    /// the largest read once per table per transaction. Writers hold the head, so no two make
+    /// one at once.
+    private func newKey(
+        in table: String, columns: String, values: [SQLValue], _ turn: inout Turn, _ session: any SQLSession
+    ) throws -> Int64 {
+        let key: Int64
+        if let last = turn.lastKeys[table] {
+            key = last + 1
+        } else {
+            key = (try session.value("SELECT max(key) FROM \(table)").integer ?? 0) + 1
+        }
+        turn.lastKeys[table] = key
         let placeholders = Array(repeating: "?", count: values.count + 1).joined(separator: ", ")
         try session.send(
             "INSERT INTO \(table)(key, \(columns)) VALUES (\(placeholders))", [.integer(key)] + values)
         return key
     }
 
-    private func typeKey(_ type: String, _ keys: inout EventStore.RowKeys, _ session: any SQLSession) throws
-        -> Int64
-    {
-        if let key = keys.types[type] { return key }
-        let key =
-            try session.value("SELECT key FROM event_types WHERE name = ?", [.text(type)]).integer
-            ?? newKey(in: "event_types", columns: "name", values: [.text(type)], session)
-        keys.types[type] = key
+    /// The key of an event type, made when the log has none (types not read ahead are read
+    /// here).
+    private func typeKey(_ type: String, _ turn: inout Turn, _ session: any SQLSession) throws -> Int64 {
+        if let key = turn.keys.types[type] { return key }
+        let stored =
+            turn.newTypes.contains(type)
+            ? nil : try session.value("SELECT key FROM event_types WHERE name = ?", [.text(type)]).integer
+        let key = try stored ?? newKey(in: "event_types", columns: "name", values: [.text(type)], &turn, session)
+        turn.keys.types[type] = key
         return key
     }
 
-    private func actorKey(_ actor: Actor, _ keys: inout EventStore.RowKeys, _ session: any SQLSession) throws
-        -> Int64
-    {
-        if let key = keys.actors[actor] { return key }
+    private func actorKey(_ actor: Actor, _ turn: inout Turn, _ session: any SQLSession) throws -> Int64 {
+        if let key = turn.keys.actors[actor] { return key }
         let values: [SQLValue] = [.text(actor.id), .text(actor.role.rawValue)]
-        let key =
-            try session.value("SELECT key FROM actors WHERE id = ? AND role = ?", values).integer
-            ?? newKey(in: "actors", columns: "id, role", values: values, session)
-        keys.actors[actor] = key
+        let stored =
+            turn.newActors.contains(actor)
+            ? nil : try session.value("SELECT key FROM actors WHERE id = ? AND role = ?", values).integer
+        let key = try stored ?? newKey(in: "actors", columns: "id, role", values: values, &turn, session)
+        turn.keys.actors[actor] = key
         return key
     }
 
     /// When the append's ids are stored already: its original result if it is the same append
     /// (a retry), ``EventStoreError/Code/duplicateEventID`` if not. `nil` when none is stored.
     /// (Checked before writing: on PostgreSQL a refused insert would abort the transaction.)
-    private func storedResult(of append: PreparedAppend, session: any SQLSession) throws -> AppendResult? {
+    /// `stream` is the append's stream as this transaction has it (its versions are written at
+    /// the end of the transaction).
+    private func storedResult(
+        of append: PreparedAppend, stream: (key: Int64, version: Int64)?, session: any SQLSession
+    ) throws -> AppendResult? {
         var found: [(event: PreparedAppend.Event, row: StoredEventRow)] = []
         for event in append.events {
             guard
@@ -319,13 +421,12 @@ package final class LogWriter: Sendable {
         guard found.count == append.events.count else {
             throw EventStoreError.partlyStored(first.event.proposed.id, at: first.row.position)
         }
-        let stream = try session.row("SELECT key, version FROM streams WHERE name = ?", [.text(append.stream.rawValue)])
-        for (event, row) in found where try !isSame(event, row, streamKey: stream?[0].integer, session) {
+        for (event, row) in found where try !isSame(event, row, streamKey: stream?.key, session) {
             throw EventStoreError.storedWithOtherContent(event.proposed.id, at: row.position)
         }
         let positions = found.map(\.row.position)
         return AppendResult(
-            positions: positions.min()!...positions.max()!, streamVersion: stream?[1].integer ?? 0,
+            positions: positions.min()!...positions.max()!, streamVersion: stream?.version ?? 0,
             wasAlreadyStored: true)
     }
 

@@ -1,0 +1,150 @@
+import Synchronization
+import Ticketlog
+
+/// Statements sent ahead (``SQLSession/send(_:_:)``) turned into as few as PostgreSQL needs:
+/// `INSERT … VALUES (…)` statements with the same text become one multi-row insert. postgres-nio
+/// runs one statement at a time per connection (a round trip each), so a transaction of 1,000
+/// single-event appends goes from thousands of statements to a handful.
+///
+/// Merging moves a later insert up to the first of its kind, past the statements sent between
+/// them. That is only done where it cannot change what the transaction does:
+/// - only plain inserts, or inserts that do nothing on a conflict (the first row stays, as when
+///   they ran one by one); an upsert that updates, or one that returns rows, is sent as it is;
+/// - never past a statement on the same table (an update, a delete, another kind of insert),
+///   nor past one whose table is not known (savepoints, functions): those close the batches
+///   they would be moved past;
+/// - inserts into different tables commute: the log's tables have no triggers on insert and no
+///   foreign keys (``PostgresSchema``).
+struct StatementBatch {
+    struct Statement: Equatable {
+        var sql: String
+        var arguments: [SQLValue]
+        /// What follows the rows (`ON CONFLICT … DO NOTHING`), when they are merged.
+        var tail = ""
+
+        var text: String { sql + tail }
+    }
+
+    /// PostgreSQL's limit on the parameters of one statement.
+    static let maximumParameters = 65_535
+
+    private var statements: [Statement] = []
+    /// Open batches: the index in `statements` of the insert that later ones with the same text
+    /// join, by that text; and the table each one writes.
+    private var open: [String: (index: Int, table: String, rows: Int)] = [:]
+
+    var isEmpty: Bool { statements.isEmpty }
+    /// The parameters of the statements kept.
+    private(set) var parameters = 0
+
+    mutating func add(_ sql: String, _ arguments: [SQLValue]) {
+        parameters += arguments.count
+        let shape = Shape.of(sql)
+        // A statement on a table closes the batches into that table (but its own); one on no
+        // known table closes them all.
+        if let table = shape.table {
+            for (text, batch) in open where batch.table == table && (text != sql || shape.mergeable == nil) {
+                open[text] = nil
+            }
+        } else if !open.isEmpty {
+            open.removeAll(keepingCapacity: true)
+        }
+        guard let values = shape.mergeable, let table = shape.table, arguments.count == values.parameters,
+            arguments.count > 0
+        else {
+            statements.append(Statement(sql: sql, arguments: arguments))
+            return
+        }
+        if let batch = open[sql], (batch.rows + 1) * arguments.count <= Self.maximumParameters {
+            statements[batch.index].sql += ", " + values.tuple
+            statements[batch.index].arguments += arguments
+            open[sql]!.rows += 1
+        } else {
+            open[sql] = (statements.count, table, 1)
+            statements.append(Statement(sql: values.head, arguments: arguments, tail: values.tail))
+        }
+    }
+
+    /// The statements to send, in order; the batch is empty afterwards.
+    mutating func take() -> [Statement] {
+        defer {
+            statements = []
+            open = [:]
+            parameters = 0
+        }
+        return statements
+    }
+
+    /// What merging needs to know of a statement's text.
+    struct Shape: Sendable {
+        /// Shapes read so far, by text: the log sends a few dozen texts over and over. (Texts
+        /// beyond the first thousand are read each time.)
+        private static let known = Mutex<[String: Shape]>([:])
+
+        static func of(_ sql: String) -> Shape {
+            if let shape = known.withLock({ $0[sql] }) { return shape }
+            let shape = Shape(sql)
+            known.withLock { known in if known.count < 1_000 { known[sql] = shape } }
+            return shape
+        }
+
+        /// The table it writes (`INSERT INTO t`, `UPDATE t`, `DELETE FROM t`), `nil` otherwise.
+        var table: String?
+        /// For an insert that may be merged: the text up to the end of its row, its `(…)` row,
+        /// what follows the row (`ON CONFLICT … DO NOTHING` or nothing) and how many
+        /// placeholders the row has.
+        var mergeable: (head: String, tuple: String, tail: String, parameters: Int)?
+
+        init(_ sql: String) {
+            let words = sql.split(whereSeparator: \.isWhitespace).prefix(3).map { $0.uppercased() }
+            let name: Substring?
+            switch (words.first, words.dropFirst().first) {
+            case ("INSERT", "INTO"?), ("DELETE", "FROM"?):
+                name = sql.split(whereSeparator: \.isWhitespace).dropFirst(2).first
+            case ("UPDATE", _):
+                name = sql.split(whereSeparator: \.isWhitespace).dropFirst().first
+            default:
+                name = nil
+            }
+            table = name.map { String($0.prefix { $0 != "(" }) }.flatMap { $0.isEmpty ? nil : $0 }
+            guard words.first == "INSERT", table != nil else { return }
+            mergeable = Self.row(of: sql)
+        }
+
+        /// The `(…)` after `VALUES` when it is the insert's only row and what follows it keeps
+        /// the meaning of a multi-row insert: nothing, or `ON CONFLICT … DO NOTHING`.
+        private static func row(of sql: String) -> (head: String, tuple: String, tail: String, parameters: Int)? {
+            guard let values = sql.range(of: "VALUES", options: [.caseInsensitive]) else { return nil }
+            let rest = sql[values.upperBound...].drop { $0.isWhitespace }
+            guard rest.first == "(" else { return nil }
+            var depth = 0
+            var quote: Character?
+            var parameters = 0
+            var end: String.Index?
+            for index in rest.indices {
+                let character = rest[index]
+                if let open = quote {
+                    if character == open { quote = nil }
+                    continue
+                }
+                switch character {
+                case "'", "\"": quote = character
+                case "?": parameters += 1
+                case "(": depth += 1
+                case ")":
+                    depth -= 1
+                    if depth == 0 { end = index }
+                default: break
+                }
+                if end != nil { break }
+            }
+            guard let end else { return nil }
+            let tail = rest[rest.index(after: end)...]
+            let words = tail.split(whereSeparator: \.isWhitespace).map { $0.uppercased() }
+            guard words.isEmpty || (words.first == "ON" && words.suffix(2) == ["DO", "NOTHING"]),
+                !words.contains("RETURNING"), !tail.contains(";")
+            else { return nil }
+            return (String(sql[...end]), String(rest[...end]), String(tail), parameters)
+        }
+    }
+}
