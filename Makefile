@@ -107,17 +107,18 @@ fuzz: deps
 # Benchmarks (issue 6): the engine against a C baseline (SQLite C API) and the Python
 # eventsourcing library, in one run on the same seeded corpus. Results: bench-results.md.
 BENCH_VENV := .build-bench-venv
-BENCH_PYTHON_TOOLS := eventsourcing==9.5.6
+# eventsourcing's PostgreSQL recorder (psycopg, on Debian's libpq) is the PostgreSQL rows' peer.
+BENCH_PYTHON_TOOLS := eventsourcing[postgres]==9.5.6
 CC := $(shell command -v cc || command -v clang)
 BENCH_EVENTS ?= 1000000
 
 bench-venv:
-	@$(BENCH_VENV)/bin/python -c "import eventsourcing" 2>/dev/null || { \
+	@$(BENCH_VENV)/bin/python -c "import eventsourcing, psycopg" 2>/dev/null || { \
 	  echo "Installing $(BENCH_PYTHON_TOOLS) into $(BENCH_VENV)"; \
-	  python3 -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install -q $(BENCH_PYTHON_TOOLS); }
+	  python3 -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install -q "$(BENCH_PYTHON_TOOLS)"; }
 
 bench: deps bench-venv
-	@$(MAKE) --no-print-directory deps APT_PACKAGES="wrk valgrind"
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="wrk valgrind $(POSTGRES_PACKAGES)"
 	$(SWIFT) build -c release --product ticketlog-bench
 	$(SWIFT) build -c release --product ticketlog
 	$(SWIFT) build -c release --product ticketlog-instructions
@@ -126,7 +127,7 @@ bench: deps bench-venv
 	.build/release/ticketlog-bench --events $(BENCH_EVENTS) --baseline .build-bench/baseline \
 	  --python $(BENCH_VENV)/bin/python --work .build-bench/run \
 	  --server .build/release/ticketlog --wrk $$(command -v wrk) --valgrind $$(command -v valgrind) \
-	  --instructions-program .build/release/ticketlog-instructions
+	  --instructions-program .build/release/ticketlog-instructions --postgres-cluster Tools/Postgres/cluster.sh
 
 bench-quick:
 	$(MAKE) bench BENCH_EVENTS=100000

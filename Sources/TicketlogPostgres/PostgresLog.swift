@@ -31,6 +31,7 @@ package final class PostgresLog: Sendable {
     /// PostgreSQL cannot write yet. Set once, by ``open(_:createIfMissing:configuration:logger:)``.
     private let writerBox = Mutex<LogWriter?>(nil)
     private var writer: LogWriter? { writerBox.withLock { $0 } }
+    private let committerBox = Mutex<GroupCommitter<PreparedAppend, Result<AppendResult, EventStoreError>>?>(nil)
 
     /// The key of the transaction-scoped advisory lock that creating the schema takes, so that
     /// nodes started together create it once.
@@ -105,10 +106,12 @@ package final class PostgresLog: Sendable {
 
     /// Opens the log, runs `body` with it and closes it, whether `body` returns or throws.
     package static func using<T>(
-        _ location: PostgresLocation, createIfMissing: Bool = true, catchUpProjections: Bool = true,
-        _ body: (PostgresLog) async throws -> T
+        _ location: PostgresLocation, createIfMissing: Bool = true, configuration: EventStore.Configuration = .init(),
+        catchUpProjections: Bool = true, _ body: (PostgresLog) async throws -> T
     ) async throws -> T {
-        let log = try await open(location, createIfMissing: createIfMissing, catchUpProjections: catchUpProjections)
+        let log = try await open(
+            location, createIfMissing: createIfMissing, configuration: configuration,
+            catchUpProjections: catchUpProjections)
         do {
             let result = try await body(log)
             await log.close()
@@ -133,6 +136,13 @@ package final class PostgresLog: Sendable {
         listener.withLock { $0?.cancel() }
         let connection = connection.withLock { $0 }
         if !connection.isClosed { connection.close().whenComplete { _ in _ = connection } }
+    }
+
+    /// The server's version (`SHOW server_version`), for reports.
+    package func serverVersion() async throws -> String {
+        try await transaction(readOnly: true) { session in
+            "PostgreSQL " + (try session.value("SHOW server_version").text ?? "?")
+        }
     }
 
     /// Closes the connection and stops listening for notifications.
@@ -197,10 +207,12 @@ package final class PostgresLog: Sendable {
         }
     }
 
-    /// Appends each batch atomically, in order, in one transaction (positions follow the order
-    /// of `appends`); each succeeds or fails on its own, as ``EventStore/append(_:)`` does.
+    /// Appends each batch atomically, in order (positions follow the order of `appends`); each
+    /// succeeds or fails on its own, as ``EventStore/append(_:)`` does. Appends from concurrent
+    /// callers share transactions (group commit: one commit, one head lock for all those
+    /// waiting), up to ``EventStore/Configuration/maximumEventsPerTransaction`` events each.
     ///
-    /// - Throws: ``EventStoreError/Code/storageFailure`` when the transaction cannot commit
+    /// - Throws: ``EventStoreError/Code/storageFailure`` when a transaction cannot commit
     ///   (nothing of it is written), ``EventStoreError/Code/invalidEvent`` for a log holding
     ///   encrypted content (not written on PostgreSQL yet).
     package func append(_ appends: [StreamAppend]) async throws -> [Result<AppendResult, EventStoreError>] {
@@ -212,19 +224,44 @@ package final class PostgresLog: Sendable {
                 }
             }
         }
-        let valid = prepared.compactMap { try? $0.get() }
-        let written =
-            valid.isEmpty
-            ? []
-            : try await transaction(readOnly: false) { session in
-                try writer.write(valid, session: session).results
-            }
+        let valid = zip(appends, prepared).compactMap { append, preparation in
+            (try? preparation.get()).map { (request: $0, weight: append.events.count) }
+        }
+        let written = try await committer(writer).submitAll(valid).map { try $0.get() }
         var results = written.makeIterator()
         return prepared.map { preparation in
             switch preparation {
             case .failure(let error): .failure(error)
             case .success: results.next()!
             }
+        }
+    }
+
+    /// Coalesces appends into transactions: each answered with its own outcome, or the failure
+    /// of its whole transaction.
+    private func committer(_ writer: LogWriter) -> GroupCommitter<PreparedAppend, Result<AppendResult, EventStoreError>>
+    {
+        committerBox.withLock { box in
+            if let committer = box { return committer }
+            let committer = GroupCommitter<PreparedAppend, Result<AppendResult, EventStoreError>>(
+                maximumBatchWeight: configuration.maximumEventsPerTransaction
+            ) { [weak self] appends in
+                guard let self else {
+                    return appends.map { _ in
+                        .failure(EventStoreError(code: .storageFailure, message: "the log was closed"))
+                    }
+                }
+                do {
+                    let written = try await self.transaction(readOnly: false) { session in
+                        try writer.write(appends, session: session).results
+                    }
+                    return written.map { .success($0) }
+                } catch {
+                    return appends.map { _ in .failure(error) }
+                }
+            }
+            box = committer
+            return committer
         }
     }
 

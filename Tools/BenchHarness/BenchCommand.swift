@@ -51,6 +51,13 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "The peer script (Tools/Bench/peer.py).")
     var peer = "Tools/Bench/peer.py"
 
+    @Option(
+        help: """
+            Tools/Postgres/cluster.sh, for the PostgreSQL rows (a throw-away cluster, the engine against \
+            eventsourcing[postgres] on it); without it those rows are skipped.
+            """)
+    var postgresCluster = ""
+
     @Option(help: "Events for the one-commit-per-event and concurrent FULL runs.")
     var singles = 20_000
 
@@ -148,6 +155,13 @@ struct BenchCommand: AsyncParsableCommand {
         report.verify = try Child.measure(["--child", "verify", "--database", log], events: events, work: work)
         step("ticketlog: append → subscriber latency (5,000 appends, NORMAL)")
         report.latency = try await Measurements.subscriberLatency(events: 5_000, path: path("latency.sqlite"))
+        if !postgresCluster.isEmpty {
+            report.postgres = try await PostgresMeasurements.measure(
+                cluster: postgresCluster, corpus: corpus, python: python, peer: peer, events: events,
+                singles: singles, step: step)
+        } else {
+            step("PostgreSQL rows skipped: pass --postgres-cluster (`make bench` does)")
+        }
         let bench = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
         if !server.isEmpty, !wrk.isEmpty {
             step(
@@ -190,9 +204,12 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if kind == "noop" { return }
         guard let database else { throw ValidationError("--child needs --database") }
-        if kind == "postgres-append" || kind == "postgres-append-events" {
-            let rate = try await PostgresMeasurements.batchedAppend(
-                events: events, url: database, inlineProjections: kind == "postgres-append")
+        if kind.hasPrefix("postgres-") {
+            let rate =
+                kind == "postgres-concurrent"
+                ? try await PostgresMeasurements.concurrentSingles(events: events, url: database)
+                : try await PostgresMeasurements.batchedAppend(
+                    events: events, url: database, inlineProjections: kind == "postgres-append")
             print(
                 String(
                     format: "%.0f events/s (first 10%% %.0f, last 10%% %.0f)", rate.perSecond, rate.first10 ?? 0,

@@ -26,6 +26,7 @@ struct Report {
     var encryptedEventBytes: Int64 = 0
     var erasure = ErasureMeasurements.Rows()
     var search = SearchMeasurements.Rows()
+    var postgres: PostgresMeasurements.Rows?
 
     func markdown() -> String {
         func rate(_ value: Double?) -> String { value.map { String(format: "%.0f", $0) } ?? "–" }
@@ -130,6 +131,26 @@ struct Report {
             )
             lines.append("")
         }
+        if let postgres {
+            lines.append(
+                "PostgreSQL (issue 19), a throw-away \(postgres.server) cluster on this machine, the same corpus, each row in a database of its own:"
+            )
+            lines.append("")
+            lines.append("| run | events/s | first 10% | last 10% |")
+            lines.append("|---|---:|---:|---:|")
+            lines.append(
+                "| Python eventsourcing[postgres], batched append (1000/call) | \(rate(postgres.python["rate"])) | \(rate(postgres.python["first10"])) | \(rate(postgres.python["last10"])) |"
+            )
+            lines.append("| Python eventsourcing[postgres], replay | \(rate(postgres.python["replay_rate"])) | | |")
+            for (name, value) in [
+                ("ticketlog batched append (1000/tx, projections inline)", postgres.batched),
+                ("ticketlog events-only append (projections caught up afterwards)", postgres.eventsOnly),
+                ("ticketlog 16 concurrent single appends, one connection", postgres.concurrent),
+            ] {
+                lines.append("| \(name) | \(rate(value.perSecond)) | \(rate(value.first10)) | \(rate(value.last10)) |")
+            }
+            lines.append("")
+        }
         func p99Milliseconds(_ text: String?) -> Double? {
             guard let text else { return nil }
             if text.hasSuffix("ms") { return Double(text.dropLast(2)) }
@@ -171,7 +192,19 @@ struct Report {
             ("7′ export peak RSS ≤ 150 MB", Double(export.peakRSSBytes) / 1_000_000, 150, false),
             ("7″ verify peak RSS ≤ 150 MB", Double(verify.peakRSSBytes) / 1_000_000, 150, false),
         ]
-        lines.append("| target (issue 14) | measured | goal | holds |")
+        if let postgres {
+            targets += [
+                (
+                    "19 PostgreSQL batched append ≥ 2× eventsourcing[postgres]",
+                    ratio(postgres.batched.perSecond, postgres.python["rate"]), 2, true
+                ),
+                (
+                    "19′ … events only (not the target's row, for the profile)",
+                    ratio(postgres.eventsOnly.perSecond, postgres.python["rate"]), 2, true
+                ),
+            ]
+        }
+        lines.append("| target (issue 14; 19 for PostgreSQL) | measured | goal | holds |")
         lines.append("|---|---:|---:|:---:|")
         for (name, value, goal, atLeast) in targets {
             let holds = atLeast ? value >= goal : value <= goal

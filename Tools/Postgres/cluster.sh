@@ -6,6 +6,8 @@
 #   cluster.sh stop DIR    stop it (fast shutdown) and leave DIR for the caller to remove
 #   cluster.sh restart DIR stop and start again on the same port (the tests' "PostgreSQL restarted")
 #   cluster.sh resume DIR  start a stopped cluster again on the same port
+#   cluster.sh createdb DIR NAME
+#                          create an empty database NAME in the running cluster, print its URL
 #   cluster.sh run -- CMD  start one in a temporary directory, run CMD with TICKETLOG_POSTGRES_URL
 #                          set, stop it and remove the directory whatever CMD does
 #
@@ -88,7 +90,18 @@ stop() {
     as_owner "$(bindir)/pg_ctl" stop -w -t 60 -m fast -D "$dir/data" >/dev/null 2>&1 || true
 }
 
+createdb() {
+    local dir=$1 name=$2 password port
+    case "$name" in *[!a-z0-9_]* | "") die "database names here are lower-case letters, digits and _" ;; esac
+    password=$(cat "$dir/password")
+    port=$(cat "$dir/port")
+    PGPASSWORD=$password "$(bindir)/createdb" -h 127.0.0.1 -p "$port" -U ticketlog "$name" \
+        || die "could not create the database $name"
+    echo "postgres://ticketlog:$password@127.0.0.1:$port/$name"
+}
+
 case "${1:-}" in
+    createdb) [ $# = 3 ] || die "usage: cluster.sh createdb DIR NAME"; createdb "$2" "$3" ;;
     start) [ $# = 2 ] || die "usage: cluster.sh start DIR"; start "$2" ;;
     stop) [ $# = 2 ] || die "usage: cluster.sh stop DIR"; stop "$2" ;;
     restart)
@@ -107,5 +120,5 @@ case "${1:-}" in
         export TICKETLOG_POSTGRES_URL
         "$@"
         ;;
-    *) die "usage: cluster.sh start DIR | stop DIR | restart DIR | resume DIR | run -- COMMAND..." ;;
+    *) die "usage: cluster.sh start DIR | stop DIR | restart DIR | resume DIR | createdb DIR NAME | run -- COMMAND..." ;;
 esac

@@ -115,19 +115,31 @@ struct MessageHistoryProjection: Projection {
             let stream = projected.streamKey
             switch event.payload {
             case .messagePosted(let posted):
-                let post = Post(
-                    stream: stream, messageID: posted.messageID, position: event.position, author: event.actor.id,
-                    authorRole: event.actor.role.rawValue, textPosition: event.position, postedAt: at, edits: 0)
+                // A repeated message id (e.g. mirrored twice) keeps the first post.
                 if session.dialect == .postgres {
-                    // A repeated message id (e.g. mirrored twice) keeps the first post.
                     let key = Key(stream: stream, messageID: posted.messageID)
                     if posts[key] == nil {
                         undo.append((key, nil))
                         posts[key] = kept.count
-                        kept.append(post)
+                        kept.append(
+                            Post(
+                                stream: stream, messageID: posted.messageID, position: event.position,
+                                author: event.actor.id, authorRole: event.actor.role.rawValue,
+                                textPosition: event.position, postedAt: at, edits: 0))
                     }
                 } else {
-                    try Self.insert([post], session)
+                    try session.send(
+                        """
+                        INSERT INTO messages(stream, message_id, position, author, author_role, text_position, posted_at,
+                            edits)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, 0)
+                        ON CONFLICT(stream, message_id) DO NOTHING
+                        """,
+                        [
+                            .integer(stream), .text(posted.messageID), .integer(event.position),
+                            .text(event.actor.id), .text(event.actor.role.rawValue), .integer(event.position),
+                            .integer(at),
+                        ])
                 }
                 if MessageSearchIndex.isIndexable(posted.text, of: event) {
                     try MessageSearchIndex.add(event.position, text: posted.text, session)
@@ -165,7 +177,7 @@ struct MessageHistoryProjection: Projection {
         /// Applies an edit or delete to a kept post that is not deleted, as the update does to
         /// a stored row.
         private mutating func change(_ key: Key, _ body: (inout Post) -> Void) {
-            guard let index = posts[key], kept[index].deletedAt == nil else { return }
+            guard !kept.isEmpty, let index = posts[key], kept[index].deletedAt == nil else { return }
             if !undo.contains(where: { $0.key == key }) { undo.append((key, kept[index])) }
             body(&kept[index])
         }
@@ -176,8 +188,6 @@ struct MessageHistoryProjection: Projection {
             kept.removeAll(keepingCapacity: true)
             posts.removeAll(keepingCapacity: true)
         }
-
-        private static let insertOne = insertSQL(rows: 1)
 
         private static func insertSQL(rows: Int) -> String {
             """
@@ -193,7 +203,7 @@ struct MessageHistoryProjection: Projection {
             for start in stride(from: 0, to: posts.count, by: 500) {
                 let chunk = posts[start..<min(start + 500, posts.count)]
                 try session.send(
-                    chunk.count == 1 ? insertOne : insertSQL(rows: chunk.count),
+                    insertSQL(rows: chunk.count),
                     chunk.flatMap { post -> [SQLValue] in
                         [
                             .integer(post.stream), .text(post.messageID), .integer(post.position), .text(post.author),

@@ -5,8 +5,8 @@ import Synchronization
 /// While a flush runs, new requests queue up; when it returns, everything queued is flushed
 /// together. With one SQLite writer and an fsync per commit, this turns N concurrent appends
 /// into far fewer transactions (group commit) without delaying a lone append.
-final class GroupCommitter<Request: Sendable, Response: Sendable>: Sendable {
-    typealias Flush = @Sendable ([Request]) async -> [Result<Response, any Error>]
+package final class GroupCommitter<Request: Sendable, Response: Sendable>: Sendable {
+    package typealias Flush = @Sendable ([Request]) async -> [Result<Response, any Error>]
 
     private struct Pending {
         var request: Request
@@ -27,14 +27,14 @@ final class GroupCommitter<Request: Sendable, Response: Sendable>: Sendable {
     ///   - maximumBatchWeight: a batch stops growing once its requests' weights (e.g. event
     ///     counts) reach this; a single heavier request still goes alone.
     ///   - flush: handles one batch and returns one result per request, in order.
-    init(maximumBatchWeight: Int, flush: @escaping Flush) {
+    package init(maximumBatchWeight: Int, flush: @escaping Flush) {
         self.maximumBatchWeight = maximumBatchWeight
         self.flush = flush
     }
 
     /// Queues `request` and returns its response once the batch holding it was flushed.
     /// A request, once submitted, is flushed even if the calling task is cancelled.
-    func submit(_ request: Request, weight: Int = 1) async throws -> Response {
+    package func submit(_ request: Request, weight: Int = 1) async throws -> Response {
         try await withCheckedThrowingContinuation { continuation in
             enqueue([Pending(request: request, weight: weight, complete: { continuation.resume(with: $0) })])
         }
@@ -42,7 +42,7 @@ final class GroupCommitter<Request: Sendable, Response: Sendable>: Sendable {
 
     /// Queues `requests` together, in order, and returns their results in the same order.
     /// They are flushed in that order, in one batch or consecutive ones.
-    func submitAll(_ requests: [(request: Request, weight: Int)]) async -> [Result<Response, any Error>] {
+    package func submitAll(_ requests: [(request: Request, weight: Int)]) async -> [Result<Response, any Error>] {
         guard !requests.isEmpty else { return [] }
         return await withCheckedContinuation { continuation in
             let collected = Mutex(
