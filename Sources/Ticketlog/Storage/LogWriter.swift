@@ -7,8 +7,9 @@ import Synchronization
 /// writer (group commit, content encryption, rows bound through SQLite's C API), which applies
 /// the same projections and the same command decisions through the same session type.
 ///
-/// Decided appends (commands) run here too (``transact(_:session:reader:decide:)``). Not yet
-/// here: group commit, content encryption.
+/// Decided appends (commands) run here too (``transact(_:session:reader:decide:)``). Group commit
+/// is the caller's (``GroupCommitter``: several callers' appends in one ``write(_:session:)``).
+/// Not yet here: content encryption.
 package final class LogWriter: Sendable {
     let configuration: EventStore.Configuration
     private let dictionaries: Mutex<[Int64: LZ4Dictionary]>
