@@ -349,34 +349,41 @@ package final class PostgresLog: Sendable {
         while !Task.isCancelled {
             do {
                 let connection = try await connect(location, logger: logger).get()
-                do {
-                    // A connection the server dropped does not always end the notifications, so
-                    // a watch ends the listening when the connection closes.
-                    try await withThrowingTaskGroup(of: Void.self) { group in
-                        group.addTask {
-                            try await connection.listen(on: "ticketlog_events") { notifications in
-                                let head = try await connection.query(
-                                    "SELECT integer FROM meta WHERE key = 'head_position'", logger: logger)
-                                for try await position in head.decode(Int64.self) { notifier.advance(to: position) }
-                                for try await notification in notifications {
-                                    if let position = Int64(notification.payload) { notifier.advance(to: position) }
-                                }
+                // A connection the server dropped does not always end the notifications, and a
+                // statement sent as it closed may never be answered (postgres-nio#487): so the
+                // listening runs in a task of its own that is watched, and left behind — not
+                // waited for — once its connection closes.
+                let ended = Mutex<(any Error)?>(nil)
+                let finished = Mutex(false)
+                let listening = Task {
+                    do {
+                        try await connection.listen(on: "ticketlog_events") { notifications in
+                            let head = try await connection.query(
+                                "SELECT integer FROM meta WHERE key = 'head_position'", logger: logger)
+                            for try await position in head.decode(Int64.self) { notifier.advance(to: position) }
+                            for try await notification in notifications {
+                                if let position = Int64(notification.payload) { notifier.advance(to: position) }
                             }
                         }
-                        group.addTask {
-                            while !connection.isClosed { try await Task.sleep(for: .milliseconds(250)) }
-                        }
-                        try await group.next()
-                        group.cancelAll()
+                    } catch {
+                        ended.withLock { $0 = error }
                     }
-                } catch {
-                    if !Task.isCancelled {
-                        logger.warning(
-                            "Listening for new events on PostgreSQL stopped; connecting again",
-                            metadata: ["ticketlog.database": "\(location)", "ticketlog.error": "\(error)"])
-                    }
+                    finished.withLock { $0 = true }
                 }
-                try? await connection.close()
+                while !connection.isClosed, !finished.withLock({ $0 }), !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(250))
+                }
+                listening.cancel()
+                if !Task.isCancelled {
+                    logger.warning(
+                        "Listening for new events on PostgreSQL stopped; connecting again",
+                        metadata: [
+                            "ticketlog.database": "\(location)",
+                            "ticketlog.error": "\(ended.withLock { $0 }.map { "\($0)" } ?? "the connection closed")",
+                        ])
+                }
+                // Not waited for either: closing waits for the statements sent before it.
+                Task { try? await connection.close() }
             } catch {
                 logger.warning(
                     "Cannot listen for new events on PostgreSQL; trying again",

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 import Ticketlog
 
 /// One PostgreSQL connection inside one transaction, as the storage boundary's session.
@@ -54,7 +55,15 @@ final class PostgresSession: SQLSession {
     /// Hands the statements kept to the connection without waiting for them.
     private func handOver() {
         for statement in batch.take() {
-            pending.append(connection.query(Self.query(statement.text, statement.arguments), logger: logger))
+            let query: PostgresQuery
+            if let (sql, columns) = statement.arrays() {
+                var binds = PostgresBindings(capacity: columns.count)
+                for column in columns { binds.append(PostgresArray(column)) }
+                query = PostgresQuery(unsafeSQL: Self.numbered(sql), binds: binds)
+            } else {
+                query = Self.query(statement.text, statement.arguments)
+            }
+            pending.append(connection.query(query, logger: logger))
         }
     }
 
@@ -69,13 +78,36 @@ final class PostgresSession: SQLSession {
         pending = []
         var failure: (any Error)?
         for future in waiting {
-            do { _ = try future.wait() } catch { failure = failure ?? error }
+            do { _ = try answer(future) } catch { failure = failure ?? error }
         }
         if let failure {
             let translated = PostgresErrors.translate(failure, location: location)
             throw EventStoreError(
                 code: .storageFailure, message: "\(translated.message) (in a statement sent ahead)", cause: failure)
         }
+    }
+
+    /// Waits for a statement's answer. postgres-nio can leave a statement sent while the
+    /// connection was closing unanswered for good (vapor/postgres-nio#487, reverted in #501:
+    /// seen here as a test hanging after a server restart). So the wait looks at the connection
+    /// twice a second, and a statement still unanswered two seconds after its connection closed
+    /// fails as the connection's loss (``PostgresErrors/isUnavailable(_:)``). On an open
+    /// connection it waits as long as the server takes (a lock held by another node).
+    private func answer(_ future: EventLoopFuture<PostgresQueryResult>) throws -> PostgresQueryResult {
+        let done = DispatchSemaphore(value: 0)
+        let result = Mutex<Result<PostgresQueryResult, any Error>?>(nil)
+        future.whenComplete { answer in
+            result.withLock { $0 = answer }
+            done.signal()
+        }
+        var closedAt: ContinuousClock.Instant?
+        while done.wait(timeout: .now() + .milliseconds(500)) == .timedOut {
+            guard connection.isClosed else { continue }
+            let since = closedAt ?? .now
+            closedAt = since
+            if ContinuousClock.now - since > .seconds(2) { throw PostgresErrors.Unanswered() }
+        }
+        return try result.withLock { $0! }.get()
     }
 
     /// Forgets what was kept and waits for what was sent, ignoring failures: before a rollback.
@@ -87,7 +119,7 @@ final class PostgresSession: SQLSession {
     private func run(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
         try settle()
         do {
-            return try connection.query(Self.query(sql, arguments), logger: logger).wait()
+            return try answer(connection.query(Self.query(sql, arguments), logger: logger))
         } catch {
             throw PostgresErrors.translate(error, location: location)
         }
@@ -152,6 +184,7 @@ enum PostgresErrors {
     /// was asked: what a caller may retry once the server is back.
     static func isUnavailable(_ error: any Error) -> Bool {
         let cause = (error as? EventStoreError)?.cause ?? error
+        if cause is Unanswered { return true }
         guard let psql = cause as? PSQLError else { return false }
         if let state = psql.serverInfo?[.sqlState] { return state.hasPrefix("08") || state.hasPrefix("57") }
         switch psql.code {
@@ -160,8 +193,18 @@ enum PostgresErrors {
         }
     }
 
+    /// A statement its connection closed without answering.
+    struct Unanswered: Error, CustomStringConvertible {
+        var description: String { "the connection closed with a statement unanswered" }
+    }
+
     static func translate(_ error: any Error, location: PostgresLocation) -> EventStoreError {
         if let error = error as? EventStoreError { return error }
+        if error is Unanswered {
+            return EventStoreError(
+                code: .storageFailure, message: "PostgreSQL at \(location): cannot reach the server: \(error)",
+                cause: error)
+        }
         guard let psql = error as? PSQLError else {
             return EventStoreError(
                 code: .storageFailure, message: "PostgreSQL at \(location) failed: \(error)", cause: error)
@@ -185,5 +228,64 @@ enum PostgresErrors {
             reason = "\(psql.code)" + (psql.underlying.map { ": \($0)" } ?? "")
         }
         return EventStoreError(code: .storageFailure, message: "PostgreSQL at \(location): \(reason)", cause: error)
+    }
+}
+
+/// A column of values as one PostgreSQL array parameter, in the binary array format
+/// (`array_send`: dimensions, a NULL flag, the element type, then each element's length — -1 for
+/// NULL — and bytes).
+struct PostgresArray: PostgresDynamicTypeEncodable {
+    let column: StatementBatch.ArrayColumn
+
+    init(_ column: StatementBatch.ArrayColumn) {
+        self.column = column
+    }
+
+    var psqlType: PostgresDataType {
+        switch column.kind {
+        case .integer: .int8Array
+        case .real: .float8Array
+        case .text: .textArray
+        case .blob: .byteaArray
+        }
+    }
+
+    var psqlFormat: PostgresFormat { .binary }
+
+    private var elementType: PostgresDataType {
+        switch column.kind {
+        case .integer: .int8
+        case .real: .float8
+        case .text: .text
+        case .blob: .bytea
+        }
+    }
+
+    func encode<JSONEncoder: PostgresJSONEncoder>(
+        into buffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>
+    ) {
+        buffer.writeInteger(Int32(1))  // dimensions
+        buffer.writeInteger(Int32(column.values.contains(.null) ? 1 : 0))
+        buffer.writeInteger(Int32(bitPattern: elementType.rawValue))
+        buffer.writeInteger(Int32(column.values.count))
+        buffer.writeInteger(Int32(1))  // lower bound
+        for value in column.values {
+            switch value {
+            case .null:
+                buffer.writeInteger(Int32(-1))
+            case .integer(let integer):
+                buffer.writeInteger(Int32(8))
+                buffer.writeInteger(integer)
+            case .real(let real):
+                buffer.writeInteger(Int32(8))
+                buffer.writeInteger(real.bitPattern)
+            case .text(let text):
+                buffer.writeInteger(Int32(text.utf8.count))
+                buffer.writeString(text)
+            case .blob(let bytes):
+                buffer.writeInteger(Int32(bytes.count))
+                buffer.writeBytes(bytes)
+            }
+        }
     }
 }

@@ -21,8 +21,82 @@ struct StatementBatch {
         var arguments: [SQLValue]
         /// What follows the rows (`ON CONFLICT … DO NOTHING`), when they are merged.
         var tail = ""
+        /// For an insert others may join: the text before `VALUES`, its row, and how many rows
+        /// were merged.
+        var insert: (prefix: String, tuple: String, rows: Int)?
 
         var text: String { sql + tail }
+
+        static func == (a: Statement, b: Statement) -> Bool {
+            a.sql == b.sql && a.arguments == b.arguments && a.tail == b.tail
+        }
+
+        /// A merged insert as one short statement whose parameters are arrays, one per column:
+        /// `INSERT INTO t(…) SELECT <row over u.c1…> FROM unnest($1, …) AS u(c1, …) <tail>`.
+        /// PostgreSQL parses and plans a few dozen characters instead of a `VALUES` list of
+        /// thousands of parameters, and decodes each array in one go. `nil` for a single row, or
+        /// when a column holds values of several types or only NULLs (its array type is unknown).
+        func arrays() -> (sql: String, columns: [ArrayColumn])? {
+            guard let insert, insert.rows > 1, !arguments.isEmpty, arguments.count % insert.rows == 0 else {
+                return nil
+            }
+            let width = arguments.count / insert.rows
+            var columns: [ArrayColumn] = []
+            columns.reserveCapacity(width)
+            for column in 0..<width {
+                var kind: ArrayColumn.Kind?
+                var values: [SQLValue] = []
+                values.reserveCapacity(insert.rows)
+                for row in 0..<insert.rows {
+                    let value = arguments[row * width + column]
+                    let valueKind: ArrayColumn.Kind?
+                    switch value {
+                    case .null: valueKind = nil
+                    case .integer: valueKind = .integer
+                    case .real: valueKind = .real
+                    case .text: valueKind = .text
+                    case .blob: valueKind = .blob
+                    }
+                    if let valueKind {
+                        guard kind == nil || kind == valueKind else { return nil }
+                        kind = valueKind
+                    }
+                    values.append(value)
+                }
+                guard let kind else { return nil }
+                columns.append(ArrayColumn(kind: kind, values: values))
+            }
+            // The row's placeholders become the columns of `u`, in order.
+            var select = ""
+            var column = 0
+            var quote: Character?
+            for character in insert.tuple.dropFirst().dropLast() {
+                if let open = quote {
+                    if character == open { quote = nil }
+                    select.append(character)
+                } else if character == "'" || character == "\"" {
+                    quote = character
+                    select.append(character)
+                } else if character == "?" {
+                    column += 1
+                    select += "u.c\(column)"
+                } else {
+                    select.append(character)
+                }
+            }
+            let names = (1...width).map { "c\($0)" }.joined(separator: ", ")
+            let parameters = Array(repeating: "?", count: width).joined(separator: ", ")
+            return (
+                "\(insert.prefix)SELECT \(select) FROM unnest(\(parameters)) AS u(\(names))\(tail)", columns
+            )
+        }
+    }
+
+    /// One column of a merged insert, bound as one array parameter.
+    struct ArrayColumn {
+        enum Kind { case integer, real, text, blob }
+        var kind: Kind
+        var values: [SQLValue]
     }
 
     /// PostgreSQL's limit on the parameters of one statement.
@@ -58,10 +132,14 @@ struct StatementBatch {
         if let batch = open[sql], (batch.rows + 1) * arguments.count <= Self.maximumParameters {
             statements[batch.index].sql += ", " + values.tuple
             statements[batch.index].arguments += arguments
+            statements[batch.index].insert?.rows += 1
             open[sql]!.rows += 1
         } else {
             open[sql] = (statements.count, table, 1)
-            statements.append(Statement(sql: values.head, arguments: arguments, tail: values.tail))
+            statements.append(
+                Statement(
+                    sql: values.head, arguments: arguments, tail: values.tail,
+                    insert: (values.prefix, values.tuple, 1)))
         }
     }
 
@@ -93,7 +171,7 @@ struct StatementBatch {
         /// For an insert that may be merged: the text up to the end of its row, its `(…)` row,
         /// what follows the row (`ON CONFLICT … DO NOTHING` or nothing) and how many
         /// placeholders the row has.
-        var mergeable: (head: String, tuple: String, tail: String, parameters: Int)?
+        var mergeable: (prefix: String, head: String, tuple: String, tail: String, parameters: Int)?
 
         init(_ sql: String) {
             let words = sql.split(whereSeparator: \.isWhitespace).prefix(3).map { $0.uppercased() }
@@ -113,7 +191,9 @@ struct StatementBatch {
 
         /// The `(…)` after `VALUES` when it is the insert's only row and what follows it keeps
         /// the meaning of a multi-row insert: nothing, or `ON CONFLICT … DO NOTHING`.
-        private static func row(of sql: String) -> (head: String, tuple: String, tail: String, parameters: Int)? {
+        private static func row(of sql: String) -> (
+            prefix: String, head: String, tuple: String, tail: String, parameters: Int
+        )? {
             guard let values = sql.range(of: "VALUES", options: [.caseInsensitive]) else { return nil }
             let rest = sql[values.upperBound...].drop { $0.isWhitespace }
             guard rest.first == "(" else { return nil }
@@ -144,7 +224,9 @@ struct StatementBatch {
             guard words.isEmpty || (words.first == "ON" && words.suffix(2) == ["DO", "NOTHING"]),
                 !words.contains("RETURNING"), !tail.contains(";")
             else { return nil }
-            return (String(sql[...end]), String(rest[...end]), String(tail), parameters)
+            return (
+                String(sql[..<values.lowerBound]), String(sql[...end]), String(rest[...end]), String(tail), parameters
+            )
         }
     }
 }

@@ -631,7 +631,7 @@ struct PostgresTests {
                 == "SELECT a FROM t WHERE b = $1 AND c = '?' AND \"d?\" > $2 LIMIT $3")
     }
 
-    @Test func insertsSentAheadAreMergedOnlyWhereTheirMeaningStays() {
+    @Test func insertsSentAheadAreMergedOnlyWhereTheirMeaningStays() throws {
         var batch = StatementBatch()
         let event = "INSERT INTO events(position, body) VALUES (?, ?)"
         let message =
@@ -664,6 +664,18 @@ struct PostgresTests {
         #expect(sent[0].arguments == [.integer(1), .blob([1]), .integer(2), .blob([2]), .integer(3), .blob([3])])
         #expect(sent[1].arguments == [.integer(7), .text("a"), .integer(7), .text("b")])
         #expect(batch.take().isEmpty)
+
+        // Merged rows go as one array per column; one row, or a column of NULLs only, as VALUES.
+        let arrays = try #require(sent[1].arrays())
+        #expect(
+            arrays.sql
+                == "INSERT INTO messages(stream, id) SELECT u.c1, to_tsvector('simple', u.c2) "
+                + "FROM unnest(?, ?) AS u(c1, c2) ON CONFLICT(stream, id) DO NOTHING")
+        #expect(arrays.columns.map(\.values) == [[.integer(7), .integer(7)], [.text("a"), .text("b")]])
+        #expect(sent[3].arrays() == nil)
+        batch.add(event, [.integer(5), .null])
+        batch.add(event, [.integer(6), .null])
+        #expect(batch.take()[0].arrays() == nil)
 
         // Within PostgreSQL's limit of parameters per statement.
         for position in 0..<40_000 { batch.add(event, [.integer(Int64(position)), .blob([])]) }
