@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         // The log on PostgreSQL (issue 19), in its own target: the core stays free of NIO.
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // TLS to PostgreSQL (sslmode): postgres-nio's own TLS stack, named for its configuration.
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.25.0"),
         // `make docs`: the DocC catalogs of the library products (a plugin, not linked into anything).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -104,6 +106,7 @@ let package = Package(
             dependencies: [
                 "Ticketlog",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

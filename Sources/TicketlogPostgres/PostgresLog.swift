@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PostgresNIO
 import Synchronization
 import Ticketlog
@@ -80,6 +81,11 @@ package final class PostgresLog: Sendable {
         } catch {
             throw PostgresErrors.translate(error, location: location)
         }
+        if location.tls == .disable && !location.isLoopback {
+            logger.warning(
+                "The connection to PostgreSQL is not encrypted: add ?sslmode=verify-full to the URL",
+                metadata: ["ticketlog.database": "\(location)"])
+        }
         let log = PostgresLog(location: location, connection: connection, logger: logger, configuration: configuration)
         do {
             let writer = try await log.transaction(readOnly: false) { session -> LogWriter? in
@@ -122,12 +128,38 @@ package final class PostgresLog: Sendable {
         }
     }
 
-    static func connect(_ location: PostgresLocation, logger: Logger) -> EventLoopFuture<PostgresConnection> {
+    static func connect(_ location: PostgresLocation, logger: Logger) throws -> EventLoopFuture<PostgresConnection> {
         let configuration = PostgresConnection.Configuration(
             host: location.host, port: location.port, username: location.user, password: location.password,
-            database: location.database, tls: .disable)
+            database: location.database, tls: try tls(location))
         return PostgresConnection.connect(
             on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: 1, logger: logger)
+    }
+
+    /// The connection's TLS as the URL's `sslmode` and `sslrootcert` ask (libpq's meaning).
+    static func tls(_ location: PostgresLocation) throws -> PostgresConnection.Configuration.TLS {
+        guard location.tls != .disable else { return .disable }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch location.tls {
+        case .disable: return .disable
+        case .require: configuration.certificateVerification = .none
+        case .verifyCA: configuration.certificateVerification = .noHostnameVerification
+        case .verifyFull: configuration.certificateVerification = .fullVerification
+        }
+        if let root = location.rootCertificate {
+            guard FileManager.default.isReadableFile(atPath: root) else {
+                throw EventStoreError(
+                    code: .storageFailure,
+                    message: "PostgreSQL at \(location): cannot read the certificate authority file \(root)")
+            }
+            configuration.trustRoots = .file(root)
+        }
+        do {
+            return .require(try NIOSSLContext(configuration: configuration))
+        } catch {
+            throw EventStoreError(
+                code: .storageFailure, message: "PostgreSQL at \(location): cannot set up TLS: \(error)", cause: error)
+        }
     }
 
     /// A log released without ``close()`` (a caller that threw on the way) still closes its

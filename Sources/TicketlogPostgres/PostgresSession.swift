@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOSSL
 import PostgresNIO
 import Synchronization
 import Ticketlog
@@ -218,6 +219,13 @@ enum PostgresErrors {
         }
         let reason: String
         switch psql.code {
+        case .connectionError where psql.underlying is NIOSSLError:
+            let failure = "\(psql.underlying!)"
+            reason =
+                failure.contains("CERTIFICATE_VERIFY_FAILED")
+                ? "the server's certificate is not trusted (CERTIFICATE_VERIFY_FAILED): sslrootcert must name the "
+                    + "authority that signed it, and verify-full also checks the host name against it"
+                : "the TLS handshake failed: \(failure)"
         case .connectionError, .serverClosedConnection, .clientClosedConnection:
             reason = "cannot reach the server" + (psql.underlying.map { ": \($0)" } ?? "")
         case .authMechanismRequiresPassword:

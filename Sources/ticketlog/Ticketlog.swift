@@ -32,7 +32,7 @@ struct LogOptions: ParsableArguments {
         help: ArgumentHelp(
             "The log: an SQLite file, or postgres://user:password@host:port/database.",
             discussion:
-                "On PostgreSQL, verify and copy run today; the other commands follow (ARCHITECTURE.md, \"Storage boundary\"). The password may come from PGPASSWORD instead of the URL."
+                "On PostgreSQL, verify and copy run today; the other commands follow (ARCHITECTURE.md, \"Storage boundary\"). The password may come from PGPASSWORD instead of the URL. TLS: ?sslmode=verify-full (with &sslrootcert=CA.pem for a private authority), verify-ca or require; without sslmode the connection is not encrypted."
         ))
     var database: String = "ticketlog.sqlite"
 

@@ -171,6 +171,41 @@ struct PostgresTests {
         #expect(report.failure?.kind == .edited)
     }
 
+    /// TLS as libpq's sslmode asks: verify-full against the cluster's own authority (the test
+    /// cluster offers TLS with a self-signed certificate for localhost), the session encrypted
+    /// as PostgreSQL itself reports; against the system's authorities the same server is
+    /// refused in one line, and `require` encrypts without verifying.
+    @Test func connectionsUseTLSAsTheURLAsks() async throws {
+        let cluster = try await PrivateCluster.start()
+        do {
+            let certificate = cluster.directory + "/server.crt"
+            func encrypted(_ location: PostgresLocation) async throws -> Bool {
+                try await PostgresLog.using(location) { log in
+                    try await log.transaction(readOnly: true) { session in
+                        try session.value("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").integer == 1
+                    }
+                }
+            }
+            var location = cluster.location
+            location.host = "localhost"
+            #expect(try await encrypted(location) == false, "no sslmode: not encrypted")
+            location.tls = .verifyFull
+            location.rootCertificate = certificate
+            #expect(try await encrypted(location), "verify-full against the cluster's certificate")
+            location.rootCertificate = nil
+            let refusal = await #expect(throws: EventStoreError.self) { _ = try await encrypted(location) }
+            #expect(refusal?.message.contains("certificate is not trusted") == true, "\(refusal?.message ?? "")")
+            #expect(refusal?.message.contains("\n") == false)
+            location.tls = .require
+            location.host = "127.0.0.1"
+            #expect(try await encrypted(location), "require: encrypted, not verified")
+        } catch {
+            await cluster.remove()
+            throw error
+        }
+        await cluster.remove()
+    }
+
     /// The events' vocabulary columns are no foreign keys on PostgreSQL (PostgresSchema says
     /// why): an actor row removed under them is found by verify instead.
     @Test func anEventWhoseActorRowIsGoneIsFoundByVerify() async throws {
@@ -614,10 +649,20 @@ struct PostgresTests {
         let fromEnvironment = try PostgresLocation(url: "postgresql://kim@db/desk", environment: ["PGPASSWORD": "pw"])
         #expect(fromEnvironment.password == "pw")
         #expect(fromEnvironment.port == 5432)
+        #expect(fromEnvironment.tls == .disable)
+        let verified = try PostgresLocation(
+            url: "postgres://kim@db/desk?sslmode=verify-full&sslrootcert=/etc/ca.pem", environment: [:])
+        #expect(verified.tls == .verifyFull)
+        #expect(verified.rootCertificate == "/etc/ca.pem")
+        #expect(verified.description == "postgres://kim@db:5432/desk?sslmode=verify-full")
 
         for (url, reason) in [
             ("postgres://kim:pw@db.example:5432", "names no database"), ("postgres://db.example/desk", "names no user"),
-            ("postgres://kim:pw@db/desk?sslmode=require", "options after ?"), ("mysql://kim@db/desk", "postgres://"),
+            ("postgres://kim:pw@db/desk?sslmode=prefer", "falls back to an unencrypted connection"),
+            ("postgres://kim:pw@db/desk?sslmode=strict", "is none of disable, require, verify-ca, verify-full"),
+            ("postgres://kim:pw@db/desk?application_name=x", "is not supported (sslmode and sslrootcert are)"),
+            ("postgres://kim:pw@db/desk?sslrootcert=/ca.pem", "sslrootcert without sslmode"),
+            ("mysql://kim@db/desk", "postgres://"),
         ] {
             let refusal = #expect(throws: EventStoreError.self) { _ = try PostgresLocation(url: url, environment: [:]) }
             #expect(refusal?.message.contains(reason) == true, "\(url): \(refusal?.message ?? "")")

@@ -3,6 +3,8 @@
 #
 #   cluster.sh start DIR   initdb into DIR/data, start on a free loopback port, print the URL
 #                          (also written to DIR/url): postgres://ticketlog:PASSWORD@127.0.0.1:PORT/postgres
+#                          TLS is offered with a self-signed certificate, DIR/server.crt
+#                          (?sslmode=verify-full&sslrootcert=DIR/server.crt, host localhost)
 #   cluster.sh stop DIR    stop it (fast shutdown) and leave DIR for the caller to remove
 #   cluster.sh restart DIR stop and start again on the same port (the tests' "PostgreSQL restarted")
 #   cluster.sh resume DIR  start a stopped cluster again on the same port
@@ -54,7 +56,7 @@ start_server() {
     # 0-2 (a parent waiting for EOF on a pipe, or for a termination socket, would wait forever).
     close_inherited_descriptors
     as_owner "$bin/pg_ctl" start -w -t 60 -D "$dir/data" -l "$dir/server.log" \
-        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir/socket -c max_connections=200" \
+        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir/socket -c max_connections=200 -c ssl=on" \
         >/dev/null || { tail -20 "$dir/server.log" >&2; die "the server did not start (log above)"; }
 }
 
@@ -70,6 +72,13 @@ start() {
     as_owner "$bin/initdb" -D "$dir/data" -U ticketlog --pwfile="$dir/password" \
         --auth-local=scram-sha-256 --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+    # TLS offered (clients choose with sslmode): a self-signed certificate for localhost and
+    # 127.0.0.1, which is also its own authority — DIR/server.crt is what sslrootcert names.
+    as_owner openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+        -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+        -keyout "$dir/data/server.key" -out "$dir/data/server.crt" >"$dir/openssl.log" 2>&1 \
+        || { cat "$dir/openssl.log" >&2; die "openssl could not make the server's certificate"; }
+    cp "$dir/data/server.crt" "$dir/server.crt"
     # A port taken between choosing and binding: try a few.
     for _ in 1 2 3 4 5; do
         port=$(free_port)
