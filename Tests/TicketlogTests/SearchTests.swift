@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 
 @testable import Ticketlog
@@ -175,5 +176,36 @@ import Testing
             ])
         let empty = try CLITests.run("search", "--database", path, "***")
         #expect(empty.status == 64 && empty.stderr.contains("at least one word"), "\(empty.stderr)")
+    }
+}
+
+/// PostgreSQL's search documents are made of ``SearchTerms/words(_:)``; they must be the words
+/// FTS5's `unicode61 remove_diacritics 2` makes of the same text on SQLite, so a word finds the
+/// same messages on both backends. Checked against SQLite's FTS5 itself.
+@Suite(.timeLimit(.minutes(1))) struct SearchTermsTests {
+    @Test func wordsAreFTS5sWords() throws {
+        let texts = [
+            "Hello, World! The brief is at https://example.com/a_b?c=1 — v2.3, 42nd take.",
+            "Café déjà-vu: naïve RÉSUMÉ ÀÉÎÕÜ Ångström Łódź",
+            "don't stop; x_y|z\tTAB\nnewline",
+            "東京 タワー 🎉 emoji ＡＢＣ full width",
+            "Straße STRASSE İstanbul ǅungla",
+            "e\u{301}clair (decomposed) and ﬁ ligature",
+            "",
+        ]
+        let queue = try DatabaseQueue()
+        try queue.write { db in
+            try db.execute(
+                sql: "CREATE VIRTUAL TABLE t USING fts5(text, tokenize='unicode61 remove_diacritics 2')")
+            try db.execute(sql: "CREATE VIRTUAL TABLE v USING fts5vocab(t, instance)")
+        }
+        for (index, text) in texts.enumerated() {
+            let fts5 = try queue.write { db -> [String] in
+                try db.execute(sql: "INSERT INTO t(rowid, text) VALUES (?, ?)", arguments: [index + 1, text])
+                return try String.fetchAll(
+                    db, sql: "SELECT term FROM v WHERE doc = ? ORDER BY offset", arguments: [index + 1])
+            }
+            #expect(SearchTerms.words(text) == fts5, "\(text.debugDescription)")
+        }
     }
 }

@@ -33,9 +33,8 @@ enum MessageSearchIndex {
         }
     }
 
-    /// On PostgreSQL the index is a table of `tsvector` documents under a GIN index: lexemes
-    /// and where they occur, never the text. The `simple` configuration splits words and folds
-    /// case as FTS5's `unicode61` does, but keeps diacritics.
+    /// On PostgreSQL the index is a table of `tsvector` documents under a GIN index: the
+    /// text's words (``SearchTerms``: split and folded as FTS5 does on SQLite), never the text.
     static func schema(_ dialect: SQLDialect) -> [String] {
         switch dialect {
         case .sqlite:
@@ -68,9 +67,12 @@ enum MessageSearchIndex {
         case .sqlite:
             try session.send("INSERT INTO \(table)(rowid, text) VALUES (?, ?)", [.integer(document), .text(text)])
         case .postgres:
+            // A lexeme array as one text: words hold no spaces.
+            let words = SearchTerms.words(text)
+            guard !words.isEmpty else { return }
             try session.send(
-                "INSERT INTO \(table)(position, document) VALUES (?, to_tsvector('simple', ?))",
-                [.integer(document), .text(text)])
+                "INSERT INTO \(table)(position, document) VALUES (?, array_to_tsvector(string_to_array(?, ' ')))",
+                [.integer(document), .text(words.joined(separator: " "))])
         }
     }
 
