@@ -143,6 +143,12 @@ final class PostgresSession: SQLSession {
     /// `sql` with its `?` placeholders numbered `$1`, `$2`, … as PostgreSQL wants them; a `?`
     /// inside a quoted literal or identifier is left alone.
     static func numbered(_ sql: String) -> String {
+        replacingPlaceholders(in: sql) { "$\($0)" }
+    }
+
+    /// `sql` with its n-th `?` placeholder (from 1) replaced by `replacement(n)`; a `?` inside a
+    /// quoted literal or identifier is left alone.
+    static func replacingPlaceholders(in sql: some StringProtocol, _ replacement: (Int) -> String) -> String {
         var result = ""
         result.reserveCapacity(sql.utf8.count + 16)
         var number = 0
@@ -156,7 +162,7 @@ final class PostgresSession: SQLSession {
                 result.append(character)
             } else if character == "?" {
                 number += 1
-                result += "$\(number)"
+                result += replacement(number)
             } else {
                 result.append(character)
             }

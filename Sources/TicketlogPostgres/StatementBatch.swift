@@ -67,23 +67,7 @@ struct StatementBatch {
                 columns.append(ArrayColumn(kind: kind, values: values))
             }
             // The row's placeholders become the columns of `u`, in order.
-            var select = ""
-            var column = 0
-            var quote: Character?
-            for character in insert.tuple.dropFirst().dropLast() {
-                if let open = quote {
-                    if character == open { quote = nil }
-                    select.append(character)
-                } else if character == "'" || character == "\"" {
-                    quote = character
-                    select.append(character)
-                } else if character == "?" {
-                    column += 1
-                    select += "u.c\(column)"
-                } else {
-                    select.append(character)
-                }
-            }
+            let select = PostgresSession.replacingPlaceholders(in: insert.tuple.dropFirst().dropLast()) { "u.c\($0)" }
             let names = (1...width).map { "c\($0)" }.joined(separator: ", ")
             let parameters = Array(repeating: "?", count: width).joined(separator: ", ")
             return (

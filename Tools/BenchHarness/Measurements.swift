@@ -96,15 +96,20 @@ enum Measurements {
         var configuration = EventStore.Configuration()
         configuration.durability = .full
         let store = try EventStore(path: path, configuration: configuration)
+        return try await sixteenWriters(events: events) { try await store.append($1, to: $0) }
+    }
+
+    /// The corpus appended one event at a time by 16 tasks at once (every 16th event each).
+    static func sixteenWriters(
+        events: Int, append: @escaping @Sendable (StreamID, ProposedEvent) async throws -> Void
+    ) async throws -> Rate {
         let items = Array(corpus(events: events))
         let start = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in 0..<16 {
                 group.addTask {
-                    var index = worker
-                    while index < items.count {
-                        try await store.append(items[index].event, to: items[index].stream)
-                        index += 16
+                    for index in stride(from: worker, to: items.count, by: 16) {
+                        try await append(items[index].stream, items[index].event)
                     }
                 }
             }

@@ -76,21 +76,7 @@ enum PostgresMeasurements {
     /// with 16 requests at once.
     static func concurrentSingles(events: Int, url: String) async throws -> Rate {
         try await PostgresLog.using(try PostgresLocation(url: url), configuration: configuration(true)) { log in
-            let items = Array(Measurements.corpus(events: events))
-            let start = ContinuousClock.now
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for worker in 0..<16 {
-                    group.addTask {
-                        var index = worker
-                        while index < items.count {
-                            _ = try await log.append([items[index].event], to: items[index].stream)
-                            index += 16
-                        }
-                    }
-                }
-                try await group.waitForAll()
-            }
-            return Rate(events: items.count, seconds: (ContinuousClock.now - start).seconds)
+            try await Measurements.sixteenWriters(events: events) { _ = try await log.append([$1], to: $0) }
         }
     }
 

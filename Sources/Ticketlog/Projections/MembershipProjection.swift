@@ -3,7 +3,7 @@
 ///
 /// A second join of a present member changes nothing; a leave of someone not present changes
 /// nothing.
-struct MembershipProjection: Projection {
+struct MembershipProjection: TransactionalProjection {
     let name = "membership"
     let version = 1
     let tables = ["members", "membership_intervals"]
@@ -38,12 +38,7 @@ struct MembershipProjection: Projection {
         ].map(dialect.schema)
     }
 
-    func apply(_ projected: ProjectedEvent, _ session: any SQLSession) throws {
-        var transaction = Transaction()
-        try transaction.apply(projected, session)
-    }
-
-    func begin() -> any ProjectionTransaction {
+    func transaction() -> Transaction {
         Transaction()
     }
 

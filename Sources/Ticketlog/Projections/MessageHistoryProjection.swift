@@ -16,7 +16,7 @@ import Foundation
 /// is (`messages_by_text`), so a replaced or deleted text is not found.
 ///
 /// An edit or delete of a message the ticket never had changes nothing.
-struct MessageHistoryProjection: Projection {
+struct MessageHistoryProjection: TransactionalProjection {
     let name = "message_history"
     let version = 5
     let tables = ["messages", MessageSearchIndex.terms, MessageSearchIndex.table]
@@ -52,13 +52,7 @@ struct MessageHistoryProjection: Projection {
         try MessageSearchIndex.clear(session)
     }
 
-    func apply(_ projected: ProjectedEvent, _ session: any SQLSession) throws {
-        var transaction = Transaction()
-        try transaction.apply(projected, session)
-        try transaction.finish(session)
-    }
-
-    func begin() -> any ProjectionTransaction {
+    func transaction() -> Transaction {
         Transaction()
     }
 

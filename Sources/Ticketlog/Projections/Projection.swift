@@ -56,6 +56,25 @@ extension ProjectionTransaction {
     func rollBackAppend() {}
 }
 
+/// A projection whose work is done by its transaction type: ``Projection/apply(_:_:)`` runs one
+/// event as a transaction of its own, ``Projection/begin()`` starts one for many.
+protocol TransactionalProjection: Projection {
+    associatedtype Work: ProjectionTransaction
+    func transaction() -> Work
+}
+
+extension TransactionalProjection {
+    func apply(_ projected: ProjectedEvent, _ session: any SQLSession) throws {
+        var work = transaction()
+        try work.apply(projected, session)
+        try work.finish(session)
+    }
+
+    func begin() -> any ProjectionTransaction {
+        transaction()
+    }
+}
+
 /// Each event applied as it comes.
 struct ImmediateProjectionTransaction: ProjectionTransaction {
     let projection: any Projection

@@ -4,7 +4,7 @@
 /// Self-contained on purpose: it reads no other projection's tables, so it can be rebuilt alone
 /// and apply order between projections does not matter. Member and message counts come from
 /// the membership and message projections at query time.
-struct TicketSummaryProjection: Projection {
+struct TicketSummaryProjection: TransactionalProjection {
     let name = "ticket_summary"
     let version = 1
     let tables = ["ticket_summaries"]
@@ -33,13 +33,7 @@ struct TicketSummaryProjection: Projection {
         ].map(dialect.schema)
     }
 
-    func apply(_ projected: ProjectedEvent, _ session: any SQLSession) throws {
-        var transaction = Transaction()
-        try transaction.apply(projected, session)
-        try transaction.finish(session)
-    }
-
-    func begin() -> any ProjectionTransaction {
+    func transaction() -> Transaction {
         Transaction()
     }
 
