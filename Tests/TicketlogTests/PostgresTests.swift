@@ -454,6 +454,48 @@ struct PostgresTests {
         #expect(try await copy.readAll(limit: 1_000) == store.readAll(limit: 1_000))
     }
 
+    /// Posts, edits and deletes of the same messages within one transaction — before, after and
+    /// between posts, a second post of a stored id, an edit after a delete — leave the same
+    /// message rows on PostgreSQL (where posts are inserted at the end of the transaction and
+    /// edits gathered per message) as applied one by one on a file.
+    @Test func editsAndDeletesInOneTransactionLeaveTheRowsOfOneByOne() async throws {
+        let (directory, store, postgres) = try await Self.fileAndPostgres()
+        defer { withExtendedLifetime(directory) {} }
+        var factory = EventFactory(seed: 31)
+        let kim = Actor(id: "kim", role: .creator)
+        func post(_ id: String) -> ProposedEvent {
+            ProposedEvent(
+                id: factory.id(), actor: kim, payload: .messagePosted(.init(messageID: id, text: "post \(id)")))
+        }
+        func edit(_ id: String, _ text: String) -> ProposedEvent {
+            ProposedEvent(id: factory.id(), actor: kim, payload: .messageEdited(.init(messageID: id, text: text)))
+        }
+        func delete(_ id: String) -> ProposedEvent {
+            ProposedEvent(id: factory.id(), actor: kim, payload: .messageDeleted(.init(messageID: id)))
+        }
+        let opening = factory.conversation(messages: 0) + [post("m1"), post("m4")]
+        let batches: [[StreamAppend]] = [
+            [StreamAppend(stream: .test(1), events: opening, expectedVersion: .noStream)],
+            [
+                StreamAppend(stream: .test(1), events: [edit("m1", "one"), edit("m1", "two")]),
+                StreamAppend(stream: .test(1), events: [delete("m1"), edit("m1", "after the delete"), post("m1")]),
+                StreamAppend(stream: .test(1), events: [edit("m3", "before its post"), post("m3"), post("m2")]),
+                StreamAppend(stream: .test(1), events: [edit("m2", "two once"), edit("m3", "three"), delete("m2")]),
+                StreamAppend(
+                    stream: .test(1), events: [edit("m2", "deleted already"), post("m2"), edit("m4", "four")]),
+            ],
+            [StreamAppend(stream: .test(1), events: [edit("m3", "three again"), delete("m4"), edit("m4", "no")])],
+        ]
+        for appends in batches {
+            for result in await store.append(appends) { _ = try result.get() }
+            for result in try await postgres.append(appends) { _ = try result.get() }
+        }
+        let onFile = try Self.projectionRows(store)
+        #expect(onFile["messages"]?.count == 4)
+        #expect(try await Self.projectionRows(postgres)["messages"] == onFile["messages"])
+        #expect(try await Self.projectionRows(postgres) == onFile)
+    }
+
     /// The projections' read side — tickets, members now and when a message was posted, pages
     /// of messages with edits and deletes — answers on PostgreSQL as on a file, for the same
     /// appends.

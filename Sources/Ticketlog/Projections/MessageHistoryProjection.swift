@@ -56,13 +56,15 @@ struct MessageHistoryProjection: TransactionalProjection {
         Transaction()
     }
 
-    /// The messages of one write transaction. On SQLite each post is inserted as it comes. On
-    /// PostgreSQL the posts are kept and inserted together at the end of the transaction (one
-    /// statement, not one round trip per post: ``SQLSession/send(_:_:)`` cannot merge inserts
-    /// across the edits' updates of the same table). Edits and deletes are sent as they come
-    /// either way, and also applied to the posts kept: an edit of a message stored earlier
-    /// changes its row, one of a message posted in this transaction changes what is inserted,
-    /// and a second post of a stored id is refused by the insert as before (`DO NOTHING`).
+    /// The messages of one write transaction. On SQLite each post, edit and delete is written as
+    /// it comes. On PostgreSQL, where every statement is a round trip, they are gathered and
+    /// written at the end of the transaction: first one update per message for its edits and
+    /// delete (gathered as they would have applied one by one: edits until the first delete,
+    /// nothing after it, all only if the stored row is not deleted already), then the posts
+    /// (merged into one insert; a post edited or deleted within the transaction carries that).
+    /// Both halves are needed because whether a message is stored already is not read: a stored
+    /// one takes the update and refuses the post (`DO NOTHING`); a new one finds no row to
+    /// update and is inserted with the edits that came after its post.
     struct Transaction: ProjectionTransaction {
         struct Post {
             var stream: Int64
@@ -77,6 +79,14 @@ struct MessageHistoryProjection: TransactionalProjection {
             var deletedAt: Int64?
         }
 
+        /// A stored message's edits and delete within the transaction.
+        struct Change {
+            var edits: Int64 = 0
+            var textPosition: Int64?
+            var editedAt: Int64?
+            var deletedAt: Int64?
+        }
+
         struct Key: Hashable {
             var stream: Int64
             var messageID: String
@@ -85,20 +95,25 @@ struct MessageHistoryProjection: TransactionalProjection {
         /// The posts kept, by key, in the order they came.
         private var posts: [Key: Int] = [:]
         private var kept: [Post] = []
-        /// What the current append changed of them: each key's post before it (`nil`: none).
-        private var undo: [(key: Key, post: Post?)] = []
+        private var changes: [Key: Change] = [:]
+        /// What the current append changed: each key's post and change before it (`nil`: none).
+        private var undo: [(key: Key, post: Post??, change: Change??)] = []
 
         mutating func beginAppend() {
             undo.removeAll(keepingCapacity: true)
         }
 
         mutating func rollBackAppend() {
-            for change in undo.reversed() {
-                if let post = change.post {
-                    kept[posts[change.key]!] = post
-                } else if let index = posts.removeValue(forKey: change.key) {
-                    kept.remove(at: index)
+            for entry in undo.reversed() {
+                if let post = entry.post {
+                    if let post {
+                        kept[posts[entry.key]!] = post
+                    } else if let index = posts.removeValue(forKey: entry.key) {
+                        // Posts of the append come last: this is the last one kept.
+                        kept.remove(at: index)
+                    }
                 }
+                if let change = entry.change { changes[entry.key] = change }
             }
             undo.removeAll(keepingCapacity: true)
         }
@@ -107,13 +122,16 @@ struct MessageHistoryProjection: TransactionalProjection {
             let event = projected.event
             let at = event.occurredAt.microsecondsSinceEpoch
             let stream = projected.streamKey
+            let gathers = session.dialect == .postgres
             switch event.payload {
             case .messagePosted(let posted):
                 // A repeated message id (e.g. mirrored twice) keeps the first post.
-                if session.dialect == .postgres {
-                    let key = Key(stream: stream, messageID: posted.messageID)
+                let key = Key(stream: stream, messageID: posted.messageID)
+                if gathers {
                     if posts[key] == nil {
-                        undo.append((key, nil))
+                        if !undo.contains(where: { $0.key == key && $0.post != nil }) {
+                            undo.append((key, .some(nil), nil))
+                        }
                         posts[key] = kept.count
                         kept.append(
                             Post(
@@ -123,12 +141,7 @@ struct MessageHistoryProjection: TransactionalProjection {
                     }
                 } else {
                     try session.send(
-                        """
-                        INSERT INTO messages(stream, message_id, position, author, author_role, text_position, posted_at,
-                            edits)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, 0)
-                        ON CONFLICT(stream, message_id) DO NOTHING
-                        """,
+                        Self.insertPost,
                         [
                             .integer(stream), .text(posted.messageID), .integer(event.position),
                             .text(event.actor.id), .text(event.actor.role.rawValue), .integer(event.position),
@@ -142,71 +155,127 @@ struct MessageHistoryProjection: TransactionalProjection {
                 if MessageSearchIndex.isIndexable(edited.text, of: event) {
                     try MessageSearchIndex.add(event.position, text: edited.text, session)
                 }
-                change(Key(stream: stream, messageID: edited.messageID)) { post in
-                    post.textPosition = event.position
-                    post.editedAt = at
-                    post.edits += 1
+                let key = Key(stream: stream, messageID: edited.messageID)
+                if gathers {
+                    change(key) { post, change in
+                        if post?.deletedAt == nil {
+                            post?.textPosition = event.position
+                            post?.editedAt = at
+                            post?.edits += 1
+                        }
+                        if change.deletedAt == nil {
+                            change.textPosition = event.position
+                            change.editedAt = at
+                            change.edits += 1
+                        }
+                    }
+                } else {
+                    try session.send(
+                        """
+                        UPDATE messages SET text_position = ?, edited_at = ?, edits = edits + 1
+                        WHERE stream = ? AND message_id = ? AND deleted_at IS NULL
+                        """,
+                        [.integer(event.position), .integer(at), .integer(stream), .text(edited.messageID)])
                 }
-                try session.send(
-                    """
-                    UPDATE messages SET text_position = ?, edited_at = ?, edits = edits + 1
-                    WHERE stream = ? AND message_id = ? AND deleted_at IS NULL
-                    """,
-                    [.integer(event.position), .integer(at), .integer(stream), .text(edited.messageID)])
             case .messageDeleted(let deleted):
-                change(Key(stream: stream, messageID: deleted.messageID)) { post in
-                    post.textPosition = nil
-                    post.deletedAt = at
+                let key = Key(stream: stream, messageID: deleted.messageID)
+                if gathers {
+                    change(key) { post, change in
+                        if post?.deletedAt == nil {
+                            post?.textPosition = nil
+                            post?.deletedAt = at
+                        }
+                        if change.deletedAt == nil {
+                            change.textPosition = nil
+                            change.deletedAt = at
+                        }
+                    }
+                } else {
+                    try session.send(
+                        """
+                        UPDATE messages SET text_position = NULL, deleted_at = ?
+                        WHERE stream = ? AND message_id = ? AND deleted_at IS NULL
+                        """, [.integer(at), .integer(stream), .text(deleted.messageID)])
                 }
-                try session.send(
-                    """
-                    UPDATE messages SET text_position = NULL, deleted_at = ?
-                    WHERE stream = ? AND message_id = ? AND deleted_at IS NULL
-                    """, [.integer(at), .integer(stream), .text(deleted.messageID)])
             default:
                 return
             }
         }
 
-        /// Applies an edit or delete to a kept post that is not deleted, as the update does to
-        /// a stored row.
-        private mutating func change(_ key: Key, _ body: (inout Post) -> Void) {
-            guard !kept.isEmpty, let index = posts[key], kept[index].deletedAt == nil else { return }
-            if !undo.contains(where: { $0.key == key }) { undo.append((key, kept[index])) }
-            body(&kept[index])
+        /// Applies an edit or delete to the message's post kept in this transaction (if any) and
+        /// to its gathered change, remembering both as they were for a rollback.
+        private mutating func change(_ key: Key, _ body: (inout Post?, inout Change) -> Void) {
+            let index = posts[key]
+            if !undo.contains(where: { $0.key == key && $0.post != nil }) {
+                undo.append((key, .some(index.map { kept[$0] }), nil))
+            }
+            if !undo.contains(where: { $0.key == key && $0.change != nil }) {
+                undo.append((key, nil, .some(changes[key])))
+            }
+            var post = index.map { kept[$0] }
+            var change = changes[key] ?? Change()
+            body(&post, &change)
+            if let index, let post { kept[index] = post }
+            changes[key] = change
         }
 
         mutating func finish(_ session: any SQLSession) throws {
-            guard !kept.isEmpty else { return }
-            try Self.insert(kept, session)
-            kept.removeAll(keepingCapacity: true)
-            posts.removeAll(keepingCapacity: true)
-        }
-
-        private static func insertSQL(rows: Int) -> String {
-            """
-            INSERT INTO messages(stream, message_id, position, author, author_role, text_position, posted_at,
-                edited_at, edits, deleted_at)
-            VALUES \(Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", "))
-            ON CONFLICT(stream, message_id) DO NOTHING
-            """
-        }
-
-        /// Inserts posts, 500 per statement; a message id the ticket has already keeps its row.
-        private static func insert(_ posts: [Post], _ session: any SQLSession) throws {
-            for start in stride(from: 0, to: posts.count, by: 500) {
-                let chunk = posts[start..<min(start + 500, posts.count)]
+            let gathered = changes.map { ($0.key, $0.value) }
+            for start in stride(from: 0, to: gathered.count, by: 400) {
+                let chunk = gathered[start..<min(start + 400, gathered.count)]
+                let row =
+                    "(CAST(? AS bigint), CAST(? AS text), CAST(? AS bigint), CAST(? AS bigint), "
+                    + "CAST(? AS bigint), CAST(? AS bigint))"
                 try session.send(
-                    insertSQL(rows: chunk.count),
-                    chunk.flatMap { post -> [SQLValue] in
+                    """
+                    UPDATE messages AS m SET edits = m.edits + u.edits, text_position = u.text_position,
+                        edited_at = coalesce(u.edited_at, m.edited_at), deleted_at = u.deleted_at
+                    FROM (VALUES \(Array(repeating: row, count: chunk.count).joined(separator: ", ")))
+                        AS u(stream, message_id, edits, text_position, edited_at, deleted_at)
+                    WHERE m.stream = u.stream AND m.message_id = u.message_id AND m.deleted_at IS NULL
+                    """,
+                    chunk.flatMap { key, change -> [SQLValue] in
+                        [
+                            .integer(key.stream), .text(key.messageID), .integer(change.edits),
+                            .optional(change.textPosition), .optional(change.editedAt), .optional(change.deletedAt),
+                        ]
+                    })
+            }
+            for post in kept {
+                if post.edits == 0 && post.deletedAt == nil {
+                    try session.send(
+                        Self.insertPost,
+                        [
+                            .integer(post.stream), .text(post.messageID), .integer(post.position), .text(post.author),
+                            .text(post.authorRole), .optional(post.textPosition), .integer(post.postedAt),
+                        ])
+                } else {
+                    try session.send(
+                        """
+                        INSERT INTO messages(stream, message_id, position, author, author_role, text_position,
+                            posted_at, edited_at, edits, deleted_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT(stream, message_id) DO NOTHING
+                        """,
                         [
                             .integer(post.stream), .text(post.messageID), .integer(post.position), .text(post.author),
                             .text(post.authorRole), .optional(post.textPosition), .integer(post.postedAt),
                             .optional(post.editedAt), .integer(post.edits), .optional(post.deletedAt),
-                        ]
-                    })
+                        ])
+                }
             }
+            changes.removeAll(keepingCapacity: true)
+            kept.removeAll(keepingCapacity: true)
+            posts.removeAll(keepingCapacity: true)
         }
+
+        /// A post as it comes: nothing edited or deleted yet. Merged with its like on PostgreSQL
+        /// (``SQLSession/send(_:_:)``); a message id the ticket has already keeps its row.
+        private static let insertPost = """
+            INSERT INTO messages(stream, message_id, position, author, author_role, text_position, posted_at, edits)
+            VALUES (?, ?, ?, ?, ?, ?, ?, 0)
+            ON CONFLICT(stream, message_id) DO NOTHING
+            """
     }
 }
 
