@@ -29,25 +29,60 @@ package struct LogTables {
         }
     }
 
+    /// Several meta values in one statement, by key (a key without a row is missing).
+    package func meta(_ keys: [String]) throws -> [String: SQLValue] {
+        var values: [String: SQLValue] = [:]
+        let sql =
+            session.dialect == .sqlite
+            ? "SELECT key, value FROM meta WHERE key IN" : "SELECT key, integer, text, blob FROM meta WHERE key IN"
+        for row in try session.rows(sql, in: keys.map(SQLValue.text)) {
+            guard let key = row[0].text else { continue }
+            values[key] = row.values.dropFirst().first { !$0.isNull } ?? .null
+        }
+        return values
+    }
+
+    /// Writes several meta values (insert or replace) in one statement, without waiting for it
+    /// (``SQLSession/send(_:_:)``).
+    package func setMeta(_ values: [(key: String, value: SQLValue)]) throws {
+        guard !values.isEmpty else { return }
+        switch session.dialect {
+        case .sqlite:
+            for (key, value) in values { try setMeta(key, value) }
+        case .postgres:
+            try session.send(
+                """
+                INSERT INTO meta(key, integer, text, blob)
+                VALUES \(Array(repeating: "(?, ?, ?, ?)", count: values.count).joined(separator: ", "))
+                ON CONFLICT (key) DO UPDATE SET integer = excluded.integer, text = excluded.text, blob = excluded.blob
+                """, values.flatMap { [.text($0.key)] + Self.typedColumns($0.value) })
+        }
+    }
+
+    /// A value in PostgreSQL's `meta` columns: integer, text, blob (a real as text).
+    private static func typedColumns(_ value: SQLValue) -> [SQLValue] {
+        var columns: [SQLValue] = [.null, .null, .null]
+        switch value {
+        case .integer: columns[0] = value
+        case .text: columns[1] = value
+        case .blob: columns[2] = value
+        case .real(let real): columns[1] = .text(String(real))
+        case .null: break
+        }
+        return columns
+    }
+
     /// Writes a meta value (insert or replace).
     package func setMeta(_ key: String, _ value: SQLValue) throws {
         switch session.dialect {
         case .sqlite:
             try session.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [.text(key), value])
         case .postgres:
-            var columns: [SQLValue] = [.null, .null, .null]
-            switch value {
-            case .integer: columns[0] = value
-            case .text: columns[1] = value
-            case .blob: columns[2] = value
-            case .real(let real): columns[1] = .text(String(real))
-            case .null: break
-            }
             try session.execute(
                 """
                 INSERT INTO meta(key, integer, text, blob) VALUES (?, ?, ?, ?)
                 ON CONFLICT (key) DO UPDATE SET integer = excluded.integer, text = excluded.text, blob = excluded.blob
-                """, [.text(key)] + columns)
+                """, [.text(key)] + Self.typedColumns(value))
         }
     }
 

@@ -230,9 +230,7 @@ package final class LogWriter: Sendable {
         guard turn.head.position != turn.start else { return }
         try saveVersions(of: turn.changedStreams.compactMap { turn.streams[$0] }, session)
         try Self.projecting { try turn.projections.finish(session) }
-        for projection in turn.live {
-            try ProjectionCheckpoints.save(projection, position: turn.head.position, session)
-        }
+        try ProjectionCheckpoints.save(turn.live, position: turn.head.position, session)
         try turn.head.save(session)
         if session.dialect == .postgres {
             // Delivered at commit, and only if the transaction commits.

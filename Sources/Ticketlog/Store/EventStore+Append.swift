@@ -441,8 +441,11 @@ struct ChainHead: Sendable {
     }
 
     static func fetch(_ session: any SQLSession) throws -> ChainHead {
-        let (position, hash) = try link(session)
-        guard let tree = try MerkleNodes.storedEdge(session) else {
+        // One statement for the three rows (a round trip each on PostgreSQL).
+        let meta = try LogTables(session).meta(["head_position", "head_hash", "tree_edge"])
+        let position = meta["head_position"]?.integer ?? 0
+        let hash = meta["head_hash"]?.blob ?? HashChain.genesis
+        guard let tree = try MerkleNodes.edge(meta["tree_edge"] ?? .null) else {
             throw EventStoreError.corrupt(
                 "the log has no Merkle tree yet: open it for writing once to build it", position: nil)
         }
@@ -479,9 +482,8 @@ struct ChainHead: Sendable {
 
     /// Records the head in `meta`, committed with the events it ends at.
     func save(_ session: any SQLSession) throws {
-        let meta = LogTables(session)
-        try meta.setMeta("head_position", .integer(position))
-        try meta.setMeta("head_hash", .blob(hash))
-        try MerkleNodes.save(tree, session)
+        try LogTables(session).setMeta([
+            ("head_position", .integer(position)), ("head_hash", .blob(hash)), ("tree_edge", .blob(tree.bytes)),
+        ])
     }
 }

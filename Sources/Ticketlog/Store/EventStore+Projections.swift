@@ -177,6 +177,20 @@ enum ProjectionCheckpoints {
         return result
     }
 
+    /// Saves the checkpoints of `projections`, all at `position`, in one statement.
+    static func save(_ projections: [any Projection], position: Int64, _ session: any SQLSession) throws {
+        guard !projections.isEmpty else { return }
+        try session.send(
+            """
+            INSERT INTO projection_checkpoints(name, version, position)
+            VALUES \(Array(repeating: "(?, ?, ?)", count: projections.count).joined(separator: ", "))
+            ON CONFLICT(name) DO UPDATE SET version = excluded.version, position = excluded.position
+            """,
+            projections.flatMap {
+                [SQLValue.text($0.name), .integer(Int64($0.version)), .integer(position)]
+            })
+    }
+
     static func save(_ projection: any Projection, position: Int64, _ session: any SQLSession) throws {
         try session.send(
             """

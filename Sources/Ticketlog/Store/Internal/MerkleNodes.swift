@@ -59,7 +59,12 @@ enum MerkleNodes {
     }
 
     static func storedEdge(_ session: any SQLSession) throws -> MerkleEdge? {
-        guard let bytes = try LogTables(session).meta("tree_edge").blob else { return nil }
+        try edge(try LogTables(session).meta("tree_edge"))
+    }
+
+    /// The right edge stored as `value` (meta `tree_edge`); `nil` when there is none.
+    static func edge(_ value: SQLValue) throws -> MerkleEdge? {
+        guard let bytes = value.blob else { return nil }
         guard let edge = MerkleEdge(bytes: bytes) else {
             throw EventStoreError.corrupt("the log's Merkle tree edge (meta tree_edge) is damaged", position: nil)
         }
