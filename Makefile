@@ -36,8 +36,9 @@ PYTHON_TOOLS := pandas duckdb openapi-spec-validator pyyaml schemathesis cryptog
 # The browser the dashboard's tests drive (Debian's, with its WebDriver).
 BROWSER_PACKAGES := chromium chromium-driver
 # The PostgreSQL server the storage tests start as a throw-away cluster (Tools/Postgres/cluster.sh,
-# as `nobody` when run as root). TICKETLOG_NO_POSTGRES=1 skips those tests, loudly.
-POSTGRES_PACKAGES := postgresql
+# as `nobody` when run as root; openssl makes the certificate it offers TLS with).
+# TICKETLOG_NO_POSTGRES=1 skips those tests, loudly.
+POSTGRES_PACKAGES := postgresql openssl
 
 venv:
 	@$(VENV)/bin/python -c "import pandas, duckdb, openapi_spec_validator, yaml, schemathesis, cryptography, selenium" 2>/dev/null || { \
