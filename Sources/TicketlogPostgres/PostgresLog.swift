@@ -138,7 +138,6 @@ package final class PostgresLog: Sendable {
 
     /// The connection's TLS as the URL's `sslmode` and `sslrootcert` ask (libpq's meaning).
     static func tls(_ location: PostgresLocation) throws -> PostgresConnection.Configuration.TLS {
-        guard location.tls != .disable else { return .disable }
         var configuration = TLSConfiguration.makeClientConfiguration()
         switch location.tls {
         case .disable: return .disable

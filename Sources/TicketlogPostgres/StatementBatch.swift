@@ -21,14 +21,19 @@ struct StatementBatch {
         var arguments: [SQLValue]
         /// What follows the rows (`ON CONFLICT … DO NOTHING`), when they are merged.
         var tail = ""
-        /// For an insert others may join: the text before `VALUES`, its row, and how many rows
-        /// were merged.
+        /// For an insert others may join (`sql` up to the end of its first row): the text
+        /// before `VALUES`, its row, and how many rows were merged.
         var insert: (prefix: String, tuple: String, rows: Int)?
 
-        var text: String { sql + tail }
+        /// The statement as a `VALUES` list of every merged row: built only when it is sent
+        /// that way (``arrays()`` is the usual form of a merged insert).
+        var text: String {
+            guard let insert, insert.rows > 1 else { return sql + tail }
+            return sql + String(repeating: ", " + insert.tuple, count: insert.rows - 1) + tail
+        }
 
         static func == (a: Statement, b: Statement) -> Bool {
-            a.sql == b.sql && a.arguments == b.arguments && a.tail == b.tail
+            a.text == b.text && a.arguments == b.arguments
         }
 
         /// A merged insert as one short statement whose parameters are arrays, one per column:
@@ -89,7 +94,7 @@ struct StatementBatch {
     private var statements: [Statement] = []
     /// Open batches: the index in `statements` of the insert that later ones with the same text
     /// join, by that text; and the table each one writes.
-    private var open: [String: (index: Int, table: String, rows: Int)] = [:]
+    private var open: [String: (index: Int, table: String)] = [:]
 
     var isEmpty: Bool { statements.isEmpty }
     /// The parameters of the statements kept.
@@ -113,13 +118,14 @@ struct StatementBatch {
             statements.append(Statement(sql: sql, arguments: arguments))
             return
         }
-        if let batch = open[sql], (batch.rows + 1) * arguments.count <= Self.maximumParameters {
-            statements[batch.index].sql += ", " + values.tuple
+        if let batch = open[sql],
+            let rows = statements[batch.index].insert?.rows,
+            (rows + 1) * arguments.count <= Self.maximumParameters
+        {
             statements[batch.index].arguments += arguments
             statements[batch.index].insert?.rows += 1
-            open[sql]!.rows += 1
         } else {
-            open[sql] = (statements.count, table, 1)
+            open[sql] = (statements.count, table)
             statements.append(
                 Statement(
                     sql: values.head, arguments: arguments, tail: values.tail,

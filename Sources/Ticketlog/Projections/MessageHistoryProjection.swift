@@ -66,25 +66,37 @@ struct MessageHistoryProjection: TransactionalProjection {
     /// one takes the update and refuses the post (`DO NOTHING`); a new one finds no row to
     /// update and is inserted with the edits that came after its post.
     struct Transaction: ProjectionTransaction {
+        /// What edits and deletes change of a message, applied as the updates on SQLite do: an
+        /// edit or delete of a deleted message changes nothing.
+        struct Edits {
+            var textPosition: Int64?
+            var editedAt: Int64?
+            var edits: Int64 = 0
+            var deletedAt: Int64?
+
+            mutating func edit(at position: Int64, time: Int64) {
+                guard deletedAt == nil else { return }
+                textPosition = position
+                editedAt = time
+                edits += 1
+            }
+
+            mutating func delete(time: Int64) {
+                guard deletedAt == nil else { return }
+                textPosition = nil
+                deletedAt = time
+            }
+        }
+
         struct Post {
             var stream: Int64
             var messageID: String
             var position: Int64
             var author: String
             var authorRole: String
-            var textPosition: Int64?
             var postedAt: Int64
-            var editedAt: Int64?
-            var edits: Int64
-            var deletedAt: Int64?
-        }
-
-        /// A stored message's edits and delete within the transaction.
-        struct Change {
-            var edits: Int64 = 0
-            var textPosition: Int64?
-            var editedAt: Int64?
-            var deletedAt: Int64?
+            /// From its post on (`textPosition` starts at the post).
+            var state: Edits
         }
 
         struct Key: Hashable {
@@ -95,9 +107,10 @@ struct MessageHistoryProjection: TransactionalProjection {
         /// The posts kept, by key, in the order they came.
         private var posts: [Key: Int] = [:]
         private var kept: [Post] = []
-        private var changes: [Key: Change] = [:]
+        /// A stored message's edits and delete within the transaction (`edits` counts them).
+        private var changes: [Key: Edits] = [:]
         /// What the current append changed: each key's post and change before it (`nil`: none).
-        private var undo: [(key: Key, post: Post??, change: Change??)] = []
+        private var undo: [(key: Key, post: Post??, change: Edits??)] = []
 
         mutating func beginAppend() {
             undo.removeAll(keepingCapacity: true)
@@ -136,8 +149,8 @@ struct MessageHistoryProjection: TransactionalProjection {
                         kept.append(
                             Post(
                                 stream: stream, messageID: posted.messageID, position: event.position,
-                                author: event.actor.id, authorRole: event.actor.role.rawValue,
-                                textPosition: event.position, postedAt: at, edits: 0))
+                                author: event.actor.id, authorRole: event.actor.role.rawValue, postedAt: at,
+                                state: Edits(textPosition: event.position)))
                     }
                 } else {
                     try session.send(
@@ -157,18 +170,7 @@ struct MessageHistoryProjection: TransactionalProjection {
                 }
                 let key = Key(stream: stream, messageID: edited.messageID)
                 if gathers {
-                    change(key) { post, change in
-                        if post?.deletedAt == nil {
-                            post?.textPosition = event.position
-                            post?.editedAt = at
-                            post?.edits += 1
-                        }
-                        if change.deletedAt == nil {
-                            change.textPosition = event.position
-                            change.editedAt = at
-                            change.edits += 1
-                        }
-                    }
+                    change(key) { $0.edit(at: event.position, time: at) }
                 } else {
                     try session.send(
                         """
@@ -180,16 +182,7 @@ struct MessageHistoryProjection: TransactionalProjection {
             case .messageDeleted(let deleted):
                 let key = Key(stream: stream, messageID: deleted.messageID)
                 if gathers {
-                    change(key) { post, change in
-                        if post?.deletedAt == nil {
-                            post?.textPosition = nil
-                            post?.deletedAt = at
-                        }
-                        if change.deletedAt == nil {
-                            change.textPosition = nil
-                            change.deletedAt = at
-                        }
-                    }
+                    change(key) { $0.delete(time: at) }
                 } else {
                     try session.send(
                         """
@@ -204,7 +197,7 @@ struct MessageHistoryProjection: TransactionalProjection {
 
         /// Applies an edit or delete to the message's post kept in this transaction (if any) and
         /// to its gathered change, remembering both as they were for a rollback.
-        private mutating func change(_ key: Key, _ body: (inout Post?, inout Change) -> Void) {
+        private mutating func change(_ key: Key, _ body: (inout Edits) -> Void) {
             let index = posts[key]
             if !undo.contains(where: { $0.key == key && $0.post != nil }) {
                 undo.append((key, .some(index.map { kept[$0] }), nil))
@@ -212,11 +205,8 @@ struct MessageHistoryProjection: TransactionalProjection {
             if !undo.contains(where: { $0.key == key && $0.change != nil }) {
                 undo.append((key, nil, .some(changes[key])))
             }
-            var post = index.map { kept[$0] }
-            var change = changes[key] ?? Change()
-            body(&post, &change)
-            if let index, let post { kept[index] = post }
-            changes[key] = change
+            if let index { body(&kept[index].state) }
+            body(&changes[key, default: Edits()])
         }
 
         mutating func finish(_ session: any SQLSession) throws {
@@ -242,12 +232,13 @@ struct MessageHistoryProjection: TransactionalProjection {
                     })
             }
             for post in kept {
-                if post.edits == 0 && post.deletedAt == nil {
+                let state = post.state
+                if state.edits == 0 && state.deletedAt == nil {
                     try session.send(
                         Self.insertPost,
                         [
                             .integer(post.stream), .text(post.messageID), .integer(post.position), .text(post.author),
-                            .text(post.authorRole), .optional(post.textPosition), .integer(post.postedAt),
+                            .text(post.authorRole), .optional(state.textPosition), .integer(post.postedAt),
                         ])
                 } else {
                     try session.send(
@@ -259,8 +250,8 @@ struct MessageHistoryProjection: TransactionalProjection {
                         """,
                         [
                             .integer(post.stream), .text(post.messageID), .integer(post.position), .text(post.author),
-                            .text(post.authorRole), .optional(post.textPosition), .integer(post.postedAt),
-                            .optional(post.editedAt), .integer(post.edits), .optional(post.deletedAt),
+                            .text(post.authorRole), .optional(state.textPosition), .integer(post.postedAt),
+                            .optional(state.editedAt), .integer(state.edits), .optional(state.deletedAt),
                         ])
                 }
             }

@@ -19,14 +19,7 @@ package struct LogTables {
     /// A meta value; `.null` when the key is not there. SQLite keeps one `value` column of any
     /// type; PostgreSQL, typed, keeps one column per kind and the others NULL.
     package func meta(_ key: String) throws -> SQLValue {
-        switch session.dialect {
-        case .sqlite:
-            return try session.value("SELECT value FROM meta WHERE key = ?", [.text(key)])
-        case .postgres:
-            guard let row = try session.row("SELECT integer, text, blob FROM meta WHERE key = ?", [.text(key)])
-            else { return .null }
-            return row.values.first { !$0.isNull } ?? .null
-        }
+        try meta([key])[key] ?? .null
     }
 
     /// Several meta values in one statement, by key (a key without a row is missing).

@@ -160,9 +160,6 @@ package final class LogWriter: Sendable {
         var changedStreams: Set<StreamID> = []
         /// The largest key of each key-numbered table, once this transaction read or made one.
         var lastKeys: [String: Int64] = [:]
-        /// Types and actors read ahead and found missing: made without asking again.
-        var newTypes: Set<String> = []
-        var newActors: Set<Actor> = []
     }
 
     /// Reads once, for all `appends`, which of their event ids the log holds: one statement per
@@ -190,29 +187,24 @@ package final class LogWriter: Sendable {
     }
 
     /// Reads the keys of the events' actors and types the transaction does not know yet: one
-    /// statement each per transaction.
+    /// statement each per transaction. Every write reads its events' keys ahead this way, so a
+    /// type or actor not found then is new (``typeKey(_:_:_:)``).
     private func prefetchKeys(_ events: [PreparedAppend.Event], into turn: inout Turn, _ session: any SQLSession)
         throws
     {
         let types = Set(events.map(\.proposed.type.rawValue)).filter { turn.keys.types[$0] == nil }
-        turn.newTypes.formUnion(types)
         for row in try session.rows("SELECT name, key FROM event_types WHERE name IN", in: types.map(SQLValue.text)) {
             guard let name = row[0].text, let key = row[1].integer else { continue }
             turn.keys.types[name] = key
-            turn.newTypes.remove(name)
         }
         let actors = Set(events.map(\.proposed.actor)).filter { turn.keys.actors[$0] == nil }
-        turn.newActors.formUnion(actors)
         let ids = Set(actors.map(\.id)).map(SQLValue.text)
         for row in try session.rows("SELECT id, role, key FROM actors WHERE id IN", in: ids) {
             guard let id = row[0].text, let role = row[1].text.flatMap(Actor.Role.init(rawValue:)),
                 let key = row[2].integer
             else { continue }
             let actor = Actor(id: id, role: role)
-            if actors.contains(actor) {
-                turn.keys.actors[actor] = key
-                turn.newActors.remove(actor)
-            }
+            if actors.contains(actor) { turn.keys.actors[actor] = key }
         }
     }
 
@@ -375,32 +367,25 @@ package final class LogWriter: Sendable {
         return key
     }
 
-    /// The key of an event type, made when the log has none (types not read ahead are read
-    /// here).
+    /// The key of an event type, made when the log has none (``prefetchKeys(_:into:_:)`` read
+    /// those it has).
     private func typeKey(_ type: String, _ turn: inout Turn, _ session: any SQLSession) throws -> Int64 {
         if let key = turn.keys.types[type] { return key }
-        let stored =
-            turn.newTypes.contains(type)
-            ? nil : try session.value("SELECT key FROM event_types WHERE name = ?", [.text(type)]).integer
-        let key = try stored ?? newKey(in: "event_types", columns: "name", values: [.text(type)], &turn, session)
+        let key = try newKey(in: "event_types", columns: "name", values: [.text(type)], &turn, session)
         turn.keys.types[type] = key
         return key
     }
 
+    /// The key of an actor, made when the log has none (``prefetchKeys(_:into:_:)`` read those
+    /// it has).
     private func actorKey(_ actor: Actor, _ turn: inout Turn, _ session: any SQLSession) throws -> Int64 {
         if let key = turn.keys.actors[actor] { return key }
-        let values: [SQLValue] = [.text(actor.id), .text(actor.role.rawValue)]
-        let stored =
-            turn.newActors.contains(actor)
-            ? nil : try session.value("SELECT key FROM actors WHERE id = ? AND role = ?", values).integer
-        let key = try stored ?? newKey(in: "actors", columns: "id, role", values: values, &turn, session)
+        let key = try newKey(
+            in: "actors", columns: "id, role", values: [.text(actor.id), .text(actor.role.rawValue)], &turn, session)
         turn.keys.actors[actor] = key
         return key
     }
 
-    /// When the append's ids are stored already: its original result if it is the same append
-    /// (a retry), ``EventStoreError/Code/duplicateEventID`` if not. `nil` when none is stored.
-    /// (Checked before writing: on PostgreSQL a refused insert would abort the transaction.)
     /// `stream` is the append's stream as this transaction has it (its versions are written at
     /// the end of the transaction).
     private func storedResult(

@@ -443,8 +443,7 @@ struct ChainHead: Sendable {
     static func fetch(_ session: any SQLSession) throws -> ChainHead {
         // One statement for the three rows (a round trip each on PostgreSQL).
         let meta = try LogTables(session).meta(["head_position", "head_hash", "tree_edge"])
-        let position = meta["head_position"]?.integer ?? 0
-        let hash = meta["head_hash"]?.blob ?? HashChain.genesis
+        let (position, hash) = link(meta)
         guard let tree = try MerkleNodes.edge(meta["tree_edge"] ?? .null) else {
             throw EventStoreError.corrupt(
                 "the log has no Merkle tree yet: open it for writing once to build it", position: nil)
@@ -472,8 +471,12 @@ struct ChainHead: Sendable {
     }
 
     static func link(_ session: any SQLSession) throws -> (position: Int64, hash: [UInt8]) {
-        let meta = LogTables(session)
-        return (try meta.meta("head_position").integer ?? 0, try meta.meta("head_hash").blob ?? HashChain.genesis)
+        link(try LogTables(session).meta(["head_position", "head_hash"]))
+    }
+
+    /// The link in meta rows read (an empty log: position 0, the genesis hash).
+    private static func link(_ meta: [String: SQLValue]) -> (position: Int64, hash: [UInt8]) {
+        (meta["head_position"]?.integer ?? 0, meta["head_hash"]?.blob ?? HashChain.genesis)
     }
 
     func save(_ db: Database) throws {
