@@ -27,10 +27,14 @@ public struct APIError: HTTPResponseError, Sendable {
             case .notFound: .notFound
             case .rejected: .unprocessableContent
             case .storageFailure, .corruptRecord, .unknownFormat: .serviceUnavailable
+            case .unsupported: .notImplemented
             default: .internalServerError
             }
         let message = status == .serviceUnavailable ? "the event log is unavailable; try again later" : error.message
-        self.init(status, code: error.code.description, message)
+        // A storage failure is passing (a database restarting, a full disk being freed): the
+        // client may retry soon. A damaged log is not, so it gets no retry hint.
+        let headers: HTTPFields = error.code == .storageFailure ? [.retryAfter: "1"] : [:]
+        self.init(status, code: error.code.description, message, headers: headers)
     }
 
     /// `{"error": {"code", "message"}}`

@@ -61,7 +61,7 @@ struct CopyCommand: AsyncParsableCommand {
             let verification: VerificationReport
             if PostgresLocation.isURL(to) {
                 let store = try EventStore(path: from, configuration: Self.readOnly)
-                (summary, verification) = try await PostgresLog.using(
+                (summary, verification) = try await EventStore.using(
                     try PostgresLocation(url: to), catchUpProjections: false
                 ) { target in
                     let summary = try await target.copy(from: store, progress: report)
@@ -77,7 +77,7 @@ struct CopyCommand: AsyncParsableCommand {
                     return (summary, verification)
                 }
             } else {
-                summary = try await PostgresLog.using(
+                summary = try await EventStore.using(
                     try PostgresLocation(url: from), createIfMissing: false, catchUpProjections: false
                 ) {
                     try await $0.copy(toFile: to, progress: report)

@@ -151,7 +151,7 @@ struct VerifyCommand: AsyncParsableCommand {
     /// The chain check of a log in PostgreSQL (the same verifier, above the storage boundary).
     private func verifyOnPostgres(anchor: ChainAnchor?) async throws -> VerificationReport {
         do {
-            return try await PostgresLog.using(
+            return try await EventStore.using(
                 try PostgresLocation(url: log.database), createIfMissing: false, catchUpProjections: false
             ) {
                 postgres in

@@ -264,7 +264,7 @@ import Testing
         configuration.durability = .full
         let store = try EventStore(path: directory.path("log.sqlite"), configuration: configuration)
         let transactions = Counter()
-        store.writer.add(transactionObserver: transactions, extent: .databaseLifetime)
+        try store.writer.add(transactionObserver: transactions, extent: .databaseLifetime)
         var factory = EventFactory()
         let events = (0..<200).map { _ in factory.message() }
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -42,7 +42,7 @@ import TicketlogPostgres
     static func expectTheSameReportOnPostgres(_ path: String, _ report: VerificationReport) async throws {
         guard !PostgresTestServer.skipped else { return }
         let store = try EventStore.readOnly(path)
-        let postgres = try await PostgresLog.open(try await PostgresTestServer.freshDatabase())
+        let postgres = try await EventStore.open(try await PostgresTestServer.freshDatabase())
         do {
             _ = try await postgres.copy(from: store)
         } catch let refused as EventStoreError where refused.code == .rejected {

@@ -54,23 +54,19 @@ struct PostgresTests {
         return tables
     }
 
-    static func projectionRows(_ store: EventStore) throws -> [String: [String]] {
-        try store.withReadSession(projectionRows)
-    }
-
-    static func projectionRows(_ log: PostgresLog) async throws -> [String: [String]] {
-        try await log.transaction(readOnly: true) { session in try projectionRows(session) }
+    static func projectionRows(_ log: EventStore) async throws -> [String: [String]] {
+        try await log.readSession { session in try projectionRows(session) }
     }
 
     /// An empty file log and an empty PostgreSQL log with one fixed clock, so that the same
     /// appends give the same events on both.
-    static func fileAndPostgres() async throws -> (TemporaryDirectory, EventStore, PostgresLog) {
+    static func fileAndPostgres() async throws -> (TemporaryDirectory, EventStore, EventStore) {
         var configuration = EventStore.Configuration()
         configuration.durability = .normal
         configuration.clock = { Timestamp(microsecondsSinceEpoch: 1_795_000_000_000_000) }
         let directory = try TemporaryDirectory()
         let store = try EventStore(path: directory.path("file.sqlite"), configuration: configuration)
-        let postgres = try await PostgresLog.open(
+        let postgres = try await EventStore.open(
             try await PostgresTestServer.freshDatabase(), configuration: configuration)
         return (directory, store, postgres)
     }
@@ -88,7 +84,7 @@ struct PostgresTests {
         #expect(original.isValid)
 
         let location = try await PostgresTestServer.freshDatabase()
-        let postgres = try await PostgresLog.open(location)
+        let postgres = try await EventStore.open(location)
         let summary = try await postgres.copy(from: store)
         #expect(summary.rows.first { $0.table == "events" }?.count == Int(original.headPosition))
         #expect(summary.rows.contains { $0.table == "content_keys" && $0.count > 0 })
@@ -101,7 +97,7 @@ struct PostgresTests {
         // of a store without the key; the file here has it, so compare without the index).
         #expect(try await Self.projectionRows(postgres)["ticket_summaries"] == [], "a copy leaves them")
         try await postgres.catchUpProjections()
-        var fileRows = try Self.projectionRows(store)
+        var fileRows = try await Self.projectionRows(store)
         var postgresRows = try await Self.projectionRows(postgres)
         #expect(fileRows.removeValue(forKey: MessageSearchIndex.table)?.isEmpty == false)
         #expect(postgresRows.removeValue(forKey: MessageSearchIndex.table) != nil)
@@ -132,7 +128,7 @@ struct PostgresTests {
         let (directory, path) = try SampleLogTests.copy()
         defer { withExtendedLifetime(directory) {} }
         let store = try EventStore.readOnly(path)
-        let postgres = try await PostgresLog.open(try await PostgresTestServer.freshDatabase())
+        let postgres = try await EventStore.open(try await PostgresTestServer.freshDatabase())
         defer { Task { await postgres.close() } }
         _ = try await postgres.copy(from: store)
         let report = try await postgres.verify()
@@ -147,7 +143,7 @@ struct PostgresTests {
         defer { withExtendedLifetime(directory) {} }
         let store = try EventStore.readOnly(path)
         let location = try await PostgresTestServer.freshDatabase()
-        let postgres = try await PostgresLog.open(location)
+        let postgres = try await EventStore.open(location)
         defer { Task { await postgres.close() } }
         _ = try await postgres.copy(from: store)
 
@@ -180,8 +176,8 @@ struct PostgresTests {
         do {
             let certificate = cluster.directory + "/server.crt"
             func encrypted(_ location: PostgresLocation) async throws -> Bool {
-                try await PostgresLog.using(location) { log in
-                    try await log.transaction(readOnly: true) { session in
+                try await EventStore.using(location) { log in
+                    try await log.readSession { session in
                         try session.value("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").integer == 1
                     }
                 }
@@ -212,7 +208,7 @@ struct PostgresTests {
         let (directory, path) = try SampleLogTests.copy()
         defer { withExtendedLifetime(directory) {} }
         let location = try await PostgresTestServer.freshDatabase()
-        let postgres = try await PostgresLog.open(location)
+        let postgres = try await EventStore.open(location)
         defer { Task { await postgres.close() } }
         _ = try await postgres.copy(from: try EventStore.readOnly(path))
         // The actor of position 5 and of no event before it, removed.
@@ -221,7 +217,7 @@ struct PostgresTests {
             DELETE FROM actors WHERE key = (SELECT actor FROM events WHERE position = 5)
                 AND key NOT IN (SELECT actor FROM events WHERE position < 5)
             """, on: location)
-        let report = try await PostgresLog.using(location, catchUpProjections: false) { try await $0.verify() }
+        let report = try await EventStore.using(location, catchUpProjections: false) { try await $0.verify() }
         #expect(report.failure?.position == 5, "\(String(describing: report.failure))")
         #expect(report.failure?.detail.contains("actor") == true, "\(String(describing: report.failure))")
     }
@@ -242,10 +238,10 @@ struct PostgresTests {
         #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
         #expect(verified.stdout == local.stdout, "the same events and head hash")
         // The copy built the projections on PostgreSQL as well: the file's rows.
-        let postgres = try await PostgresLog.open(try PostgresLocation(url: url), catchUpProjections: false)
+        let postgres = try await EventStore.open(try PostgresLocation(url: url), catchUpProjections: false)
         let built = try await Self.projectionRows(postgres)
         await postgres.close()
-        var fileRows = try Self.projectionRows(try EventStore.readOnly(file))
+        var fileRows = try await Self.projectionRows(try EventStore.readOnly(file))
         fileRows.removeValue(forKey: MessageSearchIndex.table)
         #expect(built.filter { $0.key != MessageSearchIndex.table } == fileRows)
         #expect(built[MessageSearchIndex.table]?.isEmpty == false)
@@ -273,7 +269,7 @@ struct PostgresTests {
         defer { withExtendedLifetime(directory) {} }
         let store = try EventStore.readOnly(path)
         do {
-            let postgres = try await PostgresLog.open(cluster.location)
+            let postgres = try await EventStore.open(cluster.location)
             _ = try await postgres.copy(from: store)
             let before = try await postgres.verify()
             #expect(before.isValid)
@@ -302,8 +298,8 @@ struct PostgresTests {
         let location = try await PostgresTestServer.freshDatabase()
         var configuration = EventStore.Configuration()
         configuration.subscriptionPollInterval = .seconds(600)
-        var nodes: [PostgresLog] = []
-        for _ in 0..<3 { nodes.append(try await PostgresLog.open(location, configuration: configuration)) }
+        var nodes: [EventStore] = []
+        for _ in 0..<3 { nodes.append(try await EventStore.open(location, configuration: configuration)) }
         let (appends, total) = (20, 3 * 20 * 2)
         let subscribers = nodes.map { node in
             let delivered = Delivered()
@@ -328,7 +324,7 @@ struct PostgresTests {
             }
             #expect(delivered.positions == Array(1...Int64(total)))
         }
-        let stored = try await nodes[0].read(from: 1, limit: 1_000)
+        let stored = try await nodes[0].readAll(from: 1, limit: 1_000)
         #expect(stored.map(\.position) == Array(1...Int64(total)))
         for node in nodes { await node.close() }
     }
@@ -339,8 +335,8 @@ struct PostgresTests {
         do {
             var configuration = EventStore.Configuration()
             configuration.subscriptionPollInterval = .seconds(600)
-            let writer = try await PostgresLog.open(cluster.location, configuration: configuration)
-            let follower = try await PostgresLog.open(cluster.location, configuration: configuration)
+            let writer = try await EventStore.open(cluster.location, configuration: configuration)
+            let follower = try await EventStore.open(cluster.location, configuration: configuration)
             var factory = EventFactory(seed: 5)
             let first = factory.conversation(messages: 3)
             try await writer.append(first, to: .test(1))
@@ -368,14 +364,14 @@ struct PostgresTests {
     /// looking at the log and must never see a hole (a position committed before a smaller one).
     @Test func threeWritersKeepPositionsGapFreeAndInCommitOrder() async throws {
         let location = try await PostgresTestServer.freshDatabase()
-        var nodes: [PostgresLog] = []
-        for _ in 0..<3 { nodes.append(try await PostgresLog.open(location)) }
-        let watcher = try await PostgresLog.open(location)
+        var nodes: [EventStore] = []
+        for _ in 0..<3 { nodes.append(try await EventStore.open(location)) }
+        let watcher = try await EventStore.open(location)
         let done = Flag()
         let looking = Task {
             var (count, holes) = (0, [String]())
             while !done.isSet {
-                let row = try await watcher.transaction(readOnly: true) { session in
+                let row = try await watcher.readSession { session in
                     try session.row("SELECT count(*), coalesce(max(position), 0) FROM events")!
                 }
                 if row[0] != row[1] {
@@ -423,7 +419,7 @@ struct PostgresTests {
         #expect(try await file.verify().isValid)
         // The projections the three nodes kept up, append by append, are what a rebuild from
         // the events gives.
-        #expect(try Self.projectionRows(file) == kept)
+        #expect(try await Self.projectionRows(file) == kept)
         #expect(try await file.treeHead().size == file.headPosition())
         #expect(try await file.version(of: shared) == file.readStream(shared, limit: 1_000).count)
     }
@@ -443,7 +439,7 @@ struct PostgresTests {
         let head = try await postgres.head()
         #expect(head.hash.hexString == (try await store.verify().headHash))
         // The projections were kept up in each append's transaction, on both, to the same rows.
-        let onFile = try Self.projectionRows(store)
+        let onFile = try await Self.projectionRows(store)
         #expect(try await Self.projectionRows(postgres) == onFile)
         #expect(onFile["members"]?.isEmpty == false && onFile[MessageSearchIndex.table]?.isEmpty == false)
         #expect(onFile["ticket_summaries"]?.count == 4)
@@ -488,9 +484,9 @@ struct PostgresTests {
         ]
         for appends in batches {
             for result in await store.append(appends) { _ = try result.get() }
-            for result in try await postgres.append(appends) { _ = try result.get() }
+            for result in await postgres.append(appends) { _ = try result.get() }
         }
-        let onFile = try Self.projectionRows(store)
+        let onFile = try await Self.projectionRows(store)
         #expect(onFile["messages"]?.count == 4)
         #expect(try await Self.projectionRows(postgres)["messages"] == onFile["messages"])
         #expect(try await Self.projectionRows(postgres) == onFile)
@@ -600,7 +596,7 @@ struct PostgresTests {
     }
 
     @Test func retriesConflictsAndClashesAreAnsweredAsOnAFile() async throws {
-        let postgres = try await PostgresLog.open(try await PostgresTestServer.freshDatabase())
+        let postgres = try await EventStore.open(try await PostgresTestServer.freshDatabase())
         defer { Task { await postgres.close() } }
         var factory = EventFactory(seed: 3)
         let events = factory.conversation(messages: 2)
@@ -616,7 +612,7 @@ struct PostgresTests {
         }
         #expect(clash?.code == .duplicateEventID)
 
-        let results = try await postgres.append([
+        let results = await postgres.append([
             StreamAppend(stream: .test(1), events: [factory.message()], expectedVersion: .exact(6)),
             StreamAppend(stream: .test(1), events: [factory.message()], expectedVersion: .exact(6)),
             StreamAppend(stream: .test(2), events: [factory.opened()], expectedVersion: .noStream),
@@ -631,7 +627,7 @@ struct PostgresTests {
     @Test func anotherDatabaseIsRefusedInOneLineAndLeftAsItWas() async throws {
         let location = try await PostgresTestServer.freshDatabase()
         try await PostgresTestServer.execute("CREATE TABLE invoices (id int)", on: location)
-        let refusal = await #expect(throws: EventStoreError.self) { _ = try await PostgresLog.open(location) }
+        let refusal = await #expect(throws: EventStoreError.self) { _ = try await EventStore.open(location) }
         #expect(refusal?.code == .unknownFormat)
         #expect(
             refusal?.message
@@ -642,17 +638,17 @@ struct PostgresTests {
         }
 
         let newer = try await PostgresTestServer.freshDatabase()
-        let log = try await PostgresLog.open(newer)
+        let log = try await EventStore.open(newer)
         await log.close()
         try await PostgresTestServer.execute("UPDATE meta SET integer = 3 WHERE key = 'format_version'", on: newer)
-        let version = await #expect(throws: EventStoreError.self) { _ = try await PostgresLog.open(newer) }
+        let version = await #expect(throws: EventStoreError.self) { _ = try await EventStore.open(newer) }
         #expect(
             version?.message
                 == "\(newer) uses ticketlog format 3; this build reads format 2 (upgrade ticketlog to open it)")
 
         let empty = try await PostgresTestServer.freshDatabase()
         let missing = await #expect(throws: EventStoreError.self) {
-            _ = try await PostgresLog.open(empty, createIfMissing: false)
+            _ = try await EventStore.open(empty, createIfMissing: false)
         }
         #expect(missing?.message.contains("no log at \(empty)") == true)
     }
@@ -661,18 +657,18 @@ struct PostgresTests {
         let admin = try await PostgresTestServer.admin()
         var wrong = admin
         wrong.password = "not-the-password"
-        let password = await #expect(throws: EventStoreError.self) { _ = try await PostgresLog.open(wrong) }
+        let password = await #expect(throws: EventStoreError.self) { _ = try await EventStore.open(wrong) }
         #expect(password?.message.contains("password authentication failed for user \"\(admin.user)\"") == true)
         #expect(password?.message.contains("not-the-password") == false)
 
         var unknown = admin
         unknown.database = "no_such_database"
-        let database = await #expect(throws: EventStoreError.self) { _ = try await PostgresLog.open(unknown) }
+        let database = await #expect(throws: EventStoreError.self) { _ = try await EventStore.open(unknown) }
         #expect(database?.message.contains("database \"no_such_database\" does not exist") == true)
 
         var nobody = admin
         nobody.port = 1
-        let unreachable = await #expect(throws: EventStoreError.self) { _ = try await PostgresLog.open(nobody) }
+        let unreachable = await #expect(throws: EventStoreError.self) { _ = try await EventStore.open(nobody) }
         #expect(unreachable?.message.hasPrefix("PostgreSQL at \(nobody): cannot reach the server") == true)
         for error in [password, database, unreachable] {
             #expect(error?.message.contains("\n") == false)

@@ -47,7 +47,7 @@ enum PostgresMeasurements {
             try url(try LocalServer.run(cluster, ["createdb", directory, name]))
         }
         var rows = Rows()
-        let version = try await PostgresLog.using(try PostgresLocation(url: try database("bench_version"))) {
+        let version = try await EventStore.using(try PostgresLocation(url: try database("bench_version"))) {
             try await $0.serverVersion()
         }
         rows.server = version
@@ -64,7 +64,7 @@ enum PostgresMeasurements {
     }
 
     static func batchedAppend(events: Int, url: String, inlineProjections: Bool = true) async throws -> Rate {
-        try await PostgresLog.using(try PostgresLocation(url: url), configuration: configuration(inlineProjections)) {
+        try await EventStore.using(try PostgresLocation(url: url), configuration: configuration(inlineProjections)) {
             log in
             try await Measurements.timedBatches(events: events) { appends in
                 for result in try await log.append(appends) { _ = try result.get() }
@@ -75,7 +75,7 @@ enum PostgresMeasurements {
     /// 16 tasks appending one event per append through one log: what one server node does
     /// with 16 requests at once.
     static func concurrentSingles(events: Int, url: String) async throws -> Rate {
-        try await PostgresLog.using(try PostgresLocation(url: url), configuration: configuration(true)) { log in
+        try await EventStore.using(try PostgresLocation(url: url), configuration: configuration(true)) { log in
             try await Measurements.sixteenWriters(events: events) { _ = try await log.append([$1], to: $0) }
         }
     }

@@ -7,7 +7,7 @@ import GRDB
 /// that a server can map them to statuses: ``Code/versionConflict`` (409), ``Code/invalidEvent``
 /// (400), ``Code/duplicateEventID`` (409), ``Code/notFound`` (404), ``Code/rejected`` (422),
 /// ``Code/corruptRecord`` and ``Code/unknownFormat`` (the file is not what it should be),
-/// ``Code/storageFailure`` (503).
+/// ``Code/storageFailure`` (503), ``Code/unsupported`` (501).
 public struct EventStoreError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Wrapped: String, Hashable, Sendable {
@@ -20,6 +20,7 @@ public struct EventStoreError: Error, Sendable, CustomStringConvertible {
             case notFound = "not_found"
             case rejected = "rejected"
             case masterKey = "master_key"
+            case unsupported = "unsupported"
         }
 
         private let wrapped: Wrapped
@@ -45,6 +46,9 @@ public struct EventStoreError: Error, Sendable, CustomStringConvertible {
         /// The log's content is encrypted (issue 17) and the master key given to open it is
         /// missing or another one. Nothing was written.
         public static let masterKey = Code(.masterKey)
+        /// The operation is not available on this log's backend (an operation PostgreSQL does
+        /// not run yet, say). Nothing was read or written.
+        public static let unsupported = Code(.unsupported)
 
         public var description: String { wrapped.rawValue }
     }

@@ -8,6 +8,46 @@ extension EventStore {
         try writer.read { db in try body(SQLiteSession(db)) }
     }
 
+    /// Closes the connections to a shared database and stops listening for its commits; the
+    /// store must not be used afterwards. A file's connections close when the store is released
+    /// (this does nothing for a file).
+    public func close() async {
+        await shared?.database.close()
+    }
+
+    /// The head the log records: its newest position and that event's chain hash (the genesis
+    /// hash for an empty log).
+    package func head() async throws -> (position: Int64, hash: [UInt8]) {
+        try await readSession { session in try ChainHead.link(session) }
+    }
+
+    /// Copies the log of `source` (an SQLite file) into this log, which must hold no events:
+    /// one snapshot of the file, one transaction here. The projections are left to
+    /// ``catchUpProjections(progress:)`` (or the next opening).
+    package func copy(
+        from source: EventStore, progress: (@Sendable (_ table: String, _ rows: Int) -> Void)? = nil
+    ) async throws -> LogCopy.Summary {
+        try await writeSession("the copy could not be committed") { target in
+            let summary = try source.withReadSession { from in
+                try LogCopy.copy(from: from, to: target, progress: progress)
+            }
+            try self.shared?.writer?.reloadDictionaries(target)
+            return summary
+        }
+    }
+
+    /// Copies this log into a new SQLite file at `path` (its projections are built when the
+    /// file is first opened).
+    package func copy(
+        toFile path: String, progress: (@Sendable (_ table: String, _ rows: Int) -> Void)? = nil
+    ) async throws -> LogCopy.Summary {
+        try await readSession { source in
+            try EventStore.createLog(at: path) { target in
+                try LogCopy.copy(from: source, to: target, progress: progress)
+            }
+        }
+    }
+
     /// Creates `path` as an empty log — the log's tables, no events, no projections — and runs
     /// `body` on it in the same write transaction: the target of a copy from another backend.
     /// A store opened on the file afterwards builds its projections. When `body` throws, the

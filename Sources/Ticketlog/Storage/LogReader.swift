@@ -25,14 +25,35 @@ package final class LogReader: Sendable {
     /// Up to `limit` events from `position` on (inclusive), in position order, each with its
     /// stream's key.
     func projected(_ session: any SQLSession, from position: Int64, limit: Int) throws -> [ProjectedEvent] {
+        try decode(try LogTables(session).events(after: position - 1, limit: limit), session)
+    }
+
+    /// Up to `limit` events from `position` on (inclusive), in position order.
+    package func events(_ session: any SQLSession, from position: Int64, limit: Int) throws -> [RecordedEvent] {
+        try projected(session, from: position, limit: limit).map(\.event)
+    }
+
+    /// The events `SELECT … FROM events e WHERE condition` finds, in the order it gives them
+    /// (`condition` may end in `ORDER BY … LIMIT ?`).
+    func events(_ session: any SQLSession, where condition: String, _ arguments: [SQLValue]) throws
+        -> [RecordedEvent]
+    {
+        let rows = try session.rows("SELECT \(LogTables.eventColumns) FROM events e WHERE \(condition)", arguments)
+        return try decode(rows, session).map(\.event)
+    }
+
+    /// Decodes event rows (``LogTables/eventColumns``), reading the vocabulary rows and
+    /// dictionaries added since the last read once when a row names one not known yet.
+    private func decode(_ rows: [SQLRow], _ session: any SQLSession) throws -> [ProjectedEvent] {
         let tables = LogTables(session)
         var known = self.known.withLock { $0 }
         var refreshed = false
         var events: [ProjectedEvent] = []
-        for values in try tables.events(after: position - 1, limit: limit) {
+        events.reserveCapacity(rows.count)
+        for values in rows {
             guard let row = StoredEventRow(values) else {
                 throw EventStoreError.corrupt(
-                    "an event row after position \(events.last?.event.position ?? position - 1) has a NULL or wrongly typed column",
+                    "an event row\(events.last.map { " after position \($0.event.position)" } ?? "") has a NULL or wrongly typed column",
                     position: nil)
             }
             if !known.covers(row) && !refreshed {
@@ -47,10 +68,5 @@ package final class LogReader: Sendable {
         }
         if refreshed { self.known.withLock { $0 = known } }
         return events
-    }
-
-    /// Up to `limit` events from `position` on (inclusive), in position order.
-    package func events(_ session: any SQLSession, from position: Int64, limit: Int) throws -> [RecordedEvent] {
-        try projected(session, from: position, limit: limit).map(\.event)
     }
 }

@@ -63,6 +63,10 @@ extension EventStore {
 
     func prepare(_ events: [ProposedEvent], stream: StreamID, expectedVersion: ExpectedVersion) throws -> PreparedAppend
     {
+        if let shared {
+            return try sharedWriter(shared).prepare(
+                StreamAppend(stream: stream, events: events, expectedVersion: expectedVersion))
+        }
         var lastKey: (key: ContentKey, isNew: Bool)?
         return try Self.prepare(
             events, stream: stream, expectedVersion: expectedVersion, configuration: configuration,
@@ -144,6 +148,7 @@ extension EventStore {
     /// Writes one group of appends in one transaction; each append in its own savepoint so that
     /// one rejected append does not take the others down.
     func commit(_ requests: [PreparedAppend]) async -> [Result<AppendResult, any Error>] {
+        if let shared { return await commit(requests, shared) }
         let outcome: (results: [Result<AppendResult, any Error>], head: Int64, keysWritten: [String])
         do {
             outcome = try await writer.write { db in
@@ -242,6 +247,38 @@ extension EventStore {
         notifier.advance(to: outcome.head)
         await trainFirstDictionaryIfDue(head: outcome.head)
         return outcome.results
+    }
+
+    /// Writes one group of appends in one transaction on a shared database (``LogWriter``: the
+    /// head locked first, so writers on every node take positions in commit order).
+    private func commit(_ requests: [PreparedAppend], _ shared: SharedStorage) async
+        -> [Result<AppendResult, any Error>]
+    {
+        do {
+            let writer = try sharedWriter(shared)
+            let (results, head) = try await shared.database.transaction(readOnly: false) { session in
+                try writer.write(requests, session: session)
+            }
+            notifier.advance(to: head)
+            return results.map { $0.mapError { $0 } }
+        } catch {
+            let failure = error as? EventStoreError ?? .storage("the append could not be committed", cause: error)
+            logger.error("Append transaction failed", metadata: ["ticketlog.error": "\(error)"])
+            return requests.map { _ in .failure(failure) }
+        }
+    }
+
+    /// The writer of a log on a shared database.
+    ///
+    /// - Throws: ``EventStoreError/Code/unsupported`` for a log holding encrypted content,
+    ///   which is not written there yet.
+    func sharedWriter(_ shared: SharedStorage) throws(EventStoreError) -> LogWriter {
+        guard let writer = shared.writer else {
+            throw EventStoreError(
+                code: .unsupported,
+                message: "\(path) holds encrypted content, which this build does not yet write on PostgreSQL")
+        }
+        return writer
     }
 
     static func streamRow(_ stream: StreamID, db: Database) throws -> StreamRow? {

@@ -6,19 +6,29 @@ extension EventStore {
     /// The audit trail is the events table itself: the columns it filters on are the rows' own,
     /// with `UNIQUE(stream, version)` for a ticket and `events_by_actor` for a person.
     public func auditTrail(_ query: AuditQuery) async throws -> [AuditEntry] {
-        let (sql, arguments) = Self.auditSQL(query)
+        let (condition, arguments) = Self.auditCondition(query)
+        if let shared {
+            return try await readSession { session in
+                try shared.reader.events(session, where: condition, arguments).map(AuditEntry.init(event:))
+            }
+        }
         return try await read { db in
-            try self.decodeRecords(db, sql: sql, arguments: arguments).map(AuditEntry.init(event:))
+            try self.decodeRecords(
+                db, sql: "SELECT \(Self.eventColumns) FROM events e WHERE \(condition)",
+                arguments: StatementArguments(arguments.map(SQLiteSession.databaseValue))
+            ).map(AuditEntry.init(event:))
         }
     }
 
     /// The events matching `query` with their lines as `ticketlog read` prints them (the
     /// NDJSON export's rows), oldest first.
     func eventLines(_ query: AuditQuery) async throws -> [(event: RecordedEvent, line: [UInt8])] {
-        let (sql, arguments) = Self.auditSQL(query)
+        let (condition, arguments) = Self.auditCondition(query)
         return try await read { db in
             var page: [(event: RecordedEvent, line: [UInt8])] = []
-            let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+            let rows = try Row.fetchCursor(
+                db.cachedStatement(sql: "SELECT \(Self.eventColumns) FROM events e WHERE \(condition)"),
+                arguments: StatementArguments(arguments.map(SQLiteSession.databaseValue)))
             while let row = try rows.next() {
                 let stored = try self.storedEvent(row, db: db)
                 let event = try Self.decodeRecord(
@@ -30,37 +40,34 @@ extension EventStore {
         }
     }
 
-    private static func auditSQL(_ query: AuditQuery) -> (String, StatementArguments) {
+    /// The condition on `events e` (with its ordering and limit) that selects `query`'s events.
+    private static func auditCondition(_ query: AuditQuery) -> (String, [SQLValue]) {
         var conditions = ["e.position > ?"]
-        var arguments: StatementArguments = [query.afterPosition]
+        var arguments: [SQLValue] = [.integer(query.afterPosition)]
         if let stream = query.stream {
             conditions.append("e.stream = (SELECT key FROM streams WHERE name = ?)")
-            arguments += [stream.rawValue]
+            arguments.append(.text(stream.rawValue))
         }
         if let actor = query.actor {
             conditions.append("e.actor IN (SELECT key FROM actors WHERE id = ?)")
-            arguments += [actor]
+            arguments.append(.text(actor))
         }
         if let types = query.types {
             let sorted = types.map(\.rawValue).sorted()
             conditions.append(
                 "e.type IN (SELECT key FROM event_types WHERE name IN (\(Array(repeating: "?", count: sorted.count).joined(separator: ","))))"
             )
-            arguments += StatementArguments(sorted)
+            arguments += sorted.map(SQLValue.text)
         }
         if let from = query.from {
             conditions.append("e.occurred_at >= ?")
-            arguments += [from.microsecondsSinceEpoch]
+            arguments.append(.integer(from.microsecondsSinceEpoch))
         }
         if let to = query.to {
             conditions.append("e.occurred_at < ?")
-            arguments += [to.microsecondsSinceEpoch]
+            arguments.append(.integer(to.microsecondsSinceEpoch))
         }
-        arguments += [max(0, query.limit)]
-        let sql = """
-            SELECT \(Self.eventColumns) FROM events e
-            WHERE \(conditions.joined(separator: " AND ")) ORDER BY e.position LIMIT ?
-            """
-        return (sql, arguments)
+        arguments.append(.integer(Int64(max(0, query.limit))))
+        return ("\(conditions.joined(separator: " AND ")) ORDER BY e.position LIMIT ?", arguments)
     }
 }

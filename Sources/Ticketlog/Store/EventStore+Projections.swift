@@ -18,8 +18,9 @@ extension EventStore {
         _ names: [String]? = nil, progress: (@Sendable (ProjectionProgress) -> Void)? = nil
     ) async throws {
         let selected = try Self.projections(named: names)
-        try await writeMapped("could not reset projections") { db in
-            let session = SQLiteSession(db)
+        try await writeSession("could not reset projections") { session in
+            // Under the head: no append on another node applies an event to a table being reset.
+            try LogWriter.lockHead(session)
             for projection in selected {
                 try projection.clear(session)
                 try ProjectionCheckpoints.save(projection, position: 0, session)
@@ -31,9 +32,17 @@ extension EventStore {
     /// Applies the events each projection has not seen yet, in transactions of a few thousand
     /// events. Opening a log does this for projections that are behind (e.g. new in this build).
     public func catchUpProjections(progress: (@Sendable (ProjectionProgress) -> Void)? = nil) async throws {
+        let limit = configuration.projectionBatchSize
         while true {
-            let step = try await writeMapped("could not update projections") { db in
-                try self.catchUpStep(db, limit: self.configuration.projectionBatchSize)
+            let step: ProjectionProgress?
+            if let shared {
+                step = try await writeSession("could not update projections") { session in
+                    try LogWriter.catchUpProjections(session, limit: limit, reader: shared.reader)
+                }
+            } else {
+                step = try await writeMapped("could not update projections") { db in
+                    try self.catchUpStep(db, limit: limit)
+                }
             }
             if let step { progress?(step) } else { return }
         }

@@ -14,7 +14,23 @@ extension EventStore {
     public func readStream(
         _ stream: StreamID, from version: Int64? = nil, direction: ReadDirection = .forwards, limit: Int = 1_000
     ) async throws -> [RecordedEvent] {
-        try await read { db in
+        let start = version ?? (direction == .forwards ? 1 : .max)
+        if let shared {
+            let condition =
+                switch direction {
+                case .forwards: "stream = ? AND version >= ? ORDER BY version LIMIT ?"
+                case .backwards: "stream = ? AND version <= ? ORDER BY version DESC LIMIT ?"
+                }
+            return try await readSession { session in
+                guard
+                    let key = try session.rows("SELECT key FROM streams WHERE name = ?", [.text(stream.rawValue)])
+                        .first?[0].integer
+                else { return [] }
+                return try shared.reader.events(
+                    session, where: condition, [.integer(key), .integer(start), .integer(Int64(max(0, limit)))])
+            }
+        }
+        return try await read { db in
             guard
                 let key = try Int64.fetchOne(
                     db.cachedStatement(sql: "SELECT key FROM streams WHERE name = ?"), arguments: [stream.rawValue])
@@ -26,14 +42,18 @@ extension EventStore {
                 case .backwards:
                     "SELECT \(Self.eventColumns) FROM events WHERE stream = ? AND version <= ? ORDER BY version DESC LIMIT ?"
                 }
-            let start = version ?? (direction == .forwards ? 1 : .max)
             return try self.decodeRecords(db, sql: sql, arguments: [key, start, max(0, limit)])
         }
     }
 
     /// Events of the whole log from `position` on (inclusive), in position order.
     public func readAll(from position: Int64 = 1, limit: Int = 1_000) async throws -> [RecordedEvent] {
-        try await read { db in
+        if let shared {
+            return try await readSession { session in
+                try shared.reader.events(session, from: position, limit: max(0, limit))
+            }
+        }
+        return try await read { db in
             try self.decodeRecords(
                 db,
                 sql: "SELECT \(Self.eventColumns) FROM events WHERE position >= ? ORDER BY position LIMIT ?",
@@ -43,7 +63,12 @@ extension EventStore {
 
     /// The event stored under `id`, wherever it is; `nil` when there is none.
     public func event(id: UUID) async throws -> RecordedEvent? {
-        try await read { db in
+        if let shared {
+            return try await readSession { session in
+                try shared.reader.events(session, where: "id = ?", [.blob(Array(id.databaseBytes))]).first
+            }
+        }
+        return try await read { db in
             try self.decodeRecords(
                 db, sql: "SELECT \(Self.eventColumns) FROM events WHERE id = ?", arguments: [id.databaseBytes]
             ).first
@@ -52,16 +77,39 @@ extension EventStore {
 
     /// The current version of `stream`; 0 when it does not exist.
     public func version(of stream: StreamID) async throws -> Int64 {
-        try await read { db in
-            try Int64.fetchOne(
-                db.cachedStatement(sql: "SELECT version FROM streams WHERE name = ?"), arguments: [stream.rawValue])
-                ?? 0
+        try await readSession { session in
+            try session.rows("SELECT version FROM streams WHERE name = ?", [.text(stream.rawValue)]).first?[0]
+                .integer ?? 0
         }
     }
 
     /// The newest position in the log; 0 when it is empty.
     public func headPosition() async throws -> Int64 {
-        try await read { db in try ChainHead.position(db) }
+        try await readSession { session in try ChainHead.position(session) }
+    }
+
+    /// Runs `body` on one read-only snapshot of either backend, mapping storage failures to
+    /// ``EventStoreError``. A cancelled task gets `CancellationError`.
+    package func readSession<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        guard let shared else { return try await read { db in try body(SQLiteSession(db)) } }
+        do {
+            return try await shared.database.transaction(readOnly: true, body)
+        } catch {
+            throw Self.mapStorageError(error, "reading the log failed")
+        }
+    }
+
+    /// Runs `body` in one write transaction of either backend (on a file, the writer's turn),
+    /// mapping storage failures to ``EventStoreError`` with `message`.
+    package func writeSession<T: Sendable>(
+        _ message: String, _ body: @escaping @Sendable (any SQLSession) throws -> T
+    ) async throws -> T {
+        guard let shared else { return try await writeMapped(message) { db in try body(SQLiteSession(db)) } }
+        do {
+            return try await shared.database.transaction(readOnly: false, body)
+        } catch {
+            throw Self.mapStorageError(error, message)
+        }
     }
 
     /// Runs `body` on a read-only snapshot, mapping SQLite failures to ``EventStoreError``.

@@ -59,6 +59,7 @@ extension EventStore {
                 "a search needs at least one word (letters or digits); \(search.text.debugDescription) has none")
         }
         let words = MessageSearchIndex.searchWords(search.text)
+        if let shared { return try await self.search(search, words: words, shared) }
         let narrowing = TicketReads.conditions(search.tickets)
         var conditions = ["\(MessageSearchIndex.table) MATCH ?", "m.deleted_at IS NULL"] + narrowing.conditions
         var arguments: StatementArguments = [query]
@@ -131,6 +132,66 @@ extension EventStore {
                     postedAt: Timestamp(microsecondsSinceEpoch: row[5]),
                     editedAt: (row[6] as Int64?).map(Timestamp.init(microsecondsSinceEpoch:)),
                     rank: row[8], snippet: MessageSearchIndex.snippet(text, words: words))
+            }
+        }
+    }
+
+    /// ``search(_:)`` on PostgreSQL: documents are lexeme arrays (``SearchTerms``, the words
+    /// FTS5 makes on SQLite) under a GIN index, so the query is the same words as a `tsquery`
+    /// (all required, `:*` for a prefix) and finds the same messages. The rank is minus
+    /// `ts_rank` (lower is better, as bm25 on SQLite), so the order of equal-scoring hits is
+    /// the same — by position — while scores differ between the backends.
+    private func search(_ search: MessageSearch, words: [MessageSearchIndex.Word], _ shared: SharedStorage)
+        async throws -> [SearchHit]
+    {
+        // Each typed word may be several terms once folded as the index folds text; a prefix
+        // applies to the last of them. Terms are letters, digits and marks: nothing to quote.
+        let terms = words.flatMap { word in
+            let folded = SearchTerms.words(word.text)
+            return folded.enumerated().map { index, term in
+                "'\(term)'" + (word.prefix && index == folded.count - 1 ? ":*" : "")
+            }
+        }
+        guard !terms.isEmpty else { return [] }
+        let narrowing = TicketReads.conditions(search.tickets)
+        var conditions = ["d.document @@ q.query", "m.deleted_at IS NULL"] + narrowing.conditions
+        var arguments: [SQLValue] = [.text(terms.joined(separator: " & "))] + narrowing.arguments
+        if let ticket = search.ticket {
+            conditions.append("s.name = ?")
+            arguments.append(.text(ticket.rawValue))
+        }
+        if let from = search.from {
+            conditions.append("m.posted_at >= ?")
+            arguments.append(.integer(from.microsecondsSinceEpoch))
+        }
+        if let to = search.to {
+            conditions.append("m.posted_at < ?")
+            arguments.append(.integer(to.microsecondsSinceEpoch))
+        }
+        arguments.append(.integer(Int64(max(0, min(search.limit, 1_000)))))
+        let sql = """
+            SELECT s.name, m.message_id, m.position, m.author, m.author_role, m.posted_at, m.edited_at,
+                   m.text_position, -ts_rank(d.document, q.query) AS rank
+            FROM (SELECT ?::tsquery AS query) q
+            JOIN \(MessageSearchIndex.table) d ON d.document @@ q.query
+            JOIN messages m ON m.text_position = d.position
+            JOIN streams s ON s.key = m.stream
+            JOIN ticket_summaries t ON t.stream = m.stream
+            WHERE \(conditions.joined(separator: " AND "))
+            ORDER BY rank, m.position LIMIT ?
+            """
+        return try await readSession { [arguments] session in
+            let reads = self.ticketReads(session)
+            return try session.rows(sql, arguments).compactMap { row -> SearchHit? in
+                guard let textPosition = row[7].integer, case .real(let rank) = row[8] else { return nil }
+                let text = try reads.event(textPosition).payload.messageText ?? ""
+                return SearchHit(
+                    ticket: StreamID(rawValue: row[0].text ?? "") ?? .erasures, messageID: row[1].text ?? "",
+                    position: row[2].integer ?? 0,
+                    author: Actor(id: row[3].text ?? "", role: row[4].text.flatMap(Actor.Role.init) ?? .system),
+                    postedAt: Timestamp(microsecondsSinceEpoch: row[5].integer ?? 0),
+                    editedAt: row[6].integer.map(Timestamp.init(microsecondsSinceEpoch:)),
+                    rank: rank, snippet: MessageSearchIndex.snippet(text, words: words))
             }
         }
     }

@@ -2,8 +2,14 @@ extension EventStore {
     /// Every event from `position` on (inclusive): first those already stored, then each new one
     /// as it is committed. Never skips a position and never repeats one; ends only when the
     /// iterating task is cancelled (the iterator then returns `nil`) or a read fails (it throws).
+    ///
+    /// On a shared database the subscriber sees every node's appends: a notification at each
+    /// commit wakes it to read by position (a lost one costs at most
+    /// ``Configuration/subscriptionPollInterval``), and while the server is away it waits and
+    /// reads again, logging a warning each time.
     public func subscribe(from position: Int64 = 1) -> EventSubscription {
-        EventSubscription(source: self, start: max(1, position))
+        shared?.database.startListening(notifier)
+        return EventSubscription(source: self, start: max(1, position))
     }
 }
 
@@ -20,7 +26,14 @@ package protocol EventSource: Sendable {
 
 extension EventStore: EventSource {
     package func events(from position: Int64, limit: Int) async throws -> [RecordedEvent] {
-        try await readAll(from: position, limit: limit)
+        do {
+            return try await readAll(from: position, limit: limit)
+        } catch let error where shared?.database.isUnavailable(error) == true {
+            logger.warning(
+                "A subscription cannot read from the database; it waits and reads again",
+                metadata: ["ticketlog.database": "\(path)", "ticketlog.error": "\(error)"])
+            return []
+        }
     }
 
     package func waitForEvents(beyond position: Int64, timeout: Duration) async {

@@ -53,21 +53,26 @@ extension EventStore {
 
     /// How far `destination` has mirrored the log (0: nothing yet).
     public func syncCursor(_ destination: String) async throws -> Int64 {
-        try await read { db in
-            try Int64.fetchOne(
-                db, sql: "SELECT position FROM sync_cursors WHERE destination = ?", arguments: [destination]) ?? 0
+        try await readSession { session in
+            try session.value("SELECT position FROM sync_cursors WHERE destination = ?", [.text(destination)])
+                .integer ?? 0
         }
     }
 
     /// Records that `destination` has mirrored everything up to `position`. Never moves back.
     public func saveSyncCursor(_ destination: String, position: Int64) async throws {
-        try await writeMapped("could not save the sync cursor") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO sync_cursors(destination, position) VALUES (?, ?)
-                    ON CONFLICT(destination) DO UPDATE SET position = max(position, excluded.position)
-                    """,
-                arguments: [destination, position])
+        try await writeSession("could not save the sync cursor") { session in
+            let larger =
+                switch session.dialect {
+                case .sqlite: "max(position, excluded.position)"
+                case .postgres: "greatest(sync_cursors.position, excluded.position)"
+                }
+            try session.execute(
+                """
+                INSERT INTO sync_cursors(destination, position) VALUES (?, ?)
+                ON CONFLICT(destination) DO UPDATE SET position = \(larger)
+                """,
+                [.text(destination), .integer(position)])
         }
     }
 
@@ -75,60 +80,51 @@ extension EventStore {
     /// `false` when the change is stale (something newer was seen); `true` otherwise — also for
     /// the same value again, so a repeated delivery (e.g. after a failed append) is not lost.
     public func raiseSyncMark(_ destination: String, key: String, to value: Int64) async throws -> Bool {
-        try await writeMapped("could not record a sync mark") { db in
-            try Self.raiseSyncMark(destination, key: key, to: value, db)
+        try await writeSession("could not record a sync mark") { session in
+            try SyncMarks.raise(destination, key: key, to: value, session)
         }
-    }
-
-    static func raiseSyncMark(_ destination: String, key: String, to value: Int64, _ db: Database) throws -> Bool {
-        try SyncMarks.raise(destination, key: key, to: value, SQLiteSession(db))
     }
 
     /// `destination`'s mark for `key`, if one was raised.
     public func syncMark(_ destination: String, key: String) async throws -> Int64? {
-        try await read { db in try Self.syncMark(destination, key: key, db) }
-    }
-
-    static func syncMark(_ destination: String, key: String, _ db: Database) throws -> Int64? {
-        try SyncMarks.mark(destination, key: key, SQLiteSession(db))
+        try await readSession { session in try SyncMarks.mark(destination, key: key, session) }
     }
 
     public func recordDeadLetter(_ letter: DeadLetter) async throws {
-        try await writeMapped("could not record a dead letter") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO sync_dead_letters(destination, position, stream, request, reason, at) VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(destination, position) DO UPDATE SET request = excluded.request, reason = excluded.reason, at = excluded.at
-                    """,
-                arguments: [
-                    letter.destination, letter.position, letter.stream.rawValue, letter.request, letter.reason,
-                    letter.at.microsecondsSinceEpoch,
+        try await writeSession("could not record a dead letter") { session in
+            try session.execute(
+                """
+                INSERT INTO sync_dead_letters(destination, position, stream, request, reason, at) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(destination, position) DO UPDATE SET request = excluded.request, reason = excluded.reason, at = excluded.at
+                """,
+                [
+                    .text(letter.destination), .integer(letter.position), .text(letter.stream.rawValue),
+                    .text(letter.request), .text(letter.reason), .integer(letter.at.microsecondsSinceEpoch),
                 ])
         }
     }
 
     /// The dead letters of `destination`, oldest position first.
     public func deadLetters(_ destination: String) async throws -> [DeadLetter] {
-        try await read { db in
-            try Row.fetchAll(
-                db,
-                sql:
-                    "SELECT position, stream, request, reason, at FROM sync_dead_letters WHERE destination = ? ORDER BY position",
-                arguments: [destination]
+        try await readSession { session in
+            try session.rows(
+                "SELECT position, stream, request, reason, at FROM sync_dead_letters WHERE destination = ? ORDER BY position",
+                [.text(destination)]
             ).map { row in
                 DeadLetter(
-                    destination: destination, position: row[0], stream: StreamID(unchecked: row[1]), request: row[2],
-                    reason: row[3], at: Timestamp(microsecondsSinceEpoch: row[4]))
+                    destination: destination, position: row[0].integer ?? 0,
+                    stream: StreamID(unchecked: row[1].text ?? ""), request: row[2].text ?? "",
+                    reason: row[3].text ?? "", at: Timestamp(microsecondsSinceEpoch: row[4].integer ?? 0))
             }
         }
     }
 
     /// Takes a dead letter off the list (to re-drive it: send its event again, then call this).
     public func removeDeadLetter(_ destination: String, position: Int64) async throws {
-        try await writeMapped("could not remove a dead letter") { db in
-            try db.execute(
-                sql: "DELETE FROM sync_dead_letters WHERE destination = ? AND position = ?",
-                arguments: [destination, position])
+        try await writeSession("could not remove a dead letter") { session in
+            try session.execute(
+                "DELETE FROM sync_dead_letters WHERE destination = ? AND position = ?",
+                [.text(destination), .integer(position)])
         }
     }
 }

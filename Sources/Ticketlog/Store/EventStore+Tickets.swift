@@ -7,30 +7,36 @@ extension EventStore {
         TicketReads(SQLiteSession(db)) { position in try self.event(at: position, db) }
     }
 
+    /// The read side of the projections in `session`, of either backend.
+    func ticketReads(_ session: any SQLSession) -> TicketReads {
+        if let shared { return TicketReads(session, reader: shared.reader) }
+        return ticketReads((session as! SQLiteSession).db)
+    }
+
     /// The summary of `stream`; `nil` when it has no events.
     public func ticketSummary(_ stream: StreamID) async throws -> TicketSummary? {
-        try await read { db in try self.ticketReads(db).summary(stream) }
+        try await readSession { session in try self.ticketReads(session).summary(stream) }
     }
 
     /// The tickets matching `filter` (every condition given must hold), most recently active first.
     public func tickets(_ filter: TicketFilter = .all, limit: Int = 1_000) async throws -> [TicketSummary] {
-        try await read { db in try self.ticketReads(db).tickets(filter, limit: limit) }
+        try await readSession { session in try self.ticketReads(session).tickets(filter, limit: limit) }
     }
 
     /// How many tickets (streams) the log holds.
     public func ticketCount() async throws -> Int {
-        try await read { db in try self.ticketReads(db).ticketCount() }
+        try await readSession { session in try self.ticketReads(session).ticketCount() }
     }
 
     /// The members of `stream`'s channel now, in joining order.
     public func members(of stream: StreamID) async throws -> [TicketState.Member] {
-        try await read { db in try self.ticketReads(db).members(of: stream) }
+        try await readSession { session in try self.ticketReads(session).members(of: stream) }
     }
 
     /// Who was in `stream`'s channel when the message `messageID` was posted (and so could see it).
     /// `nil` when the ticket has no such message.
     public func membersWhenPosted(_ messageID: String, in stream: StreamID) async throws -> [TicketState.Member]? {
-        try await read { db in try self.ticketReads(db).membersWhenPosted(messageID, in: stream) }
+        try await readSession { session in try self.ticketReads(session).membersWhenPosted(messageID, in: stream) }
     }
 
     /// A page of `stream`'s messages with edits and deletes applied, from `cursor` on.
@@ -38,15 +44,15 @@ extension EventStore {
         of stream: StreamID, from cursor: MessageCursor? = nil, direction: ReadDirection = .forwards,
         limit: Int = 50, includeDeleted: Bool = true
     ) async throws -> [TicketState.Message] {
-        try await read { db in
-            try self.ticketReads(db).messages(
+        try await readSession { session in
+            try self.ticketReads(session).messages(
                 of: stream, from: cursor, direction: direction, limit: limit, includeDeleted: includeDeleted)
         }
     }
 
     /// One message of `stream` with edits and deletes applied; `nil` when there is none.
     public func message(_ messageID: String, in stream: StreamID) async throws -> TicketState.Message? {
-        try await read { db in try self.ticketReads(db).message(messageID, in: stream) }
+        try await readSession { session in try self.ticketReads(session).message(messageID, in: stream) }
     }
 
     /// The full state of `stream` at a point in time, folded from its events. A ticket that did

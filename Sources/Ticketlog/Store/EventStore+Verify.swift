@@ -17,9 +17,7 @@ extension EventStore {
     public func verify(
         anchor: ChainAnchor? = nil, progress: (@Sendable (VerificationProgress) -> Void)? = nil
     ) async throws -> VerificationReport {
-        try await read { db in
-            try LogVerifier.verify(SQLiteSession(db), anchor: anchor, progress: progress)
-        }
+        try await readSession { session in try LogVerifier.verify(session, anchor: anchor, progress: progress) }
     }
 }
 

@@ -21,7 +21,10 @@ public final class EventStore: Sendable {
     /// The file path, or `:memory:` for an in-memory store.
     public let path: String
     public let configuration: Configuration
-    let writer: any DatabaseWriter
+    /// The SQLite file's connections; `nil` for a log on a shared database.
+    private let file: (any DatabaseWriter)?
+    /// The log on a shared database (PostgreSQL); `nil` for a file.
+    let shared: SharedStorage?
     let logger: Logger
     let dictionaries: DictionaryCache
     let notifier: CommitNotifier
@@ -74,7 +77,8 @@ public final class EventStore: Sendable {
     }
 
     private init(writer: any DatabaseWriter, path: String, configuration: Configuration, logger: Logger) throws {
-        self.writer = writer
+        file = writer
+        shared = nil
         self.path = path
         self.configuration = configuration
         self.logger = logger
@@ -155,6 +159,51 @@ public final class EventStore: Sendable {
             metadata: [
                 "ticketlog.path": "\(path)", "ticketlog.head": "\(head)", "ticketlog.dictionaries": "\(stored.count)",
             ])
+    }
+
+    /// A store over a log on a shared database, opened and checked by the backend's module
+    /// (`TicketlogPostgres`): `writer` was made in a transaction that saw the log's tables, and
+    /// `head` is the position it read. Projections behind the head catch up before it returns,
+    /// unless `catchUpProjections` is false (`verify` and copies must open a damaged log).
+    package static func open(
+        shared database: any SharedDatabase, writer: LogWriter?, head: Int64, configuration: Configuration,
+        catchUpProjections: Bool = true, logger: Logger
+    ) async throws -> EventStore {
+        let store = EventStore(
+            shared: database, writer: writer, head: head, configuration: configuration, logger: logger)
+        if catchUpProjections && configuration.inlineProjections && writer != nil {
+            try await store.catchUpProjections()
+        }
+        return store
+    }
+
+    private init(
+        shared database: any SharedDatabase, writer: LogWriter?, head: Int64, configuration: Configuration,
+        logger: Logger
+    ) {
+        file = nil
+        shared = SharedStorage(database: database, writer: writer)
+        path = database.name
+        self.configuration = configuration
+        self.logger = logger
+        keyring = nil
+        sealedFromPosition = nil
+        dictionaries = DictionaryCache([], compressionLevel: configuration.compressionLevel)
+        notifier = CommitNotifier(head: head)
+    }
+
+    /// The SQLite file's connections.
+    ///
+    /// - Throws: ``EventStoreError/Code/unsupported`` on a shared database, for the operations
+    ///   that have not been written over ``SQLSession`` yet (each says which it is).
+    var writer: any DatabaseWriter {
+        get throws(EventStoreError) {
+            guard let file else {
+                throw EventStoreError(
+                    code: .unsupported, message: "this operation does not run on \(path) yet: it needs an SQLite file")
+            }
+            return file
+        }
     }
 
     /// Opening a pool switches the file to WAL mode, a write. A file that is not a ticketlog log

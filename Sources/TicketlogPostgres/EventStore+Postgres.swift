@@ -1,0 +1,92 @@
+import Foundation
+import Logging
+import Ticketlog
+
+extension EventStore {
+    /// Opens the log named by `database`: a PostgreSQL URL (`postgres://user@host:port/db`,
+    /// the password from the URL or `PGPASSWORD`) or the path of an SQLite file — one
+    /// configuration value for either backend. The store answers the same either way; on
+    /// PostgreSQL several processes may append to one log at once.
+    ///
+    /// - Throws: ``Ticketlog/EventStoreError`` in one line naming the log and what was found:
+    ///   ``Ticketlog/EventStoreError/Code/storageFailure`` when it cannot be reached or opened,
+    ///   ``Ticketlog/EventStoreError/Code/unknownFormat`` for a database or file of another
+    ///   format or version. Nothing is written then.
+    public static func open(
+        database: String, configuration: Configuration = .init(), logger: Logger = .disabled
+    ) async throws -> EventStore {
+        guard PostgresLocation.isURL(database) else {
+            return try EventStore(path: database, configuration: configuration, logger: logger)
+        }
+        return try await open(
+            try PostgresLocation(url: database), createIfMissing: configuration.createIfMissing,
+            configuration: configuration, logger: logger)
+    }
+
+    /// Connects and checks the database: a log this build reads, or an empty database, in which
+    /// the log's tables are created when `createIfMissing` is set.
+    ///
+    /// With `catchUpProjections` (the default), projections new in this build or behind the head
+    /// catch up before it returns; `verify` and copies leave them (a damaged log must still open
+    /// to be verified).
+    ///
+    /// - Throws: ``EventStoreError`` in one line naming the database and what was found:
+    ///   ``EventStoreError/Code/storageFailure`` when the server cannot be reached or refuses the
+    ///   user, password or database; ``EventStoreError/Code/unknownFormat`` for a database of
+    ///   another format or version. Nothing is written then.
+    package static func open(
+        _ location: PostgresLocation, createIfMissing: Bool = true, configuration: Configuration = .init(),
+        catchUpProjections: Bool = true, logger: Logger = .disabled
+    ) async throws -> EventStore {
+        let database = try await PostgresLog.connecting(location, logger: logger)
+        do {
+            let (writer, head) = try await database.transaction(readOnly: false) { session -> (LogWriter?, Int64) in
+                try session.execute("SELECT pg_advisory_xact_lock(?)", [.integer(PostgresLog.schemaLock)])
+                if try Schema.check(session, name: location.description, kind: "a PostgreSQL database") == .empty {
+                    guard createIfMissing else {
+                        throw EventStoreError(
+                            code: .storageFailure, message: "no log at \(location): the database holds no tables")
+                    }
+                    try PostgresSchema.create(session)
+                }
+                try LogWriter.prepareProjections(session)
+                let tables = LogTables(session)
+                let head = try tables.meta("head_position").integer ?? 0
+                // A log holding encrypted content is read, not written, here (no keyring yet).
+                guard try tables.meta("master_key_fingerprint").isNull else { return (nil, head) }
+                return (try LogWriter(configuration: configuration, session: session), head)
+            }
+            return try await EventStore.open(
+                shared: database, writer: writer, head: head, configuration: configuration,
+                catchUpProjections: catchUpProjections, logger: logger)
+        } catch {
+            await database.close()
+            throw error
+        }
+    }
+
+    /// Opens the log, runs `body` with it and closes it, whether `body` returns or throws.
+    package static func using<T>(
+        _ location: PostgresLocation, createIfMissing: Bool = true, configuration: Configuration = .init(),
+        catchUpProjections: Bool = true, _ body: (EventStore) async throws -> T
+    ) async throws -> T {
+        let store = try await open(
+            location, createIfMissing: createIfMissing, configuration: configuration,
+            catchUpProjections: catchUpProjections)
+        do {
+            let result = try await body(store)
+            await store.close()
+            return result
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+
+    /// The server's version (`SHOW server_version`), for reports.
+    package func serverVersion() async throws -> String {
+        try await readSession { session in
+            "PostgreSQL " + (try session.value("SHOW server_version").text ?? "?")
+        }
+    }
+}
