@@ -7,7 +7,7 @@ import Testing
 @Suite(.timeLimit(.minutes(10))) struct AppendTests {
     @Test(arguments: StoreKind.allCases)
     func appendedEventsReadBackWithPositionsAndVersions(_ kind: StoreKind) async throws {
-        let (store, directory) = try kind.make()
+        let (store, directory) = try await kind.make()
         defer { withExtendedLifetime(directory) {} }
         var factory = EventFactory()
         let first = factory.conversation(messages: 3)
@@ -35,7 +35,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func eventsOfUnknownTypesAreStoredAndReadBackUntouched(_ kind: StoreKind) async throws {
-        let (store, directory) = try kind.make()
+        let (store, directory) = try await kind.make()
         defer { withExtendedLifetime(directory) {} }
         let future = ProposedEvent(
             actor: Actor(id: "bot", role: .system),
@@ -62,7 +62,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func streamsReadForwardsAndBackwardsFromAVersion(_ kind: StoreKind) async throws {
-        let (store, directory) = try kind.make()
+        let (store, directory) = try await kind.make()
         defer { withExtendedLifetime(directory) {} }
         var factory = EventFactory()
         let events = (0..<10).map { _ in factory.message() }
@@ -81,7 +81,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func expectedVersionIsEnforcedAndAConflictNamesTheActualVersion(_ kind: StoreKind) async throws {
-        let (store, directory) = try kind.make()
+        let (store, directory) = try await kind.make()
         defer { withExtendedLifetime(directory) {} }
         var factory = EventFactory()
         try await store.append([factory.opened(), factory.message()], to: .test(1), expectedVersion: .noStream)
@@ -114,7 +114,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func reappendingStoredEventsReturnsTheOriginalPositions(_ kind: StoreKind) async throws {
-        let (store, directory) = try kind.make()
+        let (store, directory) = try await kind.make()
         defer { withExtendedLifetime(directory) {} }
         var factory = EventFactory()
         let batch = [factory.opened(), factory.message(), factory.message()]
@@ -134,7 +134,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func aStoredIdWithOtherContentIsAnError(_ kind: StoreKind) async throws {
-        let (store, directory) = try kind.make()
+        let (store, directory) = try await kind.make()
         defer { withExtendedLifetime(directory) {} }
         var factory = EventFactory()
         let event = factory.message("original")
@@ -158,7 +158,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func malformedAppendsAreRejectedBeforeTouchingTheLog(_ kind: StoreKind) async throws {
-        let (store, directory) = try kind.make { $0.maximumEventSize = 2_000 }
+        let (store, directory) = try await kind.make { $0.maximumEventSize = 2_000 }
         defer { withExtendedLifetime(directory) {} }
         var factory = EventFactory()
 
@@ -186,7 +186,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func oneRejectedAppendInAGroupDoesNotTakeTheOthersDown(_ kind: StoreKind) async throws {
-        let (store, directory) = try kind.make()
+        let (store, directory) = try await kind.make()
         defer { withExtendedLifetime(directory) {} }
         var factory = EventFactory()
         try await store.append(factory.opened(), to: .test(0), expectedVersion: .noStream)
@@ -219,7 +219,7 @@ import Testing
     /// append into an existing stream (written without a savepoint) that clashes leaves nothing.
     @Test(arguments: StoreKind.allCases)
     func appendsInOneTransactionSeeEachOther(_ kind: StoreKind) async throws {
-        let (store, directory) = try kind.make()
+        let (store, directory) = try await kind.make()
         defer { withExtendedLifetime(directory) {} }
         var factory = EventFactory()
         let opened = factory.opened()

@@ -10,14 +10,17 @@ import Testing
     let admin = Actor(id: "ada", role: .admin)
     let ticket = StreamID.ticket("7")!
 
-    func opened() async throws -> EventStore {
-        let store = try EventStore.inMemory()
+    /// A ticket opened on a store of `kind` (no file: the directory may go).
+    func opened(_ kind: StoreKind) async throws -> EventStore {
+        let (store, _) = try await kind.make()
         try await store.execute(.open(title: "Spring", brand: "acme", creator: "kim"), on: ticket, by: brand)
         return store
     }
 
-    @Test func openingTwiceIsAConflictAndCommandsNeedATicket() async throws {
-        let store = try await opened()
+    @Test(arguments: StoreKind.backends) func openingTwiceIsAConflictAndCommandsNeedATicket(_ kind: StoreKind)
+        async throws
+    {
+        let store = try await opened(kind)
         let again = await #expect(throws: EventStoreError.self) {
             try await store.execute(.open(title: "x", brand: "acme", creator: "kim"), on: ticket, by: brand)
         }
@@ -30,8 +33,8 @@ import Testing
         #expect(try await store.headPosition() == 1)
     }
 
-    @Test func aSecondJoinIsNotASecondMember() async throws {
-        let store = try await opened()
+    @Test(arguments: StoreKind.backends) func aSecondJoinIsNotASecondMember(_ kind: StoreKind) async throws {
+        let store = try await opened(kind)
         let first = try await store.execute(.join(user: "kim", role: .creator), on: ticket, by: creator)
         #expect(first.events.map(\.type) == [.memberJoined])
         let second = try await store.execute(.join(user: "kim", role: .creator), on: ticket, by: creator)
@@ -43,8 +46,10 @@ import Testing
         #expect(try await store.execute(.leave(user: "kim"), on: ticket, by: creator).events.isEmpty)
     }
 
-    @Test func onlyTheAuthorEditsAndDeletedMessagesStayDeleted() async throws {
-        let store = try await opened()
+    @Test(arguments: StoreKind.backends) func onlyTheAuthorEditsAndDeletedMessagesStayDeleted(_ kind: StoreKind)
+        async throws
+    {
+        let store = try await opened(kind)
         try await store.execute(.postMessage(messageID: "m-1", text: "hello", attachments: []), on: ticket, by: creator)
         let duplicate = await #expect(throws: EventStoreError.self) {
             try await store.execute(
@@ -72,8 +77,8 @@ import Testing
         #expect(try await store.messages(of: ticket).first?.isDeleted == true)
     }
 
-    @Test func statusChangesMustChangeToAKnownStatus() async throws {
-        let store = try await opened()
+    @Test(arguments: StoreKind.backends) func statusChangesMustChangeToAKnownStatus(_ kind: StoreKind) async throws {
+        let store = try await opened(kind)
         let same = await #expect(throws: EventStoreError.self) {
             try await store.execute(.changeStatus(to: "open", note: nil), on: ticket, by: agent)
         }
@@ -88,8 +93,8 @@ import Testing
                 == .statusChanged(StatusChanged(from: "open", to: "in_review", note: "draft in")))
     }
 
-    @Test func aClientsExpectedVersionIsChecked() async throws {
-        let store = try await opened()
+    @Test(arguments: StoreKind.backends) func aClientsExpectedVersionIsChecked(_ kind: StoreKind) async throws {
+        let store = try await opened(kind)
         let stale = await #expect(throws: EventStoreError.self) {
             try await store.execute(.assign(agent: "sam"), on: ticket, by: admin, expectedVersion: 0)
         }
@@ -100,8 +105,8 @@ import Testing
         #expect(try await store.ticketSummary(ticket)?.agent == "sam")
     }
 
-    @Test func emptyOrOversizedTextIsInvalid() async throws {
-        let store = try await opened()
+    @Test(arguments: StoreKind.backends) func emptyOrOversizedTextIsInvalid(_ kind: StoreKind) async throws {
+        let store = try await opened(kind)
         for text in ["", "   \n", String(repeating: "x", count: 10_001)] {
             let error = await #expect(throws: EventStoreError.self) {
                 try await store.execute(
@@ -112,8 +117,8 @@ import Testing
         #expect(try await store.headPosition() == 1)
     }
 
-    @Test func concurrentCommandsAreDecidedOnFreshState() async throws {
-        let store = try await opened()
+    @Test(arguments: StoreKind.backends) func concurrentCommandsAreDecidedOnFreshState(_ kind: StoreKind) async throws {
+        let store = try await opened(kind)
         // Twenty joins of the same user race: exactly one member.joined is appended.
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<20 {

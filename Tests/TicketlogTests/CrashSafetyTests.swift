@@ -66,7 +66,7 @@ import Testing
     }
 
     @Test func theProjectionCheckFindsARowNoEventExplains() async throws {
-        let (store, directory) = try StoreKind.file.make()
+        let (store, directory) = try await StoreKind.file.make()
         defer { withExtendedLifetime(directory) {} }
         var generator = RandomConversations(seed: 11)
         try await ProjectionTests.append(generator.events(streams: 3, count: 120), to: store, seed: 11)

@@ -94,9 +94,9 @@ import Testing
 }
 
 @Suite(.timeLimit(.minutes(3))) struct DictionaryTests {
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.files)
     func theFirstDictionaryIsMadeFromTheLogAndCompressesLaterEvents(_ kind: StoreKind) async throws {
-        let (store, directory) = try kind.make { $0.dictionaryTrainingThreshold = 100 }
+        let (store, directory) = try await kind.make { $0.dictionaryTrainingThreshold = 100 }
         defer { withExtendedLifetime(directory) {} }
         var factory = EventFactory()
         for ticket in 0..<12 {

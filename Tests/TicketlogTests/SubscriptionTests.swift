@@ -6,7 +6,7 @@ import Testing
 @Suite(.timeLimit(.minutes(10))) struct SubscriptionTests {
     @Test(arguments: StoreKind.allCases)
     func catchesUpThenFollowsLiveAppends(_ kind: StoreKind) async throws {
-        let (store, directory) = try kind.make()
+        let (store, directory) = try await kind.make()
         defer { withExtendedLifetime(directory) {} }
         var factory = EventFactory()
         try await store.append(factory.conversation(messages: 3), to: .test(1))  // positions 1-7
@@ -32,7 +32,7 @@ import Testing
     /// One stream's subscription (issue 18's per-ticket feed): only its events, after a position
     /// of the whole log, for a stream created after the subscription started too.
     @Test func aStreamSubscriptionCarriesOnlyItsStreamAfterAPosition() async throws {
-        let (store, directory) = try StoreKind.file.make { $0.subscriptionPollInterval = .seconds(600) }
+        let (store, directory) = try await StoreKind.file.make { $0.subscriptionPollInterval = .seconds(600) }
         defer { withExtendedLifetime(directory) {} }
         var factory = EventFactory()
         try await store.append(factory.conversation(messages: 2), to: .test(1))  // positions 1-6
@@ -61,7 +61,7 @@ import Testing
     }
 
     @Test func aSubscriberWaitingForNewEventsIsWokenByAnAppend() async throws {
-        let (store, directory) = try StoreKind.file.make { $0.subscriptionPollInterval = .seconds(600) }
+        let (store, directory) = try await StoreKind.file.make { $0.subscriptionPollInterval = .seconds(600) }
         defer { withExtendedLifetime(directory) {} }
         var factory = EventFactory()
         let event = factory.message()
@@ -78,7 +78,7 @@ import Testing
     }
 
     @Test func seesEveryPositionExactlyOnceUnderConcurrentAppends() async throws {
-        let (store, directory) = try StoreKind.file.make()
+        let (store, directory) = try await StoreKind.file.make()
         defer { withExtendedLifetime(directory) {} }
         let writers = 8
         let appendsPerWriter = 60
@@ -126,7 +126,7 @@ import Testing
     }
 
     @Test func endsWhenTheTaskIsCancelled() async throws {
-        let (store, directory) = try StoreKind.inMemory.make { $0.subscriptionPollInterval = .seconds(600) }
+        let (store, directory) = try await StoreKind.inMemory.make { $0.subscriptionPollInterval = .seconds(600) }
         defer { withExtendedLifetime(directory) {} }
         let task = Task {
             var count = 0

@@ -14,10 +14,11 @@ import Testing
         ProposedEvent(actor: kim, payload: .messagePosted(MessagePosted(messageID: id, text: text)))
     }
 
-    @Test func theDecisionSeesEveryAppendBeforeItAndNothingSlipsIn() async throws {
-        let directory = try TemporaryDirectory()
+    @Test(arguments: StoreKind.allCases) func theDecisionSeesEveryAppendBeforeItAndNothingSlipsIn(_ kind: StoreKind)
+        async throws
+    {
+        let (store, directory) = try await kind.make()
         defer { withExtendedLifetime(directory) {} }
-        let store = try EventStore(path: directory.path("log.sqlite"))
         // Forty racing decisions, each naming its message after the version it saw: if two saw
         // the same version, two messages would share a name (and the second would be a no-op).
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -38,8 +39,10 @@ import Testing
         #expect(try await store.version(of: ticket) == 40)
     }
 
-    @Test func theOutcomeIsWhatAReadReturnsAndNothingIsNothing() async throws {
-        let store = try EventStore.inMemory()
+    @Test(arguments: StoreKind.backends) func theOutcomeIsWhatAReadReturnsAndNothingIsNothing(_ kind: StoreKind)
+        async throws
+    {
+        let (store, _) = try await kind.make()
         let outcome = try await store.transact(ticket) { ticket in
             let summary = try ticket.summary()
             #expect(ticket.version == 0 && summary == nil)
@@ -58,10 +61,9 @@ import Testing
 
     /// A decision that throws fails its own append, with its own error; the appends it shares a
     /// transaction with go through.
-    @Test func aThrowingDecisionFailsAloneWithItsError() async throws {
-        let directory = try TemporaryDirectory()
+    @Test(arguments: StoreKind.allCases) func aThrowingDecisionFailsAloneWithItsError(_ kind: StoreKind) async throws {
+        let (store, directory) = try await kind.make()
         defer { withExtendedLifetime(directory) {} }
-        let store = try EventStore(path: directory.path("log.sqlite"))
         let results = await withTaskGroup(of: (Int, Bool, (any Error)?).self) { group in
             for index in 0..<20 {
                 group.addTask {

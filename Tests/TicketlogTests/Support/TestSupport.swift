@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import TicketlogPostgres
 
 @testable import Ticketlog
 
@@ -18,14 +19,28 @@ final class TemporaryDirectory: Sendable {
     deinit { try? FileManager.default.removeItem(at: url) }
 }
 
-/// Where a test's store lives: both kinds must behave the same.
+/// Where a test's store lives: every kind must behave the same. The suites that take
+/// ``allCases`` run on both backends (issue 19); ``files`` is for tests about SQLite itself.
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case inMemory
     case file
+    /// A fresh database on the tests' PostgreSQL server (``PostgresTestServer``).
+    case postgres
 
     var testDescription: String { rawValue }
 
-    func make(_ configure: (inout EventStore.Configuration) -> Void = { _ in }) throws -> (
+    /// Every kind; without PostgreSQL only when `TICKETLOG_NO_POSTGRES=1` (said loudly by the
+    /// PostgreSQL suite).
+    static var allCases: [StoreKind] { PostgresTestServer.skipped ? files : [.inMemory, .file, .postgres] }
+
+    /// The SQLite kinds.
+    static let files: [StoreKind] = [.inMemory, .file]
+
+    /// One kind per backend, for suites whose many cases would only repeat SQLite's file as its
+    /// in-memory database.
+    static var backends: [StoreKind] { PostgresTestServer.skipped ? [.inMemory] : [.inMemory, .postgres] }
+
+    func make(_ configure: (inout EventStore.Configuration) -> Void = { _ in }) async throws -> (
         EventStore, TemporaryDirectory
     ) {
         var configuration = EventStore.Configuration()
@@ -37,6 +52,11 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
             return (try EventStore.inMemory(configuration: configuration), directory)
         case .file:
             return (try EventStore(path: directory.path("log.sqlite"), configuration: configuration), directory)
+        case .postgres:
+            return (
+                try await EventStore.open(try await PostgresTestServer.freshDatabase(), configuration: configuration),
+                directory
+            )
         }
     }
 }
