@@ -201,7 +201,7 @@ let package = Package(
         .executableTarget(
             name: "ticketlog-load",
             dependencies: [
-                "Ticketlog", "ToolSupport",
+                "Ticketlog", "TicketlogPostgres", "ToolSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -171,6 +171,61 @@ package final class PostgresLog: SharedDatabase {
 
     package func isUnavailable(_ error: any Error) -> Bool { PostgresErrors.isUnavailable(error) }
 
+    /// Holds the lock on a connection of its own (`pg_try_advisory_lock`, tried each second
+    /// until it is free): the server frees it when that connection ends, so a process killed
+    /// while holding it hands over as soon as the server sees its socket close. The connection
+    /// is watched four times a second; once it has closed, `body` is cancelled.
+    package func whileHoldingLock(_ key: Int64, _ body: @escaping @Sendable () async throws -> Void) async throws {
+        while !Task.isCancelled {
+            let connection: PostgresConnection
+            do {
+                connection = try await Self.connect(location, logger: logger).get()
+            } catch {
+                logger.warning(
+                    "Cannot reach PostgreSQL to take a lock; trying again",
+                    metadata: [
+                        "ticketlog.database": "\(location)",
+                        "ticketlog.error": "\(PostgresErrors.translate(error, location: location).message)",
+                    ])
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
+            var held = false
+            do {
+                let rows = try await connection.query("SELECT pg_try_advisory_lock(\(key))", logger: logger)
+                for try await value in rows.decode(Bool.self) { held = value }
+            } catch {
+                held = false
+            }
+            guard held else {
+                Task { try? await connection.close() }
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
+            logger.info("This process took the lock", metadata: ["ticketlog.lock": "\(key)"])
+            let finished = Mutex(false)
+            let work = Task {
+                defer { finished.withLock { $0 = true } }
+                try await body()
+            }
+            while !connection.isClosed, !finished.withLock({ $0 }), !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(250))
+            }
+            let lost = connection.isClosed && !finished.withLock { $0 }
+            work.cancel()
+            let outcome = await work.result
+            // Closing the connection frees the lock; not waited for (postgres-nio#487).
+            Task { try? await connection.close() }
+            if lost && !Task.isCancelled {
+                logger.warning(
+                    "The connection holding the lock closed: the work stopped, waiting for the lock again",
+                    metadata: ["ticketlog.database": "\(location)", "ticketlog.lock": "\(key)"])
+                continue
+            }
+            return try outcome.get()
+        }
+    }
+
     /// Holds a connection listening on `ticketlog_events` until cancelled, connecting again a
     /// second after it is lost; after each (re)connection the head is read once, so what was
     /// committed while nobody listened wakes the subscribers too.

@@ -51,13 +51,15 @@ public struct StreamChatServerExtension: ServerExtension {
     }
 }
 
-/// The Stream mirror as a service of the server: runs until the server shuts down.
+/// The Stream mirror as a service of the server: runs until the server shuts down, in one
+/// server at a time among those sharing a log on PostgreSQL (``EventStore/whileLeading(_:_:)``:
+/// another takes over from the durable cursor when it dies).
 struct MirrorService: Service {
     let driver: OutboxDriver
 
     func run() async throws {
         try await cancelWhenGracefulShutdown {
-            try await driver.run()
+            try await driver.runWhileLeading()
         }
     }
 }

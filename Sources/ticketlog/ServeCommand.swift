@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import StreamChatSync
 import Ticketlog
+import TicketlogPostgres
 import TicketlogServer
 import TicketlogStreamChat
 
@@ -261,7 +262,11 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
 
-        let store = try log.open(create: true, logger: logger) {
+        if PostgresLocation.isURL(log.database) && checkpointKey != nil {
+            Terminal.error("--checkpoint-key: signed checkpoints do not run on PostgreSQL yet; serve without it")
+            throw ExitCode(2)
+        }
+        let store = try await log.openOnEitherBackend(create: true, logger: logger) {
             $0.durability = durability
             $0.writerCacheBytes = cacheMib << 20
             $0.readerCacheBytes = readerCacheMib << 20
@@ -291,7 +296,7 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(
                 Data(
                     """
-                    ticketlog serving \(log.database) on http://\(host):\(port) (development mode)
+                    ticketlog serving \(log.displayName) on http://\(host):\(port) (development mode)
                     A development admin token (12 h):
                       export TOKEN=\(token)
                     The dashboard: open http://\(host):\(port)/ and sign in with that token.

@@ -73,6 +73,43 @@ extension LogOptions {
 }
 
 extension LogOptions {
+    /// Opens the log on either backend — a file as ``open(create:readOnly:logger:_:)`` does, or
+    /// a PostgreSQL database — or exits with status 2 and a one-line error. For the commands
+    /// that run on PostgreSQL (the others refuse a URL). On PostgreSQL `create` makes the
+    /// log's tables in an empty database; a master key is refused (encrypted content is not
+    /// written there yet).
+    func openOnEitherBackend(
+        create: Bool = false, logger: Logger = .disabled,
+        _ configure: (inout EventStore.Configuration) -> Void = { _ in }
+    ) async throws -> EventStore {
+        guard PostgresLocation.isURL(database) else { return try open(create: create, logger: logger, configure) }
+        var configuration = EventStore.Configuration()
+        configuration.createIfMissing = create
+        configuration.masterKey = try masterKey()
+        configure(&configuration)
+        if configuration.masterKey != nil {
+            Terminal.error(
+                "a master key was given, but encrypted content does not run on PostgreSQL yet: open \(displayName) without one"
+            )
+            throw ExitCode(2)
+        }
+        do {
+            return try await EventStore.open(
+                try PostgresLocation(url: database), createIfMissing: create, configuration: configuration,
+                logger: logger)
+        } catch let failure as EventStoreError {
+            Terminal.error(failure.message)
+            throw ExitCode(2)
+        }
+    }
+
+    /// The log as messages name it: a URL without its password.
+    var displayName: String {
+        PostgresLocation.isURL(database) ? PostgresLocation.redacted(database) : database
+    }
+}
+
+extension LogOptions {
     /// The master key from `--master-key-file` or `TICKETLOG_MASTER_KEY`; exits with status 2
     /// and a one-line error for a key file others can read or text that is not a master key.
     func masterKey() throws -> MasterKey? {

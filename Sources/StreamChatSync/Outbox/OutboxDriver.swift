@@ -47,6 +47,14 @@ public struct OutboxDriver: Sendable {
         _ = try await run { _ in Task.isCancelled }
     }
 
+    /// Mirrors until the task is cancelled, in one process at a time among those sharing the
+    /// log (``Ticketlog/EventStore/whileLeading(_:_:)``, named after the destination): on
+    /// PostgreSQL the others wait, and one of them goes on from the durable cursor within
+    /// about a second of the mirroring process dying.
+    public func runWhileLeading() async throws {
+        try await store.whileLeading(configuration.destination) { try await run() }
+    }
+
     private func run(until done: (OutboxStateMachine) -> Bool) async throws -> Int64 {
         let clock = ContinuousClock()
         let start = clock.now

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRDB
 
@@ -73,5 +74,29 @@ extension EventStore {
             if let error = error as? EventStoreError { throw error }
             throw EventStoreError.storage("cannot write the log at \(path)", cause: error)
         }
+    }
+}
+
+extension EventStore {
+    /// Runs `body` in one process at a time among those sharing the log, for work that must
+    /// not run twice at once — the Stream mirror. On PostgreSQL the process that holds a session
+    /// advisory lock named after `role` runs it; when that process dies or loses its
+    /// connection, the lock is freed and another process's `whileLeading` starts `body` within
+    /// about a second (a process that lost its connection cancels its `body` first). A file has
+    /// one writing process: `body` just runs.
+    ///
+    /// Returns when the calling task is cancelled (once `body` has ended), or when `body`
+    /// returns or throws on its own. `body` should end promptly when cancelled, and resume from
+    /// durable state (a cursor in the log): another process may take over at any point.
+    public func whileLeading(_ role: String, _ body: @escaping @Sendable () async throws -> Void) async throws {
+        guard let shared else { return try await body() }
+        try await shared.database.whileHoldingLock(Self.lockKey(role), body)
+    }
+
+    /// The advisory lock key of `role`: the first eight bytes of SHA-256("ticketlog:" + role),
+    /// so that roles never share a key with each other or with the schema lock by accident.
+    static func lockKey(_ role: String) -> Int64 {
+        let digest = Array(SHA256.hash(data: Array("ticketlog:\(role)".utf8)))
+        return digest.prefix(8).reduce(Int64(0)) { $0 << 8 | Int64($1) }
     }
 }

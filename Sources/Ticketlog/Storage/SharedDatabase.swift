@@ -15,6 +15,12 @@ package protocol SharedDatabase: Sendable {
     /// Whether `error` says the server is away for now (restarting, unreachable) rather than
     /// refusing what was asked: a subscription waits and reads again then.
     func isUnavailable(_ error: any Error) -> Bool
+    /// Runs `body` while this process holds the session lock `key` — one process at a time
+    /// among all that share the database: waits until it gets it, runs `body`, and when the
+    /// lock's connection is lost (the server restarted, the network failed) cancels `body`,
+    /// waits for it to end, and waits for the lock again. Returns when the calling task is
+    /// cancelled (after `body` ended) or when `body` returns or throws on its own.
+    func whileHoldingLock(_ key: Int64, _ body: @escaping @Sendable () async throws -> Void) async throws
     /// Closes the connections and stops listening.
     func close() async
 }

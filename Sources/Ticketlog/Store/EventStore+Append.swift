@@ -276,7 +276,7 @@ extension EventStore {
         guard let writer = shared.writer else {
             throw EventStoreError(
                 code: .unsupported,
-                message: "\(path) holds encrypted content, which this build does not yet write on PostgreSQL")
+                message: "the log holds encrypted content, which this build does not yet write on PostgreSQL")
         }
         return writer
     }

@@ -200,7 +200,8 @@ public final class EventStore: Sendable {
         get throws(EventStoreError) {
             guard let file else {
                 throw EventStoreError(
-                    code: .unsupported, message: "this operation does not run on \(path) yet: it needs an SQLite file")
+                    code: .unsupported,
+                    message: "this operation does not run on a log in PostgreSQL yet: it needs an SQLite file")
             }
             return file
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TicketlogPostgres
 
 @testable import ticketlog_load
 
@@ -23,6 +24,42 @@ import Testing
         #expect(run.stdout.contains("every subscriber got all"))
         let requests = try #require(run.stdout.firstMatch(of: /(\d+) requests in/))
         #expect(Int(requests.output.1) ?? 0 > 50, "the load must actually load the server: \(run.stdout)")
+    }
+}
+
+/// Three `ticketlog serve` processes on one PostgreSQL log (issue 19), short form: writers,
+/// readers and event-feed subscribers spread over them for 20 s; one node killed with SIGKILL
+/// at 6 s (its clients go on with the others), the database restarted at 12 s (requests in
+/// flight answered 503 with Retry-After and sent again). `make soak` runs it for 2 minutes on
+/// the release build.
+@Suite(.timeLimit(.minutes(10)), .disabled(if: PostgresTestServer.skipped, PostgresTestServer.skipReason))
+struct ThreeNodeLoadTests {
+    @Test func threeNodesLoseNothingThroughAKilledNodeAndADatabaseRestart() async throws {
+        let cluster = try await PrivateCluster.start()
+        defer { Task { await cluster.remove() } }
+        try await PostgresTestServer.execute("CREATE DATABASE load", on: cluster.location)
+        let admin = try String(contentsOfFile: cluster.directory + "/url", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(admin.hasSuffix("/postgres"))
+        let url = String(admin.dropLast("postgres".count)) + "load"
+        let directory = try TemporaryDirectory()
+        let run = try await awaitProcess(
+            LoadTests.executable,
+            [
+                "--server", CLITests.executable.path, "--database", url, "--nodes", "3", "--duration", "20",
+                "--writers", "6", "--readers", "3", "--subscribers", "3", "--tickets", "10", "--sample-interval", "2",
+                "--kill-node-after", "6", "--restart-after", "12",
+                "--restart-command", "\(PostgresTestServer.script.path) restart \(cluster.directory)",
+                "--logs", directory.path("logs"),
+            ])
+        #expect(!run.crashed)
+        #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+        #expect(run.stdout.contains("OK: no failed request, nothing lost"), "\(run.stdout)")
+        #expect(run.stdout.contains("every subscriber got all"))
+        #expect(run.stdout.contains("node 3 killed (SIGKILL) at 6"), "\(run.stdout)")
+        #expect(run.stdout.contains("database restarted at 12"), "\(run.stdout)")
+        let posts = try #require(run.stdout.firstMatch(of: /POST messages: (\d+)/))
+        #expect(Int(posts.output.1) ?? 0 > 100, "the load must actually load the nodes: \(run.stdout)")
     }
 }
 
