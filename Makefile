@@ -5,7 +5,7 @@ DATABASE ?= ticketlog.sqlite
 APT_PACKAGES := liblz4-dev zlib1g-dev libsqlite3-dev sqlite3 pkg-config curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps venv build run test lint docs fuzz bench bench-quick bench-venv soak format clean screenshots
+.PHONY: deps venv build run run-postgres test lint docs fuzz bench bench-quick bench-venv soak format clean screenshots
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -26,6 +26,15 @@ run: deps
 	$(SWIFT) build --product ticketlog
 	$(SWIFT) run ticketlog demo --database $(DATABASE)
 	$(SWIFT) run ticketlog serve --development --database $(DATABASE) --port $(PORT)
+
+# The demo desk served by two nodes sharing one PostgreSQL log (issue 19), on PORT and PORT+1: a
+# throw-away local server (Tools/Postgres/cluster.sh), removed when Ctrl-C stops the nodes.
+run-postgres: deps
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(POSTGRES_PACKAGES)"
+	$(SWIFT) build --product ticketlog
+	Tools/Postgres/cluster.sh run -- sh -c '.build/debug/ticketlog demo --durability normal --database "$$TICKETLOG_POSTGRES_URL" && \
+	  { .build/debug/ticketlog serve --development --database "$$TICKETLOG_POSTGRES_URL" --port $$(( $(PORT) + 1 )) >/dev/null 2>&1 & } && \
+	  exec .build/debug/ticketlog serve --development --database "$$TICKETLOG_POSTGRES_URL" --port $(PORT)'
 
 # Python tools the tests use (pandas and duckdb load exports; openapi-spec-validator checks the
 # OpenAPI document; schemathesis sends generated requests to a running server; cryptography checks

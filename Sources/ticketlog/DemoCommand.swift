@@ -18,7 +18,7 @@ struct DemoCommand: AsyncParsableCommand {
     var durability: EventStore.Configuration.Durability = .full
 
     func run() async throws {
-        let store = try log.open(create: true) { $0.durability = durability }
+        let store = try await log.openOnEitherBackend(create: true) { $0.durability = durability }
         let stream = StreamID.ticket("1001")!
         let result = try await store.append(Self.conversation(), to: stream)
         Terminal.line(
@@ -35,8 +35,8 @@ struct DemoCommand: AsyncParsableCommand {
             report.isValid
                 ? "verify: OK, \(report.eventsVerified) events, head \(report.headHash)"
                 : "verify: FAILED \(report.failure!)")
-        Terminal.line("next: swift run ticketlog verify --database \(log.database)")
-        Terminal.line("      swift run ticketlog read --database \(log.database) --stream \(stream)")
+        Terminal.line("next: swift run ticketlog verify --database \(log.displayName)")
+        Terminal.line("      swift run ticketlog read --database \(log.displayName) --stream \(stream)")
         if !report.isValid { throw ExitCode(1) }
     }
 

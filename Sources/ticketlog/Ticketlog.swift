@@ -32,7 +32,7 @@ struct LogOptions: ParsableArguments {
         help: ArgumentHelp(
             "The log: an SQLite file, or postgres://user:password@host:port/database.",
             discussion:
-                "On PostgreSQL, verify and copy run today; the other commands follow (ARCHITECTURE.md, \"Storage boundary\"). The password may come from PGPASSWORD instead of the URL. TLS: ?sslmode=verify-full (with &sslrootcert=CA.pem for a private authority), verify-ca or require; without sslmode the connection is not encrypted."
+                "On PostgreSQL, serve (several processes may serve one log), demo, verify and copy run today; the other commands refuse a URL and follow (ARCHITECTURE.md, \"Storage boundary\"). The password may come from PGPASSWORD instead of the URL. TLS: ?sslmode=verify-full (with &sslrootcert=CA.pem for a private authority), verify-ca or require; without sslmode the connection is not encrypted."
         ))
     var database: String = "ticketlog.sqlite"
 
@@ -54,7 +54,7 @@ extension LogOptions {
     ) throws -> EventStore {
         if PostgresLocation.isURL(database) {
             Terminal.error(
-                "this command does not run on PostgreSQL yet: verify and copy do (copy the log to a file with `ticketlog copy --from \(PostgresLocation.redacted(database)) --to FILE.sqlite`)"
+                "this command does not run on PostgreSQL yet: serve, demo, verify and copy do (copy the log to a file with `ticketlog copy --from \(PostgresLocation.redacted(database)) --to FILE.sqlite`)"
             )
             throw ExitCode(2)
         }
