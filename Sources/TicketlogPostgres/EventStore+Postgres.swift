@@ -38,7 +38,8 @@ extension EventStore {
         _ location: PostgresLocation, createIfMissing: Bool = true, configuration: Configuration = .init(),
         catchUpProjections: Bool = true, logger: Logger = .disabled
     ) async throws -> EventStore {
-        let database = try await PostgresLog.connecting(location, logger: logger)
+        let database = try await PostgresLog.connecting(
+            location, readers: configuration.maximumReaders, logger: logger)
         do {
             let (writer, head) = try await database.transaction(readOnly: false) { session -> (LogWriter?, Int64) in
                 try session.execute("SELECT pg_advisory_xact_lock(?)", [.integer(PostgresLog.schemaLock)])

@@ -12,18 +12,36 @@ import Ticketlog
 /// (ARCHITECTURE.md, "Storage boundary"). Open one with
 /// ``Ticketlog/EventStore/open(_:createIfMissing:configuration:catchUpProjections:logger:)``.
 ///
-/// One connection; transactions run one at a time on the log's own queue, which blocks on the
-/// connection's futures (the format code above the boundary is synchronous). When the server
-/// goes away, the transaction in flight fails with ``EventStoreError/Code/storageFailure``
-/// (nothing it wrote is committed) and the next one connects again. Notifications of other
-/// nodes' commits arrive on a second connection, opened by the first subscription.
+/// Connections in lanes: one for write transactions, up to `readers` more for read-only ones
+/// (``EventStore/Configuration/maximumReaders``; each opened on first use), so that reads do not
+/// wait behind writes. Each lane runs its transactions one at a time on a queue of its own,
+/// which blocks on the connection's futures (the format code above the boundary is synchronous);
+/// a read goes to the reading lane with the fewest transactions waiting. When the server goes
+/// away, the transaction in flight fails with ``EventStoreError/Code/storageFailure`` (nothing
+/// it wrote is committed) and the lane's next one connects again. Notifications of other
+/// nodes' commits arrive on one more connection, opened by the first subscription.
 package final class PostgresLog: SharedDatabase {
     package let location: PostgresLocation
-    /// The connection; replaced by a new one when the server closed it (a restart, a network
-    /// failure), at the start of the next transaction.
-    private let connection: Mutex<PostgresConnection>
     let logger: Logger
-    private let queue: DispatchQueue
+    /// Where write transactions run.
+    private let writing: Lane
+    /// Where read-only transactions run.
+    private let reading: [Lane]
+
+    /// One connection and the queue its transactions run on, one at a time.
+    private final class Lane: Sendable {
+        let queue: DispatchQueue
+        /// `nil` until the lane's first transaction; replaced by a new one when the server
+        /// closed it (a restart, a network failure), at the start of the next transaction.
+        let connection: Mutex<PostgresConnection?>
+        /// Transactions waiting for the lane or running on it.
+        let load = Mutex(0)
+
+        init(_ label: String, connection: PostgresConnection?) {
+            queue = DispatchQueue(label: label)
+            self.connection = Mutex(connection)
+        }
+    }
 
     /// The key of the transaction-scoped advisory lock that creating the schema takes, so that
     /// nodes started together create it once.
@@ -32,17 +50,20 @@ package final class PostgresLog: SharedDatabase {
     /// The task that listens for commits, started by the first subscription.
     private let listener = Mutex<Task<Void, Never>?>(nil)
 
-    private init(location: PostgresLocation, connection: PostgresConnection, logger: Logger) {
+    private init(location: PostgresLocation, connection: PostgresConnection, readers: Int, logger: Logger) {
         self.location = location
-        self.connection = Mutex(connection)
         self.logger = logger
-        queue = DispatchQueue(label: "ticketlog.postgres.\(location.database)")
+        writing = Lane("ticketlog.postgres.\(location.database).write", connection: connection)
+        reading = (0..<max(1, readers)).map {
+            Lane("ticketlog.postgres.\(location.database).read-\($0)", connection: nil)
+        }
     }
 
     package var name: String { location.description }
 
-    /// Connects (one line naming the database and what went wrong when it cannot).
-    static func connecting(_ location: PostgresLocation, logger: Logger) async throws -> PostgresLog {
+    /// Connects (one line naming the database and what went wrong when it cannot); reads use up
+    /// to `readers` more connections.
+    static func connecting(_ location: PostgresLocation, readers: Int, logger: Logger) async throws -> PostgresLog {
         let connection: PostgresConnection
         do {
             connection = try await connect(location, logger: logger).get()
@@ -54,7 +75,7 @@ package final class PostgresLog: SharedDatabase {
                 "The connection to PostgreSQL is not encrypted: add ?sslmode=verify-full to the URL",
                 metadata: ["ticketlog.database": "\(location)"])
         }
-        return PostgresLog(location: location, connection: connection, logger: logger)
+        return PostgresLog(location: location, connection: connection, readers: readers, logger: logger)
     }
 
     static func connect(_ location: PostgresLocation, logger: Logger) throws -> EventLoopFuture<PostgresConnection> {
@@ -91,14 +112,17 @@ package final class PostgresLog: SharedDatabase {
     }
 
     /// A log released without ``close()`` (a caller that threw on the way) still closes its
-    /// connection; the connection is kept until it has.
+    /// connections; each is kept until it has.
     deinit {
         listener.withLock { $0?.cancel() }
-        let connection = connection.withLock { $0 }
-        if !connection.isClosed { connection.close().whenComplete { _ in _ = connection } }
+        for lane in [writing] + reading {
+            if let connection = lane.connection.withLock({ $0 }), !connection.isClosed {
+                connection.close().whenComplete { _ in _ = connection }
+            }
+        }
     }
 
-    /// Closes the connection and stops listening for notifications.
+    /// Closes the connections and stops listening for notifications.
     package func close() async {
         if let listening = listener.withLock({ task in
             defer { task = nil }
@@ -107,43 +131,52 @@ package final class PostgresLog: SharedDatabase {
             listening.cancel()
             await listening.value
         }
-        try? await connection.withLock { $0 }.close()
+        for lane in [writing] + reading {
+            try? await lane.connection.withLock { $0 }?.close()
+        }
     }
 
-    /// The open connection, a new one when the server closed the last (on the log's queue).
-    private func openConnection() throws -> PostgresConnection {
-        let current = connection.withLock { $0 }
-        guard current.isClosed else { return current }
-        logger.info("Reconnecting to PostgreSQL", metadata: ["ticketlog.database": "\(location)"])
+    /// The lane's open connection, a new one when there is none yet or the server closed the
+    /// last (on the lane's queue).
+    private func openConnection(_ lane: Lane) throws -> PostgresConnection {
+        let current = lane.connection.withLock { $0 }
+        if let current, !current.isClosed { return current }
+        if current != nil {
+            logger.info("Reconnecting to PostgreSQL", metadata: ["ticketlog.database": "\(location)"])
+        }
         let fresh: PostgresConnection
         do {
             fresh = try Self.connect(location, logger: logger).wait()
         } catch {
             throw PostgresErrors.translate(error, location: location)
         }
-        connection.withLock { $0 = fresh }
+        lane.connection.withLock { $0 = fresh }
         return fresh
     }
 
-    /// Runs `body` in one transaction on the log's queue: committed when it returns, rolled
-    /// back when it throws. A read-only transaction is one snapshot (REPEATABLE READ).
+    /// Runs `body` in one transaction: committed when it returns, rolled back when it throws. A
+    /// read-only transaction is one snapshot (REPEATABLE READ) on a reading connection.
     package func transaction<T: Sendable>(
         readOnly: Bool, _ body: @escaping @Sendable (any SQLSession) throws -> T
     ) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async {
+        let lane = readOnly ? reading.min { $0.load.withLock { $0 } < $1.load.withLock { $0 } }! : writing
+        lane.load.withLock { $0 += 1 }
+        defer { lane.load.withLock { $0 -= 1 } }
+        return try await withCheckedThrowingContinuation { continuation in
+            lane.queue.async {
                 continuation.resume(
                     with: Result {
                         let begin = readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN"
                         var session = PostgresSession(
-                            connection: try self.openConnection(), location: self.location, logger: self.logger)
+                            connection: try self.openConnection(lane), location: self.location, logger: self.logger)
                         do {
                             try session.execute(begin, [])
                         } catch  where session.connection.isClosed {
                             // The server closed the connection since the last transaction (a
                             // restart): nothing of this one was sent, so connect and begin again.
                             session = PostgresSession(
-                                connection: try self.openConnection(), location: self.location, logger: self.logger)
+                                connection: try self.openConnection(lane), location: self.location,
+                                logger: self.logger)
                             try session.execute(begin, [])
                         }
                         do {

@@ -48,15 +48,13 @@ import Testing
         let read = try #require(try await store.readAll().first)
         #expect(read.proposed == future)
         #expect(read.type.rawValue == "survey.answered.v3")
-        let stored = try store.writer.read { db in
-            try Row.fetchOne(
-                db,
-                sql:
-                    "SELECT t.name AS type, e.codec, e.body FROM events e JOIN event_types t ON t.key = e.type WHERE e.position = 1"
-            )
+        let stored = try await store.readSession { session in
+            try session.rows(
+                "SELECT t.name, e.body FROM events e JOIN event_types t ON t.key = e.type WHERE e.position = 1", []
+            ).first
         }
-        #expect(stored?["type"] == "survey.answered.v3")
-        let body = String(decoding: (stored?["body"] as Data?) ?? Data(), as: UTF8.self)
+        #expect(stored?[0].text == "survey.answered.v3")
+        let body = String(decoding: stored?[1].blob ?? [], as: UTF8.self)
         #expect(body.contains(#""payload":{"ratio":0.75,"score":9,"tags":["fast",null]}"#))
     }
 

@@ -67,8 +67,9 @@ extension EventStore {
         /// The page cache of each reading connection, in bytes (default 2 MiB, about SQLite's
         /// own default). A file-backed store keeps up to ``maximumReaders`` of them.
         public var readerCacheBytes = 2 << 20
-        /// How many reads may run at once on a file-backed store, each on a connection of its
-        /// own (default 5, at least 1); more wait for a free one.
+        /// How many reads may run at once, each on a connection of its own (default 5, at least
+        /// 1); more wait for a free one. On PostgreSQL these connections are opened as reads need
+        /// them, beside the one that writes.
         public var maximumReaders = 5
         /// The clock that stamps `recordedAt` (and `occurredAt` of what commands append, and the
         /// times the sync records). Inject a fixed one for deterministic tests.
