@@ -26,11 +26,22 @@ final class PostgresSession: SQLSession {
 
     @discardableResult
     func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int {
-        try run(sql, arguments).metadata.rows ?? 0
+        try Self.refuseNUL(arguments)
+        return try run(sql, arguments).metadata.rows ?? 0
     }
 
     func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
-        try run(sql, arguments).map { row in SQLRow(try row.map(Self.value)) }
+        try Self.refuseNUL(arguments)
+        return try run(sql, arguments).map { row in SQLRow(try row.map(Self.value)) }
+    }
+
+    /// PostgreSQL's text cannot hold the NUL character (SQLite's can): a value with one is
+    /// refused as the input it is (``EventStoreError/Code/invalidEvent``, a 400 at the API),
+    /// before anything is sent, rather than failing the transaction as a storage failure.
+    static func refuseNUL(_ arguments: [SQLValue]) throws {
+        for case .text(let text) in arguments where text.utf8.contains(0) {
+            throw EventStoreError.invalid("a text holds the NUL character, which PostgreSQL does not store")
+        }
     }
 
     /// Statements sent and not handed to the connection yet: merged into multi-row inserts
@@ -44,6 +55,7 @@ final class PostgresSession: SQLSession {
     /// Keeps the statement for the next one that waits (``settle()``): statements sent one
     /// after the other travel together.
     func send(_ sql: String, _ arguments: [SQLValue]) throws {
+        try Self.refuseNUL(arguments)
         batch.add(sql, arguments)
         // A large transaction hands over what it kept every so often without waiting, so that
         // the server works on it while this side prepares the rest.

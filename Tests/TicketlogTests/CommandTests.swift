@@ -3,24 +3,25 @@ import Testing
 
 @testable import Ticketlog
 
-@Suite(.timeLimit(.minutes(3))) struct CommandTests {
+@Suite(.timeLimit(.minutes(10))) struct CommandTests {
     let brand = Actor(id: "acme", role: .brand)
     let creator = Actor(id: "kim", role: .creator)
     let agent = Actor(id: "sam", role: .agent)
     let admin = Actor(id: "ada", role: .admin)
     let ticket = StreamID.ticket("7")!
 
-    /// A ticket opened on a store of `kind` (no file: the directory may go).
-    func opened(_ kind: StoreKind) async throws -> EventStore {
-        let (store, _) = try await kind.make()
+    /// A ticket opened on a store of `kind`, and the directory to keep while it is used.
+    func opened(_ kind: StoreKind) async throws -> (EventStore, TemporaryDirectory) {
+        let (store, directory) = try await kind.make()
         try await store.execute(.open(title: "Spring", brand: "acme", creator: "kim"), on: ticket, by: brand)
-        return store
+        return (store, directory)
     }
 
     @Test(arguments: StoreKind.backends) func openingTwiceIsAConflictAndCommandsNeedATicket(_ kind: StoreKind)
         async throws
     {
-        let store = try await opened(kind)
+        let (store, directory) = try await opened(kind)
+        defer { withExtendedLifetime(directory) {} }
         let again = await #expect(throws: EventStoreError.self) {
             try await store.execute(.open(title: "x", brand: "acme", creator: "kim"), on: ticket, by: brand)
         }
@@ -34,7 +35,8 @@ import Testing
     }
 
     @Test(arguments: StoreKind.backends) func aSecondJoinIsNotASecondMember(_ kind: StoreKind) async throws {
-        let store = try await opened(kind)
+        let (store, directory) = try await opened(kind)
+        defer { withExtendedLifetime(directory) {} }
         let first = try await store.execute(.join(user: "kim", role: .creator), on: ticket, by: creator)
         #expect(first.events.map(\.type) == [.memberJoined])
         let second = try await store.execute(.join(user: "kim", role: .creator), on: ticket, by: creator)
@@ -49,7 +51,8 @@ import Testing
     @Test(arguments: StoreKind.backends) func onlyTheAuthorEditsAndDeletedMessagesStayDeleted(_ kind: StoreKind)
         async throws
     {
-        let store = try await opened(kind)
+        let (store, directory) = try await opened(kind)
+        defer { withExtendedLifetime(directory) {} }
         try await store.execute(.postMessage(messageID: "m-1", text: "hello", attachments: []), on: ticket, by: creator)
         let duplicate = await #expect(throws: EventStoreError.self) {
             try await store.execute(
@@ -78,7 +81,8 @@ import Testing
     }
 
     @Test(arguments: StoreKind.backends) func statusChangesMustChangeToAKnownStatus(_ kind: StoreKind) async throws {
-        let store = try await opened(kind)
+        let (store, directory) = try await opened(kind)
+        defer { withExtendedLifetime(directory) {} }
         let same = await #expect(throws: EventStoreError.self) {
             try await store.execute(.changeStatus(to: "open", note: nil), on: ticket, by: agent)
         }
@@ -94,7 +98,8 @@ import Testing
     }
 
     @Test(arguments: StoreKind.backends) func aClientsExpectedVersionIsChecked(_ kind: StoreKind) async throws {
-        let store = try await opened(kind)
+        let (store, directory) = try await opened(kind)
+        defer { withExtendedLifetime(directory) {} }
         let stale = await #expect(throws: EventStoreError.self) {
             try await store.execute(.assign(agent: "sam"), on: ticket, by: admin, expectedVersion: 0)
         }
@@ -106,7 +111,8 @@ import Testing
     }
 
     @Test(arguments: StoreKind.backends) func emptyOrOversizedTextIsInvalid(_ kind: StoreKind) async throws {
-        let store = try await opened(kind)
+        let (store, directory) = try await opened(kind)
+        defer { withExtendedLifetime(directory) {} }
         for text in ["", "   \n", String(repeating: "x", count: 10_001)] {
             let error = await #expect(throws: EventStoreError.self) {
                 try await store.execute(
@@ -118,7 +124,8 @@ import Testing
     }
 
     @Test(arguments: StoreKind.backends) func concurrentCommandsAreDecidedOnFreshState(_ kind: StoreKind) async throws {
-        let store = try await opened(kind)
+        let (store, directory) = try await opened(kind)
+        defer { withExtendedLifetime(directory) {} }
         // Twenty joins of the same user race: exactly one member.joined is appended.
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<20 {

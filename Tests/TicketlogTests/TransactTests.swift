@@ -4,7 +4,7 @@ import Testing
 @testable import Ticketlog
 
 /// `EventStore.transact`: deciding inside the write transaction.
-@Suite(.timeLimit(.minutes(3))) struct TransactTests {
+@Suite(.timeLimit(.minutes(10))) struct TransactTests {
     let kim = Actor(id: "kim", role: .creator)
     let ticket = StreamID.ticket("42")!
 
@@ -42,7 +42,8 @@ import Testing
     @Test(arguments: StoreKind.backends) func theOutcomeIsWhatAReadReturnsAndNothingIsNothing(_ kind: StoreKind)
         async throws
     {
-        let (store, _) = try await kind.make()
+        let (store, directory) = try await kind.make()
+        defer { withExtendedLifetime(directory) {} }
         let outcome = try await store.transact(ticket) { ticket in
             let summary = try ticket.summary()
             #expect(ticket.version == 0 && summary == nil)

@@ -158,7 +158,9 @@ struct BenchCommand: AsyncParsableCommand {
         if !postgresCluster.isEmpty {
             report.postgres = try await PostgresMeasurements.measure(
                 cluster: postgresCluster, corpus: corpus, python: python, peer: peer, events: events,
-                singles: singles, step: step)
+                singles: singles,
+                http: server.isEmpty || wrk.isEmpty
+                    ? nil : .init(server: server, wrk: wrk, work: work, seconds: httpSeconds), step: step)
         } else {
             step("PostgreSQL rows skipped: pass --postgres-cluster (`make bench` does)")
         }
@@ -204,6 +206,19 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if kind == "noop" { return }
         guard let database else { throw ValidationError("--child needs --database") }
+        if kind == "postgres-nodes" {
+            guard !server.isEmpty, !wrk.isEmpty else {
+                throw ValidationError("--child postgres-nodes needs --server and --wrk")
+            }
+            let nodes = try await HTTPLoad.measureNodes(
+                server: server, wrk: wrk, work: work, url: database, seconds: httpSeconds)
+            print(
+                String(
+                    format: "one node %.0f req/s (p99 %@), three nodes %.0f req/s (p99 %@, %d non-2xx): %.2fx",
+                    nodes.one.requestsPerSecond, nodes.one.p99, nodes.three, nodes.threeP99, nodes.threeFailures,
+                    nodes.three / max(1, nodes.one.requestsPerSecond)))
+            return
+        }
         if kind.hasPrefix("postgres-") {
             let rate =
                 kind == "postgres-concurrent"

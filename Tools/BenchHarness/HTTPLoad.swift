@@ -1,5 +1,6 @@
 import Foundation
 import Ticketlog
+import TicketlogPostgres
 import ToolSupport
 
 #if canImport(Glibc)
@@ -119,7 +120,10 @@ enum HTTPLoad {
 
     /// Tickets `bench-1` … `bench-N`, opened by an admin, so the load only posts messages.
     private static func openTickets(_ count: Int, in database: String) async throws {
-        let store = try EventStore(path: database)
+        try await openTickets(count, in: try EventStore(path: database))
+    }
+
+    private static func openTickets(_ count: Int, in store: EventStore) async throws {
         let admin = Actor(id: "bench", role: .admin)
         for number in 1...count {
             guard let stream = StreamID.ticket("bench-\(number)") else { throw ToolError("bad ticket id") }
@@ -182,5 +186,98 @@ struct WrkOutput {
                 percentiles[String(first)] = String(words[1])
             }
         }
+    }
+}
+
+extension HTTPLoad {
+    /// Issue 19's HTTP row: `POST …/messages` on a PostgreSQL log served by one node, then by
+    /// three nodes at once (one `wrk` per node, the same 16 connections in all), for the same
+    /// time. What a second and third machine would add shows only where each node has cores of
+    /// its own; on one machine the nodes share its cores with each other and the server.
+    struct Nodes {
+        var one: Result
+        /// Requests per second of the three `wrk`s together, their responses and non-2xx answers,
+        /// and the worst of their p99s.
+        var three: Double
+        var threeResponses: Int
+        var threeFailures: Int
+        var threeP99: String
+    }
+
+    static func measureNodes(server: String, wrk: String, work: String, url: String, seconds: Int, tickets: Int = 100)
+        async throws -> Nodes
+    {
+        func path(_ name: String) -> String { (work as NSString).appendingPathComponent(name) }
+        let store = try await EventStore.open(database: url)
+        try await openTickets(tickets, in: store)
+        await store.close()
+        let token = try LocalServer.run(
+            server, ["token", "--subject", "bench", "--role", "admin"], environment: ["TICKETLOG_AUTH_SECRET": secret]
+        )
+        .trimmingCharacters(in: .whitespacesAndNewlines)
+        let post = path("post-message-nodes.lua")
+        try postScript(token: token, tickets: tickets).write(toFile: post, atomically: true, encoding: .utf8)
+
+        /// Starts `wrk` with `connections` against `port`; its output once it ends.
+        func wrkProcess(port: Int, connections: Int) throws -> (Process, Pipe) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: wrk)
+            process.arguments = [
+                "-t1", "-c\(connections)", "-d\(seconds)s", "--latency", "-s", post, "http://127.0.0.1:\(port)",
+            ]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            return (process, pipe)
+        }
+        func output(_ running: (Process, Pipe)) throws -> WrkOutput {
+            let data = running.1.fileHandleForReading.readDataToEndOfFile()
+            running.0.waitUntilExit()
+            let parsed = WrkOutput(String(decoding: data, as: UTF8.self))
+            guard parsed.requestsPerSecond != nil, (parsed.responses ?? 0) > 0 else {
+                throw ToolError("could not read wrk's output:\n\(String(decoding: data, as: UTF8.self))")
+            }
+            return parsed
+        }
+        var nodes: [Process] = []
+        var ports: [Int] = []
+        defer {
+            for node in nodes where node.isRunning {
+                node.terminate()
+                node.waitUntilExit()
+            }
+        }
+        for index in 0..<3 {
+            let port = try LocalServer.freePort()
+            nodes.append(
+                try await LocalServer.startServe(
+                    executable: server, database: url, port: port, secret: secret,
+                    log: path("http-node-\(index + 1).log")))
+            ports.append(port)
+        }
+        let before = cpuSeconds(of: nodes[0].processIdentifier)
+        let alone = try output(try wrkProcess(port: ports[0], connections: 16))
+        let cpu = cpuSeconds(of: nodes[0].processIdentifier) - before
+        let one = Result(
+            connections: 16, seconds: seconds, requestsPerSecond: alone.requestsPerSecond ?? 0,
+            responses: alone.responses ?? 0, failures: alone.non2xx, socketErrors: alone.socketErrors,
+            p50: alone.percentiles["50%"] ?? "–", p99: alone.percentiles["99%"] ?? "–",
+            cpuMicrosecondsPerRequest: cpu / Double(max(1, alone.responses ?? 0)) * 1e6)
+        let running = try zip(ports, [6, 5, 5]).map { try wrkProcess(port: $0, connections: $1) }
+        let together = try running.map(output)
+        return Nodes(
+            one: one, three: together.compactMap(\.requestsPerSecond).reduce(0, +),
+            threeResponses: together.compactMap(\.responses).reduce(0, +),
+            threeFailures: together.map(\.non2xx).reduce(0, +),
+            threeP99: together.compactMap { $0.percentiles["99%"] }.max { milliseconds($0) < milliseconds($1) } ?? "–")
+    }
+
+    /// wrk's "1.23ms", "456.00us", "1.02s" in milliseconds.
+    static func milliseconds(_ text: String) -> Double {
+        if text.hasSuffix("ms") { return Double(text.dropLast(2)) ?? 0 }
+        if text.hasSuffix("us") { return (Double(text.dropLast(2)) ?? 0) / 1_000 }
+        if text.hasSuffix("s") { return (Double(text.dropLast(1)) ?? 0) * 1_000 }
+        return 0
     }
 }

@@ -20,12 +20,22 @@ enum PostgresMeasurements {
         var python: [String: Double] = [:]
         /// The server's version line.
         var server = ""
+        /// `POST …/messages` served by one node, then by three sharing the log.
+        var nodes: HTTPLoad.Nodes?
+    }
+
+    /// What the HTTP row needs: the `ticketlog` executable, `wrk`, a work directory, seconds.
+    struct HTTP {
+        var server: String
+        var wrk: String
+        var work: String
+        var seconds: Int
     }
 
     /// Starts a cluster in a temporary directory, runs every row, stops it and removes the
     /// directory (whatever happens).
     static func measure(
-        cluster: String, corpus: String, python: String, peer: String, events: Int, singles: Int,
+        cluster: String, corpus: String, python: String, peer: String, events: Int, singles: Int, http: HTTP?,
         step: (String) -> Void
     ) async throws -> Rows {
         // Under /tmp, not `work`: run as root, the server runs as `nobody`, who may not enter
@@ -60,6 +70,14 @@ enum PostgresMeasurements {
             events: events, url: try database("bench_events"), inlineProjections: false)
         step("PostgreSQL: ticketlog 16 concurrent single appends (\(singles) events, one connection)")
         rows.concurrent = try await concurrentSingles(events: singles, url: try database("bench_concurrent"))
+        if let http {
+            step(
+                "PostgreSQL: POST …/messages on one serve node, then on three (wrk, 16 connections, \(http.seconds) s each)"
+            )
+            rows.nodes = try await HTTPLoad.measureNodes(
+                server: http.server, wrk: http.wrk, work: http.work, url: try database("bench_http"),
+                seconds: http.seconds)
+        }
         return rows
     }
 
@@ -67,7 +85,7 @@ enum PostgresMeasurements {
         try await EventStore.using(try PostgresLocation(url: url), configuration: configuration(inlineProjections)) {
             log in
             try await Measurements.timedBatches(events: events) { appends in
-                for result in try await log.append(appends) { _ = try result.get() }
+                for result in await log.append(appends) { _ = try result.get() }
             }
         }
     }

@@ -150,6 +150,25 @@ struct Report {
                 lines.append("| \(name) | \(rate(value.perSecond)) | \(rate(value.first10)) | \(rate(value.last10)) |")
             }
             lines.append("")
+            if let nodes = postgres.nodes {
+                lines.append(
+                    "`POST …/messages` on the PostgreSQL log, release `ticketlog serve`, wrk 16 connections for \(nodes.one.seconds) s (all nodes on this one machine, sharing its cores with each other and the server):"
+                )
+                lines.append("")
+                lines.append("| nodes | req/s | responses (non-2xx) | p50 | p99 | server CPU µs/request |")
+                lines.append("|---|---:|---:|---:|---:|---:|")
+                lines.append(
+                    "| one | \(rate(nodes.one.requestsPerSecond)) | \(nodes.one.responses) (\(nodes.one.failures)) | \(nodes.one.p50) | \(nodes.one.p99) | \(String(format: "%.0f", nodes.one.cpuMicrosecondsPerRequest)) |"
+                )
+                lines.append(
+                    "| three (6 + 5 + 5 connections) | \(rate(nodes.three)) | \(nodes.threeResponses) (\(nodes.threeFailures)) | | \(nodes.threeP99) (worst node) | |"
+                )
+                lines.append("")
+                lines.append(
+                    "Three nodes against one: \(String(format: "%.2f", nodes.three / max(1, nodes.one.requestsPerSecond)))×."
+                )
+                lines.append("")
+            }
         }
         func p99Milliseconds(_ text: String?) -> Double? {
             guard let text else { return nil }

@@ -56,7 +56,7 @@ start_server() {
     # 0-2 (a parent waiting for EOF on a pipe, or for a termination socket, would wait forever).
     close_inherited_descriptors
     as_owner "$bin/pg_ctl" start -w -t 60 -D "$dir/data" -l "$dir/server.log" \
-        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir/socket -c max_connections=200 -c ssl=on" \
+        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir/socket -c max_connections=300 -c ssl=on" \
         >/dev/null || { tail -20 "$dir/server.log" >&2; die "the server did not start (log above)"; }
 }
 

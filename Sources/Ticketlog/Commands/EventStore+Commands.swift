@@ -73,10 +73,14 @@ extension EventStore {
         }
         let (status, agent) = try ticket.statusAndAgent()
         var facts = CommandFacts(version: ticket.version, status: status, agent: agent, isMember: false, message: nil)
+        // What is looked up is checked first, so that a key no backend stores (a control
+        // character, PostgreSQL's NUL) is refused as the input it is, not as a failed read.
         switch command {
         case .join(let user, _), .leave(let user):
+            try requireText(user, "user", limit: 255)
             facts.isMember = try ticket.isMember(user)
         case .editMessage(let id, _), .deleteMessage(let id), .postMessage(let id, _, _):
+            try requireText(id, "message id", limit: 255)
             if let message = try ticket.message(id) {
                 facts.message = (author: message.author.id, deleted: message.isDeleted)
             }

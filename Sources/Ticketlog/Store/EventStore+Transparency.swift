@@ -92,43 +92,48 @@ extension EventStore {
     /// The newest stored checkpoint (of the key `keyID`, when given), or the one of exactly
     /// `size` events.
     public func storedCheckpoint(size: Int64? = nil, keyID: UInt32? = nil) async throws -> StoredCheckpoint? {
-        try await read { db in
-            guard try db.tableExists("checkpoints") else { return nil }
+        try await readSession { session in
+            guard try LogTables(session).tableNames().contains("checkpoints") else { return nil }
             if let size {
-                return try Self.checkpoints(db, keyID: keyID, sql: "size = ?", [size]).first
+                return try Self.checkpoints(session, keyID: keyID, sql: "size = ?", [.integer(size)]).first
             }
-            return try Self.latestCheckpoint(db, keyID: keyID, atMost: .max)
+            return try Self.latestCheckpoint(session, keyID: keyID, atMost: .max)
         }
     }
 
     private static func latestCheckpoint(_ db: Database, keyID: UInt32?, atMost size: Int64) throws
         -> StoredCheckpoint?
     {
-        try checkpoints(db, keyID: keyID, sql: "size <= ?", [size]).first
+        try latestCheckpoint(SQLiteSession(db), keyID: keyID, atMost: size)
     }
 
-    private static func checkpoints(_ db: Database, keyID: UInt32?, sql: String, _ arguments: StatementArguments)
+    private static func latestCheckpoint(_ session: any SQLSession, keyID: UInt32?, atMost size: Int64) throws
+        -> StoredCheckpoint?
+    {
+        try checkpoints(session, keyID: keyID, sql: "size <= ?", [.integer(size)]).first
+    }
+
+    private static func checkpoints(_ session: any SQLSession, keyID: UInt32?, sql: String, _ arguments: [SQLValue])
         throws -> [StoredCheckpoint]
     {
         var conditions = [sql]
         var arguments = arguments
         if let keyID {
             conditions.append("key_id = ?")
-            arguments += [Int64(keyID)]
+            arguments.append(.integer(Int64(keyID)))
         }
-        return try Row.fetchAll(
-            db,
-            sql:
-                "SELECT size, key_id, signed_at, note, verifier FROM checkpoints WHERE \(conditions.joined(separator: " AND ")) ORDER BY size DESC, signed_at DESC LIMIT 1000",
-            arguments: arguments
+        return try session.rows(
+            "SELECT size, key_id, signed_at, note, verifier FROM checkpoints WHERE \(conditions.joined(separator: " AND ")) ORDER BY size DESC, signed_at DESC LIMIT 1000",
+            arguments
         ).compactMap { row in
-            let note: String = row["note"]
-            guard let separator = note.range(of: "\n\n", options: .backwards),
+            guard let note = row[3].text, let keyID = row[1].integer, let verifier = row[4].text,
+                let signedAt = row[2].integer,
+                let separator = note.range(of: "\n\n", options: .backwards),
                 let checkpoint = try? Checkpoint(text: String(note[..<separator.lowerBound]) + "\n")
             else { return nil }
             return StoredCheckpoint(
-                checkpoint: checkpoint, note: note, keyID: UInt32(truncatingIfNeeded: row["key_id"] as Int64),
-                verifierKey: row["verifier"], signedAt: Timestamp(microsecondsSinceEpoch: row["signed_at"]))
+                checkpoint: checkpoint, note: note, keyID: UInt32(truncatingIfNeeded: keyID), verifierKey: verifier,
+                signedAt: Timestamp(microsecondsSinceEpoch: signedAt))
         }
     }
 

@@ -8,7 +8,7 @@ import Testing
 
 /// Every role against every ticket endpoint, on their own ticket and on someone else's. Someone
 /// else's ticket answers exactly as a ticket that does not exist (404), so ids cannot be probed.
-@Suite(.timeLimit(.minutes(3))) struct AccessMatrixTests {
+@Suite(.timeLimit(.minutes(10))) struct AccessMatrixTests {
     enum Who: String, CaseIterable, CustomTestStringConvertible {
         case admin, assignedAgent, otherAgent, ownBrand, otherBrand, ownCreator, otherCreator
 
@@ -55,9 +55,15 @@ import Testing
         Endpoint(method: .post, path: "/api/chat/tickets/a/assign", body: #"{"agent":"lee"}"#, adminOnly: true),
     ]
 
-    @Test(arguments: Who.allCases, endpoints)
-    func accessFollowsRoleAndOwnership(_ who: Who, _ endpoint: Endpoint) async throws {
-        let fixture = try await ServerFixture.make()
+    /// Every endpoint on each backend.
+    static let endpointsOnEachBackend: [(Endpoint, StoreKind)] = StoreKind.backends.flatMap { kind in
+        endpoints.map { ($0, kind) }
+    }
+
+    @Test(arguments: Who.allCases, endpointsOnEachBackend)
+    func accessFollowsRoleAndOwnership(_ who: Who, _ case: (endpoint: Endpoint, kind: StoreKind)) async throws {
+        let endpoint = `case`.endpoint
+        let fixture = try await ServerFixture.make(`case`.kind)
         let token = try await ServerFixture.token(who.caller.0, who.caller.1)
         let before = try await fixture.store.headPosition()
         let allowed = endpoint.adminOnly ? who == .admin : who.ownsTicketA
@@ -98,9 +104,9 @@ import Testing
         }
     }
 
-    @Test(arguments: Who.allCases)
-    func channelListsShowOnlyOwnTickets(_ who: Who) async throws {
-        let fixture = try await ServerFixture.make()
+    @Test(arguments: Who.allCases, StoreKind.backends)
+    func channelListsShowOnlyOwnTickets(_ who: Who, _ kind: StoreKind) async throws {
+        let fixture = try await ServerFixture.make(kind)
         let token = try await ServerFixture.token(who.caller.0, who.caller.1)
         try await fixture.app.test(.router) { client in
             let response = try await client.execute(
@@ -119,9 +125,9 @@ import Testing
         }
     }
 
-    @Test(arguments: Who.allCases)
-    func onlyAdminsAndTheBrandItselfOpenTickets(_ who: Who) async throws {
-        let fixture = try await ServerFixture.make()
+    @Test(arguments: Who.allCases, StoreKind.backends)
+    func onlyAdminsAndTheBrandItselfOpenTickets(_ who: Who, _ kind: StoreKind) async throws {
+        let fixture = try await ServerFixture.make(kind)
         let token = try await ServerFixture.token(who.caller.0, who.caller.1)
         try await fixture.app.test(.router) { client in
             let response = try await client.execute(

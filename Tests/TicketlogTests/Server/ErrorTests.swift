@@ -7,7 +7,7 @@ import Testing
 @testable import TicketlogServer
 
 /// Bad requests get the documented status and JSON error, and the log stays as it was.
-@Suite(.timeLimit(.minutes(3))) struct ErrorTests {
+@Suite(.timeLimit(.minutes(10))) struct ErrorTests {
     struct Case: CustomTestStringConvertible, Sendable {
         var name: String
         var method: HTTPRequest.Method
@@ -85,9 +85,9 @@ import Testing
             code: "bad_request"),
     ]
 
-    @Test(arguments: cases)
-    func answeredWithTheDocumentedError(_ testCase: Case) async throws {
-        let fixture = try await ServerFixture.make()
+    @Test(arguments: cases, StoreKind.backends)
+    func answeredWithTheDocumentedError(_ testCase: Case, _ kind: StoreKind) async throws {
+        let fixture = try await ServerFixture.make(kind)
         let token = try await ServerFixture.token("ada", .admin)
         let before = try await fixture.store.headPosition()
         try await fixture.app.test(.live) { client in
@@ -104,8 +104,8 @@ import Testing
         #expect(try await fixture.store.headPosition() == before)
     }
 
-    @Test func aConversationOverHTTP() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test(arguments: StoreKind.backends) func aConversationOverHTTP(_ kind: StoreKind) async throws {
+        let fixture = try await ServerFixture.make(kind)
         let admin = try await ServerFixture.token("ada", .admin)
         let creator = try await ServerFixture.token("kim", .creator)
         try await fixture.app.test(.live) { client in

@@ -7,9 +7,11 @@ import Testing
 @testable import TicketlogServer
 
 /// The dashboard's extra reads (issue 18): a message's audience, ticket analytics, integrity.
-@Suite(.timeLimit(.minutes(3))) struct InsightAPITests {
-    @Test func audienceAnalyticsAndIntegrityFollowTheRoles() async throws {
-        let fixture = try await ServerFixture.make()
+@Suite(.timeLimit(.minutes(10))) struct InsightAPITests {
+    @Test(arguments: StoreKind.backends) func audienceAnalyticsAndIntegrityFollowTheRoles(_ kind: StoreKind)
+        async throws
+    {
+        let fixture = try await ServerFixture.make(kind)
         let a = StreamID.ticket("a")!
         let sam = Actor(id: "sam", role: .agent)
         // sam answers after kim's first message; then the ticket is resolved.

@@ -8,9 +8,9 @@ import Testing
 
 /// `GET /api/chat/search` (issue 18): each caller finds messages only in the tickets they may
 /// read.
-@Suite(.timeLimit(.minutes(3))) struct SearchAPITests {
-    @Test func everyRoleFindsOnlyInItsOwnTickets() async throws {
-        let fixture = try await ServerFixture.make()
+@Suite(.timeLimit(.minutes(10))) struct SearchAPITests {
+    @Test(arguments: StoreKind.backends) func everyRoleFindsOnlyInItsOwnTickets(_ kind: StoreKind) async throws {
+        let fixture = try await ServerFixture.make(kind)
         // ticket-a (acme, kim, agent sam) has "first" from kim; ticket-b (other, jo) gets one too.
         try await fixture.store.execute(
             .postMessage(messageID: "m-b", text: "the first cut of b", attachments: []), on: .ticket("b")!,

@@ -8,7 +8,7 @@ import Testing
 @testable import TicketlogServer
 @testable import TicketlogStreamChat
 
-/// An in-memory log with ticket `ticket-a` (brand acme, creator kim, agent sam, members acme
+/// A log (in memory unless asked otherwise) with ticket `ticket-a` (brand acme, creator kim, agent sam, members acme
 /// and kim, one message m-1 by kim) and `ticket-b` (brand other, creator jo, no agent), behind
 /// the API's router.
 struct ServerFixture {
@@ -23,11 +23,15 @@ struct ServerFixture {
 
     let store: EventStore
     let app: Application<RouterResponder<TicketlogRequestContext>>
+    /// Kept as long as the fixture: the store's file, or its lease on PostgreSQL.
+    let directory: TemporaryDirectory
 
+    /// The fixture on a store of `kind` (the API suites that take a kind run on both backends).
     static func make(
-        logger: Logger = .disabled, _ configure: (inout TicketlogServer.Configuration) -> Void = { _ in }
+        _ kind: StoreKind = .inMemory, logger: Logger = .disabled,
+        _ configure: (inout TicketlogServer.Configuration) -> Void = { _ in }
     ) async throws -> ServerFixture {
-        let store = try EventStore.inMemory()
+        let (store, directory) = try await kind.make()
         let a = StreamID.ticket("a")!
         let b = StreamID.ticket("b")!
         let admin = Actor(id: "ada", role: .admin)
@@ -44,7 +48,7 @@ struct ServerFixture {
         let router = try await TicketlogServer.router(
             store: store, configuration: configuration, logger: logger,
             extensions: [StreamChatServerExtension(store: store, apiSecret: configuration.streamAPISecret)])
-        return ServerFixture(store: store, app: Application(router: router))
+        return ServerFixture(store: store, app: Application(router: router), directory: directory)
     }
 
     static func token(_ subject: String, _ role: Actor.Role) async throws -> String {

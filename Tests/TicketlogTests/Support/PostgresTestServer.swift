@@ -4,6 +4,7 @@ import NIOPosix
 import PostgresNIO
 import Synchronization
 import Testing
+import Ticketlog
 import TicketlogPostgres
 
 /// The tests' PostgreSQL server (issue 19): `TICKETLOG_POSTGRES_URL` when set (an admin URL,
@@ -76,6 +77,33 @@ enum PostgresTestServer {
         var location = admin
         location.database = name
         return location
+    }
+
+    /// A fresh database holding an empty log (the log's tables and projections, no events): a
+    /// copy of a template made once per run, so that each of the many cases of the suites
+    /// parameterised over both backends does not create the schema statement by statement.
+    static func freshLog() async throws -> PostgresLocation {
+        let template = try await logTemplate.withLock { task in
+            if let task { return task }
+            let made = Task { try await makeLogTemplate() }
+            task = made
+            return made
+        }.value
+        let admin = try await admin()
+        let name = "t_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
+        try await execute("CREATE DATABASE \(name) TEMPLATE \(template)", on: admin)
+        var location = admin
+        location.database = name
+        return location
+    }
+
+    private static let logTemplate = Mutex<Task<String, any Error>?>(nil)
+
+    private static func makeLogTemplate() async throws -> String {
+        let location = try await freshDatabase()
+        let store = try await EventStore.open(location)
+        await store.close()
+        return location.database
     }
 
     /// Runs one statement as the server's superuser (tests that tamper, or set up other formats).

@@ -5,18 +5,53 @@ import TicketlogPostgres
 
 @testable import Ticketlog
 
-/// A directory removed when the value goes away.
+/// A directory removed when the value goes away (and, for a store on PostgreSQL, the store's
+/// place among those open at once given back: ``PostgresStoreLeases``).
 final class TemporaryDirectory: Sendable {
     let url: URL
+    private let onRelease: (@Sendable () -> Void)?
 
-    init() throws {
+    init(onRelease: (@Sendable () -> Void)? = nil) throws {
         url = FileManager.default.temporaryDirectory.appendingPathComponent("ticketlog-tests-\(UUID().uuidString)")
+        self.onRelease = onRelease
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }
 
     func path(_ name: String) -> String { url.appendingPathComponent(name).path }
 
-    deinit { try? FileManager.default.removeItem(at: url) }
+    deinit {
+        try? FileManager.default.removeItem(at: url)
+        onRelease?()
+    }
+}
+
+/// How many PostgreSQL stores the tests hold open at once. Swift Testing starts every case of
+/// every suite together; hundreds of cases each holding a database's connections would exceed
+/// the server's `max_connections` (and the machine's memory). A case waits for a lease when
+/// it opens its store and gives it back when the directory returned with the store goes.
+actor PostgresStoreLeases {
+    static let shared = PostgresStoreLeases(40)
+
+    private var available: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(_ count: Int) { available = count }
+
+    func acquire() async {
+        if available > 0 {
+            available -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func release() {
+        if waiting.isEmpty {
+            available += 1
+        } else {
+            waiting.removeFirst().resume()
+        }
+    }
 }
 
 /// Where a test's store lives: every kind must behave the same. The suites that take
@@ -53,10 +88,18 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
         case .file:
             return (try EventStore(path: directory.path("log.sqlite"), configuration: configuration), directory)
         case .postgres:
-            return (
-                try await EventStore.open(try await PostgresTestServer.freshDatabase(), configuration: configuration),
-                directory
-            )
+            await PostgresStoreLeases.shared.acquire()
+            let lease = try TemporaryDirectory { Task { await PostgresStoreLeases.shared.release() } }
+            do {
+                return (
+                    try await EventStore.open(
+                        try await PostgresTestServer.freshLog(), configuration: configuration),
+                    lease
+                )
+            } catch {
+                withExtendedLifetime(lease) {}
+                throw error
+            }
         }
     }
 }
