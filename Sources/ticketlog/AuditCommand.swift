@@ -60,7 +60,7 @@ struct AuditCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try log.open(readOnly: true)
+        let store = try await log.openOnEitherBackend(readOnly: true)
         var query = try query()
         var printed = 0
         while printed < limit {

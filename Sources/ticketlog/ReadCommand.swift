@@ -39,7 +39,7 @@ struct ReadCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try log.open(readOnly: true)
+        let store = try await log.openOnEitherBackend(readOnly: true)
         var printed = 0
         if let stream = stream.flatMap(StreamID.init(rawValue:)) {
             var next = from

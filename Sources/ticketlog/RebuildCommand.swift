@@ -27,7 +27,7 @@ struct RebuildCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try log.open()
+        let store = try await log.openOnEitherBackend()
         let head = try await store.headPosition()
         let progress = Terminal.progress(label: "rebuilding")
         let clock = ContinuousClock()

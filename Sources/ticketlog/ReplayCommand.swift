@@ -54,7 +54,7 @@ struct ReplayCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try log.open(readOnly: true)
+        let store = try await log.openOnEitherBackend(readOnly: true)
         let stream = try StreamID.parseTicket(ticket)
         if let message {
             guard let members = try await store.membersWhenPosted(message, in: stream) else {

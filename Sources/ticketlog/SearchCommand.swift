@@ -57,7 +57,7 @@ struct SearchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try log.open(readOnly: true)
+        let store = try await log.openOnEitherBackend(readOnly: true)
         let hits: [SearchHit]
         do {
             hits = try await store.search(try search())

@@ -4,7 +4,6 @@ import Hummingbird
 import Logging
 import StreamChatSync
 import Ticketlog
-import TicketlogPostgres
 import TicketlogServer
 import TicketlogStreamChat
 
@@ -262,10 +261,6 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
 
-        if PostgresLocation.isURL(log.database) && checkpointKey != nil {
-            Terminal.error("--checkpoint-key: signed checkpoints do not run on PostgreSQL yet; serve without it")
-            throw ExitCode(2)
-        }
         let store = try await log.openOnEitherBackend(create: true, logger: logger) {
             $0.durability = durability
             $0.writerCacheBytes = cacheMib << 20

@@ -77,7 +77,7 @@ struct SyncRunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Logger.process(label: "ticketlog.sync")
-        let store = try log.open(logger: logger)
+        let store = try await log.openOnEitherBackend(logger: logger)
         let driver = OutboxDriver(store: store, client: try stream.client(), logger: logger)
         if untilCaughtUp {
             let cursor = try await driver.runUntilCaughtUp()
@@ -100,7 +100,7 @@ struct SyncStatusCommand: AsyncParsableCommand {
     @OptionGroup var log: LogOptions
 
     func run() async throws {
-        let store = try log.open()
+        let store = try await log.openOnEitherBackend()
         let cursor = try await store.syncCursor(StreamChatDestination.mirror)
         let head = try await store.headPosition()
         let letters = try await store.deadLetters(StreamChatDestination.mirror)
@@ -138,7 +138,7 @@ struct SyncRedriveCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Logger.process(label: "ticketlog.sync")
-        let store = try log.open(logger: logger)
+        let store = try await log.openOnEitherBackend(logger: logger)
         let driver = OutboxDriver(store: store, client: try stream.client(), logger: logger)
         let positions = try await all ? store.deadLetters(StreamChatDestination.mirror).map(\.position) : [position!]
         var refused = 0
@@ -193,7 +193,7 @@ struct SyncImportCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Logger.process(label: "ticketlog.sync")
-        let store = try log.open(logger: logger)
+        let store = try await log.openOnEitherBackend(logger: logger)
         let ticket = StreamID(rawValue: channel)!
         let interactive = Terminal.isInteractive
         let refusals = Mutex<[WebhookHandler.Refusal]>([])

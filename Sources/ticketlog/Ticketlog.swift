@@ -32,7 +32,7 @@ struct LogOptions: ParsableArguments {
         help: ArgumentHelp(
             "The log: an SQLite file, or postgres://user:password@host:port/database.",
             discussion:
-                "On PostgreSQL, serve (several processes may serve one log), demo, verify and copy run today; the other commands refuse a URL and follow (ARCHITECTURE.md, \"Storage boundary\"). The password may come from PGPASSWORD instead of the URL. TLS: ?sslmode=verify-full (with &sslrootcert=CA.pem for a private authority), verify-ca or require; without sslmode the connection is not encrypted."
+                "On PostgreSQL, serve (several processes may serve one log), demo, verify, copy, read, audit, replay, rebuild, search, sync, checkpoint, prove and evidence run today; export, import, stats, erasure and key commands refuse a URL and follow (ARCHITECTURE.md, \"Storage boundary\"). The password may come from PGPASSWORD instead of the URL. TLS: ?sslmode=verify-full (with &sslrootcert=CA.pem for a private authority), verify-ca or require; without sslmode the connection is not encrypted."
         ))
     var database: String = "ticketlog.sqlite"
 
@@ -54,7 +54,7 @@ extension LogOptions {
     ) throws -> EventStore {
         if PostgresLocation.isURL(database) {
             Terminal.error(
-                "this command does not run on PostgreSQL yet: serve, demo, verify and copy do (copy the log to a file with `ticketlog copy --from \(PostgresLocation.redacted(database)) --to FILE.sqlite`)"
+                "this command does not run on PostgreSQL yet (`ticketlog --help` lists those that do): copy the log to a file with `ticketlog copy --from \(PostgresLocation.redacted(database)) --to FILE.sqlite` and run it there"
             )
             throw ExitCode(2)
         }
@@ -76,13 +76,15 @@ extension LogOptions {
     /// Opens the log on either backend — a file as ``open(create:readOnly:logger:_:)`` does, or
     /// a PostgreSQL database — or exits with status 2 and a one-line error. For the commands
     /// that run on PostgreSQL (the others refuse a URL). On PostgreSQL `create` makes the
-    /// log's tables in an empty database; a master key is refused (encrypted content is not
-    /// written there yet).
+    /// log's tables in an empty database, `readOnly` leaves the projections uncaught-up, and a
+    /// master key is refused (encrypted content is not written there yet).
     func openOnEitherBackend(
-        create: Bool = false, logger: Logger = .disabled,
+        create: Bool = false, readOnly: Bool = false, logger: Logger = .disabled,
         _ configure: (inout EventStore.Configuration) -> Void = { _ in }
     ) async throws -> EventStore {
-        guard PostgresLocation.isURL(database) else { return try open(create: create, logger: logger, configure) }
+        guard PostgresLocation.isURL(database) else {
+            return try open(create: create, readOnly: readOnly, logger: logger, configure)
+        }
         var configuration = EventStore.Configuration()
         configuration.createIfMissing = create
         configuration.masterKey = try masterKey()
@@ -94,9 +96,10 @@ extension LogOptions {
             throw ExitCode(2)
         }
         do {
+            // Reading commands leave the projections as they are (the serving nodes keep them).
             return try await EventStore.open(
                 try PostgresLocation(url: database), createIfMissing: create, configuration: configuration,
-                logger: logger)
+                catchUpProjections: !readOnly, logger: logger)
         } catch let failure as EventStoreError {
             Terminal.error(failure.message)
             throw ExitCode(2)

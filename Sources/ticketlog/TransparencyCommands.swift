@@ -154,7 +154,7 @@ struct CheckpointCommand: AsyncParsableCommand {
 
     func run() async throws {
         let signer = try ProofFiles.signer(key)
-        let store = try log.open()
+        let store = try await log.openOnEitherBackend()
         let stored: StoredCheckpoint
         do {
             stored = try await store.signCheckpoint(with: signer)
@@ -208,7 +208,7 @@ struct ProveCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try log.open(readOnly: true)
+        let store = try await log.openOnEitherBackend(readOnly: true)
         do {
             if let position {
                 guard let checkpoint = try await store.storedCheckpoint(size: size) else {
@@ -268,7 +268,7 @@ struct EvidenceCommand: AsyncParsableCommand {
     func run() async throws {
         let stream = try StreamID.parseTicket(ticket)
         let signer = try key.map(ProofFiles.signer)
-        let store = try log.open(readOnly: signer == nil)
+        let store = try await log.openOnEitherBackend(readOnly: signer == nil)
         do {
             let checkpoint: StoredCheckpoint
             if let signer {

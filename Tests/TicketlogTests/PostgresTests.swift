@@ -73,6 +73,10 @@ struct PostgresTests {
 
     /// The CLI, waited for off the cooperative threads.
     static func cli(_ arguments: String...) async throws -> ProcessOutput {
+        try await cli(arguments)
+    }
+
+    static func cli(_ arguments: [String]) async throws -> ProcessOutput {
         try await awaitProcess(CLITests.executable, arguments)
     }
 
@@ -257,7 +261,26 @@ struct PostgresTests {
         let again = try await Self.cli("copy", "--from", file, "--to", url)
         #expect(again.status == 2)
         #expect(again.stderr.contains("the target already holds events"), "\(again.stderr)")
-        let unsupported = try await Self.cli("read", "--database", url)
+        // The reading commands answer on PostgreSQL as on the file.
+        for command in [["read"], ["audit", "--ticket", "1001"], ["replay", "--ticket", "1001"]] {
+            let onFile = try await Self.cli(command + ["--database", file])
+            let onPostgres = try await Self.cli(command + ["--database", url])
+            #expect(onFile.status == 0 && onPostgres.status == 0, "\(command): \(onPostgres.stderr)")
+            #expect(onPostgres.stdout == onFile.stdout, "\(command)")
+        }
+        // A checkpoint signed on PostgreSQL, and an evidence bundle from it that verifies.
+        let key = directory.path("checkpoint.key")
+        #expect(try await Self.cli("keygen", "--origin", "example.com/tickets", "--key", key).status == 0)
+        let signed = try await Self.cli("checkpoint", "--database", url, "--key", key)
+        #expect(signed.status == 0, "\(signed.stderr)")
+        #expect(signed.stdout.contains("example.com/tickets\n14\n"), "\(signed.stdout)")
+        let bundle = directory.path("bundle")
+        let evidence = try await Self.cli("evidence", "--database", url, "--ticket", "1001", "--out", bundle)
+        #expect(evidence.status == 0, "\(evidence.stderr)")
+        let checked = try await Self.cli("verify-evidence", bundle, "--key", directory.path("checkpoint.pub"))
+        #expect(checked.status == 0, "\(checked.stdout)\(checked.stderr)")
+        let unsupported = try await Self.cli(
+            "export", "--database", url, "--format", "ndjson", "--out", directory.path("export"))
         #expect(unsupported.status == 2)
         #expect(unsupported.stderr.contains("does not run on PostgreSQL yet"), "\(unsupported.stderr)")
         #expect(!unsupported.stderr.contains(try PostgresLocation(url: url).password!))

@@ -94,7 +94,7 @@ import Testing
 
     /// The store's tree is the tree over the lines `read` prints, kept through refused appends
     /// (their savepoints roll the tree back too), and a log written before the tree gets it.
-    @Test(arguments: StoreKind.files) func theStoresTreeIsTheTreeOverItsLines(kind: StoreKind) async throws {
+    @Test(arguments: StoreKind.allCases) func theStoresTreeIsTheTreeOverItsLines(kind: StoreKind) async throws {
         let (store, directory) = try await kind.make()
         defer { withExtendedLifetime(directory) {} }
         var events = EventFactory()

@@ -42,18 +42,41 @@ package final class LogReader: Sendable {
         return try decode(rows, session).map(\.event)
     }
 
-    /// Decodes event rows (``LogTables/eventColumns``), reading the vocabulary rows and
-    /// dictionaries added since the last read once when a row names one not known yet.
+    /// The stored events (bodies decompressed, columns resolved, not decoded) that
+    /// `SELECT … FROM events e WHERE condition` finds, in its order: what the Merkle tree hashes.
+    func stored(_ session: any SQLSession, where condition: String, _ arguments: [SQLValue]) throws
+        -> [EventStore.StoredEvent]
+    {
+        let rows = try session.rows("SELECT \(LogTables.eventColumns) FROM events e WHERE \(condition)", arguments)
+        return try parts(rows, session).map(\.stored)
+    }
+
+    /// Decodes event rows (``LogTables/eventColumns``).
     private func decode(_ rows: [SQLRow], _ session: any SQLSession) throws -> [ProjectedEvent] {
+        try parts(rows, session).map { part in
+            ProjectedEvent(
+                event: try EventStore.decodeRecord(
+                    stored: part.stored.stored, columns: part.stored.columns, position: part.stored.position,
+                    version: part.stored.version),
+                streamKey: part.streamKey)
+        }
+    }
+
+    /// Event rows (``LogTables/eventColumns``) as stored events with their streams' keys,
+    /// reading the vocabulary rows and dictionaries added since the last read once when a row
+    /// names one not known yet.
+    private func parts(_ rows: [SQLRow], _ session: any SQLSession) throws
+        -> [(stored: EventStore.StoredEvent, streamKey: Int64)]
+    {
         let tables = LogTables(session)
         var known = self.known.withLock { $0 }
         var refreshed = false
-        var events: [ProjectedEvent] = []
-        events.reserveCapacity(rows.count)
+        var parts: [(stored: EventStore.StoredEvent, streamKey: Int64)] = []
+        parts.reserveCapacity(rows.count)
         for values in rows {
             guard let row = StoredEventRow(values) else {
                 throw EventStoreError.corrupt(
-                    "an event row\(events.last.map { " after position \($0.event.position)" } ?? "") has a NULL or wrongly typed column",
+                    "an event row\(parts.last.map { " after position \($0.stored.position)" } ?? "") has a NULL or wrongly typed column",
                     position: nil)
             }
             if !known.covers(row) && !refreshed {
@@ -61,12 +84,16 @@ package final class LogReader: Sendable {
                 known.dictionaries = try tables.dictionaries()
                 refreshed = true
             }
-            let event = try EventStore.decodeRecord(
-                stored: try row.storedBody(dictionaries: known.dictionaries),
-                columns: try known.vocabulary.columns(of: row), position: row.position, version: row.version)
-            events.append(ProjectedEvent(event: event, streamKey: row.stream))
+            parts.append(
+                (
+                    EventStore.StoredEvent(
+                        position: row.position, version: row.version,
+                        stored: try row.storedBody(dictionaries: known.dictionaries),
+                        columns: try known.vocabulary.columns(of: row)),
+                    row.stream
+                ))
         }
         if refreshed { self.known.withLock { $0 = known } }
-        return events
+        return parts
     }
 }

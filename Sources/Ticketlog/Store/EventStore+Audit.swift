@@ -24,19 +24,15 @@ extension EventStore {
     /// NDJSON export's rows), oldest first.
     func eventLines(_ query: AuditQuery) async throws -> [(event: RecordedEvent, line: [UInt8])] {
         let (condition, arguments) = Self.auditCondition(query)
-        return try await read { db in
-            var page: [(event: RecordedEvent, line: [UInt8])] = []
-            let rows = try Row.fetchCursor(
-                db.cachedStatement(sql: "SELECT \(Self.eventColumns) FROM events e WHERE \(condition)"),
-                arguments: StatementArguments(arguments.map(SQLiteSession.databaseValue)))
-            while let row = try rows.next() {
-                let stored = try self.storedEvent(row, db: db)
-                let event = try Self.decodeRecord(
-                    stored: stored.stored, columns: stored.columns, position: stored.position,
-                    version: stored.version)
-                page.append((event, try stored.line()))
+        return try await readSession { session in
+            try self.storedEvents(session, where: condition, arguments).map { stored in
+                (
+                    try Self.decodeRecord(
+                        stored: stored.stored, columns: stored.columns, position: stored.position,
+                        version: stored.version),
+                    try stored.line()
+                )
             }
-            return page
         }
     }
 

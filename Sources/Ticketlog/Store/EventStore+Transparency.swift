@@ -36,16 +36,16 @@ public struct CheckpointComparison: Sendable, Equatable {
 extension EventStore {
     /// The size and root of the Merkle tree over the log as its last commit left it.
     public func treeHead() async throws -> (size: Int64, root: [UInt8]) {
-        try await read { db in
-            let head = try ChainHead.fetch(db)
+        try await readSession { session in
+            let head = try ChainHead.fetch(session)
             return (head.tree.size, head.tree.root)
         }
     }
 
     /// The root of the tree over the first `size` events.
     public func treeRoot(size: Int64) async throws -> [UInt8] {
-        try await read { db in
-            let reader = try TreeReader(self, db)
+        try await readSession { session in
+            let reader = try TreeReader(self, session)
             try reader.check(size: size)
             return try reader.root(size: size)
         }
@@ -59,33 +59,33 @@ extension EventStore {
     @discardableResult
     public func signCheckpoint(with signer: NoteSigner) async throws -> StoredCheckpoint {
         let clock = configuration.clock
-        return try await mapStorageErrors("the checkpoint could not be stored") {
-            try await self.writer.write { db in
-                let head = try ChainHead.fetch(db)
-                let reader = try TreeReader(self, db)
-                if let previous = try Self.latestCheckpoint(db, keyID: signer.keyID, atMost: head.tree.size) {
-                    let root = try reader.root(size: previous.checkpoint.size)
-                    guard root == previous.checkpoint.root else {
-                        throw EventStoreError.corrupt(
-                            "the log no longer holds what the checkpoint of size \(previous.checkpoint.size) signed (its tree has another root there): it was changed after that checkpoint; nothing was signed",
-                            position: nil)
-                    }
+        return try await writeSession("the checkpoint could not be stored") { session in
+            let head = try ChainHead.fetch(session)
+            let reader = try TreeReader(self, session)
+            if let previous = try Self.latestCheckpoint(session, keyID: signer.keyID, atMost: head.tree.size) {
+                let root = try reader.root(size: previous.checkpoint.size)
+                guard root == previous.checkpoint.root else {
+                    throw EventStoreError.corrupt(
+                        "the log no longer holds what the checkpoint of size \(previous.checkpoint.size) signed (its tree has another root there): it was changed after that checkpoint; nothing was signed",
+                        position: nil)
                 }
-                let checkpoint = Checkpoint(origin: signer.name, size: head.tree.size, root: head.tree.root)
-                let note = try signer.sign(checkpoint.text)
-                let signedAt = clock()
-                try db.execute(
-                    sql:
-                        "INSERT OR IGNORE INTO checkpoints(size, key_id, signed_at, note, verifier) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [
-                        checkpoint.size, Int64(signer.keyID), signedAt.microsecondsSinceEpoch, note,
-                        signer.verifier.text,
-                    ])
-                return try Self.latestCheckpoint(db, keyID: signer.keyID, atMost: checkpoint.size)
-                    ?? StoredCheckpoint(
-                        checkpoint: checkpoint, note: note, keyID: signer.keyID, verifierKey: signer.verifier.text,
-                        signedAt: signedAt)
             }
+            let checkpoint = Checkpoint(origin: signer.name, size: head.tree.size, root: head.tree.root)
+            let note = try signer.sign(checkpoint.text)
+            let signedAt = clock()
+            try session.execute(
+                """
+                INSERT INTO checkpoints(size, key_id, signed_at, note, verifier) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT DO NOTHING
+                """,
+                [
+                    .integer(checkpoint.size), .integer(Int64(signer.keyID)),
+                    .integer(signedAt.microsecondsSinceEpoch), .text(note), .text(signer.verifier.text),
+                ])
+            return try Self.latestCheckpoint(session, keyID: signer.keyID, atMost: checkpoint.size)
+                ?? StoredCheckpoint(
+                    checkpoint: checkpoint, note: note, keyID: signer.keyID, verifierKey: signer.verifier.text,
+                    signedAt: signedAt)
         }
     }
 
@@ -99,12 +99,6 @@ extension EventStore {
             }
             return try Self.latestCheckpoint(session, keyID: keyID, atMost: .max)
         }
-    }
-
-    private static func latestCheckpoint(_ db: Database, keyID: UInt32?, atMost size: Int64) throws
-        -> StoredCheckpoint?
-    {
-        try latestCheckpoint(SQLiteSession(db), keyID: keyID, atMost: size)
     }
 
     private static func latestCheckpoint(_ session: any SQLSession, keyID: UInt32?, atMost size: Int64) throws
@@ -148,8 +142,8 @@ extension EventStore {
 
     /// Proofs for several events against one checkpoint, sharing the leaves they recompute.
     public func inclusionProofs(positions: [Int64], in checkpoint: StoredCheckpoint) async throws -> [InclusionProof] {
-        try await read { db in
-            let reader = try TreeReader(self, db)
+        try await readSession { session in
+            let reader = try TreeReader(self, session)
             let size = checkpoint.checkpoint.size
             try reader.check(size: size)
             return try positions.map { position in
@@ -166,8 +160,8 @@ extension EventStore {
 
     /// The consistency proof between the trees of the first `oldSize` and `newSize` events.
     public func consistencyProof(from oldSize: Int64, to newSize: Int64) async throws -> ConsistencyProof {
-        try await read { db in
-            let reader = try TreeReader(self, db)
+        try await readSession { session in
+            let reader = try TreeReader(self, session)
             guard oldSize >= 0, oldSize <= newSize else {
                 throw EventStoreError.invalid("the old size \(oldSize) must be between 0 and the new size \(newSize)")
             }
@@ -182,19 +176,11 @@ extension EventStore {
     /// read` prints it) and its inclusion proof: an evidence bundle.
     public func evidence(for stream: StreamID, in checkpoint: StoredCheckpoint) async throws -> EvidenceBundle {
         let size = checkpoint.checkpoint.size
-        let entries = try await read { db in
-            var entries: [EvidenceBundle.Entry] = []
-            let rows = try Row.fetchCursor(
-                db,
-                sql: """
-                    SELECT \(Self.eventColumns) FROM events
-                    WHERE stream = (SELECT key FROM streams WHERE name = ?) AND position <= ? ORDER BY position
-                    """, arguments: [stream.rawValue, size])
-            while let row = try rows.next() {
-                let event = try self.storedEvent(row, db: db)
-                entries.append(EvidenceBundle.Entry(position: event.position, line: try event.line(), proof: nil))
-            }
-            return entries
+        let entries = try await readSession { session in
+            try self.storedEvents(
+                session, where: "stream = (SELECT key FROM streams WHERE name = ?) AND position <= ? ORDER BY position",
+                [.text(stream.rawValue), .integer(size)]
+            ).map { EvidenceBundle.Entry(position: $0.position, line: try $0.line(), proof: nil) }
         }
         guard !entries.isEmpty else {
             throw EventStoreError(
@@ -218,24 +204,21 @@ extension EventStore {
         against checkpoint: Checkpoint, verifier: NoteVerifier,
         progress: (@Sendable (VerificationProgress) -> Void)? = nil
     ) async throws -> CheckpointComparison {
-        let anchors = try await read { db -> [(size: Int64, root: [UInt8])] in
-            guard try db.tableExists("checkpoints") else { return [] }
-            return try String.fetchAll(
-                db, sql: "SELECT note FROM checkpoints WHERE size <= ?", arguments: [checkpoint.size]
-            )
-            .compactMap { note in
-                guard let opened = try? Checkpoint.open(note, verifier: verifier) else { return nil }
-                return (opened.size, opened.root)
-            }
+        let anchors = try await readSession { session -> [(size: Int64, root: [UInt8])] in
+            guard try LogTables(session).tableNames().contains("checkpoints") else { return [] }
+            return try session.rows("SELECT note FROM checkpoints WHERE size <= ?", [.integer(checkpoint.size)])
+                .compactMap { row in
+                    guard let note = row[0].text, let opened = try? Checkpoint.open(note, verifier: verifier) else {
+                        return nil
+                    }
+                    return (opened.size, opened.root)
+                }
         }
         .sorted { $0.size < $1.size }
-        return try await read { db in
+        return try await readSession { session in
             let events =
-                try Int64.fetchOne(
-                    db, sql: "SELECT count(*) FROM events WHERE position <= ?",
-                    arguments: [
-                        checkpoint.size
-                    ]) ?? 0
+                try session.value("SELECT count(*) FROM events WHERE position <= ?", [.integer(checkpoint.size)])
+                .integer ?? 0
             var edge = MerkleEdge()
             var tail: [[UInt8]] = []
             var firstChangedTile: Int64?
@@ -243,19 +226,27 @@ extension EventStore {
             var lastGood: Int64 = 0
             var firstBad: Int64?
             var anchorIndex = anchors.startIndex
-            let storedNodes = try db.tableExists("merkle_nodes")
-            let rows = try Row.fetchCursor(
-                db, sql: "SELECT \(Self.eventColumns) FROM events WHERE position <= ? ORDER BY position",
-                arguments: [checkpoint.size])
-            while let row = try rows.next() {
-                let event = try self.storedEvent(row, db: db)
-                guard event.position == edge.size + 1 else { break }
+            let storedNodes = try LogTables(session).tableNames().contains("merkle_nodes")
+            // Paged by position, so that a log of any size is read in bounded memory.
+            var page: [StoredEvent] = []
+            var pageIndex = 0
+            scan: while true {
+                if pageIndex == page.count {
+                    page = try self.storedEvents(
+                        session, where: "position > ? AND position <= ? ORDER BY position LIMIT 2000",
+                        [.integer(edge.size), .integer(checkpoint.size)])
+                    pageIndex = 0
+                    if page.isEmpty { break scan }
+                }
+                let event = page[pageIndex]
+                pageIndex += 1
+                guard event.position == edge.size + 1 else { break scan }
                 let leaf = MerkleTree.leafHash(try event.line())
                 tail.append(leaf)
                 try edge.append(leaf) { level, index, hash in
                     guard level == MerkleNodes.storedLevel else { return }
                     if firstChangedTile == nil, storedNodes,
-                        try MerkleNodes.hash(level: level, index: index, db) != hash
+                        try MerkleNodes.hash(level: level, index: index, session) != hash
                     {
                         firstChangedTile = index
                         changedTileLeaves = tail
@@ -294,7 +285,7 @@ extension EventStore {
                 let tileStart = (checkpoint.size >> MerkleNodes.storedLevel) << MerkleNodes.storedLevel
                 let root = try? MerkleTree.subtreeHash(start: 0, count: checkpoint.size) { level, index in
                     if level >= MerkleNodes.storedLevel {
-                        guard let hash = try MerkleNodes.hash(level: level, index: index, db) else {
+                        guard let hash = try MerkleNodes.hash(level: level, index: index, session) else {
                             throw EventStoreError(code: .notFound, message: "node missing")
                         }
                         return hash
@@ -312,7 +303,7 @@ extension EventStore {
                     let tileDetail =
                         "the log's stored subtree roots still give the signed root, and the events of positions \(from)–\(to) no longer hash to theirs"
                     // Inside the tile, the stored leaf hints (not signed) say which leaf changed.
-                    if let tile = firstChangedTile, let hints = try MerkleNodes.hints(tile: tile, db),
+                    if let tile = firstChangedTile, let hints = try MerkleNodes.hints(tile: tile, session),
                         let changed = changedTileLeaves.indices.first(where: { index in
                             let start = index * MerkleEdge.hintBytes
                             return !changedTileLeaves[index].prefix(MerkleEdge.hintBytes)
@@ -340,6 +331,22 @@ extension EventStore {
         }
     }
 
+    /// The stored events (bodies decompressed, not decoded) that a condition on `events e`
+    /// selects, in its order, through either backend: the file's own decoding with its caches,
+    /// or the log's reader on a shared database.
+    func storedEvents(_ session: any SQLSession, where condition: String, _ arguments: [SQLValue]) throws
+        -> [StoredEvent]
+    {
+        if let shared { return try shared.reader.stored(session, where: condition, arguments) }
+        let db = (session as! SQLiteSession).db
+        let rows = try Row.fetchCursor(
+            db.cachedStatement(sql: "SELECT \(Self.eventColumns) FROM events e WHERE \(condition)"),
+            arguments: StatementArguments(arguments.map(SQLiteSession.databaseValue)))
+        var events: [StoredEvent] = []
+        while let row = try rows.next() { events.append(try storedEvent(row, db: db)) }
+        return events
+    }
+
     /// Builds the Merkle tree of a log written before the tree existed (at its first writable
     /// opening), from its events.
     func buildTreeIfMissing(_ db: Database) throws {
@@ -365,30 +372,20 @@ extension EventStore {
         }
         try MerkleNodes.save(edge, db)
     }
-
-    private func mapStorageErrors<T>(_ message: String, _ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as EventStoreError {
-            throw error
-        } catch {
-            throw EventStoreError.storage(message, cause: error)
-        }
-    }
 }
 
 /// Reads subtree hashes for proofs: stored nodes for 64 leaves and more, leaves recomputed from
 /// the events below that (a tile of 64 events at a time, kept while the reader lives).
 final class TreeReader {
     private let store: EventStore
-    private let db: Database
+    private let session: any SQLSession
     private let size: Int64
     private var tiles: [Int64: [[UInt8]]] = [:]
 
-    init(_ store: EventStore, _ db: Database) throws {
+    init(_ store: EventStore, _ session: any SQLSession) throws {
         self.store = store
-        self.db = db
-        size = try ChainHead.fetch(db).tree.size
+        self.session = session
+        size = try ChainHead.fetch(session).tree.size
     }
 
     func check(size requested: Int64) throws {
@@ -404,7 +401,7 @@ final class TreeReader {
 
     func perfect(level: Int, index: Int64) throws -> [UInt8] {
         if level >= MerkleNodes.storedLevel {
-            guard let hash = try MerkleNodes.hash(level: level, index: index, db) else {
+            guard let hash = try MerkleNodes.hash(level: level, index: index, session) else {
                 throw EventStoreError.corrupt(
                     "the log's Merkle tree lacks the node at level \(level), index \(index)", position: nil)
             }
@@ -426,12 +423,9 @@ final class TreeReader {
         let first = (tile << MerkleNodes.storedLevel) + 1
         let last = min(size, first + (1 << MerkleNodes.storedLevel) - 1)
         var leaves: [[UInt8]] = []
-        let rows = try Row.fetchCursor(
-            db.cachedStatement(
-                sql: "SELECT \(EventStore.eventColumns) FROM events WHERE position BETWEEN ? AND ? ORDER BY position"),
-            arguments: [first, last])
-        while let row = try rows.next() {
-            let event = try store.storedEvent(row, db: db)
+        for event in try store.storedEvents(
+            session, where: "position BETWEEN ? AND ? ORDER BY position", [.integer(first), .integer(last)])
+        {
             guard event.position == first + Int64(leaves.count) else {
                 throw EventStoreError.corrupt(
                     "position \(event.position) follows \(first + Int64(leaves.count) - 1): the log has a gap (`ticketlog verify` says more)",
