@@ -60,6 +60,41 @@ import Testing
         #expect(try await store.headPosition() == 2)
     }
 
+    /// What a decision writes besides its events (sync marks) is kept with them: kept by a
+    /// decision that appends or decides on nothing, taken back from one that throws — also when
+    /// the decisions share a transaction (racing here, so that they do).
+    @Test(arguments: StoreKind.allCases) func whatADecisionWritesGoesWithIt(_ kind: StoreKind) async throws {
+        let (store, directory) = try await kind.make()
+        defer { withExtendedLifetime(directory) {} }
+        let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
+            for index in 0..<30 {
+                group.addTask {
+                    do {
+                        try await store.transact(ticket) { ticket in
+                            _ = try ticket.raiseSyncMark("test", key: "k-\(index)", to: Int64(index))
+                            switch index % 3 {
+                            case 0: return [post("m-\(index)", "text \(index)")]
+                            case 1: return []
+                            default: throw NotToday()
+                            }
+                        }
+                        return (index, true)
+                    } catch {
+                        return (index, false)
+                    }
+                }
+            }
+            return await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+        }
+        for index in 0..<30 {
+            #expect(outcomes[index] == (index % 3 != 2), "decision \(index)")
+            let mark = try await store.syncMark("test", key: "k-\(index)")
+            #expect(mark == (index % 3 == 2 ? nil : Int64(index)), "the mark of decision \(index)")
+        }
+        #expect(try await store.messages(of: ticket, limit: 100).count == 10)
+        #expect(try await store.verify().isValid)
+    }
+
     /// A decision that throws fails its own append, with its own error; the appends it shares a
     /// transaction with go through.
     @Test(arguments: StoreKind.allCases) func aThrowingDecisionFailsAloneWithItsError(_ kind: StoreKind) async throws {

@@ -34,15 +34,14 @@ extension EventStore {
     public func transact(
         _ stream: StreamID, _ decide: @escaping @Sendable (TicketTransaction) throws -> [ProposedEvent]
     ) async throws -> CommandOutcome {
-        if let shared { return try await transact(stream, shared, decide) }
         let decided = Mutex<[ProposedEvent]>([])
         let request = PreparedAppend(
             stream: stream, expectedVersion: .any, recordedAt: configuration.clock(), events: [],
-            decide: { db, version in
+            decide: { session, version in
                 let events: [ProposedEvent]
                 do {
                     events = try decide(
-                        TicketTransaction(reads: self.ticketReads(db), stream: stream, version: version))
+                        TicketTransaction(reads: self.ticketReads(session), stream: stream, version: version))
                 } catch let error as EventStoreError {
                     throw error
                 } catch {
@@ -62,41 +61,6 @@ extension EventStore {
             throw failure.cause
         }
         let events = decided.withLock { $0 }
-        return CommandOutcome(
-            events: try await recorded(events, stream: stream, result), streamVersion: result.streamVersion,
-            wasAlreadyStored: result.wasAlreadyStored)
-    }
-
-    /// ``transact(_:_:)`` on a shared database: the head taken, the ticket read, decided and
-    /// appended in one transaction (``LogWriter``), so what the decision read cannot change
-    /// before its events are appended, on any node. Not group-committed: the decision needs the
-    /// transaction to itself.
-    private func transact(
-        _ stream: StreamID, _ shared: SharedStorage,
-        _ decide: @escaping @Sendable (TicketTransaction) throws -> [ProposedEvent]
-    ) async throws -> CommandOutcome {
-        let writer = try sharedWriter(shared)
-        let (events, result, version): ([ProposedEvent], AppendResult?, Int64)
-        do {
-            (events, result, version) = try await shared.database.transaction(readOnly: false) { session in
-                try writer.transact(stream, session: session, reader: shared.reader) { ticket in
-                    do {
-                        return try decide(ticket)
-                    } catch let error as EventStoreError {
-                        throw error
-                    } catch {
-                        // Rethrown as it is, not taken for a storage failure.
-                        throw TransactFailure(cause: error)
-                    }
-                }
-            }
-        } catch let failure as TransactFailure {
-            throw failure.cause
-        } catch {
-            throw Self.mapStorageError(error, "the command could not be committed")
-        }
-        guard let result else { return CommandOutcome(events: [], streamVersion: version) }
-        notifier.advance(to: result.positions.upperBound)
         return CommandOutcome(
             events: try await recorded(events, stream: stream, result), streamVersion: result.streamVersion,
             wasAlreadyStored: result.wasAlreadyStored)

@@ -7,8 +7,9 @@ import Synchronization
 /// writer (group commit, content encryption, rows bound through SQLite's C API), which applies
 /// the same projections and the same command decisions through the same session type.
 ///
-/// Decided appends (commands) run here too (``transact(_:session:reader:decide:)``). Group commit
-/// is the caller's (``GroupCommitter``: several callers' appends in one ``write(_:session:)``).
+/// Decided appends (commands: ``PreparedAppend/decide``) run here too, among the others of a
+/// transaction. Group commit is the caller's (``GroupCommitter``: several callers' appends in one
+/// ``write(_:session:)``).
 /// Not yet here: content encryption.
 package final class LogWriter: Sendable {
     let configuration: EventStore.Configuration
@@ -86,14 +87,25 @@ package final class LogWriter: Sendable {
     ///
     /// Returns the results and the head after the transaction.
     package func write(_ appends: [PreparedAppend], session: any SQLSession) throws -> (
-        results: [Result<AppendResult, EventStoreError>], head: Int64
+        results: [Result<AppendResult, any Error>], head: Int64
     ) {
         var turn = try begin(session)
         try prefetchStoredIDs(appends, into: &turn, session)
         try prefetchStreams(appends.map(\.stream), into: &turn, session)
         try prefetchKeys(appends.flatMap(\.events), into: &turn, session)
-        var results: [Result<AppendResult, EventStoreError>] = []
-        for append in appends {
+        var results: [Result<AppendResult, any Error>] = []
+        for (index, original) in appends.enumerated() {
+            var append = original
+            if let decide = append.decide {
+                do {
+                    append = try self.decide(decide, for: append, number: index, &turn, session)
+                } catch let refused as EventStoreError where refused.code == .storageFailure {
+                    throw refused
+                } catch {
+                    results.append(.failure(error))
+                    continue
+                }
+            }
             let checked: Check
             do {
                 checked = try check(append, turn: turn, session: session)
@@ -110,34 +122,36 @@ package final class LogWriter: Sendable {
         return (results, turn.head.position)
     }
 
-    /// A decided append (``EventStore/transact(_:_:)`` on this writer's backend): the head taken,
-    /// the ticket's version read, `decide` run with the ticket as this transaction sees it, and
-    /// its events appended at that version, all in the session's transaction. What the decision
-    /// writes (sync marks) commits with its events, or alone when it decides on none.
-    ///
-    /// Returns the events decided (none: nothing to append), the append's result when there were
-    /// some, and the ticket's version after it.
-    package func transact(
-        _ stream: StreamID, session: any SQLSession, reader: LogReader,
-        decide: (TicketTransaction) throws -> [ProposedEvent]
-    ) throws -> (events: [ProposedEvent], result: AppendResult?, version: Int64) {
-        var turn = try begin(session)
-        try prefetchStreams([stream], into: &turn, session)
-        let version = turn.streams[stream]?.version ?? 0
-        let events = try decide(
-            TicketTransaction(reads: TicketReads(session, reader: reader), stream: stream, version: version))
-        guard !events.isEmpty else { return ([], nil, version) }
-        let prepared = try prepare(
-            StreamAppend(stream: stream, events: events, expectedVersion: version == 0 ? .noStream : .exact(version)))
+    /// Runs a decided append's decision (``PreparedAppend/decide``) at the stream's version as
+    /// this transaction has it, after writing what the transaction kept in memory for the
+    /// projections (the decision reads them), and prepares its events. Inside a savepoint: a
+    /// decision that throws takes back what it wrote (sync marks), and the appends sharing the
+    /// transaction go on; one that decides on nothing keeps what it wrote and throws
+    /// ``DecidedNothing``. Returns the append to check and write.
+    private func decide(
+        _ decide: (any SQLSession, Int64) throws -> [ProposedEvent], for append: PreparedAppend, number: Int,
+        _ turn: inout Turn, _ session: any SQLSession
+    ) throws -> PreparedAppend {
+        try Self.projecting { try turn.projections.finish(session) }
+        let version = turn.streams[append.stream]?.version ?? 0
+        let savepoint = "decision_\(number)"
+        try session.send("SAVEPOINT \(savepoint)", [])
+        let prepared: PreparedAppend
+        do {
+            let events = try decide(session, version)
+            prepared = try prepare(
+                StreamAppend(
+                    stream: append.stream, events: events,
+                    expectedVersion: version == 0 ? .noStream : .exact(version)))
+        } catch let nothing as DecidedNothing {
+            throw nothing
+        } catch {
+            try session.execute("ROLLBACK TO SAVEPOINT \(savepoint)", [])
+            throw error
+        }
         try prefetchStoredIDs([prepared], into: &turn, session)
         try prefetchKeys(prepared.events, into: &turn, session)
-        let result: AppendResult
-        switch try check(prepared, turn: turn, session: session) {
-        case .stored(let stored): result = stored
-        case .accepted(let version): result = try write(prepared, at: version, session, &turn)
-        }
-        try end(&turn, session)
-        return (events, result, result.streamVersion)
+        return prepared
     }
 
     /// What a write transaction carries from append to append.

@@ -260,7 +260,7 @@ extension EventStore {
                 try writer.write(requests, session: session)
             }
             notifier.advance(to: head)
-            return results.map { $0.mapError { $0 } }
+            return results
         } catch {
             let failure = error as? EventStoreError ?? .storage("the append could not be committed", cause: error)
             logger.error("Append transaction failed", metadata: ["ticketlog.error": "\(error)"])
@@ -406,7 +406,7 @@ extension EventStore {
     /// no events keeps what it wrote and throws ``DecidedNothing``.
     private func decideAndWrite(
         _ request: inout PreparedAppend,
-        _ decide: (Database, Int64) throws -> [ProposedEvent], db: Database, head: inout ChainHead,
+        _ decide: (any SQLSession, Int64) throws -> [ProposedEvent], db: Database, head: inout ChainHead,
         stream: inout StreamRow?, keys: inout RowKeys, projections: inout ProjectionSession
     ) throws {
         let version = stream?.version ?? 0
@@ -416,7 +416,7 @@ extension EventStore {
             try db.inSavepoint {
                 let events: [ProposedEvent]
                 do {
-                    events = try decide(db, version)
+                    events = try decide(SQLiteSession(db), version)
                 } catch let decided as DecidedNothing {
                     nothing = decided
                     return .commit

@@ -71,7 +71,9 @@ extension EventStore {
         let erased = Mutex<[String]>([])
         let request = PreparedAppend(
             stream: .erasures, expectedVersion: .any, recordedAt: clock(), events: [],
-            decide: { db, _ in
+            decide: { session, _ in
+                // Erasure runs on a file only (its keyring): the SQLite session's connection.
+                let db = (session as! SQLiteSession).db
                 // The search index forgets the texts while their keys still open them.
                 let doomed = try String.fetchAll(
                     db, sql: "SELECT id FROM content_keys WHERE wrapped IS NOT NULL AND \(condition)",
@@ -228,7 +230,8 @@ extension EventStore {
         let erased = Mutex<[String]>([])
         let request = PreparedAppend(
             stream: .erasures, expectedVersion: .any, recordedAt: clock(), events: [],
-            decide: { db, version in
+            decide: { session, version in
+                let db = (session as! SQLiteSession).db
                 let live = try String.fetchAll(
                     db, sql: "SELECT id FROM content_keys WHERE wrapped IS NOT NULL"
                 ).filter(named.contains)

@@ -26,8 +26,10 @@ package struct PreparedAppend: Sendable {
     /// For an append decided inside the write transaction (a command): called in the writer
     /// with the stream's version as the transaction has it, it returns the events and the
     /// version they expect (encoded there, then written as any other append), or throws
-    /// ``DecidedNothing`` when nothing is to be written.
-    var decide: (@Sendable (Database, _ version: Int64) throws -> [ProposedEvent])?
+    /// ``DecidedNothing`` when nothing is to be written. It reads (and may write sync marks)
+    /// through the writer's session: SQLite's on a file (the erasures' decisions rely on it),
+    /// the shared database's in ``LogWriter``.
+    var decide: (@Sendable (any SQLSession, _ version: Int64) throws -> [ProposedEvent])?
 }
 
 /// A decided append that writes nothing (the command changes nothing): the stream's version.
