@@ -255,6 +255,17 @@ package final class PostgresLog: SharedDatabase {
                     metadata: ["ticketlog.database": "\(location)", "ticketlog.lock": "\(key)"])
                 continue
             }
+            // The work failed because the server went away (a restart): it is taken up again
+            // once the lock is, here or on another node, rather than ending for good.
+            if case .failure(let error) = outcome, PostgresErrors.isUnavailable(error), !Task.isCancelled {
+                logger.warning(
+                    "The work holding the lock stopped while PostgreSQL was away; waiting for the lock again",
+                    metadata: [
+                        "ticketlog.database": "\(location)", "ticketlog.lock": "\(key)", "ticketlog.error": "\(error)",
+                    ])
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
             return try outcome.get()
         }
     }

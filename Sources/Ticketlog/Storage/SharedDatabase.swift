@@ -18,8 +18,9 @@ package protocol SharedDatabase: Sendable {
     /// Runs `body` while this process holds the session lock `key` — one process at a time
     /// among all that share the database: waits until it gets it, runs `body`, and when the
     /// lock's connection is lost (the server restarted, the network failed) cancels `body`,
-    /// waits for it to end, and waits for the lock again. Returns when the calling task is
-    /// cancelled (after `body` ended) or when `body` returns or throws on its own.
+    /// waits for it to end, and waits for the lock again — as it does when `body` fails because
+    /// the server went away. Returns when the calling task is cancelled (after `body` ended) or
+    /// when `body` returns, or throws anything else, on its own.
     func whileHoldingLock(_ key: Int64, _ body: @escaping @Sendable () async throws -> Void) async throws
     /// Closes the connections and stops listening.
     func close() async

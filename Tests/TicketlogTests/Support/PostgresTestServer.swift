@@ -69,11 +69,11 @@ enum PostgresTestServer {
         var description: String { message }
     }
 
-    /// A new, empty database on the server, for one test.
-    static func freshDatabase() async throws -> PostgresLocation {
+    /// A new, empty database on the server, for one test (a copy of `template` when given).
+    static func freshDatabase(template: String? = nil) async throws -> PostgresLocation {
         let admin = try await admin()
         let name = "t_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
-        try await execute("CREATE DATABASE \(name)", on: admin)
+        try await execute("CREATE DATABASE \(name)" + (template.map { " TEMPLATE \($0)" } ?? ""), on: admin)
         var location = admin
         location.database = name
         return location
@@ -89,12 +89,7 @@ enum PostgresTestServer {
             task = made
             return made
         }.value
-        let admin = try await admin()
-        let name = "t_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
-        try await execute("CREATE DATABASE \(name) TEMPLATE \(template)", on: admin)
-        var location = admin
-        location.database = name
-        return location
+        return try await freshDatabase(template: template)
     }
 
     private static let logTemplate = Mutex<Task<String, any Error>?>(nil)

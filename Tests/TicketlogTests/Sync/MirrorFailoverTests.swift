@@ -13,14 +13,21 @@ import ToolSupport
 /// The Stream mirror on several nodes (issue 19): two `ticketlog serve` processes share a log in
 /// PostgreSQL and mirror it to the emulator, which injects faults (5xx, 429 bursts, responses
 /// lost after the change). One mirrors at a time; the one mirroring is killed with SIGKILL
-/// midway; the other takes over from the durable cursor, and Stream ends equal to the log, each
-/// message once.
+/// midway; the other takes over from the durable cursor; then PostgreSQL restarts and the mirror
+/// goes on with what is appended after; Stream ends equal to the log, each message once.
 @Suite(.timeLimit(.minutes(6)), .disabled(if: PostgresTestServer.skipped, PostgresTestServer.skipReason))
 struct MirrorFailoverTests {
     static let secret = "mirror-failover-secret-of-32-bytes-or-more"
 
     @Test func anotherNodeTakesOverTheMirrorWhenItsNodeIsKilled() async throws {
-        let location = try await PostgresTestServer.freshDatabase()
+        let cluster = try await PrivateCluster.start()
+        defer { Task { await cluster.remove() } }
+        try await PostgresTestServer.execute("CREATE DATABASE failover", on: cluster.location)
+        let location = {
+            var location = cluster.location
+            location.database = "failover"
+            return location
+        }()
         let store = try await EventStore.open(location)
         let desk = Array(SyntheticDesk(.init(tickets: 8, seed: 19, meanMessagesPerTicket: 12)).events())
         try await SyntheticDesk.append(desk, to: store)
@@ -79,6 +86,23 @@ struct MirrorFailoverTests {
             #expect(try await store.syncCursor(StreamChatDestination.mirror) == head, "the second node caught up")
             let secondLog = try String(contentsOfFile: directory.path("second.log"), encoding: .utf8)
             #expect(secondLog.contains("This process took the lock"), "\(secondLog.suffix(2_000))")
+
+            // PostgreSQL restarts under the mirroring node: it goes on with what comes after.
+            try await cluster("restart")
+            let admin = Actor(id: "ada", role: .admin)
+            try await store.execute(
+                .open(title: "After the restart", brand: "acme", creator: "kim"), on: .ticket("late")!, by: admin)
+            for index in 0..<5 {
+                try await store.execute(
+                    .postMessage(messageID: "late-\(index)", text: "after the restart \(index)", attachments: []),
+                    on: .ticket("late")!, by: admin)
+            }
+            let later = try await store.headPosition()
+            for _ in 0..<1_200 where try await store.syncCursor(StreamChatDestination.mirror) < later {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(try await store.syncCursor(StreamChatDestination.mirror) == later, "mirrored after the restart")
+            #expect(second.isRunning, "the node outlived the restart")
             second.terminate()
             second.waitUntilExit()
         }
