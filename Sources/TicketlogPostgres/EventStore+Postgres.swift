@@ -8,9 +8,9 @@ extension EventStore {
     /// configuration value for either backend. The store answers the same either way; on
     /// PostgreSQL several processes may append to one log at once.
     ///
-    /// - Throws: ``Ticketlog/EventStoreError`` in one line naming the log and what was found:
-    ///   ``Ticketlog/EventStoreError/Code/storageFailure`` when it cannot be reached or opened,
-    ///   ``Ticketlog/EventStoreError/Code/unknownFormat`` for a database or file of another
+    /// - Throws: `EventStoreError` in one line naming the log and what was found:
+    ///   `storageFailure` when it cannot be reached or opened,
+    ///   `unknownFormat` for a database or file of another
     ///   format or version. Nothing is written then.
     public static func open(
         database: String, configuration: Configuration = .init(), logger: Logger = .disabled

@@ -52,7 +52,7 @@ public struct StreamChatServerExtension: ServerExtension {
 }
 
 /// The Stream mirror as a service of the server: runs until the server shuts down, in one
-/// server at a time among those sharing a log on PostgreSQL (``EventStore/whileLeading(_:_:)``:
+/// server at a time among those sharing a log on PostgreSQL (`EventStore.whileLeading(_:_:)`:
 /// another takes over from the durable cursor when it dies).
 struct MirrorService: Service {
     let driver: OutboxDriver

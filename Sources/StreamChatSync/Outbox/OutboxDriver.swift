@@ -48,7 +48,7 @@ public struct OutboxDriver: Sendable {
     }
 
     /// Mirrors until the task is cancelled, in one process at a time among those sharing the
-    /// log (``Ticketlog/EventStore/whileLeading(_:_:)``, named after the destination): on
+    /// log (`EventStore.whileLeading(_:_:)`, named after the destination): on
     /// PostgreSQL the others wait, and one of them goes on from the durable cursor within
     /// about a second of the mirroring process dying.
     public func runWhileLeading() async throws {
