@@ -55,7 +55,7 @@ struct ExportCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try log.open(readOnly: true)
+        let store = try await log.openOnEitherBackend(readOnly: true)
         let progress = Terminal.progress(label: "exporting")
         let report: ExportReport
         do {

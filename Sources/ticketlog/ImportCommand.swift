@@ -26,7 +26,7 @@ struct ImportCommand: AsyncParsableCommand {
     var durability: EventStore.Configuration.Durability = .normal
 
     func run() async throws {
-        let store = try log.open(create: true) { $0.durability = durability }
+        let store = try await log.openOnEitherBackend(create: true) { $0.durability = durability }
         let progress = Terminal.progress(label: "importing")
         let report: ImportReport
         do {

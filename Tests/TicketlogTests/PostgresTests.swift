@@ -279,8 +279,25 @@ struct PostgresTests {
         #expect(evidence.status == 0, "\(evidence.stderr)")
         let checked = try await Self.cli("verify-evidence", bundle, "--key", directory.path("checkpoint.pub"))
         #expect(checked.status == 0, "\(checked.stdout)\(checked.stderr)")
-        let unsupported = try await Self.cli(
-            "export", "--database", url, "--format", "ndjson", "--out", directory.path("export"))
+        // The export is the file's, byte for byte; importing it into an empty database stores it.
+        for (database, out) in [(file, "export-file"), (url, "export-postgres")] {
+            let export = try await Self.cli(
+                "export", "--database", database, "--format", "ndjson", "--out", directory.path(out))
+            #expect(export.status == 0, "\(export.stderr)")
+        }
+        for name in ["events.ndjson", "ticket_facts.ndjson"] {
+            #expect(
+                FileManager.default.contents(atPath: directory.path("export-postgres/\(name)"))
+                    == FileManager.default.contents(atPath: directory.path("export-file/\(name)")), "\(name)")
+        }
+        let empty = PostgresTestServer.url(try await PostgresTestServer.freshDatabase())
+        let imported = try await Self.cli(
+            "import", "--database", empty, directory.path("export-postgres/events.ndjson"))
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(
+            try await Self.cli("audit", "--database", empty).stdout
+                == (try await Self.cli("audit", "--database", file)).stdout)
+        let unsupported = try await Self.cli("stats", "--database", url)
         #expect(unsupported.status == 2)
         #expect(unsupported.stderr.contains("does not run on PostgreSQL yet"), "\(unsupported.stderr)")
         #expect(!unsupported.stderr.contains(try PostgresLocation(url: url).password!))
