@@ -1,3 +1,5 @@
+import GRDB
+
 extension EventStore {
     /// Every event from `position` on (inclusive): first those already stored, then each new one
     /// as it is committed. Never skips a position and never repeats one; ends only when the
@@ -116,6 +118,17 @@ public struct EventSubscription: AsyncSequence, Sendable {
 }
 
 extension EventStore {
+    /// The events (sealed content opened with the store's keys) that a condition on `events e`
+    /// selects, in its order, through either backend.
+    func events(_ session: any SQLSession, where condition: String, _ arguments: [SQLValue]) throws
+        -> [RecordedEvent]
+    {
+        if let shared { return try shared.reader.events(session, where: condition, arguments) }
+        return try decodeRecords(
+            (session as! SQLiteSession).db, sql: "SELECT \(Self.eventColumns) FROM events e WHERE \(condition)",
+            arguments: StatementArguments(arguments.map(SQLiteSession.databaseValue)))
+    }
+
     /// The events of `stream` after `position` (a position of the whole log, e.g. the last one a
     /// client saw): first those stored, then each new one as it is committed, in order, each
     /// once. The stream need not exist yet. Ends as ``subscribe(from:)`` does.
@@ -172,25 +185,24 @@ public struct StreamSubscription: AsyncSequence, Sendable {
                 let (store, stream, after, cursor) = (self.store, self.stream, self.after, self.cursor)
                 let page: (events: [RecordedEvent], cursor: (key: Int64, version: Int64)?, head: Int64)
                 do {
-                    page = try await store.read { db in
+                    page = try await store.readSession { session in
                         var cursor = cursor
                         if cursor == nil,
-                            let key = try Int64.fetchOne(
-                                db, sql: "SELECT key FROM streams WHERE name = ?", arguments: [stream.rawValue])
+                            let key = try session.value(
+                                "SELECT key FROM streams WHERE name = ?", [.text(stream.rawValue)]
+                            ).integer
                         {
-                            let seen = try Int64.fetchOne(
-                                db,
-                                sql: "SELECT coalesce(max(version), 0) FROM events WHERE stream = ? AND position <= ?",
-                                arguments: [key, after])
+                            let seen = try session.value(
+                                "SELECT coalesce(max(version), 0) FROM events WHERE stream = ? AND position <= ?",
+                                [.integer(key), .integer(after)]
+                            ).integer
                             cursor = (key, seen ?? 0)
                         }
-                        let head = try Int64.fetchOne(db, sql: "SELECT coalesce(max(position), 0) FROM events") ?? 0
+                        let head = try session.value("SELECT coalesce(max(position), 0) FROM events").integer ?? 0
                         guard let cursor else { return ([], nil, head) }
-                        let events = try store.decodeRecords(
-                            db,
-                            sql:
-                                "SELECT \(EventStore.eventColumns) FROM events WHERE stream = ? AND version > ? ORDER BY version LIMIT 256",
-                            arguments: [cursor.key, cursor.version])
+                        let events = try store.events(
+                            session, where: "stream = ? AND version > ? ORDER BY version LIMIT 256",
+                            [.integer(cursor.key), .integer(cursor.version)])
                         return (events, cursor, head)
                     }
                 } catch is CancellationError {

@@ -51,8 +51,9 @@ import Testing
             .flatMap { Double($0.split(separator: " ")[1]) }.map { Int($0) }
     }
 
-    @Test func theFeedCatchesUpThenFollowsLiveAndResumes() async throws {
-        let fixture = try await ServerFixture.make { $0.anonymousRateLimit = nil }  // the test polls /metrics
+    @Test(arguments: StoreKind.backends) func theFeedCatchesUpThenFollowsLiveAndResumes(_ kind: StoreKind) async throws
+    {
+        let fixture = try await ServerFixture.make(kind) { $0.anonymousRateLimit = nil }  // the test polls /metrics
         let admin = try await ServerFixture.token("ada", .admin)
         try await fixture.app.test(.live) { client in
             let port = try #require(client.port)
@@ -95,8 +96,10 @@ import Testing
 
     /// `GET /api/chat/tickets/:id/events` (issue 18): one ticket's events for anyone who may read
     /// it, resumable, and cut off when an assignment change takes the access away.
-    @Test func aTicketsFeedCarriesOnlyItsEventsToItsReadersUntilAccessEnds() async throws {
-        let fixture = try await ServerFixture.make { $0.anonymousRateLimit = nil }  // the test polls /metrics
+    @Test(arguments: StoreKind.backends) func aTicketsFeedCarriesOnlyItsEventsToItsReadersUntilAccessEnds(
+        _ kind: StoreKind
+    ) async throws {
+        let fixture = try await ServerFixture.make(kind) { $0.anonymousRateLimit = nil }  // the test polls /metrics
         let a = StreamID.ticket("a")!
         let admin = Actor(id: "ada", role: .admin)
         try await fixture.app.test(.live) { client in
@@ -150,8 +153,10 @@ import Testing
 
     /// `GET /api/chat/events` (issue 18): the events of every ticket the caller may read, from
     /// the head with `after=now`; what the dashboard follows.
-    @Test func aCallersFeedCarriesTheEventsOfTheirTicketsOnly() async throws {
-        let fixture = try await ServerFixture.make { $0.anonymousRateLimit = nil }  // the test polls /metrics
+    @Test(arguments: StoreKind.backends) func aCallersFeedCarriesTheEventsOfTheirTicketsOnly(_ kind: StoreKind)
+        async throws
+    {
+        let fixture = try await ServerFixture.make(kind) { $0.anonymousRateLimit = nil }  // the test polls /metrics
         let admin = Actor(id: "ada", role: .admin)
         try await fixture.app.test(.live) { client in
             let port = try #require(client.port)
