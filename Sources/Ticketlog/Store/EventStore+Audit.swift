@@ -1,5 +1,3 @@
-import GRDB
-
 extension EventStore {
     /// Audit entries matching `query`, oldest first.
     ///
@@ -7,16 +5,8 @@ extension EventStore {
     /// with `UNIQUE(stream, version)` for a ticket and `events_by_actor` for a person.
     public func auditTrail(_ query: AuditQuery) async throws -> [AuditEntry] {
         let (condition, arguments) = Self.auditCondition(query)
-        if let shared {
-            return try await readSession { session in
-                try shared.reader.events(session, where: condition, arguments).map(AuditEntry.init(event:))
-            }
-        }
-        return try await read { db in
-            try self.decodeRecords(
-                db, sql: "SELECT \(Self.eventColumns) FROM events e WHERE \(condition)",
-                arguments: StatementArguments(arguments.map(SQLiteSession.databaseValue))
-            ).map(AuditEntry.init(event:))
+        return try await readSession { session in
+            try self.events(session, where: condition, arguments).map(AuditEntry.init(event:))
         }
     }
 

@@ -15,64 +15,45 @@ extension EventStore {
         _ stream: StreamID, from version: Int64? = nil, direction: ReadDirection = .forwards, limit: Int = 1_000
     ) async throws -> [RecordedEvent] {
         let start = version ?? (direction == .forwards ? 1 : .max)
-        if let shared {
-            let condition =
-                switch direction {
-                case .forwards: "stream = ? AND version >= ? ORDER BY version LIMIT ?"
-                case .backwards: "stream = ? AND version <= ? ORDER BY version DESC LIMIT ?"
-                }
-            return try await readSession { session in
-                guard
-                    let key = try session.rows("SELECT key FROM streams WHERE name = ?", [.text(stream.rawValue)])
-                        .first?[0].integer
-                else { return [] }
-                return try shared.reader.events(
-                    session, where: condition, [.integer(key), .integer(start), .integer(Int64(max(0, limit)))])
+        let condition =
+            switch direction {
+            case .forwards: "stream = ? AND version >= ? ORDER BY version LIMIT ?"
+            case .backwards: "stream = ? AND version <= ? ORDER BY version DESC LIMIT ?"
             }
-        }
-        return try await read { db in
+        return try await readSession { session in
             guard
-                let key = try Int64.fetchOne(
-                    db.cachedStatement(sql: "SELECT key FROM streams WHERE name = ?"), arguments: [stream.rawValue])
+                let key = try session.value("SELECT key FROM streams WHERE name = ?", [.text(stream.rawValue)]).integer
             else { return [] }
-            let sql =
-                switch direction {
-                case .forwards:
-                    "SELECT \(Self.eventColumns) FROM events WHERE stream = ? AND version >= ? ORDER BY version LIMIT ?"
-                case .backwards:
-                    "SELECT \(Self.eventColumns) FROM events WHERE stream = ? AND version <= ? ORDER BY version DESC LIMIT ?"
-                }
-            return try self.decodeRecords(db, sql: sql, arguments: [key, start, max(0, limit)])
+            return try self.events(
+                session, where: condition, [.integer(key), .integer(start), .integer(Int64(max(0, limit)))])
         }
     }
 
     /// Events of the whole log from `position` on (inclusive), in position order.
     public func readAll(from position: Int64 = 1, limit: Int = 1_000) async throws -> [RecordedEvent] {
-        if let shared {
-            return try await readSession { session in
-                try shared.reader.events(session, from: position, limit: max(0, limit))
-            }
-        }
-        return try await read { db in
-            try self.decodeRecords(
-                db,
-                sql: "SELECT \(Self.eventColumns) FROM events WHERE position >= ? ORDER BY position LIMIT ?",
-                arguments: [position, max(0, limit)])
+        try await readSession { session in
+            try self.events(
+                session, where: "position >= ? ORDER BY position LIMIT ?",
+                [.integer(position), .integer(Int64(max(0, limit)))])
         }
     }
 
     /// The event stored under `id`, wherever it is; `nil` when there is none.
     public func event(id: UUID) async throws -> RecordedEvent? {
-        if let shared {
-            return try await readSession { session in
-                try shared.reader.events(session, where: "id = ?", [.blob(Array(id.databaseBytes))]).first
-            }
+        try await readSession { session in
+            try self.events(session, where: "id = ?", [.blob(Array(id.databaseBytes))]).first
         }
-        return try await read { db in
-            try self.decodeRecords(
-                db, sql: "SELECT \(Self.eventColumns) FROM events WHERE id = ?", arguments: [id.databaseBytes]
-            ).first
-        }
+    }
+
+    /// The events (sealed content opened with the store's keys) that a condition on `events e`
+    /// selects, in its order, through either backend.
+    func events(_ session: any SQLSession, where condition: String, _ arguments: [SQLValue]) throws
+        -> [RecordedEvent]
+    {
+        if let shared { return try shared.reader.events(session, where: condition, arguments) }
+        return try decodeRecords(
+            (session as! SQLiteSession).db, sql: "SELECT \(Self.eventColumns) FROM events e WHERE \(condition)",
+            arguments: StatementArguments(arguments.map(SQLiteSession.databaseValue)))
     }
 
     /// The current version of `stream`; 0 when it does not exist.

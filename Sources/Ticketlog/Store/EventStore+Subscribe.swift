@@ -1,5 +1,3 @@
-import GRDB
-
 extension EventStore {
     /// Every event from `position` on (inclusive): first those already stored, then each new one
     /// as it is committed. Never skips a position and never repeats one; ends only when the
@@ -118,17 +116,6 @@ public struct EventSubscription: AsyncSequence, Sendable {
 }
 
 extension EventStore {
-    /// The events (sealed content opened with the store's keys) that a condition on `events e`
-    /// selects, in its order, through either backend.
-    func events(_ session: any SQLSession, where condition: String, _ arguments: [SQLValue]) throws
-        -> [RecordedEvent]
-    {
-        if let shared { return try shared.reader.events(session, where: condition, arguments) }
-        return try decodeRecords(
-            (session as! SQLiteSession).db, sql: "SELECT \(Self.eventColumns) FROM events e WHERE \(condition)",
-            arguments: StatementArguments(arguments.map(SQLiteSession.databaseValue)))
-    }
-
     /// The events of `stream` after `position` (a position of the whole log, e.g. the last one a
     /// client saw): first those stored, then each new one as it is committed, in order, each
     /// once. The stream need not exist yet. Ends as ``subscribe(from:)`` does.
