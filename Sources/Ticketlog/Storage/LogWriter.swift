@@ -144,11 +144,16 @@ package final class LogWriter: Sendable {
                     stream: append.stream, events: events,
                     expectedVersion: version == 0 ? .noStream : .exact(version)))
         } catch let nothing as DecidedNothing {
+            try session.send("RELEASE SAVEPOINT \(savepoint)", [])
             throw nothing
         } catch {
             try session.execute("ROLLBACK TO SAVEPOINT \(savepoint)", [])
             throw error
         }
+        // Released before the events are written: they belong to the transaction itself, not to
+        // a subtransaction (PostgreSQL slows every snapshot down once a transaction holds more
+        // than 64 subtransactions that wrote).
+        try session.send("RELEASE SAVEPOINT \(savepoint)", [])
         try prefetchStoredIDs([prepared], into: &turn, session)
         try prefetchKeys(prepared.events, into: &turn, session)
         return prepared
