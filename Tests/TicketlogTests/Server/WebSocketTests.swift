@@ -65,9 +65,13 @@ import ToolSupport
         (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
     }
 
-    @Test func aTicketsEventsAndPostsTravelOverOneWebSocket() async throws {
+    /// On a file and on PostgreSQL: the server opens either from `--database`.
+    @Test(arguments: StoreKind.allCases.filter { $0 != .inMemory })
+    func aTicketsEventsAndPostsTravelOverOneWebSocket(_ kind: StoreKind) async throws {
         let directory = try TemporaryDirectory()
-        let database = directory.path("ws.sqlite")
+        let database =
+            kind == .postgres
+            ? PostgresTestServer.url(try await PostgresTestServer.freshDatabase()) : directory.path("ws.sqlite")
         let cli = CLITests.executable.path
         #expect(try await awaitProcess(CLITests.executable, ["demo", "--database", database]).status == 0)
         func token(_ subject: String, _ role: String) throws -> String {
