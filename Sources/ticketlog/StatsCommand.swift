@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ticketlog
+import TicketlogPostgres
 
 struct StatsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,7 +21,7 @@ struct StatsCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let store = try log.open(readOnly: true)
+        let store = try await log.openOnEitherBackend(readOnly: true)
         let stats = try await store.statistics()
         let encryption = try await store.contentEncryption()
         if json {
@@ -45,7 +46,7 @@ struct StatsCommand: AsyncParsableCommand {
             print(String(decoding: data, as: UTF8.self))
             return
         }
-        Terminal.line("log:               \(log.database)")
+        Terminal.line("log:               \(log.displayName)")
         Terminal.line("events:            \(stats.events)")
         Terminal.line("tickets:           \(stats.tickets)")
         for (type, count) in stats.eventsByType {
@@ -54,8 +55,9 @@ struct StatsCommand: AsyncParsableCommand {
                 "  \(type.padding(toLength: 22, withPad: " ", startingAt: 0)) \(String(count).leftPadded(10))  \(String(format: "%5.1f", share))%"
             )
         }
+        let whole = PostgresLocation.isURL(log.database) ? "the whole database" : "with projections and WAL"
         Terminal.line(
-            "file:              \(megabytes(stats.fileBytes)) (\(String(format: "%.0f", stats.fileBytesPerEvent)) B/event, with projections and WAL)"
+            "file:              \(megabytes(stats.fileBytes)) (\(String(format: "%.0f", stats.fileBytesPerEvent)) B/event, \(whole))"
         )
         Terminal.line(
             "events + indexes:  \(megabytes(stats.eventBytes)) (\(String(format: "%.0f", stats.eventBytesPerEvent)) B/event)"

@@ -32,7 +32,7 @@ struct LogOptions: ParsableArguments {
         help: ArgumentHelp(
             "The log: an SQLite file, or postgres://user:password@host:port/database.",
             discussion:
-                "On PostgreSQL, serve (several processes may serve one log), demo, verify, copy, read, audit, replay, rebuild, search, export, import, sync, checkpoint, prove and evidence run today; stats, erasure and key commands refuse a URL and follow (ARCHITECTURE.md, \"Storage boundary\"). The password may come from PGPASSWORD instead of the URL. TLS: ?sslmode=verify-full (with &sslrootcert=CA.pem for a private authority), verify-ca or require; without sslmode the connection is not encrypted."
+                "On PostgreSQL, serve (several processes may serve one log), demo, verify, copy, read, audit, replay, rebuild, search, export, import, stats, sync, checkpoint, prove and evidence run today; erasure, key and dictionary commands refuse a URL and follow (ARCHITECTURE.md, \"Storage boundary\"). The password may come from PGPASSWORD instead of the URL. TLS: ?sslmode=verify-full (with &sslrootcert=CA.pem for a private authority), verify-ca or require; without sslmode the connection is not encrypted."
         ))
     var database: String = "ticketlog.sqlite"
 

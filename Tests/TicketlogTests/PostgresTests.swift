@@ -297,7 +297,11 @@ struct PostgresTests {
         #expect(
             try await Self.cli("audit", "--database", empty).stdout
                 == (try await Self.cli("audit", "--database", file)).stdout)
-        let unsupported = try await Self.cli("stats", "--database", url)
+        let stats = try await Self.cli("stats", "--database", url)
+        #expect(stats.status == 0, "\(stats.stderr)")
+        #expect(stats.stdout.contains("events:            14\n"), "\(stats.stdout)")
+        #expect(!stats.stdout.contains(try PostgresLocation(url: url).password!), "the password is not printed")
+        let unsupported = try await Self.cli("rotate-dictionary", "--database", url)
         #expect(unsupported.status == 2)
         #expect(unsupported.stderr.contains("does not run on PostgreSQL yet"), "\(unsupported.stderr)")
         #expect(!unsupported.stderr.contains(try PostgresLocation(url: url).password!))

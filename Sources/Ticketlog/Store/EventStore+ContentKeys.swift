@@ -14,7 +14,22 @@ public struct ContentEncryptionStatus: Sendable, Equatable {
 extension EventStore {
     /// How the log encrypts its content; `nil` for a log that stores plaintext.
     public func contentEncryption() async throws -> ContentEncryptionStatus? {
-        try await read { db in
+        if shared != nil {
+            // A log in PostgreSQL holds encrypted content only as copied from a file.
+            return try await readSession { session -> ContentEncryptionStatus? in
+                let meta = try LogTables(session).meta(["master_key_fingerprint", "sealed_from_position"])
+                guard let fingerprint = meta["master_key_fingerprint"]?.text,
+                    let sealedFrom = meta["sealed_from_position"]?.integer
+                else { return nil }
+                let counts = try session.rows(
+                    "SELECT count(*), count(*) - count(wrapped) FROM content_keys", []
+                ).first
+                return ContentEncryptionStatus(
+                    masterKeyFingerprint: fingerprint, sealedFromPosition: sealedFrom,
+                    contentKeys: Int(counts?[0].integer ?? 0), erasedKeys: Int(counts?[1].integer ?? 0))
+            }
+        }
+        return try await read { db in
             guard try db.tableExists("meta"),
                 let fingerprint = try String.fetchOne(
                     db, sql: "SELECT value FROM meta WHERE key = 'master_key_fingerprint'"),

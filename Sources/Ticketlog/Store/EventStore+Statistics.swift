@@ -34,6 +34,7 @@ extension EventStore {
     /// Counts and sizes: one pass over the events table (to sum uncompressed sizes, read from
     /// each compressed body's length prefix) plus SQLite's page statistics.
     public func statistics() async throws -> LogStatistics {
+        if shared != nil { return try await sharedStatistics() }
         let path = self.path
         return try await read { db in
             var statistics = LogStatistics(
@@ -81,6 +82,55 @@ extension EventStore {
                     statistics.fileBytes += size ?? 0
                 }
             }
+            return statistics
+        }
+    }
+
+    /// ``statistics()`` on PostgreSQL: the same counts, the bodies read a page at a time, and the
+    /// sizes PostgreSQL gives for the events table (with its indexes), the projections' tables and
+    /// the whole database.
+    private func sharedStatistics() async throws -> LogStatistics {
+        try await readSession { session in
+            var statistics = LogStatistics(
+                events: 0, tickets: try session.value("SELECT count(*) FROM streams").integer ?? 0,
+                eventsByType: [], fileBytes: 0, eventBytes: 0, projectionBytes: 0, rawBodyBytes: 0, storedBodyBytes: 0,
+                uncompressedEvents: 0, dictionaries: try session.value("SELECT count(*) FROM dictionaries").integer ?? 0
+            )
+            statistics.eventsByType = try session.rows(
+                """
+                SELECT t.name, count(*) FROM events e JOIN event_types t ON t.key = e.type
+                GROUP BY t.name ORDER BY count(*) DESC, t.name
+                """, []
+            ).map { (type: $0[0].text ?? "", count: $0[1].integer ?? 0) }
+            statistics.events = statistics.eventsByType.reduce(0) { $0 + $1.count }
+            var after: Int64 = 0
+            while true {
+                let rows = try session.rows(
+                    """
+                    SELECT position, codec, length(body), substr(body, 1, 10) FROM events
+                    WHERE position > ? ORDER BY position LIMIT 10000
+                    """, [.integer(after)])
+                guard let last = rows.last?[0].integer else { break }
+                after = last
+                for row in rows {
+                    let stored = row[2].integer ?? 0
+                    statistics.storedBodyBytes += stored
+                    if BodyCodec.dictionaryID(row[1].integer ?? 0) == BodyCodec.uncompressed {
+                        statistics.rawBodyBytes += stored
+                        statistics.uncompressedEvents += 1
+                    } else {
+                        let prefix = row[3].blob ?? []
+                        statistics.rawBodyBytes += Int64(
+                            prefix.withUnsafeBytes { BodyCodec.readVarint($0)?.value } ?? 0)
+                    }
+                }
+            }
+            statistics.eventBytes = try session.value("SELECT pg_total_relation_size('events')").integer ?? 0
+            for table in Self.projections.flatMap({ $0.tables(.postgres) }) {
+                statistics.projectionBytes +=
+                    try session.value("SELECT pg_total_relation_size(?::regclass)", [.text(table)]).integer ?? 0
+            }
+            statistics.fileBytes = try session.value("SELECT pg_database_size(current_database())").integer ?? 0
             return statistics
         }
     }

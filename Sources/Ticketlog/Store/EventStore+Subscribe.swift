@@ -120,7 +120,9 @@ extension EventStore {
     /// client saw): first those stored, then each new one as it is committed, in order, each
     /// once. The stream need not exist yet. Ends as ``subscribe(from:)`` does.
     public func subscribe(to stream: StreamID, after position: Int64) -> StreamSubscription {
-        StreamSubscription(store: self, stream: stream, after: max(0, position))
+        // On a shared database, woken by every node's commits as the log's subscription is.
+        shared?.database.startListening(notifier)
+        return StreamSubscription(store: self, stream: stream, after: max(0, position))
     }
 }
 

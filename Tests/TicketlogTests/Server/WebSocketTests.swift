@@ -1,6 +1,7 @@
 import Foundation
 import HummingbirdWSClient
 import Logging
+import Synchronization
 import Testing
 import ToolSupport
 
@@ -143,18 +144,21 @@ import ToolSupport
         // sam, the assigned agent, is cut off when the ticket goes to lee.
         let sam = try token("sam", "agent")
         let ada = try token("ada", "admin")
+        let assigned = Mutex("")
         let cut = try await Self.converse(
             url, send: [(nil, #"{"type":"auth","token":"\#(sam)","after":100}"#)],
             onReady: {
-                _ = try LocalServer.run(
+                let status = try LocalServer.run(
                     "/usr/bin/curl",
                     [
-                        "-s", "-X", "POST", "-H", "Authorization: Bearer \(ada)", "-H",
-                        "Content-Type: application/json",
+                        "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H",
+                        "Authorization: Bearer \(ada)", "-H", "Content-Type: application/json",
                         "-d", #"{"agent":"lee"}"#, "http://127.0.0.1:\(port)/api/chat/tickets/1001/assign",
                     ])
+                assigned.withLock { $0 = status }
             },
             until: { $0.contains { $0.contains("access-revoked") } })
+        #expect(assigned.withLock { $0 } == "200", "the assignment to lee")
         #expect(cut.contains { $0.contains("access-revoked") }, "\(cut)")
     }
 

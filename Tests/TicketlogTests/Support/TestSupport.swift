@@ -88,6 +88,9 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
         case .file:
             return (try EventStore(path: directory.path("log.sqlite"), configuration: configuration), directory)
         case .postgres:
+            // Two reading connections: the tests' stores together stay well inside the server's
+            // connections (a serve process of another test needs some too).
+            configuration.maximumReaders = 2
             await PostgresStoreLeases.shared.acquire()
             let lease = try TemporaryDirectory { Task { await PostgresStoreLeases.shared.release() } }
             do {
