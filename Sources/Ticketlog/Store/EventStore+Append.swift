@@ -262,7 +262,7 @@ extension EventStore {
             notifier.advance(to: head)
             return results
         } catch {
-            let failure = error as? EventStoreError ?? .storage("the append could not be committed", cause: error)
+            let failure = Self.mapStorageError(error, "the append could not be committed")
             logger.error("Append transaction failed", metadata: ["ticketlog.error": "\(error)"])
             return requests.map { _ in .failure(failure) }
         }

@@ -56,11 +56,26 @@ extension EventStore {
             arguments: StatementArguments(arguments.map(SQLiteSession.databaseValue)))
     }
 
+    /// The stored events (bodies decompressed, not decoded) that a condition on `events e`
+    /// selects, in its order, through either backend: the file's own decoding with its caches,
+    /// or the log's reader on a shared database.
+    func storedEvents(_ session: any SQLSession, where condition: String, _ arguments: [SQLValue]) throws
+        -> [StoredEvent]
+    {
+        if let shared { return try shared.reader.stored(session, where: condition, arguments) }
+        let db = (session as! SQLiteSession).db
+        let rows = try Row.fetchCursor(
+            db.cachedStatement(sql: "SELECT \(Self.eventColumns) FROM events e WHERE \(condition)"),
+            arguments: StatementArguments(arguments.map(SQLiteSession.databaseValue)))
+        var events: [StoredEvent] = []
+        while let row = try rows.next() { events.append(try storedEvent(row, db: db)) }
+        return events
+    }
+
     /// The current version of `stream`; 0 when it does not exist.
     public func version(of stream: StreamID) async throws -> Int64 {
         try await readSession { session in
-            try session.rows("SELECT version FROM streams WHERE name = ?", [.text(stream.rawValue)]).first?[0]
-                .integer ?? 0
+            try session.value("SELECT version FROM streams WHERE name = ?", [.text(stream.rawValue)]).integer ?? 0
         }
     }
 

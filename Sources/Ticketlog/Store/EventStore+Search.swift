@@ -60,29 +60,17 @@ extension EventStore {
         }
         let words = MessageSearchIndex.searchWords(search.text)
         if let shared { return try await self.search(search, words: words, shared) }
-        let narrowing = TicketReads.conditions(search.tickets)
-        var conditions = ["\(MessageSearchIndex.table) MATCH ?", "m.deleted_at IS NULL"] + narrowing.conditions
+        let filters = Self.filters(of: search)
+        let conditions = ["\(MessageSearchIndex.table) MATCH ?", "m.deleted_at IS NULL"] + filters.conditions
         var arguments: StatementArguments = [query]
-        arguments += StatementArguments(narrowing.arguments.map(SQLiteSession.databaseValue))
-        if let ticket = search.ticket {
-            conditions.append("s.name = ?")
-            arguments += [ticket.rawValue]
-        }
-        if let from = search.from {
-            conditions.append("m.posted_at >= ?")
-            arguments += [from.microsecondsSinceEpoch]
-        }
-        if let to = search.to {
-            conditions.append("m.posted_at < ?")
-            arguments += [to.microsecondsSinceEpoch]
-        }
-        let limit = max(0, min(search.limit, 1_000))
+        arguments += StatementArguments(filters.arguments.map(SQLiteSession.databaseValue))
+        let limit = Self.pageSize(of: search)
         let columns = """
             SELECT s.name, m.message_id, m.position, m.author, m.author_role, m.posted_at, m.edited_at,
                    m.text_position, ranked.rank
             """
         let sql: String
-        if conditions.count == 2 {
+        if filters.conditions.isEmpty {
             // Nothing to filter by but the words: rank inside the index, then read the few hits
             // (ranking is a pass over every match; joining every match first doubled it). A
             // document may be a replaced or deleted text (the join drops it), so the index is
@@ -136,6 +124,28 @@ extension EventStore {
         }
     }
 
+    /// What narrows a search besides its words, on either backend: the tickets it allows
+    /// (`t`), one ticket (`s`), the times messages were posted in (`m`).
+    private static func filters(of search: MessageSearch) -> (conditions: [String], arguments: [SQLValue]) {
+        var (conditions, arguments) = TicketReads.conditions(search.tickets)
+        if let ticket = search.ticket {
+            conditions.append("s.name = ?")
+            arguments.append(.text(ticket.rawValue))
+        }
+        if let from = search.from {
+            conditions.append("m.posted_at >= ?")
+            arguments.append(.integer(from.microsecondsSinceEpoch))
+        }
+        if let to = search.to {
+            conditions.append("m.posted_at < ?")
+            arguments.append(.integer(to.microsecondsSinceEpoch))
+        }
+        return (conditions, arguments)
+    }
+
+    /// How many hits a page of `search` holds at most.
+    private static func pageSize(of search: MessageSearch) -> Int { max(0, min(search.limit, 1_000)) }
+
     /// ``search(_:)`` on PostgreSQL: documents are lexeme arrays (``SearchTerms``, the words
     /// FTS5 makes on SQLite) under a GIN index, so the query is the same words as a `tsquery`
     /// (all required, `:*` for a prefix) and finds the same messages. The rank is minus
@@ -153,22 +163,10 @@ extension EventStore {
             }
         }
         guard !terms.isEmpty else { return [] }
-        let narrowing = TicketReads.conditions(search.tickets)
-        var conditions = ["d.document @@ q.query", "m.deleted_at IS NULL"] + narrowing.conditions
-        var arguments: [SQLValue] = [.text(terms.joined(separator: " & "))] + narrowing.arguments
-        if let ticket = search.ticket {
-            conditions.append("s.name = ?")
-            arguments.append(.text(ticket.rawValue))
-        }
-        if let from = search.from {
-            conditions.append("m.posted_at >= ?")
-            arguments.append(.integer(from.microsecondsSinceEpoch))
-        }
-        if let to = search.to {
-            conditions.append("m.posted_at < ?")
-            arguments.append(.integer(to.microsecondsSinceEpoch))
-        }
-        arguments.append(.integer(Int64(max(0, min(search.limit, 1_000)))))
+        let filters = Self.filters(of: search)
+        let conditions = ["d.document @@ q.query", "m.deleted_at IS NULL"] + filters.conditions
+        let arguments: [SQLValue] =
+            [.text(terms.joined(separator: " & "))] + filters.arguments + [.integer(Int64(Self.pageSize(of: search)))]
         let sql = """
             SELECT s.name, m.message_id, m.position, m.author, m.author_role, m.posted_at, m.edited_at,
                    m.text_position, -ts_rank(d.document, q.query) AS rank

@@ -331,22 +331,6 @@ extension EventStore {
         }
     }
 
-    /// The stored events (bodies decompressed, not decoded) that a condition on `events e`
-    /// selects, in its order, through either backend: the file's own decoding with its caches,
-    /// or the log's reader on a shared database.
-    func storedEvents(_ session: any SQLSession, where condition: String, _ arguments: [SQLValue]) throws
-        -> [StoredEvent]
-    {
-        if let shared { return try shared.reader.stored(session, where: condition, arguments) }
-        let db = (session as! SQLiteSession).db
-        let rows = try Row.fetchCursor(
-            db.cachedStatement(sql: "SELECT \(Self.eventColumns) FROM events e WHERE \(condition)"),
-            arguments: StatementArguments(arguments.map(SQLiteSession.databaseValue)))
-        var events: [StoredEvent] = []
-        while let row = try rows.next() { events.append(try storedEvent(row, db: db)) }
-        return events
-    }
-
     /// Builds the Merkle tree of a log written before the tree existed (at its first writable
     /// opening), from its events.
     func buildTreeIfMissing(_ db: Database) throws {
