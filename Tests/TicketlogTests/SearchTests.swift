@@ -191,6 +191,7 @@ import Testing
             "東京 タワー 🎉 emoji ＡＢＣ full width",
             "Straße STRASSE İstanbul ǅungla",
             "e\u{301}clair (decomposed) and ﬁ ligature",
+            "Looks great, tiny change 👍 abcÉdef 9:16 naïve2x Ok?🙏",
             "",
         ]
         let queue = try DatabaseQueue()
