@@ -41,7 +41,7 @@ extension EventStore {
         let database = try await PostgresLog.connecting(
             location, readers: configuration.maximumReaders, logger: logger)
         do {
-            let (writer, head) = try await database.transaction(readOnly: false) { session -> (LogWriter?, Int64) in
+            let opened = try await database.transaction(readOnly: false) { session -> Opened in
                 try session.execute("SELECT pg_advisory_xact_lock(?)", [.integer(PostgresLog.schemaLock)])
                 if try Schema.check(session, name: location.description, kind: "a PostgreSQL database") == .empty {
                     guard createIfMissing else {
@@ -50,20 +50,45 @@ extension EventStore {
                     }
                     try PostgresSchema.create(session)
                 }
+                // A wrong master key, or none for a log holding encrypted content that is to be
+                // written, is refused before anything is written.
+                try EventStore.checkMasterKey(
+                    session, name: location.description, masterKey: configuration.masterKey,
+                    forWriting: !configuration.readOnly)
                 try LogWriter.prepareProjections(session)
-                let tables = LogTables(session)
-                let head = try tables.meta("head_position").integer ?? 0
-                // A log holding encrypted content is read, not written, here (no keyring yet).
-                guard try tables.meta("master_key_fingerprint").isNull else { return (nil, head) }
-                return (try LogWriter(configuration: configuration, session: session), head)
+                var keyring: ContentKeyring?
+                if let master = configuration.masterKey {
+                    if !configuration.readOnly { try EventStore.prepareEncryption(session, masterKey: master) }
+                    keyring = ContentKeyring(master: master)
+                    try keyring?.load(session)
+                }
+                let head = try LogTables(session).meta("head_position").integer ?? 0
+                let sealedFrom = try EventStore.sealedFromPosition(session)
+                // Encrypted content opened without its master key is read, not written.
+                let writer =
+                    sealedFrom != nil && keyring == nil
+                    ? nil
+                    : try LogWriter(
+                        configuration: configuration, session: session, keyring: keyring,
+                        name: location.description)
+                return Opened(writer: writer, head: head, keyring: keyring, sealedFrom: sealedFrom)
             }
             return try await EventStore.open(
-                shared: database, writer: writer, head: head, configuration: configuration,
-                catchUpProjections: catchUpProjections, logger: logger)
+                shared: database, writer: opened.writer, head: opened.head, keyring: opened.keyring,
+                sealedFrom: opened.sealedFrom, configuration: configuration, catchUpProjections: catchUpProjections,
+                logger: logger)
         } catch {
             await database.close()
             throw error
         }
+    }
+
+    /// What opening a log found and made in its first transaction.
+    private struct Opened: Sendable {
+        var writer: LogWriter?
+        var head: Int64
+        var keyring: ContentKeyring?
+        var sealedFrom: Int64?
     }
 
     /// Opens the log, runs `body` with it and closes it, whether `body` returns or throws.

@@ -193,6 +193,21 @@ package final class PostgresLog: SharedDatabase {
         }
     }
 
+    /// On the writing connection, between its transactions.
+    package func maintain(_ statements: [String]) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            writing.queue.async {
+                continuation.resume(
+                    with: Result {
+                        let session = PostgresSession(
+                            connection: try self.openConnection(self.writing), location: self.location,
+                            logger: self.logger)
+                        for statement in statements { try session.execute(statement, []) }
+                    })
+            }
+        }
+    }
+
     package func startListening(_ notifier: CommitNotifier) {
         listener.withLock { task in
             guard task == nil else { return }

@@ -96,10 +96,9 @@ import Testing
         #expect(after.map { $0.text ?? "-" } == ["", "", "", "", "kim is back"])
     }
 
-    @Test func ticketsAndMonthsAreErasedByTheirOwnKeys() async throws {
-        var configuration = EventStore.Configuration()
-        configuration.masterKey = MasterKey.generate()
-        let store = try EventStore.inMemory(configuration: configuration)
+    @Test(arguments: StoreKind.backends) func ticketsAndMonthsAreErasedByTheirOwnKeys(_ kind: StoreKind) async throws {
+        let (store, lease) = try await kind.make { $0.masterKey = MasterKey.generate() }
+        defer { withExtendedLifetime(lease) {} }
         _ = try await desk(store)
         let ticket = try await store.erase(
             .ticket(.test(2)), requestedBy: "retention policy", reason: "closed 2019", by: ada)
@@ -169,17 +168,17 @@ import Testing
         #expect(try await store.verify().isValid)
     }
 
-    @Test func aPlaintextLogHasNothingToErase() async throws {
-        let store = try EventStore.inMemory()
+    @Test(arguments: StoreKind.backends) func aPlaintextLogHasNothingToErase(_ kind: StoreKind) async throws {
+        let (store, lease) = try await kind.make()
+        defer { withExtendedLifetime(lease) {} }
         do {
             _ = try await store.erase(.subject("kim"), requestedBy: "kim", reason: "GDPR", by: ada)
             Issue.record("a plaintext log erased")
         } catch let error as EventStoreError {
             #expect(error.code == .rejected && error.message.contains("plaintext"))
         }
-        var configuration = EventStore.Configuration()
-        configuration.masterKey = MasterKey.generate()
-        let encrypted = try EventStore.inMemory(configuration: configuration)
+        let (encrypted, encryptedLease) = try await kind.make { $0.masterKey = MasterKey.generate() }
+        defer { withExtendedLifetime(encryptedLease) {} }
         await #expect(throws: EventStoreError.self) {
             try await encrypted.erase(.subject("kim"), requestedBy: "kim", reason: " ", by: ada)
         }
@@ -194,11 +193,10 @@ import Testing
         #expect(try await encrypted.headPosition() == 0, "a refused erasure writes nothing")
     }
 
-    @Test func anErasureRacingAppendsLosesNoEvent() async throws {
-        var configuration = EventStore.Configuration()
-        configuration.masterKey = MasterKey.generate()
-        let directory = try TemporaryDirectory()
-        let store = try EventStore(path: directory.path("log.sqlite"), configuration: configuration)
+    @Test(arguments: StoreKind.allCases.filter { $0 != .inMemory })
+    func anErasureRacingAppendsLosesNoEvent(_ kind: StoreKind) async throws {
+        let (store, lease) = try await kind.make { $0.masterKey = MasterKey.generate() }
+        defer { withExtendedLifetime(lease) {} }
         let kim = self.kim
         let ada = self.ada
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -4,7 +4,8 @@ import Synchronization
 /// (streams, types, actors) and LZ4 dictionaries it has seen: a page of a subscription decodes
 /// against them, and an event naming a key it does not know yet reads only the rows added since.
 ///
-/// Sealed fields are left sealed: the reader has no keyring.
+/// Decoded events come with their sealed fields opened by the keyring it was given (as erased
+/// when their key is destroyed), or left sealed without one; stored events are never opened.
 package final class LogReader: Sendable {
     private struct Known {
         var vocabulary = LogVocabulary()
@@ -19,8 +20,11 @@ package final class LogReader: Sendable {
     }
 
     private let known = Mutex(Known())
+    private let keyring: ContentKeyring?
 
-    package init() {}
+    package init(keyring: ContentKeyring? = nil) {
+        self.keyring = keyring
+    }
 
     /// Up to `limit` events from `position` on (inclusive), in position order, each with its
     /// stream's key.
@@ -53,12 +57,14 @@ package final class LogReader: Sendable {
 
     /// Decodes event rows (``LogTables/eventColumns``).
     private func decode(_ rows: [SQLRow], _ session: any SQLSession) throws -> [ProjectedEvent] {
-        try parts(rows, session).map { part in
-            ProjectedEvent(
-                event: try EventStore.decodeRecord(
-                    stored: part.stored.stored, columns: part.stored.columns, position: part.stored.position,
-                    version: part.stored.version),
-                streamKey: part.streamKey)
+        // Another node's erasures since the last read are applied before anything is opened.
+        if let keyring, !rows.isEmpty { try keyring.refresh(session, name: "the log") }
+        return try parts(rows, session).map { part in
+            var event = try EventStore.decodeRecord(
+                stored: part.stored.stored, columns: part.stored.columns, position: part.stored.position,
+                version: part.stored.version)
+            if let keyring { event = try keyring.open(event, session) }
+            return ProjectedEvent(event: event, streamKey: part.streamKey)
         }
     }
 

@@ -10,14 +10,27 @@ import Synchronization
 /// Decided appends (commands: ``PreparedAppend/decide``) run here too, among the others of a
 /// transaction. Group commit is the caller's (``GroupCommitter``: several callers' appends in one
 /// ``write(_:session:)``).
-/// Not yet here: content encryption.
+///
+/// With a keyring (a log opened with its master key), personal fields are sealed as the SQLite
+/// writer seals them, each new content key's row is written in the transaction of the first
+/// event sealed with it, and each transaction first catches up with erasures and master-key
+/// rotations made by other nodes (``ContentKeyring/refresh(_:name:)``).
 package final class LogWriter: Sendable {
     let configuration: EventStore.Configuration
     private let dictionaries: Mutex<[Int64: LZ4Dictionary]>
+    let keyring: ContentKeyring?
+    /// How the log is named in messages.
+    private let name: String
 
-    /// A writer for the log a session reads, with its LZ4 dictionaries.
-    package init(configuration: EventStore.Configuration, session: any SQLSession) throws {
+    /// A writer for the log a session reads, with its LZ4 dictionaries, sealing content with
+    /// `keyring` when there is one.
+    package init(
+        configuration: EventStore.Configuration, session: any SQLSession, keyring: ContentKeyring? = nil,
+        name: String = "the log"
+    ) throws {
         self.configuration = configuration
+        self.keyring = keyring
+        self.name = name
         dictionaries = Mutex(try LogTables(session).dictionaries(compressionLevel: configuration.compressionLevel))
     }
 
@@ -71,10 +84,14 @@ package final class LogWriter: Sendable {
 
     /// Validates and encodes an append outside any transaction.
     package func prepare(_ append: StreamAppend) throws -> PreparedAppend {
-        try EventStore.prepare(
+        var lastKey: (key: ContentKey, isNew: Bool)?
+        return try EventStore.prepare(
             append.events, stream: append.stream, expectedVersion: append.expectedVersion,
-            configuration: configuration, dictionary: current, packsSealedFields: false
-        ) { ($0, [], nil) }
+            configuration: configuration, dictionary: current, packsSealedFields: keyring != nil
+        ) { proposed in
+            guard let keyring else { return (proposed, [], nil) }
+            return try EventStore.sealed(proposed, stream: append.stream, keyring: keyring, lastKey: &lastKey)
+        }
     }
 
     /// Writes prepared appends in the session's transaction. One refused (a version conflict,
@@ -85,9 +102,10 @@ package final class LogWriter: Sendable {
     /// PostgreSQL the head row is locked first, so writers on every node take positions one
     /// transaction at a time, in commit order (ARCHITECTURE.md, "Storage boundary").
     ///
-    /// Returns the results and the head after the transaction.
+    /// Returns the results, the head after the transaction and the ids of the content keys
+    /// whose rows it wrote (``ContentKeyring/written(_:)`` once it committed).
     package func write(_ appends: [PreparedAppend], session: any SQLSession) throws -> (
-        results: [Result<AppendResult, any Error>], head: Int64
+        results: [Result<AppendResult, any Error>], head: Int64, keysWritten: [String]
     ) {
         var turn = try begin(session)
         try prefetchStoredIDs(appends, into: &turn, session)
@@ -106,6 +124,20 @@ package final class LogWriter: Sendable {
                     continue
                 }
             }
+            if let keyring, append.events.contains(where: { $0.sealedWith.map(keyring.isErased) == true }) {
+                // Sealed before this transaction learned that another node erased the key: sealed
+                // again under a live one (a key destroyed must not take content written after
+                // the erasure with it).
+                do {
+                    append = try prepare(
+                        StreamAppend(
+                            stream: append.stream, events: append.events.map(\.proposed),
+                            expectedVersion: append.expectedVersion))
+                } catch {
+                    results.append(.failure(error))
+                    continue
+                }
+            }
             let checked: Check
             do {
                 checked = try check(append, turn: turn, session: session)
@@ -119,7 +151,7 @@ package final class LogWriter: Sendable {
             }
         }
         try end(&turn, session)
-        return (results, turn.head.position)
+        return (results, turn.head.position, turn.keysWritten)
     }
 
     /// Runs a decided append's decision (``PreparedAppend/decide``) at the stream's version as
@@ -179,6 +211,8 @@ package final class LogWriter: Sendable {
         var changedStreams: Set<StreamID> = []
         /// The largest key of each key-numbered table, once this transaction read or made one.
         var lastKeys: [String: Int64] = [:]
+        /// The content keys whose rows this transaction wrote.
+        var keysWritten: [String] = []
     }
 
     /// Reads once, for all `appends`, which of their event ids the log holds: one statement per
@@ -229,6 +263,9 @@ package final class LogWriter: Sendable {
 
     private func begin(_ session: any SQLSession) throws -> Turn {
         try Self.lockHead(session)
+        // Under the head lock: an erasure on another node is either before this transaction, and
+        // its keys are forgotten now, or after it.
+        try keyring?.refresh(session, name: name)
         let head = try ChainHead.fetch(session)
         let live =
             configuration.inlineProjections ? try EventStore.liveProjections(session, head: head.position) : []
@@ -315,6 +352,10 @@ package final class LogWriter: Sendable {
         }
         var version = current
         let recordedAt = append.recordedAt.microsecondsSinceEpoch
+        if let keyring {
+            turn.keysWritten += try keyring.writeRows(
+                of: append.events, now: configuration.clock(), session)
+        }
         for event in append.events {
             version += 1
             let position = turn.head.position + 1
@@ -336,8 +377,14 @@ package final class LogWriter: Sendable {
             turn.head.position = position
             turn.head.hash = hash
             if !turn.projections.isEmpty {
-                let recorded = EventBody(event.proposed, stream: append.stream, recordedAt: append.recordedAt)
+                var recorded = EventBody(event.proposed, stream: append.stream, recordedAt: append.recordedAt)
                     .recorded(position: position, version: version)
+                if let key = event.sealedWith, keyring?.isErased(key) == true {
+                    // Sealed under a key an erasure destroyed after this append was prepared:
+                    // the projections see it as every later read will, erased.
+                    recorded.payload = recorded.payload.mappingPersonalFields { _, _ in "" }
+                    recorded.contentErased = true
+                }
                 try Self.projecting {
                     try turn.projections.apply(ProjectedEvent(event: recorded, streamKey: streamKey), session)
                 }

@@ -22,6 +22,9 @@ package protocol SharedDatabase: Sendable {
     /// the server went away. Returns when the calling task is cancelled (after `body` ended) or
     /// when `body` returns, or throws anything else, on its own.
     func whileHoldingLock(_ key: Int64, _ body: @escaping @Sendable () async throws -> Void) async throws
+    /// Runs `statements` one after the other outside any transaction (maintenance that cannot
+    /// run inside one: `VACUUM`, `REINDEX … CONCURRENTLY`).
+    func maintain(_ statements: [String]) async throws
     /// Closes the connections and stops listening.
     func close() async
 }
@@ -29,8 +32,9 @@ package protocol SharedDatabase: Sendable {
 /// An ``EventStore``'s state on a shared database.
 struct SharedStorage: Sendable {
     let database: any SharedDatabase
-    /// Appends; `nil` for a log holding encrypted content, which is not written there yet.
+    /// Appends; `nil` for a log holding encrypted content opened without its master key.
     let writer: LogWriter?
-    /// Decodes events for reads and subscriptions, keeping the vocabulary it has seen.
-    let reader = LogReader()
+    /// Decodes events for reads and subscriptions, keeping the vocabulary it has seen; opens
+    /// sealed content with the store's keyring.
+    let reader: LogReader
 }

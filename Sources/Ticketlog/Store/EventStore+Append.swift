@@ -256,9 +256,10 @@ extension EventStore {
     {
         do {
             let writer = try sharedWriter(shared)
-            let (results, head) = try await shared.database.transaction(readOnly: false) { session in
+            let (results, head, keysWritten) = try await shared.database.transaction(readOnly: false) { session in
                 try writer.write(requests, session: session)
             }
+            keyring?.written(keysWritten)
             notifier.advance(to: head)
             return results
         } catch {
@@ -270,13 +271,15 @@ extension EventStore {
 
     /// The writer of a log on a shared database.
     ///
-    /// - Throws: ``EventStoreError/Code/unsupported`` for a log holding encrypted content,
-    ///   which is not written there yet.
+    /// - Throws: ``EventStoreError/Code/masterKey`` for a log holding encrypted content opened
+    ///   without its master key (read only).
     func sharedWriter(_ shared: SharedStorage) throws(EventStoreError) -> LogWriter {
         guard let writer = shared.writer else {
             throw EventStoreError(
-                code: .unsupported,
-                message: "the log holds encrypted content, which this build does not yet write on PostgreSQL")
+                code: .masterKey,
+                message:
+                    "\(path) holds encrypted content and was opened without its master key (TICKETLOG_MASTER_KEY or a key file): it is read, not written, here"
+            )
         }
         return writer
     }

@@ -15,7 +15,6 @@ extension EventStore {
     /// How the log encrypts its content; `nil` for a log that stores plaintext.
     public func contentEncryption() async throws -> ContentEncryptionStatus? {
         if shared != nil {
-            // A log in PostgreSQL holds encrypted content only as copied from a file.
             return try await readSession { session -> ContentEncryptionStatus? in
                 let meta = try LogTables(session).meta(["master_key_fingerprint", "sealed_from_position"])
                 guard let fingerprint = meta["master_key_fingerprint"]?.text,
@@ -52,6 +51,14 @@ extension EventStore {
         -> (ProposedEvent, [ContentKey], sealedWith: String?)
     {
         guard let keyring else { return (event, [], nil) }
+        return try Self.sealed(event, stream: stream, keyring: keyring, lastKey: &lastKey)
+    }
+
+    /// ``sealed(_:stream:lastKey:)`` with `keyring`, for either backend's writer.
+    static func sealed(
+        _ event: ProposedEvent, stream: StreamID, keyring: ContentKeyring,
+        lastKey: inout (key: ContentKey, isNew: Bool)?
+    ) throws -> (ProposedEvent, [ContentKey], sealedWith: String?) {
         var key: (key: ContentKey, isNew: Bool)?
         var sealed = event
         sealed.payload = try event.payload.mappingPersonalFields { path, value in
@@ -71,22 +78,7 @@ extension EventStore {
 
     /// Writes the rows of the content keys `events` were sealed with that are not written yet.
     func writeContentKeys(of events: [PreparedAppend.Event], _ db: Database) throws {
-        guard let keyring else { return }
-        // Every event sealed with a key not written yet names it: write each once.
-        var seen = Set<String>()
-        let keys = events.flatMap(\.newKeys).filter { seen.insert($0.id).inserted }
-        guard !keys.isEmpty else { return }
-        let insert = try db.cachedStatement(
-            sql: """
-                INSERT OR IGNORE INTO content_keys(id, subject, stream, period, wrapped, created_at)
-                VALUES (?, ?, ?, ?, ?, ?)
-                """)
-        let now = configuration.clock().microsecondsSinceEpoch
-        for (key, wrapped) in try keyring.rows(for: keys) {
-            try insert.execute(arguments: [
-                key.id, key.scope.subject, key.scope.stream, key.scope.period, wrapped.map { Data($0) }, now,
-            ])
-        }
+        try keyring?.writeRows(of: events, now: configuration.clock(), SQLiteSession(db))
     }
 
     /// `event` with its sealed fields opened; erased ones (their key destroyed) read as empty
@@ -94,57 +86,34 @@ extension EventStore {
     /// stored.
     func opened(_ event: RecordedEvent, _ db: Database) throws -> RecordedEvent {
         guard let keyring else { return event }
-        var opened = event
-        opened.payload = try event.payload.mappingPersonalFields { path, value in
-            guard let id = SealedField.keyID(of: value).map(String.init) else { return value }
-            var found = try keyring.openingKey(id)
-            if found == nil {
-                // A key another process made after this one loaded the table.
-                if let row = try Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT subject, stream, period, wrapped FROM content_keys WHERE id = ?"),
-                    arguments: [id])
-                {
-                    keyring.learn(
-                        id: id, scope: ContentKeyScope(subject: row[0], stream: row[1], period: row[2]),
-                        wrapped: (row[3] as Data?).map(Array.init))
-                    found = try keyring.openingKey(id)
-                }
-            }
-            guard let key = found else {
-                throw EventStoreError.corrupt(
-                    "the event at position \(event.position) is sealed with content key \(id), which the log does not hold",
-                    position: event.position)
-            }
-            guard let key else {
-                opened.contentErased = true
-                return ""
-            }
-            do {
-                return try SealedField.open(value, key: key, event: event.id, path: path)
-            } catch {
-                throw EventStoreError.corrupt("\(error)", position: event.position)
-            }
-        }
-        return opened
+        return try keyring.open(event, SQLiteSession(db))
     }
 
     /// Refuses a master key the log was not encrypted with, or a missing one for writing (reads
     /// `meta` only).
     static func checkMasterKey(_ db: Database, path: String, masterKey: MasterKey?, forWriting: Bool) throws {
         guard try db.tableExists("meta") else { return }
-        let stored = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'master_key_fingerprint'")
+        try checkMasterKey(SQLiteSession(db), name: path, masterKey: masterKey, forWriting: forWriting)
+    }
+
+    /// ``checkMasterKey(_:path:masterKey:forWriting:)`` through either backend, on a log whose
+    /// tables exist.
+    package static func checkMasterKey(
+        _ session: any SQLSession, name: String, masterKey: MasterKey?, forWriting: Bool
+    ) throws {
+        let stored = try LogTables(session).meta("master_key_fingerprint").text
         switch (stored, masterKey) {
         case (let stored?, let given?) where stored != given.fingerprint:
             throw EventStoreError(
                 code: .masterKey,
                 message:
-                    "\(path) is encrypted with master key \(stored); the key given is \(given.fingerprint). Nothing was written"
+                    "\(name) is encrypted with master key \(stored); the key given is \(given.fingerprint). Nothing was written"
             )
         case (let stored?, nil) where forWriting:
             throw EventStoreError(
                 code: .masterKey,
                 message:
-                    "\(path) holds encrypted content (master key \(stored)): give its master key (TICKETLOG_MASTER_KEY or a key file) to write to it. Nothing was written"
+                    "\(name) holds encrypted content (master key \(stored)): give its master key (TICKETLOG_MASTER_KEY or a key file) to write to it. Nothing was written"
             )
         default:
             break
@@ -152,19 +121,27 @@ extension EventStore {
     }
 
     static func sealedFromPosition(_ db: Database) throws -> Int64? {
-        try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'sealed_from_position'")
+        try sealedFromPosition(SQLiteSession(db))
+    }
+
+    package static func sealedFromPosition(_ session: any SQLSession) throws -> Int64? {
+        try LogTables(session).meta("sealed_from_position").integer
     }
 
     /// At a writable opening with a master key: the key table, and the fingerprint of a log
     /// encrypted from now on (with the position its sealed content starts at).
     static func prepareEncryption(_ db: Database, masterKey: MasterKey) throws {
         try ContentKeyring.createTable(db)
-        guard try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'master_key_fingerprint'") == nil
-        else { return }
-        let head = try ChainHead.position(db)
-        try db.execute(
-            sql:
-                "INSERT INTO meta(key, value) VALUES ('master_key_fingerprint', ?), ('sealed_from_position', ?)",
-            arguments: [masterKey.fingerprint, head + 1])
+        try prepareEncryption(SQLiteSession(db), masterKey: masterKey)
+    }
+
+    /// ``prepareEncryption(_:masterKey:)`` on a log whose key table exists (a PostgreSQL log has
+    /// it from the start).
+    package static func prepareEncryption(_ session: any SQLSession, masterKey: MasterKey) throws {
+        let meta = LogTables(session)
+        guard try meta.meta("master_key_fingerprint").isNull else { return }
+        let head = try ChainHead.position(session)
+        try meta.setMeta("master_key_fingerprint", .text(masterKey.fingerprint))
+        try meta.setMeta("sealed_from_position", .integer(head + 1))
     }
 }

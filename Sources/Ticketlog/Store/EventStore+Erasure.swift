@@ -55,7 +55,9 @@ extension EventStore {
             }
         }
         if let sealedFrom = sealedFromPosition, sealedFrom > 1 {
-            let plaintext = try await read { db in try Self.plaintextEvents(scope, before: sealedFrom, db) }
+            let plaintext = try await readSession { session in
+                try Self.plaintextEvents(scope, before: sealedFrom, session)
+            }
             guard plaintext == 0 else {
                 throw EventStoreError(
                     code: .rejected,
@@ -72,25 +74,19 @@ extension EventStore {
         let request = PreparedAppend(
             stream: .erasures, expectedVersion: .any, recordedAt: clock(), events: [],
             decide: { session, _ in
-                // Erasure runs on a file only (its keyring): the SQLite session's connection.
-                let db = (session as! SQLiteSession).db
                 // The search index forgets the texts while their keys still open them.
-                let doomed = try String.fetchAll(
-                    db, sql: "SELECT id FROM content_keys WHERE wrapped IS NOT NULL AND \(condition)",
-                    arguments: [argument])
+                let doomed = try session.rows(
+                    "SELECT id FROM content_keys WHERE wrapped IS NOT NULL AND \(condition)", [.text(argument)]
+                ).compactMap { $0[0].text }
                 try self.forgetSearchTexts(
-                    sealedWith: Set(doomed + keyring.ids(where: matches)), candidates: searchCandidates, db)
+                    sealedWith: Set(doomed + keyring.ids(where: matches)), candidates: searchCandidates, session)
                 // Keys of this process not written yet are forgotten too, so their rows are
                 // written without their wrapped key.
                 let inMemory = keyring.erase(where: matches)
-                let stored = try String.fetchAll(
-                    db, sql: "SELECT id FROM content_keys WHERE wrapped IS NOT NULL AND \(condition)",
-                    arguments: [argument])
-                try db.execute(
-                    sql:
-                        "UPDATE content_keys SET wrapped = NULL, erased_at = ? WHERE wrapped IS NOT NULL AND \(condition)",
-                    arguments: [clock().microsecondsSinceEpoch, argument])
-                let keys = Array(Set(inMemory + stored)).sorted()
+                try session.execute(
+                    "UPDATE content_keys SET wrapped = NULL, erased_at = ? WHERE wrapped IS NOT NULL AND \(condition)",
+                    [.integer(clock().microsecondsSinceEpoch), .text(argument)])
+                let keys = Array(Set(inMemory + doomed)).sorted()
                 erased.withLock { $0 = keys }
                 var erasure = payload
                 erasure.keys = keys
@@ -133,26 +129,28 @@ extension EventStore {
     /// The events whose texts an erasure of `scope` can concern, as a condition on `e` (for
     /// ``forgetSearchTexts(sealedWith:candidates:_:)``).
     private static func searchCandidates(_ scope: ErasureScope) throws -> (
-        condition: String, arguments: StatementArguments
+        condition: String, arguments: [SQLValue]
     ) {
         switch scope {
         case .subject(let subject):
-            return ("e.actor = (SELECT key FROM actors WHERE id = ?)", [subject])
+            return ("e.actor IN (SELECT key FROM actors WHERE id = ?)", [.text(subject)])
         case .ticket(let stream):
-            return ("e.stream = (SELECT key FROM streams WHERE name = ?)", [stream.rawValue])
+            return ("e.stream = (SELECT key FROM streams WHERE name = ?)", [.text(stream.rawValue)])
         case .before(let time):
             let month = ContentKeyScope.month(of: time)
             guard let start = ContentKeyScope.start(ofPeriod: month) else {
                 throw EventStoreError(
                     code: .rejected, message: "a retention cut needs a date of years 1000 to 9999, not \(month)")
             }
-            return ("e.occurred_at < ?", [start.microsecondsSinceEpoch])
+            return ("e.occurred_at < ?", [.integer(start.microsecondsSinceEpoch)])
         }
     }
 
     /// How many events of `scope` with personal content are before `position` (written in
     /// plaintext, before the log was encrypted).
-    private static func plaintextEvents(_ scope: ErasureScope, before position: Int64, _ db: Database) throws -> Int {
+    private static func plaintextEvents(_ scope: ErasureScope, before position: Int64, _ session: any SQLSession)
+        throws -> Int
+    {
         let personal = [EventType.messagePosted, .messageEdited, .statusChanged, .deliverablePushed].map {
             "'\($0.rawValue)'"
         }
@@ -160,14 +158,14 @@ extension EventStore {
             SELECT count(*) FROM events e
             WHERE e.position < ? AND e.type IN (SELECT key FROM event_types WHERE name IN (\(personal.joined(separator: ","))))
             """
-        var arguments: StatementArguments = [position]
+        var arguments: [SQLValue] = [.integer(position)]
         switch scope {
         case .subject(let subject):
             sql += " AND e.actor IN (SELECT key FROM actors WHERE id = ?)"
-            arguments += [subject]
+            arguments.append(.text(subject))
         case .ticket(let stream):
             sql += " AND e.stream = (SELECT key FROM streams WHERE name = ?)"
-            arguments += [stream.rawValue]
+            arguments.append(.text(stream.rawValue))
         case .before(let time):
             // Content keys are per month: the cut is the start of `time`'s month.
             let month = ContentKeyScope.month(of: time)
@@ -176,17 +174,40 @@ extension EventStore {
                     code: .rejected, message: "a retention cut needs a date of years 1000 to 9999, not \(month)")
             }
             sql += " AND e.occurred_at < ?"
-            arguments += [start.microsecondsSinceEpoch]
+            arguments.append(.integer(start.microsecondsSinceEpoch))
         }
-        return try Int.fetchOne(db, sql: sql, arguments: arguments) ?? 0
+        return Int(try session.value(sql, arguments).integer ?? 0)
     }
 
     /// Checkpoints and truncates the WAL, vacuums the file (with `secure_delete` on, freed pages
     /// are zeroed) and truncates again: no image of a destroyed key is left in the file, its
     /// WAL or its free pages. `false` when readers kept the WAL from being truncated.
     func scrub() async throws -> Bool {
+        if let shared { return await scrub(shared) }
         guard path != ":memory:" else { return true }
         return try await writer.writeWithoutTransaction(Self.scrub)
+    }
+
+    /// PostgreSQL has no `secure_delete`: the key table and the search index are vacuumed (the
+    /// dead rows holding destroyed keys and forgotten documents become free space) and the
+    /// index rebuilt without blocking writers (a GIN index keeps a word's entry once its
+    /// documents are gone). What PostgreSQL keeps beyond that — free space not yet overwritten,
+    /// WAL segments, replicas and backups — holds only keys wrapped under the master key: rotate
+    /// it after an erasure (ARCHITECTURE.md, "Erasure on PostgreSQL"). `false` when the
+    /// maintenance failed (logged; the erasure itself is committed).
+    private func scrub(_ shared: SharedStorage) async -> Bool {
+        do {
+            try await shared.database.maintain([
+                "VACUUM content_keys", "VACUUM \(MessageSearchIndex.table)",
+                "REINDEX INDEX CONCURRENTLY \(MessageSearchIndex.table)_documents",
+            ])
+            return true
+        } catch {
+            logger.error(
+                "Vacuuming after an erasure failed; run VACUUM content_keys, VACUUM message_search and REINDEX INDEX CONCURRENTLY message_search_documents",
+                metadata: ["ticketlog.error": "\(error)"])
+            return false
+        }
     }
 
     /// ``scrub()`` on a connection of its own.
@@ -231,16 +252,15 @@ extension EventStore {
         let request = PreparedAppend(
             stream: .erasures, expectedVersion: .any, recordedAt: clock(), events: [],
             decide: { session, version in
-                let db = (session as! SQLiteSession).db
-                let live = try String.fetchAll(
-                    db, sql: "SELECT id FROM content_keys WHERE wrapped IS NOT NULL"
-                ).filter(named.contains)
+                let live = try session.rows("SELECT id FROM content_keys WHERE wrapped IS NOT NULL", [])
+                    .compactMap { $0[0].text }.filter(named.contains)
                 guard !live.isEmpty else { throw DecidedNothing(version: version) }
-                try self.forgetSearchTexts(sealedWith: Set(live), candidates: nil, db)
+                try self.forgetSearchTexts(sealedWith: Set(live), candidates: nil, session)
                 let now = clock().microsecondsSinceEpoch
                 for id in live {
-                    try db.execute(
-                        sql: "UPDATE content_keys SET wrapped = NULL, erased_at = ? WHERE id = ?", arguments: [now, id])
+                    try session.execute(
+                        "UPDATE content_keys SET wrapped = NULL, erased_at = ? WHERE id = ?",
+                        [.integer(now), .text(id)])
                 }
                 keyring.forget(Set(live))
                 erased.withLock { $0 = live.sorted() }
@@ -329,35 +349,40 @@ extension EventStore {
     /// hard-delete).
     public func erasedContent(_ erasure: ErasurePerformed) async throws -> ErasedContent {
         let condition: String
-        let argument: DatabaseValue
+        let argument: SQLValue
         var audit = AuditQuery(types: [.deliverablePushed, .statusChanged], limit: 1_000_000)
         if let subject = erasure.subject {
             condition = "m.author = ?"
-            argument = subject.databaseValue
+            argument = .text(subject)
             audit.actor = subject
         } else if let ticket = erasure.ticket, let stream = StreamID(rawValue: ticket) {
             condition = "s.name = ?"
-            argument = ticket.databaseValue
+            argument = .text(ticket)
             audit.stream = stream
         } else if let before = erasure.before, let start = ContentKeyScope.start(ofPeriod: before) {
             condition = "m.posted_at < ?"
-            argument = start.microsecondsSinceEpoch.databaseValue
+            argument = .integer(start.microsecondsSinceEpoch)
             audit.to = start
         } else {
             return ErasedContent(messages: [], systemMessageEvents: [])
         }
-        let messages = try await read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT s.name, m.message_id, m.position FROM messages m JOIN streams s ON s.key = m.stream
-                    WHERE \(condition) ORDER BY m.position
-                    """, arguments: [argument]
-            ).map { row in
-                let post = try self.event(at: row[2], db)
+        let messages = try await readSession { session in
+            let rows = try session.rows(
+                """
+                SELECT s.name, m.message_id, m.position FROM messages m JOIN streams s ON s.key = m.stream
+                WHERE \(condition) ORDER BY m.position
+                """, [argument])
+            return try rows.map { row in
+                let position = row[2].integer ?? 0
+                guard let post = try self.events(session, where: "position = ?", [.integer(position)]).first else {
+                    throw EventStoreError.corrupt(
+                        "a projection points at position \(position), which the log does not hold",
+                        position: position)
+                }
                 let bornInStream = if case .streamChat = post.origin { true } else { false }
                 return ErasedContent.Message(
-                    stream: StreamID(rawValue: row[0]) ?? post.stream, messageID: row[1], bornInStream: bornInStream)
+                    stream: row[0].text.flatMap(StreamID.init(rawValue:)) ?? post.stream,
+                    messageID: row[1].text ?? "", bornInStream: bornInStream)
             }
         }
         let system = try await auditTrail(audit).map(\.event).filter { event in

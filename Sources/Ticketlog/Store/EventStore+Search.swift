@@ -198,31 +198,51 @@ extension EventStore {
     /// is a document — while those keys still open it (an erasure, before it destroys them).
     /// `candidates` narrows the events to look at: a condition on `e`, with its arguments.
     func forgetSearchTexts(
-        sealedWith keys: Set<String>, candidates: (condition: String, arguments: StatementArguments)?,
-        _ db: Database
+        sealedWith keys: Set<String>, candidates: (condition: String, arguments: [SQLValue])?,
+        _ session: any SQLSession
     ) throws {
-        guard !keys.isEmpty, try db.tableExists(MessageSearchIndex.table) else { return }
-        let columns = Self.eventColumns.split(separator: ",").map { "e." + $0.trimmingCharacters(in: .whitespaces) }
-        let rows = try Row.fetchCursor(
-            db,
-            sql: """
-                SELECT \(columns.joined(separator: ", ")) FROM events e
-                WHERE e.type IN (SELECT key FROM event_types WHERE name IN ('message.posted', 'message.edited'))\(candidates.map { " AND " + $0.condition } ?? "")
-                """,
-            arguments: candidates?.arguments ?? [])
+        guard !keys.isEmpty else { return }
+        if session.dialect == .sqlite {
+            guard try (session as! SQLiteSession).db.tableExists(MessageSearchIndex.table) else { return }
+        }
+        let condition = """
+            e.type IN (SELECT key FROM event_types WHERE name IN ('message.posted', 'message.edited'))\(candidates.map { " AND " + $0.condition } ?? "") AND e.position > ? ORDER BY e.position LIMIT 1000
+            """
         var removals: [(Int64, String)] = []
-        while let row = try rows.next() {
-            // The event as stored, to read which key seals its text; then opened.
-            let stored = try storedEvent(row, db: db)
-            let sealed = try Self.decodeRecord(
-                stored: stored.stored, columns: stored.columns, position: stored.position, version: stored.version)
-            guard let text = sealed.payload.messageText, let id = SealedField.keyID(of: text), keys.contains(String(id))
-            else { continue }
-            let opened = try opened(sealed, db)
-            if let plain = opened.payload.messageText, MessageSearchIndex.isIndexable(plain, of: opened) {
-                removals.append((stored.position, plain))
+        var documents: [Int64] = []
+        // The events as stored, a page at a time, to read which key seals each text; then
+        // opened (on SQLite, an FTS5 contentless index removes a document only given the text it
+        // indexed).
+        var page: [StoredEvent] = []
+        repeat {
+            page = try storedEvents(
+                session, where: condition, (candidates?.arguments ?? []) + [.integer(page.last?.position ?? 0)])
+            for stored in page {
+                let sealed = try Self.decodeRecord(
+                    stored: stored.stored, columns: stored.columns, position: stored.position, version: stored.version)
+                guard let text = sealed.payload.messageText, let id = SealedField.keyID(of: text),
+                    keys.contains(String(id))
+                else { continue }
+                guard session.dialect == .sqlite else {
+                    documents.append(stored.position)
+                    continue
+                }
+                let opened = try keyring.map { try $0.open(sealed, session) } ?? sealed
+                if let plain = opened.payload.messageText, MessageSearchIndex.isIndexable(plain, of: opened) {
+                    removals.append((stored.position, plain))
+                }
+            }
+        } while !page.isEmpty
+        if session.dialect == .sqlite {
+            let db = (session as! SQLiteSession).db
+            for (document, text) in removals { try MessageSearchIndex.remove(document, text: text, db) }
+        } else {
+            for start in stride(from: 0, to: documents.count, by: 500) {
+                let chunk = documents[start..<min(start + 500, documents.count)]
+                try session.execute(
+                    "DELETE FROM \(MessageSearchIndex.table) WHERE position IN (\(chunk.map(String.init).joined(separator: ", ")))",
+                    [])
             }
         }
-        for (document, text) in removals { try MessageSearchIndex.remove(document, text: text, db) }
     }
 }

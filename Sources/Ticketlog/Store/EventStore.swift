@@ -166,11 +166,12 @@ public final class EventStore: Sendable {
     /// `head` is the position it read. Projections behind the head catch up before it returns,
     /// unless `catchUpProjections` is false (`verify` and copies must open a damaged log).
     package static func open(
-        shared database: any SharedDatabase, writer: LogWriter?, head: Int64, configuration: Configuration,
-        catchUpProjections: Bool = true, logger: Logger
+        shared database: any SharedDatabase, writer: LogWriter?, head: Int64, keyring: ContentKeyring? = nil,
+        sealedFrom: Int64? = nil, configuration: Configuration, catchUpProjections: Bool = true, logger: Logger
     ) async throws -> EventStore {
         let store = EventStore(
-            shared: database, writer: writer, head: head, configuration: configuration, logger: logger)
+            shared: database, writer: writer, head: head, keyring: keyring, sealedFrom: sealedFrom,
+            configuration: configuration, logger: logger)
         if catchUpProjections && configuration.inlineProjections && writer != nil {
             try await store.catchUpProjections()
         }
@@ -178,16 +179,16 @@ public final class EventStore: Sendable {
     }
 
     private init(
-        shared database: any SharedDatabase, writer: LogWriter?, head: Int64, configuration: Configuration,
-        logger: Logger
+        shared database: any SharedDatabase, writer: LogWriter?, head: Int64, keyring: ContentKeyring?,
+        sealedFrom: Int64?, configuration: Configuration, logger: Logger
     ) {
         file = nil
-        shared = SharedStorage(database: database, writer: writer)
+        shared = SharedStorage(database: database, writer: writer, reader: LogReader(keyring: keyring))
         path = database.name
         self.configuration = configuration
         self.logger = logger
-        keyring = nil
-        sealedFromPosition = nil
+        self.keyring = keyring
+        sealedFromPosition = sealedFrom
         dictionaries = DictionaryCache([], compressionLevel: configuration.compressionLevel)
         notifier = CommitNotifier(head: head)
     }

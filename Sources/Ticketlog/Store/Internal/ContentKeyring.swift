@@ -6,7 +6,7 @@ import Synchronization
 /// sealing, and every key by id for opening (`nil` once erased). Keys are unwrapped on first
 /// use; a key made by this process stays pending until a committed transaction has written its
 /// row.
-final class ContentKeyring: Sendable {
+package final class ContentKeyring: Sendable {
     private enum Entry {
         case wrapped([UInt8], ContentKeyScope)
         case open(ContentKey)
@@ -20,12 +20,14 @@ final class ContentKeyring: Sendable {
         /// The opened live key of each scope sealed with so far, and whether its row is still to
         /// be written: one lookup per sealed event.
         var sealing: [ContentKeyScope: (key: ContentKey, isNew: Bool)] = [:]
+        /// The version of the `erasures` stream this keyring has applied (``refresh(_:)``).
+        var erasuresSeen: Int64 = 0
     }
 
     let master: MasterKey
     private let state = Mutex(State())
 
-    init(master: MasterKey) {
+    package init(master: MasterKey) {
         self.master = master
     }
 
@@ -47,21 +49,122 @@ final class ContentKeyring: Sendable {
                 """)
     }
 
-    /// Loads the key rows of the file (wrapped; nothing is unwrapped yet).
+    /// Loads the key rows of the log (wrapped; nothing is unwrapped yet).
     func load(_ db: Database) throws {
-        let rows = try Row.fetchAll(db, sql: "SELECT id, subject, stream, period, wrapped FROM content_keys")
+        try load(SQLiteSession(db))
+    }
+
+    /// Loads the key rows of the log through either backend, and notes how many erasures it
+    /// holds (``refresh(_:)``).
+    package func load(_ session: any SQLSession) throws {
+        let rows = try session.rows("SELECT id, subject, stream, period, wrapped FROM content_keys", [])
+        let erasures = try Self.erasures(session)
         state.withLock { state in
             for row in rows {
-                let id: String = row[0]
-                let scope = ContentKeyScope(subject: row[1], stream: row[2], period: row[3])
-                if let wrapped = row[4] as Data? {
-                    state.byID[id] = .wrapped(Array(wrapped), scope)
+                guard let id = row[0].text, let subject = row[1].text, let stream = row[2].text,
+                    let period = row[3].text
+                else { continue }
+                let scope = ContentKeyScope(subject: subject, stream: stream, period: period)
+                if let wrapped = row[4].blob {
+                    state.byID[id] = .wrapped(wrapped, scope)
                     state.liveByScope[scope] = id
                 } else {
                     state.byID[id] = .erased
                 }
             }
+            state.erasuresSeen = erasures
         }
+    }
+
+    /// The version of the `erasures` stream: one more for each erasure recorded.
+    private static func erasures(_ session: any SQLSession) throws -> Int64 {
+        try session.value("SELECT version FROM streams WHERE name = ?", [.text(StreamID.erasures.rawValue)])
+            .integer ?? 0
+    }
+
+    /// Catches up with what other processes sharing the log did since this keyring looked (on
+    /// PostgreSQL, several nodes): refuses to go on when the master key was rotated under it,
+    /// and forgets the keys erasures recorded since destroyed — so a node neither opens nor
+    /// seals with a key another node erased. Two small reads; the keys only when an erasure was
+    /// recorded.
+    package func refresh(_ session: any SQLSession, name: String) throws {
+        let column = session.dialect == .sqlite ? "value" : "text"
+        let row = try session.rows(
+            """
+            SELECT (SELECT \(column) FROM meta WHERE key = 'master_key_fingerprint'),
+                   (SELECT version FROM streams WHERE name = ?)
+            """, [.text(StreamID.erasures.rawValue)]
+        ).first
+        if let stored = row?[0].text, stored != master.fingerprint {
+            throw EventStoreError(
+                code: .masterKey,
+                message:
+                    "the master key of \(name) was rotated to \(stored) while this process held \(master.fingerprint): restart it with the new key. Nothing was written"
+            )
+        }
+        let erasures = row?[1].integer ?? 0
+        guard erasures != state.withLock({ $0.erasuresSeen }) else { return }
+        let erased = try session.rows("SELECT id FROM content_keys WHERE wrapped IS NULL", []).compactMap { $0[0].text }
+        forget(Set(erased))
+        state.withLock { $0.erasuresSeen = max($0.erasuresSeen, erasures) }
+    }
+
+    /// Writes the rows of the content keys `events` were sealed with that are not written yet
+    /// (each once; without its wrapped key when it was erased meanwhile). Returns their ids.
+    @discardableResult
+    func writeRows(of events: [PreparedAppend.Event], now: Timestamp, _ session: any SQLSession) throws -> [String] {
+        var seen = Set<String>()
+        let keys = events.flatMap(\.newKeys).filter { seen.insert($0.id).inserted }
+        guard !keys.isEmpty else { return [] }
+        let written = try rows(for: keys)
+        for (key, wrapped) in written {
+            try session.send(
+                """
+                INSERT INTO content_keys(id, subject, stream, period, wrapped, created_at)
+                VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
+                """,
+                [
+                    .text(key.id), .text(key.scope.subject), .text(key.scope.stream), .text(key.scope.period),
+                    wrapped.map(SQLValue.blob) ?? .null, .integer(now.microsecondsSinceEpoch),
+                ])
+        }
+        return written.map(\.key.id)
+    }
+
+    /// `event` with its sealed fields opened; erased ones (their key destroyed) read as empty
+    /// and set ``RecordedEvent/contentErased``. A key another process made since this keyring
+    /// loaded is read from the log.
+    func open(_ event: RecordedEvent, _ session: any SQLSession) throws -> RecordedEvent {
+        var opened = event
+        opened.payload = try event.payload.mappingPersonalFields { path, value in
+            guard let id = SealedField.keyID(of: value).map(String.init) else { return value }
+            var found = try openingKey(id)
+            if found == nil,
+                let row = try session.rows(
+                    "SELECT subject, stream, period, wrapped FROM content_keys WHERE id = ?", [.text(id)]
+                ).first, let subject = row[0].text, let stream = row[1].text, let period = row[2].text
+            {
+                learn(
+                    id: id, scope: ContentKeyScope(subject: subject, stream: stream, period: period),
+                    wrapped: row[3].blob)
+                found = try openingKey(id)
+            }
+            guard let key = found else {
+                throw EventStoreError.corrupt(
+                    "the event at position \(event.position) is sealed with content key \(id), which the log does not hold",
+                    position: event.position)
+            }
+            guard let key else {
+                opened.contentErased = true
+                return ""
+            }
+            do {
+                return try SealedField.open(value, key: key, event: event.id, path: path)
+            } catch {
+                throw EventStoreError.corrupt("\(error)", position: event.position)
+            }
+        }
+        return opened
     }
 
     /// The key to seal content of `scope` with, and whether its row is still to be written.

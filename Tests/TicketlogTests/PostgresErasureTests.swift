@@ -1,0 +1,172 @@
+import Foundation
+import Testing
+
+@testable import Ticketlog
+@testable import TicketlogPostgres
+
+/// Content encryption and erasure on PostgreSQL (issues 17 and 19), with two nodes sharing the
+/// log as two `serve` processes would: what one node erases, the other stops opening and
+/// sealing with, and the proofs made before still hold.
+@Suite(
+    .timeLimit(.minutes(3)),
+    .enabled(if: !PostgresTestServer.skipped, PostgresTestServer.skipReason)
+)
+struct PostgresErasureTests {
+    let kim = Actor(id: "kim", role: .creator)
+    let jo = Actor(id: "jo", role: .creator)
+    let ada = Actor(id: "ada", role: .admin)
+
+    static func node(_ location: PostgresLocation, _ key: MasterKey?) async throws -> EventStore {
+        var configuration = EventStore.Configuration()
+        configuration.masterKey = key
+        configuration.maximumReaders = 1
+        return try await EventStore.open(location, configuration: configuration)
+    }
+
+    @Test func anErasureOnOneNodeIsSeenByTheOtherAndKeepsEveryProof() async throws {
+        let location = try await PostgresTestServer.freshLog()
+        let key = MasterKey.generate()
+        let first = try await Self.node(location, key)
+        let second = try await Self.node(location, key)
+        defer {
+            Task {
+                await first.close()
+                await second.close()
+            }
+        }
+        // kim and jo write in three tickets, through both nodes.
+        var factory = EventFactory(seed: 17)
+        var texts: [String: [String]] = [:]
+        for ticket in 1...3 {
+            try await first.append(factory.conversation(messages: 0), to: .test(ticket))
+            for index in 0..<6 {
+                let author = index % 2 == 0 ? kim : jo
+                let text = "\(author.id) wrote zebra\(ticket)x\(index) about the budget in ticket \(ticket)"
+                texts[author.id, default: []].append(text)
+                try await (index < 3 ? first : second).append(factory.message(text, by: author), to: .test(ticket))
+            }
+        }
+        // Both nodes open everything; nothing is stored in plaintext.
+        for node in [first, second] {
+            let read = try await node.messages(of: .test(2), limit: 100).compactMap(\.text)
+            #expect(
+                read
+                    == texts["kim"]!.filter { $0.hasSuffix("ticket 2") }.interleaved(
+                        texts["jo"]!.filter { $0.hasSuffix("ticket 2") }))
+        }
+        let stored = try await first.readSession { session in
+            try session.rows("SELECT body FROM events", []).compactMap { $0[0].blob }
+        }
+        for text in texts.values.joined() {
+            #expect(!stored.contains { Data($0).range(of: Data(text.utf8)) != nil }, "plaintext stored: \(text)")
+        }
+        let signer = try NoteSigner(generatingFor: "example.com/ticketlog")
+        let before = try await first.signCheckpoint(with: signer)
+        let lines = try await first.eventLines(AuditQuery(limit: 1_000)).map(\.line)
+        let proof = try await first.inclusionProof(position: 5, in: before)
+        let kimsPositions = try await first.readSession { session in
+            try session.rows(
+                "SELECT position FROM messages WHERE author = 'kim'", []
+            ).compactMap { $0[0].integer }
+        }
+        #expect(kimsPositions.count == 9)
+        #expect(try await first.search(MessageSearch("zebra2x0")).count == 1)
+
+        // The second node erases kim.
+        let report = try await second.erase(.subject("kim"), requestedBy: "kim", reason: "GDPR request", by: ada)
+        // A key per ticket and month — the messages are of November, the deliverables (the
+        // factory's creator is kim) of now — made by each node that sealed content of that scope
+        // first: both nodes wrote kim's November messages.
+        #expect(report.keys.count == 9)
+        #expect(report.scrubbed)
+
+        // Nothing of kim's is left to find: no search document, no wrapped key.
+        let left = try await first.readSession { session in
+            (
+                try session.value(
+                    "SELECT count(*) FROM message_search WHERE position IN (\(kimsPositions.map(String.init).joined(separator: ", ")))"
+                ).integer,
+                try session.value("SELECT count(*) FROM content_keys WHERE subject = 'kim' AND wrapped IS NOT NULL")
+                    .integer
+            )
+        }
+        #expect(left.0 == 0 && left.1 == 0)
+
+        // The first node, before it reads anything, drops its cached keys for kim in its next
+        // write (it would seal with a destroyed key otherwise): kim writes again under a new
+        // key, which both nodes open.
+        try await first.append(factory.message("kim is back", by: kim), to: .test(1))
+        for node in [first, second] {
+            for ticket in 1...3 {
+                let messages = try await node.messages(of: .test(ticket), limit: 100)
+                #expect(
+                    messages.filter { $0.author == kim }.map { $0.text ?? "-" }
+                        == ["", "", ""] + (ticket == 1 ? ["kim is back"] : []))
+                #expect(
+                    messages.filter { $0.author == jo }.compactMap(\.text)
+                        == texts["jo"]!.filter { $0.hasSuffix("ticket \(ticket)") })
+            }
+            let erasedEvents = try await node.readStream(.test(1)).filter(\.contentErased)
+            #expect(erasedEvents.count == 4, "three messages and a deliverable")
+            #expect(try await node.search(MessageSearch("zebra2x0")).isEmpty, "kim's words are not found")
+            #expect(try await node.search(MessageSearch("zebra2x1")).count == 1, "jo's are")
+        }
+        #expect(
+            try await first.readSession { session in
+                try session.value("SELECT count(*) FROM content_keys WHERE subject = 'kim' AND wrapped IS NOT NULL")
+                    .integer
+            } == 1)
+
+        // The proofs hold: the chain, the checkpoint made before, a proof made before; a rebuild
+        // of the projections reads kim's content as erased, as the incremental ones do.
+        #expect(try await first.verify().isValid)
+        #expect(try await first.verify(against: before.checkpoint, verifier: signer.verifier).holds)
+        #expect(try proof.verify(entry: lines[4], verifier: signer.verifier) == before.checkpoint)
+        let incremental = try await PostgresTests.projectionRows(first)
+        try await first.rebuildProjections()
+        #expect(try await PostgresTests.projectionRows(first) == incremental)
+        let audit = try await second.auditTrail(AuditQuery(limit: 1_000))
+        #expect(audit.contains { $0.summary.contains("ada (admin) erased the content of kim (9 key(s))") })
+    }
+
+    @Test func aWrongOrMissingMasterKeyIsRefusedAndNothingIsWritten() async throws {
+        let location = try await PostgresTestServer.freshLog()
+        let key = MasterKey.generate()
+        let node = try await Self.node(location, key)
+        var factory = EventFactory(seed: 3)
+        try await node.append(factory.conversation(messages: 2), to: .test(1))
+        let head = try await node.headPosition()
+        await node.close()
+
+        let other = MasterKey.generate()
+        do {
+            _ = try await Self.node(location, other)
+            Issue.record("opened with another master key")
+        } catch let error as EventStoreError {
+            #expect(error.code == .masterKey && error.message.contains(key.fingerprint), "\(error)")
+            #expect(error.message.contains(other.fingerprint))
+        }
+        do {
+            _ = try await Self.node(location, nil)
+            Issue.record("opened for writing without the master key")
+        } catch let error as EventStoreError {
+            #expect(error.code == .masterKey && error.message.contains("holds encrypted content"), "\(error)")
+        }
+        let again = try await Self.node(location, key)
+        #expect(try await again.headPosition() == head)
+        #expect(try await again.messages(of: .test(1), limit: 10).allSatisfy { $0.text?.isEmpty == false })
+        await again.close()
+    }
+}
+
+extension Array {
+    /// The elements of `self` and `other` taken in turn, starting with `self`'s.
+    fileprivate func interleaved(_ other: [Element]) -> [Element] {
+        var result: [Element] = []
+        for index in 0..<Swift.max(count, other.count) {
+            if index < count { result.append(self[index]) }
+            if index < other.count { result.append(other[index]) }
+        }
+        return result
+    }
+}
