@@ -83,6 +83,34 @@ extension EventStore {
         }
     }
 
+    /// Re-wraps every live content key of the log at `location` from `old` to `new` and records
+    /// the new key's fingerprint, in one transaction; then vacuums the key table. No event
+    /// changes. Nodes still running with `old` refuse their next read or write (restart them
+    /// with `new`).
+    ///
+    /// - Returns: how many keys were re-wrapped.
+    package static func rotateMasterKey(_ location: PostgresLocation, from old: MasterKey, to new: MasterKey)
+        async throws -> Int
+    {
+        let database = try await PostgresLog.connecting(location, readers: 1, logger: .disabled)
+        do {
+            let count = try await database.transaction(readOnly: false) { session in
+                guard try Schema.check(session, name: location.description, kind: "a PostgreSQL database") != .empty
+                else {
+                    throw EventStoreError(
+                        code: .storageFailure, message: "no log at \(location): the database holds no tables")
+                }
+                return try EventStore.rotateMasterKey(session, name: location.description, from: old, to: new)
+            }
+            try await database.maintain(["VACUUM content_keys"])
+            await database.close()
+            return count
+        } catch {
+            await database.close()
+            throw error
+        }
+    }
+
     /// What opening a log found and made in its first transaction.
     private struct Opened: Sendable {
         var writer: LogWriter?

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ticketlog
+import TicketlogPostgres
 
 struct MasterKeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,7 +37,10 @@ struct EraseCommand: AsyncParsableCommand {
             Destroys the content keys that encrypt it (crypto-shredding) and records an \
             erasure.performed event (who asked, who did it, why, what: never the content) in one \
             transaction, then scrubs the file (WAL checkpointed and truncated, VACUUM with \
-            secure_delete) so no copy of a destroyed key remains in it. From then on every read \
+            secure_delete) so no copy of a destroyed key remains in it. On PostgreSQL the key \
+            table and the search index are vacuumed and the index rebuilt; WAL, replicas and \
+            backups may keep the destroyed keys wrapped under the master key: rotate it \
+            afterwards (rotate-master-key). From then on every read \
             shows that content as erased. The chain, the Merkle tree, every checkpoint and proof \
             still verify: they commit to the encrypted content, which stays.
 
@@ -98,23 +102,34 @@ struct EraseCommand: AsyncParsableCommand {
         }
         // A plaintext log is refused before it is opened for writing (which, with a master key,
         // would start encrypting it).
-        if try log.open(readOnly: true).sealedFromPosition == nil {
+        let reading = try await log.openOnEitherBackend(readOnly: true)
+        let plaintext = reading.sealedFromPosition == nil
+        await reading.close()
+        if plaintext {
             Terminal.error(
-                "\(log.database) stores its content in plaintext (it was never opened with a master key): there are no keys to destroy. Nothing was erased"
+                "\(log.displayName) stores its content in plaintext (it was never opened with a master key): there are no keys to destroy. Nothing was erased"
             )
             throw ExitCode(1)
         }
-        let store = try log.open()
+        let store = try await log.openOnEitherBackend()
+        defer { Task { await store.close() } }
         let progress = Terminal.progress(label: "erasing")
         defer { progress.finish() }
+        let onPostgres = PostgresLocation.isURL(log.database)
         do {
             let report = try await store.erase(
                 scope, requestedBy: requestedBy ?? user ?? by, reason: reason ?? "", by: Actor(id: by, role: .admin))
+            let scrub =
+                switch (onPostgres, report.scrubbed) {
+                case (false, true): "; the file is scrubbed"
+                case (false, false): "; other processes held the WAL: it is scrubbed at their next checkpoint"
+                case (true, true): "; the key table and the search index are vacuumed"
+                case (true, false):
+                    "; vacuuming failed (see the log): run VACUUM content_keys, VACUUM message_search and REINDEX INDEX CONCURRENTLY message_search_documents"
+                }
             Terminal.line(
                 "erased: \(report.keys.count) content key(s) destroyed; erasure.performed at position \(report.position)"
-                    + (report.scrubbed
-                        ? "; the file is scrubbed"
-                        : "; other processes held the WAL: it is scrubbed at their next checkpoint"))
+                    + scrub)
         } catch let error as EventStoreError {
             Terminal.error(error.message)
             throw ExitCode(error.code == .rejected ? 1 : 2)
@@ -124,8 +139,14 @@ struct EraseCommand: AsyncParsableCommand {
     private func replay(from live: String) async throws {
         var source = LogOptions()
         source.database = live
-        let liveLog = try source.open(readOnly: true)
-        let store = try log.open()
+        let liveLog = try await source.openOnEitherBackend(readOnly: true)
+        let store = try await log.openOnEitherBackend()
+        defer {
+            Task {
+                await liveLog.close()
+                await store.close()
+            }
+        }
         do {
             let report = try await store.replayErasures(from: liveLog, by: Actor(id: by, role: .admin))
             Terminal.line(
@@ -140,14 +161,15 @@ struct EraseCommand: AsyncParsableCommand {
     }
 }
 
-struct RotateMasterKeyCommand: ParsableCommand {
+struct RotateMasterKeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rotate-master-key",
         abstract: "Re-wrap every content key of an encrypted log with a new master key.",
         discussion: """
             Unwraps each live content key with the current master key (--master-key-file or \
             TICKETLOG_MASTER_KEY) and wraps it with the new one, in one transaction, and records \
-            the new key's fingerprint; then scrubs the file. No event changes: the chain, the \
+            the new key's fingerprint; then scrubs the file (on PostgreSQL, vacuums the key \
+            table). No event changes: the chain, the \
             Merkle tree, checkpoints and proofs are untouched. Stop every process using the log \
             first, and give them the new key afterwards.
 
@@ -161,7 +183,7 @@ struct RotateMasterKeyCommand: ParsableCommand {
     @Option(help: "The new master key's file (ticketlog master-key makes one).")
     var newKeyFile: String
 
-    func run() throws {
+    func run() async throws {
         guard let old = try log.masterKey() else {
             Terminal.error("give the current master key: --master-key-file or TICKETLOG_MASTER_KEY")
             throw ExitCode(2)
@@ -170,7 +192,10 @@ struct RotateMasterKeyCommand: ParsableCommand {
         next.masterKeyFile = newKeyFile
         let new = try next.masterKey()!
         do {
-            let count = try EventStore.rotateMasterKey(path: log.database, from: old, to: new)
+            let count =
+                PostgresLocation.isURL(log.database)
+                ? try await EventStore.rotateMasterKey(try PostgresLocation(url: log.database), from: old, to: new)
+                : try EventStore.rotateMasterKey(path: log.database, from: old, to: new)
             Terminal.line("rotated: \(count) content key(s) re-wrapped; the log's master key is now \(new.fingerprint)")
         } catch let error as EventStoreError {
             Terminal.error(error.message)

@@ -32,7 +32,7 @@ struct LogOptions: ParsableArguments {
         help: ArgumentHelp(
             "The log: an SQLite file, or postgres://user:password@host:port/database.",
             discussion:
-                "On PostgreSQL, serve (several processes may serve one log), demo, verify, copy, read, audit, replay, rebuild, search, export, import, stats, sync, checkpoint, prove and evidence run today; erasure, key and dictionary commands refuse a URL and follow (ARCHITECTURE.md, \"Storage boundary\"). The password may come from PGPASSWORD instead of the URL. TLS: ?sslmode=verify-full (with &sslrootcert=CA.pem for a private authority), verify-ca or require; without sslmode the connection is not encrypted."
+                "On PostgreSQL, serve (several processes may serve one log), demo, verify, copy, read, audit, replay, rebuild, search, export, import, stats, sync, checkpoint, prove, evidence, erase and rotate-master-key run today; rotate-dictionary and migrate refuse a URL (ARCHITECTURE.md, \"Storage boundary\"). The password may come from PGPASSWORD instead of the URL. TLS: ?sslmode=verify-full (with &sslrootcert=CA.pem for a private authority), verify-ca or require; without sslmode the connection is not encrypted."
         ))
     var database: String = "ticketlog.sqlite"
 
@@ -76,8 +76,8 @@ extension LogOptions {
     /// Opens the log on either backend — a file as ``open(create:readOnly:logger:_:)`` does, or
     /// a PostgreSQL database — or exits with status 2 and a one-line error. For the commands
     /// that run on PostgreSQL (the others refuse a URL). On PostgreSQL `create` makes the
-    /// log's tables in an empty database, `readOnly` leaves the projections uncaught-up, and a
-    /// master key is refused (encrypted content is not written there yet).
+    /// log's tables in an empty database, and `readOnly` leaves the projections uncaught-up and
+    /// opens an encrypted log without its master key (its sealed fields read as stored).
     func openOnEitherBackend(
         create: Bool = false, readOnly: Bool = false, logger: Logger = .disabled,
         _ configure: (inout EventStore.Configuration) -> Void = { _ in }
@@ -87,14 +87,9 @@ extension LogOptions {
         }
         var configuration = EventStore.Configuration()
         configuration.createIfMissing = create
+        configuration.readOnly = readOnly
         configuration.masterKey = try masterKey()
         configure(&configuration)
-        if configuration.masterKey != nil {
-            Terminal.error(
-                "a master key was given, but encrypted content does not run on PostgreSQL yet: open \(displayName) without one"
-            )
-            throw ExitCode(2)
-        }
         do {
             // Reading commands leave the projections as they are (the serving nodes keep them).
             return try await EventStore.open(

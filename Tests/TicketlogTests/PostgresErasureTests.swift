@@ -129,6 +129,48 @@ struct PostgresErasureTests {
         #expect(audit.contains { $0.summary.contains("ada (admin) erased the content of kim (9 key(s))") })
     }
 
+    /// `ticketlog erase` and `rotate-master-key` on a URL, run as an operator would.
+    @Test func anOperatorErasesAPersonAndRotatesTheMasterKeyOnPostgres() async throws {
+        let location = try await PostgresTestServer.freshLog()
+        let url = PostgresTestServer.url(location)
+        let directory = try TemporaryDirectory()
+        let old = MasterKey.generate()
+        let new = MasterKey.generate()
+        let newFile = directory.path("new.key")
+        #expect(
+            FileManager.default.createFile(
+                atPath: newFile, contents: Data((new.text + "\n").utf8), attributes: [.posixPermissions: 0o600]))
+        let node = try await Self.node(location, old)
+        var factory = EventFactory(seed: 5)
+        try await node.append(factory.conversation(messages: 0), to: .test(1))
+        try await node.append(factory.message("kim's secret plan", by: kim), to: .test(1))
+        try await node.append(factory.message("jo's open answer", by: jo), to: .test(1))
+        await node.close()
+        func cli(_ arguments: [String], key: MasterKey?) async throws -> ProcessOutput {
+            try await awaitProcess(CLITests.executable, arguments, environment: ["TICKETLOG_MASTER_KEY": key?.text])
+        }
+
+        let refused = try await cli(["erase", "--database", url, "--user", "kim", "--reason", "GDPR"], key: new)
+        #expect(refused.status == 2 && refused.stderr.contains(old.fingerprint), "\(refused.stderr)")
+        #expect(!refused.stderr.contains(location.password ?? "-"), "the password is not printed")
+        let erased = try await cli(
+            ["erase", "--database", url, "--user", "kim", "--reason", "GDPR request 7", "--by", "ada"], key: old)
+        #expect(erased.status == 0, "\(erased.stderr)")
+        #expect(erased.stdout.contains("content key(s) destroyed") && erased.stdout.contains("vacuumed"))
+
+        let rotated = try await cli(
+            ["rotate-master-key", "--database", url, "--new-key-file", newFile], key: old)
+        #expect(rotated.status == 0 && rotated.stdout.contains(new.fingerprint), "\(rotated.stderr)")
+        await #expect(throws: EventStoreError.self) { _ = try await Self.node(location, old) }
+        let reopened = try await Self.node(location, new)
+        let texts = try await reopened.messages(of: .test(1), limit: 10).map { "\($0.author.id): \($0.text ?? "-")" }
+        #expect(texts == ["kim: ", "jo: jo's open answer"])
+        #expect(try await reopened.verify().isValid)
+        let audit = try await cli(["audit", "--database", url], key: nil)
+        #expect(audit.stdout.contains("ada (admin) erased the content of kim"), "\(audit.stdout)")
+        await reopened.close()
+    }
+
     @Test func aWrongOrMissingMasterKeyIsRefusedAndNothingIsWritten() async throws {
         let location = try await PostgresTestServer.freshLog()
         let key = MasterKey.generate()

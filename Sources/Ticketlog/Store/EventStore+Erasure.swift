@@ -296,36 +296,48 @@ extension EventStore {
         let queue = try LogMigration.openQueue(path)
         let count = try queue.write { db -> Int in
             try Schema.check(db, path: path)
-            guard try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'master_key_fingerprint'") != nil
-            else {
-                throw EventStoreError(
-                    code: .rejected, message: "\(path) stores its content in plaintext: it has no master key to rotate")
-            }
-            try checkMasterKey(db, path: path, masterKey: old, forWriting: true)
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT id, subject, stream, period, wrapped FROM content_keys WHERE wrapped IS NOT NULL")
-            for row in rows {
-                let id: String = row[0]
-                let scope = ContentKeyScope(subject: row[1], stream: row[2], period: row[3])
-                let key: ContentKey
-                do {
-                    key = try ContentKey.unwrap(Array(row[4] as Data), id: id, scope: scope, master: old)
-                } catch {
-                    throw EventStoreError(code: .corruptRecord, message: "\(error); nothing was rotated")
-                }
-                try db.execute(
-                    sql: "UPDATE content_keys SET wrapped = ? WHERE id = ?",
-                    arguments: [Data(try key.wrapped(by: new)), id])
-            }
-            try db.execute(
-                sql: "UPDATE meta SET value = ? WHERE key = 'master_key_fingerprint'", arguments: [new.fingerprint])
-            return rows.count
+            return try rotateMasterKey(SQLiteSession(db), name: path, from: old, to: new)
         }
         _ = try queue.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA secure_delete = ON")
             return try scrub(db)
         }
         return count
+    }
+
+    /// Re-wraps every live content key from `old` to `new` and records `new`'s fingerprint, in
+    /// the session's transaction, on either backend. Returns how many keys were re-wrapped.
+    /// Under the head lock: on PostgreSQL a node's write either comes before the rotation or
+    /// sees the new fingerprint and refuses to go on with the old key (``ContentKeyring/refresh(_:name:)``).
+    package static func rotateMasterKey(_ session: any SQLSession, name: String, from old: MasterKey, to new: MasterKey)
+        throws -> Int
+    {
+        try LogWriter.lockHead(session)
+        let meta = LogTables(session)
+        guard try !meta.meta("master_key_fingerprint").isNull else {
+            throw EventStoreError(
+                code: .rejected, message: "\(name) stores its content in plaintext: it has no master key to rotate")
+        }
+        try checkMasterKey(session, name: name, masterKey: old, forWriting: true)
+        let rows = try session.rows(
+            "SELECT id, subject, stream, period, wrapped FROM content_keys WHERE wrapped IS NOT NULL", [])
+        for row in rows {
+            guard let id = row[0].text, let subject = row[1].text, let stream = row[2].text, let period = row[3].text,
+                let wrapped = row[4].blob
+            else { throw EventStoreError(code: .corruptRecord, message: "a content key row of \(name) is incomplete") }
+            let key: ContentKey
+            do {
+                key = try ContentKey.unwrap(
+                    wrapped, id: id, scope: ContentKeyScope(subject: subject, stream: stream, period: period),
+                    master: old)
+            } catch {
+                throw EventStoreError(code: .corruptRecord, message: "\(error); nothing was rotated")
+            }
+            try session.execute(
+                "UPDATE content_keys SET wrapped = ? WHERE id = ?", [.blob(try key.wrapped(by: new)), .text(id)])
+        }
+        try meta.setMeta("master_key_fingerprint", .text(new.fingerprint))
+        return rows.count
     }
 }
 

@@ -8,10 +8,10 @@ import Testing
 
 /// `DELETE /api/admin/users/:userId/content` (issue 17).
 @Suite(.timeLimit(.minutes(3))) struct ErasureAPITests {
-    @Test func adminsEraseAUsersContentOthersAndPlaintextLogsAreRefused() async throws {
-        var configuration = EventStore.Configuration()
-        configuration.masterKey = MasterKey.generate()
-        let store = try EventStore.inMemory(configuration: configuration)
+    @Test(arguments: StoreKind.backends)
+    func adminsEraseAUsersContentOthersAndPlaintextLogsAreRefused(_ kind: StoreKind) async throws {
+        let (store, lease) = try await kind.make { $0.masterKey = MasterKey.generate() }
+        defer { withExtendedLifetime(lease) {} }
         let a = StreamID.ticket("a")!
         let admin = Actor(id: "ada", role: .admin)
         let kim = Actor(id: "kim", role: .creator)

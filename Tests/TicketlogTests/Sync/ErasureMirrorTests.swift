@@ -33,10 +33,11 @@ import Testing
         }
     }
 
-    @Test func anErasedPersonsMessagesAreHardDeletedInStream() async throws {
-        var configuration = EventStore.Configuration()
-        configuration.masterKey = MasterKey.generate()
-        let store = try EventStore.inMemory(configuration: configuration)
+    @Test(arguments: StoreKind.backends) func anErasedPersonsMessagesAreHardDeletedInStream(_ kind: StoreKind)
+        async throws
+    {
+        let (store, lease) = try await kind.make { $0.masterKey = MasterKey.generate() }
+        defer { withExtendedLifetime(lease) {} }
         let kim = Actor(id: "kim", role: .creator)
         let jo = Actor(id: "jo", role: .creator)
         let admin = Actor(id: "ada", role: .admin)
