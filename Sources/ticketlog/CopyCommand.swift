@@ -78,7 +78,8 @@ struct CopyCommand: AsyncParsableCommand {
                 }
             } else {
                 summary = try await EventStore.using(
-                    try PostgresLocation(url: from), createIfMissing: false, catchUpProjections: false
+                    try PostgresLocation(url: from), createIfMissing: false, configuration: Self.readOnly,
+                    catchUpProjections: false
                 ) {
                     try await $0.copy(toFile: to, progress: report)
                 }

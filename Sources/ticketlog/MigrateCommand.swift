@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ticketlog
+import TicketlogPostgres
 
 struct MigrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,6 +27,13 @@ struct MigrateCommand: AsyncParsableCommand {
     @OptionGroup var log: LogOptions
 
     func run() async throws {
+        if PostgresLocation.isURL(log.database) {
+            // A log on PostgreSQL was created in the current format (format 1 never existed there).
+            Terminal.error(
+                "\(log.displayName): migrate upgrades a file written by an older build; a log on PostgreSQL is written in the current format"
+            )
+            throw ExitCode(2)
+        }
         let progress = Terminal.progress(label: "migrating")
         let report: LogMigration.Report
         do {

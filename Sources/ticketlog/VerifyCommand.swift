@@ -33,8 +33,8 @@ struct VerifyCommand: AsyncParsableCommand {
             it, fails, with the range of positions where the first difference is.
 
             The log may be in PostgreSQL (--database postgres://user:password@host:port/db): \
-            the same chain check runs there on one snapshot; --projections and --checkpoint \
-            need a file (ticketlog copy makes one).
+            the same chain check and --checkpoint run there on one snapshot; --projections \
+            needs a file (ticketlog copy makes one).
 
             Exit status: 0 when the log verifies, 1 when it does not (or a projection differs \
             from its rebuild, or it does not match the checkpoint), 2 when the file cannot be \
@@ -66,10 +66,9 @@ struct VerifyCommand: AsyncParsableCommand {
     var key: String?
 
     func validate() throws {
-        if PostgresLocation.isURL(log.database) && (projections || checkpoint != nil) {
+        if PostgresLocation.isURL(log.database) && projections {
             throw ValidationError(
-                "--projections and --checkpoint do not run on PostgreSQL yet: copy the log to a file first (ticketlog copy)"
-            )
+                "--projections does not run on PostgreSQL yet: copy the log to a file first (ticketlog copy)")
         }
         if (checkpoint == nil) != (key == nil) {
             throw ValidationError("--checkpoint and --key go together")
@@ -91,7 +90,8 @@ struct VerifyCommand: AsyncParsableCommand {
         var comparison: CheckpointComparison?
         var check: ProjectionCheck?
         if PostgresLocation.isURL(log.database) {
-            report = try await verifyOnPostgres(anchor: anchor.flatMap(ChainAnchor.init))
+            (report, comparison) = try await verifyOnPostgres(
+                anchor: anchor.flatMap(ChainAnchor.init), signed: signed)
         } else {
             let store = try log.open(readOnly: true)
             let progress = Terminal.progress(label: "verifying")
@@ -149,17 +149,26 @@ struct VerifyCommand: AsyncParsableCommand {
     }
 
     /// The chain check of a log in PostgreSQL (the same verifier, above the storage boundary).
-    private func verifyOnPostgres(anchor: ChainAnchor?) async throws -> VerificationReport {
+    /// The chain and `--checkpoint` on PostgreSQL, the projections left as they are (a damaged
+    /// log must still open to be verified), an encrypted log opened without its key.
+    private func verifyOnPostgres(
+        anchor: ChainAnchor?, signed: (checkpoint: Checkpoint, verifier: NoteVerifier)?
+    ) async throws -> (VerificationReport, CheckpointComparison?) {
+        var configuration = EventStore.Configuration()
+        configuration.readOnly = true
         do {
             return try await EventStore.using(
-                try PostgresLocation(url: log.database), createIfMissing: false, catchUpProjections: false
+                try PostgresLocation(url: log.database), createIfMissing: false, configuration: configuration,
+                catchUpProjections: false
             ) {
                 postgres in
                 let progress = Terminal.progress(label: "verifying")
-                defer { progress.finish() }
-                return try await postgres.verify(anchor: anchor) { update in
+                let report = try await postgres.verify(anchor: anchor) { update in
                     progress.update(done: update.eventsChecked, total: update.totalEvents)
                 }
+                progress.finish()
+                let (comparison, _) = try await checks(of: postgres, report: report, signed: signed)
+                return (report, comparison)
             }
         } catch let failure as EventStoreError {
             Terminal.error(failure.message)

@@ -166,6 +166,9 @@ struct PostgresErasureTests {
         let texts = try await reopened.messages(of: .test(1), limit: 10).map { "\($0.author.id): \($0.text ?? "-")" }
         #expect(texts == ["kim: ", "jo: jo's open answer"])
         #expect(try await reopened.verify().isValid)
+        // Reading commands need no master key: verify and audit show what is stored.
+        let verified = try await cli(["verify", "--database", url], key: nil)
+        #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
         let audit = try await cli(["audit", "--database", url], key: nil)
         #expect(audit.stdout.contains("ada (admin) erased the content of kim"), "\(audit.stdout)")
         await reopened.close()

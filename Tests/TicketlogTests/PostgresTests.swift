@@ -271,9 +271,14 @@ struct PostgresTests {
         // A checkpoint signed on PostgreSQL, and an evidence bundle from it that verifies.
         let key = directory.path("checkpoint.key")
         #expect(try await Self.cli("keygen", "--origin", "example.com/tickets", "--key", key).status == 0)
-        let signed = try await Self.cli("checkpoint", "--database", url, "--key", key)
+        let note = directory.path("checkpoint.txt")
+        let signed = try await Self.cli("checkpoint", "--database", url, "--key", key, "--out", note)
         #expect(signed.status == 0, "\(signed.stderr)")
         #expect(signed.stdout.contains("example.com/tickets\n14\n"), "\(signed.stdout)")
+        // `verify --checkpoint` on PostgreSQL: the log holds the events the checkpoint signed.
+        let against = try await Self.cli(
+            "verify", "--database", url, "--checkpoint", note, "--key", directory.path("checkpoint.pub"))
+        #expect(against.status == 0 && against.stdout.contains("checkpoint: OK"), "\(against.stdout)\(against.stderr)")
         let bundle = directory.path("bundle")
         let evidence = try await Self.cli("evidence", "--database", url, "--ticket", "1001", "--out", bundle)
         #expect(evidence.status == 0, "\(evidence.stderr)")
@@ -301,10 +306,13 @@ struct PostgresTests {
         #expect(stats.status == 0, "\(stats.stderr)")
         #expect(stats.stdout.contains("events:            14\n"), "\(stats.stdout)")
         #expect(!stats.stdout.contains(try PostgresLocation(url: url).password!), "the password is not printed")
-        let unsupported = try await Self.cli("rotate-dictionary", "--database", url)
-        #expect(unsupported.status == 2)
-        #expect(unsupported.stderr.contains("does not run on PostgreSQL yet"), "\(unsupported.stderr)")
-        #expect(!unsupported.stderr.contains(try PostgresLocation(url: url).password!))
+        let rotated = try await Self.cli("rotate-dictionary", "--database", url)
+        #expect(rotated.status == 0 && rotated.stdout.contains("is now used for new events"), "\(rotated.stderr)")
+        #expect(try await Self.cli("verify", "--database", url).status == 0)
+        let refused = try await Self.cli("migrate", "--database", url)
+        #expect(refused.status == 2)
+        #expect(refused.stderr.contains("written in the current format"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains(try PostgresLocation(url: url).password!))
     }
 
     @Test func aLogGoesOnAfterTheServerRestartsAndSaysWhatIsWrongWhileItIsDown() async throws {

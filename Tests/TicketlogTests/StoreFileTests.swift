@@ -3,6 +3,7 @@ import GRDB
 import Testing
 
 @testable import Ticketlog
+@testable import TicketlogPostgres
 
 @Suite(.timeLimit(.minutes(3))) struct StoreFileTests {
     @Test func eventsCannotBeUpdatedOrDeletedThroughSQL() async throws {
@@ -94,7 +95,7 @@ import Testing
 }
 
 @Suite(.timeLimit(.minutes(3))) struct DictionaryTests {
-    @Test(arguments: StoreKind.files)
+    @Test(arguments: StoreKind.allCases)
     func theFirstDictionaryIsMadeFromTheLogAndCompressesLaterEvents(_ kind: StoreKind) async throws {
         let (store, directory) = try await kind.make { $0.dictionaryTrainingThreshold = 100 }
         defer { withExtendedLifetime(directory) {} }
@@ -106,9 +107,9 @@ import Testing
         #expect(usage.first?.id == 0, "events before the threshold are stored uncompressed")
         #expect(usage.contains { $0.id == 1 && $0.events > 0 }, "usage: \(usage)")
 
-        let sizes = try await store.writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT codec, avg(length(body)) FROM events GROUP BY codec").map {
-                (codec: $0[0] as Int64, size: $0[1] as Double)
+        let sizes = try await store.readSession { session in
+            try session.rows("SELECT codec, sum(length(body)), count(*) FROM events GROUP BY codec", []).map {
+                (codec: $0[0].integer ?? -1, size: Double($0[1].integer ?? 0) / Double($0[2].integer ?? 1))
             }
         }
         let raw = try #require(sizes.first { $0.codec == 0 }?.size)
@@ -118,33 +119,39 @@ import Testing
         #expect(try await store.verify().isValid)
     }
 
-    @Test func rotationKeepsOldEventsReadable() async throws {
+    @Test(arguments: StoreKind.allCases.filter { $0 != .inMemory })
+    func rotationKeepsOldEventsReadable(_ kind: StoreKind) async throws {
         let directory = try TemporaryDirectory()
-        let path = directory.path("log.sqlite")
         var configuration = EventStore.Configuration()
         configuration.dictionaryTrainingThreshold = nil
         configuration.durability = .normal
+        configuration.maximumReaders = 1
+        // The same log opened again: a fresh process (on PostgreSQL, another node).
+        let location = kind == .postgres ? try await PostgresTestServer.freshLog() : nil
+        func open() async throws -> EventStore {
+            if let location { return try await EventStore.open(location, configuration: configuration) }
+            return try EventStore(path: directory.path("log.sqlite"), configuration: configuration)
+        }
         var factory = EventFactory()
         var written: [ProposedEvent] = []
-        do {
-            let store = try EventStore(path: path, configuration: configuration)
-            #expect(try await store.rotateDictionary() == nil, "an empty log has nothing to sample")
-            for round in 0..<3 {
-                let events = factory.conversation(messages: 20)
-                try await store.append(events, to: .test(round))
-                written += events
-                #expect(try await store.rotateDictionary() == Int64(round + 1))
-            }
-            #expect(try await store.dictionaryUsage().map(\.id) == [0, 1, 2])
+        let store = try await open()
+        #expect(try await store.rotateDictionary() == nil, "an empty log has nothing to sample")
+        for round in 0..<3 {
+            let events = factory.conversation(messages: 20)
+            try await store.append(events, to: .test(round))
+            written += events
+            #expect(try await store.rotateDictionary() == Int64(round + 1))
         }
-        // A fresh process reads events of every dictionary.
-        let reopened = try EventStore(path: path, configuration: configuration)
+        #expect(try await store.dictionaryUsage().map(\.id) == [0, 1, 2])
+        await store.close()
+        let reopened = try await open()
         #expect(try await reopened.readAll(limit: 1_000).map(\.proposed) == written)
         #expect(try await reopened.verify().isValid)
-        let dictionaries = try await reopened.writer.read { db in
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM dictionaries")
+        let dictionaries = try await reopened.readSession { session in
+            try session.value("SELECT count(*) FROM dictionaries").integer
         }
         #expect(dictionaries == 3)
+        await reopened.close()
     }
 
     @Test func aCorruptCompressedBodyIsATypedErrorWhenRead() async throws {

@@ -39,6 +39,14 @@ package final class LogWriter: Sendable {
         dictionaries.withLock { $0.values.max { $0.id < $1.id } }
     }
 
+    /// ``current``, for the store deciding whether a first dictionary is due.
+    var currentDictionary: LZ4Dictionary? { current }
+
+    /// Compresses new events with `dictionary` from now on (once its transaction committed).
+    func install(_ dictionary: LZ4Dictionary) {
+        dictionaries.withLock { $0[dictionary.id] = dictionary }
+    }
+
     /// Reads the dictionaries again (after a copy brought the log's own).
     package func reloadDictionaries(_ session: any SQLSession) throws {
         let loaded = try LogTables(session).dictionaries(compressionLevel: configuration.compressionLevel)

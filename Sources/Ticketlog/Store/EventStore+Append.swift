@@ -261,6 +261,7 @@ extension EventStore {
             }
             keyring?.written(keysWritten)
             notifier.advance(to: head)
+            await trainFirstDictionaryIfDue(head: head)
             return results
         } catch {
             let failure = Self.mapStorageError(error, "the append could not be committed")

@@ -14,22 +14,25 @@ extension EventStore {
         try await makeDictionary(onlyIfNone: false)
     }
 
-    /// The ids of the file's dictionaries, oldest first, with the number of events using each.
+    /// The ids of the log's dictionaries, oldest first, with the number of events using each.
     public func dictionaryUsage() async throws -> [(id: Int64, events: Int64)] {
-        try await read { db in
-            try Row.fetchAll(
-                db,
-                sql:
-                    "SELECT codec & \(BodyCodec.sealedPacked - 1) AS dictionary, count(*) FROM events GROUP BY dictionary ORDER BY dictionary"
-            ).map {
-                (id: $0[0], events: $0[1])
-            }
+        try await readSession { session in
+            try session.rows(
+                "SELECT codec & \(BodyCodec.sealedPacked - 1) AS dictionary, count(*) FROM events GROUP BY dictionary ORDER BY dictionary",
+                []
+            ).map { (id: $0[0].integer ?? 0, events: $0[1].integer ?? 0) }
         }
     }
 
+    /// The newest dictionary new events are compressed with (on a shared database, this node's
+    /// writer's).
+    private var currentDictionary: LZ4Dictionary? {
+        if let shared { return shared.writer?.currentDictionary }
+        return dictionaries.current
+    }
+
     func trainFirstDictionaryIfDue(head: Int64) async {
-        guard let threshold = configuration.dictionaryTrainingThreshold, head >= threshold,
-            dictionaries.current == nil
+        guard let threshold = configuration.dictionaryTrainingThreshold, head >= threshold, currentDictionary == nil
         else { return }
         do {
             if let id = try await makeDictionary(onlyIfNone: true) {
@@ -42,46 +45,62 @@ extension EventStore {
         }
     }
 
+    /// Samples the log and stores a new dictionary (or, with `onlyIfNone`, returns the newest
+    /// one another process or node made first), in one write transaction — on PostgreSQL under
+    /// the head lock, so two nodes never make the same id — then compresses this process's new
+    /// events with it. Other nodes go on with the dictionary they have until they reopen the
+    /// log (every event names its dictionary, so any mix reads back).
     private func makeDictionary(onlyIfNone: Bool) async throws -> Int64? {
         let createdAt = configuration.clock()
-        let made = try await writeMapped("could not store a new dictionary") { db -> LZ4Dictionary? in
-            if onlyIfNone,
-                let existing = try DictionaryCache.fetchAll(db, compressionLevel: self.configuration.compressionLevel)
-                    .last
-            {
+        let level = configuration.compressionLevel
+        let writer = try shared.map { try sharedWriter($0) }
+        let made = try await writeSession("could not store a new dictionary") { session -> LZ4Dictionary? in
+            try LogWriter.lockHead(session)
+            let known = try LogTables(session).dictionaries(compressionLevel: level)
+            if onlyIfNone, let existing = known.values.max(by: { $0.id < $1.id }) {
                 return existing  // another process made one first
             }
-            let content = try self.sampleDictionaryContent(db)
+            let content = try Self.sampleDictionaryContent(session, dictionaries: known)
             guard !content.isEmpty else { return nil }
-            let id = (try Int64.fetchOne(db, sql: "SELECT max(id) FROM dictionaries") ?? 0) + 1
-            try db.execute(
-                sql: "INSERT INTO dictionaries(id, created_at, content) VALUES (?, ?, ?)",
-                arguments: [id, createdAt.microsecondsSinceEpoch, Data(content)])
-            return LZ4Dictionary(id: id, content: content, compressionLevel: self.configuration.compressionLevel)
+            let id = (known.keys.max() ?? 0) + 1
+            try session.execute(
+                "INSERT INTO dictionaries(id, created_at, content) VALUES (?, ?, ?)",
+                [.integer(id), .integer(createdAt.microsecondsSinceEpoch), .blob(content)])
+            return LZ4Dictionary(id: id, content: content, compressionLevel: level)
         }
         guard let made else { return nil }
-        dictionaries.install(made)
+        if let writer { writer.install(made) } else { dictionaries.install(made) }
         return made.id
     }
 
-    /// Up to 64 KiB of stored event bodies (what the dictionary will compress): at most 1,024 events spread evenly over the log,
-    /// taken round-robin by type so that rare types are represented too.
-    private func sampleDictionaryContent(_ db: Database) throws -> [UInt8] {
-        let head = try ChainHead.position(db)
+    /// Up to 64 KiB of stored event bodies (what the dictionary will compress): at most 1,024
+    /// events spread evenly over the log, taken round-robin by type so that rare types are
+    /// represented too.
+    private static func sampleDictionaryContent(_ session: any SQLSession, dictionaries: [Int64: LZ4Dictionary])
+        throws -> [UInt8]
+    {
+        let head = try ChainHead.position(session)
         guard head > 0 else { return [] }
         let sampleCount = min(head, 1_024)
         let stride = max(1, head / sampleCount)
         let positions = (0..<sampleCount).map { head - $0 * stride }.filter { $0 > 0 }
-        let placeholders = Array(repeating: "?", count: positions.count).joined(separator: ",")
-        var byType: [Int64: [[UInt8]]] = [:]
-        let rows = try Row.fetchCursor(
-            db,
-            sql: "SELECT position, type, codec, body FROM events WHERE position IN (\(placeholders)) ORDER BY position",
-            arguments: StatementArguments(positions))
-        while let row = try rows.next() {
-            let body = try storedBody(codec: row[2], blob: row[3], position: row[0], db: db)
-            byType[row[1], default: []].append(body)
+        var rows: [(position: Int64, type: Int64, body: [UInt8])] = []
+        for row in try session.rows(
+            "SELECT position, type, codec, body FROM events WHERE position IN", in: positions.map(SQLValue.integer))
+        {
+            guard let position = row[0].integer, let type = row[1].integer, let codec = row[2].integer,
+                let blob = row[3].blob
+            else { continue }
+            let id = BodyCodec.dictionaryID(codec)
+            let body = try blob.withUnsafeBytes { bytes in
+                try StoredEventRow.storedBody(
+                    codec: codec, blob: bytes, dictionary: id == BodyCodec.uncompressed ? nil : dictionaries[id],
+                    position: position)
+            }
+            rows.append((position, type, body))
         }
+        var byType: [Int64: [[UInt8]]] = [:]
+        for row in rows.sorted(by: { $0.position < $1.position }) { byType[row.type, default: []].append(row.body) }
         var content: [UInt8] = []
         var queues = byType.sorted { $0.key < $1.key }.map { $0.value[...] }
         while content.count < LZ4Dictionary.maximumSize, queues.contains(where: { !$0.isEmpty }) {
