@@ -32,7 +32,7 @@ struct LogOptions: ParsableArguments {
         help: ArgumentHelp(
             "The log: an SQLite file, or postgres://user:password@host:port/database.",
             discussion:
-                "On PostgreSQL, serve (several processes may serve one log), demo, verify, copy, read, audit, replay, rebuild, search, export, import, stats, sync, checkpoint, prove, evidence, erase, rotate-master-key and rotate-dictionary run there; migrate (files of older builds) and verify --projections/--checkpoint refuse a URL (ARCHITECTURE.md, \"Storage boundary\"). The password may come from PGPASSWORD instead of the URL. TLS: ?sslmode=verify-full (with &sslrootcert=CA.pem for a private authority), verify-ca or require; without sslmode the connection is not encrypted."
+                "On PostgreSQL, serve (several processes may serve one log), demo, verify, copy, read, audit, replay, rebuild, search, export, import, stats, sync, checkpoint, prove, evidence, erase, rotate-master-key and rotate-dictionary run there; migrate (files of older builds) refuses a URL (ARCHITECTURE.md, \"Storage boundary\"). The password may come from PGPASSWORD instead of the URL. TLS: ?sslmode=verify-full (with &sslrootcert=CA.pem for a private authority), verify-ca or require; without sslmode the connection is not encrypted."
         ))
     var database: String = "ticketlog.sqlite"
 

@@ -43,6 +43,7 @@ extension EventStore {
     /// Costs a copy of the file and a full rebuild (about a minute per million events), in
     /// `temporaryDirectory` (default: the system's), removed afterwards.
     public func checkProjections(temporaryDirectory: URL? = nil) async throws -> ProjectionCheck {
+        if let shared { return try await checkProjections(shared) }
         let directory = temporaryDirectory ?? FileManager.default.temporaryDirectory
         let copy = directory.appendingPathComponent("ticketlog-projection-check-\(UUID().uuidString).sqlite").path
         defer {
@@ -92,6 +93,84 @@ extension EventStore {
             return table
         }
         return ProjectionCheck(headPosition: before.head, projections: before.projections, tables: tables)
+    }
+
+    /// The check on a shared database, without copying the log out of it: a scratch schema of
+    /// its own receives, under the head lock (no node commits meanwhile), a copy of every
+    /// projection table as of the head; then the projections are rebuilt in that schema from the
+    /// events up to that head — a page a transaction, reading the events where they are (the
+    /// schema first in `search_path`) — while the nodes go on appending; then each table's copy
+    /// and rebuild are compared in the server (`EXCEPT ALL` both ways: equal as multisets of
+    /// rows). The schema is dropped afterwards, whatever happens.
+    private func checkProjections(_ shared: SharedStorage) async throws -> ProjectionCheck {
+        let scratch = "ticketlog_check_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let tables = Self.projections.flatMap { $0.tables(.postgres) }
+        let unreadable = keyring == nil && sealedFromPosition != nil
+        do {
+            let check = try await checkProjections(shared, scratch: scratch, tables: tables, unreadable: unreadable)
+            try await shared.database.maintain(["DROP SCHEMA \(scratch) CASCADE"])
+            return check
+        } catch {
+            try? await shared.database.maintain(["DROP SCHEMA IF EXISTS \(scratch) CASCADE"])
+            throw Self.mapStorageError(error, "the projection check failed")
+        }
+    }
+
+    private func checkProjections(_ shared: SharedStorage, scratch: String, tables: [String], unreadable: Bool)
+        async throws -> ProjectionCheck
+    {
+        let (head, checkpoints) = try await shared.database.transaction(readOnly: false) { session in
+            try session.execute("CREATE SCHEMA \(scratch)")
+            try LogWriter.lockHead(session)
+            for table in tables {
+                try session.execute("CREATE TABLE \(scratch).before_\(table) AS TABLE public.\(table)")
+            }
+            return (try ChainHead.position(session), try ProjectionCheckpoints.fetchAll(session))
+        }
+        try await shared.database.transaction(readOnly: false) { session in
+            try session.execute("SET LOCAL search_path TO \(scratch), public")
+            for projection in Self.projections { try projection.createSchema(session) }
+        }
+        var after: Int64 = 0
+        let reader = LogReader(keyring: keyring)
+        let batch = configuration.projectionBatchSize
+        while after < head {
+            let from = after
+            after = try await shared.database.transaction(readOnly: false) { session in
+                try session.execute("SET LOCAL search_path TO \(scratch), public")
+                let events = try reader.projected(session, from: from + 1, limit: Int(min(Int64(batch), head - from)))
+                guard let last = events.last else {
+                    throw EventStoreError.corrupt(
+                        "the projections cannot be rebuilt: no event follows position \(from)", position: from + 1)
+                }
+                var projections = ProjectionSession(Self.projections)
+                for event in events { try projections.apply(event, session) }
+                try projections.finish(session)
+                return last.event.position
+            }
+        }
+        let compared = try await shared.database.transaction(readOnly: true) { session in
+            try tables.map { table -> ProjectionCheck.Table in
+                let before = "\(scratch).before_\(table)"
+                let rebuilt = "\(scratch).\(table)"
+                let row = try session.rows(
+                    """
+                    SELECT (SELECT count(*) FROM \(before)), (SELECT count(*) FROM \(rebuilt)),
+                           (SELECT count(*) FROM (SELECT * FROM \(before) EXCEPT ALL SELECT * FROM \(rebuilt)) AS gone),
+                           (SELECT count(*) FROM (SELECT * FROM \(rebuilt) EXCEPT ALL SELECT * FROM \(before)) AS new)
+                    """, []
+                ).first
+                var result = ProjectionCheck.Table(
+                    name: table, rows: row?[0].integer ?? 0, rebuiltRows: row?[1].integer ?? 0,
+                    matches: row?[2].integer == 0 && row?[3].integer == 0)
+                if unreadable && table == MessageSearchIndex.table { result.checked = false }
+                return result
+            }
+        }
+        return ProjectionCheck(
+            headPosition: head,
+            projections: Self.projections.map { .init(name: $0.name, checkpoint: checkpoints[$0.name]?.position ?? 0) },
+            tables: compared)
     }
 
     struct TableDigest: Equatable {
