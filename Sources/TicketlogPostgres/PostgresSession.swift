@@ -35,6 +35,29 @@ final class PostgresSession: SQLSession {
         return try run(sql, arguments).map { row in SQLRow(try row.map(Self.value)) }
     }
 
+    /// One statement whatever the number of values: the list goes as one array parameter
+    /// (`column = ANY($1)`), which PostgreSQL parses and plans once instead of a list of hundreds
+    /// of parameters (a third of an append transaction's reads before it writes, measured).
+    /// Values of mixed kinds, or only NULLs, go as `IN` lists.
+    func rows(_ sql: String, in values: [SQLValue]) throws -> [SQLRow] {
+        guard !values.isEmpty else { return [] }
+        guard sql.hasSuffix(" IN"), values.count > 1,
+            let column = StatementBatch.ArrayColumn(values)
+        else { return try rowsInLists(sql, in: values) }
+        try Self.refuseNUL(values)
+        try settle()
+        var binds = PostgresBindings(capacity: 1)
+        binds.append(PostgresArray(column))
+        let query = PostgresQuery(unsafeSQL: Self.numbered(sql.dropLast(3) + " = ANY(?)"), binds: binds)
+        do {
+            return try answer(connection.query(query, logger: logger)).map { row in
+                SQLRow(try row.map(Self.value))
+            }
+        } catch {
+            throw PostgresErrors.translate(error, location: location)
+        }
+    }
+
     /// PostgreSQL's text cannot hold the NUL character (SQLite's can): a value with one is
     /// refused as the input it is (``EventStoreError/Code/invalidEvent``, a 400 at the API),
     /// before anything is sent, rather than failing the transaction as a storage failure.

@@ -49,27 +49,9 @@ struct StatementBatch {
             var columns: [ArrayColumn] = []
             columns.reserveCapacity(width)
             for column in 0..<width {
-                var kind: ArrayColumn.Kind?
-                var values: [SQLValue] = []
-                values.reserveCapacity(insert.rows)
-                for row in 0..<insert.rows {
-                    let value = arguments[row * width + column]
-                    let valueKind: ArrayColumn.Kind?
-                    switch value {
-                    case .null: valueKind = nil
-                    case .integer: valueKind = .integer
-                    case .real: valueKind = .real
-                    case .text: valueKind = .text
-                    case .blob: valueKind = .blob
-                    }
-                    if let valueKind {
-                        guard kind == nil || kind == valueKind else { return nil }
-                        kind = valueKind
-                    }
-                    values.append(value)
-                }
-                guard let kind else { return nil }
-                columns.append(ArrayColumn(kind: kind, values: values))
+                let values = (0..<insert.rows).map { arguments[$0 * width + column] }
+                guard let array = ArrayColumn(values) else { return nil }
+                columns.append(array)
             }
             // The row's placeholders become the columns of `u`, in order.
             let select = PostgresSession.replacingPlaceholders(in: insert.tuple.dropFirst().dropLast()) { "u.c\($0)" }
@@ -86,6 +68,31 @@ struct StatementBatch {
         enum Kind { case integer, real, text, blob }
         var kind: Kind
         var values: [SQLValue]
+
+        init(kind: Kind, values: [SQLValue]) {
+            self.kind = kind
+            self.values = values
+        }
+
+        /// `values` as one column, when they are all of one kind (NULLs aside) and not all NULL.
+        init?(_ values: [SQLValue]) {
+            var kind: Kind?
+            for value in values {
+                let valueKind: Kind?
+                switch value {
+                case .null: valueKind = nil
+                case .integer: valueKind = .integer
+                case .real: valueKind = .real
+                case .text: valueKind = .text
+                case .blob: valueKind = .blob
+                }
+                guard let valueKind else { continue }
+                guard kind == nil || kind == valueKind else { return nil }
+                kind = valueKind
+            }
+            guard let kind else { return nil }
+            self.init(kind: kind, values: values)
+        }
     }
 
     /// PostgreSQL's limit on the parameters of one statement.

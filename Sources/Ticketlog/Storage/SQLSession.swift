@@ -73,6 +73,10 @@ package protocol SQLSession {
     func send(_ sql: String, _ arguments: [SQLValue]) throws
     /// Runs a query and returns every row (callers page large tables by position).
     func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow]
+    /// The rows of `sql`, which ends in `column IN`, for each of `values` (of one kind) in the
+    /// list; no values, no rows. A backend may send the list its own way (PostgreSQL: one array
+    /// parameter, `= ANY(…)`).
+    func rows(_ sql: String, in values: [SQLValue]) throws -> [SQLRow]
 }
 
 extension SQLSession {
@@ -84,6 +88,11 @@ extension SQLSession {
     /// The rows of `sql`, which ends in `IN`, for each of `values` in the list: in statements of
     /// at most 500 values (both engines cap a statement's parameters). No values, no rows.
     package func rows(_ sql: String, in values: [SQLValue]) throws -> [SQLRow] {
+        try rowsInLists(sql, in: values)
+    }
+
+    /// ``rows(_:in:)`` as `IN (?, ?, …)` lists of at most 500 values each.
+    package func rowsInLists(_ sql: String, in values: [SQLValue]) throws -> [SQLRow] {
         var rows: [SQLRow] = []
         for start in stride(from: 0, to: values.count, by: 500) {
             let chunk = Array(values[start..<min(start + 500, values.count)])
