@@ -193,18 +193,24 @@ package final class PostgresLog: SharedDatabase {
         }
     }
 
-    /// On the writing connection, between its transactions.
+    /// On a connection of its own, closed afterwards: a `REINDEX … CONCURRENTLY` of a large
+    /// index takes a while, and this node's appends go on meanwhile.
     package func maintain(_ statements: [String]) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            writing.queue.async {
-                continuation.resume(
-                    with: Result {
-                        let session = PostgresSession(
-                            connection: try self.openConnection(self.writing), location: self.location,
-                            logger: self.logger)
-                        for statement in statements { try session.execute(statement, []) }
-                    })
+        let connection: PostgresConnection
+        do {
+            connection = try await Self.connect(location, logger: logger).get()
+        } catch {
+            throw PostgresErrors.translate(error, location: location)
+        }
+        do {
+            for statement in statements {
+                // Read to the end: the statement is done when its rows (none) are.
+                for try await _ in try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) {}
             }
+            try? await connection.close()
+        } catch {
+            try? await connection.close()
+            throw PostgresErrors.translate(error, location: location)
         }
     }
 

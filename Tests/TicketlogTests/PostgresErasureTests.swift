@@ -174,6 +174,31 @@ struct PostgresErasureTests {
         await reopened.close()
     }
 
+    /// Encryption rolled out node by node: once one node opened the log with a master key, a
+    /// node still running without it stops writing (its plaintext could never be erased) and
+    /// says to restart it with the key.
+    @Test func aNodeWithoutTheKeyStopsWritingOnceTheLogIsEncrypted() async throws {
+        let location = try await PostgresTestServer.freshLog()
+        let plain = try await Self.node(location, nil)
+        var factory = EventFactory(seed: 11)
+        try await plain.append(factory.conversation(messages: 1), to: .test(1))
+        let key = MasterKey.generate()
+        let encrypting = try await Self.node(location, key)
+        try await encrypting.append(factory.message("sealed from now on", by: kim), to: .test(1))
+        let head = try await encrypting.headPosition()
+        do {
+            try await plain.append(factory.message("in plaintext", by: jo), to: .test(1))
+            Issue.record("a node without the master key wrote to an encrypted log")
+        } catch let error as EventStoreError {
+            #expect(error.code == .masterKey && error.message.contains("restart this one"), "\(error)")
+        }
+        #expect(try await encrypting.headPosition() == head, "nothing was written")
+        #expect(
+            try await encrypting.messages(of: .test(1), limit: 10).compactMap(\.text).last == "sealed from now on")
+        await plain.close()
+        await encrypting.close()
+    }
+
     @Test func aWrongOrMissingMasterKeyIsRefusedAndNothingIsWritten() async throws {
         let location = try await PostgresTestServer.freshLog()
         let key = MasterKey.generate()

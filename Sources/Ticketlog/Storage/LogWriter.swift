@@ -65,10 +65,18 @@ package final class LogWriter: Sendable {
     /// Takes the head: on PostgreSQL a row lock on `meta`'s head row, held to the end of the
     /// transaction, which every writer and projection catch-up on every node takes first. (An
     /// SQLite transaction holds the whole file's write lock already.)
-    static func lockHead(_ session: any SQLSession) throws {
-        if session.dialect == .postgres {
-            try session.execute("SELECT integer FROM meta WHERE key = 'head_position' FOR UPDATE")
-        }
+    ///
+    /// Returns the master key fingerprint the log records (read in the same statement), on
+    /// PostgreSQL.
+    @discardableResult
+    static func lockHead(_ session: any SQLSession) throws -> String? {
+        guard session.dialect == .postgres else { return nil }
+        return try session.value(
+            """
+            SELECT (SELECT text FROM meta WHERE key = 'master_key_fingerprint')
+            FROM meta WHERE key = 'head_position' FOR UPDATE
+            """
+        ).text
     }
 
     /// Creates the projection tables a log lacks and resets those whose version changed.
@@ -270,10 +278,20 @@ package final class LogWriter: Sendable {
     }
 
     private func begin(_ session: any SQLSession) throws -> Turn {
-        try Self.lockHead(session)
+        let fingerprint = try Self.lockHead(session)
         // Under the head lock: an erasure on another node is either before this transaction, and
         // its keys are forgotten now, or after it.
-        try keyring?.refresh(session, name: name)
+        if let keyring {
+            try keyring.refresh(session, name: name)
+        } else if fingerprint != nil {
+            // Another node opened the log with a master key since this one opened it: content
+            // written here in plaintext now could never be erased.
+            throw EventStoreError(
+                code: .masterKey,
+                message:
+                    "\(name) is encrypted now (another process opened it with a master key): restart this one with that key. Nothing was written"
+            )
+        }
         let head = try ChainHead.fetch(session)
         let live =
             configuration.inlineProjections ? try EventStore.liveProjections(session, head: head.position) : []
