@@ -20,7 +20,9 @@ public struct ErasureReport: Sendable, Equatable {
     /// Where the `erasure.performed` event is.
     public var position: Int64
     /// Whether the file could be scrubbed right away (WAL checkpointed and truncated, file
-    /// vacuumed); `false` when readers held the WAL: it is scrubbed at their next checkpoint.
+    /// vacuumed); `false` when readers held the WAL: it is scrubbed at their next checkpoint. On
+    /// PostgreSQL, whether the key table and search index were vacuumed and the index rebuilt
+    /// (`false`: the maintenance failed and was logged; the erasure itself is committed).
     public var scrubbed: Bool
 }
 
