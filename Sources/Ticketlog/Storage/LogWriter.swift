@@ -497,7 +497,8 @@ package final class LogWriter: Sendable {
         guard found.count == append.events.count else {
             throw EventStoreError.partlyStored(first.event.proposed.id, at: first.row.position)
         }
-        for (event, row) in found where try !isSame(event, row, streamKey: stream?.key, session) {
+        for (event, row) in found
+        where try !isSame(event, row, stream: append.stream, streamKey: stream?.key, session) {
             throw EventStoreError.storedWithOtherContent(event.proposed.id, at: row.position)
         }
         let positions = found.map(\.row.position)
@@ -507,9 +508,11 @@ package final class LogWriter: Sendable {
     }
 
     /// Whether a stored row holds the prepared event: same stream, type, actor, time and body
-    /// (the time it was recorded aside: a retry comes later).
+    /// (the time it was recorded aside: a retry comes later). Sealed content is compared opened:
+    /// sealing draws a fresh nonce each time, so a retry's ciphertext is never the stored one.
     private func isSame(
-        _ event: PreparedAppend.Event, _ row: StoredEventRow, streamKey: Int64?, _ session: any SQLSession
+        _ event: PreparedAppend.Event, _ row: StoredEventRow, stream: StreamID, streamKey: Int64?,
+        _ session: any SQLSession
     )
         throws -> Bool
     {
@@ -525,6 +528,16 @@ package final class LogWriter: Sendable {
                 ).integer),
             let (stored, _) = StoredBody.split(event.canonical)
         else { return false }
-        return try row.storedBody(dictionaries: dictionaries(for: row, session)) == stored
+        let body = try row.storedBody(dictionaries: dictionaries(for: row, session))
+        guard let keyring, event.sealedWith != nil || row.codec & BodyCodec.sealedPacked != 0 else {
+            return body == stored
+        }
+        let columns = EventColumns(
+            id: event.proposed.id, stream: stream.rawValue, type: event.proposed.type.rawValue,
+            actor: event.proposed.actor, occurredAt: row.occurredAt, recordedAt: row.recordedAt)
+        let recorded = try keyring.open(
+            EventStore.decodeRecord(stored: body, columns: columns, position: row.position, version: row.version),
+            session)
+        return !recorded.contentErased && recorded.proposed == event.proposed
     }
 }
