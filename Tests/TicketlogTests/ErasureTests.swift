@@ -96,6 +96,31 @@ import Testing
         #expect(after.map { $0.text ?? "-" } == ["", "", "", "", "kim is back"])
     }
 
+    /// `ticketlog erase` run beside a serving process (two stores on one file): the serving one
+    /// neither opens nor seals with the destroyed keys once the erasure committed — its next read
+    /// shows the content erased, and what it appends next is sealed under a new key.
+    @Test func anErasureByAnotherProcessIsSeenByThisOne() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        var configuration = EventStore.Configuration()
+        configuration.durability = .normal
+        configuration.masterKey = MasterKey.generate()
+        let serving = try EventStore(path: path, configuration: configuration)
+        _ = try await desk(serving)
+        #expect(
+            try await serving.messages(of: .test(1), limit: 100).contains { $0.text?.hasPrefix("kim wrote") == true })
+        let operator_ = try EventStore(path: path, configuration: configuration)
+        _ = try await operator_.erase(.subject("kim"), requestedBy: "kim", reason: "GDPR", by: ada)
+        // The serving process appends before it reads anything: sealed under a new key.
+        var factory = EventFactory(seed: 9)
+        try await serving.append([post("kim is back", by: kim, &factory)], to: .test(1))
+        for store in [serving, operator_] {
+            let kims = try await store.messages(of: .test(1), limit: 100).filter { $0.author.id == "kim" }
+            #expect(kims.map { $0.text ?? "-" } == ["", "", "", "", "kim is back"])
+        }
+        #expect(try await serving.verify().isValid)
+    }
+
     @Test(arguments: StoreKind.backends) func ticketsAndMonthsAreErasedByTheirOwnKeys(_ kind: StoreKind) async throws {
         let (store, lease) = try await kind.make { $0.masterKey = MasterKey.generate() }
         defer { withExtendedLifetime(lease) {} }

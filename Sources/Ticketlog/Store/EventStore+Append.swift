@@ -152,6 +152,9 @@ extension EventStore {
         let outcome: (results: [Result<AppendResult, any Error>], head: Int64, keysWritten: [String])
         do {
             outcome = try await writer.write { db in
+                // Another process's erasures since this one last looked: their keys are not
+                // sealed with again (below) nor opened.
+                try self.keyring?.refresh(SQLiteSession(db), name: self.path)
                 var head = try ChainHead.fetch(db)
                 let start = head.position
                 // Actor and type keys are made here, outside the appends' savepoints, so that a
@@ -173,6 +176,15 @@ extension EventStore {
                     // What the projections keep in memory rolls back with the append.
                     session.beginAppend()
                     do {
+                        if let keyring = self.keyring,
+                            request.events.contains(where: { $0.sealedWith.map(keyring.isErased) == true })
+                        {
+                            // Sealed with a key an erasure destroyed since: sealed again under a
+                            // live one (the append comes after the erasure in the log).
+                            request = try self.prepare(
+                                request.events.map(\.proposed), stream: request.stream,
+                                expectedVersion: request.expectedVersion)
+                        }
                         if row == nil { row = try Self.streamRow(request.stream, db: db) }
                         do {
                             if let decide = request.decide {

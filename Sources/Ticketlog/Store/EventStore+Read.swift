@@ -110,9 +110,18 @@ extension EventStore {
 
     /// Runs `body` on a read-only snapshot, mapping SQLite failures to ``EventStoreError``.
     /// A cancelled task gets `CancellationError`.
+    ///
+    /// With a keyring, another process's erasures (or a master-key rotation) since the last read
+    /// are caught up with first (``ContentKeyring/refresh(_:name:)``): a `ticketlog erase` run
+    /// beside a serving process is seen by it at its next read.
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
-            return try await writer.read(body)
+            guard let keyring else { return try await writer.read(body) }
+            let name = path
+            return try await writer.read { db in
+                try keyring.refresh(SQLiteSession(db), name: name)
+                return try body(db)
+            }
         } catch {
             throw Self.mapStorageError(error, "reading the log failed")
         }
