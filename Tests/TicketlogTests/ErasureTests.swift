@@ -109,12 +109,12 @@ import Testing
         _ = try await desk(serving)
         #expect(
             try await serving.messages(of: .test(1), limit: 100).contains { $0.text?.hasPrefix("kim wrote") == true })
-        let operator_ = try EventStore(path: path, configuration: configuration)
-        _ = try await operator_.erase(.subject("kim"), requestedBy: "kim", reason: "GDPR", by: ada)
+        let erasing = try EventStore(path: path, configuration: configuration)
+        _ = try await erasing.erase(.subject("kim"), requestedBy: "kim", reason: "GDPR", by: ada)
         // The serving process appends before it reads anything: sealed under a new key.
         var factory = EventFactory(seed: 9)
         try await serving.append([post("kim is back", by: kim, &factory)], to: .test(1))
-        for store in [serving, operator_] {
+        for store in [serving, erasing] {
             let kims = try await store.messages(of: .test(1), limit: 100).filter { $0.author.id == "kim" }
             #expect(kims.map { $0.text ?? "-" } == ["", "", "", "", "kim is back"])
         }
