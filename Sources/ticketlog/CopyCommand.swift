@@ -37,7 +37,7 @@ struct CopyCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "With a file as the target: the log's master key file, to build the projections of an encrypted log (or set TICKETLOG_MASTER_KEY)."
+            "The log's master key file, to build the target's projections of an encrypted log with its texts (or set TICKETLOG_MASTER_KEY)."
         ))
     var masterKeyFile: String?
 
@@ -61,20 +61,31 @@ struct CopyCommand: AsyncParsableCommand {
             let verification: VerificationReport
             if PostgresLocation.isURL(to) {
                 let store = try EventStore(path: from, configuration: Self.readOnly)
-                (summary, verification) = try await EventStore.using(
-                    try PostgresLocation(url: to), catchUpProjections: false
-                ) { target in
+                let location = try PostgresLocation(url: to)
+                let masterKey = try LogOptions.masterKey(file: masterKeyFile)
+                func build(_ target: EventStore) async throws {
+                    let building = Terminal.progress(label: "building the projections")
+                    try await target.catchUpProjections { step in
+                        building.update(done: step.position, total: step.headPosition, unit: "events")
+                    }
+                    building.finish()
+                }
+                (summary, verification) = try await EventStore.using(location, catchUpProjections: false) { target in
                     let summary = try await target.copy(from: store, progress: report)
                     progress.finish()
                     let verification = try await target.verify()
-                    if verification.isValid {
-                        let building = Terminal.progress(label: "building the projections")
-                        try await target.catchUpProjections { step in
-                            building.update(done: step.position, total: step.headPosition, unit: "events")
-                        }
-                        building.finish()
-                    }
+                    // Without the master key the projections are built here, encrypted texts
+                    // left out of the search index; with it, below, by a store that opens them.
+                    if verification.isValid && masterKey == nil { try await build(target) }
                     return (summary, verification)
+                }
+                if verification.isValid, let masterKey {
+                    var configuration = EventStore.Configuration()
+                    configuration.createIfMissing = false
+                    configuration.masterKey = masterKey
+                    try await EventStore.using(
+                        location, createIfMissing: false, configuration: configuration, catchUpProjections: false,
+                        build)
                 }
             } else {
                 summary = try await EventStore.using(

@@ -210,6 +210,27 @@ struct PostgresErasureTests {
         await encrypting.close()
     }
 
+    /// `ticketlog copy` of an encrypted file to PostgreSQL with the master key: the target's
+    /// projections are built with the texts opened — the search index included — row for row
+    /// the file's; the log there is written and erased like the file.
+    @Test func anEncryptedFileCopiedWithItsKeyIsSearchableOnPostgres() async throws {
+        let directory = try TemporaryDirectory()
+        let key = MasterKey.generate()
+        let file = try await PostgresTests.makeDesk(in: directory, masterKey: key)
+        let location = try await PostgresTestServer.freshDatabase()
+        let copied = try await awaitProcess(
+            CLITests.executable,
+            ["copy", "--from", directory.path("desk.sqlite"), "--to", PostgresTestServer.url(location)],
+            environment: ["TICKETLOG_MASTER_KEY": key.text])
+        #expect(copied.status == 0, "\(copied.stdout)\(copied.stderr)")
+        let node = try await Self.node(location, key)
+        #expect(try await PostgresTests.projectionRows(node) == PostgresTests.projectionRows(file))
+        let word = "dictionary"
+        #expect(try await node.search(MessageSearch(word)).count == 6, "the six texts written after the dictionary")
+        #expect(try await file.search(MessageSearch(word)).count == 6)
+        await node.close()
+    }
+
     @Test func aWrongOrMissingMasterKeyIsRefusedAndNothingIsWritten() async throws {
         let location = try await PostgresTestServer.freshLog()
         let key = MasterKey.generate()
