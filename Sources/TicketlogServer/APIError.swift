@@ -26,7 +26,9 @@ public struct APIError: HTTPResponseError, Sendable {
             case .invalidEvent: .badRequest
             case .notFound: .notFound
             case .rejected: .unprocessableContent
-            case .storageFailure, .corruptRecord, .unknownFormat: .serviceUnavailable
+            // `masterKey`: this process may not write the log any more (another one encrypted it,
+            // or rotated its key) until it is restarted; another node may serve the request.
+            case .storageFailure, .corruptRecord, .unknownFormat, .masterKey: .serviceUnavailable
             case .unsupported: .notImplemented
             default: .internalServerError
             }
