@@ -54,7 +54,7 @@ extension LogOptions {
     ) throws -> EventStore {
         if PostgresLocation.isURL(database) {
             Terminal.error(
-                "this command does not run on PostgreSQL yet (`ticketlog --help` lists those that do): copy the log to a file with `ticketlog copy --from \(PostgresLocation.redacted(database)) --to FILE.sqlite` and run it there"
+                "this command takes an SQLite file, not \(PostgresLocation.redacted(database)) (`ticketlog --help` says which run on PostgreSQL): copy the log to a file with `ticketlog copy` and run it there"
             )
             throw ExitCode(2)
         }
