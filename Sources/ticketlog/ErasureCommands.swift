@@ -112,7 +112,6 @@ struct EraseCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let store = try await log.openOnEitherBackend()
-        defer { Task { await store.close() } }
         let progress = Terminal.progress(label: "erasing")
         defer { progress.finish() }
         let onPostgres = PostgresLocation.isURL(log.database)
@@ -141,12 +140,6 @@ struct EraseCommand: AsyncParsableCommand {
         source.database = live
         let liveLog = try await source.openOnEitherBackend(readOnly: true)
         let store = try await log.openOnEitherBackend()
-        defer {
-            Task {
-                await liveLog.close()
-                await store.close()
-            }
-        }
         do {
             let report = try await store.replayErasures(from: liveLog, by: Actor(id: by, role: .admin))
             Terminal.line(

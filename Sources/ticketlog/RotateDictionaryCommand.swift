@@ -13,7 +13,6 @@ struct RotateDictionaryCommand: AsyncParsableCommand {
 
     func run() async throws {
         let store = try await log.openOnEitherBackend()
-        defer { Task { await store.close() } }
         if let id = try await store.rotateDictionary() {
             Terminal.line("dictionary \(id) is now used for new events")
         } else {

@@ -66,17 +66,20 @@ package final class LogWriter: Sendable {
     /// transaction, which every writer and projection catch-up on every node takes first. (An
     /// SQLite transaction holds the whole file's write lock already.)
     ///
-    /// Returns the master key fingerprint the log records (read in the same statement), on
-    /// PostgreSQL.
+    /// On PostgreSQL, returns what a writer checks under the lock, read in the same statement:
+    /// the master key fingerprint the log records and the `erasures` stream's version
+    /// (``ContentKeyring/catchUp(fingerprint:erasures:_:name:)``).
     @discardableResult
-    static func lockHead(_ session: any SQLSession) throws -> String? {
+    static func lockHead(_ session: any SQLSession) throws -> (fingerprint: String?, erasures: Int64)? {
         guard session.dialect == .postgres else { return nil }
-        return try session.value(
+        let row = try session.rows(
             """
-            SELECT (SELECT text FROM meta WHERE key = 'master_key_fingerprint')
+            SELECT (SELECT text FROM meta WHERE key = 'master_key_fingerprint'),
+                   (SELECT version FROM streams WHERE name = ?)
             FROM meta WHERE key = 'head_position' FOR UPDATE
-            """
-        ).text
+            """, [.text(StreamID.erasures.rawValue)]
+        ).first
+        return (row?[0].text, row?[1].integer ?? 0)
     }
 
     /// Creates the projection tables a log lacks and resets those whose version changed.
@@ -278,12 +281,16 @@ package final class LogWriter: Sendable {
     }
 
     private func begin(_ session: any SQLSession) throws -> Turn {
-        let fingerprint = try Self.lockHead(session)
+        let locked = try Self.lockHead(session)
         // Under the head lock: an erasure on another node is either before this transaction, and
         // its keys are forgotten now, or after it.
         if let keyring {
-            try keyring.refresh(session, name: name)
-        } else if fingerprint != nil {
+            if let locked {
+                try keyring.catchUp(fingerprint: locked.fingerprint, erasures: locked.erasures, session, name: name)
+            } else {
+                try keyring.refresh(session, name: name)
+            }
+        } else if locked?.fingerprint != nil {
             // Another node opened the log with a master key since this one opened it: content
             // written here in plaintext now could never be erased.
             throw EventStoreError(

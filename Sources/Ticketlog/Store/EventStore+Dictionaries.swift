@@ -85,19 +85,11 @@ extension EventStore {
         let stride = max(1, head / sampleCount)
         let positions = (0..<sampleCount).map { head - $0 * stride }.filter { $0 > 0 }
         var rows: [(position: Int64, type: Int64, body: [UInt8])] = []
-        for row in try session.rows(
-            "SELECT position, type, codec, body FROM events WHERE position IN", in: positions.map(SQLValue.integer))
+        for found in try session.rows(
+            "SELECT \(LogTables.eventColumns) FROM events WHERE position IN", in: positions.map(SQLValue.integer))
         {
-            guard let position = row[0].integer, let type = row[1].integer, let codec = row[2].integer,
-                let blob = row[3].blob
-            else { continue }
-            let id = BodyCodec.dictionaryID(codec)
-            let body = try blob.withUnsafeBytes { bytes in
-                try StoredEventRow.storedBody(
-                    codec: codec, blob: bytes, dictionary: id == BodyCodec.uncompressed ? nil : dictionaries[id],
-                    position: position)
-            }
-            rows.append((position, type, body))
+            guard let row = StoredEventRow(found) else { continue }
+            rows.append((row.position, row.type, try row.storedBody(dictionaries: dictionaries)))
         }
         var byType: [Int64: [[UInt8]]] = [:]
         for row in rows.sorted(by: { $0.position < $1.position }) { byType[row.type, default: []].append(row.body) }

@@ -20,7 +20,7 @@ package final class ContentKeyring: Sendable {
         /// The opened live key of each scope sealed with so far, and whether its row is still to
         /// be written: one lookup per sealed event.
         var sealing: [ContentKeyScope: (key: ContentKey, isNew: Bool)] = [:]
-        /// The version of the `erasures` stream this keyring has applied (``refresh(_:)``).
+        /// The version of the `erasures` stream this keyring has applied (``refresh(_:name:)``).
         var erasuresSeen: Int64 = 0
     }
 
@@ -55,7 +55,7 @@ package final class ContentKeyring: Sendable {
     }
 
     /// Loads the key rows of the log through either backend, and notes how many erasures it
-    /// holds (``refresh(_:)``).
+    /// holds (``refresh(_:name:)``).
     package func load(_ session: any SQLSession) throws {
         let rows = try session.rows("SELECT id, subject, stream, period, wrapped FROM content_keys", [])
         let erasures = try Self.erasures(session)
@@ -85,7 +85,7 @@ package final class ContentKeyring: Sendable {
     /// Catches up with what other processes sharing the log did since this keyring looked (on
     /// PostgreSQL, several nodes): refuses to go on when the master key was rotated under it,
     /// and forgets the keys erasures recorded since destroyed — so a node neither opens nor
-    /// seals with a key another node erased. Two small reads; the keys only when an erasure was
+    /// seals with a key another node erased. One small statement; the keys only when an erasure was
     /// recorded.
     package func refresh(_ session: any SQLSession, name: String) throws {
         let column = session.dialect == .sqlite ? "value" : "text"
@@ -95,14 +95,19 @@ package final class ContentKeyring: Sendable {
                    (SELECT version FROM streams WHERE name = ?)
             """, [.text(StreamID.erasures.rawValue)]
         ).first
-        if let stored = row?[0].text, stored != master.fingerprint {
+        try catchUp(fingerprint: row?[0].text, erasures: row?[1].integer ?? 0, session, name: name)
+    }
+
+    /// ``refresh(_:name:)`` with the log's master key fingerprint and `erasures` stream version
+    /// already read (by the writer, with the head lock).
+    func catchUp(fingerprint stored: String?, erasures: Int64, _ session: any SQLSession, name: String) throws {
+        if let stored, stored != master.fingerprint {
             throw EventStoreError(
                 code: .masterKey,
                 message:
                     "the master key of \(name) was rotated to \(stored) while this process held \(master.fingerprint): restart it with the new key. Nothing was written"
             )
         }
-        let erasures = row?[1].integer ?? 0
         guard erasures != state.withLock({ $0.erasuresSeen }) else { return }
         let erased = try session.rows("SELECT id FROM content_keys WHERE wrapped IS NULL", []).compactMap { $0[0].text }
         forget(Set(erased))
