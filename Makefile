@@ -2,7 +2,7 @@
 SWIFT ?= swift
 DATABASE ?= ticketlog.sqlite
 # System packages the build and the tests need (Debian names).
-APT_PACKAGES := liblz4-dev zlib1g-dev libsqlite3-dev sqlite3 pkg-config curl
+APT_PACKAGES := liblz4-dev libssl-dev zlib1g-dev libsqlite3-dev sqlite3 pkg-config curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps venv build run run-postgres test lint docs fuzz bench bench-quick bench-venv soak format clean screenshots

@@ -49,6 +49,14 @@ let package = Package(
         .systemLibrary(name: "CMalloc"),
         // <sys/random.h> (part of libc): getrandom(2) for the nonces of sealed fields.
         .systemLibrary(name: "CSystemRandom"),
+        // System libcrypto (OpenSSL 3; Debian: libssl-dev), on Linux: ChaCha20-Poly1305 with a
+        // reusable context for sealing personal fields on the append path (ARCHITECTURE.md
+        // "Dependencies"; swift-crypto's one-shot API costs five times the cipher per field).
+        .systemLibrary(
+            name: "CLibcrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
         // System zlib (Debian: zlib1g-dev), to inflate gzip-compressed Stream webhooks.
         .systemLibrary(
             name: "CZlib",
@@ -61,6 +69,7 @@ let package = Package(
             dependencies: [
                 "CLZ4",
                 "CSystemRandom",
+                .target(name: "CLibcrypto", condition: .when(platforms: [.linux])),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // GRDB's module map of the system SQLite, for the C calls GRDB does not wrap
                 // (sqlite3_memory_used).

@@ -1,4 +1,6 @@
+import Crypto
 import Foundation
+import GRDB
 import Testing
 
 @testable import Ticketlog
@@ -148,8 +150,18 @@ import Testing
                 #"{"origin":{"kind":"local"},"payload":{"attachments":[{"kind":"image","url":"\#(sealed)"}],"messageId":"m-1","text":"\#(sealed)"}}"#
                     .utf8)
             let packed = try #require(SealedPacking.pack(stored))
-            #expect(packed.count < stored.count || length < 3)
-            #expect(SealedPacking.unpack(packed) == stored)
+            #expect(packed.skeleton.count + packed.sealed.count < stored.count || length < 3)
+            #expect(packed.sealed.count == 2 * (12 + length + 16), "both fields' nonce, ciphertext and tag")
+            let base64 = String(sealed.dropFirst(SealedField.prefix.count + 17).prefix(16))
+            #expect(
+                !String(decoding: packed.skeleton, as: UTF8.self).contains(base64), "no base64 left in the skeleton")
+            #expect(packed.sealed.withUnsafeBytes { SealedPacking.unpack(packed.skeleton, sealed: $0) } == stored)
+            // Bytes missing or left over: refused, not read as another body.
+            #expect(
+                packed.sealed.dropLast().withUnsafeBytes { SealedPacking.unpack(packed.skeleton, sealed: $0) } == nil)
+            #expect((packed.sealed + [0]).withUnsafeBytes { SealedPacking.unpack(packed.skeleton, sealed: $0) } == nil)
+            // The layout of earlier files: each field's bytes inline after its length.
+            #expect(SealedPacking.unpack(inline: Self.inline(packed)) == stored)
         }
         // Nothing sealed, or only look-alikes: nothing to pack.
         for plain in [
@@ -159,7 +171,83 @@ import Testing
         ] {
             #expect(SealedPacking.pack(Array(plain.utf8)) == nil, "\(plain)")
         }
-        #expect(SealedPacking.unpack([0x7b, 0x01, 0x05, 0x00]) == nil, "a length beyond the end")
+        #expect(SealedPacking.unpack(inline: [0x7b, 0x01, 0x05, 0x00]) == nil, "a length beyond the end")
+        #expect([UInt8]().withUnsafeBytes { SealedPacking.unpack([0x7b, 0x01, 0x05, 0x00], sealed: $0) } == nil)
+    }
+
+    /// A body packed the way files before ``BodyCodec/sealedSeparate`` store it: each sealed
+    /// field's bytes right after its marker and length.
+    static func inline(_ packed: (skeleton: [UInt8], sealed: [UInt8])) -> [UInt8] {
+        var out: [UInt8] = []
+        var index = 0
+        var taken = 0
+        while index < packed.skeleton.count {
+            let byte = packed.skeleton[index]
+            out.append(byte)
+            index += 1
+            guard byte == 0x01 else { continue }
+            let (length, size) = packed.skeleton.withUnsafeBytes {
+                BodyCodec.readVarint(UnsafeRawBufferPointer(rebasing: $0[index...]))!
+            }
+            out += packed.skeleton[index..<index + size]
+            index += size
+            out += packed.sealed[taken..<taken + Int(length)]
+            taken += Int(length)
+        }
+        return out
+    }
+
+    @Test func aLogWithBodiesPackedTheEarlierWayReadsAndVerifies() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        var configuration = EventStore.Configuration()
+        configuration.masterKey = MasterKey.generate()
+        configuration.dictionaryTrainingThreshold = 50
+        let store = try EventStore(path: path, configuration: configuration)
+        var events = EventFactory()
+        for ticket in 0..<4 { try await store.append(events.conversation(messages: 30), to: .test(ticket)) }
+        let before = try await store.messages(of: .test(2), limit: 100).map(\.text)
+        #expect(before.count == 30 && before.allSatisfy { $0?.hasPrefix("Message") == true })
+        // Rewrite every separately packed row as an earlier build wrote it (inline, flag 40).
+        let rewritten = try await DatabaseQueue(path: path).write { db in
+            // An old build wrote these rows; this test rewrites them, the trigger put back after.
+            try db.execute(sql: "DROP TRIGGER events_are_immutable_update")
+            defer {
+                try? db.execute(
+                    sql: """
+                        CREATE TRIGGER events_are_immutable_update BEFORE UPDATE ON events
+                        BEGIN SELECT RAISE(ABORT, 'ticketlog events are immutable: UPDATE refused'); END
+                        """)
+            }
+            var count = 0
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT position, codec, body FROM events WHERE codec & ? != 0",
+                arguments: [BodyCodec.sealedSeparate])
+            let dictionaries = try Dictionary(
+                uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, content FROM dictionaries").map {
+                    ($0[0] as Int64, LZ4Dictionary(id: $0[0], content: [UInt8]($0[1] as Data)))
+                })
+            for row in rows {
+                let codec: Int64 = row[1]
+                let body = [UInt8](row[2] as Data)
+                let dictionary = dictionaries[BodyCodec.dictionaryID(codec)]
+                let parts = try #require(body.withUnsafeBytes { BodyCodec.sealedParts($0) })
+                let skeleton = try BodyCodec.decode(
+                    codec: BodyCodec.dictionaryID(codec), blob: parts.skeleton, dictionary: dictionary, position: nil)
+                let inline = Self.inline((skeleton, Array(parts.sealed)))
+                let (oldCodec, oldBlob) = BodyCodec.encode(inline, dictionary: dictionary)
+                try db.execute(
+                    sql: "UPDATE events SET codec = ?, body = ? WHERE position = ?",
+                    arguments: [oldCodec | BodyCodec.sealedPacked, Data(oldBlob), row[0] as Int64])
+                count += 1
+            }
+            return count
+        }
+        #expect(rewritten >= 120)
+        let reopened = try EventStore(path: path, configuration: configuration)
+        #expect(try await reopened.verify().isValid)
+        #expect(try await reopened.messages(of: .test(2), limit: 100).map(\.text) == before)
+        #expect(try await reopened.checkProjections().holds)
     }
 
     @Test func anEncryptedLogStoresSealedFieldsPackedAndReadsThemBack() async throws {
@@ -179,4 +267,55 @@ import Testing
         // Rebuilding the projections reads every body back.
         #expect(try await store.checkProjections().holds)
     }
+}
+
+/// ``FieldCipher``: libcrypto's ChaCha20-Poly1305 on the append path, swift-crypto's on reads.
+@Suite(.timeLimit(.minutes(1))) struct FieldCipherTests {
+    @Test func itSealsExactlyWhatSwiftCryptoSealsAndOpens() throws {
+        let key = SymmetricKey(size: .bits256)
+        var random = SeededGenerator(seed: 7)
+        for length in [0, 1, 15, 16, 17, 63, 64, 65, 300, 4_097] {
+            let plaintext = (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let nonce = SystemRandom.bytes(FieldCipher.nonceCount)
+            let associated = Array("event \(length)\ntext".utf8)
+            var sealed: [UInt8] = [0xAA]  // appended to, not overwritten
+            try plaintext.withUnsafeBytes {
+                try FieldCipher.seal($0, key: key, nonce: nonce, associatedData: associated, into: &sealed)
+            }
+            #expect(sealed.first == 0xAA)
+            sealed.removeFirst()
+            let reference = try ChaChaPoly.seal(
+                plaintext, using: key, nonce: ChaChaPoly.Nonce(data: nonce), authenticating: associated)
+            #expect(sealed == Array(reference.combined), "length \(length)")
+            let box = try ChaChaPoly.SealedBox(combined: sealed)
+            #expect(try Array(ChaChaPoly.open(box, using: key, authenticating: associated)) == plaintext)
+            #expect(throws: (any Error).self) {
+                try ChaChaPoly.open(box, using: key, authenticating: Array("another field".utf8))
+            }
+        }
+    }
+
+    @Test func contextsAreSharedSafelyBetweenConcurrentSealers() async throws {
+        let keys = (0..<4).map { _ in SymmetricKey(size: .bits256) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for task in 0..<8 {
+                group.addTask {
+                    for round in 0..<500 {
+                        let key = keys[(task + round) % keys.count]
+                        let plaintext = Array("task \(task) round \(round)".utf8)
+                        let nonce = SystemRandom.bytes(FieldCipher.nonceCount)
+                        var sealed: [UInt8] = []
+                        try plaintext.withUnsafeBytes {
+                            try FieldCipher.seal($0, key: key, nonce: nonce, associatedData: [], into: &sealed)
+                        }
+                        let opened = try ChaChaPoly.open(ChaChaPoly.SealedBox(combined: sealed), using: key)
+                        guard Array(opened) == plaintext else { throw CipherMismatch() }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    struct CipherMismatch: Error {}
 }

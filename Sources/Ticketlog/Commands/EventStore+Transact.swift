@@ -54,7 +54,7 @@ extension EventStore {
             })
         let result: AppendResult
         do {
-            result = try await committer.submit(request, weight: 1)
+            result = try await committer.submit(.prepared(request), weight: 1)
         } catch let nothing as DecidedNothing {
             return CommandOutcome(events: [], streamVersion: nothing.version)
         } catch let failure as TransactFailure {

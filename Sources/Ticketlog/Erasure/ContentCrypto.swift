@@ -127,11 +127,13 @@ struct ContentKey: Sendable {
 
     /// The key sealed by `master` (nonce ‖ ciphertext ‖ tag), bound to its id and scope.
     func wrapped(by master: MasterKey) throws -> [UInt8] {
-        let sealed = try key.withUnsafeBytes { bytes in
-            try ChaChaPoly.seal(
-                Array(bytes), using: master.key, authenticating: Array("\(id)\n".utf8) + scope.associatedData)
+        var wrapped: [UInt8] = []
+        try key.withUnsafeBytes { bytes in
+            try FieldCipher.seal(
+                bytes, key: master.key, nonce: SystemRandom.bytes(FieldCipher.nonceCount),
+                associatedData: Array("\(id)\n".utf8) + scope.associatedData, into: &wrapped)
         }
-        return Array(sealed.combined)
+        return wrapped
     }
 
     /// The key of a wrapped form; throws when `master` did not wrap it for this id and scope.
@@ -176,17 +178,18 @@ enum SealedField {
 
     static func seal(_ plaintext: String, key: ContentKey, event: UUID, path: String) throws -> String {
         var plaintext = plaintext
-        let nonce = try ChaChaPoly.Nonce(data: SystemRandom.bytes(12))
-        let box = try plaintext.withUTF8 { bytes in
-            try ChaChaPoly.seal(
-                UnsafeRawBufferPointer(bytes), using: key.key, nonce: nonce,
-                authenticating: associatedData(event: event, path: path))
+        var combined: [UInt8] = []
+        combined.reserveCapacity(FieldCipher.nonceCount + plaintext.utf8.count + FieldCipher.tagCount)
+        try plaintext.withUTF8 { bytes in
+            try FieldCipher.seal(
+                UnsafeRawBufferPointer(bytes), key: key.key, nonce: SystemRandom.bytes(FieldCipher.nonceCount),
+                associatedData: associatedData(event: event, path: path), into: &combined)
         }
         var text = Array(prefix.utf8)
-        text.reserveCapacity(text.count + 17 + Base64Bytes.encodedCount(box.combined.count))
+        text.reserveCapacity(text.count + 17 + Base64Bytes.encodedCount(combined.count))
         text += key.id.utf8
         text.append(UInt8(ascii: ":"))
-        box.combined.withUnsafeBytes { Base64Bytes.encode($0, into: &text) }
+        combined.withUnsafeBytes { Base64Bytes.encode($0, into: &text) }
         return String(decoding: text, as: UTF8.self)
     }
 

@@ -536,7 +536,7 @@ package final class LogWriter: Sendable {
             let (stored, _) = StoredBody.split(event.canonical)
         else { return false }
         let body = try row.storedBody(dictionaries: dictionaries(for: row, session))
-        guard let keyring, event.sealedWith != nil || row.codec & BodyCodec.sealedPacked != 0 else {
+        guard let keyring, event.sealedWith != nil || BodyCodec.isSealed(row.codec) else {
             return body == stored
         }
         let columns = EventColumns(

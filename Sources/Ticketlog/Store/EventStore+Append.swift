@@ -22,7 +22,7 @@ extension EventStore {
         _ events: [ProposedEvent], to stream: StreamID, expectedVersion: ExpectedVersion = .any
     ) async throws -> AppendResult {
         let prepared = try prepare(events, stream: stream, expectedVersion: expectedVersion)
-        return try await committer.submit(prepared, weight: events.count)
+        return try await committer.submit(.prepared(prepared), weight: events.count)
     }
 
     /// Appends one event; see ``append(_:to:expectedVersion:)-([ProposedEvent],_,_)``.
@@ -38,23 +38,42 @@ extension EventStore {
     /// if passed to ``append(_:to:expectedVersion:)-([ProposedEvent],_,_)`` one after the other, but without waiting
     /// for a commit between them. Their positions follow the order of `appends`.
     public func append(_ appends: [StreamAppend]) async -> [Result<AppendResult, EventStoreError>] {
-        var prepared: [Result<PreparedAppend, EventStoreError>] = []
-        for item in appends {
+        if shared != nil {
+            // LogWriter reads ahead for the whole group: it needs every append prepared.
+            let prepared = appends.map { item in
+                Result { () throws(EventStoreError) in
+                    do {
+                        return try prepare(item.events, stream: item.stream, expectedVersion: item.expectedVersion)
+                    } catch { throw Self.storeError(error) }
+                }
+            }
+            let submitted = prepared.compactMap { try? $0.get() }.map {
+                (request: QueuedAppend.prepared($0), weight: $0.events.count)
+            }
+            var results = await committer.submitAll(submitted).makeIterator()
+            return prepared.map { preparation in
+                switch preparation {
+                case .failure(let error): .failure(error)
+                case .success: results.next()!.mapError(Self.storeError)
+                }
+            }
+        }
+        // Every append is queued at once, in order, as a promise; then each is prepared and its
+        // promise fulfilled. The writer starts on the first while this task encodes (and seals)
+        // the next, in the same transaction: on two cores the halves overlap instead of taking
+        // turns.
+        let promises = appends.map { _ in PromisedAppend() }
+        let queued = committer.enqueueAll(
+            zip(appends, promises).map { (request: .promised($1), weight: max(1, $0.events.count)) })
+        for (item, promise) in zip(appends, promises) {
             do {
-                prepared.append(
+                promise.fulfil(
                     .success(try prepare(item.events, stream: item.stream, expectedVersion: item.expectedVersion)))
             } catch {
-                prepared.append(.failure(Self.storeError(error)))
+                promise.fulfil(.failure(Self.storeError(error)))
             }
         }
-        let submitted = prepared.compactMap { try? $0.get() }.map { (request: $0, weight: $0.events.count) }
-        var results = await committer.submitAll(submitted).makeIterator()
-        return prepared.map { preparation in
-            switch preparation {
-            case .failure(let error): .failure(error)
-            case .success: results.next()!.mapError(Self.storeError)
-            }
-        }
+        return await queued.results().map { $0.mapError(Self.storeError) }
     }
 
     private static func storeError(_ error: any Error) -> EventStoreError {
@@ -103,13 +122,12 @@ extension EventStore {
             guard let (stored, line) = StoredBody.split(canonical) else {
                 throw EventStoreError.invalid("event \(event.id.uuidString.lowercased()) has no canonical JSON object")
             }
-            var (codec, blob) = (BodyCodec.uncompressed, stored)
-            if packsSealedFields, let packed = SealedPacking.pack(stored) {
-                (codec, blob) = BodyCodec.encode(packed, dictionary: dictionary)
-                codec |= BodyCodec.sealedPacked
-            } else {
-                (codec, blob) = BodyCodec.encode(stored, dictionary: dictionary)
-            }
+            let (codec, blob) =
+                if packsSealedFields, let packed = SealedPacking.pack(stored) {
+                    BodyCodec.encodeSealed(packed, dictionary: dictionary)
+                } else {
+                    BodyCodec.encode(stored, dictionary: dictionary)
+                }
             return PreparedAppend.Event(
                 proposed: proposed, canonical: canonical, codec: codec, blob: blob,
                 leaf: StoredBody.LeafHasher(canonical: canonical, insertion: line), newKeys: newKeys,
@@ -147,8 +165,19 @@ extension EventStore {
 
     /// Writes one group of appends in one transaction; each append in its own savepoint so that
     /// one rejected append does not take the others down.
-    func commit(_ requests: [PreparedAppend]) async -> [Result<AppendResult, any Error>] {
-        if let shared { return await commit(requests, shared) }
+    func commit(_ queued: [QueuedAppend]) async -> [Result<AppendResult, any Error>] {
+        if let shared {
+            var results = [Result<AppendResult, any Error>?](repeating: nil, count: queued.count)
+            var requests: [PreparedAppend] = []
+            for (index, append) in queued.enumerated() {
+                switch await append.prepared() {
+                case .success(let request): requests.append(request)
+                case .failure(let error): results[index] = .failure(error)
+                }
+            }
+            var written = await commit(requests, shared).makeIterator()
+            return results.map { $0 ?? written.next()! }
+        }
         let outcome: (results: [Result<AppendResult, any Error>], head: Int64, keysWritten: [String])
         do {
             outcome = try await writer.write { db in
@@ -157,10 +186,7 @@ extension EventStore {
                 try self.keyring?.refresh(SQLiteSession(db), name: self.path)
                 var head = try ChainHead.fetch(db)
                 let start = head.position
-                // Actor and type keys are made here, outside the appends' savepoints, so that a
-                // refused append cannot roll back a key the vocabulary has cached.
                 var keys = RowKeys()
-                for request in requests { try self.makeKeys(for: request.events, in: &keys, db) }
                 let sql = SQLiteSession(db)
                 let live = self.configuration.inlineProjections ? try Self.liveProjections(sql, head: start) : []
                 var session = ProjectionSession(live)
@@ -168,9 +194,20 @@ extension EventStore {
                 // `streams` rows are updated once, at the end, instead of once per append.
                 var streams: [StreamID: StreamRow] = [:]
                 var results: [Result<AppendResult, any Error>] = []
-                results.reserveCapacity(requests.count)
+                results.reserveCapacity(queued.count)
                 var keysWritten: [String] = []
-                for var request in requests {
+                for append in queued {
+                    // A promised append is waited for here: its caller prepares it meanwhile.
+                    var request: PreparedAppend
+                    switch append.waitPrepared() {
+                    case .success(let prepared): request = prepared
+                    case .failure(let error):
+                        results.append(.failure(error))
+                        continue
+                    }
+                    // Actor and type keys are made here, outside the append's savepoint, so that
+                    // a refused append cannot roll back a key the vocabulary has cached.
+                    try self.makeKeys(for: request.events, in: &keys, db)
                     var local = head
                     var row = streams[request.stream]
                     // What the projections keep in memory rolls back with the append.
@@ -253,7 +290,7 @@ extension EventStore {
             vocabulary.reset()
             let failure = EventStoreError.storage("the append could not be committed", cause: error)
             logger.error("Append transaction failed", metadata: ["ticketlog.error": "\(error)"])
-            return requests.map { _ in .failure(failure) }
+            return queued.map { _ in .failure(failure) }
         }
         keyring?.written(outcome.keysWritten)
         notifier.advance(to: outcome.head)

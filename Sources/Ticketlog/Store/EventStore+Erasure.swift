@@ -94,7 +94,7 @@ extension EventStore {
                 erasure.keys = keys
                 return [ProposedEvent(actor: actor, payload: .erasurePerformed(erasure))]
             })
-        let result = try await committer.submit(request, weight: 1)
+        let result = try await committer.submit(.prepared(request), weight: 1)
         let scrubbed = try await scrub()
         logger.notice(
             "Erased content",
@@ -277,7 +277,7 @@ extension EventStore {
                 ]
             })
         do {
-            let result = try await committer.submit(request, weight: 1)
+            let result = try await committer.submit(.prepared(request), weight: 1)
             return ErasureReport(
                 keys: erased.withLock { $0 }, position: result.positions.upperBound, scrubbed: try await scrub())
         } catch is DecidedNothing {

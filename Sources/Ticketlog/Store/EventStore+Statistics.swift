@@ -50,18 +50,18 @@ extension EventStore {
                     """
             ).map { (type: $0[0], count: $0[1]) }
             statistics.events = statistics.eventsByType.reduce(0) { $0 + $1.count }
-            let rows = try Row.fetchCursor(db, sql: "SELECT codec, length(body), substr(body, 1, 10) FROM events")
+            let rows = try Row.fetchCursor(db, sql: "SELECT codec, length(body), substr(body, 1, 20) FROM events")
             while let row = try rows.next() {
-                let codec = BodyCodec.dictionaryID(row[0])
+                let codec: Int64 = row[0]
                 let stored: Int64 = row[1]
                 statistics.storedBodyBytes += stored
-                if codec == BodyCodec.uncompressed {
+                if BodyCodec.dictionaryID(codec) == BodyCodec.uncompressed {
                     statistics.rawBodyBytes += stored
                     statistics.uncompressedEvents += 1
                 } else {
                     let prefix: Data = row[2]
-                    let raw = prefix.withUnsafeBytes { BodyCodec.readVarint($0)?.value } ?? 0
-                    statistics.rawBodyBytes += Int64(raw)
+                    statistics.rawBodyBytes +=
+                        prefix.withUnsafeBytes { BodyCodec.rawCount(codec: codec, prefix: $0) } ?? 0
                 }
             }
             let projectionTables = Set(Self.projections.flatMap(\.tables))
@@ -107,7 +107,7 @@ extension EventStore {
             while true {
                 let rows = try session.rows(
                     """
-                    SELECT position, codec, length(body), substr(body, 1, 10) FROM events
+                    SELECT position, codec, length(body), substr(body, 1, 20) FROM events
                     WHERE position > ? ORDER BY position LIMIT 10000
                     """, [.integer(after)])
                 guard let last = rows.last?[0].integer else { break }
@@ -115,13 +115,14 @@ extension EventStore {
                 for row in rows {
                     let stored = row[2].integer ?? 0
                     statistics.storedBodyBytes += stored
-                    if BodyCodec.dictionaryID(row[1].integer ?? 0) == BodyCodec.uncompressed {
+                    let codec = row[1].integer ?? 0
+                    if BodyCodec.dictionaryID(codec) == BodyCodec.uncompressed {
                         statistics.rawBodyBytes += stored
                         statistics.uncompressedEvents += 1
                     } else {
                         let prefix = row[3].blob ?? []
-                        statistics.rawBodyBytes += Int64(
-                            prefix.withUnsafeBytes { BodyCodec.readVarint($0)?.value } ?? 0)
+                        statistics.rawBodyBytes +=
+                            prefix.withUnsafeBytes { BodyCodec.rawCount(codec: codec, prefix: $0) } ?? 0
                     }
                 }
             }

@@ -34,7 +34,7 @@ public final class EventStore: Sendable {
     /// Where the log's sealed content starts (issue 17): the first position appended with a
     /// master key. `nil` for a log that stores its content in plaintext.
     public let sealedFromPosition: Int64?
-    private let committerBox: Mutex<GroupCommitter<PreparedAppend, AppendResult>?> = Mutex(nil)
+    private let committerBox: Mutex<GroupCommitter<QueuedAppend, AppendResult>?> = Mutex(nil)
 
     /// Opens (or creates) the log at `path`.
     ///
@@ -250,10 +250,10 @@ public final class EventStore: Sendable {
         return .storage("cannot open the log at \(path)", cause: error)
     }
 
-    var committer: GroupCommitter<PreparedAppend, AppendResult> {
+    var committer: GroupCommitter<QueuedAppend, AppendResult> {
         committerBox.withLock { box in
             if let committer = box { return committer }
-            let committer = GroupCommitter<PreparedAppend, AppendResult>(
+            let committer = GroupCommitter<QueuedAppend, AppendResult>(
                 maximumBatchWeight: configuration.maximumEventsPerTransaction
             ) { [weak self] requests in
                 guard let self else {

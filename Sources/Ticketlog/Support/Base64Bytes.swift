@@ -48,14 +48,22 @@ enum Base64Bytes {
     /// The bytes `text` spells; `nil` unless it is canonical base64 (length a multiple of four,
     /// padding only at the end, unused bits zero).
     static func decode(_ text: UnsafeRawBufferPointer) -> [UInt8]? {
-        guard text.count % 4 == 0 else { return nil }
-        guard text.count > 0 else { return [] }
+        var out: [UInt8] = []
+        return decode(text, appendingTo: &out) ? out : nil
+    }
+
+    /// Appends the bytes `text` spells to `out`; false, with `out` unchanged, unless it is
+    /// canonical base64.
+    static func decode(_ text: UnsafeRawBufferPointer, appendingTo out: inout [UInt8]) -> Bool {
+        guard text.count % 4 == 0 else { return false }
+        guard text.count > 0 else { return true }
         let pad = text[text.count - 1] != padding ? 0 : text[text.count - 2] != padding ? 1 : 2
         let count = text.count / 4 * 3 - pad
-        var valid = true
-        let out = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: count))
+        let valid = out.withUnsafeMutableBufferPointer { buffer in
             values.withUnsafeBufferPointer { values in
-                var output = buffer.baseAddress!
+                var output = buffer.baseAddress! + start
                 let full = text.count - (pad == 0 ? 0 : 4)
                 var bad: UInt8 = 0
                 var index = 0
@@ -87,10 +95,10 @@ enum Base64Bytes {
                         output[1] = b << 4 | c >> 2
                     }
                 }
-                valid = bad & 0xC0 == 0
+                return bad & 0xC0 == 0
             }
-            initialized = count
         }
-        return valid ? out : nil
+        if !valid { out.removeSubrange(start...) }
+        return valid
     }
 }

@@ -43,21 +43,60 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
     /// Queues `requests` together, in order, and returns their results in the same order.
     /// They are flushed in that order, in one batch or consecutive ones.
     package func submitAll(_ requests: [(request: Request, weight: Int)]) async -> [Result<Response, any Error>] {
-        guard !requests.isEmpty else { return [] }
-        return await withCheckedContinuation { continuation in
-            let collected = Mutex(
-                (results: [Result<Response, any Error>?](repeating: nil, count: requests.count), left: requests.count))
-            let pending = requests.enumerated().map { index, item in
-                Pending(request: item.request, weight: item.weight) { result in
-                    let done = collected.withLock { state -> [Result<Response, any Error>]? in
-                        state.results[index] = result
-                        state.left -= 1
-                        return state.left == 0 ? state.results.map { $0! } : nil
-                    }
-                    if let done { continuation.resume(returning: done) }
-                }
+        await enqueueAll(requests).results()
+    }
+
+    /// Queues `requests` now — after everything queued before, before anything queued after —
+    /// and returns at once: the caller can go on (and, say, finish preparing what it queued)
+    /// while they are flushed. Once queued, they are flushed even if nobody waits for them.
+    package func enqueueAll(_ requests: [(request: Request, weight: Int)]) -> Queued {
+        let queued = Queued(count: requests.count)
+        enqueue(
+            requests.enumerated().map { index, item in
+                Pending(request: item.request, weight: item.weight) { queued.complete(index, with: $0) }
+            })
+        return queued
+    }
+
+    /// Requests queued by ``enqueueAll(_:)``: their results, in order, once all were flushed.
+    package final class Queued: Sendable {
+        private struct State {
+            var results: [Result<Response, any Error>?]
+            var left: Int
+            var waiting: CheckedContinuation<[Result<Response, any Error>], Never>?
+        }
+
+        private let state: Mutex<State>
+
+        fileprivate init(count: Int) {
+            state = Mutex(State(results: Array(repeating: nil, count: count), left: count))
+        }
+
+        fileprivate func complete(_ index: Int, with result: Result<Response, any Error>) {
+            let done = state.withLock {
+                state -> (CheckedContinuation<[Result<Response, any Error>], Never>, [Result<Response, any Error>])? in
+                state.results[index] = result
+                state.left -= 1
+                guard state.left == 0, let waiting = state.waiting else { return nil }
+                state.waiting = nil
+                return (waiting, state.results.map { $0! })
             }
-            enqueue(pending)
+            if let (waiting, results) = done { waiting.resume(returning: results) }
+        }
+
+        /// The results, in the order the requests were queued (waited for once).
+        package func results() async -> [Result<Response, any Error>] {
+            await withCheckedContinuation { continuation in
+                let done = state.withLock { state -> [Result<Response, any Error>]? in
+                    guard state.left == 0 else {
+                        precondition(state.waiting == nil, "the results of queued requests are waited for once")
+                        state.waiting = continuation
+                        return nil
+                    }
+                    return state.results.map { $0! }
+                }
+                if let done { continuation.resume(returning: done) }
+            }
         }
     }
 

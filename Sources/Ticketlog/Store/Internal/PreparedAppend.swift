@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// An append, validated and encoded outside the write transaction (so concurrent appenders
 /// encode and compress in parallel); the writer only chains and inserts.
@@ -49,5 +50,73 @@ extension UUID {
         var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         withUnsafeMutableBytes(of: &uuid) { $0.copyBytes(from: bytes) }
         self.init(uuid: uuid)
+    }
+}
+
+/// An append in the writer's queue: prepared, or still being prepared by the task that queued it
+/// (``EventStore/append(_:)-([StreamAppend])`` queues a whole call's appends first, then encodes
+/// them one by one while the writer already writes the first ones; the writer waits for each in
+/// turn).
+enum QueuedAppend: Sendable {
+    case prepared(PreparedAppend)
+    case promised(PromisedAppend)
+
+    /// The prepared append, or why it could not be prepared; blocks the calling thread until
+    /// it is ready (the SQLite writer's own queue waits so).
+    func waitPrepared() -> Result<PreparedAppend, EventStoreError> {
+        switch self {
+        case .prepared(let append): .success(append)
+        case .promised(let promise): promise.wait()
+        }
+    }
+
+    /// ``waitPrepared()`` without blocking a thread.
+    func prepared() async -> Result<PreparedAppend, EventStoreError> {
+        switch self {
+        case .prepared(let append): .success(append)
+        case .promised(let promise): await promise.value()
+        }
+    }
+}
+
+/// An append its caller is preparing while the writer may already wait for it. The caller
+/// fulfils every promise it queued, once (``EventStore/append(_:)-([StreamAppend])`` does so on
+/// every path: its preparing loop never suspends).
+final class PromisedAppend: Sendable {
+    private struct State {
+        var value: Result<PreparedAppend, EventStoreError>?
+        var waiting: [CheckedContinuation<Result<PreparedAppend, EventStoreError>, Never>] = []
+    }
+
+    private let state = Mutex(State())
+    private let ready = DispatchSemaphore(value: 0)
+
+    func fulfil(_ value: Result<PreparedAppend, EventStoreError>) {
+        let waiting = state.withLock { state in
+            precondition(state.value == nil, "an append promise is fulfilled once")
+            state.value = value
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        ready.signal()
+        for continuation in waiting { continuation.resume(returning: value) }
+    }
+
+    /// Blocks the calling thread until the append is prepared.
+    func wait() -> Result<PreparedAppend, EventStoreError> {
+        if let value = state.withLock({ $0.value }) { return value }
+        ready.wait()
+        ready.signal()
+        return state.withLock { $0.value! }
+    }
+
+    func value() async -> Result<PreparedAppend, EventStoreError> {
+        await withCheckedContinuation { continuation in
+            let value = state.withLock { state in
+                if state.value == nil { state.waiting.append(continuation) }
+                return state.value
+            }
+            if let value { continuation.resume(returning: value) }
+        }
     }
 }
