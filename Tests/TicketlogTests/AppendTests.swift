@@ -256,6 +256,57 @@ import Testing
         #expect(try await store.verify().isValid)
     }
 
+    /// A batched call queues its appends before preparing them (the writer waits for each):
+    /// appends refused while being prepared keep their places among the results, the call is one
+    /// transaction, and appends of other tasks racing it land before or after it, never inside.
+    @Test func aBatchedCallIsOneTransactionAndKeepsItsOrder() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try EventStore(path: directory.path("log.sqlite"))
+        let transactions = Counter()
+        try store.writer.add(transactionObserver: transactions, extent: .databaseLifetime)
+        var factory = EventFactory()
+        try await store.append(factory.opened(), to: .test(1))
+        var oversized = factory.message(String(repeating: "x", count: 2_000_000))
+        oversized.id = UUID()
+        var appends: [StreamAppend] = []
+        var expected: [String] = []
+        for index in 0..<300 {
+            switch index % 50 {
+            case 7: appends.append(StreamAppend(stream: .test(1), events: []))
+            case 31: appends.append(StreamAppend(stream: .test(1), events: [oversized]))
+            default:
+                appends.append(StreamAppend(stream: .test(1), events: [factory.message("m\(index)")]))
+                expected.append("m\(index)")
+            }
+        }
+        let before = transactions.commits
+        let others = (0..<20).map { _ in factory.message("other") }
+        async let racing: Void = {
+            for event in others { try await store.append(event, to: .test(2)) }
+        }()
+        let results = await store.append(appends)
+        try await racing
+        #expect(results.count == 300)
+        for (index, result) in results.enumerated() {
+            switch index % 50 {
+            case 7, 31: #expect(result.errorCode == .invalidEvent, "append \(index)")
+            default: #expect((try? result.get()) != nil, "append \(index)")
+            }
+        }
+        // The call's events are contiguous, in the call's order.
+        let positions = results.compactMap { try? $0.get().positions.lowerBound }
+        #expect(positions == Array(positions.first!...positions.first! + Int64(positions.count) - 1))
+        #expect(try await store.messages(of: .test(1), limit: 1_000).map(\.text) == expected)
+        #expect(transactions.commits - before <= 1 + others.count)
+        // Alone, a call of 300 appends is one transaction.
+        let alone = transactions.commits
+        let again = await store.append(
+            (0..<300).map { _ in StreamAppend(stream: .test(3), events: [factory.message()]) })
+        #expect(again.allSatisfy { (try? $0.get()) != nil })
+        #expect(transactions.commits == alone + 1)
+        #expect(try await store.verify().isValid)
+    }
+
     @Test func concurrentAppendsShareTransactions() async throws {
         let directory = try TemporaryDirectory()
         var configuration = EventStore.Configuration()
