@@ -52,11 +52,14 @@ enum FieldCipher {
         /// `nil` when this libcrypto has no ChaCha20-Poly1305 (a FIPS-only configuration).
         static let contexts: Libcrypto? = EVP_CIPHER_fetch(nil, "ChaCha20-Poly1305", nil).map(Libcrypto.init)
 
-        /// An `EVP_CIPHER_CTX`, used by one seal at a time.
+        /// An `EVP_CIPHER_CTX`. @unchecked Sendable: a context is used by one seal at a time; it
+        /// passes between threads only through `idle`, under its mutex.
         private struct Context: @unchecked Sendable {
             let pointer: OpaquePointer
         }
 
+        /// The fetched `EVP_CIPHER`. nonisolated(unsafe): a fetched algorithm is immutable and
+        /// OpenSSL 3 lets threads share it; it lives as long as the process.
         nonisolated(unsafe) private let cipher: OpaquePointer
         private let idle = Mutex<[Context]>([])
 
