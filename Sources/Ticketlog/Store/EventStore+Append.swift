@@ -167,10 +167,12 @@ extension EventStore {
     /// one rejected append does not take the others down.
     func commit(_ queued: [QueuedAppend]) async -> [Result<AppendResult, any Error>] {
         if let shared {
+            // Only prepared appends reach a shared database's writer (``append(_:)-([StreamAppend])``
+            // prepares a call first there): nothing below waits.
             var results = [Result<AppendResult, any Error>?](repeating: nil, count: queued.count)
             var requests: [PreparedAppend] = []
             for (index, append) in queued.enumerated() {
-                switch await append.prepared() {
+                switch append.waitPrepared() {
                 case .success(let request): requests.append(request)
                 case .failure(let error): results[index] = .failure(error)
                 }

@@ -70,53 +70,28 @@ enum QueuedAppend: Sendable {
         }
     }
 
-    /// ``waitPrepared()`` without blocking a thread.
-    func prepared() async -> Result<PreparedAppend, EventStoreError> {
-        switch self {
-        case .prepared(let append): .success(append)
-        case .promised(let promise): await promise.value()
-        }
-    }
 }
 
 /// An append its caller is preparing while the writer may already wait for it. The caller
 /// fulfils every promise it queued, once (``EventStore/append(_:)-([StreamAppend])`` does so on
 /// every path: its preparing loop never suspends).
 final class PromisedAppend: Sendable {
-    private struct State {
-        var value: Result<PreparedAppend, EventStoreError>?
-        var waiting: [CheckedContinuation<Result<PreparedAppend, EventStoreError>, Never>] = []
-    }
-
-    private let state = Mutex(State())
+    private let state = Mutex<Result<PreparedAppend, EventStoreError>?>(nil)
     private let ready = DispatchSemaphore(value: 0)
 
     func fulfil(_ value: Result<PreparedAppend, EventStoreError>) {
-        let waiting = state.withLock { state in
-            precondition(state.value == nil, "an append promise is fulfilled once")
-            state.value = value
-            defer { state.waiting = [] }
-            return state.waiting
+        state.withLock { state in
+            precondition(state == nil, "an append promise is fulfilled once")
+            state = value
         }
         ready.signal()
-        for continuation in waiting { continuation.resume(returning: value) }
     }
 
     /// Blocks the calling thread until the append is prepared.
     func wait() -> Result<PreparedAppend, EventStoreError> {
-        if let value = state.withLock({ $0.value }) { return value }
+        if let value = state.withLock({ $0 }) { return value }
         ready.wait()
         ready.signal()
-        return state.withLock { $0.value! }
-    }
-
-    func value() async -> Result<PreparedAppend, EventStoreError> {
-        await withCheckedContinuation { continuation in
-            let value = state.withLock { state in
-                if state.value == nil { state.waiting.append(continuation) }
-                return state.value
-            }
-            if let value { continuation.resume(returning: value) }
-        }
+        return state.withLock { $0! }
     }
 }
