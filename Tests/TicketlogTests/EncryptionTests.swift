@@ -197,15 +197,27 @@ import Testing
         return out
     }
 
-    @Test func aLogWithBodiesPackedTheEarlierWayReadsAndVerifies() async throws {
-        let directory = try TemporaryDirectory()
+    /// An encrypted log of `tickets` conversations of `messages` messages, with a dictionary
+    /// trained after `threshold` events.
+    static func encryptedLog(in directory: TemporaryDirectory, tickets: Int, messages: Int, threshold: Int64)
+        async throws -> (store: EventStore, path: String, configuration: EventStore.Configuration)
+    {
         let path = directory.path("log.sqlite")
         var configuration = EventStore.Configuration()
         configuration.masterKey = MasterKey.generate()
-        configuration.dictionaryTrainingThreshold = 50
+        configuration.dictionaryTrainingThreshold = threshold
         let store = try EventStore(path: path, configuration: configuration)
         var events = EventFactory()
-        for ticket in 0..<4 { try await store.append(events.conversation(messages: 30), to: .test(ticket)) }
+        for ticket in 0..<tickets {
+            try await store.append(events.conversation(messages: messages), to: .test(ticket))
+        }
+        return (store, path, configuration)
+    }
+
+    @Test func aLogWithBodiesPackedTheEarlierWayReadsAndVerifies() async throws {
+        let directory = try TemporaryDirectory()
+        let (store, path, configuration) = try await Self.encryptedLog(
+            in: directory, tickets: 4, messages: 30, threshold: 50)
         let before = try await store.messages(of: .test(2), limit: 100).map(\.text)
         #expect(before.count == 30 && before.allSatisfy { $0?.hasPrefix("Message") == true })
         // Rewrite every separately packed row as an earlier build wrote it (inline, flag 40).
@@ -252,13 +264,7 @@ import Testing
 
     @Test func anEncryptedLogStoresSealedFieldsPackedAndReadsThemBack() async throws {
         let directory = try TemporaryDirectory()
-        let path = directory.path("log.sqlite")
-        var configuration = EventStore.Configuration()
-        configuration.masterKey = MasterKey.generate()
-        configuration.dictionaryTrainingThreshold = 100
-        let store = try EventStore(path: path, configuration: configuration)
-        var events = EventFactory()
-        for ticket in 0..<10 { try await store.append(events.conversation(messages: 20), to: .test(ticket)) }
+        let (store, path, _) = try await Self.encryptedLog(in: directory, tickets: 10, messages: 20, threshold: 100)
         let packed = try sqlite3(path, "SELECT count(*) FROM events WHERE codec >= \(BodyCodec.sealedPacked)")
         #expect(Int(packed.trimmingCharacters(in: .whitespacesAndNewlines))! >= 200)
         #expect(try await store.verify().isValid)

@@ -125,13 +125,18 @@ struct ContentKey: Sendable {
         return ContentKey(id: String(decoding: id, as: UTF8.self), scope: scope, key: SymmetricKey(size: .bits256))
     }
 
+    /// What a wrapped key is bound to: its id and its scope.
+    private static func wrappingData(id: String, scope: ContentKeyScope) -> [UInt8] {
+        Array("\(id)\n".utf8) + scope.associatedData
+    }
+
     /// The key sealed by `master` (nonce ‖ ciphertext ‖ tag), bound to its id and scope.
     func wrapped(by master: MasterKey) throws -> [UInt8] {
         var wrapped: [UInt8] = []
         try key.withUnsafeBytes { bytes in
             try FieldCipher.seal(
                 bytes, key: master.key, nonce: SystemRandom.bytes(FieldCipher.nonceCount),
-                associatedData: Array("\(id)\n".utf8) + scope.associatedData, into: &wrapped)
+                associatedData: Self.wrappingData(id: id, scope: scope), into: &wrapped)
         }
         return wrapped
     }
@@ -144,7 +149,7 @@ struct ContentKey: Sendable {
         do {
             let box = try ChaChaPoly.SealedBox(combined: wrapped)
             let bytes = try ChaChaPoly.open(
-                box, using: master.key, authenticating: Array("\(id)\n".utf8) + scope.associatedData)
+                box, using: master.key, authenticating: wrappingData(id: id, scope: scope))
             guard bytes.count == 32 else { throw ContentKeyError("a content key is not 32 bytes") }
             return ContentKey(id: id, scope: scope, key: SymmetricKey(data: bytes))
         } catch let error as ContentKeyError {

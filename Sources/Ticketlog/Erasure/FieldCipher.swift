@@ -90,7 +90,7 @@ enum FieldCipher {
                 }
             }
             let output = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            nonce.withUnsafeBufferPointer { output.update(from: $0.baseAddress!, count: nonceCount) }
+            nonce.withUnsafeBufferPointer { output.update(from: $0.baseAddress!, count: FieldCipher.nonceCount) }
             var length: Int32 = 0
             let ok = nonce.withUnsafeBufferPointer { nonce in
                 associatedData.withUnsafeBufferPointer { associated in
@@ -101,21 +101,18 @@ enum FieldCipher {
                             context, nil, &length, associated.baseAddress, Int32(associated.count)) == 1
                         && (plaintext.isEmpty
                             || EVP_EncryptUpdate(
-                                context, output + nonceCount, &length,
+                                context, output + FieldCipher.nonceCount, &length,
                                 plaintext.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(plaintext.count))
                                 == 1 && Int(length) == plaintext.count)
-                        && EVP_EncryptFinal_ex(context, output + nonceCount + plaintext.count, &length) == 1
+                        && EVP_EncryptFinal_ex(context, output + FieldCipher.nonceCount + plaintext.count, &length) == 1
                         && length == 0
                         && EVP_CIPHER_CTX_ctrl(
-                            context, EVP_CTRL_AEAD_GET_TAG, Int32(tagCount),
-                            output + nonceCount + plaintext.count) == 1
+                            context, EVP_CTRL_AEAD_GET_TAG, Int32(FieldCipher.tagCount),
+                            output + FieldCipher.nonceCount + plaintext.count) == 1
                 }
             }
             reusable = ok
             return ok
         }
-
-        private var nonceCount: Int { FieldCipher.nonceCount }
-        private var tagCount: Int { FieldCipher.tagCount }
     }
 #endif
