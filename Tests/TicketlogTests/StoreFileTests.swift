@@ -27,6 +27,44 @@ import Testing
         #expect(try await store.readAll().count == 6)
     }
 
+    /// The WAL is checkpointed on a connection of its own while the writer goes on; the
+    /// writer's commits only finish what is left once the WAL is long, so it starts over and
+    /// stays bounded (SQLite's automatic checkpoint, which the hook replaces, would let it grow to
+    /// 1,000 frames here).
+    @Test func theWALIsCheckpointedBesideTheWriterAndStaysBounded() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        var configuration = EventStore.Configuration()
+        configuration.durability = .normal
+        configuration.walCheckpointFrames = .init(background: 40, writer: 160)
+        var factory = EventFactory()
+        var largestWAL = 0
+        var appended = 0
+        do {
+            let store = try EventStore(path: path, configuration: configuration)
+            for ticket in 1...150 {
+                let events = factory.conversation(messages: 20)
+                try await store.append(events, to: .test(ticket))
+                appended += events.count
+                let wal = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0
+                largestWAL = max(largestWAL, wal)
+            }
+            let checkpointer = try #require(store.checkpointer)
+            checkpointer.waitForBackground()
+            #expect(checkpointer.backgroundCheckpoints > 0)
+            // The writer's threshold plus the frames of a commit or two (each well under 100).
+            #expect(largestWAL < 400 * (4_096 + 24), "the WAL grew to \(largestWAL) bytes")
+            let walFrames = try await store.writer.writeWithoutTransaction { db in
+                try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")?[1] as Int?
+            }
+            #expect(try #require(walFrames) < 160 + 100, "the WAL did not start over")
+        }
+        // What was checkpointed and what was left in the WAL: all there after reopening.
+        let reopened = try EventStore(path: path, configuration: configuration)
+        #expect(try await reopened.readAll(limit: appended + 1).count == appended)
+        #expect(try await reopened.verify().isValid)
+    }
+
     @Test func aFileOfAnotherApplicationIsRefused() throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("other.sqlite")

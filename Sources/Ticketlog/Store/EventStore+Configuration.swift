@@ -64,6 +64,10 @@ extension EventStore {
         /// and writes them again when they change once more (measured: 19 WAL frames per event
         /// with SQLite's default 2 MB, see ARCHITECTURE.md).
         public var writerCacheBytes = 64 << 20
+        /// The WAL lengths (frames) from which a commit has the WAL checkpointed beside the
+        /// writer, and from which it checkpoints what is left itself (``WALCheckpointer``).
+        /// Tests set them small.
+        package var walCheckpointFrames = WALCheckpointer.Thresholds()
         /// The page cache of each reading connection, in bytes (default 2 MiB, about SQLite's
         /// own default). A file-backed store keeps up to ``maximumReaders`` of them.
         public var readerCacheBytes = 2 << 20

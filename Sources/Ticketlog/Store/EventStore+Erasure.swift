@@ -187,7 +187,7 @@ extension EventStore {
     func scrub() async throws -> Bool {
         if let shared { return await scrub(shared) }
         guard path != ":memory:" else { return true }
-        return try await writer.writeWithoutTransaction(Self.scrub)
+        return try await writer.writeWithoutTransaction { [checkpointer] db in try Self.scrub(db, checkpointer) }
     }
 
     /// PostgreSQL has no `secure_delete`: the key table and the search index are vacuumed (the
@@ -212,10 +212,14 @@ extension EventStore {
         }
     }
 
-    /// ``scrub()`` on a connection of its own.
-    static func scrub(_ db: Database) throws -> Bool {
+    /// ``scrub()`` on a connection of its own; `checkpointer`, the one checkpointing its WAL
+    /// in the background, if any.
+    static func scrub(_ db: Database, _ checkpointer: WALCheckpointer? = nil) throws -> Bool {
         func truncate() throws -> Bool {
-            let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            // Not beside a background checkpoint, which would keep TRUNCATE from truncating.
+            let row =
+                try checkpointer?.exclusively { try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+                ?? Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
             return (row?[0] as Int?) == 0
         }
         // Forgotten texts' terms out of the search index's segments, then out of free pages.

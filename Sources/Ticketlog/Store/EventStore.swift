@@ -23,6 +23,9 @@ public final class EventStore: Sendable {
     public let configuration: Configuration
     /// The SQLite file's connections; `nil` for a log on a shared database.
     private let file: (any DatabaseWriter)?
+    /// Checkpoints the file's WAL beside the writer (`nil` read-only, in memory and on a
+    /// shared database).
+    let checkpointer: WALCheckpointer?
     /// The log on a shared database (PostgreSQL); `nil` for a file.
     let shared: SharedStorage?
     let logger: Logger
@@ -46,6 +49,7 @@ public final class EventStore: Sendable {
             throw EventStoreError(code: .storageFailure, message: "no log at \(path): the file does not exist")
         }
         let writer: any DatabaseWriter
+        var checkpointer: WALCheckpointer?
         do {
             if configuration.readOnly {
                 // A queue, not a pool: opening a pool sets the journal mode, a write.
@@ -59,25 +63,38 @@ public final class EventStore: Sendable {
                 var pool = Self.databaseConfiguration()
                 pool.maximumReaderCount = max(1, configuration.maximumReaders)
                 let readerCache = max(1, configuration.readerCacheBytes / 1024)
+                // The WAL is checkpointed beside the writer, not in its commits. The pool's
+                // configuration keeps the checkpointer as long as the writer connection lives.
+                let walCheckpointer = WALCheckpointer(path: path, thresholds: configuration.walCheckpointFrames)
+                checkpointer = walCheckpointer
                 // Runs on every connection; the writer then sets its own cache below.
-                pool.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -\(readerCache)") }
+                pool.prepareDatabase { db in
+                    try db.execute(sql: "PRAGMA cache_size = -\(readerCache)")
+                    if !db.configuration.readonly { walCheckpointer.attach(to: db) }
+                }
                 writer = try DatabasePool(path: path, configuration: pool)
             }
         } catch {
             throw Self.openError(error, path: path, forWriting: !configuration.readOnly)
         }
-        try self.init(writer: writer, path: path, configuration: configuration, logger: logger)
+        try self.init(
+            writer: writer, checkpointer: checkpointer, path: path, configuration: configuration, logger: logger)
     }
 
     /// An in-memory log, gone when the store is released. For tests and experiments.
     public static func inMemory(configuration: Configuration = .init(), logger: Logger = .disabled) throws -> EventStore
     {
         let queue = try DatabaseQueue(configuration: databaseConfiguration())
-        return try EventStore(writer: queue, path: ":memory:", configuration: configuration, logger: logger)
+        return try EventStore(
+            writer: queue, checkpointer: nil, path: ":memory:", configuration: configuration, logger: logger)
     }
 
-    private init(writer: any DatabaseWriter, path: String, configuration: Configuration, logger: Logger) throws {
+    private init(
+        writer: any DatabaseWriter, checkpointer: WALCheckpointer?, path: String, configuration: Configuration,
+        logger: Logger
+    ) throws {
         file = writer
+        self.checkpointer = checkpointer
         shared = nil
         self.path = path
         self.configuration = configuration
@@ -112,9 +129,6 @@ public final class EventStore: Sendable {
                     // Each append of a group runs in a savepoint, whose journal of page images
                     // would otherwise go to a temporary file: a write syscall per page touched.
                     try db.execute(sql: "PRAGMA temp_store = MEMORY")
-                    // Checkpoint every ~40 MB of WAL instead of SQLite's 4 MB: a page changed by
-                    // many transactions in between is copied into the database once.
-                    try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000")
                     // An encrypted log zeroes what it frees: an erased key leaves no image in
                     // free pages (issue 17).
                     if configuration.masterKey != nil { try db.execute(sql: "PRAGMA secure_delete = ON") }
@@ -183,6 +197,7 @@ public final class EventStore: Sendable {
         sealedFrom: Int64?, configuration: Configuration, logger: Logger
     ) {
         file = nil
+        checkpointer = nil
         shared = SharedStorage(database: database, writer: writer, reader: LogReader(keyring: keyring))
         path = database.name
         self.configuration = configuration
