@@ -97,6 +97,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Where a child run writes its peak RSS.", visibility: .hidden))
     var peakRSSReport: String?
 
+    @Option(
+        help: ArgumentHelp("The master key of an append-encrypted child run (default: a new one).", visibility: .hidden)
+    )
+    var masterKeyFile: String?
+
     func run() async throws {
         if let child {
             try await runChild(child)
@@ -133,11 +138,18 @@ struct BenchCommand: AsyncParsableCommand {
         report.search = try await SearchMeasurements.measure(path: log)
         step("C-exact: the engine's rows, every table and index, written again through the C API")
         report.cExact = try Baseline.run(baseline, [log, path("c-exact.sqlite"), "exact"])
-        step("ticketlog: batched append with encrypted content (a master key), then erasing its busiest writer")
+        let pairs = events >= 500_000 ? 2 : 3
+        step(
+            "ticketlog: batched append without and with encrypted content (a master key), \(pairs) alternating pairs of child processes, then erasing the busiest writer"
+        )
         let encrypted = path("encrypted.sqlite")
         let masterKey = MasterKey.generate()
-        report.encrypted = try await Measurements.batchedAppend(
-            events: events, path: encrypted, compressionLevel: compressionLevel, masterKey: masterKey)
+        let masterKeyFile = path("master.key")
+        try masterKey.text.write(toFile: masterKeyFile, atomically: true, encoding: .utf8)
+        report.encryption = try EncryptionMeasurements.measure(
+            pairs: pairs, events: events,
+            bench: URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path,
+            work: work, encryptedPath: encrypted, masterKeyFile: masterKeyFile, compressionLevel: compressionLevel)
         (report.encryptedEventBytes, _) = try await Measurements.bytes(path: encrypted)
         report.erasure = try await ErasureMeasurements.erase(path: encrypted, masterKey: masterKey)
         step("ticketlog: events-only append (projections caught up afterwards)")
@@ -241,16 +253,20 @@ struct BenchCommand: AsyncParsableCommand {
         switch kind {
         case "rebuild":
             try await store!.rebuildProjections()
-        case "append":
-            // For profiling: `perf record ticketlog-bench --child append --database X --events N`.
+        case "append", "append-encrypted":
+            // Issue 17's cost of encryption, in pairs (`EncryptionMeasurements`); for profiling:
+            // `perf record ticketlog-bench --child append --database X --events N`.
+            let masterKey: MasterKey? =
+                kind == "append"
+                ? nil
+                : try masterKeyFile.map { try MasterKey(text: String(contentsOfFile: $0, encoding: .utf8)) }
+                    ?? .generate()
             let rate = try await Measurements.batchedAppend(
-                events: events, path: database, compressionLevel: compressionLevel)
-            print(String(format: "%.0f events/s", rate.perSecond))
-        case "append-encrypted":
-            // For profiling issue 17's cost: the same append with a master key.
-            let rate = try await Measurements.batchedAppend(
-                events: events, path: database, compressionLevel: compressionLevel, masterKey: MasterKey.generate())
-            print(String(format: "%.0f events/s", rate.perSecond))
+                events: events, path: database, compressionLevel: compressionLevel, masterKey: masterKey)
+            print(
+                String(
+                    format: "%.0f events/s (first 10%% %.0f, last 10%% %.0f)", rate.perSecond, rate.first10 ?? 0,
+                    rate.last10 ?? 0))
         case "concurrent":
             // For profiling: `perf record ticketlog-bench --child concurrent --database X --events N`.
             let rate = try await Measurements.concurrentSingles(events: events, path: database)

@@ -22,7 +22,7 @@ struct Report {
     var http: HTTPLoad.Rows?
     var instructions: Instructions.Counts?
     var transparency: TransparencyMeasurements.Rows?
-    var encrypted = Rate(events: 0, seconds: 0)
+    var encryption = EncryptionMeasurements.Rows()
     var encryptedEventBytes: Int64 = 0
     var erasure = ErasureMeasurements.Rows()
     var search = SearchMeasurements.Rows()
@@ -59,7 +59,7 @@ struct Report {
             "| ticketlog batched append (1000/tx, NORMAL, projections inline) | \(rate(batched.perSecond)) | \(rate(batched.first10)) | \(rate(batched.last10)) | \(perEvent(Double(eventBytes))) events + indexes, \(perEvent(Double(fileBytes))) whole file | |"
         )
         lines.append(
-            "| ticketlog batched append, content encrypted (issue 17) | \(rate(encrypted.perSecond)) | \(rate(encrypted.first10)) | \(rate(encrypted.last10)) | \(perEvent(Double(encryptedEventBytes))) events + indexes | |"
+            "| ticketlog batched append, content encrypted (issue 17; best of \(encryption.encrypted.count) child runs) | \(rate(encryption.bestEncrypted?.perSecond)) | \(rate(encryption.bestEncrypted?.first10)) | \(rate(encryption.bestEncrypted?.last10)) | \(perEvent(Double(encryptedEventBytes))) events + indexes | |"
         )
         lines.append(
             "| ticketlog events-only append (projections caught up afterwards) | \(rate(eventsOnly.perSecond)) | \(rate(eventsOnly.first10)) | \(rate(eventsOnly.last10)) | | |"
@@ -116,7 +116,7 @@ struct Report {
         }
         if erasure.keys > 0 {
             lines.append(
-                "Erasure (issue 17), on the encrypted log: \(erasure.subject), who wrote \(erasure.messages) messages, erased in \(String(format: "%.2f", erasure.seconds)) s (\(erasure.keys) content keys; scrubbing the file included). Encrypted append: \(String(format: "%.2f", ratio(encrypted.perSecond, batched.perSecond)))× the plain batched append in this run (goal: ≥ 0.85×, i.e. at most 15% slower)."
+                "Erasure (issue 17), on the encrypted log: \(erasure.subject), who wrote \(erasure.messages) messages, erased in \(String(format: "%.2f", erasure.seconds)) s (\(erasure.keys) content keys; scrubbing the file included). Encrypted append: \(String(format: "%.2f", encryption.ratio))× the plain batched append (goal: ≥ 0.85×, i.e. at most 15% slower), the best of \(encryption.plain.count) alternating child runs each: plain \(encryption.plain.map { rate($0.perSecond) }.joined(separator: ", ")), encrypted \(encryption.encrypted.map { rate($0.perSecond) }.joined(separator: ", ")) events/s."
             )
             lines.append("")
         }

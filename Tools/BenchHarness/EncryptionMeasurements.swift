@@ -1,0 +1,73 @@
+import Foundation
+import Ticketlog
+import ToolSupport
+
+/// Issue 17's cost of encryption: the batched append without and with a master key, each in a
+/// fresh child process, alternating (plain, encrypted, plain, encrypted, …) so that what drifts
+/// on a shared machine — other tenants, the page cache, the kernel writing back — falls on both
+/// alike. The fastest run of each is compared: noise only ever slows a run down. Every run is
+/// reported, so the spread shows.
+enum EncryptionMeasurements {
+    struct Rows {
+        var plain: [Rate] = []
+        var encrypted: [Rate] = []
+
+        var bestPlain: Rate? { plain.max { $0.perSecond < $1.perSecond } }
+        var bestEncrypted: Rate? { encrypted.max { $0.perSecond < $1.perSecond } }
+        /// The best encrypted run over the best plain one.
+        var ratio: Double {
+            guard let plain = bestPlain?.perSecond, plain > 0 else { return 0 }
+            return (bestEncrypted?.perSecond ?? 0) / plain
+        }
+    }
+
+    /// `pairs` alternating runs of `events` events. The last encrypted run's log stays at
+    /// `encryptedPath`, encrypted with the master key in `masterKeyFile`.
+    static func measure(
+        pairs: Int, events: Int, bench: String, work: String, encryptedPath: String, masterKeyFile: String,
+        compressionLevel: Int?
+    ) throws -> Rows {
+        var rows = Rows()
+        let plainPath = (work as NSString).appendingPathComponent("encryption-plain.sqlite")
+        let level = compressionLevel.map { ["--compression-level", String($0)] } ?? []
+        for _ in 0..<pairs {
+            rows.plain.append(
+                try run(bench, ["--child", "append", "--database", plainPath, "--events", String(events)] + level))
+            rows.encrypted.append(
+                try run(
+                    bench,
+                    [
+                        "--child", "append-encrypted", "--database", encryptedPath, "--events", String(events),
+                        "--master-key-file", masterKeyFile,
+                    ] + level))
+        }
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: plainPath + suffix) }
+        return rows
+    }
+
+    /// One child run, after the kernel wrote back what the previous one left dirty; its rate as
+    /// the child prints it: `N events/s (first 10% F, last 10% L)`.
+    private static func run(_ bench: String, _ arguments: [String]) throws -> Rate {
+        sync()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: bench)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0 else {
+            throw ToolError("\(arguments.prefix(2).joined(separator: " ")) failed: \(text)")
+        }
+        let numbers = text.split(whereSeparator: { !$0.isNumber && $0 != "." }).compactMap { Double($0) }
+        guard let events = arguments.firstIndex(of: "--events").map({ Int(arguments[$0 + 1])! }),
+            numbers.count >= 4, numbers[0] > 0
+        else { throw ToolError("cannot read the rate in \(text.debugDescription)") }
+        // numbers: rate, 10 (of "first 10%"), first, 10, last.
+        return Rate(
+            events: events, seconds: Double(events) / numbers[0], first10: numbers[2],
+            last10: numbers.count >= 5 ? numbers[4] : nil)
+    }
+}
