@@ -59,6 +59,8 @@ import Testing
             }
             #expect(try #require(walFrames) < 160 + 100, "the WAL did not start over")
         }
+        // The background connection closes first: the writer's, last, removed the WAL.
+        #expect(!FileManager.default.fileExists(atPath: path + "-wal"), "the WAL outlived the store")
         // What was checkpointed and what was left in the WAL: all there after reopening.
         let reopened = try EventStore(path: path, configuration: configuration)
         #expect(try await reopened.readAll(limit: appended + 1).count == appended)

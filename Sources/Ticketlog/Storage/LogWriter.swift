@@ -104,13 +104,16 @@ package final class LogWriter: Sendable {
     /// Validates and encodes an append outside any transaction.
     package func prepare(_ append: StreamAppend) throws -> PreparedAppend {
         var lastKey: (key: ContentKey, isNew: Bool)?
-        return try EventStore.prepare(
+        let generation = keyring?.erasureGeneration ?? 0
+        var prepared = try EventStore.prepare(
             append.events, stream: append.stream, expectedVersion: append.expectedVersion,
             configuration: configuration, dictionary: current, packsSealedFields: keyring != nil
         ) { proposed in
             guard let keyring else { return (proposed, [], nil) }
             return try EventStore.sealed(proposed, stream: append.stream, keyring: keyring, lastKey: &lastKey)
         }
+        prepared.keyringGeneration = generation
+        return prepared
     }
 
     /// Writes prepared appends in the session's transaction. One refused (a version conflict,
@@ -143,7 +146,7 @@ package final class LogWriter: Sendable {
                     continue
                 }
             }
-            if let keyring, append.events.contains(where: { $0.sealedWith.map(keyring.isErased) == true }) {
+            if let keyring, keyring.holdsErasedKey(append.events, sealedAt: append.keyringGeneration) {
                 // Sealed before this transaction learned that another node erased the key: sealed
                 // again under a live one (a key destroyed must not take content written after
                 // the erasure with it).
@@ -389,6 +392,8 @@ package final class LogWriter: Sendable {
             turn.keysWritten += try keyring.writeRows(
                 of: append.events, now: configuration.clock(), session)
         }
+        // Whether an erasure since the append was sealed may have destroyed one of its keys.
+        let checksErasedKeys = keyring.map { $0.erasureGeneration != append.keyringGeneration } ?? false
         for event in append.events {
             version += 1
             let position = turn.head.position + 1
@@ -412,7 +417,7 @@ package final class LogWriter: Sendable {
             if !turn.projections.isEmpty {
                 var recorded = EventBody(event.proposed, stream: append.stream, recordedAt: append.recordedAt)
                     .recorded(position: position, version: version)
-                if let key = event.sealedWith, keyring?.isErased(key) == true {
+                if checksErasedKeys, let key = event.sealedWith, keyring?.isErased(key) == true {
                     // Sealed under a key an erasure destroyed after this append was prepared:
                     // the projections see it as every later read will, erased.
                     recorded.payload = recorded.payload.mappingPersonalFields { _, _ in "" }

@@ -87,10 +87,13 @@ extension EventStore {
                 StreamAppend(stream: stream, events: events, expectedVersion: expectedVersion))
         }
         var lastKey: (key: ContentKey, isNew: Bool)?
-        return try Self.prepare(
+        let generation = keyring?.erasureGeneration ?? 0
+        var prepared = try Self.prepare(
             events, stream: stream, expectedVersion: expectedVersion, configuration: configuration,
             dictionary: dictionaries.current, packsSealedFields: keyring != nil
         ) { proposed in try sealed(proposed, stream: stream, lastKey: &lastKey) }
+        prepared.keyringGeneration = generation
+        return prepared
     }
 
     /// Validates and encodes an append for any writer: each event sealed by `seal` (the
@@ -216,7 +219,7 @@ extension EventStore {
                     session.beginAppend()
                     do {
                         if let keyring = self.keyring,
-                            request.events.contains(where: { $0.sealedWith.map(keyring.isErased) == true })
+                            keyring.holdsErasedKey(request.events, sealedAt: request.keyringGeneration)
                         {
                             // Sealed with a key an erasure destroyed since: sealed again under a
                             // live one (the append comes after the erasure in the log).
@@ -404,6 +407,8 @@ extension EventStore {
                 """)
         let recordedAt = request.recordedAt.microsecondsSinceEpoch
         try writeContentKeys(of: request.events, db)
+        // Whether an erasure since the append was sealed may have destroyed one of its keys.
+        let checksErasedKeys = keyring.map { $0.erasureGeneration != request.keyringGeneration } ?? false
         var version = current
         for event in request.events {
             version += 1
@@ -419,11 +424,11 @@ extension EventStore {
                 insert.bind(7, event.proposed.occurredAt.microsecondsSinceEpoch)
                 insert.bind(8, recordedAt)
                 insert.bind(9, event.codec)
-                insert.bind(10, blob: event.blob)
                 hash.withUnsafeBytes {
                     insert.bind(11, blob: UnsafeRawBufferPointer(rebasing: $0.prefix(Schema.chainCheckSize)))
                 }
-                try insert.run()
+                // The body, the one large value, is not copied by SQLite.
+                try insert.run(binding: 10, borrowedBlob: event.blob)
             } catch let error as DatabaseError
                 where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE
                 && error.message?.contains("events.id") == true
@@ -437,7 +442,7 @@ extension EventStore {
             if !projections.isEmpty {
                 var recorded = EventBody(event.proposed, stream: request.stream, recordedAt: request.recordedAt)
                     .recorded(position: position, version: version)
-                if let key = event.sealedWith, keyring?.isErased(key) == true {
+                if checksErasedKeys, let key = event.sealedWith, keyring?.isErased(key) == true {
                     // Sealed under a key an erasure destroyed after this append was prepared:
                     // the projections see it as every later read will, erased.
                     recorded.payload = recorded.payload.mappingPersonalFields { _, _ in "" }

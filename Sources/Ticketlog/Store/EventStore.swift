@@ -39,6 +39,11 @@ public final class EventStore: Sendable {
     public let sealedFromPosition: Int64?
     private let committerBox: Mutex<GroupCommitter<QueuedAppend, AppendResult>?> = Mutex(nil)
 
+    deinit {
+        // Before the pool's connections: the writer's, closing last, removes the WAL.
+        checkpointer?.close()
+    }
+
     /// Opens (or creates) the log at `path`.
     ///
     /// - Throws: ``EventStoreError`` with ``EventStoreError/Code/unknownFormat`` when the file is

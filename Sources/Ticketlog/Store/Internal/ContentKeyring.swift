@@ -16,7 +16,9 @@ package final class ContentKeyring: Sendable {
     private struct State {
         var byID: [String: Entry] = [:]
         var liveByScope: [ContentKeyScope: String] = [:]
-        var pending: [String: ContentKey] = [:]
+        /// Keys made here whose rows are not written yet, wrapped when made (by the appending
+        /// task, not the writer).
+        var pending: [String: (key: ContentKey, wrapped: [UInt8])] = [:]
         /// The opened live key of each scope sealed with so far, and whether its row is still to
         /// be written: one lookup per sealed event.
         var sealing: [ContentKeyScope: (key: ContentKey, isNew: Bool)] = [:]
@@ -26,6 +28,9 @@ package final class ContentKeyring: Sendable {
 
     let master: MasterKey
     private let state = Mutex(State())
+    /// One more for each ``erase(where:)`` and ``forget(_:)``: an append sealed when it was
+    /// `n` holds no erased key while it is still `n` (the writer then skips its per-event check).
+    private let erasures = Atomic(0)
 
     package init(master: MasterKey) {
         self.master = master
@@ -121,7 +126,7 @@ package final class ContentKeyring: Sendable {
         var seen = Set<String>()
         let keys = events.flatMap(\.newKeys).filter { seen.insert($0.id).inserted }
         guard !keys.isEmpty else { return [] }
-        let written = try rows(for: keys)
+        let written = rows(for: keys)
         for (key, wrapped) in written {
             try session.send(
                 """
@@ -179,7 +184,7 @@ package final class ContentKeyring: Sendable {
             let found: (key: ContentKey, isNew: Bool)
             if let id = state.liveByScope[scope] {
                 if let pending = state.pending[id] {
-                    found = (pending, true)
+                    found = (pending.key, true)
                 } else {
                     found = (try Self.opened(id, in: &state, master: master)!, false)
                 }
@@ -187,7 +192,7 @@ package final class ContentKeyring: Sendable {
                 let key = ContentKey.generate(for: scope)
                 state.byID[key.id] = .open(key)
                 state.liveByScope[scope] = key.id
-                state.pending[key.id] = key
+                state.pending[key.id] = (key, try key.wrapped(by: master))
                 found = (key, true)
             }
             state.sealing[scope] = found
@@ -202,6 +207,16 @@ package final class ContentKeyring: Sendable {
             guard state.byID[id] != nil else { return .none }
             return .some(try Self.opened(id, in: &state, master: master))
         }
+    }
+
+    /// How many times keys were erased or forgotten here so far (read before sealing an append,
+    /// compared by the writer).
+    var erasureGeneration: Int { erasures.load(ordering: .acquiring) }
+
+    /// Whether any event of `events`, sealed when ``erasureGeneration`` was `generation`, is
+    /// sealed with a key erased since. Cheap while nothing was erased since.
+    func holdsErasedKey(_ events: [PreparedAppend.Event], sealedAt generation: Int) -> Bool {
+        generation != erasureGeneration && events.contains { $0.sealedWith.map(isErased) == true }
     }
 
     /// Whether the key `id` was erased (`false` for a key this keyring has not heard of).
@@ -235,11 +250,12 @@ package final class ContentKeyring: Sendable {
 
     /// The rows of the keys among `keys` still to be written: wrapped, or without a wrapped key
     /// when the key was erased meanwhile.
-    func rows(for keys: [ContentKey]) throws -> [(key: ContentKey, wrapped: [UInt8]?)] {
-        try state.withLock { state in
-            try keys.filter { state.pending[$0.id] != nil }.map { key in
+    func rows(for keys: [ContentKey]) -> [(key: ContentKey, wrapped: [UInt8]?)] {
+        state.withLock { state in
+            keys.compactMap { key in
+                guard let pending = state.pending[key.id] else { return nil }
                 if case .erased = state.byID[key.id] { return (key, nil) }
-                return (key, try key.wrapped(by: master))
+                return (key, pending.wrapped)
             }
         }
     }
@@ -248,7 +264,7 @@ package final class ContentKeyring: Sendable {
     func written(_ ids: some Sequence<String>) {
         state.withLock { state in
             for id in ids {
-                guard let key = state.pending.removeValue(forKey: id) else { continue }
+                guard let (key, _) = state.pending.removeValue(forKey: id) else { continue }
                 state.sealing[key.scope]?.isNew = false
             }
         }
@@ -272,6 +288,7 @@ package final class ContentKeyring: Sendable {
             }
             state.liveByScope = state.liveByScope.filter { !matches($0.key) }
             state.sealing = state.sealing.filter { !matches($0.key) }
+            erasures.add(1, ordering: .releasing)
             return erased.sorted()
         }
     }
@@ -282,6 +299,7 @@ package final class ContentKeyring: Sendable {
             for id in ids { state.byID[id] = .erased }
             state.liveByScope = state.liveByScope.filter { !ids.contains($0.value) }
             state.sealing = state.sealing.filter { !ids.contains($0.value.key.id) }
+            erasures.add(1, ordering: .releasing)
         }
     }
 

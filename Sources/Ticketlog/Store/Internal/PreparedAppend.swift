@@ -24,6 +24,9 @@ package struct PreparedAppend: Sendable {
     var expectedVersion: ExpectedVersion
     var recordedAt: Timestamp
     var events: [Event]
+    /// The keyring's ``ContentKeyring/erasureGeneration`` before its events were sealed: while
+    /// it has not changed, none of them holds an erased key.
+    var keyringGeneration = 0
     /// For an append decided inside the write transaction (a command): called in the writer
     /// with the stream's version as the transaction has it, it returns the events and the
     /// version they expect (encoded there, then written as any other append), or throws

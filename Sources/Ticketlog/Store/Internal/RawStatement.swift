@@ -48,6 +48,22 @@ struct RawStatement {
         }
     }
 
+    /// Binds `bytes` to parameter `index` without SQLite copying them (they only have to stay
+    /// valid while the statement runs, which is why binding and running are one call), then
+    /// runs the statement as ``run()`` does. The parameter is set to NULL after, so the
+    /// statement keeps no pointer to the bytes.
+    func run(binding index: Int32, borrowedBlob bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { bytes in
+            let empty: UInt8 = 0
+            try withUnsafePointer(to: empty) { placeholder in
+                _ = sqlite3_bind_blob(
+                    handle, index, bytes.baseAddress ?? UnsafeRawPointer(placeholder), Int32(bytes.count), nil)
+                defer { sqlite3_bind_null(handle, index) }
+                try run()
+            }
+        }
+    }
+
     func bind(_ index: Int32, blob bytes: [UInt8]) {
         bytes.withUnsafeBytes { bind(index, blob: $0) }
     }

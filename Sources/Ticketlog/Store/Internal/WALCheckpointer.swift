@@ -38,6 +38,7 @@ package final class WALCheckpointer: Sendable {
     private struct Connection {
         var pointer: OpaquePointer?
         var failedToOpen = false
+        var closed = false
     }
 
     private let path: String
@@ -65,8 +66,19 @@ package final class WALCheckpointer: Sendable {
     }
 
     deinit {
-        connection.withLock { connection in
-            if let pointer = connection.pointer { sqlite3_close_v2(pointer) }
+        close()
+    }
+
+    /// Closes the background connection (waiting for a checkpoint under way) and opens it no
+    /// more. The store closes it before its own connections, so that the writer's is the last
+    /// to close — the one that checkpoints the WAL and removes it.
+    func close() {
+        queue.sync {
+            connection.withLock { connection in
+                if let pointer = connection.pointer { sqlite3_close_v2(pointer) }
+                connection.pointer = nil
+                connection.closed = true
+            }
         }
     }
 
@@ -100,7 +112,7 @@ package final class WALCheckpointer: Sendable {
     private func checkpointInBackground() {
         connection.withLock { connection in
             scheduled.store(false, ordering: .relaxed)
-            if connection.pointer == nil && !connection.failedToOpen {
+            if connection.pointer == nil && !connection.failedToOpen && !connection.closed {
                 var opened: OpaquePointer?
                 if sqlite3_open_v2(path, &opened, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK,
                     // A first read puts the connection in WAL mode; before, a checkpoint does nothing.
