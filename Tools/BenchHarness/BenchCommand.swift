@@ -247,12 +247,19 @@ struct BenchCommand: AsyncParsableCommand {
                     rate.last10 ?? 0))
             return
         }
-        let fresh = kind == "append" || kind == "append-encrypted" || kind == "concurrent" || kind == "erasure"
+        let fresh =
+            kind == "append" || kind == "append-encrypted" || kind == "append-events-only" || kind == "concurrent"
+            || kind == "erasure"
         if fresh { try? FileManager.default.removeItem(atPath: database) }
         let store = fresh || kind == "transparency" || kind == "search" ? nil : try EventStore(path: database)
         switch kind {
         case "rebuild":
             try await store!.rebuildProjections()
+        case "append-events-only":
+            // For profiling: `perf record ticketlog-bench --child append-events-only --database X --events N`.
+            let rate = try await Measurements.batchedAppend(
+                events: events, path: database, compressionLevel: compressionLevel, inlineProjections: false)
+            print(String(format: "%.0f events/s", rate.perSecond))
         case "append", "append-encrypted":
             // Issue 17's cost of encryption, in pairs (`EncryptionMeasurements`); for profiling:
             // `perf record ticketlog-bench --child append --database X --events N`.
