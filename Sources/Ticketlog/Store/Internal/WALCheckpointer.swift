@@ -66,19 +66,22 @@ package final class WALCheckpointer: Sendable {
     }
 
     deinit {
-        close()
+        // No checkpoint is queued any more (a queued one keeps `self`): no need to wait.
+        closeConnection()
     }
 
     /// Closes the background connection (waiting for a checkpoint under way) and opens it no
     /// more. The store closes it before its own connections, so that the writer's is the last
     /// to close — the one that checkpoints the WAL and removes it.
     func close() {
-        queue.sync {
-            connection.withLock { connection in
-                if let pointer = connection.pointer { sqlite3_close_v2(pointer) }
-                connection.pointer = nil
-                connection.closed = true
-            }
+        queue.sync { closeConnection() }
+    }
+
+    private func closeConnection() {
+        connection.withLock { connection in
+            if let pointer = connection.pointer { sqlite3_close_v2(pointer) }
+            connection.pointer = nil
+            connection.closed = true
         }
     }
 
