@@ -79,6 +79,14 @@ private struct ChainVerifier {
         [.SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_IOERR, .SQLITE_FORMAT, .SQLITE_RANGE].contains(error.resultCode)
     }
 
+    /// `report` with the head hash of the last event checked (spelled out once, at the end:
+    /// hex for every event was a fifth of the whole verify).
+    private func finished(_ report: VerificationReport) -> VerificationReport {
+        var report = report
+        report.headHash = reached.hash.hexString
+        return report
+    }
+
     private mutating func scan() throws -> VerificationReport {
         vocabulary = try tables.vocabulary()
         dictionaries = try tables.dictionaries()
@@ -95,13 +103,13 @@ private struct ChainVerifier {
                     report.failure = VerificationFailure(
                         position: expected, kind: .undecodable,
                         detail: "a column of the event row holds a value of the wrong type")
-                    return report
+                    return finished(report)
                 }
                 let link: [UInt8]
                 switch try check(stored, expected: expected, previous: previous) {
                 case .failure(let failure):
                     report.failure = failure
-                    return report
+                    return finished(report)
                 case .success(let hash):
                     link = hash
                 }
@@ -111,14 +119,13 @@ private struct ChainVerifier {
                         detail:
                             "the chain at position \(stored.position) is \(link.hexString), but it was anchored as "
                             + "\(anchor.hash.hexString): the log was rewritten up to here")
-                    return report
+                    return finished(report)
                 }
                 previous = link
                 expected = stored.position + 1
                 report.eventsVerified += 1
                 reached = (stored.position, link, report.eventsVerified)
                 report.headPosition = stored.position
-                report.headHash = link.hexString
                 if report.eventsVerified % Self.progressInterval == 0 {
                     progress?(VerificationProgress(eventsChecked: report.eventsVerified, totalEvents: total))
                 }
@@ -139,7 +146,7 @@ private struct ChainVerifier {
             )
         }
         if report.failure == nil { report.warnings += try streamVersionMismatches() }
-        return report
+        return finished(report)
     }
 
     /// The event's full chain hash when its row checks out, else what is wrong with it.
