@@ -143,15 +143,12 @@ package struct SQLiteSession: SQLSession {
         try execute(sql, arguments)
     }
 
+    /// Through SQLite's C API too (``RawStatement/rows()``): reading a page of events through
+    /// GRDB's `Row` and `DatabaseValue` boxes was an eighth of `verify`.
     package func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
-        let statement = try db.cachedStatement(sql: sql)
-        let cursor = try Row.fetchCursor(
-            statement, arguments: StatementArguments(arguments.map(Self.databaseValue)))
-        var rows: [SQLRow] = []
-        while let row = try cursor.next() {
-            rows.append(SQLRow(row.databaseValues.map(Self.value)))
-        }
-        return rows
+        let statement = try RawStatement(db, sql: sql)
+        for (index, argument) in arguments.enumerated() { statement.bind(Int32(index + 1), argument) }
+        return try statement.rows()
     }
 
     static func databaseValue(_ value: SQLValue) -> DatabaseValue {

@@ -83,14 +83,55 @@ struct RawStatement {
     func run() throws {
         let code = sqlite3_step(handle)
         guard code == SQLITE_DONE else {
-            let connection = db.sqliteConnection
-            let error = DatabaseError(
-                resultCode: ResultCode(rawValue: sqlite3_extended_errcode(connection)),
-                message: String(cString: sqlite3_errmsg(connection)), sql: statement.sql)
+            let error = currentError()
             sqlite3_reset(handle)
             throw error
         }
         sqlite3_reset(handle)
+    }
+
+    /// Runs the query and returns every row, each column as SQLite stores it (text and blobs
+    /// copied once, straight from SQLite's buffers: no `Row`, `DatabaseValue` or `Data`).
+    func rows() throws -> [SQLRow] {
+        defer { sqlite3_reset(handle) }
+        let columns = sqlite3_column_count(handle)
+        var rows: [SQLRow] = []
+        while true {
+            let code = sqlite3_step(handle)
+            if code == SQLITE_DONE { return rows }
+            guard code == SQLITE_ROW else { throw currentError() }
+            var values: [SQLValue] = []
+            values.reserveCapacity(Int(columns))
+            for column in 0..<columns {
+                switch sqlite3_column_type(handle, column) {
+                case SQLITE_INTEGER:
+                    values.append(.integer(sqlite3_column_int64(handle, column)))
+                case SQLITE_FLOAT:
+                    values.append(.real(sqlite3_column_double(handle, column)))
+                case SQLITE_TEXT:
+                    let text = sqlite3_column_text(handle, column)
+                    let count = Int(sqlite3_column_bytes(handle, column))
+                    values.append(
+                        .text(
+                            text.map { String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self) }
+                                ?? ""))
+                case SQLITE_BLOB:
+                    let blob = sqlite3_column_blob(handle, column)
+                    let count = Int(sqlite3_column_bytes(handle, column))
+                    values.append(.blob(blob.map { Array(UnsafeRawBufferPointer(start: $0, count: count)) } ?? []))
+                default:
+                    values.append(.null)
+                }
+            }
+            rows.append(SQLRow(values))
+        }
+    }
+
+    private func currentError() -> DatabaseError {
+        let connection = db.sqliteConnection
+        return DatabaseError(
+            resultCode: ResultCode(rawValue: sqlite3_extended_errcode(connection)),
+            message: String(cString: sqlite3_errmsg(connection)), sql: statement.sql)
     }
 
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
