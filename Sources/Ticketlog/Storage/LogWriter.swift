@@ -103,17 +103,9 @@ package final class LogWriter: Sendable {
 
     /// Validates and encodes an append outside any transaction.
     package func prepare(_ append: StreamAppend) throws -> PreparedAppend {
-        var lastKey: (key: ContentKey, isNew: Bool)?
-        let generation = keyring?.erasureGeneration ?? 0
-        var prepared = try EventStore.prepare(
+        try EventStore.prepare(
             append.events, stream: append.stream, expectedVersion: append.expectedVersion,
-            configuration: configuration, dictionary: current, packsSealedFields: keyring != nil
-        ) { proposed in
-            guard let keyring else { return (proposed, [], nil) }
-            return try EventStore.sealed(proposed, stream: append.stream, keyring: keyring, lastKey: &lastKey)
-        }
-        prepared.keyringGeneration = generation
-        return prepared
+            configuration: configuration, dictionary: current, keyring: keyring)
     }
 
     /// Writes prepared appends in the session's transaction. One refused (a version conflict,
@@ -393,7 +385,7 @@ package final class LogWriter: Sendable {
                 of: append.events, now: configuration.clock(), session)
         }
         // Whether an erasure since the append was sealed may have destroyed one of its keys.
-        let checksErasedKeys = keyring.map { $0.erasureGeneration != append.keyringGeneration } ?? false
+        let checksErasedKeys = keyring?.mayHoldErasedKeys(sealedAt: append.keyringGeneration) ?? false
         for event in append.events {
             version += 1
             let position = turn.head.position + 1

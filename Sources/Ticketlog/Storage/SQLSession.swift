@@ -133,7 +133,7 @@ package struct SQLiteSession: SQLSession {
             return db.changesCount
         }
         let statement = try RawStatement(db, sql: sql)
-        for (index, argument) in arguments.enumerated() { statement.bind(Int32(index + 1), argument) }
+        statement.bind(arguments)
         try statement.run()
         return db.changesCount
     }
@@ -147,7 +147,7 @@ package struct SQLiteSession: SQLSession {
     /// GRDB's `Row` and `DatabaseValue` boxes was an eighth of `verify`.
     package func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
         let statement = try RawStatement(db, sql: sql)
-        for (index, argument) in arguments.enumerated() { statement.bind(Int32(index + 1), argument) }
+        statement.bind(arguments)
         return try statement.rows()
     }
 
@@ -161,13 +161,4 @@ package struct SQLiteSession: SQLSession {
         }
     }
 
-    static func value(_ value: DatabaseValue) -> SQLValue {
-        switch value.storage {
-        case .null: .null
-        case .int64(let integer): .integer(integer)
-        case .double(let real): .real(real)
-        case .string(let text): .text(text)
-        case .blob(let data): .blob(Array(data))
-        }
-    }
 }

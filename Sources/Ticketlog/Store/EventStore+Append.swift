@@ -86,23 +86,17 @@ extension EventStore {
             return try sharedWriter(shared).prepare(
                 StreamAppend(stream: stream, events: events, expectedVersion: expectedVersion))
         }
-        var lastKey: (key: ContentKey, isNew: Bool)?
-        let generation = keyring?.erasureGeneration ?? 0
-        var prepared = try Self.prepare(
+        return try Self.prepare(
             events, stream: stream, expectedVersion: expectedVersion, configuration: configuration,
-            dictionary: dictionaries.current, packsSealedFields: keyring != nil
-        ) { proposed in try sealed(proposed, stream: stream, lastKey: &lastKey) }
-        prepared.keyringGeneration = generation
-        return prepared
+            dictionary: dictionaries.current, keyring: keyring)
     }
 
-    /// Validates and encodes an append for any writer: each event sealed by `seal` (the
-    /// identity for a log without a master key), its canonical body split and compressed with
+    /// Validates and encodes an append for any writer: each event's personal fields sealed with
+    /// `keyring` (none without a master key), its canonical body split and compressed with
     /// `dictionary`.
     static func prepare(
         _ events: [ProposedEvent], stream: StreamID, expectedVersion: ExpectedVersion,
-        configuration: Configuration, dictionary: LZ4Dictionary?, packsSealedFields: Bool,
-        seal: (ProposedEvent) throws -> (ProposedEvent, [ContentKey], sealedWith: String?)
+        configuration: Configuration, dictionary: LZ4Dictionary?, keyring: ContentKeyring?
     ) throws -> PreparedAppend {
         guard !events.isEmpty else { throw EventStoreError.invalid("an append needs at least one event") }
         guard events.count <= configuration.maximumEventsPerAppend else {
@@ -118,15 +112,23 @@ extension EventStore {
             throw EventStoreError.invalid("event id \(event.id.uuidString.lowercased()) appears twice in one append")
         }
         let recordedAt = configuration.clock()
+        // Read before sealing: the writer compares it with the keyring's when it writes.
+        let generation = keyring?.erasureGeneration ?? 0
+        var lastKey: (key: ContentKey, isNew: Bool)?
         let encoded = try events.map { proposed in
-            let (event, newKeys, sealedWith) = try seal(proposed)
+            let (event, newKeys, sealedWith) =
+                if let keyring {
+                    try sealed(proposed, stream: stream, keyring: keyring, lastKey: &lastKey)
+                } else {
+                    (proposed, [ContentKey](), String?.none)
+                }
             let canonical = try canonicalBody(
                 of: event, stream: stream, recordedAt: recordedAt, maximumSize: configuration.maximumEventSize)
             guard let (stored, line) = StoredBody.split(canonical) else {
                 throw EventStoreError.invalid("event \(event.id.uuidString.lowercased()) has no canonical JSON object")
             }
             let (codec, blob) =
-                if packsSealedFields, let packed = SealedPacking.pack(stored) {
+                if keyring != nil, let packed = SealedPacking.pack(stored) {
                     BodyCodec.encodeSealed(packed, dictionary: dictionary)
                 } else {
                     BodyCodec.encode(stored, dictionary: dictionary)
@@ -136,7 +138,9 @@ extension EventStore {
                 leaf: StoredBody.LeafHasher(canonical: canonical, insertion: line), newKeys: newKeys,
                 sealedWith: sealedWith)
         }
-        return PreparedAppend(stream: stream, expectedVersion: expectedVersion, recordedAt: recordedAt, events: encoded)
+        return PreparedAppend(
+            stream: stream, expectedVersion: expectedVersion, recordedAt: recordedAt, events: encoded,
+            keyringGeneration: generation)
     }
 
     /// The event's canonical body, or ``EventStoreError/Code/invalidEvent`` when it cannot be
@@ -408,7 +412,7 @@ extension EventStore {
         let recordedAt = request.recordedAt.microsecondsSinceEpoch
         try writeContentKeys(of: request.events, db)
         // Whether an erasure since the append was sealed may have destroyed one of its keys.
-        let checksErasedKeys = keyring.map { $0.erasureGeneration != request.keyringGeneration } ?? false
+        let checksErasedKeys = keyring?.mayHoldErasedKeys(sealedAt: request.keyringGeneration) ?? false
         var version = current
         for event in request.events {
             version += 1

@@ -44,17 +44,9 @@ extension EventStore {
     }
 
     /// `event` with its personal fields sealed under the content key of its author, ticket and
-    /// month, and the keys made for it; `event` itself when the log is not encrypted. `lastKey`
-    /// carries the key of the previous event of the same append: consecutive events mostly share
-    /// a scope, and the keyring's lookup is then skipped.
-    func sealed(_ event: ProposedEvent, stream: StreamID, lastKey: inout (key: ContentKey, isNew: Bool)?) throws
-        -> (ProposedEvent, [ContentKey], sealedWith: String?)
-    {
-        guard let keyring else { return (event, [], nil) }
-        return try Self.sealed(event, stream: stream, keyring: keyring, lastKey: &lastKey)
-    }
-
-    /// ``sealed(_:stream:lastKey:)`` with `keyring`, for either backend's writer.
+    /// month, and the keys made for it. `lastKey` carries the key of the previous event of the
+    /// same append: consecutive events mostly share a scope, and the keyring's lookup is then
+    /// skipped.
     static func sealed(
         _ event: ProposedEvent, stream: StreamID, keyring: ContentKeyring,
         lastKey: inout (key: ContentKey, isNew: Bool)?

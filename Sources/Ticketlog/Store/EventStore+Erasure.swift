@@ -216,10 +216,9 @@ extension EventStore {
     /// in the background, if any.
     static func scrub(_ db: Database, _ checkpointer: WALCheckpointer? = nil) throws -> Bool {
         func truncate() throws -> Bool {
+            func checkpoint() throws -> Row? { try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
             // Not beside a background checkpoint, which would keep TRUNCATE from truncating.
-            let row =
-                try checkpointer?.exclusively { try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
-                ?? Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            let row = try checkpointer?.exclusively(checkpoint) ?? checkpoint()
             return (row?[0] as Int?) == 0
         }
         // Forgotten texts' terms out of the search index's segments, then out of free pages.

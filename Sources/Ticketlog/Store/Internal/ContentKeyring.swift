@@ -213,10 +213,16 @@ package final class ContentKeyring: Sendable {
     /// compared by the writer).
     var erasureGeneration: Int { erasures.load(ordering: .acquiring) }
 
+    /// Whether an append sealed when ``erasureGeneration`` was `generation` may hold a key
+    /// erased since (else none of its keys needs looking at).
+    func mayHoldErasedKeys(sealedAt generation: Int) -> Bool {
+        generation != erasureGeneration
+    }
+
     /// Whether any event of `events`, sealed when ``erasureGeneration`` was `generation`, is
     /// sealed with a key erased since. Cheap while nothing was erased since.
     func holdsErasedKey(_ events: [PreparedAppend.Event], sealedAt generation: Int) -> Bool {
-        generation != erasureGeneration && events.contains { $0.sealedWith.map(isErased) == true }
+        mayHoldErasedKeys(sealedAt: generation) && events.contains { $0.sealedWith.map(isErased) == true }
     }
 
     /// Whether the key `id` was erased (`false` for a key this keyring has not heard of).

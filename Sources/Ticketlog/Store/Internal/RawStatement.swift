@@ -40,12 +40,7 @@ struct RawStatement {
     }
 
     func bind(_ index: Int32, blob bytes: UnsafeRawBufferPointer) {
-        // A zero-length blob needs a non-nil pointer, or SQLite stores NULL.
-        let empty: UInt8 = 0
-        withUnsafePointer(to: empty) { placeholder in
-            _ = sqlite3_bind_blob(
-                handle, index, bytes.baseAddress ?? UnsafeRawPointer(placeholder), Int32(bytes.count), Self.transient)
-        }
+        bind(index, blob: bytes, destructor: Self.transient)
     }
 
     /// Binds `bytes` to parameter `index` without SQLite copying them (they only have to stay
@@ -54,14 +49,24 @@ struct RawStatement {
     /// statement keeps no pointer to the bytes.
     func run(binding index: Int32, borrowedBlob bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { bytes in
-            let empty: UInt8 = 0
-            try withUnsafePointer(to: empty) { placeholder in
-                _ = sqlite3_bind_blob(
-                    handle, index, bytes.baseAddress ?? UnsafeRawPointer(placeholder), Int32(bytes.count), nil)
-                defer { sqlite3_bind_null(handle, index) }
-                try run()
-            }
+            bind(index, blob: bytes, destructor: nil)  // SQLITE_STATIC
+            defer { sqlite3_bind_null(handle, index) }
+            try run()
         }
+    }
+
+    private func bind(_ index: Int32, blob bytes: UnsafeRawBufferPointer, destructor: sqlite3_destructor_type?) {
+        // A zero-length blob needs a non-nil pointer, or SQLite stores NULL.
+        let empty: UInt8 = 0
+        withUnsafePointer(to: empty) { placeholder in
+            _ = sqlite3_bind_blob(
+                handle, index, bytes.baseAddress ?? UnsafeRawPointer(placeholder), Int32(bytes.count), destructor)
+        }
+    }
+
+    /// Binds `arguments` to the parameters, in order.
+    func bind(_ arguments: [SQLValue]) {
+        for (index, argument) in arguments.enumerated() { bind(Int32(index + 1), argument) }
     }
 
     func bind(_ index: Int32, blob bytes: [UInt8]) {
