@@ -79,6 +79,31 @@ import Testing
         #expect(try await store.search(MessageSearch("invoice")).isEmpty)
     }
 
+    /// The index's documents are written at the end of the transaction (after the appends'
+    /// savepoints): those of an append refused half-way must not be, or the refused text would
+    /// be found under the position the next append takes.
+    @Test(arguments: StoreKind.allCases)
+    func aRefusedAppendLeavesNothingInTheIndex(_ kind: StoreKind) async throws {
+        let (store, directory) = try await kind.make()
+        _ = directory
+        var factory = EventFactory()
+        let stored = factory.message("Stored first", by: sam)
+        try await store.append([opened("acme", creator: "kim", &factory), stored], to: .test(1))
+        // Its first event is new, its second reuses a stored id with other content: refused
+        // after the first was written and projected.
+        var clash = factory.message("the stored id again", by: sam)
+        clash.id = stored.id
+        let results = await store.append([
+            StreamAppend(stream: .test(1), events: [factory.message("zebra crossing", by: sam), clash]),
+            StreamAppend(stream: .test(1), events: [factory.message("giraffe neck", by: sam)]),
+        ])
+        #expect(throws: EventStoreError.self) { try results[0].get() }
+        #expect(try results[1].get().positions == 3...3, "the refused append's first position, taken again")
+        #expect(try await store.search(MessageSearch("zebra")).isEmpty)
+        #expect(try await store.search(MessageSearch("giraffe")).map(\.position) == [3])
+        #expect(try await store.checkProjections().holds)
+    }
+
     @Test func findsOnlyInTheTicketsTimesAndFilterGiven() async throws {
         let store = try EventStore.inMemory()
         var factory = EventFactory()

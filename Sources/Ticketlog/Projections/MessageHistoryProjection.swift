@@ -111,12 +111,22 @@ struct MessageHistoryProjection: TransactionalProjection {
         private var changes: [Key: Edits] = [:]
         /// What the current append changed: each key's post and change before it (`nil`: none).
         private var undo: [(key: Key, post: Post??, change: Edits??)] = []
+        /// The search documents of the transaction, in position order, indexed in ``finish(_:)``:
+        /// after the appends' savepoints, not inside them. FTS5 writes its pending terms to a new
+        /// segment of the index at every savepoint it takes part in, so documents added inside
+        /// each append's savepoint cost a segment per append (and the merges after) instead of
+        /// one per transaction: a tenth of the batched append's instructions.
+        private var documents: [(position: Int64, text: String)] = []
+        /// How many documents there were when the current append began.
+        private var documentsBeforeAppend = 0
 
         mutating func beginAppend() {
             undo.removeAll(keepingCapacity: true)
+            documentsBeforeAppend = documents.count
         }
 
         mutating func rollBackAppend() {
+            documents.removeSubrange(documentsBeforeAppend...)
             for entry in undo.reversed() {
                 if let post = entry.post {
                     if let post {
@@ -162,11 +172,11 @@ struct MessageHistoryProjection: TransactionalProjection {
                         ])
                 }
                 if MessageSearchIndex.isIndexable(posted.text, of: event) {
-                    try MessageSearchIndex.add(event.position, text: posted.text, session)
+                    documents.append((event.position, posted.text))
                 }
             case .messageEdited(let edited):
                 if MessageSearchIndex.isIndexable(edited.text, of: event) {
-                    try MessageSearchIndex.add(event.position, text: edited.text, session)
+                    documents.append((event.position, edited.text))
                 }
                 let key = Key(stream: stream, messageID: edited.messageID)
                 if gathers {
@@ -210,6 +220,9 @@ struct MessageHistoryProjection: TransactionalProjection {
         }
 
         mutating func finish(_ session: any SQLSession) throws {
+            for document in documents { try MessageSearchIndex.add(document.position, text: document.text, session) }
+            documents.removeAll(keepingCapacity: true)
+            documentsBeforeAppend = 0
             let gathered = changes.map { ($0.key, $0.value) }
             for start in stride(from: 0, to: gathered.count, by: 400) {
                 let chunk = gathered[start..<min(start + 400, gathered.count)]
