@@ -386,3 +386,46 @@ extension Result where Failure == EventStoreError {
         if case .failure(let error) = self { error.code } else { nil }
     }
 }
+
+/// The ids the library mints are ordered by time (UUID version 7), so the unique index on event
+/// ids grows at its end instead of everywhere.
+@Suite(.timeLimit(.minutes(1))) struct TimeOrderedIDTests {
+    func bytes(_ id: UUID) -> [UInt8] { withUnsafeBytes(of: id.uuid) { Array($0) } }
+
+    @Test func anIDIsAVersion7UUIDOfItsMillisecond() {
+        let time = Timestamp(microsecondsSinceEpoch: 1_764_000_000_123_456)
+        let id = UUID.timeOrdered(at: time, random: .max)
+        let raw = bytes(id)
+        #expect(raw[6] >> 4 == 7, "version 7: \(id)")
+        #expect(raw[8] >> 6 == 0b10, "RFC 9562's variant: \(id)")
+        let milliseconds: UInt64 = raw[0..<6].reduce(0) { $0 << 8 | UInt64($1) }
+        #expect(milliseconds == 1_764_000_000_123)
+        let fraction: UInt64 = UInt64(raw[6] & 0x0f) << 8 | UInt64(raw[7])
+        #expect(fraction == 456 * 4_096 / 1_000, "the fraction of the millisecond")
+        #expect(UUID.timeOrdered(at: time, random: 1) != id, "the random bits are in the id")
+        // Before 1970 counts as 1970, not as a wrapped-around future.
+        let early = bytes(UUID.timeOrdered(at: Timestamp(microsecondsSinceEpoch: -5), random: 0))
+        #expect(early[0..<6].allSatisfy { $0 == 0 })
+    }
+
+    @Test func idsSortAsTheirTimesAndDoNotRepeat() {
+        var times = (0..<2_000).map { Int64($0) * 300 + 1_764_000_000_000_000 }  // 0.3 ms apart
+        times.shuffle()
+        let ids = times.map { (time: $0, id: UUID.timeOrdered(at: Timestamp(microsecondsSinceEpoch: $0))) }
+        let byID = ids.sorted { bytes($0.id).lexicographicallyPrecedes(bytes($1.id)) }
+        #expect(byID.map(\.time) == times.sorted(), "byte order is time order")
+        let now = (0..<10_000).map { _ in UUID.timeOrdered() }
+        #expect(Set(now).count == now.count)
+    }
+
+    @Test func whatTheLibraryMintsIsTimeOrdered() throws {
+        let minted = [
+            ProposedEvent(
+                actor: Actor(id: "kim", role: .creator), payload: .messageDeleted(MessageDeleted(messageID: "m"))
+            )
+            .id,
+            EventStore.Configuration().newID(),
+        ]
+        for id in minted { #expect(bytes(id)[6] >> 4 == 7, "\(id)") }
+    }
+}

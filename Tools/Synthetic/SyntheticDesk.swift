@@ -83,7 +83,7 @@ public struct SyntheticDesk: Sendable {
                 return next()
             }
             eventNumber += 1
-            let id = SplitMix.uuid(seed: configuration.seed, number: eventNumber)
+            let id = SplitMix.uuid(seed: configuration.seed, number: eventNumber, at: clock)
             return Item(
                 stream: open[index].stream,
                 event: ProposedEvent(

@@ -138,22 +138,10 @@ public struct SplitMix: RandomNumberGenerator, Sendable {
         Int(next() % UInt64(max(1, bound)))
     }
 
-    /// A version-4-shaped UUID determined by the seed and the event number.
-    static func uuid(seed: UInt64, number: UInt64) -> UUID {
+    /// The id the library would mint for an event at `clock` (a time-ordered UUID:
+    /// ``UUID/timeOrdered(at:)``), its random bits determined by the seed and the event number.
+    static func uuid(seed: UInt64, number: UInt64, at clock: Int64) -> UUID {
         var generator = SplitMix(seed: seed ^ (number &* 0xD6E8_FEB8_6659_FD93))
-        let high = generator.next()
-        let low = generator.next()
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for index in 0..<8 {
-            bytes[index] = UInt8(truncatingIfNeeded: high >> (8 * UInt64(index)))
-            bytes[8 + index] = UInt8(truncatingIfNeeded: low >> (8 * UInt64(index)))
-        }
-        bytes[6] = (bytes[6] & 0x0f) | 0x40
-        bytes[8] = (bytes[8] & 0x3f) | 0x80
-        return UUID(
-            uuid: (
-                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
-            ))
+        return .timeOrdered(at: Timestamp(microsecondsSinceEpoch: clock), random: generator.next())
     }
 }

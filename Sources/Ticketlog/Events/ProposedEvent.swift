@@ -16,7 +16,7 @@ public struct ProposedEvent: Hashable, Sendable {
     public var type: EventType { payload.type }
 
     public init(
-        id: UUID = UUID(),
+        id: UUID = .timeOrdered(),
         actor: Actor,
         occurredAt: Timestamp = .now,
         origin: Origin = .local,

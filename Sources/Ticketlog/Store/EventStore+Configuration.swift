@@ -80,7 +80,7 @@ extension EventStore {
         public var clock: @Sendable () -> Timestamp = { .now }
         /// Where the ids of events that commands append, and of messages and deliverables the
         /// API names for its callers, come from. Inject a counter for deterministic tests.
-        public var newID: @Sendable () -> UUID = { UUID() }
+        public var newID: @Sendable () -> UUID = { .timeOrdered() }
 
         public init() {}
     }
