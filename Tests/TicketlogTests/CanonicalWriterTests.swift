@@ -92,3 +92,29 @@ import Testing
         #expect(CanonicalWriter.encode(EventBody(event, stream: .test(1), recordedAt: .now)) == nil)
     }
 }
+
+/// A timestamp's ISO 8601 text is spelled by arithmetic: the same text Foundation's formatter
+/// makes, on every kind of day.
+@Suite(.timeLimit(.minutes(1))) struct TimestampTextTests {
+    @Test func isFoundationsISO8601WithMicroseconds() {
+        var random = SystemRandomNumberGenerator()
+        let day: Int64 = 86_400_000_000
+        let edges: [Int64] = [
+            0, -1, 1, day - 1, day, -day, 951_782_400_000_000,  // 2000-02-29
+            4_107_542_400_000_000,  // 2100-03-01
+            -62_135_596_800_000_000,  // 0001-01-01 (Julian in Foundation)
+            -12_219_292_800_000_000,  // 1582-10-15, the first Gregorian day
+            -11_676_096_000_000_001,  // 1582-12-31T23:59:59.999999
+            253_402_300_799_999_999,  // 9999-12-31T23:59:59.999999
+        ]
+        let spread = (0..<5_000).map { _ in
+            Int64.random(in: -2_208_988_800_000_000...7_258_118_400_000_000, using: &random)
+        }
+        for microseconds in edges + spread {
+            let time = Timestamp(microsecondsSinceEpoch: microseconds)
+            #expect(time.description == time.foundationDescription, "\(microseconds)")
+            #expect(Timestamp(iso8601: time.description) == time, "round trip of \(time)")
+        }
+        #expect(Timestamp(microsecondsSinceEpoch: 951_782_400_123_456).description == "2000-02-29T00:00:00.123456Z")
+    }
+}

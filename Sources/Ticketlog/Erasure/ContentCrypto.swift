@@ -82,22 +82,11 @@ public struct ContentKeyScope: Hashable, Sendable {
         Timestamp(iso8601: period + "-01T00:00:00Z")
     }
 
-    /// `YYYY-MM` of `time` in UTC, by arithmetic (the proleptic Gregorian calendar's civil date of
-    /// a day count, as in H. Hinnant's `civil_from_days`): it runs for every sealed event, where
-    /// a `Calendar` would cost more than the sealing.
+    /// `YYYY-MM` of `time` in UTC, by arithmetic (``Timestamp/civil``): it runs for every sealed
+    /// event, where a `Calendar` would cost more than the sealing.
     static func month(of time: Timestamp) -> String {
-        let microsecondsPerDay: Int64 = 86_400_000_000
-        var days = time.microsecondsSinceEpoch / microsecondsPerDay
-        if time.microsecondsSinceEpoch % microsecondsPerDay < 0 { days -= 1 }
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let shiftedMonth = (5 * dayOfYear + 2) / 153
-        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        return "\(year)-\(month < 10 ? "0" : "")\(month)"
+        let date = time.civil
+        return "\(date.year)-\(date.month < 10 ? "0" : "")\(date.month)"
     }
 
     /// Bound into the wrapping of the key: a wrapped key moved to another scope's row does not

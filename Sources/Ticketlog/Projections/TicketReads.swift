@@ -7,20 +7,33 @@ package struct TicketReads {
     let session: any SQLSession
     /// The event at a position (a message's post or its last edit).
     let event: (Int64) throws -> RecordedEvent
+    /// The events at several positions, by position (a page of messages' texts at once).
+    let events: ([Int64]) throws -> [Int64: RecordedEvent]
 
-    init(_ session: any SQLSession, event: @escaping (Int64) throws -> RecordedEvent) {
+    init(
+        _ session: any SQLSession, event: @escaping (Int64) throws -> RecordedEvent,
+        events: (([Int64]) throws -> [Int64: RecordedEvent])? = nil
+    ) {
         self.session = session
         self.event = event
+        self.events =
+            events ?? { positions in
+                var found: [Int64: RecordedEvent] = [:]
+                for position in positions { found[position] = try event(position) }
+                return found
+            }
     }
 
     /// Reads over `session` with events decoded by `reader` (sealed fields left sealed).
     package init(_ session: any SQLSession, reader: LogReader) {
-        self.init(session) { position in
-            guard let event = try reader.events(session, from: position, limit: 1).first,
-                event.position == position
-            else { throw TicketReads.missing(position) }
-            return event
-        }
+        self.init(
+            session,
+            event: { position in
+                guard let event = try reader.events(session, from: position, limit: 1).first,
+                    event.position == position
+                else { throw TicketReads.missing(position) }
+                return event
+            })
     }
 
     static func missing(_ position: Int64) -> EventStoreError {
@@ -163,10 +176,19 @@ package struct TicketReads {
         } else {
             order = forwards ? "m.position" : "m.position DESC"
         }
-        return try session.rows(
+        let rows = try session.rows(
             Self.messageColumns + " WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?",
-            arguments + [.integer(Int64(max(0, limit)))]
-        ).map(message)
+            arguments + [.integer(Int64(max(0, limit)))])
+        // Every event the page's texts need, read at once: each text's event, and the post of
+        // an edited one (its attachments).
+        var positions: [Int64] = []
+        for row in rows {
+            guard let textPosition = row[4].integer else { continue }
+            positions.append(textPosition)
+            if let post = row[1].integer, post != textPosition { positions.append(post) }
+        }
+        let events = try self.events(positions)
+        return try rows.map { row in try message(row) { position in try events[position] ?? event(position) } }
     }
 
     /// One message of `stream`; `nil` when there is none.
@@ -174,11 +196,12 @@ package struct TicketReads {
         try session.row(
             Self.messageColumns + " WHERE s.name = ? AND m.message_id = ?",
             [.text(stream.rawValue), .text(messageID)]
-        ).map(message)
+        ).map { row in try message(row, event) }
     }
 
-    /// A `messages` row with its text and attachments read from the events it points at.
-    private func message(_ row: SQLRow) throws -> TicketState.Message {
+    /// A `messages` row with its text and attachments read from the events it points at
+    /// (`event`).
+    private func message(_ row: SQLRow, _ event: (Int64) throws -> RecordedEvent) throws -> TicketState.Message {
         let messageID = row[0].text ?? ""
         let post = row[1].integer ?? 0
         var text: String?

@@ -4,7 +4,9 @@ import GRDB
 extension EventStore {
     /// The read side of the projections in `db`, messages' texts read (and opened) by this store.
     func ticketReads(_ db: Database) -> TicketReads {
-        TicketReads(SQLiteSession(db)) { position in try self.event(at: position, db) }
+        TicketReads(SQLiteSession(db), event: { position in try self.event(at: position, db) }) { positions in
+            try self.events(at: positions, db)
+        }
     }
 
     /// The read side of the projections in `session`, of either backend.
@@ -75,6 +77,41 @@ extension EventStore {
     }
 
     /// The event at `position`, read in `db`.
+    /// The events at `positions`, by position, read in one statement through SQLite's C API (a
+    /// page of messages reads its texts' events so: a statement per message was a third of the
+    /// server's CPU for `GET …/messages`). Throws when one is missing.
+    func events(at positions: [Int64], _ db: Database) throws -> [Int64: RecordedEvent] {
+        guard !positions.isEmpty else { return [:] }
+        let list = "[" + positions.map(String.init).joined(separator: ",") + "]"
+        let rows = try SQLiteSession(db).rows(
+            "SELECT \(Self.eventColumns) FROM events WHERE position IN (SELECT value FROM json_each(?))", [.text(list)])
+        var events: [Int64: RecordedEvent] = [:]
+        events.reserveCapacity(rows.count)
+        for row in rows {
+            guard let position = row[0].integer, let version = row[1].integer, let codec = row[2].integer,
+                let body = row[3].blob, let stream = row[4].integer, let id = row[5].blob, let type = row[6].integer,
+                let actor = row[7].integer, let occurredAt = row[8].integer, let recordedAt = row[9].integer
+            else {
+                throw EventStoreError.corrupt(
+                    "the event row at position \(row[0].integer ?? 0) has a column of the wrong type",
+                    position: row[0].integer ?? 0)
+            }
+            let dictionaryID = BodyCodec.dictionaryID(codec)
+            let dictionary =
+                dictionaryID == BodyCodec.uncompressed ? nil : try dictionaries.dictionary(dictionaryID, in: db)
+            let stored = try body.withUnsafeBytes { bytes in
+                try StoredEventRow.storedBody(codec: codec, blob: bytes, dictionary: dictionary, position: position)
+            }
+            let columns = try eventColumns(
+                position: position, stream: stream, id: Data(id), type: type, actor: actor, occurredAt: occurredAt,
+                recordedAt: recordedAt, db: db)
+            events[position] = try opened(
+                Self.decodeRecord(stored: stored, columns: columns, position: position, version: version), db)
+        }
+        if let missing = positions.first(where: { events[$0] == nil }) { throw TicketReads.missing(missing) }
+        return events
+    }
+
     func event(at position: Int64, _ db: Database) throws -> RecordedEvent {
         guard
             let row = try Row.fetchOne(
