@@ -4,9 +4,9 @@ import GRDB
 extension EventStore {
     /// The read side of the projections in `db`, messages' texts read (and opened) by this store.
     func ticketReads(_ db: Database) -> TicketReads {
-        TicketReads(SQLiteSession(db), event: { position in try self.event(at: position, db) }) { positions in
-            try self.events(at: positions, db)
-        }
+        TicketReads(
+            SQLiteSession(db), event: { position in try self.event(at: position, db) },
+            events: { positions in try self.events(at: positions, db) })
     }
 
     /// The read side of the projections in `session`, of either backend.
