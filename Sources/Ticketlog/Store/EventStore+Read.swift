@@ -223,11 +223,14 @@ extension EventStore {
 
     /// The stored body of an event (``StoredBody``): decompressed when it names a dictionary.
     func storedBody(codec: Int64, blob: Data, position: Int64, db: Database) throws -> [UInt8] {
+        try blob.withUnsafeBytes { bytes in try storedBody(codec: codec, bytes: bytes, position: position, db: db) }
+    }
+
+    /// The same from the row's bytes as SQLite holds them.
+    func storedBody(codec: Int64, bytes: UnsafeRawBufferPointer, position: Int64, db: Database) throws -> [UInt8] {
         let id = BodyCodec.dictionaryID(codec)
         let dictionary = id == BodyCodec.uncompressed ? nil : try dictionaries.dictionary(id, in: db)
-        return try blob.withUnsafeBytes { bytes in
-            try StoredEventRow.storedBody(codec: codec, blob: bytes, dictionary: dictionary, position: position)
-        }
+        return try StoredEventRow.storedBody(codec: codec, blob: bytes, dictionary: dictionary, position: position)
     }
 
     static func decodeBody(_ canonical: [UInt8], position: Int64) throws(EventStoreError) -> EventBody {

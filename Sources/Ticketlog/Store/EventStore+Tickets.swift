@@ -76,7 +76,6 @@ extension EventStore {
         }
     }
 
-    /// The event at `position`, read in `db`.
     /// The events at `positions`, by position, read in one statement through SQLite's C API (a
     /// page of messages reads its texts' events so: a statement per message was a third of the
     /// server's CPU for `GET …/messages`). Throws when one is missing.
@@ -96,11 +95,8 @@ extension EventStore {
                     "the event row at position \(row[0].integer ?? 0) has a column of the wrong type",
                     position: row[0].integer ?? 0)
             }
-            let dictionaryID = BodyCodec.dictionaryID(codec)
-            let dictionary =
-                dictionaryID == BodyCodec.uncompressed ? nil : try dictionaries.dictionary(dictionaryID, in: db)
             let stored = try body.withUnsafeBytes { bytes in
-                try StoredEventRow.storedBody(codec: codec, blob: bytes, dictionary: dictionary, position: position)
+                try storedBody(codec: codec, bytes: bytes, position: position, db: db)
             }
             let columns = try eventColumns(
                 position: position, stream: stream, id: Data(id), type: type, actor: actor, occurredAt: occurredAt,
@@ -112,6 +108,7 @@ extension EventStore {
         return events
     }
 
+    /// The event at `position`, read in `db`.
     func event(at position: Int64, _ db: Database) throws -> RecordedEvent {
         guard
             let row = try Row.fetchOne(
