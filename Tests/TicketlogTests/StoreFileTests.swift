@@ -36,7 +36,7 @@ import Testing
         let path = directory.path("log.sqlite")
         var configuration = EventStore.Configuration()
         configuration.durability = .normal
-        configuration.walCheckpointFrames = .init(background: 40, writer: 160)
+        configuration.walCheckpointFrames = .init(background: 40, writer: 160, backgroundStep: 20)
         var factory = EventFactory()
         var largestWAL = 0
         var appended = 0
@@ -65,6 +65,28 @@ import Testing
         let reopened = try EventStore(path: path, configuration: configuration)
         #expect(try await reopened.readAll(limit: appended + 1).count == appended)
         #expect(try await reopened.verify().isValid)
+    }
+
+    /// Small commits share a background checkpoint: one per `backgroundStep` frames of growth,
+    /// not one per commit (each with its two syncs, and the pages the commits share copied again).
+    @Test func smallCommitsShareABackgroundCheckpoint() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        var configuration = EventStore.Configuration()
+        configuration.durability = .normal
+        configuration.walCheckpointFrames = .init(background: 40, writer: 1_000_000, backgroundStep: 300)
+        let store = try EventStore(path: path, configuration: configuration)
+        var factory = EventFactory()
+        for ticket in 1...120 {
+            try await store.append(factory.conversation(messages: 10), to: .test(ticket))
+        }
+        let checkpointer = try #require(store.checkpointer)
+        checkpointer.waitForBackground()
+        // Each commit adds a few dozen frames, so one checkpoint per 300 frames is at most one
+        // per five commits; one per commit would be nearly 120 (108 measured without the step).
+        let runs = checkpointer.backgroundCheckpoints
+        #expect(runs >= 1)
+        #expect(runs <= 120 / 5, "\(runs) background checkpoints for 120 commits")
     }
 
     @Test func aFileOfAnotherApplicationIsRefused() throws {

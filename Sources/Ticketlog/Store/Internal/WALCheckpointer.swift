@@ -10,9 +10,10 @@ import Synchronization
 /// copies tens of megabytes of WAL into the database file (and syncs it) while every append
 /// waits — a fifth of the bench's batched append, more the bigger the rows (an encrypted log's
 /// ciphertext). Here the writer's commit only reports the WAL's length (`sqlite3_wal_hook`,
-/// which replaces the automatic checkpoint). From ``Thresholds/background`` on, each commit has a
-/// passive checkpoint run on this object's connection, beside the writer: it never waits for
-/// readers or the writer, and copies what was committed before it started.
+/// which replaces the automatic checkpoint). From ``Thresholds/background`` on, a commit that
+/// grew the WAL by ``Thresholds/backgroundStep`` frames since the last one has a passive
+/// checkpoint run on this object's connection, beside the writer: it never waits for readers or
+/// the writer, and copies what was committed before it started.
 ///
 /// The WAL starts over only when a write transaction begins with every frame copied, which a
 /// busy writer never sees (a checkpoint ends while the next transaction runs). So from
@@ -33,6 +34,16 @@ package final class WALCheckpointer: Sendable {
         /// The WAL length from which the commit checkpoints itself (what is left) so that the
         /// WAL starts over.
         package var writer: Int32 = 20_000
+        /// How much the WAL grows between two background checkpoints (frames): small commits
+        /// (16 appenders at FULL: ~80 frames each) had a checkpoint each, with its two syncs —
+        /// half the syncs of the run — and the pages they share copied again every time.
+        package var backgroundStep: Int32 = 1_000
+
+        package init(background: Int32 = 10_000, writer: Int32 = 20_000, backgroundStep: Int32 = 1_000) {
+            self.background = background
+            self.writer = writer
+            self.backgroundStep = backgroundStep
+        }
     }
 
     private struct Connection {
@@ -48,6 +59,9 @@ package final class WALCheckpointer: Sendable {
     /// Whether a background checkpoint is queued and not started yet: a commit only looks at
     /// this, it never waits for a background checkpoint to end.
     private let scheduled = Atomic(false)
+    /// The WAL's length when the last background checkpoint was queued (0 after it started
+    /// over).
+    private let scheduledAt = Atomic<Int32>(0)
     private let queue = DispatchQueue(label: "ticketlog.wal-checkpoint", qos: .utility)
     private let thresholds: Thresholds
     private let runs = Atomic(0)
@@ -105,9 +119,17 @@ package final class WALCheckpointer: Sendable {
     private func committed(frames: Int32, writer: OpaquePointer?, name: UnsafePointer<CChar>?) {
         if frames >= thresholds.writer {
             exclusively { _ = sqlite3_wal_checkpoint_v2(writer, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil) }
-        } else if frames >= thresholds.background,
-            scheduled.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
-        {
+        } else if frames >= thresholds.background {
+            var last = scheduledAt.load(ordering: .relaxed)
+            if frames < last {
+                // The WAL started over since.
+                last = 0
+                scheduledAt.store(0, ordering: .relaxed)
+            }
+            guard frames - last >= thresholds.backgroundStep,
+                scheduled.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+            else { return }
+            scheduledAt.store(frames, ordering: .relaxed)
             queue.async { [self] in checkpointInBackground() }
         }
     }
