@@ -261,3 +261,54 @@ import Testing
         #expect(try await store.messages(of: .test(2)).isEmpty)
     }
 }
+
+/// A catch-up step applies the page of events decoded ahead on a reading connection, unless an
+/// erasure came in between: then the page holds content the erasure made unreadable, and the
+/// step reads the events again.
+@Suite(.timeLimit(.minutes(2))) struct ProjectionPageTests {
+    let ada = Actor(id: "ada", role: .admin)
+
+    func resetProjections(_ store: EventStore) async throws {
+        try await store.writeSession("reset") { session in
+            for projection in EventStore.projections {
+                try projection.clear(session)
+                try ProjectionCheckpoints.save(projection, position: 0, session)
+            }
+        }
+    }
+
+    @Test func aPageDecodedAheadIsAppliedUnlessAnErasureCameBetween() async throws {
+        let directory = try TemporaryDirectory()
+        var configuration = EventStore.Configuration()
+        configuration.masterKey = MasterKey.generate()
+        let store = try EventStore(path: directory.path("log.sqlite"), configuration: configuration)
+        var factory = EventFactory()
+        let kim = Actor(id: "kim", role: .creator)
+        try await store.append(
+            [factory.opened(), factory.message("zebra crossing at noon", by: kim)], to: .test(1))
+
+        // Applied as decoded ahead: the page is what the step uses.
+        try await resetProjections(store)
+        let page = try await store.projectionPage(from: 1, limit: 100)
+        #expect(page.events.count == 2)
+        let withoutThePost = ProjectionPage(
+            from: page.from, limit: page.limit, erasureGeneration: page.erasureGeneration,
+            events: Array(page.events.dropLast()))
+        _ = try await store.writeMapped("catch up") { db in
+            try store.catchUpStep(db, limit: 100, prefetched: withoutThePost)
+        }
+        #expect(try await store.messages(of: .test(1)).isEmpty, "the page without the post was applied")
+        try await store.catchUpProjections()
+        #expect(try await store.search(MessageSearch("zebra")).count == 1)
+
+        // An erasure between decoding and applying: the page still holds kim's text in the clear.
+        try await resetProjections(store)
+        let before = try await store.projectionPage(from: 1, limit: 100)
+        _ = try await store.erase(.subject("kim"), requestedBy: "kim", reason: "GDPR request", by: ada)
+        _ = try await store.writeMapped("catch up") { db in try store.catchUpStep(db, limit: 100, prefetched: before) }
+        try await store.catchUpProjections()
+        #expect(try await store.search(MessageSearch("zebra")).isEmpty, "the erased text was indexed from the page")
+        #expect(try await store.messages(of: .test(1)).map(\.text) == [""])
+        #expect(try await store.checkProjections().holds)
+    }
+}

@@ -31,21 +31,62 @@ extension EventStore {
 
     /// Applies the events each projection has not seen yet, in transactions of a few thousand
     /// events. Opening a log does this for projections that are behind (e.g. new in this build).
+    ///
+    /// On a file, the next page of events is read and decoded on a reading connection while the
+    /// writer applies this one (``ProjectionPage``): the two halves of the work on two cores.
     public func catchUpProjections(progress: (@Sendable (ProjectionProgress) -> Void)? = nil) async throws {
         let limit = configuration.projectionBatchSize
-        while true {
-            let step: ProjectionProgress?
-            if let shared {
-                step = try await writeSession("could not update projections") { session in
+        if let shared {
+            while true {
+                let step = try await writeSession("could not update projections") { session in
                     try LogWriter.catchUpProjections(session, limit: limit, reader: shared.reader)
                 }
-            } else {
-                step = try await writeMapped("could not update projections") { db in
-                    try self.catchUpStep(db, limit: limit)
-                }
+                if let step { progress?(step) } else { return }
             }
-            if let step { progress?(step) } else { return }
         }
+        var page: Task<ProjectionPage?, Never>?
+        var next: Int64?
+        while true {
+            let prefetched = await page?.value
+            if let next {
+                // The page after this one, decoded while this one is applied.
+                page = Task { try? await self.projectionPage(from: next + Int64(limit), limit: limit) }
+            }
+            let step = try await writeMapped("could not update projections") { db in
+                try self.catchUpStep(db, limit: limit, prefetched: prefetched)
+            }
+            guard let step else {
+                page?.cancel()
+                return
+            }
+            progress?(step)
+            if next == nil || page == nil || next! + Int64(limit) != step.position + 1 {
+                // The first step, or one that did not end where the page after it begins (a
+                // short page, projections at different positions): read the next one now.
+                page?.cancel()
+                page = Task { try? await self.projectionPage(from: step.position + 1, limit: limit) }
+            }
+            next = step.position + 1
+        }
+    }
+
+    /// Up to `limit` events from position `from` on, decoded (and opened) on a reading
+    /// connection, with the keyring's erasure generation they were opened under.
+    func projectionPage(from: Int64, limit: Int) async throws -> ProjectionPage {
+        let generation = keyring?.erasureGeneration ?? 0
+        let events = try await read { db in
+            let rows = try Row.fetchCursor(
+                db.cachedStatement(
+                    sql: "SELECT \(Self.eventColumns) FROM events WHERE position >= ? ORDER BY position LIMIT ?"),
+                arguments: [from, limit])
+            var events: [ProjectedEvent] = []
+            events.reserveCapacity(limit)
+            while let row = try rows.next() {
+                events.append(ProjectedEvent(event: try self.decodeRecord(row, db: db), streamKey: row[4]))
+            }
+            return events
+        }
+        return ProjectionPage(from: from, limit: limit, erasureGeneration: generation, events: events)
     }
 
     static func projections(named names: [String]?) throws -> [any Projection] {
@@ -80,9 +121,17 @@ extension EventStore {
 
     /// Applies up to `limit` events to the projections that are behind, oldest first. Returns
     /// `nil` when every projection is at the head.
-    func catchUpStep(_ db: Database, limit: Int) throws -> ProjectionProgress? {
+    func catchUpStep(_ db: Database, limit: Int, prefetched: ProjectionPage? = nil) throws -> ProjectionProgress? {
         let session = SQLiteSession(db)
         return try Self.catchUpStep(session, limit: limit) { from, limit, apply in
+            // A page decoded ahead holds the same events, unless an erasure since made some of
+            // their content unreadable: then they are read again.
+            if let prefetched, prefetched.from == from, prefetched.limit == limit, !prefetched.events.isEmpty,
+                prefetched.erasureGeneration == (self.keyring?.erasureGeneration ?? 0)
+            {
+                for event in prefetched.events { try apply(event) }
+                return
+            }
             let rows = try Row.fetchCursor(
                 db.cachedStatement(
                     sql: "SELECT \(Self.eventColumns) FROM events WHERE position >= ? ORDER BY position LIMIT ?"),
@@ -144,6 +193,16 @@ extension EventStore {
             throw Self.mapStorageError(error, failure)
         }
     }
+}
+
+/// Events decoded ahead of a catch-up step (``EventStore/catchUpProjections(progress:)``):
+/// positions never change, so a page read on a snapshot is the page the step would read, as long
+/// as no erasure came in between (the generation they were opened under).
+struct ProjectionPage: Sendable {
+    var from: Int64
+    var limit: Int
+    var erasureGeneration: Int
+    var events: [ProjectedEvent]
 }
 
 /// How far a projection catch-up or rebuild has come.

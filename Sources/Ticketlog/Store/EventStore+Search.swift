@@ -205,8 +205,12 @@ extension EventStore {
         if session.dialect == .sqlite {
             guard try (session as! SQLiteSession).db.tableExists(MessageSearchIndex.table) else { return }
         }
+        // Only what the index holds: a projection being rebuilt has indexed the events up to its
+        // checkpoint (removing a document a contentless FTS5 table does not hold damages it);
+        // those after it are indexed once the keys are gone, so as erased.
+        let indexed = try ProjectionCheckpoints.fetchAll(session)[MessageHistoryProjection().name]?.position ?? 0
         let condition = """
-            e.type IN (SELECT key FROM event_types WHERE name IN ('message.posted', 'message.edited'))\(candidates.map { " AND " + $0.condition } ?? "") AND e.position > ? ORDER BY e.position LIMIT 1000
+            e.type IN (SELECT key FROM event_types WHERE name IN ('message.posted', 'message.edited'))\(candidates.map { " AND " + $0.condition } ?? "") AND e.position <= \(indexed) AND e.position > ? ORDER BY e.position LIMIT 1000
             """
         var removals: [(Int64, String)] = []
         var documents: [Int64] = []
