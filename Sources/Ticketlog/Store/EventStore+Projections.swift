@@ -33,7 +33,7 @@ extension EventStore {
     /// events. Opening a log does this for projections that are behind (e.g. new in this build).
     ///
     /// On a file, the next page of events is read and decoded on a reading connection while the
-    /// writer applies this one (``ProjectionPage``): the two halves of the work on two cores.
+    /// writer applies this one (`ProjectionPage`): the two halves of the work on two cores.
     public func catchUpProjections(progress: (@Sendable (ProjectionProgress) -> Void)? = nil) async throws {
         let limit = configuration.projectionBatchSize
         if let shared {
