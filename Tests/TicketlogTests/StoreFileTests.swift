@@ -27,6 +27,14 @@ import Testing
         #expect(try await store.readAll().count == 6)
     }
 
+    /// A store's configuration with small WAL checkpoint thresholds (NORMAL durability).
+    static func checkpointing(_ thresholds: WALCheckpointer.Thresholds) -> EventStore.Configuration {
+        var configuration = EventStore.Configuration()
+        configuration.durability = .normal
+        configuration.walCheckpointFrames = thresholds
+        return configuration
+    }
+
     /// The WAL is checkpointed on a connection of its own while the writer goes on; the
     /// writer's commits only finish what is left once the WAL is long, so it starts over and
     /// stays bounded (SQLite's automatic checkpoint, which the hook replaces, would let it grow to
@@ -34,9 +42,7 @@ import Testing
     @Test func theWALIsCheckpointedBesideTheWriterAndStaysBounded() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("log.sqlite")
-        var configuration = EventStore.Configuration()
-        configuration.durability = .normal
-        configuration.walCheckpointFrames = .init(background: 40, writer: 160, backgroundStep: 20)
+        let configuration = Self.checkpointing(.init(background: 40, writer: 160, backgroundStep: 20))
         var factory = EventFactory()
         var largestWAL = 0
         var appended = 0
@@ -71,11 +77,9 @@ import Testing
     /// not one per commit (each with its two syncs, and the pages the commits share copied again).
     @Test func smallCommitsShareABackgroundCheckpoint() async throws {
         let directory = try TemporaryDirectory()
-        let path = directory.path("log.sqlite")
-        var configuration = EventStore.Configuration()
-        configuration.durability = .normal
-        configuration.walCheckpointFrames = .init(background: 40, writer: 1_000_000, backgroundStep: 300)
-        let store = try EventStore(path: path, configuration: configuration)
+        let store = try EventStore(
+            path: directory.path("log.sqlite"),
+            configuration: Self.checkpointing(.init(background: 40, writer: 1_000_000, backgroundStep: 300)))
         var factory = EventFactory()
         for ticket in 1...120 {
             try await store.append(factory.conversation(messages: 10), to: .test(ticket))
