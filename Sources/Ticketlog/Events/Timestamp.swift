@@ -68,7 +68,6 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
         try container.encode(microsecondsSinceEpoch)
     }
 
-    /// ISO 8601 in UTC with microseconds, e.g. `2026-11-27T12:54:04.123456Z`.
     /// ISO 8601 in UTC with six fractional digits (`2026-11-27T12:54:04.123456Z`), spelled by
     /// arithmetic: every event of an API answer or an export has two of them, and Foundation's
     /// formatter was a twentieth of the server's CPU for a page of messages. Years before 1583

@@ -12,16 +12,11 @@ package struct TicketReads {
 
     init(
         _ session: any SQLSession, event: @escaping (Int64) throws -> RecordedEvent,
-        events: (([Int64]) throws -> [Int64: RecordedEvent])? = nil
+        events: @escaping ([Int64]) throws -> [Int64: RecordedEvent]
     ) {
         self.session = session
         self.event = event
-        self.events =
-            events ?? { positions in
-                var found: [Int64: RecordedEvent] = [:]
-                for position in positions { found[position] = try event(position) }
-                return found
-            }
+        self.events = events
     }
 
     /// Reads over `session` with events decoded by `reader` (sealed fields left sealed).

@@ -44,29 +44,29 @@ extension EventStore {
                 if let step { progress?(step) } else { return }
             }
         }
-        var page: Task<ProjectionPage?, Never>?
-        var next: Int64?
+        // The page being decoded ahead, and where it starts.
+        var page: (from: Int64, task: Task<ProjectionPage?, Never>)?
+        func decodeAhead(from: Int64) -> (from: Int64, task: Task<ProjectionPage?, Never>) {
+            (from, Task { try? await self.projectionPage(from: from, limit: limit) })
+        }
         while true {
-            let prefetched = await page?.value
-            if let next {
-                // The page after this one, decoded while this one is applied.
-                page = Task { try? await self.projectionPage(from: next + Int64(limit), limit: limit) }
-            }
+            let prefetched = await page?.task.value
+            // The page after this one, decoded while this one is applied.
+            page = prefetched.map { decodeAhead(from: $0.from + Int64(limit)) }
             let step = try await writeMapped("could not update projections") { db in
                 try self.catchUpStep(db, limit: limit, prefetched: prefetched)
             }
             guard let step else {
-                page?.cancel()
+                page?.task.cancel()
                 return
             }
             progress?(step)
-            if next == nil || page == nil || next! + Int64(limit) != step.position + 1 {
+            if page?.from != step.position + 1 {
                 // The first step, or one that did not end where the page after it begins (a
-                // short page, projections at different positions): read the next one now.
-                page?.cancel()
-                page = Task { try? await self.projectionPage(from: step.position + 1, limit: limit) }
+                // short page, projections at different positions): decode the next one now.
+                page?.task.cancel()
+                page = decodeAhead(from: step.position + 1)
             }
-            next = step.position + 1
         }
     }
 
@@ -75,15 +75,9 @@ extension EventStore {
     func projectionPage(from: Int64, limit: Int) async throws -> ProjectionPage {
         let generation = keyring?.erasureGeneration ?? 0
         let events = try await read { db in
-            let rows = try Row.fetchCursor(
-                db.cachedStatement(
-                    sql: "SELECT \(Self.eventColumns) FROM events WHERE position >= ? ORDER BY position LIMIT ?"),
-                arguments: [from, limit])
             var events: [ProjectedEvent] = []
             events.reserveCapacity(limit)
-            while let row = try rows.next() {
-                events.append(ProjectedEvent(event: try self.decodeRecord(row, db: db), streamKey: row[4]))
-            }
+            try self.projectedEvents(from: from, limit: limit, db) { events.append($0) }
             return events
         }
         return ProjectionPage(from: from, limit: limit, erasureGeneration: generation, events: events)
@@ -132,13 +126,21 @@ extension EventStore {
                 for event in prefetched.events { try apply(event) }
                 return
             }
-            let rows = try Row.fetchCursor(
-                db.cachedStatement(
-                    sql: "SELECT \(Self.eventColumns) FROM events WHERE position >= ? ORDER BY position LIMIT ?"),
-                arguments: [from, limit])
-            while let row = try rows.next() {
-                try apply(ProjectedEvent(event: try self.decodeRecord(row, db: db), streamKey: row[4]))
-            }
+            try self.projectedEvents(from: from, limit: limit, db, apply)
+        }
+    }
+
+    /// Up to `limit` events from position `from` on, in order, decoded (and opened), each with
+    /// its stream's key.
+    private func projectedEvents(
+        from: Int64, limit: Int, _ db: Database, _ body: (ProjectedEvent) throws -> Void
+    ) throws {
+        let rows = try Row.fetchCursor(
+            db.cachedStatement(
+                sql: "SELECT \(Self.eventColumns) FROM events WHERE position >= ? ORDER BY position LIMIT ?"),
+            arguments: [from, limit])
+        while let row = try rows.next() {
+            try body(ProjectedEvent(event: try self.decodeRecord(row, db: db), streamKey: row[4]))
         }
     }
 

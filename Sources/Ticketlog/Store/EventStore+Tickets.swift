@@ -83,26 +83,24 @@ extension EventStore {
         guard !positions.isEmpty else { return [:] }
         let list = "[" + positions.map(String.init).joined(separator: ",") + "]"
         let rows = try SQLiteSession(db).rows(
-            "SELECT \(Self.eventColumns) FROM events WHERE position IN (SELECT value FROM json_each(?))", [.text(list)])
+            "SELECT \(LogTables.eventColumns) FROM events WHERE position IN (SELECT value FROM json_each(?))",
+            [.text(list)])
         var events: [Int64: RecordedEvent] = [:]
         events.reserveCapacity(rows.count)
-        for row in rows {
-            guard let position = row[0].integer, let version = row[1].integer, let codec = row[2].integer,
-                let body = row[3].blob, let stream = row[4].integer, let id = row[5].blob, let type = row[6].integer,
-                let actor = row[7].integer, let occurredAt = row[8].integer, let recordedAt = row[9].integer
-            else {
+        for values in rows {
+            guard let row = StoredEventRow(values) else {
+                let position = values[0].integer ?? 0
                 throw EventStoreError.corrupt(
-                    "the event row at position \(row[0].integer ?? 0) has a column of the wrong type",
-                    position: row[0].integer ?? 0)
+                    "the event row at position \(position) has a NULL or wrongly typed column", position: position)
             }
-            let stored = try body.withUnsafeBytes { bytes in
-                try storedBody(codec: codec, bytes: bytes, position: position, db: db)
+            let stored = try row.blob.withUnsafeBytes { bytes in
+                try storedBody(codec: row.codec, bytes: bytes, position: row.position, db: db)
             }
             let columns = try eventColumns(
-                position: position, stream: stream, id: Data(id), type: type, actor: actor, occurredAt: occurredAt,
-                recordedAt: recordedAt, db: db)
-            events[position] = try opened(
-                Self.decodeRecord(stored: stored, columns: columns, position: position, version: version), db)
+                position: row.position, stream: row.stream, id: Data(row.id), type: row.type, actor: row.actor,
+                occurredAt: row.occurredAt, recordedAt: row.recordedAt, db: db)
+            events[row.position] = try opened(
+                Self.decodeRecord(stored: stored, columns: columns, position: row.position, version: row.version), db)
         }
         if let missing = positions.first(where: { events[$0] == nil }) { throw TicketReads.missing(missing) }
         return events

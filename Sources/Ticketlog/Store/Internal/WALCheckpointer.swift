@@ -38,12 +38,6 @@ package final class WALCheckpointer: Sendable {
         /// (16 appenders at FULL: ~80 frames each) had a checkpoint each, with its two syncs —
         /// half the syncs of the run — and the pages they share copied again every time.
         package var backgroundStep: Int32 = 1_000
-
-        package init(background: Int32 = 10_000, writer: Int32 = 20_000, backgroundStep: Int32 = 1_000) {
-            self.background = background
-            self.writer = writer
-            self.backgroundStep = backgroundStep
-        }
     }
 
     private struct Connection {
