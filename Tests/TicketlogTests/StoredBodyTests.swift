@@ -100,6 +100,39 @@ import Testing
         #expect(StoredBodyDecoder.decode(valid, columns: columns, position: 1, version: 1) != nil)
     }
 
+    /// The string scans look at eight bytes at a time and jump to the next quote: escapes,
+    /// backslash runs before a quote and text outside ASCII on either side of a word's edge.
+    @Test(arguments: [
+        #"C:\"#, #"C:\\"#, #"a \"quoted\" b"#, #"ends in a backslash and a quote \\\""#, "seven b\"x",
+        "eight by\"x", "exactly sixteen!", "1234567\n1234567", "a tab\there and there", "12345678é", "é12345678",
+        "1234567é", String(repeating: "long text ", count: 40) + "\\", "emoji at the end 🎬", "",
+    ])
+    func stringsAtEveryEdgeSpliceAndDecodeAsWritten(_ text: String) throws {
+        let event = ProposedEvent(
+            actor: Actor(id: "kim", role: .creator),
+            payload: .messagePosted(
+                MessagePosted(
+                    messageID: "m", text: text,
+                    attachments: [.init(kind: "file", url: "https://x/\(text)", title: text)])))
+        let (canonical, stored, columns) = try Self.parts(event)
+        #expect(StoredBody.splice(stored, columns: columns) == canonical)
+        let fast = try #require(StoredBodyDecoder.decode(stored, columns: columns, position: 1, version: 1))
+        #expect(fast.proposed == event)
+    }
+
+    /// A raw control character is refused (canonical JSON escapes them) wherever it is in a run.
+    @Test(arguments: [0, 3, 8, 11, 16, 23])
+    func aRawControlCharacterIsNotReadFast(_ offset: Int) throws {
+        let columns = EventColumns(
+            id: UUID(), stream: "ticket-1", type: "message.posted", actor: Actor(id: "kim", role: .creator),
+            occurredAt: 1, recordedAt: 2)
+        var text = Array("abcdefghijklmnopqrstuvwx".utf8)
+        text[offset] = 0x1F
+        let body =
+            Array(#"{"origin":{"kind":"local"},"payload":{"messageId":"m","text":""#.utf8) + text + Array(#""}}"#.utf8)
+        #expect(StoredBodyDecoder.decode(body, columns: columns, position: 1, version: 1) == nil)
+    }
+
     @Test func theFastDecoderReadsTheWritersFormOfAMessage() throws {
         let columns = EventColumns(
             id: UUID(), stream: "ticket-1", type: "message.posted", actor: Actor(id: "kim", role: .creator),

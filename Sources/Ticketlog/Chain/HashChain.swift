@@ -11,10 +11,11 @@ enum HashChain {
 
     static func link(previous: [UInt8], position: Int64, version: Int64, body: [UInt8]) -> [UInt8] {
         var hasher = SHA256()
-        hasher.update(data: previous)
+        // Through buffer pointers: `update(data:)` is generic over `DataProtocol`.
+        previous.withUnsafeBytes { hasher.update(bufferPointer: $0) }
         withUnsafeBytes(of: position.bigEndian) { hasher.update(bufferPointer: $0) }
         withUnsafeBytes(of: version.bigEndian) { hasher.update(bufferPointer: $0) }
-        hasher.update(data: body)
+        body.withUnsafeBytes { hasher.update(bufferPointer: $0) }
         return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 }

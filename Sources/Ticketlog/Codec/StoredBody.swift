@@ -228,15 +228,21 @@ enum StoredBody {
         }
     }
 
-    /// The index after the string starting at `start` (a quote).
+    /// The index after the string starting at `start` (a quote): after the first quote not
+    /// escaped, i.e. with an even run of backslashes before it (found with `memchr`: message
+    /// texts are most of the bytes every read skips).
     private static func skipString(_ json: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+        let base = json.baseAddress!
         var index = start + 1
         while index < json.count {
-            switch json[index] {
-            case UInt8(ascii: "\\"): index += 2
-            case UInt8(ascii: "\""): return index + 1
-            default: index += 1
+            guard let found = memchr(base + index, Int32(UInt8(ascii: "\"")), json.count - index) else { return nil }
+            let quote = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+            var backslashes = 0
+            while quote - backslashes - 1 > start, json[quote - backslashes - 1] == UInt8(ascii: "\\") {
+                backslashes += 1
             }
+            if backslashes % 2 == 0 { return quote + 1 }
+            index = quote + 1
         }
         return nil
     }

@@ -37,6 +37,23 @@ enum StoredBodyDecoder {
         }
     }
 
+    /// The members each object may have, in order (built once: a literal is an allocation per call).
+    private enum Keys {
+        static let localOrigin = Array(#"{"kind":"local"}"#.utf8)
+        static let origin: [(String, required: Bool)] = [("kind", true), ("messageId", false), ("webhookId", false)]
+        static let ticketOpened: [(String, required: Bool)] = [("brand", true), ("creator", true), ("title", true)]
+        static let agentChanged: [(String, required: Bool)] = [("agent", true)]
+        static let memberJoined: [(String, required: Bool)] = [("role", true), ("user", true)]
+        static let memberLeft: [(String, required: Bool)] = [("user", true)]
+        static let messageEdited: [(String, required: Bool)] = [("messageId", true), ("text", true)]
+        static let messageDeleted: [(String, required: Bool)] = [("messageId", true)]
+        static let statusChanged: [(String, required: Bool)] = [("from", true), ("note", false), ("to", true)]
+        static let deliverablePushed: [(String, required: Bool)] = [
+            ("deliverableId", true), ("kind", true), ("note", false), ("title", true), ("url", true),
+        ]
+        static let attachment: [(String, required: Bool)] = [("kind", true), ("title", false), ("url", true)]
+    }
+
     /// A cursor over JSON written without whitespace.
     private struct Scanner {
         let bytes: UnsafeBufferPointer<UInt8>
@@ -64,27 +81,25 @@ enum StoredBodyDecoder {
 
         /// A JSON string; `nil` when there is none here or it is malformed.
         mutating func string() -> String? {
-            guard take(UInt8(ascii: "\"")) else { return nil }
+            guard take(UInt8(ascii: "\"")), index < bytes.count else { return nil }
             let start = index
-            // The common case: no escapes, one copy.
-            while index < bytes.count {
-                let byte = bytes[index]
-                if byte == UInt8(ascii: "\"") {
-                    let text = Self.text(UnsafeBufferPointer(rebasing: bytes[start..<index]))
-                    index += 1
-                    return text
-                }
-                if byte == UInt8(ascii: "\\") { break }
-                if byte < 0x20 { return nil }
-                index += 1
+            let base = bytes.baseAddress!
+            guard let found = memchr(base + start, Int32(UInt8(ascii: "\"")), bytes.count - start) else { return nil }
+            let quote = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+            // The common case: no escape and no control character before the first quote, so it
+            // ends the string: one copy.
+            let run = UnsafeBufferPointer(rebasing: bytes[start..<quote])
+            if let ascii = StringRun.plainIsASCII(run) {
+                index = quote + 1
+                return Self.text(run, ascii: ascii)
             }
-            var utf8 = Array(bytes[start..<index])
+            var utf8: [UInt8] = []
             while index < bytes.count {
                 let byte = bytes[index]
                 index += 1
                 switch byte {
                 case UInt8(ascii: "\""):
-                    return utf8.withUnsafeBufferPointer { Self.text($0) }
+                    return utf8.withUnsafeBufferPointer { Self.text($0, ascii: false) }
                 case UInt8(ascii: "\\"):
                     guard index < bytes.count else { return nil }
                     let escape = bytes[index]
@@ -120,12 +135,15 @@ enum StoredBodyDecoder {
         /// The string of valid UTF-8 bytes; `nil` for invalid UTF-8 (which `JSONDecoder`
         /// refuses too). Not `String(validating:as:)`: generic, it looks up type metadata on
         /// every call, a tenth of a rebuild's time.
-        private static func text(_ utf8: UnsafeBufferPointer<UInt8>) -> String? {
-            let text = String(decoding: utf8, as: UTF8.self)
+        private static func text(_ utf8: UnsafeBufferPointer<UInt8>, ascii: Bool) -> String? {
+            var text = String(decoding: utf8, as: UTF8.self)
             // Decoding repairs invalid UTF-8 with U+FFFD, so the bytes differ exactly when some
-            // were invalid; all-ASCII needs no check.
-            if utf8.allSatisfy({ $0 < 0x80 }) || text.utf8.elementsEqual(utf8) { return text }
-            return nil
+            // were invalid; ASCII needs no check.
+            if ascii || utf8.isEmpty { return text }
+            let same =
+                text.utf8.count == utf8.count
+                && text.withUTF8 { memcmp($0.baseAddress!, utf8.baseAddress!, utf8.count) == 0 }
+            return same ? text : nil
         }
 
         private mutating func hex4() -> UInt32? {
@@ -169,7 +187,15 @@ enum StoredBodyDecoder {
         }
 
         mutating func origin() -> Origin? {
-            guard let values = fields([("kind", true), ("messageId", false), ("webhookId", false)]) else { return nil }
+            // Most events are local: their origin is always these bytes.
+            let local = Keys.localOrigin
+            if index + local.count <= bytes.count,
+                local.withUnsafeBufferPointer({ memcmp(bytes.baseAddress! + index, $0.baseAddress!, local.count) == 0 })
+            {
+                index += local.count
+                return .local
+            }
+            guard let values = fields(Keys.origin) else { return nil }
             switch values[0] {
             case "local": return values[1] == nil && values[2] == nil ? .local : nil
             case "stream": return .streamChat(webhookID: values[2], messageID: values[1])
@@ -180,38 +206,36 @@ enum StoredBodyDecoder {
         mutating func payload(_ type: EventType) -> EventPayload? {
             switch type {
             case .ticketOpened:
-                guard let v = fields([("brand", true), ("creator", true), ("title", true)]) else { return nil }
+                guard let v = fields(Keys.ticketOpened) else { return nil }
                 return .ticketOpened(TicketOpened(title: v[2]!, brand: v[0]!, creator: v[1]!))
             case .agentAssigned:
-                guard let v = fields([("agent", true)]) else { return nil }
+                guard let v = fields(Keys.agentChanged) else { return nil }
                 return .agentAssigned(AgentAssigned(agent: v[0]!))
             case .agentUnassigned:
-                guard let v = fields([("agent", true)]) else { return nil }
+                guard let v = fields(Keys.agentChanged) else { return nil }
                 return .agentUnassigned(AgentUnassigned(agent: v[0]!))
             case .memberJoined:
-                guard let v = fields([("role", true), ("user", true)]), let role = Actor.Role(rawValue: v[0]!) else {
+                guard let v = fields(Keys.memberJoined), let role = Actor.Role(rawValue: v[0]!) else {
                     return nil
                 }
                 return .memberJoined(MemberJoined(user: v[1]!, role: role))
             case .memberLeft:
-                guard let v = fields([("user", true)]) else { return nil }
+                guard let v = fields(Keys.memberLeft) else { return nil }
                 return .memberLeft(MemberLeft(user: v[0]!))
             case .messagePosted:
                 return messagePosted()
             case .messageEdited:
-                guard let v = fields([("messageId", true), ("text", true)]) else { return nil }
+                guard let v = fields(Keys.messageEdited) else { return nil }
                 return .messageEdited(MessageEdited(messageID: v[0]!, text: v[1]!))
             case .messageDeleted:
-                guard let v = fields([("messageId", true)]) else { return nil }
+                guard let v = fields(Keys.messageDeleted) else { return nil }
                 return .messageDeleted(MessageDeleted(messageID: v[0]!))
             case .statusChanged:
-                guard let v = fields([("from", true), ("note", false), ("to", true)]) else { return nil }
+                guard let v = fields(Keys.statusChanged) else { return nil }
                 return .statusChanged(StatusChanged(from: v[0]!, to: v[2]!, note: v[1]))
             case .deliverablePushed:
                 guard
-                    let v = fields([
-                        ("deliverableId", true), ("kind", true), ("note", false), ("title", true), ("url", true),
-                    ])
+                    let v = fields(Keys.deliverablePushed)
                 else { return nil }
                 return .deliverablePushed(
                     DeliverablePushed(deliverableID: v[0]!, title: v[3]!, url: v[4]!, kind: v[1]!, note: v[2]))
@@ -228,7 +252,7 @@ enum StoredBodyDecoder {
             if key == "attachments" {
                 guard take(UInt8(ascii: ":")), take(UInt8(ascii: "[")), !peek(UInt8(ascii: "]")) else { return nil }
                 repeat {
-                    guard let v = fields([("kind", true), ("title", false), ("url", true)]) else { return nil }
+                    guard let v = fields(Keys.attachment) else { return nil }
                     attachments.append(MessagePosted.Attachment(kind: v[0]!, url: v[2]!, title: v[1]))
                 } while take(UInt8(ascii: ","))
                 guard take(UInt8(ascii: "]")), take(UInt8(ascii: ",")), let next = string() else { return nil }
@@ -239,5 +263,37 @@ enum StoredBodyDecoder {
             else { return nil }
             return .messagePosted(MessagePosted(messageID: messageID, text: text, attachments: attachments))
         }
+    }
+}
+
+/// The characters of a JSON string up to its first quote, eight bytes at a time.
+private enum StringRun {
+    private static let ones: UInt64 = 0x0101_0101_0101_0101
+    private static let highs: UInt64 = 0x8080_8080_8080_8080
+
+    /// Whether the bytes are all ASCII, when they hold neither a backslash nor a control
+    /// character (they are then the whole string, as written); `nil` when they hold either.
+    static func plainIsASCII(_ run: UnsafeBufferPointer<UInt8>) -> Bool? {
+        guard let base = run.baseAddress else { return true }
+        let raw = UnsafeRawPointer(base)
+        var seen: UInt64 = 0
+        var index = 0
+        while index + 8 <= run.count {
+            let word = raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            let backslashes = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
+            // Non-zero exactly when some byte is zero (here: a backslash) or below 0x20.
+            let escaped = (backslashes &- ones) & ~backslashes & highs
+            let control = (word &- ones &* 0x20) & ~word & highs
+            if escaped | control != 0 { return nil }
+            seen |= word
+            index += 8
+        }
+        while index < run.count {
+            let byte = run[index]
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
+            seen |= UInt64(byte)
+            index += 1
+        }
+        return seen & highs == 0
     }
 }

@@ -180,7 +180,7 @@ package struct LogVocabulary: Sendable {
 
     /// The columns of an event row as the canonical JSON spells them.
     func columns(of row: StoredEventRow) throws -> EventColumns {
-        guard let uuid = UUID(databaseBytes: Data(row.id)) else {
+        guard let uuid = UUID(databaseBytes: row.id) else {
             throw EventStoreError.badEventID(bytes: row.id.count, position: row.position)
         }
         guard let stream = streams[row.stream] else {

@@ -54,6 +54,15 @@ extension UUID {
         withUnsafeMutableBytes(of: &uuid) { $0.copyBytes(from: bytes) }
         self.init(uuid: uuid)
     }
+
+    /// ``init(databaseBytes:)-(Data)`` from the bytes a row read holds (no `Data` made on the
+    /// way: every event of a verify, rebuild or export goes through here).
+    init?(databaseBytes bytes: [UInt8]) {
+        guard bytes.count == 16 else { return nil }
+        var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &uuid) { $0.copyBytes(from: bytes) }
+        self.init(uuid: uuid)
+    }
 }
 
 /// An append in the writer's queue: prepared, or still being prepared by the task that queued it
