@@ -13,10 +13,12 @@ struct ServerMetrics: Sendable {
     let factory: PrometheusMetricsFactory
     let connections: ConnectionGuard?
     let feeds: FeedLimiter?
+    let pages: MessagePageCache?
 
-    init(connections: ConnectionGuard? = nil, feeds: FeedLimiter? = nil) {
+    init(connections: ConnectionGuard? = nil, feeds: FeedLimiter? = nil, pages: MessagePageCache? = nil) {
         self.connections = connections
         self.feeds = feeds
+        self.pages = pages
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [
             .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
@@ -60,6 +62,13 @@ struct ServerMetrics: Sendable {
         }
         if let feeds {
             Gauge(label: "ticketlog_event_feeds_open", factory: factory).record(feeds.openFeeds)
+        }
+        if let pages {
+            let statistics = pages.statistics
+            Gauge(label: "ticketlog_message_pages_kept", factory: factory).record(statistics.pages)
+            Gauge(label: "ticketlog_message_pages_kept_bytes", factory: factory).record(statistics.bytes)
+            Gauge(label: "ticketlog_message_page_hits", factory: factory).record(statistics.hits)
+            Gauge(label: "ticketlog_message_page_misses", factory: factory).record(statistics.misses)
         }
         if let heap = Malloc.bytesInUse {
             Gauge(label: "process_heap_in_use_bytes", factory: factory).record(heap)

@@ -211,7 +211,8 @@ public enum TicketlogServer {
 
         let router = Router(context: TicketlogRequestContext.self)
         let feeds = FeedLimiter(perCaller: configuration.eventFeeds.perCaller, total: configuration.eventFeeds.total)
-        let metrics = ServerMetrics(connections: connections, feeds: feeds)
+        let pages = MessagePageCache()
+        let metrics = ServerMetrics(connections: connections, feeds: feeds, pages: pages)
         let anonymous = configuration.anonymousRateLimit.map { RateLimiter(rate: $0.perSecond, burst: $0.burst) }
         // Outside the error middleware, so it sees the status every error ends up with.
         router.add(middleware: MetricsMiddleware(metrics: metrics))
@@ -263,7 +264,7 @@ public enum TicketlogServer {
         }
         ChatRoutes(store: store, chatTokens: chatTokens, streamAPIKey: configuration.streamAPIKey).register(
             on: api.group("chat"))
-        TicketRoutes(store: store).register(on: api.group("chat/tickets"))
+        TicketRoutes(store: store, pages: pages).register(on: api.group("chat/tickets"))
         EventFeedRoutes(store: store, keepAlive: configuration.eventFeedKeepAlive, feeds: feeds).register(on: api)
         TransparencyRoutes(store: store, keyID: configuration.checkpoints?.signer.keyID).register(on: api)
         AdminRoutes(store: store).register(on: api)

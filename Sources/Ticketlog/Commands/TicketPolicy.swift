@@ -13,6 +13,11 @@
 public enum TicketPolicy {
     /// Whether `actor` reaches `ticket` at all.
     public static func canAccess(_ actor: Actor, _ ticket: TicketSummary) -> Bool {
+        canAccess(actor, ticket.parties)
+    }
+
+    /// The same rule, by the ticket's parties alone.
+    public static func canAccess(_ actor: Actor, _ ticket: TicketParties) -> Bool {
         switch actor.role {
         case .admin: true
         case .agent: ticket.agent == actor.id

@@ -55,3 +55,36 @@ public enum MessageCursor: Hashable, Sendable {
     /// Messages posted at or after (forwards), or at or before (backwards), this time.
     case time(Timestamp)
 }
+
+/// What every read of a ticket's messages depends on: the position of the ticket's last event
+/// (a post, an edit or a delete of one of its messages is an event of the ticket) and the
+/// version of the log's `erasures` stream (an erasure makes content read as erased without an
+/// event in the ticket). Two reads under equal marks answer the same messages, so a mark can
+/// keep a page of messages, or name it (an HTTP `ETag`).
+public struct TicketContentMark: Hashable, Sendable {
+    public var lastPosition: Int64
+    public var erasures: Int64
+
+    public init(lastPosition: Int64, erasures: Int64) {
+        self.lastPosition = lastPosition
+        self.erasures = erasures
+    }
+}
+
+/// Who a ticket belongs to: what access to it is decided by (``TicketPolicy``).
+public struct TicketParties: Hashable, Sendable {
+    public var brand: String?
+    public var creator: String?
+    public var agent: String?
+
+    public init(brand: String?, creator: String?, agent: String?) {
+        self.brand = brand
+        self.creator = creator
+        self.agent = agent
+    }
+}
+
+extension TicketSummary {
+    /// The ticket's brand, creator and assigned agent.
+    public var parties: TicketParties { TicketParties(brand: brand, creator: creator, agent: agent) }
+}

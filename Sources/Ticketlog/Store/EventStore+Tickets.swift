@@ -20,6 +20,63 @@ extension EventStore {
         try await readSession { session in try self.ticketReads(session).summary(stream) }
     }
 
+    /// Who `stream` belongs to (what access to it is decided by) and its content mark
+    /// (``TicketContentMark``), in one statement; `nil` when the ticket has no events. Lighter
+    /// than ``ticketSummary(_:)``, which also counts the ticket's members and messages. The mark
+    /// is `nil` while the projections messages are read from are not at the same position (one
+    /// of them rebuilt or caught up alone).
+    public func ticketAccess(_ stream: StreamID) async throws -> (parties: TicketParties, mark: TicketContentMark?)? {
+        try await readSession { session in
+            guard
+                let row = try session.row(
+                    """
+                    SELECT t.brand, t.creator, t.agent, t.last_position, \(Self.markColumns)
+                    FROM ticket_summaries t WHERE t.name = ?
+                    """, Self.markArguments + [.text(stream.rawValue)])
+            else { return nil }
+            return (
+                TicketParties(brand: row[0].text, creator: row[1].text, agent: row[2].text),
+                Self.contentMark(lastPosition: row[3].integer, row[4], row[5])
+            )
+        }
+    }
+
+    /// ``messages(of:from:direction:limit:includeDeleted:)`` with the ticket's content mark read
+    /// in the same snapshot: the page is the same for every read under an equal mark. The mark is
+    /// `nil` when the ticket has no events, or while a projection the page comes from is rebuilt
+    /// or caught up alone (the page can then change while the mark stays).
+    public func markedMessages(
+        of stream: StreamID, from cursor: MessageCursor? = nil, direction: ReadDirection = .forwards,
+        limit: Int = 50, includeDeleted: Bool = true
+    ) async throws -> (messages: [TicketState.Message], mark: TicketContentMark?) {
+        try await readSession { session in
+            let messages = try self.ticketReads(session).messages(
+                of: stream, from: cursor, direction: direction, limit: limit, includeDeleted: includeDeleted)
+            let row = try session.row(
+                "SELECT t.last_position, \(Self.markColumns) FROM ticket_summaries t WHERE t.name = ?",
+                Self.markArguments + [.text(stream.rawValue)])
+            return (messages, row.flatMap { Self.contentMark(lastPosition: $0[0].integer, $0[1], $0[2]) })
+        }
+    }
+
+    /// The erasures stream's version, and in how many positions the summary and the message
+    /// history are (one when they agree).
+    private static let markColumns = """
+        (SELECT version FROM streams WHERE name = ?),
+        (SELECT count(DISTINCT position) FROM projection_checkpoints WHERE name IN (?, ?))
+        """
+    private static let markArguments: [SQLValue] = [
+        .text(StreamID.erasures.rawValue), .text(TicketSummaryProjection().name),
+        .text(MessageHistoryProjection().name),
+    ]
+
+    private static func contentMark(lastPosition: Int64?, _ erasures: SQLValue, _ positions: SQLValue)
+        -> TicketContentMark?
+    {
+        guard let lastPosition, positions.integer == 1 else { return nil }
+        return TicketContentMark(lastPosition: lastPosition, erasures: erasures.integer ?? 0)
+    }
+
     /// The tickets matching `filter` (every condition given must hold), most recently active first.
     public func tickets(_ filter: TicketFilter = .all, limit: Int = 1_000) async throws -> [TicketSummary] {
         try await readSession { session in try self.ticketReads(session).tickets(filter, limit: limit) }

@@ -27,6 +27,20 @@ enum AccessPolicy {
         return ticket
     }
 
+    /// Refuses `caller` as ``ticket(_:for:in:)`` does, reading only who the ticket belongs to
+    /// (not its counts), with its content mark from the same snapshot.
+    @discardableResult
+    static func access(_ stream: StreamID, for caller: Caller, in store: EventStore) async throws
+        -> TicketContentMark?
+    {
+        guard let (parties, mark) = try await store.ticketAccess(stream),
+            TicketPolicy.canAccess(caller.actor, parties)
+        else {
+            throw APIError(.notFound, code: "not_found", "there is no ticket \(stream) that \(caller.id) can see")
+        }
+        return mark
+    }
+
     /// Whether `event` can change who may access its ticket (which comes from its assignment
     /// and ownership): a live feed decides access again after such an event.
     static func mayChangeAccess(_ event: RecordedEvent) -> Bool {

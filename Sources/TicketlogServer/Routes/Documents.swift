@@ -48,11 +48,33 @@ struct MessagesPage: Encodable, ResponseGenerator {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = json
-        return Response(
-            status: .ok,
-            headers: [.contentType: "application/json; charset=utf-8", .contentLength: String(body.count)],
-            body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        Self.response(ByteBuffer(bytes: json), mark: nil, to: request)
+    }
+
+    /// The answer with a page's JSON: `ETag` names the ticket's content mark (a page is the same
+    /// under the same mark), and a request whose `If-None-Match` names it gets 304 without the
+    /// page.
+    static func response(_ page: ByteBuffer, mark: TicketContentMark?, to request: Request) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        guard let mark else {
+            headers[.contentLength] = String(page.readableBytes)
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: page))
+        }
+        let tag = "\"\(mark.lastPosition)-\(mark.erasures)\""
+        headers[.eTag] = tag
+        if let wanted = request.headers[.ifNoneMatch], matches(wanted, tag) {
+            return Response(status: .notModified, headers: [.eTag: tag])
+        }
+        headers[.contentLength] = String(page.readableBytes)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: page))
+    }
+
+    /// Whether an `If-None-Match` value names `tag` (RFC 9110 13.1.2: weak comparison, `*` any).
+    static func matches(_ field: String, _ tag: String) -> Bool {
+        field.split(separator: ",").contains { candidate in
+            let trimmed = candidate.trimmingCharacters(in: .whitespaces)
+            return trimmed == "*" || (trimmed.hasPrefix("W/") ? trimmed.dropFirst(2) : trimmed[...]) == tag[...]
+        }
     }
 }
 

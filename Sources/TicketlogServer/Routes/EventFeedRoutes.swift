@@ -73,7 +73,7 @@ struct EventFeedRoutes {
         group.get("chat/tickets/:ticketId/events") { request, context in
             let caller = try context.requireCaller()
             let stream = try TicketRoutes.stream(try context.parameters.require("ticketId"))
-            _ = try await AccessPolicy.ticket(stream, for: caller, in: store)
+            try await AccessPolicy.access(stream, for: caller, in: store)
             let after = try Self.startPosition(request)
             let subscription = store.subscribe(to: stream, after: after)
             let store = self.store

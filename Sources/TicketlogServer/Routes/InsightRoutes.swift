@@ -18,7 +18,7 @@ struct InsightRoutes {
         api.get("chat/tickets/:ticketId/messages/:messageId/audience") { _, context in
             let caller = try context.requireCaller()
             let stream = try TicketRoutes.stream(try context.parameters.require("ticketId"))
-            _ = try await AccessPolicy.ticket(stream, for: caller, in: store)
+            try await AccessPolicy.access(stream, for: caller, in: store)
             let messageID = try context.parameters.require("messageId")
             guard let members = try await store.membersWhenPosted(messageID, in: stream) else {
                 throw APIError(.notFound, code: "not_found", "\(stream) has no message \(messageID)")

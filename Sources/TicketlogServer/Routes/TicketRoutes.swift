@@ -6,6 +6,8 @@ import Ticketlog
 /// deliverables, the audit trail and point-in-time state of a ticket.
 struct TicketRoutes {
     let store: EventStore
+    /// Pages of messages already sent, while their ticket stays as it was.
+    let pages: MessagePageCache
 
     struct OpenRequest: Decodable {
         var ticketId: String
@@ -64,27 +66,27 @@ struct TicketRoutes {
             )
         }
         group.post(":ticketId/join") { _, context in
-            let (caller, stream) = try await authorize(context)
+            let (caller, stream, _) = try await authorize(context)
             let outcome = try await store.execute(
                 .join(user: caller.id, role: caller.role), on: stream, by: caller.actor)
             return ChannelReference(channelId: stream.rawValue, version: outcome.streamVersion)
         }
         group.post(":ticketId/leave") { _, context in
-            let (caller, stream) = try await authorize(context)
+            let (caller, stream, _) = try await authorize(context)
             let outcome = try await store.execute(.leave(user: caller.id), on: stream, by: caller.actor)
             return ChannelReference(channelId: stream.rawValue, version: outcome.streamVersion)
         }
         group.post(":ticketId/assign") { request, context in
             let caller = try context.requireCaller()
             try AccessPolicy.requireAdmin(caller, to: "assign agents")
-            let (_, stream) = try await authorize(context)
+            let (_, stream, _) = try await authorize(context)
             let body = try await request.decodeJSON(AssignRequest.self, context: context)
             let outcome = try await store.execute(
                 .assign(agent: body.agent), on: stream, by: caller.actor, expectedVersion: body.expectedVersion)
             return ChannelReference(channelId: stream.rawValue, version: outcome.streamVersion)
         }
         group.post(":ticketId/messages") { request, context in
-            let (caller, stream) = try await authorize(context)
+            let (caller, stream, _) = try await authorize(context)
             let body = try await request.decodeJSON(MessageRequest.self, context: context)
             let messageID = body.messageId ?? store.configuration.newID().uuidString.lowercased()
             let outcome = try await store.execute(
@@ -93,7 +95,7 @@ struct TicketRoutes {
             return EditedResponse(status: .created, response: try await messageResponse(messageID, stream, outcome))
         }
         group.get(":ticketId/messages") { request, context in
-            let (_, stream) = try await authorize(context)
+            let (_, stream, mark) = try await authorize(context)
             let query = request.uri.queryParameters
             let limit = try query.integer("limit", default: 50, in: 1...500)
             let backwards: Bool
@@ -104,14 +106,23 @@ struct TicketRoutes {
                 throw APIError(
                     .badRequest, code: "bad_request", "direction must be forwards or backwards, not '\(other)'")
             }
-            let cursor = try query.int64("cursor").map(MessageCursor.position)
-            let messages = try await store.messages(
-                of: stream, from: cursor, direction: backwards ? .backwards : .forwards, limit: limit)
-            return MessagesPage(
-                messages: messages, nextCursor: messages.count == limit ? messages.last?.position : nil)
+            let cursor = try query.int64("cursor")
+            let key = MessagePageCache.Key(stream: stream, cursor: cursor, backwards: backwards, limit: limit)
+            if let page = pages.page(key, mark: mark) {
+                return MessagesPage.response(page, mark: mark, to: request)
+            }
+            let (messages, readMark) = try await store.markedMessages(
+                of: stream, from: cursor.map(MessageCursor.position), direction: backwards ? .backwards : .forwards,
+                limit: limit)
+            let page = ByteBuffer(
+                bytes: MessagesPage(
+                    messages: messages, nextCursor: messages.count == limit ? messages.last?.position : nil
+                ).json)
+            pages.keep(page, for: key, mark: readMark)
+            return MessagesPage.response(page, mark: readMark, to: request)
         }
         group.patch(":ticketId/messages/:messageId") { request, context in
-            let (caller, stream) = try await authorize(context)
+            let (caller, stream, _) = try await authorize(context)
             let messageID = try context.parameters.require("messageId")
             let body = try await request.decodeJSON(EditRequest.self, context: context)
             let outcome = try await store.execute(
@@ -120,13 +131,13 @@ struct TicketRoutes {
             return try await messageResponse(messageID, stream, outcome)
         }
         group.delete(":ticketId/messages/:messageId") { _, context in
-            let (caller, stream) = try await authorize(context)
+            let (caller, stream, _) = try await authorize(context)
             let messageID = try context.parameters.require("messageId")
             let outcome = try await store.execute(.deleteMessage(messageID: messageID), on: stream, by: caller.actor)
             return try await messageResponse(messageID, stream, outcome)
         }
         group.post(":ticketId/status") { request, context in
-            let (caller, stream) = try await authorize(context)
+            let (caller, stream, _) = try await authorize(context)
             let body = try await request.decodeJSON(StatusRequest.self, context: context)
             let outcome = try await store.execute(
                 .changeStatus(to: body.status, note: body.note), on: stream, by: caller.actor,
@@ -134,7 +145,7 @@ struct TicketRoutes {
             return StatusResponse(channelId: stream.rawValue, status: body.status, version: outcome.streamVersion)
         }
         group.post(":ticketId/deliverables") { request, context in
-            let (caller, stream) = try await authorize(context)
+            let (caller, stream, _) = try await authorize(context)
             let body = try await request.decodeJSON(DeliverableRequest.self, context: context)
             let deliverable = DeliverablePushed(
                 deliverableID: body.deliverableId ?? store.configuration.newID().uuidString.lowercased(),
@@ -150,7 +161,7 @@ struct TicketRoutes {
                     version: outcome.streamVersion))
         }
         group.get(":ticketId/audit") { request, context in
-            let (_, stream) = try await authorize(context)
+            let (_, stream, _) = try await authorize(context)
             let query = request.uri.queryParameters
             let limit = try query.integer("limit", default: 100, in: 1...1_000)
             let entries = try await store.auditTrail(
@@ -160,7 +171,7 @@ struct TicketRoutes {
                 nextCursor: entries.count == limit ? entries.last?.position : nil)
         }
         group.get(":ticketId/state") { request, context in
-            let (_, stream) = try await authorize(context)
+            let (_, stream, _) = try await authorize(context)
             let point: PointInTime?
             switch request.uri.queryParameters["at"].map(String.init) {
             case nil: point = nil
@@ -181,12 +192,15 @@ struct TicketRoutes {
         }
     }
 
-    /// The caller and the ticket of the route, once the caller may access it.
-    private func authorize(_ context: TicketlogRequestContext) async throws -> (Caller, StreamID) {
+    /// The caller and the ticket of the route, once the caller may access it, and the ticket's
+    /// content mark.
+    private func authorize(_ context: TicketlogRequestContext) async throws -> (
+        Caller, StreamID, TicketContentMark?
+    ) {
         let caller = try context.requireCaller()
         let stream = try Self.stream(try context.parameters.require("ticketId"))
-        _ = try await AccessPolicy.ticket(stream, for: caller, in: store)
-        return (caller, stream)
+        let mark = try await AccessPolicy.access(stream, for: caller, in: store)
+        return (caller, stream, mark)
     }
 
     private func messageResponse(_ messageID: String, _ stream: StreamID, _ outcome: CommandOutcome) async throws

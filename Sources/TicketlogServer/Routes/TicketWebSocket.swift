@@ -140,7 +140,7 @@ struct TicketWebSocket {
             }
             do {
                 let (caller, expiry) = try await route.auth.authenticate(hello.token)
-                _ = try await AccessPolicy.ticket(stream, for: caller, in: route.store)
+                try await AccessPolicy.access(stream, for: caller, in: route.store)
                 guard (hello.after ?? 0) >= 0 else {
                     throw APIError(.badRequest, code: "bad_request", "after must be a position (0 or more)")
                 }

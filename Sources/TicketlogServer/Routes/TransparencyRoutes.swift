@@ -25,7 +25,7 @@ struct TransparencyRoutes {
             let caller = try context.requireCaller()
             try AccessPolicy.requireAdmin(caller, to: "download evidence bundles")
             let stream = try TicketRoutes.stream(try context.parameters.require("ticketId"))
-            _ = try await AccessPolicy.ticket(stream, for: caller, in: store)
+            try await AccessPolicy.access(stream, for: caller, in: store)
             let checkpoint = try await checkpoint(size: nil)
             let bundle = try await store.evidence(for: stream, in: checkpoint)
             let name = "\(stream.rawValue)-evidence-\(checkpoint.checkpoint.size)"

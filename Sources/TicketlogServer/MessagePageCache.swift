@@ -1,0 +1,88 @@
+import NIOCore
+import Synchronization
+import Ticketlog
+
+/// Pages of `GET /api/chat/tickets/{id}/messages` as they were sent, each under the content
+/// mark (``TicketContentMark``) of the snapshot it was read in: the position of the ticket's
+/// last event and the version of the log's erasures. A request whose caller may read the
+/// ticket (checked every time, with the mark read in the same statement's snapshot) gets the
+/// kept page when the mark is still the same — any post, edit, delete or erasure since moves
+/// the mark, so a kept page is never older than what a read would answer. The page does not
+/// depend on who asks (every caller allowed to read a ticket reads all of its messages), so
+/// one copy serves every caller.
+///
+/// Bounded by bytes: past ``capacity`` the least recently used pages go first.
+final class MessagePageCache: Sendable {
+    struct Key: Hashable, Sendable {
+        var stream: StreamID
+        var cursor: Int64?
+        var backwards: Bool
+        var limit: Int
+    }
+
+    private struct Entry {
+        var mark: TicketContentMark
+        var page: ByteBuffer
+        var lastUse: UInt64
+    }
+
+    private struct State {
+        var entries: [Key: Entry] = [:]
+        var bytes = 0
+        var clock: UInt64 = 0
+        var hits = 0
+        var misses = 0
+    }
+
+    /// The most bytes of pages kept.
+    let capacity: Int
+    private let state = Mutex(State())
+
+    init(capacity: Int = 16 << 20) {
+        self.capacity = capacity
+    }
+
+    /// The page kept for `key` under exactly `mark`; `nil` when there is none.
+    func page(_ key: Key, mark: TicketContentMark?) -> ByteBuffer? {
+        state.withLock { state in
+            guard let mark, var entry = state.entries[key], entry.mark == mark else {
+                state.misses += 1
+                return nil
+            }
+            state.hits += 1
+            state.clock += 1
+            entry.lastUse = state.clock
+            state.entries[key] = entry
+            return entry.page
+        }
+    }
+
+    /// Keeps `page` for `key` under `mark` (nothing without a mark, or when the page alone is
+    /// larger than a quarter of the capacity). A page kept under an older mark is replaced; one
+    /// under a newer mark (another request read later) stays.
+    func keep(_ page: ByteBuffer, for key: Key, mark: TicketContentMark?) {
+        guard let mark, page.readableBytes <= capacity / 4 else { return }
+        state.withLock { state in
+            if let kept = state.entries[key] {
+                guard kept.mark.lastPosition < mark.lastPosition || kept.mark.erasures < mark.erasures else { return }
+                state.bytes -= kept.page.readableBytes
+            }
+            state.clock += 1
+            state.entries[key] = Entry(mark: mark, page: page, lastUse: state.clock)
+            state.bytes += page.readableBytes
+            guard state.bytes > capacity else { return }
+            // Down to three quarters, least recently used first: an eviction now and then
+            // rather than one per page kept.
+            for (key, entry) in state.entries.sorted(by: { $0.value.lastUse < $1.value.lastUse }) {
+                guard state.bytes > capacity / 4 * 3 else { break }
+                state.entries[key] = nil
+                state.bytes -= entry.page.readableBytes
+            }
+        }
+    }
+
+    /// Pages kept, their bytes, and how many lookups found (or did not find) one.
+    var statistics: (pages: Int, bytes: Int, hits: Int, misses: Int) {
+        state.withLock { ($0.entries.count, $0.bytes, $0.hits, $0.misses) }
+    }
+}
