@@ -224,6 +224,14 @@ extension TicketState.Message {
         writer.raw("]")
         return writer.bytes
     }
+
+    /// The message as ``canonicalJSON(_:)`` writes each of a page's (the API's answer to a post
+    /// or an edit).
+    public var canonicalJSON: [UInt8] {
+        var writer = CanonicalWriter(capacity: 320)
+        writer.message(self)
+        return writer.bytes
+    }
 }
 
 extension CanonicalWriter {

@@ -27,9 +27,22 @@ struct ChannelReference: ResponseEncodable {
     var version: Int64
 }
 
-struct MessageResponse: ResponseEncodable {
+struct MessageResponse: Encodable, ResponseGenerator {
     var message: TicketState.Message
     var version: Int64
+
+    /// The JSON `JSONEncoder` would make of it (sorted keys), written directly (tested).
+    var json: [UInt8] {
+        Array(#"{"message":"#.utf8) + message.canonicalJSON + Array(",\"version\":\(version)}".utf8)
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = json
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json; charset=utf-8", .contentLength: String(body.count)],
+            body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
 }
 
 struct MessagesPage: Encodable, ResponseGenerator {

@@ -43,4 +43,13 @@ import Testing
             #expect(page.json == (try CanonicalJSON.encode(page)), "round \(round)")
         }
     }
+
+    @Test func aMessageAnswerIsWhatJSONEncoderWrites() throws {
+        var random = SplitMix(seed: 22)
+        for round in 0..<300 {
+            let answer = MessageResponse(
+                message: Self.randomMessage(&random), version: Int64.random(in: 0...Int64.max, using: &random))
+            #expect(answer.json == (try CanonicalJSON.encode(answer)), "round \(round)")
+        }
+    }
 }
