@@ -11,7 +11,9 @@ import Ticketlog
 /// depend on who asks (every caller allowed to read a ticket reads all of its messages), so
 /// one copy serves every caller.
 ///
-/// Bounded by bytes: past ``capacity`` the least recently used pages go first.
+/// Bounded by bytes: past ``capacity`` the least recently used pages go first. Each page counts
+/// its bytes plus ``entryOverhead``, so many tiny pages (a cursor past the end answers an empty
+/// one) cannot grow the cache's own bookkeeping beyond the bound either.
 final class MessagePageCache: Sendable {
     struct Key: Hashable, Sendable {
         var stream: StreamID
@@ -36,6 +38,8 @@ final class MessagePageCache: Sendable {
 
     /// The most bytes of pages kept.
     let capacity: Int
+    /// What a kept page costs besides its bytes: its key, mark and place in the table.
+    static let entryOverhead = 256
     private let state = Mutex(State())
 
     init(capacity: Int = 16 << 20) {
@@ -61,27 +65,30 @@ final class MessagePageCache: Sendable {
     /// larger than a quarter of the capacity). A page kept under an older mark is replaced; one
     /// under a newer mark (another request read later) stays.
     func keep(_ page: ByteBuffer, for key: Key, mark: TicketContentMark?) {
-        guard let mark, page.readableBytes <= capacity / 4 else { return }
+        guard let mark, Self.cost(page) <= capacity / 4 else { return }
         state.withLock { state in
             if let kept = state.entries[key] {
                 guard kept.mark.lastPosition < mark.lastPosition || kept.mark.erasures < mark.erasures else { return }
-                state.bytes -= kept.page.readableBytes
+                state.bytes -= Self.cost(kept.page)
             }
             state.clock += 1
             state.entries[key] = Entry(mark: mark, page: page, lastUse: state.clock)
-            state.bytes += page.readableBytes
+            state.bytes += Self.cost(page)
             guard state.bytes > capacity else { return }
             // Down to three quarters, least recently used first: an eviction now and then
             // rather than one per page kept.
             for (key, entry) in state.entries.sorted(by: { $0.value.lastUse < $1.value.lastUse }) {
                 guard state.bytes > capacity / 4 * 3 else { break }
                 state.entries[key] = nil
-                state.bytes -= entry.page.readableBytes
+                state.bytes -= Self.cost(entry.page)
             }
         }
     }
 
-    /// Pages kept, their bytes, and how many lookups found (or did not find) one.
+    private static func cost(_ page: ByteBuffer) -> Int { page.readableBytes + entryOverhead }
+
+    /// Pages kept, what they cost (``entryOverhead`` included), and how many lookups found (or
+    /// did not find) one.
     var statistics: (pages: Int, bytes: Int, hits: Int, misses: Int) {
         state.withLock { ($0.entries.count, $0.bytes, $0.hits, $0.misses) }
     }

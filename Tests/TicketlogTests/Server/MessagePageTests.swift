@@ -170,7 +170,7 @@ import Testing
     }
 
     @Test func theCacheKeepsNewerMarksAndDropsTheLeastRecentlyUsedPages() throws {
-        let cache = MessagePageCache(capacity: 4_000)
+        let cache = MessagePageCache(capacity: 4_000 + 4 * MessagePageCache.entryOverhead)
         func key(_ ticket: String) -> MessagePageCache.Key {
             MessagePageCache.Key(stream: StreamID.ticket(ticket)!, cursor: nil, backwards: true, limit: 50)
         }
@@ -185,13 +185,26 @@ import Testing
         #expect(cache.page(key("a"), mark: new) == nil)
         cache.keep(page(4), for: key("x"), mark: nil)
         #expect(cache.page(key("x"), mark: new) == nil)
-        // Over 4,000 bytes: down to 3,000, least recently used first ("a", then "c"; "b" was read since).
+        // Five pages of 900 bytes (and their overhead) over the capacity of four: down to three
+        // quarters, least recently used first ("a", then "c"; "b" was read since).
         for ticket in ["b", "c", "d"] { cache.keep(page(5), for: key(ticket), mark: old) }
         _ = cache.page(key("b"), mark: old)
         cache.keep(page(6), for: key("e"), mark: old)
-        #expect(cache.statistics.bytes <= 3_000)
+        #expect(cache.statistics.pages == 3)
+        #expect(cache.statistics.bytes == 3 * (900 + MessagePageCache.entryOverhead))
         #expect(cache.page(key("c"), mark: old) == nil)
         #expect(cache.page(key("b"), mark: old) == page(5))
         #expect(cache.page(key("e"), mark: old) == page(6))
+
+        // A flood of empty pages (a cursor past the end, each a new key) stays within the bound.
+        for cursor in 0..<10_000 {
+            cache.keep(
+                ByteBuffer(string: #"{"messages":[]}"#),
+                for: MessagePageCache.Key(
+                    stream: StreamID.ticket("a")!, cursor: Int64(cursor), backwards: false, limit: 50),
+                mark: old)
+        }
+        #expect(cache.statistics.bytes <= cache.capacity)
+        #expect(cache.statistics.pages < 30)
     }
 }
