@@ -61,7 +61,10 @@ package struct TicketReads {
 
     /// One ticket's summary; `nil` when the log has no such ticket.
     package func summary(_ stream: StreamID) throws -> TicketSummary? {
-        try session.row(Self.summarySQL + " WHERE t.name = ?", [.text(stream.rawValue)]).map(Self.summary)
+        // By the stream's key (`streams` is indexed by name; `ticket_summaries.name` is not).
+        try session.row(
+            Self.summarySQL + " WHERE t.stream = (SELECT key FROM streams WHERE name = ?)", [.text(stream.rawValue)]
+        ).map(Self.summary)
     }
 
     /// The tickets matching `filter`, most recently active first.

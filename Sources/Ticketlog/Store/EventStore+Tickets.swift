@@ -26,19 +26,32 @@ extension EventStore {
     /// is `nil` while the projections messages are read from are not at the same position (one
     /// of them rebuilt or caught up alone).
     public func ticketAccess(_ stream: StreamID) async throws -> (parties: TicketParties, mark: TicketContentMark?)? {
-        try await readSession { session in
-            guard
-                let row = try session.row(
-                    """
-                    SELECT t.brand, t.creator, t.agent, t.last_position, \(Self.markColumns)
-                    FROM ticket_summaries t WHERE t.name = ?
-                    """, Self.markArguments + [.text(stream.rawValue)])
-            else { return nil }
-            return (
-                TicketParties(brand: row[0].text, creator: row[1].text, agent: row[2].text),
-                Self.contentMark(lastPosition: row[3].integer, row[4], row[5])
-            )
+        // On a file, on the calling thread (``pointRead(_:)``): every API request to a ticket
+        // starts here.
+        do {
+            if let access = try pointRead({ db in try Self.ticketAccess(stream, SQLiteSession(db)) }) {
+                return access
+            }
+        } catch {
+            throw Self.mapStorageError(error, "reading the log failed")
         }
+        return try await readSession { session in try Self.ticketAccess(stream, session) }
+    }
+
+    private static func ticketAccess(_ stream: StreamID, _ session: any SQLSession) throws -> (
+        parties: TicketParties, mark: TicketContentMark?
+    )? {
+        guard
+            let row = try session.row(
+                """
+                SELECT t.brand, t.creator, t.agent, t.last_position, \(markColumns)
+                FROM ticket_summaries t WHERE t.stream = (SELECT key FROM streams WHERE name = ?)
+                """, markArguments + [.text(stream.rawValue)])
+        else { return nil }
+        return (
+            TicketParties(brand: row[0].text, creator: row[1].text, agent: row[2].text),
+            contentMark(lastPosition: row[3].integer, row[4], row[5])
+        )
     }
 
     /// ``messages(of:from:direction:limit:includeDeleted:)`` with the ticket's content mark read
@@ -53,7 +66,10 @@ extension EventStore {
             let messages = try self.ticketReads(session).messages(
                 of: stream, from: cursor, direction: direction, limit: limit, includeDeleted: includeDeleted)
             let row = try session.row(
-                "SELECT t.last_position, \(Self.markColumns) FROM ticket_summaries t WHERE t.name = ?",
+                """
+                SELECT t.last_position, \(Self.markColumns) FROM ticket_summaries t
+                WHERE t.stream = (SELECT key FROM streams WHERE name = ?)
+                """,
                 Self.markArguments + [.text(stream.rawValue)])
             return (messages, row.flatMap { Self.contentMark(lastPosition: $0[0].integer, $0[1], $0[2]) })
         }

@@ -55,8 +55,9 @@ import Testing
         Endpoint(method: .post, path: "/api/chat/tickets/a/assign", body: #"{"agent":"lee"}"#, adminOnly: true),
     ]
 
-    /// Every endpoint on each backend.
-    static let endpointsOnEachBackend: [(Endpoint, StoreKind)] = StoreKind.backends.flatMap { kind in
+    /// Every endpoint on each kind of store: a file's access checks read through connections of
+    /// their own (`EventStore.pointRead`), the others' through the pool or PostgreSQL.
+    static let endpointsOnEachBackend: [(Endpoint, StoreKind)] = StoreKind.allCases.flatMap { kind in
         endpoints.map { ($0, kind) }
     }
 

@@ -25,7 +25,7 @@ import Testing
         (response.json?["messages"] as? [[String: Any]])?.compactMap { $0["text"] as? String } ?? []
     }
 
-    @Test(arguments: StoreKind.backends)
+    @Test(arguments: StoreKind.allCases)
     func aKeptPageFollowsEveryPostEditAndDelete(_ kind: StoreKind) async throws {
         let fixture = try await ServerFixture.make(kind)
         try await fixture.app.test(.router) { client in
@@ -140,6 +140,23 @@ import Testing
             #expect(!String(buffer: after.body).contains("Main St"))
             #expect(after.headers[.eTag] != before.headers[.eTag])
             #expect(Self.texts(try await Self.get(client, as: ada, ifNoneMatch: before.headers[.eTag])) == [""])
+        }
+    }
+
+    /// Access is read at every request, on a file through connections of its own: an agent
+    /// reassigned by another process loses the ticket at their next request, and a page kept
+    /// while they had it does not reach them after.
+    @Test func accessChangedByAnotherProcessHoldsAtTheNextRequest() async throws {
+        let fixture = try await ServerFixture.make(.file)
+        try await fixture.app.test(.router) { client in
+            let sam = try await ServerFixture.token("sam", .agent)
+            #expect(Self.texts(try await Self.get(client, as: sam)) == ["first"])
+            #expect(Self.texts(try await Self.get(client, as: sam)) == ["first"])
+            let other = try EventStore(path: fixture.directory.path("log.sqlite"))
+            try await other.execute(.assign(agent: "lee"), on: .ticket("a")!, by: Actor(id: "ada", role: .admin))
+            #expect(try await Self.get(client, as: sam).status == .notFound)
+            let lee = try await Self.get(client, as: try await ServerFixture.token("lee", .agent))
+            #expect(Self.texts(lee) == ["first"])
         }
     }
 
