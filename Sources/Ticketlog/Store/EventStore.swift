@@ -44,7 +44,7 @@ public final class EventStore: Sendable {
     private struct PointReads {
         var idle: [DatabaseQueue] = []
         var opened = 0
-        /// False once a connection failed to open, and for logs that are not a file.
+        /// False once a connection failed to open, and once the store is closing.
         var available = true
     }
 
