@@ -15,15 +15,17 @@ public struct TicketlogRequestContext: RequestContext {
     /// Set by the body-limit middleware from the configuration.
     public var maxUploadSize: Int = 64 * 1024
     /// The request's id, as Hummingbird logs it; made up when the logger keeps no metadata
-    /// (a disabled logger), so responses always carry one.
-    public var requestID: String {
-        logger[metadataKey: "hb.request.id"]?.description ?? fallbackRequestID
-    }
-    private let fallbackRequestID = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+    /// (a disabled logger), so responses always carry one. Read once, when the request comes
+    /// in: the logger's metadata is a lookup through its handler, and the id is asked for by
+    /// several middlewares.
+    public let requestID: String
 
     public init(source: Source) {
         coreContext = .init(source: source)
         clientAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+        requestID =
+            source.logger[metadataKey: "hb.request.id"]?.description
+            ?? String(UInt64.random(in: 0...UInt64.max), radix: 16)
     }
 
     /// Responses with sorted keys and plain slashes: stable, diffable output.
