@@ -45,7 +45,7 @@ struct MessageResponse: Encodable, ResponseGenerator {
     }
 }
 
-struct MessagesPage: Encodable, ResponseGenerator {
+struct MessagesPage: Encodable {
     var messages: [TicketState.Message]
     /// Pass as `cursor` to get the next page; absent on the last page.
     var nextCursor: Int64?
@@ -60,13 +60,9 @@ struct MessagesPage: Encodable, ResponseGenerator {
         return bytes
     }
 
-    func response(from request: Request, context: some RequestContext) throws -> Response {
-        Self.response(ByteBuffer(bytes: json), mark: nil, to: request)
-    }
-
-    /// The answer with a page's JSON: `ETag` names the ticket's content mark (a page is the same
-    /// under the same mark), and a request whose `If-None-Match` names it gets 304 without the
-    /// page.
+    /// The answer with a page's JSON (``json``, as ``MessagePageCache`` keeps it): `ETag` names
+    /// the ticket's content mark (a page is the same under the same mark), and a request whose
+    /// `If-None-Match` names it gets 304 without the page.
     static func response(_ page: ByteBuffer, mark: TicketContentMark?, to request: Request) -> Response {
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
         guard let mark else {
