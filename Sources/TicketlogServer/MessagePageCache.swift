@@ -11,6 +11,11 @@ import Ticketlog
 /// depend on who asks (every caller allowed to read a ticket reads all of its messages), so
 /// one copy serves every caller.
 ///
+/// Erased content does not stay in memory either: the first mark that shows a newer erasure
+/// drops every page kept under an older one (an erasure by another process or node is seen at
+/// the next request to any ticket), and an erasure through this server's API drops every page
+/// at once (``removeAll()``).
+///
 /// Bounded by bytes: past ``capacity`` the least recently used pages go first. Each page counts
 /// its bytes plus ``entryOverhead``, so many tiny pages (a cursor past the end answers an empty
 /// one) cannot grow the cache's own bookkeeping beyond the bound either.
@@ -34,6 +39,16 @@ final class MessagePageCache: Sendable {
         var clock: UInt64 = 0
         var hits = 0
         var misses = 0
+        /// The newest `erasures` version a mark has shown.
+        var erasures: Int64 = 0
+
+        /// Drops the pages kept before the erasure a mark shows, if it is newer than any seen.
+        mutating func forgetBefore(_ mark: TicketContentMark) {
+            guard mark.erasures > erasures else { return }
+            erasures = mark.erasures
+            entries = entries.filter { $0.value.mark.erasures >= mark.erasures }
+            bytes = entries.values.reduce(0) { $0 + MessagePageCache.cost($1.page) }
+        }
     }
 
     /// The most bytes of pages kept.
@@ -49,6 +64,7 @@ final class MessagePageCache: Sendable {
     /// The page kept for `key` under exactly `mark`; `nil` when there is none.
     func page(_ key: Key, mark: TicketContentMark?) -> ByteBuffer? {
         state.withLock { state in
+            if let mark { state.forgetBefore(mark) }
             guard let mark, var entry = state.entries[key], entry.mark == mark else {
                 state.misses += 1
                 return nil
@@ -67,6 +83,8 @@ final class MessagePageCache: Sendable {
     func keep(_ page: ByteBuffer, for key: Key, mark: TicketContentMark?) {
         guard let mark, Self.cost(page) <= capacity / 4 else { return }
         state.withLock { state in
+            state.forgetBefore(mark)
+            guard mark.erasures >= state.erasures else { return }
             if let kept = state.entries[key] {
                 guard kept.mark.lastPosition < mark.lastPosition || kept.mark.erasures < mark.erasures else { return }
                 state.bytes -= Self.cost(kept.page)
@@ -85,7 +103,16 @@ final class MessagePageCache: Sendable {
         }
     }
 
-    private static func cost(_ page: ByteBuffer) -> Int { page.readableBytes + entryOverhead }
+    fileprivate static func cost(_ page: ByteBuffer) -> Int { page.readableBytes + entryOverhead }
+
+    /// Drops every page (an erasure through this server: its plaintext leaves memory now, not
+    /// at the next request).
+    func removeAll() {
+        state.withLock { state in
+            state.entries.removeAll()
+            state.bytes = 0
+        }
+    }
 
     /// Pages kept, what they cost (``entryOverhead`` included), and how many lookups found (or
     /// did not find) one.

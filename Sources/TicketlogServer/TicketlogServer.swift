@@ -267,7 +267,7 @@ public enum TicketlogServer {
         TicketRoutes(store: store, pages: pages).register(on: api.group("chat/tickets"))
         EventFeedRoutes(store: store, keepAlive: configuration.eventFeedKeepAlive, feeds: feeds).register(on: api)
         TransparencyRoutes(store: store, keyID: configuration.checkpoints?.signer.keyID).register(on: api)
-        AdminRoutes(store: store).register(on: api)
+        AdminRoutes(store: store, pages: pages).register(on: api)
         InsightRoutes(store: store, facts: FactsCache(), integrity: IntegrityCache()).register(on: api)
         let webSocket = TicketWebSocket(
             store: store, auth: AuthMiddleware(keys: callerKeys), feeds: feeds, posts: callerLimiter

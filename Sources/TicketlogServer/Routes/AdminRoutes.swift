@@ -7,6 +7,8 @@ import Ticketlog
 /// Body `{"reason": "...", "requestedBy": "..."}` (`requestedBy` defaults to the user).
 struct AdminRoutes {
     let store: EventStore
+    /// The pages of messages kept, dropped after an erasure.
+    let pages: MessagePageCache
 
     struct EraseRequest: Decodable {
         var reason: String
@@ -29,8 +31,16 @@ struct AdminRoutes {
                 throw APIError(.badRequest, code: "bad_request", problem)
             }
             let body = try await request.decodeJSON(EraseRequest.self, context: context)
-            let report = try await store.erase(
-                .subject(user), requestedBy: body.requestedBy ?? user, reason: body.reason, by: caller.actor)
+            let report: ErasureReport
+            do {
+                report = try await store.erase(
+                    .subject(user), requestedBy: body.requestedBy ?? user, reason: body.reason, by: caller.actor)
+            } catch {
+                // It may have destroyed keys before failing (the scrub after them, say).
+                pages.removeAll()
+                throw error
+            }
+            pages.removeAll()
             return EraseResponse(
                 userId: user, keysDestroyed: report.keys.count, position: report.position, scrubbed: report.scrubbed)
         }

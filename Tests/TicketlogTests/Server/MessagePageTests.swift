@@ -21,6 +21,14 @@ import Testing
         return try await client.execute(uri: uri, method: .get, headers: headers)
     }
 
+    /// `ticketlog_message_pages_kept` from `/metrics`.
+    static func pagesKept(_ client: some TestClientProtocol) async throws -> Int? {
+        let metrics = try await client.execute(uri: "/metrics", method: .get)
+        return String(buffer: metrics.body).split(separator: "\n")
+            .first { $0.hasPrefix("ticketlog_message_pages_kept ") }
+            .flatMap { Double($0.split(separator: " ").last ?? "").map { Int($0) } }
+    }
+
     static func texts(_ response: TestResponse) -> [String] {
         (response.json?["messages"] as? [[String: Any]])?.compactMap { $0["text"] as? String } ?? []
     }
@@ -106,7 +114,9 @@ import Testing
     }
 
     /// An erasure appends no event to the ticket: the mark carries the log's erasures, so a page
-    /// kept before shows the content erased after — also when another process erased it.
+    /// kept before shows the content erased after — also when another process erased it. And the
+    /// pages kept before leave memory: at once after an erasure through the API, at the next
+    /// request after one by another process.
     @Test(arguments: [false, true])
     func aPageKeptBeforeAnErasureIsNotServedAfterIt(byAnotherProcess: Bool) async throws {
         let key = MasterKey.generate()
@@ -123,6 +133,9 @@ import Testing
             let before = try await Self.get(client, as: ada)
             #expect(Self.texts(before) == ["my address is 1 Main St"])
             #expect(Self.texts(try await Self.get(client, as: ada)) == ["my address is 1 Main St"])
+            let one = try await Self.get(client, as: ada, uri: "/api/chat/tickets/a/messages?limit=1")
+            #expect(Self.texts(one) == ["my address is 1 Main St"])
+            #expect(try await Self.pagesKept(client) == 2)
             if byAnotherProcess {
                 var configuration = EventStore.Configuration()
                 configuration.masterKey = key
@@ -134,8 +147,11 @@ import Testing
                     uri: "/api/admin/users/kim/content", method: .delete, headers: ServerFixture.headers(ada),
                     body: ByteBuffer(string: #"{"reason":"GDPR request 2026-114"}"#))
                 #expect(erased.status == .ok)
+                #expect(try await Self.pagesKept(client) == 0)
             }
             let after = try await Self.get(client, as: ada)
+            // Only the page read after the erasure is kept (the other one, of `limit=1`, is gone).
+            #expect(try await Self.pagesKept(client) == 1)
             #expect(after.status == .ok)
             #expect(!String(buffer: after.body).contains("Main St"))
             #expect(after.headers[.eTag] != before.headers[.eTag])
@@ -198,7 +214,7 @@ import Testing
         cache.keep(page(2), for: key("a"), mark: old)
         #expect(cache.page(key("a"), mark: new) == page(1))
         #expect(cache.page(key("a"), mark: old) == nil)
-        cache.keep(page(3), for: key("a"), mark: TicketContentMark(lastPosition: 12, erasures: 1))
+        cache.keep(page(3), for: key("a"), mark: TicketContentMark(lastPosition: 13, erasures: 0))
         #expect(cache.page(key("a"), mark: new) == nil)
         cache.keep(page(4), for: key("x"), mark: nil)
         #expect(cache.page(key("x"), mark: new) == nil)
@@ -212,6 +228,18 @@ import Testing
         #expect(cache.page(key("c"), mark: old) == nil)
         #expect(cache.page(key("b"), mark: old) == page(5))
         #expect(cache.page(key("e"), mark: old) == page(6))
+
+        // A mark showing a newer erasure drops every page kept before it; a page read before
+        // that erasure is not kept after it.
+        let erased = TicketContentMark(lastPosition: 12, erasures: 2)
+        #expect(cache.page(key("zz"), mark: erased) == nil)
+        #expect(cache.statistics.pages == 0)
+        cache.keep(page(7), for: key("b"), mark: old)
+        #expect(cache.statistics.pages == 0)
+        cache.keep(page(7), for: key("b"), mark: erased)
+        #expect(cache.page(key("b"), mark: erased) == page(7))
+        cache.removeAll()
+        #expect(cache.statistics.pages == 0 && cache.statistics.bytes == 0)
 
         // A flood of empty pages (a cursor past the end, each a new key) stays within the bound.
         for cursor in 0..<10_000 {
