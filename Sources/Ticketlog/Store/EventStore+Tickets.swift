@@ -38,20 +38,28 @@ extension EventStore {
         return try await readSession { session in try Self.ticketAccess(stream, session) }
     }
 
+    /// The parties and the mark of a ticket in one statement: with the ticket's last position,
+    /// the erasures stream's version and in how many positions the summary and the message
+    /// history are (one when they agree; otherwise there is no mark).
     private static func ticketAccess(_ stream: StreamID, _ session: any SQLSession) throws -> (
         parties: TicketParties, mark: TicketContentMark?
     )? {
         guard
             let row = try session.row(
                 """
-                SELECT t.brand, t.creator, t.agent, t.last_position, \(markColumns)
+                SELECT t.brand, t.creator, t.agent, t.last_position,
+                       (SELECT version FROM streams WHERE name = ?),
+                       (SELECT count(DISTINCT position) FROM projection_checkpoints WHERE name IN (?, ?))
                 FROM ticket_summaries t WHERE t.stream = (SELECT key FROM streams WHERE name = ?)
-                """, markArguments + [.text(stream.rawValue)])
+                """,
+                [
+                    .text(StreamID.erasures.rawValue), .text(TicketSummaryProjection().name),
+                    .text(MessageHistoryProjection().name), .text(stream.rawValue),
+                ])
         else { return nil }
-        return (
-            TicketParties(brand: row[0].text, creator: row[1].text, agent: row[2].text),
-            contentMark(lastPosition: row[3].integer, row[4], row[5])
-        )
+        let parties = TicketParties(brand: row[0].text, creator: row[1].text, agent: row[2].text)
+        guard let lastPosition = row[3].integer, row[5].integer == 1 else { return (parties, nil) }
+        return (parties, TicketContentMark(lastPosition: lastPosition, erasures: row[4].integer ?? 0))
     }
 
     /// ``messages(of:from:direction:limit:includeDeleted:)`` with the ticket's content mark read
@@ -65,32 +73,8 @@ extension EventStore {
         try await readSession { session in
             let messages = try self.ticketReads(session).messages(
                 of: stream, from: cursor, direction: direction, limit: limit, includeDeleted: includeDeleted)
-            let row = try session.row(
-                """
-                SELECT t.last_position, \(Self.markColumns) FROM ticket_summaries t
-                WHERE t.stream = (SELECT key FROM streams WHERE name = ?)
-                """,
-                Self.markArguments + [.text(stream.rawValue)])
-            return (messages, row.flatMap { Self.contentMark(lastPosition: $0[0].integer, $0[1], $0[2]) })
+            return (messages, try Self.ticketAccess(stream, session)?.mark)
         }
-    }
-
-    /// The erasures stream's version, and in how many positions the summary and the message
-    /// history are (one when they agree).
-    private static let markColumns = """
-        (SELECT version FROM streams WHERE name = ?),
-        (SELECT count(DISTINCT position) FROM projection_checkpoints WHERE name IN (?, ?))
-        """
-    private static let markArguments: [SQLValue] = [
-        .text(StreamID.erasures.rawValue), .text(TicketSummaryProjection().name),
-        .text(MessageHistoryProjection().name),
-    ]
-
-    private static func contentMark(lastPosition: Int64?, _ erasures: SQLValue, _ positions: SQLValue)
-        -> TicketContentMark?
-    {
-        guard let lastPosition, positions.integer == 1 else { return nil }
-        return TicketContentMark(lastPosition: lastPosition, erasures: erasures.integer ?? 0)
     }
 
     /// The tickets matching `filter` (every condition given must hold), most recently active first.

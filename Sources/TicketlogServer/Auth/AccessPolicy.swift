@@ -22,9 +22,14 @@ enum AccessPolicy {
     /// ticket ids are taken.
     static func ticket(_ stream: StreamID, for caller: Caller, in store: EventStore) async throws -> TicketSummary {
         guard let ticket = try await store.ticketSummary(stream), canAccess(caller, ticket) else {
-            throw APIError(.notFound, code: "not_found", "there is no ticket \(stream) that \(caller.id) can see")
+            throw notFound(stream, for: caller)
         }
         return ticket
+    }
+
+    /// The one answer about a ticket `caller` may not see, whether or not it exists.
+    private static func notFound(_ stream: StreamID, for caller: Caller) -> APIError {
+        APIError(.notFound, code: "not_found", "there is no ticket \(stream) that \(caller.id) can see")
     }
 
     /// Refuses `caller` as ``ticket(_:for:in:)`` does, reading only who the ticket belongs to
@@ -35,9 +40,7 @@ enum AccessPolicy {
     {
         guard let (parties, mark) = try await store.ticketAccess(stream),
             TicketPolicy.canAccess(caller.actor, parties)
-        else {
-            throw APIError(.notFound, code: "not_found", "there is no ticket \(stream) that \(caller.id) can see")
-        }
+        else { throw notFound(stream, for: caller) }
         return mark
     }
 

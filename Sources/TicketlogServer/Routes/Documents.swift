@@ -37,12 +37,17 @@ struct MessageResponse: Encodable, ResponseGenerator {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = json
-        return Response(
-            status: .ok,
-            headers: [.contentType: "application/json; charset=utf-8", .contentLength: String(body.count)],
-            body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        jsonResponse(ByteBuffer(bytes: json))
     }
+}
+
+/// 200 with `body`, JSON written without `JSONEncoder`.
+private func jsonResponse(_ body: ByteBuffer, eTag: String? = nil) -> Response {
+    var headers: HTTPFields = [
+        .contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes),
+    ]
+    if let eTag { headers[.eTag] = eTag }
+    return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
 }
 
 struct MessagesPage: Encodable {
@@ -64,18 +69,12 @@ struct MessagesPage: Encodable {
     /// the ticket's content mark (a page is the same under the same mark), and a request whose
     /// `If-None-Match` names it gets 304 without the page.
     static func response(_ page: ByteBuffer, mark: TicketContentMark?, to request: Request) -> Response {
-        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
-        guard let mark else {
-            headers[.contentLength] = String(page.readableBytes)
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: page))
-        }
+        guard let mark else { return jsonResponse(page) }
         let tag = "\"\(mark.lastPosition)-\(mark.erasures)\""
-        headers[.eTag] = tag
         if let wanted = request.headers[.ifNoneMatch], matches(wanted, tag) {
             return Response(status: .notModified, headers: [.eTag: tag])
         }
-        headers[.contentLength] = String(page.readableBytes)
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: page))
+        return jsonResponse(page, eTag: tag)
     }
 
     /// Whether an `If-None-Match` value names `tag` (RFC 9110 13.1.2: weak comparison, `*` any).
