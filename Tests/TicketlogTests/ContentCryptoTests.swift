@@ -87,6 +87,27 @@ import Testing
         }
     }
 
+    /// Sealing looks keys up by the month as a number; the key a commit wrote is found again
+    /// from its spelled period. Both must name the same month for every time.
+    @Test func theSealingLookupAndTheSpelledPeriodNameTheSameMonth() {
+        var random = SeededGenerator(seed: 23)
+        let samples: [Int64] =
+            (0..<5_000).map { _ in Int64.random(in: -5_000_000_000_000_000...5_000_000_000_000_000, using: &random) }
+            + [0, -1, 1_796_083_199_999_999, 1_796_083_200_000_000, -62_135_596_800_000_001]
+        var months = Set<Int64>()
+        for microseconds in samples {
+            let time = Timestamp(microsecondsSinceEpoch: microseconds)
+            let scope = ContentKeyScope(subject: "kim", stream: .ticket("1001")!, time: time)
+            let lookup = ContentKeyring.SealingScope(subject: "kim", stream: "ticket-1001", time: time)
+            #expect(ContentKeyring.SealingScope(scope) == lookup, "\(microseconds): \(scope.period)")
+            months.insert(lookup.month)
+        }
+        // Distinct periods are distinct numbers.
+        let periods = Set(samples.map { ContentKeyScope.month(of: Timestamp(microsecondsSinceEpoch: $0)) })
+        #expect(months.count == periods.count)
+        #expect(ContentKeyring.SealingScope(ContentKeyScope(subject: "kim", stream: "t", period: "not a month")) == nil)
+    }
+
     @Test func scopesAreMonthsInUTC() {
         let lastSecondOfNovember = Timestamp(microsecondsSinceEpoch: 1_796_083_199_000_000)  // 2026-11-30T23:59:59Z
         let scope = ContentKeyScope(subject: "kim", stream: .ticket("1001")!, time: lastSecondOfNovember)

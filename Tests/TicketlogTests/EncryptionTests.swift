@@ -163,6 +163,24 @@ import Testing
             // The layout of earlier files: each field's bytes inline after its length.
             #expect(SealedPacking.unpack(inline: Self.inline(packed)) == stored)
         }
+        // Fields the caller has just sealed are taken as they are, and only when a run spells
+        // exactly one of them: a look-alike of the same length is decoded, not swapped for it.
+        for length in [0, 1, 2, 3, 50, 300] {
+            let text = String(repeating: "x", count: length)
+            let text2 = String(repeating: "y", count: length)
+            let first = try SealedField.sealed(text, key: key, event: event, path: "text")
+            let second = try SealedField.sealed(text2, key: key, event: event, path: "title")
+            let other = try SealedField.seal(text, key: key, event: event, path: "note")  // same length, not known
+            let stored = Array(
+                #"{"payload":{"note":"\#(other)","text":"\#(first.value)","title":"\#(second.value)"}}"#.utf8)
+            let packed = try #require(SealedPacking.pack(stored, known: [second, first]))
+            #expect(packed.skeleton == SealedPacking.pack(stored)?.skeleton)
+            #expect(packed.sealed == SealedPacking.pack(stored)?.sealed, "the same bytes as decoding them")
+            let otherBytes = try #require(
+                Array(other.utf8.dropFirst(SealedField.prefix.count + 17)).withUnsafeBytes { Base64Bytes.decode($0) })
+            #expect(packed.sealed == otherBytes + first.ciphertext + second.ciphertext)
+            #expect(packed.sealed.withUnsafeBytes { SealedPacking.unpack(packed.skeleton, sealed: $0) } == stored)
+        }
         // Nothing sealed, or only look-alikes: nothing to pack.
         for plain in [
             #"{"payload":{"text":"hello"}}"#, #"{"payload":{"text":"sealed:v1:short:AAAA"}}"#,

@@ -170,21 +170,64 @@ enum SealedField {
         return data
     }
 
+    /// A sealed field: its value in the canonical JSON, and the bytes its base64 spells (the
+    /// stored body keeps those raw: ``SealedPacking``).
+    struct Sealed {
+        var value: String
+        var ciphertext: [UInt8]
+    }
+
     static func seal(_ plaintext: String, key: ContentKey, event: UUID, path: String) throws -> String {
+        try sealed(plaintext, key: key, event: event, path: path).value
+    }
+
+    /// `plaintext` sealed: the nonce drawn and the associated data built on the stack, the
+    /// ciphertext kept for the stored body.
+    static func sealed(_ plaintext: String, key: ContentKey, event: UUID, path: String) throws -> Sealed {
         var plaintext = plaintext
+        var path = path
         var combined: [UInt8] = []
         combined.reserveCapacity(FieldCipher.nonceCount + plaintext.utf8.count + FieldCipher.tagCount)
-        try plaintext.withUTF8 { bytes in
-            try FieldCipher.seal(
-                UnsafeRawBufferPointer(bytes), key: key.key, nonce: SystemRandom.bytes(FieldCipher.nonceCount),
-                associatedData: associatedData(event: event, path: path), into: &combined)
+        try path.withUTF8 { path in
+            let associatedCount = associatedDataPrefix.count + 17 + path.count
+            try withUnsafeTemporaryAllocation(byteCount: FieldCipher.nonceCount + associatedCount, alignment: 1) {
+                buffer in
+                let nonce = UnsafeMutableRawBufferPointer(rebasing: buffer[..<FieldCipher.nonceCount])
+                SystemRandom.fill(random: nonce)
+                var associated = buffer.baseAddress! + FieldCipher.nonceCount
+                let start = associated
+                associatedDataPrefix.withUnsafeBytes {
+                    associated.copyMemory(from: $0.baseAddress!, byteCount: $0.count)
+                }
+                associated += associatedDataPrefix.count
+                withUnsafeBytes(of: event.uuid) { associated.copyMemory(from: $0.baseAddress!, byteCount: 16) }
+                associated += 16
+                associated.storeBytes(of: UInt8(ascii: "\n"), as: UInt8.self)
+                associated += 1
+                if let base = path.baseAddress { associated.copyMemory(from: base, byteCount: path.count) }
+                try plaintext.withUTF8 { bytes in
+                    try FieldCipher.seal(
+                        UnsafeRawBufferPointer(bytes), key: key.key, nonce: UnsafeRawBufferPointer(nonce),
+                        associatedData: UnsafeRawBufferPointer(start: start, count: associatedCount), into: &combined)
+                }
+            }
         }
-        var text = Array(prefix.utf8)
-        text.reserveCapacity(text.count + 17 + Base64Bytes.encodedCount(combined.count))
-        text += key.id.utf8
-        text.append(UInt8(ascii: ":"))
-        combined.withUnsafeBytes { Base64Bytes.encode($0, into: &text) }
-        return String(decoding: text, as: UTF8.self)
+        let idCount = key.id.utf8.count
+        let count = prefix.utf8.count + idCount + 1 + Base64Bytes.encodedCount(combined.count)
+        let value = String(unsafeUninitializedCapacity: count) { text in
+            var out = text.baseAddress!
+            var part = prefix
+            part.withUTF8 { out.update(from: $0.baseAddress!, count: $0.count) }
+            out += part.utf8.count
+            part = key.id
+            part.withUTF8 { out.update(from: $0.baseAddress!, count: $0.count) }
+            out += idCount
+            out.pointee = UInt8(ascii: ":")
+            out += 1
+            combined.withUnsafeBytes { Base64Bytes.encode($0, to: out) }
+            return count
+        }
+        return Sealed(value: value, ciphertext: combined)
     }
 
     /// The key id a sealed value names; `nil` when `value` is not a sealed field.

@@ -23,6 +23,19 @@ enum FieldCipher {
         _ plaintext: UnsafeRawBufferPointer, key: SymmetricKey, nonce: [UInt8], associatedData: [UInt8],
         into out: inout [UInt8]
     ) throws {
+        try nonce.withUnsafeBytes { nonce in
+            try associatedData.withUnsafeBytes { associatedData in
+                try seal(plaintext, key: key, nonce: nonce, associatedData: associatedData, into: &out)
+            }
+        }
+    }
+
+    /// ``seal(_:key:nonce:associatedData:into:)-([UInt8],_)`` with the nonce and the associated
+    /// data in buffers (the append path keeps both on the stack).
+    static func seal(
+        _ plaintext: UnsafeRawBufferPointer, key: SymmetricKey, nonce: UnsafeRawBufferPointer,
+        associatedData: UnsafeRawBufferPointer, into out: inout [UInt8]
+    ) throws {
         precondition(nonce.count == nonceCount)
         #if os(Linux)
             if let contexts = Libcrypto.contexts {
@@ -40,7 +53,8 @@ enum FieldCipher {
             }
         #endif
         let box = try ChaChaPoly.seal(
-            plaintext, using: key, nonce: ChaChaPoly.Nonce(data: nonce), authenticating: associatedData)
+            plaintext, using: key, nonce: ChaChaPoly.Nonce(data: Array(nonce)),
+            authenticating: Array(associatedData))
         out += box.combined
     }
 }
@@ -67,13 +81,25 @@ enum FieldCipher {
             self.cipher = cipher
         }
 
+        /// A context set up for the cipher, once: each seal then sets only the key and the nonce
+        /// (given the cipher again, OpenSSL resets the context and makes the provider's state anew,
+        /// a third of the call).
+        private func newContext() -> OpaquePointer? {
+            guard let context = EVP_CIPHER_CTX_new() else { return nil }
+            guard EVP_EncryptInit_ex2(context, cipher, nil, nil, nil) == 1 else {
+                EVP_CIPHER_CTX_free(context)
+                return nil
+            }
+            return context
+        }
+
         /// Seals into `out` (exactly nonce + plaintext + tag bytes); false when libcrypto refused.
         func seal(
-            _ plaintext: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, nonce: [UInt8],
-            associatedData: [UInt8], into out: UnsafeMutableRawBufferPointer
+            _ plaintext: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer,
+            associatedData: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer
         ) -> Bool {
             guard key.count == 32, plaintext.count <= Int(Int32.max) - 64,
-                let context = idle.withLock({ $0.popLast()?.pointer }) ?? EVP_CIPHER_CTX_new()
+                let context = idle.withLock({ $0.popLast()?.pointer }) ?? newContext()
             else { return false }
             var reusable = true
             defer {
@@ -90,27 +116,25 @@ enum FieldCipher {
                 }
             }
             let output = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            nonce.withUnsafeBufferPointer { output.update(from: $0.baseAddress!, count: FieldCipher.nonceCount) }
+            output.update(from: nonce.baseAddress!.assumingMemoryBound(to: UInt8.self), count: FieldCipher.nonceCount)
             var length: Int32 = 0
-            let ok = nonce.withUnsafeBufferPointer { nonce in
-                associatedData.withUnsafeBufferPointer { associated in
-                    EVP_EncryptInit_ex2(
-                        context, cipher, key.baseAddress!.assumingMemoryBound(to: UInt8.self), nonce.baseAddress,
-                        nil) == 1
-                        && EVP_EncryptUpdate(
-                            context, nil, &length, associated.baseAddress, Int32(associated.count)) == 1
-                        && (plaintext.isEmpty
-                            || EVP_EncryptUpdate(
-                                context, output + FieldCipher.nonceCount, &length,
-                                plaintext.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(plaintext.count))
-                                == 1 && Int(length) == plaintext.count)
-                        && EVP_EncryptFinal_ex(context, output + FieldCipher.nonceCount + plaintext.count, &length) == 1
-                        && length == 0
-                        && EVP_CIPHER_CTX_ctrl(
-                            context, EVP_CTRL_AEAD_GET_TAG, Int32(FieldCipher.tagCount),
-                            output + FieldCipher.nonceCount + plaintext.count) == 1
-                }
-            }
+            let associated = associatedData.baseAddress?.assumingMemoryBound(to: UInt8.self)
+            let ok =
+                EVP_EncryptInit_ex2(
+                    context, nil, key.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                    nonce.baseAddress!.assumingMemoryBound(to: UInt8.self), nil) == 1
+                && (associatedData.isEmpty
+                    || EVP_EncryptUpdate(context, nil, &length, associated, Int32(associatedData.count)) == 1)
+                && (plaintext.isEmpty
+                    || EVP_EncryptUpdate(
+                        context, output + FieldCipher.nonceCount, &length,
+                        plaintext.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(plaintext.count))
+                        == 1 && Int(length) == plaintext.count)
+                && EVP_EncryptFinal_ex(context, output + FieldCipher.nonceCount + plaintext.count, &length) == 1
+                && length == 0
+                && EVP_CIPHER_CTX_ctrl(
+                    context, EVP_CTRL_AEAD_GET_TAG, Int32(FieldCipher.tagCount),
+                    output + FieldCipher.nonceCount + plaintext.count) == 1
             reusable = ok
             return ok
         }

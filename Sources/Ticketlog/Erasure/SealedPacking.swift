@@ -19,9 +19,25 @@ enum SealedPacking {
     private static let opening = Array("\"\(SealedField.prefix)".utf8)
 
     /// `stored` with every sealed field's base64 taken out (`skeleton`) and its raw bytes
-    /// concatenated in order (`sealed`); `nil` when it holds none.
-    static func pack(_ stored: [UInt8]) -> (skeleton: [UInt8], sealed: [UInt8])? {
-        stored.withUnsafeBytes { body -> (skeleton: [UInt8], sealed: [UInt8])? in
+    /// concatenated in order (`sealed`); `nil` when it holds none. `known`: fields the caller
+    /// has just sealed: a run that spells one of them exactly takes its bytes instead of being
+    /// decoded (any other run is decoded).
+    static func pack(_ stored: [UInt8], known: [SealedField.Sealed] = []) -> (skeleton: [UInt8], sealed: [UInt8])? {
+        let encodedStart = SealedField.prefix.utf8.count + 17
+        /// Appends the bytes of the known field whose base64 is `run`; false when none is.
+        func appendKnown(_ run: UnsafeRawBufferPointer, to sealed: inout [UInt8]) -> Bool {
+            for field in known where field.value.utf8.count - encodedStart == run.count {
+                let same = field.value.utf8.withContiguousStorageIfAvailable { value in
+                    memcmp(value.baseAddress! + encodedStart, run.baseAddress!, run.count) == 0
+                }
+                if same == true {
+                    sealed += field.ciphertext
+                    return true
+                }
+            }
+            return false
+        }
+        return stored.withUnsafeBytes { body -> (skeleton: [UInt8], sealed: [UInt8])? in
             var skeleton: [UInt8] = []
             var sealed: [UInt8] = []
             var copied = 0
@@ -46,7 +62,8 @@ enum SealedPacking {
                 guard let close = memchr(base + start, Int32(UInt8(ascii: "\"")), count - start),
                     case let end = base.distance(to: UnsafeRawPointer(close)), end > start,
                     case let before = sealed.count,
-                    Base64Bytes.decode(UnsafeRawBufferPointer(rebasing: body[start..<end]), appendingTo: &sealed)
+                    case let run = UnsafeRawBufferPointer(rebasing: body[start..<end]),
+                    appendKnown(run, to: &sealed) || Base64Bytes.decode(run, appendingTo: &sealed)
                 else {
                     index += 1
                     continue

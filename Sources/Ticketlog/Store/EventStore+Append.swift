@@ -114,13 +114,12 @@ extension EventStore {
         let recordedAt = configuration.clock()
         // Read before sealing: the writer compares it with the keyring's when it writes.
         let generation = keyring?.erasureGeneration ?? 0
-        var lastKey: (key: ContentKey, isNew: Bool)?
         let encoded = try events.map { proposed in
-            let (event, newKeys, sealedWith) =
+            let (event, newKeys, sealedWith, fields) =
                 if let keyring {
-                    try sealed(proposed, stream: stream, keyring: keyring, lastKey: &lastKey)
+                    try sealed(proposed, stream: stream, keyring: keyring)
                 } else {
-                    (proposed, [ContentKey](), String?.none)
+                    (proposed, [ContentKey](), String?.none, [SealedField.Sealed]())
                 }
             let canonical = try canonicalBody(
                 of: event, stream: stream, recordedAt: recordedAt, maximumSize: configuration.maximumEventSize)
@@ -128,7 +127,7 @@ extension EventStore {
                 throw EventStoreError.invalid("event \(event.id.uuidString.lowercased()) has no canonical JSON object")
             }
             let (codec, blob) =
-                if keyring != nil, let packed = SealedPacking.pack(stored) {
+                if keyring != nil, let packed = SealedPacking.pack(stored, known: fields) {
                     BodyCodec.encodeSealed(packed, dictionary: dictionary)
                 } else {
                     BodyCodec.encode(stored, dictionary: dictionary)

@@ -44,28 +44,23 @@ extension EventStore {
     }
 
     /// `event` with its personal fields sealed under the content key of its author, ticket and
-    /// month, and the keys made for it. `lastKey` carries the key of the previous event of the
-    /// same append: consecutive events mostly share a scope, and the keyring's lookup is then
-    /// skipped.
+    /// month, the keys made for it, and the fields sealed (their ciphertexts go to the stored
+    /// body as they are).
     static func sealed(
-        _ event: ProposedEvent, stream: StreamID, keyring: ContentKeyring,
-        lastKey: inout (key: ContentKey, isNew: Bool)?
-    ) throws -> (ProposedEvent, [ContentKey], sealedWith: String?) {
+        _ event: ProposedEvent, stream: StreamID, keyring: ContentKeyring
+    ) throws -> (ProposedEvent, [ContentKey], sealedWith: String?, fields: [SealedField.Sealed]) {
         var key: (key: ContentKey, isNew: Bool)?
+        var fields: [SealedField.Sealed] = []
         var sealed = event
         sealed.payload = try event.payload.mappingPersonalFields { path, value in
             if key == nil {
-                let scope = ContentKeyScope(subject: event.actor.id, stream: stream, time: event.occurredAt)
-                if let lastKey, lastKey.key.scope == scope {
-                    key = lastKey
-                } else {
-                    key = try keyring.sealingKey(for: scope)
-                    lastKey = key
-                }
+                key = try keyring.sealingKey(subject: event.actor.id, stream: stream, time: event.occurredAt)
             }
-            return try SealedField.seal(value, key: key!.key, event: event.id, path: path)
+            let field = try SealedField.sealed(value, key: key!.key, event: event.id, path: path)
+            fields.append(field)
+            return field.value
         }
-        return (sealed, key.map { $0.isNew ? [$0.key] : [] } ?? [], key?.key.id)
+        return (sealed, key.map { $0.isNew ? [$0.key] : [] } ?? [], key?.key.id, fields)
     }
 
     /// Writes the rows of the content keys `events` were sealed with that are not written yet.

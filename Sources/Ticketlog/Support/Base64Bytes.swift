@@ -21,27 +21,31 @@ enum Base64Bytes {
         let added = encodedCount(bytes.count)
         guard added > 0 else { return }
         out.append(contentsOf: repeatElement(0, count: added))
-        out.withUnsafeMutableBufferPointer { buffer in
-            alphabet.withUnsafeBufferPointer { alphabet in
-                var output = buffer.baseAddress! + start
-                var index = 0
-                while index + 3 <= bytes.count {
-                    let value = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
-                    output[0] = alphabet[Int(value >> 18)]
-                    output[1] = alphabet[Int(value >> 12 & 0x3F)]
-                    output[2] = alphabet[Int(value >> 6 & 0x3F)]
-                    output[3] = alphabet[Int(value & 0x3F)]
-                    output += 4
-                    index += 3
-                }
-                let rest = bytes.count - index
-                guard rest > 0 else { return }
-                let value = UInt32(bytes[index]) << 16 | (rest == 2 ? UInt32(bytes[index + 1]) << 8 : 0)
+        out.withUnsafeMutableBufferPointer { buffer in encode(bytes, to: buffer.baseAddress! + start) }
+    }
+
+    /// Writes the base64 of `bytes` at `output`, which has room for ``encodedCount(_:)`` of them.
+    static func encode(_ bytes: UnsafeRawBufferPointer, to output: UnsafeMutablePointer<UInt8>) {
+        guard !bytes.isEmpty else { return }
+        alphabet.withUnsafeBufferPointer { alphabet in
+            var output = output
+            var index = 0
+            while index + 3 <= bytes.count {
+                let value = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
                 output[0] = alphabet[Int(value >> 18)]
                 output[1] = alphabet[Int(value >> 12 & 0x3F)]
-                output[2] = rest == 2 ? alphabet[Int(value >> 6 & 0x3F)] : padding
-                output[3] = padding
+                output[2] = alphabet[Int(value >> 6 & 0x3F)]
+                output[3] = alphabet[Int(value & 0x3F)]
+                output += 4
+                index += 3
             }
+            let rest = bytes.count - index
+            guard rest > 0 else { return }
+            let value = UInt32(bytes[index]) << 16 | (rest == 2 ? UInt32(bytes[index + 1]) << 8 : 0)
+            output[0] = alphabet[Int(value >> 18)]
+            output[1] = alphabet[Int(value >> 12 & 0x3F)]
+            output[2] = rest == 2 ? alphabet[Int(value >> 6 & 0x3F)] : padding
+            output[3] = padding
         }
     }
 

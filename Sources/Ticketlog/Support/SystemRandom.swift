@@ -33,7 +33,7 @@ enum SystemRandom {
                         from: source.baseAddress!.advanced(by: used), byteCount: chunk)
                 }
                 // Drawn bytes are not kept around.
-                for index in used..<used + chunk { bytes[index] = 0 }
+                bytes.withUnsafeMutableBytes { _ = memset($0.baseAddress! + used, 0, chunk) }
                 used += chunk
                 written += chunk
             }
@@ -45,9 +45,14 @@ enum SystemRandom {
     /// `count` fresh random bytes.
     static func bytes(_ count: Int) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            pool.withLock { $0.take(count, into: UnsafeMutableRawBufferPointer(buffer)) }
+            fill(random: UnsafeMutableRawBufferPointer(buffer))
             initialized = count
         }
+    }
+
+    /// Fills `buffer` with fresh random bytes (a nonce on the stack, without an array).
+    static func fill(random buffer: UnsafeMutableRawBufferPointer) {
+        pool.withLock { $0.take(buffer.count, into: buffer) }
     }
 
     private static func fill(_ buffer: UnsafeMutableRawBufferPointer) {

@@ -21,7 +21,7 @@ package final class ContentKeyring: Sendable {
         var pending: [String: (key: ContentKey, wrapped: [UInt8])] = [:]
         /// The opened live key of each scope sealed with so far, and whether its row is still to
         /// be written: one lookup per sealed event.
-        var sealing: [ContentKeyScope: (key: ContentKey, isNew: Bool)] = [:]
+        var sealing: [SealingScope: (key: ContentKey, isNew: Bool)] = [:]
         /// The version of the `erasures` stream this keyring has applied (``refresh(_:name:)``).
         var erasuresSeen: Int64 = 0
     }
@@ -177,10 +177,40 @@ package final class ContentKeyring: Sendable {
         return opened
     }
 
-    /// The key to seal content of `scope` with, and whether its row is still to be written.
-    func sealingKey(for scope: ContentKeyScope) throws -> (key: ContentKey, isNew: Bool) {
-        try state.withLock { state in
-            if let sealing = state.sealing[scope] { return sealing }
+    /// A ``ContentKeyScope`` as sealing looks it up, every event: the month a number (year × 12
+    /// + month), not spelled.
+    struct SealingScope: Hashable {
+        var subject: String
+        var stream: String
+        var month: Int64
+
+        init(subject: String, stream: String, time: Timestamp) {
+            let date = time.civil
+            self.init(subject: subject, stream: stream, month: date.year * 12 + date.month)
+        }
+
+        init(subject: String, stream: String, month: Int64) {
+            self.subject = subject
+            self.stream = stream
+            self.month = month
+        }
+
+        /// The lookup of a scope (its period `YYYY-MM` read back); `nil` for a period that is not one.
+        init?(_ scope: ContentKeyScope) {
+            guard let dash = scope.period.lastIndex(of: "-"), let year = Int64(scope.period[..<dash]),
+                let month = Int64(scope.period[scope.period.index(after: dash)...])
+            else { return nil }
+            self.init(subject: scope.subject, stream: scope.stream, month: year * 12 + month)
+        }
+    }
+
+    /// The key to seal content `subject` wrote in `stream` at `time` with (its scope:
+    /// ``ContentKeyScope``), and whether its row is still to be written.
+    func sealingKey(subject: String, stream: StreamID, time: Timestamp) throws -> (key: ContentKey, isNew: Bool) {
+        let lookup = SealingScope(subject: subject, stream: stream.rawValue, time: time)
+        return try state.withLock { state in
+            if let sealing = state.sealing[lookup] { return sealing }
+            let scope = ContentKeyScope(subject: subject, stream: stream, time: time)
             let found: (key: ContentKey, isNew: Bool)
             if let id = state.liveByScope[scope] {
                 if let pending = state.pending[id] {
@@ -195,7 +225,7 @@ package final class ContentKeyring: Sendable {
                 state.pending[key.id] = (key, try key.wrapped(by: master))
                 found = (key, true)
             }
-            state.sealing[scope] = found
+            state.sealing[lookup] = found
             return found
         }
     }
@@ -271,7 +301,7 @@ package final class ContentKeyring: Sendable {
         state.withLock { state in
             for id in ids {
                 guard let (key, _) = state.pending.removeValue(forKey: id) else { continue }
-                state.sealing[key.scope]?.isNew = false
+                if let lookup = SealingScope(key.scope) { state.sealing[lookup]?.isNew = false }
             }
         }
     }
@@ -293,7 +323,7 @@ package final class ContentKeyring: Sendable {
                 erased.append(id)
             }
             state.liveByScope = state.liveByScope.filter { !matches($0.key) }
-            state.sealing = state.sealing.filter { !matches($0.key) }
+            state.sealing = state.sealing.filter { !matches($0.value.key.scope) }
             erasures.add(1, ordering: .releasing)
             return erased.sorted()
         }
