@@ -234,6 +234,65 @@ import ToolSupport
     /// connection waiting longest is closed to make room, and each is closed at its deadline.
     /// Both with the WebSocket upgrade (the default since issue 18: the guard holds each
     /// connection from its accept, `AcceptGuard`) and with plain HTTP/1 (`--no-websockets`).
+    /// Each phase's deadline closes a connection at its time, neither much before nor much after,
+    /// and a connection kept busy is never closed by a deadline of an earlier phase (the server
+    /// keeps one timer per connection and moves the deadline, not the timer).
+    @Test func eachPhasesDeadlineClosesAConnectionAtItsTime() async throws {
+        let directory = try TemporaryDirectory()
+        let port = try LocalServer.freePort()
+        let serve = try await LocalServer.startServe(
+            executable: CLITests.executable.path, database: directory.path("log.sqlite"), port: port,
+            secret: Self.secret, log: directory.path("serve.log"),
+            extra: [
+                "--request-head-timeout", "1", "--request-body-timeout", "1.5", "--idle-timeout", "2.5",
+                "--no-websockets",
+            ])
+        defer { serve.terminate() }
+        let request = "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"
+
+        /// Seconds until the server closes `fd` (at most 8).
+        func secondsUntilClosed(_ fd: Int32) -> Double {
+            let start = ContinuousClock.now
+            while ContinuousClock.now - start < .seconds(8) {
+                if RawSocket.closed([fd], within: 0.05) == [fd] { break }
+            }
+            let elapsed = ContinuousClock.now - start
+            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        }
+
+        // Idle after an answer: the idle deadline (2.5 s).
+        let idle = try RawSocket.connect(port: port)
+        defer { close(idle) }
+        RawSocket.send(idle, request)
+        #expect(RawSocket.receive(idle, timeout: 5)?.hasPrefix("HTTP/1.1 200") == true)
+        let idleFor = secondsUntilClosed(idle)
+        #expect(idleFor > 2.0 && idleFor < 3.5, "idle connection closed after \(idleFor) s")
+
+        // A head without its body: the body deadline (1.5 s).
+        let body = try RawSocket.connect(port: port)
+        defer { close(body) }
+        RawSocket.send(body, "POST /api/tickets HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\n{")
+        let bodyFor = secondsUntilClosed(body)
+        #expect(bodyFor > 1.0 && bodyFor < 2.5, "a missing body waited \(bodyFor) s")
+
+        // Half a head: the head deadline (1 s).
+        let head = try RawSocket.connect(port: port)
+        defer { close(head) }
+        RawSocket.send(head, "GET /healthz HTTP/1.1\r\nHost: te")
+        let headFor = secondsUntilClosed(head)
+        #expect(headFor > 0.5 && headFor < 2.0, "half a head waited \(headFor) s")
+
+        // A request every 0.4 s for 4 s: longer than every deadline, never past one.
+        let busy = try RawSocket.connect(port: port)
+        defer { close(busy) }
+        for round in 0..<10 {
+            RawSocket.send(busy, request)
+            let answer = RawSocket.receive(busy, timeout: 3) ?? "(nothing)"
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "round \(round): \(answer.prefix(100))")
+            #expect(RawSocket.closed([busy], within: 0.4).isEmpty, "closed while in use, round \(round)")
+        }
+    }
+
     @Test(arguments: [false, true]) func threeHundredIdleConnectionsDoNotStarveHealthz(webSockets: Bool) async throws {
         let directory = try TemporaryDirectory()
         let port = try LocalServer.freePort()
