@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Metrics
 import Prometheus
+import Synchronization
 import Ticketlog
 
 /// Request counts and durations per route and status, through swift-metrics with a Prometheus
@@ -14,6 +15,21 @@ struct ServerMetrics: Sendable {
     let connections: ConnectionGuard?
     let feeds: FeedLimiter?
     let pages: MessagePageCache?
+    /// Each (method, route, status)'s counter and timer, made once: making them per request went
+    /// through the registry's lock, sorted dimensions and label checks (1.6% of a `GET`'s server
+    /// time). Bounded: routes are the router's templates (or `unmatched`), methods the parser's
+    /// known ones, statuses three digits.
+    private let handles = HandleCache()
+
+    private final class HandleCache: Sendable {
+        struct Key: Hashable {
+            var method: String
+            var route: String
+            var status: Int
+        }
+
+        let byKey = Mutex<[Key: (requests: Metrics.Counter, duration: Metrics.Timer)]>([:])
+    }
 
     init(connections: ConnectionGuard? = nil, feeds: FeedLimiter? = nil, pages: MessagePageCache? = nil) {
         self.connections = connections
@@ -28,13 +44,23 @@ struct ServerMetrics: Sendable {
     }
 
     func record(method: HTTPRequest.Method, route: String, status: Int, duration: Duration) {
-        let dimensions = [("method", method.rawValue), ("route", route), ("status", String(status))]
-        Counter(label: "ticketlog_http_requests_total", dimensions: dimensions, factory: factory).increment()
-        Timer(
-            label: "ticketlog_http_request_duration_seconds",
-            dimensions: [("method", method.rawValue), ("route", route)], factory: factory
-        )
-        .recordNanoseconds(duration.nanoseconds)
+        let key = HandleCache.Key(method: method.rawValue, route: route, status: status)
+        let (requests, timer) = handles.byKey.withLock { handles in
+            if let found = handles[key] { return found }
+            let made = (
+                Counter(
+                    label: "ticketlog_http_requests_total",
+                    dimensions: [("method", key.method), ("route", route), ("status", String(status))],
+                    factory: factory),
+                Timer(
+                    label: "ticketlog_http_request_duration_seconds",
+                    dimensions: [("method", key.method), ("route", route)], factory: factory)
+            )
+            handles[key] = made
+            return made
+        }
+        requests.increment()
+        timer.recordNanoseconds(duration.nanoseconds)
     }
 
     /// Adds one to a counter of an extension's.

@@ -474,6 +474,13 @@ import Testing
             let heap = try #require(value("process_heap_in_use_bytes"))
             #expect(heap > sqlite && heap < resident, "\(text)")
             #expect(text.contains("ticketlog_http_request_duration_seconds_bucket"), "\(text)")
+            // Every request timed, the 401 included, through handles made once per route and status.
+            #expect(
+                value(
+                    #"ticketlog_http_request_duration_seconds_count{method="GET",route="/api/chat/tickets/{ticketId}/audit"}"#
+                ) == 4, "\(text)")
+            #expect(
+                value(#"ticketlog_http_request_duration_seconds_count{method="GET",route="/api/chat/channels"}"#) == 1)
         }
     }
 }
