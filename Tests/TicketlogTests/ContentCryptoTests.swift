@@ -63,6 +63,13 @@ import Testing
         #expect(throws: ContentKeyError.self) {
             try SealedField.open(sealed, key: ContentKey.generate(for: scope), event: event, path: "text")
         }
+        // The bytes a field is bound to, as every log written so far binds them (a change would
+        // leave their fields unopenable).
+        let path = "attachments.0.url"
+        #expect(
+            SealedField.associatedData(event: event, path: path)
+                == Array("ticketlog sealed field v1\n".utf8) + withUnsafeBytes(of: event.uuid) { Array($0) }
+                + [UInt8(ascii: "\n")] + Array(path.utf8))
         #expect(SealedField.keyID(of: "sealed:v1:short:AAAA") == nil)
         #expect(SealedField.keyID(of: text) == nil)
     }

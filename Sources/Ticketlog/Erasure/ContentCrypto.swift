@@ -161,13 +161,37 @@ enum SealedField {
 
     private static let associatedDataPrefix = Array("ticketlog sealed field v1\n".utf8)
 
+    /// What a field is bound to: `"ticketlog sealed field v1\n"`, the event id's 16 bytes, `"\n"`,
+    /// the field's path (opening builds it as an array; sealing on the stack).
     static func associatedData(event: UUID, path: String) -> [UInt8] {
-        var data = associatedDataPrefix
-        data.reserveCapacity(data.count + 17 + path.utf8.count)
-        withUnsafeBytes(of: event.uuid) { data += $0 }
-        data.append(UInt8(ascii: "\n"))
-        data += path.utf8
-        return data
+        var path = path
+        return path.withUTF8 { path in
+            let count = associatedDataCount(path: path)
+            return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                writeAssociatedData(event: event, path: path, to: UnsafeMutableRawPointer(buffer.baseAddress!))
+                initialized = count
+            }
+        }
+    }
+
+    /// The size of ``associatedData(event:path:)`` for `path`.
+    private static func associatedDataCount(path: UnsafeBufferPointer<UInt8>) -> Int {
+        associatedDataPrefix.count + 17 + path.count
+    }
+
+    /// Writes ``associatedData(event:path:)`` at `out`, which has room for
+    /// ``associatedDataCount(path:)`` bytes.
+    private static func writeAssociatedData(
+        event: UUID, path: UnsafeBufferPointer<UInt8>, to out: UnsafeMutableRawPointer
+    ) {
+        var out = out
+        associatedDataPrefix.withUnsafeBytes { out.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        out += associatedDataPrefix.count
+        withUnsafeBytes(of: event.uuid) { out.copyMemory(from: $0.baseAddress!, byteCount: 16) }
+        out += 16
+        out.storeBytes(of: UInt8(ascii: "\n"), as: UInt8.self)
+        out += 1
+        if let base = path.baseAddress { out.copyMemory(from: base, byteCount: path.count) }
     }
 
     /// A sealed field: its value in the canonical JSON, and the bytes its base64 spells (the
@@ -189,26 +213,18 @@ enum SealedField {
         var combined: [UInt8] = []
         combined.reserveCapacity(FieldCipher.nonceCount + plaintext.utf8.count + FieldCipher.tagCount)
         try path.withUTF8 { path in
-            let associatedCount = associatedDataPrefix.count + 17 + path.count
+            let associatedCount = associatedDataCount(path: path)
             try withUnsafeTemporaryAllocation(byteCount: FieldCipher.nonceCount + associatedCount, alignment: 1) {
                 buffer in
                 let nonce = UnsafeMutableRawBufferPointer(rebasing: buffer[..<FieldCipher.nonceCount])
                 SystemRandom.fill(random: nonce)
-                var associated = buffer.baseAddress! + FieldCipher.nonceCount
-                let start = associated
-                associatedDataPrefix.withUnsafeBytes {
-                    associated.copyMemory(from: $0.baseAddress!, byteCount: $0.count)
-                }
-                associated += associatedDataPrefix.count
-                withUnsafeBytes(of: event.uuid) { associated.copyMemory(from: $0.baseAddress!, byteCount: 16) }
-                associated += 16
-                associated.storeBytes(of: UInt8(ascii: "\n"), as: UInt8.self)
-                associated += 1
-                if let base = path.baseAddress { associated.copyMemory(from: base, byteCount: path.count) }
+                let associated = buffer.baseAddress! + FieldCipher.nonceCount
+                writeAssociatedData(event: event, path: path, to: associated)
                 try plaintext.withUTF8 { bytes in
                     try FieldCipher.seal(
                         UnsafeRawBufferPointer(bytes), key: key.key, nonce: UnsafeRawBufferPointer(nonce),
-                        associatedData: UnsafeRawBufferPointer(start: start, count: associatedCount), into: &combined)
+                        associatedData: UnsafeRawBufferPointer(start: associated, count: associatedCount),
+                        into: &combined)
                 }
             }
         }
