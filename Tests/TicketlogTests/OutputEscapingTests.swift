@@ -25,6 +25,33 @@ import Testing
         #expect(TextRule.problem("abcdef", "id", limit: 5) == "id is longer than 5 characters")
     }
 
+    /// The rule reads control characters from the UTF-8 bytes: it finds exactly the scalars
+    /// whose general category is Cc, wherever they stand and whatever surrounds them, and
+    /// counts characters, not bytes, against the limit.
+    @Test func theRulesByteScanFindsExactlyTheControlCharacters() {
+        var scalars = Array(0..<0x1_0000)
+        scalars += Array(stride(from: 0x1_0000, through: 0x10_FFFF, by: 97))
+        for value in scalars {
+            guard let scalar = Unicode.Scalar(value) else { continue }
+            let isControl = scalar.properties.generalCategory == .control
+            let lineBreak = scalar == "\t" || scalar == "\n" || scalar == "\r"
+            for text in ["\(scalar)", "é\(scalar)x", "\u{A0}\(scalar)", "ab\(scalar)\u{85}"] {
+                let expected: Unicode.Scalar? = isControl ? scalar : (text.hasSuffix("\u{85}") ? "\u{85}" : nil)
+                #expect(
+                    TextRule.firstControl(in: text, allowingLineBreaks: false) == expected,
+                    "U+\(String(value, radix: 16)) in \(text.debugDescription)")
+                #expect(
+                    TextRule.firstControl(in: text, allowingLineBreaks: true)
+                        == (lineBreak ? (text.hasSuffix("\u{85}") ? "\u{85}" : nil) : expected),
+                    "U+\(String(value, radix: 16)) in \(text.debugDescription), line breaks allowed")
+            }
+        }
+        #expect(TextRule.problem(String(repeating: "é", count: 5), "id", limit: 5) == nil)
+        #expect(TextRule.problem(String(repeating: "👍🏽", count: 5), "id", limit: 5) == nil)
+        #expect(TextRule.problem(String(repeating: "é", count: 6), "id", limit: 5) == "id is longer than 5 characters")
+        #expect(TextRule.problem("a\u{9F}b", "id", limit: 5)?.contains("U+009F") == true)
+    }
+
     /// Notes and deliverable notes pass the rule that message text passes: no escape sequences.
     @Test func notesPassTheTextRule() async throws {
         let store = try EventStore.inMemory()
