@@ -92,6 +92,12 @@ import Testing
             #expect(mark == (index % 3 == 2 ? nil : Int64(index)), "the mark of decision \(index)")
         }
         #expect(try await store.messages(of: ticket, limit: 100).count == 10)
+        // The posts' search documents wait for the transaction's end (no decision searches):
+        // those of the appends that went through are indexed, nothing else.
+        #expect(
+            Set(try await store.search(MessageSearch("text")).map(\.messageID))
+                == Set((0..<30).filter { $0 % 3 == 0 }.map { "m-\($0)" }))
+        #expect(try await store.checkProjections().holds)
         #expect(try await store.verify().isValid)
     }
 
@@ -125,6 +131,12 @@ import Testing
             }
         }
         #expect(try await store.messages(of: ticket, limit: 100).count == 10)
+        // The posts' search documents wait for the transaction's end (no decision searches):
+        // those of the appends that went through are indexed, nothing else.
+        #expect(
+            Set(try await store.search(MessageSearch("text")).map(\.messageID))
+                == Set((0..<20).filter { $0 % 4 > 1 }.map { "m-\($0)" }))
+        #expect(try await store.checkProjections().holds)
         #expect(try await store.verify().isValid)
     }
 }

@@ -44,6 +44,10 @@ protocol ProjectionTransaction {
     mutating func apply(_ event: ProjectedEvent, _ session: any SQLSession) throws
     /// Writes what was kept for the end of the transaction.
     mutating func finish(_ session: any SQLSession) throws
+    /// Writes what was kept that a decision may read, before it reads the projections in the
+    /// middle of a transaction (default: ``finish(_:)``). What no decision reads may wait for
+    /// the transaction's end.
+    mutating func finishForDecision(_ session: any SQLSession) throws
     mutating func beginAppend()
     /// Forgets what the events since ``beginAppend()`` changed in memory.
     mutating func rollBackAppend()
@@ -54,6 +58,7 @@ extension ProjectionTransaction {
     func created(stream: Int64) {}
     func beginAppend() {}
     func rollBackAppend() {}
+    mutating func finishForDecision(_ session: any SQLSession) throws { try finish(session) }
 }
 
 /// A projection whose work is done by its transaction type: ``Projection/apply(_:_:)`` runs one
@@ -102,6 +107,11 @@ struct ProjectionSession {
 
     mutating func finish(_ session: any SQLSession) throws {
         for index in transactions.indices { try transactions[index].finish(session) }
+    }
+
+    /// Before a decision reads the projections: see ``ProjectionTransaction/finishForDecision(_:)``.
+    mutating func finishForDecision(_ session: any SQLSession) throws {
+        for index in transactions.indices { try transactions[index].finishForDecision(session) }
     }
 
     mutating func prefetch(streams: [Int64], _ session: any SQLSession) throws {

@@ -178,7 +178,7 @@ package final class LogWriter: Sendable {
         _ decide: (any SQLSession, Int64) throws -> [ProposedEvent], for append: PreparedAppend, number: Int,
         _ turn: inout Turn, _ session: any SQLSession
     ) throws -> PreparedAppend {
-        try Self.projecting { try turn.projections.finish(session) }
+        try Self.projecting { try turn.projections.finishForDecision(session) }
         let version = turn.streams[append.stream]?.version ?? 0
         let savepoint = "decision_\(number)"
         try session.send("SAVEPOINT \(savepoint)", [])

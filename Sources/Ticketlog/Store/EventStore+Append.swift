@@ -235,7 +235,7 @@ extension EventStore {
                             if let decide = request.decide {
                                 // The decision reads the projections: what this transaction
                                 // kept in memory for them is written first.
-                                try session.finish(sql)
+                                try session.finishForDecision(sql)
                                 try self.decideAndWrite(
                                     &request, decide, db: db, head: &local, stream: &row, keys: &keys,
                                     projections: &session)
