@@ -34,6 +34,50 @@ import Testing
         #expect(try await store.headPosition() == 1)
     }
 
+    /// `requiringAccess` decides who reaches the ticket on the state the events are appended
+    /// to: a stranger, a missing ticket and an agent unassigned by an earlier append of the same
+    /// group all get the one `.notFound`, and nothing is appended for them.
+    @Test(arguments: StoreKind.backends) func accessIsDecidedInTheWriteItself(_ kind: StoreKind) async throws {
+        let (store, directory) = try await opened(kind)
+        defer { withExtendedLifetime(directory) {} }
+        try await store.execute(.assign(agent: "sam"), on: ticket, by: admin, requiringAccess: true)
+        try await store.execute(
+            .postMessage(messageID: "m-1", text: "hi", attachments: []), on: ticket, by: agent, requiringAccess: true)
+        let head = try await store.headPosition()
+        let stranger = Actor(id: "zed", role: .creator)
+        for (actor, stream) in [
+            (stranger, ticket), (Actor(id: "other", role: .brand), ticket), (creator, .ticket("8")!),
+        ] {
+            let refused = await #expect(throws: EventStoreError.self) {
+                try await store.execute(
+                    .postMessage(messageID: "m-x", text: "let me in", attachments: []), on: stream, by: actor,
+                    requiringAccess: true)
+            }
+            #expect(refused?.code == .notFound)
+            #expect(refused?.message == "there is no ticket \(stream) that \(actor.id) can see")
+        }
+        #expect(try await store.headPosition() == head)
+        // Unassigned and posting at once: whichever the writer takes first decides.
+        async let unassigned = store.execute(.unassign(agent: "sam"), on: ticket, by: admin, requiringAccess: true)
+        async let posted = attempt {
+            try await store.execute(
+                .postMessage(messageID: "m-2", text: "still here?", attachments: []), on: ticket, by: agent,
+                requiringAccess: true)
+        }
+        _ = try await unassigned
+        let events = try await store.readStream(ticket)
+        let unassignedAt = events.firstIndex { $0.type == .agentUnassigned }!
+        let postedAt = events.firstIndex {
+            if case .messagePosted(let m) = $0.payload { m.messageID == "m-2" } else { false }
+        }
+        switch await posted {
+        case .success: #expect(postedAt! < unassignedAt)
+        case .failure(let error):
+            #expect((error as? EventStoreError)?.code == .notFound)
+            #expect(postedAt == nil)
+        }
+    }
+
     @Test(arguments: StoreKind.backends) func aSecondJoinIsNotASecondMember(_ kind: StoreKind) async throws {
         let (store, directory) = try await opened(kind)
         defer { withExtendedLifetime(directory) {} }

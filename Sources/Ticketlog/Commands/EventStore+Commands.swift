@@ -14,17 +14,29 @@ extension EventStore {
     ///     (a client's optimistic concurrency); when `nil`, the command is checked against the
     ///     state it is appended to: the facts are read, the decision made and the events appended
     ///     in one turn of the writer, so no other append can slip in between.
-    /// - Throws: ``EventStoreError`` — `.notFound` (no such ticket or message), `.rejected`
-    ///   (the command does not hold in this state, with the reason), `.versionConflict`,
-    ///   `.invalidEvent` (bad input such as an empty text), `.storageFailure`.
+    ///   - requiringAccess: first check, in the same turn, that `actor` reaches the ticket at all
+    ///     (``TicketPolicy``): a ticket that does not exist and one that is someone else's both
+    ///     throw `.notFound` with the same message (``noAccessibleTicket(_:for:)``), so a caller
+    ///     cannot tell which ids are taken. The HTTP API's write routes use it: no read of the
+    ///     ticket before the write.
+    /// - Throws: ``EventStoreError`` — `.notFound` (no such ticket or message, or none the actor
+    ///   reaches), `.rejected` (the command does not hold in this state, with the reason),
+    ///   `.versionConflict`, `.invalidEvent` (bad input such as an empty text), `.storageFailure`.
     @discardableResult
     public func execute(
-        _ command: TicketCommand, on stream: StreamID, by actor: Actor, expectedVersion: Int64? = nil
+        _ command: TicketCommand, on stream: StreamID, by actor: Actor, expectedVersion: Int64? = nil,
+        requiringAccess: Bool = false
     ) async throws -> CommandOutcome {
         try await transact(
             stream,
             Self.decision(
-                command, on: stream, by: actor, expectedVersion: expectedVersion, configuration: configuration))
+                command, on: stream, by: actor, expectedVersion: expectedVersion, requiringAccess: requiringAccess,
+                configuration: configuration))
+    }
+
+    /// What an actor who does not reach `stream` is told, whether or not it exists.
+    public static func noAccessibleTicket(_ stream: StreamID, for actor: Actor) -> EventStoreError {
+        EventStoreError(code: .notFound, message: "there is no ticket \(stream) that \(actor.id) can see")
     }
 
     /// What ``execute(_:on:by:expectedVersion:)`` decides inside the write transaction, for a
@@ -32,7 +44,7 @@ extension EventStore {
     /// when the command changes nothing). Checks what needs no state first.
     package static func decision(
         _ command: TicketCommand, on stream: StreamID, by actor: Actor, expectedVersion: Int64?,
-        configuration: Configuration
+        requiringAccess: Bool = false, configuration: Configuration
     ) throws -> @Sendable (TicketTransaction) throws -> [ProposedEvent] {
         if let expectedVersion, expectedVersion < 0 {
             throw EventStoreError.invalid("expected version \(expectedVersion) is negative")
@@ -42,6 +54,9 @@ extension EventStore {
         // events are appended to, so there is nothing to retry.
         return { ticket in
             let facts = try Self.commandFacts(command, ticket)
+            if requiringAccess, !(facts.parties.map { TicketPolicy.canAccess(actor, $0) } ?? false) {
+                throw noAccessibleTicket(stream, for: actor)
+            }
             if let expectedVersion, expectedVersion != facts.version {
                 throw EventStoreError(
                     code: .versionConflict,
@@ -58,7 +73,9 @@ extension EventStore {
     struct CommandFacts: Sendable {
         var version: Int64
         var status: String
-        var agent: String?
+        /// Who the ticket belongs to; `nil` when it has no events.
+        var parties: TicketParties?
+        var agent: String? { parties?.agent }
         var isMember: Bool
         /// The message the command is about: its author and whether it is deleted.
         var message: (author: String, deleted: Bool)?
@@ -69,10 +86,11 @@ extension EventStore {
         -> CommandFacts
     {
         guard ticket.version > 0 else {
-            return CommandFacts(version: 0, status: "open", agent: nil, isMember: false, message: nil)
+            return CommandFacts(version: 0, status: "open", parties: nil, isMember: false, message: nil)
         }
-        let (status, agent) = try ticket.statusAndAgent()
-        var facts = CommandFacts(version: ticket.version, status: status, agent: agent, isMember: false, message: nil)
+        let (status, parties) = try ticket.statusAndParties()
+        var facts = CommandFacts(
+            version: ticket.version, status: status, parties: parties, isMember: false, message: nil)
         // What is looked up is checked first, so that a key no backend stores (a control
         // character, PostgreSQL's NUL) is refused as the input it is, not as a failed read.
         switch command {

@@ -121,16 +121,19 @@ public struct TicketTransaction {
         try reading { try reads.summary(stream) }
     }
 
-    /// The ticket's status and assigned agent, without the counts a summary makes (the
-    /// commands' facts). "open" and no agent before the summary has a row.
-    func statusAndAgent() throws -> (status: String, agent: String?) {
+    /// The ticket's status and who it belongs to, without the counts a summary makes (the
+    /// commands' facts). "open" and no parties before the summary has a row.
+    func statusAndParties() throws -> (status: String, parties: TicketParties?) {
         try reading {
             guard
                 let row = try session.row(
-                    "SELECT t.status, t.agent FROM ticket_summaries t JOIN streams s ON s.key = t.stream WHERE s.name = ?",
+                    """
+                    SELECT t.status, t.brand, t.creator, t.agent
+                    FROM ticket_summaries t JOIN streams s ON s.key = t.stream WHERE s.name = ?
+                    """,
                     [.text(stream.rawValue)])
             else { return ("open", nil) }
-            return (row[0].text ?? "open", row[1].text)
+            return (row[0].text ?? "open", TicketParties(brand: row[1].text, creator: row[2].text, agent: row[3].text))
         }
     }
 

@@ -29,7 +29,7 @@ enum AccessPolicy {
 
     /// The one answer about a ticket `caller` may not see, whether or not it exists.
     private static func notFound(_ stream: StreamID, for caller: Caller) -> APIError {
-        APIError(.notFound, code: "not_found", "there is no ticket \(stream) that \(caller.id) can see")
+        APIError(EventStore.noAccessibleTicket(stream, for: caller.actor))
     }
 
     /// Refuses `caller` as ``ticket(_:for:in:)`` does, reading only who the ticket belongs to

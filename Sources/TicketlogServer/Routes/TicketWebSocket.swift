@@ -203,7 +203,7 @@ struct TicketWebSocket {
             do {
                 let outcome = try await route.store.execute(
                     .postMessage(messageID: messageID, text: post.text, attachments: post.attachments ?? []),
-                    on: stream, by: caller.actor)
+                    on: stream, by: caller.actor, requiringAccess: true)
                 try await send(["type": "posted", "messageId": messageID, "version": "\(outcome.streamVersion)"])
             } catch let error as EventStoreError {
                 let api = APIError(error)
