@@ -25,10 +25,19 @@ package struct LogTables {
     /// Several meta values in one statement, by key (a key without a row is missing).
     package func meta(_ keys: [String]) throws -> [String: SQLValue] {
         var values: [String: SQLValue] = [:]
-        let sql =
-            session.dialect == .sqlite
-            ? "SELECT key, value FROM meta WHERE key IN" : "SELECT key, integer, text, blob FROM meta WHERE key IN"
-        for row in try session.rows(sql, in: keys.map(SQLValue.text)) {
+        if session.dialect == .sqlite {
+            // The table holds a few rows: all of them are read rather than an `IN` list, for
+            // which SQLite builds a temporary b-tree (a pager and its page cache) at every run:
+            // the writer reads the head here once per transaction.
+            for row in try session.rows("SELECT key, value FROM meta", []) {
+                guard let key = row[0].text, keys.contains(key) else { continue }
+                values[key] = row[1]
+            }
+            return values
+        }
+        for row in try session.rows(
+            "SELECT key, integer, text, blob FROM meta WHERE key IN", in: keys.map(SQLValue.text))
+        {
             guard let key = row[0].text else { continue }
             values[key] = row.values.dropFirst().first { !$0.isNull } ?? .null
         }
