@@ -9,7 +9,8 @@ import Ticketlog
 //
 // KIND is `corpus` (generate the bench corpus only), `append` (generate and append it, 1000
 // events per append, projections inline), `append-encrypted` (the same with a master key: issue
-// 17's sealing), `open` (open the log only), `rebuild` (rebuild every
+// 17's sealing), `append-events-only` (projections not kept inline: the events' own rows, for
+// profiling), `open` (open the log only), `rebuild` (rebuild every
 // projection) or `export` (NDJSON export). The bench subtracts `corpus` from `append` and `open`
 // from `rebuild` and `export`.
 //
@@ -20,7 +21,9 @@ import Ticketlog
 let arguments = CommandLine.arguments
 guard arguments.count == 4, let events = Int(arguments[3]), events > 0 else {
     FileHandle.standardError.write(
-        Data("usage: ticketlog-instructions corpus|append|append-encrypted|open|rebuild|export DATABASE EVENTS\n".utf8))
+        Data(
+            "usage: ticketlog-instructions corpus|append|append-encrypted|append-events-only|open|rebuild|export DATABASE EVENTS\n"
+                .utf8))
     exit(2)
 }
 let kind = arguments[1]
@@ -41,11 +44,12 @@ func run() async throws {
         var count = 0
         for _ in corpus() { count += 1 }
         guard count == events else { throw Failure(description: "the corpus has \(count) events, not \(events)") }
-    case "append", "append-encrypted":
+    case "append", "append-encrypted", "append-events-only":
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database + suffix) }
         var configuration = EventStore.Configuration()
         configuration.durability = .normal
         if kind == "append-encrypted" { configuration.masterKey = MasterKey.generate() }
+        configuration.inlineProjections = kind != "append-events-only"
         let store = try EventStore(path: database, configuration: configuration)
         var batch: [(StreamID, ProposedEvent)] = []
         for item in corpus() {
