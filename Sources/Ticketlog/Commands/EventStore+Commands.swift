@@ -39,7 +39,7 @@ extension EventStore {
         EventStoreError(code: .notFound, message: "there is no ticket \(stream) that \(actor.id) can see")
     }
 
-    /// What ``execute(_:on:by:expectedVersion:)`` decides inside the write transaction, for a
+    /// What ``execute(_:on:by:expectedVersion:requiringAccess:)`` decides inside the write transaction, for a
     /// writer of either backend: the facts read, the version checked, the events built (none
     /// when the command changes nothing). Checks what needs no state first.
     package static func decision(

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Something a person asks of a ticket. ``EventStore/execute(_:on:by:expectedVersion:)`` checks
+/// Something a person asks of a ticket. ``EventStore/execute(_:on:by:expectedVersion:requiringAccess:)`` checks
 /// it against the ticket's current state and, when it holds, appends the events it implies.
 public enum TicketCommand: Hashable, Sendable {
     /// Open a new ticket. Refused when the stream exists.
