@@ -55,6 +55,17 @@ import Testing
             }
             #expect(refused?.code == .notFound)
             #expect(refused?.message == "there is no ticket \(stream) that \(actor.id) can see")
+            // Input the command would refuse on a ticket the actor reaches: still the same
+            // answer, or a stranger could tell taken ids from free ones by the error.
+            for command: TicketCommand in [
+                .editMessage(messageID: "m\u{1}", text: "x"), .deleteMessage(messageID: "m\u{1}"),
+                .join(user: "bad\nuser", role: .creator), .changeStatus(to: "nonsense", note: nil),
+            ] {
+                let probed = await #expect(throws: EventStoreError.self) {
+                    try await store.execute(command, on: stream, by: actor, requiringAccess: true)
+                }
+                #expect(probed?.message == refused?.message, "\(command)")
+            }
         }
         #expect(try await store.headPosition() == head)
         // Unassigned and posting at once: whichever the writer takes first decides.

@@ -53,10 +53,7 @@ extension EventStore {
         // Read, decide and append in one turn of the writer: the decision sees the state the
         // events are appended to, so there is nothing to retry.
         return { ticket in
-            let facts = try Self.commandFacts(command, ticket)
-            if requiringAccess, !(facts.parties.map { TicketPolicy.canAccess(actor, $0) } ?? false) {
-                throw noAccessibleTicket(stream, for: actor)
-            }
+            let facts = try Self.commandFacts(command, ticket, accessOf: requiringAccess ? actor : nil)
             if let expectedVersion, expectedVersion != facts.version {
                 throw EventStoreError(
                     code: .versionConflict,
@@ -81,14 +78,21 @@ extension EventStore {
         var message: (author: String, deleted: Bool)?
     }
 
-    /// The facts `command` needs, read in its write transaction.
-    private static func commandFacts(_ command: TicketCommand, _ ticket: borrowing TicketTransaction) throws
-        -> CommandFacts
-    {
+    /// The facts `command` needs, read in its write transaction. With `accessOf`, that actor must
+    /// reach the ticket, checked before anything else about it is read or checked: whatever the
+    /// command holds (an id no backend stores), a ticket the actor does not reach answers as one
+    /// that does not exist.
+    private static func commandFacts(
+        _ command: TicketCommand, _ ticket: borrowing TicketTransaction, accessOf actor: Actor? = nil
+    ) throws -> CommandFacts {
         guard ticket.version > 0 else {
+            if let actor { throw noAccessibleTicket(ticket.stream, for: actor) }
             return CommandFacts(version: 0, status: "open", parties: nil, isMember: false, message: nil)
         }
         let (status, parties) = try ticket.statusAndParties()
+        if let actor, !(parties.map { TicketPolicy.canAccess(actor, $0) } ?? false) {
+            throw noAccessibleTicket(ticket.stream, for: actor)
+        }
         var facts = CommandFacts(
             version: ticket.version, status: status, parties: parties, isMember: false, message: nil)
         // What is looked up is checked first, so that a key no backend stores (a control

@@ -233,8 +233,9 @@ extension EventStore {
                         if row == nil { row = try Self.streamRow(request.stream, db: db) }
                         do {
                             if let decide = request.decide {
-                                // The decision reads the projections: what this transaction
-                                // kept in memory for them is written first.
+                                // The decision reads the projections: what it may read of
+                                // what this transaction kept in memory for them is written
+                                // first (not the search documents: no decision searches).
                                 try session.finishForDecision(sql)
                                 try self.decideAndWrite(
                                     &request, decide, db: db, head: &local, stream: &row, keys: &keys,
