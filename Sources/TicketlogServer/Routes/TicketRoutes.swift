@@ -209,8 +209,7 @@ struct TicketRoutes {
     private func authorize(_ context: TicketlogRequestContext) async throws -> (
         Caller, StreamID, TicketContentMark?
     ) {
-        let caller = try context.requireCaller()
-        let stream = try Self.stream(try context.parameters.require("ticketId"))
+        let (caller, stream) = try target(context)
         let mark = try await AccessPolicy.access(stream, for: caller, in: store)
         return (caller, stream, mark)
     }
