@@ -171,19 +171,34 @@ struct StatementBatch {
         var mergeable: (prefix: String, head: String, tuple: String, tail: String, parameters: Int)?
 
         init(_ sql: String) {
-            let words = sql.split(whereSeparator: \.isWhitespace).prefix(3).map { $0.uppercased() }
+            // The first three words only: a statement's text can run to thousands of rows.
+            let words = Self.firstWords(sql, 3)
             let name: Substring?
-            switch (words.first, words.dropFirst().first) {
+            switch (words.first?.uppercased(), words.dropFirst().first?.uppercased()) {
             case ("INSERT", "INTO"?), ("DELETE", "FROM"?):
-                name = sql.split(whereSeparator: \.isWhitespace).dropFirst(2).first
+                name = words.dropFirst(2).first
             case ("UPDATE", _):
-                name = sql.split(whereSeparator: \.isWhitespace).dropFirst().first
+                name = words.dropFirst().first
             default:
                 name = nil
             }
             table = name.map { String($0.prefix { $0 != "(" }) }.flatMap { $0.isEmpty ? nil : $0 }
             guard words.first == "INSERT", table != nil else { return }
             mergeable = Self.row(of: sql)
+        }
+
+        /// Up to `count` whitespace-separated words from the start of `sql`, without reading further.
+        static func firstWords(_ sql: String, _ count: Int) -> [Substring] {
+            var words: [Substring] = []
+            var rest = sql[...]
+            while words.count < count {
+                rest = rest.drop { $0.isWhitespace }
+                guard !rest.isEmpty else { break }
+                let word = rest.prefix { !$0.isWhitespace }
+                words.append(word)
+                rest = rest[word.endIndex...]
+            }
+            return words
         }
 
         /// The `(…)` after `VALUES` when it is the insert's only row and what follows it keeps

@@ -204,7 +204,7 @@ import Testing
     }
 }
 
-/// PostgreSQL's search documents are made of ``SearchTerms/words(_:)``; they must be the words
+/// PostgreSQL's search documents are made of ``SearchTerms/lexemes(_:)``; they must be the words
 /// FTS5's `unicode61 remove_diacritics 2` makes of the same text on SQLite, so a word finds the
 /// same messages on both backends. Checked against SQLite's FTS5 itself.
 @Suite(.timeLimit(.minutes(1))) struct SearchTermsTests {
@@ -232,6 +232,8 @@ import Testing
                     db, sql: "SELECT term FROM v WHERE doc = ? ORDER BY offset", arguments: [index + 1])
             }
             #expect(SearchTerms.words(text) == fts5, "\(text.debugDescription)")
+            // What a document is sent as on PostgreSQL.
+            #expect(SearchTerms.lexemes(text) == fts5.joined(separator: " "), "\(text.debugDescription)")
         }
     }
 }

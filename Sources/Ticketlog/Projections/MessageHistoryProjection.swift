@@ -252,29 +252,31 @@ struct MessageHistoryProjection: TransactionalProjection {
                         ]
                     })
             }
-            for post in kept {
+            // The plain posts, then those edited or deleted within the transaction: each kind
+            // merges into one insert on PostgreSQL only when the other does not come between (the
+            // keys are distinct, so the order changes nothing).
+            for post in kept where post.state.edits == 0 && post.state.deletedAt == nil {
+                try session.send(
+                    Self.insertPost,
+                    [
+                        .integer(post.stream), .text(post.messageID), .integer(post.position), .text(post.author),
+                        .text(post.authorRole), .optional(post.state.textPosition), .integer(post.postedAt),
+                    ])
+            }
+            for post in kept where post.state.edits != 0 || post.state.deletedAt != nil {
                 let state = post.state
-                if state.edits == 0 && state.deletedAt == nil {
-                    try session.send(
-                        Self.insertPost,
-                        [
-                            .integer(post.stream), .text(post.messageID), .integer(post.position), .text(post.author),
-                            .text(post.authorRole), .optional(state.textPosition), .integer(post.postedAt),
-                        ])
-                } else {
-                    try session.send(
-                        """
-                        INSERT INTO messages(stream, message_id, position, author, author_role, text_position,
-                            posted_at, edited_at, edits, deleted_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        ON CONFLICT(stream, message_id) DO NOTHING
-                        """,
-                        [
-                            .integer(post.stream), .text(post.messageID), .integer(post.position), .text(post.author),
-                            .text(post.authorRole), .optional(state.textPosition), .integer(post.postedAt),
-                            .optional(state.editedAt), .integer(state.edits), .optional(state.deletedAt),
-                        ])
-                }
+                try session.send(
+                    """
+                    INSERT INTO messages(stream, message_id, position, author, author_role, text_position,
+                        posted_at, edited_at, edits, deleted_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(stream, message_id) DO NOTHING
+                    """,
+                    [
+                        .integer(post.stream), .text(post.messageID), .integer(post.position), .text(post.author),
+                        .text(post.authorRole), .optional(state.textPosition), .integer(post.postedAt),
+                        .optional(state.editedAt), .integer(state.edits), .optional(state.deletedAt),
+                    ])
             }
             changes.removeAll(keepingCapacity: true)
             kept.removeAll(keepingCapacity: true)

@@ -68,13 +68,15 @@ enum MessageSearchIndex {
             try session.send("INSERT INTO \(table)(rowid, text) VALUES (?, ?)", [.integer(document), .text(text)])
         case .postgres:
             // A lexeme array as one text: words hold no spaces.
-            let words = SearchTerms.words(text)
-            guard !words.isEmpty else { return }
-            try session.send(
-                "INSERT INTO \(table)(position, document) VALUES (?, array_to_tsvector(string_to_array(?, ' ')))",
-                [.integer(document), .text(words.joined(separator: " "))])
+            let lexemes = SearchTerms.lexemes(text)
+            guard !lexemes.isEmpty else { return }
+            try session.send(insertDocument, [.integer(document), .text(lexemes)])
         }
     }
+
+    /// A document on PostgreSQL: its words as one text, split and made a `tsvector` by the server.
+    private static let insertDocument =
+        "INSERT INTO \(table)(position, document) VALUES (?, array_to_tsvector(string_to_array(?, ' ')))"
 
     /// Removes `document`, indexed with exactly `text`.
     static func remove(_ document: Int64, text: String, _ db: Database) throws {

@@ -14,6 +14,24 @@ enum SearchTerms {
     /// when every text with an emoji took that path whole).
     static func words(_ text: String) -> [String] {
         var words: [String] = []
+        scan(text) { words.append(String(decoding: $0, as: UTF8.self)) }
+        return words
+    }
+
+    /// The words of `text` joined by single spaces (words hold none): what an indexed document
+    /// is sent as on PostgreSQL, built as one string rather than a word at a time and joined.
+    static func lexemes(_ text: String) -> String {
+        var joined: [UInt8] = []
+        joined.reserveCapacity(text.utf8.count)
+        scan(text) { word in
+            if !joined.isEmpty { joined.append(UInt8(ascii: " ")) }
+            joined.append(contentsOf: word)
+        }
+        return String(decoding: joined, as: UTF8.self)
+    }
+
+    /// Calls `body` with the UTF-8 of each word of `text`, in order.
+    private static func scan(_ text: String, _ body: ([UInt8]) -> Void) {
         var word: [UInt8] = []
         var isASCII = true
         func flush() {
@@ -23,13 +41,15 @@ enum SearchTerms {
                 isASCII = true
             }
             guard !isASCII else {
-                words.append(String(decoding: word, as: UTF8.self))
+                body(word)
                 return
             }
             let folded = String(decoding: word, as: UTF8.self).folding(options: .diacriticInsensitive, locale: nil)
                 .lowercased()
             // Folding can leave what is no word character (a mark alone): split again.
-            words += folded.unicodeScalars.split { !isWordCharacter($0) }.map { String(String.UnicodeScalarView($0)) }
+            for part in folded.unicodeScalars.split(whereSeparator: { !isWordCharacter($0) }) {
+                body(Array(String(String.UnicodeScalarView(part)).utf8))
+            }
         }
         for scalar in text.unicodeScalars {
             if scalar.isASCII {
@@ -48,7 +68,6 @@ enum SearchTerms {
             }
         }
         flush()
-        return words
     }
 
     private static func isWordCharacter(_ scalar: Unicode.Scalar) -> Bool {
