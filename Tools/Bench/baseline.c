@@ -9,7 +9,17 @@
  *                                index and trigger of the engine's log SOURCE, and every row of
  *                                it, written again through the C API (1000 rows per transaction,
  *                                WAL, NORMAL, the engine's page cache) from rows read beforehand;
- *                                the rate is SOURCE's events per second of writing
+ *                                the rate is SOURCE's events per second of writing. Each table
+ *                                is written whole before the next, in its stored order: a bulk
+ *                                load, which no log's append can do (its rows come in commits).
+ *   baseline SOURCE DB exact-commits
+ *                                the same rows in the engine's commits: 1000 events per
+ *                                transaction, each transaction writing every table's rows of
+ *                                those events (a table's rows ordered by the event they belong
+ *                                to: `position`, `joined_position`, a Merkle node's last leaf,
+ *                                else rowid — and spread over the transactions in that order),
+ *                                table by table within the transaction. The limit of the
+ *                                schema for an append that commits every 1000 events.
  *
  * CORPUS has one event per line: stream \t version \t type \t json. Prints one line of
  * key=value pairs: events, seconds, rate, first10 and last10 (rates of the first and last
@@ -70,7 +80,37 @@ static Event *load(const char *path, size_t *count) {
     return events;
 }
 
-typedef struct { char *name; int columns; size_t count; sqlite3_value ***rows; int virtual_table; } Table;
+typedef struct { char *name; int columns; size_t count; sqlite3_value ***rows; int virtual_table; int rowid; } Table;
+
+/* The order of a table's rows by the event each belongs to, for `exact-commits`: a column
+ * holding the event's position, a Merkle node's last leaf, or the order rows were made in. */
+static const char *commit_order(sqlite3 *source, const Table *table) {
+    if (strcmp(table->name, "merkle_nodes") == 0) return " ORDER BY (idx + 1) << level";
+    static const char *columns[] = {"position", "joined_position", "tile", "segid"};
+    for (int c = 0; c < 4; c++) {
+        char sql[512];
+        snprintf(sql, sizeof sql, "SELECT 1 FROM pragma_table_info('%s') WHERE name = '%s'", table->name, columns[c]);
+        sqlite3_stmt *statement;
+        check(sqlite3_prepare_v2(source, sql, -1, &statement, 0), source, "table info");
+        int found = sqlite3_step(statement) == SQLITE_ROW;
+        sqlite3_finalize(statement);
+        if (found) {
+            static char clause[64];
+            snprintf(clause, sizeof clause, " ORDER BY \"%s\"", columns[c]);
+            return clause;
+        }
+    }
+    return table->rowid ? " ORDER BY rowid" : "";
+}
+
+/* Inserts rows [from, to) of `table` with its prepared `insert`. */
+static void insert_rows(sqlite3 *db, sqlite3_stmt *insert, const Table *table, size_t from, size_t to) {
+    for (size_t i = from; i < to; i++) {
+        for (int c = 0; c < table->columns; c++) sqlite3_bind_value(insert, c + 1, table->rows[i][c]);
+        check(sqlite3_step(insert), db, "insert");
+        sqlite3_reset(insert);
+    }
+}
 
 /* Whether the target already has a table of this name (an FTS5 table's shadow tables are made
  * with it). */
@@ -85,7 +125,7 @@ static int has_table(sqlite3 *db, const char *name) {
 }
 
 /* The engine's rows written again, table by table, as fast as the C API can: see the header. */
-static int exact(const char *source_path, const char *target_path) {
+static int exact(const char *source_path, const char *target_path, int in_commits) {
     sqlite3 *source, *db;
     check(sqlite3_open_v2(source_path, &source, SQLITE_OPEN_READONLY, 0), source, "open source");
     remove(target_path);
@@ -109,6 +149,7 @@ static int exact(const char *source_path, const char *target_path) {
             if (k != 0 || !has_table(db, name)) check(sqlite3_exec(db, sql, 0, 0, 0), db, "create");
             if (k == 0 && table_count < 64) {
                 tables[table_count].name = strdup(name);
+                tables[table_count].rowid = strstr(sql, "WITHOUT ROWID") == 0;
                 tables[table_count++].virtual_table = strncmp(sql, "CREATE VIRTUAL TABLE", 20) == 0;
             }
         }
@@ -121,7 +162,8 @@ static int exact(const char *source_path, const char *target_path) {
         tables[t].count = 0;
         tables[t].columns = 0;
         if (tables[t].virtual_table) continue;
-        snprintf(sql, sizeof sql, "SELECT * FROM \"%s\"", tables[t].name);
+        snprintf(sql, sizeof sql, "SELECT * FROM \"%s\"%s", tables[t].name,
+            in_commits ? commit_order(source, &tables[t]) : "");
         sqlite3_stmt *rows;
         check(sqlite3_prepare_v2(source, sql, -1, &rows, 0), source, "select");
         tables[t].columns = sqlite3_column_count(rows);
@@ -137,25 +179,42 @@ static int exact(const char *source_path, const char *target_path) {
         sqlite3_finalize(rows);
         if (strcmp(tables[t].name, "events") == 0) events = (long long)tables[t].count;
     }
-    double start = now();
+    sqlite3_stmt *inserts[64] = {0};
     for (int t = 0; t < table_count; t++) {
         if (tables[t].virtual_table || tables[t].count == 0) continue;
         char sql[4096];
         int length = snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO \"%s\" VALUES (", tables[t].name);
         for (int c = 0; c < tables[t].columns; c++) length += snprintf(sql + length, sizeof sql - length, c ? ", ?" : "?");
         snprintf(sql + length, sizeof sql - length, ")");
-        sqlite3_stmt *insert;
-        check(sqlite3_prepare_v2(db, sql, -1, &insert, 0), db, "prepare insert");
-        for (size_t i = 0; i < tables[t].count; i++) {
-            if (i % 1000 == 0) check(sqlite3_exec(db, "BEGIN", 0, 0, 0), db, "begin");
-            for (int c = 0; c < tables[t].columns; c++) sqlite3_bind_value(insert, c + 1, tables[t].rows[i][c]);
-            check(sqlite3_step(insert), db, "insert");
-            sqlite3_reset(insert);
-            if (i % 1000 == 999 || i == tables[t].count - 1) check(sqlite3_exec(db, "COMMIT", 0, 0, 0), db, "commit");
+        check(sqlite3_prepare_v2(db, sql, -1, &inserts[t], 0), db, "prepare insert");
+    }
+    double start = now();
+    if (in_commits) {
+        /* Transaction k holds the k-th thousand events and each table's share of rows at the
+         * same place in its order. */
+        size_t commits = ((size_t)events + 999) / 1000;
+        for (size_t k = 0; k < commits; k++) {
+            check(sqlite3_exec(db, "BEGIN", 0, 0, 0), db, "begin");
+            for (int t = 0; t < table_count; t++) {
+                if (!inserts[t]) continue;
+                insert_rows(db, inserts[t], &tables[t], tables[t].count * k / commits,
+                    tables[t].count * (k + 1) / commits);
+            }
+            check(sqlite3_exec(db, "COMMIT", 0, 0, 0), db, "commit");
         }
-        sqlite3_finalize(insert);
+    } else {
+        for (int t = 0; t < table_count; t++) {
+            if (!inserts[t]) continue;
+            for (size_t i = 0; i < tables[t].count; i += 1000) {
+                size_t end = i + 1000 < tables[t].count ? i + 1000 : tables[t].count;
+                check(sqlite3_exec(db, "BEGIN", 0, 0, 0), db, "begin");
+                insert_rows(db, inserts[t], &tables[t], i, end);
+                check(sqlite3_exec(db, "COMMIT", 0, 0, 0), db, "commit");
+            }
+        }
     }
     double seconds = now() - start;
+    for (int t = 0; t < table_count; t++) sqlite3_finalize(inserts[t]);
     check(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", 0, 0, 0), db, "checkpoint");
     sqlite3_close(db);
     sqlite3_close(source);
@@ -164,9 +223,10 @@ static int exact(const char *source_path, const char *target_path) {
 }
 
 int main(int argc, char **argv) {
-    if (argc >= 4 && strcmp(argv[3], "exact") == 0) return exact(argv[1], argv[2]);
+    if (argc >= 4 && strcmp(argv[3], "exact") == 0) return exact(argv[1], argv[2], 0);
+    if (argc >= 4 && strcmp(argv[3], "exact-commits") == 0) return exact(argv[1], argv[2], 1);
     if (argc < 4) {
-        fprintf(stderr, "usage: baseline CORPUS DB briefed|limit|single [N]  or  baseline SOURCE DB exact\n");
+        fprintf(stderr, "usage: baseline CORPUS DB briefed|limit|single [N]  or  baseline SOURCE DB exact|exact-commits\n");
         return 2;
     }
     const char *mode = argv[3];

@@ -11,9 +11,13 @@ enum EncryptionMeasurements {
     struct Rows {
         var plain: [Rate] = []
         var encrypted: [Rate] = []
+        /// C-exact in commits, run after each plain run (issue 14's target 1b: the plain runs
+        /// against it, fastest against fastest, as here).
+        var limit: [Double] = []
 
         var bestPlain: Rate? { plain.max { $0.perSecond < $1.perSecond } }
         var bestEncrypted: Rate? { encrypted.max { $0.perSecond < $1.perSecond } }
+        var bestLimit: Double? { limit.max() }
         /// The best encrypted run over the best plain one.
         var ratio: Double {
             guard let plain = bestPlain?.perSecond, plain > 0 else { return 0 }
@@ -22,10 +26,11 @@ enum EncryptionMeasurements {
     }
 
     /// `pairs` alternating runs of `events` events. The last encrypted run's log stays at
-    /// `encryptedPath`, encrypted with the master key in `masterKeyFile`.
+    /// `encryptedPath`, encrypted with the master key in `masterKeyFile`. `limit`, when given,
+    /// runs after each plain run and returns its events per second.
     static func measure(
         pairs: Int, events: Int, bench: String, work: String, encryptedPath: String, masterKeyFile: String,
-        compressionLevel: Int?
+        compressionLevel: Int?, limit: (() throws -> Double)? = nil
     ) throws -> Rows {
         var rows = Rows()
         let plainPath = (work as NSString).appendingPathComponent("encryption-plain.sqlite")
@@ -33,6 +38,10 @@ enum EncryptionMeasurements {
         for _ in 0..<pairs {
             rows.plain.append(
                 try run(bench, ["--child", "append", "--database", plainPath, "--events", String(events)] + level))
+            if let limit {
+                sync()
+                rows.limit.append(try limit())
+            }
             rows.encrypted.append(
                 try run(
                     bench,
