@@ -172,11 +172,11 @@ struct MessageHistoryProjection: TransactionalProjection {
                         ])
                 }
                 if MessageSearchIndex.isIndexable(posted.text, of: event) {
-                    documents.append((event.position, posted.text))
+                    try index(event.position, posted.text, session)
                 }
             case .messageEdited(let edited):
                 if MessageSearchIndex.isIndexable(edited.text, of: event) {
-                    documents.append((event.position, edited.text))
+                    try index(event.position, edited.text, session)
                 }
                 let key = Key(stream: stream, messageID: edited.messageID)
                 if gathers {
@@ -202,6 +202,19 @@ struct MessageHistoryProjection: TransactionalProjection {
                 }
             default:
                 return
+            }
+        }
+
+        /// A search document: kept for ``finish(_:)`` on SQLite (see `documents`); sent at once
+        /// on PostgreSQL, where nothing of an append is rolled back alone and a statement sent
+        /// is worked on by the server while this side goes on: kept to the end, the documents'
+        /// GIN insertion (17–24 ms per 1,000 events) ran after everything else, with the
+        /// client waiting for it.
+        private mutating func index(_ position: Int64, _ text: String, _ session: any SQLSession) throws {
+            if session.dialect == .postgres {
+                try MessageSearchIndex.add(position, text: text, session)
+            } else {
+                documents.append((position, text))
             }
         }
 
