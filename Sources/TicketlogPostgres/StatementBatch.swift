@@ -232,6 +232,10 @@ struct StatementBatch {
             }
             guard let end else { return nil }
             let tail = rest[rest.index(after: end)...]
+            // Read word by word only what may be `ON CONFLICT … DO NOTHING`: a statement of many
+            // rows (its second row follows) is not merged, and its rest can run long.
+            let start = tail.drop { $0.isWhitespace }
+            guard start.isEmpty || start.prefix(2).uppercased() == "ON" else { return nil }
             let words = tail.split(whereSeparator: \.isWhitespace).map { $0.uppercased() }
             guard words.isEmpty || (words.first == "ON" && words.suffix(2) == ["DO", "NOTHING"]),
                 !words.contains("RETURNING"), !tail.contains(";")

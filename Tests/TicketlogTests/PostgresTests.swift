@@ -812,6 +812,16 @@ struct PostgresTests {
         batch.add(event, [.integer(6), .null])
         #expect(batch.take()[0].arrays() == nil)
 
+        // A statement of several rows, or with a clause other than `ON CONFLICT … DO NOTHING`
+        // after its row, is sent as it is.
+        let rows = "INSERT INTO summaries(stream, title) VALUES (?, ?), (?, ?) ON CONFLICT(stream) DO NOTHING"
+        let returning =
+            "INSERT INTO summaries(stream, title) VALUES (?, ?) ON CONFLICT(stream) DO NOTHING RETURNING stream"
+        for sql in [rows, rows, returning, returning] {
+            batch.add(sql, Array(repeating: .integer(1), count: sql == rows ? 4 : 2))
+        }
+        #expect(batch.take().map(\.text) == [rows, rows, returning, returning])
+
         // Within PostgreSQL's limit of parameters per statement.
         for position in 0..<40_000 { batch.add(event, [.integer(Int64(position)), .blob([])]) }
         #expect(batch.take().map { $0.arguments.count } == [65_534, 14_466])
