@@ -64,7 +64,8 @@ struct MessageHistoryProjection: TransactionalProjection {
     /// (merged into one insert; a post edited or deleted within the transaction carries that).
     /// Both halves are needed because whether a message is stored already is not read: a stored
     /// one takes the update and refuses the post (`DO NOTHING`); a new one finds no row to
-    /// update and is inserted with the edits that came after its post.
+    /// update and is inserted with the edits that came after its post. Search documents go the
+    /// other way: kept for the end on SQLite (FTS5), sent as they come on PostgreSQL.
     struct Transaction: ProjectionTransaction {
         /// What edits and deletes change of a message, applied as the updates on SQLite do: an
         /// edit or delete of a deleted message changes nothing.
@@ -111,7 +112,8 @@ struct MessageHistoryProjection: TransactionalProjection {
         private var changes: [Key: Edits] = [:]
         /// What the current append changed: each key's post and change before it (`nil`: none).
         private var undo: [(key: Key, post: Post??, change: Edits??)] = []
-        /// The search documents of the transaction, in position order, indexed in ``finish(_:)``:
+        /// On SQLite, the search documents of the transaction, in position order, indexed in
+        /// ``finish(_:)`` (on PostgreSQL they are sent as they come: `index`):
         /// after the appends' savepoints, not inside them. FTS5 writes its pending terms to a new
         /// segment of the index at every savepoint it takes part in, so documents added inside
         /// each append's savepoint cost a segment per append (and the merges after) instead of
