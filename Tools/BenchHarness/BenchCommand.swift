@@ -165,12 +165,45 @@ struct BenchCommand: AsyncParsableCommand {
         report.catchUp = try await Measurements.catchUp(path: eventsOnly, events: events)
         step("ticketlog: 16 concurrent single appends (FULL, \(singles) events)")
         report.concurrent = try await Measurements.concurrentSingles(events: singles, path: path("concurrent.sqlite"))
-        step("ticketlog: rebuild of all projections (child process)")
-        report.rebuild = try Child.measure(["--child", "rebuild", "--database", log], events: events, work: work)
-        step("ticketlog: NDJSON export (child process)")
-        report.export = try Child.measure(["--child", "export", "--database", log], events: events, work: work)
-        step("ticketlog: verify (child process)")
-        report.verify = try Child.measure(["--child", "verify", "--database", log], events: events, work: work)
+        // Target 4's three rows against Python's replay, alternating as the encryption pairs do:
+        // the peer again, then rebuild, export and verify, each in a child process; the fastest
+        // of each compared (a single run put verify at 2.7× in a slow minute and 5.1× in a fast
+        // one). Peak RSS is the largest of the runs.
+        let rounds = events >= 500_000 ? 2 : 3
+        func best(_ a: (rate: Rate, peakRSSBytes: Int)?, _ b: (rate: Rate, peakRSSBytes: Int)) -> (
+            rate: Rate, peakRSSBytes: Int
+        ) {
+            guard let a else { return b }
+            return (
+                a.rate.perSecond >= b.rate.perSecond ? a.rate : b.rate, max(a.peakRSSBytes, b.peakRSSBytes)
+            )
+        }
+        var rebuild: (rate: Rate, peakRSSBytes: Int)?
+        var export: (rate: Rate, peakRSSBytes: Int)?
+        var verify: (rate: Rate, peakRSSBytes: Int)?
+        for round in 1...rounds {
+            if round > 1 {
+                step("Python eventsourcing: batched append, then replay (round \(round) of \(rounds))")
+                let again = try Baseline.run(python, [peer, corpus, path("python.sqlite")])
+                report.pythonReplays.append(again["replay_rate"] ?? 0)
+            } else {
+                report.pythonReplays.append(report.python["replay_rate"] ?? 0)
+            }
+            step("ticketlog: rebuild of all projections (child process, round \(round) of \(rounds))")
+            let rebuilt = try Child.measure(["--child", "rebuild", "--database", log], events: events, work: work)
+            step("ticketlog: NDJSON export (child process, round \(round) of \(rounds))")
+            let exported = try Child.measure(["--child", "export", "--database", log], events: events, work: work)
+            step("ticketlog: verify (child process, round \(round) of \(rounds))")
+            let verified = try Child.measure(["--child", "verify", "--database", log], events: events, work: work)
+            report.replayRounds.append(
+                (rebuild: rebuilt.rate.perSecond, export: exported.rate.perSecond, verify: verified.rate.perSecond))
+            rebuild = best(rebuild, rebuilt)
+            export = best(export, exported)
+            verify = best(verify, verified)
+        }
+        report.rebuild = rebuild!
+        report.export = export!
+        report.verify = verify!
         step("ticketlog: append → subscriber latency (5,000 appends, NORMAL)")
         report.latency = try await Measurements.subscriberLatency(events: 5_000, path: path("latency.sqlite"))
         if !postgresCluster.isEmpty {

@@ -9,6 +9,12 @@ struct Report {
     var cExact: [String: Double] = [:]
     var cSingleFull: [String: Double] = [:]
     var python: [String: Double] = [:]
+    /// Python's replay in each round of target 4 (the first is `python`'s), and the engine's
+    /// rebuild, export and verify in the same rounds: the fastest of each are compared.
+    var pythonReplays: [Double] = []
+    var replayRounds: [(rebuild: Double, export: Double, verify: Double)] = []
+    /// The fastest of Python's replays.
+    var bestReplay: Double? { pythonReplays.max() ?? python["replay_rate"] }
     var batched = Rate(events: 0, seconds: 0)
     var eventsOnly = Rate(events: 0, seconds: 0)
     var catchUp = Rate(events: 0, seconds: 0)
@@ -57,7 +63,9 @@ struct Report {
         row("C-exact as a bulk load (the same rows, each table whole in its stored order)", cExact)
         lines.append("| C one commit per event, FULL | \(rate(cSingleFull["rate"])) | | | | |")
         row("Python eventsourcing, batched append", python)
-        lines.append("| Python eventsourcing, replay | \(rate(python["replay_rate"])) | | | | |")
+        lines.append(
+            "| Python eventsourcing, replay (fastest of \(max(1, pythonReplays.count)) rounds) | \(rate(bestReplay)) | | | | |"
+        )
         lines.append(
             "| ticketlog batched append (1000/tx, NORMAL, projections inline) | \(rate(batched.perSecond)) | \(rate(batched.first10)) | \(rate(batched.last10)) | \(perEvent(Double(eventBytes))) events + indexes, \(perEvent(Double(fileBytes))) whole file | |"
         )
@@ -80,6 +88,12 @@ struct Report {
             "Batched append against C-exact as a bulk load (each table written whole in its stored order, which no append can do; not a target): \(String(format: "%.2f", ratio(batched.perSecond, cExact["rate"])))×."
         )
         lines.append("")
+        if !replayRounds.isEmpty {
+            lines.append(
+                "Target 4's rounds, alternating (events/s): Python replay \(pythonReplays.map { rate($0) }.joined(separator: ", ")); rebuild \(replayRounds.map { rate($0.rebuild) }.joined(separator: ", ")); export \(replayRounds.map { rate($0.export) }.joined(separator: ", ")); verify \(replayRounds.map { rate($0.verify) }.joined(separator: ", "))."
+            )
+            lines.append("")
+        }
         lines.append(
             "Append → subscriber latency (5,000 single appends, NORMAL): p50 \(String(format: "%.2f", latency.p50)) ms, p99 \(String(format: "%.2f", latency.p99)) ms."
         )
@@ -197,9 +211,12 @@ struct Report {
                 "3 16 concurrent FULL ≥ 5× C one commit per event FULL",
                 ratio(concurrent.perSecond, cSingleFull["rate"]), 5, true
             ),
-            ("4 rebuild ≥ 2× Python replay", ratio(rebuild.rate.perSecond, python["replay_rate"]), 2, true),
-            ("4′ NDJSON export ≥ 1.5× Python replay", ratio(export.rate.perSecond, python["replay_rate"]), 1.5, true),
-            ("4″ verify ≥ 3× Python replay", ratio(verify.rate.perSecond, python["replay_rate"]), 3, true),
+            (
+                "4 rebuild ≥ 2× Python replay (fastest of the rounds each)", ratio(rebuild.rate.perSecond, bestReplay),
+                2, true
+            ),
+            ("4′ NDJSON export ≥ 1.5× Python replay", ratio(export.rate.perSecond, bestReplay), 1.5, true),
+            ("4″ verify ≥ 3× Python replay", ratio(verify.rate.perSecond, bestReplay), 3, true),
         ]
         if let http {
             targets += [
