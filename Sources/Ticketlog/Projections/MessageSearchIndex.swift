@@ -65,7 +65,7 @@ enum MessageSearchIndex {
     static func add(_ document: Int64, text: String, _ session: any SQLSession) throws {
         switch session.dialect {
         case .sqlite:
-            try session.send("INSERT INTO \(table)(rowid, text) VALUES (?, ?)", [.integer(document), .text(text)])
+            try session.send(insertText, [.integer(document), .text(text)])
         case .postgres:
             // A lexeme array as one text: words hold no spaces.
             let lexemes = SearchTerms.lexemes(text)
@@ -74,6 +74,8 @@ enum MessageSearchIndex {
         }
     }
 
+    /// A document on SQLite: its text, which FTS5 tokenizes.
+    private static let insertText = "INSERT INTO \(table)(rowid, text) VALUES (?, ?)"
     /// A document on PostgreSQL: its words as one text, split and made a `tsvector` by the server.
     private static let insertDocument =
         "INSERT INTO \(table)(position, document) VALUES (?, array_to_tsvector(string_to_array(?, ' ')))"
