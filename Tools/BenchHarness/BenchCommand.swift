@@ -19,9 +19,11 @@ struct BenchCommand: AsyncParsableCommand {
             it for the baselines, runs them (--baseline: the compiled Tools/Bench/baseline.c; \
             --python: a Python with eventsourcing), then the engine: batched append (1000 per \
             transaction, NORMAL, projections inline), the same events only (projections caught \
-            up after), the C baseline writing exactly the engine's rows again, 16 concurrent \
-            single appends (FULL), rebuild, export and verify (each in a child process, for its \
-            peak RSS), append-to-subscriber latency; with --server and --wrk the HTTP rows over \
+            up after), the C baseline writing exactly the engine's rows again (in the engine's \
+            commits, alternating with child runs of the append; and as a bulk load, for \
+            reference), 16 concurrent single appends (FULL), rebuild, export and verify (each in \
+            a child process, for its peak RSS, in rounds alternating with the Python peer), \
+            append-to-subscriber latency; with --server and --wrk the HTTP rows over \
             loopback (16 connections, FULL): a bare route on the same framework (the ceiling), \
             POST and GET .../messages, with the server's CPU per request; with --valgrind the \
             instructions per event of append, rebuild and export (callgrind, --instruction-events \
