@@ -53,10 +53,22 @@ struct TicketSummaryProjection: TransactionalProjection {
             var lastPosition: Int64
             var events: Int64
             var deliverables: Int64
+
+            /// Whether this row differs from `stored` only in what ``narrowUpdate`` writes.
+            func keepsIndexedColumns(of stored: Row) -> Bool {
+                name == stored.name && title == stored.title && brand == stored.brand && creator == stored.creator
+                    && agent == stored.agent && openedAt == stored.openedAt
+            }
         }
 
         /// By stream key: the row as the transaction has it (`nil`: none yet) and whether it changed.
         private var rows: [Int64: (row: Row?, changed: Bool)] = [:]
+        /// By stream key: the row as the table holds it, for those read or written in this
+        /// transaction. A row whose indexed columns are as stored is written on SQLite by an
+        /// update of the other columns only (``narrowUpdate``): an upsert's update deletes and
+        /// inserts the row's entry in every index of the table, changed or not, and the
+        /// creator's index alone puts a page per ticket into each commit.
+        private var stored: [Int64: Row] = [:]
         /// What the current append changed: each key's entry before it (`nil`: none).
         private var undo: [(key: Int64, entry: (row: Row?, changed: Bool)?)] = []
 
@@ -74,7 +86,9 @@ struct TicketSummaryProjection: TransactionalProjection {
             for key in unknown { rows[key] = (nil, false) }
             for row in try session.rows(Self.select + " WHERE stream IN", in: unknown.map(SQLValue.integer)) {
                 guard let key = row[0].integer else { continue }
-                rows[key] = (Self.row(SQLRow(Array(row.values.dropFirst()))), false)
+                let read = Self.row(SQLRow(Array(row.values.dropFirst())))
+                rows[key] = (read, false)
+                stored[key] = read
             }
         }
 
@@ -92,7 +106,13 @@ struct TicketSummaryProjection: TransactionalProjection {
                 undo.append((projected.streamKey, entry))
             }
             // An entry without a row: read ahead, and there is none.
-            let current = try entry.map(\.row) ?? Self.fetch(projected.streamKey, session)
+            let current: Row?
+            if let entry {
+                current = entry.row
+            } else {
+                current = try Self.fetch(projected.streamKey, session)
+                if let current { stored[projected.streamKey] = current }
+            }
             // Every event counts as activity; a ticket row exists from its first event on, even if
             // that is not `ticket.opened` (e.g. history imported from Stream).
             var row =
@@ -126,9 +146,24 @@ struct TicketSummaryProjection: TransactionalProjection {
 
         mutating func finish(_ session: any SQLSession) throws {
             let changed = rows.compactMap { key, entry in entry.changed ? entry.row.map { (key, $0) } : nil }
+            // PostgreSQL compares the indexed values itself (a heap-only update when they are the
+            // same) and gets every row in one merged statement: all of them go to the upsert there.
+            var upserted: [(Int64, Row)] = []
+            for (key, row) in changed {
+                if session.dialect == .sqlite, let before = stored[key], row.keepsIndexedColumns(of: before) {
+                    try session.send(
+                        Self.narrowUpdate,
+                        [
+                            .text(row.status), .integer(row.lastActivityAt), .integer(row.lastPosition),
+                            .integer(row.events), .integer(row.deliverables), .integer(key),
+                        ])
+                } else {
+                    upserted.append((key, row))
+                }
+            }
             // 400 rows (4,800 parameters) per statement.
-            for start in stride(from: 0, to: changed.count, by: 400) {
-                let chunk = changed[start..<min(start + 400, changed.count)]
+            for start in stride(from: 0, to: upserted.count, by: 400) {
+                let chunk = upserted[start..<min(start + 400, upserted.count)]
                 try session.send(
                     """
                     INSERT INTO ticket_summaries(stream, name, title, brand, creator, agent, status, opened_at,
@@ -149,8 +184,18 @@ struct TicketSummaryProjection: TransactionalProjection {
                         ]
                     })
             }
-            for (key, row) in changed { rows[key] = (row, false) }
+            for (key, row) in changed {
+                rows[key] = (row, false)
+                stored[key] = row
+            }
         }
+
+        /// The columns of a summary that no index holds, by its stream key.
+        private static let narrowUpdate = """
+            UPDATE ticket_summaries SET status = ?, last_activity_at = ?, last_position = ?, events = ?,
+                deliverables = ?
+            WHERE stream = ?
+            """
 
         private static let select = """
             SELECT stream, name, title, brand, creator, agent, status, opened_at, last_activity_at, last_position,
