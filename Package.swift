@@ -63,11 +63,19 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // The log's writer connection writes its WAL through this VFS: the default one with each
+        // commit's frames gathered into one write (ARCHITECTURE.md "Append path"). C, over the
+        // system SQLite's documented VFS interface; nothing else.
+        .target(
+            name: "CSQLiteWAL",
+            linkerSettings: [.linkedLibrary("sqlite3")]
+        ),
         // The embeddable core: events, codec, store, chain, reads. No network code.
         .target(
             name: "Ticketlog",
             dependencies: [
                 "CLZ4",
+                "CSQLiteWAL",
                 "CSystemRandom",
                 .target(name: "CLibcrypto", condition: .when(platforms: [.linux])),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -233,7 +241,7 @@ let package = Package(
             // `ticketlog` so that the CLI is built before its end-to-end tests run it.
             dependencies: [
                 "Ticketlog", "TicketlogServer", "StreamChatSync", "TicketlogStreamChat", "StreamChatEmulator",
-                "Synthetic", "TicketlogPostgres",
+                "Synthetic", "TicketlogPostgres", "CSQLiteWAL",
                 "ticketlog",
                 "ticketlog-generate", "stream-emulator", "ticketlog-crashtest", "ticketlog-load", "ToolSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

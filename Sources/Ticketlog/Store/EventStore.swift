@@ -136,7 +136,7 @@ public final class EventStore: Sendable {
                     try db.execute(sql: "PRAGMA cache_size = -\(readerCache)")
                     if !db.configuration.readonly { walCheckpointer.attach(to: db) }
                 }
-                writer = try DatabasePool(path: path, configuration: pool)
+                writer = try DatabasePool(path: WALWrites.uri(path), configuration: pool)
             }
         } catch {
             throw Self.openError(error, path: path, forWriting: !configuration.readOnly)
