@@ -8,10 +8,47 @@ import Testing
 /// The writer's WAL goes through the `ticketlog-wal` VFS, which gathers a commit's frames into
 /// few writes (`Sources/CSQLiteWAL`). What must not change: every commit is in the file, for
 /// any other connection or process to read, when the append returns.
-@Suite(.timeLimit(.minutes(5))) struct WALWritesTests {
+// Serialized: `everyCommitIsInTheFileWhenTheAppendReturns` counts the process's fallbacks, which
+// `twoWritersOnOneFile` may cause (a WAL restarted by the other writer).
+@Suite(.serialized, .timeLimit(.minutes(5))) struct WALWritesTests {
     /// A directory name SQLite's URI syntax gives meaning to (`?`, `#`, `%`, `&`, `=`), spaces and
     /// a non-ASCII letter: the log is the file at exactly that path.
     static let awkwardDirectory = "wal dir ?#%41&=+ é"
+
+    /// Two stores on one file (two writer connections, each with its own WAL file and what it
+    /// knows of it, as two processes would be): each commit is in the file when its append
+    /// returns, also after the other writer moved the WAL's end or started it again.
+    @Test func twoWritersOnOneFile() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        var configuration = EventStore.Configuration()
+        configuration.durability = .normal
+        let stores =
+            [try EventStore(path: path, configuration: configuration)]
+            + [try EventStore(path: path, configuration: configuration)]
+        var factory = EventFactory()
+        var head: Int64 = 0
+        for round in 0..<16 {
+            let count = [1, 40, 700][round % 3]
+            let events = (0..<count).map { _ in factory.message() }
+            let result = try await stores[round % 2].append(events, to: .test(round % 5))
+            #expect(result.positions.lowerBound == head + 1)
+            head = result.positions.upperBound
+            #expect(
+                try sqlite3(path, "SELECT max(position) || ' ' || count(*) FROM events")
+                    .trimmingCharacters(in: .whitespacesAndNewlines) == "\(head) \(head)", "round \(round)")
+            if round % 4 == 3 {
+                // The WAL emptied: the next writer starts it again, the other's idea of its end is stale.
+                _ = try sqlite3(path, "PRAGMA wal_checkpoint(TRUNCATE)")
+            }
+        }
+        #expect(try sqlite3(path, "PRAGMA integrity_check").trimmingCharacters(in: .whitespacesAndNewlines) == "ok")
+        for store in stores {
+            let report = try await store.verify()
+            #expect(report.isValid)
+            #expect(report.eventsVerified == head)
+        }
+    }
 
     @Test func theWriterWritesThroughTheVFSToTheFileAtItsPath() async throws {
         let directory = try TemporaryDirectory()
