@@ -56,6 +56,7 @@ static int flush(WalFile *file) {
 
 static int walClose(sqlite3_file *handle) {
     WalFile *file = (WalFile *)handle;
+    // Only frames of a transaction that never committed can be left here.
     int flushed = flush(file);
     int closed = file->real->pMethods->xClose(file->real);
     free(file->buffer);
@@ -195,10 +196,12 @@ static int walLock(sqlite3_file *handle, int level) {
     return file->real->pMethods->xLock(file->real, level);
 }
 
+// Neither unlocking nor file controls write out what is gathered: SQLite may ignore what they
+// return, and a failed write must reach it (a commit's frames are written out by the commit
+// frame's page, and before any read, sync, truncation or size of the file, whose errors it
+// does not ignore).
 static int walUnlock(sqlite3_file *handle, int level) {
     WalFile *file = (WalFile *)handle;
-    int rc = flush(file);
-    if (rc != SQLITE_OK) return rc;
     return file->real->pMethods->xUnlock(file->real, level);
 }
 
@@ -209,8 +212,6 @@ static int walCheckReservedLock(sqlite3_file *handle, int *out) {
 
 static int walFileControl(sqlite3_file *handle, int op, void *argument) {
     WalFile *file = (WalFile *)handle;
-    int rc = flush(file);
-    if (rc != SQLITE_OK) return rc;
     return file->real->pMethods->xFileControl(file->real, op, argument);
 }
 
