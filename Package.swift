@@ -63,9 +63,9 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
-        // The log's writer connection writes its WAL through this VFS: the default one with each
-        // commit's frames gathered into one write (ARCHITECTURE.md "Append path"). C, over the
-        // system SQLite's documented VFS interface; nothing else.
+        // The log's connections write their WAL through this VFS: the default one with a
+        // commit's frames gathered into few writes (ARCHITECTURE.md "Append path"). C, ours, over
+        // the system SQLite's documented VFS interface; nothing else.
         .target(
             name: "CSQLiteWAL",
             linkerSettings: [.linkedLibrary("sqlite3")]

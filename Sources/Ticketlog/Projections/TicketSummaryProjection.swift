@@ -66,8 +66,8 @@ struct TicketSummaryProjection: TransactionalProjection {
         /// By stream key: the row as the table holds it, for those read or written in this
         /// transaction. A row whose indexed columns are as stored is written on SQLite by an
         /// update of the other columns only (``narrowUpdate``): an upsert's update deletes and
-        /// inserts the row's entry in every index of the table, changed or not, and the
-        /// creator's index alone puts a page per ticket into each commit.
+        /// inserts the row's entry in every index of the table (brand, creator, agent), changed
+        /// or not.
         private var stored: [Int64: Row] = [:]
         /// What the current append changed: each key's entry before it (`nil`: none).
         private var undo: [(key: Int64, entry: (row: Row?, changed: Bool)?)] = []
