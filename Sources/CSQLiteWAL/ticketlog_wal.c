@@ -84,22 +84,20 @@ static int gather(WalFile *file, const void *data, int amount, sqlite3_int64 off
     return SQLITE_OK;
 }
 
-/// Any write not of the shape SQLite's WAL writer is known to use (the 32-byte WAL header at
-/// the start, then for each frame its 24-byte header and its page right after) makes this file
-/// write everything as it comes from then on: nothing is gathered that this VFS cannot place.
-static int passThrough(WalFile *file, const void *data, int amount, sqlite3_int64 offset) {
-    int rc = flush(file);
-    file->gathers = 0;
-    __atomic_add_fetch(&fallbacks, 1, __ATOMIC_RELAXED);
-    if (rc != SQLITE_OK) return rc;
-    return file->real->pMethods->xWrite(file->real, data, amount, offset);
-}
-
 /// Writes `data` at once, after what is gathered.
 static int writeThrough(WalFile *file, const void *data, int amount, sqlite3_int64 offset) {
     int rc = flush(file);
     if (rc != SQLITE_OK) return rc;
     return file->real->pMethods->xWrite(file->real, data, amount, offset);
+}
+
+/// Any write not of the shape SQLite's WAL writer is known to use (the 32-byte WAL header at
+/// the start, then for each frame its 24-byte header and its page right after) makes this file
+/// write everything as it comes from then on: nothing is gathered that this VFS cannot place.
+static int passThrough(WalFile *file, const void *data, int amount, sqlite3_int64 offset) {
+    file->gathers = 0;
+    __atomic_add_fetch(&fallbacks, 1, __ATOMIC_RELAXED);
+    return writeThrough(file, data, amount, offset);
 }
 
 /// What SQLite writes to a WAL (wal.c, `walFrames`): when it starts the file again, the 32-byte
