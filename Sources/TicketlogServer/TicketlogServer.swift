@@ -185,7 +185,7 @@ public enum TicketlogServer {
     ///   - store: the log the API serves.
     ///   - configuration: secrets, limits and timeouts (``Configuration``).
     ///   - logger: where failed appends, refused webhooks and other events an operator must see
-    ///     are logged.
+    ///     are logged, and at `info` a line per request answered (method, path, status, time).
     ///   - extensions: parts other modules add (the Stream Chat webhooks: `TicketlogStreamChat`).
     /// - Throws: ``ConfigurationError`` naming every problem of `configuration`
     ///   (``Configuration/problems()``).
@@ -214,11 +214,11 @@ public enum TicketlogServer {
         let pages = MessagePageCache()
         let metrics = ServerMetrics(connections: connections, feeds: feeds, pages: pages)
         let anonymous = configuration.anonymousRateLimit.map { RateLimiter(rate: $0.perSecond, burst: $0.burst) }
-        // Outside the error middleware, so it sees the status every error ends up with.
+        // Outside the error middleware, so they see the status every error ends up with.
         router.add(middleware: MetricsMiddleware(metrics: metrics))
+        router.add(middleware: AccessLogMiddleware(logger: logger))
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: RequestMetadataMiddleware())
-        router.add(middleware: LogRequestsMiddleware(.info))
         router.add(middleware: AnonymousRateLimitMiddleware(limiter: anonymous))
         router.add(middleware: BodyLimitMiddleware(maximumBodySize: configuration.maximumBodySize))
         var status = HealthStatus(configuration: configuration, extensions: extensions)

@@ -65,7 +65,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Durability of commits: full or normal.")
     var durability: EventStore.Configuration.Durability = .full
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    @Option(
+        help:
+            "Log level: trace, debug, info, notice, warning, error, critical. At info (the default) a line per request answered: method, path, status, time."
+    )
     var logLevel: Logger.Level = .info
 
     @Flag(inversion: .prefixedNo, help: "Mirror the log to Stream when Stream credentials are set.")

@@ -104,6 +104,40 @@ import Testing
         #expect(try await fixture.store.headPosition() == before)
     }
 
+    /// Every answered request is one `info` line: method, path without its query (a feed's
+    /// token may be there), the status the caller got — an error's too — and the request id the
+    /// response carries.
+    @Test func everyAnsweredRequestIsOneAccessLine() async throws {
+        let log = LogRecorder()
+        let fixture = try await ServerFixture.make(logger: log.logger)
+        let token = try await ServerFixture.token("ada", .admin)
+        let ids = try await fixture.app.test(.live) { client in
+            var ids: [String] = []
+            for (method, path, body) in [
+                (HTTPRequest.Method.post, "/api/chat/tickets/a/messages", #"{"text":"hi"}"#),
+                (.get, "/api/chat/tickets/a/messages?limit=2&token=secret-in-query", nil),
+                (.post, "/api/chat/tickets/zzz/join", nil),
+            ] {
+                let response = try await client.execute(
+                    uri: path, method: method, headers: ServerFixture.headers(token),
+                    body: body.map { ByteBuffer(string: $0) })
+                ids.append(try #require(response.headers[ErrorMiddleware.requestIDHeader]))
+            }
+            return ids
+        }
+        let lines = log.messages.filter { $0.hasPrefix("info ") && $0.contains(" ms ") }
+        #expect(lines.count == 3, "\(log.messages)")
+        let expected = [
+            "POST /api/chat/tickets/a/messages 201 ", "GET /api/chat/tickets/a/messages 200 ",
+            "POST /api/chat/tickets/zzz/join 404 ",
+        ]
+        for (line, (start, id)) in zip(lines, zip(expected, ids)) {
+            #expect(line.hasPrefix("info \(start)"), "\(line)")
+            #expect(line.hasSuffix("ticketlog.request=\(id)"), "\(line)")
+            #expect(!line.contains("secret-in-query"))
+        }
+    }
+
     @Test(arguments: StoreKind.backends) func aConversationOverHTTP(_ kind: StoreKind) async throws {
         let fixture = try await ServerFixture.make(kind)
         let admin = try await ServerFixture.token("ada", .admin)
