@@ -110,28 +110,3 @@ struct ServerMetrics: Sendable {
         return pages * Int64(sysconf(Int32(_SC_PAGESIZE)))
     }
 }
-
-/// Times every request and records it under its route pattern (not the raw path, so ticket
-/// ids do not explode the label space).
-struct MetricsMiddleware: RouterMiddleware {
-    let metrics: ServerMetrics
-
-    func handle(
-        _ request: Request, context: TicketlogRequestContext,
-        next: (Request, TicketlogRequestContext) async throws -> Response
-    ) async throws -> Response {
-        let start = ContinuousClock.now
-        do {
-            let response = try await next(request, context)
-            metrics.record(
-                method: request.method, route: context.endpointPath ?? "unmatched", status: Int(response.status.code),
-                duration: .now - start)
-            return response
-        } catch let error as HTTPResponseError {
-            metrics.record(
-                method: request.method, route: context.endpointPath ?? "unmatched", status: Int(error.status.code),
-                duration: .now - start)
-            throw error
-        }
-    }
-}

@@ -214,9 +214,8 @@ public enum TicketlogServer {
         let pages = MessagePageCache()
         let metrics = ServerMetrics(connections: connections, feeds: feeds, pages: pages)
         let anonymous = configuration.anonymousRateLimit.map { RateLimiter(rate: $0.perSecond, burst: $0.burst) }
-        // Outside the error middleware, so they see the status every error ends up with.
-        router.add(middleware: MetricsMiddleware(metrics: metrics))
-        router.add(middleware: AccessLogMiddleware(logger: logger))
+        // Outside the error middleware, so it sees the status every error ends up with.
+        router.add(middleware: AnsweredRequestMiddleware(metrics: metrics, logger: logger))
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: RequestMetadataMiddleware())
         router.add(middleware: AnonymousRateLimitMiddleware(limiter: anonymous))
