@@ -81,12 +81,17 @@ final class PostgresSession: SQLSession {
         try Self.refuseNUL(arguments)
         batch.add(sql, arguments)
         // A large transaction hands over what it kept every so often without waiting, so that
-        // the server works on it while this side prepares the rest.
-        if batch.parameters >= Self.handOverParameters { handOver() }
+        // the server works on it while this side prepares the rest — soon when the server has
+        // nothing of this transaction's to work on.
+        if batch.parameters >= (pending.isEmpty ? Self.firstHandOverParameters : Self.handOverParameters) {
+            handOver()
+        }
     }
 
     /// About 500 events' statements.
     static let handOverParameters = 8_192
+    /// About 60 events' statements.
+    static let firstHandOverParameters = 1_024
 
     /// Hands the statements kept to the connection without waiting for them.
     private func handOver() {
@@ -182,27 +187,29 @@ final class PostgresSession: SQLSession {
     }
 
     /// `sql` with its n-th `?` placeholder (from 1) replaced by `replacement(n)`; a `?` inside a
-    /// quoted literal or identifier is left alone.
+    /// quoted literal or identifier is left alone. Works on the UTF-8 bytes (the quotes and `?`
+    /// are ASCII, which no byte of a longer UTF-8 sequence equals): every statement an append
+    /// sends passes here, and walking it by `Character` was 7% of a PostgreSQL append's writer.
     static func replacingPlaceholders(in sql: some StringProtocol, _ replacement: (Int) -> String) -> String {
-        var result = ""
+        var result: [UInt8] = []
         result.reserveCapacity(sql.utf8.count + 16)
         var number = 0
-        var quote: Character?
-        for character in sql {
+        var quote: UInt8?
+        for byte in sql.utf8 {
             if let open = quote {
-                if character == open { quote = nil }
-                result.append(character)
-            } else if character == "'" || character == "\"" {
-                quote = character
-                result.append(character)
-            } else if character == "?" {
+                if byte == open { quote = nil }
+                result.append(byte)
+            } else if byte == UInt8(ascii: "'") || byte == UInt8(ascii: "\"") {
+                quote = byte
+                result.append(byte)
+            } else if byte == UInt8(ascii: "?") {
                 number += 1
-                result += replacement(number)
+                result += replacement(number).utf8
             } else {
-                result.append(character)
+                result.append(byte)
             }
         }
-        return result
+        return String(decoding: result, as: UTF8.self)
     }
 
     static func value(_ cell: PostgresCell) throws -> SQLValue {

@@ -764,6 +764,9 @@ struct PostgresTests {
         #expect(
             PostgresSession.numbered("SELECT a FROM t WHERE b = ? AND c = '?' AND \"d?\" > ? LIMIT ?")
                 == "SELECT a FROM t WHERE b = $1 AND c = '?' AND \"d?\" > $2 LIMIT $3")
+        #expect(
+            PostgresSession.numbered("SELECT 'é?ü' AS \"naïve?\", ? || '日本?' WHERE x = ?")
+                == "SELECT 'é?ü' AS \"naïve?\", $1 || '日本?' WHERE x = $2")
     }
 
     @Test func insertsSentAheadAreMergedOnlyWhereTheirMeaningStays() throws {
