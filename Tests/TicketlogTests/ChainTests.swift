@@ -211,6 +211,30 @@ import TicketlogPostgres
         #expect(error?.code == .corruptRecord)
     }
 
+    /// The table is `STRICT`; one whose schema was rewritten to let a column hold another type
+    /// (here the body as text) is read as an undecodable row, not trusted or skipped.
+    @Test func aColumnOfAnotherTypeIsUndecodable() async throws {
+        let (directory, path, _) = try await Self.makeLog()
+        defer { withExtendedLifetime(directory) {} }
+        try sqlite3(
+            path,
+            """
+            PRAGMA writable_schema = ON;
+            UPDATE sqlite_schema SET sql = replace(sql, ') STRICT', ')') WHERE name = 'events';
+            """)
+        try sqlite3(path, Self.dropTriggers + "UPDATE events SET body = 'not a blob' WHERE position = 4;")
+        #expect(try sqlite3(path, "SELECT typeof(body) FROM events WHERE position = 4;").contains("text"))
+        // Not copied into PostgreSQL (``verify(_:)``): its typed columns cannot hold such a row.
+        let report = try await EventStore(path: path).verify()
+        #expect(report.failure?.position == 4)
+        #expect(report.failure?.kind == .undecodable)
+        #expect(report.failure?.detail.contains("wrong type") == true, "\(String(describing: report.failure))")
+        let store = try EventStore(path: path)
+        let error = await #expect(throws: EventStoreError.self) { try await store.readAll() }
+        #expect(error?.code == .corruptRecord)
+        #expect(error?.position == 4)
+    }
+
     @Test func aStreamVersionOutOfStepWithItsEventsIsReported() async throws {
         let (directory, path, _) = try await Self.makeLog()
         defer { withExtendedLifetime(directory) {} }

@@ -42,7 +42,8 @@ package final class LogReader: Sendable {
     func events(_ session: any SQLSession, where condition: String, _ arguments: [SQLValue]) throws
         -> [RecordedEvent]
     {
-        let rows = try session.rows("SELECT \(LogTables.eventColumns) FROM events e WHERE \(condition)", arguments)
+        let rows = try session.eventRows(
+            "SELECT \(LogTables.eventColumns) FROM events e WHERE \(condition)", arguments)
         return try decode(rows, session).map(\.event)
     }
 
@@ -51,12 +52,13 @@ package final class LogReader: Sendable {
     func stored(_ session: any SQLSession, where condition: String, _ arguments: [SQLValue]) throws
         -> [EventStore.StoredEvent]
     {
-        let rows = try session.rows("SELECT \(LogTables.eventColumns) FROM events e WHERE \(condition)", arguments)
+        let rows = try session.eventRows(
+            "SELECT \(LogTables.eventColumns) FROM events e WHERE \(condition)", arguments)
         return try parts(rows, session).map(\.stored)
     }
 
     /// Decodes event rows (``LogTables/eventColumns``).
-    private func decode(_ rows: [SQLRow], _ session: any SQLSession) throws -> [ProjectedEvent] {
+    private func decode(_ rows: [StoredEventRow?], _ session: any SQLSession) throws -> [ProjectedEvent] {
         // Another node's erasures since the last read are applied before anything is opened.
         if let keyring, !rows.isEmpty { try keyring.refresh(session, name: "the log") }
         return try parts(rows, session).map { part in
@@ -71,7 +73,7 @@ package final class LogReader: Sendable {
     /// Event rows (``LogTables/eventColumns``) as stored events with their streams' keys,
     /// reading the vocabulary rows and dictionaries added since the last read once when a row
     /// names one not known yet.
-    private func parts(_ rows: [SQLRow], _ session: any SQLSession) throws
+    private func parts(_ rows: [StoredEventRow?], _ session: any SQLSession) throws
         -> [(stored: EventStore.StoredEvent, streamKey: Int64)]
     {
         let tables = LogTables(session)
@@ -79,8 +81,8 @@ package final class LogReader: Sendable {
         var refreshed = false
         var parts: [(stored: EventStore.StoredEvent, streamKey: Int64)] = []
         parts.reserveCapacity(rows.count)
-        for values in rows {
-            guard let row = StoredEventRow(values) else {
+        for row in rows {
+            guard let row else {
                 throw EventStoreError.corrupt(
                     "an event row\(parts.last.map { " after position \($0.stored.position)" } ?? "") has a NULL or wrongly typed column",
                     position: nil)

@@ -146,9 +146,10 @@ package struct LogTables {
 
     // MARK: Events
 
-    /// Up to `limit` event rows after `position`, in position order.
-    package func events(after position: Int64, limit: Int) throws -> [SQLRow] {
-        try session.rows(
+    /// Up to `limit` event rows after `position`, in position order; `nil` for a row with a
+    /// column NULL or of another type (a tampered log).
+    package func events(after position: Int64, limit: Int) throws -> [StoredEventRow?] {
+        try session.eventRows(
             "SELECT \(Self.eventColumns) FROM events WHERE position > ? ORDER BY position LIMIT ?",
             [.integer(position), .integer(Int64(limit))])
     }
@@ -223,6 +224,23 @@ package struct StoredEventRow: Sendable {
     package var codec: Int64
     package var blob: [UInt8]
     package var check: [UInt8]
+
+    init(
+        position: Int64, stream: Int64, version: Int64, id: [UInt8], type: Int64, actor: Int64, occurredAt: Int64,
+        recordedAt: Int64, codec: Int64, blob: [UInt8], check: [UInt8]
+    ) {
+        self.position = position
+        self.stream = stream
+        self.version = version
+        self.id = id
+        self.type = type
+        self.actor = actor
+        self.occurredAt = occurredAt
+        self.recordedAt = recordedAt
+        self.codec = codec
+        self.blob = blob
+        self.check = check
+    }
 
     /// `nil` when a column is NULL or of the wrong type (possible only in a tampered log: the
     /// tables are typed and NOT NULL), read from a row of ``LogTables/eventColumns``.

@@ -77,6 +77,11 @@ package protocol SQLSession {
     /// list; no values, no rows. A backend may send the list its own way (PostgreSQL: one array
     /// parameter, `= ANY(…)`).
     func rows(_ sql: String, in values: [SQLValue]) throws -> [SQLRow]
+    /// The event rows `sql` selects (``LogTables/eventColumns``, in that order), each `nil` where
+    /// a column is NULL or of another type (only a tampered log has one). A backend may read them
+    /// without boxing each value (SQLite: straight from the statement); the default goes through
+    /// ``rows(_:_:)``.
+    func eventRows(_ sql: String, _ arguments: [SQLValue]) throws -> [StoredEventRow?]
 }
 
 extension SQLSession {
@@ -89,6 +94,10 @@ extension SQLSession {
     /// at most 500 values (both engines cap a statement's parameters). No values, no rows.
     package func rows(_ sql: String, in values: [SQLValue]) throws -> [SQLRow] {
         try rowsInLists(sql, in: values)
+    }
+
+    package func eventRows(_ sql: String, _ arguments: [SQLValue]) throws -> [StoredEventRow?] {
+        try rows(sql, arguments).map(StoredEventRow.init)
     }
 
     /// ``rows(_:in:)`` as `IN (?, ?, …)` lists of at most 500 values each.
@@ -149,6 +158,14 @@ package struct SQLiteSession: SQLSession {
         let statement = try RawStatement(db, sql: sql)
         statement.bind(arguments)
         return try statement.rows()
+    }
+
+    /// Event rows read column by column from the statement (``RawStatement/eventRows()``): no
+    /// array of boxed values per row. Every event `verify` and the readers see comes through here.
+    package func eventRows(_ sql: String, _ arguments: [SQLValue]) throws -> [StoredEventRow?] {
+        let statement = try RawStatement(db, sql: sql)
+        statement.bind(arguments)
+        return try statement.eventRows()
     }
 
     static func databaseValue(_ value: SQLValue) -> DatabaseValue {

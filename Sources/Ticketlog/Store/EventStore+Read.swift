@@ -97,6 +97,7 @@ extension EventStore {
 
     /// Runs `body` in one write transaction of either backend (on a file, the writer's turn),
     /// mapping storage failures to ``EventStoreError`` with `message`.
+    @discardableResult
     package func writeSession<T: Sendable>(
         _ message: String, _ body: @escaping @Sendable (any SQLSession) throws -> T
     ) async throws -> T {

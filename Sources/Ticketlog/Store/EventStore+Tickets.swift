@@ -143,16 +143,15 @@ extension EventStore {
     func events(at positions: [Int64], _ db: Database) throws -> [Int64: RecordedEvent] {
         guard !positions.isEmpty else { return [:] }
         let list = "[" + positions.map(String.init).joined(separator: ",") + "]"
-        let rows = try SQLiteSession(db).rows(
+        let rows = try SQLiteSession(db).eventRows(
             "SELECT \(LogTables.eventColumns) FROM events WHERE position IN (SELECT value FROM json_each(?))",
             [.text(list)])
         var events: [Int64: RecordedEvent] = [:]
         events.reserveCapacity(rows.count)
-        for values in rows {
-            guard let row = StoredEventRow(values) else {
-                let position = values[0].integer ?? 0
+        for row in rows {
+            guard let row else {
                 throw EventStoreError.corrupt(
-                    "the event row at position \(position) has a NULL or wrongly typed column", position: position)
+                    "an event row read for a page of messages has a NULL or wrongly typed column", position: nil)
             }
             let stored = try row.blob.withUnsafeBytes { bytes in
                 try storedBody(codec: row.codec, bytes: bytes, position: row.position, db: db)

@@ -99,7 +99,7 @@ private struct ChainVerifier {
         var page = try tables.events(after: 0, limit: Self.pageSize)
         while !page.isEmpty {
             for row in page {
-                guard let stored = StoredEventRow(row) else {
+                guard let stored = row else {
                     report.failure = VerificationFailure(
                         position: expected, kind: .undecodable,
                         detail: "a column of the event row holds a value of the wrong type")
@@ -204,7 +204,7 @@ private struct ChainVerifier {
     /// The content at `row` does not hash to its link. Either the event that belongs here sits
     /// further on (reordered), the stream lost versions (missing), or it was changed (edited).
     private func explainBrokenLink(_ row: StoredEventRow, previous: [UInt8]) throws -> VerificationFailure {
-        let later = try tables.events(after: row.position, limit: Self.reorderWindow).compactMap(StoredEventRow.init)
+        let later = try tables.events(after: row.position, limit: Self.reorderWindow).compactMap { $0 }
         for candidate in later {
             guard let canonical = try? self.canonical(candidate) else { continue }
             let link = HashChain.link(

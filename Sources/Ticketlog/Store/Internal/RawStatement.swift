@@ -132,6 +132,41 @@ struct RawStatement {
         }
     }
 
+    /// Runs a query of ``LogTables/eventColumns`` and returns its rows as ``StoredEventRow``s,
+    /// read from SQLite's buffers column by column; a row with a column NULL or of another type
+    /// (tampered: the table is `STRICT` and every column `NOT NULL`) is `nil`.
+    func eventRows() throws -> [StoredEventRow?] {
+        defer { sqlite3_reset(handle) }
+        precondition(sqlite3_column_count(handle) == 11, "eventRows() reads LogTables.eventColumns")
+        var rows: [StoredEventRow?] = []
+        while true {
+            let code = sqlite3_step(handle)
+            if code == SQLITE_DONE { return rows }
+            guard code == SQLITE_ROW else { throw currentError() }
+            rows.append(eventRow())
+        }
+    }
+
+    private func eventRow() -> StoredEventRow? {
+        for column in Self.integerColumns where sqlite3_column_type(handle, column) != SQLITE_INTEGER { return nil }
+        for column in Self.blobColumns where sqlite3_column_type(handle, column) != SQLITE_BLOB { return nil }
+        return StoredEventRow(
+            position: sqlite3_column_int64(handle, 0), stream: sqlite3_column_int64(handle, 1),
+            version: sqlite3_column_int64(handle, 2), id: blob(3), type: sqlite3_column_int64(handle, 4),
+            actor: sqlite3_column_int64(handle, 5), occurredAt: sqlite3_column_int64(handle, 6),
+            recordedAt: sqlite3_column_int64(handle, 7), codec: sqlite3_column_int64(handle, 8), blob: blob(9),
+            check: blob(10))
+    }
+
+    private static let integerColumns: [Int32] = [0, 1, 2, 4, 5, 6, 7, 8]
+    private static let blobColumns: [Int32] = [3, 9, 10]
+
+    private func blob(_ column: Int32) -> [UInt8] {
+        let bytes = sqlite3_column_blob(handle, column)
+        let count = Int(sqlite3_column_bytes(handle, column))
+        return bytes.map { Array(UnsafeRawBufferPointer(start: $0, count: count)) } ?? []
+    }
+
     private func currentError() -> DatabaseError {
         let connection = db.sqliteConnection
         return DatabaseError(
