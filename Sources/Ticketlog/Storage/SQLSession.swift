@@ -161,7 +161,8 @@ package struct SQLiteSession: SQLSession {
     }
 
     /// Event rows read column by column from the statement (``RawStatement/eventRows()``): no
-    /// array of boxed values per row. Every event `verify` and the readers see comes through here.
+    /// array of boxed values per row. `verify` reads every event so, as do a page of messages
+    /// (`EventStore.events(at:_:)`) and the readers written above the storage boundary.
     package func eventRows(_ sql: String, _ arguments: [SQLValue]) throws -> [StoredEventRow?] {
         let statement = try RawStatement(db, sql: sql)
         statement.bind(arguments)
