@@ -170,9 +170,10 @@ package final class LogWriter: Sendable {
 
     /// Runs a decided append's decision (``PreparedAppend/decide``) at the stream's version as
     /// this transaction has it, after writing what the transaction kept in memory for the
-    /// projections (the decision reads them), and prepares its events. Inside a savepoint: a
-    /// decision that throws takes back what it wrote (sync marks), and the appends sharing the
-    /// transaction go on; one that decides on nothing keeps what it wrote and throws
+    /// projections (the decision reads them), and prepares its events. A decision that writes
+    /// (sync marks) does so in a savepoint, opened before its first write
+    /// (``DecisionSession``): one that throws takes back what it wrote, and the appends sharing
+    /// the transaction go on; one that decides on nothing keeps what it wrote and throws
     /// ``DecidedNothing``. Returns the append to check and write.
     private func decide(
         _ decide: (any SQLSession, Int64) throws -> [ProposedEvent], for append: PreparedAppend, number: Int,
@@ -180,29 +181,97 @@ package final class LogWriter: Sendable {
     ) throws -> PreparedAppend {
         try Self.projecting { try turn.projections.finishForDecision(session) }
         let version = turn.streams[append.stream]?.version ?? 0
-        let savepoint = "decision_\(number)"
-        try session.send("SAVEPOINT \(savepoint)", [])
+        let deciding = DecisionSession(session, savepoint: "decision_\(number)")
         let prepared: PreparedAppend
         do {
-            let events = try decide(session, version)
+            let events = try decide(deciding, version)
             prepared = try prepare(
                 StreamAppend(
                     stream: append.stream, events: events,
                     expectedVersion: version == 0 ? .noStream : .exact(version)))
         } catch let nothing as DecidedNothing {
-            try session.send("RELEASE SAVEPOINT \(savepoint)", [])
+            try deciding.release()
             throw nothing
         } catch {
-            try session.execute("ROLLBACK TO SAVEPOINT \(savepoint)", [])
+            try deciding.rollBack()
             throw error
         }
         // Released before the events are written: they belong to the transaction itself, not to
         // a subtransaction (PostgreSQL slows every snapshot down once a transaction holds more
         // than 64 subtransactions that wrote).
-        try session.send("RELEASE SAVEPOINT \(savepoint)", [])
+        try deciding.release()
         try prefetchStoredIDs([prepared], into: &turn, session)
         try prefetchKeys(prepared.events, into: &turn, session)
         return prepared
+    }
+
+    /// A decision's session: its savepoint is opened just before the decision's first write,
+    /// so a decision that only reads — every command's — costs no `SAVEPOINT` and `RELEASE`
+    /// (on PostgreSQL two of the ~9 round trips a `POST …/messages` made under the head lock).
+    /// A statement that is not a `SELECT` counts as a write. A read that fails is a storage
+    /// failure, which fails the whole transaction with or without a savepoint.
+    private final class DecisionSession: SQLSession {
+        private let base: any SQLSession
+        private let savepoint: String
+        private var opened = false
+
+        init(_ base: any SQLSession, savepoint: String) {
+            self.base = base
+            self.savepoint = savepoint
+        }
+
+        var dialect: SQLDialect { base.dialect }
+
+        func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int {
+            try open()
+            return try base.execute(sql, arguments)
+        }
+
+        func send(_ sql: String, _ arguments: [SQLValue]) throws {
+            try open()
+            try base.send(sql, arguments)
+        }
+
+        func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
+            if !Self.isRead(sql) { try open() }
+            return try base.rows(sql, arguments)
+        }
+
+        func rows(_ sql: String, in values: [SQLValue]) throws -> [SQLRow] {
+            if !Self.isRead(sql) { try open() }
+            return try base.rows(sql, in: values)
+        }
+
+        func eventRows(_ sql: String, _ arguments: [SQLValue]) throws -> [StoredEventRow?] {
+            if !Self.isRead(sql) { try open() }
+            return try base.eventRows(sql, arguments)
+        }
+
+        /// Keeps what the decision wrote, if it wrote.
+        func release() throws {
+            guard opened else { return }
+            try base.send("RELEASE SAVEPOINT \(savepoint)", [])
+            opened = false
+        }
+
+        /// Takes back what the decision wrote, if it wrote.
+        func rollBack() throws {
+            guard opened else { return }
+            try base.execute("ROLLBACK TO SAVEPOINT \(savepoint)", [])
+            try base.send("RELEASE SAVEPOINT \(savepoint)", [])
+            opened = false
+        }
+
+        private func open() throws {
+            guard !opened else { return }
+            try base.send("SAVEPOINT \(savepoint)", [])
+            opened = true
+        }
+
+        static func isRead(_ sql: String) -> Bool {
+            let start = sql.utf8.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") }
+            return start.prefix(6).map { $0 | 0x20 }.elementsEqual("select".utf8)
+        }
     }
 
     /// What a write transaction carries from append to append.
