@@ -89,23 +89,28 @@ extension EventStore {
             if let actor { throw noAccessibleTicket(ticket.stream, for: actor) }
             return CommandFacts(version: 0, status: "open", parties: nil, isMember: false, message: nil)
         }
-        let (status, parties) = try ticket.statusAndParties()
+        // The message a command is about is read with the ticket's facts (one statement), if
+        // its id is one a backend can store; otherwise it is refused below, after the access
+        // check, as the input it is (a control character, PostgreSQL's NUL), not as a failed read.
+        let messageID: String? =
+            switch command {
+            case .editMessage(let id, _), .deleteMessage(let id), .postMessage(let id, _, _):
+                (try? requireText(id, "message id", limit: 255)) != nil ? id : nil
+            default: nil
+            }
+        let (status, parties, message) = try ticket.commandFacts(message: messageID)
         if let actor, !(parties.map { TicketPolicy.canAccess(actor, $0) } ?? false) {
             throw noAccessibleTicket(ticket.stream, for: actor)
         }
         var facts = CommandFacts(
-            version: ticket.version, status: status, parties: parties, isMember: false, message: nil)
-        // What is looked up is checked first, so that a key no backend stores (a control
-        // character, PostgreSQL's NUL) is refused as the input it is, not as a failed read.
+            version: ticket.version, status: status, parties: parties, isMember: false, message: message)
         switch command {
         case .join(let user, _), .leave(let user):
+            // Checked first, like the message id above.
             try requireText(user, "user", limit: 255)
             facts.isMember = try ticket.isMember(user)
         case .editMessage(let id, _), .deleteMessage(let id), .postMessage(let id, _, _):
             try requireText(id, "message id", limit: 255)
-            if let message = try ticket.message(id) {
-                facts.message = (author: message.author.id, deleted: message.isDeleted)
-            }
         default:
             break
         }

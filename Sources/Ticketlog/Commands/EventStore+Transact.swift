@@ -121,19 +121,37 @@ public struct TicketTransaction {
         try reading { try reads.summary(stream) }
     }
 
-    /// The ticket's status and who it belongs to, without the counts a summary makes (the
-    /// commands' facts). "open" and no parties before the summary has a row.
-    func statusAndParties() throws -> (status: String, parties: TicketParties?) {
+    /// The commands' facts, in one statement: the ticket's status and who it belongs to ("open"
+    /// and no parties before the summary has a row), without the counts a summary makes; and
+    /// with `messageID`, that message's author and whether it is deleted (`nil`: no such
+    /// message) — not its text, which no command needs.
+    func commandFacts(message messageID: String?) throws
+        -> (status: String, parties: TicketParties?, message: (author: String, deleted: Bool)?)
+    {
         try reading {
-            guard
-                let row = try session.row(
+            let row: SQLRow?
+            if let messageID {
+                row = try session.row(
+                    """
+                    SELECT t.status, t.brand, t.creator, t.agent, m.author, m.deleted_at IS NOT NULL
+                    FROM streams s
+                    LEFT JOIN ticket_summaries t ON t.stream = s.key
+                    LEFT JOIN messages m ON m.stream = s.key AND m.message_id = ?
+                    WHERE s.name = ?
+                    """,
+                    [.text(messageID), .text(stream.rawValue)])
+            } else {
+                row = try session.row(
                     """
                     SELECT t.status, t.brand, t.creator, t.agent
                     FROM ticket_summaries t JOIN streams s ON s.key = t.stream WHERE s.name = ?
                     """,
                     [.text(stream.rawValue)])
-            else { return ("open", nil) }
-            return (row[0].text ?? "open", TicketParties(brand: row[1].text, creator: row[2].text, agent: row[3].text))
+            }
+            guard let row else { return ("open", nil, nil) }
+            let message = messageID != nil ? row[4].text.map { ($0, row[5].integer == 1) } : nil
+            guard let status = row[0].text else { return ("open", nil, message) }
+            return (status, TicketParties(brand: row[1].text, creator: row[2].text, agent: row[3].text), message)
         }
     }
 
