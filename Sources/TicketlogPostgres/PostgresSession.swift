@@ -93,19 +93,100 @@ final class PostgresSession: SQLSession {
     /// About 60 events' statements.
     static let firstHandOverParameters = 1_024
 
-    /// Hands the statements kept to the connection without waiting for them.
+    /// Hands the statements kept to the connection without waiting for them: consecutive
+    /// writes to different tables as one statement (``runs(_:)``, ``combined(_:)``), since each
+    /// statement is a round trip of its own.
     private func handOver() {
-        for statement in batch.take() {
-            let query: PostgresQuery
-            if let (sql, columns) = statement.arrays() {
-                var binds = PostgresBindings(capacity: columns.count)
-                for column in columns { binds.append(PostgresArray(column)) }
-                query = PostgresQuery(unsafeSQL: Self.numbered(sql), binds: binds)
-            } else {
-                query = Self.query(statement.text, statement.arguments)
-            }
-            pending.append(connection.query(query, logger: logger))
+        for run in Self.runs(batch.take().map(Part.init)) {
+            pending.append(connection.query(Self.combined(run), logger: logger))
         }
+    }
+
+    /// `parts` in order, grouped into the runs sent as one statement each: consecutive writes,
+    /// each to a table no other write of its run writes, within PostgreSQL's limit of
+    /// parameters; anything else (a savepoint, a function) alone.
+    static func runs(_ parts: [Part]) -> [[Part]] {
+        var runs: [[Part]] = []
+        var run: [Part] = []
+        var tables: Set<String> = []
+        var parameters = 0
+        for part in parts {
+            if let table = part.table, !tables.contains(table),
+                parameters + part.parameters <= StatementBatch.maximumParameters
+            {
+                run.append(part)
+                tables.insert(table)
+                parameters += part.parameters
+                continue
+            }
+            if !run.isEmpty { runs.append(run) }
+            run = [part]
+            tables = part.table.map { [$0] } ?? []
+            parameters = part.parameters
+            if part.table == nil {
+                runs.append(run)
+                run = []
+            }
+        }
+        if !run.isEmpty { runs.append(run) }
+        return runs
+    }
+
+    /// A statement sent ahead as it goes on the wire: its text with `?` placeholders, what
+    /// binds them, and the table it writes (`nil`: not a write to one table).
+    struct Part {
+        var sql: String
+        var arguments: [SQLValue] = []
+        var columns: [StatementBatch.ArrayColumn] = []
+        var table: String?
+        var parameters: Int { columns.isEmpty ? arguments.count : columns.count }
+
+        init(_ statement: StatementBatch.Statement) {
+            if let (sql, columns) = statement.arrays() {
+                self.sql = sql
+                self.columns = columns
+            } else {
+                sql = statement.text
+                arguments = statement.arguments
+            }
+            table = StatementBatch.Shape.of(statement.sql).table
+        }
+
+        func bind(into binds: inout PostgresBindings) {
+            for column in columns { binds.append(PostgresArray(column)) }
+            for argument in arguments { Self.bind(argument, into: &binds) }
+        }
+
+        static func bind(_ argument: SQLValue, into binds: inout PostgresBindings) {
+            switch argument {
+            case .null: binds.appendNull()
+            case .integer(let integer): binds.append(integer)
+            case .real(let real): binds.append(real)
+            case .text(let text): binds.append(text)
+            case .blob(let bytes): binds.append(ByteBuffer(bytes: bytes))
+            }
+        }
+    }
+
+    /// Writes sent ahead as one statement: the first ones as data-modifying `WITH` clauses, the
+    /// last as the statement itself (`WITH w1 AS (INSERT …), w2 AS (UPDATE …) INSERT …`). Each
+    /// runs once, to completion, on the statement's snapshot. That keeps what they would do one
+    /// after the other because ``handOver()`` only combines writes to different tables and none
+    /// of the log's writes reads another table (no triggers on insert, no foreign keys, no
+    /// subqueries on other tables: ``PostgresSchema``). A `POST …/messages` writes four tables:
+    /// one round trip instead of four, under the head lock every writer waits for.
+    static func combined(_ parts: [Part]) -> PostgresQuery {
+        var binds = PostgresBindings(capacity: parts.reduce(0) { $0 + $1.parameters })
+        var sql = ""
+        for (index, part) in parts.enumerated() {
+            if index < parts.count - 1 {
+                sql += (index == 0 ? "WITH " : ", ") + "w\(index + 1) AS (\(part.sql))"
+            } else {
+                sql += (parts.count > 1 ? " " : "") + part.sql
+            }
+            part.bind(into: &binds)
+        }
+        return PostgresQuery(unsafeSQL: numbered(sql), binds: binds)
     }
 
     /// Sends what was kept and waits for every statement sent ahead. The first failure among
@@ -168,15 +249,7 @@ final class PostgresSession: SQLSession {
 
     private static func query(_ sql: String, _ arguments: [SQLValue]) -> PostgresQuery {
         var binds = PostgresBindings(capacity: arguments.count)
-        for argument in arguments {
-            switch argument {
-            case .null: binds.appendNull()
-            case .integer(let integer): binds.append(integer)
-            case .real(let real): binds.append(real)
-            case .text(let text): binds.append(text)
-            case .blob(let bytes): binds.append(ByteBuffer(bytes: bytes))
-            }
-        }
+        for argument in arguments { Part.bind(argument, into: &binds) }
         return PostgresQuery(unsafeSQL: numbered(sql), binds: binds)
     }
 

@@ -769,6 +769,32 @@ struct PostgresTests {
                 == "SELECT 'é?ü' AS \"naïve?\", $1 || '日本?' WHERE x = $2")
     }
 
+    /// Writes sent ahead travel as one statement per run of different tables (data-modifying
+    /// `WITH` clauses, numbered in order); a second write to a table, or anything that is not a
+    /// write to one table, starts another.
+    @Test func writesToDifferentTablesTravelAsOneStatement() throws {
+        var batch = StatementBatch()
+        batch.add("INSERT INTO a(x) VALUES (?)", [.integer(1)])
+        batch.add("UPDATE b SET y = ? WHERE z = ?", [.text("t"), .integer(2)])
+        batch.add("DELETE FROM a WHERE x = ?", [.integer(3)])
+        batch.add("SAVEPOINT s", [])
+        batch.add("INSERT INTO c(x) VALUES (?)", [.integer(4)])
+        batch.add("INSERT INTO c(x) VALUES (?)", [.integer(5)])
+        batch.add("INSERT INTO d(x) VALUES (?)", [.null])
+        let runs = PostgresSession.runs(batch.take().map(PostgresSession.Part.init))
+        #expect(runs.map { $0.map(\.table) } == [["a", "b"], ["a"], [nil], ["c", "d"]])
+        let first = PostgresSession.combined(runs[0])
+        #expect(first.sql == "WITH w1 AS (INSERT INTO a(x) VALUES ($1)) UPDATE b SET y = $2 WHERE z = $3")
+        #expect(first.binds.count == 3)
+        // The two rows into c went as one array parameter; d's NULL after it.
+        let last = PostgresSession.combined(runs[3])
+        #expect(
+            last.sql
+                == "WITH w1 AS (INSERT INTO c(x) SELECT u.c1 FROM unnest($1) AS u(c1)) INSERT INTO d(x) VALUES ($2)")
+        #expect(last.binds.count == 2)
+        #expect(PostgresSession.combined(runs[2]).sql == "SAVEPOINT s")
+    }
+
     @Test func insertsSentAheadAreMergedOnlyWhereTheirMeaningStays() throws {
         var batch = StatementBatch()
         let event = "INSERT INTO events(position, body) VALUES (?, ?)"
