@@ -120,12 +120,11 @@ final class PostgresSession: SQLSession {
                 continue
             }
             if !run.isEmpty { runs.append(run) }
-            run = [part]
-            tables = part.table.map { [$0] } ?? []
-            parameters = part.parameters
-            if part.table == nil {
-                runs.append(run)
-                run = []
+            if let table = part.table {
+                (run, tables, parameters) = ([part], [table], part.parameters)
+            } else {
+                runs.append([part])
+                (run, tables, parameters) = ([], [], 0)
             }
         }
         if !run.isEmpty { runs.append(run) }
