@@ -250,17 +250,9 @@ package struct StoredEventRow: Sendable {
             let actor = row[5].integer, let occurredAt = row[6].integer, let recordedAt = row[7].integer,
             let codec = row[8].integer, let blob = row[9].blob, let check = row[10].blob
         else { return nil }
-        self.position = position
-        self.stream = stream
-        self.version = version
-        self.id = id
-        self.type = type
-        self.actor = actor
-        self.occurredAt = occurredAt
-        self.recordedAt = recordedAt
-        self.codec = codec
-        self.blob = blob
-        self.check = check
+        self.init(
+            position: position, stream: stream, version: version, id: id, type: type, actor: actor,
+            occurredAt: occurredAt, recordedAt: recordedAt, codec: codec, blob: blob, check: check)
     }
 
     /// The stored body, decompressed with the row's dictionary and its sealed fields unpacked.

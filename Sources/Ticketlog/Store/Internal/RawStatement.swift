@@ -121,9 +121,7 @@ struct RawStatement {
                             text.map { String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self) }
                                 ?? ""))
                 case SQLITE_BLOB:
-                    let blob = sqlite3_column_blob(handle, column)
-                    let count = Int(sqlite3_column_bytes(handle, column))
-                    values.append(.blob(blob.map { Array(UnsafeRawBufferPointer(start: $0, count: count)) } ?? []))
+                    values.append(.blob(blob(column)))
                 default:
                     values.append(.null)
                 }
