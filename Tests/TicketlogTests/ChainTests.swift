@@ -244,6 +244,98 @@ import TicketlogPostgres
         #expect(report.warnings == ["stream ticket-2 records version 3 but its events end at version 14"])
     }
 
+    /// Pages of 256 rows and more are decoded on two threads (a helper takes the tail of each
+    /// page while the chain is followed through its head): a log of two pages (2,000 and 1,000
+    /// rows), tampered in the head or the tail of either, reports what the same pages decoded on
+    /// one thread report: the first failure, with the events before it counted.
+    @Test(
+        arguments: [
+            ("", nil),
+            (
+                "UPDATE events SET occurred_at = occurred_at + 1 WHERE position = 1500;",
+                (1_500, VerificationFailure.Kind.edited)
+            ),
+            ("UPDATE events SET body = X'7b226e6f74206a736f6e' WHERE position IN (400, 1500);", (400, .undecodable)),
+            ("UPDATE events SET body = X'7b226e6f74206a736f6e' WHERE position = 2900;", (2_900, .undecodable)),
+            ("DELETE FROM events WHERE position = 1700;", (1_700, .missing)),
+            (
+                "UPDATE events SET type = (SELECT type FROM events WHERE position = 1) WHERE position = 2100;",
+                (2_100, .edited)
+            ),
+        ] as [(String, (Int64, VerificationFailure.Kind)?)])
+    func pagesDecodedOnTwoThreadsReportWhatOneThreadReports(
+        _ tampering: String, _ expected: (position: Int64, kind: VerificationFailure.Kind)?
+    ) async throws {
+        let (directory, path) = try await Self.makeLargeLog(tickets: 3)
+        defer { withExtendedLifetime(directory) {} }
+        if !tampering.isEmpty { try sqlite3(path, Self.dropTriggers + tampering) }
+        let report = try await Self.verifiedOnOneThreadAndTwo(path)
+        if let expected {
+            #expect(report.failure?.position == expected.position)
+            #expect(report.failure?.kind == expected.kind)
+            #expect(report.eventsVerified == expected.position - 1)
+        } else {
+            #expect(report.isValid)
+            #expect(report.eventsVerified == 3_000)
+        }
+        try await Self.expectTheSameReportOnPostgres(path, report)
+    }
+
+    /// Verify reads a page ahead of the chain: a page of the file SQLite cannot read (here a
+    /// leaf of `events` holding rows of the third page of 2,000, zeroed) is still reported where
+    /// the chain reaches it — the first position of the rows read with it — not where the
+    /// chain was when it was read.
+    @Test func anUnreadablePageIsReportedWhereTheChainReachesIt() async throws {
+        let (directory, path) = try await Self.makeLargeLog(tickets: 5)
+        defer { withExtendedLifetime(directory) {} }
+        try sqlite3(path, "PRAGMA wal_checkpoint(TRUNCATE);")
+        let leaves = try sqlite3(
+            path, "SELECT pageno FROM dbstat WHERE name = 'events' AND pagetype = 'leaf' ORDER BY path;"
+        ).split(separator: "\n").compactMap { Int($0) }
+        let pageSize = try #require(Int(try sqlite3(path, "PRAGMA page_size;").filter(\.isNumber)))
+        #expect(leaves.count > 100)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64((leaves[leaves.count * 9 / 10] - 1) * pageSize))
+        try handle.write(contentsOf: Data(count: pageSize))
+        try handle.close()
+        let report = try await Self.verifiedOnOneThreadAndTwo(path)
+        #expect(report.failure?.kind == .damaged)
+        #expect(report.failure?.position == 4_001)
+        #expect(report.eventsVerified == 4_000)
+    }
+
+    /// A log of `tickets` conversations of 1,000 events each (ticket 1 at positions 1-1000,
+    /// ticket 2 at 1001-2000, ...), closed; bodies compressed once the dictionary is trained.
+    static func makeLargeLog(tickets: Int) async throws -> (TemporaryDirectory, String) {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("log.sqlite")
+        var configuration = EventStore.Configuration()
+        configuration.durability = .normal
+        let store = try EventStore(path: path, configuration: configuration)
+        var factory = EventFactory()
+        for ticket in 1...tickets { try await store.append(factory.conversation(messages: 996), to: .test(ticket)) }
+        #expect(try await store.headPosition() == Int64(tickets) * 1_000)
+        await store.close()
+        return (directory, path)
+    }
+
+    /// The report of `verify` on `path` with pages decoded on two threads, expected to equal
+    /// the report with every page decoded on the verifying thread alone.
+    static func verifiedOnOneThreadAndTwo(_ path: String) async throws -> VerificationReport {
+        let store = try EventStore(path: path)
+        let (parallel, serial) = try await store.readSession { session in
+            (
+                try LogVerifier.verify(session, anchor: nil, parallel: true, progress: nil),
+                try LogVerifier.verify(session, anchor: nil, parallel: false, progress: nil)
+            )
+        }
+        await store.close()
+        #expect(parallel.failure == serial.failure)
+        #expect(parallel.eventsVerified == serial.eventsVerified && parallel.headPosition == serial.headPosition)
+        #expect(parallel.headHash == serial.headHash && parallel.warnings == serial.warnings)
+        return parallel
+    }
+
     @Test func verifyReportsProgress() async throws {
         let (directory, path, events) = try await Self.makeLog()
         defer { withExtendedLifetime(directory) {} }

@@ -102,7 +102,7 @@ import Testing
         var conversations = RandomConversations(seed: 5)
         let events = conversations.events(streams: 3, count: 160)
         try await ProjectionTests.append(Array(events.prefix(80)), to: store, seed: 5)
-        try await store.writer.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        _ = try await store.writer.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
         try await ProjectionTests.append(Array(events.suffix(80)), to: store, seed: 6)
         let report = try await store.verify()
         let anchor = "\(report.headPosition):\(report.headHash)"

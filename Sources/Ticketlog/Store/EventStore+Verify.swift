@@ -24,11 +24,15 @@ extension EventStore {
 /// `verify` over a read transaction of either backend: the chain, written once above the
 /// storage boundary.
 package enum LogVerifier {
-    /// Checks the log a session reads (one snapshot: the caller's transaction).
+    /// Checks the log a session reads (one snapshot: the caller's transaction). With
+    /// `parallel` (the default), pages of events are decoded on two threads.
     package static func verify(
-        _ session: any SQLSession, anchor: ChainAnchor?, progress: (@Sendable (VerificationProgress) -> Void)?
+        _ session: any SQLSession, anchor: ChainAnchor?, parallel: Bool = true,
+        progress: (@Sendable (VerificationProgress) -> Void)?
     ) throws -> VerificationReport {
-        var verifier = ChainVerifier(tables: LogTables(session), anchor: anchor, progress: progress)
+        var verifier = ChainVerifier(
+            tables: LogTables(session), anchor: anchor, parallelPage: parallel ? ChainVerifier.parallelPage : .max,
+            progress: progress)
         return try verifier.run()
     }
 }
@@ -41,23 +45,33 @@ private struct ChainVerifier {
 
     /// Rows read per query: the log is read in pages by position, on either backend.
     static let pageSize = 2_000
+    /// Pages of fewer rows are prepared on the calling thread alone (a small log's `verify`
+    /// starts no thread).
+    static let parallelPage = 256
 
     let tables: LogTables
     let anchor: ChainAnchor?
+    /// The smallest page prepared on two threads.
+    let parallelPage: Int
     let progress: (@Sendable (VerificationProgress) -> Void)?
 
     private var vocabulary = LogVocabulary()
     private var dictionaries: [Int64: LZ4Dictionary] = [:]
     private var streamVersions: [Int64: Int64] = [:]
 
-    init(tables: LogTables, anchor: ChainAnchor?, progress: (@Sendable (VerificationProgress) -> Void)?) {
+    init(
+        tables: LogTables, anchor: ChainAnchor?, parallelPage: Int,
+        progress: (@Sendable (VerificationProgress) -> Void)?
+    ) {
         self.tables = tables
         self.anchor = anchor
+        self.parallelPage = parallelPage
         self.progress = progress
     }
 
     /// The last position read and checked, for a report on a file SQLite stops reading.
     private var reached: (position: Int64, hash: [UInt8], verified: Int64) = (0, HashChain.genesis, 0)
+    private var total: Int64 = 0
 
     mutating func run() throws -> VerificationReport {
         do {
@@ -90,50 +104,69 @@ private struct ChainVerifier {
     private mutating func scan() throws -> VerificationReport {
         vocabulary = try tables.vocabulary()
         dictionaries = try tables.dictionaries()
-        let total = try tables.eventCount()
+        let preparer = RowPreparer(vocabulary: vocabulary, dictionaries: dictionaries)
+        total = try tables.eventCount()
         var report = VerificationReport(
             failure: nil, eventsVerified: 0, headPosition: 0, headHash: HashChain.genesis.hexString,
             warnings: try warnings())
-        var previous = HashChain.genesis
-        var expected: Int64 = 1
+        // Two cores, as a pipeline: while this thread follows the chain through a page (one
+        // hash after another), reads the page after the next and prepares the head of the
+        // next, the helper prepares the rest of the next page. `share` sizes that head so that
+        // both finish together.
+        var helper: HelperThread?
+        defer { helper?.stop() }
+        var share = HelperShare()
         var page = try tables.events(after: 0, limit: Self.pageSize)
+        var prepared = preparer.prepare(page[...])
+        var (next, nextUnread) = readAhead(after: page)
         while !page.isEmpty {
-            for row in page {
-                guard let stored = row else {
-                    report.failure = VerificationFailure(
-                        position: expected, kind: .undecodable,
-                        detail: "a column of the event row holds a value of the wrong type")
-                    return finished(report)
+            let failure: VerificationFailure?
+            var (afterNext, afterNextUnread): ([StoredEventRow?], (any Error)?) = ([], nil)
+            var nextPrepared: [PreparedRow?] = []
+            if next.count < parallelPage {
+                failure = try checkChain(page[...], prepared: prepared, report: &report)
+                if failure == nil {
+                    // Thrown once the chain reached the page it could not read, as `run` reports.
+                    if let nextUnread { throw nextUnread }
+                    nextPrepared = preparer.prepare(next[...])
+                    (afterNext, afterNextUnread) = readAhead(after: next)
                 }
-                let link: [UInt8]
-                switch try check(stored, expected: expected, previous: previous) {
-                case .failure(let failure):
-                    report.failure = failure
-                    return finished(report)
-                case .success(let hash):
-                    link = hash
-                }
-                if let anchor, anchor.position == stored.position, anchor.hash != link {
-                    report.failure = VerificationFailure(
-                        position: stored.position, kind: .edited,
-                        detail:
-                            "the chain at position \(stored.position) is \(link.hexString), but it was anchored as "
-                            + "\(anchor.hash.hexString): the log was rewritten up to here")
-                    return finished(report)
-                }
-                previous = link
-                expected = stored.position + 1
-                report.eventsVerified += 1
-                reached = (stored.position, link, report.eventsVerified)
-                report.headPosition = stored.position
-                if report.eventsVerified % Self.progressInterval == 0 {
-                    progress?(VerificationProgress(eventsChecked: report.eventsVerified, totalEvents: total))
-                }
+            } else {
+                let headCount = share.headCount(of: next.count)
+                let head = next[..<headCount]
+                let tail = next[headCount...]
+                let tailPrepared = HelperResult<(rows: [PreparedRow?], seconds: Double)>(([], 0))
+                let shared = helper ?? HelperThread(name: "verify-helper")
+                helper = shared
+                let clock = ContinuousClock()
+                let started = clock.now
+                var hereSeconds = 0.0
+                (failure, nextPrepared) = try shared.both(
+                    here: {
+                        defer { hereSeconds = (clock.now - started).seconds }
+                        if let failure = try checkChain(page[...], prepared: prepared, report: &report) {
+                            return (failure, [])
+                        }
+                        let headPrepared = preparer.prepare(head)
+                        (afterNext, afterNextUnread) = readAhead(after: next)
+                        return (nil, headPrepared)
+                    },
+                    there: {
+                        let started = clock.now
+                        let rows = preparer.prepare(tail)
+                        tailPrepared.value = (rows, (clock.now - started).seconds)
+                    })
+                nextPrepared += tailPrepared.value.rows
+                share.learn(rows: next.count, head: headCount, here: hereSeconds, there: tailPrepared.value.seconds)
             }
-            page = try tables.events(after: reached.position, limit: Self.pageSize)
+            if let failure {
+                report.failure = failure
+                return finished(report)
+            }
+            (page, prepared, next, nextUnread) = (next, nextPrepared, afterNext, afterNextUnread)
         }
         progress?(VerificationProgress(eventsChecked: report.eventsVerified, totalEvents: total))
-        report.failure = try checkHead(last: report.headPosition, lastHash: previous)
+        report.failure = try checkHead(last: report.headPosition, lastHash: reached.hash)
         if report.failure == nil, let anchor, anchor.position > report.headPosition {
             let gone =
                 anchor.position == report.headPosition + 1
@@ -149,10 +182,56 @@ private struct ChainVerifier {
         return finished(report)
     }
 
+    /// The page of events after `page`, or why it could not be read (kept until the chain
+    /// reaches it, so that a damaged page is reported where it starts); none when a row of
+    /// `page` could not be read (its position unknown, the chain stops there anyway) or `page`
+    /// was the last.
+    private func readAhead(after page: [StoredEventRow?]) -> ([StoredEventRow?], (any Error)?) {
+        guard page.count == Self.pageSize, let last = page.last ?? nil else { return ([], nil) }
+        do {
+            return (try tables.events(after: last.position, limit: Self.pageSize), nil)
+        } catch {
+            return ([], error)
+        }
+    }
+
+    /// Follows the chain through `rows` (`prepared` holds what ``RowPreparer`` made of each),
+    /// counting them into `report`; the first failure, if any.
+    private mutating func checkChain(
+        _ rows: ArraySlice<StoredEventRow?>, prepared: [PreparedRow?], report: inout VerificationReport
+    ) throws -> VerificationFailure? {
+        for (row, prepared) in zip(rows, prepared) {
+            guard let stored = row, let prepared else {
+                return VerificationFailure(
+                    position: reached.position + 1, kind: .undecodable,
+                    detail: "a column of the event row holds a value of the wrong type")
+            }
+            let link: [UInt8]
+            switch try check(stored, prepared, expected: reached.position + 1, previous: reached.hash) {
+            case .failure(let failure): return failure
+            case .success(let hash): link = hash
+            }
+            if let anchor, anchor.position == stored.position, anchor.hash != link {
+                return VerificationFailure(
+                    position: stored.position, kind: .edited,
+                    detail:
+                        "the chain at position \(stored.position) is \(link.hexString), but it was anchored as "
+                        + "\(anchor.hash.hexString): the log was rewritten up to here")
+            }
+            report.eventsVerified += 1
+            reached = (stored.position, link, report.eventsVerified)
+            report.headPosition = stored.position
+            if report.eventsVerified % Self.progressInterval == 0 {
+                progress?(VerificationProgress(eventsChecked: report.eventsVerified, totalEvents: total))
+            }
+        }
+        return nil
+    }
+
     /// The event's full chain hash when its row checks out, else what is wrong with it.
-    private mutating func check(_ row: StoredEventRow, expected: Int64, previous: [UInt8]) throws -> Result<
-        [UInt8], VerificationFailure
-    > {
+    private mutating func check(_ row: StoredEventRow, _ prepared: PreparedRow, expected: Int64, previous: [UInt8])
+        throws -> Result<[UInt8], VerificationFailure>
+    {
         if row.position != expected {
             let gap =
                 row.position - 1 == expected
@@ -160,22 +239,23 @@ private struct ChainVerifier {
             return .failure(
                 VerificationFailure(position: expected, kind: .missing, detail: "\(gap) missing from the log"))
         }
-        let body: RecordedEvent
-        let link: [UInt8]
-        do {
-            let (stored, columns) = try parts(row)
-            let canonical = try EventStore.canonicalBody(stored: stored, columns: columns, position: row.position)
-            // The chain first: content that was changed is an edit, even when it no longer
-            // decodes as its (changed) type.
-            link = HashChain.link(previous: previous, position: row.position, version: row.version, body: canonical)
-            guard row.check.count == Schema.chainCheckSize,
-                (0..<Schema.chainCheckSize).allSatisfy({ link[$0] == row.check[$0] })
-            else {
-                return .failure(try explainBrokenLink(row, previous: previous))
-            }
-            body = try EventStore.decodeRecord(
-                stored: stored, columns: columns, position: row.position, version: row.version)
-        } catch let error as EventStoreError {
+        let canonical: [UInt8]
+        switch prepared.canonical {
+        case .failure(let error as EventStoreError):
+            return .failure(VerificationFailure(position: row.position, kind: .undecodable, detail: error.message))
+        case .failure(let error): throw error
+        case .success(let bytes): canonical = bytes
+        }
+        // The chain first: content that was changed is an edit, even when it no longer decodes
+        // as its (changed) type.
+        let link = HashChain.link(previous: previous, position: row.position, version: row.version, body: canonical)
+        guard row.check.count == Schema.chainCheckSize,
+            (0..<Schema.chainCheckSize).allSatisfy({ link[$0] == row.check[$0] })
+        else {
+            return .failure(try explainBrokenLink(row, previous: previous))
+        }
+        if let error = prepared.undecodable {
+            guard let error = error as? EventStoreError else { throw error }
             return .failure(VerificationFailure(position: row.position, kind: .undecodable, detail: error.message))
         }
         let lastVersion = streamVersions[row.stream] ?? 0
@@ -185,20 +265,16 @@ private struct ChainVerifier {
             return .failure(
                 VerificationFailure(
                     position: row.position, kind: row.version > lastVersion ? .missing : .reordered,
-                    detail: "stream \(body.stream) goes from version \(lastVersion) to \(row.version)"))
+                    detail:
+                        "stream \(vocabulary.streams[row.stream] ?? "#\(row.stream)") goes from version \(lastVersion) to \(row.version)"
+                ))
         }
         return .success(link)
     }
 
-    /// A row's stored body, decompressed, and its columns.
-    private func parts(_ row: StoredEventRow) throws -> (stored: [UInt8], columns: EventColumns) {
-        (try row.storedBody(dictionaries: dictionaries), try vocabulary.columns(of: row))
-    }
-
     /// The canonical JSON of a row: its stored body with its columns spliced back in.
     private func canonical(_ row: StoredEventRow) throws -> [UInt8] {
-        let (stored, columns) = try parts(row)
-        return try EventStore.canonicalBody(stored: stored, columns: columns, position: row.position)
+        try RowPreparer(vocabulary: vocabulary, dictionaries: dictionaries).canonical(row)
     }
 
     /// The content at `row` does not hash to its link. Either the event that belongs here sits
@@ -265,6 +341,81 @@ private struct ChainVerifier {
         let triggers = try tables.triggerNames()
         return Schema.immutabilityTriggers.filter { !triggers.contains($0) }.map {
             "trigger \($0) is missing: the file no longer refuses changes to events"
+        }
+    }
+}
+
+/// What `verify` learns of an event row without the chain: its canonical body and whether it
+/// decodes as its type. Rows are independent of each other here, so a page is prepared on two
+/// threads.
+private struct PreparedRow: Sendable {
+    /// The canonical JSON, or why it cannot be built (a damaged body, a missing reference).
+    var canonical: Result<[UInt8], any Error>
+    /// Why the event does not decode as its type, when it does not.
+    var undecodable: (any Error)?
+}
+
+/// Makes ``PreparedRow``s: decompresses, splices and decodes, reading nothing but its values.
+private struct RowPreparer: Sendable {
+    let vocabulary: LogVocabulary
+    let dictionaries: [Int64: LZ4Dictionary]
+
+    func prepare(_ rows: ArraySlice<StoredEventRow?>) -> [PreparedRow?] {
+        rows.map { row in row.map(prepare) }
+    }
+
+    func prepare(_ row: StoredEventRow) -> PreparedRow {
+        let stored: [UInt8]
+        let columns: EventColumns
+        let canonical: [UInt8]
+        do {
+            stored = try row.storedBody(dictionaries: dictionaries)
+            columns = try vocabulary.columns(of: row)
+            canonical = try EventStore.canonicalBody(stored: stored, columns: columns, position: row.position)
+        } catch {
+            return PreparedRow(canonical: .failure(error), undecodable: nil)
+        }
+        do {
+            _ = try EventStore.decodeRecord(
+                stored: stored, columns: columns, position: row.position, version: row.version)
+            return PreparedRow(canonical: .success(canonical), undecodable: nil)
+        } catch {
+            return PreparedRow(canonical: .success(canonical), undecodable: error)
+        }
+    }
+
+    /// The canonical JSON of a row: its stored body with its columns spliced back in.
+    func canonical(_ row: StoredEventRow) throws -> [UInt8] {
+        let stored = try row.storedBody(dictionaries: dictionaries)
+        return try EventStore.canonicalBody(
+            stored: stored, columns: try vocabulary.columns(of: row), position: row.position)
+    }
+}
+
+/// How many rows of a page `verify`'s own thread prepares while its helper prepares the rest:
+/// as many as make both finish together, learnt from the page before (this thread also follows
+/// the chain and reads, so its share depends on the machine and the log).
+private struct HelperShare {
+    /// The helper's seconds per row prepared.
+    private var perRow: Double?
+    /// This thread's seconds per page for its work apart from preparing.
+    private var fixed = 0.0
+
+    func headCount(of rows: Int) -> Int {
+        guard let perRow, perRow > 0 else { return rows / 4 }
+        let balanced = (perRow * Double(rows) - fixed) / (2 * perRow)
+        return Int(min(max(balanced, 0), Double(rows)))
+    }
+
+    mutating func learn(rows: Int, head: Int, here: Double, there: Double) {
+        guard rows > head, there > 0 else { return }
+        let measured = there / Double(rows - head)
+        let measuredFixed = max(0, here - measured * Double(head))
+        if let known = perRow {
+            perRow = (known + measured) / 2
+            fixed = (fixed + measuredFixed) / 2
+        } else {
+            (perRow, fixed) = (measured, measuredFixed)
         }
     }
 }
