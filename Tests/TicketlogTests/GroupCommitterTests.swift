@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 import Testing
 
@@ -53,6 +54,48 @@ import Testing
         let batches = flushes.withLock { $0 }
         // Six requests of weight 4 with a limit of 10: batches of two.
         #expect(batches.dropFirst().map(\.count) == [2, 2, 2])
+    }
+
+    @TaskLocal static var requestID: String?
+
+    /// A batch's flush (and what it logs) names the callers whose requests it holds: the
+    /// drain that flushes it may have been started by an earlier caller, whose id it must not
+    /// carry (a failed commit was logged with the id of a request answered before it).
+    @Test func aFlushKnowsTheCallersOfItsBatchAndNoOthers() async throws {
+        let gate = Gate()
+        let flushes = Mutex<[(requests: [Int], callers: Logger.Metadata, inherited: String?)]>([])
+        let committer = GroupCommitter<Int, Int>(
+            maximumBatchWeight: 100,
+            callerMetadata: Logger.MetadataProvider {
+                Self.requestID.map { ["ticketlog.request": .string($0)] } ?? [:]
+            }
+        ) { requests in
+            flushes.withLock { $0.append((requests, CommitCallers.metadata, Self.requestID)) }
+            if requests == [0] { await gate.wait() }
+            return requests.map { .success($0) }
+        }
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            group.addTask { try await Self.$requestID.withValue("a") { try await committer.submit(0) } }
+            while flushes.withLock({ $0.isEmpty }) { await Task.yield() }
+            for (value, id) in [(1, "b"), (2, "c"), (3, "b")] {
+                group.addTask { try await Self.$requestID.withValue(id) { try await committer.submit(value) } }
+            }
+            while committer.pendingCount < 3 { await Task.yield() }
+            await gate.open()
+            try await group.waitForAll()
+        }
+        let seen = flushes.withLock { $0 }
+        #expect(seen.map(\.requests.count) == [1, 3])
+        #expect(seen.first?.callers == ["ticketlog.request": "a"])
+        // Queued in whatever order the tasks ran: the ids, each once.
+        let second = seen.last?.callers["ticketlog.request"]
+        guard case .array(let ids) = second else {
+            Issue.record("expected the batch's three callers, two of them alike: \(String(describing: second))")
+            return
+        }
+        #expect(Set(ids.map(\.description)) == ["b", "c"] && ids.count == 2)
+        // The drain runs detached: nothing of the caller that started it.
+        #expect(seen.allSatisfy { $0.inherited == nil })
     }
 
     @Test func failuresGoToTheirOwnRequestOnly() async throws {

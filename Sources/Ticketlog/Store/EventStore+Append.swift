@@ -297,7 +297,9 @@ extension EventStore {
         } catch {
             vocabulary.reset()
             let failure = EventStoreError.storage("the append could not be committed", cause: error)
-            logger.error("Append transaction failed", metadata: ["ticketlog.error": "\(error)"])
+            logger.error(
+                "Append transaction failed",
+                metadata: CommitCallers.metadata.merging(["ticketlog.error": "\(error)"]) { $1 })
             return queued.map { _ in .failure(failure) }
         }
         keyring?.written(outcome.keysWritten)
@@ -322,7 +324,9 @@ extension EventStore {
             return results
         } catch {
             let failure = Self.mapStorageError(error, "the append could not be committed")
-            logger.error("Append transaction failed", metadata: ["ticketlog.error": "\(error)"])
+            logger.error(
+                "Append transaction failed",
+                metadata: CommitCallers.metadata.merging(["ticketlog.error": "\(error)"]) { $1 })
             return requests.map { _ in .failure(failure) }
         }
     }

@@ -333,7 +333,7 @@ public final class EventStore: Sendable {
         committerBox.withLock { box in
             if let committer = box { return committer }
             let committer = GroupCommitter<QueuedAppend, AppendResult>(
-                maximumBatchWeight: configuration.maximumEventsPerTransaction
+                maximumBatchWeight: configuration.maximumEventsPerTransaction, callerMetadata: logger.metadataProvider
             ) { [weak self] requests in
                 guard let self else {
                     return requests.map { _ in

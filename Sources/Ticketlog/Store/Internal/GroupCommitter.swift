@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 
 /// Coalesces concurrent requests into batches handled by one `flush` call at a time.
@@ -11,6 +12,8 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
     private struct Pending {
         var request: Request
         var weight: Int
+        /// The logging metadata of the task that queued it (``GroupCommitter/callers``).
+        var caller: Logger.Metadata = [:]
         var complete: @Sendable (Result<Response, any Error>) -> Void
     }
 
@@ -22,13 +25,19 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
     private let state = Mutex(State())
     private let maximumBatchWeight: Int
     private let flush: Flush
+    private let callerMetadata: Logger.MetadataProvider?
 
     /// - Parameters:
     ///   - maximumBatchWeight: a batch stops growing once its requests' weights (e.g. event
     ///     counts) reach this; a single heavier request still goes alone.
+    ///   - callerMetadata: read in each task that queues a request (a server's request id);
+    ///     `flush` finds the batch's in ``CommitCallers/metadata``.
     ///   - flush: handles one batch and returns one result per request, in order.
-    package init(maximumBatchWeight: Int, flush: @escaping Flush) {
+    package init(
+        maximumBatchWeight: Int, callerMetadata: Logger.MetadataProvider? = nil, flush: @escaping Flush
+    ) {
         self.maximumBatchWeight = maximumBatchWeight
+        self.callerMetadata = callerMetadata
         self.flush = flush
     }
 
@@ -101,6 +110,10 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
     }
 
     private func enqueue(_ items: [Pending]) {
+        var items = items
+        if let caller = callerMetadata?.get(), !caller.isEmpty {
+            for index in items.indices { items[index].caller = caller }
+        }
         let startDraining = state.withLock { state in
             state.pending.append(contentsOf: items)
             guard !state.isDraining else { return false }
@@ -108,7 +121,9 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
             return true
         }
         if startDraining {
-            Task { await self.drain() }
+            // Detached: the drain goes on to flush what other tasks queue meanwhile, so it must
+            // not carry the task-locals (a request's id in the log) of the one that started it.
+            Task.detached { await self.drain() }
         }
     }
 
@@ -134,11 +149,38 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
                 return batch
             }
             guard !batch.isEmpty else { return }
-            let results = await flush(batch.map(\.request))
+            let results = await CommitCallers.$metadata.withValue(CommitCallers.merged(batch.map(\.caller))) {
+                await flush(batch.map(\.request))
+            }
             precondition(results.count == batch.count, "flush must return one result per request")
             for (item, result) in zip(batch, results) {
                 item.complete(result)
             }
         }
+    }
+}
+
+/// Whose requests a ``GroupCommitter`` batch holds, for what its flush logs.
+package enum CommitCallers {
+    /// The logging metadata of the tasks that queued the batch being flushed, merged: a key
+    /// the callers agree on keeps its value, one they differ on holds every value in queue
+    /// order (`ticketlog.request=[a, b]`).
+    @TaskLocal package static var metadata: Logger.Metadata = [:]
+
+    static func merged(_ callers: [Logger.Metadata]) -> Logger.Metadata {
+        var values: [String: [Logger.MetadataValue]] = [:]
+        var keys: [String] = []
+        for caller in callers {
+            for (key, value) in caller.sorted(by: { $0.key < $1.key }) {
+                if values[key] == nil { keys.append(key) }
+                if !(values[key] ?? []).contains(value) { values[key, default: []].append(value) }
+            }
+        }
+        var merged: Logger.Metadata = [:]
+        for key in keys {
+            let distinct = values[key] ?? []
+            merged[key] = distinct.count == 1 ? distinct[0] : .array(distinct)
+        }
+        return merged
     }
 }
