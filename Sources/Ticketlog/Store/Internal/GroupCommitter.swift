@@ -12,7 +12,7 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
     private struct Pending {
         var request: Request
         var weight: Int
-        /// The logging metadata of the task that queued it (``GroupCommitter/callers``).
+        /// The logging metadata of the task that queued it (``CommitCallers``).
         var caller: Logger.Metadata = [:]
         var complete: @Sendable (Result<Response, any Error>) -> Void
     }
@@ -31,7 +31,7 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
     ///   - maximumBatchWeight: a batch stops growing once its requests' weights (e.g. event
     ///     counts) reach this; a single heavier request still goes alone.
     ///   - callerMetadata: read in each task that queues a request (a server's request id);
-    ///     `flush` finds the batch's in ``CommitCallers/metadata``.
+    ///     `flush` finds the batch's in ``CommitCallers``.
     ///   - flush: handles one batch and returns one result per request, in order.
     package init(
         maximumBatchWeight: Int, callerMetadata: Logger.MetadataProvider? = nil, flush: @escaping Flush
@@ -149,7 +149,7 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
                 return batch
             }
             guard !batch.isEmpty else { return }
-            let results = await CommitCallers.$metadata.withValue(CommitCallers.merged(batch.map(\.caller))) {
+            let results = await CommitCallers.$callers.withValue(batch.map(\.caller)) {
                 await flush(batch.map(\.request))
             }
             precondition(results.count == batch.count, "flush must return one result per request")
@@ -162,18 +162,22 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
 
 /// Whose requests a ``GroupCommitter`` batch holds, for what its flush logs.
 package enum CommitCallers {
-    /// The logging metadata of the tasks that queued the batch being flushed, merged: a key
-    /// the callers agree on keeps its value, one they differ on holds every value in queue
-    /// order (`ticketlog.request=[a, b]`).
-    @TaskLocal package static var metadata: Logger.Metadata = [:]
+    /// The logging metadata of each task that queued a request of the batch being flushed.
+    @TaskLocal package static var callers: [Logger.Metadata] = []
+
+    /// ``callers`` merged, worked out when a line is logged (a failed commit), not per batch: a
+    /// key the callers agree on keeps its value, one they differ on holds each value once, in
+    /// queue order (`ticketlog.request=[a, b]`).
+    package static var metadata: Logger.Metadata { merged(callers) }
 
     static func merged(_ callers: [Logger.Metadata]) -> Logger.Metadata {
         var values: [String: [Logger.MetadataValue]] = [:]
+        var seen: [String: Set<String>] = [:]
         var keys: [String] = []
         for caller in callers {
             for (key, value) in caller.sorted(by: { $0.key < $1.key }) {
                 if values[key] == nil { keys.append(key) }
-                if !(values[key] ?? []).contains(value) { values[key, default: []].append(value) }
+                if seen[key, default: []].insert(value.description).inserted { values[key, default: []].append(value) }
             }
         }
         var merged: Logger.Metadata = [:]
