@@ -56,7 +56,8 @@ private struct ChainVerifier {
     let progress: (@Sendable (VerificationProgress) -> Void)?
 
     private var vocabulary = LogVocabulary()
-    private var dictionaries: [Int64: LZ4Dictionary] = [:]
+    /// Built once the vocabulary and the dictionaries are read.
+    private var preparer = RowPreparer(vocabulary: LogVocabulary(), dictionaries: [:])
     private var streamVersions: [Int64: Int64] = [:]
 
     init(
@@ -103,8 +104,8 @@ private struct ChainVerifier {
 
     private mutating func scan() throws -> VerificationReport {
         vocabulary = try tables.vocabulary()
-        dictionaries = try tables.dictionaries()
-        let preparer = RowPreparer(vocabulary: vocabulary, dictionaries: dictionaries)
+        preparer = RowPreparer(vocabulary: vocabulary, dictionaries: try tables.dictionaries())
+        let preparer = preparer  // a copy the helper's job can capture (it cannot capture `self`)
         total = try tables.eventCount()
         var report = VerificationReport(
             failure: nil, eventsVerified: 0, headPosition: 0, headHash: HashChain.genesis.hexString,
@@ -120,21 +121,26 @@ private struct ChainVerifier {
         var prepared = preparer.prepare(page[...])
         var (next, nextUnread) = readAhead(after: page)
         while !page.isEmpty {
-            let failure: VerificationFailure?
             var (afterNext, afterNextUnread): ([StoredEventRow?], (any Error)?) = ([], nil)
-            var nextPrepared: [PreparedRow?] = []
-            if next.count < parallelPage {
-                failure = try checkChain(page[...], prepared: prepared, report: &report)
-                if failure == nil {
-                    // Thrown once the chain reached the page it could not read, as `run` reports.
-                    if let nextUnread { throw nextUnread }
-                    nextPrepared = preparer.prepare(next[...])
-                    (afterNext, afterNextUnread) = readAhead(after: next)
-                }
+            // A small page is prepared here whole.
+            let headCount = next.count < parallelPage ? next.count : share.headCount(of: next.count)
+            let head = next[..<headCount]
+            let tail = next[headCount...]
+            /// This thread's part: the chain through `page`, then the head of the next page and
+            /// the page after it read.
+            func here() throws -> (failure: VerificationFailure?, head: [PreparedRow?]) {
+                if let failure = try checkChain(page[...], prepared: prepared, report: &report) { return (failure, []) }
+                // Thrown once the chain reached the page it could not read, as `run` reports.
+                if let nextUnread { throw nextUnread }
+                let headPrepared = preparer.prepare(head)
+                (afterNext, afterNextUnread) = readAhead(after: next)
+                return (nil, headPrepared)
+            }
+            let failure: VerificationFailure?
+            var nextPrepared: [PreparedRow?]
+            if tail.isEmpty {
+                (failure, nextPrepared) = try here()
             } else {
-                let headCount = share.headCount(of: next.count)
-                let head = next[..<headCount]
-                let tail = next[headCount...]
                 let tailPrepared = HelperResult<(rows: [PreparedRow?], seconds: Double)>(([], 0))
                 let shared = helper ?? HelperThread(name: "verify-helper")
                 helper = shared
@@ -144,12 +150,7 @@ private struct ChainVerifier {
                 (failure, nextPrepared) = try shared.both(
                     here: {
                         defer { hereSeconds = (clock.now - started).seconds }
-                        if let failure = try checkChain(page[...], prepared: prepared, report: &report) {
-                            return (failure, [])
-                        }
-                        let headPrepared = preparer.prepare(head)
-                        (afterNext, afterNextUnread) = readAhead(after: next)
-                        return (nil, headPrepared)
+                        return try here()
                     },
                     there: {
                         let started = clock.now
@@ -272,17 +273,12 @@ private struct ChainVerifier {
         return .success(link)
     }
 
-    /// The canonical JSON of a row: its stored body with its columns spliced back in.
-    private func canonical(_ row: StoredEventRow) throws -> [UInt8] {
-        try RowPreparer(vocabulary: vocabulary, dictionaries: dictionaries).canonical(row)
-    }
-
     /// The content at `row` does not hash to its link. Either the event that belongs here sits
     /// further on (reordered), the stream lost versions (missing), or it was changed (edited).
     private func explainBrokenLink(_ row: StoredEventRow, previous: [UInt8]) throws -> VerificationFailure {
         let later = try tables.events(after: row.position, limit: Self.reorderWindow).compactMap { $0 }
         for candidate in later {
-            guard let canonical = try? self.canonical(candidate) else { continue }
+            guard let canonical = try? preparer.parts(candidate).canonical else { continue }
             let link = HashChain.link(
                 previous: previous, position: row.position, version: candidate.version, body: canonical
             ).prefix(Schema.chainCheckSize)
@@ -365,13 +361,9 @@ private struct RowPreparer: Sendable {
     }
 
     func prepare(_ row: StoredEventRow) -> PreparedRow {
-        let stored: [UInt8]
-        let columns: EventColumns
-        let canonical: [UInt8]
+        let (stored, columns, canonical): ([UInt8], EventColumns, [UInt8])
         do {
-            stored = try row.storedBody(dictionaries: dictionaries)
-            columns = try vocabulary.columns(of: row)
-            canonical = try EventStore.canonicalBody(stored: stored, columns: columns, position: row.position)
+            (stored, columns, canonical) = try parts(row)
         } catch {
             return PreparedRow(canonical: .failure(error), undecodable: nil)
         }
@@ -384,11 +376,12 @@ private struct RowPreparer: Sendable {
         }
     }
 
-    /// The canonical JSON of a row: its stored body with its columns spliced back in.
-    func canonical(_ row: StoredEventRow) throws -> [UInt8] {
+    /// A row's stored body (decompressed), its columns, and its canonical JSON: the stored body
+    /// with the columns spliced back in.
+    func parts(_ row: StoredEventRow) throws -> (stored: [UInt8], columns: EventColumns, canonical: [UInt8]) {
         let stored = try row.storedBody(dictionaries: dictionaries)
-        return try EventStore.canonicalBody(
-            stored: stored, columns: try vocabulary.columns(of: row), position: row.position)
+        let columns = try vocabulary.columns(of: row)
+        return (stored, columns, try EventStore.canonicalBody(stored: stored, columns: columns, position: row.position))
     }
 }
 
