@@ -11,9 +11,14 @@ extension UUID {
     /// event, and more of them the bigger the log; ids ordered by time insert at its end, a page
     /// per hundred events. Any UUID is still accepted: ids made elsewhere (a client's own, a
     /// webhook's derived one) only cost more to insert.
+    ///
+    /// The random bits come from the kernel's CSPRNG through `SystemRandom`'s pool, drawn 4 KiB
+    /// at a time: `SystemRandomNumberGenerator` made a `getrandom` system call per id, one in
+    /// the writer's turn for every decided event (a `POST …/messages` mints two ids).
     public static func timeOrdered(at time: Timestamp = .now) -> UUID {
-        var random = SystemRandomNumberGenerator()
-        return timeOrdered(at: time, random: random.next())
+        var random: UInt64 = 0
+        withUnsafeMutableBytes(of: &random) { SystemRandom.fill(random: $0) }
+        return timeOrdered(at: time, random: random)
     }
 
     /// The id ``timeOrdered(at:)`` makes at `time` with the 62 random bits taken from `random`:

@@ -290,7 +290,7 @@ extension EventStore {
                         throw ProjectionFailure(cause: error)
                     }
                     try head.save(db)
-                    for projection in live { try ProjectionCheckpoints.save(projection, position: head.position, sql) }
+                    try ProjectionCheckpoints.save(live, position: head.position, sql)
                 }
                 return (results, head.position, keysWritten)
             }

@@ -13,8 +13,8 @@ import Synchronization
 
 /// Random bytes from the operating system's CSPRNG (getrandom(2), arc4random_buf on Darwin),
 /// drawn 4 KiB at a time: a nonce per sealed field would otherwise cost a system call each
-/// (issue 17's profile: a third of the sealing time). For public values only — nonces and key
-/// ids; key material comes from swift-crypto directly.
+/// (issue 17's profile: a third of the sealing time). For public values only — nonces, key ids
+/// and the random bits of event and message ids; key material comes from swift-crypto directly.
 enum SystemRandom {
     private struct Pool {
         var bytes = [UInt8](repeating: 0, count: 4096)
