@@ -50,8 +50,11 @@ extension EventStore {
         /// How long a subscriber waits for a commit notification before it looks at the file
         /// again (so it also sees appends made by another process).
         public var subscriptionPollInterval: Duration = .seconds(1)
-        /// How many events one projection catch-up or rebuild transaction applies. Smaller
-        /// batches let appends in between more often; larger ones rebuild faster.
+        /// How many events a projection catch-up or rebuild reads and decodes at a time (a page).
+        /// Its transactions on an SQLite log apply three pages each (one on PostgreSQL, and in the
+        /// catch-up when a log opens). Smaller
+        /// batches let appends in between more often; larger ones rebuild faster and take more
+        /// memory.
         public var projectionBatchSize = 5_000
         /// Whether appends keep the projections in their own transaction (the default: a read
         /// after an append sees it). `false` writes events only, for bulk loads: the projections

@@ -272,6 +272,10 @@ public final class EventStore: Sendable {
         notifier = CommitNotifier(head: head)
     }
 
+    /// Whether reads run on connections of their own beside the writer (a pool on a WAL file),
+    /// rather than queued behind it (an in-memory or read-only log).
+    var readsBesideWriter: Bool { file is DatabasePool }
+
     /// The SQLite file's connections.
     ///
     /// - Throws: ``EventStoreError/Code/unsupported`` on a shared database, for the operations
