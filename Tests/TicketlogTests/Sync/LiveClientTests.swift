@@ -133,10 +133,15 @@ import ToolSupport
                 uri: "/api/chat/tickets/s1/messages", method: .post, headers: ServerFixture.headers(admin),
                 body: ByteBuffer(string: #"{"messageId":"m-1","text":"hello Stream"}"#))
             #expect(posted.status == .created)
+            // Mirrored: Stream holds the message and the driver has recorded it (its cursor is
+            // written after the send, so waiting for Stream alone raced the shutdown below).
             var mirrored = false
-            for _ in 0..<200 where !mirrored {
+            for _ in 0..<400 where !mirrored {
                 try await Task.sleep(for: .milliseconds(25))
-                mirrored = stream.emulator.withLock { $0.messages["ticket-s1--m-1"]?.text == "hello Stream" }
+                let cursor = try await store.syncCursor(StreamChatDestination.mirror)
+                mirrored =
+                    cursor == 2
+                    && stream.emulator.withLock { $0.messages["ticket-s1--m-1"]?.text == "hello Stream" }
             }
             #expect(mirrored)
         }
