@@ -52,9 +52,8 @@ extension EventStore {
         public var subscriptionPollInterval: Duration = .seconds(1)
         /// How many events a projection catch-up or rebuild reads and decodes at a time (a page).
         /// Its transactions on an SQLite log apply three pages each (one on PostgreSQL, and in the
-        /// catch-up when a log opens). Smaller
-        /// batches let appends in between more often; larger ones rebuild faster and take more
-        /// memory.
+        /// catch-up when a log opens). Smaller pages let appends in between more often; larger
+        /// ones rebuild faster and take more memory.
         public var projectionBatchSize = 5_000
         /// Whether appends keep the projections in their own transaction (the default: a read
         /// after an append sees it). `false` writes events only, for bulk loads: the projections
