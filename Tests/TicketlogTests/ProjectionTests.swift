@@ -278,15 +278,22 @@ import Testing
         }
     }
 
-    @Test func aPageDecodedAheadIsAppliedUnlessAnErasureCameBetween() async throws {
-        let directory = try TemporaryDirectory()
+    /// An encrypted log holding one ticket and kim's message "zebra crossing at noon"
+    /// (positions 1 and 2).
+    func kimsZebraMessage(in directory: TemporaryDirectory) async throws -> EventStore {
         var configuration = EventStore.Configuration()
         configuration.masterKey = MasterKey.generate()
         let store = try EventStore(path: directory.path("log.sqlite"), configuration: configuration)
         var factory = EventFactory()
-        let kim = Actor(id: "kim", role: .creator)
         try await store.append(
-            [factory.opened(), factory.message("zebra crossing at noon", by: kim)], to: .test(1))
+            [factory.opened(), factory.message("zebra crossing at noon", by: Actor(id: "kim", role: .creator))],
+            to: .test(1))
+        return store
+    }
+
+    @Test func aPageDecodedAheadIsAppliedUnlessAnErasureCameBetween() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try await kimsZebraMessage(in: directory)
 
         // Applied as decoded ahead: the page is what the step uses.
         try await resetProjections(store)
@@ -341,13 +348,7 @@ import Testing
     /// deterministically); decoded after, it holds the text erased.
     @Test func aPageDecodedAheadAroundAnErasureNeverBringsTheTextBack() async throws {
         let directory = try TemporaryDirectory()
-        var configuration = EventStore.Configuration()
-        configuration.masterKey = MasterKey.generate()
-        let store = try EventStore(path: directory.path("log.sqlite"), configuration: configuration)
-        var factory = EventFactory()
-        let kim = Actor(id: "kim", role: .creator)
-        try await store.append(
-            [factory.opened(), factory.message("zebra crossing at noon", by: kim)], to: .test(1))
+        let store = try await kimsZebraMessage(in: directory)
         try await resetProjections(store)
         let ahead = PagesAhead(store)
         ahead.start(from: 1, limit: 100)

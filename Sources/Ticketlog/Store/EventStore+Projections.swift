@@ -283,8 +283,9 @@ final class PagesAhead: Sendable {
             slot.fulfil(try? await store.projectionPage(from: from, limit: limit))
         }
         let previous = pending.withLock { pending in
-            defer { pending = Pending(slot: slot, task: task) }
-            return pending
+            let untaken = pending
+            pending = Pending(slot: slot, task: task)
+            return untaken
         }
         previous?.task.cancel()
     }
