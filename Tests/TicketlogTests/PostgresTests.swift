@@ -54,8 +54,11 @@ struct PostgresTests {
         return tables
     }
 
+    /// The projection tables, and the search index's documents (on SQLite in a file of its own).
     static func projectionRows(_ log: EventStore) async throws -> [String: [String]] {
-        try await log.readSession { session in try projectionRows(session) }
+        var tables = try await log.readSession { session in try projectionRows(session) }
+        tables[MessageSearchIndex.table] = try await log.searchDocuments().map { "\($0)" }
+        return tables
     }
 
     /// An empty file log and an empty PostgreSQL log with one fixed clock, so that the same

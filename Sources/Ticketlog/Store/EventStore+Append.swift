@@ -304,6 +304,7 @@ extension EventStore {
         }
         keyring?.written(outcome.keysWritten)
         notifier.advance(to: outcome.head)
+        scheduleSearchIndexing()
         await trainFirstDictionaryIfDue(head: outcome.head)
         return outcome.results
     }

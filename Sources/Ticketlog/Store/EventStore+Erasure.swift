@@ -187,7 +187,8 @@ extension EventStore {
     func scrub() async throws -> Bool {
         if let shared { return await scrub(shared) }
         guard path != ":memory:" else { return true }
-        return try await writer.writeWithoutTransaction { [checkpointer] db in try Self.scrub(db, checkpointer) }
+        let log = try await writer.writeWithoutTransaction { [checkpointer] db in try Self.scrub(db, checkpointer) }
+        return try scrubSearchIndex() && log
     }
 
     /// PostgreSQL has no `secure_delete`: the key table and the search index are vacuumed (the
@@ -221,8 +222,6 @@ extension EventStore {
             let row = try checkpointer?.exclusively(checkpoint) ?? checkpoint()
             return (row?[0] as Int?) == 0
         }
-        // Forgotten texts' terms out of the search index's segments, then out of free pages.
-        try MessageSearchIndex.optimize(db)
         let first = try truncate()
         try db.execute(sql: "VACUUM")
         return try truncate() && first
