@@ -153,12 +153,9 @@ import Testing
         #expect(try await store.search(MessageSearch(kimsWord)).count == 20)
         // The index keeps its terms (not the text): the word is in the file before the erasure,
         // so the search of the raw bytes below can see it.
-        // The log, the search index's file beside it, and their WALs.
         func fileBytes() throws -> Data {
             var raw = try Data(contentsOf: URL(fileURLWithPath: path))
-            for suffix in ["-wal", "-search", "-search-wal"] {
-                if let more = try? Data(contentsOf: URL(fileURLWithPath: path + suffix)) { raw.append(more) }
-            }
+            if let wal = try? Data(contentsOf: URL(fileURLWithPath: path + "-wal")) { raw.append(wal) }
             return raw
         }
         #expect(try fileBytes().range(of: Data(kimsWord.utf8)) != nil)

@@ -64,7 +64,6 @@ import Testing
                 try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")?[1] as Int?
             }
             #expect(try #require(walFrames) < 160 + 100, "the WAL did not start over")
-            await store.close()
         }
         // The background connection closes first: the writer's, last, removed the WAL.
         #expect(!FileManager.default.fileExists(atPath: path + "-wal"), "the WAL outlived the store")
@@ -115,7 +114,6 @@ import Testing
             let store = try EventStore(path: path)
             var factory = EventFactory()
             try await store.append(factory.opened(), to: .test(1))
-            await store.close()
         }
         try sqlite3(path, "UPDATE meta SET value = 7 WHERE key = 'format_version'")
         let error = #expect(throws: EventStoreError.self) { try EventStore(path: path) }
@@ -232,7 +230,6 @@ import Testing
             let store = try EventStore(path: path, configuration: configuration)
             try await store.append(factory.conversation(messages: 10), to: .test(1))
             try await store.append(factory.conversation(messages: 10), to: .test(2))
-            await store.close()
         }
         let target = try #require(
             Int64(

@@ -63,8 +63,7 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: path))
         #expect(
             try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == [
-                "log.sqlite", "log.sqlite-search", "log.sqlite-search-shm", "log.sqlite-search-wal", "log.sqlite-shm",
-                "log.sqlite-wal",
+                "log.sqlite", "log.sqlite-shm", "log.sqlite-wal",
             ])
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.url.path) == [Self.awkwardDirectory])
         #expect(

@@ -47,8 +47,7 @@ enum Measurements {
 
     /// Appends the corpus 1000 events per append (one transaction each), NORMAL, projections
     /// inline (or, with `inlineProjections` false, events only). Only the appends are timed
-    /// (generating the events is not) — and, with the projections, the search index brought up
-    /// to the head at the end (it is written behind the appends).
+    /// (generating the events is not).
     static func batchedAppend(
         events: Int, path: String, compressionLevel: Int? = nil, inlineProjections: Bool = true,
         masterKey: MasterKey? = nil
@@ -59,20 +58,14 @@ enum Measurements {
         configuration.durability = .normal
         configuration.inlineProjections = inlineProjections
         let store = try EventStore(path: path, configuration: configuration)
-        return try await timedBatches(
-            events: events,
-            finish: inlineProjections ? { try await store.catchUpSearchIndex() } : nil
-        ) { appends in
+        return try await timedBatches(events: events) { appends in
             for result in await store.append(appends) { _ = try result.get() }
         }
     }
 
     /// The corpus appended in batches of 1,000 events by `append`, only the appends timed: the
     /// rate overall and over the first and last tenth.
-    /// `finish`, if any, is timed after the last batch (its time counts in the last tenth).
-    static func timedBatches(
-        events: Int, finish: (() async throws -> Void)? = nil, append: ([StreamAppend]) async throws -> Void
-    ) async throws -> Rate {
+    static func timedBatches(events: Int, append: ([StreamAppend]) async throws -> Void) async throws -> Rate {
         let tenth = max(1, events / 10)
         var timed = Duration.zero
         var first10: Double?
@@ -94,11 +87,6 @@ enum Measurements {
             if batch.count == 1_000 { try await flush() }
         }
         if !batch.isEmpty { try await flush() }
-        if let finish {
-            let start = ContinuousClock.now
-            try await finish()
-            timed += ContinuousClock.now - start
-        }
         let last10 = lastStart.map { Double(done - $0.events) / (timed - $0.time).seconds }
         return Rate(events: done, seconds: timed.seconds, first10: first10, last10: last10)
     }

@@ -25,25 +25,23 @@ enum MessageSearchIndex {
     /// projection check compares (the index itself has no readable rows).
     static let terms = "message_search_terms"
 
-    /// On SQLite the index lives in a database of its own beside the log (``SearchIndexFile``),
-    /// attached as `search`: no projection table of the log's. Earlier builds kept it in the
-    /// log's file (message history versions 4 and 5): these tables are dropped from it.
-    static let retiredTables = [terms, table]
-
-    /// The index's tables in a database of `dialect` kept by the message history projection, in
-    /// an order in which they can be dropped: on PostgreSQL only.
-    static func projectionTables(_ dialect: SQLDialect) -> [String] {
+    /// The index's tables in a database of `dialect`, in an order in which they can be dropped.
+    static func tables(_ dialect: SQLDialect) -> [String] {
         switch dialect {
-        case .sqlite: []
+        case .sqlite: [terms, table]
         case .postgres: [table]
         }
     }
 
     /// On PostgreSQL the index is a table of `tsvector` documents under a GIN index: the
     /// text's words (``SearchTerms``: split and folded as FTS5 does on SQLite), never the text.
-    static func projectionSchema(_ dialect: SQLDialect) -> [String] {
+    static func schema(_ dialect: SQLDialect) -> [String] {
         switch dialect {
-        case .sqlite: []
+        case .sqlite:
+            [
+                "CREATE VIRTUAL TABLE \(table) USING fts5(text, content='', detail=none, tokenize='unicode61 remove_diacritics 2')",
+                "CREATE VIRTUAL TABLE \(terms) USING fts5vocab(\(table), instance)",
+            ]
         case .postgres:
             [
                 "CREATE TABLE \(table) (position bigint PRIMARY KEY, document tsvector NOT NULL)",
@@ -52,32 +50,10 @@ enum MessageSearchIndex {
         }
     }
 
-    /// The index file's tables on SQLite, created when missing (schema `search`): the FTS5 table,
-    /// its vocabulary, and `search_state` — of which log (its first event's id), up to which
-    /// position the index holds the log's texts, and how many erasures it has seen (the version
-    /// of the `erasures` stream).
-    static let fileSchema = [
-        "CREATE VIRTUAL TABLE IF NOT EXISTS search.\(table) USING fts5(text, content='', detail=none, tokenize='unicode61 remove_diacritics 2')",
-        "CREATE VIRTUAL TABLE IF NOT EXISTS search.\(terms) USING fts5vocab(\(table), instance)",
-        """
-        CREATE TABLE IF NOT EXISTS search.search_state (
-            id INTEGER PRIMARY KEY CHECK (id = 1),
-            log BLOB,
-            indexed_through INTEGER NOT NULL,
-            erasures INTEGER NOT NULL
-        ) STRICT
-        """,
-        "INSERT OR IGNORE INTO search.search_state(id, log, indexed_through, erasures) VALUES (1, NULL, 0, 0)",
-    ]
-
-    /// Empties the index: on PostgreSQL its table; on SQLite the index file, which then holds
-    /// nothing of any log.
+    /// Empties the index (a contentless FTS5 table takes no `DELETE`).
     static func clear(_ session: any SQLSession) throws {
         switch session.dialect {
-        case .sqlite:
-            // A contentless FTS5 table takes no `DELETE`.
-            try session.execute("INSERT INTO search.\(table)(\(table)) VALUES('delete-all')")
-            try session.execute("UPDATE search.search_state SET log = NULL, indexed_through = 0")
+        case .sqlite: try session.execute("INSERT INTO \(table)(\(table)) VALUES('delete-all')")
         case .postgres: try session.execute("DELETE FROM \(table)")
         }
     }
@@ -99,21 +75,22 @@ enum MessageSearchIndex {
     }
 
     /// A document on SQLite: its text, which FTS5 tokenizes.
-    private static let insertText = "INSERT INTO search.\(table)(rowid, text) VALUES (?, ?)"
+    private static let insertText = "INSERT INTO \(table)(rowid, text) VALUES (?, ?)"
     /// A document on PostgreSQL: its words as one text, split and made a `tsvector` by the server.
     private static let insertDocument =
         "INSERT INTO \(table)(position, document) VALUES (?, array_to_tsvector(string_to_array(?, ' ')))"
 
     /// Removes `document`, indexed with exactly `text`.
     static func remove(_ document: Int64, text: String, _ db: Database) throws {
-        try db.cachedStatement(sql: "INSERT INTO search.\(table)(\(table), rowid, text) VALUES ('delete', ?, ?)")
+        try db.cachedStatement(sql: "INSERT INTO \(table)(\(table), rowid, text) VALUES ('delete', ?, ?)")
             .execute(arguments: [document, text])
     }
 
     /// Merges the index's segments into one: removed documents' terms leave the file's live
     /// pages (the scrub after an erasure; `secure_delete` and `VACUUM` clear the freed ones).
     static func optimize(_ db: Database) throws {
-        try db.execute(sql: "INSERT INTO search.\(table)(\(table)) VALUES('optimize')")
+        guard try db.tableExists(table) else { return }
+        try db.execute(sql: "INSERT INTO \(table)(\(table)) VALUES('optimize')")
     }
 
     /// The FTS5 query for what a person typed: each word a quoted term (a trailing `*` keeps a

@@ -10,12 +10,9 @@ extension EventStore {
     }
 
     /// Closes the connections to a shared database and stops listening for its commits; the
-    /// store must not be used afterwards. A file's connections close when the store is released;
-    /// this stops its background indexing for search first (waiting for a running step), so
-    /// they close as soon as it is released.
+    /// store must not be used afterwards. A file's connections close when the store is released
+    /// (this does nothing for a file).
     public func close() async {
-        // Background indexing stops (a running step ends first) and the index's connection goes.
-        searchIndexSlot.close()
         await shared?.database.close()
     }
 

@@ -304,7 +304,6 @@ extension EventStore {
         }
         keyring?.written(outcome.keysWritten)
         notifier.advance(to: outcome.head)
-        scheduleSearchIndexing()
         await trainFirstDictionaryIfDue(head: outcome.head)
         return outcome.results
     }

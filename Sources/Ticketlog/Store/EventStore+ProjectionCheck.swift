@@ -47,9 +47,7 @@ extension EventStore {
         let directory = temporaryDirectory ?? FileManager.default.temporaryDirectory
         let copy = directory.appendingPathComponent("ticketlog-projection-check-\(UUID().uuidString).sqlite").path
         defer {
-            for suffix in ["", "-wal", "-shm", "-search", "-search-wal", "-search-shm"] {
-                try? FileManager.default.removeItem(atPath: copy + suffix)
-            }
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: copy + suffix) }
         }
         do {
             // VACUUM refuses to run inside a transaction, which `read` would open; the copy is
@@ -85,40 +83,16 @@ extension EventStore {
         try await rebuilt.rebuildProjections()
         let after = try await rebuilt.read { db in try Self.projectionDigests(db) }
 
-        var tables = Self.projections.flatMap(\.tables).map { name in
+        let tables = Self.projections.flatMap(\.tables).map { name in
             let old = before.digests[name] ?? TableDigest(rows: 0, hash: [])
             let new = after[name] ?? TableDigest(rows: 0, hash: [])
-            return ProjectionCheck.Table(name: name, rows: old.rows, rebuiltRows: new.rows, matches: old == new)
-        }
-        // The search index, in its own file: this log's, brought up to at least the copy's head,
-        // against the copy's, rebuilt — the documents up to that head.
-        let old = try await searchDigest(through: before.head)
-        let new = try await rebuilt.searchDigest(through: before.head)
-        var search = ProjectionCheck.Table(
-            name: MessageSearchIndex.terms, rows: old.rows, rebuiltRows: new.rows, matches: old == new)
-        search.checked = !unreadable
-        tables.append(search)
-        return ProjectionCheck(headPosition: before.head, projections: before.projections, tables: tables)
-    }
-
-    /// The digest of the search index's terms (``MessageSearchIndex/terms``: one row per term and
-    /// document, the only readable form of a contentless index) of the documents up to
-    /// `position`, once the index holds them.
-    private func searchDigest(through position: Int64) async throws -> TableDigest {
-        try await catchUpSearchIndex()
-        guard let index = try searchIndex() else { return TableDigest(rows: 0, hash: []) }
-        return try await index.connection.read { db in
-            var hasher = SHA256()
-            var rows: Int64 = 0
-            let cursor = try Row.fetchCursor(
-                db, sql: "SELECT term, doc FROM search.\(MessageSearchIndex.terms) WHERE doc <= ? ORDER BY 1, 2",
-                arguments: [position])
-            while let row = try cursor.next() {
-                rows += 1
-                for value in row.databaseValues { Self.hash(value, into: &hasher) }
+            var table = ProjectionCheck.Table(name: name, rows: old.rows, rebuiltRows: new.rows, matches: old == new)
+            if unreadable, [MessageSearchIndex.table, MessageSearchIndex.terms].contains(name) {
+                table.checked = false
             }
-            return TableDigest(rows: rows, hash: Array(hasher.finalize()))
+            return table
         }
+        return ProjectionCheck(headPosition: before.head, projections: before.projections, tables: tables)
     }
 
     /// The check on a shared database, without copying the log out of it: a scratch schema of

@@ -13,8 +13,7 @@ extension EventStore {
 
     /// Drops the rows of the named projections (all when `names` is nil) and rebuilds them from
     /// position 1, in chunks, while appends continue: a projection being rebuilt is skipped by
-    /// appends until it has caught up with the head, then kept up inline again. With the
-    /// message history, the search index is built again too.
+    /// appends until it has caught up with the head, then kept up inline again.
     ///
     /// - Throws: ``EventStoreError/Code/invalidEvent`` for an unknown projection name.
     public func rebuildProjections(
@@ -29,21 +28,7 @@ extension EventStore {
                 try ProjectionCheckpoints.save(projection, position: 0, session)
             }
         }
-        // On SQLite the search index is built again with the message history, beside it: its
-        // own connection, file and decoding of the texts, so the two rebuilds share both cores.
-        guard shared == nil, selected.contains(where: { $0 is MessageHistoryProjection }),
-            let index = try searchIndex()
-        else { return try await catchUpProjections(progress: progress) }
-        do {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                index.queue.async { continuation.resume(with: Result { try Self.resetSearchIndex(index) }) }
-            }
-        } catch {
-            throw Self.mapStorageError(error, "could not reset the search index")
-        }
-        async let indexed: Void = catchUpSearchIndex()
         try await catchUpProjections(progress: progress)
-        try await indexed
     }
 
     /// Applies the events each projection has not seen yet, in transactions of a few pages of
@@ -121,12 +106,6 @@ extension EventStore {
                 continue
             case .some:
                 try projection.dropSchema(session)
-                if session.dialect == .sqlite, projection is MessageHistoryProjection {
-                    // The search index of versions 4 and 5, now in a file of its own.
-                    for table in MessageSearchIndex.retiredTables {
-                        try session.execute("DROP TABLE IF EXISTS main.\(table)")
-                    }
-                }
                 fallthrough
             case .none:
                 try projection.createSchema(session)

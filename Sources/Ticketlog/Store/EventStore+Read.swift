@@ -167,12 +167,21 @@ extension EventStore {
 
     /// The parts of a row with the columns ``eventColumns``.
     func storedEvent(_ row: Row, db: Database) throws -> StoredEvent {
-        try rowDecoder.storedEvent(row, db: db)
+        let position: Int64 = row[0]
+        return StoredEvent(
+            position: position, version: row[1],
+            stored: try storedBody(codec: row[2], blob: row[3], position: position, db: db),
+            columns: try eventColumns(
+                position: position, stream: row[4], id: row[5], type: row[6], actor: row[7], occurredAt: row[8],
+                recordedAt: row[9], db: db))
     }
 
     /// Decodes a row with the columns ``eventColumns``.
     func decodeRecord(_ row: Row, db: Database) throws -> RecordedEvent {
-        try rowDecoder.decodeRecord(row, db: db)
+        let event = try storedEvent(row, db: db)
+        return try opened(
+            Self.decodeRecord(
+                stored: event.stored, columns: event.columns, position: event.position, version: event.version), db)
     }
 
     /// The event of a stored body and its columns: ``StoredBodyDecoder`` when it can, else the
@@ -205,49 +214,6 @@ extension EventStore {
         position: Int64, stream: Int64, id: Data, type: Int64, actor: Int64, occurredAt: Int64, recordedAt: Int64,
         db: Database
     ) throws -> EventColumns {
-        try rowDecoder.eventColumns(
-            position: position, stream: stream, id: id, type: type, actor: actor, occurredAt: occurredAt,
-            recordedAt: recordedAt, db: db)
-    }
-
-    /// What decoding a row of the file needs of the store: its caches and keys (no reference to
-    /// the store itself, so work in the background does not keep a released store open).
-    var rowDecoder: EventRowDecoder {
-        EventRowDecoder(dictionaries: dictionaries, vocabulary: vocabulary, keyring: keyring)
-    }
-
-    /// The stored body of an event (``StoredBody``): decompressed when it names a dictionary.
-    func storedBody(codec: Int64, blob: Data, position: Int64, db: Database) throws -> [UInt8] {
-        try blob.withUnsafeBytes { bytes in try storedBody(codec: codec, bytes: bytes, position: position, db: db) }
-    }
-
-    /// The same from the row's bytes as SQLite holds them.
-    func storedBody(codec: Int64, bytes: UnsafeRawBufferPointer, position: Int64, db: Database) throws -> [UInt8] {
-        try rowDecoder.storedBody(codec: codec, bytes: bytes, position: position, db: db)
-    }
-
-    static func decodeBody(_ canonical: [UInt8], position: Int64) throws(EventStoreError) -> EventBody {
-        do {
-            return try CanonicalJSON.decode(EventBody.self, from: canonical)
-        } catch {
-            throw .corrupt(
-                "the event at position \(position) is not a valid event body", position: position, cause: error)
-        }
-    }
-}
-
-/// Decodes the file's event rows (``EventStore/eventColumns``) with the store's dictionaries,
-/// vocabulary and keys.
-struct EventRowDecoder: Sendable {
-    let dictionaries: DictionaryCache
-    let vocabulary: RowVocabulary
-    let keyring: ContentKeyring?
-
-    /// The row's columns as the canonical JSON spells them.
-    func eventColumns(
-        position: Int64, stream: Int64, id: Data, type: Int64, actor: Int64, occurredAt: Int64, recordedAt: Int64,
-        db: Database
-    ) throws -> EventColumns {
         guard let uuid = UUID(databaseBytes: id) else {
             throw EventStoreError.badEventID(bytes: id.count, position: position)
         }
@@ -257,32 +223,23 @@ struct EventRowDecoder: Sendable {
     }
 
     /// The stored body of an event (``StoredBody``): decompressed when it names a dictionary.
+    func storedBody(codec: Int64, blob: Data, position: Int64, db: Database) throws -> [UInt8] {
+        try blob.withUnsafeBytes { bytes in try storedBody(codec: codec, bytes: bytes, position: position, db: db) }
+    }
+
+    /// The same from the row's bytes as SQLite holds them.
     func storedBody(codec: Int64, bytes: UnsafeRawBufferPointer, position: Int64, db: Database) throws -> [UInt8] {
         let id = BodyCodec.dictionaryID(codec)
         let dictionary = id == BodyCodec.uncompressed ? nil : try dictionaries.dictionary(id, in: db)
         return try StoredEventRow.storedBody(codec: codec, blob: bytes, dictionary: dictionary, position: position)
     }
 
-    /// The parts of a row with the columns ``EventStore/eventColumns``.
-    func storedEvent(_ row: Row, db: Database) throws -> EventStore.StoredEvent {
-        let position: Int64 = row[0]
-        let blob: Data = row[3]
-        return EventStore.StoredEvent(
-            position: position, version: row[1],
-            stored: try blob.withUnsafeBytes { bytes in
-                try storedBody(codec: row[2], bytes: bytes, position: position, db: db)
-            },
-            columns: try eventColumns(
-                position: position, stream: row[4], id: row[5], type: row[6], actor: row[7], occurredAt: row[8],
-                recordedAt: row[9], db: db))
-    }
-
-    /// Decodes a row with the columns ``EventStore/eventColumns``, its sealed fields opened.
-    func decodeRecord(_ row: Row, db: Database) throws -> RecordedEvent {
-        let event = try storedEvent(row, db: db)
-        let decoded = try EventStore.decodeRecord(
-            stored: event.stored, columns: event.columns, position: event.position, version: event.version)
-        guard let keyring else { return decoded }
-        return try keyring.open(decoded, SQLiteSession(db))
+    static func decodeBody(_ canonical: [UInt8], position: Int64) throws(EventStoreError) -> EventBody {
+        do {
+            return try CanonicalJSON.decode(EventBody.self, from: canonical)
+        } catch {
+            throw .corrupt(
+                "the event at position \(position) is not a valid event body", position: position, cause: error)
+        }
     }
 }

@@ -62,7 +62,6 @@ extension EventStore {
         if let shared { return try await self.search(search, words: words, shared) }
         let filters = Self.filters(of: search)
         let conditions = ["\(MessageSearchIndex.table) MATCH ?", "m.deleted_at IS NULL"] + filters.conditions
-        let index = MessageSearchIndex.table
         var arguments: StatementArguments = [query]
         arguments += StatementArguments(filters.arguments.map(SQLiteSession.databaseValue))
         let limit = Self.pageSize(of: search)
@@ -79,8 +78,8 @@ extension EventStore {
             arguments += [limit * 2 + 16, limit]
             sql = """
                 \(columns)
-                FROM (SELECT rowid AS document, bm25(\(index)) AS rank FROM search.\(index)
-                      WHERE \(index) MATCH ? ORDER BY rank, rowid LIMIT ?) ranked
+                FROM (SELECT rowid AS document, bm25(\(MessageSearchIndex.table)) AS rank FROM \(MessageSearchIndex.table)
+                      WHERE \(MessageSearchIndex.table) MATCH ? ORDER BY rank, rowid LIMIT ?) ranked
                 JOIN messages m ON m.text_position = ranked.document
                 JOIN streams s ON s.key = m.stream
                 ORDER BY ranked.rank, m.position LIMIT ?
@@ -90,9 +89,9 @@ extension EventStore {
             arguments += [limit]
             sql = """
                 \(columns)
-                FROM (SELECT \(index).rowid AS document, bm25(\(index)) AS rank
-                      FROM search.\(index)
-                      JOIN messages m ON m.text_position = \(index).rowid
+                FROM (SELECT \(MessageSearchIndex.table).rowid AS document, bm25(\(MessageSearchIndex.table)) AS rank
+                      FROM \(MessageSearchIndex.table)
+                      JOIN messages m ON m.text_position = \(MessageSearchIndex.table).rowid
                       JOIN streams s ON s.key = m.stream
                       JOIN ticket_summaries t ON t.stream = m.stream
                       WHERE \(conditions.joined(separator: " AND "))
@@ -102,36 +101,26 @@ extension EventStore {
                 ORDER BY ranked.rank, m.position
                 """
         }
-        // Every message committed before the search is found: the index (written behind the
-        // appends, in a file of its own) is first brought up to the log's head.
-        try await catchUpSearchIndex()
-        guard let searchIndex = try searchIndex() else { return [] }
-        let keyring = keyring
-        let name = path
-        do {
-            return try await searchIndex.connection.read { [arguments] db in
-                try keyring?.refresh(SQLiteSession(db), name: name)
-                return try self.searchHits(db, sql: sql, arguments: arguments, words: words)
+        return try await read { [arguments] db in
+            guard try db.tableExists(MessageSearchIndex.table) else {
+                // A log last opened for writing by a build before the index: read-only openings
+                // do not build projections.
+                throw EventStoreError(
+                    code: .notFound,
+                    message:
+                        "\(self.path) has no search index yet: open it once for writing with this build (e.g. ticketlog rebuild --database \(self.path)) to build it"
+                )
             }
-        } catch {
-            throw Self.mapStorageError(error, "the search failed")
-        }
-    }
-
-    private func searchHits(
-        _ db: Database, sql: String, arguments: StatementArguments, words: [MessageSearchIndex.Word]
-    )
-        throws -> [SearchHit]
-    {
-        try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row -> SearchHit? in
-            guard let textPosition = row[7] as Int64? else { return nil }
-            let text = try self.event(at: textPosition, db).payload.messageText ?? ""
-            return SearchHit(
-                ticket: StreamID(rawValue: row[0]) ?? .erasures, messageID: row[1], position: row[2],
-                author: Actor(id: row[3], role: Actor.Role(rawValue: row[4]) ?? .system),
-                postedAt: Timestamp(microsecondsSinceEpoch: row[5]),
-                editedAt: (row[6] as Int64?).map(Timestamp.init(microsecondsSinceEpoch:)),
-                rank: row[8], snippet: MessageSearchIndex.snippet(text, words: words))
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row -> SearchHit? in
+                guard let textPosition = row[7] as Int64? else { return nil }
+                let text = try self.event(at: textPosition, db).payload.messageText ?? ""
+                return SearchHit(
+                    ticket: StreamID(rawValue: row[0]) ?? .erasures, messageID: row[1], position: row[2],
+                    author: Actor(id: row[3], role: Actor.Role(rawValue: row[4]) ?? .system),
+                    postedAt: Timestamp(microsecondsSinceEpoch: row[5]),
+                    editedAt: (row[6] as Int64?).map(Timestamp.init(microsecondsSinceEpoch:)),
+                    rank: row[8], snippet: MessageSearchIndex.snippet(text, words: words))
+            }
         }
     }
 
@@ -205,21 +194,29 @@ extension EventStore {
         }
     }
 
-    /// ``forgetSearchTexts(sealedWith:candidates:_:)`` on a shared database: the documents of
-    /// every post and edit sealed with one of `keys`, by position (a `tsvector` row needs no
-    /// text to be deleted).
-    func forgetSharedSearchTexts(
+    /// Takes out of the search index every text sealed with one of `keys` — each post and edit
+    /// is a document — while those keys still open it (an erasure, before it destroys them).
+    /// `candidates` narrows the events to look at: a condition on `e`, with its arguments.
+    func forgetSearchTexts(
         sealedWith keys: Set<String>, candidates: (condition: String, arguments: [SQLValue])?,
         _ session: any SQLSession
     ) throws {
         guard !keys.isEmpty else { return }
+        if session.dialect == .sqlite {
+            guard try (session as! SQLiteSession).db.tableExists(MessageSearchIndex.table) else { return }
+        }
         // Only what the index holds: a projection being rebuilt has indexed the events up to its
-        // checkpoint; those after it are indexed once the keys are gone, so as erased.
+        // checkpoint (removing a document a contentless FTS5 table does not hold damages it);
+        // those after it are indexed once the keys are gone, so as erased.
         let indexed = try ProjectionCheckpoints.fetchAll(session)[MessageHistoryProjection().name]?.position ?? 0
         let condition = """
             e.type IN (SELECT key FROM event_types WHERE name IN ('message.posted', 'message.edited'))\(candidates.map { " AND " + $0.condition } ?? "") AND e.position <= \(indexed) AND e.position > ? ORDER BY e.position LIMIT 1000
             """
+        var removals: [(Int64, String)] = []
         var documents: [Int64] = []
+        // The events as stored, a page at a time, to read which key seals each text; then
+        // opened (on SQLite, an FTS5 contentless index removes a document only given the text it
+        // indexed).
         var page: [StoredEvent] = []
         repeat {
             page = try storedEvents(
@@ -230,14 +227,26 @@ extension EventStore {
                 guard let text = sealed.payload.messageText, let id = SealedField.keyID(of: text),
                     keys.contains(String(id))
                 else { continue }
-                documents.append(stored.position)
+                guard session.dialect == .sqlite else {
+                    documents.append(stored.position)
+                    continue
+                }
+                let opened = try keyring.map { try $0.open(sealed, session) } ?? sealed
+                if let plain = opened.payload.messageText, MessageSearchIndex.isIndexable(plain, of: opened) {
+                    removals.append((stored.position, plain))
+                }
             }
         } while !page.isEmpty
-        for start in stride(from: 0, to: documents.count, by: 500) {
-            let chunk = documents[start..<min(start + 500, documents.count)]
-            try session.execute(
-                "DELETE FROM \(MessageSearchIndex.table) WHERE position IN (\(chunk.map(String.init).joined(separator: ", ")))",
-                [])
+        if session.dialect == .sqlite {
+            let db = (session as! SQLiteSession).db
+            for (document, text) in removals { try MessageSearchIndex.remove(document, text: text, db) }
+        } else {
+            for start in stride(from: 0, to: documents.count, by: 500) {
+                let chunk = documents[start..<min(start + 500, documents.count)]
+                try session.execute(
+                    "DELETE FROM \(MessageSearchIndex.table) WHERE position IN (\(chunk.map(String.init).joined(separator: ", ")))",
+                    [])
+            }
         }
     }
 }

@@ -40,8 +40,6 @@ public final class EventStore: Sendable {
     private let committerBox: Mutex<GroupCommitter<QueuedAppend, AppendResult>?> = Mutex(nil)
     /// The idle connections of ``pointRead(_:)``, opened as concurrent reads need them.
     private let pointReads = Mutex(PointReads())
-    /// The full-text index beside a file (or inside a log in memory); unused on a shared database.
-    let searchIndexSlot = SearchIndexSlot()
 
     private struct PointReads {
         var idle: [DatabaseQueue] = []
@@ -57,8 +55,6 @@ public final class EventStore: Sendable {
     deinit {
         // Before the pool's connections: the writer's, closing last, removes the WAL.
         pointReads.withLock { $0 = PointReads(idle: [], opened: 0, available: false) }
-        // The search index's connection (also one to the log) before the writer's.
-        searchIndexSlot.close()
         checkpointer?.close()
     }
 
@@ -233,20 +229,9 @@ public final class EventStore: Sendable {
             while !configuration.readOnly, configuration.inlineProjections,
                 try writer.write({ db in try self.catchUpStep(db, limit: configuration.projectionBatchSize) }) != nil
             {}
-            // The search index: in a file of its own, opened now when the log may be written
-            // (read-only, at the first search); in memory, inside the log's connection.
-            if path == ":memory:", let queue = writer as? DatabaseQueue {
-                let index = try searchIndexSlot.file { try SearchIndexFile(inMemory: queue) }
-                try prepareSearchIndex(index)
-            } else if !configuration.readOnly {
-                _ = try searchIndex()
-            }
         } catch {
             throw Self.openError(error, path: path, forWriting: !configuration.readOnly)
         }
-        // What the index does not hold yet (a log written by another process or an earlier
-        // build) is indexed in the background.
-        scheduleSearchIndexing()
         logger.debug(
             "Opened event log",
             metadata: [
