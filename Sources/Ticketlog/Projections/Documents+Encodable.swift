@@ -61,7 +61,8 @@ extension TicketState.Message: Encodable {
 
 extension TicketState: Encodable {
     private enum CodingKeys: String, CodingKey {
-        case channelId, position, version, title, brand, creator, agent, status, members, messages, deliverables
+        case channelId, position, version, title, brand, creator, agent, status, members, messages, messagesOmitted
+        case deliverables
     }
 
     /// Members in joining order; deliverables as pushed.
@@ -77,6 +78,7 @@ extension TicketState: Encodable {
         try container.encode(status, forKey: .status)
         try container.encode(members.values.sorted { $0.joinedPosition < $1.joinedPosition }, forKey: .members)
         try container.encode(messages, forKey: .messages)
+        try container.encode(messagesOmitted, forKey: .messagesOmitted)
         try container.encode(deliverables.map(\.deliverable), forKey: .deliverables)
     }
 }

@@ -65,6 +65,8 @@ public struct TicketState: Hashable, Sendable {
     public var members: [String: Member] = [:]
     /// Messages in the order they were posted (deleted ones stay, as tombstones).
     public var messages: [Message] = []
+    /// How many earlier messages ``keepingLastMessages(_:)`` left out of ``messages``.
+    public var messagesOmitted = 0
     public var deliverables: [Deliverable] = []
     /// The last event folded in (0 and 0 before any).
     public var position: Int64 = 0
@@ -72,6 +74,17 @@ public struct TicketState: Hashable, Sendable {
 
     public init(stream: StreamID) {
         self.stream = stream
+    }
+
+    /// The state with only its last `count` messages (the earlier ones counted in
+    /// ``messagesOmitted``): a ticket of thousands of messages is megabytes of state, and a
+    /// reader showing its status, members and deliverables needs none of them.
+    public func keepingLastMessages(_ count: Int) -> TicketState {
+        var kept = self
+        let dropped = max(0, messages.count - max(0, count))
+        kept.messages.removeFirst(dropped)
+        kept.messagesOmitted += dropped
+        return kept
     }
 
     /// Folds `event` (the next event of this stream) into the state.

@@ -192,7 +192,11 @@ struct TicketRoutes {
                 }
                 point = .time(time)
             }
-            return try await store.ticketState(stream, at: point)
+            let query = request.uri.queryParameters
+            // Only the last messages, when asked: all of them by default (the state's meaning).
+            let kept = query["messages"] == nil ? nil : try query.integer("messages", default: 0, in: 0...10_000)
+            let state = try await store.ticketState(stream, at: point)
+            return kept.map(state.keepingLastMessages) ?? state
         }
     }
 

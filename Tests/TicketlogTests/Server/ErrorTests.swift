@@ -81,6 +81,9 @@ import Testing
             name: "bad point in time", method: .get, path: "/api/chat/tickets/a/state?at=yesterday", body: nil,
             status: .badRequest, code: "bad_request"),
         Case(
+            name: "negative message count", method: .get, path: "/api/chat/tickets/a/state?messages=-1", body: nil,
+            status: .badRequest, code: "bad_request"),
+        Case(
             name: "bad channel id", method: .get, path: "/api/chat/channels/nope", body: nil, status: .badRequest,
             code: "bad_request"),
     ]
@@ -187,6 +190,19 @@ import Testing
             let past = try await call(.get, "/api/chat/tickets/a/state?at=5", admin)
             #expect(past.json?["status"] as? String == "open")
             #expect((past.json?["messages"] as? [[String: Any]])?.count == 1)
+            #expect(past.json?["messagesOmitted"] as? Int == 0)
+            // Only the last messages when asked: the rest counted, nothing else changed.
+            let whole = try await call(.get, "/api/chat/tickets/a/state", admin)
+            let all = try #require(whole.json?["messages"] as? [[String: Any]])
+            #expect(all.count >= 2)
+            let last = try await call(.get, "/api/chat/tickets/a/state?messages=1", admin)
+            let kept = try #require(last.json?["messages"] as? [[String: Any]])
+            #expect(kept.map { $0["messageId"] as? String } == [all.last?["messageId"] as? String])
+            #expect(last.json?["messagesOmitted"] as? Int == all.count - 1)
+            #expect(last.json?["status"] as? String == whole.json?["status"] as? String)
+            let none = try await call(.get, "/api/chat/tickets/a/state?messages=0", admin)
+            #expect((none.json?["messages"] as? [[String: Any]])?.isEmpty == true)
+            #expect(none.json?["messagesOmitted"] as? Int == all.count)
             #expect(try await call(.post, "/api/chat/tickets/a/leave", creator).status == .ok)
             let health = try await client.execute(uri: "/healthz", method: .get)
             #expect(health.json?["status"] as? String == "ok")

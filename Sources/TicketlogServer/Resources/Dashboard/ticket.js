@@ -9,6 +9,8 @@ const SYSTEM_TYPES = new Set([
   "ticket.opened", "status.changed", "deliverable.pushed", "member.joined", "member.left",
   "agent.assigned", "agent.unassigned", "erasure.performed",
 ]);
+// The history view shows the ticket's last this many messages at the chosen point.
+const HISTORY_MESSAGES = 200;
 
 export class TicketView {
   constructor(app) {
@@ -86,7 +88,8 @@ export class TicketView {
         this.api.get(`/api/chat/channels/${encodeURIComponent(open.channelId)}`),
         this.api.get(`${path}/messages?direction=backwards&limit=200`),
         this.api.get(`${path}/audit?limit=1000`),
-        this.api.get(`${path}/state`),
+        // Only its deliverables are shown from it: none of its messages (the page above has them).
+        this.api.get(`${path}/state?messages=0`),
       ]);
       if (this.open !== open) return;
       open.info = info;
@@ -358,12 +361,15 @@ export class TicketView {
     $("history-entry").textContent = `${when(entry.occurredAt)}: ${entry.summary}`;
     try {
       const state = await this.api.get(
-        `/api/chat/tickets/${encodeURIComponent(open.ticketId)}/state?at=${entry.position}`);
+        `/api/chat/tickets/${encodeURIComponent(open.ticketId)}/state?at=${entry.position}&messages=${HISTORY_MESSAGES}`);
       if (this.open !== open || entries[Number($("history-slider").value)] !== entry) return;
       const view = $("history-state");
       view.replaceChildren(
         el("p", { text: `Status ${state.status} · agent ${state.agent || "none"} · members ${state.members.map((m) => m.user).join(", ") || "none"} · ${state.deliverables.length} deliverable(s)` }),
       );
+      if (state.messagesOmitted > 0) {
+        view.append(el("p", { text: `${state.messagesOmitted} earlier message(s) not shown` }));
+      }
       const messages = el("ol", { class: "messages", attrs: { "aria-label": `Messages after event ${entry.position}` } });
       for (const message of state.messages) messages.append(this.messageItem(open, { ...message, pending: false, historic: true }));
       for (const tools of messages.querySelectorAll(".tools")) tools.remove();
