@@ -112,6 +112,10 @@ struct MessageHistoryProjection: TransactionalProjection {
         private var changes: [Key: Edits] = [:]
         /// What the current append changed: each key's post and change before it (`nil`: none).
         private var undo: [(key: Key, post: Post??, change: Edits??)] = []
+        /// The keys whose post, and whose change, `undo` holds already (a lookup per event, not a
+        /// scan of `undo`: an append of a thousand events, or a catch-up, is one append).
+        private var undonePosts = Set<Key>()
+        private var undoneChanges = Set<Key>()
         /// On SQLite, the search documents of the transaction, in position order, indexed in
         /// ``finish(_:)`` (on PostgreSQL they are sent as they come: `index`):
         /// after the appends' savepoints, not inside them. FTS5 writes its pending terms to a new
@@ -124,6 +128,8 @@ struct MessageHistoryProjection: TransactionalProjection {
 
         mutating func beginAppend() {
             undo.removeAll(keepingCapacity: true)
+            undonePosts.removeAll(keepingCapacity: true)
+            undoneChanges.removeAll(keepingCapacity: true)
             documentsBeforeAppend = documents.count
         }
 
@@ -141,6 +147,8 @@ struct MessageHistoryProjection: TransactionalProjection {
                 if let change = entry.change { changes[entry.key] = change }
             }
             undo.removeAll(keepingCapacity: true)
+            undonePosts.removeAll(keepingCapacity: true)
+            undoneChanges.removeAll(keepingCapacity: true)
         }
 
         mutating func apply(_ projected: ProjectedEvent, _ session: any SQLSession) throws {
@@ -154,7 +162,7 @@ struct MessageHistoryProjection: TransactionalProjection {
                 let key = Key(stream: stream, messageID: posted.messageID)
                 if gathers {
                     if posts[key] == nil {
-                        if !undo.contains(where: { $0.key == key && $0.post != nil }) {
+                        if undonePosts.insert(key).inserted {
                             undo.append((key, .some(nil), nil))
                         }
                         posts[key] = kept.count
@@ -224,10 +232,10 @@ struct MessageHistoryProjection: TransactionalProjection {
         /// to its gathered change, remembering both as they were for a rollback.
         private mutating func change(_ key: Key, _ body: (inout Edits) -> Void) {
             let index = posts[key]
-            if !undo.contains(where: { $0.key == key && $0.post != nil }) {
+            if undonePosts.insert(key).inserted {
                 undo.append((key, .some(index.map { kept[$0] }), nil))
             }
-            if !undo.contains(where: { $0.key == key && $0.change != nil }) {
+            if undoneChanges.insert(key).inserted {
                 undo.append((key, nil, .some(changes[key])))
             }
             if let index { body(&kept[index].state) }
