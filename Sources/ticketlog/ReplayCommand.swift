@@ -12,12 +12,16 @@ struct ReplayCommand: AsyncParsableCommand {
             --at is a log position (a number: the state after that event) or an ISO 8601 time \
             (the events the log had recorded by then). Without --at: the state now.
 
+            --messages N prints only the ticket's last N messages (and how many came before): a \
+            long ticket has thousands.
+
             --message ID instead answers "who could see this message": the members of the \
             channel when it was posted.
 
             Examples:
               ticketlog replay --ticket 1001 --at 9
               ticketlog replay --ticket 1001 --at 2026-11-18T11:12:00Z --json
+              ticketlog replay --ticket 1001 --messages 20
               ticketlog replay --ticket 1001 --message m-3
             """
     )
@@ -33,6 +37,9 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(help: "A message id: print who was in the channel when it was posted.")
     var message: String?
 
+    @Option(help: "Print only the ticket's last this many messages (0 to 10000).")
+    var messages: Int?
+
     @Flag(help: "Print the state as one JSON object.")
     var json = false
 
@@ -41,6 +48,12 @@ struct ReplayCommand: AsyncParsableCommand {
         _ = try point()
         if message != nil && at != nil {
             throw ValidationError("--message and --at do not combine: a message has its own moment")
+        }
+        if let messages, !(0...10_000).contains(messages) {
+            throw ValidationError("--messages must be from 0 to 10000, not \(messages)")
+        }
+        if message != nil && messages != nil {
+            throw ValidationError("--message and --messages do not combine: --message prints who saw one message")
         }
     }
 
@@ -70,7 +83,8 @@ struct ReplayCommand: AsyncParsableCommand {
             }
             return
         }
-        let state = try await store.ticketState(stream, at: try point())
+        let whole = try await store.ticketState(stream, at: try point())
+        let state = messages.map(whole.keepingLastMessages) ?? whole
         if json {
             print(try state.jsonLine())
             return
@@ -89,8 +103,9 @@ struct ReplayCommand: AsyncParsableCommand {
             "  members:  "
                 + (members.isEmpty ? "-" : members.map { "\($0.user) (\($0.role.rawValue))" }.joined(separator: ", ")))
         Terminal.line(
-            "  messages: \(state.visibleMessages.count) visible, \(state.messages.count - state.visibleMessages.count) deleted"
+            "  messages: \(whole.visibleMessages.count) visible, \(whole.messages.count - whole.visibleMessages.count) deleted"
         )
+        if state.messagesOmitted > 0 { Terminal.line("    (\(state.messagesOmitted) earlier message(s) not shown)") }
         for message in state.messages {
             let text = message.text.map { "\"\($0)\"" } ?? "[deleted]"
             let edited = message.edits > 0 ? " (edited \(message.edits)x)" : ""

@@ -201,6 +201,25 @@ import Testing
         let now = try CLITests.run("replay", "--database", path, "--ticket", "ticket-1001")
         #expect(now.stdout.contains("status:   resolved"))
         #expect(now.stdout.contains("members:  acme (brand), kim (creator)"))
+        // Only the last messages, when asked: the earlier ones counted.
+        // A message line: its position, then its time (a deliverable's has no time).
+        func messageLines(_ output: String) -> [Substring] {
+            output.split(separator: "\n").filter { line in
+                let words = line.split(separator: " ")
+                return line.hasPrefix("    #") && words.count > 1 && words[1].contains("T") && words[1].hasSuffix("Z")
+            }
+        }
+        let listed = messageLines(now.stdout)
+        #expect(listed.count >= 2)
+        let lastOne = try CLITests.run("replay", "--database", path, "--ticket", "1001", "--messages", "1")
+        #expect(lastOne.status == 0, "\(lastOne.stderr)")
+        #expect(messageLines(lastOne.stdout) == [listed.last!])
+        #expect(lastOne.stdout.contains("(\(listed.count - 1) earlier message(s) not shown)"))
+        let json = try CLITests.run("replay", "--database", path, "--ticket", "1001", "--messages", "0", "--json")
+        let trimmed = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect((trimmed["messages"] as? [Any])?.isEmpty == true)
+        #expect(trimmed["messagesOmitted"] as? Int == listed.count)
+        #expect(try CLITests.run("replay", "--database", path, "--ticket", "1001", "--messages", "-1").status != 0)
 
         let before = try CLITests.run("replay", "--database", path, "--ticket", "1001", "--at", "2001-01-01")
         #expect(before.stdout == "ticket-1001 has no events at 2001-01-01\n")
