@@ -49,8 +49,10 @@ struct ReplayCommand: AsyncParsableCommand {
         if message != nil && at != nil {
             throw ValidationError("--message and --at do not combine: a message has its own moment")
         }
-        if let messages, !(0...10_000).contains(messages) {
-            throw ValidationError("--messages must be from 0 to 10000, not \(messages)")
+        let counts = TicketState.keptMessageCounts
+        if let messages, !counts.contains(messages) {
+            throw ValidationError(
+                "--messages must be from \(counts.lowerBound) to \(counts.upperBound), not \(messages)")
         }
         if message != nil && messages != nil {
             throw ValidationError("--message and --messages do not combine: --message prints who saw one message")

@@ -76,9 +76,15 @@ public struct TicketState: Hashable, Sendable {
         self.stream = stream
     }
 
+    /// How many last messages a reader may ask a state to keep (`GET …/state?messages=`,
+    /// `ticketlog replay --messages`).
+    public static let keptMessageCounts = 0...10_000
+
     /// The state with only its last `count` messages (the earlier ones counted in
     /// ``messagesOmitted``): a ticket of thousands of messages is megabytes of state, and a
     /// reader showing its status, members and deliverables needs none of them.
+    ///
+    /// ``keptMessageCounts`` is what the API and the CLI accept for `count`.
     public func keepingLastMessages(_ count: Int) -> TicketState {
         var kept = self
         let dropped = max(0, messages.count - max(0, count))

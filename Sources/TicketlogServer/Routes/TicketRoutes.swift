@@ -194,7 +194,9 @@ struct TicketRoutes {
             }
             let query = request.uri.queryParameters
             // Only the last messages, when asked: all of them by default (the state's meaning).
-            let kept = query["messages"] == nil ? nil : try query.integer("messages", default: 0, in: 0...10_000)
+            let kept =
+                query["messages"] == nil
+                ? nil : try query.integer("messages", default: 0, in: TicketState.keptMessageCounts)
             let state = try await store.ticketState(stream, at: point)
             return kept.map(state.keepingLastMessages) ?? state
         }
