@@ -6,7 +6,7 @@ import TicketlogPostgres
 struct MasterKeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "master-key",
-        abstract: "Make a master key: the key that encrypts a log's personal content (issue 17).",
+        abstract: "Make a master key: the key that encrypts a log's personal content.",
         discussion: """
             Writes 32 random bytes as ticketlog-master-key-v1:<base64> to a new file of mode \
             0600 and prints the key's fingerprint (what a log records, so that another key is \

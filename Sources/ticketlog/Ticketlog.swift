@@ -11,8 +11,9 @@ struct TicketlogCommand: AsyncParsableCommand {
         abstract: "An event-sourced, tamper-evident log of support-ticket conversations.",
         discussion: """
             Every join, leave, message, status change and deliverable of a ticket is an immutable \
-            event in one SQLite file (LZ4-compressed, hash-chained). These commands inspect and \
-            check such a file.
+            event in one log (LZ4-compressed, hash-chained): an SQLite file, or a PostgreSQL \
+            database that several servers share. These commands write, read, check, prove, erase, \
+            copy, serve and mirror such a log; --database names it (default ticketlog.sqlite).
             """,
         subcommands: [
             DemoCommand.self, VerifyCommand.self, ReadCommand.self, AuditCommand.self, ReplayCommand.self,
