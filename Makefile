@@ -21,18 +21,25 @@ build: deps
 
 PORT ?= 8080
 
-# Seeds a sample ticket (idempotent), then serves the HTTP API on the embedded SQLite log.
+# Seeds the sample ticket and a small desk of DESK_TICKETS synthetic tickets (both idempotent:
+# fixed or seeded ids), then serves the HTTP API and the dashboard on the embedded SQLite log.
+DESK_TICKETS ?= 30
 run: deps
 	$(SWIFT) build --product ticketlog
-	$(SWIFT) run ticketlog demo --database $(DATABASE)
-	$(SWIFT) run ticketlog serve --development --database $(DATABASE) --port $(PORT)
+	$(SWIFT) build --product ticketlog-generate
+	.build/debug/ticketlog demo --database $(DATABASE)
+	.build/debug/ticketlog-generate --tickets $(DESK_TICKETS) --messages 12 --database $(DATABASE)
+	.build/debug/ticketlog serve --development --database $(DATABASE) --port $(PORT)
 
 # The demo desk served by two nodes sharing one PostgreSQL log (issue 19), on PORT and PORT+1: a
 # throw-away local server (Tools/Postgres/cluster.sh), removed when Ctrl-C stops the nodes.
 run-postgres: deps
 	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(POSTGRES_PACKAGES)"
 	$(SWIFT) build --product ticketlog
+	$(SWIFT) build --product ticketlog-generate
+	.build/debug/ticketlog-generate --tickets $(DESK_TICKETS) --messages 12 --out .build/desk.ndjson
 	Tools/Postgres/cluster.sh run -- sh -c '.build/debug/ticketlog demo --durability normal --database "$$TICKETLOG_POSTGRES_URL" && \
+	  .build/debug/ticketlog import --durability normal --database "$$TICKETLOG_POSTGRES_URL" .build/desk.ndjson && \
 	  { .build/debug/ticketlog serve --development --database "$$TICKETLOG_POSTGRES_URL" --port $$(( $(PORT) + 1 )) >/dev/null 2>&1 & } && \
 	  exec .build/debug/ticketlog serve --development --database "$$TICKETLOG_POSTGRES_URL" --port $(PORT)'
 

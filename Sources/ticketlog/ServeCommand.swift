@@ -289,8 +289,17 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         if development && authSecret == nil {
-            let token = try await TicketlogServer.callerToken(
-                subject: "ada", role: .admin, secret: Secrets.developmentAuthSecret, lifetime: .seconds(12 * 3600))
+            func mint(_ subject: String, _ role: Actor.Role) async throws -> String {
+                try await TicketlogServer.callerToken(
+                    subject: subject, role: role, secret: Secrets.developmentAuthSecret,
+                    lifetime: .seconds(12 * 3600))
+            }
+            let token = try await mint("ada", .admin)
+            // The sample ticket's other people (`ticketlog demo`): each role sees its own tickets.
+            var others = ""
+            for (subject, role) in [("sam", Actor.Role.agent), ("kim", .creator), ("acme", .brand)] {
+                others += "  \(subject) (\(role.rawValue)): \(try await mint(subject, role))\n"
+            }
             FileHandle.standardOutput.write(
                 Data(
                     """
@@ -298,6 +307,8 @@ struct ServeCommand: AsyncParsableCommand {
                     A development admin token (12 h):
                       export TOKEN=\(token)
                     The dashboard: open http://\(host):\(port)/ and sign in with that token.
+                    The sample ticket's agent, creator and brand, to see what each role sees:
+                    \(others)\
                     Try:
                       curl -s -H "Authorization: Bearer $TOKEN" http://\(host):\(port)/api/chat/channels
                       curl -s -H "Authorization: Bearer $TOKEN" http://\(host):\(port)/api/chat/tickets/1001/audit

@@ -48,6 +48,7 @@ struct GenerateCommand: AsyncParsableCommand {
         let estimate = Int64(tickets * (messages * 100 / 86 + 8))
         let interactive = isatty(STDERR_FILENO) == 1 && out != "-"
         var written: Int64 = 0
+        var alreadyStored = 0
         var lastDraw = ContinuousClock.now
         func progress() {
             guard interactive, ContinuousClock.now - lastDraw > .milliseconds(100) else { return }
@@ -86,17 +87,20 @@ struct GenerateCommand: AsyncParsableCommand {
             for item in desk.events() {
                 batch.append(item)
                 if batch.count == 2_000 {
-                    try await SyntheticDesk.append(batch, to: store)
+                    alreadyStored += try await SyntheticDesk.append(batch, to: store)
                     written += Int64(batch.count)
                     batch.removeAll(keepingCapacity: true)
                     progress()
                 }
             }
-            try await SyntheticDesk.append(batch, to: store)
+            alreadyStored += try await SyntheticDesk.append(batch, to: store)
             written += Int64(batch.count)
+            await store.close()
         }
         if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         FileHandle.standardError.write(
-            Data("generated \(written) events over \(tickets) tickets (seed \(seed))\n".utf8))
+            Data(
+                ("generated \(written) events over \(tickets) tickets (seed \(seed))"
+                    + (alreadyStored > 0 ? "; \(alreadyStored) of them were in the log already\n" : "\n")).utf8))
     }
 }

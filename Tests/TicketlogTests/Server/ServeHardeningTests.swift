@@ -141,6 +141,19 @@ import ToolSupport
         try await LocalServer.waitForListener(port: port, process: serve, log: log)
         let health = try await Self.get("http://127.0.0.1:\(port)/healthz")
         #expect(health.body.contains(#""mode":"development""#), "\(health.body)")
+        // The banner's token for the sample ticket's creator is a creator's: accepted, and refused
+        // what only admins and brands may do.
+        let banner = try String(contentsOfFile: log, encoding: .utf8)
+        let creatorToken = try #require(
+            banner.split(separator: "\n").first { $0.hasPrefix("  kim (creator): ") }?
+                .dropFirst("  kim (creator): ".count))
+        let asCreator = [("Authorization", "Bearer \(creatorToken)")]
+        #expect(try await Self.get("http://127.0.0.1:\(port)/api/chat/channels", headers: asCreator).status == 200)
+        let opened = try await Self.post(
+            "http://127.0.0.1:\(port)/api/chat/tickets",
+            body: Data(#"{"ticketId":"9","title":"t","brand":"acme","creator":"kim"}"#.utf8),
+            headers: asCreator + [("content-type", "application/json")])
+        #expect(opened.status == 403, "\(opened.body)")
         serve.terminate()
         serve.waitUntilExit()
         let output = try String(contentsOfFile: log, encoding: .utf8)
