@@ -21,14 +21,14 @@ build: deps
 
 PORT ?= 8080
 
-# Seeds the sample ticket and a small desk of DESK_TICKETS synthetic tickets (both idempotent:
+# Seeds the sample ticket and a desk of DESK_TICKETS synthetic tickets, ticket-2001 on (idempotent:
 # fixed or seeded ids), then serves the HTTP API and the dashboard on the embedded SQLite log.
 DESK_TICKETS ?= 30
 run: deps
 	$(SWIFT) build --product ticketlog
 	$(SWIFT) build --product ticketlog-generate
 	.build/debug/ticketlog demo --database $(DATABASE)
-	.build/debug/ticketlog-generate --tickets $(DESK_TICKETS) --messages 12 --database $(DATABASE)
+	.build/debug/ticketlog-generate --tickets $(DESK_TICKETS) --first-ticket 2001 --messages 12 --database $(DATABASE)
 	.build/debug/ticketlog serve --development --database $(DATABASE) --port $(PORT)
 
 # The demo desk served by two nodes sharing one PostgreSQL log (issue 19), on PORT and PORT+1: a
@@ -37,7 +37,7 @@ run-postgres: deps
 	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(POSTGRES_PACKAGES)"
 	$(SWIFT) build --product ticketlog
 	$(SWIFT) build --product ticketlog-generate
-	.build/debug/ticketlog-generate --tickets $(DESK_TICKETS) --messages 12 --out .build/desk.ndjson
+	.build/debug/ticketlog-generate --tickets $(DESK_TICKETS) --first-ticket 2001 --messages 12 --out .build/desk.ndjson
 	Tools/Postgres/cluster.sh run -- sh -c '.build/debug/ticketlog demo --durability normal --database "$$TICKETLOG_POSTGRES_URL" && \
 	  .build/debug/ticketlog import --durability normal --database "$$TICKETLOG_POSTGRES_URL" .build/desk.ndjson && \
 	  { .build/debug/ticketlog serve --development --database "$$TICKETLOG_POSTGRES_URL" --port $$(( $(PORT) + 1 )) >/dev/null 2>&1 & } && \

@@ -31,6 +31,9 @@ struct GenerateCommand: AsyncParsableCommand {
     @Option(help: "The seed: the same seed gives the same events.")
     var seed: UInt64 = 1
 
+    @Option(help: "The first ticket's number (ticket-N); the others follow it.")
+    var firstTicket: Int = 0
+
     @Option(help: "Write NDJSON to this file ('-' for standard output).")
     var out: String?
 
@@ -41,10 +44,14 @@ struct GenerateCommand: AsyncParsableCommand {
         if (out == nil) == (database == nil) { throw ValidationError("give exactly one of --out and --database") }
         if tickets < 1 { throw ValidationError("--tickets must be at least 1") }
         if messages < 1 { throw ValidationError("--messages must be at least 1") }
+        if firstTicket < 0 || firstTicket > 1_000_000_000_000 - tickets {
+            throw ValidationError("--first-ticket must be from 0 to 10^12 less the tickets")
+        }
     }
 
     func run() async throws {
-        let desk = SyntheticDesk(.init(tickets: tickets, seed: seed, meanMessagesPerTicket: messages))
+        let desk = SyntheticDesk(
+            .init(tickets: tickets, seed: seed, meanMessagesPerTicket: messages, firstTicket: firstTicket))
         let estimate = Int64(tickets * (messages * 100 / 86 + 8))
         let interactive = isatty(STDERR_FILENO) == 1 && out != "-"
         var written: Int64 = 0

@@ -17,16 +17,20 @@ public struct SyntheticDesk: Sendable {
         public var start: Timestamp
         /// How many tickets are open at once: the interleaving of the output.
         public var concurrentTickets: Int
+        /// The first ticket's number (`ticket-N`); the others follow it.
+        public var firstTicket: Int
 
         public init(
             tickets: Int = 1_000, seed: UInt64 = 1, meanMessagesPerTicket: Int = 80,
-            start: Timestamp = Timestamp(microsecondsSinceEpoch: 1_790_000_000_000_000), concurrentTickets: Int = 200
+            start: Timestamp = Timestamp(microsecondsSinceEpoch: 1_790_000_000_000_000), concurrentTickets: Int = 200,
+            firstTicket: Int = 0
         ) {
             self.tickets = tickets
             self.seed = seed
             self.meanMessagesPerTicket = meanMessagesPerTicket
             self.start = start
             self.concurrentTickets = concurrentTickets
+            self.firstTicket = firstTicket
         }
     }
 
@@ -70,7 +74,9 @@ public struct SyntheticDesk: Sendable {
         public mutating func next() -> Item? {
             while open.count < configuration.concurrentTickets && nextTicket < configuration.tickets {
                 open.append(
-                    TicketScript(number: nextTicket, meanMessages: configuration.meanMessagesPerTicket, random: &random)
+                    TicketScript(
+                        number: configuration.firstTicket + nextTicket,
+                        meanMessages: configuration.meanMessagesPerTicket, random: &random)
                 )
                 nextTicket += 1
             }
