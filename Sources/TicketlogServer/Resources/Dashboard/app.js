@@ -163,7 +163,7 @@ async function refreshTickets() {
 function fillFilter(id, values, all) {
   const select = $(id);
   const chosen = select.value;
-  const options = [...new Set(values.filter(Boolean))].sort();
+  const options = [...new Set(values.filter(Boolean))].sort(new Intl.Collator(undefined, { numeric: true }).compare);
   if (chosen && !options.includes(chosen)) options.push(chosen);
   select.replaceChildren(el("option", { text: all, attrs: { value: "" } }),
     ...options.map((value) => el("option", { text: value, attrs: { value } })));

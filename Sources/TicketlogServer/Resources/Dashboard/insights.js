@@ -21,6 +21,8 @@ function week(iso) {
   return date.toISOString().slice(0, 10);
 }
 
+const naturalOrder = new Intl.Collator(undefined, { numeric: true });
+
 function groups(tickets, key) {
   const map = new Map();
   for (const ticket of tickets) {
@@ -29,7 +31,8 @@ function groups(tickets, key) {
     if (!map.has(name)) map.set(name, []);
     map.get(name).push(ticket);
   }
-  return [...map.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
+  // Numbers within names in their order: agent-2 before agent-10; ISO dates stay in date order.
+  return [...map.entries()].sort(([a], [b]) => naturalOrder.compare(a, b));
 }
 
 // A horizontal bar chart: one bar per row, its value written beside it.
