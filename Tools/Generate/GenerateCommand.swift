@@ -45,7 +45,7 @@ struct GenerateCommand: AsyncParsableCommand {
         if tickets < 1 { throw ValidationError("--tickets must be at least 1") }
         if messages < 1 { throw ValidationError("--messages must be at least 1") }
         if firstTicket < 0 || firstTicket > 1_000_000_000_000 - tickets {
-            throw ValidationError("--first-ticket must be from 0 to 10^12 less the tickets")
+            throw ValidationError("--first-ticket must be 0 or more, and the last ticket's number under 10^12")
         }
     }
 
