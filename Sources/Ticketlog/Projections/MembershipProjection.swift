@@ -51,6 +51,8 @@ struct MembershipProjection: TransactionalProjection {
         private var present: [Int64: Set<String>] = [:]
         /// What the current append changed: each stream's members before it.
         private var undo: [(stream: Int64, members: Set<String>?)] = []
+        /// The streams `undo` holds (a lookup, not a scan of `undo`, per join or leave).
+        private var undone = Set<Int64>()
 
         mutating func prefetch(streams: [Int64], _ session: any SQLSession) throws {
             let unknown = streams.filter { present[$0] == nil }
@@ -69,11 +71,13 @@ struct MembershipProjection: TransactionalProjection {
 
         mutating func beginAppend() {
             undo.removeAll(keepingCapacity: true)
+            undone.removeAll(keepingCapacity: true)
         }
 
         mutating func rollBackAppend() {
             for change in undo.reversed() { present[change.stream] = change.members }
             undo.removeAll(keepingCapacity: true)
+            undone.removeAll(keepingCapacity: true)
         }
 
         mutating func finish(_ session: any SQLSession) throws {}
@@ -133,7 +137,7 @@ struct MembershipProjection: TransactionalProjection {
 
         /// Notes `stream`'s members before the current append first changes them.
         private mutating func remember(_ stream: Int64, _ members: Set<String>) {
-            if !undo.contains(where: { $0.stream == stream }) { undo.append((stream, members)) }
+            if undone.insert(stream).inserted { undo.append((stream, members)) }
         }
     }
 }
