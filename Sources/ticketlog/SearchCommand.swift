@@ -5,7 +5,7 @@ import Ticketlog
 struct SearchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search",
-        abstract: "Search message text: the messages with every word given, best match first.",
+        abstract: "Search message text: the messages with every word given, newest first.",
         discussion: """
             Words are matched whole, ignoring case and accents; a word ending in * matches as a \
             prefix (quote it for the shell). The current text of each message is searched: an \

@@ -104,6 +104,37 @@ import Testing
         #expect(try await store.checkProjections().holds)
     }
 
+    /// Hits come newest text first, on both backends and in both of SQLite's plans (the index
+    /// alone, and joined to the caller's tickets first); an edit makes a message's text new.
+    /// (They came oldest first while the order was FTS5's bm25, which scores every hit of an
+    /// index without term positions 0.)
+    @Test(arguments: StoreKind.allCases)
+    func hitsComeNewestTextFirst(_ kind: StoreKind) async throws {
+        let (store, directory) = try await kind.make()
+        _ = directory
+        var factory = EventFactory()
+        let posts = (1...4).map { factory.message("the shoot, take \($0)", by: kim) }
+        try await store.append([opened("acme", creator: "kim", &factory)] + posts, to: .test(1))
+        func order(_ search: MessageSearch) async throws -> [String] {
+            try await store.search(search).map(\.messageID)
+        }
+        let ids = posts.map { event -> String in
+            if case .messagePosted(let posted) = event.payload { return posted.messageID }
+            return ""
+        }
+        let mine = TicketFilter(creator: "kim")
+        #expect(try await order(MessageSearch("shoot")) == ids.reversed())
+        #expect(try await order(MessageSearch("shoot", tickets: mine)) == ids.reversed())
+        #expect(try await order(MessageSearch("shoot", limit: 2)) == [ids[3], ids[2]], "the newest two")
+        #expect(try await order(MessageSearch("shoot", tickets: mine, limit: 2)) == [ids[3], ids[2]])
+        try await store.append([edit(ids[1], "the shoot, take 2 again", by: kim, &factory)], to: .test(1))
+        let edited = [ids[1], ids[3], ids[2], ids[0]]
+        #expect(try await order(MessageSearch("shoot")) == edited)
+        #expect(try await order(MessageSearch("shoot", tickets: mine)) == edited)
+        let hit = try #require(try await store.search(MessageSearch("again")).first)
+        #expect(hit.textPosition == 6 && hit.position == 3, "the edit's position, the post's")
+    }
+
     @Test func findsOnlyInTheTicketsTimesAndFilterGiven() async throws {
         let store = try EventStore.inMemory()
         var factory = EventFactory()

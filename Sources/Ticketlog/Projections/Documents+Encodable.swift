@@ -106,7 +106,7 @@ extension AuditEntry: Encodable {
 
 extension SearchHit: Encodable {
     private enum CodingKeys: String, CodingKey {
-        case channelId, ticketId, messageId, position, author, authorRole, postedAt, editedAt, rank, snippet
+        case channelId, ticketId, messageId, position, author, authorRole, postedAt, editedAt, textPosition, snippet
     }
 
     /// The hit with its snippet as plain and matching parts (`ticketlog search --format ndjson`,
@@ -121,7 +121,7 @@ extension SearchHit: Encodable {
         try container.encode(author.role, forKey: .authorRole)
         try container.encode(postedAt.description, forKey: .postedAt)
         try container.encodeIfPresent(editedAt?.description, forKey: .editedAt)
-        try container.encode(rank, forKey: .rank)
+        try container.encode(textPosition, forKey: .textPosition)
         try container.encode(snippet, forKey: .snippet)
     }
 }

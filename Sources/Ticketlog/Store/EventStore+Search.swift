@@ -27,7 +27,7 @@ public struct MessageSearch: Sendable, Equatable {
     }
 }
 
-/// A message found by a search, best first.
+/// A message found by a search (newest text first).
 public struct SearchHit: Sendable, Equatable {
     /// A piece of the snippet: plain text, or text that matched the query.
     public struct Part: Sendable, Equatable, Codable {
@@ -42,15 +42,21 @@ public struct SearchHit: Sendable, Equatable {
     public var author: Actor
     public var postedAt: Timestamp
     public var editedAt: Timestamp?
-    /// FTS5's bm25 score: lower is better.
-    public var rank: Double
+    /// The position of the event holding the text found: the post, or the message's last edit.
+    /// Hits come newest text first.
+    public var textPosition: Int64
     /// A passage of the message's current text around what matched.
     public var snippet: [Part]
 }
 
 extension EventStore {
-    /// The messages whose current text has every word of `search.text`, best match (bm25) first,
-    /// among the tickets `search` allows. Deleted and erased messages are not found.
+    /// The messages whose current text has every word of `search.text`, newest text first (a
+    /// message's last edit counts as its time), among the tickets `search` allows. Deleted and
+    /// erased messages are not found.
+    ///
+    /// Not by relevance: the index keeps which documents hold a word, not how often or where
+    /// (`detail=none`), and with all words required FTS5's bm25 scored every hit 0 — the order
+    /// was the oldest first.
     ///
     /// - Throws: ``EventStoreError/Code/invalidEvent`` when the text has no word to search for.
     public func search(_ search: MessageSearch) async throws -> [SearchHit] {
@@ -67,38 +73,34 @@ extension EventStore {
         let limit = Self.pageSize(of: search)
         let columns = """
             SELECT s.name, m.message_id, m.position, m.author, m.author_role, m.posted_at, m.edited_at,
-                   m.text_position, ranked.rank
+                   m.text_position
             """
         let sql: String
         if filters.conditions.isEmpty {
-            // Nothing to filter by but the words: rank inside the index, then read the few hits
-            // (ranking is a pass over every match; joining every match first doubled it). A
-            // document may be a replaced or deleted text (the join drops it), so the index is
-            // asked for more than the page and the page cut after the join.
+            // Nothing to filter by but the words: the index walks its matches newest first and
+            // stops at the page (no pass over every match). A document may be a replaced or
+            // deleted text (the join drops it), so the index is asked for more than the page and
+            // the page cut after the join.
             arguments += [limit * 2 + 16, limit]
             sql = """
                 \(columns)
-                FROM (SELECT rowid AS document, bm25(\(MessageSearchIndex.table)) AS rank FROM \(MessageSearchIndex.table)
-                      WHERE \(MessageSearchIndex.table) MATCH ? ORDER BY rank, rowid LIMIT ?) ranked
-                JOIN messages m ON m.text_position = ranked.document
+                FROM (SELECT rowid AS document FROM \(MessageSearchIndex.table)
+                      WHERE \(MessageSearchIndex.table) MATCH ? ORDER BY rowid DESC LIMIT ?) found
+                JOIN messages m ON m.text_position = found.document
                 JOIN streams s ON s.key = m.stream
-                ORDER BY ranked.rank, m.position LIMIT ?
+                ORDER BY m.text_position DESC LIMIT ?
                 """
         } else {
-            // Filtered: join first, so only the caller's matches are ranked.
+            // Filtered: the index's matches joined to the caller's messages, the newest kept.
             arguments += [limit]
             sql = """
                 \(columns)
-                FROM (SELECT \(MessageSearchIndex.table).rowid AS document, bm25(\(MessageSearchIndex.table)) AS rank
-                      FROM \(MessageSearchIndex.table)
-                      JOIN messages m ON m.text_position = \(MessageSearchIndex.table).rowid
-                      JOIN streams s ON s.key = m.stream
-                      JOIN ticket_summaries t ON t.stream = m.stream
-                      WHERE \(conditions.joined(separator: " AND "))
-                      ORDER BY rank, m.position LIMIT ?) ranked
-                JOIN messages m ON m.text_position = ranked.document
+                FROM \(MessageSearchIndex.table)
+                JOIN messages m ON m.text_position = \(MessageSearchIndex.table).rowid
                 JOIN streams s ON s.key = m.stream
-                ORDER BY ranked.rank, m.position
+                JOIN ticket_summaries t ON t.stream = m.stream
+                WHERE \(conditions.joined(separator: " AND "))
+                ORDER BY m.text_position DESC LIMIT ?
                 """
         }
         return try await read { [arguments] db in
@@ -119,7 +121,7 @@ extension EventStore {
                     author: Actor(id: row[3], role: Actor.Role(rawValue: row[4]) ?? .system),
                     postedAt: Timestamp(microsecondsSinceEpoch: row[5]),
                     editedAt: (row[6] as Int64?).map(Timestamp.init(microsecondsSinceEpoch:)),
-                    rank: row[8], snippet: MessageSearchIndex.snippet(text, words: words))
+                    textPosition: textPosition, snippet: MessageSearchIndex.snippet(text, words: words))
             }
         }
     }
@@ -148,9 +150,8 @@ extension EventStore {
 
     /// ``search(_:)`` on PostgreSQL: documents are lexeme arrays (``SearchTerms``, the words
     /// FTS5 makes on SQLite) under a GIN index, so the query is the same words as a `tsquery`
-    /// (all required, `:*` for a prefix) and finds the same messages. The rank is minus
-    /// `ts_rank` (lower is better, as bm25 on SQLite), so the order of equal-scoring hits is
-    /// the same — by position — while scores differ between the backends.
+    /// (all required, `:*` for a prefix) and finds the same messages, in the same order (newest
+    /// text first).
     private func search(_ search: MessageSearch, words: [MessageSearchIndex.Word], _ shared: SharedStorage)
         async throws -> [SearchHit]
     {
@@ -169,19 +170,19 @@ extension EventStore {
             [.text(terms.joined(separator: " & "))] + filters.arguments + [.integer(Int64(Self.pageSize(of: search)))]
         let sql = """
             SELECT s.name, m.message_id, m.position, m.author, m.author_role, m.posted_at, m.edited_at,
-                   m.text_position, -ts_rank(d.document, q.query) AS rank
+                   m.text_position
             FROM (SELECT ?::tsquery AS query) q
             JOIN \(MessageSearchIndex.table) d ON d.document @@ q.query
             JOIN messages m ON m.text_position = d.position
             JOIN streams s ON s.key = m.stream
             JOIN ticket_summaries t ON t.stream = m.stream
             WHERE \(conditions.joined(separator: " AND "))
-            ORDER BY rank, m.position LIMIT ?
+            ORDER BY m.text_position DESC LIMIT ?
             """
         return try await readSession { [arguments] session in
             let reads = self.ticketReads(session)
             return try session.rows(sql, arguments).compactMap { row -> SearchHit? in
-                guard let textPosition = row[7].integer, case .real(let rank) = row[8] else { return nil }
+                guard let textPosition = row[7].integer else { return nil }
                 let text = try reads.event(textPosition).payload.messageText ?? ""
                 return SearchHit(
                     ticket: StreamID(rawValue: row[0].text ?? "") ?? .erasures, messageID: row[1].text ?? "",
@@ -189,7 +190,7 @@ extension EventStore {
                     author: Actor(id: row[3].text ?? "", role: row[4].text.flatMap(Actor.Role.init) ?? .system),
                     postedAt: Timestamp(microsecondsSinceEpoch: row[5].integer ?? 0),
                     editedAt: row[6].integer.map(Timestamp.init(microsecondsSinceEpoch:)),
-                    rank: rank, snippet: MessageSearchIndex.snippet(text, words: words))
+                    textPosition: textPosition, snippet: MessageSearchIndex.snippet(text, words: words))
             }
         }
     }
