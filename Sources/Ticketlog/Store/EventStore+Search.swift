@@ -50,9 +50,9 @@ public struct SearchHit: Sendable, Equatable {
 }
 
 extension EventStore {
-    /// The messages whose current text has every word of `search.text`, newest text first (a
-    /// message's last edit counts as its time), among the tickets `search` allows. Deleted and
-    /// erased messages are not found.
+    /// The messages whose current text has every word of `search.text`, newest text first in
+    /// the log's order (a message's last edit counts), among the tickets `search` allows.
+    /// Deleted and erased messages are not found.
     ///
     /// Not by relevance: the index keeps which documents hold a word, not how often or where
     /// (`detail=none`), and with all words required FTS5's bm25 scored every hit 0 — the order
