@@ -298,7 +298,7 @@ enum ErasureMeasurements {
 
 /// Issue 18's search row: queries on the appended log, p50 and p99. The queries come from the
 /// log's own messages (every 97th), so each has hits: one word of the message, half of them with
-/// a second word of it, every fourth as a prefix; 20 hits per query, ranked.
+/// a second word of it, every fourth as a prefix; 20 hits per query (newest first).
 enum SearchMeasurements {
     struct Rows {
         var queries = 0
