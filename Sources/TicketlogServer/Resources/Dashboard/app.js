@@ -2,7 +2,7 @@
 // list and search. The ticket itself is ticket.js; the charts and integrity insights.js.
 // Everything shown comes from the API and is written as text, never as markup.
 import { Api, ApiError } from "./api.js";
-import { $, el, button, when } from "./dom.js";
+import { $, el, button, when, naturalOrder } from "./dom.js";
 import { TicketView } from "./ticket.js";
 import { showAnalytics, showIntegrity } from "./insights.js";
 
@@ -163,7 +163,7 @@ async function refreshTickets() {
 function fillFilter(id, values, all) {
   const select = $(id);
   const chosen = select.value;
-  const options = [...new Set(values.filter(Boolean))].sort(new Intl.Collator(undefined, { numeric: true }).compare);
+  const options = [...new Set(values.filter(Boolean))].sort(naturalOrder.compare);
   if (chosen && !options.includes(chosen)) options.push(chosen);
   select.replaceChildren(el("option", { text: all, attrs: { value: "" } }),
     ...options.map((value) => el("option", { text: value, attrs: { value } })));

@@ -2,6 +2,10 @@
 
 export const $ = (id) => document.getElementById(id);
 
+// Names compared with the numbers in them as numbers: agent-2 before agent-10; ISO dates stay in
+// date order.
+export const naturalOrder = new Intl.Collator(undefined, { numeric: true });
+
 export function el(tag, options = {}, children = []) {
   const node = document.createElement(tag);
   if (options.class) node.className = options.class;

@@ -1,6 +1,6 @@
 // Analytics (first response and resolution times by agent and by week, as SVG bar charts with
 // their numbers in a table) and integrity (the chain verified, the newest signed checkpoint).
-import { $, el, when } from "./dom.js";
+import { $, el, when, naturalOrder } from "./dom.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -21,8 +21,6 @@ function week(iso) {
   return date.toISOString().slice(0, 10);
 }
 
-const naturalOrder = new Intl.Collator(undefined, { numeric: true });
-
 function groups(tickets, key) {
   const map = new Map();
   for (const ticket of tickets) {
@@ -31,7 +29,6 @@ function groups(tickets, key) {
     if (!map.has(name)) map.set(name, []);
     map.get(name).push(ticket);
   }
-  // Numbers within names in their order: agent-2 before agent-10; ISO dates stay in date order.
   return [...map.entries()].sort(([a], [b]) => naturalOrder.compare(a, b));
 }
 
