@@ -50,9 +50,7 @@ struct MembershipProjection: TransactionalProjection {
         /// Of the streams read ahead or created in this transaction: who is a member now.
         private var present: [Int64: Set<String>] = [:]
         /// What the current append changed: each stream's members before it.
-        private var undo: [(stream: Int64, members: Set<String>?)] = []
-        /// The streams `undo` holds (a lookup, not a scan of `undo`, per join or leave).
-        private var undone = Set<Int64>()
+        private var undo = AppendUndo<Int64, Set<String>?>()
 
         mutating func prefetch(streams: [Int64], _ session: any SQLSession) throws {
             let unknown = streams.filter { present[$0] == nil }
@@ -70,14 +68,11 @@ struct MembershipProjection: TransactionalProjection {
         }
 
         mutating func beginAppend() {
-            undo.removeAll(keepingCapacity: true)
-            undone.removeAll(keepingCapacity: true)
+            undo.forget()
         }
 
         mutating func rollBackAppend() {
-            for change in undo.reversed() { present[change.stream] = change.members }
-            undo.removeAll(keepingCapacity: true)
-            undone.removeAll(keepingCapacity: true)
+            for change in undo.rollBack() { present[change.key] = change.value }
         }
 
         mutating func finish(_ session: any SQLSession) throws {}
@@ -137,7 +132,7 @@ struct MembershipProjection: TransactionalProjection {
 
         /// Notes `stream`'s members before the current append first changes them.
         private mutating func remember(_ stream: Int64, _ members: Set<String>) {
-            if undone.insert(stream).inserted { undo.append((stream, members)) }
+            undo.remember(stream, members)
         }
     }
 }

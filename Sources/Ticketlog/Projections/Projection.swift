@@ -53,6 +53,31 @@ protocol ProjectionTransaction {
     mutating func rollBackAppend()
 }
 
+/// What the current append changed of a ``ProjectionTransaction``'s memory: each key's value
+/// before the append first changed it, put back when the append's savepoint rolls back. Whether a
+/// key is held already is a set lookup, not a scan: a catch-up's transaction of 15,000 events
+/// over hundreds of tickets is one append.
+struct AppendUndo<Key: Hashable, Value> {
+    private var entries: [(key: Key, value: Value)] = []
+    private var keys = Set<Key>()
+
+    /// Remembers `value` as `key`'s before this append, unless the append changed `key` before.
+    mutating func remember(_ key: Key, _ value: @autoclosure () -> Value) {
+        if keys.insert(key).inserted { entries.append((key, value())) }
+    }
+
+    /// The values remembered, latest first; then forgets them.
+    mutating func rollBack() -> [(key: Key, value: Value)] {
+        defer { forget() }
+        return entries.reversed()
+    }
+
+    mutating func forget() {
+        entries.removeAll(keepingCapacity: true)
+        keys.removeAll(keepingCapacity: true)
+    }
+}
+
 extension ProjectionTransaction {
     func prefetch(streams: [Int64], _ session: any SQLSession) throws {}
     func created(stream: Int64) {}

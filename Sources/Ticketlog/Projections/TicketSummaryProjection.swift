@@ -70,20 +70,14 @@ struct TicketSummaryProjection: TransactionalProjection {
         /// or not.
         private var stored: [Int64: Row] = [:]
         /// What the current append changed: each key's entry before it (`nil`: none).
-        private var undo: [(key: Int64, entry: (row: Row?, changed: Bool)?)] = []
-        /// The keys `undo` holds (a lookup per event, not a scan of `undo`: a catch-up's
-        /// transaction of 15,000 events over hundreds of tickets is one append).
-        private var undone = Set<Int64>()
+        private var undo = AppendUndo<Int64, (row: Row?, changed: Bool)?>()
 
         mutating func beginAppend() {
-            undo.removeAll(keepingCapacity: true)
-            undone.removeAll(keepingCapacity: true)
+            undo.forget()
         }
 
         mutating func rollBackAppend() {
-            for change in undo.reversed() { rows[change.key] = change.entry }
-            undo.removeAll(keepingCapacity: true)
-            undone.removeAll(keepingCapacity: true)
+            for change in undo.rollBack() { rows[change.key] = change.value }
         }
 
         mutating func prefetch(streams: [Int64], _ session: any SQLSession) throws {
@@ -107,9 +101,7 @@ struct TicketSummaryProjection: TransactionalProjection {
             if case .erasurePerformed = event.payload { return }
             let at = event.occurredAt.microsecondsSinceEpoch
             let entry = rows[projected.streamKey]
-            if undone.insert(projected.streamKey).inserted {
-                undo.append((projected.streamKey, entry))
-            }
+            undo.remember(projected.streamKey, entry)
             // An entry without a row: read ahead, and there is none.
             let current: Row?
             if let entry {
