@@ -110,12 +110,6 @@ struct MessageHistoryProjection: TransactionalProjection {
         private var kept: [Post] = []
         /// A stored message's edits and delete within the transaction (`edits` counts them).
         private var changes: [Key: Edits] = [:]
-        /// What the current append changed: each key's post and change before it (`nil`: none).
-        private var undo: [(key: Key, post: Post??, change: Edits??)] = []
-        /// The keys whose post, and whose change, `undo` holds already (a lookup per event, not a
-        /// scan of `undo`: an append of a thousand events, or a catch-up, is one append).
-        private var undonePosts = Set<Key>()
-        private var undoneChanges = Set<Key>()
         /// On SQLite, the search documents of the transaction, in position order, indexed in
         /// ``finish(_:)`` (on PostgreSQL they are sent as they come: `index`):
         /// after the appends' savepoints, not inside them. FTS5 writes its pending terms to a new
@@ -127,28 +121,16 @@ struct MessageHistoryProjection: TransactionalProjection {
         private var documentsBeforeAppend = 0
 
         mutating func beginAppend() {
-            undo.removeAll(keepingCapacity: true)
-            undonePosts.removeAll(keepingCapacity: true)
-            undoneChanges.removeAll(keepingCapacity: true)
             documentsBeforeAppend = documents.count
         }
 
+        /// Only SQLite's writer rolls an append back alone (its savepoint), and there the posts
+        /// and changes go out as they come: nothing but the search documents is kept in memory.
+        /// PostgreSQL's writer (``LogWriter``) decides everything that can refuse an append
+        /// before the append writes, so what it gathers is never taken back alone.
         mutating func rollBackAppend() {
+            assert(kept.isEmpty && changes.isEmpty, "an append rolled back alone after its messages were gathered")
             documents.removeSubrange(documentsBeforeAppend...)
-            for entry in undo.reversed() {
-                if let post = entry.post {
-                    if let post {
-                        kept[posts[entry.key]!] = post
-                    } else if let index = posts.removeValue(forKey: entry.key) {
-                        // Posts of the append come last: this is the last one kept.
-                        kept.remove(at: index)
-                    }
-                }
-                if let change = entry.change { changes[entry.key] = change }
-            }
-            undo.removeAll(keepingCapacity: true)
-            undonePosts.removeAll(keepingCapacity: true)
-            undoneChanges.removeAll(keepingCapacity: true)
         }
 
         mutating func apply(_ projected: ProjectedEvent, _ session: any SQLSession) throws {
@@ -162,9 +144,6 @@ struct MessageHistoryProjection: TransactionalProjection {
                 let key = Key(stream: stream, messageID: posted.messageID)
                 if gathers {
                     if posts[key] == nil {
-                        if undonePosts.insert(key).inserted {
-                            undo.append((key, .some(nil), nil))
-                        }
                         posts[key] = kept.count
                         kept.append(
                             Post(
@@ -229,16 +208,9 @@ struct MessageHistoryProjection: TransactionalProjection {
         }
 
         /// Applies an edit or delete to the message's post kept in this transaction (if any) and
-        /// to its gathered change, remembering both as they were for a rollback.
+        /// to its gathered change.
         private mutating func change(_ key: Key, _ body: (inout Edits) -> Void) {
-            let index = posts[key]
-            if undonePosts.insert(key).inserted {
-                undo.append((key, .some(index.map { kept[$0] }), nil))
-            }
-            if undoneChanges.insert(key).inserted {
-                undo.append((key, nil, .some(changes[key])))
-            }
-            if let index { body(&kept[index].state) }
+            if let index = posts[key] { body(&kept[index].state) }
             body(&changes[key, default: Edits()])
         }
 
