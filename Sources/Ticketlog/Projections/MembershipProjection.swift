@@ -49,8 +49,6 @@ struct MembershipProjection: TransactionalProjection {
     struct Transaction: ProjectionTransaction {
         /// Of the streams read ahead or created in this transaction: who is a member now.
         private var present: [Int64: Set<String>] = [:]
-        /// What the current append changed: each stream's members before it.
-        private var undo = AppendUndo<Int64, Set<String>?>()
 
         mutating func prefetch(streams: [Int64], _ session: any SQLSession) throws {
             let unknown = streams.filter { present[$0] == nil }
@@ -67,12 +65,12 @@ struct MembershipProjection: TransactionalProjection {
             if present[stream] == nil { present[stream] = [] }
         }
 
-        mutating func beginAppend() {
-            undo.forget()
-        }
-
+        /// Only SQLite's writer rolls an append back alone (its savepoint), and it reads no
+        /// stream ahead: there every join and leave asks the database, and nothing is kept in
+        /// memory. PostgreSQL's writer (``LogWriter``), which reads ahead, decides everything that
+        /// can refuse an append before the append writes, so what is kept is never taken back.
         mutating func rollBackAppend() {
-            for change in undo.rollBack() { present[change.key] = change.value }
+            assert(present.isEmpty, "an append rolled back alone after its streams were read ahead")
         }
 
         mutating func finish(_ session: any SQLSession) throws {}
@@ -90,7 +88,6 @@ struct MembershipProjection: TransactionalProjection {
                 ]
                 if let known {
                     guard !known.contains(joined.user) else { return }
-                    remember(stream, known)
                     present[stream]?.insert(joined.user)
                     try session.send(
                         "INSERT INTO members(stream, \"user\", role, joined_at, joined_position) VALUES (?, ?, ?, ?, ?)",
@@ -113,7 +110,6 @@ struct MembershipProjection: TransactionalProjection {
                 let leave: [SQLValue] = [.integer(stream), .text(left.user)]
                 if let known {
                     guard known.contains(left.user) else { return }
-                    remember(stream, known)
                     present[stream]?.remove(left.user)
                     try session.send("DELETE FROM members WHERE stream = ? AND \"user\" = ?", leave)
                 } else {
@@ -128,11 +124,6 @@ struct MembershipProjection: TransactionalProjection {
             default:
                 return
             }
-        }
-
-        /// Notes `stream`'s members before the current append first changes them.
-        private mutating func remember(_ stream: Int64, _ members: Set<String>) {
-            undo.remember(stream, members)
         }
     }
 }

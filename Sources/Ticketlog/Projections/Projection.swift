@@ -31,8 +31,9 @@ protocol Projection: Sendable {
 }
 
 /// A projection's work within one write transaction. What it keeps in memory rolls back with
-/// the rows: the writer calls ``beginAppend()`` before each append and ``rollBackAppend()`` when
-/// the append's savepoint rolls back.
+/// the rows: SQLite's writer calls ``beginAppend()`` before each append and ``rollBackAppend()``
+/// when the append's savepoint rolls back. PostgreSQL's (``LogWriter``) calls neither: it decides
+/// everything that can refuse an append before the append writes.
 protocol ProjectionTransaction {
     /// Reads in one statement what the transaction's events will need of the rows of
     /// `streams` (default: nothing; rows are then read as events need them). A writer whose
