@@ -294,7 +294,9 @@ final class StreamingProcess: @unchecked Sendable {
     init(_ executable: URL, _ arguments: [String]) throws {
         directory = try TemporaryDirectory()
         let path = directory.path("output")
-        FileManager.default.createFile(atPath: path, contents: nil)
+        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         process.executableURL = executable
         process.arguments = arguments

@@ -21,7 +21,7 @@ import Testing
         // itself: Stream's channel state does not say who set a status or truncated, so a backfill
         // leaves those to their webhooks; see the test below.)
         var random = SplitMix(seed: 17)
-        stream.emulator.withLock { InboundEndToEndTests.actInStream(&$0, random: &random, channelChanges: false) }
+        _ = stream.emulator.withLock { InboundEndToEndTests.actInStream(&$0, random: &random, channelChanges: false) }
         let head = try await store.headPosition()
         // Pages of 7 (Stream's default is 25; 100 here by default): many pages per channel; and
         // the emulator fails a fifth of the queries, which the backfill retries.

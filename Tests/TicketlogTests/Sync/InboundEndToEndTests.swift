@@ -86,10 +86,10 @@ import Testing
 
     /// What the app's users do in Stream directly, within what our rules allow them, seeded.
     /// Returns the channels whose status was changed in Stream.
-    @discardableResult
     ///
     /// - Parameter channelChanges: also change statuses and agents, truncate a channel and
     ///   delete another (who did these is not in Stream's state, so a backfill does not take them).
+    @discardableResult
     static func actInStream(_ stream: inout StreamEmulator, random: inout SplitMix, channelChanges: Bool = true) -> Set<
         String
     > {

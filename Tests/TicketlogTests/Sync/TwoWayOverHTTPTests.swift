@@ -64,7 +64,7 @@ import Testing
 
                 // 2. Users act in Stream; their webhooks come in.
                 var random = SplitMix(seed: 31)
-                stream.state.withLock { InboundEndToEndTests.actInStream(&$0, random: &random) }
+                _ = stream.state.withLock { InboundEndToEndTests.actInStream(&$0, random: &random) }
                 let inbound = await stream.deliverWebhooks(delivery)
                 #expect(inbound.lost == 0, "\(inbound)")
                 #expect(try await store.headPosition() > head)
