@@ -113,7 +113,7 @@ struct ServeCommand: AsyncParsableCommand {
     var websockets = true
 
     @Option(help: "Page cache of the writing connection, in MiB: memory grows up to it as the log grows.")
-    var cacheMib: Int = 64
+    var cacheMib: Int = 32
 
     @Option(help: "Page cache of each of the (up to 5) reading connections, in MiB.")
     var readerCacheMib: Int = 2

@@ -60,12 +60,14 @@ extension EventStore {
         /// lag until ``EventStore/catchUpProjections(progress:)`` (or the next opening of the log
         /// with this `true`) brings them up to date.
         public var inlineProjections = true
-        /// The page cache of the writing connection, in bytes (default 64 MiB). A transaction
+        /// The page cache of the writing connection, in bytes (default 32 MiB). A transaction
         /// of many appends touches pages all over the events table, its indexes and the
         /// projections; when they do not fit, SQLite spills dirty pages to the WAL mid-transaction
         /// and writes them again when they change once more (measured: 19 WAL frames per event
-        /// with SQLite's default 2 MB, see ARCHITECTURE.md).
-        public var writerCacheBytes = 64 << 20
+        /// with SQLite's default 2 MB, see ARCHITECTURE.md). Past what a transaction dirties,
+        /// more is memory for nothing: pages read again come from the system's file cache
+        /// (1M events: batched append and rebuild as fast with 16, 32 or 64 MiB).
+        public var writerCacheBytes = 32 << 20
         /// The WAL lengths (frames) from which a commit has the WAL checkpointed beside the
         /// writer, and from which it checkpoints what is left itself (``WALCheckpointer``).
         /// Tests set them small.
