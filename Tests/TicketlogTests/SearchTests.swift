@@ -85,7 +85,7 @@ import Testing
     @Test(arguments: StoreKind.allCases)
     func aRefusedAppendLeavesNothingInTheIndex(_ kind: StoreKind) async throws {
         let (store, directory) = try await kind.make()
-        _ = directory
+        defer { withExtendedLifetime(directory) {} }
         var factory = EventFactory()
         let stored = factory.message("Stored first", by: sam)
         try await store.append([opened("acme", creator: "kim", &factory), stored], to: .test(1))
@@ -111,7 +111,7 @@ import Testing
     @Test(arguments: StoreKind.allCases)
     func hitsComeNewestTextFirst(_ kind: StoreKind) async throws {
         let (store, directory) = try await kind.make()
-        _ = directory
+        defer { withExtendedLifetime(directory) {} }
         var factory = EventFactory()
         let posts = (1...4).map { factory.message("the shoot, take \($0)", by: kim) }
         try await store.append([opened("acme", creator: "kim", &factory)] + posts, to: .test(1))
