@@ -52,13 +52,17 @@ import ToolSupport
         defer { server.terminate() }
         let script = fixturesDirectory.deletingLastPathComponent().appendingPathComponent(
             "Tests/Dashboard/drive_dashboard.py")
+        // Chromium leaves a directory in the temporary directory for each browser (its
+        // singleton's), even when it quits: they go with the test's directory.
+        let temporary = directory.path("tmp")
+        try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
         let run = try await awaitProcess(
             URL(fileURLWithPath: python),
             [
                 script.path, "http://127.0.0.1:\(port)",
                 String(decoding: try JSONEncoder().encode(tokens), as: UTF8.self),
             ],
-            in: directory.url.path)
+            in: directory.url.path, environment: ["TMPDIR": temporary])
         #expect(run.status == 0, "\(run.stdout.suffix(4_000))\n\(run.stderr.suffix(4_000))")
         #expect(run.stdout.contains("all dashboard checks passed"), "\(run.stdout.suffix(2_000))")
     }
