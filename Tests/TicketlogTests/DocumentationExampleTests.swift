@@ -53,6 +53,8 @@ import Testing
         #expect(try await store.ticketSummary(ticket)?.status == "in_review")
         #expect(try await store.messages(of: ticket, limit: 50).map(\.messageID) == ["m-1", "reminder"])
         #expect(try await store.ticketState(ticket, at: .position(3)).status == "open")
+        let now = try await store.ticketState(ticket, keepingLastMessages: 1)
+        #expect(now.status == "in_review" && now.messages.map(\.messageID) == ["reminder"] && now.messagesOmitted == 1)
         #expect(try await store.membersWhenPosted("m-1", in: ticket)?.map(\.user) == ["kim"])
         var seen: [Int64] = []
         for try await event in store.subscribe(from: 1) {

@@ -63,6 +63,9 @@ import Testing
             let byJo = messages.filter { $0.author.id == "jo" }
             #expect(byKim.count == 4 && byKim.allSatisfy { $0.text == "" })
             #expect(byJo.compactMap(\.text) == texts["jo"]!.filter { $0.contains("ticket \(ticket):") })
+            // The current state read from the projections shows the erasure as the fold does.
+            try await ProjectionTests.expectCurrentStateFromProjections(
+                store, .test(ticket), equals: try await store.ticketState(.test(ticket)))
             // At every point of the ticket's history, kim's messages read as erased.
             for position in stride(from: Int64(ticket - 1) * 12 + 5, through: Int64(ticket) * 12, by: 2) {
                 let replayed = try await store.ticketState(.test(ticket), at: .position(position))

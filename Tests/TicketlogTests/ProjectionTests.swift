@@ -76,6 +76,7 @@ import Testing
             #expect(members == state.members.values.sorted { $0.joinedPosition < $1.joinedPosition })
             let messages = try await store.messages(of: stream, limit: 10_000)
             #expect(messages == state.messages)
+            try await Self.expectCurrentStateFromProjections(store, stream, equals: state)
 
             // Who could see each message: the interval table and a fold up to the message agree.
             for message in state.messages {
@@ -84,6 +85,43 @@ import Testing
                 #expect(visible == then.members.values.sorted { $0.joinedPosition < $1.joinedPosition })
             }
         }
+    }
+
+    /// The current state with its last messages, as the projections answer it, equals the fold's
+    /// (`state`) for every count: read through the projections (not the fold it falls back to).
+    static func expectCurrentStateFromProjections(
+        _ store: EventStore, _ stream: StreamID, equals state: TicketState
+    ) async throws {
+        for count in [0, 1, 3, 10_000] {
+            let projected = try await store.readSession { session in
+                try store.ticketReads(session).currentState(stream, lastMessages: count)
+            }
+            #expect(try #require(projected) == state.keepingLastMessages(count), "\(stream), last \(count)")
+            #expect(try await store.ticketState(stream, keepingLastMessages: count) == state.keepingLastMessages(count))
+        }
+    }
+
+    /// While a projection has not applied what the others have, the current state is the fold's.
+    @Test(arguments: StoreKind.backends) func aLaggingProjectionLeavesTheStateToTheFold(_ kind: StoreKind) async throws
+    {
+        let (store, directory) = try await kind.make()
+        defer { withExtendedLifetime(directory) {} }
+        var generator = RandomConversations(seed: 31)
+        let events = generator.events(streams: 2, count: 120)
+        try await Self.append(events, to: store, seed: 31)
+        let stream = events[0].0
+        let state = try await store.ticketState(stream)
+        try await store.writeSession("test") { session in
+            _ = try session.execute(
+                "UPDATE projection_checkpoints SET position = position - 1 WHERE name = 'membership'")
+        }
+        let projected = try await store.readSession { session in
+            try store.ticketReads(session).currentState(stream, lastMessages: 5)
+        }
+        #expect(projected == nil)
+        #expect(try await store.ticketState(stream, keepingLastMessages: 5) == state.keepingLastMessages(5))
+        // A ticket the log does not hold: the empty state, from the fold.
+        #expect(try await store.ticketState(.test(999_999), keepingLastMessages: 5).version == 0)
     }
 
     @Test(arguments: StoreKind.allCases) func rebuildWhileAppendingEndsConsistent(_ kind: StoreKind) async throws {

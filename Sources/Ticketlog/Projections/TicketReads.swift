@@ -114,6 +114,75 @@ package struct TicketReads {
             members: Int(row[11].integer ?? 0), messages: Int(row[12].integer ?? 0))
     }
 
+    // MARK: State
+
+    /// `stream`'s state now with only its last `count` messages, from the projections' rows in
+    /// this session's snapshot: the summary, the members, the last messages, the message count
+    /// and the deliverables' events — what ``TicketState`` folds, without folding the ticket's
+    /// every event. `nil` when the projections do not hold every event of the ticket (one of them
+    /// is rebuilt or caught up alone, or behind the log) or the log has no such ticket: the fold
+    /// answers then.
+    package func currentState(_ stream: StreamID, lastMessages count: Int) throws -> TicketState? {
+        // The three projections applied the same prefix of the log, and it holds every event of
+        // the ticket: the summary counted as many events as the stream's version.
+        let checkpoints = try ProjectionCheckpoints.fetchAll(session)
+        let projections: [any Projection] = [
+            TicketSummaryProjection(), MembershipProjection(), MessageHistoryProjection(),
+        ]
+        let applied = projections.map { projection in
+            checkpoints[projection.name].flatMap { $0.version == projection.version ? $0.position : nil }
+        }
+        guard let position = applied[0], applied.allSatisfy({ $0 == position }) else { return nil }
+        guard
+            let row = try session.row(
+                """
+                SELECT t.title, t.brand, t.creator, t.agent, t.status, t.opened_at, t.last_activity_at,
+                       t.last_position, t.events, s.version,
+                       (SELECT count(*) FROM messages g WHERE g.stream = s.key)
+                FROM streams s JOIN ticket_summaries t ON t.stream = s.key WHERE s.name = ?
+                """, [.text(stream.rawValue)]),
+            let events = row[8].integer, let version = row[9].integer, events == version,
+            let lastPosition = row[7].integer, lastPosition <= position, let lastActivity = row[6].integer,
+            let status = row[4].text, let messageCount = row[10].integer
+        else { return nil }
+        var header = TicketHeader()
+        header.title = row[0].text
+        header.brand = row[1].text
+        header.creator = row[2].text
+        header.agent = row[3].text
+        header.status = status
+        header.openedAt = row[5].integer.map(Timestamp.init(microsecondsSinceEpoch:))
+        header.lastActivityAt = Timestamp(microsecondsSinceEpoch: lastActivity)
+        let kept =
+            count > 0
+            ? try messages(of: stream, from: nil, direction: .backwards, limit: count, includeDeleted: true).reversed()
+            : []
+        return TicketState(
+            stream: stream, header: header, members: try members(of: stream), messages: kept,
+            messagesOmitted: Int(messageCount) - kept.count, deliverables: try deliverables(of: stream),
+            position: lastPosition, version: version)
+    }
+
+    /// `stream`'s deliverables in pushing order: its `deliverable.pushed` events, found by the
+    /// stream's index and their type, read in one statement.
+    private func deliverables(of stream: StreamID) throws -> [TicketState.Deliverable] {
+        let positions = try session.rows(
+            """
+            SELECT e.position FROM events e
+            WHERE e.stream = (SELECT key FROM streams WHERE name = ?)
+              AND e.type = (SELECT key FROM event_types WHERE name = ?)
+            ORDER BY e.version
+            """, [.text(stream.rawValue), .text(EventType.deliverablePushed.rawValue)]
+        ).compactMap { $0[0].integer }
+        let found = try events(positions)
+        // As the fold: an event of the type whose payload this build cannot read is skipped.
+        return positions.compactMap { position in
+            guard let event = found[position], case .deliverablePushed(let pushed) = event.payload else { return nil }
+            return TicketState.Deliverable(
+                deliverable: pushed, position: position, pushedBy: event.actor, pushedAt: event.occurredAt)
+        }
+    }
+
     // MARK: Members
 
     /// The members of `stream`'s channel now, in joining order.

@@ -1,7 +1,8 @@
 /// Everything true about one ticket after some prefix of its stream: a pure fold of its events.
 ///
-/// ``EventStore/ticketState(_:at:)`` folds a stream up to a position or time; the SQL
-/// projections keep the current state of the same facts, and tests hold the two to agreeing.
+/// ``EventStore/ticketState(_:at:keepingLastMessages:)`` folds a stream up to a position or time;
+/// the SQL projections keep the current state of the same facts (and answer the current state
+/// with its last messages), and tests hold the two to agreeing.
 public struct TicketState: Hashable, Sendable {
     /// A member of the ticket's channel.
     public struct Member: Hashable, Sendable {
@@ -79,6 +80,23 @@ public struct TicketState: Hashable, Sendable {
 
     public init(stream: StreamID) {
         self.stream = stream
+    }
+
+    /// A state assembled from the projections' rows (``TicketReads/currentState(_:lastMessages:)``):
+    /// `messages` are the last ones, in posting order, and `messagesOmitted` the earlier ones.
+    init(
+        stream: StreamID, header: TicketHeader, members: [Member], messages: [Message], messagesOmitted: Int,
+        deliverables: [Deliverable], position: Int64, version: Int64
+    ) {
+        self.stream = stream
+        self.header = header
+        self.members = Dictionary(members.map { ($0.user, $0) }, uniquingKeysWith: { first, _ in first })
+        self.messages = messages
+        messageIndex = MessageIndex(messages)
+        self.messagesOmitted = messagesOmitted
+        self.deliverables = deliverables
+        self.position = position
+        self.version = version
     }
 
     /// How many last messages a reader may ask a state to keep (`GET …/state?messages=`,

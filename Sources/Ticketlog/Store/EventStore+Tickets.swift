@@ -118,9 +118,32 @@ extension EventStore {
         try await readSession { session in try self.ticketReads(session).message(messageID, in: stream) }
     }
 
-    /// The full state of `stream` at a point in time, folded from its events. A ticket that did
-    /// not exist yet has the empty state (version 0).
-    public func ticketState(_ stream: StreamID, at point: PointInTime? = nil) async throws -> TicketState {
+    /// The state of `stream` at a point in time (now when `point` is `nil`), with only its last
+    /// `count` messages when `count` is given (the earlier ones counted in
+    /// ``TicketState/messagesOmitted``). A ticket that did not exist yet has the empty state
+    /// (version 0).
+    ///
+    /// The state is a fold of the ticket's events. The current state with a message count is
+    /// read from the projections instead, in one snapshot, when they hold every event of the
+    /// ticket: a few rows rather than every event decoded (a ticket of 10,000 events took ~27 ms
+    /// to fold). The answer is the same (tested on every ticket of seeded logs, erasures
+    /// included); the fold answers while a projection is rebuilt or caught up alone.
+    public func ticketState(
+        _ stream: StreamID, at point: PointInTime? = nil, keepingLastMessages count: Int? = nil
+    ) async throws -> TicketState {
+        if point == nil, let count,
+            let state = try await readSession({ session in
+                try self.ticketReads(session).currentState(stream, lastMessages: max(0, count))
+            })
+        {
+            return state
+        }
+        let state = try await foldedState(stream, at: point)
+        return count.map(state.keepingLastMessages) ?? state
+    }
+
+    /// The state of `stream` at `point`, folded from its events.
+    func foldedState(_ stream: StreamID, at point: PointInTime?) async throws -> TicketState {
         var state = TicketState(stream: stream)
         var next: Int64 = 1
         while true {

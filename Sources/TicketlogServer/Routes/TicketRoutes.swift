@@ -197,8 +197,7 @@ struct TicketRoutes {
             let kept =
                 query["messages"] == nil
                 ? nil : try query.integer("messages", default: 0, in: TicketState.keptMessageCounts)
-            let state = try await store.ticketState(stream, at: point)
-            return kept.map(state.keepingLastMessages) ?? state
+            return try await store.ticketState(stream, at: point, keepingLastMessages: kept)
         }
     }
 
