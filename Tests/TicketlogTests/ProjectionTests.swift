@@ -10,7 +10,9 @@ import Testing
     static func dump(_ store: EventStore) async throws -> [String: [String]] {
         try await store.readSession { session in
             var tables: [String: [String]] = [:]
-            for table in EventStore.projections.flatMap({ $0.tables(session.dialect) }) + ["projection_checkpoints"] {
+            for table in EventStore.projections.flatMap({ $0.readableTables(session.dialect) }) + [
+                "projection_checkpoints"
+            ] {
                 tables[table] = try session.rows("SELECT * FROM \(table)", []).map { "\($0.values)" }.sorted()
             }
             return tables

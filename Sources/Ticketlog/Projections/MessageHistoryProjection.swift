@@ -18,7 +18,7 @@ import Foundation
 /// An edit or delete of a message the ticket never had changes nothing.
 struct MessageHistoryProjection: TransactionalProjection {
     let name = "message_history"
-    let version = 5
+    let version = 6
     let tables = ["messages", MessageSearchIndex.terms, MessageSearchIndex.table]
 
     func tables(_ dialect: SQLDialect) -> [String] {

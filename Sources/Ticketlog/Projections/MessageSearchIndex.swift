@@ -10,7 +10,8 @@ import GRDB
 ///
 /// The table is **contentless** (`content=''`) and keeps which documents hold each term, not
 /// where in them (`detail=none`: a third of the size of full detail; phrase and `NEAR` queries,
-/// which the search does not offer, need positions). It never keeps the text, so the file still
+/// which the search does not offer, need positions) and no document sizes (`columnsize=0`: only
+/// relevance ranking reads them; the hits come newest first). It never keeps the text, so the file still
 /// holds one copy of every text, in the events, and an encrypted log no plaintext copy of its
 /// messages. Snippets are cut from the text read from the log. Removing a document from a
 /// contentless table needs the text it was indexed with: an erasure removes the texts it is about
@@ -39,7 +40,7 @@ enum MessageSearchIndex {
         switch dialect {
         case .sqlite:
             [
-                "CREATE VIRTUAL TABLE \(table) USING fts5(text, content='', detail=none, tokenize='unicode61 remove_diacritics 2')",
+                "CREATE VIRTUAL TABLE \(table) USING fts5(text, content='', detail=none, columnsize=0, tokenize='unicode61 remove_diacritics 2')",
                 "CREATE VIRTUAL TABLE \(terms) USING fts5vocab(\(table), instance)",
             ]
         case .postgres:

@@ -172,6 +172,13 @@ extension Projection {
 
     func tables(_ dialect: SQLDialect) -> [String] { tables }
 
+    /// The tables whose rows can be read and compared (the projection check, the tests): all of
+    /// ``tables(_:)`` but SQLite's full-text index, which cannot be scanned (contentless, without
+    /// document sizes) and is compared through its vocabulary (``MessageSearchIndex/terms``).
+    func readableTables(_ dialect: SQLDialect) -> [String] {
+        tables(dialect).filter { dialect != .sqlite || $0 != MessageSearchIndex.table }
+    }
+
     func dropSchema(_ session: any SQLSession) throws {
         for table in tables(session.dialect) { try session.execute("DROP TABLE IF EXISTS \(table)") }
     }

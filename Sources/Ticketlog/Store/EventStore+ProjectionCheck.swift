@@ -83,11 +83,11 @@ extension EventStore {
         try await rebuilt.rebuildProjections()
         let after = try await rebuilt.read { db in try Self.projectionDigests(db) }
 
-        let tables = Self.projections.flatMap(\.tables).map { name in
+        let tables = Self.projections.flatMap { $0.readableTables(.sqlite) }.map { name in
             let old = before.digests[name] ?? TableDigest(rows: 0, hash: [])
             let new = after[name] ?? TableDigest(rows: 0, hash: [])
             var table = ProjectionCheck.Table(name: name, rows: old.rows, rebuiltRows: new.rows, matches: old == new)
-            if unreadable, [MessageSearchIndex.table, MessageSearchIndex.terms].contains(name) {
+            if unreadable, name == MessageSearchIndex.terms {
                 table.checked = false
             }
             return table
@@ -181,7 +181,7 @@ extension EventStore {
     /// SHA-256 over every row of every projection table, rows in the order of all their columns.
     private static func projectionDigests(_ db: Database) throws -> [String: TableDigest] {
         var digests: [String: TableDigest] = [:]
-        for table in projections.flatMap(\.tables) {
+        for table in projections.flatMap({ $0.readableTables(.sqlite) }) {
             let columns = try db.columns(in: table).count
             let order = (1...max(1, columns)).map(String.init).joined(separator: ", ")
             var hasher = SHA256()

@@ -74,7 +74,10 @@ extension EventStore {
                 let table: String = (page[1] as String?) ?? page[0]
                 let bytes: Int64 = page[2]
                 if table == "events" { statistics.eventBytes += bytes }
-                if projectionTables.contains(table) { statistics.projectionBytes += bytes }
+                // The full-text index's pages are its shadow tables' (`message_search_data`…).
+                if projectionTables.contains(table) || table.hasPrefix(MessageSearchIndex.table + "_") {
+                    statistics.projectionBytes += bytes
+                }
             }
             if path != ":memory:" {
                 for file in [path, path + "-wal"] {
