@@ -33,10 +33,11 @@ import Testing
     }
 
     /// The property: for generated histories, rebuilding from position 1 gives exactly the rows
-    /// that incremental application gave.
+    /// that incremental application gave — on a file, with the search index built inline for
+    /// odd seeds and beside the writer for even ones (``SearchIndexBuilder``).
     @Test(arguments: StoreKind.backends, 0..<30)
     func rebuildEqualsIncrementalApplication(_ kind: StoreKind, _ seed: UInt64) async throws {
-        let (store, directory) = try await kind.make()
+        let (store, directory) = try await kind.make { $0.searchIndexBesideFrom = seed % 2 == 0 ? 1 : 1_000_000 }
         defer { withExtendedLifetime(directory) {} }
         var generator = RandomConversations(seed: seed)
         let events = generator.events(streams: 1 + Int(seed % 5), count: 40 + Int(seed) * 7)
@@ -128,7 +129,11 @@ import Testing
 
     @Test(arguments: StoreKind.allCases) func rebuildWhileAppendingEndsConsistent(_ kind: StoreKind) async throws {
         // Small rebuild transactions, so that appends land between them.
-        let (store, directory) = try await kind.make { $0.projectionBatchSize = 50 }
+        // The search index built beside the writer (on a file), while appends go on.
+        let (store, directory) = try await kind.make {
+            $0.projectionBatchSize = 50
+            $0.searchIndexBesideFrom = 1
+        }
         defer { withExtendedLifetime(directory) {} }
         var generator = RandomConversations(seed: 77)
         // A fifth of the history on PostgreSQL, whose single appends take a dozen round trips
@@ -404,5 +409,87 @@ import Testing
         #expect(try await store.search(MessageSearch("zebra")).isEmpty, "the erased text was indexed from the page")
         #expect(try await store.messages(of: .test(1)).map(\.text) == [""])
         #expect(try await store.checkProjections().holds)
+    }
+
+    /// The message history's checkpoint version while its search index is built beside the writer.
+    func historyCheckpointVersion(_ store: EventStore) async throws -> Int? {
+        try await store.readSession { session in
+            try ProjectionCheckpoints.fetchAll(session)[MessageHistoryProjection().name]?.version
+        }
+    }
+
+    /// A rebuild's search index built beside the writer (``SearchIndexBuilder``) is the log's once
+    /// the message history reaches the head: found by search, the projections as a rebuild
+    /// inline makes them. Until then the checkpoint says the index is apart.
+    @Test func theSearchIndexBuiltBesideTheWriterBecomesTheLogs() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try await kimsZebraMessage(in: directory)
+        try await resetProjections(store)
+        let erasures = try await store.readSession { try EventStore.erasuresVersion($0) }
+        let builder = try SearchIndexBuilder(erasuresVersion: erasures)
+        defer { builder.close() }
+        _ = try await store.writeMapped("catch up") { db in try store.catchUpStep(db, limit: 1, searchBuilder: builder)
+        }
+        #expect(try await historyCheckpointVersion(store) == MessageHistoryProjection.besideVersion)
+        _ = try await store.writeMapped("catch up") { db in try store.catchUpStep(db, limit: 1, searchBuilder: builder)
+        }
+        #expect(builder.isRetired)
+        #expect(try await historyCheckpointVersion(store) == MessageHistoryProjection.currentVersion)
+        #expect(try await store.search(MessageSearch("zebra")).count == 1)
+        #expect(try await store.checkProjections().holds)
+    }
+
+    /// An erasure while the index is built beside the writer: the index may hold what it erased,
+    /// so it is not used; the message history is built again with its index inline.
+    @Test func anErasureWhileTheIndexIsBuiltBesideLeavesNoErasedWordInIt() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try await kimsZebraMessage(in: directory)
+        var factory = EventFactory(seed: 2)
+        try await store.append([factory.message("see you there", by: Actor(id: "jo", role: .creator))], to: .test(1))
+        try await resetProjections(store)
+        let erasures = try await store.readSession { try EventStore.erasuresVersion($0) }
+        let builder = try SearchIndexBuilder(erasuresVersion: erasures)
+        defer { builder.close() }
+        // The post's step (not the last): its text, readable then, is handed to the builder.
+        _ = try await store.writeMapped("catch up") { db in try store.catchUpStep(db, limit: 2, searchBuilder: builder)
+        }
+        #expect(try await historyCheckpointVersion(store) == MessageHistoryProjection.besideVersion)
+        _ = try await store.erase(.subject("kim"), requestedBy: "kim", reason: "GDPR request", by: ada)
+        _ = try await store.writeMapped("catch up") { db in try store.catchUpStep(db, limit: 10, searchBuilder: builder)
+        }
+        #expect(builder.isRetired)
+        #expect(try await historyCheckpointVersion(store) == MessageHistoryProjection.currentVersion)
+        try await store.catchUpProjections()
+        #expect(try await store.search(MessageSearch("zebra")).isEmpty, "the erased text came back with the index")
+        #expect(try await store.search(MessageSearch("see you")).count == 1)
+        #expect(try await store.messages(of: .test(1)).map(\.text) == ["", "see you there"])
+        #expect(try await store.checkProjections().holds)
+    }
+
+    /// A message history left half-built beside its index (a catch-up that failed, a crash) is
+    /// built again from the start: by the next catch-up, and by the next opening.
+    @Test func aHalfBuiltMessageHistoryIsBuiltAgain() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try await kimsZebraMessage(in: directory)
+        try await resetProjections(store)
+        let builder = try SearchIndexBuilder(erasuresVersion: 0)
+        _ = try await store.writeMapped("catch up") { db in try store.catchUpStep(db, limit: 1, searchBuilder: builder)
+        }
+        builder.close()
+        #expect(try await historyCheckpointVersion(store) == MessageHistoryProjection.besideVersion)
+        try await store.catchUpProjections()
+        #expect(try await historyCheckpointVersion(store) == MessageHistoryProjection.currentVersion)
+        #expect(try await store.search(MessageSearch("zebra")).count == 1)
+
+        try await resetProjections(store)
+        let again = try SearchIndexBuilder(erasuresVersion: 0)
+        _ = try await store.writeMapped("catch up") { db in try store.catchUpStep(db, limit: 1, searchBuilder: again) }
+        again.close()
+        var configuration = EventStore.Configuration()
+        configuration.masterKey = store.configuration.masterKey
+        let reopened = try EventStore(path: directory.path("log.sqlite"), configuration: configuration)
+        #expect(try await historyCheckpointVersion(reopened) == MessageHistoryProjection.currentVersion)
+        #expect(try await reopened.search(MessageSearch("zebra")).count == 1)
+        #expect(try await reopened.checkProjections().holds)
     }
 }

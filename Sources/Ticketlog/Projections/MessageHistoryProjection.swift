@@ -18,7 +18,16 @@ import Foundation
 /// An edit or delete of a message the ticket never had changes nothing.
 struct MessageHistoryProjection: TransactionalProjection {
     let name = "message_history"
-    let version = 6
+    /// The projection's version; its checkpoint carries ``besideVersion`` instead while the
+    /// search index is built beside a catch-up (``SearchIndexBuilder``).
+    static let currentVersion = 6
+    /// Never a build's version: a message history whose checkpoint has it was being caught up
+    /// with its search index built apart, and is rebuilt from the start.
+    static let besideVersion = -currentVersion
+    /// Where this transaction's search documents go instead of the index (a catch-up on a file
+    /// from the first event: ``SearchIndexBuilder``).
+    var searchBuilder: SearchIndexBuilder?
+    var version: Int { searchBuilder == nil ? Self.currentVersion : Self.besideVersion }
     let tables = ["messages", MessageSearchIndex.terms, MessageSearchIndex.table]
 
     func tables(_ dialect: SQLDialect) -> [String] {
@@ -53,7 +62,7 @@ struct MessageHistoryProjection: TransactionalProjection {
     }
 
     func transaction() -> Transaction {
-        Transaction()
+        Transaction(searchBuilder: searchBuilder)
     }
 
     /// The messages of one write transaction. On SQLite each post, edit and delete is written as
@@ -67,6 +76,13 @@ struct MessageHistoryProjection: TransactionalProjection {
     /// update and is inserted with the edits that came after its post. Search documents go the
     /// other way: kept for the end on SQLite (FTS5), sent as they come on PostgreSQL.
     struct Transaction: ProjectionTransaction {
+        /// Takes the documents instead of the index, when set.
+        let searchBuilder: SearchIndexBuilder?
+
+        init(searchBuilder: SearchIndexBuilder?) {
+            self.searchBuilder = searchBuilder
+        }
+
         /// What edits and deletes change of a message, applied as the updates on SQLite do: an
         /// edit or delete of a deleted message changes nothing.
         struct Edits {
@@ -204,6 +220,11 @@ struct MessageHistoryProjection: TransactionalProjection {
                 try MessageSearchIndex.add(position, text: text, session)
             } else {
                 documents.append((position, text))
+                // Handed over as they come, a batch at a time: a catch-up rolls nothing back alone.
+                if let searchBuilder, documents.count >= SearchIndexBuilder.batch {
+                    try searchBuilder.submit(documents)
+                    documents.removeAll(keepingCapacity: true)
+                }
             }
         }
 
@@ -215,7 +236,13 @@ struct MessageHistoryProjection: TransactionalProjection {
         }
 
         mutating func finish(_ session: any SQLSession) throws {
-            for document in documents { try MessageSearchIndex.add(document.position, text: document.text, session) }
+            if let searchBuilder {
+                try searchBuilder.submit(documents)
+            } else {
+                for document in documents {
+                    try MessageSearchIndex.add(document.position, text: document.text, session)
+                }
+            }
             documents.removeAll(keepingCapacity: true)
             documentsBeforeAppend = 0
             try finishForDecision(session)

@@ -76,7 +76,7 @@ enum MessageSearchIndex {
     }
 
     /// A document on SQLite: its text, which FTS5 tokenizes.
-    private static let insertText = "INSERT INTO \(table)(rowid, text) VALUES (?, ?)"
+    static let insertText = "INSERT INTO \(table)(rowid, text) VALUES (?, ?)"
     /// A document on PostgreSQL: its words as one text, split and made a `tsvector` by the server.
     private static let insertDocument =
         "INSERT INTO \(table)(position, document) VALUES (?, array_to_tsvector(string_to_array(?, ' ')))"

@@ -60,6 +60,10 @@ extension EventStore {
         /// lag until ``EventStore/catchUpProjections(progress:)`` (or the next opening of the log
         /// with this `true`) brings them up to date.
         public var inlineProjections = true
+        /// From how many events a catch-up of the message history from the first event (a
+        /// rebuild) builds its search index beside the writer (``SearchIndexBuilder``), on a
+        /// file. Tests set it to 1.
+        package var searchIndexBesideFrom: Int64 = 20_000
         /// The page cache of the writing connection, in bytes (default 32 MiB). A transaction
         /// of many appends touches pages all over the events table, its indexes and the
         /// projections; when they do not fit, SQLite spills dirty pages to the WAL mid-transaction

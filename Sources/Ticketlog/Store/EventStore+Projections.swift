@@ -53,13 +53,66 @@ extension EventStore {
         // queue behind its writer, which would be waiting for them.
         let ahead = readsBesideWriter ? PagesAhead(self) : nil
         defer { ahead?.cancel() }
+        var builder = readsBesideWriter ? try await searchIndexBuiltBeside() : nil
+        defer { builder?.close() }
         while true {
+            let beside = builder
             let step = try await writeMapped("could not update projections") { db in
-                try self.catchUpStep(db, limit: limit, ahead: ahead, pages: Self.catchUpPagesPerTransaction)
+                try self.catchUpStep(
+                    db, limit: limit, ahead: ahead, pages: Self.catchUpPagesPerTransaction, searchBuilder: beside)
             }
+            if builder?.isRetired == true { builder = nil }
             guard let step else { return }
             progress?(step)
         }
+    }
+
+    /// A builder of the message history's search index (``SearchIndexBuilder``) when this
+    /// catch-up brings the message history up from the first event, over at least
+    /// ``Configuration/searchIndexBesideFrom`` events. A message history left half-built by such
+    /// a catch-up (one that failed) is cleared first, to be built again from the start.
+    private func searchIndexBuiltBeside() async throws -> SearchIndexBuilder? {
+        let threshold = configuration.searchIndexBesideFrom
+        let erasures = try await writeMapped("could not update projections") { db -> Int64? in
+            let session = SQLiteSession(db)
+            let history = MessageHistoryProjection()
+            let checkpoint = try ProjectionCheckpoints.fetchAll(session)[history.name]
+            var position = checkpoint?.position ?? 0
+            if checkpoint?.version == MessageHistoryProjection.besideVersion {
+                try history.clear(session)
+                try ProjectionCheckpoints.save(history, position: 0, session)
+                position = 0
+            }
+            guard position == 0, try ChainHead.position(session) >= threshold else { return nil }
+            return try Self.erasuresVersion(session)
+        }
+        do {
+            return try erasures.map { try SearchIndexBuilder(erasuresVersion: $0) }
+        } catch {
+            throw Self.mapStorageError(error, "could not start building the search index")
+        }
+    }
+
+    static func erasuresVersion(_ session: any SQLSession) throws -> Int64 {
+        try session.value("SELECT version FROM streams WHERE name = ?", [.text(StreamID.erasures.rawValue)]).integer
+            ?? 0
+    }
+
+    /// In the step that brings a message history built with `builder` to the head: its index
+    /// copied into the log, unless an erasure came since the build began (the index may hold
+    /// texts it erased): then the message history is cleared, to be caught up again with its
+    /// index kept inline. Returns the position its checkpoint is at.
+    static func placeSearchIndex(_ builder: SearchIndexBuilder, at position: Int64, _ session: any SQLSession) throws
+        -> Int64
+    {
+        defer { builder.retire() }
+        guard try erasuresVersion(session) == builder.erasuresVersion, let db = (session as? SQLiteSession)?.db else {
+            try MessageHistoryProjection().clear(session)
+            return 0
+        }
+        try builder.finish()
+        try builder.copy(into: db)
+        return position
     }
 
     /// How many pages of ``Configuration/projectionBatchSize`` events one catch-up transaction
@@ -123,11 +176,13 @@ extension EventStore {
     /// their content unreadable: then they are read again. `ahead` starts decoding the page
     /// after each one before it is applied.
     func catchUpStep(
-        _ db: Database, limit: Int, prefetched: ProjectionPage? = nil, ahead: PagesAhead? = nil, pages: Int = 1
+        _ db: Database, limit: Int, prefetched: ProjectionPage? = nil, ahead: PagesAhead? = nil, pages: Int = 1,
+        searchBuilder: SearchIndexBuilder? = nil
     ) throws -> ProjectionProgress? {
         let session = SQLiteSession(db)
         let generation = keyring?.erasureGeneration ?? 0
-        return try Self.catchUpStep(session, limit: limit * max(1, pages)) { from, total, apply in
+        return try Self.catchUpStep(session, limit: limit * max(1, pages), searchBuilder: searchBuilder) {
+            from, total, apply in
             var next = from
             let end = from + Int64(total)
             var first = prefetched
@@ -176,12 +231,19 @@ extension EventStore {
     /// A catch-up step on a log read through `events`: it calls its third argument with each
     /// event from position `from` on, `limit` at most, in order.
     static func catchUpStep(
-        _ session: any SQLSession, limit: Int,
+        _ session: any SQLSession, limit: Int, searchBuilder: SearchIndexBuilder? = nil,
         events: (Int64, Int, (ProjectedEvent) throws -> Void) throws -> Void
     ) throws -> ProjectionProgress? {
         let head = try ChainHead.position(session)
         let checkpoints = try ProjectionCheckpoints.fetchAll(session)
-        let lagging = Self.projections.filter { (checkpoints[$0.name]?.position ?? 0) < head }
+        let lagging = Self.projections.filter { (checkpoints[$0.name]?.position ?? 0) < head }.map {
+            projection -> any Projection in
+            // The message history hands its search documents to the builder, its checkpoint
+            // marked as built so (``MessageHistoryProjection/besideVersion``).
+            guard let searchBuilder, var history = projection as? MessageHistoryProjection else { return projection }
+            history.searchBuilder = searchBuilder
+            return history
+        }
         guard !lagging.isEmpty else { return nil }
         let from = lagging.map { checkpoints[$0.name]?.position ?? 0 }.min()! + 1
         var last = from - 1
@@ -202,6 +264,11 @@ extension EventStore {
         }
         for index in sessions.indices { try sessions[index].session.finish(session) }
         for projection in lagging {
+            if let searchBuilder, projection is MessageHistoryProjection, last == head {
+                let placed = try placeSearchIndex(searchBuilder, at: last, session)
+                try ProjectionCheckpoints.save(MessageHistoryProjection(), position: placed, session)
+                continue
+            }
             try ProjectionCheckpoints.save(
                 projection, position: max(last, checkpoints[projection.name]?.position ?? 0), session)
         }

@@ -208,8 +208,11 @@ extension EventStore {
         }
         // Only what the index holds: a projection being rebuilt has indexed the events up to its
         // checkpoint (removing a document a contentless FTS5 table does not hold damages it);
-        // those after it are indexed once the keys are gone, so as erased.
-        let indexed = try ProjectionCheckpoints.fetchAll(session)[MessageHistoryProjection().name]?.position ?? 0
+        // those after it are indexed once the keys are gone, so as erased. One whose index is
+        // built beside it (``SearchIndexBuilder``) has nothing in the log's index yet, and that
+        // index is not used after an erasure.
+        let history = try ProjectionCheckpoints.fetchAll(session)[MessageHistoryProjection().name]
+        let indexed = history?.version == MessageHistoryProjection.besideVersion ? 0 : history?.position ?? 0
         let condition = """
             e.type IN (SELECT key FROM event_types WHERE name IN ('message.posted', 'message.edited'))\(candidates.map { " AND " + $0.condition } ?? "") AND e.position <= \(indexed) AND e.position > ? ORDER BY e.position LIMIT 1000
             """

@@ -143,7 +143,7 @@ extension EventStore {
     }
 
     /// The state of `stream` at `point`, folded from its events.
-    func foldedState(_ stream: StreamID, at point: PointInTime?) async throws -> TicketState {
+    private func foldedState(_ stream: StreamID, at point: PointInTime?) async throws -> TicketState {
         var state = TicketState(stream: stream)
         var next: Int64 = 1
         while true {
