@@ -492,4 +492,22 @@ import Testing
         #expect(try await reopened.search(MessageSearch("zebra")).count == 1)
         #expect(try await reopened.checkProjections().holds)
     }
+
+    /// Without a scratch file for the index (its directory missing), a rebuild keeps the index
+    /// inline and completes.
+    @Test func aRebuildWithoutScratchSpaceKeepsTheIndexInline() async throws {
+        let directory = try TemporaryDirectory()
+        var configuration = EventStore.Configuration()
+        configuration.searchIndexBesideFrom = 1
+        configuration.searchScratchDirectory = directory.url.appendingPathComponent("missing")
+        let store = try EventStore(path: directory.path("log.sqlite"), configuration: configuration)
+        var factory = EventFactory()
+        try await store.append(
+            [factory.opened(), factory.message("zebra crossing at noon", by: Actor(id: "kim", role: .creator))],
+            to: .test(1))
+        try await store.rebuildProjections()
+        #expect(try await historyCheckpointVersion(store) == MessageHistoryProjection.currentVersion)
+        #expect(try await store.search(MessageSearch("zebra")).count == 1)
+        #expect(try await store.checkProjections().holds)
+    }
 }

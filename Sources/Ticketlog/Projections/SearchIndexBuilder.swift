@@ -39,10 +39,10 @@ final class SearchIndexBuilder: @unchecked Sendable {
     static let batch = 4_000
     private static let maximumPending = 4
 
-    init(erasuresVersion: Int64) throws {
+    init(erasuresVersion: Int64, directory: URL? = nil) throws {
         self.erasuresVersion = erasuresVersion
         path =
-            FileManager.default.temporaryDirectory.appendingPathComponent(
+            (directory ?? FileManager.default.temporaryDirectory).appendingPathComponent(
                 "ticketlog-search-\(UUID().uuidString).sqlite"
             ).path
         var configuration = Configuration()

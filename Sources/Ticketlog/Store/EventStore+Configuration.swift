@@ -64,6 +64,8 @@ extension EventStore {
         /// rebuild) builds its search index beside the writer (``SearchIndexBuilder``), on a
         /// file. Tests set it to 1.
         package var searchIndexBesideFrom: Int64 = 20_000
+        /// Where that index's scratch file goes (default: the temporary directory).
+        package var searchScratchDirectory: URL?
         /// The page cache of the writing connection, in bytes (default 32 MiB). A transaction
         /// of many appends touches pages all over the events table, its indexes and the
         /// projections; when they do not fit, SQLite spills dirty pages to the WAL mid-transaction

@@ -87,9 +87,16 @@ extension EventStore {
             return try Self.erasuresVersion(session)
         }
         do {
-            return try erasures.map { try SearchIndexBuilder(erasuresVersion: $0) }
+            return try erasures.map {
+                try SearchIndexBuilder(erasuresVersion: $0, directory: configuration.searchScratchDirectory)
+            }
         } catch {
-            throw Self.mapStorageError(error, "could not start building the search index")
+            // No scratch file (a temporary directory not writable, say): the index inline, as
+            // on small logs.
+            logger.warning(
+                "The search index is rebuilt inline: its scratch file could not be made",
+                metadata: ["ticketlog.error": "\(error)"])
+            return nil
         }
     }
 
