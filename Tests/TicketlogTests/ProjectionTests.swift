@@ -418,21 +418,31 @@ import Testing
         }
     }
 
+    /// The projections cleared, and a builder of the search index beside the catch-up.
+    func resetProjectionsForABuildBeside(_ store: EventStore) async throws -> SearchIndexBuilder {
+        try await resetProjections(store)
+        return try SearchIndexBuilder(
+            erasuresVersion: try await store.readSession { try EventStore.erasuresVersion($0) })
+    }
+
+    /// One catch-up step of at most `limit` events, the search index built by `builder`.
+    func catchUpStep(_ store: EventStore, limit: Int, _ builder: SearchIndexBuilder) async throws {
+        _ = try await store.writeMapped("catch up") { db in
+            try store.catchUpStep(db, limit: limit, searchBuilder: builder)
+        }
+    }
+
     /// A rebuild's search index built beside the writer (``SearchIndexBuilder``) is the log's once
     /// the message history reaches the head: found by search, the projections as a rebuild
     /// inline makes them. Until then the checkpoint says the index is apart.
     @Test func theSearchIndexBuiltBesideTheWriterBecomesTheLogs() async throws {
         let directory = try TemporaryDirectory()
         let store = try await kimsZebraMessage(in: directory)
-        try await resetProjections(store)
-        let erasures = try await store.readSession { try EventStore.erasuresVersion($0) }
-        let builder = try SearchIndexBuilder(erasuresVersion: erasures)
+        let builder = try await resetProjectionsForABuildBeside(store)
         defer { builder.close() }
-        _ = try await store.writeMapped("catch up") { db in try store.catchUpStep(db, limit: 1, searchBuilder: builder)
-        }
+        try await catchUpStep(store, limit: 1, builder)
         #expect(try await historyCheckpointVersion(store) == MessageHistoryProjection.besideVersion)
-        _ = try await store.writeMapped("catch up") { db in try store.catchUpStep(db, limit: 1, searchBuilder: builder)
-        }
+        try await catchUpStep(store, limit: 1, builder)
         #expect(builder.isRetired)
         #expect(try await historyCheckpointVersion(store) == MessageHistoryProjection.currentVersion)
         #expect(try await store.search(MessageSearch("zebra")).count == 1)
@@ -446,17 +456,13 @@ import Testing
         let store = try await kimsZebraMessage(in: directory)
         var factory = EventFactory(seed: 2)
         try await store.append([factory.message("see you there", by: Actor(id: "jo", role: .creator))], to: .test(1))
-        try await resetProjections(store)
-        let erasures = try await store.readSession { try EventStore.erasuresVersion($0) }
-        let builder = try SearchIndexBuilder(erasuresVersion: erasures)
+        let builder = try await resetProjectionsForABuildBeside(store)
         defer { builder.close() }
         // The post's step (not the last): its text, readable then, is handed to the builder.
-        _ = try await store.writeMapped("catch up") { db in try store.catchUpStep(db, limit: 2, searchBuilder: builder)
-        }
+        try await catchUpStep(store, limit: 2, builder)
         #expect(try await historyCheckpointVersion(store) == MessageHistoryProjection.besideVersion)
         _ = try await store.erase(.subject("kim"), requestedBy: "kim", reason: "GDPR request", by: ada)
-        _ = try await store.writeMapped("catch up") { db in try store.catchUpStep(db, limit: 10, searchBuilder: builder)
-        }
+        try await catchUpStep(store, limit: 10, builder)
         #expect(builder.isRetired)
         #expect(try await historyCheckpointVersion(store) == MessageHistoryProjection.currentVersion)
         try await store.catchUpProjections()
@@ -471,19 +477,16 @@ import Testing
     @Test func aHalfBuiltMessageHistoryIsBuiltAgain() async throws {
         let directory = try TemporaryDirectory()
         let store = try await kimsZebraMessage(in: directory)
-        try await resetProjections(store)
-        let builder = try SearchIndexBuilder(erasuresVersion: 0)
-        _ = try await store.writeMapped("catch up") { db in try store.catchUpStep(db, limit: 1, searchBuilder: builder)
-        }
+        let builder = try await resetProjectionsForABuildBeside(store)
+        try await catchUpStep(store, limit: 1, builder)
         builder.close()
         #expect(try await historyCheckpointVersion(store) == MessageHistoryProjection.besideVersion)
         try await store.catchUpProjections()
         #expect(try await historyCheckpointVersion(store) == MessageHistoryProjection.currentVersion)
         #expect(try await store.search(MessageSearch("zebra")).count == 1)
 
-        try await resetProjections(store)
-        let again = try SearchIndexBuilder(erasuresVersion: 0)
-        _ = try await store.writeMapped("catch up") { db in try store.catchUpStep(db, limit: 1, searchBuilder: again) }
+        let again = try await resetProjectionsForABuildBeside(store)
+        try await catchUpStep(store, limit: 1, again)
         again.close()
         var configuration = EventStore.Configuration()
         configuration.masterKey = store.configuration.masterKey
