@@ -104,13 +104,16 @@ final class SearchIndexBuilder: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Stops the build (what is waiting is dropped); the file goes with the builder.
+    /// Stops the build (what is waiting is dropped) and removes the file at once (the thread
+    /// may still be writing to it: it goes on writing to the unlinked file, then lets it go), so
+    /// that a process ending right after leaves nothing behind.
     func close() {
         condition.lock()
         closed = true
         pending.removeAll()
         condition.broadcast()
         condition.unlock()
+        try? FileManager.default.removeItem(atPath: path)
     }
 
     /// Replaces the index in `db` with the one built here (``finish()`` first): drops and
