@@ -8,8 +8,8 @@ import GRDBSQLite
 /// transaction.
 ///
 /// FTS5's work (tokenizing, its pending terms, its segments) was a third of the writer's time in
-/// a rebuild while the second core was idle half the time: the writer now hands each
-/// transaction's documents over (``submit(_:)``) and goes on. The index is a function of the
+/// a rebuild while the second core was idle half the time: the writer now hands the documents
+/// over as they come, a few thousand at a time (``submit(_:)``), and goes on. The index is a function of the
 /// events alone (one document per readable post and edit), so it can be built apart; its rows
 /// are FTS5's shadow tables, copied as they are into a freshly created index
 /// (``copy(into:)``), which reads its structure from them.
@@ -68,13 +68,17 @@ final class SearchIndexBuilder: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: path)
     }
 
-    /// Hands over a transaction's documents, in position order; waits while earlier ones are
-    /// still waiting. Throws the failure of an earlier batch.
+    /// Hands documents over, in position order; waits while ``maximumPending`` batches are
+    /// still waiting. Throws the failure of an earlier batch, or when the build was stopped.
     func submit(_ documents: [(position: Int64, text: String)]) throws {
         condition.lock()
         defer { condition.unlock() }
         while pending.count >= Self.maximumPending && failure == nil && !finished { condition.wait() }
         if let failure { throw failure }
+        if closed {
+            throw EventStoreError(
+                code: .storageFailure, message: "the search index built beside the rebuild was stopped")
+        }
         guard !documents.isEmpty else { return }
         pending.append(documents)
         condition.broadcast()
