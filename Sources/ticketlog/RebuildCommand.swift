@@ -10,6 +10,11 @@ struct RebuildCommand: AsyncParsableCommand {
             event again, in batches. The result is the same as keeping them up incrementally. \
             Appends by other processes may continue meanwhile.
 
+            On a file of 20,000 events or more, message_history's search index is built on a \
+            second thread in a scratch file in the temporary directory ($TMPDIR; about 33 MB \
+            per million events, removed at the end) and copied into the log when the rest \
+            is done.
+
             Projections: \(EventStore.projectionNames.joined(separator: ", ")).
             """
     )
