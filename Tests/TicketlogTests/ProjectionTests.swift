@@ -422,7 +422,7 @@ import Testing
     func resetProjectionsForABuildBeside(_ store: EventStore) async throws -> SearchIndexBuilder {
         try await resetProjections(store)
         return try SearchIndexBuilder(
-            erasuresVersion: try await store.readSession { try EventStore.erasuresVersion($0) })
+            erasuresVersion: try await store.readSession { try ContentKeyring.erasuresVersion($0) })
     }
 
     /// One catch-up step of at most `limit` events, the search index built by `builder`.
@@ -511,6 +511,31 @@ import Testing
         try await store.rebuildProjections()
         #expect(try await historyCheckpointVersion(store) == MessageHistoryProjection.currentVersion)
         #expect(try await store.search(MessageSearch("zebra")).count == 1)
+        #expect(try await store.checkProjections().holds)
+    }
+
+    /// Two catch-ups building the index beside the same file (two processes): the second finds
+    /// the history moved by the first and clears it; the first then finds it moved too. Both give
+    /// their builders up, and the history is built inline, complete.
+    @Test func twoCatchUpsBuildingBesideOneFileEndInline() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try await kimsZebraMessage(in: directory)
+        var factory = EventFactory(seed: 2)
+        try await store.append([factory.message("see you there", by: Actor(id: "jo", role: .creator))], to: .test(1))
+        let first = try await resetProjectionsForABuildBeside(store)
+        defer { first.close() }
+        let second = try SearchIndexBuilder(erasuresVersion: 0)
+        defer { second.close() }
+        try await catchUpStep(store, limit: 2, first)
+        #expect(try await historyCheckpointVersion(store) == MessageHistoryProjection.besideVersion)
+        try await catchUpStep(store, limit: 1, second)
+        #expect(second.isRetired)
+        #expect(try await historyCheckpointVersion(store) == MessageHistoryProjection.currentVersion)
+        try await catchUpStep(store, limit: 10, first)
+        #expect(first.isRetired)
+        try await store.catchUpProjections()
+        #expect(try await store.search(MessageSearch("zebra")).count == 1)
+        #expect(try await store.search(MessageSearch("see you")).count == 1)
         #expect(try await store.checkProjections().holds)
     }
 }

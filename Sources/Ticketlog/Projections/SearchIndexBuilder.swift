@@ -30,6 +30,8 @@ final class SearchIndexBuilder: @unchecked Sendable {
     private var closed = false
     private var finished = false
     private var retired = false
+    /// The message history's checkpoint as this build's last step left it.
+    private var position: Int64 = 0
     private var failure: (any Error)?
 
     /// How many documents the catch-up hands over at a time (``submit(_:)``), and how many such
@@ -99,6 +101,23 @@ final class SearchIndexBuilder: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return retired
+    }
+
+    /// Whether a catch-up step may go on building with it: it is not retired, and the message
+    /// history is where its last step left it. Retires it otherwise.
+    func continues(from checkpoint: Int64) -> Bool {
+        condition.lock()
+        let continues = !retired && checkpoint == position
+        condition.unlock()
+        if !continues { retire() }
+        return continues
+    }
+
+    /// A step built the message history up to `checkpoint` with it.
+    func built(upTo checkpoint: Int64) {
+        condition.lock()
+        position = checkpoint
+        condition.unlock()
     }
 
     func retire() {

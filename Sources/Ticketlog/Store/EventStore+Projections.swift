@@ -69,22 +69,17 @@ extension EventStore {
 
     /// A builder of the message history's search index (``SearchIndexBuilder``) when this
     /// catch-up brings the message history up from the first event, over at least
-    /// ``Configuration/searchIndexBesideFrom`` events. A message history left half-built by such
-    /// a catch-up (one that failed) is cleared first, to be built again from the start.
+    /// ``Configuration/searchIndexBesideFrom`` events. Read on a snapshot: each step checks that
+    /// the message history is still where the builder left it (``catchUpStep(_:limit:searchBuilder:events:)``).
     private func searchIndexBuiltBeside() async throws -> SearchIndexBuilder? {
         let threshold = configuration.searchIndexBesideFrom
-        let erasures = try await writeMapped("could not update projections") { db -> Int64? in
-            let session = SQLiteSession(db)
+        let erasures = try await readSession { session -> Int64? in
             let history = MessageHistoryProjection()
             let checkpoint = try ProjectionCheckpoints.fetchAll(session)[history.name]
-            var position = checkpoint?.position ?? 0
-            if checkpoint?.version == MessageHistoryProjection.besideVersion {
-                try history.clear(session)
-                try ProjectionCheckpoints.save(history, position: 0, session)
-                position = 0
-            }
-            guard position == 0, try ChainHead.position(session) >= threshold else { return nil }
-            return try Self.erasuresVersion(session)
+            guard checkpoint?.position ?? 0 == 0, checkpoint?.version ?? history.version == history.version,
+                try ChainHead.position(session) >= threshold
+            else { return nil }
+            return try ContentKeyring.erasuresVersion(session)
         }
         do {
             return try erasures.map {
@@ -100,11 +95,6 @@ extension EventStore {
         }
     }
 
-    static func erasuresVersion(_ session: any SQLSession) throws -> Int64 {
-        try session.value("SELECT version FROM streams WHERE name = ?", [.text(StreamID.erasures.rawValue)]).integer
-            ?? 0
-    }
-
     /// In the step that brings a message history built with `builder` to the head: its index
     /// copied into the log, unless an erasure came since the build began (the index may hold
     /// texts it erased): then the message history is cleared, to be caught up again with its
@@ -113,7 +103,9 @@ extension EventStore {
         -> Int64
     {
         defer { builder.retire() }
-        guard try erasuresVersion(session) == builder.erasuresVersion, let db = (session as? SQLiteSession)?.db else {
+        guard try ContentKeyring.erasuresVersion(session) == builder.erasuresVersion,
+            let db = (session as? SQLiteSession)?.db
+        else {
             try MessageHistoryProjection().clear(session)
             return 0
         }
@@ -242,7 +234,19 @@ extension EventStore {
         events: (Int64, Int, (ProjectedEvent) throws -> Void) throws -> Void
     ) throws -> ProjectionProgress? {
         let head = try ChainHead.position(session)
-        let checkpoints = try ProjectionCheckpoints.fetchAll(session)
+        var checkpoints = try ProjectionCheckpoints.fetchAll(session)
+        // The builder goes on only from where it left the message history; another catch-up
+        // (another process on the file) moved it otherwise, and the builder is given up. A
+        // history left half-built beside an index no catch-up is building (one that failed or
+        // was given up, or another process's) is cleared, to be built again from the start.
+        let history = MessageHistoryProjection()
+        let built = checkpoints[history.name]
+        let searchBuilder = searchBuilder.flatMap { $0.continues(from: built?.position ?? 0) ? $0 : nil }
+        if searchBuilder == nil, built?.version == MessageHistoryProjection.besideVersion {
+            try history.clear(session)
+            try ProjectionCheckpoints.save(history, position: 0, session)
+            checkpoints[history.name] = .init(version: history.version, position: 0)
+        }
         let lagging = Self.projections.filter { (checkpoints[$0.name]?.position ?? 0) < head }.map {
             projection -> any Projection in
             // The message history hands its search documents to the builder, its checkpoint
@@ -271,9 +275,14 @@ extension EventStore {
         }
         for index in sessions.indices { try sessions[index].session.finish(session) }
         for projection in lagging {
-            if let searchBuilder, projection is MessageHistoryProjection, last == head {
+            if let searchBuilder, projection is MessageHistoryProjection {
+                guard last == head else {
+                    searchBuilder.built(upTo: last)
+                    try ProjectionCheckpoints.save(projection, position: last, session)
+                    continue
+                }
                 let placed = try placeSearchIndex(searchBuilder, at: last, session)
-                try ProjectionCheckpoints.save(MessageHistoryProjection(), position: placed, session)
+                try ProjectionCheckpoints.save(history, position: placed, session)
                 continue
             }
             try ProjectionCheckpoints.save(

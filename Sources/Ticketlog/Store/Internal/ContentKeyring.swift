@@ -63,7 +63,7 @@ package final class ContentKeyring: Sendable {
     /// holds (``refresh(_:name:)``).
     package func load(_ session: any SQLSession) throws {
         let rows = try session.rows("SELECT id, subject, stream, period, wrapped FROM content_keys", [])
-        let erasures = try Self.erasures(session)
+        let erasures = try Self.erasuresVersion(session)
         state.withLock { state in
             for row in rows {
                 guard let id = row[0].text, let subject = row[1].text, let stream = row[2].text,
@@ -82,7 +82,7 @@ package final class ContentKeyring: Sendable {
     }
 
     /// The version of the `erasures` stream: one more for each erasure recorded.
-    private static func erasures(_ session: any SQLSession) throws -> Int64 {
+    static func erasuresVersion(_ session: any SQLSession) throws -> Int64 {
         try session.value("SELECT version FROM streams WHERE name = ?", [.text(StreamID.erasures.rawValue)])
             .integer ?? 0
     }
