@@ -233,6 +233,10 @@ import TicketlogPostgres
         let error = await #expect(throws: EventStoreError.self) { try await store.readAll() }
         #expect(error?.code == .corruptRecord)
         #expect(error?.position == 4)
+        // The rebuild reads the rows through SQLite's C API, column by column: the same refusal.
+        let rebuilt = await #expect(throws: EventStoreError.self) { try await store.rebuildProjections() }
+        #expect(rebuilt?.code == .corruptRecord)
+        #expect(rebuilt?.position == 4)
     }
 
     @Test func aStreamVersionOutOfStepWithItsEventsIsReported() async throws {

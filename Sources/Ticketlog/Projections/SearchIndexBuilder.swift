@@ -228,9 +228,11 @@ final class SearchIndexBuilder: @unchecked Sendable {
             do {
                 try queue.inDatabase { db in
                     if inTransaction == 0 { try db.execute(sql: "BEGIN") }
-                    let insert = try db.cachedStatement(sql: MessageSearchIndex.insertText)
+                    let insert = try RawStatement(db, sql: MessageSearchIndex.insertText)
                     for document in documents {
-                        try insert.execute(arguments: [document.position, document.text])
+                        insert.bind(1, document.position)
+                        insert.bind(2, document.text)
+                        try insert.run()
                     }
                     inTransaction += documents.count
                     if inTransaction >= Self.documentsPerTransaction {

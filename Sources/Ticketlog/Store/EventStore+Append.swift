@@ -529,12 +529,15 @@ extension EventStore {
     private func storedResult(of request: PreparedAppend, db: Database, streams: [StreamID: StreamRow]) throws
         -> AppendResult?
     {
-        let lookup = try db.cachedStatement(
-            sql: "SELECT \(EventStore.eventColumns) FROM events WHERE id = ?")
         var found: [(event: PreparedAppend.Event, record: RecordedEvent)] = []
         for event in request.events {
-            guard let row = try Row.fetchOne(lookup, arguments: [event.proposed.id.databaseBytes]) else { continue }
-            found.append((event, try decodeRecord(row, db: db)))
+            guard
+                let record = try decodeRecords(
+                    db, sql: "SELECT \(EventStore.eventColumns) FROM events WHERE id = ?",
+                    [.blob(Array(event.proposed.id.databaseBytes))]
+                ).first
+            else { continue }
+            found.append((event, record))
         }
         guard let firstFound = found.first else { return nil }
         guard found.count == request.events.count else {

@@ -218,12 +218,11 @@ extension EventStore {
     private func projectedEvents(
         from: Int64, limit: Int, _ db: Database, _ body: (ProjectedEvent) throws -> Void
     ) throws {
-        let rows = try Row.fetchCursor(
-            db.cachedStatement(
-                sql: "SELECT \(Self.eventColumns) FROM events WHERE position >= ? ORDER BY position LIMIT ?"),
-            arguments: [from, limit])
-        while let row = try rows.next() {
-            try body(ProjectedEvent(event: try self.decodeRecord(row, db: db), streamKey: row[4]))
+        try forEachStoredEvent(
+            db, sql: "SELECT \(Self.eventColumns) FROM events WHERE position >= ? ORDER BY position LIMIT ?",
+            [.integer(from), .integer(Int64(limit))]
+        ) { event, stream in
+            try body(ProjectedEvent(event: try decodeRecord(event, db: db), streamKey: stream))
         }
     }
 

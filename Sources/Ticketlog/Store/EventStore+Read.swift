@@ -53,7 +53,7 @@ extension EventStore {
         if let shared { return try shared.reader.events(session, where: condition, arguments) }
         return try decodeRecords(
             (session as! SQLiteSession).db, sql: "SELECT \(Self.eventColumns) FROM events e WHERE \(condition)",
-            arguments: StatementArguments(arguments.map(SQLiteSession.databaseValue)))
+            arguments)
     }
 
     /// The stored events (bodies decompressed, not decoded) that a condition on `events e`
@@ -63,12 +63,11 @@ extension EventStore {
         -> [StoredEvent]
     {
         if let shared { return try shared.reader.stored(session, where: condition, arguments) }
-        let db = (session as! SQLiteSession).db
-        let rows = try Row.fetchCursor(
-            db.cachedStatement(sql: "SELECT \(Self.eventColumns) FROM events e WHERE \(condition)"),
-            arguments: StatementArguments(arguments.map(SQLiteSession.databaseValue)))
         var events: [StoredEvent] = []
-        while let row = try rows.next() { events.append(try storedEvent(row, db: db)) }
+        try forEachStoredEvent(
+            (session as! SQLiteSession).db, sql: "SELECT \(Self.eventColumns) FROM events e WHERE \(condition)",
+            arguments
+        ) { event, _ in events.append(event) }
         return events
     }
 
@@ -137,16 +136,14 @@ extension EventStore {
         }
     }
 
-    func decodeRecords(_ db: Database, sql: String, arguments: StatementArguments) throws -> [RecordedEvent] {
+    /// The events a query of ``eventColumns`` selects, in its order, decoded and opened.
+    func decodeRecords(_ db: Database, sql: String, _ arguments: [SQLValue]) throws -> [RecordedEvent] {
         var records: [RecordedEvent] = []
-        let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
-        while let row = try rows.next() {
-            records.append(try decodeRecord(row, db: db))
-        }
+        try forEachStoredEvent(db, sql: sql, arguments) { event, _ in records.append(try decodeRecord(event, db: db)) }
         return records
     }
 
-    /// The columns every event read selects, in the order ``storedEvent(_:db:)`` reads them.
+    /// The columns every event read selects, in the order ``forEachStoredEvent(_:sql:_:_:)`` reads them.
     static let eventColumns = "position, version, codec, body, stream, id, type, actor, occurred_at, recorded_at"
 
     /// An event row's parts: where it is, its stored body decompressed, and its columns.
@@ -165,21 +162,38 @@ extension EventStore {
         }
     }
 
-    /// The parts of a row with the columns ``eventColumns``.
-    func storedEvent(_ row: Row, db: Database) throws -> StoredEvent {
-        let position: Int64 = row[0]
-        return StoredEvent(
-            position: position, version: row[1],
-            stored: try storedBody(codec: row[2], blob: row[3], position: position, db: db),
-            columns: try eventColumns(
-                position: position, stream: row[4], id: row[5], type: row[6], actor: row[7], occurredAt: row[8],
-                recordedAt: row[9], db: db))
+    /// Runs a query of ``eventColumns`` and hands `body` each row's event (body decompressed,
+    /// not decoded) with its stream's key, in the query's order. The rows are read through
+    /// SQLite's C API, each column where SQLite holds it: the body is decompressed straight from
+    /// SQLite's buffer, and no `Row`, `DatabaseValue` or `Data` is made per column (through
+    /// GRDB's rows, a third of the reading a rebuild does beside its writer).
+    func forEachStoredEvent(
+        _ db: Database, sql: String, _ arguments: [SQLValue], _ body: (StoredEvent, _ streamKey: Int64) throws -> Void
+    ) throws {
+        let statement = try RawStatement(db, sql: sql)
+        statement.bind(arguments)
+        try statement.forEachRow { row in
+            guard let position = row.integer(0), let version = row.integer(1), let codec = row.integer(2),
+                let blob = row.blob(3), let stream = row.integer(4), let id = row.blob(5), let type = row.integer(6),
+                let actor = row.integer(7), let occurredAt = row.integer(8), let recordedAt = row.integer(9)
+            else {
+                throw EventStoreError.corrupt(
+                    "an event row has a NULL or wrongly typed column (`ticketlog verify` says more)",
+                    position: row.integer(0))
+            }
+            let event = StoredEvent(
+                position: position, version: version,
+                stored: try storedBody(codec: codec, bytes: blob, position: position, db: db),
+                columns: try eventColumns(
+                    position: position, stream: stream, id: id, type: type, actor: actor, occurredAt: occurredAt,
+                    recordedAt: recordedAt, db: db))
+            try body(event, stream)
+        }
     }
 
-    /// Decodes a row with the columns ``eventColumns``.
-    func decodeRecord(_ row: Row, db: Database) throws -> RecordedEvent {
-        let event = try storedEvent(row, db: db)
-        return try opened(
+    /// A stored event decoded, its sealed content opened with the store's keys.
+    func decodeRecord(_ event: StoredEvent, db: Database) throws -> RecordedEvent {
+        try opened(
             Self.decodeRecord(
                 stored: event.stored, columns: event.columns, position: event.position, version: event.version), db)
     }
@@ -211,8 +225,8 @@ extension EventStore {
 
     /// The row's columns as the canonical JSON spells them.
     func eventColumns(
-        position: Int64, stream: Int64, id: Data, type: Int64, actor: Int64, occurredAt: Int64, recordedAt: Int64,
-        db: Database
+        position: Int64, stream: Int64, id: UnsafeRawBufferPointer, type: Int64, actor: Int64, occurredAt: Int64,
+        recordedAt: Int64, db: Database
     ) throws -> EventColumns {
         guard let uuid = UUID(databaseBytes: id) else {
             throw EventStoreError.badEventID(bytes: id.count, position: position)
@@ -223,11 +237,6 @@ extension EventStore {
     }
 
     /// The stored body of an event (``StoredBody``): decompressed when it names a dictionary.
-    func storedBody(codec: Int64, blob: Data, position: Int64, db: Database) throws -> [UInt8] {
-        try blob.withUnsafeBytes { bytes in try storedBody(codec: codec, bytes: bytes, position: position, db: db) }
-    }
-
-    /// The same from the row's bytes as SQLite holds them.
     func storedBody(codec: Int64, bytes: UnsafeRawBufferPointer, position: Int64, db: Database) throws -> [UInt8] {
         let id = BodyCodec.dictionaryID(codec)
         let dictionary = id == BodyCodec.uncompressed ? nil : try dictionaries.dictionary(id, in: db)

@@ -166,25 +166,12 @@ extension EventStore {
     func events(at positions: [Int64], _ db: Database) throws -> [Int64: RecordedEvent] {
         guard !positions.isEmpty else { return [:] }
         let list = "[" + positions.map(String.init).joined(separator: ",") + "]"
-        let rows = try SQLiteSession(db).eventRows(
-            "SELECT \(LogTables.eventColumns) FROM events WHERE position IN (SELECT value FROM json_each(?))",
-            [.text(list)])
         var events: [Int64: RecordedEvent] = [:]
-        events.reserveCapacity(rows.count)
-        for row in rows {
-            guard let row else {
-                throw EventStoreError.corrupt(
-                    "an event row read for a page of messages has a NULL or wrongly typed column", position: nil)
-            }
-            let stored = try row.blob.withUnsafeBytes { bytes in
-                try storedBody(codec: row.codec, bytes: bytes, position: row.position, db: db)
-            }
-            let columns = try eventColumns(
-                position: row.position, stream: row.stream, id: Data(row.id), type: row.type, actor: row.actor,
-                occurredAt: row.occurredAt, recordedAt: row.recordedAt, db: db)
-            events[row.position] = try opened(
-                Self.decodeRecord(stored: stored, columns: columns, position: row.position, version: row.version), db)
-        }
+        events.reserveCapacity(positions.count)
+        try forEachStoredEvent(
+            db, sql: "SELECT \(Self.eventColumns) FROM events WHERE position IN (SELECT value FROM json_each(?))",
+            [.text(list)]
+        ) { event, _ in events[event.position] = try decodeRecord(event, db: db) }
         if let missing = positions.first(where: { events[$0] == nil }) { throw TicketReads.missing(missing) }
         return events
     }
@@ -192,13 +179,13 @@ extension EventStore {
     /// The event at `position`, read in `db`.
     func event(at position: Int64, _ db: Database) throws -> RecordedEvent {
         guard
-            let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT \(Self.eventColumns) FROM events WHERE position = ?"),
-                arguments: [position])
+            let event = try decodeRecords(
+                db, sql: "SELECT \(Self.eventColumns) FROM events WHERE position = ?", [.integer(position)]
+            ).first
         else {
             throw EventStoreError.corrupt(
                 "a projection points at position \(position), which the log does not hold", position: position)
         }
-        return try decodeRecord(row, db: db)
+        return event
     }
 }

@@ -340,9 +340,7 @@ extension EventStore {
             logger.info("Building the Merkle tree over the log", metadata: ["ticketlog.events": "\(head)"])
         }
         var edge = MerkleEdge()
-        let rows = try Row.fetchCursor(db, sql: "SELECT \(Self.eventColumns) FROM events ORDER BY position")
-        while let row = try rows.next() {
-            let event = try storedEvent(row, db: db)
+        try forEachStoredEvent(db, sql: "SELECT \(Self.eventColumns) FROM events ORDER BY position", []) { event, _ in
             guard event.position == edge.size + 1 else {
                 throw EventStoreError.corrupt(
                     "position \(event.position) follows \(edge.size): the log has a gap (`ticketlog verify` says more)",

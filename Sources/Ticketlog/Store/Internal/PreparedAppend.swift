@@ -49,18 +49,22 @@ extension UUID {
 
     /// The UUID in an `events.id` column; `nil` unless it holds 16 bytes.
     init?(databaseBytes bytes: Data) {
-        guard bytes.count == 16 else { return nil }
-        var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &uuid) { $0.copyBytes(from: bytes) }
-        self.init(uuid: uuid)
+        guard let uuid = bytes.withUnsafeBytes(UUID.init(databaseBytes:)) else { return nil }
+        self = uuid
     }
 
     /// ``init(databaseBytes:)-(Data)`` from the bytes a row read holds (no `Data` made on the
     /// way: every event of a verify, rebuild or export goes through here).
     init?(databaseBytes bytes: [UInt8]) {
+        guard let uuid = bytes.withUnsafeBytes(UUID.init(databaseBytes:)) else { return nil }
+        self = uuid
+    }
+
+    /// The same from bytes where SQLite holds them.
+    init?(databaseBytes bytes: UnsafeRawBufferPointer) {
         guard bytes.count == 16 else { return nil }
         var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &uuid) { $0.copyBytes(from: bytes) }
+        withUnsafeMutableBytes(of: &uuid) { $0.copyMemory(from: bytes) }
         self.init(uuid: uuid)
     }
 }

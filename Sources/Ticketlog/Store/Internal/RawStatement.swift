@@ -145,6 +145,18 @@ struct RawStatement {
         }
     }
 
+    /// Runs the query, calling `body` with each row while the statement is on it: its columns
+    /// read in place (``RawRow``), so a blob is not copied unless `body` copies it.
+    func forEachRow(_ body: (RawRow) throws -> Void) throws {
+        defer { sqlite3_reset(handle) }
+        while true {
+            let code = sqlite3_step(handle)
+            if code == SQLITE_DONE { return }
+            guard code == SQLITE_ROW else { throw currentError() }
+            try body(RawRow(handle: handle))
+        }
+    }
+
     private func eventRow() -> StoredEventRow? {
         for column in Self.integerColumns where sqlite3_column_type(handle, column) != SQLITE_INTEGER { return nil }
         for column in Self.blobColumns where sqlite3_column_type(handle, column) != SQLITE_BLOB { return nil }
@@ -173,4 +185,21 @@ struct RawStatement {
     }
 
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+}
+
+/// The row a statement is on (``RawStatement/forEachRow(_:)``), read column by column from
+/// SQLite's buffers. A column of another type than asked for (NULL included) is `nil`.
+struct RawRow {
+    fileprivate let handle: OpaquePointer
+
+    func integer(_ column: Int32) -> Int64? {
+        sqlite3_column_type(handle, column) == SQLITE_INTEGER ? sqlite3_column_int64(handle, column) : nil
+    }
+
+    /// A blob column's bytes where SQLite holds them: valid until the statement steps on.
+    func blob(_ column: Int32) -> UnsafeRawBufferPointer? {
+        guard sqlite3_column_type(handle, column) == SQLITE_BLOB else { return nil }
+        let bytes = sqlite3_column_blob(handle, column)
+        return UnsafeRawBufferPointer(start: bytes, count: bytes == nil ? 0 : Int(sqlite3_column_bytes(handle, column)))
+    }
 }
