@@ -230,9 +230,7 @@ final class SearchIndexBuilder: @unchecked Sendable {
                     if inTransaction == 0 { try db.execute(sql: "BEGIN") }
                     let insert = try RawStatement(db, sql: MessageSearchIndex.insertText)
                     for document in documents {
-                        insert.bind(1, document.position)
-                        insert.bind(2, document.text)
-                        try insert.run()
+                        try insert.run([.integer(document.position), .text(document.text)])
                     }
                     inTransaction += documents.count
                     if inTransaction >= Self.documentsPerTransaction {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// A value bound to a statement or read from a row, as both backends store it.
 package enum SQLValue: Sendable, Hashable {
@@ -141,15 +142,14 @@ package struct SQLiteSession: SQLSession {
             try db.execute(sql: sql)
             return db.changesCount
         }
-        let statement = try RawStatement(db, sql: sql)
-        statement.bind(arguments)
-        try statement.run()
-        return db.changesCount
+        try RawStatement(db, sql: sql).run(arguments)
+        return Int(sqlite3_changes(db.sqliteConnection))
     }
 
-    /// SQLite runs in the process: nothing to save by not waiting.
+    /// SQLite runs in the process: nothing to save by not waiting (nor to count).
     package func send(_ sql: String, _ arguments: [SQLValue]) throws {
-        try execute(sql, arguments)
+        guard !arguments.isEmpty else { return try db.execute(sql: sql) }
+        try RawStatement(db, sql: sql).run(arguments)
     }
 
     /// Through SQLite's C API too (``RawStatement/rows()``): reading a page of events through
