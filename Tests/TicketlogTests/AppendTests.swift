@@ -347,6 +347,19 @@ import Testing
         #expect(EventStore.Configuration().durability == .full)
     }
 
+    /// Whatever the SQLite build's default (Debian's zeroes every freed page): an encrypted log's
+    /// writer zeroes what it frees (an erased key leaves no image), a plaintext log's does not
+    /// write freed pages again.
+    @Test(arguments: [false, true])
+    func freedPagesAreZeroedOnlyInAnEncryptedLog(_ encrypted: Bool) async throws {
+        let directory = try TemporaryDirectory()
+        var configuration = EventStore.Configuration()
+        configuration.masterKey = encrypted ? MasterKey.generate() : nil
+        let store = try EventStore(path: directory.path("log.sqlite"), configuration: configuration)
+        let secureDelete = try await store.writer.write { db in try Int.fetchOne(db, sql: "PRAGMA secure_delete") }
+        #expect(secureDelete == (encrypted ? 1 : 0))
+    }
+
     @Test func pageCachesAreTheConfiguredSizes() async throws {
         let directory = try TemporaryDirectory()
         var configuration = EventStore.Configuration()

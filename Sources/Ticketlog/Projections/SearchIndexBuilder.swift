@@ -54,6 +54,8 @@ final class SearchIndexBuilder: @unchecked Sendable {
             // A scratch file: nothing in it has to survive a crash.
             try db.execute(sql: "PRAGMA journal_mode = OFF")
             try db.execute(sql: "PRAGMA synchronous = OFF")
+            // Its freed pages (the segments FTS5 merges) hold nothing its live ones do not.
+            try db.execute(sql: "PRAGMA secure_delete = OFF")
             try db.execute(sql: "PRAGMA cache_size = -2048")
         }
         let queue = try DatabaseQueue(path: path, configuration: configuration)

@@ -194,8 +194,12 @@ public final class EventStore: Sendable {
                     // would otherwise go to a temporary file: a write syscall per page touched.
                     try db.execute(sql: "PRAGMA temp_store = MEMORY")
                     // An encrypted log zeroes what it frees: an erased key leaves no image in
-                    // free pages (issue 17).
-                    if configuration.masterKey != nil { try db.execute(sql: "PRAGMA secure_delete = ON") }
+                    // free pages (issue 17). A log without a master key promises no erasure
+                    // (`erase` refuses to run on it) and frees without writing: SQLite's own
+                    // default, which builds such as Debian's turn on (`SECURE_DELETE`), so that
+                    // a rebuild's reset wrote every projection page again as zeros and each FTS5
+                    // merge every segment it replaced.
+                    try db.execute(sql: "PRAGMA secure_delete = \(configuration.masterKey != nil ? "ON" : "OFF")")
                 }
                 (head, stored, sealedFrom) = try writer.write { db in
                     try Schema.prepare(db, path: path)
