@@ -199,7 +199,8 @@ extension EventStore {
                 }
                 var count = 0
                 if let page {
-                    for event in page.events { try apply(event) }
+                    // By index: `for event in` copies each event (a retain of every string in it).
+                    for index in page.events.indices { try apply(page.events[index]) }
                     count = page.events.count
                 } else {
                     try self.projectedEvents(from: next, limit: pageLimit, db) { event in
