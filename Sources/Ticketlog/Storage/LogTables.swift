@@ -270,20 +270,23 @@ package struct StoredEventRow: Sendable {
     static func storedBody(codec: Int64, blob: UnsafeRawBufferPointer, dictionary: LZ4Dictionary?, position: Int64)
         throws -> [UInt8]
     {
-        let damaged = EventStoreError.corrupt(
-            "the event at position \(position) has a damaged packed body (its sealed fields do not unpack)",
-            position: position)
+        // Made only when thrown: every event read comes through here.
+        func damaged() -> EventStoreError {
+            .corrupt(
+                "the event at position \(position) has a damaged packed body (its sealed fields do not unpack)",
+                position: position)
+        }
         if codec & BodyCodec.sealedSeparate != 0 {
-            guard let parts = BodyCodec.sealedParts(blob) else { throw damaged }
+            guard let parts = BodyCodec.sealedParts(blob) else { throw damaged() }
             let skeleton = try BodyCodec.decode(
                 codec: BodyCodec.dictionaryID(codec), blob: parts.skeleton, dictionary: dictionary, position: position)
-            guard let unpacked = SealedPacking.unpack(skeleton, sealed: parts.sealed) else { throw damaged }
+            guard let unpacked = SealedPacking.unpack(skeleton, sealed: parts.sealed) else { throw damaged() }
             return unpacked
         }
         let body = try BodyCodec.decode(
             codec: BodyCodec.dictionaryID(codec), blob: blob, dictionary: dictionary, position: position)
         guard codec & BodyCodec.sealedPacked != 0 else { return body }
-        guard let unpacked = SealedPacking.unpack(inline: body) else { throw damaged }
+        guard let unpacked = SealedPacking.unpack(inline: body) else { throw damaged() }
         return unpacked
     }
 }
