@@ -336,6 +336,14 @@ import Testing
         return store
     }
 
+    /// ``kimsZebraMessage(in:)`` and Jo's reply in the same ticket.
+    func kimsZebraMessageAndJosReply(in directory: TemporaryDirectory) async throws -> EventStore {
+        let store = try await kimsZebraMessage(in: directory)
+        var factory = EventFactory(seed: 2)
+        try await store.append([factory.message("see you there", by: Actor(id: "jo", role: .creator))], to: .test(1))
+        return store
+    }
+
     @Test func aPageDecodedAheadIsAppliedUnlessAnErasureCameBetween() async throws {
         let directory = try TemporaryDirectory()
         let store = try await kimsZebraMessage(in: directory)
@@ -453,9 +461,7 @@ import Testing
     /// so it is not used; the message history is built again with its index inline.
     @Test func anErasureWhileTheIndexIsBuiltBesideLeavesNoErasedWordInIt() async throws {
         let directory = try TemporaryDirectory()
-        let store = try await kimsZebraMessage(in: directory)
-        var factory = EventFactory(seed: 2)
-        try await store.append([factory.message("see you there", by: Actor(id: "jo", role: .creator))], to: .test(1))
+        let store = try await kimsZebraMessageAndJosReply(in: directory)
         let builder = try await resetProjectionsForABuildBeside(store)
         defer { builder.close() }
         // The post's step (not the last): its text, readable then, is handed to the builder.
@@ -519,9 +525,7 @@ import Testing
     /// their builders up, and the history is built inline, complete.
     @Test func twoCatchUpsBuildingBesideOneFileEndInline() async throws {
         let directory = try TemporaryDirectory()
-        let store = try await kimsZebraMessage(in: directory)
-        var factory = EventFactory(seed: 2)
-        try await store.append([factory.message("see you there", by: Actor(id: "jo", role: .creator))], to: .test(1))
+        let store = try await kimsZebraMessageAndJosReply(in: directory)
         let first = try await resetProjectionsForABuildBeside(store)
         defer { first.close() }
         let second = try SearchIndexBuilder(erasuresVersion: 0)

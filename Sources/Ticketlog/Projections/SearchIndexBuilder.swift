@@ -166,29 +166,15 @@ final class SearchIndexBuilder: @unchecked Sendable {
             }
             defer { sqlite3_finalize(rows) }
             let columns = sqlite3_column_count(rows)
-            let insert = try db.cachedStatement(
+            let insert = try RawStatement(
+                db,
                 sql:
                     "INSERT INTO \(table) VALUES (\(Array(repeating: "?", count: Int(columns)).joined(separator: ", ")))"
             )
             var step = sqlite3_step(rows)
             while step == SQLITE_ROW {
-                let values = (0..<columns).map { column -> DatabaseValue in
-                    switch sqlite3_column_type(rows, column) {
-                    case SQLITE_INTEGER: return sqlite3_column_int64(rows, column).databaseValue
-                    case SQLITE_TEXT:
-                        let count = Int(sqlite3_column_bytes(rows, column))
-                        guard let text = sqlite3_column_text(rows, column) else { return "".databaseValue }
-                        return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
-                            .databaseValue
-                    case SQLITE_BLOB:
-                        let count = Int(sqlite3_column_bytes(rows, column))
-                        guard let bytes = sqlite3_column_blob(rows, column) else { return Data().databaseValue }
-                        return Data(bytes: bytes, count: count).databaseValue
-                    case SQLITE_FLOAT: return sqlite3_column_double(rows, column).databaseValue
-                    default: return .null
-                    }
-                }
-                try insert.execute(arguments: StatementArguments(values))
+                let row = RawRow(handle: rows)
+                try insert.run((0..<columns).map(row.value))
                 step = sqlite3_step(rows)
             }
             guard step == SQLITE_DONE else {

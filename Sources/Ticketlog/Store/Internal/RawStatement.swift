@@ -138,28 +138,8 @@ struct RawStatement {
             let code = sqlite3_step(handle)
             if code == SQLITE_DONE { return rows }
             guard code == SQLITE_ROW else { throw currentError() }
-            var values: [SQLValue] = []
-            values.reserveCapacity(Int(columns))
-            for column in 0..<columns {
-                switch sqlite3_column_type(handle, column) {
-                case SQLITE_INTEGER:
-                    values.append(.integer(sqlite3_column_int64(handle, column)))
-                case SQLITE_FLOAT:
-                    values.append(.real(sqlite3_column_double(handle, column)))
-                case SQLITE_TEXT:
-                    let text = sqlite3_column_text(handle, column)
-                    let count = Int(sqlite3_column_bytes(handle, column))
-                    values.append(
-                        .text(
-                            text.map { String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self) }
-                                ?? ""))
-                case SQLITE_BLOB:
-                    values.append(.blob(blob(column)))
-                default:
-                    values.append(.null)
-                }
-            }
-            rows.append(SQLRow(values))
+            let row = RawRow(handle: handle)
+            rows.append(SQLRow((0..<columns).map(row.value)))
         }
     }
 
@@ -220,10 +200,26 @@ struct RawStatement {
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 }
 
-/// The row a statement is on (``RawStatement/forEachRow(_:)``), read column by column from
-/// SQLite's buffers. A column of another type than asked for (NULL included) is `nil`.
+/// The row a statement is on (``RawStatement/forEachRow(_:)``, or any stepped statement handle),
+/// read column by column from SQLite's buffers. A column of another type than asked for (NULL
+/// included) is `nil`.
 struct RawRow {
-    fileprivate let handle: OpaquePointer
+    let handle: OpaquePointer
+
+    /// The column as SQLite stores it (text and blobs copied once, straight from its buffers).
+    func value(_ column: Int32) -> SQLValue {
+        switch sqlite3_column_type(handle, column) {
+        case SQLITE_INTEGER: return .integer(sqlite3_column_int64(handle, column))
+        case SQLITE_FLOAT: return .real(sqlite3_column_double(handle, column))
+        case SQLITE_TEXT:
+            let text = sqlite3_column_text(handle, column)
+            let count = Int(sqlite3_column_bytes(handle, column))
+            return .text(
+                text.map { String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self) } ?? "")
+        case SQLITE_BLOB: return .blob(blob(column).map { Array($0) } ?? [])
+        default: return .null
+        }
+    }
 
     func integer(_ column: Int32) -> Int64? {
         sqlite3_column_type(handle, column) == SQLITE_INTEGER ? sqlite3_column_int64(handle, column) : nil
