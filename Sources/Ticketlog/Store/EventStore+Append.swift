@@ -529,13 +529,11 @@ extension EventStore {
     private func storedResult(of request: PreparedAppend, db: Database, streams: [StreamID: StreamRow]) throws
         -> AppendResult?
     {
+        let lookup = "SELECT \(EventStore.eventColumns) FROM events WHERE id = ?"
         var found: [(event: PreparedAppend.Event, record: RecordedEvent)] = []
         for event in request.events {
             guard
-                let record = try decodeRecords(
-                    db, sql: "SELECT \(EventStore.eventColumns) FROM events WHERE id = ?",
-                    [.blob(Array(event.proposed.id.databaseBytes))]
-                ).first
+                let record = try decodeRecords(db, sql: lookup, [.blob(Array(event.proposed.id.databaseBytes))]).first
             else { continue }
             found.append((event, record))
         }
