@@ -18,10 +18,11 @@ struct BenchCommand: AsyncParsableCommand {
             Generates the seeded synthetic corpus (a ticket per 100 events, ~80% messages), writes \
             it for the baselines, runs them (--baseline: the compiled Tools/Bench/baseline.c; \
             --python: a Python with eventsourcing), then the engine: batched append (1000 per \
-            transaction, NORMAL, projections inline), the same events only (projections caught \
-            up after), the C baseline writing exactly the engine's rows again (in the engine's \
-            commits, alternating with child runs of the append; and as a bulk load, for \
-            reference), 16 concurrent single appends (FULL), rebuild, export and verify (each in \
+            transaction, NORMAL, projections inline), the C baseline writing exactly the engine's \
+            rows again (in the engine's commits, alternating with child runs of the append; and \
+            as a bulk load, for reference), the same events only (projections caught up after) \
+            and 16 concurrent single appends (FULL), each in child processes alternating with \
+            the C run it is compared with (C-limit; one commit per event), rebuild, export and verify (each in \
             a child process, for its peak RSS, in rounds alternating with the Python peer), \
             append-to-subscriber latency; with --server and --wrk the HTTP rows over \
             loopback (16 connections, FULL): a bare route on the same framework (the ceiling), \
@@ -117,6 +118,7 @@ struct BenchCommand: AsyncParsableCommand {
         try fileManager.createDirectory(atPath: work, withIntermediateDirectories: true)
         func path(_ name: String) -> String { (work as NSString).appendingPathComponent(name) }
         var report = Report(events: events)
+        let bench = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
 
         step("corpus: generating \(events) events")
         let corpus = path("corpus.tsv")
@@ -153,20 +155,41 @@ struct BenchCommand: AsyncParsableCommand {
         try masterKey.text.write(toFile: masterKeyFile, atomically: true, encoding: .utf8)
         report.encryption = try EncryptionMeasurements.measure(
             pairs: pairs, events: events,
-            bench: URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path,
+            bench: bench,
             work: work, encryptedPath: encrypted, masterKeyFile: masterKeyFile, compressionLevel: compressionLevel,
             limit: {
                 try Baseline.run(baseline, [log, path("c-exact-commits.sqlite"), "exact-commits"])["rate"] ?? 0
             })
         (report.encryptedEventBytes, _) = try await Measurements.bytes(path: encrypted)
         report.erasure = try await ErasureMeasurements.erase(path: encrypted, masterKey: masterKey)
-        step("ticketlog: events-only append (projections caught up afterwards)")
+        let limitPairs = 3
+        step(
+            "ticketlog: events-only append (projections caught up afterwards), \(limitPairs) alternating pairs of child processes with C-limit"
+        )
         let eventsOnly = path("events-only.sqlite")
-        report.eventsOnly = try await Measurements.batchedAppend(
-            events: events, path: eventsOnly, compressionLevel: compressionLevel, inlineProjections: false)
+        let level = compressionLevel.map { ["--compression-level", String($0)] } ?? []
+        report.eventsOnly = try PairedMeasurements.measure(
+            pairs: limitPairs,
+            limit: { try Baseline.run(baseline, [corpus, path("c-limit.sqlite"), "limit"])["rate"] ?? 0 },
+            engine: {
+                try ChildRate.run(
+                    bench,
+                    ["--child", "append-events-only", "--database", eventsOnly, "--events", String(events)] + level)
+            })
         report.catchUp = try await Measurements.catchUp(path: eventsOnly, events: events)
-        step("ticketlog: 16 concurrent single appends (FULL, \(singles) events)")
-        report.concurrent = try await Measurements.concurrentSingles(events: singles, path: path("concurrent.sqlite"))
+        step(
+            "ticketlog: 16 concurrent single appends (FULL, \(singles) events), \(limitPairs) alternating pairs of child processes with C's one commit per event"
+        )
+        report.concurrent = try PairedMeasurements.measure(
+            pairs: limitPairs,
+            limit: {
+                try Baseline.run(baseline, [corpus, path("c-single.sqlite"), "single", String(singles)])["rate"] ?? 0
+            },
+            engine: {
+                try ChildRate.run(
+                    bench,
+                    ["--child", "concurrent", "--database", path("concurrent.sqlite"), "--events", String(singles)])
+            })
         // Target 4's three rows against Python's replay, alternating as the encryption pairs do:
         // the peer again, then rebuild, export and verify, each in a child process; the fastest
         // of each compared (a single run put verify at 2.7× in a slow minute and 5.1× in a fast
@@ -217,7 +240,6 @@ struct BenchCommand: AsyncParsableCommand {
         } else {
             step("PostgreSQL rows skipped: pass --postgres-cluster (`make bench` does)")
         }
-        let bench = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
         if !server.isEmpty, !wrk.isEmpty {
             step(
                 "HTTP: the ceiling, then POST and GET .../messages on ticketlog serve, wrk (16 connections, \(httpSeconds) s each, FULL)"
@@ -300,7 +322,10 @@ struct BenchCommand: AsyncParsableCommand {
             // For profiling: `perf record ticketlog-bench --child append-events-only --database X --events N`.
             let rate = try await Measurements.batchedAppend(
                 events: events, path: database, compressionLevel: compressionLevel, inlineProjections: false)
-            print(String(format: "%.0f events/s", rate.perSecond))
+            print(
+                String(
+                    format: "%.0f events/s (first 10%% %.0f, last 10%% %.0f)", rate.perSecond, rate.first10 ?? 0,
+                    rate.last10 ?? 0))
         case "append", "append-encrypted":
             // Issue 17's cost of encryption, in pairs (`EncryptionMeasurements`); for profiling:
             // `perf record ticketlog-bench --child append --database X --events N`.

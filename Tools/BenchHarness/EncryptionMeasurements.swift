@@ -37,13 +37,14 @@ enum EncryptionMeasurements {
         let level = compressionLevel.map { ["--compression-level", String($0)] } ?? []
         for _ in 0..<pairs {
             rows.plain.append(
-                try run(bench, ["--child", "append", "--database", plainPath, "--events", String(events)] + level))
+                try ChildRate.run(
+                    bench, ["--child", "append", "--database", plainPath, "--events", String(events)] + level))
             if let limit {
                 sync()
                 rows.limit.append(try limit())
             }
             rows.encrypted.append(
-                try run(
+                try ChildRate.run(
                     bench,
                     [
                         "--child", "append-encrypted", "--database", encryptedPath, "--events", String(events),
@@ -52,31 +53,5 @@ enum EncryptionMeasurements {
         }
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: plainPath + suffix) }
         return rows
-    }
-
-    /// One child run, after the kernel wrote back what the previous one left dirty; its rate as
-    /// the child prints it: `N events/s (first 10% F, last 10% L)`.
-    private static func run(_ bench: String, _ arguments: [String]) throws -> Rate {
-        sync()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: bench)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw ToolError("\(arguments.prefix(2).joined(separator: " ")) failed: \(text)")
-        }
-        let numbers = text.split(whereSeparator: { !$0.isNumber && $0 != "." }).compactMap { Double($0) }
-        guard let events = arguments.firstIndex(of: "--events").map({ Int(arguments[$0 + 1])! }),
-            numbers.count >= 4, numbers[0] > 0
-        else { throw ToolError("cannot read the rate in \(text.debugDescription)") }
-        // numbers: rate, 10 (of "first 10%"), first, 10, last.
-        return Rate(
-            events: events, seconds: Double(events) / numbers[0], first10: numbers[2],
-            last10: numbers.count >= 5 ? numbers[4] : nil)
     }
 }
