@@ -98,6 +98,38 @@ import Testing
         #expect(seen.allSatisfy { $0.inherited == nil })
     }
 
+    /// With an executor, every flush runs on it (a file's store: its ``CommitExecutor``, whose
+    /// thread may wait for the writer), also after an await inside the flush; without one, never.
+    @Test func flushesRunOnTheCommittersExecutor() async throws {
+        let executor = CommitExecutor()
+        let onExecutor: @Sendable () -> Bool = {
+            withUnsafeCurrentTask { $0?.unownedTaskExecutor == executor.asUnownedTaskExecutor() }
+        }
+        let placements = Mutex<[Bool]>([])
+        let committer = GroupCommitter<Int, Int>(maximumBatchWeight: 100, executor: executor) { requests in
+            placements.withLock { $0.append(onExecutor()) }
+            await Task.yield()
+            placements.withLock { $0.append(onExecutor()) }
+            return requests.map { .success($0) }
+        }
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for value in 0..<20 { group.addTask { try await committer.submit(value) } }
+            var answers: [Int] = []
+            for try await answer in group { answers.append(answer) }
+            #expect(answers.sorted() == Array(0..<20))
+        }
+        #expect(!placements.withLock { $0 }.isEmpty)
+        #expect(placements.withLock { $0 }.allSatisfy { $0 })
+
+        let elsewhere = Mutex<[Bool]>([])
+        let plain = GroupCommitter<Int, Int>(maximumBatchWeight: 100) { requests in
+            elsewhere.withLock { $0.append(onExecutor()) }
+            return requests.map { .success($0) }
+        }
+        #expect(try await plain.submit(1) == 1)
+        #expect(elsewhere.withLock { $0 } == [false])
+    }
+
     @Test func failuresGoToTheirOwnRequestOnly() async throws {
         struct Odd: Error {}
         let committer = GroupCommitter<Int, Int>(maximumBatchWeight: 100) { requests in

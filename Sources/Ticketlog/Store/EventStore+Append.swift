@@ -170,7 +170,9 @@ extension EventStore {
     }
 
     /// Writes one group of appends in one transaction; each append in its own savepoint so that
-    /// one rejected append does not take the others down.
+    /// one rejected append does not take the others down. Called only by the group committer's
+    /// drain, which runs on the store's ``CommitExecutor``: on a file it waits for the writer
+    /// synchronously, which would block a thread of Swift's shared pool anywhere else.
     func commit(_ queued: [QueuedAppend]) async -> [Result<AppendResult, any Error>] {
         if let shared {
             // Only prepared appends reach a shared database's writer (``append(_:)-([StreamAppend])``
@@ -188,7 +190,10 @@ extension EventStore {
         }
         let outcome: (results: [Result<AppendResult, any Error>], head: Int64, keysWritten: [String])
         do {
-            outcome = try await writer.write { db in
+            // Synchronously: this runs on the store's commit thread (``CommitExecutor``), which
+            // is there to wait for the writer, so the transaction runs on it without a hop to
+            // the writer's queue and back between two commits.
+            outcome = try writeSynchronously { db in
                 // Another process's erasures since this one last looked: their keys are not
                 // sealed with again (below) nor opened.
                 try self.keyring?.refresh(SQLiteSession(db), name: self.path)
@@ -306,6 +311,12 @@ extension EventStore {
         notifier.advance(to: outcome.head)
         await trainFirstDictionaryIfDue(head: outcome.head)
         return outcome.results
+    }
+
+    /// The writer's transaction, waited for on the calling thread (from an async function the
+    /// compiler would pick the overload that suspends).
+    private func writeSynchronously<T>(_ updates: (Database) throws -> T) throws -> T {
+        try writer.write(updates)
     }
 
     /// Writes one group of appends in one transaction on a shared database (``LogWriter``: the

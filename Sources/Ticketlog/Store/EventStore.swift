@@ -341,7 +341,8 @@ public final class EventStore: Sendable {
         committerBox.withLock { box in
             if let committer = box { return committer }
             let committer = GroupCommitter<QueuedAppend, AppendResult>(
-                maximumBatchWeight: configuration.maximumEventsPerTransaction, callerMetadata: logger.metadataProvider
+                maximumBatchWeight: configuration.maximumEventsPerTransaction, callerMetadata: logger.metadataProvider,
+                executor: shared == nil ? CommitExecutor() : nil
             ) { [weak self] requests in
                 guard let self else {
                     return requests.map { _ in

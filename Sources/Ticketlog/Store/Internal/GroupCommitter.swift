@@ -26,16 +26,21 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
     private let maximumBatchWeight: Int
     private let flush: Flush
     private let callerMetadata: Logger.MetadataProvider?
+    private let executor: (any TaskExecutor)?
 
     /// - Parameters:
     ///   - maximumBatchWeight: a batch stops growing once its requests' weights (e.g. event
     ///     counts) reach this; a single heavier request still goes alone.
     ///   - callerMetadata: read in each task that queues a request (a server's request id);
     ///     `flush` finds the batch's in ``CommitCallers``.
+    ///   - executor: where the drain, and so each `flush`, runs (a file's ``CommitExecutor``,
+    ///     whose thread may wait for the writer); Swift's shared pool when `nil`.
     ///   - flush: handles one batch and returns one result per request, in order.
     package init(
-        maximumBatchWeight: Int, callerMetadata: Logger.MetadataProvider? = nil, flush: @escaping Flush
+        maximumBatchWeight: Int, callerMetadata: Logger.MetadataProvider? = nil, executor: (any TaskExecutor)? = nil,
+        flush: @escaping Flush
     ) {
+        self.executor = executor
         self.maximumBatchWeight = maximumBatchWeight
         self.callerMetadata = callerMetadata
         self.flush = flush
@@ -123,7 +128,7 @@ package final class GroupCommitter<Request: Sendable, Response: Sendable>: Senda
         if startDraining {
             // Detached: the drain goes on to flush what other tasks queue meanwhile, so it must
             // not carry the task-locals (a request's id in the log) of the one that started it.
-            Task.detached { await self.drain() }
+            Task.detached(executorPreference: executor) { await self.drain() }
         }
     }
 
