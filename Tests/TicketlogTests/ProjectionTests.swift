@@ -416,6 +416,12 @@ import Testing
         ahead.cancel()
         #expect(try await store.search(MessageSearch("zebra")).isEmpty, "the erased text was indexed from the page")
         #expect(try await store.messages(of: .test(1)).map(\.text) == [""])
+        // A page decoded after the erasure's decision forgot kim's key (in memory, inside its
+        // transaction) but before that transaction committed holds the two events with the text
+        // erased and ends at the head it saw, and so does the step: the erasure's own event is
+        // the next step's (seen about once in 20 runs on two busy cores).
+        try await store.catchUpProjections()
+        #expect(try await store.messages(of: .test(1)).map(\.text) == [""])
         #expect(try await store.checkProjections().holds)
     }
 

@@ -43,7 +43,6 @@ enum PairedMeasurements {
         var limit: [Double] = []
 
         var bestEngine: Rate? { engine.max { $0.perSecond < $1.perSecond } }
-        var bestLimit: Double? { limit.max() }
     }
 
     /// `pairs` rounds of `limit` then `engine`, each after the kernel wrote back what the
