@@ -25,8 +25,8 @@ struct BenchCommand: AsyncParsableCommand {
             the C run it is compared with (C-limit; one commit per event), rebuild, export and verify (each in \
             a child process, for its peak RSS, in rounds alternating with the Python peer), \
             append-to-subscriber latency; with --server and --wrk the HTTP rows over \
-            loopback (16 connections, FULL): a bare route on the same framework (the ceiling), \
-            POST and GET .../messages, with the server's CPU per request; with --valgrind the \
+            loopback (16 connections, FULL), in two rounds: a bare route on the same framework \
+            (the ceiling), POST and GET .../messages, with the server's CPU per request; with --valgrind the \
             instructions per event of append, rebuild and export (callgrind, --instruction-events \
             events); last, on the same log, issue 16: checkpoint signing, inclusion proofs, the \
             evidence bundle of a 1,000-event ticket and verify --checkpoint. Prints a table with the issues' targets and writes it to --out. `make bench` \
@@ -242,7 +242,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if !server.isEmpty, !wrk.isEmpty {
             step(
-                "HTTP: the ceiling, then POST and GET .../messages on ticketlog serve, wrk (16 connections, \(httpSeconds) s each, FULL)"
+                "HTTP: two rounds of the ceiling, then POST and GET .../messages on ticketlog serve, wrk (16 connections, \(httpSeconds) s each, FULL)"
             )
             report.http = try await HTTPLoad.measure(
                 server: server, bench: bench, wrk: wrk, work: work, seconds: httpSeconds)

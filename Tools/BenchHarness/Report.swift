@@ -109,7 +109,7 @@ struct Report {
         lines.append("")
         if let http {
             lines.append(
-                "HTTP, wrk \(http.post.connections) connections, \(http.post.seconds) s each, 100 tickets, release builds, `ticketlog serve` at FULL:"
+                "HTTP, wrk \(http.post.connections) connections, \(http.post.seconds) s each, 100 tickets, release builds, `ticketlog serve` at FULL; \(http.posts.count) rounds of the three runs, the fastest of each shown and compared:"
             )
             lines.append("")
             lines.append("| route | requests/s | p50 | p99 | server CPU µs/request | not 2xx |")
@@ -125,7 +125,13 @@ struct Report {
                 )
             }
             lines.append("")
-            lines.append("\(http.post.responses) POST responses; \(http.appended) messages in the log afterwards.")
+            lines.append(
+                "Rounds (requests/s): ceiling \(http.ceilings.map { rate($0.requestsPerSecond) }.joined(separator: ", ")); `POST` \(http.posts.map { rate($0.requestsPerSecond) }.joined(separator: ", ")) (p99 \(http.posts.map(\.p99).joined(separator: ", "))); `GET` \(http.gets.map { rate($0.requestsPerSecond) }.joined(separator: ", "))."
+            )
+            lines.append("")
+            lines.append(
+                "\(http.postResponses) 2xx POST responses in all rounds; \(http.appended) messages in the log afterwards."
+            )
         } else {
             lines.append("HTTP rows: not measured (no --server/--wrk).")
         }
@@ -233,10 +239,13 @@ struct Report {
         if let http {
             targets += [
                 (
-                    "5 POST messages ≥ 0.3× the ceiling",
+                    "5 POST messages ≥ 0.3× the ceiling (fastest of the rounds each)",
                     ratio(http.post.requestsPerSecond, http.ceiling.requestsPerSecond), 0.3, true
                 ),
-                ("5′ POST p99 ≤ 20 ms", p99Milliseconds(http.post.p99) ?? .infinity, 20, false),
+                (
+                    "5′ POST p99 ≤ 20 ms (the worst of the rounds)",
+                    http.posts.map { p99Milliseconds($0.p99) ?? .infinity }.max() ?? .infinity, 20, false
+                ),
                 (
                     "5″ GET messages ≥ 0.5× the ceiling",
                     ratio(http.get.requestsPerSecond, http.ceiling.requestsPerSecond), 0.5, true
