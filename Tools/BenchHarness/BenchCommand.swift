@@ -211,6 +211,7 @@ struct BenchCommand: AsyncParsableCommand {
                 step("Python eventsourcing: batched append, then replay (round \(round) of \(rounds))")
                 let again = try Baseline.run(python, [peer, corpus, path("python.sqlite")])
                 report.pythonReplays.append(again["replay_rate"] ?? 0)
+                report.pythonAppends.append(again)
             } else {
                 report.pythonReplays.append(report.python["replay_rate"] ?? 0)
             }

@@ -15,6 +15,18 @@ struct Report {
     var replayRounds: [(rebuild: Double, export: Double, verify: Double)] = []
     /// The fastest of Python's replays.
     var bestReplay: Double? { pythonReplays.max() ?? python["replay_rate"] }
+    /// Python's batched append again in each later round of target 4 (the peer appends before it
+    /// replays). Target 1 compares the fastest of these and `python` with the fastest of the
+    /// engine's batched appends (``fastestBatched``), as every other ratio row compares.
+    var pythonAppends: [[String: Double]] = []
+    var fastestPython: [String: Double] {
+        ([python] + pythonAppends).max { ($0["rate"] ?? 0) < ($1["rate"] ?? 0) } ?? python
+    }
+    /// The fastest of the engine's batched appends: the bench's own and the plain child runs of
+    /// the encryption pairs (the same corpus, append and configuration).
+    var fastestBatched: Rate {
+        ([batched] + encryption.plain).max { $0.perSecond < $1.perSecond } ?? batched
+    }
     var batched = Rate(events: 0, seconds: 0)
     /// Target 2: the events-only append and C-limit, alternating child processes.
     var eventsOnly = PairedMeasurements.Rows()
@@ -95,6 +107,10 @@ struct Report {
         lines.append("")
         lines.append(
             "Targets 2 and 3, alternating child processes (events/s; the fastest of each side compared, the C run at the start included): C-limit \(cLimit["rate"].map { rate($0) } ?? "–") then \(eventsOnly.limit.map { rate($0) }.joined(separator: ", ")), events-only \(eventsOnly.engine.map { rate($0.perSecond) }.joined(separator: ", ")); C one commit per event FULL \(cSingleFull["rate"].map { rate($0) } ?? "–") then \(concurrent.limit.map { rate($0) }.joined(separator: ", ")), 16 concurrent FULL \(concurrent.engine.map { rate($0.perSecond) }.joined(separator: ", "))."
+        )
+        lines.append("")
+        lines.append(
+            "Target 1, the fastest of each side (events/s): ticketlog's batched append \(([batched] + encryption.plain).map { rate($0.perSecond) }.joined(separator: ", ")) (this run's, then the plain child runs of the encryption pairs); Python's \(([python] + pythonAppends).map { rate($0["rate"]) }.joined(separator: ", ")) (its first run, then one in each later round of target 4)."
         )
         lines.append("")
         if !replayRounds.isEmpty {
@@ -214,9 +230,12 @@ struct Report {
             return nil
         }
         var targets: [(String, Double, Double, Bool)] = [
-            ("1 batched append ≥ 2.5× Python batched", ratio(batched.perSecond, python["rate"]), 2.5, true),
-            ("1′ … first 10% vs Python first 10%", ratio(batched.first10, python["first10"]), 2.5, true),
-            ("1″ … last 10% vs Python last 10%", ratio(batched.last10, python["last10"]), 2.5, true),
+            (
+                "1 batched append ≥ 2.5× Python batched (fastest of the runs each)",
+                ratio(fastestBatched.perSecond, fastestPython["rate"]), 2.5, true
+            ),
+            ("1′ … first 10% vs Python first 10%", ratio(fastestBatched.first10, fastestPython["first10"]), 2.5, true),
+            ("1″ … last 10% vs Python last 10%", ratio(fastestBatched.last10, fastestPython["last10"]), 2.5, true),
             (
                 "1b batched append ≥ 0.7× C-exact in commits (fastest of the alternating runs each)",
                 ratio(encryption.bestPlain?.perSecond, encryption.bestLimit), 0.7, true
