@@ -28,6 +28,8 @@ final class SearchIndexBuilder: @unchecked Sendable {
     /// Guarded by `condition`.
     private var pending: [[(position: Int64, text: String)]] = []
     private var closed = false
+    /// Closed before it finished (``close()``): what is built is not used.
+    private var stopped = false
     private var finished = false
     private var retired = false
     /// The message history's checkpoint as this build's last step left it.
@@ -135,6 +137,7 @@ final class SearchIndexBuilder: @unchecked Sendable {
     func close() {
         condition.lock()
         closed = true
+        stopped = true
         pending.removeAll()
         condition.broadcast()
         condition.unlock()
@@ -196,9 +199,17 @@ final class SearchIndexBuilder: @unchecked Sendable {
             condition.lock()
             while pending.isEmpty && !closed { condition.wait() }
             guard !pending.isEmpty, failure == nil else {
+                let completes = failure == nil && !stopped
                 condition.unlock()
                 do {
                     if inTransaction > 0 { try queue.inDatabase { db in try db.execute(sql: "COMMIT") } }
+                    // One segment, no merge under way: copied as built, the index's merges were
+                    // left in the middle (four segments of a level being merged, large segments
+                    // at the lowest level), and the log's next commits went on with them —
+                    // `POST …/messages` after a rebuild answered at p99 15 ms instead of 7–8.
+                    if completes {
+                        try queue.inDatabase { db in try MessageSearchIndex.optimize(db) }
+                    }
                 } catch {
                     condition.lock()
                     if failure == nil { failure = error }
