@@ -521,6 +521,11 @@ import Testing
                 sql: "SELECT count(*) FROM \(MessageSearchIndex.table) WHERE \(MessageSearchIndex.table) MATCH 'note'")
         }
         #expect(found == 48_000)
+        // The builder's merge settings stay in the builder.
+        let settings = try await queue.read { db in
+            try String.fetchAll(db, sql: "SELECT k FROM \(MessageSearchIndex.table)_config ORDER BY k")
+        }
+        #expect(settings == ["version"])
     }
 
     /// An erasure while the index is built beside the writer: the index may hold what it erased,
