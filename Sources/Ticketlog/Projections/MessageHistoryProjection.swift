@@ -21,7 +21,7 @@ import Foundation
 /// stream)`: ids the library mints are ordered by time (``Foundation/UUID/timeOrdered(at:)``),
 /// so that index grows at its end. Keyed by `(stream, message_id)` with an index by position, a
 /// post wrote into two B-trees at the page of its ticket; a `POST …/messages` group commit of
-/// ~8 posts for as many tickets wrote ~24 pages of the two (of ~51), and now ~12.
+/// ~8 posts for as many tickets wrote ~24 pages of the two (of ~51 in all), and now ~14 (of ~42).
 ///
 /// An edit or delete of a message the ticket never had changes nothing.
 struct MessageHistoryProjection: TransactionalProjection {
