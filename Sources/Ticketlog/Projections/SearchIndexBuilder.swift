@@ -41,6 +41,9 @@ final class SearchIndexBuilder: @unchecked Sendable {
     /// catch-up transaction's documents handed over whole, ~13,000, took the 1M-event rebuild's
     /// peak RSS from 107 to 132–150 MB).
     static let batch = 4_000
+    /// FTS5's merge settings while the index is built (`init`), removed before it is copied:
+    /// the log keeps its own.
+    private static let mergeSettings = [("automerge", 16), ("crisismerge", 64)]
     private static let maximumPending = 4
 
     init(erasuresVersion: Int64, directory: URL? = nil) throws {
@@ -67,8 +70,9 @@ final class SearchIndexBuilder: @unchecked Sendable {
             // one anyway (`run`), and fewer rounds of merging before that cost less (the 1M
             // rebuild 5.24–5.45 s → 4.96–5.13 s, alternating; 4.54–5.00 s with no final merge).
             let table = MessageSearchIndex.table
-            try db.execute(sql: "INSERT INTO \(table)(\(table), rank) VALUES('automerge', 16)")
-            try db.execute(sql: "INSERT INTO \(table)(\(table), rank) VALUES('crisismerge', 64)")
+            for (name, value) in Self.mergeSettings {
+                try db.execute(sql: "INSERT INTO \(table)(\(table), rank) VALUES(?, ?)", arguments: [name, value])
+            }
         }
         self.queue = queue
         let thread = Thread { [self] in run(queue) }
@@ -219,10 +223,11 @@ final class SearchIndexBuilder: @unchecked Sendable {
                     if completes {
                         try queue.inDatabase { db in
                             try MessageSearchIndex.optimize(db)
-                            try db.execute(
-                                sql:
-                                    "DELETE FROM \(MessageSearchIndex.table)_config WHERE k IN ('automerge', 'crisismerge')"
-                            )
+                            for (name, _) in Self.mergeSettings {
+                                try db.execute(
+                                    sql: "DELETE FROM \(MessageSearchIndex.table)_config WHERE k = ?", arguments: [name]
+                                )
+                            }
                         }
                     }
                 } catch {
