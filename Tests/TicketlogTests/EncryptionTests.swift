@@ -239,7 +239,8 @@ import Testing
         let before = try await store.messages(of: .test(2), limit: 100).map(\.text)
         #expect(before.count == 30 && before.allSatisfy { $0?.hasPrefix("Message") == true })
         // Rewrite every separately packed row as an earlier build wrote it (inline, flag 40).
-        let rewritten = try await DatabaseQueue(path: path).write { db in
+        let rewritten = try await DatabaseQueue(path: path, configuration: EventStore.databaseConfiguration()).write {
+            db in
             // An old build wrote these rows; this test rewrites them, the trigger put back after.
             try db.execute(sql: "DROP TRIGGER events_are_immutable_update")
             defer {

@@ -73,7 +73,8 @@ import Testing
             }.first { $0["stream"] as? String == "ticket-handmade" })
         #expect(handmade["first_agent_response_seconds"] as? Double == 90)
 
-        let exported = try DatabaseQueue(path: directory.path("export-sqlite.sqlite"))
+        let exported = try DatabaseQueue(
+            path: directory.path("export-sqlite.sqlite"), configuration: EventStore.databaseConfiguration())
         let (count, text) = try await exported.read { db in
             (
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM events")!,

@@ -509,7 +509,7 @@ import Testing
                 })
         }
         try builder.finish()
-        let queue = try DatabaseQueue()
+        let queue = try DatabaseQueue(configuration: EventStore.databaseConfiguration())
         try await queue.write { db in try builder.copy(into: db) }
         let segments = try await queue.read { db in
             try Int.fetchOne(db, sql: "SELECT count(DISTINCT segid) FROM \(MessageSearchIndex.table)_idx")

@@ -250,7 +250,7 @@ import Testing
             "Looks great, tiny change 👍 abcÉdef 9:16 naïve2x Ok?🙏",
             "",
         ]
-        let queue = try DatabaseQueue()
+        let queue = try DatabaseQueue(configuration: EventStore.databaseConfiguration())
         try queue.write { db in
             try db.execute(
                 sql: "CREATE VIRTUAL TABLE t USING fts5(text, tokenize='unicode61 remove_diacritics 2')")

@@ -8,7 +8,7 @@ struct SQLiteSink: TabularSink {
     private var pending: [[ExportValue]] = []
 
     init(path: String) throws {
-        queue = try DatabaseQueue(path: path)
+        queue = try DatabaseQueue(path: path, configuration: EventStore.databaseConfiguration())
     }
 
     mutating func begin(_ table: String, columns: [(name: String, type: String)]) throws {

@@ -52,7 +52,7 @@ final class SearchIndexBuilder: @unchecked Sendable {
             (directory ?? FileManager.default.temporaryDirectory).appendingPathComponent(
                 "ticketlog-search-\(UUID().uuidString).sqlite"
             ).path
-        var configuration = Configuration()
+        var configuration = EventStore.databaseConfiguration()
         // Its transactions span several hand-overs (`run`), each an access of its own.
         configuration.allowsUnsafeTransactions = true
         configuration.prepareDatabase { db in

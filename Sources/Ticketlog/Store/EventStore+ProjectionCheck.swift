@@ -59,7 +59,7 @@ extension EventStore {
 
         let before: (head: Int64, projections: [ProjectionCheck.Projection], digests: [String: TableDigest])
         do {
-            let queue = try DatabaseQueue(path: copy)
+            let queue = try DatabaseQueue(path: copy, configuration: Self.databaseConfiguration())
             before = try await queue.read { db in
                 let checkpoints = try ProjectionCheckpoints.fetchAll(SQLiteSession(db))
                 return (

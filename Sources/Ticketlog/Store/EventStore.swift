@@ -1,3 +1,4 @@
+import CSQLiteWAL
 import Foundation
 import GRDB
 import Logging
@@ -309,7 +310,10 @@ public final class EventStore: Sendable {
         }
     }
 
+    /// Every connection of a store is configured here, so SQLite gets its counting allocator
+    /// (``sqliteMemoryInUse``) before the process's first connection, when it can.
     static func databaseConfiguration() -> GRDB.Configuration {
+        _ = ticketlog_sqlite_memory_install()
         var database = GRDB.Configuration()
         database.busyMode = .timeout(10)
         return database

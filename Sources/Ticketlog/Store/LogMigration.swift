@@ -91,10 +91,8 @@ public enum LogMigration {
 
     /// One connection to the file at `path`, for the maintenance that runs without a store.
     static func openQueue(_ path: String) throws -> DatabaseQueue {
-        var configuration = GRDB.Configuration()
-        configuration.busyMode = .timeout(10)
         do {
-            return try DatabaseQueue(path: path, configuration: configuration)
+            return try DatabaseQueue(path: path, configuration: EventStore.databaseConfiguration())
         } catch {
             throw EventStoreError.storage("cannot open the log at \(path)", cause: error)
         }

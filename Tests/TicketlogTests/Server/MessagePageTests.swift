@@ -180,7 +180,8 @@ import Testing
     /// ticket: they are neither kept nor tagged.
     @Test func noPageIsKeptWhileTheMessageHistoryIsBehindTheSummary() async throws {
         let fixture = try await ServerFixture.make(.file)
-        let database = try DatabaseQueue(path: fixture.directory.path("log.sqlite"))
+        let database = try DatabaseQueue(
+            path: fixture.directory.path("log.sqlite"), configuration: EventStore.databaseConfiguration())
         try await database.write { db in
             try db.execute(
                 sql: "UPDATE projection_checkpoints SET position = position - 1 WHERE name = 'message_history'")
