@@ -37,6 +37,10 @@ extension EventStore {
     /// concurrent appends. Each is atomic on its own and succeeds or fails on its own, exactly as
     /// if passed to ``append(_:to:expectedVersion:)-([ProposedEvent],_,_)`` one after the other, but without waiting
     /// for a commit between them. Their positions follow the order of `appends`.
+    ///
+    /// What the call encodes (each event's canonical JSON and stored body) is kept until it
+    /// returns, and freed by the calling task rather than by the writer: pass thousands of
+    /// events a call, as `import` does, not a whole log.
     public func append(_ appends: [StreamAppend]) async -> [Result<AppendResult, EventStoreError>] {
         if shared != nil {
             // LogWriter reads ahead for the whole group: it needs every append prepared.
