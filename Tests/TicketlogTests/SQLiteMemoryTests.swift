@@ -15,11 +15,11 @@ import Testing
         _ = try EventStore.inMemory()
         #expect(ticketlog_sqlite_memory_install() == 1, "SQLite was initialized before the first store opened")
         #expect(sqlite3_memory_used() == 0, "SQLite's own statistics are off")
-        #expect(EventStore.sqliteMemoryInUse == ticketlog_sqlite_memory_used())
 
         // Other tests allocate meanwhile: a block far larger than what they move in an instant.
         let large: Int32 = 256 << 20
         let slack: Int64 = 32 << 20
+        #expect(abs(EventStore.sqliteMemoryInUse - ticketlog_sqlite_memory_used()) < slack)
         let before = EventStore.sqliteMemoryInUse
         let block = try #require(sqlite3_malloc(large))
         #expect(sqlite3_msize(block) == UInt64(large))
@@ -35,13 +35,14 @@ import Testing
         #expect(abs(EventStore.sqliteMemoryInUse - before) < slack)
     }
 
-    @Test func aStoresCachesAreInTheCount() async throws {
+    /// The count holds this store's writer cache (SQLite's own figure for the connection, which
+    /// does not need its statistics), whatever the tests running beside it allocate or free.
+    @Test func aStoresCacheIsInTheCount() async throws {
         let directory = try TemporaryDirectory()
         var configuration = EventStore.Configuration()
         configuration.writerCacheBytes = 64 << 20
         let store = try EventStore(path: directory.path("log.sqlite"), configuration: configuration)
         var factory = EventFactory()
-        let before = EventStore.sqliteMemoryInUse
         // ~3,000 events a transaction fill the writer's cache with their pages.
         for _ in 0..<5 {
             let appends = (0..<3_000).map { index in
@@ -49,7 +50,13 @@ import Testing
             }
             for result in await store.append(appends) { _ = try result.get() }
         }
-        let grown = EventStore.sqliteMemoryInUse - before
-        #expect(grown > 4 << 20, "the writer's cache holds the pages it wrote: \(grown)")
+        let cacheUsed = try await store.writer.write { db -> Int64 in
+            var current: Int32 = 0
+            var highest: Int32 = 0
+            _ = sqlite3_db_status(db.sqliteConnection, SQLITE_DBSTATUS_CACHE_USED, &current, &highest, 0)
+            return Int64(current)
+        }
+        #expect(cacheUsed > 4 << 20, "the writer's cache holds the pages it wrote: \(cacheUsed)")
+        #expect(EventStore.sqliteMemoryInUse >= cacheUsed)
     }
 }
