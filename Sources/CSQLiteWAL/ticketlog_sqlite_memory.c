@@ -10,11 +10,16 @@
 
 static _Atomic long long inUse = 0;
 
+/// `bytes` rounded up to a multiple of eight, as the blocks are sized.
+static long long rounded(int bytes) {
+    return ((long long)bytes + 7) & ~7LL;
+}
+
 /// Each allocation is `malloc`'s, eight bytes longer: its size first, the caller's bytes after
 /// (eight-byte aligned, as SQLite requires).
 static void *memoryMalloc(int bytes) {
     if (bytes <= 0) return NULL;
-    long long size = ((long long)bytes + 7) & ~7LL;
+    long long size = rounded(bytes);
     long long *block = malloc((size_t)size + 8);
     if (block == NULL) return NULL;
     block[0] = size;
@@ -34,7 +39,7 @@ static void *memoryRealloc(void *prior, int bytes) {
     if (bytes <= 0) return NULL;
     long long *block = (long long *)prior - 1;
     long long old = block[0];
-    long long size = ((long long)bytes + 7) & ~7LL;
+    long long size = rounded(bytes);
     block = realloc(block, (size_t)size + 8);
     if (block == NULL) return NULL;
     block[0] = size;
@@ -47,7 +52,7 @@ static int memorySize(void *prior) {
 }
 
 static int memoryRoundup(int bytes) {
-    return (bytes + 7) & ~7;
+    return (int)rounded(bytes);
 }
 
 static int memoryInit(void *unused) {
