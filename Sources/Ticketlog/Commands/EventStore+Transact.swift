@@ -51,7 +51,7 @@ extension EventStore {
                 guard !events.isEmpty else { throw DecidedNothing(version: version) }
                 decided.withLock { $0 = events }
                 return events
-            })
+            }, decisionWritesThroughSession: true)
         let result: AppendResult
         do {
             result = try await committer.submit(.prepared(request), weight: 1)

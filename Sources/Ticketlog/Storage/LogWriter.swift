@@ -233,17 +233,17 @@ package final class LogWriter: Sendable {
         }
 
         func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
-            if !Self.isRead(sql) { try open() }
+            if !SQLText.isSelect(sql) { try open() }
             return try base.rows(sql, arguments)
         }
 
         func rows(_ sql: String, in values: [SQLValue]) throws -> [SQLRow] {
-            if !Self.isRead(sql) { try open() }
+            if !SQLText.isSelect(sql) { try open() }
             return try base.rows(sql, in: values)
         }
 
         func eventRows(_ sql: String, _ arguments: [SQLValue]) throws -> [StoredEventRow?] {
-            if !Self.isRead(sql) { try open() }
+            if !SQLText.isSelect(sql) { try open() }
             return try base.eventRows(sql, arguments)
         }
 
@@ -266,11 +266,6 @@ package final class LogWriter: Sendable {
             guard !opened else { return }
             try base.send("SAVEPOINT \(savepoint)", [])
             opened = true
-        }
-
-        static func isRead(_ sql: String) -> Bool {
-            let start = sql.utf8.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") }
-            return start.prefix(6).map { $0 | 0x20 }.elementsEqual("select".utf8)
         }
     }
 

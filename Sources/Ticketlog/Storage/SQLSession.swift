@@ -123,12 +123,31 @@ extension SQLSession {
     }
 }
 
+/// What a statement's text says about it.
+enum SQLText {
+    /// Whether `sql` is a `SELECT` (a read); any other statement counts as a write.
+    static func isSelect(_ sql: String) -> Bool {
+        let start = sql.utf8.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") }
+        return start.prefix(6).map { $0 | 0x20 }.elementsEqual("select".utf8)
+    }
+}
+
 /// An SQLite connection (GRDB) as a session.
 package struct SQLiteSession: SQLSession {
     package let db: Database
+    /// Opened before the first statement that writes, when set: a decision's (``EventStore/LazySavepoint``).
+    let savepoint: EventStore.LazySavepoint?
 
     package init(_ db: Database) {
         self.db = db
+        savepoint = nil
+    }
+
+    /// A session whose first write opens `savepoint` (a decision's: one that only reads, as
+    /// every command's does, costs no `SAVEPOINT`).
+    init(_ db: Database, savepoint: EventStore.LazySavepoint) {
+        self.db = db
+        self.savepoint = savepoint
     }
 
     package var dialect: SQLDialect { .sqlite }
@@ -138,6 +157,7 @@ package struct SQLiteSession: SQLSession {
     /// savepoints) goes through GRDB, which keeps track of transactions and savepoints.
     @discardableResult
     package func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int {
+        try savepoint?.open()
         guard !arguments.isEmpty else {
             try db.execute(sql: sql)
             return db.changesCount
@@ -148,6 +168,7 @@ package struct SQLiteSession: SQLSession {
 
     /// SQLite runs in the process: nothing to save by not waiting (nor to count).
     package func send(_ sql: String, _ arguments: [SQLValue]) throws {
+        try savepoint?.open()
         guard !arguments.isEmpty else { return try db.execute(sql: sql) }
         try RawStatement(db, sql: sql).run(arguments)
     }
@@ -155,6 +176,7 @@ package struct SQLiteSession: SQLSession {
     /// Through SQLite's C API too (``RawStatement/rows()``): reading a page of events through
     /// GRDB's `Row` and `DatabaseValue` boxes was an eighth of `verify`.
     package func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
+        if let savepoint, !SQLText.isSelect(sql) { try savepoint.open() }
         let statement = try RawStatement(db, sql: sql)
         statement.bind(arguments)
         return try statement.rows()
@@ -164,6 +186,7 @@ package struct SQLiteSession: SQLSession {
     /// array of boxed values per row. `verify` reads every event so, as do a page of messages
     /// (`EventStore.events(at:_:)`) and the readers written above the storage boundary.
     package func eventRows(_ sql: String, _ arguments: [SQLValue]) throws -> [StoredEventRow?] {
+        if let savepoint, !SQLText.isSelect(sql) { try savepoint.open() }
         let statement = try RawStatement(db, sql: sql)
         statement.bind(arguments)
         return try statement.eventRows()

@@ -396,6 +396,40 @@ extension EventStore {
         try db.cachedStatement(sql: "RELEASE SAVEPOINT append").execute()
     }
 
+    /// A savepoint opened when first needed (``decideAndWrite``), on the writer's connection,
+    /// with the statements ``inSavepoint(_:_:)`` prepares once per connection.
+    final class LazySavepoint {
+        private let db: Database
+        private(set) var isOpen = false
+
+        init(_ db: Database) {
+            self.db = db
+        }
+
+        func open() throws {
+            guard !isOpen else { return }
+            try db.cachedStatement(sql: "SAVEPOINT append").execute()
+            isOpen = true
+        }
+
+        /// Keeps what was written since it opened.
+        func release() throws {
+            guard isOpen else { return }
+            isOpen = false
+            try db.cachedStatement(sql: "RELEASE SAVEPOINT append").execute()
+        }
+
+        /// Takes back what was written since it opened (nothing to do when SQLite answered a
+        /// failure by rolling back the whole transaction, which took the savepoint with it).
+        func rollBack() throws {
+            guard isOpen else { return }
+            isOpen = false
+            guard db.isInsideTransaction else { return }
+            try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT append").execute()
+            try db.cachedStatement(sql: "RELEASE SAVEPOINT append").execute()
+        }
+    }
+
     /// A stream's row as a transaction sees it.
     struct StreamRow {
         var key: Int64
@@ -523,8 +557,14 @@ extension EventStore {
     }
 
     /// A decided append (``PreparedAppend/decide``): the decision, what it writes (sync marks)
-    /// and its events in one savepoint, so they are kept together or not at all. A decision of
-    /// no events keeps what it wrote and throws ``DecidedNothing``.
+    /// and its events kept together or not at all. A decision of no events keeps what it wrote
+    /// and throws ``DecidedNothing``.
+    ///
+    /// The savepoint that takes them back is opened only when something needs it: before the
+    /// decision's first write through its session (at once for a decision that writes around it,
+    /// an erasure's), and before the events when the plain append would need it (more than one
+    /// event, or a new stream). A command's decision only reads and decides one event into its
+    /// ticket: no `SAVEPOINT`, no journal of the pages its event touches.
     private func decideAndWrite(
         _ request: inout PreparedAppend,
         _ decide: (any SQLSession, Int64) throws -> [ProposedEvent], db: Database, insert: RawStatement,
@@ -532,29 +572,29 @@ extension EventStore {
     ) throws {
         let version = stream?.version ?? 0
         var decidedKeys = keys
-        var nothing: DecidedNothing?
+        let savepoint = LazySavepoint(db)
         do {
-            try Self.inSavepoint(db) {
-                let events: [ProposedEvent]
-                do {
-                    events = try decide(SQLiteSession(db), version)
-                } catch let decided as DecidedNothing {
-                    nothing = decided
-                    return
-                }
-                request = try self.prepare(
-                    events, stream: request.stream, expectedVersion: version == 0 ? .noStream : .exact(version))
-                try self.makeKeys(for: request.events, in: &decidedKeys, db)
-                try self.write(
-                    request, db: db, insert: insert, head: &head, stream: &stream, keys: decidedKeys,
-                    projections: &projections)
-            }
+            if !request.decisionWritesThroughSession { try savepoint.open() }
+            let events = try decide(SQLiteSession(db, savepoint: savepoint), version)
+            request = try self.prepare(
+                events, stream: request.stream, expectedVersion: version == 0 ? .noStream : .exact(version))
+            // As for a plain append: one event into a stream that exists can be refused only by
+            // its own insert, which SQLite undoes by itself.
+            if request.events.count != 1 || stream == nil { try savepoint.open() }
+            try self.makeKeys(for: request.events, in: &decidedKeys, db)
+            try self.write(
+                request, db: db, insert: insert, head: &head, stream: &stream, keys: decidedKeys,
+                projections: &projections)
+            try savepoint.release()
+        } catch let nothing as DecidedNothing {
+            try savepoint.release()
+            throw nothing
         } catch {
+            try savepoint.rollBack()
             // Keys made inside the rolled-back savepoint are gone from the file.
             vocabulary.reset()
             throw error
         }
-        if let nothing { throw nothing }
         keys = decidedKeys
     }
 

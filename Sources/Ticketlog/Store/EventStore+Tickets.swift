@@ -4,15 +4,18 @@ import GRDB
 extension EventStore {
     /// The read side of the projections in `db`, messages' texts read (and opened) by this store.
     func ticketReads(_ db: Database) -> TicketReads {
-        TicketReads(
-            SQLiteSession(db), event: { position in try self.event(at: position, db) },
-            events: { positions in try self.events(at: positions, db) })
+        ticketReads(SQLiteSession(db))
     }
 
     /// The read side of the projections in `session`, of either backend.
     func ticketReads(_ session: any SQLSession) -> TicketReads {
         if let shared { return TicketReads(session, reader: shared.reader) }
-        return ticketReads((session as! SQLiteSession).db)
+        // The session itself, not a new one on its connection: a decision's opens its savepoint
+        // at its first write (a sync mark).
+        let sqlite = session as! SQLiteSession
+        return TicketReads(
+            sqlite, event: { position in try self.event(at: position, sqlite.db) },
+            events: { positions in try self.events(at: positions, sqlite.db) })
     }
 
     /// The summary of `stream`; `nil` when it has no events.

@@ -34,6 +34,11 @@ package struct PreparedAppend: Sendable {
     /// through the writer's session: SQLite's on a file (the erasures' decisions rely on it),
     /// the shared database's in ``LogWriter``.
     var decide: (@Sendable (any SQLSession, _ version: Int64) throws -> [ProposedEvent])?
+    /// Whether `decide` writes only through the session it is given (a command's sync marks),
+    /// so that a savepoint opened at its first write there covers all it writes. An erasure's
+    /// writes around it (the search index, through the connection): its savepoint is opened
+    /// before it runs.
+    var decisionWritesThroughSession = false
 }
 
 /// A decided append that writes nothing (the command changes nothing): the stream's version.
