@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 
 @testable import Ticketlog
@@ -138,5 +139,55 @@ import Testing
                 == Set((0..<20).filter { $0 % 4 > 1 }.map { "m-\($0)" }))
         #expect(try await store.checkProjections().holds)
         #expect(try await store.verify().isValid)
+    }
+
+    /// A statement after which SQLite rolls the whole transaction back by itself — a full
+    /// database here (`max_page_count`), an I/O error or an interrupt elsewhere — inside one
+    /// append's decision, which the transaction takes as that append's failure: the appends
+    /// after it in the same transaction are not written, not even alone. Each statement after
+    /// such a rollback would commit on its own (SQLite's autocommit), so the writer checks the
+    /// transaction is still open before each append, before its closing writes and its commit;
+    /// without those checks the post after the full decision is stored while its caller is told
+    /// the transaction failed.
+    @Test func appendsAfterARollbackBySQLiteAreNotWrittenAlone() async throws {
+        let (store, directory) = try await StoreKind.file.make()
+        defer { withExtendedLifetime(directory) {} }
+        _ = try await store.append([post("m-0", "before")], to: ticket)
+        let full = PreparedAppend(
+            stream: ticket, expectedVersion: .any, recordedAt: .now, events: [],
+            decide: { session, _ in
+                let db = (session as! SQLiteSession).db
+                do {
+                    let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+                    try db.execute(sql: "PRAGMA max_page_count = \(pages)")
+                    defer { try? db.execute(sql: "PRAGMA max_page_count = 1073741823") }
+                    try db.execute(
+                        sql: "INSERT INTO sync_marks(destination, key, value) VALUES ('full', ?, 1)",
+                        arguments: [String(repeating: "x", count: 1 << 20)])
+                } catch {
+                    // As `transact` takes a decision's failure: this append's alone.
+                    throw TransactFailure(cause: error)
+                }
+                return [post("m-full", "never")]
+            })
+        let after = try store.prepare([post("m-1", "after")], stream: ticket, expectedVersion: .any)
+        let results = await store.commit([.prepared(full), .prepared(after)])
+        #expect(results.count == 2)
+        for result in results {
+            guard case .failure(let error) = result else {
+                Issue.record("an append of the rolled-back transaction went through")
+                continue
+            }
+            #expect((error as? EventStoreError)?.code == .storageFailure, "\(error)")
+        }
+        #expect(try await store.headPosition() == 1)
+        #expect(try await store.readStream(ticket).count == 1)
+        #expect(try await store.messages(of: ticket, limit: 10).map(\.messageID) == ["m-0"])
+        #expect(try await store.syncMark("full", key: String(repeating: "x", count: 1 << 20)) == nil)
+        #expect(try await store.verify().isValid)
+        // The writer goes on: the next append takes the next position.
+        let next = try await store.append([post("m-2", "later")], to: ticket)
+        #expect(next.positions == 2...2)
+        #expect(try await store.checkProjections().holds)
     }
 }

@@ -220,6 +220,7 @@ extension EventStore {
                 results.reserveCapacity(queued.count)
                 var keysWritten: [String] = []
                 for append in queued {
+                    try Self.requireOpenTransaction(db)
                     // A promised append is waited for here: its caller prepares it meanwhile.
                     var request: PreparedAppend
                     switch append.waitPrepared() {
@@ -296,6 +297,7 @@ extension EventStore {
                         results.append(.failure(failure))
                     }
                 }
+                try Self.requireOpenTransaction(db)
                 if head.position != start {
                     let update = try db.cachedStatement(sql: "UPDATE streams SET version = ? WHERE key = ?")
                     for row in streams.values where row.changed {
@@ -335,12 +337,27 @@ extension EventStore {
             try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
             do {
                 let result = try updates(db)
+                try Self.requireOpenTransaction(db)
                 try db.cachedStatement(sql: "COMMIT").execute()
                 return result
             } catch {
                 try? db.rollback()
                 throw error
             }
+        }
+    }
+
+    /// Throws when SQLite rolled the writer's transaction back by itself — a full disk, an I/O
+    /// error, an interrupt — in a statement whose failure one append took as its own (a decision's
+    /// read or write): any statement after that would commit alone, outside the transaction.
+    /// GRDB checks so before its own statements inside its transaction blocks; the writer's are
+    /// mostly SQLite's C API, so the commit checks before each append, before the transaction's
+    /// closing writes and before `COMMIT`.
+    static func requireOpenTransaction(_ db: Database) throws {
+        guard db.isInsideTransaction else {
+            throw DatabaseError(
+                resultCode: .SQLITE_ABORT,
+                message: "SQLite rolled the transaction back after a failed statement; nothing of it is kept")
         }
     }
 
