@@ -190,4 +190,34 @@ import Testing
         #expect(next.positions == 2...2)
         #expect(try await store.checkProjections().holds)
     }
+
+    /// A decided append the log refuses after writing part of it — a new ticket's two events, the
+    /// second's id stored already — leaves nothing of it: not the first event, not the ticket's
+    /// stream. One event into an existing ticket, refused for its id, takes no savepoint and
+    /// leaves nothing either (its insert is the statement refused).
+    @Test(arguments: StoreKind.allCases) func aRefusedDecidedAppendLeavesNothing(_ kind: StoreKind) async throws {
+        let (store, directory) = try await kind.make()
+        defer { withExtendedLifetime(directory) {} }
+        let stored = post("m-stored", "already here")
+        _ = try await store.append([stored], to: StreamID.ticket("7")!)
+        func reusing(_ messageID: String) -> ProposedEvent {
+            ProposedEvent(
+                id: stored.id, actor: kim, payload: .messagePosted(MessagePosted(messageID: messageID, text: "again")))
+        }
+        let (first, second, fourth) = (post("m-1", "first"), reusing("m-2"), reusing("m-4"))
+        await #expect(throws: EventStoreError.self) {
+            try await store.transact(ticket) { _ in [first, second] }
+        }
+        #expect(try await store.version(of: ticket) == 0)
+        #expect(try await store.headPosition() == 1)
+        _ = try await store.append([post("m-3", "third")], to: ticket)
+        await #expect(throws: EventStoreError.self) {
+            try await store.transact(ticket) { _ in [fourth] }
+        }
+        #expect(try await store.version(of: ticket) == 1)
+        #expect(try await store.headPosition() == 2)
+        #expect(try await store.messages(of: ticket, limit: 10).map(\.messageID) == ["m-3"])
+        #expect(try await store.checkProjections().holds)
+        #expect(try await store.verify().isValid)
+    }
 }
