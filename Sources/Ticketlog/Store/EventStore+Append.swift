@@ -408,26 +408,23 @@ extension EventStore {
         return StreamRow(key: key, version: version)
     }
 
-    /// Runs `body` in a savepoint (rolled back when it throws) whose three statements are
-    /// prepared once per connection: GRDB's `inSavepoint` prepares its statements at every
-    /// call, ~4% of the writer's samples when every `POST …/messages` decides in one.
+    /// Runs `body` in a savepoint (rolled back when it throws): a ``LazySavepoint`` opened at once.
     static func inSavepoint(_ db: Database, _ body: () throws -> Void) throws {
-        try db.cachedStatement(sql: "SAVEPOINT append").execute()
+        let savepoint = LazySavepoint(db)
+        try savepoint.open()
         do {
             try body()
         } catch {
-            // A failure SQLite answered by rolling back the whole transaction left no savepoint.
-            if db.isInsideTransaction {
-                try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT append").execute()
-                try db.cachedStatement(sql: "RELEASE SAVEPOINT append").execute()
-            }
+            try savepoint.rollBack()
             throw error
         }
-        try db.cachedStatement(sql: "RELEASE SAVEPOINT append").execute()
+        try savepoint.release()
     }
 
-    /// A savepoint opened when first needed (``decideAndWrite``), on the writer's connection,
-    /// with the statements ``inSavepoint(_:_:)`` prepares once per connection.
+    /// A savepoint on the writer's connection, opened when first needed (``decideAndWrite``) or
+    /// at once (``inSavepoint(_:_:)``). Its three statements are prepared once per connection:
+    /// GRDB's `inSavepoint` prepares its statements at every call, ~4% of the writer's samples
+    /// when every `POST …/messages` decided in one.
     final class LazySavepoint {
         private let db: Database
         private(set) var isOpen = false

@@ -2,12 +2,8 @@ import Foundation
 import GRDB
 
 extension EventStore {
-    /// The read side of the projections in `db`, messages' texts read (and opened) by this store.
-    func ticketReads(_ db: Database) -> TicketReads {
-        ticketReads(SQLiteSession(db))
-    }
-
-    /// The read side of the projections in `session`, of either backend.
+    /// The read side of the projections in `session`, of either backend, messages' texts read
+    /// (and opened) by this store.
     func ticketReads(_ session: any SQLSession) -> TicketReads {
         if let shared { return TicketReads(session, reader: shared.reader) }
         // The session itself, not a new one on its connection: a decision's opens its savepoint
